@@ -1,0 +1,1 @@
+"""The local web control panel (FastAPI) and its static page."""

@@ -1,0 +1,1 @@
+"""Image encoders: image(s) -> L2-normalised embedding of shape ``(batch, dim)``."""

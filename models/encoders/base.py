@@ -1,0 +1,44 @@
+"""The image-encoder interface shared by ImageBind, CLIP and their ONNX exports."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """What an embedding space is: aligners record it and refuse to load against another.
+
+    Attributes:
+        name: the encoder family and size, e.g. ``"imagebind_huge"`` or ``"clip-vit-large-patch14"``.
+        dim: embedding size (e.g. 1024 for ImageBind huge, 768 for CLIP ViT-L/14).
+    """
+
+    name: str
+    dim: int
+
+
+class ImageEncoder(abc.ABC):
+    """Images -> L2-normalised embeddings of shape ``(batch, dim)``.
+
+    Images are RGB ``uint8`` arrays of shape ``(height, width, 3)``; the encoder does its own resizing,
+    cropping and normalisation. Encoders are frozen (eval mode, no gradients).
+    """
+
+    spec: EncoderSpec
+
+    @abc.abstractmethod
+    def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """Embed ``images``; returns a float32 tensor ``(len(images), dim)`` with unit L2 norm per row."""
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Like :meth:`encode_images` but returns a NumPy ``(batch, dim)`` float32 array on the CPU."""
+        return self.encode_images(images).detach().float().cpu().numpy()

@@ -1,0 +1,88 @@
+"""Generator backends by name: what ``type:`` in the exhibit and ``--generator`` on the CLI choose.
+
+The factory is a dict lookup, so a test can hand in its own table. Each backend records its licence,
+because the weights the mission names (AudioLDM2, ImageBind) are licensed for non-commercial use and
+the control panel shows it.
+
+Settings understood by the backends (keyword arguments of their constructors):
+
+* ``procedural``: ``sample_rate`` (Hz, default 48000).
+* ``art2mus``: ``model_dir`` (local directory, see ``art2mus models list``), ``aligner`` (checkpoint
+  folder), ``encoder`` (``imagebind``, ``clip`` or ``onnx``), ``encoder_path``, ``device``
+  (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``dtype`` (``float32``, ``float16``, ``bfloat16``),
+  ``steps``, ``guidance_scale``, ``scheduler`` (``ddim`` or ``dpmsolver++``), ``num_waveforms``,
+  ``support_prompt``, ``negative_prompt``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from art2mus.models.generator import Generator
+
+
+@dataclass(frozen=True)
+class GeneratorBackend:
+    """One generator implementation.
+
+    Attributes:
+        name: the ``type:`` / ``--generator`` value.
+        target: ``"module:Class"`` of a :class:`Generator` subclass, imported only when used so that
+            the light core never imports torch.
+        licence: the licence of the code and of any weights it loads.
+        extras: pip extras it needs beyond the core (e.g. ``model``).
+        description: one line for ``--help`` and the control panel.
+    """
+
+    name: str
+    target: str
+    licence: str
+    extras: tuple[str, ...]
+    description: str
+
+    def load_class(self) -> type[Generator]:
+        module_name, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+GENERATOR_BACKENDS: dict[str, GeneratorBackend] = {
+    backend.name: backend
+    for backend in (
+        GeneratorBackend(
+            name="procedural",
+            target="art2mus.models.procedural:ProceduralGenerator",
+            licence="MIT (no weights)",
+            extras=(),
+            description="Deterministic sonifier of the image's colour, texture and composition; no GPU, no weights.",
+        ),
+        GeneratorBackend(
+            name="art2mus",
+            target="art2mus.models.art2mus_generator:Art2MusGenerator",
+            licence=(
+                "code MIT; AudioLDM2-music weights CC BY-NC-SA 4.0 (non-commercial); "
+                "ImageBind weights CC BY-NC-SA 4.0 (non-commercial); CLIP weights MIT"
+            ),
+            extras=("model",),
+            description="Image encoder -> trained aligner -> GPT-2 language of audio -> AudioLDM2 latent diffusion.",
+        ),
+    )
+}
+
+
+def create_generator(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    backends: Mapping[str, GeneratorBackend] | None = None,
+) -> Generator:
+    """Build the generator called ``name`` with ``settings`` as constructor keywords.
+
+    Raises:
+        ValueError: ``name`` is not a known backend (the message lists the known ones).
+    """
+    table = GENERATOR_BACKENDS if backends is None else backends
+    if name not in table:
+        raise ValueError(f"unknown generator {name!r}; expected one of: {', '.join(sorted(table))}")
+    return table[name].load_class()(**dict(settings or {}))
