@@ -1,0 +1,56 @@
+"""The curator's exhibit configuration: strict schema, YAML loading with line numbers, includes.
+
+Use :func:`load_exhibit` to read a file; it raises :class:`ExhibitError` listing every problem with
+its file, line and column.
+"""
+
+from art2mus.installation.config.audio import AudioConfig, NullOutputConfig, PyAudioOutputConfig, WavOutputConfig
+from art2mus.installation.config.exhibit import (
+    ArtworkConfig,
+    CacheConfig,
+    CollectionConfig,
+    ControlPanelConfig,
+    ExhibitConfig,
+    IdleConfig,
+    OpeningPeriodConfig,
+    ScheduleConfig,
+    SoundscapeConfig,
+)
+from art2mus.installation.config.generators import Art2MusGeneratorConfig, ProceduralGeneratorConfig
+from art2mus.installation.config.loader import ExhibitError, Problem, load_exhibit, validate_exhibit
+from art2mus.installation.config.vision import (
+    DeviceCameraConfig,
+    PathCameraConfig,
+    PresenceConfig,
+    RecognitionConfig,
+    StreamCameraConfig,
+    VideoCameraConfig,
+)
+
+__all__ = [
+    "Art2MusGeneratorConfig",
+    "ArtworkConfig",
+    "AudioConfig",
+    "CacheConfig",
+    "CollectionConfig",
+    "ControlPanelConfig",
+    "DeviceCameraConfig",
+    "ExhibitConfig",
+    "ExhibitError",
+    "IdleConfig",
+    "NullOutputConfig",
+    "OpeningPeriodConfig",
+    "PathCameraConfig",
+    "PresenceConfig",
+    "Problem",
+    "ProceduralGeneratorConfig",
+    "PyAudioOutputConfig",
+    "RecognitionConfig",
+    "ScheduleConfig",
+    "SoundscapeConfig",
+    "StreamCameraConfig",
+    "VideoCameraConfig",
+    "WavOutputConfig",
+    "load_exhibit",
+    "validate_exhibit",
+]

@@ -1,0 +1,59 @@
+"""The audio section of the exhibit config: the output device and the mix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from art2mus.installation.config.base import OutputPath, StrictModel, seconds, unit
+
+
+class PyAudioOutputConfig(StrictModel):
+    """The sound card, through PortAudio."""
+
+    type: Literal["pyaudio"] = Field("pyaudio", description="Play through PortAudio (PyAudio).")
+    device: str = Field(
+        "default",
+        min_length=1,
+        description="Output device chosen by name (a case-insensitive part of the name is enough), not by index.",
+    )
+    latency_seconds: float = seconds(0.1, "Device buffer the stream asks for.", gt=0, le=2)
+
+
+class WavOutputConfig(StrictModel):
+    """Write the mix to a WAV file (tests, simulation, a machine without a sound card)."""
+
+    type: Literal["wav"] = Field("wav", description="Write the mix to a WAV file.")
+    path: OutputPath = Field(Path("art2mus-output.wav"), description="The WAV file to write (relative to this YAML file).")
+    realtime: bool = Field(True, description="Pace writing by the clock (false: as fast as the mixer runs).")
+
+
+class NullOutputConfig(StrictModel):
+    """Discard the mix (the mixer still runs; useful for benchmarks)."""
+
+    type: Literal["null"] = Field("null", description="Discard the audio.")
+
+
+AudioOutputConfig = Annotated[
+    Union[PyAudioOutputConfig, WavOutputConfig, NullOutputConfig], Field(discriminator="type")
+]
+
+
+class AudioConfig(StrictModel):
+    """The mix bus and where it goes."""
+
+    output: AudioOutputConfig = Field(default_factory=PyAudioOutputConfig, description="Where the mix is played.")
+    sample_rate: int = Field(48000, ge=8000, le=192000, description="Mix sample rate.", json_schema_extra=unit("Hz"))
+    channels: int = Field(2, ge=1, le=2, description="1 for mono, 2 for stereo.")
+    master_volume: float = Field(0.8, ge=0, le=1, description="Master volume, 0 (silent) to 1 (full).")
+    crossfade_seconds: float = seconds(4.0, "Length of the crossfade between two soundscapes.", ge=0, le=60)
+    loudness_lufs: float = Field(
+        -23.0, ge=-60, le=-5, description="Every soundscape is played at this integrated loudness (ITU-R BS.1770).",
+        json_schema_extra=unit("LUFS"),
+    )
+    limiter_ceiling_dbtp: float = Field(
+        -1.0, ge=-20, le=0, description="The bus limiter keeps peaks below this level.", json_schema_extra=unit("dBTP")
+    )
+    buffer_seconds: float = seconds(0.5, "Audio mixed ahead of the device (protects against stalls).", ge=0.05, le=5)

@@ -1,0 +1,245 @@
+"""The curator's exhibit file: one pydantic model per YAML section, composed in :class:`ExhibitConfig`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from art2mus.installation.config.audio import AudioConfig
+from art2mus.installation.config.base import (
+    AudioPath,
+    ExistingFilePath,
+    ImagePath,
+    OutputPath,
+    StrictModel,
+    seconds,
+    unit,
+)
+from art2mus.installation.config.generators import GeneratorConfig, ProceduralGeneratorConfig
+from art2mus.installation.config.vision import (
+    CameraConfig,
+    DeviceCameraConfig,
+    PresenceConfig,
+    RecognitionConfig,
+)
+
+ARTWORK_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class CollectionConfig(StrictModel):
+    """Who shows what, and where (the timezone drives opening hours)."""
+
+    name: str = Field("Untitled collection", min_length=1, max_length=200, description="Name shown on the control panel.")
+    institution: str = Field("", max_length=200, description="Museum or gallery.")
+    timezone: str = Field("UTC", description="IANA timezone of the gallery, e.g. Europe/Rome.")
+    description: str = Field("", max_length=5000, description="Free text for the control panel.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; expected an IANA name such as Europe/Rome or UTC") from None
+        return value
+
+
+class SoundscapeConfig(StrictModel):
+    """How an artwork's soundscape is made."""
+
+    generator: str = Field("procedural", min_length=1, description="Which generator makes it (a key of `generators`).")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed: the same image, seed and settings give the same music.")
+    duration: float = seconds(30.0, "Length of the soundscape.", gt=0, le=600)
+    loop: bool = Field(True, description="Loop seamlessly while the visitor stays.")
+    gain_db: float = Field(
+        0.0, ge=-30, le=12, description="Gain on top of loudness normalisation.", json_schema_extra=unit("dB")
+    )
+    prompt: str | None = Field(None, max_length=500, description="Optional text mixed with the image (art2mus only).")
+
+
+class ArtworkConfig(StrictModel):
+    """One artwork on the wall. ``id`` and ``images`` are required."""
+
+    id: str = Field(..., pattern=ARTWORK_ID_PATTERN, description="Required. Unique id: lowercase letters, digits, '-' or '_'.")
+    title: str = Field("", max_length=300, description="Title (defaults to the id).")
+    artist: str = Field("Unknown", max_length=300, description="Artist.")
+    year: int | None = Field(None, ge=-40000, le=2200, description="Year made (negative for BCE).")
+    description: str = Field("", max_length=5000, description="Free text for the control panel.")
+    images: list[ImagePath] = Field(
+        ..., min_length=1, max_length=50, description="Required. Reference photos (several angles/lightings help recognition)."
+    )
+    audio: AudioPath | None = Field(None, description="A fixed audio file to play instead of a generated soundscape.")
+    soundscape: SoundscapeConfig = Field(default_factory=SoundscapeConfig, description="How the soundscape is made.")
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.id
+
+
+class IdleConfig(StrictModel):
+    """What plays while no artwork is chosen during opening hours (the gallery never goes silent)."""
+
+    source: Literal["collection", "image", "file", "silence"] = Field(
+        "collection",
+        description="collection: a soundscape of all the artworks together; image: one made from `path`; "
+        "file: the audio file at `path`; silence.",
+    )
+    path: Path | None = Field(None, description="Image (source: image) or audio file (source: file).")
+    generator: str = Field("procedural", min_length=1, description="Generator for source collection/image.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for the idle soundscape.")
+    duration: float = seconds(60.0, "Length of the idle loop.", gt=0, le=600)
+    gain_db: float = Field(-9.0, ge=-60, le=0, description="Idle level relative to artworks.", json_schema_extra=unit("dB"))
+    after_seconds: float = seconds(10.0, "Time without an artwork before the idle ambience starts.", ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _path_when_needed(self) -> IdleConfig:
+        if self.source in ("image", "file") and self.path is None:
+            raise ValueError(f"source {self.source!r} needs a `path`")
+        return self
+
+
+def _expand_days(value: object) -> object:
+    """Accept ``mon-fri`` or ``[mon, wed, sat-sun]`` as well as a list of days."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return value
+    days: list[object] = []
+    for item in items:
+        if isinstance(item, str) and "-" in item:
+            first, _, last = (part.strip().lower()[:3] for part in item.partition("-"))
+            if first in WEEKDAYS and last in WEEKDAYS:
+                i, j = WEEKDAYS.index(first), WEEKDAYS.index(last)
+                days += list(WEEKDAYS[i : j + 1]) if i <= j else list(WEEKDAYS[i:] + WEEKDAYS[: j + 1])
+                continue
+        days.append(item.strip().lower()[:3] if isinstance(item, str) else item)
+    return days
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class OpeningPeriodConfig(StrictModel):
+    """Opening hours on some weekdays, with their own volume."""
+
+    days: Annotated[list[Weekday], BeforeValidator(_expand_days)] = Field(
+        default_factory=lambda: list(WEEKDAYS), min_length=1, description="Weekdays, e.g. [mon, tue] or mon-fri."
+    )
+    open: dt.time = Field(dt.time(10, 0), description="Opening time, 24 h, quoted: \"10:00\".")
+    close: dt.time = Field(dt.time(18, 0), description="Closing time, 24 h, quoted: \"18:00\" (after opening).")
+    volume: float = Field(1.0, ge=0, le=1, description="Master volume during this period, 0 to 1.")
+
+    @model_validator(mode="after")
+    def _close_after_open(self) -> OpeningPeriodConfig:
+        if self.close <= self.open:
+            raise ValueError(f"close ({self.close:%H:%M}) must be after open ({self.open:%H:%M})")
+        return self
+
+
+class ScheduleConfig(StrictModel):
+    """Opening hours (in the collection's timezone); outside them the installation is silent."""
+
+    periods: list[OpeningPeriodConfig] = Field(
+        default_factory=list, description="Opening periods; none means always open."
+    )
+    closed_dates: list[dt.date] = Field(default_factory=list, description="Whole days closed, e.g. 2026-12-25.")
+    ramp_seconds: float = seconds(20.0, "Volume ramp at opening, closing and between periods.", ge=0, le=600)
+    prerender_at: dt.time | None = Field(
+        dt.time(3, 0), description="Nightly pre-render of missing soundscapes (quoted \"03:00\"; null: never)."
+    )
+
+
+class CacheConfig(StrictModel):
+    """Where rendered soundscapes are kept."""
+
+    dir: OutputPath = Field(Path(".art2mus/cache"), description="Cache folder (relative to this YAML file).")
+    max_size_gb: float = Field(20.0, gt=0, le=10000, description="Oldest unused entries are removed above this size.", json_schema_extra=unit("GB"))
+    format: Literal["flac", "wav"] = Field("flac", description="File format of cached soundscapes.")
+
+
+class ControlPanelConfig(StrictModel):
+    """The local web control panel."""
+
+    enabled: bool = Field(True, description="Serve the control panel.")
+    host: str = Field("127.0.0.1", min_length=1, description="Bind address; anything but loopback needs a token.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port.")
+    token: SecretStr | None = Field(None, description="Access token (prefer token_file, kept out of the YAML).")
+    token_file: ExistingFilePath | None = Field(None, description="File holding the access token.")
+
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> ControlPanelConfig:
+        if self.enabled and not _is_loopback(self.host) and self.token is None and self.token_file is None:
+            raise ValueError(
+                f"host {self.host!r} is reachable from the network: set `token` or `token_file`, "
+                "or bind to 127.0.0.1"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _default_generators() -> dict[str, GeneratorConfig]:
+    return {"procedural": ProceduralGeneratorConfig()}
+
+
+class ExhibitConfig(StrictModel):
+    """A whole installation: the collection, its artworks and how the room is run."""
+
+    version: Literal[1] = Field(1, description="Format version of this file.")
+    include: list[str] = Field(
+        default_factory=list,
+        description="Other YAML files merged into this one (relative paths), e.g. one per room: "
+        "lists are appended, sections merged, and this file's own values win.",
+    )
+    collection: CollectionConfig = Field(default_factory=CollectionConfig, description="The collection.")
+    artworks: list[ArtworkConfig] = Field(default_factory=list, max_length=100000, description="The artworks.")
+    camera: CameraConfig = Field(default_factory=DeviceCameraConfig, description="The camera watching the artworks.")
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig, description="Artwork recognition.")
+    presence: PresenceConfig = Field(default_factory=PresenceConfig, description="Visitor presence and debounce.")
+    audio: AudioConfig = Field(default_factory=AudioConfig, description="Audio output and mix.")
+    idle: IdleConfig = Field(default_factory=IdleConfig, description="The ambience when no artwork is chosen.")
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="Opening hours and volumes.")
+    generators: dict[str, GeneratorConfig] = Field(
+        default_factory=_default_generators, description="Named generator backends, chosen by `type:`."
+    )
+    cache: CacheConfig = Field(default_factory=CacheConfig, description="The soundscape cache.")
+    control_panel: ControlPanelConfig = Field(default_factory=ControlPanelConfig, description="The web control panel.")
+
+    # Filled by the loader: where this config came from.
+    _source_file: Path | None = PrivateAttr(default=None)
+    _files: tuple[Path, ...] = PrivateAttr(default=())
+
+    @property
+    def source_file(self) -> Path | None:
+        """The top-level YAML file (absolute), or None for a config built in code."""
+        return self._source_file
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every YAML file this config was read from (the top-level one first), for reload watching."""
+        return self._files
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder of the top-level YAML file (the current directory for a config built in code)."""
+        return self._source_file.parent if self._source_file else Path.cwd()
+
+    def artwork(self, artwork_id: str) -> ArtworkConfig:
+        """The artwork with ``artwork_id``; ``KeyError`` naming the known ids otherwise."""
+        for artwork in self.artworks:
+            if artwork.id == artwork_id:
+                return artwork
+        known = ", ".join(a.id for a in self.artworks) or "none"
+        raise KeyError(f"no artwork {artwork_id!r} in this exhibit; known ids: {known}")

@@ -1,0 +1,112 @@
+"""The camera, recognition and presence sections of the exhibit config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from art2mus.installation.config.base import OutputPath, StrictModel, VideoPath, seconds, unit
+
+
+class _CameraCommonConfig(StrictModel):
+    width: int = Field(640, ge=0, le=7680, description="Requested frame width in pixels (0: the source's own).")
+    height: int = Field(480, ge=0, le=4320, description="Requested frame height in pixels (0: the source's own).")
+    fps: float = Field(15.0, gt=0, le=120, description="Requested frames per second.", json_schema_extra=unit("fps"))
+    reconnect_max_seconds: float = seconds(
+        30.0, "Longest wait between attempts to reopen a camera that stopped delivering frames.", gt=0, le=3600
+    )
+
+
+class DeviceCameraConfig(_CameraCommonConfig):
+    """A local camera by index (``/dev/videoN`` on Linux)."""
+
+    type: Literal["device"] = Field("device", description="A local camera chosen by index.")
+    index: int = Field(0, ge=0, le=63, description="Camera index as OpenCV numbers them (0 is the first).")
+
+
+class PathCameraConfig(_CameraCommonConfig):
+    """A local camera by device path; ``/dev/v4l/by-id/...`` survives re-plugging, unlike an index."""
+
+    type: Literal["path"] = Field("path", description="A local camera chosen by device path.")
+    path: str = Field(
+        "/dev/video0", pattern=r"^/", description="Absolute device path, e.g. /dev/v4l/by-id/usb-...-video-index0."
+    )
+
+
+class StreamCameraConfig(_CameraCommonConfig):
+    """A network camera (RTSP, or HTTP MJPEG)."""
+
+    type: Literal["stream"] = Field("stream", description="A network camera stream.")
+    url: str = Field(
+        "rtsp://127.0.0.1:554/stream",
+        pattern=r"^(rtsp|rtsps|http|https)://\S+$",
+        description="Stream URL starting with rtsp://, rtsps://, http:// or https://.",
+    )
+
+
+class VideoCameraConfig(_CameraCommonConfig):
+    """A video file standing in for a camera (demos, simulation, tests)."""
+
+    type: Literal["video"] = Field("video", description="A video file played as if it were a camera.")
+    path: VideoPath = Field(Path("camera.mp4"), description="The video file (relative to this YAML file).")
+    loop: bool = Field(True, description="Start again at the end of the file.")
+    realtime: bool = Field(True, description="Deliver frames at the video's own rate (false: as fast as possible).")
+
+
+CameraConfig = Annotated[
+    Union[DeviceCameraConfig, PathCameraConfig, StreamCameraConfig, VideoCameraConfig],
+    Field(discriminator="type"),
+]
+
+
+class RecognitionConfig(StrictModel):
+    """How artworks are recognised in camera frames (local features + geometric check)."""
+
+    features: Literal["sift", "orb"] = Field("sift", description="Local feature type (SIFT is more robust, ORB faster).")
+    max_features: int = Field(1000, ge=100, le=10000, description="Keypoints kept per reference photo and per frame.")
+    ratio_test: float = Field(0.75, gt=0.3, lt=1.0, description="Lowe's ratio test threshold for feature matches.")
+    accept_inliers: int = Field(
+        15, ge=4, le=2000, description="Geometric inliers needed to accept an artwork that is not yet chosen."
+    )
+    keep_inliers: int = Field(
+        10, ge=4, le=2000, description="Inliers enough to keep an artwork already chosen (hysteresis; <= accept)."
+    )
+    process_width: int = Field(640, ge=160, le=3840, description="Frames are scaled to this width before matching (pixels).")
+    interval_seconds: float = seconds(0.2, "Time between two recognitions of the newest frame.", ge=0, le=10)
+    index_dir: OutputPath = Field(
+        Path(".art2mus"), description="Where the recognition index is kept (rebuilt when reference photos change)."
+    )
+
+    @model_validator(mode="after")
+    def _keep_not_above_accept(self) -> RecognitionConfig:
+        if self.keep_inliers > self.accept_inliers:
+            raise ValueError(
+                f"keep_inliers ({self.keep_inliers}) must not exceed accept_inliers ({self.accept_inliers})"
+            )
+        return self
+
+
+class PresenceConfig(StrictModel):
+    """When a visitor counts as present and an artwork as chosen (debounce)."""
+
+    dwell_seconds: float = seconds(1.5, "An artwork must be seen this long before its soundscape starts.", ge=0, le=60)
+    hold_seconds: float = seconds(
+        6.0, "An artwork must be missed this long before it is dropped (longer than dwell).", ge=0, le=600
+    )
+    motion: bool = Field(True, description="Detect visitors by motion in the camera image (background subtraction).")
+    motion_min_area: float = Field(
+        0.01, gt=0, le=1, description="Fraction of the frame that must move to count as a visitor."
+    )
+    sensor_hold_seconds: float = seconds(
+        20.0, "A presence event from an external sensor (e.g. PIR) counts for this long.", ge=0, le=3600
+    )
+
+    @model_validator(mode="after")
+    def _hold_not_below_dwell(self) -> PresenceConfig:
+        if self.hold_seconds < self.dwell_seconds:
+            raise ValueError(
+                f"hold_seconds ({self.hold_seconds}) must be at least dwell_seconds ({self.dwell_seconds})"
+            )
+        return self
