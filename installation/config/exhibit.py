@@ -198,9 +198,9 @@ class ExhibitConfig(StrictModel):
     """A whole installation: the collection, its artworks and how the room is run."""
 
     version: Literal[1] = Field(1, description="Format version of this file.")
-    include: list[str] = Field(
+    include: Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
         default_factory=list,
-        description="Other YAML files merged into this one (relative paths), e.g. one per room: "
+        description="Other YAML files (a path or a list) merged into this one, e.g. one per room: "
         "lists are appended, sections merged, and this file's own values win.",
     )
     collection: CollectionConfig = Field(default_factory=CollectionConfig, description="The collection.")

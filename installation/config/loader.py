@@ -103,7 +103,7 @@ def validate_exhibit(
 
 
 def _validate(path: str | os.PathLike[str], check_files: bool) -> tuple[ExhibitConfig | None, list[Problem]]:
-    top = Path(path).expanduser().absolute()
+    top = Path(os.path.normpath(Path(path).expanduser().absolute()))
     reader = _Reader()
     root = reader.read(top, stack=())
     if reader.problems or root is None:
@@ -197,7 +197,8 @@ class _Reader:
             return node
         merged: Node | None = None
         for entry in self._include_entries(includes, path):
-            child = self.read((path.parent / entry.value).absolute(), (*stack, path), include_node=entry)
+            target = Path(os.path.normpath((path.parent / entry.value).expanduser().absolute()))
+            child = self.read(target, (*stack, path), include_node=entry)
             if child is None:
                 continue
             if not isinstance(child.value, dict):
@@ -527,7 +528,7 @@ def _resolve_paths(config: ExhibitConfig, source: SourceMap, default_dir: Path) 
         path = path.expanduser()
         if not path.is_absolute():
             base = source.file_for(loc).parent if tuple(loc) in source.nodes else default_dir
-            path = (base / path).absolute()
+            path = Path(os.path.normpath((base / path).absolute()))
         if isinstance(container, BaseModel):
             container.__dict__[key] = path  # already validated; skip re-validation on assignment
         else:

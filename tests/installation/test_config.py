@@ -1,0 +1,253 @@
+"""The exhibit schema: every kind of error at the right line, includes, path resolution."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import soundfile
+
+from art2mus.installation.config import ExhibitError, load_exhibit, validate_exhibit
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gallery(tmp_path: Path) -> Path:
+    """A folder with two readable images, a WAV file and a broken image."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "img").mkdir()
+    for name in ("a.png", "b.jpg"):
+        cv2.imwrite(str(tmp_path / "img" / name), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    (tmp_path / "img" / "broken.png").write_bytes(b"\x89PNG not really")
+    soundfile.write(tmp_path / "tone.wav", np.zeros(4800, dtype=np.float32), 48000)
+    return tmp_path
+
+
+def problems_of(path: Path) -> list[tuple[int | None, str, str]]:
+    _, problems = validate_exhibit(path)
+    return [(p.line, p.field, p.message) for p in problems]
+
+
+def test_minimal_exhibit_fills_every_default(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", """
+        artworks:
+          - id: a1
+            images: [img/a.png]
+    """)
+    config = load_exhibit(path)
+    assert config.artworks[0].soundscape.duration == 30.0
+    assert config.audio.output.type == "pyaudio"
+    assert config.generators["procedural"].type == "procedural"
+    assert config.control_panel.host == "127.0.0.1"
+    assert config.source_file == path.absolute()
+    assert config.files == (path.absolute(),)
+
+
+@pytest.mark.parametrize(
+    ("snippet", "line", "field", "expected"),
+    [
+        ("    soundscape: {duration: -5}\n", 4, "artworks[0].soundscape.duration", "must be > 0 seconds, got -5"),
+        ("    soundscape: {seed: many}\n", 4, "artworks[0].soundscape.seed", "must be a whole number, got 'many'"),
+        ("    colour: red\n", 4, "artworks[0].colour", "unknown field 'colour'"),
+        ("    titel: Sky\n", 4, "artworks[0].titel", "did you mean 'title'?"),
+        ("    soundscape: {loop: sometimes}\n", 4, "artworks[0].soundscape.loop", "must be true or false"),
+        ("    year: 2500\n", 4, "artworks[0].year", "must be <= 2200, got 2500"),
+    ],
+)
+def test_each_error_names_its_line_field_and_expectation(
+    gallery: Path, snippet: str, line: int, field: str, expected: str
+) -> None:
+    path = write(gallery / "exhibit.yaml", "artworks:\n  - id: a1\n    images: [img/a.png]\n" + snippet)
+    found = problems_of(path)
+    assert len(found) == 1, found
+    assert found[0][0] == line
+    assert found[0][1] == field
+    assert expected in found[0][2]
+
+
+def test_all_problems_are_reported_in_one_pass_in_file_order(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", """
+        collection:
+          name: Test
+        artworks:
+          - id: a1
+            images: [img/a.png]
+            soundscape:
+              duration: -5
+          - id: a2
+            title: 12
+            images: [img/missing.png]
+            soundscape: {seed: abc, colour: red}
+          - id: a3
+            images: [img/broken.png]
+        camera:
+          type: webcam
+    """)
+    _, problems = validate_exhibit(path)
+    text = [str(p) for p in problems]
+    name = "exhibit.yaml"
+    assert [(p.line, p.field) for p in problems] == [
+        (7, "artworks[0].soundscape.duration"),
+        (9, "artworks[1].title"),
+        (10, "artworks[1].images[0]"),
+        (11, "artworks[1].soundscape.seed"),
+        (11, "artworks[1].soundscape.colour"),
+        (13, "artworks[2].images[0]"),
+        (15, "camera"),
+    ]
+    assert text[0].endswith(f"{name}:7:17 artworks[0].soundscape.duration: must be > 0 seconds, got -5")
+    assert "file not found" in text[2] and "missing.png" in text[2]
+    assert "not a readable image" in text[5]
+    assert "type must be one of 'device', 'path', 'stream', 'video', got 'webcam'" in text[6]
+
+
+def test_missing_required_field_points_at_its_parent(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", """
+        artworks:
+          - title: No id
+            images: [img/a.png]
+    """)
+    assert problems_of(path) == [(2, "artworks[0].id", "is required")]
+
+
+def test_yaml_syntax_error_and_duplicate_key_report_position(gallery: Path) -> None:
+    bad = write(gallery / "bad.yaml", "artworks:\n  - id: a1\n    images: [img/a.png\n")
+    line, field, message = problems_of(bad)[0]
+    assert field == "" and message.startswith("YAML syntax") and line == 4
+    dup = write(gallery / "dup.yaml", "collection:\n  name: a\n  name: b\n")
+    assert problems_of(dup)[0][0] == 3 and "duplicate key" in problems_of(dup)[0][2]
+
+
+def test_cross_references_duplicate_ids_unknown_generator_overlapping_hours(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", """
+        artworks:
+          - {id: a1, images: [img/a.png]}
+          - {id: a1, images: [img/b.jpg], soundscape: {generator: magic}}
+        schedule:
+          periods:
+            - {days: mon-fri, open: "10:00", close: "18:00"}
+            - {days: [fri, sat], open: "17:00", close: "22:00", volume: 0.5}
+    """)
+    found = problems_of(path)
+    assert (3, "artworks[1].id") == found[0][:2] and "duplicate artwork id 'a1'" in found[0][2]
+    assert (3, "artworks[1].soundscape.generator") == found[1][:2] and "expected a key of `generators`: procedural" in found[1][2]
+    assert found[2][:2] == (7, "schedule.periods[1]") and "overlaps schedule.periods[0] on fri" in found[2][2]
+
+
+def test_model_rules_timezone_hours_token_idle(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", """
+        collection: {timezone: Mars/Olympus}
+        schedule:
+          periods: [{open: "18:00", close: "10:00"}]
+        control_panel: {host: 0.0.0.0}
+        idle: {source: file}
+        recognition: {accept_inliers: 10, keep_inliers: 20}
+    """)
+    found = {field: message for _, field, message in problems_of(path)}
+    assert "unknown timezone 'Mars/Olympus'" in found["collection.timezone"]
+    assert "close (10:00) must be after open (18:00)" in found["schedule.periods[0]"]
+    assert "set `token` or `token_file`" in found["control_panel"]
+    assert "source 'file' needs a `path`" in found["idle"]
+    assert "keep_inliers (20) must not exceed accept_inliers (10)" in found["recognition"]
+
+
+def test_days_accept_ranges_and_wrap_around(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", """
+        schedule:
+          periods:
+            - {days: "fri-mon", open: "10:00", close: "12:00"}
+            - {days: [tue, wed-thu], open: "10:00", close: "12:00"}
+    """)
+    config = load_exhibit(path)
+    assert config.schedule.periods[0].days == ["fri", "sat", "sun", "mon"]
+    assert config.schedule.periods[1].days == ["tue", "wed", "thu"]
+
+
+def test_includes_merge_append_override_and_resolve_paths_per_file(gallery: Path) -> None:
+    write(gallery / "rooms" / "east.yaml", """
+        include: [../shared/audio.yaml]
+        artworks:
+          - {id: east-1, images: [../img/a.png]}
+        collection: {name: From the room}
+    """)
+    write(gallery / "shared" / "audio.yaml", """
+        audio: {crossfade_seconds: 7, output: {type: wav, path: out/mix.wav}}
+    """)
+    top = write(gallery / "exhibit.yaml", """
+        include: rooms/east.yaml
+        collection: {name: Main}
+        artworks:
+          - {id: main-1, images: [img/b.jpg], audio: tone.wav}
+    """)
+    config = load_exhibit(top)
+    assert [a.id for a in config.artworks] == ["east-1", "main-1"]
+    assert config.collection.name == "Main"
+    assert config.audio.crossfade_seconds == 7
+    assert config.artworks[0].images[0] == (gallery / "img" / "a.png").absolute()
+    assert config.artworks[1].audio == (gallery / "tone.wav").absolute()
+    # a path written in shared/audio.yaml resolves against shared/
+    assert config.audio.output.path == (gallery / "shared" / "out" / "mix.wav").absolute()
+    assert {p.name for p in config.files} == {"exhibit.yaml", "east.yaml", "audio.yaml"}
+
+
+def test_errors_in_included_files_name_that_file_and_line(gallery: Path) -> None:
+    write(gallery / "rooms" / "west.yaml", "artworks:\n  - id: w1\n    images: [../img/a.png]\n    year: soon\n")
+    top = write(gallery / "exhibit.yaml", "include: [rooms/west.yaml]\n")
+    _, problems = validate_exhibit(top)
+    assert len(problems) == 1
+    assert problems[0].file.name == "west.yaml" and problems[0].line == 4
+    assert problems[0].field == "artworks[0].year"
+
+
+def test_include_cycle_and_missing_include(gallery: Path) -> None:
+    write(gallery / "a.yaml", "include: b.yaml\n")
+    write(gallery / "b.yaml", "include: a.yaml\n")
+    _, problems = validate_exhibit(gallery / "a.yaml")
+    assert len(problems) == 1 and "include cycle" in problems[0].message
+    top = write(gallery / "exhibit.yaml", "collection: {name: x}\ninclude:\n  - nowhere.yaml\n")
+    _, problems = validate_exhibit(top)
+    assert [(p.line, p.field) for p in problems] == [(3, "include")]
+    assert "file not found" in problems[0].message
+
+
+def test_paths_are_absolute_and_home_is_expanded(gallery: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(gallery))
+    path = write(gallery / "sub" / "exhibit.yaml", """
+        artworks:
+          - {id: a1, images: ["~/img/a.png", ../img/b.jpg]}
+        cache: {dir: cache}
+    """)
+    config = load_exhibit(path)
+    assert config.artworks[0].images == [gallery / "img" / "a.png", (gallery / "img" / "b.jpg").absolute()]
+    assert config.cache.dir == gallery / "sub" / "cache"
+    # defaults resolve against the exhibit's folder too
+    assert config.recognition.index_dir == gallery / "sub" / ".art2mus"
+
+
+def test_load_exhibit_raises_with_every_problem(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", "artworks: [{id: Bad Id, images: []}]\n")
+    with pytest.raises(ExhibitError) as caught:
+        load_exhibit(path)
+    fields = [p.field for p in caught.value.problems]
+    assert fields == ["artworks[0].id", "artworks[0].images"]
+    assert "needs at least 1 item, got 0" in str(caught.value)
+
+
+def test_unreadable_audio_and_video_are_detected(gallery: Path) -> None:
+    (gallery / "noise.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    (gallery / "cam.mp4").write_bytes(b"\x00" * 100)
+    path = write(gallery / "exhibit.yaml", """
+        artworks: [{id: a1, images: [img/a.png], audio: noise.wav}]
+        camera: {type: video, path: cam.mp4}
+    """)
+    found = {field: message for _, field, message in problems_of(path)}
+    assert "not a readable audio file" in found["artworks[0].audio"]
+    assert "not a readable video" in found["camera.path"]
