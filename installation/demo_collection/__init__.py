@@ -1,0 +1,27 @@
+"""The demo collection: eight procedurally painted artworks, other generated paintings for
+distractors and benchmarks, synthetic camera views, and the demo camera-walk video with its
+ground-truth timeline. Everything is deterministic (seeded)."""
+
+from art2mus.installation.demo_collection.artworks import (
+    DEMO_ARTWORKS,
+    DemoArtwork,
+    GeneratedArtwork,
+    demo_artwork,
+    demo_artwork_path,
+    demo_exhibit_dir,
+    render_demo_artwork,
+    render_generated_artworks,
+    write_demo_artworks,
+)
+
+__all__ = [
+    "DEMO_ARTWORKS",
+    "DemoArtwork",
+    "GeneratedArtwork",
+    "demo_artwork",
+    "demo_artwork_path",
+    "demo_exhibit_dir",
+    "render_demo_artwork",
+    "render_generated_artworks",
+    "write_demo_artworks",
+]

@@ -1,0 +1,11 @@
+"""``python -m art2mus.installation.demo_collection``: rewrite the demo artworks (and the walk video)."""
+
+from __future__ import annotations
+
+import logging
+
+from art2mus.installation.demo_collection.artworks import write_demo_artworks
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    write_demo_artworks()
