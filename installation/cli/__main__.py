@@ -1,0 +1,4 @@
+from art2mus.installation.cli import main
+
+if __name__ == "__main__":
+    main()
