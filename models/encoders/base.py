@@ -13,6 +13,14 @@ if TYPE_CHECKING:
     import torch
 
 
+class EncoderLoadError(ValueError):
+    """A model file or directory exists but is not what the loader expected (garbled, wrong model).
+
+    The message names the path and what was expected. A path that does not exist raises
+    ``FileNotFoundError`` instead.
+    """
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """What an embedding space is: aligners record it and refuse to load against another.
