@@ -1,0 +1,279 @@
+"""The Art2Mus aligner: an image embedding becomes a few tokens in GPT-2's input space.
+
+:class:`ImageAligner` maps an L2-normalised image embedding ``(batch, dim)`` (ImageBind, CLIP...) to
+``(batch, n_tokens, lm_dim)`` tokens that stand where AudioLDM2 puts its projected CLAP text embedding,
+so GPT-2 can roll out the 8 "language of audio" (LoA) tokens that condition the UNet. The published Art2Mus
+variants use 1 and 4 tokens with Linear -> Tanh -> Linear.
+
+A trained aligner is a folder: ``config.json`` (the constructor arguments, the encoder it was trained for
+and a format version) and ``model.safetensors`` (the weights). Loading it against another encoder, or
+against a language model of another width, raises :class:`AlignerMismatchError`, because an aligner
+trained on one embedding space produces meaningless tokens from another.
+
+:class:`VisualConditioningExtractor` pairs an encoder with its aligner: images -> tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from art2mus.models.encoders.base import EncoderSpec, ImageEncoder
+
+logger = logging.getLogger(__name__)
+
+#: the folder format this code writes; loading refuses folders written by a newer format.
+ALIGNER_FORMAT_VERSION = 1
+#: marks a config.json as an aligner's (so a wrong folder gives a clear error, not a KeyError).
+ALIGNER_FORMAT_NAME = "art2mus-aligner"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+#: output normalisations an aligner may apply to its tokens.
+OUTPUT_NORMS = ("none", "layernorm")
+
+
+class AlignerMismatchError(ValueError):
+    """An aligner does not fit the encoder or language model it is being used with."""
+
+
+class ImageAligner(nn.Module):
+    """Image embedding ``(batch, embedding_dim)`` -> GPT-2 input tokens ``(batch, n_tokens, lm_dim)``.
+
+    Linear(embedding_dim, hidden_dim) -> Tanh -> Linear(hidden_dim, n_tokens * lm_dim), reshaped to tokens,
+    then an optional LayerNorm over each token. The constructor arguments are the saved config.
+
+    Args:
+        encoder_name: :attr:`EncoderSpec.name` of the encoder the aligner is trained for.
+        embedding_dim: that encoder's embedding size (1024 for ImageBind huge, 768 for CLIP ViT-L/14).
+        lm_dim: GPT-2's width (768 for AudioLDM2).
+        n_tokens: tokens produced per image (the published variants: 1 and 4).
+        hidden_dim: width of the hidden layer; default ``2 * lm_dim`` as in the published 4-token aligner.
+        input_l2_norm: re-normalise incoming embeddings to unit L2 norm (encoders already do; this guards
+            against un-normalised inputs such as a raw ONNX output).
+        output_norm: ``"none"`` or ``"layernorm"`` (a learnt LayerNorm over each ``lm_dim`` token).
+    """
+
+    def __init__(
+        self,
+        encoder_name: str,
+        embedding_dim: int,
+        lm_dim: int = 768,
+        n_tokens: int = 1,
+        hidden_dim: int | None = None,
+        input_l2_norm: bool = True,
+        output_norm: str = "none",
+    ) -> None:
+        super().__init__()
+        for field, value in (("embedding_dim", embedding_dim), ("lm_dim", lm_dim), ("n_tokens", n_tokens)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"ImageAligner {field} must be a positive integer, got {value!r}")
+        if n_tokens > 64:
+            raise ValueError(f"ImageAligner n_tokens must be between 1 and 64, got {n_tokens}")
+        if output_norm not in OUTPUT_NORMS:
+            raise ValueError(f"ImageAligner output_norm must be one of {OUTPUT_NORMS}, got {output_norm!r}")
+        hidden = 2 * lm_dim if hidden_dim is None else int(hidden_dim)
+        if hidden < 1:
+            raise ValueError(f"ImageAligner hidden_dim must be a positive integer, got {hidden_dim!r}")
+        self.encoder_name = str(encoder_name)
+        self.embedding_dim = int(embedding_dim)
+        self.lm_dim = int(lm_dim)
+        self.n_tokens = int(n_tokens)
+        self.hidden_dim = hidden
+        self.input_l2_norm = bool(input_l2_norm)
+        self.output_norm = output_norm
+        self.proj_in = nn.Linear(self.embedding_dim, hidden)
+        self.act = nn.Tanh()
+        self.proj_out = nn.Linear(hidden, self.n_tokens * self.lm_dim)
+        self.norm = nn.LayerNorm(self.lm_dim) if output_norm == "layernorm" else nn.Identity()
+
+    @property
+    def encoder_spec(self) -> EncoderSpec:
+        """The embedding space this aligner was trained for."""
+        return EncoderSpec(name=self.encoder_name, dim=self.embedding_dim)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments (what ``config.json`` stores besides the format fields)."""
+        return {
+            "encoder_name": self.encoder_name,
+            "embedding_dim": self.embedding_dim,
+            "lm_dim": self.lm_dim,
+            "n_tokens": self.n_tokens,
+            "hidden_dim": self.hidden_dim,
+            "input_l2_norm": self.input_l2_norm,
+            "output_norm": self.output_norm,
+        }
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, embedding_dim)`` embeddings to ``(batch, n_tokens, lm_dim)`` tokens."""
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_dim:
+            raise ValueError(
+                f"ImageAligner expects embeddings of shape (batch, {self.embedding_dim}) from "
+                f"{self.encoder_name!r}, got {tuple(embeddings.shape)}"
+            )
+        x = embeddings.to(dtype=self.proj_in.weight.dtype, device=self.proj_in.weight.device)
+        if self.input_l2_norm:
+            x = nn.functional.normalize(x, dim=-1, eps=1e-8)
+        x = self.proj_out(self.act(self.proj_in(x)))
+        return self.norm(x.reshape(x.shape[0], self.n_tokens, self.lm_dim))
+
+    # --- saving and loading -------------------------------------------------------------------------
+    def save(self, directory: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed).
+
+        Args:
+            metadata: JSON-serialisable extras stored under ``"metadata"`` (training data, steps, licence...).
+        """
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        document = {
+            "format": ALIGNER_FORMAT_NAME,
+            "format_version": ALIGNER_FORMAT_VERSION,
+            "class": type(self).__name__,
+            "encoder": {"name": self.encoder_name, "dim": self.embedding_dim},
+            "config": self.config,
+            "metadata": dict(metadata or {}),
+        }
+        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": ALIGNER_FORMAT_NAME})
+        (out / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        logger.info("saved aligner (%s, %d tokens) to %s", self.encoder_name, self.n_tokens, out)
+        return out
+
+    @staticmethod
+    def read_config(directory: str | Path) -> dict[str, Any]:
+        """Read and validate an aligner folder's ``config.json`` (no weights are loaded).
+
+        Raises:
+            FileNotFoundError: the folder or its ``config.json`` is missing.
+            ValueError: the file is not an aligner config, or was written by a newer format version.
+        """
+        folder = Path(directory)
+        if folder.is_file():
+            folder = folder.parent
+        path = folder / CONFIG_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"aligner config {path} not found (expected {CONFIG_FILE} + {WEIGHTS_FILE})")
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"aligner config {path} is not valid JSON: {exc}") from exc
+        if not isinstance(document, dict) or document.get("format") != ALIGNER_FORMAT_NAME:
+            raise ValueError(f"{path} is not an art2mus aligner config (expected \"format\": \"{ALIGNER_FORMAT_NAME}\")")
+        version = document.get("format_version")
+        if not isinstance(version, int) or not 1 <= version <= ALIGNER_FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: format_version {version!r} is not supported; this art2mus reads versions "
+                f"1 to {ALIGNER_FORMAT_VERSION} (upgrade art2mus to load newer aligners)"
+            )
+        if not isinstance(document.get("config"), dict):
+            raise ValueError(f"{path}: field \"config\" must be an object of ImageAligner arguments")
+        return document
+
+    @classmethod
+    def load(
+        cls,
+        directory: str | Path,
+        encoder_spec: EncoderSpec | None = None,
+        lm_dim: int | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+    ) -> ImageAligner:
+        """Load an aligner folder written by :meth:`save`.
+
+        Args:
+            encoder_spec: the encoder it will be used with; refused unless name and dim match.
+            lm_dim: the language model's width; refused unless it matches.
+
+        Raises:
+            AlignerMismatchError: trained for another encoder or another language-model width.
+            FileNotFoundError, ValueError: missing or malformed files (the message names the file).
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(directory)
+        if folder.is_file():
+            folder = folder.parent
+        document = cls.read_config(folder)
+        config = document["config"]
+        trained_for = EncoderSpec(name=str(config.get("encoder_name")), dim=int(config.get("embedding_dim", -1)))
+        if encoder_spec is not None and trained_for != encoder_spec:
+            raise AlignerMismatchError(
+                f"aligner {folder} was trained for encoder {trained_for.name!r} (dim {trained_for.dim}), "
+                f"but the loaded encoder is {encoder_spec.name!r} (dim {encoder_spec.dim}); use an aligner "
+                f"trained for {encoder_spec.name!r} or load the {trained_for.name!r} encoder"
+            )
+        if lm_dim is not None and int(config.get("lm_dim", -1)) != int(lm_dim):
+            raise AlignerMismatchError(
+                f"aligner {folder} produces {config.get('lm_dim')}-d tokens, but the language model is "
+                f"{lm_dim}-d; it was trained for another AudioLDM2 build"
+            )
+        try:
+            aligner = cls(**config)
+        except TypeError as exc:
+            raise ValueError(f"{folder / CONFIG_FILE}: bad \"config\" for ImageAligner: {exc}") from exc
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise FileNotFoundError(f"aligner weights {weights} not found")
+        try:
+            state = load_file(str(weights))
+        except (SafetensorError, OSError) as exc:
+            raise ValueError(f"aligner weights {weights} cannot be read: {exc}") from exc
+        missing, unexpected = aligner.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"aligner weights {weights} do not match its config: missing {sorted(missing)}, "
+                f"unexpected {sorted(unexpected)}"
+            )
+        aligner.to(device=device)
+        if dtype is not None:
+            aligner.to(dtype=dtype)
+        return aligner.eval()
+
+
+class VisualConditioningExtractor:
+    """An image encoder and the aligner trained for it: images -> GPT-2 input tokens.
+
+    Args:
+        encoder: any :class:`ImageEncoder` (frozen).
+        aligner: an :class:`ImageAligner` whose :attr:`ImageAligner.encoder_spec` equals ``encoder.spec``.
+
+    Raises:
+        AlignerMismatchError: the aligner was trained for another encoder.
+    """
+
+    def __init__(self, encoder: ImageEncoder, aligner: ImageAligner) -> None:
+        if aligner.encoder_spec != encoder.spec:
+            raise AlignerMismatchError(
+                f"aligner trained for {aligner.encoder_spec.name!r} (dim {aligner.encoder_spec.dim}) cannot be "
+                f"used with encoder {encoder.spec.name!r} (dim {encoder.spec.dim})"
+            )
+        self.encoder = encoder
+        self.aligner = aligner
+
+    @property
+    def n_tokens(self) -> int:
+        return self.aligner.n_tokens
+
+    def embed(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """RGB uint8 images ``(H, W, 3)`` -> L2-normalised embeddings ``(batch, dim)`` (float32)."""
+        return self.encoder.encode_images(images)
+
+    def tokens(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``(batch, dim)`` -> tokens ``(batch, n_tokens, lm_dim)`` on the aligner's device/dtype."""
+        return self.aligner(embeddings)
+
+    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """Images -> tokens ``(batch, n_tokens, lm_dim)``."""
+        return self.tokens(self.embed(images))
+

@@ -1,0 +1,764 @@
+"""The Art2Mus pipeline: image -> aligner tokens -> GPT-2 "language of audio" -> AudioLDM2 latent diffusion.
+
+Data flow for a batch of ``B`` images, ``W`` waveforms per image (shapes for the real model; the debug
+build has the same structure with smaller widths):
+
+1. encoder: images -> L2-normalised embeddings ``(B, dim)`` (ImageBind 1024, CLIP 768).
+2. aligner: embeddings -> tokens ``(B, n_tokens, 768)`` in GPT-2's input space.
+3. GPT-2 input: ``[sos, tokens, eos]`` (the projection model's learnt delimiters of AudioLDM2's CLAP slot,
+   which the image tokens replace), followed by ``[sos_1, proj_1(T5(prompt)), eos_1]`` when a text prompt
+   is mixed in.
+4. GPT-2 rolls out 8 "language of audio" (LoA) hidden states ``(B, 8, 768)``: first UNet stream.
+5. FLAN-T5 encodes the support prompt (or the text prompt) ``(B, L, 1024)``: second UNet stream.
+6. Classifier-free guidance: negative LoA (GPT-2 over ``[sos, eos, sos_1, proj_1(T5(negative)), eos_1]``) and
+   negative T5 embeddings are computed once per negative prompt and cached.
+7. Denoising loop over latents ``(B*W, 8, frames/4, 16)``, then VAE -> mel ``(B*W, frames, 64)`` ->
+   HiFi-GAN -> 16 kHz waveform ``(B*W, samples)``.
+8. With ``W > 1`` and an encoder that can embed audio (ImageBind), waveforms are re-ranked by image-audio
+   cosine similarity.
+
+The loop is written out step by step like diffusers' ``AudioLDM2Pipeline.__call__`` (and gives the same
+waveform from the same embeddings and seed); the GPT-2 roll-out is our own, because diffusers'
+``generate_language_model`` breaks with ``GPT2Model`` on transformers 5 (diffusers issue 12630). Ours feeds
+the whole sequence each step with ``use_cache=False``: 8 short passes, and no dependence on the
+``past_key_values`` API that transformers is renaming.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from art2mus.models.aligner import AlignerMismatchError, ImageAligner, VisualConditioningExtractor
+from art2mus.models.encoders.base import ImageEncoder
+
+if TYPE_CHECKING:
+    from art2mus.models.model_dir import ModelDir
+
+logger = logging.getLogger(__name__)
+
+#: schedulers selectable by name; both are built from the model's own scheduler config.
+SCHEDULERS = ("ddim", "dpmsolver++")
+#: LoA tokens GPT-2 generates (AudioLDM2's ``sequence_gen_length``).
+DEFAULT_LOA_TOKENS = 8
+#: what the second cross-attention stream (FLAN-T5) hears when no text prompt is given.
+DEFAULT_SUPPORT_PROMPT = "High quality music."
+#: what classifier-free guidance steers away from.
+DEFAULT_NEGATIVE_PROMPT = "Low quality."
+#: upper bounds checked by :meth:`Art2MusPipeline.check_inputs`.
+MAX_STEPS = 1000
+MAX_WAVEFORMS = 16
+MAX_GUIDANCE = 50.0
+MAX_LOA_TOKENS = 64
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class Art2MusConditioning:
+    """What the UNet is conditioned on, for ``B`` requests (before waveform repetition and CFG batching).
+
+    Attributes:
+        loa_embeds: GPT-2 "language of audio" hidden states ``(B, n_loa, d_gpt2)`` (first stream).
+        t5_embeds: FLAN-T5 hidden states ``(B, L, d_t5)`` (second stream); ``t5_mask`` ``(B, L)`` int64.
+        negative_loa_embeds, negative_t5_embeds, negative_t5_mask: the same for the negative prompt,
+            with ``L`` padded to match; ``None`` when guidance is off.
+        image_embeddings: the encoder's ``(B, dim)`` embeddings, kept for re-ranking (or ``None``).
+    """
+
+    loa_embeds: torch.Tensor
+    t5_embeds: torch.Tensor
+    t5_mask: torch.Tensor
+    negative_loa_embeds: torch.Tensor | None = None
+    negative_t5_embeds: torch.Tensor | None = None
+    negative_t5_mask: torch.Tensor | None = None
+    image_embeddings: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.loa_embeds.shape[0])
+
+
+@dataclass
+class Art2MusOutput:
+    """Generated audio.
+
+    Attributes:
+        audios: float32 waveforms ``(B, W, samples)`` at :attr:`sample_rate`; with re-ranking, index 0 of each
+            row is the waveform closest to its image.
+        sample_rate: Hz (16000 for AudioLDM2).
+        scores: image-audio cosine similarities ``(B, W)`` in the order of ``audios``, or ``None``.
+        conditioning: the embeddings used (for caching, analysis and comparison with diffusers).
+    """
+
+    audios: np.ndarray
+    sample_rate: int
+    scores: np.ndarray | None
+    conditioning: Art2MusConditioning
+
+
+def _pad_tokens(x: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad ``(B, L, D)`` embeddings with zeros and their ``(B, L)`` mask with 0 up to ``length`` tokens.
+
+    Padded keys are masked out of cross-attention, so zero embeddings give the same result as encoding
+    padding tokens.
+    """
+    extra = length - x.shape[1]
+    if extra <= 0:
+        return x, mask
+    return (
+        torch.cat([x, x.new_zeros(x.shape[0], extra, x.shape[2])], dim=1),
+        torch.cat([mask, mask.new_zeros(mask.shape[0], extra)], dim=1),
+    )
+
+
+class Art2MusPipeline:
+    """Image-conditioned AudioLDM2: one ``__call__`` from RGB images to 16 kHz waveforms.
+
+    Components arrive through the constructor (:meth:`from_model_dir` loads them from a local model
+    directory). Every module except the aligner is frozen (``requires_grad=False``) and in eval mode.
+
+    Args:
+        unet: ``AudioLDM2UNet2DConditionModel`` with cross-attention layout ``[None, d_gpt2, d_t5]``.
+        vae: ``AutoencoderKL`` over log-mel spectrograms.
+        vocoder: ``SpeechT5HifiGan`` (mel ``(B, frames, 64)`` -> waveform).
+        scheduler: the model's scheduler; :data:`SCHEDULERS` are built from its config.
+        language_model: ``GPT2Model`` (width ``d_gpt2``).
+        projection_model: ``AudioLDM2ProjectionModel`` (its T5 projection and learnt SOS/EOS tokens).
+        text_encoder_2: FLAN-T5 ``T5EncoderModel``; ``tokenizer_2`` its tokenizer.
+        encoder: image encoder, or ``None`` when only embeddings / conditioning are passed in.
+        aligner: :class:`ImageAligner` for ``encoder``'s embedding space and GPT-2's width (or ``None``).
+        max_duration_s: longest clip :meth:`check_inputs` accepts, seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        unet: nn.Module,
+        vae: nn.Module,
+        vocoder: nn.Module,
+        scheduler: Any,
+        language_model: nn.Module,
+        projection_model: nn.Module,
+        text_encoder_2: nn.Module,
+        tokenizer_2: Any,
+        encoder: ImageEncoder | None = None,
+        aligner: ImageAligner | None = None,
+        max_duration_s: float = 120.0,
+    ) -> None:
+        self.unet = unet
+        self.vae = vae
+        self.vocoder = vocoder
+        self.scheduler = scheduler
+        self.language_model = language_model
+        self.projection_model = projection_model
+        self.text_encoder_2 = text_encoder_2
+        self.tokenizer_2 = tokenizer_2
+        self.encoder = encoder
+        self.aligner = aligner
+        self.max_duration_s = float(max_duration_s)
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self._schedulers: dict[str, Any] = {}
+        # negative prompt -> (loa (1, n, d), t5 (1, L, d), mask (1, L)); support prompt -> (t5, mask)
+        self._negative_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._text_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._extractor: VisualConditioningExtractor | None = None
+        self._check_components()
+        if aligner is not None:
+            aligner.to(device=self.device, dtype=self.dtype)
+        if encoder is not None and aligner is not None:
+            self._extractor = VisualConditioningExtractor(encoder, aligner)
+        for module in self.frozen_modules().values():
+            module.requires_grad_(False)
+            module.eval()
+
+    # --- properties ---------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sampling rate, Hz."""
+        return int(self.vocoder.config.sampling_rate)
+
+    @property
+    def hop_length(self) -> int:
+        """Waveform samples per mel frame (160 for AudioLDM2: 100 frames per second)."""
+        return int(np.prod(self.vocoder.config.upsample_rates))
+
+    @property
+    def lm_dim(self) -> int:
+        """GPT-2's width (the aligner's token width)."""
+        return int(self.language_model.config.hidden_size)
+
+    @property
+    def min_duration_s(self) -> float:
+        """Shortest clip: one latent frame, seconds."""
+        return self.vae_scale_factor * self.hop_length / self.sample_rate
+
+    @property
+    def extractor(self) -> VisualConditioningExtractor | None:
+        """Encoder + aligner, when both are loaded."""
+        return self._extractor
+
+    def frozen_modules(self) -> dict[str, nn.Module]:
+        """Every torch module of the pipeline except the aligner (all frozen), by component name."""
+        modules = {
+            "unet": self.unet,
+            "vae": self.vae,
+            "vocoder": self.vocoder,
+            "language_model": self.language_model,
+            "projection_model": self.projection_model,
+            "text_encoder_2": self.text_encoder_2,
+        }
+        encoder_module = self.encoder if isinstance(self.encoder, nn.Module) else getattr(self.encoder, "model", None)
+        if isinstance(encoder_module, nn.Module):
+            modules["encoder"] = encoder_module
+        return modules
+
+    def _check_components(self) -> None:
+        """Catch a wrong combination of parts before it fails deep inside a forward pass."""
+        cross = [d for block in self.unet.config.cross_attention_dim for d in (block if isinstance(block, (list, tuple)) else [block])]
+        t5_dim = int(self.text_encoder_2.config.d_model)
+        if self.lm_dim not in cross or t5_dim not in cross:
+            raise ValueError(
+                f"UNet cross_attention_dim {self.unet.config.cross_attention_dim} must contain the GPT-2 width "
+                f"{self.lm_dim} and the T5 width {t5_dim} (AudioLDM2 layout [None, d_gpt2, d_t5] per block)"
+            )
+        if self.vocoder.config.model_in_dim % self.vae_scale_factor:
+            raise ValueError(
+                f"vocoder model_in_dim {self.vocoder.config.model_in_dim} must be divisible by the VAE scale "
+                f"factor {self.vae_scale_factor}"
+            )
+        if self.aligner is not None and self.aligner.lm_dim != self.lm_dim:
+            raise AlignerMismatchError(
+                f"aligner produces {self.aligner.lm_dim}-d tokens but the language model is {self.lm_dim}-d"
+            )
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Art2MusPipeline:
+        """Move every module (aligner included) to ``device`` / ``dtype``; half precision needs CUDA.
+
+        Raises:
+            ValueError: ``float16``/``bfloat16`` on a non-CUDA device.
+        """
+        target = torch.device(device) if device is not None else self.device
+        if dtype in (torch.float16, torch.bfloat16) and target.type != "cuda":
+            raise ValueError(f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)")
+        modules = list(self.frozen_modules().items())
+        if self.aligner is not None:
+            modules.append(("aligner", self.aligner))
+        for name, module in modules:
+            if name == "encoder":
+                continue  # the encoder owns its device and dtype (it may not be torch at all)
+            module.to(device=target)
+            if dtype is not None:
+                module.to(dtype=dtype)
+        self.clear_cache()
+        return self
+
+    def clear_cache(self) -> None:
+        """Forget cached negative and support-prompt embeddings (after changing weights)."""
+        self._negative_cache.clear()
+        self._text_cache.clear()
+
+    def make_scheduler(self, name: str) -> Any:
+        """The scheduler called ``name`` (``ddim`` or ``dpmsolver++``), built once from the model's config."""
+        if name not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")
+        if name not in self._schedulers:
+            from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+            config = self.scheduler.config
+            if name == "ddim":
+                self._schedulers[name] = DDIMScheduler.from_config(config)
+            else:
+                self._schedulers[name] = DPMSolverMultistepScheduler.from_config(
+                    config, algorithm_type="dpmsolver++", solver_order=2
+                )
+        return self._schedulers[name]
+
+    # --- input checks -------------------------------------------------------------------------------
+    def check_inputs(
+        self,
+        images: Sequence[np.ndarray] | None,
+        embeddings: torch.Tensor | None,
+        conditioning: Art2MusConditioning | None,
+        duration_s: float,
+        num_inference_steps: int,
+        guidance_scale: float,
+        num_waveforms: int,
+        scheduler: str,
+        eta: float,
+        n_loa_tokens: int,
+        prompt: str | None,
+        support_prompt: str,
+        negative_prompt: str,
+    ) -> None:
+        """Validate a call; raises ``ValueError`` naming the bad value and the allowed range."""
+        given = [name for name, v in (("images", images), ("embeddings", embeddings), ("conditioning", conditioning)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"pass exactly one of images, embeddings or conditioning; got {given or 'none'}")
+        if images is not None:
+            if len(images) == 0:
+                raise ValueError("images must hold at least one RGB image, got an empty list")
+            for i, image in enumerate(images):
+                arr = np.asarray(image)
+                if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
+                    raise ValueError(
+                        f"images[{i}] must be an RGB uint8 array of shape (height, width, 3), got dtype "
+                        f"{arr.dtype} and shape {arr.shape}"
+                    )
+            if self._extractor is None:
+                raise ValueError("images need an encoder and an aligner; this pipeline was built without them")
+        if embeddings is not None:
+            if self.aligner is None:
+                raise ValueError("embeddings need an aligner; this pipeline was built without one")
+            if embeddings.ndim != 2 or embeddings.shape[1] != self.aligner.embedding_dim:
+                raise ValueError(
+                    f"embeddings must have shape (batch, {self.aligner.embedding_dim}), got {tuple(embeddings.shape)}"
+                )
+        if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s)) or not (
+            self.min_duration_s <= duration_s <= self.max_duration_s
+        ):
+            raise ValueError(
+                f"duration_s must be between {self.min_duration_s:g} and {self.max_duration_s:g} seconds, got {duration_s!r}"
+            )
+        if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= MAX_STEPS:
+            raise ValueError(f"num_inference_steps must be an integer from 1 to {MAX_STEPS}, got {num_inference_steps!r}")
+        if not (isinstance(guidance_scale, (int, float)) and math.isfinite(guidance_scale)) or not (
+            0.0 <= guidance_scale <= MAX_GUIDANCE
+        ):
+            raise ValueError(
+                f"guidance_scale must be between 0 and {MAX_GUIDANCE:g} (<= 1 turns guidance off), got {guidance_scale!r}"
+            )
+        if not isinstance(num_waveforms, int) or not 1 <= num_waveforms <= MAX_WAVEFORMS:
+            raise ValueError(f"num_waveforms must be an integer from 1 to {MAX_WAVEFORMS}, got {num_waveforms!r}")
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
+        if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
+            raise ValueError(f"eta must be between 0 and 1 (DDIM only), got {eta!r}")
+        if not isinstance(n_loa_tokens, int) or not 1 <= n_loa_tokens <= MAX_LOA_TOKENS:
+            raise ValueError(f"n_loa_tokens must be an integer from 1 to {MAX_LOA_TOKENS}, got {n_loa_tokens!r}")
+        for name, text in (("prompt", prompt), ("support_prompt", support_prompt), ("negative_prompt", negative_prompt)):
+            if text is not None and not isinstance(text, str):
+                raise ValueError(f"{name} must be a string or None, got {type(text).__name__}")
+        if conditioning is not None and guidance_scale > 1.0 and conditioning.negative_loa_embeds is None:
+            raise ValueError(
+                f"guidance_scale {guidance_scale} > 1 needs negative embeddings in the conditioning; "
+                "build it with guidance or pass guidance_scale <= 1"
+            )
+
+    # --- conditioning ---------------------------------------------------------------------------------
+    def encode_text(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """FLAN-T5 hidden states ``(len(texts), L, d_t5)`` and attention mask ``(len(texts), L)`` (int64)."""
+        inputs = self.tokenizer_2(
+            list(texts),
+            padding=True,
+            max_length=self.tokenizer_2.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        ids = inputs.input_ids.to(self.device)
+        mask = inputs.attention_mask.to(self.device)
+        hidden = self.text_encoder_2(ids, attention_mask=mask)[0]
+        return hidden.to(self.dtype), mask.long()
+
+    def _cached_text(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (text, str(self.device), self.dtype)
+        if key not in self._text_cache:
+            with torch.no_grad():
+                self._text_cache[key] = self.encode_text([text])
+        return self._text_cache[key]
+
+    def build_lm_inputs(self, image_tokens: torch.Tensor | None, prompt: str | None, batch_size: int) -> torch.Tensor:
+        """GPT-2 input sequence ``(batch, S, d_gpt2)``.
+
+        ``[sos, image_tokens, eos]``: the image tokens take the place of AudioLDM2's projected CLAP embedding,
+        between the projection model's learnt delimiters (``image_tokens=None`` leaves the slot empty, as
+        for the negative prompt). With a ``prompt``, ``[sos_1, proj_1(T5(prompt)), eos_1]`` follows, exactly
+        as AudioLDM2 feeds its T5 stream to GPT-2.
+        """
+        proj = self.projection_model
+        dtype = self.language_model.get_input_embeddings().weight.dtype
+        sos = proj.sos_embed.to(dtype).expand(batch_size, 1, -1)
+        eos = proj.eos_embed.to(dtype).expand(batch_size, 1, -1)
+        parts = [sos]
+        if image_tokens is not None:
+            if image_tokens.ndim != 3 or image_tokens.shape[0] != batch_size or image_tokens.shape[2] != self.lm_dim:
+                raise ValueError(
+                    f"image tokens must have shape ({batch_size}, n_tokens, {self.lm_dim}), got {tuple(image_tokens.shape)}"
+                )
+            parts.append(image_tokens.to(device=sos.device, dtype=dtype))
+        parts.append(eos)
+        if prompt is not None:
+            t5, _ = self._cached_text(prompt)
+            text = proj.projection_1(t5.to(proj.projection_1.weight.dtype)).to(dtype).expand(batch_size, -1, -1)
+            parts += [proj.sos_embed_1.to(dtype).expand(batch_size, 1, -1), text, proj.eos_embed_1.to(dtype).expand(batch_size, 1, -1)]
+        return torch.cat(parts, dim=1)
+
+    def generate_loa(self, inputs_embeds: torch.Tensor, n_tokens: int = DEFAULT_LOA_TOKENS) -> torch.Tensor:
+        """Roll GPT-2 out for ``n_tokens`` steps from ``inputs_embeds`` ``(B, S, d)``; returns ``(B, n_tokens, d)``.
+
+        Each step feeds the whole sequence and appends the last position's final hidden state (AudioLDM2's
+        "language of audio"). Differentiable: gradients reach the aligner through the frozen GPT-2.
+        """
+        sequence = inputs_embeds
+        for _ in range(n_tokens):
+            hidden = self.language_model(inputs_embeds=sequence, use_cache=False, return_dict=True).last_hidden_state
+            sequence = torch.cat([sequence, hidden[:, -1:, :]], dim=1)
+        return sequence[:, -n_tokens:, :]
+
+    def negative_conditioning(
+        self, negative_prompt: str, n_loa_tokens: int = DEFAULT_LOA_TOKENS
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Negative LoA ``(1, n, d_gpt2)``, T5 embeddings ``(1, L, d_t5)`` and mask ``(1, L)``; cached."""
+        key = (negative_prompt, n_loa_tokens, str(self.device), self.dtype)
+        if key not in self._negative_cache:
+            with torch.no_grad():
+                loa = self.generate_loa(self.build_lm_inputs(None, negative_prompt, 1), n_loa_tokens)
+                t5, mask = self._cached_text(negative_prompt)
+            self._negative_cache[key] = (loa.to(self.dtype), t5, mask)
+            logger.debug("cached negative conditioning for %r", negative_prompt)
+        return self._negative_cache[key]
+
+    def encode_conditioning(
+        self,
+        images: Sequence[np.ndarray] | None = None,
+        embeddings: torch.Tensor | None = None,
+        prompt: str | None = None,
+        support_prompt: str = DEFAULT_SUPPORT_PROMPT,
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        guidance: bool = True,
+        n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+        image_tokens: torch.Tensor | None = None,
+    ) -> Art2MusConditioning:
+        """Images (or embeddings ``(B, dim)``, or aligner tokens ``(B, n, d_gpt2)``) -> :class:`Art2MusConditioning`.
+
+        The second stream carries T5(``prompt``) when a prompt is given, T5(``support_prompt``) otherwise.
+        Gradients flow when called outside ``no_grad`` (training); generation wraps it in ``no_grad``.
+        """
+        if images is not None:
+            if self._extractor is None:
+                raise ValueError("images need an encoder and an aligner; this pipeline was built without them")
+            embeddings = self._extractor.embed(images)
+        if embeddings is not None:
+            if self.aligner is None:
+                raise ValueError("embeddings need an aligner; this pipeline was built without one")
+            image_tokens = self.aligner(embeddings.to(self.device))
+        if image_tokens is None:
+            raise ValueError("encode_conditioning needs images, embeddings or image_tokens")
+        batch = int(image_tokens.shape[0])
+        loa = self.generate_loa(self.build_lm_inputs(image_tokens, prompt, batch), n_loa_tokens).to(self.dtype)
+        t5, mask = self._cached_text(prompt if prompt is not None else support_prompt)
+        t5, mask = t5.expand(batch, -1, -1), mask.expand(batch, -1)
+        conditioning = Art2MusConditioning(loa_embeds=loa, t5_embeds=t5, t5_mask=mask, image_embeddings=embeddings)
+        if guidance:
+            neg_loa, neg_t5, neg_mask = self.negative_conditioning(negative_prompt, n_loa_tokens)
+            length = max(t5.shape[1], neg_t5.shape[1])
+            conditioning.t5_embeds, conditioning.t5_mask = _pad_tokens(t5, mask, length)
+            neg_t5, neg_mask = _pad_tokens(neg_t5, neg_mask, length)
+            conditioning.negative_loa_embeds = neg_loa.expand(batch, -1, -1)
+            conditioning.negative_t5_embeds = neg_t5.expand(batch, -1, -1)
+            conditioning.negative_t5_mask = neg_mask.expand(batch, -1)
+        return conditioning
+
+    # --- generation ---------------------------------------------------------------------------------
+    def latent_shape(self, batch: int, duration_s: float) -> tuple[tuple[int, int, int, int], int]:
+        """Latent shape ``(batch, C, frames / vae_scale, mel_bins / vae_scale)`` and the waveform length in samples."""
+        samples = int(round(duration_s * self.sample_rate))
+        frames = math.ceil(samples / self.hop_length)
+        frames = math.ceil(frames / self.vae_scale_factor) * self.vae_scale_factor
+        shape = (
+            batch,
+            int(self.unet.config.in_channels),
+            frames // self.vae_scale_factor,
+            int(self.vocoder.config.model_in_dim) // self.vae_scale_factor,
+        )
+        return shape, samples
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        images: Sequence[np.ndarray] | np.ndarray | None = None,
+        *,
+        embeddings: torch.Tensor | None = None,
+        conditioning: Art2MusConditioning | None = None,
+        prompt: str | None = None,
+        support_prompt: str = DEFAULT_SUPPORT_PROMPT,
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        duration_s: float = 10.0,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 3.5,
+        num_waveforms: int = 1,
+        seed: int | None = 0,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        scheduler: str = "ddim",
+        eta: float = 0.0,
+        n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+        rerank: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> Art2MusOutput:
+        """Generate ``num_waveforms`` waveforms per image.
+
+        Args:
+            images: RGB uint8 arrays ``(H, W, 3)`` (one array or a list); or pass ``embeddings``
+                ``(B, dim)`` from the encoder, or a prepared ``conditioning``.
+            prompt: optional text mixed with the image tokens in GPT-2's input (and put on the T5 stream).
+            support_prompt: T5 stream text when no ``prompt`` is given.
+            negative_prompt: what guidance steers away from (embeddings cached per prompt).
+            duration_s: length of each waveform, seconds; the output has exactly ``round(duration_s * 16000)``
+                samples.
+            num_inference_steps: denoising steps; guidance_scale: classifier-free guidance (<= 1: off).
+            seed: seeds a CPU generator for the initial latents (same image + seed -> same audio on any
+                device); ignored when ``generator`` or ``latents`` is given.
+            scheduler: ``ddim`` or ``dpmsolver++``; eta: DDIM noise (0 = deterministic).
+            n_loa_tokens: LoA tokens GPT-2 generates (AudioLDM2 uses 8).
+            rerank: order waveforms by image-audio similarity when ``num_waveforms > 1`` and the encoder can
+                embed audio.
+            progress: called as ``progress(step, total)`` after each denoising step.
+        """
+        # 1. check inputs
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        self.check_inputs(
+            images, embeddings, conditioning, duration_s, num_inference_steps, guidance_scale, num_waveforms,
+            scheduler, eta, n_loa_tokens, prompt, support_prompt, negative_prompt,
+        )
+        do_cfg = guidance_scale > 1.0
+
+        # 2. conditioning: images -> embeddings -> aligner tokens -> GPT-2 LoA; T5 stream; cached negatives
+        if conditioning is None:
+            conditioning = self.encode_conditioning(
+                images=images, embeddings=embeddings, prompt=prompt, support_prompt=support_prompt,
+                negative_prompt=negative_prompt, guidance=do_cfg, n_loa_tokens=n_loa_tokens,
+            )
+        batch = conditioning.batch_size
+
+        # 3. denoise, decode, vocode
+        if generator is None and latents is None:
+            generator = torch.Generator("cpu").manual_seed(int(seed or 0))
+        waveforms = self.denoise(
+            conditioning, duration_s=duration_s, num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, num_waveforms=num_waveforms, generator=generator, latents=latents,
+            scheduler=scheduler, eta=eta, progress=progress,
+        )
+
+        # 4. re-rank by image-audio similarity (ImageBind)
+        audios = waveforms.reshape(batch, num_waveforms, -1)
+        scores = None
+        if rerank and num_waveforms > 1 and conditioning.image_embeddings is not None and hasattr(self.encoder, "encode_audio"):
+            audios, scores = self.rerank(audios, conditioning.image_embeddings)
+        return Art2MusOutput(
+            audios=audios.numpy().astype(np.float32, copy=False),
+            sample_rate=self.sample_rate,
+            scores=None if scores is None else scores.numpy(),
+            conditioning=conditioning,
+        )
+
+    def denoise(
+        self,
+        conditioning: Art2MusConditioning,
+        duration_s: float,
+        num_inference_steps: int,
+        guidance_scale: float,
+        num_waveforms: int = 1,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        scheduler: str = "ddim",
+        eta: float = 0.0,
+        progress: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Latent diffusion from a conditioning; returns float32 CPU waveforms ``(B * num_waveforms, samples)``.
+
+        Waveform ``b * num_waveforms + w`` belongs to request ``b``.
+        """
+        from diffusers.utils.torch_utils import randn_tensor
+
+        device, dtype = self.device, self.dtype
+        do_cfg = guidance_scale > 1.0
+
+        # 3a. repeat each request num_waveforms times; CFG batches [negatives, positives]
+        def repeat(x: torch.Tensor) -> torch.Tensor:
+            return x.to(device).repeat_interleave(num_waveforms, dim=0)
+
+        loa = repeat(conditioning.loa_embeds).to(dtype)
+        t5 = repeat(conditioning.t5_embeds).to(dtype)
+        mask = repeat(conditioning.t5_mask)
+        if do_cfg:
+            if conditioning.negative_loa_embeds is None:
+                raise ValueError("guidance_scale > 1 needs negative embeddings in the conditioning")
+            loa = torch.cat([repeat(conditioning.negative_loa_embeds).to(dtype), loa])
+            t5 = torch.cat([repeat(conditioning.negative_t5_embeds).to(dtype), t5])
+            mask = torch.cat([repeat(conditioning.negative_t5_mask), mask])
+
+        # 3b. timesteps
+        sched = self.make_scheduler(scheduler)
+        sched.set_timesteps(num_inference_steps, device=device)
+        timesteps = sched.timesteps
+
+        # 3c. initial latents
+        shape, samples = self.latent_shape(conditioning.batch_size * num_waveforms, duration_s)
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"latents must have shape {shape} for {duration_s} s, got {tuple(latents.shape)}")
+        latents = latents.to(device=device, dtype=dtype) * sched.init_noise_sigma
+
+        step_kwargs: dict[str, Any] = {}
+        step_params = set(inspect.signature(sched.step).parameters)
+        if "eta" in step_params:
+            step_kwargs["eta"] = eta
+        if "generator" in step_params:
+            step_kwargs["generator"] = generator
+
+        # 3d. denoising loop
+        for i, t in enumerate(timesteps):
+            model_input = torch.cat([latents] * 2) if do_cfg else latents
+            model_input = sched.scale_model_input(model_input, t)
+            noise_pred = self.unet(
+                model_input,
+                t,
+                encoder_hidden_states=loa,
+                encoder_hidden_states_1=t5,
+                encoder_attention_mask_1=mask,
+                return_dict=False,
+            )[0]
+            if do_cfg:
+                noise_uncond, noise_cond = noise_pred.chunk(2)
+                noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
+            latents = sched.step(noise_pred, t, latents, **step_kwargs).prev_sample
+            if progress is not None:
+                progress(i + 1, len(timesteps))
+
+        # 3e. VAE -> mel (B, 1, frames, 64) -> vocoder -> waveform, cropped to the requested length
+        # multiply by the reciprocal (not divide) as diffusers does, so both give bit-identical waveforms
+        mel = self.vae.decode(1 / self.vae.config.scaling_factor * latents).sample
+        waveform = self.vocoder(mel.squeeze(1)).cpu().float()
+        return waveform[:, :samples]
+
+    def rerank(self, audios: torch.Tensor, image_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Order ``audios`` ``(B, W, samples)`` per row by cosine similarity to ``image_embeddings`` ``(B, dim)``.
+
+        Returns the reordered audios and the sorted scores ``(B, W)``.
+        """
+        batch, count, _ = audios.shape
+        flat = [a.numpy() for a in audios.reshape(batch * count, -1)]
+        audio_emb = self.encoder.encode_audio(flat, self.sample_rate).float().cpu().reshape(batch, count, -1)
+        image = nn.functional.normalize(image_embeddings.float().cpu(), dim=-1)
+        scores = torch.einsum("bwd,bd->bw", nn.functional.normalize(audio_emb, dim=-1), image)
+        order = torch.argsort(scores, dim=1, descending=True)
+        audios = torch.stack([audios[b, order[b]] for b in range(batch)])
+        return audios, torch.gather(scores, 1, order)
+
+    # --- loading ------------------------------------------------------------------------------------
+    @classmethod
+    def from_model_dir(
+        cls,
+        model_dir: str | Path | ModelDir,
+        *,
+        aligner: str | Path | ImageAligner | None = None,
+        encoder: str | ImageEncoder | None = None,
+        encoder_path: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        max_duration_s: float = 120.0,
+    ) -> Art2MusPipeline:
+        """Load AudioLDM2-music, the image encoder and the aligner from a local model directory.
+
+        Args:
+            model_dir: the folder ``art2mus models pull`` fills (see :mod:`art2mus.models.model_dir`).
+            aligner: a folder with ``config.json`` + ``model.safetensors``, or the name of one under
+                ``MODEL_DIR/aligners/``, or a loaded :class:`ImageAligner`.
+            encoder: ``imagebind``, ``clip`` or ``onnx`` (loaded through ``art2mus.models.encoders``), or a
+                loaded :class:`ImageEncoder`; ``None`` loads no encoder (embeddings in, e.g. for training).
+            encoder_path: where the encoder's weights are; default its folder in the model directory.
+            dtype: ``None`` is float32; half precision needs a CUDA ``device``.
+
+        Raises:
+            FileNotFoundError: a part is missing (the message says which and how to get it).
+            AlignerMismatchError: the aligner was trained for another encoder or GPT-2 width.
+        """
+        from art2mus.models.model_dir import ModelDir
+
+        mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
+        target = torch.device(device)
+        if dtype in (torch.float16, torch.bfloat16) and target.type != "cuda":
+            raise ValueError(f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)")
+        components = load_audioldm2_components(mdir.require("audioldm2-music"), dtype=dtype)
+
+        image_encoder: ImageEncoder | None
+        if encoder is None or isinstance(encoder, ImageEncoder):
+            image_encoder = encoder
+        else:
+            from art2mus.models.encoders import load_image_encoder
+
+            path = Path(encoder_path) if encoder_path is not None else mdir.encoder_path(encoder)
+            image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=dtype)
+
+        image_aligner: ImageAligner | None
+        if aligner is None or isinstance(aligner, ImageAligner):
+            image_aligner = aligner
+        else:
+            image_aligner = ImageAligner.load(
+                mdir.resolve_aligner(aligner),
+                encoder_spec=image_encoder.spec if image_encoder is not None else None,
+                lm_dim=int(components["language_model"].config.hidden_size),
+            )
+        pipe = cls(**components, encoder=image_encoder, aligner=image_aligner, max_duration_s=max_duration_s)
+        pipe.to(target, dtype)
+        return pipe
+
+
+def load_audioldm2_components(path: str | Path, dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """Load the parts Art2Mus uses from an ``AudioLDM2Pipeline.save_pretrained`` folder, offline.
+
+    CLAP (``text_encoder``), its tokenizer and feature extractor are not loaded: the image replaces them.
+    Returns keyword arguments for :class:`Art2MusPipeline` (minus encoder and aligner).
+    """
+    from diffusers import AutoencoderKL, DDIMScheduler
+    from diffusers.pipelines.audioldm2.modeling_audioldm2 import (
+        AudioLDM2ProjectionModel,
+        AudioLDM2UNet2DConditionModel,
+    )
+    from transformers import AutoTokenizer, GPT2Model, SpeechT5HifiGan, T5EncoderModel
+
+    root = Path(path)
+    for sub in ("unet", "vae", "vocoder", "language_model", "projection_model", "text_encoder_2", "tokenizer_2", "scheduler"):
+        if not (root / sub).is_dir():
+            raise FileNotFoundError(
+                f"{root / sub} is missing: {root} is not a complete AudioLDM2 folder (run `art2mus models pull`)"
+            )
+    diffusers_kw: dict[str, Any] = {"local_files_only": True}
+    transformers_kw: dict[str, Any] = {"local_files_only": True}
+    if dtype is not None:
+        diffusers_kw["torch_dtype"] = dtype
+        transformers_kw["dtype"] = dtype
+    components = {
+        "unet": AudioLDM2UNet2DConditionModel.from_pretrained(root / "unet", **diffusers_kw),
+        "vae": AutoencoderKL.from_pretrained(root / "vae", **diffusers_kw),
+        "projection_model": AudioLDM2ProjectionModel.from_pretrained(root / "projection_model", **diffusers_kw),
+        "vocoder": SpeechT5HifiGan.from_pretrained(root / "vocoder", **transformers_kw),
+        "language_model": GPT2Model.from_pretrained(root / "language_model", **transformers_kw),
+        "text_encoder_2": T5EncoderModel.from_pretrained(root / "text_encoder_2", **transformers_kw),
+        "tokenizer_2": AutoTokenizer.from_pretrained(root / "tokenizer_2", local_files_only=True),
+        "scheduler": DDIMScheduler.from_pretrained(root / "scheduler", local_files_only=True),
+    }
+    for value in components.values():
+        if isinstance(value, nn.Module):
+            value.eval()
+    return components
