@@ -201,18 +201,20 @@ def resolve_imagebind_path(path: str | Path) -> tuple[Path, ImageBindCheckpointC
     return checkpoint, config
 
 
+# torch.load's weights-only unpickler reports corrupt bytes as many exception types.
+_CORRUPT_CHECKPOINT_ERRORS = (
+    RuntimeError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError,
+    IndexError, KeyError, TypeError, AttributeError, OSError,
+)
+
+
 def _read_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
-    """``torch.load`` a state dict safely (``weights_only``), memory-mapped when the format allows."""
-    errors = (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError)
+    """``torch.load`` a state dict safely (``weights_only``), memory-mapped when it is a zip checkpoint."""
+    # Only zip-format checkpoints (torch >= 1.6, as upstream's) can be memory-mapped.
+    mmap = zipfile.is_zipfile(checkpoint)
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:
-        # Legacy (non-zip) checkpoints cannot be memory-mapped; read them whole.
-        try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except errors as error:
-            raise EncoderLoadError(f"{checkpoint}: not a readable PyTorch state dict ({type(error).__name__}: {error})") from error
-    except errors as error:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=mmap)
+    except _CORRUPT_CHECKPOINT_ERRORS as error:
         raise EncoderLoadError(f"{checkpoint}: not a readable PyTorch state dict ({type(error).__name__}: {error})") from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EncoderLoadError(f"{checkpoint}: expected a state dict (parameter name -> tensor), got {type(state).__name__}")
