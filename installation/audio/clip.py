@@ -1,0 +1,244 @@
+"""Soundscapes made ready for the mixer: resampled, channel-matched, loop-smoothed and measured.
+
+Every clip is converted once, when it is loaded, to the mix format (float32, ``(frames, channels)``
+at the mix sample rate), so the real-time path never resamples. Generators and curators bring
+different rates (AudioLDM2 writes 16 kHz, the procedural sonifier 48 kHz, curators 44.1 kHz files);
+soxr's high-quality resampler converts them.
+
+Its integrated loudness (ITU-R BS.1770) is measured *as it will play* (after resampling and channel
+conversion: a mono file on two speakers is 3 LU louder than the same file measured as mono), so the
+engine can play every clip at the exhibit's target loudness.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from art2mus.models.loudness import SILENCE_LUFS, integrated_loudness
+
+logger = logging.getLogger(__name__)
+
+#: most channels a source may have before we refuse to guess a downmix.
+MAX_SOURCE_CHANNELS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class AudioClip:
+    """A soundscape in the mix format.
+
+    Attributes:
+        key: identity of the soundscape (e.g. the artwork id); asking the mixer for a key that is
+            already sounding continues that voice instead of starting the clip again.
+        samples: float32, shape ``(frames, channels)``, C-contiguous, read-only.
+        sample_rate: Hz, the mix rate.
+        loop: repeat gaplessly (True) or play once (False).
+        loudness_lufs: integrated loudness of ``samples`` in LUFS (BS.1770), as played.
+        source_rate: the sample rate the audio came in at, Hz.
+        loop_smoothed: True when the end was blended into the start because the join was not smooth.
+        metadata: free information carried along (generator, seed, file path...).
+    """
+
+    key: str
+    samples: np.ndarray
+    sample_rate: int
+    loop: bool
+    loudness_lufs: float
+    source_rate: int
+    loop_smoothed: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / float(self.sample_rate)
+
+    def gain_to(self, target_lufs: float) -> float:
+        """Linear gain that plays this clip at ``target_lufs``; 1.0 for silence."""
+        if self.loudness_lufs <= SILENCE_LUFS:
+            return 1.0
+        return float(10.0 ** ((target_lufs - self.loudness_lufs) / 20.0))
+
+
+def prepare_clip(
+    waveform: np.ndarray,
+    sample_rate: int,
+    *,
+    key: str,
+    mix_rate: int = 48000,
+    channels: int = 2,
+    loop: bool = True,
+    loudness_lufs: float | None = None,
+    loop_crossfade_s: float = 0.25,
+    metadata: dict[str, Any] | None = None,
+) -> AudioClip:
+    """Convert ``waveform`` to the mix format and measure it.
+
+    Args:
+        waveform: samples, ``(frames,)`` or ``(frames, source_channels)``; float in [-1, 1] or int16/int32 PCM.
+        sample_rate: rate of ``waveform`` in Hz.
+        key: identity of the soundscape (artwork id, ``idle``...).
+        mix_rate: the mix sample rate in Hz.
+        channels: mix channels, 1 or 2 (mono sources are copied to both sides; stereo is averaged for mono).
+        loop: the clip repeats; if its end does not flow into its start, the last ``loop_crossfade_s``
+            seconds are blended into the beginning so the loop point cannot click.
+        loudness_lufs: a loudness already measured on this exact mix format (e.g. stored by the cache);
+            measured here when None.
+        loop_crossfade_s: length of that blend in seconds (0 disables it).
+        metadata: carried along unchanged.
+
+    Raises:
+        ValueError: naming ``key`` and what is wrong with the waveform or the rates.
+    """
+    if channels not in (1, 2):
+        raise ValueError(f"clip {key!r}: mix channels must be 1 or 2, got {channels}")
+    if not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
+        raise ValueError(f"clip {key!r}: sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+    if not (isinstance(mix_rate, (int, np.integer)) and mix_rate > 0):
+        raise ValueError(f"clip {key!r}: mix_rate must be a positive integer in Hz, got {mix_rate!r}")
+    x = _as_float_frames(np.asarray(waveform), key)
+    # Resample the fewer channels: downmix before resampling, copy mono to stereo after.
+    if x.shape[1] > channels:
+        x = _match_channels(x, channels, key)
+    if sample_rate != mix_rate:
+        import soxr
+
+        x = soxr.resample(np.ascontiguousarray(x), int(sample_rate), int(mix_rate), quality="HQ")
+    x = _match_channels(x, channels, key)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    smoothed = False
+    if loop and loop_crossfade_s > 0:
+        x, smoothed = make_loop_seamless(x, mix_rate, loop_crossfade_s)
+        if smoothed:
+            logger.debug("clip %s: loop join was not smooth; blended %.2f s of its end into its start", key, loop_crossfade_s)
+    if loudness_lufs is None:
+        loudness_lufs = integrated_loudness(x, mix_rate)
+    x.setflags(write=False)
+    return AudioClip(
+        key=key,
+        samples=x,
+        sample_rate=int(mix_rate),
+        loop=loop,
+        loudness_lufs=float(loudness_lufs),
+        source_rate=int(sample_rate),
+        loop_smoothed=smoothed,
+        metadata=dict(metadata or {}),
+    )
+
+
+def load_clip_file(path: str | Path, *, key: str | None = None, **kwargs: Any) -> AudioClip:
+    """Read an audio file (WAV, FLAC, OGG... whatever libsndfile reads) and :func:`prepare_clip` it.
+
+    ``key`` defaults to the file's stem; ``kwargs`` go to :func:`prepare_clip`.
+
+    Raises:
+        ValueError: naming the file when it cannot be read or holds no audio.
+    """
+    import soundfile
+
+    path = Path(path)
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError) as exc:  # soundfile.LibsndfileError is a RuntimeError
+        raise ValueError(f"cannot read audio file {path}: {exc}") from None
+    metadata = {"path": str(path), **kwargs.pop("metadata", {})}
+    return prepare_clip(data, int(rate), key=key or path.stem, metadata=metadata, **kwargs)
+
+
+def loop_join_is_smooth(samples: np.ndarray, quantile: float = 0.999) -> bool:
+    """Whether jumping from the last frame to the first looks like any other step of the signal.
+
+    Both the step (first difference) and the change of slope (second difference) across the join
+    must be within the ``quantile`` of the same quantities measured over the whole clip, channel by
+    channel. ``samples``: ``(frames, channels)``.
+    """
+    if samples.shape[0] < 8:
+        return False
+    x = samples.astype(np.float64, copy=False)
+    d1 = np.abs(np.diff(x, axis=0))
+    d2 = np.abs(np.diff(x, n=2, axis=0))
+    join_d1 = np.abs(x[0] - x[-1])
+    join_d2 = np.abs((x[1] - x[0]) - (x[-1] - x[-2]))
+    # The slope change at the last interior point too: the wrap uses x[-2], x[-1], x[0].
+    join_d2b = np.abs((x[0] - x[-1]) - (x[-1] - x[-2]))
+    lim1 = np.quantile(d1, quantile, axis=0)
+    lim2 = np.quantile(d2, quantile, axis=0)
+    return bool(np.all(join_d1 <= lim1) and np.all(join_d2 <= lim2) and np.all(join_d2b <= lim2))
+
+
+def make_loop_seamless(samples: np.ndarray, sample_rate: int, crossfade_s: float) -> tuple[np.ndarray, bool]:
+    """Blend the end of ``samples`` into its start so that it loops without a click.
+
+    A clip whose join is already smooth (see :func:`loop_join_is_smooth`) comes back unchanged. Otherwise
+    the last ``n`` frames are crossfaded into the first ``n`` and then dropped, so frame ``-1`` of the
+    result is followed (on looping) by what used to follow it. The crossfade weights are normalised
+    by the measured head/tail correlation, so the blend keeps its power whether the two ends are
+    related (a drone) or not (two different bars).
+
+    Returns:
+        ``(samples, smoothed)``: float32 ``(frames', channels)`` and whether it was changed.
+    """
+    if loop_join_is_smooth(samples):
+        return samples, False
+    frames = samples.shape[0]
+    n = min(int(round(crossfade_s * sample_rate)), frames // 3)
+    if n < 2:
+        return samples, False
+    x = samples.astype(np.float64)
+    head, tail = x[:n], x[frames - n :]
+    denom = math.sqrt(float(np.sum(head * head)) * float(np.sum(tail * tail)))
+    rho = float(np.clip(np.sum(head * tail) / denom, 0.0, 1.0)) if denom > 0 else 0.0
+    t = ((np.arange(n) + 0.5) / n)[:, None]
+    w_in, w_out = t, 1.0 - t
+    norm = np.sqrt(w_in**2 + w_out**2 + 2.0 * rho * w_in * w_out)
+    blended = (head * w_in + tail * w_out) / norm
+    out = np.concatenate([blended, x[n : frames - n]], axis=0).astype(np.float32)
+    return np.ascontiguousarray(out), True
+
+
+def _as_float_frames(x: np.ndarray, key: str) -> np.ndarray:
+    if x.dtype.kind in "iu":
+        info = np.iinfo(x.dtype)
+        scale = float(max(abs(info.min), info.max))
+        x = x.astype(np.float32) / scale
+    elif x.dtype.kind != "f":
+        raise ValueError(f"clip {key!r}: samples must be float or integer PCM, got dtype {x.dtype}")
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"clip {key!r}: expected samples of shape (frames,) or (frames, channels), got {x.shape}")
+    if x.shape[1] > MAX_SOURCE_CHANNELS:
+        raise ValueError(
+            f"clip {key!r}: {x.shape[1]} channels; expected (frames, channels) with at most "
+            f"{MAX_SOURCE_CHANNELS} channels (is it transposed?)"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"clip {key!r}: no samples")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"clip {key!r}: samples contain NaN or infinity")
+    return x.astype(np.float32, copy=False)
+
+
+def _match_channels(x: np.ndarray, channels: int, key: str) -> np.ndarray:
+    have = x.shape[1]
+    if have == channels:
+        return x
+    if channels == 1:
+        return x.mean(axis=1, keepdims=True)
+    if have == 1:
+        return np.repeat(x, 2, axis=1)
+    # More than two source channels: keep the front pair (SMPTE/WAV order puts L, R first).
+    logger.warning("clip %s: %d channels; playing the first two (front left/right)", key, have)
+    return x[:, :2]

@@ -1,0 +1,503 @@
+"""The audio engine: the director's commands in, the mix rendered ahead of the output, device loss survived.
+
+Threads (all started by :meth:`AudioEngine.start`, all waiting on one stop event):
+
+* **render** applies queued commands at block boundaries and renders the mix in blocks. With a
+  device-paced output (PortAudio) it keeps the ring buffer filled ``buffer_seconds`` ahead of the
+  device; with a clock-paced output (WAV, null) it writes each block when the clock says it is due.
+* **device** opens the output, and after a failure closes it and reopens it with exponential
+  backoff. Opening, closing and PortAudio's terminate/initialise can block on a broken device: they
+  happen here, never on the render thread or on the caller's.
+* PortAudio's own callback thread only copies from the ring.
+
+While the output is lost, the mix clock keeps running: the render thread goes on mixing at the
+clock's pace (and drops the audio), so when the device comes back it plays what the mix is playing
+*now*, not what it was playing when the device went away, and crossfades or ramps commanded in the
+meantime have happened.
+
+Callers never wait: commands are validated, queued and applied by the render thread; :meth:`status`
+returns the last published snapshot. For tests and simulations the same steps run without threads:
+:meth:`AudioEngine.open`, then :meth:`AudioEngine.pump` whenever the clock has moved.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from art2mus.installation.audio.clip import AudioClip, prepare_clip
+from art2mus.installation.audio.clock import Clock, SystemClock
+from art2mus.installation.audio.limiter import TruePeakLimiter
+from art2mus.installation.audio.mixer import Mixer
+from art2mus.installation.audio.outputs import AudioOutput, OutputError, create_output
+from art2mus.installation.audio.ringbuffer import FrameRingBuffer
+
+logger = logging.getLogger(__name__)
+
+#: engine states (``status()["state"]``)
+OPENING = "opening"  # output not open yet; the mix clock runs, audio is dropped
+PLAYING = "playing"  # output open and taking audio
+LOST = "lost"  # output failed; the mix clock runs, audio is dropped, reopening with backoff
+STOPPED = "stopped"
+
+#: frames rendered in one go at most, so a clock that jumped far ahead cannot monopolise a pump.
+_MAX_CATCHUP_S = 1.0
+
+
+class Backoff:
+    """Delays between reconnection attempts: ``first_s`` doubling up to ``max_s`` seconds."""
+
+    def __init__(self, first_s: float = 0.5, max_s: float = 30.0):
+        if not (0 < first_s <= max_s):
+            raise ValueError(f"backoff needs 0 < first_s <= max_s, got {first_s}, {max_s}")
+        self.first_s, self.max_s = float(first_s), float(max_s)
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive failed attempts (>= 1)."""
+        return min(self.max_s, self.first_s * 2.0 ** max(0, failures - 1))
+
+
+class AudioEngine:
+    """Real-time mixer + output with the director's command API.
+
+    Args:
+        output: where the mix goes (:class:`~art2mus.installation.audio.outputs.AudioOutput`).
+        sample_rate: mix rate in Hz.
+        channels: 1 or 2.
+        block_frames: frames mixed at a time (commands take effect on block boundaries).
+        buffer_seconds: audio mixed ahead of a device-paced output, seconds.
+        loudness_lufs: every clip plays at this integrated loudness (BS.1770), LUFS.
+        master_volume: initial master volume, linear 0..1.
+        crossfade_seconds: default crossfade length, seconds.
+        limiter_ceiling_dbtp: the bus limiter's ceiling, dBTP.
+        loop_crossfade_seconds: blend used to make non-seamless loops seamless, seconds (0: off).
+        backoff: delays between reconnection attempts.
+        clock: the time source the mix is paced by (the system clock by default).
+        monitor: called as ``monitor(first_frame, block)`` on the render thread with every mixed
+            block (float32 ``(frames, channels)``), also while the output is lost. For meters and tests;
+            it must be quick.
+    """
+
+    def __init__(
+        self,
+        output: AudioOutput,
+        *,
+        sample_rate: int = 48000,
+        channels: int = 2,
+        block_frames: int = 1024,
+        buffer_seconds: float = 0.5,
+        loudness_lufs: float = -23.0,
+        master_volume: float = 0.8,
+        crossfade_seconds: float = 4.0,
+        limiter_ceiling_dbtp: float = -1.0,
+        loop_crossfade_seconds: float = 0.25,
+        backoff: Backoff | None = None,
+        clock: Clock | None = None,
+        monitor: Callable[[int, np.ndarray], None] | None = None,
+    ):
+        if block_frames < 16:
+            raise ValueError(f"block_frames must be >= 16, got {block_frames}")
+        if buffer_seconds <= 0:
+            raise ValueError(f"buffer_seconds must be > 0, got {buffer_seconds}")
+        if crossfade_seconds < 0:
+            raise ValueError(f"crossfade_seconds must be >= 0, got {crossfade_seconds}")
+        self.output = output
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self.block_frames = int(block_frames)
+        self.loudness_lufs = float(loudness_lufs)
+        self.crossfade_seconds = float(crossfade_seconds)
+        self.loop_crossfade_seconds = float(loop_crossfade_seconds)
+        self.backoff = backoff or Backoff()
+        self.clock: Clock = clock or SystemClock()
+        self.monitor = monitor
+        limiter = TruePeakLimiter(self.sample_rate, self.channels, ceiling_dbtp=limiter_ceiling_dbtp)
+        self.mixer = Mixer(self.sample_rate, self.channels, master_volume=master_volume, limiter=limiter)
+        # Ahead of the device: at least two blocks, so a refill always fits before the ring runs dry.
+        self._lead = max(2 * self.block_frames, int(round(buffer_seconds * self.sample_rate)))
+        self.ring = FrameRingBuffer(self._lead + 4 * self.block_frames, self.channels)
+
+        self._commands: collections.deque[Callable[[], None]] = collections.deque()
+        self._idle: tuple[AudioClip, float] | None = None
+        self._state = OPENING
+        self._state_lock = threading.Lock()
+        # The mix clock: frame _anchor_frame is due at clock time _anchor_time (used while no device
+        # paces the mix).
+        self._anchor_time = self.clock.monotonic()
+        self._anchor_frame = 0
+        self._failures = 0
+        self._next_attempt = self._anchor_time
+        self._lost_since: float | None = None
+        self._last_error: str | None = None
+        self._losses = 0
+        self._peak = 0.0
+        self._snapshot: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._device_wakeup = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._started = False
+        self._publish(self.clock.monotonic())
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Any,
+        *,
+        clock: Clock | None = None,
+        output_factory: Callable[[Any], AudioOutput] = create_output,
+        monitor: Callable[[int, np.ndarray], None] | None = None,
+    ) -> AudioEngine:
+        """Build the engine from the exhibit's ``audio`` section (an ``AudioConfig``)."""
+        return cls(
+            output_factory(config.output),
+            sample_rate=config.sample_rate,
+            channels=config.channels,
+            block_frames=getattr(config, "block_frames", 1024),
+            buffer_seconds=config.buffer_seconds,
+            loudness_lufs=config.loudness_lufs,
+            master_volume=config.master_volume,
+            crossfade_seconds=config.crossfade_seconds,
+            limiter_ceiling_dbtp=config.limiter_ceiling_dbtp,
+            loop_crossfade_seconds=getattr(config, "loop_crossfade_seconds", 0.25),
+            backoff=Backoff(getattr(config, "reconnect_min_seconds", 0.5), getattr(config, "reconnect_max_seconds", 30.0)),
+            clock=clock,
+            monitor=monitor,
+        )
+
+    # ------------------------------------------------------------------ clips
+    def prepare(
+        self,
+        waveform: np.ndarray,
+        sample_rate: int,
+        *,
+        key: str,
+        loop: bool = True,
+        loudness_lufs: float | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AudioClip:
+        """Convert audio to this engine's mix format and measure its loudness (see :func:`prepare_clip`).
+
+        Costs about 0.1 s per 30 s of audio: call it from the caller's thread, not from a callback.
+        """
+        return prepare_clip(
+            waveform,
+            sample_rate,
+            key=key,
+            mix_rate=self.sample_rate,
+            channels=self.channels,
+            loop=loop,
+            loudness_lufs=loudness_lufs,
+            loop_crossfade_s=self.loop_crossfade_seconds,
+            metadata=metadata,
+        )
+
+    # ------------------------------------------------------------------ commands (never block)
+    def play(self, clip: AudioClip, crossfade_s: float | None = None, gain_db: float = 0.0) -> None:
+        """Crossfade to ``clip`` over ``crossfade_s`` seconds (default: the configured length).
+
+        The clip plays at the engine's target loudness plus ``gain_db``. Playing the key that is
+        already playing (or still fading out) continues it where it is.
+        """
+        self._check_clip(clip)
+        seconds = self._seconds(crossfade_s)
+        level = clip.gain_to(self.loudness_lufs) * 10.0 ** (gain_db / 20.0)
+        self._commands.append(lambda: self._log_and(f"play {clip.key} ({seconds:.1f} s)", self.mixer.crossfade_to, clip, seconds, level))
+
+    def set_idle(self, clip: AudioClip | None, gain_db: float = 0.0) -> None:
+        """The ambience :meth:`play_idle` plays (None: idle is silence), ``gain_db`` relative to artworks."""
+        if clip is not None:
+            self._check_clip(clip)
+        self._idle = None if clip is None else (clip, float(gain_db))
+
+    def play_idle(self, crossfade_s: float | None = None) -> None:
+        """Crossfade to the idle ambience (or to silence when none is set)."""
+        idle = self._idle
+        if idle is None:
+            self.fade_to_silence(crossfade_s)
+        else:
+            self.play(idle[0], crossfade_s, gain_db=idle[1])
+
+    def fade_to_silence(self, seconds: float | None = None) -> None:
+        """Fade every voice out over ``seconds`` (default: the crossfade length)."""
+        seconds = self._seconds(seconds)
+        self._commands.append(lambda: self._log_and(f"fade to silence ({seconds:.1f} s)", self.mixer.crossfade_to, None, seconds))
+
+    def set_master_volume(self, volume: float, ramp_s: float = 0.0) -> None:
+        """Ramp the master volume (linear 0..1) to ``volume`` over ``ramp_s`` seconds."""
+        if not (0.0 <= volume <= 1.0):
+            raise ValueError(f"master volume must be between 0 and 1, got {volume}")
+        ramp_s = self._seconds(ramp_s)
+        self._commands.append(lambda: self.mixer.set_master_volume(volume, ramp_s))
+
+    def duck(self, db: float, ramp_s: float = 0.5) -> None:
+        """Lower the whole mix by ``db`` dB (>= 0) over ``ramp_s`` seconds; ``duck(0)`` restores it."""
+        if not (0.0 <= db <= 120.0):
+            raise ValueError(f"duck depth must be between 0 and 120 dB, got {db}")
+        ramp_s = self._seconds(ramp_s)
+        self._commands.append(lambda: self.mixer.duck(db, ramp_s))
+
+    def _seconds(self, seconds: float | None) -> float:
+        if seconds is None:
+            return self.crossfade_seconds
+        if not (0.0 <= seconds <= 3600.0) or math.isnan(seconds):
+            raise ValueError(f"a fade or ramp must last 0 to 3600 seconds, got {seconds}")
+        return float(seconds)
+
+    def _check_clip(self, clip: AudioClip) -> None:
+        if clip.sample_rate != self.sample_rate or clip.channels != self.channels:
+            raise ValueError(
+                f"clip {clip.key!r} is {clip.sample_rate} Hz x {clip.channels} ch; this engine mixes "
+                f"{self.sample_rate} Hz x {self.channels} ch (use AudioEngine.prepare)"
+            )
+
+    @staticmethod
+    def _log_and(what: str, fn: Callable[..., None], *args: Any) -> None:
+        logger.info("audio: %s", what)
+        fn(*args)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the render and device threads; the output opens in the background."""
+        if self._started:
+            raise RuntimeError("the audio engine is already started")
+        self._started = True
+        self._stop.clear()
+        now = self.clock.monotonic()
+        self._anchor_time, self._anchor_frame = now, self.mixer.position
+        self._next_attempt = now
+        self._set_state(OPENING)
+        self._threads = [
+            threading.Thread(target=self._render_loop, name="audio-render", daemon=True),
+            threading.Thread(target=self._device_loop, name="audio-device", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Stop the threads and close the output; a device stuck in close is left behind (logged)."""
+        self._stop.set()
+        self._device_wakeup.set()
+        for thread in reversed(self._threads):
+            thread.join(timeout_s)
+            if thread.is_alive():
+                logger.error("audio thread %s did not stop within %.1f s (stuck device?)", thread.name, timeout_s)
+        self._threads = []
+        self._started = False
+        self._set_state(STOPPED)
+        self._publish(self.clock.monotonic())
+
+    def open(self) -> None:
+        """Open the output now, on this thread (manual driving with :meth:`pump`; raises :class:`OutputError`)."""
+        now = self.clock.monotonic()
+        self._anchor_time, self._anchor_frame = now, self.mixer.position
+        self.ring.reset()
+        self.output.open(self.sample_rate, self.channels, self.ring)
+        self._set_state(PLAYING)
+
+    def close(self) -> None:
+        """Close the output (manual driving)."""
+        self.output.close()
+        self._set_state(STOPPED)
+        self._publish(self.clock.monotonic())
+
+    # ------------------------------------------------------------------ the render side
+    def pump(self) -> int:
+        """Apply queued commands and mix whatever is due now; returns the frames mixed.
+
+        The render thread calls this in a loop; tests and simulations call it after moving their clock.
+        Without running threads it also makes the due reconnection attempts.
+        """
+        now = self.clock.monotonic()
+        if not self._started and self._state in (OPENING, LOST):
+            self._device_step(now)
+        while self._commands:
+            self._commands.popleft()()
+        if self._state == PLAYING and self.output.device_paced:
+            if self.output.is_alive():
+                mixed = self._fill_ring()
+            else:
+                self._lose(now, getattr(self.output, "failure", None) or "the output stopped")
+                mixed = self._follow_clock(now)
+        else:
+            mixed = self._follow_clock(now)
+        self._publish(now)
+        return mixed
+
+    def _fill_ring(self) -> int:
+        mixed = 0
+        while self.ring.fill + self.block_frames <= self._lead:
+            block = self._render()
+            self.ring.write(block)
+            mixed += block.shape[0]
+        if not self.ring.primed:
+            self.ring.prime()
+        return mixed
+
+    def _follow_clock(self, now: float) -> int:
+        """Mix up to where the clock says the mix is; write it if a clock-paced output is open."""
+        state = self._state
+        if state == PLAYING and not self.output.realtime:
+            due = self.mixer.position + self._lead
+        else:
+            due = self._anchor_frame + int((now - self._anchor_time) * self.sample_rate)
+        due = min(due, self.mixer.position + int(_MAX_CATCHUP_S * self.sample_rate))
+        mixed = 0
+        while self.mixer.position + self.block_frames <= due:
+            block = self._render()
+            mixed += block.shape[0]
+            if self._state == PLAYING and not self.output.device_paced:
+                try:
+                    self.output.write(block)
+                except OutputError as exc:
+                    self._lose(now, str(exc))
+        return mixed
+
+    def _render(self) -> np.ndarray:
+        first = self.mixer.position
+        block = self.mixer.render(self.block_frames)
+        self._peak = max(float(block.max()), -float(block.min()))
+        if self.monitor is not None:
+            self.monitor(first, block)
+        return block
+
+    def _lose(self, now: float, reason: str) -> None:
+        """The output failed: keep the mix clock where the listener was, and let the device thread reconnect."""
+        with self._state_lock:
+            if self._state != PLAYING:
+                return
+            if self.output.device_paced:
+                # Frames still in the ring were never heard: the mix continues from the last one that was.
+                self._anchor_time, self._anchor_frame = now, self.mixer.position - self.ring.fill
+            self._state = LOST
+            self._losses += 1
+            self._lost_since = now
+            self._last_error = reason
+            self._failures = 0
+            self._next_attempt = now
+        logger.warning("audio output lost: %s; the mix keeps running, reconnecting", reason)
+        self._device_wakeup.set()
+
+    def _render_loop(self) -> None:
+        half_block = self.block_frames / self.sample_rate / 2.0
+        delay = 0.0
+        while not self.clock.wait(self._stop, delay):
+            try:
+                self.pump()
+            except Exception:  # noqa: BLE001 - the top of a background loop: log and keep mixing
+                logger.exception("audio render loop failed; continuing")
+            delay = self._next_render_delay(half_block)
+
+    def _next_render_delay(self, half_block: float) -> float:
+        if self._state == PLAYING and self.output.device_paced:
+            return half_block
+        if self._state == PLAYING and not self.output.realtime:
+            return 0.0
+        due_frame = self.mixer.position + self.block_frames
+        due_time = self._anchor_time + (due_frame - self._anchor_frame) / self.sample_rate
+        return min(max(due_time - self.clock.monotonic(), 0.0005), 0.1)
+
+    # ------------------------------------------------------------------ the device side
+    def _device_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                wait = self._device_step(self.clock.monotonic())
+            except Exception:  # noqa: BLE001 - the top of a background loop
+                logger.exception("audio device loop failed; retrying")
+                wait = self.backoff.max_s
+            if wait is None:
+                # Open and healthy: sleep until the render thread reports a loss.
+                self._device_wakeup.wait(0.5)
+                self._device_wakeup.clear()
+            else:
+                self.clock.wait(self._stop, wait)
+        try:
+            self.output.close()
+        except Exception:  # noqa: BLE001 - shutting down: never let a broken device stop the daemon
+            logger.exception("closing the audio output failed")
+
+    def _device_step(self, now: float) -> float | None:
+        """Reopen the output if it needs it and an attempt is due. Returns seconds until the next attempt
+        (None when the output is open)."""
+        if self._state not in (OPENING, LOST):
+            return None
+        if now < self._next_attempt:
+            return self._next_attempt - now
+        was_lost = self._state == LOST
+        self.output.close()
+        # Nobody reads or writes the ring now: the old stream is closed, and the render side does not
+        # write while the output is not playing.
+        self.ring.reset()
+        try:
+            self.output.open(self.sample_rate, self.channels, self.ring)
+        except OutputError as exc:
+            self._failures += 1
+            delay = self.backoff.delay(self._failures)
+            self._next_attempt = now + delay
+            self._last_error = str(exc)
+            log = logger.warning if self._failures == 1 or delay >= self.backoff.max_s else logger.info
+            log("audio output unavailable (attempt %d): %s; next try in %.1f s", self._failures, exc, delay)
+            return delay
+        with self._state_lock:
+            if self._state not in (OPENING, LOST):
+                return None
+            self._state = PLAYING
+        if was_lost:
+            gone = now - (self._lost_since or now)
+            logger.warning(
+                "audio output back after %.1f s (%d attempts); resuming at mix time %.2f s",
+                gone, self._failures, self.mixer.position / self.sample_rate,
+            )
+        self._failures = 0
+        self._lost_since = None
+        return None
+
+    def _set_state(self, state: str) -> None:
+        with self._state_lock:
+            self._state = state
+
+    # ------------------------------------------------------------------ status
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of mix rendered so far (the mix clock)."""
+        return self.mixer.position / self.sample_rate
+
+    def status(self) -> dict[str, Any]:
+        """The last published status (JSON-friendly): state, what plays, levels, underruns, output health."""
+        return dict(self._snapshot)
+
+    def _publish(self, now: float) -> None:
+        mixer = self.mixer
+        limiter = mixer.limiter
+        duck = mixer.duck_gain.value
+        self._snapshot = {
+            "state": self._state,
+            "healthy": self._state == PLAYING,
+            "position_s": round(mixer.position / self.sample_rate, 3),
+            "playing": mixer.current_key,
+            "voices": [vars(v) for v in mixer.voice_status()],
+            "master_volume": round(mixer.master.value, 4),
+            "master_volume_target": round(mixer.master.target, 4),
+            "duck_db": max(0.0, round(-20.0 * math.log10(duck), 2)) if duck > 0 else 120.0,
+            "peak_dbfs": round(20.0 * math.log10(self._peak), 2) if self._peak > 0 else None,
+            "limiter_gain_reduction_db": round(limiter.last_gain_reduction_db, 2) if limiter else 0.0,
+            "loudness_lufs": self.loudness_lufs,
+            "underruns": self.ring.underruns,
+            "frames_missing": self.ring.frames_missing,
+            "buffer_s": round(self.ring.fill / self.sample_rate, 3),
+            "output": self.output.describe(),
+            "losses": self._losses,
+            "last_error": self._last_error,
+            "lost_for_s": round(now - self._lost_since, 2) if self._lost_since is not None else None,
+            "reconnect_attempts": self._failures,
+            "next_attempt_in_s": round(max(self._next_attempt - now, 0.0), 2) if self._state in (OPENING, LOST) else None,
+        }
