@@ -42,7 +42,10 @@ def _time_ms_per_image(function, images: list[np.ndarray], repeats: int) -> dict
         function(images)
         times.append(time.perf_counter() - start)
     per_image = [1000 * t / len(images) for t in times]
-    return {"median_ms_per_image": round(statistics.median(per_image), 3), "min_ms_per_image": round(min(per_image), 3)}
+    return {
+        "median_ms_per_image": round(statistics.median(per_image), 3),
+        "min_ms_per_image": round(min(per_image), 3),
+    }
 
 
 def _bench(name: str, torch_encoder, work_dir: Path, images: list[np.ndarray], repeats: int) -> dict:
@@ -61,7 +64,10 @@ def _bench(name: str, torch_encoder, work_dir: Path, images: list[np.ndarray], r
         "batch": torch_encoder.max_batch,
         "preprocess_only": _time_ms_per_image(torch_encoder.preprocessor, images, repeats),
         "torch": _time_ms_per_image(torch_encoder.encode_images, images, repeats),
-        "onnx": {**_time_ms_per_image(onnx_encoder.encode_images, images, repeats), "provider": onnx_encoder.provider},
+        "onnx": {
+            **_time_ms_per_image(onnx_encoder.encode_images, images, repeats),
+            "provider": onnx_encoder.provider,
+        },
         "onnx_export_s": round(export_s, 2),
         "min_cosine_torch_vs_onnx": round(float(cosine.min()), 6),
     }
@@ -72,22 +78,38 @@ def _huge_imagebind(max_batch: int):
     import torch
 
     from art2mus.models.encoders.base import EncoderSpec
-    from art2mus.models.encoders.imagebind import IMAGEBIND_HUGE_KWARGS, MODALITIES, ImageBindEncoder, import_imagebind_model
+    from art2mus.models.encoders.imagebind import (
+        IMAGEBIND_HUGE_KWARGS,
+        MODALITIES,
+        ImageBindEncoder,
+        import_imagebind_model,
+    )
 
     torch.manual_seed(0)
     model = import_imagebind_model().ImageBindModel(**IMAGEBIND_HUGE_KWARGS)
     for modality in MODALITIES:
         if modality != "vision":
-            for container in (model.modality_preprocessors, model.modality_trunks, model.modality_heads, model.modality_postprocessors):
+            for container in (
+                model.modality_preprocessors,
+                model.modality_trunks,
+                model.modality_heads,
+                model.modality_postprocessors,
+            ):
                 del container[modality]
-    return ImageBindEncoder(model, EncoderSpec("imagebind_huge_random", IMAGEBIND_HUGE_KWARGS["out_embed_dim"]), max_batch=max_batch)
+    return ImageBindEncoder(
+        model,
+        EncoderSpec("imagebind_huge_random", IMAGEBIND_HUGE_KWARGS["out_embed_dim"]),
+        max_batch=max_batch,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=8, help="images per timed call")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per encoder")
-    parser.add_argument("--huge", action="store_true", help="also time a random-weight ImageBind huge vision tower")
+    parser.add_argument(
+        "--huge", action="store_true", help="also time a random-weight ImageBind huge vision tower"
+    )
     parser.add_argument("--huge-images", type=int, default=4, help="images per timed call for --huge")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
@@ -104,11 +126,29 @@ def main(argv: list[str] | None = None) -> dict:
         work = Path(tmp)
         build_debug_imagebind(work / "imagebind")
         build_debug_clip(work / "clip")
-        results.append(_bench("imagebind_debug", load_image_encoder("imagebind", work / "imagebind"), work, images, args.repeats))
-        results.append(_bench("clip_debug", load_image_encoder("clip", work / "clip"), work, images, args.repeats))
+        results.append(
+            _bench(
+                "imagebind_debug",
+                load_image_encoder("imagebind", work / "imagebind"),
+                work,
+                images,
+                args.repeats,
+            )
+        )
+        results.append(
+            _bench("clip_debug", load_image_encoder("clip", work / "clip"), work, images, args.repeats)
+        )
         if args.huge:
             huge = _huge_imagebind(max_batch=args.huge_images)
-            results.append(_bench("imagebind_huge_random", huge, work, _images(args.huge_images, seed=1), max(1, min(args.repeats, 2))))
+            results.append(
+                _bench(
+                    "imagebind_huge_random",
+                    huge,
+                    work,
+                    _images(args.huge_images, seed=1),
+                    max(1, min(args.repeats, 2)),
+                )
+            )
     report = {
         "benchmark": "bench_encoders",
         "machine": {

@@ -79,14 +79,24 @@ def build_debug_imagebind(directory: str | Path, seed: int = 0) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     module = import_imagebind_model()
-    kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in DEBUG_IMAGEBIND_KWARGS.items()}
+    kwargs = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in DEBUG_IMAGEBIND_KWARGS.items()
+    }
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = module.ImageBindModel(**kwargs).eval()
     torch.save(model.state_dict(), directory / DEBUG_IMAGEBIND_CHECKPOINT)
-    config = {"name": DEBUG_IMAGEBIND_NAME, "version": CONFIG_VERSION, "checkpoint": DEBUG_IMAGEBIND_CHECKPOINT, "model": DEBUG_IMAGEBIND_KWARGS}
+    config = {
+        "name": DEBUG_IMAGEBIND_NAME,
+        "version": CONFIG_VERSION,
+        "checkpoint": DEBUG_IMAGEBIND_CHECKPOINT,
+        "model": DEBUG_IMAGEBIND_KWARGS,
+    }
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    logger.info("built debug ImageBind (%d parameters) in %s", sum(p.numel() for p in model.parameters()), directory)
+    logger.info(
+        "built debug ImageBind (%d parameters) in %s", sum(p.numel() for p in model.parameters()), directory
+    )
     return directory
 
 
@@ -109,5 +119,7 @@ def build_debug_clip(directory: str | Path, seed: int = 0) -> Path:
     # The PIL processor writes the same preprocessor_config.json as CLIPImageProcessor
     # ("image_processor_type": "CLIPImageProcessor") and needs no torchvision.
     CLIPImageProcessorPil().save_pretrained(directory)
-    logger.info("built debug CLIP (%d parameters) in %s", sum(p.numel() for p in model.parameters()), directory)
+    logger.info(
+        "built debug CLIP (%d parameters) in %s", sum(p.numel() for p in model.parameters()), directory
+    )
     return directory

@@ -22,7 +22,12 @@ from art2mus.models.encoders.torch_encoder import TorchImageEncoder
 
 logger = logging.getLogger(__name__)
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 PREPROCESSOR_FILE = "preprocessor_config.json"
 
 # (hidden_size, num_hidden_layers) -> the size word in OpenAI's model names.
@@ -85,19 +90,27 @@ class CLIPEncoder(TorchImageEncoder):
             raise FileNotFoundError(f"CLIP model directory {path} lacks {missing}: expected {expected}")
         try:
             processor_config = json.loads((path / PREPROCESSOR_FILE).read_text(encoding="utf-8"))
-            preprocessor = ImagePreprocessor.from_clip_processor_config(processor_config, str(path / PREPROCESSOR_FILE))
+            preprocessor = ImagePreprocessor.from_clip_processor_config(
+                processor_config, str(path / PREPROCESSOR_FILE)
+            )
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as error:
-            raise EncoderLoadError(f"{path / PREPROCESSOR_FILE}: not a usable CLIPImageProcessor config ({error})") from error
+            raise EncoderLoadError(
+                f"{path / PREPROCESSOR_FILE}: not a usable CLIPImageProcessor config ({error})"
+            ) from error
         try:
             config = CLIPVisionConfig.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError, TypeError, KeyError) as error:
-            raise EncoderLoadError(f"{path / 'config.json'}: not a CLIP (vision) config ({type(error).__name__}: {error})") from error
+            raise EncoderLoadError(
+                f"{path / 'config.json'}: not a CLIP (vision) config ({type(error).__name__}: {error})"
+            ) from error
         try:
             model, info = CLIPVisionModelWithProjection.from_pretrained(
                 path, config=config, local_files_only=True, output_loading_info=True
             )
         except (OSError, ValueError, RuntimeError, SafetensorError) as error:
-            raise EncoderLoadError(f"{path}: CLIP weights could not be loaded ({type(error).__name__}: {error})") from error
+            raise EncoderLoadError(
+                f"{path}: CLIP weights could not be loaded ({type(error).__name__}: {error})"
+            ) from error
         # transformers fills missing weights with random values and only warns; a half-loaded
         # encoder would silently produce garbage embeddings, so refuse it.
         missing_keys = list(info.get("missing_keys", ()))

@@ -68,7 +68,9 @@ MODALITIES = ("vision", "text", "audio", "depth", "thermal", "imu")
 # --------------------------------------------------------------------------------------------------
 
 
-def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True) -> torch.Tensor:
+def drop_path(
+    x: torch.Tensor, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True
+) -> torch.Tensor:
     """Stochastic depth per sample (timm's ``drop_path``): identity unless training with ``drop_prob > 0``."""
     if drop_prob == 0.0 or not training:
         return x
@@ -154,10 +156,16 @@ class ImageBindCheckpointConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    name: str = pydantic.Field(min_length=1, description="embedding-space name recorded by aligners, e.g. 'imagebind_debug'")
-    version: int = pydantic.Field(CONFIG_VERSION, ge=1, le=CONFIG_VERSION, description="config format version")
+    name: str = pydantic.Field(
+        min_length=1, description="embedding-space name recorded by aligners, e.g. 'imagebind_debug'"
+    )
+    version: int = pydantic.Field(
+        CONFIG_VERSION, ge=1, le=CONFIG_VERSION, description="config format version"
+    )
     checkpoint: str = pydantic.Field(min_length=1, description="state-dict file name in the same directory")
-    model: dict[str, Any] = pydantic.Field(default_factory=dict, description="ImageBindModel constructor arguments")
+    model: dict[str, Any] = pydantic.Field(
+        default_factory=dict, description="ImageBindModel constructor arguments"
+    )
 
     @pydantic.field_validator("model")
     @classmethod
@@ -165,7 +173,9 @@ class ImageBindCheckpointConfig(pydantic.BaseModel):
         allowed = imagebind_model_arguments()
         unknown = sorted(set(value) - set(allowed))
         if unknown:
-            raise ValueError(f"unknown ImageBindModel arguments {unknown}; expected some of {sorted(allowed)}")
+            raise ValueError(
+                f"unknown ImageBindModel arguments {unknown}; expected some of {sorted(allowed)}"
+            )
         return {key: tuple(item) if isinstance(item, list) else item for key, item in value.items()}
 
 
@@ -182,19 +192,25 @@ def resolve_imagebind_path(path: str | Path) -> tuple[Path, ImageBindCheckpointC
     (huge dimensions). A file uses the ``config.json`` beside it when present, else huge dimensions.
     """
     path = Path(path)
-    expected = f"a directory with {HUGE_CHECKPOINT_NAME} (or {CONFIG_NAME} + its checkpoint), or a .pth state dict"
+    expected = (
+        f"a directory with {HUGE_CHECKPOINT_NAME} (or {CONFIG_NAME} + its checkpoint), or a .pth state dict"
+    )
     if not path.exists():
         raise FileNotFoundError(f"ImageBind weights not found at {path}: expected {expected}")
     directory = path if path.is_dir() else path.parent
     config_path = directory / CONFIG_NAME
     if config_path.is_file():
         try:
-            config = ImageBindCheckpointConfig.model_validate(json.loads(config_path.read_text(encoding="utf-8")))
+            config = ImageBindCheckpointConfig.model_validate(
+                json.loads(config_path.read_text(encoding="utf-8"))
+            )
         except (json.JSONDecodeError, UnicodeDecodeError, pydantic.ValidationError) as error:
             raise EncoderLoadError(f"{config_path}: not a valid ImageBind config ({error})") from error
         checkpoint = path if path.is_file() else directory / config.checkpoint
     else:
-        config = ImageBindCheckpointConfig(name="imagebind_huge", checkpoint=HUGE_CHECKPOINT_NAME, model=dict(IMAGEBIND_HUGE_KWARGS))
+        config = ImageBindCheckpointConfig(
+            name="imagebind_huge", checkpoint=HUGE_CHECKPOINT_NAME, model=dict(IMAGEBIND_HUGE_KWARGS)
+        )
         checkpoint = path if path.is_file() else directory / HUGE_CHECKPOINT_NAME
     if not checkpoint.is_file():
         raise FileNotFoundError(f"ImageBind checkpoint {checkpoint} not found: expected {expected}")
@@ -203,8 +219,17 @@ def resolve_imagebind_path(path: str | Path) -> tuple[Path, ImageBindCheckpointC
 
 # torch.load's weights-only unpickler reports corrupt bytes as many exception types.
 _CORRUPT_CHECKPOINT_ERRORS = (
-    RuntimeError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError,
-    IndexError, KeyError, TypeError, AttributeError, OSError,
+    RuntimeError,
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+    IndexError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    OSError,
 )
 
 
@@ -215,13 +240,19 @@ def _read_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=mmap)
     except _CORRUPT_CHECKPOINT_ERRORS as error:
-        raise EncoderLoadError(f"{checkpoint}: not a readable PyTorch state dict ({type(error).__name__}: {error})") from error
+        raise EncoderLoadError(
+            f"{checkpoint}: not a readable PyTorch state dict ({type(error).__name__}: {error})"
+        ) from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise EncoderLoadError(f"{checkpoint}: expected a state dict (parameter name -> tensor), got {type(state).__name__}")
+        raise EncoderLoadError(
+            f"{checkpoint}: expected a state dict (parameter name -> tensor), got {type(state).__name__}"
+        )
     return state
 
 
-def load_imagebind_model(path: str | Path, modalities: Sequence[str] = ("vision", "audio")) -> tuple[nn.Module, ImageBindCheckpointConfig]:
+def load_imagebind_model(
+    path: str | Path, modalities: Sequence[str] = ("vision", "audio")
+) -> tuple[nn.Module, ImageBindCheckpointConfig]:
     """Build the ``ImageBindModel`` described at ``path``, load its weights, keep only ``modalities``.
 
     The model is built without allocating weights, then takes the (memory-mapped) checkpoint tensors
@@ -240,7 +271,9 @@ def load_imagebind_model(path: str | Path, modalities: Sequence[str] = ("vision"
         with init_empty_weights(include_buffers=False):
             model = module.ImageBindModel(**config.model)
     except (TypeError, ValueError, RuntimeError, AssertionError) as error:
-        raise EncoderLoadError(f"{checkpoint.parent / CONFIG_NAME}: ImageBindModel({config.model}) cannot be built: {error}") from error
+        raise EncoderLoadError(
+            f"{checkpoint.parent / CONFIG_NAME}: ImageBindModel({config.model}) cannot be built: {error}"
+        ) from error
     state = _read_state_dict(checkpoint)
     try:
         model.load_state_dict(state, strict=True, assign=True)
@@ -253,12 +286,23 @@ def load_imagebind_model(path: str | Path, modalities: Sequence[str] = ("vision"
         ) from error
     for modality in MODALITIES:
         if modality not in modalities:
-            for container in (model.modality_preprocessors, model.modality_trunks, model.modality_heads, model.modality_postprocessors):
+            for container in (
+                model.modality_preprocessors,
+                model.modality_trunks,
+                model.modality_heads,
+                model.modality_postprocessors,
+            ):
                 del container[modality]
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    logger.info("loaded ImageBind %r from %s (%d parameters kept for %s)", config.name, checkpoint, sum(p.numel() for p in model.parameters()), list(modalities))
+    logger.info(
+        "loaded ImageBind %r from %s (%d parameters kept for %s)",
+        config.name,
+        checkpoint,
+        sum(p.numel() for p in model.parameters()),
+        list(modalities),
+    )
     return model, config
 
 
@@ -294,7 +338,14 @@ class ImageBindEncoder(TorchImageEncoder):
         dtype: torch.dtype | str | None = None,
         max_batch: int = 16,
     ) -> None:
-        super().__init__(ImageBindVisionTower(model), ImagePreprocessor(crop_rounding="round"), spec, device, dtype, max_batch)
+        super().__init__(
+            ImageBindVisionTower(model),
+            ImagePreprocessor(crop_rounding="round"),
+            spec,
+            device,
+            dtype,
+            max_batch,
+        )
         self.model = model
         self.audio_preprocessor = audio_preprocessor or ImageBindAudioPreprocessor()
 
@@ -314,7 +365,8 @@ class ImageBindEncoder(TorchImageEncoder):
         arguments = {**imagebind_model_arguments(), **config.model}
         spec = EncoderSpec(name=config.name, dim=int(arguments["out_embed_dim"]))
         audio = ImageBindAudioPreprocessor(
-            num_mel_bins=int(arguments["audio_num_mel_bins"]), target_length=int(arguments["audio_target_len"])
+            num_mel_bins=int(arguments["audio_num_mel_bins"]),
+            target_length=int(arguments["audio_target_len"]),
         )
         return cls(model, spec, audio, device=device, dtype=dtype, max_batch=max_batch)
 
@@ -341,9 +393,13 @@ class ImageBindEncoder(TorchImageEncoder):
         L2 norm, so a dot product with :meth:`encode_images` rows is ImageBind's cosine similarity.
         """
         if "audio" not in self.model.modality_trunks:
-            raise RuntimeError(f"{self.spec.name}: loaded without the audio modality; load with modalities including 'audio'")
+            raise RuntimeError(
+                f"{self.spec.name}: loaded without the audio modality; load with modalities including 'audio'"
+            )
         batch = self._audio_batch(waveforms)
-        clips = torch.stack([self.audio_preprocessor(w, sample_rate, name=f"waveforms[{i}]") for i, w in enumerate(batch)])
+        clips = torch.stack(
+            [self.audio_preprocessor(w, sample_rate, name=f"waveforms[{i}]") for i, w in enumerate(batch)]
+        )
         clips = clips.to(device=self.device, dtype=self.dtype)  # (batch, clips, 1, mel, frames)
         outputs = [self.model({"audio": chunk})["audio"] for chunk in clips.split(self.max_batch)]
         return torch.nn.functional.normalize(torch.cat(outputs).float(), dim=-1)

@@ -51,7 +51,16 @@ def _onnxruntime_errors() -> tuple[type[BaseException], ...]:
     """onnxruntime's load errors: its own pybind classes (not RuntimeError subclasses) plus OS/runtime errors."""
     from onnxruntime.capi import onnxruntime_pybind11_state as state
 
-    names = ("Fail", "InvalidProtobuf", "NoSuchFile", "InvalidArgument", "InvalidGraph", "RuntimeException", "NotImplemented", "EPFail")
+    names = (
+        "Fail",
+        "InvalidProtobuf",
+        "NoSuchFile",
+        "InvalidArgument",
+        "InvalidGraph",
+        "RuntimeException",
+        "NotImplemented",
+        "EPFail",
+    )
     return (OSError, RuntimeError, *(getattr(state, name) for name in names if hasattr(state, name)))
 
 
@@ -69,7 +78,11 @@ def choose_providers(device: str, available: Sequence[str]) -> list[Any]:
             device_id = int(device.split(":", 1)[1]) if ":" in device else 0
             return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
         if device != "auto":
-            logger.warning("device %r asked for CUDA but onnxruntime offers only %s; running on the CPU", device, list(available))
+            logger.warning(
+                "device %r asked for CUDA but onnxruntime offers only %s; running on the CPU",
+                device,
+                list(available),
+            )
         return ["CPUExecutionProvider"]
     raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}")
 
@@ -120,7 +133,9 @@ def export_onnx_encoder(
     import torch
 
     if encoder.dtype != torch.float32:
-        raise ValueError(f"encoder dtype is {encoder.dtype}; export from a float32 encoder (load it with dtype=None)")
+        raise ValueError(
+            f"encoder dtype is {encoder.dtype}; export from a float32 encoder (load it with dtype=None)"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     graph = _ExportGraph.build(encoder.tower, aligner)
@@ -148,10 +163,12 @@ def export_onnx_encoder(
     got = session.run(output_names, {INPUT_NAME: example.cpu().numpy()})
     cosines = {
         name: float(_cosine_rows(ours, theirs.detach().cpu().float().numpy()).min())
-        for name, ours, theirs in zip(output_names, got, expected)
+        for name, ours, theirs in zip(output_names, got, expected, strict=True)
     }
     if min(cosines.values()) < MIN_EXPORT_COSINE:
-        raise RuntimeError(f"{onnx_path}: onnxruntime disagrees with torch (min cosine per output {cosines}); export rejected")
+        raise RuntimeError(
+            f"{onnx_path}: onnxruntime disagrees with torch (min cosine per output {cosines}); export rejected"
+        )
     metadata = {
         "format_version": FORMAT_VERSION,
         "spec": {"name": encoder.spec.name, "dim": encoder.spec.dim},
@@ -180,7 +197,14 @@ class OnnxImageEncoder(ImageEncoder):
         max_batch: images per ``session.run`` call.
     """
 
-    def __init__(self, session: Any, preprocessor: ImagePreprocessor, spec: EncoderSpec, metadata: dict[str, Any], max_batch: int = 16) -> None:
+    def __init__(
+        self,
+        session: Any,
+        preprocessor: ImagePreprocessor,
+        spec: EncoderSpec,
+        metadata: dict[str, Any],
+        max_batch: int = 16,
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch: expected at least 1 image per pass, got {max_batch}")
         self.session = session
@@ -230,17 +254,27 @@ class OnnxImageEncoder(ImageEncoder):
         try:
             metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
             if metadata.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"format_version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}")
+                raise ValueError(
+                    f"format_version {metadata.get('format_version')!r}, expected {FORMAT_VERSION}"
+                )
             spec = EncoderSpec(name=str(metadata["spec"]["name"]), dim=int(metadata["spec"]["dim"]))
             preprocessor = ImagePreprocessor.from_dict(metadata["preprocess"])
             outputs = list(metadata["outputs"])
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
-            raise EncoderLoadError(f"{metadata_path}: not a valid ONNX encoder description ({type(error).__name__}: {error})") from error
-        chosen = list(providers) if providers is not None else choose_providers(device, onnxruntime.get_available_providers())
+            raise EncoderLoadError(
+                f"{metadata_path}: not a valid ONNX encoder description ({type(error).__name__}: {error})"
+            ) from error
+        chosen = (
+            list(providers)
+            if providers is not None
+            else choose_providers(device, onnxruntime.get_available_providers())
+        )
         try:
             session = onnxruntime.InferenceSession(str(onnx_path), providers=chosen)
         except _onnxruntime_errors() as error:
-            raise EncoderLoadError(f"{onnx_path}: onnxruntime cannot load this model ({type(error).__name__}: {error})") from error
+            raise EncoderLoadError(
+                f"{onnx_path}: onnxruntime cannot load this model ({type(error).__name__}: {error})"
+            ) from error
         graph_inputs = [node.name for node in session.get_inputs()]
         graph_outputs = [node.name for node in session.get_outputs()]
         if graph_inputs != [INPUT_NAME] or graph_outputs != outputs:
@@ -254,7 +288,10 @@ class OnnxImageEncoder(ImageEncoder):
 
     def _run(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         pixels = self.preprocessor(images)
-        results = [self.session.run(self.outputs, {INPUT_NAME: chunk}) for chunk in np.array_split(pixels, -(-len(pixels) // self.max_batch))]
+        results = [
+            self.session.run(self.outputs, {INPUT_NAME: chunk})
+            for chunk in np.array_split(pixels, -(-len(pixels) // self.max_batch))
+        ]
         return [np.concatenate([result[i] for result in results]) for i in range(len(self.outputs))]
 
     def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
@@ -267,5 +304,7 @@ class OnnxImageEncoder(ImageEncoder):
     def align_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """The aligner's tokens for ``images``: float32 ``(batch, n_tokens, width)``, from an export with an aligner."""
         if not self.has_aligner:
-            raise RuntimeError(f"this ONNX export of {self.spec.name} has no aligner; export with aligner=... to get tokens")
+            raise RuntimeError(
+                f"this ONNX export of {self.spec.name} has no aligner; export with aligner=... to get tokens"
+            )
         return self._run(images)[self.outputs.index(ALIGNED_OUTPUT)]

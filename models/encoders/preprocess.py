@@ -101,7 +101,9 @@ class ImagePreprocessor:
         if self.crop_rounding not in ("round", "floor"):
             raise ValueError(f"crop_rounding: expected 'round' or 'floor', got {self.crop_rounding!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(f"mean/std: expected three values each and std > 0, got mean={self.mean} std={self.std}")
+            raise ValueError(
+                f"mean/std: expected three values each and std > 0, got mean={self.mean} std={self.std}"
+            )
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
         """The ``(height, width)`` after resizing the shortest side to :attr:`shortest_edge`."""
@@ -150,7 +152,9 @@ class ImagePreprocessor:
         allowed = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - allowed)
         if unknown:
-            raise ValueError(f"image preprocessing: unknown keys {unknown}; expected some of {sorted(allowed)}")
+            raise ValueError(
+                f"image preprocessing: unknown keys {unknown}; expected some of {sorted(allowed)}"
+            )
         values = dict(data)
         for key in ("crop_size", "mean", "std"):
             if key in values:
@@ -158,7 +162,9 @@ class ImagePreprocessor:
         return cls(**values)
 
     @classmethod
-    def from_clip_processor_config(cls, config: dict[str, Any], source: str = "preprocessor_config.json") -> ImagePreprocessor:
+    def from_clip_processor_config(
+        cls, config: dict[str, Any], source: str = "preprocessor_config.json"
+    ) -> ImagePreprocessor:
         """Read a transformers ``CLIPImageProcessor`` ``preprocessor_config.json`` (already parsed).
 
         Only the CLIP recipe is supported (shortest-edge resize, centre crop, rescale by 1/255,
@@ -166,7 +172,9 @@ class ImagePreprocessor:
         """
         for flag in ("do_resize", "do_center_crop", "do_rescale", "do_normalize"):
             if not config.get(flag, True):
-                raise ValueError(f"{source}: {flag}=false is not supported; expected the CLIP recipe with {flag}=true")
+                raise ValueError(
+                    f"{source}: {flag}=false is not supported; expected the CLIP recipe with {flag}=true"
+                )
         rescale = float(config.get("rescale_factor", 1 / 255))
         if not math.isclose(rescale, 1 / 255, rel_tol=1e-6):
             raise ValueError(f"{source}: rescale_factor={rescale} is not supported; expected 1/255")
@@ -176,18 +184,24 @@ class ImagePreprocessor:
         elif isinstance(size, dict) and "shortest_edge" in size:
             shortest = int(size["shortest_edge"])
         else:
-            raise ValueError(f"{source}: size={size!r} is not supported; expected {{'shortest_edge': N}} or an integer")
+            raise ValueError(
+                f"{source}: size={size!r} is not supported; expected {{'shortest_edge': N}} or an integer"
+            )
         crop = config.get("crop_size", {"height": 224, "width": 224})
         if isinstance(crop, int):
             crop_size = (crop, crop)
         elif isinstance(crop, dict) and {"height", "width"} <= set(crop):
             crop_size = (int(crop["height"]), int(crop["width"]))
         else:
-            raise ValueError(f"{source}: crop_size={crop!r} is not supported; expected {{'height': H, 'width': W}}")
+            raise ValueError(
+                f"{source}: crop_size={crop!r} is not supported; expected {{'height': H, 'width': W}}"
+            )
         resample_code = int(config.get("resample", 3))
         names = {code: name for name, code in _RESAMPLE_NAMES.items()}
         if resample_code not in names:
-            raise ValueError(f"{source}: resample={resample_code} is not supported; expected 3 (bicubic) or 2 (bilinear)")
+            raise ValueError(
+                f"{source}: resample={resample_code} is not supported; expected 3 (bicubic) or 2 (bilinear)"
+            )
         return cls(
             shortest_edge=shortest,
             crop_size=crop_size,
@@ -202,7 +216,9 @@ def _mel_scale(freq: np.ndarray | float) -> np.ndarray:
     return 1127.0 * np.log(1.0 + np.asarray(freq, dtype=np.float64) / 700.0)
 
 
-def kaldi_mel_banks(num_bins: int, padded_window_size: int, sample_rate: float, low_freq: float, high_freq: float) -> np.ndarray:
+def kaldi_mel_banks(
+    num_bins: int, padded_window_size: int, sample_rate: float, low_freq: float, high_freq: float
+) -> np.ndarray:
     """Kaldi's triangular mel filters, ``(num_bins, padded_window_size // 2 + 1)`` float64.
 
     Same as ``torchaudio.compliance.kaldi.get_mel_banks`` without VTLN, with the zero column for the
@@ -214,13 +230,19 @@ def kaldi_mel_banks(num_bins: int, padded_window_size: int, sample_rate: float, 
     if high_freq <= 0.0:
         high_freq += nyquist
     if not (0.0 <= low_freq < nyquist and 0.0 < high_freq <= nyquist and low_freq < high_freq):
-        raise ValueError(f"mel range: low_freq={low_freq} and high_freq={high_freq} must lie in [0, {nyquist}] Hz")
+        raise ValueError(
+            f"mel range: low_freq={low_freq} and high_freq={high_freq} must lie in [0, {nyquist}] Hz"
+        )
     num_fft_bins = padded_window_size // 2
     fft_bin_width = sample_rate / padded_window_size
     mel_low, mel_high = float(_mel_scale(low_freq)), float(_mel_scale(high_freq))
     delta = (mel_high - mel_low) / (num_bins + 1)
     index = np.arange(num_bins, dtype=np.float64)[:, None]
-    left, center, right = mel_low + index * delta, mel_low + (index + 1.0) * delta, mel_low + (index + 2.0) * delta
+    left, center, right = (
+        mel_low + index * delta,
+        mel_low + (index + 1.0) * delta,
+        mel_low + (index + 2.0) * delta,
+    )
     mel = _mel_scale(fft_bin_width * np.arange(num_fft_bins, dtype=np.float64))[None, :]
     up = (mel - left) / (center - left)
     down = (right - mel) / (right - center)
@@ -255,7 +277,9 @@ def kaldi_fbank(
     window_shift = int(sample_rate * frame_shift_ms * 0.001)
     window_size = int(sample_rate * frame_length_ms * 0.001)
     if window_size < 2 or window_shift < 1:
-        raise ValueError(f"frame length {frame_length_ms} ms / shift {frame_shift_ms} ms is too short at {sample_rate} Hz")
+        raise ValueError(
+            f"frame length {frame_length_ms} ms / shift {frame_shift_ms} ms is too short at {sample_rate} Hz"
+        )
     if waveform.numel() < window_size:
         raise ValueError(
             f"waveform: {waveform.numel()} samples is shorter than one {frame_length_ms} ms frame "
@@ -272,9 +296,13 @@ def kaldi_fbank(
     if window == "hanning":
         window_fn = torch.hann_window(window_size, periodic=False, dtype=dtype, device=frames.device)
     elif window == "povey":
-        window_fn = torch.hann_window(window_size, periodic=False, dtype=dtype, device=frames.device).pow(0.85)
+        window_fn = torch.hann_window(window_size, periodic=False, dtype=dtype, device=frames.device).pow(
+            0.85
+        )
     elif window == "hamming":
-        window_fn = torch.hamming_window(window_size, periodic=False, alpha=0.54, beta=0.46, dtype=dtype, device=frames.device)
+        window_fn = torch.hamming_window(
+            window_size, periodic=False, alpha=0.54, beta=0.46, dtype=dtype, device=frames.device
+        )
     else:
         raise ValueError(f"window: expected 'hanning', 'povey' or 'hamming', got {window!r}")
     frames = torch.nn.functional.pad(frames * window_fn, (0, padded_size - window_size))
@@ -284,7 +312,9 @@ def kaldi_fbank(
     return mel_energies.clamp_min(_KALDI_EPSILON).log()
 
 
-def evenly_spaced_clips(duration_s: float, clip_duration_s: float, clips: int) -> list[tuple[Fraction, Fraction]]:
+def evenly_spaced_clips(
+    duration_s: float, clip_duration_s: float, clips: int
+) -> list[tuple[Fraction, Fraction]]:
     """``(start, end)`` seconds of ``clips`` clips spread evenly over ``duration_s`` seconds.
 
     pytorchvideo's ``ConstantClipsPerVideoSampler``: clip ``i`` starts at
@@ -323,7 +353,9 @@ class ImageBindAudioPreprocessor:
             return np.asarray(waveform, dtype=np.float32)
         import soxr
 
-        return soxr.resample(np.asarray(waveform, dtype=np.float32), sample_rate, self.sample_rate, quality="HQ")
+        return soxr.resample(
+            np.asarray(waveform, dtype=np.float32), sample_rate, self.sample_rate, quality="HQ"
+        )
 
     def to_mono(self, waveform: np.ndarray, name: str = "waveform") -> np.ndarray:
         """``(samples,)`` or ``(channels, samples)`` float -> ``(samples,)``.

@@ -90,7 +90,9 @@ class TorchImageEncoder(ImageEncoder):
         chunks = [self.tower(chunk) for chunk in pixel_values.split(self.max_batch)]
         embeddings = torch.cat(chunks).float()
         if embeddings.ndim != 2 or embeddings.shape[1] != self.spec.dim:
-            raise RuntimeError(f"{self.spec.name}: tower returned shape {tuple(embeddings.shape)}, expected (batch, {self.spec.dim})")
+            raise RuntimeError(
+                f"{self.spec.name}: tower returned shape {tuple(embeddings.shape)}, expected (batch, {self.spec.dim})"
+            )
         return torch.nn.functional.normalize(embeddings, dim=-1)
 
     def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:

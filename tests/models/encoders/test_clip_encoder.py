@@ -25,9 +25,13 @@ def test_debug_clip_spec_and_frozen_state(clip_encoder):
 def test_spec_names_follow_openai_model_names():
     from transformers import CLIPVisionConfig
 
-    large = CLIPVisionConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, patch_size=14, image_size=224)
+    large = CLIPVisionConfig(
+        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, patch_size=14, image_size=224
+    )
     assert clip_spec_name(large) == "clip-vit-large-patch14"
-    large_336 = CLIPVisionConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, patch_size=14, image_size=336)
+    large_336 = CLIPVisionConfig(
+        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, patch_size=14, image_size=336
+    )
     assert clip_spec_name(large_336) == "clip-vit-large-patch14-336"
     base = CLIPVisionConfig(hidden_size=768, num_hidden_layers=12, patch_size=32, image_size=224)
     assert clip_spec_name(base) == "clip-vit-base-patch32"
@@ -50,7 +54,9 @@ def test_embeddings_match_transformers_processor_and_model(clip_encoder, debug_c
 
 def test_small_max_batch_gives_the_same_embeddings(debug_clip_dir, clip_encoder, sample_images):
     chunked = load_image_encoder("clip", debug_clip_dir, max_batch=2)
-    torch.testing.assert_close(chunked.encode_images(sample_images), clip_encoder.encode_images(sample_images), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        chunked.encode_images(sample_images), clip_encoder.encode_images(sample_images), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_different_images_give_different_embeddings(clip_encoder, sample_images):

@@ -25,7 +25,9 @@ def test_unknown_kind_lists_the_known_ones(tmp_path):
 def test_backend_table_can_be_replaced(tmp_path):
     """The factory is a dict lookup, so a test or a plug-in can add a backend."""
     table = {**ENCODER_BACKENDS, "fake": f"{__name__}:FakeEncoder"}
-    encoder = load_image_encoder("fake", tmp_path, device="cuda", dtype="float16", backends=table, max_batch=3)
+    encoder = load_image_encoder(
+        "fake", tmp_path, device="cuda", dtype="float16", backends=table, max_batch=3
+    )
     assert isinstance(encoder, FakeEncoder)
     assert encoder.arguments == (tmp_path, "cuda", "float16", {"max_batch": 3})
 

@@ -30,7 +30,9 @@ def test_clip_preprocessing_matches_transformers_pil_processor(shape, tmp_path):
 
     reference = CLIPImageProcessorPil()
     reference.save_pretrained(tmp_path)
-    ours = ImagePreprocessor.from_clip_processor_config(json.loads((tmp_path / "preprocessor_config.json").read_text()))
+    ours = ImagePreprocessor.from_clip_processor_config(
+        json.loads((tmp_path / "preprocessor_config.json").read_text())
+    )
     image = np.random.default_rng(sum(shape)).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
     expected = reference(images=[image], return_tensors="np")["pixel_values"]
     got = ours([image])
@@ -83,7 +85,10 @@ def test_shortest_side_is_resized_and_aspect_kept():
     ("images", "message"),
     [
         ([np.zeros((10, 10, 3), dtype=np.float32)], r"images\[0\].*uint8.*float32"),
-        ([np.zeros((10, 10, 3), dtype=np.uint8), np.zeros((10, 10), dtype=np.uint8)], r"images\[1\].*\(10, 10\)"),
+        (
+            [np.zeros((10, 10, 3), dtype=np.uint8), np.zeros((10, 10), dtype=np.uint8)],
+            r"images\[1\].*\(10, 10\)",
+        ),
         ([np.zeros((10, 10, 4), dtype=np.uint8)], r"images\[0\].*\(10, 10, 4\)"),
         ([], "at least one image"),
         (np.zeros((10, 10, 3), dtype=np.uint8), "wrap a single image in a list"),
@@ -105,7 +110,9 @@ def test_preprocessor_round_trips_through_its_dict():
 
 
 def _tone(freq_hz: float, seconds: float, sample_rate: int, amplitude: float = 0.3) -> np.ndarray:
-    return (amplitude * np.sin(2 * np.pi * freq_hz * np.arange(int(seconds * sample_rate)) / sample_rate)).astype(np.float32)
+    return (
+        amplitude * np.sin(2 * np.pi * freq_hz * np.arange(int(seconds * sample_rate)) / sample_rate)
+    ).astype(np.float32)
 
 
 def test_fbank_frame_count_follows_snip_edges():
@@ -136,7 +143,9 @@ def test_fbank_empty_filter_gives_the_log_epsilon_floor():
 
 def test_fbank_ignores_a_dc_offset():
     tone = torch.from_numpy(_tone(700.0, 0.5, 16000))
-    np.testing.assert_allclose(kaldi_fbank(tone + 0.2, 16000).numpy(), kaldi_fbank(tone, 16000).numpy(), atol=1e-3)
+    np.testing.assert_allclose(
+        kaldi_fbank(tone + 0.2, 16000).numpy(), kaldi_fbank(tone, 16000).numpy(), atol=1e-3
+    )
 
 
 def test_fbank_matches_kaldi_native_fbank():
@@ -183,7 +192,9 @@ def test_audio_clips_are_the_fbanks_of_evenly_spaced_segments():
         expected = (fbank - IMAGEBIND_AUDIO_MEAN) / IMAGEBIND_AUDIO_STD
         np.testing.assert_allclose(clips[index, 0, :, :198].numpy(), expected.numpy(), atol=1e-4)
         # Frames 198..203 are zero padding applied before normalisation, as upstream.
-        np.testing.assert_allclose(clips[index, 0, :, 198:].numpy(), (0 - IMAGEBIND_AUDIO_MEAN) / IMAGEBIND_AUDIO_STD, atol=1e-6)
+        np.testing.assert_allclose(
+            clips[index, 0, :, 198:].numpy(), (0 - IMAGEBIND_AUDIO_MEAN) / IMAGEBIND_AUDIO_STD, atol=1e-6
+        )
 
 
 def test_short_audio_repeats_one_padded_clip():

@@ -140,7 +140,9 @@ def test_audio_batches_in_every_accepted_form(imagebind_encoder):
 def test_image_and_audio_embeddings_share_one_space(imagebind_encoder, sample_images):
     """The ImageBindScore use: a dot product of the two is a cosine similarity in [-1, 1]."""
     images = imagebind_encoder.encode_images(sample_images[:2])
-    audio = imagebind_encoder.encode_audio(np.stack([_tone(300.0, 2.0, 16000), _tone(900.0, 2.0, 16000)]), 16000)
+    audio = imagebind_encoder.encode_audio(
+        np.stack([_tone(300.0, 2.0, 16000), _tone(900.0, 2.0, 16000)]), 16000
+    )
     scores = images @ audio.T
     assert scores.shape == (2, 2)
     assert scores.abs().max() <= 1.0 + 1e-6
@@ -163,7 +165,9 @@ def test_garbled_checkpoint_is_refused_with_its_path(debug_imagebind_dir, tmp_pa
     broken = tmp_path / "imagebind"
     shutil.copytree(debug_imagebind_dir, broken)
     (broken / "imagebind_debug.pth").write_bytes(b"this is not a checkpoint" * 100)
-    with pytest.raises(EncoderLoadError, match=f"{broken / 'imagebind_debug.pth'}.*not a readable PyTorch state dict"):
+    with pytest.raises(
+        EncoderLoadError, match=f"{broken / 'imagebind_debug.pth'}.*not a readable PyTorch state dict"
+    ):
         load_image_encoder("imagebind", broken)
 
 
@@ -173,7 +177,9 @@ def test_checkpoint_that_does_not_fit_the_config_is_refused(debug_imagebind_dir,
     config = json.loads((other / "config.json").read_text())
     config["model"]["out_embed_dim"] = 64
     (other / "config.json").write_text(json.dumps(config))
-    with pytest.raises(EncoderLoadError, match="does not fit ImageBindModel.*expected the matching checkpoint"):
+    with pytest.raises(
+        EncoderLoadError, match="does not fit ImageBindModel.*expected the matching checkpoint"
+    ):
         load_image_encoder("imagebind", other)
 
 
@@ -196,10 +202,14 @@ def test_config_with_unknown_arguments_is_refused(debug_imagebind_dir, tmp_path)
         load_image_encoder("imagebind", other)
 
 
-def test_checkpoint_file_path_loads_with_the_config_beside_it(debug_imagebind_dir, imagebind_encoder, sample_images):
+def test_checkpoint_file_path_loads_with_the_config_beside_it(
+    debug_imagebind_dir, imagebind_encoder, sample_images
+):
     by_file = load_image_encoder("imagebind", debug_imagebind_dir / "imagebind_debug.pth")
     assert by_file.spec == imagebind_encoder.spec
-    torch.testing.assert_close(by_file.encode_images(sample_images[:2]), imagebind_encoder.encode_images(sample_images[:2]))
+    torch.testing.assert_close(
+        by_file.encode_images(sample_images[:2]), imagebind_encoder.encode_images(sample_images[:2])
+    )
 
 
 @pytest.mark.weights

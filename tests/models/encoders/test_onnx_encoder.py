@@ -47,11 +47,16 @@ def test_provider_reported_is_the_one_onnxruntime_uses(onnx_export_dirs):
 
 
 def test_provider_choice():
-    assert choose_providers("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert choose_providers("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == [
+        "CPUExecutionProvider"
+    ]
     assert choose_providers("cuda", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
     assert choose_providers("auto", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
     with_cuda = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    assert choose_providers("cuda:1", with_cuda) == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
+    assert choose_providers("cuda:1", with_cuda) == [
+        ("CUDAExecutionProvider", {"device_id": 1}),
+        "CPUExecutionProvider",
+    ]
     assert choose_providers("auto", with_cuda)[0] == ("CUDAExecutionProvider", {"device_id": 0})
     with pytest.raises(ValueError, match="'tpu'"):
         choose_providers("tpu", with_cuda)
@@ -62,7 +67,10 @@ def test_export_with_aligner_gives_tokens_from_the_same_graph(imagebind_encoder,
     with torch.random.fork_rng():
         torch.manual_seed(3)
         aligner = torch.nn.Sequential(
-            torch.nn.Linear(40, 32), torch.nn.Tanh(), torch.nn.Linear(32, n_tokens * width), torch.nn.Unflatten(1, (n_tokens, width))
+            torch.nn.Linear(40, 32),
+            torch.nn.Tanh(),
+            torch.nn.Linear(32, n_tokens * width),
+            torch.nn.Unflatten(1, (n_tokens, width)),
         ).eval()
     export_onnx_encoder(imagebind_encoder, tmp_path / "with-aligner", aligner=aligner)
     metadata = json.loads((tmp_path / "with-aligner" / "encoder.json").read_text())
@@ -74,7 +82,9 @@ def test_export_with_aligner_gives_tokens_from_the_same_graph(imagebind_encoder,
         expected = aligner(imagebind_encoder.encode_images(sample_images)).numpy()
     assert tokens.shape == (len(sample_images), n_tokens, width)
     np.testing.assert_allclose(tokens, expected, atol=1e-4)
-    assert (encoder.encode_images(sample_images) * imagebind_encoder.encode_images(sample_images)).sum(-1).min() >= 0.999
+    assert (encoder.encode_images(sample_images) * imagebind_encoder.encode_images(sample_images)).sum(
+        -1
+    ).min() >= 0.999
 
 
 def test_align_without_an_exported_aligner_is_refused(onnx_export_dirs, sample_images):
