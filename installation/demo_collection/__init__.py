@@ -13,6 +13,15 @@ from art2mus.installation.demo_collection.artworks import (
     render_generated_artworks,
     write_demo_artworks,
 )
+from art2mus.installation.demo_collection.walk import (
+    WalkTimeline,
+    WalkVideo,
+    default_walk_path,
+    default_walk_script,
+    ensure_walk_video,
+    walk_timeline,
+    write_walk_video,
+)
 
 __all__ = [
     "DEMO_ARTWORKS",
@@ -24,4 +33,11 @@ __all__ = [
     "render_demo_artwork",
     "render_generated_artworks",
     "write_demo_artworks",
+    "WalkTimeline",
+    "WalkVideo",
+    "default_walk_path",
+    "default_walk_script",
+    "ensure_walk_video",
+    "walk_timeline",
+    "write_walk_video",
 ]
