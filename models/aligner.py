@@ -229,7 +229,10 @@ class ImageAligner(nn.Module):
             state = load_file(str(weights))
         except (SafetensorError, OSError) as exc:
             raise ValueError(f"aligner weights {weights} cannot be read: {exc}") from exc
-        missing, unexpected = aligner.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = aligner.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatches
+            raise ValueError(f"aligner weights {weights} do not match its config: {exc}") from exc
         if missing or unexpected:
             raise ValueError(
                 f"aligner weights {weights} do not match its config: missing {sorted(missing)}, "

@@ -51,9 +51,9 @@ SCHEDULERS = ("ddim", "dpmsolver++")
 #: LoA tokens GPT-2 generates (AudioLDM2's ``sequence_gen_length``).
 DEFAULT_LOA_TOKENS = 8
 #: what the second cross-attention stream (FLAN-T5) hears when no text prompt is given.
-DEFAULT_SUPPORT_PROMPT = "High quality music."
+DEFAULT_SUPPORT_PROMPT = "high quality music"
 #: what classifier-free guidance steers away from.
-DEFAULT_NEGATIVE_PROMPT = "Low quality."
+DEFAULT_NEGATIVE_PROMPT = "low quality, noise"
 #: upper bounds checked by :meth:`Art2MusPipeline.check_inputs`.
 MAX_STEPS = 1000
 MAX_WAVEFORMS = 16
@@ -225,7 +225,8 @@ class Art2MusPipeline:
             "projection_model": self.projection_model,
             "text_encoder_2": self.text_encoder_2,
         }
-        encoder_module = self.encoder if isinstance(self.encoder, nn.Module) else getattr(self.encoder, "model", None)
+        # torch encoders keep their network in ``tower`` (art2mus.models.encoders.torch_encoder); ONNX has none
+        encoder_module = self.encoder if isinstance(self.encoder, nn.Module) else getattr(self.encoder, "tower", None)
         if isinstance(encoder_module, nn.Module):
             modules["encoder"] = encoder_module
         return modules
@@ -265,7 +266,8 @@ class Art2MusPipeline:
             if name == "encoder":
                 continue  # the encoder owns its device and dtype (it may not be torch at all)
             module.to(device=target)
-            if dtype is not None:
+            # only cast when needed: diffusers warns on every .to(dtype) of a model it loaded
+            if dtype is not None and any(p.dtype != dtype for p in module.parameters()):
                 module.to(dtype=dtype)
         self.clear_cache()
         return self
@@ -331,6 +333,30 @@ class Art2MusPipeline:
                 raise ValueError(
                     f"embeddings must have shape (batch, {self.aligner.embedding_dim}), got {tuple(embeddings.shape)}"
                 )
+        self.check_settings(
+            duration_s, num_inference_steps, guidance_scale, num_waveforms, scheduler, eta, n_loa_tokens,
+            prompt, support_prompt, negative_prompt,
+        )
+        if conditioning is not None and guidance_scale > 1.0 and conditioning.negative_loa_embeds is None:
+            raise ValueError(
+                f"guidance_scale {guidance_scale} > 1 needs negative embeddings in the conditioning; "
+                "build it with guidance or pass guidance_scale <= 1"
+            )
+
+    def check_settings(
+        self,
+        duration_s: float,
+        num_inference_steps: int,
+        guidance_scale: float,
+        num_waveforms: int,
+        scheduler: str,
+        eta: float = 0.0,
+        n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+        prompt: str | None = None,
+        support_prompt: str = DEFAULT_SUPPORT_PROMPT,
+        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+    ) -> None:
+        """Validate generation settings alone (what a generator can check at start-up); ``ValueError`` if bad."""
         if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s)) or not (
             self.min_duration_s <= duration_s <= self.max_duration_s
         ):
@@ -356,11 +382,6 @@ class Art2MusPipeline:
         for name, text in (("prompt", prompt), ("support_prompt", support_prompt), ("negative_prompt", negative_prompt)):
             if text is not None and not isinstance(text, str):
                 raise ValueError(f"{name} must be a string or None, got {type(text).__name__}")
-        if conditioning is not None and guidance_scale > 1.0 and conditioning.negative_loa_embeds is None:
-            raise ValueError(
-                f"guidance_scale {guidance_scale} > 1 needs negative embeddings in the conditioning; "
-                "build it with guidance or pass guidance_scale <= 1"
-            )
 
     # --- conditioning ---------------------------------------------------------------------------------
     def encode_text(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -377,7 +398,8 @@ class Art2MusPipeline:
         hidden = self.text_encoder_2(ids, attention_mask=mask)[0]
         return hidden.to(self.dtype), mask.long()
 
-    def _cached_text(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def text_conditioning(self, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """T5 embeddings ``(1, L, d_t5)`` and mask ``(1, L)`` of ``text``, computed once per text (no gradients)."""
         key = (text, str(self.device), self.dtype)
         if key not in self._text_cache:
             with torch.no_grad():
@@ -405,7 +427,7 @@ class Art2MusPipeline:
             parts.append(image_tokens.to(device=sos.device, dtype=dtype))
         parts.append(eos)
         if prompt is not None:
-            t5, _ = self._cached_text(prompt)
+            t5, _ = self.text_conditioning(prompt)
             text = proj.projection_1(t5.to(proj.projection_1.weight.dtype)).to(dtype).expand(batch_size, -1, -1)
             parts += [proj.sos_embed_1.to(dtype).expand(batch_size, 1, -1), text, proj.eos_embed_1.to(dtype).expand(batch_size, 1, -1)]
         return torch.cat(parts, dim=1)
@@ -430,7 +452,7 @@ class Art2MusPipeline:
         if key not in self._negative_cache:
             with torch.no_grad():
                 loa = self.generate_loa(self.build_lm_inputs(None, negative_prompt, 1), n_loa_tokens)
-                t5, mask = self._cached_text(negative_prompt)
+                t5, mask = self.text_conditioning(negative_prompt)
             self._negative_cache[key] = (loa.to(self.dtype), t5, mask)
             logger.debug("cached negative conditioning for %r", negative_prompt)
         return self._negative_cache[key]
@@ -463,7 +485,7 @@ class Art2MusPipeline:
             raise ValueError("encode_conditioning needs images, embeddings or image_tokens")
         batch = int(image_tokens.shape[0])
         loa = self.generate_loa(self.build_lm_inputs(image_tokens, prompt, batch), n_loa_tokens).to(self.dtype)
-        t5, mask = self._cached_text(prompt if prompt is not None else support_prompt)
+        t5, mask = self.text_conditioning(prompt if prompt is not None else support_prompt)
         t5, mask = t5.expand(batch, -1, -1), mask.expand(batch, -1)
         conditioning = Art2MusConditioning(loa_embeds=loa, t5_embeds=t5, t5_mask=mask, image_embeddings=embeddings)
         if guidance:

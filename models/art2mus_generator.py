@@ -1,0 +1,272 @@
+"""The ``art2mus`` generator backend: :class:`Art2MusPipeline` behind the shared :class:`Generator` interface.
+
+Output is mono float32 at the model's 16 kHz. A looping soundscape is generated one short seam longer
+than asked, and that extra tail is crossfaded (equal power) into the head, so the last sample flows into
+the first. Loudness is normalised to the request's LUFS target, then turned down if its true peak would
+pass the ceiling.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from art2mus.models.generator import GenerationRequest, Generator, Soundscape
+from art2mus.models.loudness import SILENCE_LUFS, gain_to_loudness, integrated_loudness, true_peak_dbtp
+
+logger = logging.getLogger(__name__)
+
+#: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
+VERSION = "1"
+ENCODERS = ("imagebind", "clip", "onnx")
+DTYPES = ("float32", "float16", "bfloat16")
+#: ``GenerationRequest.options`` this backend understands (``steps`` is an alias of ``num_inference_steps``).
+OPTION_KEYS = (
+    "prompt",
+    "steps",
+    "num_inference_steps",
+    "guidance_scale",
+    "scheduler",
+    "num_waveforms",
+    "support_prompt",
+    "negative_prompt",
+)
+
+
+def crossfade_loop(waveform: np.ndarray, seam: int) -> np.ndarray:
+    """Fold the last ``seam`` samples of ``waveform`` ``(frames,)`` into its head; returns ``frames - seam`` samples.
+
+    The head becomes ``tail * cos + head * sin`` (equal-power ramps), so the looped output continues from
+    its last sample into its first exactly as the original signal continued past the loop point.
+    """
+    if seam <= 0:
+        return waveform.copy()
+    if 2 * seam > waveform.shape[0]:
+        raise ValueError(f"seam of {seam} samples needs at least {2 * seam} samples, got {waveform.shape[0]}")
+    keep = waveform.shape[0] - seam
+    phase = (np.arange(seam, dtype=np.float64) + 0.5) / seam * (math.pi / 2)
+    out = waveform[:keep].astype(np.float64, copy=True)
+    out[:seam] = waveform[keep:] * np.cos(phase) + waveform[:seam] * np.sin(phase)
+    return out.astype(np.float32)
+
+
+class Art2MusGenerator(Generator):
+    """Image -> soundscape with the Art2Mus model (settings as in ``art2mus.models.registry``).
+
+    Args:
+        model_dir: local model directory (``art2mus models list``).
+        aligner: aligner folder or name under ``MODEL_DIR/aligners``; ``None`` picks the installed aligner
+            trained for the chosen encoder (one named ``default``, or the only match).
+        encoder: ``imagebind``, ``clip`` or ``onnx``; encoder_path: its weights (default: its model folder).
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
+        dtype: precision on the GPU (``float32``, ``float16``, ``bfloat16``); the CPU always uses float32.
+        steps, guidance_scale, scheduler, num_waveforms, support_prompt, negative_prompt: generation
+            defaults, overridable per request through ``GenerationRequest.options``.
+        loop_seam_s: crossfade length of looping soundscapes, seconds (at most a quarter of the clip).
+        ceiling_dbtp: true-peak ceiling, dBTP.
+        max_duration_s: longest soundscape generated in one pass, seconds.
+        pipeline: an already loaded pipeline (tests, or sharing one model between generators); when given,
+            the model settings above are not used to load anything.
+    """
+
+    name = "art2mus"
+
+    def __init__(
+        self,
+        model_dir: str | Path = "models",
+        aligner: str | Path | None = None,
+        encoder: str = "imagebind",
+        encoder_path: str | Path | None = None,
+        device: str = "auto",
+        dtype: str = "float16",
+        steps: int = 100,
+        guidance_scale: float = 3.5,
+        scheduler: str = "ddim",
+        num_waveforms: int = 1,
+        support_prompt: str = "high quality music",
+        negative_prompt: str = "low quality, noise",
+        loop_seam_s: float = 1.0,
+        ceiling_dbtp: float = -1.0,
+        max_duration_s: float = 120.0,
+        pipeline: Any = None,
+    ) -> None:
+        if encoder not in ENCODERS:
+            raise ValueError(f"art2mus generator: encoder must be one of {ENCODERS}, got {encoder!r}")
+        if dtype not in DTYPES:
+            raise ValueError(f"art2mus generator: dtype must be one of {DTYPES}, got {dtype!r}")
+        if not (isinstance(loop_seam_s, (int, float)) and 0.0 <= loop_seam_s <= 10.0):
+            raise ValueError(f"art2mus generator: loop_seam_s must be between 0 and 10 seconds, got {loop_seam_s!r}")
+        if not (isinstance(ceiling_dbtp, (int, float)) and math.isfinite(ceiling_dbtp) and ceiling_dbtp <= 0.0):
+            raise ValueError(f"art2mus generator: ceiling_dbtp must be a number <= 0 dBTP, got {ceiling_dbtp!r}")
+        self.model_dir = Path(model_dir)
+        self.encoder_kind = encoder
+        self.defaults: dict[str, Any] = {
+            "num_inference_steps": steps,
+            "guidance_scale": guidance_scale,
+            "scheduler": scheduler,
+            "num_waveforms": num_waveforms,
+            "support_prompt": support_prompt,
+            "negative_prompt": negative_prompt,
+        }
+        self.loop_seam_s = float(loop_seam_s)
+        self.ceiling_dbtp = float(ceiling_dbtp)
+        if pipeline is None:
+            pipeline = self._load(aligner, encoder, encoder_path, device, dtype, max_duration_s)
+        self.pipeline = pipeline
+        # check the defaults once, against the loaded model, so a bad setting fails at start-up
+        self._check(self.defaults, duration_s=max(self.pipeline.min_duration_s, 1.0))
+
+    def _load(self, aligner, encoder, encoder_path, device, dtype, max_duration_s):
+        import torch
+
+        from art2mus.models.aligner import ImageAligner
+        from art2mus.models.encoders import load_image_encoder
+        from art2mus.models.model_dir import ModelDir
+        from art2mus.models.pipeline import Art2MusPipeline
+
+        target = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+        torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+        if target.type != "cuda" and torch_dtype != torch.float32:
+            logger.info("art2mus: %s asked for but running on %s; using float32", dtype, target)
+            torch_dtype = torch.float32
+        mdir = ModelDir(self.model_dir)
+        path = Path(encoder_path) if encoder_path is not None else mdir.encoder_path(encoder)
+        image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=torch_dtype)
+        if aligner is None:
+            aligner_path = default_aligner(mdir, image_encoder.spec)
+        else:
+            aligner_path = mdir.resolve_aligner(aligner)
+        self.aligner_path = aligner_path
+        self.aligner_info = ImageAligner.read_config(aligner_path)
+        logger.info("art2mus: loading %s with aligner %s on %s (%s)", mdir.root, aligner_path, target, torch_dtype)
+        return Art2MusPipeline.from_model_dir(
+            mdir, aligner=aligner_path, encoder=image_encoder, device=target, dtype=torch_dtype,
+            max_duration_s=max_duration_s + self.loop_seam_s,
+        )
+
+    def _settings(self, request: GenerationRequest) -> dict[str, Any]:
+        unknown = sorted(set(request.options) - set(OPTION_KEYS))
+        if unknown:
+            raise ValueError(f"art2mus generator: unknown option(s) {unknown}; expected some of {list(OPTION_KEYS)}")
+        settings = dict(self.defaults)
+        for key, value in request.options.items():
+            settings["num_inference_steps" if key == "steps" else key] = value
+        return settings
+
+    def _check(self, settings: dict[str, Any], duration_s: float) -> None:
+        self.pipeline.check_settings(
+            duration_s, settings["num_inference_steps"], settings["guidance_scale"], settings["num_waveforms"],
+            settings["scheduler"], prompt=settings.get("prompt"), support_prompt=settings["support_prompt"],
+            negative_prompt=settings["negative_prompt"],
+        )
+
+    def generate(self, image: np.ndarray, request: GenerationRequest) -> Soundscape:
+        """Make a soundscape from ``image`` (RGB uint8 ``(H, W, 3)``).
+
+        Returns mono float32 ``(frames,)`` at 16 kHz with exactly ``round(duration_s * 16000)`` frames,
+        normalised to ``request.loudness_lufs`` under the true-peak ceiling (or left silent if silent).
+        """
+        if not math.isfinite(request.loudness_lufs) or not -70.0 <= request.loudness_lufs <= 0.0:
+            raise ValueError(f"loudness_lufs must be between -70 and 0 LUFS, got {request.loudness_lufs}")
+        settings = self._settings(request)
+        sample_rate = self.pipeline.sample_rate
+        frames = int(round(request.duration_s * sample_rate))
+        seam = int(round(min(self.loop_seam_s, request.duration_s / 4) * sample_rate)) if request.loop else 0
+        duration = (frames + seam) / sample_rate
+        self._check(settings, duration)
+        output = self.pipeline(
+            [np.asarray(image)],
+            duration_s=duration,
+            seed=int(request.seed),
+            prompt=settings.get("prompt"),
+            support_prompt=settings["support_prompt"],
+            negative_prompt=settings["negative_prompt"],
+            num_inference_steps=settings["num_inference_steps"],
+            guidance_scale=settings["guidance_scale"],
+            scheduler=settings["scheduler"],
+            num_waveforms=settings["num_waveforms"],
+        )
+        raw = output.audios[0, 0].astype(np.float32)
+        waveform = crossfade_loop(raw, seam)[:frames] if seam else raw[:frames]
+        waveform, loudness, peak = self._master(waveform, sample_rate, request.loudness_lufs)
+        metadata = {
+            "generator": self.name,
+            "version": VERSION,
+            "seed": int(request.seed),
+            "duration_s": waveform.shape[0] / sample_rate,
+            "sample_rate": sample_rate,
+            "loop": bool(request.loop),
+            "loop_seam_s": seam / sample_rate,
+            "loudness_lufs": round(loudness, 2),
+            "true_peak_dbtp": round(peak, 2) if math.isfinite(peak) else None,
+            "encoder": self.pipeline.encoder.spec.name if self.pipeline.encoder is not None else None,
+            "aligner": str(getattr(self, "aligner_path", "")) or None,
+            "prompt": settings.get("prompt"),
+            "support_prompt": settings["support_prompt"],
+            "negative_prompt": settings["negative_prompt"],
+            "steps": settings["num_inference_steps"],
+            "guidance_scale": settings["guidance_scale"],
+            "scheduler": settings["scheduler"],
+            "num_waveforms": settings["num_waveforms"],
+            "score": None if output.scores is None else float(output.scores[0, 0]),
+            "device": str(self.pipeline.device),
+            "dtype": str(self.pipeline.dtype).removeprefix("torch."),
+        }
+        return Soundscape(waveform=waveform, sample_rate=sample_rate, metadata=metadata)
+
+    def _master(self, waveform: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
+        """Gain to ``target_lufs``, then turn down until the true peak is under the ceiling."""
+        out = waveform * np.float32(gain_to_loudness(waveform, sample_rate, target_lufs))
+        peak = true_peak_dbtp(out, sample_rate)
+        if math.isfinite(peak) and peak > self.ceiling_dbtp:
+            out = out * np.float32(10.0 ** ((self.ceiling_dbtp - 0.01 - peak) / 20.0))
+            peak = true_peak_dbtp(out, sample_rate)
+        loudness = integrated_loudness(out, sample_rate)
+        return np.clip(out, -1.0, 1.0).astype(np.float32), loudness if loudness > SILENCE_LUFS else SILENCE_LUFS, peak
+
+    def close(self) -> None:
+        """Drop the model and give GPU memory back."""
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is not None and str(pipeline.device).startswith("cuda"):
+            import torch
+
+            del pipeline
+            torch.cuda.empty_cache()
+
+
+def default_aligner(model_dir: Any, spec: Any) -> Path:
+    """The installed aligner for encoder ``spec``: the one named ``default`` if it fits, else the only match.
+
+    Raises:
+        FileNotFoundError: no installed aligner was trained for ``spec``, or several were and none is
+            named ``default`` (the message lists them; choose one with ``aligner:``).
+    """
+    from art2mus.models.aligner import ImageAligner
+
+    matches = []
+    for folder in model_dir.list_aligner_dirs():
+        try:
+            config = ImageAligner.read_config(folder)["config"]
+        except (OSError, ValueError) as exc:
+            logger.warning("skipping aligner %s: %s", folder, exc)
+            continue
+        if config.get("encoder_name") == spec.name and int(config.get("embedding_dim", -1)) == spec.dim:
+            matches.append(folder)
+    named = [m for m in matches if m.name == "default"]
+    if named:
+        return named[0]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise FileNotFoundError(
+            f"no aligner for encoder {spec.name!r} (dim {spec.dim}) in {model_dir.aligners_dir}; train one or set `aligner:`"
+        )
+    names = ", ".join(m.name for m in matches)
+    raise FileNotFoundError(
+        f"several aligners fit encoder {spec.name!r} in {model_dir.aligners_dir} ({names}); choose one with `aligner:`"
+    )
+
