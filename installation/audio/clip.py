@@ -157,12 +157,13 @@ def load_clip_file(path: str | Path, *, key: str | None = None, **kwargs: Any) -
     return prepare_clip(data, int(rate), key=key or path.stem, metadata=metadata, **kwargs)
 
 
-def loop_join_is_smooth(samples: np.ndarray, quantile: float = 0.999) -> bool:
-    """Whether jumping from the last frame to the first looks like any other step of the signal.
+def loop_join_is_smooth(samples: np.ndarray) -> bool:
+    """Whether jumping from the last frame to the first is no bigger a step than any other in the clip.
 
     Both the step (first difference) and the change of slope (second difference) across the join
-    must be within the ``quantile`` of the same quantities measured over the whole clip, channel by
-    channel. ``samples``: ``(frames, channels)``.
+    must stay within the largest ones found inside the clip, channel by channel. A hard cut in tonal
+    material fails by a wide margin (the jump is of the order of the amplitude, the largest step of
+    a 220 Hz tone is 3 % of it); a clip rendered to loop passes. ``samples``: ``(frames, channels)``.
     """
     if samples.shape[0] < 8:
         return False
@@ -170,12 +171,10 @@ def loop_join_is_smooth(samples: np.ndarray, quantile: float = 0.999) -> bool:
     d1 = np.abs(np.diff(x, axis=0))
     d2 = np.abs(np.diff(x, n=2, axis=0))
     join_d1 = np.abs(x[0] - x[-1])
-    join_d2 = np.abs((x[1] - x[0]) - (x[-1] - x[-2]))
-    # The slope change at the last interior point too: the wrap uses x[-2], x[-1], x[0].
-    join_d2b = np.abs((x[0] - x[-1]) - (x[-1] - x[-2]))
-    lim1 = np.quantile(d1, quantile, axis=0)
-    lim2 = np.quantile(d2, quantile, axis=0)
-    return bool(np.all(join_d1 <= lim1) and np.all(join_d2 <= lim2) and np.all(join_d2b <= lim2))
+    # Slope changes at the two points the wrap touches: x[-2], x[-1], x[0] and x[-1], x[0], x[1].
+    join_d2 = np.maximum(np.abs(x[0] - 2 * x[-1] + x[-2]), np.abs(x[1] - 2 * x[0] + x[-1]))
+    tol = 1e-6  # float32 rounding of a clip that loops exactly
+    return bool(np.all(join_d1 <= d1.max(axis=0) + tol) and np.all(join_d2 <= d2.max(axis=0) + tol))
 
 
 def make_loop_seamless(samples: np.ndarray, sample_rate: int, crossfade_s: float) -> tuple[np.ndarray, bool]:

@@ -346,7 +346,9 @@ class AudioEngine:
             due = self.mixer.position + self._lead
         else:
             due = self._anchor_frame + int((now - self._anchor_time) * self.sample_rate)
-        due = min(due, self.mixer.position + int(_MAX_CATCHUP_S * self.sample_rate))
+        if self._started:
+            # On the render thread, come back between chunks so queued commands are not held up.
+            due = min(due, self.mixer.position + int(_MAX_CATCHUP_S * self.sample_rate))
         mixed = 0
         while self.mixer.position + self.block_frames <= due:
             block = self._render()
@@ -450,7 +452,7 @@ class AudioEngine:
         if was_lost:
             gone = now - (self._lost_since or now)
             logger.warning(
-                "audio output back after %.1f s (%d attempts); resuming at mix time %.2f s",
+                "audio output back after %.1f s (%d failed attempts); resuming at mix time %.2f s",
                 gone, self._failures, self.mixer.position / self.sample_rate,
             )
         self._failures = 0

@@ -1,0 +1,392 @@
+"""The engine without PortAudio: clock-paced WAV output, commands, device loss and recovery, stuck devices."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile
+from audio_signals import SR, band_noise
+
+from art2mus.installation.audio import (
+    AudioEngine,
+    AudioOutput,
+    Backoff,
+    FrameRingBuffer,
+    ManualClock,
+    NullOutput,
+    OutputError,
+    WavOutput,
+    create_output,
+)
+from art2mus.installation.audio.engine import LOST, OPENING, PLAYING, STOPPED
+from art2mus.installation.audio.portaudio import PyAudioOutput, find_output_device
+
+
+class MixRecorder:
+    """The engine's monitor: every mixed block by its first frame, so any stretch of the mix can be looked up."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[int, np.ndarray]] = []
+
+    def __call__(self, first: int, block: np.ndarray) -> None:
+        self.blocks.append((first, block.copy()))
+
+    def mix(self) -> np.ndarray:
+        firsts = [f for f, _ in self.blocks]
+        assert firsts == sorted(firsts) and firsts[0] == 0
+        return np.concatenate([b for _, b in self.blocks])
+
+
+class FakeDevice(AudioOutput):
+    """A device-paced output the test drives: it consumes from the ring when told, and can die."""
+
+    type = "fake"
+    device_paced = True
+
+    def __init__(self) -> None:
+        self.ring: FrameRingBuffer | None = None
+        self.alive = False
+        self.fail_opens = 0
+        self.open_times: list[float] = []
+        self.clock: ManualClock | None = None
+        self.played: list[np.ndarray] = []
+
+    def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:
+        self.open_times.append(self.clock.monotonic() if self.clock else 0.0)
+        if self.fail_opens:
+            self.fail_opens -= 1
+            raise OutputError("no such device (unplugged)")
+        self.ring, self.alive = ring, True
+
+    def consume(self, frames: int) -> None:
+        if self.alive and self.ring is not None:
+            self.played.append(self.ring.read(frames))
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def close(self) -> None:
+        self.ring = None
+
+
+def noise_clip(engine: AudioEngine, key: str, seed: int, seconds: float = 3.0):
+    return engine.prepare(band_noise(seconds, seed, rms=0.1), SR, key=key)
+
+
+def locate(stretch: np.ndarray, mix: np.ndarray) -> int:
+    """Where ``stretch`` (exactly) occurs in ``mix``; -1 if nowhere."""
+    probe = stretch[:64, 0]
+    candidates = np.flatnonzero(mix[:, 0] == probe[0])
+    for c in candidates:
+        if c + len(stretch) <= len(mix) and np.array_equal(mix[c : c + len(stretch)], stretch):
+            return int(c)
+    return -1
+
+
+def test_wav_output_is_paced_by_the_clock_and_holds_exactly_the_mix(tmp_path: Path) -> None:
+    clock, rec = ManualClock(), MixRecorder()
+    out = WavOutput(tmp_path / "mix.wav", subtype="FLOAT")
+    engine = AudioEngine(out, clock=clock, monitor=rec, master_volume=1.0, block_frames=1024)
+    engine.open()
+    engine.play(noise_clip(engine, "a", 1), crossfade_s=0)
+    assert engine.pump() == 0  # nothing is due before the clock moves
+    clock.advance(2.0)
+    assert engine.pump() == (2 * SR // 1024) * 1024
+    clock.advance(0.5)
+    engine.pump()
+    engine.close()
+    written, rate = soundfile.read(tmp_path / "mix.wav", dtype="float32")
+    assert rate == SR and written.shape == (int(2.5 * SR) // 1024 * 1024, 2)
+    np.testing.assert_array_equal(written, rec.mix())
+    assert engine.status()["state"] == STOPPED
+
+
+def test_non_realtime_wav_runs_ahead_of_the_clock(tmp_path: Path) -> None:
+    clock = ManualClock()
+    engine = AudioEngine(WavOutput(tmp_path / "fast.wav", realtime=False), clock=clock, buffer_seconds=0.5)
+    engine.open()
+    for _ in range(10):
+        engine.pump()
+    engine.close()
+    assert soundfile.info(tmp_path / "fast.wav").duration >= 4.9 and clock.monotonic() == 0.0
+
+
+def test_commands_are_validated_at_once_and_applied_on_the_mix_thread() -> None:
+    clock = ManualClock()
+    engine = AudioEngine(NullOutput(), clock=clock, crossfade_seconds=2.0)
+    a = noise_clip(engine, "a", 1)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        engine.set_master_volume(2.0)
+    with pytest.raises(ValueError, match="0 to 3600 seconds"):
+        engine.play(a, crossfade_s=-1)
+    with pytest.raises(ValueError, match="duck depth"):
+        engine.duck(-3)
+    other = engine.prepare(np.zeros(1000, np.float32), 16000, key="x", loudness_lufs=-23)
+    mono = AudioEngine(NullOutput(), channels=1, clock=clock)
+    with pytest.raises(ValueError, match="this engine mixes 48000 Hz x 1 ch"):
+        mono.play(other)
+    engine.play(a)
+    assert engine.status()["playing"] is None  # queued, not applied yet
+    engine.open()
+    clock.advance(1.0)
+    engine.pump()
+    status = engine.status()
+    assert status["playing"] == "a" and 0.3 < status["voices"][0]["gain"] < 0.9  # 1 s into a 2 s fade
+    engine.duck(6, ramp_s=0)
+    engine.set_master_volume(0.5, ramp_s=0)
+    engine.play_idle(crossfade_s=0.5)  # no idle ambience set: fades to silence
+    clock.advance(1.0)
+    engine.pump()
+    status = engine.status()
+    assert status["duck_db"] == pytest.approx(6.0) and status["master_volume"] == pytest.approx(0.5)
+    assert status["playing"] is None and status["voices"] == []
+    idle = noise_clip(engine, "idle", 2)
+    engine.set_idle(idle, gain_db=-9)
+    engine.play_idle(crossfade_s=0)
+    clock.advance(0.1)
+    engine.pump()
+    voice = engine.status()["voices"][0]
+    assert voice["key"] == "idle" and voice["level_db"] == pytest.approx(20 * np.log10(idle.gain_to(-23)) - 9, abs=0.01)
+
+
+def test_device_loss_keeps_the_mix_clock_and_resumes_at_the_current_position(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="art2mus.installation.audio")
+    clock, rec, device = ManualClock(), MixRecorder(), FakeDevice()
+    device.clock = clock
+    block = 480
+    engine = AudioEngine(
+        device, clock=clock, monitor=rec, master_volume=1.0, block_frames=block, buffer_seconds=0.1,
+        backoff=Backoff(0.5, 4.0),
+    )
+    a, b = noise_clip(engine, "a", 1), noise_clip(engine, "b", 2)
+    engine.play(a, crossfade_s=0)
+
+    def run(seconds: float) -> None:  # 10 ms ticks: the device takes 10 ms of audio per tick
+        for _ in range(int(round(seconds * 100))):
+            clock.advance(0.01)
+            engine.pump()
+            device.consume(block)
+
+    run(1.0)
+    assert engine.state == PLAYING and device.open_times == pytest.approx([0.01])  # opened on the first pump
+    played_before = np.concatenate(device.played)
+    device.played.clear()
+    start = locate(played_before[-block * 10 :], rec.mix())
+    heard_until = start + block * 10  # mix frame after the last one the device played
+
+    device.alive, device.fail_opens = False, 3  # unplugged; the first three reopen attempts fail
+    run(0.01)
+    assert engine.state == LOST
+    run(0.99)
+    engine.play(b, crossfade_s=0)  # the director carries on while the device is away
+    run(3.0)
+    assert engine.state == PLAYING
+    # Attempts right away, then after 0.5, 1 and 2 s of backoff (each at the next 10 ms tick).
+    assert np.diff(device.open_times[1:]) == pytest.approx([0.5, 1.0, 2.0], abs=0.011)
+    back_at = device.open_times[-1]
+    lost_at = device.open_times[1] - 0.01
+    played_after = np.concatenate(device.played)
+    first = locate(played_after[:block * 4], rec.mix())
+    assert first >= 0, "after reconnecting the device plays the mix, contiguously"
+    # The mix went on for as long as the device was away: it resumes where the listener would be now.
+    gap_s = (first - heard_until) / SR
+    assert gap_s == pytest.approx(back_at - lost_at, abs=0.03)
+    # ...and what it resumes with is b, commanded during the loss.
+    assert engine.status()["playing"] == "b"
+    assert abs(engine.position_s - clock.monotonic()) < 0.12
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("audio output lost" in m for m in messages)
+    assert sum("audio output unavailable" in m for m in messages) == 3
+    assert any("audio output back after" in m for m in messages)
+    status = engine.status()
+    assert status["losses"] == 1 and status["healthy"] and status["underruns"] == 0
+
+
+def test_stuck_device_never_blocks_the_caller_and_stop_gives_up_on_it(caplog) -> None:
+    release = threading.Event()
+
+    class StuckOutput(NullOutput):
+        def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:
+            release.wait(10)  # a driver that hangs in open
+            raise OutputError("gave up")
+
+    engine = AudioEngine(StuckOutput(), block_frames=256)
+    engine.start()
+    try:
+        t0 = time.monotonic()
+        clip = noise_clip(engine, "a", 1, seconds=1.0)
+        engine.play(clip, crossfade_s=0)
+        engine.set_master_volume(0.5, 1.0)
+        assert time.monotonic() - t0 < 0.5
+        time.sleep(0.3)
+        status = engine.status()
+        assert status["state"] == OPENING and not status["healthy"]
+        assert status["position_s"] > 0.15  # the mix clock runs although nothing can be opened
+        assert status["playing"] == "a"
+        t0 = time.monotonic()
+        engine.stop(timeout_s=0.2)
+        assert time.monotonic() - t0 < 1.0
+        assert any("did not stop" in r.getMessage() for r in caplog.records)
+    finally:
+        release.set()
+
+
+def test_threads_mix_into_a_wav_file_in_real_time(tmp_path: Path) -> None:
+    engine = AudioEngine(WavOutput(tmp_path / "live.wav"), block_frames=512)
+    engine.play(noise_clip(engine, "a", 3, seconds=1.0), crossfade_s=0.1)
+    engine.start()
+    time.sleep(0.4)
+    engine.stop()
+    seconds = soundfile.info(tmp_path / "live.wav").duration
+    assert 0.25 < seconds < 0.55
+    assert soundfile.read(tmp_path / "live.wav")[0][-512:].std() > 0  # audio, not silence
+
+
+def test_wav_write_failure_is_a_loss_and_the_file_is_appended_after_reopening(tmp_path: Path, caplog) -> None:
+    class FlakyWav(WavOutput):
+        fail = False
+
+        def write(self, block: np.ndarray) -> None:
+            if self.fail:
+                self.fail = False
+                raise OutputError("disk full")
+            super().write(block)
+
+    clock, rec = ManualClock(), MixRecorder()
+    out = FlakyWav(tmp_path / "flaky.wav", subtype="FLOAT")
+    engine = AudioEngine(out, clock=clock, monitor=rec, block_frames=1000, backoff=Backoff(0.2, 1.0))
+    engine.play(noise_clip(engine, "a", 1), crossfade_s=0)
+    engine.open()
+    clock.advance(0.5)
+    engine.pump()
+    out.fail = True
+    clock.advance(0.1)
+    engine.pump()
+    assert engine.state == LOST
+    for _ in range(3):
+        clock.advance(0.1)
+        engine.pump()  # without threads, pump makes the reconnection attempts too
+    assert engine.state == PLAYING
+    engine.close()
+    written, _ = soundfile.read(tmp_path / "flaky.wav", dtype="float32")
+    mix = rec.mix()
+    # 24 blocks before the failure; then the file resumes where the mix clock was when it reopened
+    # (0.7 s -> the block starting at frame 28000): the 0.1 s it could not be written is missing.
+    np.testing.assert_array_equal(written[:24000], mix[:24000])
+    assert locate(written[24000:], mix) == 28000
+    assert "disk full" in engine.status()["last_error"]
+
+
+def test_outputs_are_chosen_by_type(tmp_path: Path) -> None:
+    wav = create_output(SimpleNamespace(type="wav", path=tmp_path / "x.wav", realtime=False))
+    assert isinstance(wav, WavOutput) and not wav.realtime
+    assert isinstance(create_output(SimpleNamespace(type="null")), NullOutput)
+    pa = create_output(SimpleNamespace(type="pyaudio", device="USB", latency_seconds=0.2))
+    assert isinstance(pa, PyAudioOutput) and pa.device == "USB" and pa.device_paced
+    with pytest.raises(ValueError, match="unknown audio output type 'jack'; expected one of null, pyaudio, wav"):
+        create_output(SimpleNamespace(type="jack"))
+
+
+def test_engine_from_the_exhibit_audio_section(tmp_path: Path) -> None:
+    from art2mus.installation.config.audio import AudioConfig
+
+    config = AudioConfig.model_validate(
+        {"output": {"type": "wav", "path": str(tmp_path / "o.wav")}, "sample_rate": 44100, "channels": 1,
+         "master_volume": 0.5, "crossfade_seconds": 3, "loudness_lufs": -20, "buffer_seconds": 0.25}
+    )
+    engine = AudioEngine.from_config(config, clock=ManualClock())
+    assert isinstance(engine.output, WavOutput) and engine.output.path == tmp_path / "o.wav"
+    assert (engine.sample_rate, engine.channels, engine.loudness_lufs, engine.crossfade_seconds) == (44100, 1, -20.0, 3.0)
+    assert engine.status()["master_volume"] == 0.5
+    assert engine.mixer.limiter.ceiling_dbtp == config.limiter_ceiling_dbtp
+
+
+# ---------------------------------------------------------------- PyAudioOutput against a stand-in module
+class FakeStream:
+    def __init__(self, **kwargs) -> None:
+        self.kwargs, self.active, self.closed = kwargs, True, False
+
+    def is_active(self) -> bool:
+        return self.active
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def fake_pyaudio(device_names: list[str]):
+    log: dict[str, list] = {"inits": [], "terminates": [], "streams": []}
+
+    class FakePyAudio:
+        def __init__(self) -> None:
+            log["inits"].append(self)
+
+        def get_device_count(self) -> int:
+            return len(device_names) + 1
+
+        def get_device_info_by_index(self, i: int) -> dict:
+            if i == len(device_names):
+                return {"name": "Webcam Mic", "maxOutputChannels": 0}
+            return {"name": device_names[i], "maxOutputChannels": 2}
+
+        def open(self, **kwargs) -> FakeStream:
+            stream = FakeStream(**kwargs)
+            log["streams"].append(stream)
+            return stream
+
+        def terminate(self) -> None:
+            log["terminates"].append(self)
+
+    module = SimpleNamespace(PyAudio=FakePyAudio, paFloat32=1, paContinue=0, paOutputUnderflow=4)
+    return module, log
+
+
+def test_pyaudio_output_finds_devices_by_name() -> None:
+    module, _ = fake_pyaudio(["sysdefault", "default", "USB Audio Device: Analog (hw:1,0)"])
+    pa = module.PyAudio()
+    assert find_output_device(pa, "DEFAULT") == (1, "default")  # exact beats "sysdefault"
+    assert find_output_device(pa, "usb audio") == (2, "USB Audio Device: Analog (hw:1,0)")
+    with pytest.raises(OutputError, match=r"no output device named 'HDMI'; PortAudio lists: 'sysdefault', 'default', 'USB"):
+        find_output_device(pa, "HDMI")
+    with pytest.raises(OutputError, match="no output device named 'Webcam'"):
+        find_output_device(pa, "Webcam")  # an input-only device is not an output
+
+
+def test_pyaudio_output_reinitialises_portaudio_and_only_copies_in_its_callback() -> None:
+    module, log = fake_pyaudio(["default"])
+    now = [100.0]
+    out = PyAudioOutput("default", latency_s=0.1, stall_s=1.0, pyaudio_module=module,
+                        quiet_native_logs=False, monotonic=lambda: now[0])
+    ring = FrameRingBuffer(4096, 2)
+    out.open(SR, 2, ring)
+    stream = log["streams"][0]
+    assert stream.kwargs["output_device_index"] == 0 and stream.kwargs["rate"] == SR
+    assert stream.kwargs["frames_per_buffer"] == 2400 and stream.kwargs["start"]
+    ring.write(np.full((1000, 2), 0.5, np.float32))
+    ring.prime()
+    data, flag = stream.kwargs["stream_callback"](None, 600, {}, 4)
+    assert flag == module.paContinue and np.frombuffer(data, np.float32).tolist() == [0.5] * 1200
+    assert out.device_underflows == 1 and out.is_alive()
+    now[0] += 1.5  # no callback for 1.5 s: stuck
+    assert not out.is_alive() and "no callback" in out.failure
+    now[0] += 0.0
+    stream.kwargs["stream_callback"](None, 10, {}, 0)
+    stream.active = False  # PortAudio stopped the stream after a host error
+    assert not out.is_alive() and "stopped" in out.failure
+    out.open(SR, 2, ring)  # reconnect: a fresh PortAudio, the old one terminated
+    assert len(log["inits"]) == 2 and log["terminates"] == [log["inits"][0]] and stream.closed
+    out.close()
+    assert log["terminates"] == log["inits"]
+
+
+def test_pyaudio_output_reports_a_missing_device_as_an_output_error() -> None:
+    module, log = fake_pyaudio(["default"])
+    out = PyAudioOutput("Focusrite", pyaudio_module=module, quiet_native_logs=False)
+    with pytest.raises(OutputError, match="no output device named 'Focusrite'"):
+        out.open(SR, 2, FrameRingBuffer(1024, 2))
+    assert log["terminates"] == log["inits"]  # nothing left initialised
