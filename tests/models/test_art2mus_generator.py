@@ -1,0 +1,95 @@
+"""The ``art2mus`` generator backend on the debug model directory, built through the registry."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from art2mus.models.art2mus_generator import Art2MusGenerator, crossfade_loop, default_aligner
+from art2mus.models.generator import GenerationRequest
+from art2mus.models.loudness import integrated_loudness, true_peak_dbtp
+from art2mus.models.model_dir import ModelDir
+from art2mus.models.registry import create_generator
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def generator(debug_model_dir):
+    return create_generator(
+        "art2mus",
+        {"model_dir": debug_model_dir, "aligner": "debug-imagebind-4tok", "device": "cpu", "steps": 2},
+    )
+
+
+def test_registry_builds_the_generator_on_the_cpu_in_float32(generator):
+    assert isinstance(generator, Art2MusGenerator)
+    assert str(generator.pipeline.device) == "cpu"
+    assert str(generator.pipeline.dtype) == "torch.float32"  # float16 is for GPUs only
+
+
+@pytest.mark.parametrize("duration_s, loop", [(1.0, False), (1.3, True), (0.25, True)])
+def test_soundscape_length_rate_and_loudness(generator, artworks, duration_s, loop):
+    request = GenerationRequest(duration_s=duration_s, seed=3, loop=loop, loudness_lufs=-20.0)
+    sound = generator.generate(artworks[0], request)
+    assert sound.sample_rate == 16000
+    assert sound.waveform.dtype == np.float32 and sound.waveform.shape == (round(duration_s * 16000),)
+    assert abs(integrated_loudness(sound.waveform, 16000) - (-20.0)) < 0.5
+    assert true_peak_dbtp(sound.waveform, 16000) <= -1.0 + 1e-3
+    assert sound.metadata["loop"] is loop and sound.metadata["encoder"] == "imagebind_debug"
+    json.dumps(sound.metadata)  # the cache stores it as JSON
+
+
+def test_same_request_same_audio_other_image_other_audio(generator, artworks):
+    request = GenerationRequest(duration_s=0.5, seed=4, loop=False)
+    a = generator.generate(artworks[0], request).waveform
+    b = generator.generate(artworks[0], request).waveform
+    c = generator.generate(artworks[1], request).waveform
+    assert np.array_equal(a, b)
+    assert np.max(np.abs(a - c)) > 1e-3
+
+
+def test_options_override_the_defaults_and_unknown_ones_are_refused(generator, artworks):
+    request = GenerationRequest(duration_s=0.5, seed=4, options={"steps": 3, "prompt": "calm", "scheduler": "dpmsolver++"})
+    sound = generator.generate(artworks[0], request)
+    assert (sound.metadata["steps"], sound.metadata["prompt"], sound.metadata["scheduler"]) == (3, "calm", "dpmsolver++")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['stpes'\]"):
+        generator.generate(artworks[0], GenerationRequest(duration_s=0.5, options={"stpes": 3}))
+    with pytest.raises(ValueError, match="num_inference_steps must be an integer from 1 to 1000, got 0"):
+        generator.generate(artworks[0], GenerationRequest(duration_s=0.5, options={"steps": 0}))
+
+
+def test_bad_settings_fail_at_start_up(debug_model_dir):
+    with pytest.raises(ValueError, match="encoder must be one of"):
+        Art2MusGenerator(model_dir=debug_model_dir, encoder="dino")
+    with pytest.raises(ValueError, match="scheduler must be one of"):
+        Art2MusGenerator(model_dir=debug_model_dir, aligner="debug-imagebind-1tok", device="cpu", scheduler="pndm")
+
+
+def test_loop_seam_flows_from_the_last_sample_into_the_first():
+    rate, seam = 1000, 100
+    t = np.arange(1100) / rate
+    signal = np.sin(2 * np.pi * 7.3 * t).astype(np.float32)  # 7.3 Hz: not periodic over 1 s
+    looped = crossfade_loop(signal, seam)
+    assert looped.shape == (1000,)
+    step = np.max(np.abs(np.diff(signal)))
+    # the wrap-around step is as small as the signal's own steps; without the seam it would jump
+    assert abs(float(looped[0]) - float(looped[-1])) <= step * 1.01
+    assert abs(float(signal[999]) - float(signal[0])) > 10 * step
+    np.testing.assert_allclose(looped[seam:], signal[seam:1000])
+
+
+def test_default_aligner_picks_the_only_match_or_explains(debug_model_dir, tmp_path):
+    from art2mus.models.encoders.base import EncoderSpec
+
+    mdir = ModelDir(debug_model_dir)
+    with pytest.raises(FileNotFoundError, match="several aligners fit encoder 'imagebind_debug'"):
+        default_aligner(mdir, EncoderSpec("imagebind_debug", 40))
+    with pytest.raises(FileNotFoundError, match="no aligner for encoder 'other'"):
+        default_aligner(mdir, EncoderSpec("other", 40))
+    single = ModelDir(tmp_path)
+    (tmp_path / "aligners").mkdir()
+    (tmp_path / "aligners" / "only").symlink_to(debug_model_dir / "aligners" / "debug-clip-1tok")
+    assert default_aligner(single, EncoderSpec("clip-vit-h32-l2-patch32", 48)).name == "only"

@@ -1,0 +1,147 @@
+"""The model directory: presence, sizes, licences, aligner lookup and ``pull`` with injected downloaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from art2mus.models.model_dir import (
+    MODEL_DIR_ENV,
+    ModelDir,
+    default_model_dir,
+    format_size,
+    select_repo_files,
+)
+
+
+class FakeHub:
+    """Records calls and writes the requested files (a few bytes each) like ``snapshot_download``."""
+
+    def __init__(self, files: dict[str, list[str]]):
+        self.files = files
+        self.calls: list[tuple[str, str, list[str]]] = []
+
+    def list_repo_files(self, repo_id: str) -> list[str]:
+        return list(self.files[repo_id])
+
+    def snapshot_download(self, repo_id: str, local_dir: str, allow_patterns: list[str]) -> str:
+        self.calls.append((repo_id, local_dir, list(allow_patterns)))
+        for name in allow_patterns:
+            path = Path(local_dir) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"x" * 100)
+        return local_dir
+
+
+AUDIOLDM2_FILES = [
+    ".gitattributes",
+    "README.md",
+    "model_index.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.bin",
+    "unet/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.fp16.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.bin",
+    "vocoder/config.json",
+    "vocoder/model.safetensors",
+    "language_model/config.json",
+    "language_model/model.safetensors",
+    "text_encoder_2/config.json",
+    "text_encoder_2/model.safetensors",
+    "text_encoder_2/tf_model.h5",
+    "tokenizer_2/spiece.model",
+]
+
+
+def test_select_repo_files_prefers_safetensors_and_skips_other_frameworks():
+    chosen = select_repo_files(AUDIOLDM2_FILES)
+    assert "unet/diffusion_pytorch_model.safetensors" in chosen
+    assert "unet/diffusion_pytorch_model.bin" not in chosen  # safetensors twin exists
+    assert "vae/diffusion_pytorch_model.bin" in chosen  # the only weights of that folder
+    assert not any(f.endswith((".h5", ".md", ".gitattributes")) or ".fp16." in f for f in chosen)
+    assert "tokenizer_2/spiece.model" in chosen
+
+
+def test_empty_directory_lists_every_model_as_missing_with_its_licence(tmp_path):
+    rows = ModelDir(tmp_path).status()
+    assert [r.key for r in rows] == ["audioldm2-music", "imagebind", "clip-vit-large-patch14"]
+    assert not any(r.present for r in rows)
+    licences = {r.key: r.licence for r in rows}
+    assert "non-commercial" in licences["audioldm2-music"] and "non-commercial" in licences["imagebind"]
+    assert licences["clip-vit-large-patch14"] == "MIT"
+
+
+def test_debug_directory_is_present_with_sizes_and_aligners(debug_model_dir):
+    mdir = ModelDir(debug_model_dir)
+    rows = {r.key: r for r in mdir.status()}
+    assert all(rows[k].present for k in ("audioldm2-music", "imagebind", "clip-vit-large-patch14"))
+    unet = debug_model_dir / "audioldm2-music" / "unet" / "diffusion_pytorch_model.safetensors"
+    assert rows["audioldm2-music"].size_bytes > unet.stat().st_size > 0
+    assert rows["aligners/debug-imagebind-4tok"].kind == "aligner"
+    assert "imagebind_debug (40-d) -> 4 x 24-d tokens" in rows["aligners/debug-imagebind-4tok"].description
+    assert mdir.require("audioldm2-music") == debug_model_dir / "audioldm2-music"
+
+
+def test_require_says_how_to_get_a_missing_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"art2mus models pull --model-dir .* --only imagebind"):
+        ModelDir(tmp_path).require("imagebind")
+
+
+def test_resolve_aligner_by_name_or_path(debug_model_dir, tmp_path):
+    mdir = ModelDir(debug_model_dir)
+    by_name = mdir.resolve_aligner("debug-clip-1tok")
+    assert by_name == debug_model_dir / "aligners" / "debug-clip-1tok"
+    assert mdir.resolve_aligner(by_name / "model.safetensors") == by_name
+    with pytest.raises(FileNotFoundError, match="installed aligners: debug-clip-1tok, debug-clip-4tok"):
+        mdir.resolve_aligner("nope")
+
+
+def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
+    hub = FakeHub({"cvssp/audioldm2-music": AUDIOLDM2_FILES, "openai/clip-vit-large-patch14": []})
+    fetched_urls: list[tuple[str, Path]] = []
+    progress: list[tuple[int, int | None]] = []
+
+    def fetch(url: str, destination: Path, on_progress) -> None:
+        fetched_urls.append((url, destination))
+        destination.write_bytes(b"w" * 1000)
+        on_progress(1000, 1000)
+
+    mdir = ModelDir(tmp_path, hub=hub, fetch=fetch)
+    fetched = mdir.pull(progress=lambda done, total: progress.append((done, total)))
+    assert fetched == ["audioldm2-music", "imagebind", "clip-vit-large-patch14"]
+    repo, local_dir, patterns = hub.calls[0]
+    assert repo == "cvssp/audioldm2-music" and local_dir == str(tmp_path / "audioldm2-music")
+    assert patterns == select_repo_files(AUDIOLDM2_FILES)
+    assert hub.calls[1][2] == ["config.json", "preprocessor_config.json", "model.safetensors"]
+    assert fetched_urls == [("https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth", tmp_path / "imagebind" / "imagebind_huge.pth")]
+    assert progress == [(1000, 1000)]
+    assert all(r.present for r in mdir.status())
+    # a second pull finds everything present and downloads nothing
+    assert mdir.pull() == []
+    assert len(hub.calls) == 2 and len(fetched_urls) == 1
+
+
+def test_pull_refuses_unknown_keys_before_downloading(tmp_path):
+    hub = FakeHub({})
+    with pytest.raises(KeyError, match="unknown model 'gpt5'"):
+        ModelDir(tmp_path, hub=hub).pull(["audioldm2-music", "gpt5"])
+    assert hub.calls == []
+
+
+def test_incomplete_download_is_an_error(tmp_path):
+    hub = FakeHub({"cvssp/audioldm2-music": ["model_index.json"]})
+    with pytest.raises(RuntimeError, match="still missing"):
+        ModelDir(tmp_path, hub=hub).pull(["audioldm2-music"])
+
+
+def test_default_model_dir_follows_the_environment(tmp_path):
+    assert default_model_dir({MODEL_DIR_ENV: str(tmp_path)}) == tmp_path
+    assert default_model_dir({"XDG_DATA_HOME": "/data"}) == Path("/data/art2mus/models")
+
+
+def test_format_size():
+    assert format_size(512) == "512 B"
+    assert format_size(1536) == "1.5 KiB"
+    assert format_size(5 * 1024**3) == "5.0 GiB"
