@@ -115,6 +115,18 @@ def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)
 
 
+def _json_config(aligner: Any) -> dict[str, Any] | None:
+    """The aligner's ``config`` (e.g. ``ImageAligner.config``) when it is a JSON-ready dict, else ``None``."""
+    config = getattr(aligner, "config", None)
+    if not isinstance(config, dict):
+        return None
+    try:
+        return json.loads(json.dumps(config))
+    except (TypeError, ValueError):
+        logger.warning("aligner config of %s is not JSON-serialisable; not recorded", type(aligner).__name__)
+        return None
+
+
 def export_onnx_encoder(
     encoder: TorchImageEncoder,
     out_dir: str | Path,
@@ -177,6 +189,7 @@ def export_onnx_encoder(
         "outputs": output_names,
         "aligned_shape": list(expected[1].shape[1:]) if aligner is not None else None,
         "aligner_class": type(aligner).__name__ if aligner is not None else None,
+        "aligner_config": _json_config(aligner),
         "opset": opset,
         "torch_version": torch.__version__,
         "export_check_min_cosine": cosines,
@@ -232,11 +245,16 @@ class OnnxImageEncoder(ImageEncoder):
         dtype: Any = None,
         providers: Sequence[Any] | None = None,
         max_batch: int = 16,
+        threads: int = 0,
+        allow_spinning: bool = False,
     ) -> OnnxImageEncoder:
         """Open an export directory (or its ``encoder.onnx``); ``device`` picks providers (see :func:`choose_providers`).
 
         ``dtype`` must be ``None`` or float32: an export runs in the precision it was exported in.
-        ``providers`` overrides the choice made from ``device``.
+        ``providers`` overrides the choice made from ``device``. ``threads``: onnxruntime intra-op
+        threads (0 = one per core). ``allow_spinning``: onnxruntime's default lets its idle workers
+        busy-wait after each run, which on a 2-core machine starves torch (the generator) in the same
+        process for a while; we turn it off unless asked.
         """
         import onnxruntime
 
@@ -269,8 +287,11 @@ class OnnxImageEncoder(ImageEncoder):
             if providers is not None
             else choose_providers(device, onnxruntime.get_available_providers())
         )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         try:
-            session = onnxruntime.InferenceSession(str(onnx_path), providers=chosen)
+            session = onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=chosen)
         except _onnxruntime_errors() as error:
             raise EncoderLoadError(
                 f"{onnx_path}: onnxruntime cannot load this model ({type(error).__name__}: {error})"

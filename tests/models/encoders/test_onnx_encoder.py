@@ -72,9 +72,11 @@ def test_export_with_aligner_gives_tokens_from_the_same_graph(imagebind_encoder,
             torch.nn.Linear(32, n_tokens * width),
             torch.nn.Unflatten(1, (n_tokens, width)),
         ).eval()
+    aligner.config = {"encoder_name": "imagebind_debug", "embedding_dim": 40, "n_tokens": n_tokens}
     export_onnx_encoder(imagebind_encoder, tmp_path / "with-aligner", aligner=aligner)
     metadata = json.loads((tmp_path / "with-aligner" / "encoder.json").read_text())
     assert metadata["aligned_shape"] == [n_tokens, width]
+    assert metadata["aligner_config"] == aligner.config  # travels with the graph for later checks
     encoder = OnnxImageEncoder.from_pretrained(tmp_path / "with-aligner" / "encoder.onnx")
     assert encoder.has_aligner
     tokens = encoder.align_images(sample_images)
