@@ -138,6 +138,7 @@ class AudioEngine:
         self._losses = 0
         self._peak = 0.0
         self._snapshot: dict[str, Any] = {}
+        self._published_at = 0
         self._stop = threading.Event()
         self._device_wakeup = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -314,8 +315,10 @@ class AudioEngine:
         Without running threads it also makes the due reconnection attempts.
         """
         now = self.clock.monotonic()
+        state_before = self._state
         if not self._started and self._state in (OPENING, LOST):
             self._device_step(now)
+        commanded = bool(self._commands)
         while self._commands:
             self._commands.popleft()()
         if self._state == PLAYING and self.output.device_paced:
@@ -326,7 +329,9 @@ class AudioEngine:
                 mixed = self._follow_clock(now)
         else:
             mixed = self._follow_clock(now)
-        self._publish(now)
+        # The status is rebuilt when something changed, and otherwise every 0.1 s of mix.
+        if commanded or self._state != state_before or self.mixer.position >= self._published_at + self.sample_rate // 10:
+            self._publish(now)
         return mixed
 
     def _fill_ring(self) -> int:
@@ -479,6 +484,7 @@ class AudioEngine:
 
     def _publish(self, now: float) -> None:
         mixer = self.mixer
+        self._published_at = mixer.position
         limiter = mixer.limiter
         duck = mixer.duck_gain.value
         self._snapshot = {
