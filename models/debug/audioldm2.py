@@ -257,3 +257,125 @@ def build_debug_audioldm2(path: str | Path, seed: int = 0) -> Path:
     pipe.save_pretrained(out)
     logger.info("wrote a debug AudioLDM2 to %s", out)
     return out
+
+
+#: The real cvssp/audioldm2-music component configs (its unet/vae/vocoder/... config.json files), for
+#: full-size random-weight builds: speed and memory do not depend on the weight values. UNet ~347 M
+#: parameters, total ~1.08 B with CLAP (which Art2Mus does not run).
+FULL_SIZE_CONFIGS: dict[str, dict[str, Any]] = {
+    "unet": {
+        "sample_size": 256,
+        "in_channels": 8,
+        "out_channels": 8,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+        "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+        "block_out_channels": [128, 256, 384, 640],
+        "layers_per_block": 2,
+        "cross_attention_dim": [[None, 768, 1024]] * 4,
+        "attention_head_dim": 8,
+        "flip_sin_to_cos": True,
+        "freq_shift": 0,
+        "norm_num_groups": 32,
+        "norm_eps": 1e-5,
+        "act_fn": "silu",
+        "transformer_layers_per_block": 1,
+        "use_linear_projection": False,
+    },
+    "vae": {
+        "in_channels": 1,
+        "out_channels": 1,
+        "down_block_types": ["DownEncoderBlock2D"] * 3,
+        "up_block_types": ["UpDecoderBlock2D"] * 3,
+        "block_out_channels": [128, 256, 512],
+        "layers_per_block": 2,
+        "latent_channels": 8,
+        "norm_num_groups": 32,
+        "act_fn": "silu",
+        "sample_size": 1024,
+        "scaling_factor": 0.4110932946205139,
+    },
+    "vocoder": {
+        "model_in_dim": MEL_BINS,
+        "sampling_rate": SAMPLE_RATE,
+        "upsample_initial_channel": 1024,
+        "upsample_rates": [5, 4, 2, 2, 2],
+        "upsample_kernel_sizes": [16, 16, 8, 4, 4],
+        "resblock_kernel_sizes": [3, 7, 11],
+        "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+        "leaky_relu_slope": 0.1,
+        "normalize_before": False,
+    },
+    # GPT-2 base: the "language of audio" model
+    "language_model": {"n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 1024, "vocab_size": 50257, "max_new_tokens": 8},
+    # FLAN-T5 large, encoder only
+    "text_encoder_2": {
+        "vocab_size": 32128,
+        "d_model": 1024,
+        "d_kv": 64,
+        "d_ff": 2816,
+        "num_layers": 24,
+        "num_heads": 16,
+        "feed_forward_proj": "gated-gelu",
+        "tie_word_embeddings": False,
+        "layer_norm_epsilon": 1e-6,
+    },
+    "projection_model": {"text_encoder_dim": 512, "text_encoder_1_dim": 1024, "langauge_model_dim": 768},
+    # laion/clap-htsat-unfused (ClapModel defaults): only counted, Art2Mus does not run it
+    "text_encoder": {"projection_dim": 512},
+}
+
+
+def full_size_audioldm2_components(
+    device: Any = "cpu", dtype: Any = None, include_clap: bool = False, seed: int = 0
+) -> dict[str, Any]:
+    """Full-size AudioLDM2-music parts from :data:`FULL_SIZE_CONFIGS` with random weights, built on ``device``.
+
+    ``device="meta"`` builds without memory (for counting parameters). Returns the keyword arguments of
+    :class:`art2mus.models.pipeline.Art2MusPipeline` (minus encoder and aligner), plus ``text_encoder``
+    (CLAP) when ``include_clap``. The T5 tokenizer is the in-code debug one (the real vocabulary cannot be
+    downloaded here; token ids only index random embeddings).
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler
+    from diffusers.pipelines.audioldm2.modeling_audioldm2 import (
+        AudioLDM2ProjectionModel,
+        AudioLDM2UNet2DConditionModel,
+    )
+    from transformers import (
+        ClapAudioConfig,
+        ClapConfig,
+        ClapModel,
+        ClapTextConfig,
+        GPT2Config,
+        GPT2Model,
+        SpeechT5HifiGan,
+        SpeechT5HifiGanConfig,
+        T5Config,
+        T5EncoderModel,
+        T5Tokenizer,
+    )
+
+    cfg = FULL_SIZE_CONFIGS
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(seed)
+        components: dict[str, Any] = {
+            "unet": AudioLDM2UNet2DConditionModel(**cfg["unet"]),
+            "vae": AutoencoderKL(**cfg["vae"]),
+            "vocoder": SpeechT5HifiGan(SpeechT5HifiGanConfig(**cfg["vocoder"])),
+            "language_model": GPT2Model(GPT2Config(**cfg["language_model"])),
+            "text_encoder_2": T5EncoderModel(T5Config(**cfg["text_encoder_2"])),
+            "projection_model": AudioLDM2ProjectionModel(**cfg["projection_model"]),
+        }
+        if include_clap:
+            components["text_encoder"] = ClapModel(
+                ClapConfig(
+                    text_config=ClapTextConfig().to_dict(), audio_config=ClapAudioConfig().to_dict(), **cfg["text_encoder"]
+                )
+            )
+    for module in components.values():
+        module.eval()
+        if dtype is not None and any(p.dtype != dtype for p in module.parameters()):
+            module.to(dtype=dtype)
+    components["tokenizer_2"] = T5Tokenizer(vocab=_t5_vocab(), extra_ids=0, model_max_length=128)
+    components["scheduler"] = DDIMScheduler(**SCHEDULER_CONFIG)
+    return components
