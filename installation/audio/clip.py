@@ -33,8 +33,9 @@ class AudioClip:
     """A soundscape in the mix format.
 
     Attributes:
-        key: identity of the soundscape (e.g. the artwork id); asking the mixer for a key that is
-            already sounding continues that voice instead of starting the clip again.
+        key: name of the soundscape (e.g. the artwork id), for status and logs. Playing the same
+            clip *object* again while it still sounds continues its voice instead of restarting it,
+            so keep the clip (not just its key) to resume an artwork.
         samples: float32, shape ``(frames, channels)``, C-contiguous, read-only.
         sample_rate: Hz, the mix rate.
         loop: repeat gaplessly (True) or play once (False).

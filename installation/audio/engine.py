@@ -159,14 +159,13 @@ class AudioEngine:
             output_factory(config.output),
             sample_rate=config.sample_rate,
             channels=config.channels,
-            block_frames=getattr(config, "block_frames", 1024),
             buffer_seconds=config.buffer_seconds,
             loudness_lufs=config.loudness_lufs,
             master_volume=config.master_volume,
             crossfade_seconds=config.crossfade_seconds,
             limiter_ceiling_dbtp=config.limiter_ceiling_dbtp,
-            loop_crossfade_seconds=getattr(config, "loop_crossfade_seconds", 0.25),
-            backoff=Backoff(getattr(config, "reconnect_min_seconds", 0.5), getattr(config, "reconnect_max_seconds", 30.0)),
+            loop_crossfade_seconds=config.loop_crossfade_seconds,
+            backoff=Backoff(config.reconnect_min_seconds, config.reconnect_max_seconds),
             clock=clock,
             monitor=monitor,
         )
@@ -202,8 +201,9 @@ class AudioEngine:
     def play(self, clip: AudioClip, crossfade_s: float | None = None, gain_db: float = 0.0) -> None:
         """Crossfade to ``clip`` over ``crossfade_s`` seconds (default: the configured length).
 
-        The clip plays at the engine's target loudness plus ``gain_db``. Playing the key that is
-        already playing (or still fading out) continues it where it is.
+        The clip plays at the engine's target loudness plus ``gain_db``. Playing the clip object that
+        is already playing (or still fading out) continues it where it is; another clip with the same
+        key (e.g. a freshly generated one) crossfades in like any other.
         """
         self._check_clip(clip)
         seconds = self._seconds(crossfade_s)

@@ -145,8 +145,9 @@ class Mixer:
         """Make ``clip`` the only voice, crossfading over ``seconds`` (equal power).
 
         ``clip`` None fades everything to silence. ``level`` is the clip's linear gain (loudness
-        normalisation and extra gain). If a voice with the same key is sounding (e.g. still fading out)
-        it is faded back in from where it is rather than restarted.
+        normalisation and extra gain). If this very clip object is still sounding (e.g. fading out) its
+        voice is faded back in from where it is rather than restarted; a *new* clip with the same key
+        (say, the generated soundscape replacing the procedural stand-in) crossfades like any other.
         """
         if seconds < 0:
             raise ValueError(f"crossfade seconds must be >= 0, got {seconds}")
@@ -154,7 +155,7 @@ class Mixer:
             self._check_clip(clip)
         target = None
         if clip is not None:
-            target = next((v for v in self.voices if v.key == clip.key and not v.finished), None)
+            target = next((v for v in self.voices if v.clip is clip and not v.finished), None)
             if target is None:
                 target = Voice(clip, level, gain=0.0)
                 self.voices.append(target)

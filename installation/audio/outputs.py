@@ -112,7 +112,7 @@ class WavOutput(AudioOutput):
 
     @classmethod
     def from_config(cls, config: Any) -> WavOutput:
-        return cls(config.path, realtime=config.realtime, subtype=getattr(config, "subtype", "PCM_16"))
+        return cls(config.path, realtime=config.realtime, subtype=config.subtype)
 
     def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:
         import soundfile

@@ -144,7 +144,7 @@ class PyAudioOutput(AudioOutput):
         return cls(
             device=config.device,
             latency_s=config.latency_seconds,
-            stall_s=getattr(config, "stall_seconds", 2.0),
+            stall_s=config.stall_seconds,
         )
 
     def _pyaudio(self) -> Any:

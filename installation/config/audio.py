@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from art2mus.installation.config.base import OutputPath, StrictModel, seconds, unit
 
@@ -19,7 +19,12 @@ class PyAudioOutputConfig(StrictModel):
         min_length=1,
         description="Output device chosen by name (a case-insensitive part of the name is enough), not by index.",
     )
-    latency_seconds: float = seconds(0.1, "Device buffer the stream asks for.", gt=0, le=2)
+    latency_seconds: float = seconds(
+        0.1, "Audio buffered on the device side (PortAudio is called back every half of it).", gt=0, le=2
+    )
+    stall_seconds: float = seconds(
+        2.0, "A device that has not asked for audio for this long counts as lost and is reopened.", gt=0, le=60
+    )
 
 
 class WavOutputConfig(StrictModel):
@@ -28,6 +33,9 @@ class WavOutputConfig(StrictModel):
     type: Literal["wav"] = Field("wav", description="Write the mix to a WAV file.")
     path: OutputPath = Field(Path("art2mus-output.wav"), description="The WAV file to write (relative to this YAML file).")
     realtime: bool = Field(True, description="Pace writing by the clock (false: as fast as the mixer runs).")
+    subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = Field(
+        "PCM_16", description="Sample format: 16- or 24-bit integer, or 32-bit float (exactly the mix)."
+    )
 
 
 class NullOutputConfig(StrictModel):
@@ -47,7 +55,9 @@ class AudioConfig(StrictModel):
     output: AudioOutputConfig = Field(default_factory=PyAudioOutputConfig, description="Where the mix is played.")
     sample_rate: int = Field(48000, ge=8000, le=192000, description="Mix sample rate.", json_schema_extra=unit("Hz"))
     channels: int = Field(2, ge=1, le=2, description="1 for mono, 2 for stereo.")
-    master_volume: float = Field(0.8, ge=0, le=1, description="Master volume, 0 (silent) to 1 (full).")
+    master_volume: float = Field(
+        0.8, ge=0, le=1, description="Master volume as a linear gain, 0 (silent) to 1 (full level: 0.5 is -6 dB)."
+    )
     crossfade_seconds: float = seconds(4.0, "Length of the crossfade between two soundscapes.", ge=0, le=60)
     loudness_lufs: float = Field(
         -23.0, ge=-60, le=-5, description="Every soundscape is played at this integrated loudness (ITU-R BS.1770).",
@@ -57,3 +67,25 @@ class AudioConfig(StrictModel):
         -1.0, ge=-20, le=0, description="The bus limiter keeps peaks below this level.", json_schema_extra=unit("dBTP")
     )
     buffer_seconds: float = seconds(0.5, "Audio mixed ahead of the device (protects against stalls).", ge=0.05, le=5)
+    loop_crossfade_seconds: float = seconds(
+        0.25,
+        "A looping soundscape whose end does not flow into its start gets this much of its end blended "
+        "into its start, so the loop point cannot click (0: never).",
+        ge=0,
+        le=5,
+    )
+    reconnect_min_seconds: float = seconds(
+        0.5, "First wait before reopening a lost output; it doubles after each failed try.", ge=0.05, le=60
+    )
+    reconnect_max_seconds: float = seconds(
+        30.0, "Longest wait between two tries to reopen a lost output.", ge=0.1, le=3600
+    )
+
+    @model_validator(mode="after")
+    def _backoff_in_order(self) -> AudioConfig:
+        if self.reconnect_max_seconds < self.reconnect_min_seconds:
+            raise ValueError(
+                f"reconnect_max_seconds ({self.reconnect_max_seconds:g}) must not be below "
+                f"reconnect_min_seconds ({self.reconnect_min_seconds:g})"
+            )
+        return self

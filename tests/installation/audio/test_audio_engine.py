@@ -284,11 +284,14 @@ def test_wav_write_failure_is_a_loss_and_the_file_is_appended_after_reopening(tm
 
 
 def test_outputs_are_chosen_by_type(tmp_path: Path) -> None:
-    wav = create_output(SimpleNamespace(type="wav", path=tmp_path / "x.wav", realtime=False))
-    assert isinstance(wav, WavOutput) and not wav.realtime
-    assert isinstance(create_output(SimpleNamespace(type="null")), NullOutput)
-    pa = create_output(SimpleNamespace(type="pyaudio", device="USB", latency_seconds=0.2))
+    from art2mus.installation.config.audio import NullOutputConfig, PyAudioOutputConfig, WavOutputConfig
+
+    wav = create_output(WavOutputConfig(path=tmp_path / "x.wav", realtime=False, subtype="FLOAT"))
+    assert isinstance(wav, WavOutput) and not wav.realtime and wav.subtype == "FLOAT"
+    assert isinstance(create_output(NullOutputConfig()), NullOutput)
+    pa = create_output(PyAudioOutputConfig(device="USB", latency_seconds=0.2, stall_seconds=5))
     assert isinstance(pa, PyAudioOutput) and pa.device == "USB" and pa.device_paced
+    assert (pa.latency_s, pa.stall_s) == (0.2, 5.0)
     with pytest.raises(ValueError, match="unknown audio output type 'jack'; expected one of null, pyaudio, wav"):
         create_output(SimpleNamespace(type="jack"))
 
@@ -298,13 +301,17 @@ def test_engine_from_the_exhibit_audio_section(tmp_path: Path) -> None:
 
     config = AudioConfig.model_validate(
         {"output": {"type": "wav", "path": str(tmp_path / "o.wav")}, "sample_rate": 44100, "channels": 1,
-         "master_volume": 0.5, "crossfade_seconds": 3, "loudness_lufs": -20, "buffer_seconds": 0.25}
+         "master_volume": 0.5, "crossfade_seconds": 3, "loudness_lufs": -20, "buffer_seconds": 0.25,
+         "loop_crossfade_seconds": 0.1, "reconnect_min_seconds": 1, "reconnect_max_seconds": 8}
     )
     engine = AudioEngine.from_config(config, clock=ManualClock())
     assert isinstance(engine.output, WavOutput) and engine.output.path == tmp_path / "o.wav"
     assert (engine.sample_rate, engine.channels, engine.loudness_lufs, engine.crossfade_seconds) == (44100, 1, -20.0, 3.0)
-    assert engine.status()["master_volume"] == 0.5
+    assert engine.status()["master_volume"] == 0.5 and engine.loop_crossfade_seconds == 0.1
+    assert [engine.backoff.delay(n) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
     assert engine.mixer.limiter.ceiling_dbtp == config.limiter_ceiling_dbtp
+    with pytest.raises(ValueError, match=r"reconnect_max_seconds \(0.2\) must not be below reconnect_min_seconds \(0.5\)"):
+        AudioConfig.model_validate({"reconnect_max_seconds": 0.2})
 
 
 # ---------------------------------------------------------------- PyAudioOutput against a stand-in module

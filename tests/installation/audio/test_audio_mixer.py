@@ -88,14 +88,15 @@ def test_retarget_has_no_sample_discontinuity() -> None:
     def dc(key: str):
         return prepare_clip(np.full((SR, 2), 0.25, np.float32), SR, key=key, mix_rate=SR, loudness_lufs=TARGET)
 
+    a = dc("a")
     mixer = Mixer(SR, 2, master_volume=1.0, limiter=None)
-    mixer.crossfade_to(dc("a"), 0.0)
+    mixer.crossfade_to(a, 0.0)
     parts = [render(mixer, 0.3)]
     mixer.crossfade_to(dc("b"), 1.0)
     parts.append(render(mixer, 0.37))
     mixer.crossfade_to(dc("c"), 1.0)
     parts.append(render(mixer, 0.2))
-    mixer.crossfade_to(dc("a"), 0.5)  # and back to a, which is still fading out
+    mixer.crossfade_to(a, 0.5)  # and back to a, which is still fading out
     parts.append(render(mixer, 0.2))
     mixer.set_master_volume(0.3, 0.25)
     mixer.duck(9.0, 0.1)
@@ -126,6 +127,11 @@ def test_coming_back_to_a_fading_voice_continues_it_instead_of_restarting() -> N
     # 2 s after a started, it plays frame 2 s of the sawtooth at full gain, not frame 0.5 s.
     assert [v.key for v in mixer.voices] == ["a"]
     assert y[-1, 0] == pytest.approx(0.5 * (2 * SR - 1) / frames, abs=1e-6)
+    # A new clip under the same key (the generated soundscape replacing a stand-in) is a new voice.
+    a2 = prepare_clip(saw[::-1].copy(), SR, key="a", mix_rate=SR, loudness_lufs=TARGET, loop_crossfade_s=0)
+    mixer.crossfade_to(a2, 1.0)
+    render(mixer, 0.5)
+    assert [v.clip for v in mixer.voices] == [a, a2] and mixer.voices[1].position == SR // 2
 
 
 def test_one_shot_clip_plays_once_then_leaves() -> None:
