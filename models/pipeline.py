@@ -121,6 +121,25 @@ def _pad_tokens(x: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch
     )
 
 
+def cast_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Cast ``module`` to ``dtype`` but keep the parts its class marks float32-only in float32.
+
+    transformers keeps T5's ``wo`` projections in float32 under float16 (``_keep_in_fp32_modules``): FLAN-T5
+    overflows to inf/NaN otherwise. A plain ``.to(torch.float16)`` would undo that.
+    """
+    module.to(dtype=dtype)
+    keep: set[str] = set()
+    if dtype == torch.float16:
+        keep |= set(getattr(module, "_keep_in_fp32_modules", None) or ())
+    if dtype in (torch.float16, torch.bfloat16):
+        keep |= set(getattr(module, "_keep_in_fp32_modules_strict", None) or ())
+    if keep:
+        for name, sub in module.named_modules():
+            if keep & set(name.split(".")):
+                sub.to(dtype=torch.float32)
+    return module
+
+
 class Art2MusPipeline:
     """Image-conditioned AudioLDM2: one ``__call__`` from RGB images to 16 kHz waveforms.
 
@@ -266,9 +285,9 @@ class Art2MusPipeline:
             if name == "encoder":
                 continue  # the encoder owns its device and dtype (it may not be torch at all)
             module.to(device=target)
-            # only cast when needed: diffusers warns on every .to(dtype) of a model it loaded
-            if dtype is not None and any(p.dtype != dtype for p in module.parameters()):
-                module.to(dtype=dtype)
+            # only cast when asked: diffusers warns on every .to(dtype) of a model it loaded
+            if dtype is not None:
+                cast_module(module, dtype)
         self.clear_cache()
         return self
 
@@ -742,7 +761,9 @@ class Art2MusPipeline:
                 lm_dim=int(components["language_model"].config.hidden_size),
             )
         pipe = cls(**components, encoder=image_encoder, aligner=image_aligner, max_duration_s=max_duration_s)
-        pipe.to(target, dtype)
+        # the components were loaded in ``dtype`` (T5's ``wo`` kept in float32 by transformers) and the
+        # aligner was cast to the UNet's dtype by the constructor: only the device changes here
+        pipe.to(target)
         return pipe
 
 

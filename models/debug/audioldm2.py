@@ -372,10 +372,12 @@ def full_size_audioldm2_components(
                     text_config=ClapTextConfig().to_dict(), audio_config=ClapAudioConfig().to_dict(), **cfg["text_encoder"]
                 )
             )
+    from art2mus.models.pipeline import cast_module
+
     for module in components.values():
         module.eval()
-        if dtype is not None and any(p.dtype != dtype for p in module.parameters()):
-            module.to(dtype=dtype)
+        if dtype is not None and dtype != torch.float32:
+            cast_module(module, dtype)
     components["tokenizer_2"] = T5Tokenizer(vocab=_t5_vocab(), extra_ids=0, model_max_length=128)
     components["scheduler"] = DDIMScheduler(**SCHEDULER_CONFIG)
     return components

@@ -226,3 +226,14 @@ def test_missing_audioldm2_folder_says_how_to_get_it(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="art2mus models pull"):
         Art2MusPipeline.from_model_dir(tmp_path)
+
+
+def test_half_precision_cast_keeps_t5_feed_forward_output_in_float32():
+    """FLAN-T5 overflows in float16 unless its ``wo`` layers stay float32 (as transformers loads it)."""
+    from art2mus.models.debug.audioldm2 import debug_audioldm2_components
+    from art2mus.models.pipeline import cast_module
+
+    t5 = cast_module(debug_audioldm2_components()["text_encoder_2"], torch.float16)
+    dtypes = {name: p.dtype for name, p in t5.named_parameters()}
+    assert {d for n, d in dtypes.items() if ".wo." in n} == {torch.float32}
+    assert {d for n, d in dtypes.items() if ".wo." not in n} == {torch.float16}
