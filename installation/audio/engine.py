@@ -208,7 +208,8 @@ class AudioEngine:
         self._check_clip(clip)
         seconds = self._seconds(crossfade_s)
         level = clip.gain_to(self.loudness_lufs) * 10.0 ** (gain_db / 20.0)
-        self._commands.append(lambda: self._log_and(f"play {clip.key} ({seconds:.1f} s)", self.mixer.crossfade_to, clip, seconds, level))
+        what = f"play {clip.key} ({seconds:.1f} s)"
+        self._commands.append(lambda: self._log_and(what, self.mixer.crossfade_to, clip, seconds, level))
 
     def set_idle(self, clip: AudioClip | None, gain_db: float = 0.0) -> None:
         """The ambience :meth:`play_idle` plays (None: idle is silence), ``gain_db`` relative to artworks."""
@@ -227,7 +228,8 @@ class AudioEngine:
     def fade_to_silence(self, seconds: float | None = None) -> None:
         """Fade every voice out over ``seconds`` (default: the crossfade length)."""
         seconds = self._seconds(seconds)
-        self._commands.append(lambda: self._log_and(f"fade to silence ({seconds:.1f} s)", self.mixer.crossfade_to, None, seconds))
+        what = f"fade to silence ({seconds:.1f} s)"
+        self._commands.append(lambda: self._log_and(what, self.mixer.crossfade_to, None, seconds))
 
     def set_master_volume(self, volume: float, ramp_s: float = 0.0) -> None:
         """Ramp the master volume (linear 0..1) to ``volume`` over ``ramp_s`` seconds."""
@@ -282,6 +284,9 @@ class AudioEngine:
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Stop the threads and close the output; a device stuck in close is left behind (logged)."""
+        if not self._threads:
+            self.close()
+            return
         self._stop.set()
         self._device_wakeup.set()
         for thread in reversed(self._threads):
@@ -325,7 +330,7 @@ class AudioEngine:
             if self.output.is_alive():
                 mixed = self._fill_ring()
             else:
-                self._lose(now, getattr(self.output, "failure", None) or "the output stopped")
+                self._lose(now, self.output.failure or "the output stopped")
                 mixed = self._follow_clock(now)
         else:
             mixed = self._follow_clock(now)
@@ -393,11 +398,17 @@ class AudioEngine:
     def _render_loop(self) -> None:
         half_block = self.block_frames / self.sample_rate / 2.0
         delay = 0.0
+        failures, last_logged = 0, -math.inf
         while not self.clock.wait(self._stop, delay):
             try:
                 self.pump()
             except Exception:  # noqa: BLE001 - the top of a background loop: log and keep mixing
-                logger.exception("audio render loop failed; continuing")
+                failures += 1
+                now = self.clock.monotonic()
+                # A bug that fails every block must not fill the journal at 50 lines a second.
+                if now - last_logged >= 60.0:
+                    logger.exception("audio render loop failed (%d times so far); continuing", failures)
+                    last_logged = now
             delay = self._next_render_delay(half_block)
 
     def _next_render_delay(self, half_block: float) -> float:

@@ -45,6 +45,8 @@ class AudioOutput(abc.ABC):
     device_paced: bool = False
     #: clock-paced outputs: wait for the clock (False: write as fast as the mixer runs).
     realtime: bool = True
+    #: why :meth:`is_alive` last said False, for logs and the status page.
+    failure: str | None = None
 
     @abc.abstractmethod
     def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:

@@ -31,8 +31,9 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict,
     for name in ("play", "loss"):
         work = tmp_path_factory.mktemp(f"alsa-{name}")
         (work / "xdg").mkdir()
-        # XDG_CONFIG_HOME must be set before PortAudio initialises; ALSA's chatter goes to a file.
-        env = {**os.environ, "XDG_CONFIG_HOME": str(work / "xdg")}
+        # XDG_CONFIG_HOME must be set before PortAudio initialises; HOME too, so a developer's own
+        # ~/.asoundrc cannot redefine the default PCM. ALSA's chatter goes to a file.
+        env = {**os.environ, "XDG_CONFIG_HOME": str(work / "xdg"), "HOME": str(work)}
         stderr = (work / "stderr.txt").open("w")
         runs[name] = (subprocess.Popen([sys.executable, str(SCRIPT), name, str(work)], env=env, stderr=stderr), work, stderr)
     results = {}
