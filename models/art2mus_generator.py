@@ -114,6 +114,7 @@ class Art2MusGenerator(Generator):
         }
         self.loop_seam_s = float(loop_seam_s)
         self.ceiling_dbtp = float(ceiling_dbtp)
+        self.aligner_path: Path | None = None
         if pipeline is None:
             pipeline = self._load(aligner, encoder, encoder_path, device, dtype, max_duration_s)
         self.pipeline = pipeline
@@ -141,7 +142,7 @@ class Art2MusGenerator(Generator):
         else:
             aligner_path = mdir.resolve_aligner(aligner)
         self.aligner_path = aligner_path
-        self.aligner_info = ImageAligner.read_config(aligner_path)
+        ImageAligner.read_config(aligner_path)  # a clear error for a wrong folder before the big load
         logger.info("art2mus: loading %s with aligner %s on %s (%s)", mdir.root, aligner_path, target, torch_dtype)
         return Art2MusPipeline.from_model_dir(
             mdir, aligner=aligner_path, encoder=image_encoder, device=target, dtype=torch_dtype,
@@ -204,7 +205,7 @@ class Art2MusGenerator(Generator):
             "loudness_lufs": round(loudness, 2),
             "true_peak_dbtp": round(peak, 2) if math.isfinite(peak) else None,
             "encoder": self.pipeline.encoder.spec.name if self.pipeline.encoder is not None else None,
-            "aligner": str(getattr(self, "aligner_path", "")) or None,
+            "aligner": None if self.aligner_path is None else str(self.aligner_path),
             "prompt": settings.get("prompt"),
             "support_prompt": settings["support_prompt"],
             "negative_prompt": settings["negative_prompt"],

@@ -93,3 +93,17 @@ def test_default_aligner_picks_the_only_match_or_explains(debug_model_dir, tmp_p
     (tmp_path / "aligners").mkdir()
     (tmp_path / "aligners" / "only").symlink_to(debug_model_dir / "aligners" / "debug-clip-1tok")
     assert default_aligner(single, EncoderSpec("clip-vit-h32-l2-patch32", 48)).name == "only"
+
+
+def test_exhibit_generator_settings_build_the_backend(debug_model_dir, artworks):
+    """The exhibit's `generators:` entry (type: art2mus) gives constructor keywords this backend accepts."""
+    from art2mus.installation.config import Art2MusGeneratorConfig
+
+    config = Art2MusGeneratorConfig(
+        model_dir=debug_model_dir, aligner=debug_model_dir / "aligners" / "debug-imagebind-1tok", device="cpu", steps=2
+    )
+    generator = create_generator("art2mus", config.settings())
+    sound = generator.generate(artworks[2], GenerationRequest(duration_s=0.5, seed=1, loop=False))
+    assert sound.waveform.shape == (8000,)
+    assert sound.metadata["aligner"].endswith("debug-imagebind-1tok")
+    assert sound.metadata["support_prompt"] == config.support_prompt
