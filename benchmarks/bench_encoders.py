@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     from art2mus.models.encoders import load_image_encoder
 
     images = _images(args.images)
+    load_before = os.getloadavg()[0]  # other processes on a 2-core machine skew timings: record them
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-encoders-") as tmp:
         work = Path(tmp)
@@ -159,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
             "processor": platform.processor() or platform.machine(),
             "torch_threads": torch.get_num_threads(),
             "python": sys.version.split()[0],
+            "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         },
         "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "image_size": [480, 640],
