@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> dict:
     pipe.to(device, dtype)
     _sync(device)
     build_s = time.perf_counter() - t0
-    embedding = torch.nn.functional.normalize(torch.randn(1, 1024, generator=torch.Generator().manual_seed(0)), dim=-1)
+    embedding = torch.nn.functional.normalize(
+        torch.randn(1, 1024, generator=torch.Generator().manual_seed(0)), dim=-1
+    )
 
     def generate(steps: int, duration: float) -> tuple[float, bool]:
         _sync(device)
@@ -99,7 +101,9 @@ def run(args: argparse.Namespace) -> dict:
         results.append(row)
         print(json.dumps(row), file=sys.stderr)
     info = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
         "torch": torch.__version__,
         "dtype": args.dtype,
         "clip_seconds": args.duration,
@@ -111,23 +115,31 @@ def run(args: argparse.Namespace) -> dict:
     }
     if device.type == "cuda":
         info["weights_memory_gib"] = round(
-            sum(p.numel() * p.element_size() for m in pipe.frozen_modules().values() for p in m.parameters()) / 2**30, 3
+            sum(p.numel() * p.element_size() for m in pipe.frozen_modules().values() for p in m.parameters())
+            / 2**30,
+            3,
         )
     return info
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dry-run", action="store_true", help="only build on the meta device and count parameters")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only build on the meta device and count parameters"
+    )
     parser.add_argument("--steps", type=int, nargs="+", default=[25, 50, 100])
     parser.add_argument("--duration", type=float, default=10.0, help="clip length, seconds")
     parser.add_argument("--guidance-scale", type=float, default=3.5)
     parser.add_argument("--scheduler", choices=["ddim", "dpmsolver++"], default="ddim")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float16")
     parser.add_argument("--aligner-tokens", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2, help="runs per step count (the fastest is reported)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs per step count (the fastest is reported)"
+    )
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--allow-cpu", action="store_true", help="run on the CPU when there is no GPU (smoke test)")
+    parser.add_argument(
+        "--allow-cpu", action="store_true", help="run on the CPU when there is no GPU (smoke test)"
+    )
     args = parser.parse_args(argv)
 
     report: dict = {"benchmark": "gpu_audioldm2", "model": "cvssp/audioldm2-music configs, random weights"}

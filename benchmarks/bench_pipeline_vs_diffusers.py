@@ -31,13 +31,18 @@ import torch
 def _image(seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:160, 0:200].astype(np.float32)
-    image = np.stack([127 + 100 * np.sin(rng.uniform(-1, 1) * xx / 30 + rng.uniform(-1, 1) * yy / 40) for _ in range(3)], -1)
+    image = np.stack(
+        [127 + 100 * np.sin(rng.uniform(-1, 1) * xx / 30 + rng.uniform(-1, 1) * yy / 40) for _ in range(3)],
+        -1,
+    )
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=None, help="a model directory (default: build a debug one)")
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="a model directory (default: build a debug one)"
+    )
     parser.add_argument("--aligner", default="debug-imagebind-4tok")
     parser.add_argument("--encoder", default="imagebind")
     parser.add_argument("--duration", type=float, default=2.0, help="clip length, seconds")
@@ -62,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="art2mus-bench-")
         model_dir = build_debug_model_dir(Path(tmp.name) / "models", encoders=(args.encoder,))
 
-    ours = Art2MusPipeline.from_model_dir(model_dir, encoder=args.encoder, aligner=args.aligner, device=args.device)
-    theirs = AudioLDM2Pipeline.from_pretrained(model_dir / "audioldm2-music", local_files_only=True).to(args.device)
+    ours = Art2MusPipeline.from_model_dir(
+        model_dir, encoder=args.encoder, aligner=args.aligner, device=args.device
+    )
+    theirs = AudioLDM2Pipeline.from_pretrained(model_dir / "audioldm2-music", local_files_only=True).to(
+        args.device
+    )
     theirs.set_progress_bar_config(disable=True)
     with torch.no_grad():
         cond = ours.encode_conditioning(images=[_image()], guidance=args.guidance_scale > 1)

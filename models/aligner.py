@@ -162,13 +162,17 @@ class ImageAligner(nn.Module):
             folder = folder.parent
         path = folder / CONFIG_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"aligner config {path} not found (expected {CONFIG_FILE} + {WEIGHTS_FILE})")
+            raise FileNotFoundError(
+                f"aligner config {path} not found (expected {CONFIG_FILE} + {WEIGHTS_FILE})"
+            )
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"aligner config {path} is not valid JSON: {exc}") from exc
         if not isinstance(document, dict) or document.get("format") != ALIGNER_FORMAT_NAME:
-            raise ValueError(f"{path} is not an art2mus aligner config (expected \"format\": \"{ALIGNER_FORMAT_NAME}\")")
+            raise ValueError(
+                f'{path} is not an art2mus aligner config (expected "format": "{ALIGNER_FORMAT_NAME}")'
+            )
         version = document.get("format_version")
         if not isinstance(version, int) or not 1 <= version <= ALIGNER_FORMAT_VERSION:
             raise ValueError(
@@ -176,7 +180,7 @@ class ImageAligner(nn.Module):
                 f"1 to {ALIGNER_FORMAT_VERSION} (upgrade art2mus to load newer aligners)"
             )
         if not isinstance(document.get("config"), dict):
-            raise ValueError(f"{path}: field \"config\" must be an object of ImageAligner arguments")
+            raise ValueError(f'{path}: field "config" must be an object of ImageAligner arguments')
         return document
 
     @classmethod
@@ -206,7 +210,9 @@ class ImageAligner(nn.Module):
             folder = folder.parent
         document = cls.read_config(folder)
         config = document["config"]
-        trained_for = EncoderSpec(name=str(config.get("encoder_name")), dim=int(config.get("embedding_dim", -1)))
+        trained_for = EncoderSpec(
+            name=str(config.get("encoder_name")), dim=int(config.get("embedding_dim", -1))
+        )
         if encoder_spec is not None and trained_for != encoder_spec:
             raise AlignerMismatchError(
                 f"aligner {folder} was trained for encoder {trained_for.name!r} (dim {trained_for.dim}), "
@@ -221,7 +227,7 @@ class ImageAligner(nn.Module):
         try:
             aligner = cls(**config)
         except TypeError as exc:
-            raise ValueError(f"{folder / CONFIG_FILE}: bad \"config\" for ImageAligner: {exc}") from exc
+            raise ValueError(f'{folder / CONFIG_FILE}: bad "config" for ImageAligner: {exc}') from exc
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             raise FileNotFoundError(f"aligner weights {weights} not found")
@@ -279,4 +285,3 @@ class VisualConditioningExtractor:
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """Images -> tokens ``(batch, n_tokens, lm_dim)``."""
         return self.tokens(self.embed(images))
-

@@ -99,9 +99,15 @@ class Art2MusGenerator(Generator):
         if dtype not in DTYPES:
             raise ValueError(f"art2mus generator: dtype must be one of {DTYPES}, got {dtype!r}")
         if not (isinstance(loop_seam_s, (int, float)) and 0.0 <= loop_seam_s <= 10.0):
-            raise ValueError(f"art2mus generator: loop_seam_s must be between 0 and 10 seconds, got {loop_seam_s!r}")
-        if not (isinstance(ceiling_dbtp, (int, float)) and math.isfinite(ceiling_dbtp) and ceiling_dbtp <= 0.0):
-            raise ValueError(f"art2mus generator: ceiling_dbtp must be a number <= 0 dBTP, got {ceiling_dbtp!r}")
+            raise ValueError(
+                f"art2mus generator: loop_seam_s must be between 0 and 10 seconds, got {loop_seam_s!r}"
+            )
+        if not (
+            isinstance(ceiling_dbtp, (int, float)) and math.isfinite(ceiling_dbtp) and ceiling_dbtp <= 0.0
+        ):
+            raise ValueError(
+                f"art2mus generator: ceiling_dbtp must be a number <= 0 dBTP, got {ceiling_dbtp!r}"
+            )
         self.model_dir = Path(model_dir)
         self.encoder_kind = encoder
         self.defaults: dict[str, Any] = {
@@ -129,7 +135,9 @@ class Art2MusGenerator(Generator):
         from art2mus.models.model_dir import ModelDir
         from art2mus.models.pipeline import Art2MusPipeline
 
-        target = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+        target = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
         torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
         if target.type != "cuda" and torch_dtype != torch.float32:
             logger.info("art2mus: %s asked for but running on %s; using float32", dtype, target)
@@ -143,16 +151,24 @@ class Art2MusGenerator(Generator):
             aligner_path = mdir.resolve_aligner(aligner)
         self.aligner_path = aligner_path
         ImageAligner.read_config(aligner_path)  # a clear error for a wrong folder before the big load
-        logger.info("art2mus: loading %s with aligner %s on %s (%s)", mdir.root, aligner_path, target, torch_dtype)
+        logger.info(
+            "art2mus: loading %s with aligner %s on %s (%s)", mdir.root, aligner_path, target, torch_dtype
+        )
         return Art2MusPipeline.from_model_dir(
-            mdir, aligner=aligner_path, encoder=image_encoder, device=target, dtype=torch_dtype,
+            mdir,
+            aligner=aligner_path,
+            encoder=image_encoder,
+            device=target,
+            dtype=torch_dtype,
             max_duration_s=max_duration_s + self.loop_seam_s,
         )
 
     def _settings(self, request: GenerationRequest) -> dict[str, Any]:
         unknown = sorted(set(request.options) - set(OPTION_KEYS))
         if unknown:
-            raise ValueError(f"art2mus generator: unknown option(s) {unknown}; expected some of {list(OPTION_KEYS)}")
+            raise ValueError(
+                f"art2mus generator: unknown option(s) {unknown}; expected some of {list(OPTION_KEYS)}"
+            )
         settings = dict(self.defaults)
         for key, value in request.options.items():
             settings["num_inference_steps" if key == "steps" else key] = value
@@ -160,8 +176,13 @@ class Art2MusGenerator(Generator):
 
     def _check(self, settings: dict[str, Any], duration_s: float) -> None:
         self.pipeline.check_settings(
-            duration_s, settings["num_inference_steps"], settings["guidance_scale"], settings["num_waveforms"],
-            settings["scheduler"], prompt=settings.get("prompt"), support_prompt=settings["support_prompt"],
+            duration_s,
+            settings["num_inference_steps"],
+            settings["guidance_scale"],
+            settings["num_waveforms"],
+            settings["scheduler"],
+            prompt=settings.get("prompt"),
+            support_prompt=settings["support_prompt"],
             negative_prompt=settings["negative_prompt"],
         )
 
@@ -219,7 +240,9 @@ class Art2MusGenerator(Generator):
         }
         return Soundscape(waveform=waveform, sample_rate=sample_rate, metadata=metadata)
 
-    def _master(self, waveform: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
+    def _master(
+        self, waveform: np.ndarray, sample_rate: int, target_lufs: float
+    ) -> tuple[np.ndarray, float, float]:
         """Gain to ``target_lufs``, then turn down until the true peak is under the ceiling."""
         out = waveform * np.float32(gain_to_loudness(waveform, sample_rate, target_lufs))
         peak = true_peak_dbtp(out, sample_rate)
@@ -227,7 +250,11 @@ class Art2MusGenerator(Generator):
             out = out * np.float32(10.0 ** ((self.ceiling_dbtp - 0.01 - peak) / 20.0))
             peak = true_peak_dbtp(out, sample_rate)
         loudness = integrated_loudness(out, sample_rate)
-        return np.clip(out, -1.0, 1.0).astype(np.float32), loudness if loudness > SILENCE_LUFS else SILENCE_LUFS, peak
+        return (
+            np.clip(out, -1.0, 1.0).astype(np.float32),
+            loudness if loudness > SILENCE_LUFS else SILENCE_LUFS,
+            peak,
+        )
 
     def close(self) -> None:
         """Drop the model and give GPU memory back."""
@@ -270,4 +297,3 @@ def default_aligner(model_dir: Any, spec: Any) -> Path:
     raise FileNotFoundError(
         f"several aligners fit encoder {spec.name!r} in {model_dir.aligners_dir} ({names}); choose one with `aligner:`"
     )
-

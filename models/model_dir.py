@@ -91,7 +91,8 @@ MODEL_ENTRIES: dict[str, ModelEntry] = {
             description="ImageBind huge image/audio encoder (1024-d), 1.2 B parameters",
             licence=NON_COMMERCIAL,
             source=ModelSource(
-                url="https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth", filename="imagebind_huge.pth"
+                url="https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth",
+                filename="imagebind_huge.pth",
             ),
             # any checkpoint: the debug build stores a small one beside a JSON of its dimensions
             marker_files=(("*.pth",),),
@@ -118,7 +119,11 @@ def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get(MODEL_DIR_ENV):
         return Path(env[MODEL_DIR_ENV]).expanduser()
-    base = Path(env["XDG_DATA_HOME"]).expanduser() if env.get("XDG_DATA_HOME") else Path.home() / ".local" / "share"
+    base = (
+        Path(env["XDG_DATA_HOME"]).expanduser()
+        if env.get("XDG_DATA_HOME")
+        else Path.home() / ".local" / "share"
+    )
     return base / "art2mus" / "models"
 
 
@@ -223,7 +228,9 @@ def select_repo_files(files: Iterable[str]) -> list[str]:
     ``.bin`` duplicates, and TensorFlow/Flax/ONNX exports and fp16 variants are skipped.
     """
     files = [f for f in files if not f.startswith(".") and "/." not in f]
-    folders_with_safetensors = {f.rsplit("/", 1)[0] if "/" in f else "" for f in files if f.endswith(".safetensors")}
+    folders_with_safetensors = {
+        f.rsplit("/", 1)[0] if "/" in f else "" for f in files if f.endswith(".safetensors")
+    }
     chosen = []
     for f in files:
         folder = f.rsplit("/", 1)[0] if "/" in f else ""
@@ -280,7 +287,9 @@ class ModelDir:
                 return any(p.is_file() for p in folder.glob(pattern))
             return (folder / pattern).is_file()
 
-        return [" or ".join(alts) for alts in self.entries[key].marker_files if not any(found(a) for a in alts)]
+        return [
+            " or ".join(alts) for alts in self.entries[key].marker_files if not any(found(a) for a in alts)
+        ]
 
     def is_present(self, key: str) -> bool:
         return not self.missing_files(key)
@@ -407,10 +416,16 @@ class ModelDir:
                 # huggingface_hub keeps resume metadata in folder/.cache: a re-run only fetches what changed
                 self.hub.snapshot_download(entry.source.repo_id, str(folder), patterns)
             elif entry.source.url is not None:
-                self.fetch(entry.source.url, folder / (entry.source.filename or entry.source.url.rsplit("/", 1)[-1]), progress)
+                self.fetch(
+                    entry.source.url,
+                    folder / (entry.source.filename or entry.source.url.rsplit("/", 1)[-1]),
+                    progress,
+                )
             missing = self.missing_files(key)
             if missing:
-                raise RuntimeError(f"{key}: download finished but {', '.join(missing)} is still missing in {folder}")
+                raise RuntimeError(
+                    f"{key}: download finished but {', '.join(missing)} is still missing in {folder}"
+                )
             say(f"{key}: {format_size(folder_size(folder))} in {folder}")
             fetched.append(key)
         return fetched

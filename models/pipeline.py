@@ -245,14 +245,20 @@ class Art2MusPipeline:
             "text_encoder_2": self.text_encoder_2,
         }
         # torch encoders keep their network in ``tower`` (art2mus.models.encoders.torch_encoder); ONNX has none
-        encoder_module = self.encoder if isinstance(self.encoder, nn.Module) else getattr(self.encoder, "tower", None)
+        encoder_module = (
+            self.encoder if isinstance(self.encoder, nn.Module) else getattr(self.encoder, "tower", None)
+        )
         if isinstance(encoder_module, nn.Module):
             modules["encoder"] = encoder_module
         return modules
 
     def _check_components(self) -> None:
         """Catch a wrong combination of parts before it fails deep inside a forward pass."""
-        cross = [d for block in self.unet.config.cross_attention_dim for d in (block if isinstance(block, (list, tuple)) else [block])]
+        cross = [
+            d
+            for block in self.unet.config.cross_attention_dim
+            for d in (block if isinstance(block, (list, tuple)) else [block])
+        ]
         t5_dim = int(self.text_encoder_2.config.d_model)
         if self.lm_dim not in cross or t5_dim not in cross:
             raise ValueError(
@@ -269,7 +275,9 @@ class Art2MusPipeline:
                 f"aligner produces {self.aligner.lm_dim}-d tokens but the language model is {self.lm_dim}-d"
             )
 
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Art2MusPipeline:
+    def to(
+        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> Art2MusPipeline:
         """Move every module (aligner included) to ``device`` / ``dtype``; half precision needs CUDA.
 
         Raises:
@@ -277,7 +285,9 @@ class Art2MusPipeline:
         """
         target = torch.device(device) if device is not None else self.device
         if dtype in (torch.float16, torch.bfloat16) and target.type != "cuda":
-            raise ValueError(f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)")
+            raise ValueError(
+                f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)"
+            )
         modules = list(self.frozen_modules().items())
         if self.aligner is not None:
             modules.append(("aligner", self.aligner))
@@ -330,7 +340,11 @@ class Art2MusPipeline:
         negative_prompt: str,
     ) -> None:
         """Validate a call; raises ``ValueError`` naming the bad value and the allowed range."""
-        given = [name for name, v in (("images", images), ("embeddings", embeddings), ("conditioning", conditioning)) if v is not None]
+        given = [
+            name
+            for name, v in (("images", images), ("embeddings", embeddings), ("conditioning", conditioning))
+            if v is not None
+        ]
         if len(given) != 1:
             raise ValueError(f"pass exactly one of images, embeddings or conditioning; got {given or 'none'}")
         if images is not None:
@@ -344,7 +358,9 @@ class Art2MusPipeline:
                         f"{arr.dtype} and shape {arr.shape}"
                     )
             if self._extractor is None:
-                raise ValueError("images need an encoder and an aligner; this pipeline was built without them")
+                raise ValueError(
+                    "images need an encoder and an aligner; this pipeline was built without them"
+                )
         if embeddings is not None:
             if self.aligner is None:
                 raise ValueError("embeddings need an aligner; this pipeline was built without one")
@@ -353,8 +369,16 @@ class Art2MusPipeline:
                     f"embeddings must have shape (batch, {self.aligner.embedding_dim}), got {tuple(embeddings.shape)}"
                 )
         self.check_settings(
-            duration_s, num_inference_steps, guidance_scale, num_waveforms, scheduler, eta, n_loa_tokens,
-            prompt, support_prompt, negative_prompt,
+            duration_s,
+            num_inference_steps,
+            guidance_scale,
+            num_waveforms,
+            scheduler,
+            eta,
+            n_loa_tokens,
+            prompt,
+            support_prompt,
+            negative_prompt,
         )
         if conditioning is not None and guidance_scale > 1.0 and conditioning.negative_loa_embeds is None:
             raise ValueError(
@@ -383,7 +407,9 @@ class Art2MusPipeline:
                 f"duration_s must be between {self.min_duration_s:g} and {self.max_duration_s:g} seconds, got {duration_s!r}"
             )
         if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= MAX_STEPS:
-            raise ValueError(f"num_inference_steps must be an integer from 1 to {MAX_STEPS}, got {num_inference_steps!r}")
+            raise ValueError(
+                f"num_inference_steps must be an integer from 1 to {MAX_STEPS}, got {num_inference_steps!r}"
+            )
         if not (isinstance(guidance_scale, (int, float)) and math.isfinite(guidance_scale)) or not (
             0.0 <= guidance_scale <= MAX_GUIDANCE
         ):
@@ -391,14 +417,22 @@ class Art2MusPipeline:
                 f"guidance_scale must be between 0 and {MAX_GUIDANCE:g} (<= 1 turns guidance off), got {guidance_scale!r}"
             )
         if not isinstance(num_waveforms, int) or not 1 <= num_waveforms <= MAX_WAVEFORMS:
-            raise ValueError(f"num_waveforms must be an integer from 1 to {MAX_WAVEFORMS}, got {num_waveforms!r}")
+            raise ValueError(
+                f"num_waveforms must be an integer from 1 to {MAX_WAVEFORMS}, got {num_waveforms!r}"
+            )
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
         if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
             raise ValueError(f"eta must be between 0 and 1 (DDIM only), got {eta!r}")
         if not isinstance(n_loa_tokens, int) or not 1 <= n_loa_tokens <= MAX_LOA_TOKENS:
-            raise ValueError(f"n_loa_tokens must be an integer from 1 to {MAX_LOA_TOKENS}, got {n_loa_tokens!r}")
-        for name, text in (("prompt", prompt), ("support_prompt", support_prompt), ("negative_prompt", negative_prompt)):
+            raise ValueError(
+                f"n_loa_tokens must be an integer from 1 to {MAX_LOA_TOKENS}, got {n_loa_tokens!r}"
+            )
+        for name, text in (
+            ("prompt", prompt),
+            ("support_prompt", support_prompt),
+            ("negative_prompt", negative_prompt),
+        ):
             if text is not None and not isinstance(text, str):
                 raise ValueError(f"{name} must be a string or None, got {type(text).__name__}")
 
@@ -425,7 +459,9 @@ class Art2MusPipeline:
                 self._text_cache[key] = self.encode_text([text])
         return self._text_cache[key]
 
-    def build_lm_inputs(self, image_tokens: torch.Tensor | None, prompt: str | None, batch_size: int) -> torch.Tensor:
+    def build_lm_inputs(
+        self, image_tokens: torch.Tensor | None, prompt: str | None, batch_size: int
+    ) -> torch.Tensor:
         """GPT-2 input sequence ``(batch, S, d_gpt2)``.
 
         ``[sos, image_tokens, eos]``: the image tokens take the place of AudioLDM2's projected CLAP embedding,
@@ -439,7 +475,11 @@ class Art2MusPipeline:
         eos = proj.eos_embed.to(dtype).expand(batch_size, 1, -1)
         parts = [sos]
         if image_tokens is not None:
-            if image_tokens.ndim != 3 or image_tokens.shape[0] != batch_size or image_tokens.shape[2] != self.lm_dim:
+            if (
+                image_tokens.ndim != 3
+                or image_tokens.shape[0] != batch_size
+                or image_tokens.shape[2] != self.lm_dim
+            ):
                 raise ValueError(
                     f"image tokens must have shape ({batch_size}, n_tokens, {self.lm_dim}), got {tuple(image_tokens.shape)}"
                 )
@@ -447,8 +487,14 @@ class Art2MusPipeline:
         parts.append(eos)
         if prompt is not None:
             t5, _ = self.text_conditioning(prompt)
-            text = proj.projection_1(t5.to(proj.projection_1.weight.dtype)).to(dtype).expand(batch_size, -1, -1)
-            parts += [proj.sos_embed_1.to(dtype).expand(batch_size, 1, -1), text, proj.eos_embed_1.to(dtype).expand(batch_size, 1, -1)]
+            text = (
+                proj.projection_1(t5.to(proj.projection_1.weight.dtype)).to(dtype).expand(batch_size, -1, -1)
+            )
+            parts += [
+                proj.sos_embed_1.to(dtype).expand(batch_size, 1, -1),
+                text,
+                proj.eos_embed_1.to(dtype).expand(batch_size, 1, -1),
+            ]
         return torch.cat(parts, dim=1)
 
     def generate_loa(self, inputs_embeds: torch.Tensor, n_tokens: int = DEFAULT_LOA_TOKENS) -> torch.Tensor:
@@ -459,7 +505,9 @@ class Art2MusPipeline:
         """
         sequence = inputs_embeds
         for _ in range(n_tokens):
-            hidden = self.language_model(inputs_embeds=sequence, use_cache=False, return_dict=True).last_hidden_state
+            hidden = self.language_model(
+                inputs_embeds=sequence, use_cache=False, return_dict=True
+            ).last_hidden_state
             sequence = torch.cat([sequence, hidden[:, -1:, :]], dim=1)
         return sequence[:, -n_tokens:, :]
 
@@ -494,7 +542,9 @@ class Art2MusPipeline:
         """
         if images is not None:
             if self._extractor is None:
-                raise ValueError("images need an encoder and an aligner; this pipeline was built without them")
+                raise ValueError(
+                    "images need an encoder and an aligner; this pipeline was built without them"
+                )
             embeddings = self._extractor.embed(images)
         if embeddings is not None:
             if self.aligner is None:
@@ -503,10 +553,14 @@ class Art2MusPipeline:
         if image_tokens is None:
             raise ValueError("encode_conditioning needs images, embeddings or image_tokens")
         batch = int(image_tokens.shape[0])
-        loa = self.generate_loa(self.build_lm_inputs(image_tokens, prompt, batch), n_loa_tokens).to(self.dtype)
+        loa = self.generate_loa(self.build_lm_inputs(image_tokens, prompt, batch), n_loa_tokens).to(
+            self.dtype
+        )
         t5, mask = self.text_conditioning(prompt if prompt is not None else support_prompt)
         t5, mask = t5.expand(batch, -1, -1), mask.expand(batch, -1)
-        conditioning = Art2MusConditioning(loa_embeds=loa, t5_embeds=t5, t5_mask=mask, image_embeddings=embeddings)
+        conditioning = Art2MusConditioning(
+            loa_embeds=loa, t5_embeds=t5, t5_mask=mask, image_embeddings=embeddings
+        )
         if guidance:
             neg_loa, neg_t5, neg_mask = self.negative_conditioning(negative_prompt, n_loa_tokens)
             length = max(t5.shape[1], neg_t5.shape[1])
@@ -577,16 +631,32 @@ class Art2MusPipeline:
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         self.check_inputs(
-            images, embeddings, conditioning, duration_s, num_inference_steps, guidance_scale, num_waveforms,
-            scheduler, eta, n_loa_tokens, prompt, support_prompt, negative_prompt,
+            images,
+            embeddings,
+            conditioning,
+            duration_s,
+            num_inference_steps,
+            guidance_scale,
+            num_waveforms,
+            scheduler,
+            eta,
+            n_loa_tokens,
+            prompt,
+            support_prompt,
+            negative_prompt,
         )
         do_cfg = guidance_scale > 1.0
 
         # 2. conditioning: images -> embeddings -> aligner tokens -> GPT-2 LoA; T5 stream; cached negatives
         if conditioning is None:
             conditioning = self.encode_conditioning(
-                images=images, embeddings=embeddings, prompt=prompt, support_prompt=support_prompt,
-                negative_prompt=negative_prompt, guidance=do_cfg, n_loa_tokens=n_loa_tokens,
+                images=images,
+                embeddings=embeddings,
+                prompt=prompt,
+                support_prompt=support_prompt,
+                negative_prompt=negative_prompt,
+                guidance=do_cfg,
+                n_loa_tokens=n_loa_tokens,
             )
         batch = conditioning.batch_size
 
@@ -594,15 +664,27 @@ class Art2MusPipeline:
         if generator is None and latents is None:
             generator = torch.Generator("cpu").manual_seed(int(seed or 0))
         waveforms = self.denoise(
-            conditioning, duration_s=duration_s, num_inference_steps=num_inference_steps,
-            guidance_scale=guidance_scale, num_waveforms=num_waveforms, generator=generator, latents=latents,
-            scheduler=scheduler, eta=eta, progress=progress,
+            conditioning,
+            duration_s=duration_s,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            num_waveforms=num_waveforms,
+            generator=generator,
+            latents=latents,
+            scheduler=scheduler,
+            eta=eta,
+            progress=progress,
         )
 
         # 4. re-rank by image-audio similarity (ImageBind)
         audios = waveforms.reshape(batch, num_waveforms, -1)
         scores = None
-        if rerank and num_waveforms > 1 and conditioning.image_embeddings is not None and hasattr(self.encoder, "encode_audio"):
+        if (
+            rerank
+            and num_waveforms > 1
+            and conditioning.image_embeddings is not None
+            and hasattr(self.encoder, "encode_audio")
+        ):
             audios, scores = self.rerank(audios, conditioning.image_embeddings)
         return Art2MusOutput(
             audios=audios.numpy().astype(np.float32, copy=False),
@@ -657,7 +739,9 @@ class Art2MusPipeline:
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         elif tuple(latents.shape) != shape:
-            raise ValueError(f"latents must have shape {shape} for {duration_s} s, got {tuple(latents.shape)}")
+            raise ValueError(
+                f"latents must have shape {shape} for {duration_s} s, got {tuple(latents.shape)}"
+            )
         latents = latents.to(device=device, dtype=dtype) * sched.init_noise_sigma
 
         step_kwargs: dict[str, Any] = {}
@@ -692,7 +776,9 @@ class Art2MusPipeline:
         waveform = self.vocoder(mel.squeeze(1)).cpu().float()
         return waveform[:, :samples]
 
-    def rerank(self, audios: torch.Tensor, image_embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def rerank(
+        self, audios: torch.Tensor, image_embeddings: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Order ``audios`` ``(B, W, samples)`` per row by cosine similarity to ``image_embeddings`` ``(B, dim)``.
 
         Returns the reordered audios and the sorted scores ``(B, W)``.
@@ -739,7 +825,9 @@ class Art2MusPipeline:
         mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
         target = torch.device(device)
         if dtype in (torch.float16, torch.bfloat16) and target.type != "cuda":
-            raise ValueError(f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)")
+            raise ValueError(
+                f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)"
+            )
         components = load_audioldm2_components(mdir.require("audioldm2-music"), dtype=dtype)
 
         image_encoder: ImageEncoder | None
@@ -781,7 +869,16 @@ def load_audioldm2_components(path: str | Path, dtype: torch.dtype | None = None
     from transformers import AutoTokenizer, GPT2Model, SpeechT5HifiGan, T5EncoderModel
 
     root = Path(path)
-    for sub in ("unet", "vae", "vocoder", "language_model", "projection_model", "text_encoder_2", "tokenizer_2", "scheduler"):
+    for sub in (
+        "unet",
+        "vae",
+        "vocoder",
+        "language_model",
+        "projection_model",
+        "text_encoder_2",
+        "tokenizer_2",
+        "scheduler",
+    ):
         if not (root / sub).is_dir():
             raise FileNotFoundError(
                 f"{root / sub} is missing: {root} is not a complete AudioLDM2 folder (run `art2mus models pull`)"
@@ -794,7 +891,9 @@ def load_audioldm2_components(path: str | Path, dtype: torch.dtype | None = None
     components = {
         "unet": AudioLDM2UNet2DConditionModel.from_pretrained(root / "unet", **diffusers_kw),
         "vae": AutoencoderKL.from_pretrained(root / "vae", **diffusers_kw),
-        "projection_model": AudioLDM2ProjectionModel.from_pretrained(root / "projection_model", **diffusers_kw),
+        "projection_model": AudioLDM2ProjectionModel.from_pretrained(
+            root / "projection_model", **diffusers_kw
+        ),
         "vocoder": SpeechT5HifiGan.from_pretrained(root / "vocoder", **transformers_kw),
         "language_model": GPT2Model.from_pretrained(root / "language_model", **transformers_kw),
         "text_encoder_2": T5EncoderModel.from_pretrained(root / "text_encoder_2", **transformers_kw),

@@ -34,7 +34,9 @@ class AlignerStepResult:
     grad_norm: float
 
 
-def aligner_optimizer(pipeline: Art2MusPipeline, lr: float = 1e-4, weight_decay: float = 1e-2) -> torch.optim.Optimizer:
+def aligner_optimizer(
+    pipeline: Art2MusPipeline, lr: float = 1e-4, weight_decay: float = 1e-2
+) -> torch.optim.Optimizer:
     """AdamW over the aligner's parameters only."""
     if pipeline.aligner is None:
         raise ValueError("the pipeline has no aligner to train")
@@ -42,7 +44,9 @@ def aligner_optimizer(pipeline: Art2MusPipeline, lr: float = 1e-4, weight_decay:
 
 
 @torch.no_grad()
-def mel_to_latents(pipeline: Art2MusPipeline, mel: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def mel_to_latents(
+    pipeline: Art2MusPipeline, mel: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Log-mel spectrograms ``(B, frames, 64)`` -> scaled VAE latents ``(B, 8, frames/4, 16)``.
 
     ``frames`` must be a multiple of the VAE scale factor (4).
@@ -86,7 +90,9 @@ def aligner_training_step(
     for group in optimizer.param_groups:
         for p in group["params"]:
             if id(p) not in trainable:
-                raise ValueError(f"optimizer holds a parameter of shape {tuple(p.shape)} that is not the aligner's")
+                raise ValueError(
+                    f"optimizer holds a parameter of shape {tuple(p.shape)} that is not the aligner's"
+                )
     if embeddings.ndim != 2 or latents.ndim != 4 or embeddings.shape[0] != latents.shape[0]:
         raise ValueError(
             f"embeddings (batch, dim) and latents (batch, C, H, W) must share the batch size; got "
@@ -102,8 +108,12 @@ def aligner_training_step(
     t5, mask = pipeline.text_conditioning(support_prompt)
 
     latents = latents.to(device=device, dtype=dtype)
-    noise = torch.randn(latents.shape, generator=generator, dtype=torch.float32).to(device=device, dtype=dtype)
-    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch,), generator=generator).to(device)
+    noise = torch.randn(latents.shape, generator=generator, dtype=torch.float32).to(
+        device=device, dtype=dtype
+    )
+    timesteps = torch.randint(
+        0, noise_scheduler.config.num_train_timesteps, (batch,), generator=generator
+    ).to(device)
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
     prediction = pipeline.unet(
         noisy,
@@ -129,4 +139,6 @@ def aligner_training_step(
     optimizer.step()
     aligner.eval()
     logger.debug("aligner step: loss %.5f, grad norm %.4f", loss.item(), grad_norm)
-    return AlignerStepResult(loss=float(loss.item()), timesteps=tuple(int(t) for t in timesteps.tolist()), grad_norm=grad_norm)
+    return AlignerStepResult(
+        loss=float(loss.item()), timesteps=tuple(int(t) for t in timesteps.tolist()), grad_norm=grad_norm
+    )

@@ -63,7 +63,9 @@ def list_models(ctx: click.Context, model_dir: Path | None, as_json: bool) -> No
             click.echo(f"  {'':<{name_w}}  incomplete, missing: {', '.join(row.missing)}")
     missing = [r.key for r in rows if r.kind == "model" and not r.present]
     if missing:
-        click.echo(f"missing: {', '.join(missing)}; on a connected machine run: art2mus models pull --model-dir {mdir.root}")
+        click.echo(
+            f"missing: {', '.join(missing)}; on a connected machine run: art2mus models pull --model-dir {mdir.root}"
+        )
 
 
 @command.command("pull")
@@ -89,7 +91,9 @@ def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], forc
     def progress(done: int, total: int | None) -> None:
         bar = bars.get("url")
         if bar is None:
-            bar = bars["url"] = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr)
+            bar = bars["url"] = tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr
+            )
         bar.update(done - bar.n)
 
     try:

@@ -63,7 +63,9 @@ def build_debug_model_dir(
 
         for kind in encoders:
             if kind not in _DEBUG_ENCODERS:
-                raise ValueError(f"unknown debug encoder {kind!r}; expected one of {', '.join(_DEBUG_ENCODERS)}")
+                raise ValueError(
+                    f"unknown debug encoder {kind!r}; expected one of {', '.join(_DEBUG_ENCODERS)}"
+                )
             folder, builder = _DEBUG_ENCODERS[kind]
             getattr(debug_encoders, builder)(root / folder)
             spec = load_image_encoder(kind, root / folder).spec
@@ -71,9 +73,14 @@ def build_debug_model_dir(
             for i, n_tokens in enumerate(DEBUG_ALIGNER_TOKENS):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(seed * 1000 + 17 * i + len(kind))
-                    aligner = ImageAligner(spec.name, spec.dim, lm_dim=DEBUG_GPT2_DIM, n_tokens=n_tokens, hidden_dim=32)
+                    aligner = ImageAligner(
+                        spec.name, spec.dim, lm_dim=DEBUG_GPT2_DIM, n_tokens=n_tokens, hidden_dim=32
+                    )
                 name = debug_aligner_name(kind, n_tokens)
-                aligner.save(root / "aligners" / name, metadata={"debug": True, "seed": seed, "licence": "MIT (random weights)"})
+                aligner.save(
+                    root / "aligners" / name,
+                    metadata={"debug": True, "seed": seed, "licence": "MIT (random weights)"},
+                )
                 written[f"aligners/{name}"] = f"aligners/{name}"
     (root / "debug_build.json").write_text(
         json.dumps({"debug": True, "seed": seed, "parts": written}, indent=2) + "\n", encoding="utf-8"

@@ -85,7 +85,9 @@ def _audible_vocoder_init(vocoder: Any) -> None:
     with torch.no_grad():
         for module in vocoder.modules():
             if isinstance(module, nn.Conv1d):
-                nn.init.normal_(module.weight, std=1.0 / math.sqrt(module.in_channels * module.kernel_size[0]))
+                nn.init.normal_(
+                    module.weight, std=1.0 / math.sqrt(module.in_channels * module.kernel_size[0])
+                )
             elif isinstance(module, nn.ConvTranspose1d):
                 fan_in = module.in_channels * module.kernel_size[0] / module.stride[0]
                 nn.init.normal_(module.weight, std=1.0 / math.sqrt(fan_in))
@@ -97,7 +99,6 @@ def debug_audioldm2_components(seed: int = 0) -> dict[str, Any]:
     The global torch RNG is left untouched: weights come from ``seed`` in a forked RNG state.
     """
     import torch
-    from diffusers import AudioLDM2Pipeline  # noqa: F401  (ensures the pipeline module is importable)
     from diffusers import AutoencoderKL, DDIMScheduler
     from diffusers.pipelines.audioldm2.modeling_audioldm2 import (
         AudioLDM2ProjectionModel,
@@ -194,7 +195,9 @@ def debug_audioldm2_components(seed: int = 0) -> dict[str, Any]:
             )
         )
         projection_model = AudioLDM2ProjectionModel(
-            text_encoder_dim=DEBUG_CLAP_DIM, text_encoder_1_dim=DEBUG_T5_DIM, langauge_model_dim=DEBUG_GPT2_DIM
+            text_encoder_dim=DEBUG_CLAP_DIM,
+            text_encoder_1_dim=DEBUG_T5_DIM,
+            langauge_model_dim=DEBUG_GPT2_DIM,
         )
         rob_vocab, rob_merges = _roberta_vocab()
         tokenizer = RobertaTokenizer(vocab=rob_vocab, merges=rob_merges, model_max_length=64)
@@ -267,7 +270,12 @@ FULL_SIZE_CONFIGS: dict[str, dict[str, Any]] = {
         "sample_size": 256,
         "in_channels": 8,
         "out_channels": 8,
-        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+        "down_block_types": [
+            "DownBlock2D",
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+        ],
         "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
         "block_out_channels": [128, 256, 384, 640],
         "layers_per_block": 2,
@@ -306,7 +314,14 @@ FULL_SIZE_CONFIGS: dict[str, dict[str, Any]] = {
         "normalize_before": False,
     },
     # GPT-2 base: the "language of audio" model
-    "language_model": {"n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 1024, "vocab_size": 50257, "max_new_tokens": 8},
+    "language_model": {
+        "n_embd": 768,
+        "n_layer": 12,
+        "n_head": 12,
+        "n_positions": 1024,
+        "vocab_size": 50257,
+        "max_new_tokens": 8,
+    },
     # FLAN-T5 large, encoder only
     "text_encoder_2": {
         "vocab_size": 32128,
@@ -369,7 +384,9 @@ def full_size_audioldm2_components(
         if include_clap:
             components["text_encoder"] = ClapModel(
                 ClapConfig(
-                    text_config=ClapTextConfig().to_dict(), audio_config=ClapAudioConfig().to_dict(), **cfg["text_encoder"]
+                    text_config=ClapTextConfig().to_dict(),
+                    audio_config=ClapAudioConfig().to_dict(),
+                    **cfg["text_encoder"],
                 )
             )
     from art2mus.models.pipeline import cast_module

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 def _aligner(n_tokens: int = 4, output_norm: str = "none", seed: int = 0) -> ImageAligner:
     torch.manual_seed(seed)
-    return ImageAligner("tiny", 12, lm_dim=24, n_tokens=n_tokens, hidden_dim=32, output_norm=output_norm).eval()
+    return ImageAligner(
+        "tiny", 12, lm_dim=24, n_tokens=n_tokens, hidden_dim=32, output_norm=output_norm
+    ).eval()
 
 
 @pytest.mark.parametrize("n_tokens", [1, 4])
@@ -89,7 +91,9 @@ def test_save_and_load_round_trip_gives_identical_tokens(tmp_path):
 
 def test_loading_against_another_encoder_is_refused_with_both_names(tmp_path):
     folder = _aligner().save(tmp_path / "a")
-    with pytest.raises(AlignerMismatchError, match=r"'tiny' \(dim 12\).*'clip-vit-large-patch14' \(dim 768\)"):
+    with pytest.raises(
+        AlignerMismatchError, match=r"'tiny' \(dim 12\).*'clip-vit-large-patch14' \(dim 768\)"
+    ):
         ImageAligner.load(folder, encoder_spec=EncoderSpec("clip-vit-large-patch14", 768))
     # same name, other width (a different build of the same family) is refused too
     with pytest.raises(AlignerMismatchError):

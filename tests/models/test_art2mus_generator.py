@@ -52,9 +52,15 @@ def test_same_request_same_audio_other_image_other_audio(generator, artworks):
 
 
 def test_options_override_the_defaults_and_unknown_ones_are_refused(generator, artworks):
-    request = GenerationRequest(duration_s=0.5, seed=4, options={"steps": 3, "prompt": "calm", "scheduler": "dpmsolver++"})
+    request = GenerationRequest(
+        duration_s=0.5, seed=4, options={"steps": 3, "prompt": "calm", "scheduler": "dpmsolver++"}
+    )
     sound = generator.generate(artworks[0], request)
-    assert (sound.metadata["steps"], sound.metadata["prompt"], sound.metadata["scheduler"]) == (3, "calm", "dpmsolver++")
+    assert (sound.metadata["steps"], sound.metadata["prompt"], sound.metadata["scheduler"]) == (
+        3,
+        "calm",
+        "dpmsolver++",
+    )
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['stpes'\]"):
         generator.generate(artworks[0], GenerationRequest(duration_s=0.5, options={"stpes": 3}))
     with pytest.raises(ValueError, match="num_inference_steps must be an integer from 1 to 1000, got 0"):
@@ -65,7 +71,9 @@ def test_bad_settings_fail_at_start_up(debug_model_dir):
     with pytest.raises(ValueError, match="encoder must be one of"):
         Art2MusGenerator(model_dir=debug_model_dir, encoder="dino")
     with pytest.raises(ValueError, match="scheduler must be one of"):
-        Art2MusGenerator(model_dir=debug_model_dir, aligner="debug-imagebind-1tok", device="cpu", scheduler="pndm")
+        Art2MusGenerator(
+            model_dir=debug_model_dir, aligner="debug-imagebind-1tok", device="cpu", scheduler="pndm"
+        )
 
 
 def test_loop_seam_flows_from_the_last_sample_into_the_first():
@@ -100,7 +108,10 @@ def test_exhibit_generator_settings_build_the_backend(debug_model_dir, artworks)
     from art2mus.installation.config import Art2MusGeneratorConfig
 
     config = Art2MusGeneratorConfig(
-        model_dir=debug_model_dir, aligner=debug_model_dir / "aligners" / "debug-imagebind-1tok", device="cpu", steps=2
+        model_dir=debug_model_dir,
+        aligner=debug_model_dir / "aligners" / "debug-imagebind-1tok",
+        device="cpu",
+        steps=2,
     )
     generator = create_generator("art2mus", config.settings())
     sound = generator.generate(artworks[2], GenerationRequest(duration_s=0.5, seed=1, loop=False))

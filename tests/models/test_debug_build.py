@@ -68,6 +68,8 @@ def test_each_debug_encoder_has_one_and_four_token_aligners(debug_model_dir, kin
     spec = load_image_encoder(kind, ModelDir(debug_model_dir).encoder_path(kind)).spec
     for n_tokens in (1, 4):
         aligner = ImageAligner.load(
-            debug_model_dir / "aligners" / f"debug-{kind}-{n_tokens}tok", encoder_spec=spec, lm_dim=DEBUG_GPT2_DIM
+            debug_model_dir / "aligners" / f"debug-{kind}-{n_tokens}tok",
+            encoder_spec=spec,
+            lm_dim=DEBUG_GPT2_DIM,
         )
         assert aligner.n_tokens == n_tokens

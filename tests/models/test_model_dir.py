@@ -115,7 +115,12 @@ def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
     assert repo == "cvssp/audioldm2-music" and local_dir == str(tmp_path / "audioldm2-music")
     assert patterns == select_repo_files(AUDIOLDM2_FILES)
     assert hub.calls[1][2] == ["config.json", "preprocessor_config.json", "model.safetensors"]
-    assert fetched_urls == [("https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth", tmp_path / "imagebind" / "imagebind_huge.pth")]
+    assert fetched_urls == [
+        (
+            "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth",
+            tmp_path / "imagebind" / "imagebind_huge.pth",
+        )
+    ]
     assert progress == [(1000, 1000)]
     assert all(r.present for r in mdir.status())
     # a second pull finds everything present and downloads nothing

@@ -73,7 +73,15 @@ def test_batch_of_images_matches_one_by_one(debug_pipeline, artworks):
 
 def test_every_parameter_outside_the_aligner_is_frozen(debug_pipeline):
     frozen = debug_pipeline.frozen_modules()
-    assert {"unet", "vae", "vocoder", "language_model", "projection_model", "text_encoder_2", "encoder"} <= set(frozen)
+    assert {
+        "unet",
+        "vae",
+        "vocoder",
+        "language_model",
+        "projection_model",
+        "text_encoder_2",
+        "encoder",
+    } <= set(frozen)
     for name, module in frozen.items():
         params = list(module.parameters())
         assert params, name
@@ -103,7 +111,9 @@ def test_negative_embeddings_are_computed_once_and_cached(fresh_pipeline, artwor
 def test_guidance_and_negative_prompt_change_the_output(debug_pipeline, artworks):
     plain = debug_pipeline(artworks[0], guidance_scale=1.0, seed=2, **FAST).audios
     guided = debug_pipeline(artworks[0], guidance_scale=4.0, seed=2, **FAST).audios
-    other_negative = debug_pipeline(artworks[0], guidance_scale=4.0, negative_prompt="piano", seed=2, **FAST).audios
+    other_negative = debug_pipeline(
+        artworks[0], guidance_scale=4.0, negative_prompt="piano", seed=2, **FAST
+    ).audios
     assert _differs(plain, guided) > 1e-4
     assert _differs(guided, other_negative) > 1e-4
 
@@ -136,7 +146,9 @@ def test_dpm_solver_runs_and_differs_from_ddim(debug_pipeline, artworks):
 
 def test_progress_callback_sees_every_step(debug_pipeline, artworks):
     seen = []
-    debug_pipeline(artworks[0], num_inference_steps=3, duration_s=0.2, progress=lambda i, n: seen.append((i, n)))
+    debug_pipeline(
+        artworks[0], num_inference_steps=3, duration_s=0.2, progress=lambda i, n: seen.append((i, n))
+    )
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
@@ -146,7 +158,9 @@ def test_several_waveforms_are_reranked_by_image_audio_similarity(debug_pipeline
     assert ranked.audios.shape == (1, 3, 8000) and ranked.scores.shape == (1, 3)
     assert np.all(np.diff(ranked.scores[0]) <= 0)
     # the same three waveforms, reordered; the scores are ImageBind's image-audio cosines
-    order = [int(np.argmin([np.abs(plain.audios[0, j] - w).max() for j in range(3)])) for w in ranked.audios[0]]
+    order = [
+        int(np.argmin([np.abs(plain.audios[0, j] - w).max() for j in range(3)])) for w in ranked.audios[0]
+    ]
     assert sorted(order) == [0, 1, 2]
     for k, j in enumerate(order):
         assert np.array_equal(ranked.audios[0, k], plain.audios[0, j])
@@ -184,7 +198,9 @@ def test_check_inputs_names_the_bad_value_and_the_range(debug_pipeline, artworks
 
 
 def test_bad_images_are_named(debug_pipeline, artworks):
-    with pytest.raises(ValueError, match=r"images\[1\] must be an RGB uint8 array .* float64 and shape \(8, 8, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"images\[1\] must be an RGB uint8 array .* float64 and shape \(8, 8, 3\)"
+    ):
         debug_pipeline([artworks[0], np.zeros((8, 8, 3))], **FAST)
     with pytest.raises(ValueError, match=r"images\[0\] .* shape \(8, 8\)"):
         debug_pipeline([np.zeros((8, 8), np.uint8)], **FAST)

@@ -49,7 +49,9 @@ def _diffusers_audio(pipe, conditioning, guidance_scale, **kwargs):
 def test_identical_waveform_from_the_same_embeddings(
     debug_pipeline, diffusers_pipeline, artworks, guidance_scale, num_waveforms, scheduler
 ):
-    conditioning = debug_pipeline.encode_conditioning(images=artworks[:2], guidance=guidance_scale > 1, prompt=None)
+    conditioning = debug_pipeline.encode_conditioning(
+        images=artworks[:2], guidance=guidance_scale > 1, prompt=None
+    )
     ours = debug_pipeline(
         conditioning=conditioning,
         duration_s=1.0,

@@ -32,7 +32,11 @@ def test_one_step_changes_only_the_aligner(fresh_pipeline, artworks):
     assert math.isfinite(result.loss) and result.loss > 0
     assert result.grad_norm > 0
     assert len(result.timesteps) == 2
-    changed = [name for name, value in _snapshot(pipe.aligner).items() if not torch.equal(value, aligner_before[name])]
+    changed = [
+        name
+        for name, value in _snapshot(pipe.aligner).items()
+        if not torch.equal(value, aligner_before[name])
+    ]
     assert sorted(changed) == ["proj_in.bias", "proj_in.weight", "proj_out.bias", "proj_out.weight"]
     for name, module in pipe.frozen_modules().items():
         after = _snapshot(module)
@@ -50,7 +54,9 @@ def test_steps_reduce_the_loss_on_a_fixed_batch(fresh_pipeline, artworks):
     optimizer = aligner_optimizer(pipe, lr=3e-3)
     # the same noise and timestep every step, so the loss can only move through the aligner
     losses = [
-        aligner_training_step(pipe, optimizer, embeddings, latents, generator=torch.Generator().manual_seed(5)).loss
+        aligner_training_step(
+            pipe, optimizer, embeddings, latents, generator=torch.Generator().manual_seed(5)
+        ).loss
         for _ in range(6)
     ]
     assert losses[-1] < losses[0]
@@ -58,7 +64,9 @@ def test_steps_reduce_the_loss_on_a_fixed_batch(fresh_pipeline, artworks):
 
 def test_optimizer_with_frozen_parameters_is_refused(fresh_pipeline, artworks):
     pipe = fresh_pipeline
-    optimizer = torch.optim.SGD(list(pipe.aligner.parameters()) + list(pipe.unet.conv_in.parameters()), lr=0.1)
+    optimizer = torch.optim.SGD(
+        list(pipe.aligner.parameters()) + list(pipe.unet.conv_in.parameters()), lr=0.1
+    )
     latents = torch.zeros(1, 8, 4, 16)
     with pytest.raises(ValueError, match="not the aligner's"):
         aligner_training_step(pipe, optimizer, pipe.encoder.encode_images(artworks[:1]), latents)
