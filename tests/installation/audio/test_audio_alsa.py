@@ -71,7 +71,7 @@ def test_what_was_mixed_is_what_reached_alsa(scenarios) -> None:
     start, n, worst, lead = align(work / "out1.raw", mix)
     print(f"play: {n} frames reached ALSA after {lead} silent ones, equal to mix[{start}:] within {worst:.2f} LSB")
     assert result["opened"]
-    assert n > 0.4 * SR  # most of the ~1 s played (the pipe's last 0.3 s is drained at close)
+    assert n > 0.4 * SR  # most of the ~0.8 s played
     assert worst <= 1.0  # int16 rounding
     status = result["status"]
     # A main thread spinning in pure Python the whole time did not starve the device.
@@ -105,6 +105,7 @@ def test_device_loss_is_logged_retried_with_backoff_and_resumes_at_the_current_m
           f"{result['detected_at_s'] - result['loss_at_s']:.3f} s")
     assert start2 > start1 + n1  # not from the start, not a replay
     assert gap > away - 0.5  # not where it stopped either: the time away was skipped
-    # Same offset to the wall clock before and after, up to the device's buffers (pipe 0.34 s, ring 0.2 s).
-    assert abs(drift) < 0.6
+    # Same offset to the wall clock before and after, up to the device's buffers (pipe 85 ms, ALSA
+    # ~50 ms, ring 0.2 s) and the 0.1 s steps at which the test samples the state.
+    assert abs(drift) < 0.5
     assert result["status"]["state"] == "playing" and result["status"]["losses"] == 1
