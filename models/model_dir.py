@@ -101,10 +101,8 @@ MODEL_ENTRIES: dict[str, ModelEntry] = {
             key="clip-vit-large-patch14",
             description="CLIP ViT-L/14 image encoder (768-d)",
             licence="MIT",
-            source=ModelSource(
-                repo_id="openai/clip-vit-large-patch14",
-                allow_patterns=("config.json", "preprocessor_config.json", "model.safetensors"),
-            ),
+            # the whole CLIPModel checkpoint: CLIPVisionModelWithProjection loads its vision half
+            source=ModelSource(repo_id="openai/clip-vit-large-patch14"),
             marker_files=(("config.json",), ("model.safetensors", "pytorch_model.bin")),
         ),
     )

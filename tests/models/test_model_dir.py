@@ -99,7 +99,16 @@ def test_resolve_aligner_by_name_or_path(debug_model_dir, tmp_path):
 
 
 def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
-    hub = FakeHub({"cvssp/audioldm2-music": AUDIOLDM2_FILES, "openai/clip-vit-large-patch14": []})
+    clip_files = [
+        "config.json",
+        "preprocessor_config.json",
+        "tokenizer.json",
+        "pytorch_model.bin",
+        "model.safetensors",
+        "tf_model.h5",
+        "flax_model.msgpack",
+    ]
+    hub = FakeHub({"cvssp/audioldm2-music": AUDIOLDM2_FILES, "openai/clip-vit-large-patch14": clip_files})
     fetched_urls: list[tuple[str, Path]] = []
     progress: list[tuple[int, int | None]] = []
 
@@ -114,7 +123,7 @@ def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
     repo, local_dir, patterns = hub.calls[0]
     assert repo == "cvssp/audioldm2-music" and local_dir == str(tmp_path / "audioldm2-music")
     assert patterns == select_repo_files(AUDIOLDM2_FILES)
-    assert hub.calls[1][2] == ["config.json", "preprocessor_config.json", "model.safetensors"]
+    assert hub.calls[1][2] == ["config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json"]
     assert fetched_urls == [
         (
             "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth",
