@@ -619,8 +619,9 @@ class Art2MusPipeline:
             duration_s: length of each waveform, seconds; the output has exactly ``round(duration_s * 16000)``
                 samples.
             num_inference_steps: denoising steps; guidance_scale: classifier-free guidance (<= 1: off).
-            seed: seeds a CPU generator for the initial latents (same image + seed -> same audio on any
-                device); ignored when ``generator`` or ``latents`` is given.
+            seed: seeds a CPU generator for the initial latents, so a seed gives the same starting noise on
+                any device (and the same audio on the same device); ignored when ``generator`` or
+                ``latents`` is given.
             scheduler: ``ddim`` or ``dpmsolver++``; eta: DDIM noise (0 = deterministic).
             n_loa_tokens: LoA tokens GPT-2 generates (AudioLDM2 uses 8).
             rerank: order waveforms by image-audio similarity when ``num_waveforms > 1`` and the encoder can
