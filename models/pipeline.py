@@ -127,7 +127,8 @@ def cast_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
     transformers keeps T5's ``wo`` projections in float32 under float16 (``_keep_in_fp32_modules``): FLAN-T5
     overflows to inf/NaN otherwise. A plain ``.to(torch.float16)`` would undo that.
     """
-    module.to(dtype=dtype)
+    # nn.Module.to, not diffusers' override: that one warns about float32-only modules, handled below
+    nn.Module.to(module, dtype=dtype)
     keep: set[str] = set()
     if dtype == torch.float16:
         keep |= set(getattr(module, "_keep_in_fp32_modules", None) or ())

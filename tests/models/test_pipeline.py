@@ -253,3 +253,18 @@ def test_half_precision_cast_keeps_t5_feed_forward_output_in_float32():
     dtypes = {name: p.dtype for name, p in t5.named_parameters()}
     assert {d for n, d in dtypes.items() if ".wo." in n} == {torch.float32}
     assert {d for n, d in dtypes.items() if ".wo." not in n} == {torch.float16}
+
+
+def test_half_precision_dtype_plumbing(fresh_pipeline, artworks):
+    """bfloat16 parts (as on a GPU) through every stage, checked on the CPU by casting directly."""
+    from art2mus.models.pipeline import cast_module
+
+    pipe = fresh_pipeline
+    for name, module in pipe.frozen_modules().items():
+        if name != "encoder":
+            cast_module(module, torch.bfloat16)
+    pipe.aligner.to(torch.bfloat16)
+    out = pipe(artworks[0], num_waveforms=2, prompt="calm piano", guidance_scale=3.0, **FAST)
+    assert out.conditioning.loa_embeds.dtype == torch.bfloat16
+    assert out.audios.dtype == np.float32 and out.audios.shape == (1, 2, 8000)
+    assert np.all(np.isfinite(out.audios)) and np.max(np.abs(out.audios)) > 0
