@@ -40,7 +40,7 @@ class ImageFeatures:
         hue_strength: |mean (a*, b*)| / mean chroma, in [0, 1]: how much one hue dominates.
         palette_lab: :data:`PALETTE_SIZE` dominant colours as ``[L*, a*, b*]``, most common first.
         palette_weights: share of the pixels each palette colour stands for (sums to 1).
-        colour_variety: expected distance (delta E) between the palette colours of two random pixels / 30,
+        colour_variety: expected distance (delta E) between the palette colours of two random pixels / 60,
             clipped to [0, 1].
         edge_density: mean Sobel gradient magnitude of L* (per pixel, after a light blur) mapped to
             [0, 1] by ``1 - exp(-g / 6)``.
@@ -214,7 +214,7 @@ def analyse_image(image: np.ndarray) -> ImageFeatures:
     # Expected colour distance between two random pixels, each replaced by its palette colour: a small
     # accent in a monochrome field counts little, two large contrasting fields count fully.
     pair = np.sqrt(np.sum((palette[:, None, :] - palette[None, :, :]) ** 2, axis=2))
-    colour_variety = float(np.clip((pair * weights[:, None] * weights[None, :]).sum() / 30.0, 0.0, 1.0))
+    colour_variety = float(np.clip((pair * weights[:, None] * weights[None, :]).sum() / 60.0, 0.0, 1.0))
 
     smooth = cv2.GaussianBlur(lightness, (0, 0), 1.0)
     gx = cv2.Sobel(smooth, cv2.CV_64F, 1, 0, ksize=3) / 8.0

@@ -23,7 +23,7 @@ STEADY_BANDWIDTH_HZ = 0.1
 
 
 def _random_phase_spectrum(
-    magnitude: np.ndarray, rng: np.random.Generator, channels: int, symmetric: bool
+    magnitude: np.ndarray, rng: np.random.Generator, channels: int, symmetric: bool, shared_bins: int = 0
 ) -> np.ndarray:
     """``(channels, len(magnitude))`` complex64 spectrum with the given magnitudes and random phases.
 
@@ -31,16 +31,25 @@ def _random_phase_spectrum(
     about its first sample, ``x[-n] == x[n]``, so what comes just before the loop point mirrors what
     comes just after it. Random-phase textures are statistically time-reversible, so this changes
     nothing one could hear, except that the seam can no longer fall in a random fade.
+
+    The first ``shared_bins`` bins get the same phase in every channel: bass stays in phase between
+    the speakers (independent phases would put a steady bass partial in anti-phase half the time).
     """
     spectrum = np.zeros((channels, magnitude.size), dtype=np.complex64)
     occupied = np.flatnonzero(magnitude > 0)
     values = magnitude[occupied].astype(np.float32)
+    shared = int(np.searchsorted(occupied, shared_bins))
+    first = None
     for ch in range(channels):
-        if symmetric:
-            signs = np.where(rng.random(occupied.size, dtype=np.float32) < 0.5, np.float32(-1.0), np.float32(1.0))
-            spectrum[ch, occupied] = values * signs
+        draw = rng.random(occupied.size, dtype=np.float32)
+        if first is None:
+            first = draw
         else:
-            phase = rng.random(occupied.size, dtype=np.float32) * np.float32(2.0 * math.pi)
+            draw[:shared] = first[:shared]
+        if symmetric:
+            spectrum[ch, occupied] = values * np.where(draw < 0.5, np.float32(-1.0), np.float32(1.0))
+        else:
+            phase = draw * np.float32(2.0 * math.pi)
             spectrum[ch, occupied] = values * np.cos(phase) + 1j * (values * np.sin(phase))
     return spectrum
 
@@ -93,7 +102,9 @@ def padsynth_spectrum(
     used = np.flatnonzero(magnitude)
     if used.size:
         lo, hi = int(used[0]), int(used[-1]) + 1
-        spectrum[:, lo:hi] = _random_phase_spectrum(magnitude[lo:hi], rng, channels, symmetric)
+        spectrum[:, lo:hi] = _random_phase_spectrum(
+            magnitude[lo:hi], rng, channels, symmetric, int(STEADY_BELOW_HZ / df) - lo
+        )
     return spectrum
 
 
@@ -231,7 +242,7 @@ def noise_band_spectrum(
     gain = np.exp(-0.5 * (np.log2(freqs / centre_hz) / sigma) ** 2)
     # Unit RMS: Parseval for a real signal from its one-sided spectrum.
     gain *= math.sqrt(frames**2 / (2.0 * float(np.sum(gain**2))))
-    spectrum[:, lo:hi] = _random_phase_spectrum(gain, rng, channels, symmetric)
+    spectrum[:, lo:hi] = _random_phase_spectrum(gain, rng, channels, symmetric, int(STEADY_BELOW_HZ / df) - lo)
     return spectrum
 
 

@@ -38,9 +38,9 @@ MODES: tuple[tuple[str, tuple[int, ...]], ...] = (
 #: L*a*b* hue angle (degrees) of saturated red, which Scriabin's colour circle gives to C.
 RED_HUE_DEG = 40.0
 
-#: how often the progression picks each scale degree (0-based) after the tonic: the plagal and
-#: relative-minor/major moves that ambient music leans on come first.
-DEGREE_PREFERENCE = {3: 3.0, 5: 3.0, 4: 2.0, 6: 2.0, 1: 1.5, 2: 1.0}
+#: scale degrees (0-based) that fill a progression when the palette offers too few chords: the
+#: plagal and relative-minor/major moves that ambient music leans on come first.
+DEGREE_PREFERENCE = (3, 5, 4, 6, 1, 2)
 
 #: random streams, one per independent choice.
 STREAM_HARMONY, STREAM_MELODY, STREAM_SPARKLES, STREAM_PADS, STREAM_NOISE, STREAM_REVERB = 1, 2, 3, 4, 5, 6
@@ -177,8 +177,9 @@ def _tonic_from_hue(hue_deg: float) -> int:
     return (7 * position) % 12
 
 
-def _mode_index(features: ImageFeatures) -> int:
-    mood = 0.6 * _clip01((features.brightness - 0.15) / 0.6) + 0.4 * (features.warmth + 1.0) / 2.0
+def _mode_index(light: float, warmth: float) -> int:
+    """Darkest (phrygian) to brightest (lydian) mode from rescaled lightness (0..1) and warmth (-1..1)."""
+    mood = 0.6 * light + 0.4 * (warmth + 1.0) / 2.0
     return int(min(len(MODES) - 1, max(0, round(mood * (len(MODES) - 1)))))
 
 
@@ -228,14 +229,43 @@ def _timeline(duration_s: float, tempo_bpm: float, beats_per_bar: int) -> tuple[
     return 1, beats, duration_s / beats
 
 
-def _progression(scale: tuple[int, ...], distinct: int, rng: np.random.Generator) -> list[int]:
-    candidates = [d for d in DEGREE_PREFERENCE if _triad_is_consonant(scale, d)]
-    count = min(max(distinct - 1, 0), len(candidates))
-    if count == 0:
-        return [0]
-    weights = np.array([DEGREE_PREFERENCE[d] for d in candidates])
-    chosen = rng.choice(len(candidates), size=count, replace=False, p=weights / weights.sum())
-    return [0] + [candidates[int(i)] for i in chosen]
+def _progression(f: ImageFeatures, tonic_pc: int, scale: tuple[int, ...], rng: np.random.Generator) -> list[int]:
+    """The chords the bed visits, as 0-based scale degrees, tonic first.
+
+    The palette picks them: each secondary colour (from the most common down) is placed on the circle
+    of fifths by its hue relative to the main colour (30 degrees of hue = one fifth, as for the key) --
+    or, when either is nearly grey, by its lightness (lighter = sharper) -- and becomes the nearest
+    consonant chord of the mode on that side. Colour variety sets how many chords there are. The seed
+    only shuffles the order of the chords after the tonic.
+    """
+    distinct = 1 + int(round(3.0 * f.colour_variety))
+    palette = np.array(f.palette_lab)
+    main_l, main_a, main_b = palette[0]
+    main_hue = math.degrees(math.atan2(main_b, main_a))
+    main_chroma = math.hypot(main_a, main_b)
+    in_scale = {(tonic_pc + step) % 12: degree for degree, step in enumerate(scale)}
+    chosen: list[int] = []
+    for (lightness, a, b), weight in zip(palette[1:], f.palette_weights[1:]):
+        if len(chosen) >= distinct - 1:
+            break
+        if weight < 0.04:
+            continue
+        if min(main_chroma, math.hypot(a, b)) >= 12.0:
+            offset = ((math.degrees(math.atan2(b, a)) - main_hue + 180.0) % 360.0 - 180.0) / 30.0
+        else:
+            offset = (lightness - main_l) / 20.0
+        target = int(round(offset))
+        for steps in sorted(range(-6, 7), key=lambda k: (abs(k - target), abs(k))):
+            degree = in_scale.get((tonic_pc + 7 * steps) % 12)
+            if degree and degree not in chosen and _triad_is_consonant(scale, degree):
+                chosen.append(degree)
+                break
+    for degree in DEGREE_PREFERENCE:
+        if len(chosen) >= distinct - 1:
+            break
+        if degree not in chosen and _triad_is_consonant(scale, degree):
+            chosen.append(degree)
+    return [0] + [chosen[int(i)] for i in rng.permutation(len(chosen))]
 
 
 def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> MusicalPlan:
@@ -244,7 +274,8 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
     Args:
         features: what :func:`~art2mus.models.procedural.analysis.analyse_image` measured.
         duration_s: length of the loop, seconds (> 0).
-        seed: varies progression, melody and texture details; key, mode, tempo and timbre stay.
+        seed: varies the order of the chords, where melody notes and sparkles fall, small melodic
+            deviations; key, mode, tempo, register, timbre and density stay the image's.
 
     Returns:
         The :class:`MusicalPlan`.
@@ -252,29 +283,36 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
     if not duration_s > 0:
         raise ValueError(f"duration_s must be > 0 seconds, got {duration_s}")
     f = features
-    busy = _clip01(0.65 * f.edge_density + 0.35 * f.texture)
+    # Features rescaled to the range paintings and photographs actually span, so that the musical
+    # parameters use their whole range across a collection.
+    light = _clip01((f.brightness - 0.2) / 0.6)
+    colour = _clip01((f.saturation - 0.15) / 0.6)
+    drama = _clip01((f.contrast - 0.2) / 0.6)
+    edges = _clip01(f.edge_density / 0.5)
+    grain = _clip01((f.texture - 0.1) / 0.6)
+    busy = 0.65 * edges + 0.35 * grain
 
     # Key and mode: hue picks the tonic on the circle of fifths, lightness and warmth the mode.
     tonic_pc = _tonic_from_hue(f.hue_deg)
-    mode, scale = MODES[_mode_index(f)]
+    mode, scale = MODES[_mode_index(light, f.warmth)]
     steps = _ScaleSteps(tonic_pc, scale)
 
     # Time: busier images are faster; irregular, asymmetric images sway in three.
     beats_per_bar = 3 if (f.rhythm_regularity < 0.3 and f.symmetry < 0.5) else 4
-    bars, beats_per_bar, beat_s = _timeline(duration_s, 50.0 + 42.0 * busy, beats_per_bar)
+    bars, beats_per_bar, beat_s = _timeline(duration_s, 48.0 + 48.0 * busy, beats_per_bar)
     bar_s = beat_s * beats_per_bar
     total_beats = bars * beats_per_bar
 
     # Register: brighter images sit higher; weight low in the frame pulls everything down.
-    drone_target = 38.0 + 8.0 * f.brightness - 3.0 * f.centre_y
+    drone_target = 38.0 + 12.0 * light - 3.0 * f.centre_y
     drone_root = min((tonic_pc + 12 * o for o in range(1, 5)), key=lambda m: abs(m - drone_target))
     drone_midi = (drone_root, drone_root + 7, drone_root + 12)
 
     # Harmony: colour variety sets how many chords the progression visits, saturation how rich they are.
     rng_harmony = seed_rng(seed, STREAM_HARMONY)
-    progression = _progression(scale, 1 + int(round(3.0 * f.colour_variety)), rng_harmony)
-    tones = 3 + int(f.saturation > 0.3) + int(f.saturation > 0.6)
-    bed_low = int(round(55.0 + 6.0 * (f.brightness - 0.5) - 3.0 * f.centre_y)) - 6
+    progression = _progression(f, tonic_pc, scale, rng_harmony)
+    tones = 3 + int(colour > 0.35) + int(colour > 0.7)
+    bed_low = int(round(50.0 + 10.0 * light - 3.0 * f.centre_y))
     bars_per_chord = int(min(4, max(1, round(8.0 / bar_s))))
     segments = max(1, int(round(bars / bars_per_chord)))
     bounds_s = np.round(np.linspace(0, bars, segments + 1)) * bar_s
@@ -325,17 +363,20 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
     if total_beats > 2:
         weight[:slots_per_beat] = 0.0
         weight[-slots_per_beat:] = 0.0
-    notes_per_bar = 0.6 + 3.0 * busy
-    probability = np.clip(notes_per_bar * bars * weight / weight.sum(), 0.0, 0.9)
-    draws = rng_melody.random(n_slots)
-    jitter = rng_melody.normal(0.0, 0.8, n_slots)
+    notes_per_bar = 0.5 + 3.5 * busy
+    # How many notes is the image's decision; which slots get them is the seed's, drawn in proportion
+    # to the slot weights (Efraimidis-Spirakis keys: a slightly different image keeps most picks).
+    n_notes = int(min(np.count_nonzero(weight), max(1, round(notes_per_bar * bars))))
+    keys = np.log(rng_melody.random(n_slots)) / np.maximum(weight, 1e-12)
+    onsets = np.sort(np.argsort(-keys, kind="stable")[:n_notes])
+    jitter = rng_melody.normal(0.0, 0.5, n_slots)
     accent = rng_melody.normal(0.0, 1.0, n_slots)
-    centre_step = steps.nearest_step(67.0 + 10.0 * (f.brightness - 0.5) - 4.0 * f.centre_y)
-    span = 3.0 + 5.0 * f.contrast
-    melody_decay = 0.7 + 2.3 * (1.0 - busy)
+    centre_step = steps.nearest_step(64.0 + 14.0 * light - 4.0 * f.centre_y)
+    span = 3.0 + 5.0 * drama
+    melody_decay = 0.6 + 2.4 * (1.0 - busy)
     melody = []
     previous = centre_step
-    for k in np.flatnonzero(draws < probability):
+    for k in onsets:
         step = int(round(centre_step + (contour[k] - 0.5) * 2.0 * span + jitter[k]))
         step = previous + int(np.clip(step - previous, -5, 5))
         if position_in_bar[k] % slots_per_beat == 0:
@@ -344,7 +385,7 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
             if near:
                 step = min(near, key=lambda s: (abs(s - step), s))
         previous = step
-        velocity = 0.55 + 0.25 * metric[k] + (0.06 + 0.2 * f.contrast) * accent[k]
+        velocity = 0.55 + 0.25 * metric[k] + (0.06 + 0.2 * drama) * accent[k]
         pan = 0.7 * f.centre_x + 0.5 * f.spread * (scan[k] - 0.5)
         melody.append(
             NoteEvent(
@@ -352,15 +393,15 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
                 midi=steps.midi(step),
                 velocity=float(np.clip(velocity, 0.15, 1.0)),
                 pan=float(np.clip(pan, -0.9, 0.9)),
-                length_s=float(melody_decay * 4.0),
+                length_s=float(min(melody_decay * 4.0, 8.0)),
             )
         )
 
     # Sparkles: fine texture becomes a scatter of high, short, glassy notes from the pentatonic core
     # of the mode; regular images snap them to a sixteenth-note grid.
     rng_sparkles = seed_rng(seed, STREAM_SPARKLES)
-    rate = 0.2 + 5.0 * f.texture
-    count = int(rng_sparkles.poisson(rate * duration_s))
+    rate = 0.2 + 5.0 * grain
+    count = int(round(rate * duration_s))
     # Sparkles fall anywhere but close to the loop point (from half a beat before it to three
     # quarters after), which keeps the seam as calm as the quietest moments inside.
     before, after = 0.5 * min(beat_s, 0.4 * duration_s), 0.75 * min(beat_s, 0.4 * duration_s)
@@ -375,7 +416,7 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
     velocities = rng_sparkles.uniform(0.3, 1.0, count)
     width = 0.3 + 0.6 * f.spread
     pans = rng_sparkles.uniform(-width, width, count)
-    sparkle_len = 0.25 - 0.15 * f.texture
+    sparkle_len = 0.25 - 0.15 * grain
     sparkles = tuple(
         NoteEvent(float(t), steps.midi(sparkle_steps[int(c)]), float(v), float(p), float(sparkle_len))
         for t, c, v, p in zip(times, choice, velocities, pans)
@@ -383,10 +424,10 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
 
     levels = {
         "drone": 0.0,
-        "bed": -3.0 + 2.0 * f.colour_variety,
-        "melody": 1.0 + 6.0 * f.contrast,
-        "sparkles": -9.0 + 6.0 * f.texture,
-        "noise": -26.0 + 14.0 * f.texture,
+        "bed": -2.0 + 2.0 * f.colour_variety,
+        "melody": 3.0 + 6.0 * drama,
+        "sparkles": -8.0 + 6.0 * grain,
+        "noise": -24.0 + 12.0 * grain,
     }
     plan = MusicalPlan(
         duration_s=float(duration_s),
@@ -399,23 +440,23 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
         bars=bars,
         beat_s=beat_s,
         drone_midi=drone_midi,
-        drone_rolloff=1.9 - 0.9 * f.saturation,
-        drone_bandwidth_cents=5.0 + 30.0 * f.texture,
+        drone_rolloff=2.2 - 1.2 * colour,
+        drone_bandwidth_cents=5.0 + 30.0 * grain,
         drone_width=0.4 + 0.6 * (1.0 - f.symmetry),
-        swell_depth=0.15 + 0.45 * f.contrast,
+        swell_depth=0.15 + 0.45 * drama,
         swell_cycles=max(1, int(round(duration_s / 16.0))),
         chords=tuple(chords),
-        bed_rolloff=1.6 - 0.8 * f.saturation,
-        bed_bandwidth_cents=15.0 + 35.0 * f.texture,
+        bed_rolloff=1.9 - 1.1 * colour,
+        bed_bandwidth_cents=15.0 + 35.0 * grain,
         bed_width=0.3 + 0.6 * f.spread,
         bed_crossfade_s=min(1.5 * beat_s, 0.25 * min(c.duration_s for c in chords)),
         melody=tuple(melody),
         melody_warmth=(f.warmth + 1.0) / 2.0,
-        melody_fm_index=0.8 + 2.5 * f.saturation,
+        melody_fm_index=0.5 + 3.0 * colour,
         melody_decay_s=melody_decay,
         sparkles=sparkles,
-        noise_centre_hz=300.0 * 2.0 ** (3.8 * f.brightness),
-        noise_width_octaves=1.0 + 2.0 * f.texture,
+        noise_centre_hz=250.0 * 2.0 ** (4.0 * light),
+        noise_width_octaves=0.8 + 2.0 * grain,
         gust_cycles=(max(1, int(round(duration_s / 9.0))), max(1, int(round(duration_s / 3.7)))),
         reverb_t60_s=1.5 + 3.5 * (1.0 - busy),
         reverb_damping=0.2 + 0.6 * (f.warmth + 1.0) / 2.0,

@@ -29,7 +29,7 @@ DESCRIPTOR_SCALARS = (
     "centroid_mean_oct",
     "centroid_std_oct",
     "rolloff_mean_oct",
-    "flatness_mean",
+    "flatness_mean_db",
     "onset_rate_hz",
     "level_std_db",
     "width_db",
@@ -149,7 +149,9 @@ def audio_descriptor(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     mono = x.mean(axis=1)
     nper = 8192
     freqs, _, z = stft(mono, sample_rate, nperseg=nper, noverlap=nper // 2, boundary=None, padded=False)
-    power = np.abs(z) ** 2 + 1e-20
+    power = np.abs(z) ** 2
+    # A floor 100 dB under each frame's loudest bin keeps empty bins from dominating log measures.
+    power = np.maximum(power, power.max(axis=0, keepdims=True) * 1e-10 + 1e-30)
     # Chroma.
     band = (freqs >= 55.0) & (freqs <= 2000.0)
     pitch_class = np.round(12.0 * np.log2(freqs[band] / 440.0) + 69.0).astype(int) % 12
@@ -185,7 +187,7 @@ def audio_descriptor(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
         float(np.mean(centroid_oct)),
         float(np.std(centroid_oct)),
         float(np.mean(np.log2(np.maximum(rolloff, 20.0) / 20.0))),
-        float(np.mean(flatness)),
+        float(np.mean(10.0 * np.log10(flatness))),
         onset_rate,
         float(np.std(level_db)),
         max(width_db, -40.0),

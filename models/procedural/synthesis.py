@@ -43,6 +43,8 @@ from art2mus.models.procedural.reverb import impulse_response, response_spectrum
 
 logger = logging.getLogger(__name__)
 
+#: tuning of the harmonic bed relative to the drone, semitones (+5 cents).
+BED_DETUNE = 0.05
 #: fade-in and fade-out of a one-shot (``loop=False``) piece, seconds (at most a quarter of the piece).
 ONE_SHOT_FADE_S = (0.05, 3.0)
 
@@ -108,8 +110,10 @@ def _bed(plan: MusicalPlan, frames: int, sample_rate: int, rng: np.random.Genera
     """
 
     def chord_partials(midi: tuple[int, ...]) -> list[tuple[float, float, float]]:
-        # The bass an octave under the chord is softer; upper voices are equal.
-        notes = [(midi[0], 0.6)] + [(m, 1.0) for m in midi[1:]]
+        # The bass an octave under the chord is softer; upper voices are equal. The bed sits a few
+        # cents above the drone: notes they share then beat slowly instead of adding or cancelling
+        # in the same FFT bin depending on the random phases.
+        notes = [(midi[0] + BED_DETUNE, 0.6)] + [(m + BED_DETUNE, 1.0) for m in midi[1:]]
         return harmonic_partials(notes, plan.bed_rolloff, plan.bed_bandwidth_cents, 16, sample_rate)
 
     if len(plan.chords) == 1:
@@ -187,11 +191,10 @@ def render_plan(plan: MusicalPlan, sample_rate: int = 48000, loop: bool = True) 
 
     # Struck notes are scaled by their peak against the drone's RMS, not by their own RMS: a sparse
     # melody must not be pushed up because it is sparse.
+    ring_s = plan.melody[0].length_s if plan.melody else 1.0
+
     def melody_note(midi: int) -> np.ndarray:
-        return mallet_note(
-            midi, sample_rate, plan.melody_decay_s, plan.melody_warmth, plan.melody_fm_index,
-            min(plan.melody_decay_s * 4.0, 8.0),
-        )
+        return mallet_note(midi, sample_rate, plan.melody_decay_s, plan.melody_warmth, plan.melody_fm_index, ring_s)
 
     melody = _struck(plan.melody, length, sample_rate, melody_note, _db(levels["melody"]))
     sparkle_len = plan.sparkles[0].length_s if plan.sparkles else 0.2
