@@ -11,7 +11,10 @@ Settings understood by the backends (keyword arguments of their constructors):
   folder), ``encoder`` (``imagebind``, ``clip`` or ``onnx``), ``encoder_path``, ``device``
   (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``dtype`` (``float32``, ``float16``, ``bfloat16``),
   ``steps``, ``guidance_scale``, ``scheduler`` (``ddim`` or ``dpmsolver++``), ``num_waveforms``,
-  ``support_prompt``, ``negative_prompt``.
+  ``support_prompt``, ``negative_prompt``, ``loop_seam_s`` (crossfade at the loop point, seconds),
+  ``ceiling_dbtp`` (true-peak ceiling), ``max_duration_s``, and an injectable ``pipeline``. On the CPU
+  ``dtype`` falls back to float32; an unset ``aligner`` picks ``aligners/default`` in the model
+  directory, or the only aligner trained for the chosen encoder.
 """
 
 from __future__ import annotations
