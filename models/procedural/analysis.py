@@ -51,7 +51,8 @@ class ImageFeatures:
         spread: spatial spread of the visual weight relative to an even spread, in [0, 1].
         column_lightness: mean L*/100 of each of :data:`PROFILE_BANDS` vertical bands, left to right.
         column_activity: edge energy of each band relative to the busiest band, in [0, 1].
-        rhythm_regularity: how periodic ``column_activity`` is (autocorrelation peak), in [0, 1].
+        rhythm_regularity: how periodic the image is along the horizontal axis (highest autocorrelation
+            peak of the column lightness or edge profile after its first zero crossing), in [0, 1].
     """
 
     brightness: float
@@ -174,6 +175,23 @@ def _band_means(values: np.ndarray, bands: int) -> np.ndarray:
     return np.array([columns[a:max(b, a + 1)].mean() for a, b in zip(edges[:-1], edges[1:])])
 
 
+def _periodicity(profile: np.ndarray) -> float:
+    """How periodic a 1-D profile is, in [0, 1]: its autocorrelation's highest peak after the first
+    zero crossing (a ramp or a single blob has none and scores 0; stripes score near 1)."""
+    centred = profile - profile.mean()
+    energy = float(np.dot(centred, centred))
+    if energy <= 1e-9 * max(1.0, float(np.dot(profile, profile))):
+        return 0.0
+    n = centred.size
+    auto = np.correlate(centred, centred, mode="full")[n - 1 :] / energy
+    # Normalise for the shrinking overlap, so a long period is not penalised for its length.
+    auto = auto / (1.0 - np.arange(n) / n)
+    negative = np.flatnonzero(auto[: n // 2] < 0.0)
+    if negative.size == 0:
+        return 0.0
+    return float(np.clip(auto[negative[0] : n // 2].max(), 0.0, 1.0))
+
+
 def analyse_image(image: np.ndarray) -> ImageFeatures:
     """Measure an image's colour, light, texture, composition and horizontal rhythm.
 
@@ -249,13 +267,7 @@ def analyse_image(image: np.ndarray) -> ImageFeatures:
     column_lightness = _band_means(lightness / 100.0, PROFILE_BANDS)
     activity = _band_means(grad, PROFILE_BANDS)
     column_activity = activity / (activity.max() + 1e-9)
-    centred = column_activity - column_activity.mean()
-    energy = float(np.dot(centred, centred))
-    if energy > 1e-9:
-        auto = np.correlate(centred, centred, mode="full")[PROFILE_BANDS:] / energy
-        rhythm_regularity = float(np.clip(auto[1 : PROFILE_BANDS // 2].max(), 0.0, 1.0))
-    else:
-        rhythm_regularity = 0.0
+    rhythm_regularity = max(_periodicity(lightness.mean(axis=0)), _periodicity(grad.mean(axis=0)))
 
     features = ImageFeatures(
         brightness=brightness,
