@@ -284,12 +284,6 @@ def modulate_spectrum(spectrum: np.ndarray, constant: float, terms: Iterable[tup
     return out
 
 
-def periodic_lfo(frames: int, cycles: int, phase: float = 0.0) -> np.ndarray:
-    """``sin`` with a whole number of ``cycles`` over ``frames`` samples (so it loops), float32 ``(frames,)``."""
-    step = np.float32(2.0 * math.pi * cycles / frames)
-    return np.sin(np.arange(frames, dtype=np.float32) * step + np.float32(phase))
-
-
 def add_circular(buffer: np.ndarray, start: int, sound: np.ndarray, gains: tuple[float, ...] | None = None) -> None:
     """Add ``sound`` into ``buffer`` (``(channels, n)``) from frame ``start`` on, wrapping round the end.
 

@@ -43,7 +43,7 @@ def impulse_response(
     low_env = np.exp(-6.91 * t / t60_s)  # ln(1000) = 6.91: -60 dB at t60
     high_env = np.exp(-6.91 * t / (t60_s / (1.0 + 3.0 * damping)))
     fade_in = 1.0 - np.exp(-t / 0.015)  # the diffuse field builds up over the first ~30 ms
-    split = butter(2, 2500.0, btype="low", fs=sample_rate, output="sos")
+    split = butter(2, min(2500.0, 0.4 * sample_rate), btype="low", fs=sample_rate, output="sos")
     out = np.zeros((channels, frames))
     for ch in range(channels):
         noise = rng.standard_normal(frames - start)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.fft
@@ -37,6 +38,7 @@ from art2mus.models.procedural.mapping import (
     STREAM_PADS,
     STREAM_REVERB,
     MusicalPlan,
+    NoteEvent,
     seed_rng,
 )
 from art2mus.models.procedural.reverb import impulse_response, response_spectrum
@@ -143,9 +145,14 @@ def _bed(plan: MusicalPlan, frames: int, sample_rate: int, rng: np.random.Genera
 
 
 def _struck(
-    notes, frames: int, sample_rate: int, make_note, level: float
+    notes: tuple[NoteEvent, ...], frames: int, sample_rate: int, make_note: Callable[[int], np.ndarray], level: float
 ) -> np.ndarray:
-    """Place struck notes (melody or sparkles) on the circular timeline; one rendering per pitch."""
+    """Place struck notes (melody or sparkles) on the circular timeline; one rendering per pitch.
+
+    Returns:
+        float32 ``(2, frames)``; each note is ``make_note(midi)`` (peak about 1) times ``level`` times
+        its velocity, panned with equal power.
+    """
     out = np.zeros((2, frames), dtype=np.float32)
     cache: dict[int, np.ndarray] = {}
     for note in notes:
@@ -209,18 +216,19 @@ def render_plan(plan: MusicalPlan, sample_rate: int = 48000, loop: bool = True) 
     # The room is made at half the sample rate: its spectrum then covers only the bins below a quarter
     # of the sample rate (12 kHz at 48 kHz, where a real room's tail has died anyway), which halves
     # the cost of its FFT.
-    decimation = 2 if length % 2 == 0 else 1
+    decimation = 2 if length % 2 == 0 and sample_rate % 2 == 0 else 1
     response = impulse_response(
         sample_rate // decimation, plan.reverb_t60_s, plan.reverb_damping, plan.reverb_predelay_s, rng_reverb
     )
     room = response_spectrum(response, length // decimation)
+    bins = room.shape[1]
     wet = np.zeros_like(noise)
-    wet[:, : room.shape[1]] = (scipy.fft.rfft(send, axis=-1)[:, : room.shape[1]] + np.float32(0.15) * noise[:, : room.shape[1]]) * room
+    wet[:, :bins] = (scipy.fft.rfft(send, axis=-1)[:, :bins] + np.float32(0.15) * noise[:, :bins]) * room
     # Set the wet level against the send's, so the room's size changes the colour, not the level.
     wet *= np.float32(_db(plan.reverb_wet_db) * _rms(send) / max(spectrum_rms(wet, length), 1e-12))
     layer_rms = {
         "drone": 0.0,
-        "bed": levels["bed"],
+        "bed": round(levels["bed"], 2),
         "melody": _level_db(_rms(melody)),
         "sparkles": _level_db(_rms(sparkles)),
         "noise": _level_db(spectrum_rms(noise, length)),
