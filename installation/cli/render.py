@@ -203,11 +203,28 @@ def write_spectrogram(soundscape: Any, path: Path, title: str) -> None:
     help="Backend (procedural, art2mus) -- or, with an EXHIBIT, a name from its generators section. "
     "Default: procedural for an IMAGE, each artwork's own for an EXHIBIT.",
 )
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Length in seconds (default 30).")
-@click.option("--seed", type=int, help="Seed (default 0): the same image, seed and settings give the same audio.")
-@click.option("--loudness", type=click.FloatRange(-70, 0), help="Integrated loudness target, LUFS (default -23).")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Length in seconds (default: 30 for an IMAGE, each artwork's own for an EXHIBIT).",
+)
+@click.option(
+    "--seed", type=int, help="Seed (default: 0, or each artwork's own); the same image, seed and settings give the same audio."
+)
+@click.option(
+    "--loudness",
+    type=click.FloatRange(-70, 0),
+    help="Integrated loudness target, LUFS (default: -23, or the exhibit's audio.loudness_lufs).",
+)
 @click.option("--loop/--no-loop", default=None, help="Seamless loop (default) or a one-shot with fades (IMAGE only).")
-@click.option("--format", "subtype", type=click.Choice(sorted(SUBTYPES)), default="pcm24", show_default=True)
+@click.option(
+    "--format",
+    "subtype",
+    type=click.Choice(sorted(SUBTYPES)),
+    default="pcm24",
+    show_default=True,
+    help="WAV sample format: 24-bit PCM or 32-bit float.",
+)
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), help="art2mus: local model directory.")
 @click.option("--aligner", type=click.Path(file_okay=False, path_type=Path), help="art2mus: aligner checkpoint folder.")
 @click.option("--encoder", type=click.Choice(["imagebind", "clip", "onnx"]), help="art2mus: image encoder.")
