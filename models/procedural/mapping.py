@@ -5,9 +5,10 @@ Every continuous musical parameter is a smooth function of the image features, s
 similar music; the few discrete choices (key, mode, metre, chord extensions) move in small steps
 (neighbouring keys on the circle of fifths, neighbouring modes differ in one note).
 
-The seed decides only what an image leaves open -- which chords the progression visits, where exactly
-melody notes and sparkles fall, the random phases of pads and noise -- so every seed keeps the image's
-key, mode, tempo, timbre and density. Each of these choices draws from its own random stream
+The seed decides only what an image leaves open -- the order of the chords after the tonic, which
+beats carry the melody's notes (how many is the image's), small melodic deviations, where sparkles fall,
+the random phases of pads and noise -- so every seed keeps the image's key, mode, tempo, register,
+timbre and density. Each of these choices draws from its own random stream
 (``numpy.random.default_rng([seed, stream])``), so changing one layer never reshuffles another.
 """
 
