@@ -6,7 +6,8 @@ the control panel shows it.
 
 Settings understood by the backends (keyword arguments of their constructors):
 
-* ``procedural``: ``sample_rate`` (Hz, default 48000).
+* ``procedural``: ``sample_rate`` (Hz, default 48000), ``ceiling_dbtp`` (true-peak ceiling, dBTP, <= 0,
+  default -1).
 * ``art2mus``: ``model_dir`` (local directory, see ``art2mus models list``), ``aligner`` (checkpoint
   folder), ``encoder`` (``imagebind``, ``clip`` or ``onnx``), ``encoder_path``, ``device``
   (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``dtype`` (``float32``, ``float16``, ``bfloat16``),
