@@ -87,7 +87,14 @@ def main() -> None:
         cpu = sorted(os.sched_getaffinity(0))[-1]
         os.sched_setaffinity(0, {cpu})
 
-    from art2mus.installation.audio import AudioEngine, FrameRingBuffer, ManualClock, Mixer, NullOutput, TruePeakLimiter
+    from art2mus.installation.audio import (
+        AudioEngine,
+        FrameRingBuffer,
+        ManualClock,
+        Mixer,
+        NullOutput,
+        TruePeakLimiter,
+    )
 
     clips = _clips()
 

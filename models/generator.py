@@ -74,5 +74,5 @@ class Generator(abc.ABC):
     def generate(self, image: np.ndarray, request: GenerationRequest) -> Soundscape:
         """Make a soundscape from ``image`` (RGB uint8, ``(H, W, 3)``)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most generators hold nothing
         """Release devices and memory held by the generator (GPU memory, worker processes)."""

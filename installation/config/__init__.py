@@ -4,7 +4,12 @@ Use :func:`load_exhibit` to read a file; it raises :class:`ExhibitError` listing
 its file, line and column.
 """
 
-from art2mus.installation.config.audio import AudioConfig, NullOutputConfig, PyAudioOutputConfig, WavOutputConfig
+from art2mus.installation.config.audio import (
+    AudioConfig,
+    NullOutputConfig,
+    PyAudioOutputConfig,
+    WavOutputConfig,
+)
 from art2mus.installation.config.exhibit import (
     ArtworkConfig,
     CacheConfig,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -45,7 +45,7 @@ class NullOutputConfig(StrictModel):
 
 
 AudioOutputConfig = Annotated[
-    Union[PyAudioOutputConfig, WavOutputConfig, NullOutputConfig], Field(discriminator="type")
+    PyAudioOutputConfig | WavOutputConfig | NullOutputConfig, Field(discriminator="type")
 ]
 
 

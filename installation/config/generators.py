@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -50,4 +50,4 @@ class Art2MusGeneratorConfig(StrictModel):
         return self.model_dump(exclude={"type", "fallback"})
 
 
-GeneratorConfig = Annotated[Union[ProceduralGeneratorConfig, Art2MusGeneratorConfig], Field(discriminator="type")]
+GeneratorConfig = Annotated[ProceduralGeneratorConfig | Art2MusGeneratorConfig, Field(discriminator="type")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -56,7 +56,7 @@ class VideoCameraConfig(_CameraCommonConfig):
 
 
 CameraConfig = Annotated[
-    Union[DeviceCameraConfig, PathCameraConfig, StreamCameraConfig, VideoCameraConfig],
+    DeviceCameraConfig | PathCameraConfig | StreamCameraConfig | VideoCameraConfig,
     Field(discriminator="type"),
 ]
 

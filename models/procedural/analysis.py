@@ -172,7 +172,7 @@ def _band_means(values: np.ndarray, bands: int) -> np.ndarray:
     """Mean of each of ``bands`` vertical strips of a 2-D map, left to right."""
     edges = np.linspace(0, values.shape[1], bands + 1).round().astype(int)
     columns = values.mean(axis=0)
-    return np.array([columns[a:max(b, a + 1)].mean() for a, b in zip(edges[:-1], edges[1:])])
+    return np.array([columns[a:max(b, a + 1)].mean() for a, b in zip(edges[:-1], edges[1:], strict=False)])
 
 
 def _periodicity(profile: np.ndarray) -> float:

@@ -246,7 +246,7 @@ def _progression(f: ImageFeatures, tonic_pc: int, scale: tuple[int, ...], rng: n
     main_chroma = math.hypot(main_a, main_b)
     in_scale = {(tonic_pc + step) % 12: degree for degree, step in enumerate(scale)}
     chosen: list[int] = []
-    for (lightness, a, b), weight in zip(palette[1:], f.palette_weights[1:]):
+    for (lightness, a, b), weight in zip(palette[1:], f.palette_weights[1:], strict=False):
         if len(chosen) >= distinct - 1:
             break
         if weight < 0.04:
@@ -420,7 +420,7 @@ def plan_music(features: ImageFeatures, duration_s: float, seed: int = 0) -> Mus
     sparkle_len = 0.25 - 0.15 * grain
     sparkles = tuple(
         NoteEvent(float(t), steps.midi(sparkle_steps[int(c)]), float(v), float(p), float(sparkle_len))
-        for t, c, v, p in zip(times, choice, velocities, pans)
+        for t, c, v, p in zip(times, choice, velocities, pans, strict=False)
     )
 
     levels = {

@@ -65,7 +65,7 @@ def block_features(waveform: np.ndarray, sample_rate: int, block_s: float = 0.5)
     x = _as_frames_channels(waveform)
     bounds = _block_bounds(x.shape[0], sample_rate, block_s)
     levels, bands = [], []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in zip(bounds[:-1], bounds[1:], strict=False):
         block = x[a:b]
         levels.append(float(np.mean(block**2)))
         spectrum = np.abs(scipy.fft.rfft(block * np.hanning(b - a)[:, None], axis=0)) ** 2

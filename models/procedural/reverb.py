@@ -53,7 +53,7 @@ def impulse_response(
         # Six early reflections (the walls), different on each side, carrying about a fifth of the
         # energy: they give the room its size before the diffuse tail takes over.
         reflection = math.sqrt(float(np.sum(tail**2)) * 0.2 / 6.0)
-        for delay, gain, sign in zip(rng.uniform(0.004, 0.06, 6), rng.uniform(0.5, 1.0, 6), rng.choice([-1.0, 1.0], 6)):
+        for delay, gain, sign in zip(rng.uniform(0.004, 0.06, 6), rng.uniform(0.5, 1.0, 6), rng.choice([-1.0, 1.0], 6), strict=False):
             k = int(delay * sample_rate)
             if k < tail.size:
                 tail[k] += sign * gain * reflection

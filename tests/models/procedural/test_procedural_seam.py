@@ -7,8 +7,8 @@ catch bad seams: a one-shot looped, and a loop cut short, both fail it.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import fftconvolve
 import pytest
+from scipy.signal import fftconvolve
 
 from art2mus.models.generator import GenerationRequest
 from art2mus.models.procedural import ProceduralGenerator
