@@ -94,13 +94,21 @@ def _random_palette(rng: np.random.Generator, base: Palette, amount: int = 35) -
 # --------------------------------------------------------------------------------------------- styles
 
 
+def _shade(rng: np.random.Generator, colour, lum: int, chroma: int = 8) -> tuple[int, int, int]:
+    """``colour`` made lighter or darker by up to ``lum`` (all channels together) plus a small hue jitter:
+    strokes that differ in brightness survive conversion to grey, where local features are found."""
+    d = int(rng.integers(-lum, lum + 1))
+    c = np.asarray(colour, dtype=np.int64) + d + rng.integers(-chroma, chroma + 1, size=3)
+    return tuple(int(v) for v in np.clip(c, 0, 255))
+
+
 def colour_field(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Rothko-like stacked colour fields with ragged, brushed edges and visible stroke texture."""
+    """Rothko-like stacked colour fields with ragged, brushed edges, scumbled patches and drips."""
     pal = _random_palette(rng, [(40, 40, 150), (30, 110, 200), (60, 30, 90), (20, 150, 220), (90, 60, 40)], 45)
     ground = _pick(rng, pal, 20)
     img = np.empty((height, width, 3), np.uint8)
     img[:] = ground
-    _strokes(img, rng, 2500, (0, 0, width, height), lambda: _jitter(rng, ground, 30), (8, 30), (2, 5))
+    _strokes(img, rng, 1400, (0, 0, width, height), lambda: _shade(rng, ground, 40), (10, 40), (3, 7))
     n_fields = int(rng.integers(2, 4))
     margin_x = int(width * rng.uniform(0.07, 0.12))
     # split the height into stacked fields separated by narrow bands of ground
@@ -113,22 +121,28 @@ def colour_field(rng: np.random.Generator, width: int, height: int) -> np.ndarra
         if fy1 - fy0 < 30:
             fy1 = fy0 + 30
         colour = _pick(rng, pal, 25)
-        poly = _ragged_rect(rng, margin_x, fy0, width - margin_x, fy1, rough=int(rng.integers(3, 9)))
+        poly = _ragged_rect(rng, margin_x, fy0, width - margin_x, fy1, rough=int(rng.integers(6, 14)))
         mask = np.zeros((height, width), np.uint8)
         cv2.fillPoly(mask, [poly], 255, AA)
         layer = img.copy()
         cv2.fillPoly(layer, [poly], colour, AA)
-        _strokes(layer, rng, 1800, (margin_x, fy0, width - margin_x, fy1), lambda c=colour: _jitter(rng, c, 40),
-                 (6, 26), (1, 4), (-0.35, 0.35), mask=mask)
-        # soft, torn edge: a second wobbly outline in a darker tone
-        cv2.polylines(layer, [poly], True, _jitter(rng, colour, 60), int(rng.integers(2, 5)), AA)
-        _blend(img, layer, int(rng.integers(200, 246)))
+        area = (width - 2 * margin_x) * (fy1 - fy0)
+        _strokes(layer, rng, area // 260, (margin_x, fy0, width - margin_x, fy1), lambda c=colour: _shade(rng, c, 50),
+                 (14, 60), (3, 9), (-0.3, 0.3), mask=mask)
+        for _ in range(area // 4000):  # scumbled patches: blotches of lighter or darker paint
+            c = (int(rng.integers(margin_x, width - margin_x)), int(rng.integers(fy0, fy1)))
+            if mask[c[1], c[0]]:
+                cv2.ellipse(layer, c, (int(rng.integers(5, 22)), int(rng.integers(4, 14))), int(rng.integers(0, 180)),
+                            0, 360, _shade(rng, colour, 60), -1, AA)
+        # torn edge: a second wobbly outline in a darker tone
+        cv2.polylines(layer, [poly], True, _shade(rng, colour, 70), int(rng.integers(3, 7)), AA)
+        _blend(img, layer, int(rng.integers(215, 250)))
         # drips and scratches that make each field unique
-        for _ in range(int(rng.integers(25, 45))):
+        for _ in range(int(rng.integers(30, 55))):
             x = int(rng.integers(margin_x, width - margin_x))
             y = int(rng.integers(fy0, fy1))
-            cv2.line(img, (x, y), (x + int(rng.integers(-4, 5)), y + int(rng.integers(8, 40))),
-                     _jitter(rng, colour, 70), int(rng.integers(1, 3)), AA)
+            cv2.line(img, (x, y), (x + int(rng.integers(-6, 7)), y + int(rng.integers(10, 50))),
+                     _shade(rng, colour, 80), int(rng.integers(2, 5)), AA)
     return img
 
 
@@ -391,19 +405,44 @@ def portrait(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     bg2 = _jitter(rng, (70, 110, 60), 40)
     img = np.empty((height, width, 3), np.uint8)
     img[:] = bg1
-    step = int(rng.integers(30, 50))
+    step = int(rng.integers(40, 64))
     motif = int(rng.integers(3))
     for j, y in enumerate(range(0, height + step, step)):
         for i, x in enumerate(range(0, width + step, step)):
             ox = step // 2 if j % 2 else 0
-            c = (x + ox + int(rng.integers(-3, 4)), y + int(rng.integers(-3, 4)))
+            c = (x + ox + int(rng.integers(-8, 9)), y + int(rng.integers(-8, 9)))
+            tone = _shade(rng, bg2, 45)
+            size = step * rng.uniform(0.6, 1.2)
+            if rng.random() < 0.25:  # faded, hand-printed wallpaper: some motifs are missing
+                continue
             if motif == 0:
-                cv2.circle(img, c, step // 5, bg2, -1, AA)
+                cv2.circle(img, c, int(size / 4), tone, -1, AA)
             elif motif == 1:
-                cv2.drawMarker(img, c, bg2, cv2.MARKER_DIAMOND, step // 3, 2)
+                cv2.drawMarker(img, c, tone, cv2.MARKER_DIAMOND, int(size / 2), int(rng.integers(2, 5)))
             else:
-                cv2.ellipse(img, c, (step // 3, step // 6), int(rng.integers(0, 180)), 0, 360, bg2, 2, AA)
-    _strokes(img, rng, 1400, (0, 0, width, height), lambda: _jitter(rng, bg1, 25), (5, 14), (1, 2))
+                cv2.ellipse(img, c, (int(size / 3), int(size / 6)), int(rng.integers(0, 180)), 0, 360, tone, 3, AA)
+    _strokes(img, rng, 900, (0, 0, width, height), lambda: _shade(rng, bg1, 30), (8, 22), (2, 4))
+    # a bookshelf on one side: books of many colours, heights and tilts (coarse, distinctive structure)
+    shelf_w = int(width * rng.uniform(0.22, 0.3))
+    sx0 = 0 if rng.random() < 0.5 else width - shelf_w
+    wood = _jitter(rng, (40, 70, 110), 20)
+    cv2.rectangle(img, (sx0, 0), (sx0 + shelf_w, height), wood, -1)
+    book_pal = _random_palette(rng, [(30, 30, 140), (140, 60, 30), (40, 120, 40), (60, 160, 200), (200, 200, 210),
+                                     (30, 30, 30), (120, 40, 120)], 30)
+    y = int(rng.integers(10, 40))
+    while y < height - 30:
+        shelf_h = int(rng.integers(80, 130))
+        x = sx0 + 6
+        while x < sx0 + shelf_w - 10:
+            bw, bh = int(rng.integers(8, 20)), int(shelf_h * rng.uniform(0.6, 0.92))
+            colour = _pick(rng, book_pal, 25)
+            cv2.rectangle(img, (x, y + shelf_h - bh), (x + bw, y + shelf_h), colour, -1)
+            if rng.random() < 0.5:
+                band = y + shelf_h - bh + int(rng.integers(5, max(6, bh - 10)))
+                cv2.line(img, (x + 1, band), (x + bw - 1, band), _shade(rng, colour, 90), 2)
+            x += bw + int(rng.integers(1, 3))
+        cv2.rectangle(img, (sx0, y + shelf_h), (sx0 + shelf_w, y + shelf_h + 8), _shade(rng, wood, 30), -1)
+        y += shelf_h + 8
     cx = width // 2 + int(rng.integers(-width // 10, width // 10))
     head_y = int(height * rng.uniform(0.3, 0.38))
     hw, hh = int(width * rng.uniform(0.16, 0.2)), int(height * rng.uniform(0.13, 0.16))
@@ -518,17 +557,32 @@ def floral_still_life(rng: np.random.Generator, width: int, height: int) -> np.n
     wall = _jitter(rng, (90, 130, 150), 40)
     img = np.empty((height, width, 3), np.uint8)
     img[:] = wall
-    _strokes(img, rng, 2200, (0, 0, width, height), lambda: _jitter(rng, wall, 30), (6, 20), (2, 4))
+    _strokes(img, rng, 1200, (0, 0, width, height), lambda: _shade(rng, wall, 40), (10, 34), (3, 6))
     table_y = int(height * rng.uniform(0.65, 0.75))
+    # a window behind the table: sky, clouds, mullions
+    wx0 = int(rng.integers(10, width // 2))
+    wx1 = min(width - 10, wx0 + int(width * rng.uniform(0.3, 0.45)))
+    wy0, wy1 = int(height * rng.uniform(0.04, 0.12)), int(table_y * rng.uniform(0.55, 0.75))
+    sky = _vertical_gradient(wx1 - wx0, wy1 - wy0, _jitter(rng, (200, 150, 100), 30), _jitter(rng, (230, 210, 190), 20))
+    img[wy0:wy1, wx0:wx1] = sky
+    for _ in range(int(rng.integers(2, 5))):
+        cv2.ellipse(img, (int(rng.integers(wx0, wx1)), int(rng.integers(wy0, wy1))),
+                    (int(rng.integers(12, 30)), int(rng.integers(6, 12))), 0, 0, 360, (240, 240, 240), -1, AA)
+    frame_c = _jitter(rng, (60, 80, 100), 25)
+    cv2.rectangle(img, (wx0, wy0), (wx1, wy1), frame_c, 8)
+    cv2.line(img, ((wx0 + wx1) // 2, wy0), ((wx0 + wx1) // 2, wy1), frame_c, 6)
+    cv2.line(img, (wx0, (wy0 + wy1) // 2), (wx1, (wy0 + wy1) // 2), frame_c, 6)
+    # table with a striped cloth of irregular stripes
     cloth = _jitter(rng, (200, 205, 215), 20)
     cv2.rectangle(img, (0, table_y), (width, height), cloth, -1)
-    check = _jitter(rng, (60, 60, 170), 60)
-    s = int(rng.integers(18, 30))
-    for y in range(table_y, height, s):
-        cv2.line(img, (0, y), (width, y), check, 2, AA)
-    for x in range(-height, width + height, s):
-        cv2.line(img, (x, table_y), (x + int((height - table_y) * 0.6), height), check, 2, AA)
-    _strokes(img, rng, 500, (0, table_y, width, height), lambda: _jitter(rng, cloth, 30), (6, 16), (1, 2))
+    stripe_c = _jitter(rng, (60, 60, 170), 60)
+    x = int(rng.integers(0, 20))
+    while x < width:
+        sw = int(rng.integers(6, 26))
+        cv2.rectangle(img, (x, table_y), (x + sw, height), _shade(rng, stripe_c, 40), -1)
+        x += sw + int(rng.integers(10, 40))
+    cv2.rectangle(img, (0, table_y), (width, table_y + 10), _jitter(rng, (50, 70, 100), 20), -1)
+    _strokes(img, rng, 400, (0, table_y, width, height), lambda: _shade(rng, cloth, 30), (6, 16), (1, 3))
     # vase: a symmetric profile
     vx = width // 2 + int(rng.integers(-width // 8, width // 8))
     vh = int(height * rng.uniform(0.28, 0.36))
@@ -547,7 +601,7 @@ def floral_still_life(rng: np.random.Generator, width: int, height: int) -> np.n
             cv2.circle(img, (x, y + 7), 3, _jitter(rng, (40, 160, 200), 40), -1, AA)
     neck = (vx, table_y + 10 - vh)
     petal_pal = _random_palette(rng, [(60, 60, 220), (200, 120, 220), (40, 200, 250), (240, 240, 250), (140, 50, 160)], 30)
-    for _ in range(int(rng.integers(9, 15))):  # flowers with stems and leaves
+    for _ in range(int(rng.integers(8, 13))):  # flowers with stems and leaves
         fx = vx + int(rng.integers(-int(width * 0.3), int(width * 0.3)))
         fy = neck[1] - int(rng.integers(30, int(height * 0.45)))
         fy = max(25, fy)
@@ -555,7 +609,7 @@ def floral_still_life(rng: np.random.Generator, width: int, height: int) -> np.n
         lx, ly = (fx + neck[0]) // 2, (fy + neck[1]) // 2
         cv2.ellipse(img, (lx, ly), (14, 5), int(rng.integers(0, 180)), 0, 360, _jitter(rng, (50, 130, 60), 25), -1, AA)
         n = int(rng.integers(5, 10))
-        pr = int(rng.integers(10, 22))
+        pr = int(rng.integers(18, 36))
         colour = _pick(rng, petal_pal, 30)
         a0 = rng.uniform(0, 2 * np.pi)
         for k in range(n):
@@ -572,7 +626,7 @@ def floral_still_life(rng: np.random.Generator, width: int, height: int) -> np.n
         if abs(fx - vx) < 80:
             fx = (fx + width // 2) % (width - 60) + 30
         fy = table_y + int(rng.integers(20, max(21, height - table_y - 25)))
-        r = int(rng.integers(16, 30))
+        r = int(rng.integers(22, 42))
         colour = _jitter(rng, [(40, 40, 200), (40, 160, 230), (60, 180, 90)][int(rng.integers(3))], 30)
         cv2.circle(img, (fx, fy), r, colour, -1, AA)
         cv2.circle(img, (fx - r // 3, fy - r // 3), max(2, r // 4), _jitter(rng, colour, 90), -1, AA)
