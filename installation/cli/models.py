@@ -104,3 +104,59 @@ def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], forc
         for bar in bars.values():
             bar.close()
     click.echo(f"done: {len(fetched)} model(s) downloaded into {mdir.root}")
+
+
+@command.command("export-onnx")
+@_model_dir_option
+@click.option(
+    "--encoder",
+    type=click.Choice(["imagebind", "clip"]),
+    default="imagebind",
+    show_default=True,
+    help="Which image encoder of the model directory to export.",
+)
+@click.option("--encoder-path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Encoder weights folder (default: its folder in the model directory).")
+@click.option("--aligner", default=None,
+              help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives tokens.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).")
+@click.pass_context
+def export_onnx(
+    ctx: click.Context,
+    model_dir: Path | None,
+    encoder: str,
+    encoder_path: Path | None,
+    aligner: str | None,
+    out_dir: Path | None,
+) -> None:
+    """Export an image encoder (and optionally its aligner) to ONNX for onnxruntime on Jetson-class machines.
+
+    The export is checked in onnxruntime against torch (cosine similarity >= 0.999) before it is kept.
+    Use it with `encoder: onnx` and `encoder_path: <the output folder>` in the exhibit's art2mus generator.
+    """
+    from art2mus.models.aligner import ImageAligner
+    from art2mus.models.encoders import EncoderLoadError, load_image_encoder
+    from art2mus.models.encoders.onnx import export_onnx_encoder
+
+    mdir = _open(ctx, model_dir)
+    try:
+        weights = encoder_path if encoder_path is not None else mdir.encoder_path(encoder)
+        torch_encoder = load_image_encoder(encoder, weights, device="cpu")
+        aligner_module = None
+        aligner_dir = None
+        if aligner is not None:
+            aligner_dir = mdir.resolve_aligner(aligner)
+            aligner_module = ImageAligner.load(aligner_dir, encoder_spec=torch_encoder.spec)
+    except (FileNotFoundError, ValueError, EncoderLoadError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if out_dir is None:
+        name = torch_encoder.spec.name + (f"-{aligner_dir.name}" if aligner_dir is not None else "")
+        out_dir = mdir.root / "onnx" / name
+    click.echo(f"exporting {torch_encoder.spec.name} (dim {torch_encoder.spec.dim})"
+               + (f" with aligner {aligner_dir.name}" if aligner_dir is not None else "") + f" to {out_dir} ...")
+    try:
+        export_onnx_encoder(torch_encoder, out_dir, aligner=aligner_module)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"done: {out_dir} (use `encoder: onnx` with `encoder_path: {out_dir}`)")

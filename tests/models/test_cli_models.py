@@ -74,3 +74,34 @@ def test_models_command_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_export_onnx_with_aligner_into_the_model_directory(debug_model_dir, tmp_path):
+    import numpy as np
+
+    from art2mus.models.encoders import load_image_encoder
+
+    out = tmp_path / "onnx-export"
+    result = CliRunner().invoke(
+        main,
+        ["models", "export-onnx", "--model-dir", str(debug_model_dir), "--encoder", "imagebind",
+         "--aligner", "debug-imagebind-4tok", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    onnx_encoder = load_image_encoder("onnx", out)
+    torch_encoder = load_image_encoder("imagebind", debug_model_dir / "imagebind")
+    assert onnx_encoder.spec == torch_encoder.spec and onnx_encoder.has_aligner
+    image = np.random.default_rng(3).integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    a, b = onnx_encoder.embed([image])[0], torch_encoder.embed([image])[0]
+    assert float(a @ b) >= 0.999
+    assert onnx_encoder.align_images([image]).shape == (1, 4, 24)
+
+
+def test_export_onnx_refuses_an_aligner_trained_for_another_encoder(debug_model_dir, tmp_path):
+    result = CliRunner().invoke(
+        main,
+        ["models", "export-onnx", "--model-dir", str(debug_model_dir), "--encoder", "imagebind",
+         "--aligner", "debug-clip-1tok", "--out", str(tmp_path / "x")],
+    )
+    assert result.exit_code != 0
+    assert "was trained for encoder" in result.output and not (tmp_path / "x").exists()
