@@ -464,36 +464,54 @@ def portrait(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     img = ((img.astype(np.int32) * (255 - alpha) + clothing.astype(np.int32) * alpha + 127) // 255).astype(np.uint8)
     _strokes(img, rng, 500, (cx - int(width * 0.36), sh_y, cx + int(width * 0.36), height),
              lambda: _jitter(rng, cloth, 35), (6, 14), (1, 2), mask=mask)
+    # every part gets its own proportions, so two portraits never share a rigid arrangement of
+    # identical eyes, buttons and beads (which a homography would happily align)
+    gap = int(rng.integers(32, 60))
     for k in range(int(rng.integers(3, 6))):  # buttons
-        cv2.circle(img, (cx, sh_y + 40 + k * 45), 7, _jitter(rng, (200, 200, 60), 40), -1, AA)
-        cv2.circle(img, (cx, sh_y + 40 + k * 45), 7, (30, 30, 30), 1, AA)
-    collar = np.array([(cx - 50, sh_y), (cx, sh_y + 55), (cx + 50, sh_y), (cx + 30, sh_y - 8), (cx - 30, sh_y - 8)], np.int32)
-    cv2.fillPoly(img, [collar], _jitter(rng, (235, 240, 240), 10), AA)
+        r = int(rng.integers(5, 11))
+        c = (cx + int(rng.integers(-4, 5)), sh_y + int(rng.integers(30, 55)) + k * gap)
+        cv2.circle(img, c, r, _jitter(rng, (200, 200, 60), 50), -1, AA)
+        cv2.circle(img, c, r, (30, 30, 30), 1, AA)
+    cw, cd = int(rng.integers(35, 70)), int(rng.integers(35, 75))
+    collar = np.array([(cx - cw, sh_y), (cx, sh_y + cd), (cx + cw, sh_y), (cx + cw * 3 // 5, sh_y - 8),
+                       (cx - cw * 3 // 5, sh_y - 8)], np.int32)
+    cv2.fillPoly(img, [collar], _jitter(rng, (235, 240, 240), 15), AA)
     # neck and head
     cv2.rectangle(img, (cx - hw // 3, head_y + hh - 10), (cx + hw // 3, sh_y), _jitter(rng, skin, 10), -1)
     hair = _jitter(rng, (30, 50, 80), 30)
-    cv2.ellipse(img, (cx, head_y - hh // 5), (int(hw * 1.15), int(hh * 1.05)), 0, 0, 360, hair, -1, AA)
+    cv2.ellipse(img, (cx, head_y - hh // 5), (int(hw * rng.uniform(1.05, 1.25)), int(hh * rng.uniform(0.95, 1.15))),
+                0, 0, 360, hair, -1, AA)
     cv2.ellipse(img, (cx, head_y), (hw, hh), 0, 0, 360, skin, -1, AA)
-    cv2.ellipse(img, (cx - hw, head_y + 5), (12, 22), 0, 0, 360, skin, -1, AA)
-    cv2.ellipse(img, (cx + hw, head_y + 5), (12, 22), 0, 0, 360, skin, -1, AA)
+    ear = (int(rng.integers(9, 15)), int(rng.integers(16, 27)))
+    cv2.ellipse(img, (cx - hw, head_y + 5), ear, 0, 0, 360, skin, -1, AA)
+    cv2.ellipse(img, (cx + hw, head_y + 5), ear, 0, 0, 360, skin, -1, AA)
     _strokes(img, rng, 350, (cx - int(hw * 1.1), head_y - int(hh * 1.2), cx + int(hw * 1.1), head_y - int(hh * 0.45)),
              lambda: _jitter(rng, hair, 45), (10, 30), (1, 3), (0.2, np.pi - 0.2))
-    eye_dy = int(hh * rng.uniform(-0.15, 0.0))
-    eye_dx = int(hw * rng.uniform(0.35, 0.5))
-    iris = _jitter(rng, (120, 90, 40), 60)
+    eye_dy = int(hh * rng.uniform(-0.2, 0.0))
+    eye_dx = int(hw * rng.uniform(0.3, 0.55))
+    eye_w, eye_h = int(rng.integers(12, 24)), int(rng.integers(6, 13))
+    iris_r = max(3, min(eye_h, int(rng.integers(4, 10))))
+    iris = _jitter(rng, (120, 90, 40), 70)
+    brow_lift, brow_w = int(rng.integers(12, 24)), int(rng.integers(14, 26))
     for sx in (-1, 1):
-        e = (cx + sx * eye_dx, head_y + eye_dy)
-        cv2.ellipse(img, e, (18, 10), 0, 0, 360, (245, 245, 245), -1, AA)
-        cv2.circle(img, e, 7, iris, -1, AA)
-        cv2.circle(img, e, 3, (10, 10, 10), -1, AA)
+        e = (cx + sx * eye_dx, head_y + eye_dy + int(rng.integers(-2, 3)))
+        cv2.ellipse(img, e, (eye_w, eye_h), int(rng.integers(-8, 9)), 0, 360, _jitter(rng, (240, 240, 240), 10), -1, AA)
+        cv2.circle(img, e, iris_r, iris, -1, AA)
+        cv2.circle(img, e, max(1, iris_r // 2), (10, 10, 10), -1, AA)
         cv2.circle(img, (e[0] + 2, e[1] - 2), 1, (255, 255, 255), -1, AA)
-        cv2.ellipse(img, (e[0], e[1] - 18), (20, 6), 0, 200, 340, hair, 3, AA)
-    cv2.line(img, (cx, head_y + eye_dy + 8), (cx - 8, head_y + int(hh * 0.35)), _jitter(rng, skin, 50), 2, AA)
-    cv2.line(img, (cx - 8, head_y + int(hh * 0.35)), (cx + 4, head_y + int(hh * 0.37)), _jitter(rng, skin, 50), 2, AA)
-    cv2.ellipse(img, (cx, head_y + int(hh * 0.6)), (int(hw * 0.35), 9), 0, 10, 170, _jitter(rng, (60, 60, 170), 30), 3, AA)
-    for k in range(int(rng.integers(8, 14))):  # necklace
-        a = np.pi * (0.15 + 0.7 * k / 12)
-        cv2.circle(img, (int(cx + 55 * np.cos(a)), int(sh_y + 20 + 40 * np.sin(a))), 4,
+        cv2.ellipse(img, (e[0], e[1] - brow_lift), (brow_w, int(rng.integers(3, 9))), int(rng.integers(-10, 11)),
+                    200, 340, hair, int(rng.integers(2, 5)), AA)
+    nose_len = hh * rng.uniform(0.25, 0.45)
+    cv2.line(img, (cx, head_y + eye_dy + 8), (cx - 8, head_y + int(nose_len)), _jitter(rng, skin, 50), 2, AA)
+    cv2.line(img, (cx - 8, head_y + int(nose_len)), (cx + 4, head_y + int(nose_len) + 2), _jitter(rng, skin, 50), 2, AA)
+    cv2.ellipse(img, (cx, head_y + int(hh * rng.uniform(0.5, 0.7))), (int(hw * rng.uniform(0.2, 0.45)), int(rng.integers(5, 13))),
+                0, 10, 170, _jitter(rng, (60, 60, 170), 30), int(rng.integers(2, 5)), AA)
+    nr, nd = int(rng.integers(40, 75)), int(rng.integers(25, 55))
+    bead = int(rng.integers(3, 7))
+    n_beads = int(rng.integers(7, 15))
+    for k in range(n_beads):  # necklace
+        a = np.pi * (0.15 + 0.7 * k / max(1, n_beads - 1))
+        cv2.circle(img, (int(cx + nr * np.cos(a)), int(sh_y + 15 + nd * np.sin(a))), bead,
                    _jitter(rng, (200, 220, 240), 30), -1, AA)
     return img
 

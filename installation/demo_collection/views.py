@@ -55,14 +55,19 @@ def random_view_params(
     gain: tuple[float, float] = (0.5, 1.5),
     max_occlusion: float = 0.3,
 ) -> ViewParams:
-    """Draw view parameters uniformly from the given ranges (blur, noise and JPEG quality too)."""
-    motion = int(rng.integers(0, 10)) if rng.random() < 0.3 else 0
+    """Draw view parameters uniformly from the given ranges (blur, noise and JPEG quality too).
+
+    A frame is sharp (25 %), out of focus (45 %: Gaussian sigma 0.3-1.5 px) or motion-blurred (30 %: a
+    2-7 px streak, a visitor's camera moving during a 1/30 s exposure)."""
+    kind = rng.random()
+    sigma = float(rng.uniform(0.3, 1.5)) if 0.25 <= kind < 0.7 else 0.0
+    motion = int(rng.integers(2, 8)) if kind >= 0.7 else 0
     return ViewParams(
         tilt_deg=float(rng.uniform(0.0, max_tilt_deg)),
         tilt_axis_deg=float(rng.uniform(0.0, 360.0)),
         scale=float(rng.uniform(*scale)),
         roll_deg=float(rng.uniform(-max_roll_deg, max_roll_deg)),
-        blur_sigma=float(rng.uniform(0.0, 1.5)),
+        blur_sigma=sigma,
         motion_blur_px=motion,
         gain=float(rng.uniform(*gain)),
         occlusion=float(rng.uniform(0.0, max_occlusion)) if rng.random() < 0.5 else 0.0,

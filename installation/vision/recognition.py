@@ -519,6 +519,7 @@ class ArtworkRecognizer:
         min_inliers: int = 8,
         confident_inliers: int = 12,
         min_inlier_ratio: float = 0.6,
+        relative_tolerance: float = 0.012,
         process_width: int = 320,
         refine_width: int = 640,
         frame_features: int = 1000,
@@ -541,6 +542,7 @@ class ArtworkRecognizer:
         self.min_inliers = min_inliers
         self.confident_inliers = max(confident_inliers, min_inliers)
         self.min_inlier_ratio = min_inlier_ratio
+        self.relative_tolerance = relative_tolerance
         self.max_candidates = max_candidates
         self.ransac_px = ransac_px
         self.flann_checks = flann_checks
@@ -569,7 +571,8 @@ class ArtworkRecognizer:
         ``accept_inliers`` the confidence that skips the refine pass (the debouncer applies both)."""
         return cls(index, ratio=config.ratio_test, min_inliers=config.keep_inliers,
                    confident_inliers=config.accept_inliers, process_width=config.process_width,
-                   refine_width=config.refine_width, frame_features=config.max_features, prefilter=prefilter)
+                   refine_width=getattr(config, "refine_width", 640), frame_features=config.max_features,
+                   prefilter=prefilter)
 
     def recognize(self, frame_bgr: np.ndarray) -> RecognitionResult:
         """Match one frame (BGR or grey uint8, any size) against the index."""
@@ -680,7 +683,15 @@ class ArtworkRecognizer:
         corners = np.array([[[0, 0]], [[w, 0]], [[w, hgt]], [[0, hgt]]], np.float32)
         outline = cv2.perspectiveTransform(corners, h).reshape(4, 2)
         problem = outline_problem(outline, (w, hgt), frame_size, self.geometry)
-        if problem is None and n_in >= 3:
+        if problem is None:
+            # a fixed pixel tolerance is loose for a painting seen small: recount the inliers with a
+            # tolerance relative to the outline's size (1.2 % of its diagonal, at least 1.5 px)
+            diag = 0.5 * float(np.linalg.norm(outline[2] - outline[0]) + np.linalg.norm(outline[3] - outline[1]))
+            tol = min(ransac_px, max(1.5, self.relative_tolerance * diag))
+            projected = cv2.perspectiveTransform(ref_xy.reshape(-1, 1, 2).astype(np.float32), h).reshape(-1, 2)
+            inl = np.linalg.norm(projected - frame_xy, axis=1) < tol
+            n_in = int(inl.sum())
+        if problem is None and n_in >= 4:
             hull = cv2.convexHull(ref_xy[inl].astype(np.float32))
             spread = float(cv2.contourArea(hull)) / (w * hgt)
             if spread < self.geometry.min_inlier_spread:

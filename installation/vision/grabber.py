@@ -1,0 +1,261 @@
+"""The frame grabber: a thread that keeps only the newest camera frame, reconnects, and never hangs.
+
+OpenCV's ``VideoCapture.open``/``read`` can block for a long time (a dead RTSP server, a USB camera that
+was unplugged mid-read). So every stream is opened and read in its own *reader* thread, and a
+*supervisor* thread watches it: a reader that makes no progress for ``open_timeout_s`` (opening) or
+``read_timeout_s`` (reading) is abandoned, and a fresh stream is opened after a backoff that doubles up
+to ``backoff_max_s``. An abandoned reader closes its stream and exits if its call ever returns; if it
+never returns it stays a daemon thread (counted in :attr:`GrabberHealth.stuck_readers`), which cannot
+keep the process from exiting. :meth:`FrameGrabber.stop` never waits on a reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from art2mus.installation.vision.sources import CameraError, CameraSource, EndOfStream, Frame, FrameStream
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GrabberHealth:
+    """What the control panel shows about a camera.
+
+    Attributes:
+        source: the camera's description.
+        state: ``starting``, ``connecting``, ``streaming``, ``reconnecting``, ``ended`` (a video file
+            that does not loop) or ``stopped``.
+        fps: frames per second over the last few seconds (0 when none).
+        last_frame_age_s: seconds since the newest frame arrived (None before the first).
+        frames: frames received since start.
+        reconnects: streams that failed or stalled and were reopened.
+        stuck_readers: abandoned reader threads still blocked inside OpenCV.
+        last_error: the most recent failure, or None.
+    """
+
+    source: str
+    state: str
+    fps: float
+    last_frame_age_s: float | None
+    frames: int
+    reconnects: int
+    stuck_readers: int
+    last_error: str | None
+
+
+class _Reader:
+    """One stream's reader thread: opens the source, then reads frames until told to stop."""
+
+    def __init__(self, source: CameraSource, publish: Callable[[Frame], None], clock: Callable[[], float]):
+        self.source = source
+        self.publish = publish
+        self.clock = clock
+        self.phase = "opening"
+        self.progress_t = clock()
+        self.frames = 0
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self.abandoned = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"camera-reader:{source.name}", daemon=True)
+
+    def _run(self) -> None:
+        stream: FrameStream | None = None
+        try:
+            stream = self.source.open()
+            self.phase = "reading"
+            self.progress_t = self.clock()
+            while not self.abandoned.is_set():
+                frame = stream.read()
+                if self.abandoned.is_set():
+                    break
+                self.frames += 1
+                self.progress_t = self.clock()
+                self.publish(frame)
+        except CameraError as exc:
+            self.error = exc
+        except Exception as exc:  # top of a background thread: keep the traceback, let the supervisor decide
+            logger.exception("camera reader for %s crashed", self.source.name)
+            self.error = exc
+        finally:
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # closing a broken capture must not mask the original error
+                    logger.debug("closing %s failed", self.source.name, exc_info=True)
+            self.done.set()
+
+
+class FrameGrabber:
+    """Keeps the newest frame of a camera source, reconnecting with backoff.
+
+    Args:
+        source: the camera.
+        clock: monotonic seconds for health and timeouts.
+        open_timeout_s: longest time a stream may take to open.
+        read_timeout_s: longest time without a frame before the stream counts as stalled.
+        backoff_initial_s, backoff_max_s: wait before reopening; doubles after each failure, resets once a
+            stream has delivered frames for ``healthy_after_s``.
+        poll_s: how often the supervisor checks its reader.
+    """
+
+    def __init__(self, source: CameraSource, *, clock: Callable[[], float] = time.monotonic,
+                 open_timeout_s: float = 15.0, read_timeout_s: float = 5.0, backoff_initial_s: float = 0.5,
+                 backoff_max_s: float = 30.0, healthy_after_s: float = 10.0, poll_s: float = 0.05):
+        if read_timeout_s <= 0 or open_timeout_s <= 0:
+            raise ValueError(f"timeouts must be > 0 seconds, got open={open_timeout_s}, read={read_timeout_s}")
+        if not 0 < backoff_initial_s <= backoff_max_s:
+            raise ValueError(f"need 0 < backoff_initial_s <= backoff_max_s, got {backoff_initial_s}, {backoff_max_s}")
+        self.source = source
+        self.clock = clock
+        self.open_timeout_s = open_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.healthy_after_s = healthy_after_s
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._latest: Frame | None = None
+        self._latest_arrival: float | None = None
+        self._arrivals: deque[float] = deque(maxlen=30)
+        self._frames = 0
+        self._reconnects = 0
+        self._state = "starting"
+        self._last_error: str | None = None
+        self._stuck: list[_Reader] = []
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_config(cls, source: CameraSource, reconnect_max_seconds: float,
+                    clock: Callable[[], float] = time.monotonic) -> FrameGrabber:
+        return cls(source, clock=clock, backoff_max_s=reconnect_max_seconds)
+
+    # ----------------------------------------------------------------------------------- control
+
+    def start(self) -> FrameGrabber:
+        if self._thread is not None:
+            raise RuntimeError("grabber already started")
+        self._thread = threading.Thread(target=self._supervise, name=f"camera:{self.source.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop grabbing; returns True when the supervisor ended within ``timeout`` seconds."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def __enter__(self) -> FrameGrabber:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -------------------------------------------------------------------------------------- read
+
+    def latest(self) -> Frame | None:
+        """The newest frame (or None before the first)."""
+        with self._cond:
+            return self._latest
+
+    def wait_for_frame(self, after_index: int | None = None, timeout: float = 1.0) -> Frame | None:
+        """Block up to ``timeout`` seconds for a frame newer than ``after_index``; None on timeout/stop."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._stop.is_set():
+                f = self._latest
+                if f is not None and (after_index is None or f.index != after_index):
+                    return f
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+        return None
+
+    def health(self) -> GrabberHealth:
+        now = self.clock()
+        with self._cond:
+            arrivals = list(self._arrivals)
+            fps = 0.0
+            if len(arrivals) >= 2 and now - arrivals[-1] < max(2.0, self.read_timeout_s):
+                span = arrivals[-1] - arrivals[0]
+                fps = (len(arrivals) - 1) / span if span > 0 else 0.0
+            age = None if self._latest_arrival is None else max(0.0, now - self._latest_arrival)
+            self._stuck = [r for r in self._stuck if not r.done.is_set()]
+            return GrabberHealth(self.source.name, self._state, round(fps, 2), age, self._frames,
+                                 self._reconnects, len(self._stuck), self._last_error)
+
+    # -------------------------------------------------------------------------------- supervisor
+
+    def _publish(self, frame: Frame) -> None:
+        now = self.clock()
+        with self._cond:
+            self._latest = frame
+            self._latest_arrival = now
+            self._arrivals.append(now)
+            self._frames += 1
+            if self._state != "streaming":
+                self._state = "streaming"
+            self._cond.notify_all()
+
+    def _set(self, state: str, error: str | None = None) -> None:
+        with self._cond:
+            self._state = state
+            if error is not None:
+                self._last_error = error
+            self._cond.notify_all()
+
+    def _supervise(self) -> None:
+        backoff = self.backoff_initial_s
+        while not self._stop.is_set():
+            self._set("connecting" if self._frames == 0 and self._reconnects == 0 else "reconnecting")
+            reader = _Reader(self.source, self._publish, self.clock)
+            started = self.clock()
+            reader.thread.start()
+            failure = self._watch(reader)
+            if self._stop.is_set():
+                reader.abandoned.set()
+                if not reader.done.is_set():
+                    with self._cond:
+                        self._stuck.append(reader)
+                break
+            if isinstance(reader.error, EndOfStream):
+                logger.info("%s ended", self.source.name)
+                self._set("ended", str(reader.error))
+                return
+            if reader.frames and self.clock() - started >= self.healthy_after_s:
+                backoff = self.backoff_initial_s
+            with self._cond:
+                self._reconnects += 1
+            self._set("reconnecting", failure)
+            logger.warning("%s: %s; reopening in %.1f s (reconnect %d)", self.source.name, failure, backoff,
+                           self._reconnects)
+            if self._stop.wait(backoff):
+                break
+            backoff = min(self.backoff_max_s, backoff * 2)
+        self._set("stopped")
+
+    def _watch(self, reader: _Reader) -> str | None:
+        """Wait until the reader fails, stalls or the grabber stops; returns why the stream ended."""
+        while not self._stop.wait(self.poll_s):
+            if reader.done.is_set():
+                return str(reader.error) if reader.error else "stream ended"
+            limit = self.open_timeout_s if reader.phase == "opening" else self.read_timeout_s
+            stalled = self.clock() - reader.progress_t
+            if stalled > limit:
+                reader.abandoned.set()
+                with self._cond:
+                    self._stuck.append(reader)
+                what = "opening" if reader.phase == "opening" else "no frame"
+                return f"{what} for {stalled:.1f} s (> {limit:.1f} s timeout): stream abandoned"
+        return None

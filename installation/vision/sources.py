@@ -1,0 +1,255 @@
+"""Camera sources: a local device (index or path), a network stream (RTSP/HTTP) or a video file.
+
+A :class:`CameraSource` is a description that can be opened any number of times; each
+:meth:`CameraSource.open` returns a fresh :class:`FrameStream`, so a grabber can abandon a stream whose
+``read`` hangs (OpenCV's FFmpeg reads can block for a long time on a dead RTSP server) and open a new
+one. Sources raise :class:`CameraError` when they cannot open or read and :class:`EndOfStream` at the
+end of a video file that does not loop.
+
+Frames are BGR ``uint8`` arrays of shape ``(height, width, 3)``. Timestamps are seconds: the injected
+clock's time for cameras and for a video file played in real time; the video's own time (frame index
+over fps, continuing across loops) for a video file played as fast as possible, so that simulations
+get the same decisions at any speed.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from art2mus.installation.config.vision import CameraConfig
+
+logger = logging.getLogger(__name__)
+
+
+class CameraError(RuntimeError):
+    """A camera could not be opened or stopped delivering frames."""
+
+
+class EndOfStream(CameraError):
+    """A video file that does not loop has no more frames."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One camera frame.
+
+    Attributes:
+        image: BGR uint8 ``(height, width, 3)``.
+        timestamp: seconds on the source's time base (see the module docstring).
+        index: frames delivered by this source since it was opened (0-based; continues across loops).
+        media_time: position in a video file (seconds from its start), None for cameras.
+    """
+
+    image: np.ndarray
+    timestamp: float
+    index: int
+    media_time: float | None = None
+
+
+class FrameStream(abc.ABC):
+    """An opened source. ``read`` may block (that is why grabbers run it in their own thread)."""
+
+    @abc.abstractmethod
+    def read(self) -> Frame:
+        """The next frame; raises :class:`CameraError` (or :class:`EndOfStream`)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the device/file; safe to call twice."""
+
+
+class CameraSource(abc.ABC):
+    """Something that can be opened into a :class:`FrameStream`."""
+
+    #: a short human-readable description for logs and health reports
+    name: str = "camera"
+    #: the frame rate the source promises (frames per second), or None if unknown
+    nominal_fps: float | None = None
+
+    @abc.abstractmethod
+    def open(self) -> FrameStream:
+        """Open a new stream; raises :class:`CameraError` when it cannot."""
+
+
+# ------------------------------------------------------------------------------------------ OpenCV
+
+
+class _CaptureStream(FrameStream):
+    def __init__(self, cap: cv2.VideoCapture, name: str, clock: Callable[[], float]):
+        self._cap = cap
+        self._name = name
+        self._clock = clock
+        self._index = 0
+
+    def read(self) -> Frame:
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            raise CameraError(f"{self._name}: no frame (device unplugged or stream dropped?)")
+        frame = Frame(image, self._clock(), self._index)
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class OpenCVCameraSource(CameraSource):
+    """A camera through ``cv2.VideoCapture``: a device index, a device path or an RTSP/HTTP URL.
+
+    Args:
+        target: device index (``0``), device path (``/dev/v4l/by-id/...``) or URL (``rtsp://...``).
+        width, height, fps: requested format (0: leave the camera's own).
+        open_timeout_s, read_timeout_s: passed to OpenCV's FFmpeg backend for URLs (it honours them);
+            the grabber enforces its own timeouts for every source anyway.
+        clock: timestamps frames (seconds).
+    """
+
+    def __init__(self, target: int | str, *, width: int = 0, height: int = 0, fps: float = 0.0,
+                 open_timeout_s: float = 10.0, read_timeout_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.target = target
+        self.width = width
+        self.height = height
+        self.nominal_fps = fps or None
+        self.open_timeout_s = open_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.clock = clock
+        self.name = self._describe(target)
+
+    @staticmethod
+    def _describe(target: int | str) -> str:
+        if isinstance(target, int):
+            return f"camera #{target}"
+        if "://" in str(target):  # never log credentials embedded in a URL
+            scheme, rest = str(target).split("://", 1)
+            return f"{scheme}://{rest.split('@')[-1]}"
+        return str(target)
+
+    def open(self) -> FrameStream:
+        params: list[int] = []
+        if isinstance(self.target, str) and "://" in self.target:
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
+        api = cv2.CAP_ANY
+        cap = cv2.VideoCapture(self.target, api, params) if params else cv2.VideoCapture(self.target, api)
+        if not cap.isOpened():
+            cap.release()
+            raise CameraError(f"{self.name}: cannot open (not connected, wrong index/path/URL, or busy)")
+        if self.width and self.height:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        if self.nominal_fps:
+            cap.set(cv2.CAP_PROP_FPS, self.nominal_fps)
+        logger.info("opened %s", self.name)
+        return _CaptureStream(cap, self.name, self.clock)
+
+
+# -------------------------------------------------------------------------------------- video file
+
+
+class _VideoFileStream(FrameStream):
+    def __init__(self, source: VideoFileSource, cap: cv2.VideoCapture, fps: float):
+        self._src = source
+        self._cap = cap
+        self._fps = fps
+        self._index = 0  # frames delivered, across loops
+        self._pos = 0  # frame position in the file
+        self._start = source.clock()
+
+    def read(self) -> Frame:
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            if not self._src.loop:
+                raise EndOfStream(f"{self._src.name}: end of video after {self._pos} frames")
+            if self._pos == 0:
+                raise CameraError(f"{self._src.name}: the video has no readable frames (truncated or corrupt?)")
+            # rewind; reopening is more robust than seeking for files cut short mid-frame
+            self._cap.release()
+            self._cap = cv2.VideoCapture(str(self._src.path))
+            ok, image = self._cap.read() if self._cap.isOpened() else (False, None)
+            if not ok or image is None:
+                raise CameraError(f"{self._src.name}: cannot read the video again after looping (removed?)")
+            self._pos = 0
+        media_time = self._pos / self._fps
+        if self._src.realtime:
+            due = self._start + self._index / self._fps
+            delay = due - self._src.clock()
+            if delay > 0:
+                self._src.sleep(delay)
+            timestamp = self._src.clock()
+        else:
+            timestamp = self._index / self._fps
+        frame = Frame(image, timestamp, self._index, media_time)
+        self._index += 1
+        self._pos += 1
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class VideoFileSource(CameraSource):
+    """A video file standing in for a camera.
+
+    Args:
+        path: the video (mp4v, MJPG, XVID... whatever OpenCV's FFmpeg reads).
+        loop: start again at the end (else :class:`EndOfStream`).
+        realtime: deliver frames at the video's own rate using ``clock``/``sleep``; False delivers them
+            as fast as they are read and stamps them with the video's time.
+        fps: override the frame rate stored in the file (frames per second).
+        clock, sleep: the time base and how to wait (seconds), injectable for tests.
+    """
+
+    def __init__(self, path: Path | str, *, loop: bool = True, realtime: bool = True, fps: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Any] = time.sleep):
+        self.path = Path(path)
+        self.loop = loop
+        self.realtime = realtime
+        self.clock = clock
+        self.sleep = sleep
+        self.name = str(self.path)
+        self._fps_override = fps
+        self.nominal_fps = fps
+
+    def open(self) -> FrameStream:
+        if not self.path.is_file():
+            raise CameraError(f"{self.path}: video file not found")
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            cap.release()
+            raise CameraError(f"{self.path}: OpenCV cannot open this video (not a video, or truncated)")
+        fps = self._fps_override or cap.get(cv2.CAP_PROP_FPS)
+        if not fps or not math.isfinite(fps) or fps <= 0 or fps > 1000:
+            fps = 25.0
+            logger.warning("%s reports no usable frame rate; assuming %.0f fps", self.path, fps)
+        self.nominal_fps = fps
+        return _VideoFileStream(self, cap, fps)
+
+
+def camera_source_from_config(config: CameraConfig, clock: Callable[[], float] = time.monotonic,
+                              sleep: Callable[[float], Any] = time.sleep) -> CameraSource:
+    """The source an exhibit's ``camera:`` section describes (``type``: device, path, stream or video)."""
+    kind = config.type
+    if kind == "video":
+        return VideoFileSource(config.path, loop=config.loop, realtime=config.realtime, clock=clock, sleep=sleep)
+    target: int | str
+    if kind == "device":
+        target = config.index
+    elif kind == "path":
+        target = config.path
+    elif kind == "stream":
+        target = config.url
+    else:  # a new camera type in the config without a source here is a programming error
+        raise ValueError(f"camera type {kind!r} has no source implementation")
+    return OpenCVCameraSource(target, width=config.width, height=config.height, fps=config.fps, clock=clock)

@@ -1,0 +1,39 @@
+"""Shared fixtures for the vision tests: one recognition index of the demo artworks per session."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from art2mus.installation.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_demo_artwork
+from art2mus.installation.vision.recognition import ArtworkRecognizer, RecognitionIndex, ReferencePhoto
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_opencv_thread():
+    # 2-core CI machines: OpenCV's own threads only add contention to pytest's work
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(previous)
+
+
+@pytest.fixture(scope="session")
+def demo_references() -> list[ReferencePhoto]:
+    return [ReferencePhoto(a.id, path=demo_artwork_path(a)) for a in DEMO_ARTWORKS]
+
+
+@pytest.fixture(scope="session")
+def demo_index(demo_references) -> RecognitionIndex:
+    return RecognitionIndex.build(demo_references)
+
+
+@pytest.fixture(scope="session")
+def demo_recognizer(demo_index) -> ArtworkRecognizer:
+    return ArtworkRecognizer(demo_index)
+
+
+@pytest.fixture(scope="session")
+def demo_paintings() -> dict[str, np.ndarray]:
+    return {a.id: render_demo_artwork(a) for a in DEMO_ARTWORKS}

@@ -1,0 +1,231 @@
+"""Recognition by local features: accuracy on synthetic views, no false accepts, persistence, seams."""
+
+from __future__ import annotations
+
+import collections
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from art2mus.installation.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_generated_artworks
+from art2mus.installation.demo_collection.views import distractor_images, random_view_params, synthetic_view
+from art2mus.installation.vision.recognition import (
+    INDEX_FILENAME,
+    ArtworkRecognizer,
+    EmbeddingPrefilter,
+    ExactCosineSearch,
+    FeatureSettings,
+    GeometryLimits,
+    RecognitionIndex,
+    ReferencePhoto,
+    outline_problem,
+    references_fingerprint,
+)
+
+ACCEPT = 12  # the accept threshold a single image is judged by (RecognitionConfig.accept_inliers)
+
+
+def _corner_error(found: np.ndarray, true: np.ndarray) -> float:
+    return float(np.linalg.norm(found - true, axis=1).mean())
+
+
+def test_top1_accuracy_on_synthetic_views(demo_recognizer, demo_paintings):
+    """Perspective up to 45 deg, scale 0.3-1, roll +-15 deg, blur, noise, JPEG, light x0.5-x1.5, 30 % occlusion."""
+    rng = np.random.default_rng(2024)
+    ids = [a.id for a in DEMO_ARTWORKS]
+    correct, wrong, corner_errors = 0, [], []
+    n = 15 * len(ids)
+    for i in range(n):
+        art = ids[i % len(ids)]
+        view = synthetic_view(demo_paintings[art], random_view_params(rng), rng)
+        result = demo_recognizer.recognize(view.frame)
+        if result.artwork_id == art and result.score >= ACCEPT:
+            correct += 1
+            corner_errors.append(_corner_error(result.outline, view.outline))
+        elif result.artwork_id is not None and result.artwork_id != art:
+            wrong.append((art, result.artwork_id, result.score))
+    assert wrong == [], "a painting was taken for another one"
+    assert correct / n >= 0.98, f"top-1 accuracy {correct}/{n}"
+    # the outline is where the painting is: median corner error of a few pixels in a 640x480 frame
+    assert np.median(corner_errors) < 4.0, np.median(corner_errors)
+
+
+def test_distractors_are_never_recognised(demo_recognizer):
+    """Other paintings in the same styles, faces, posters, noise and blank walls: no artwork, at any score."""
+    distractors = distractor_images(60, seed=11)
+    assert len({kind for kind, _ in distractors}) == 5
+    accepted = []
+    for kind, image in distractors:
+        result = demo_recognizer.recognize(image)
+        if result.artwork_id is not None:
+            accepted.append((kind, result.artwork_id, result.score))
+    assert accepted == []
+
+
+def test_paintings_of_the_same_style_are_told_apart(demo_references, demo_paintings):
+    """With look-alikes in the index (same style, other seed), each painting is still itself."""
+    lookalikes = render_generated_artworks(8, seed=5, long_side=640)
+    refs = demo_references + [ReferencePhoto(g.id, image=g.image) for g in lookalikes]
+    recognizer = ArtworkRecognizer(RecognitionIndex.build(refs))
+    rng = np.random.default_rng(8)
+    pairs = [(a.id, demo_paintings[a.id]) for a in DEMO_ARTWORKS] + [(g.id, g.image) for g in lookalikes]
+    outcomes = collections.Counter()
+    for art_id, image in pairs:
+        for _ in range(2):
+            params = random_view_params(rng, max_tilt_deg=30, scale=(0.5, 1.0), max_occlusion=0.15)
+            result = recognizer.recognize(synthetic_view(image, params, rng).frame)
+            if result.artwork_id == art_id:
+                outcomes["right"] += 1
+            elif result.artwork_id is None:
+                outcomes["unknown"] += 1
+            else:
+                outcomes["confused"] += 1
+    assert outcomes["confused"] == 0
+    assert outcomes["right"] >= 0.95 * 2 * len(pairs), outcomes
+
+
+def test_index_is_persisted_and_rebuilt_when_photos_change(tmp_path, demo_paintings, monkeypatch):
+    photos = {}
+    for art in ("city-at-six", "evening-regatta"):
+        photos[art] = tmp_path / f"{art}.png"
+        cv2.imwrite(str(photos[art]), demo_paintings[art])
+    refs = [ReferencePhoto(a, path=p) for a, p in photos.items()]
+    index_path = tmp_path / ".art2mus" / INDEX_FILENAME
+
+    built = RecognitionIndex.load_or_build(refs, index_path)
+    assert index_path.is_file()
+    assert built.artworks == ["city-at-six", "evening-regatta"]
+
+    calls = []
+    original_build = RecognitionIndex.build.__func__
+
+    def counting_build(cls, *args, **kwargs):
+        calls.append(args)
+        return original_build(cls, *args, **kwargs)
+
+    monkeypatch.setattr(RecognitionIndex, "build", classmethod(counting_build))
+    loaded = RecognitionIndex.load_or_build(refs, index_path)
+    assert calls == [], "an unchanged exhibit must reuse the stored index"
+    assert loaded.fingerprint == built.fingerprint
+    assert np.array_equal(loaded.descriptors, built.descriptors)
+    assert ArtworkRecognizer(loaded).recognize(demo_paintings["city-at-six"]).artwork_id == "city-at-six"
+
+    # the curator replaces a reference photo: same file name, new content
+    cv2.imwrite(str(photos["evening-regatta"]), demo_paintings["night-over-the-village"])
+    rebuilt = RecognitionIndex.load_or_build(refs, index_path)
+    assert len(calls) == 1
+    assert rebuilt.fingerprint != built.fingerprint
+    assert RecognitionIndex.load(index_path).fingerprint == rebuilt.fingerprint
+
+    # different settings are a different index too
+    assert references_fingerprint(refs, FeatureSettings(reference_features=500)) != rebuilt.fingerprint
+
+
+def test_unwritable_index_folder_only_costs_a_rebuild(tmp_path, demo_references):
+    if os.geteuid() == 0:
+        blocked = tmp_path / "not-a-folder"
+        blocked.write_text("a file where the index folder should be")
+        index_path = blocked / INDEX_FILENAME
+    else:
+        folder = tmp_path / "ro"
+        folder.mkdir(mode=0o500)
+        index_path = folder / INDEX_FILENAME
+    index = RecognitionIndex.load_or_build(demo_references[:2], index_path)
+    assert len(index.artworks) == 2 and not index_path.exists()
+
+
+def test_several_photos_of_one_artwork_do_not_veto_each_other(demo_references, demo_paintings):
+    """Two photos of one painting: their keypoints are each other's nearest neighbours, which must not fail
+    the ratio test."""
+    rng = np.random.default_rng(3)
+    art = "hills-of-orvale"
+    second_photo = synthetic_view(demo_paintings[art], random_view_params(rng, max_tilt_deg=10, scale=(0.9, 0.95),
+                                                                          max_occlusion=0.0), rng).frame
+    one = ArtworkRecognizer(RecognitionIndex.build(demo_references))
+    two = ArtworkRecognizer(RecognitionIndex.build(demo_references + [ReferencePhoto(art, image=second_photo)]))
+    for _ in range(4):
+        frame = synthetic_view(demo_paintings[art], random_view_params(rng, scale=(0.5, 0.9)), rng).frame
+        r1, r2 = one.recognize(frame), two.recognize(frame)
+        assert r2.artwork_id == art
+        assert r2.score >= 0.7 * r1.score
+
+
+class _FixedCandidates:
+    def __init__(self, ids):
+        self.ids = set(ids)
+        self.calls = 0
+
+    def candidates(self, frame_bgr):
+        self.calls += 1
+        return self.ids
+
+
+def test_prefilter_restricts_the_candidates(demo_index, demo_paintings):
+    frame = cv2.resize(demo_paintings["portrait-of-a-clerk"], (360, 480))
+    allowed = _FixedCandidates({"portrait-of-a-clerk", "city-at-six"})
+    assert ArtworkRecognizer(demo_index, prefilter=allowed).recognize(frame).artwork_id == "portrait-of-a-clerk"
+    assert allowed.calls == 1
+    elsewhere = ArtworkRecognizer(demo_index, prefilter=_FixedCandidates({"city-at-six", "amber-fields"}))
+    assert elsewhere.recognize(frame).artwork_id is None
+
+
+class _ColourEncoder:
+    """A stand-in image encoder: the mean colour of a 4x4 grid, (batch, 48)."""
+
+    def embed(self, images):
+        return np.stack([cv2.resize(img, (4, 4), interpolation=cv2.INTER_AREA).astype(np.float32).ravel() - 128
+                         for img in images])
+
+
+def test_embedding_prefilter_finds_the_nearest_references(demo_references, demo_paintings):
+    prefilter = EmbeddingPrefilter(_ColourEncoder(), ExactCosineSearch(), top_k=2)
+    prefilter.add_references(demo_references)
+    assert "night-over-the-village" in prefilter.candidates(demo_paintings["night-over-the-village"])
+    assert len(prefilter.candidates(demo_paintings["amber-fields"])) <= 2
+
+
+def test_orb_features_work_too(demo_references, demo_paintings):
+    recognizer = ArtworkRecognizer(RecognitionIndex.build(demo_references, FeatureSettings(kind="orb")))
+    result = recognizer.recognize(cv2.resize(demo_paintings["city-at-six"], (640, 480)))
+    assert result.artwork_id == "city-at-six" and result.score >= ACCEPT
+
+
+def test_bad_reference_photos_are_named(tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 400, 3), 200, np.uint8))
+    with pytest.raises(ValueError, match=r"blank\.png.*'wall'.*keypoints"):
+        RecognitionIndex.build([ReferencePhoto("wall", path=blank)])
+    missing = tmp_path / "missing.jpg"
+    with pytest.raises(ValueError, match=r"missing\.jpg.*'ghost'"):
+        RecognitionIndex.build([ReferencePhoto("ghost", path=missing)])
+    with pytest.raises(ValueError, match="no reference photos"):
+        RecognitionIndex.build([])
+
+
+@pytest.mark.parametrize(
+    ("quad", "problem"),
+    [
+        ([[100, 100], [300, 110], [290, 260], [110, 250]], None),
+        ([[100, 100], [300, 260], [290, 110], [110, 250]], "convex"),  # bow-tie
+        ([[300, 100], [100, 100], [110, 250], [290, 260]], "convex"),  # mirrored
+        ([[100, 100], [104, 100], [104, 103], [100, 103]], "small"),
+        ([[100, 100], [600, 100], [340, 140], [330, 140]], "angle"),
+    ],
+)
+def test_outline_sanity(quad, problem):
+    found = outline_problem(np.array(quad, float), (400, 300), (640, 480), GeometryLimits())
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+
+
+def test_result_json_has_the_documented_keys(demo_recognizer, demo_paintings):
+    result = demo_recognizer.recognize(cv2.resize(demo_paintings["evening-regatta"], (640, 416)))
+    out = result.to_json()
+    assert out["artwork"] == "evening-regatta" and out["score"] >= ACCEPT
+    assert np.array(out["outline"]).shape == (4, 2)
+    assert demo_recognizer.recognize(np.full((480, 640, 3), 128, np.uint8)).to_json() == {
+        "artwork": "unknown", "score": 0.0, "outline": None}
