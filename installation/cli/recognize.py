@@ -33,13 +33,29 @@ def _camera_target(source: str) -> int | str | None:
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per line.")
-@click.option("--realtime", is_flag=True, help="Play videos at their own speed (default: as fast as possible).")
-@click.option("--interval", type=click.FloatRange(min=0), default=None,
-              help="Seconds of video between recognitions (default: the exhibit's recognition.interval_seconds).")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop watching a camera after this many seconds (default: until Ctrl-C).")
-def command(exhibit: Path, sources: tuple[str, ...], as_json: bool, realtime: bool, interval: float | None,
-            duration: float | None) -> None:
+@click.option(
+    "--realtime", is_flag=True, help="Play videos at their own speed (default: as fast as possible)."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds of video between recognitions (default: the exhibit's recognition.interval_seconds).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop watching a camera after this many seconds (default: until Ctrl-C).",
+)
+def command(
+    exhibit: Path,
+    sources: tuple[str, ...],
+    as_json: bool,
+    realtime: bool,
+    interval: float | None,
+    duration: float | None,
+) -> None:
     """Recognise EXHIBIT's artworks in each SOURCE.
 
     SOURCE is an image (one line: the artwork or "unknown", its score and outline), a video (one line per
@@ -76,13 +92,21 @@ def command(exhibit: Path, sources: tuple[str, ...], as_json: bool, realtime: bo
     for source in sources:
         camera = _camera_target(source)
         path = Path(source)
-        kind = "camera" if camera is not None else ("image" if path.suffix.lower() in IMAGE_SUFFIXES else "video")
+        kind = (
+            "camera"
+            if camera is not None
+            else ("image" if path.suffix.lower() in IMAGE_SUFFIXES else "video")
+        )
         if camera is None and not path.is_file():
-            click.echo(f"{source}: no such file (expected an image, a video, a device index or a stream URL)", err=True)
+            click.echo(
+                f"{source}: no such file (expected an image, a video, a device index or a stream URL)",
+                err=True,
+            )
             failed += 1
             continue
-        if kind == "image" or (path.suffix.lower() not in VIDEO_SUFFIXES and camera is None
-                               and cv2.haveImageReader(str(path))):
+        if kind == "image" or (
+            path.suffix.lower() not in VIDEO_SUFFIXES and camera is None and cv2.haveImageReader(str(path))
+        ):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 click.echo(f"{source}: cannot read this image", err=True)
@@ -92,8 +116,11 @@ def command(exhibit: Path, sources: tuple[str, ...], as_json: bool, realtime: bo
             if result.artwork_id is not None and result.score < accept:  # a single look needs full confidence
                 result = dataclasses.replace(result, artwork_id=None, outline=None)
             out = result.to_json()
-            text = (f"{out['artwork']} (score {out['score']:g}, outline {out['outline']})" if result.artwork_id
-                    else f"unknown (best score {out['score']:g})")
+            text = (
+                f"{out['artwork']} (score {out['score']:g}, outline {out['outline']})"
+                if result.artwork_id
+                else f"unknown (best score {out['score']:g})"
+            )
             emit(source, out, text)
             continue
         pipeline = VisionPipeline(
@@ -104,9 +131,13 @@ def command(exhibit: Path, sources: tuple[str, ...], as_json: bool, realtime: bo
         )
         try:
             if camera is None:
-                ok = _watch_video(path, pipeline, realtime, lambda d, s=source: emit(s, d.to_json(), _text(d)))
+                ok = _watch_video(
+                    path, pipeline, realtime, lambda d, s=source: emit(s, d.to_json(), _text(d))
+                )
             else:
-                ok = _watch_camera(camera, pipeline, duration, lambda d, s=source: emit(s, d.to_json(), _text(d)))
+                ok = _watch_camera(
+                    camera, pipeline, duration, lambda d, s=source: emit(s, d.to_json(), _text(d))
+                )
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise SystemExit(130) from None
@@ -116,7 +147,9 @@ def command(exhibit: Path, sources: tuple[str, ...], as_json: bool, realtime: bo
 
 
 def _text(decision) -> str:
-    return f"t={decision.t:.2f} s {decision.label}" + (f" (score {decision.score:g})" if decision.artwork_id else "")
+    return f"t={decision.t:.2f} s {decision.label}" + (
+        f" (score {decision.score:g})" if decision.artwork_id else ""
+    )
 
 
 def _watch_video(path: Path, pipeline, realtime: bool, emit) -> bool:

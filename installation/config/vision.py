@@ -11,11 +11,20 @@ from art2mus.installation.config.base import OutputPath, StrictModel, VideoPath,
 
 
 class _CameraCommonConfig(StrictModel):
-    width: int = Field(640, ge=0, le=7680, description="Requested frame width in pixels (0: the source's own).")
-    height: int = Field(480, ge=0, le=4320, description="Requested frame height in pixels (0: the source's own).")
-    fps: float = Field(15.0, gt=0, le=120, description="Requested frames per second.", json_schema_extra=unit("fps"))
+    width: int = Field(
+        640, ge=0, le=7680, description="Requested frame width in pixels (0: the source's own)."
+    )
+    height: int = Field(
+        480, ge=0, le=4320, description="Requested frame height in pixels (0: the source's own)."
+    )
+    fps: float = Field(
+        15.0, gt=0, le=120, description="Requested frames per second.", json_schema_extra=unit("fps")
+    )
     reconnect_max_seconds: float = seconds(
-        30.0, "Longest wait between attempts to reopen a camera that stopped delivering frames.", gt=0, le=3600
+        30.0,
+        "Longest wait between attempts to reopen a camera that stopped delivering frames.",
+        gt=0,
+        le=3600,
     )
 
 
@@ -31,7 +40,9 @@ class PathCameraConfig(_CameraCommonConfig):
 
     type: Literal["path"] = Field("path", description="A local camera chosen by device path.")
     path: str = Field(
-        "/dev/video0", pattern=r"^/", description="Absolute device path, e.g. /dev/v4l/by-id/usb-...-video-index0."
+        "/dev/video0",
+        pattern=r"^/",
+        description="Absolute device path, e.g. /dev/v4l/by-id/usb-...-video-index0.",
     )
 
 
@@ -52,7 +63,9 @@ class VideoCameraConfig(_CameraCommonConfig):
     type: Literal["video"] = Field("video", description="A video file played as if it were a camera.")
     path: VideoPath = Field(Path("camera.mp4"), description="The video file (relative to this YAML file).")
     loop: bool = Field(True, description="Start again at the end of the file.")
-    realtime: bool = Field(True, description="Deliver frames at the video's own rate (false: as fast as possible).")
+    realtime: bool = Field(
+        True, description="Deliver frames at the video's own rate (false: as fast as possible)."
+    )
 
 
 CameraConfig = Annotated[
@@ -64,19 +77,31 @@ CameraConfig = Annotated[
 class RecognitionConfig(StrictModel):
     """How artworks are recognised in camera frames (local features + geometric check)."""
 
-    features: Literal["sift", "orb"] = Field("sift", description="Local feature type (SIFT is more robust, ORB faster).")
-    max_features: int = Field(1000, ge=100, le=10000, description="Keypoints kept per reference photo and per frame.")
-    ratio_test: float = Field(0.75, gt=0.3, lt=1.0, description="Lowe's ratio test threshold for feature matches.")
+    features: Literal["sift", "orb"] = Field(
+        "sift", description="Local feature type (SIFT is more robust, ORB faster)."
+    )
+    max_features: int = Field(
+        1000, ge=100, le=10000, description="Keypoints kept per reference photo and per frame."
+    )
+    ratio_test: float = Field(
+        0.75, gt=0.3, lt=1.0, description="Lowe's ratio test threshold for feature matches."
+    )
     accept_inliers: int = Field(
         15, ge=4, le=2000, description="Geometric inliers needed to accept an artwork that is not yet chosen."
     )
     keep_inliers: int = Field(
-        10, ge=4, le=2000, description="Inliers enough to keep an artwork already chosen (hysteresis; <= accept)."
+        10,
+        ge=4,
+        le=2000,
+        description="Inliers enough to keep an artwork already chosen (hysteresis; <= accept).",
     )
-    process_width: int = Field(640, ge=160, le=3840, description="Frames are scaled to this width before matching (pixels).")
+    process_width: int = Field(
+        640, ge=160, le=3840, description="Frames are scaled to this width before matching (pixels)."
+    )
     interval_seconds: float = seconds(0.2, "Time between two recognitions of the newest frame.", ge=0, le=10)
     index_dir: OutputPath = Field(
-        Path(".art2mus"), description="Where the recognition index is kept (rebuilt when reference photos change)."
+        Path(".art2mus"),
+        description="Where the recognition index is kept (rebuilt when reference photos change).",
     )
 
     @model_validator(mode="after")
@@ -91,11 +116,15 @@ class RecognitionConfig(StrictModel):
 class PresenceConfig(StrictModel):
     """When a visitor counts as present and an artwork as chosen (debounce)."""
 
-    dwell_seconds: float = seconds(1.5, "An artwork must be seen this long before its soundscape starts.", ge=0, le=60)
+    dwell_seconds: float = seconds(
+        1.5, "An artwork must be seen this long before its soundscape starts.", ge=0, le=60
+    )
     hold_seconds: float = seconds(
         6.0, "An artwork must be missed this long before it is dropped (longer than dwell).", ge=0, le=600
     )
-    motion: bool = Field(True, description="Detect visitors by motion in the camera image (background subtraction).")
+    motion: bool = Field(
+        True, description="Detect visitors by motion in the camera image (background subtraction)."
+    )
     motion_min_area: float = Field(
         0.01, gt=0, le=1, description="Fraction of the frame that must move to count as a visitor."
     )

@@ -43,8 +43,16 @@ class ArtworkDebouncer:
         min_hits: accepted frames needed before an artwork can be chosen.
     """
 
-    def __init__(self, *, dwell_s: float = 1.5, hold_s: float = 6.0, accept_score: float = 12,
-                 keep_score: float = 8, max_gap_s: float = 0.8, min_hits: int = 2):
+    def __init__(
+        self,
+        *,
+        dwell_s: float = 1.5,
+        hold_s: float = 6.0,
+        accept_score: float = 12,
+        keep_score: float = 8,
+        max_gap_s: float = 0.8,
+        min_hits: int = 2,
+    ):
         if dwell_s < 0 or hold_s < dwell_s:
             raise ValueError(f"need 0 <= dwell_s <= hold_s, got dwell_s={dwell_s}, hold_s={hold_s}")
         if keep_score > accept_score:
@@ -60,8 +68,12 @@ class ArtworkDebouncer:
     @classmethod
     def from_config(cls, presence: PresenceConfig, recognition: RecognitionConfig) -> ArtworkDebouncer:
         """Dwell and hold from the exhibit's ``presence`` section, thresholds from ``recognition``."""
-        return cls(dwell_s=presence.dwell_seconds, hold_s=presence.hold_seconds,
-                   accept_score=recognition.accept_inliers, keep_score=recognition.keep_inliers)
+        return cls(
+            dwell_s=presence.dwell_seconds,
+            hold_s=presence.hold_seconds,
+            accept_score=recognition.accept_inliers,
+            keep_score=recognition.keep_inliers,
+        )
 
     def reset(self) -> None:
         """Forget everything (e.g. when a looping video starts again)."""
@@ -98,12 +110,17 @@ class ArtworkDebouncer:
             self.current = None
             self.current_score = 0.0
             self.current_since = t
-        ready = [(s.hits, art, s) for art, s in self._streaks.items()
-                 if t - s.start >= self.dwell_s and s.hits >= self.min_hits]
+        ready = [
+            (s.hits, art, s)
+            for art, s in self._streaks.items()
+            if t - s.start >= self.dwell_s and s.hits >= self.min_hits
+        ]
         if ready:
             _, art, streak = max(ready, key=lambda r: (r[0], r[2].score))
             if self.current is None or t - self._current_seen >= self.dwell_s / 2:
-                logger.debug("artwork %s chosen after %.1f s (%d sightings)", art, t - streak.start, streak.hits)
+                logger.debug(
+                    "artwork %s chosen after %.1f s (%d sightings)", art, t - streak.start, streak.hits
+                )
                 self.current = art
                 self.current_score = streak.score
                 self.current_since = t

@@ -104,13 +104,26 @@ class FrameGrabber:
         poll_s: how often the supervisor checks its reader.
     """
 
-    def __init__(self, source: CameraSource, *, clock: Callable[[], float] = time.monotonic,
-                 open_timeout_s: float = 15.0, read_timeout_s: float = 5.0, backoff_initial_s: float = 0.5,
-                 backoff_max_s: float = 30.0, healthy_after_s: float = 10.0, poll_s: float = 0.05):
+    def __init__(
+        self,
+        source: CameraSource,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        open_timeout_s: float = 15.0,
+        read_timeout_s: float = 5.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        healthy_after_s: float = 10.0,
+        poll_s: float = 0.05,
+    ):
         if read_timeout_s <= 0 or open_timeout_s <= 0:
-            raise ValueError(f"timeouts must be > 0 seconds, got open={open_timeout_s}, read={read_timeout_s}")
+            raise ValueError(
+                f"timeouts must be > 0 seconds, got open={open_timeout_s}, read={read_timeout_s}"
+            )
         if not 0 < backoff_initial_s <= backoff_max_s:
-            raise ValueError(f"need 0 < backoff_initial_s <= backoff_max_s, got {backoff_initial_s}, {backoff_max_s}")
+            raise ValueError(
+                f"need 0 < backoff_initial_s <= backoff_max_s, got {backoff_initial_s}, {backoff_max_s}"
+            )
         self.source = source
         self.clock = clock
         self.open_timeout_s = open_timeout_s
@@ -132,8 +145,9 @@ class FrameGrabber:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_config(cls, source: CameraSource, reconnect_max_seconds: float,
-                    clock: Callable[[], float] = time.monotonic) -> FrameGrabber:
+    def from_config(
+        cls, source: CameraSource, reconnect_max_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> FrameGrabber:
         return cls(source, clock=clock, backoff_max_s=reconnect_max_seconds)
 
     # ----------------------------------------------------------------------------------- control
@@ -141,7 +155,9 @@ class FrameGrabber:
     def start(self) -> FrameGrabber:
         if self._thread is not None:
             raise RuntimeError("grabber already started")
-        self._thread = threading.Thread(target=self._supervise, name=f"camera:{self.source.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._supervise, name=f"camera:{self.source.name}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -192,8 +208,16 @@ class FrameGrabber:
                 fps = (len(arrivals) - 1) / span if span > 0 else 0.0
             age = None if self._latest_arrival is None else max(0.0, now - self._latest_arrival)
             self._stuck = [r for r in self._stuck if not r.done.is_set()]
-            return GrabberHealth(self.source.name, self._state, round(fps, 2), age, self._frames,
-                                 self._reconnects, len(self._stuck), self._last_error)
+            return GrabberHealth(
+                self.source.name,
+                self._state,
+                round(fps, 2),
+                age,
+                self._frames,
+                self._reconnects,
+                len(self._stuck),
+                self._last_error,
+            )
 
     # -------------------------------------------------------------------------------- supervisor
 
@@ -238,8 +262,13 @@ class FrameGrabber:
             with self._cond:
                 self._reconnects += 1
             self._set("reconnecting", failure)
-            logger.warning("%s: %s; reopening in %.1f s (reconnect %d)", self.source.name, failure, backoff,
-                           self._reconnects)
+            logger.warning(
+                "%s: %s; reopening in %.1f s (reconnect %d)",
+                self.source.name,
+                failure,
+                backoff,
+                self._reconnects,
+            )
             if self._stop.wait(backoff):
                 break
             backoff = min(self.backoff_max_s, backoff * 2)

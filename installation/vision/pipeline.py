@@ -80,8 +80,14 @@ class VisionPipeline:
         interval_s: least frame time between two recognitions (0: every frame); presence sees every frame.
     """
 
-    def __init__(self, recognizer: ArtworkRecognizer, debouncer: ArtworkDebouncer,
-                 presence: PresenceMonitor | None = None, *, interval_s: float = 0.0):
+    def __init__(
+        self,
+        recognizer: ArtworkRecognizer,
+        debouncer: ArtworkDebouncer,
+        presence: PresenceMonitor | None = None,
+        *,
+        interval_s: float = 0.0,
+    ):
         self.recognizer = recognizer
         self.debouncer = debouncer
         self.presence = presence
@@ -91,9 +97,14 @@ class VisionPipeline:
         self._last_recognition_t: float | None = None
 
     @classmethod
-    def from_config(cls, exhibit: ExhibitConfig, *, index: RecognitionIndex | None = None,
-                    prefilter: CandidatePrefilter | None = None,
-                    clock: Callable[[], float] = time.monotonic) -> VisionPipeline:
+    def from_config(
+        cls,
+        exhibit: ExhibitConfig,
+        *,
+        index: RecognitionIndex | None = None,
+        prefilter: CandidatePrefilter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> VisionPipeline:
         """Everything from an exhibit: the index (loaded or built), recognizer, debouncer and presence."""
         index = index or recognition_index_for_exhibit(exhibit)
         return cls(
@@ -140,8 +151,12 @@ def recognition_index_path(exhibit: ExhibitConfig) -> Path:
 def recognition_index_for_exhibit(exhibit: ExhibitConfig, path: Path | None = None) -> RecognitionIndex:
     """The exhibit's recognition index: loaded from ``path`` (default :func:`recognition_index_path`) when it
     matches the current reference photos and settings, else built and saved there."""
-    settings = FeatureSettings(kind=exhibit.recognition.features, reference_features=exhibit.recognition.max_features)
+    settings = FeatureSettings(
+        kind=exhibit.recognition.features, reference_features=exhibit.recognition.max_features
+    )
     refs = references_from_exhibit(exhibit)
     if not refs:
-        raise ValueError(f"{exhibit.source_file or 'exhibit'}: no artworks with reference photos to recognise")
+        raise ValueError(
+            f"{exhibit.source_file or 'exhibit'}: no artworks with reference photos to recognise"
+        )
     return RecognitionIndex.load_or_build(refs, path or recognition_index_path(exhibit), settings)

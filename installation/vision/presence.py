@@ -39,7 +39,9 @@ class MotionDetector:
         warmup_frames: frames after a (re)start during which nothing counts as motion.
     """
 
-    def __init__(self, *, width: int = 160, history: int = 150, var_threshold: float = 32.0, warmup_frames: int = 10):
+    def __init__(
+        self, *, width: int = 160, history: int = 150, var_threshold: float = 32.0, warmup_frames: int = 10
+    ):
         self.width = width
         self.history = history
         self.var_threshold = var_threshold
@@ -47,8 +49,9 @@ class MotionDetector:
         self.reset()
 
     def reset(self) -> None:
-        self._bg = cv2.createBackgroundSubtractorMOG2(history=self.history, varThreshold=self.var_threshold,
-                                                      detectShadows=False)
+        self._bg = cv2.createBackgroundSubtractorMOG2(
+            history=self.history, varThreshold=self.var_threshold, detectShadows=False
+        )
         self._frames = 0
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
@@ -56,7 +59,9 @@ class MotionDetector:
         """Feed a BGR or grey frame; returns the moving fraction (0..1) of the image."""
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         h, w = gray.shape[:2]
-        small = cv2.resize(gray, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            gray, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA
+        )
         small = cv2.GaussianBlur(small, (3, 3), 0)  # sensor noise is not a visitor
         mask = self._bg.apply(small)
         self._frames += 1
@@ -130,9 +135,16 @@ class PresenceMonitor:
         clock: the time base shared with frame timestamps.
     """
 
-    def __init__(self, motion: MotionDetector | None = None, sensors: SensorInput | None = None, *,
-                 motion_min_area: float = 0.01, motion_hold_s: float = 3.0, sensor_hold_s: float = 20.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        motion: MotionDetector | None = None,
+        sensors: SensorInput | None = None,
+        *,
+        motion_min_area: float = 0.01,
+        motion_hold_s: float = 3.0,
+        sensor_hold_s: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.motion = motion
         self.clock = clock
         self.sensors = sensors or SensorInput(sensor_hold_s, clock)
@@ -143,10 +155,16 @@ class PresenceMonitor:
         self._last_frame_t: float | None = None
 
     @classmethod
-    def from_config(cls, config: PresenceConfig, clock: Callable[[], float] = time.monotonic) -> PresenceMonitor:
-        return cls(MotionDetector() if config.motion else None, motion_min_area=config.motion_min_area,
-                   motion_hold_s=getattr(config, "motion_hold_seconds", 3.0),
-                   sensor_hold_s=config.sensor_hold_seconds, clock=clock)
+    def from_config(
+        cls, config: PresenceConfig, clock: Callable[[], float] = time.monotonic
+    ) -> PresenceMonitor:
+        return cls(
+            MotionDetector() if config.motion else None,
+            motion_min_area=config.motion_min_area,
+            motion_hold_s=getattr(config, "motion_hold_seconds", 3.0),
+            sensor_hold_s=config.sensor_hold_seconds,
+            clock=clock,
+        )
 
     def update_frame(self, image: np.ndarray, t: float) -> None:
         """Feed a camera frame taken at ``t`` seconds."""

@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -78,9 +78,13 @@ class FeatureSettings:
             raise ValueError(f"reference_levels must be 1..4, got {self.reference_levels}")
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "reference_features": self.reference_features,
-                "reference_long_side": self.reference_long_side, "reference_levels": self.reference_levels,
-                "root_sift": self.root_sift}
+        return {
+            "kind": self.kind,
+            "reference_features": self.reference_features,
+            "reference_long_side": self.reference_long_side,
+            "reference_levels": self.reference_levels,
+            "root_sift": self.root_sift,
+        }
 
     def create_detector(self, n_features: int, contrast: float = 0.04) -> cv2.Feature2D:
         """A detector keeping the ``n_features`` strongest keypoints; ``contrast`` is SIFT's threshold."""
@@ -108,8 +112,9 @@ def _resize_long_side(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, flo
     return cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA), s
 
 
-def _detect(detector: cv2.Feature2D, gray: np.ndarray, root_sift: bool = False
-            ) -> tuple[np.ndarray, np.ndarray | None]:
+def _detect(
+    detector: cv2.Feature2D, gray: np.ndarray, root_sift: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Keypoint positions ``(n, 2)`` float32 and descriptors ``(n, d)`` (None when there are none);
     SIFT descriptors come back as float32, RootSIFT-transformed when ``root_sift``."""
     kps, desc = detector.detectAndCompute(gray, None)
@@ -139,8 +144,10 @@ class ReferencePhoto:
             raise ValueError(f"reference of {self.artwork_id!r} has neither a path nor an image")
         img = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
         if img is None:
-            raise ValueError(f"{self.path}: cannot read reference photo of artwork {self.artwork_id!r} "
-                             "(expected a PNG/JPEG image OpenCV can decode)")
+            raise ValueError(
+                f"{self.path}: cannot read reference photo of artwork {self.artwork_id!r} "
+                "(expected a PNG/JPEG image OpenCV can decode)"
+            )
         return img
 
     def content_hash(self) -> str:
@@ -154,15 +161,21 @@ class ReferencePhoto:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
                         h.update(chunk)
             except OSError as exc:
-                raise ValueError(f"{self.path}: cannot read reference photo of artwork {self.artwork_id!r}: {exc}") from exc
+                raise ValueError(
+                    f"{self.path}: cannot read reference photo of artwork {self.artwork_id!r}: {exc}"
+                ) from exc
         return h.hexdigest()
 
 
 def references_fingerprint(references: Sequence[ReferencePhoto], settings: FeatureSettings) -> str:
     """SHA-256 over the index format, the feature settings, and each (artwork id, photo content)."""
     h = hashlib.sha256()
-    h.update(json.dumps({"format": INDEX_FORMAT, "opencv": cv2.__version__.split(".")[0],
-                         **settings.as_dict()}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {"format": INDEX_FORMAT, "opencv": cv2.__version__.split(".")[0], **settings.as_dict()},
+            sort_keys=True,
+        ).encode()
+    )
     for ref in references:
         h.update(ref.artwork_id.encode())
         h.update(b"\0")
@@ -205,8 +218,12 @@ class RecognitionIndex:
         return int(self.keypoints.nbytes + self.descriptors.nbytes + self.ref_of_keypoint.nbytes)
 
     @classmethod
-    def build(cls, references: Sequence[ReferencePhoto], settings: FeatureSettings | None = None,
-              fingerprint: str | None = None) -> RecognitionIndex:
+    def build(
+        cls,
+        references: Sequence[ReferencePhoto],
+        settings: FeatureSettings | None = None,
+        fingerprint: str | None = None,
+    ) -> RecognitionIndex:
         """Extract features from every reference photo. Raises ``ValueError`` naming a photo that cannot be
         read or that has too few keypoints (< 20) to be recognised."""
         settings = settings or FeatureSettings()
@@ -222,8 +239,11 @@ class RecognitionIndex:
                 if level:
                     if min(level_img.shape[:2]) < 64:
                         break
-                    level_img = cv2.resize(level_img, (level_img.shape[1] // 2, level_img.shape[0] // 2),
-                                           interpolation=cv2.INTER_AREA)
+                    level_img = cv2.resize(
+                        level_img,
+                        (level_img.shape[1] // 2, level_img.shape[0] // 2),
+                        interpolation=cv2.INTER_AREA,
+                    )
                 detector = settings.create_detector(max(50, settings.reference_features >> level))
                 lxy, ldesc = _detect(detector, level_img, settings.root_sift)
                 if ldesc is not None:
@@ -233,8 +253,10 @@ class RecognitionIndex:
             desc = np.concatenate(desc_levels) if desc_levels else None
             if desc is None or len(xy) < 20:
                 where = ref.path or f"in-memory image #{n}"
-                raise ValueError(f"{where}: reference photo of artwork {ref.artwork_id!r} has {len(xy)} keypoints; "
-                                 "at least 20 are needed (is it blank or tiny?)")
+                raise ValueError(
+                    f"{where}: reference photo of artwork {ref.artwork_id!r} has {len(xy)} keypoints; "
+                    "at least 20 are needed (is it blank or tiny?)"
+                )
             ids.append(ref.artwork_id)
             sizes.append((gray.shape[1], gray.shape[0]))
             scales.append(s)
@@ -252,19 +274,35 @@ class RecognitionIndex:
             fingerprint=fingerprint or references_fingerprint(references, settings),
             build_seconds=time.perf_counter() - t0,
         )
-        logger.info("built recognition index: %d artworks, %d photos, %d keypoints in %.2f s",
-                    len(index.artworks), len(ids), len(index.keypoints), index.build_seconds)
+        logger.info(
+            "built recognition index: %d artworks, %d photos, %d keypoints in %.2f s",
+            len(index.artworks),
+            len(ids),
+            len(index.keypoints),
+            index.build_seconds,
+        )
         return index
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` (``.npz``) atomically (a temporary file, then a rename)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"format": INDEX_FORMAT, "fingerprint": self.fingerprint, "artwork_ids": self.artwork_ids,
-                "settings": self.settings.as_dict()}
+        meta = {
+            "format": INDEX_FORMAT,
+            "fingerprint": self.fingerprint,
+            "artwork_ids": self.artwork_ids,
+            "settings": self.settings.as_dict(),
+        }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), ref_sizes=self.ref_sizes, ref_scales=self.ref_scales,
-                     keypoints=self.keypoints, descriptors=self.descriptors, ref_of_keypoint=self.ref_of_keypoint)
+            np.savez(
+                fh,
+                meta=np.array(json.dumps(meta)),
+                ref_sizes=self.ref_sizes,
+                ref_scales=self.ref_scales,
+                keypoints=self.keypoints,
+                descriptors=self.descriptors,
+                ref_of_keypoint=self.ref_of_keypoint,
+            )
         os.replace(tmp, path)
 
     @classmethod
@@ -273,14 +311,24 @@ class RecognitionIndex:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != INDEX_FORMAT:
-                raise ValueError(f"{path}: recognition index format {meta.get('format')}, expected {INDEX_FORMAT}")
-            return cls(settings=FeatureSettings(**meta["settings"]), artwork_ids=list(meta["artwork_ids"]), ref_sizes=data["ref_sizes"],
-                       ref_scales=data["ref_scales"], keypoints=data["keypoints"], descriptors=data["descriptors"],
-                       ref_of_keypoint=data["ref_of_keypoint"], fingerprint=meta["fingerprint"])
+                raise ValueError(
+                    f"{path}: recognition index format {meta.get('format')}, expected {INDEX_FORMAT}"
+                )
+            return cls(
+                settings=FeatureSettings(**meta["settings"]),
+                artwork_ids=list(meta["artwork_ids"]),
+                ref_sizes=data["ref_sizes"],
+                ref_scales=data["ref_scales"],
+                keypoints=data["keypoints"],
+                descriptors=data["descriptors"],
+                ref_of_keypoint=data["ref_of_keypoint"],
+                fingerprint=meta["fingerprint"],
+            )
 
     @classmethod
-    def load_or_build(cls, references: Sequence[ReferencePhoto], path: Path | None,
-                      settings: FeatureSettings | None = None) -> RecognitionIndex:
+    def load_or_build(
+        cls, references: Sequence[ReferencePhoto], path: Path | None, settings: FeatureSettings | None = None
+    ) -> RecognitionIndex:
         """The index stored at ``path`` if it was built from exactly these photos and settings, else a new
         one (saved to ``path`` when it is writable; a read-only exhibit folder only costs a rebuild)."""
         settings = settings or FeatureSettings()
@@ -300,11 +348,15 @@ class RecognitionIndex:
             try:
                 index.save(path)
             except OSError as exc:
-                logger.warning("could not save recognition index to %s (%s); it will be rebuilt next start", path, exc)
+                logger.warning(
+                    "could not save recognition index to %s (%s); it will be rebuilt next start", path, exc
+                )
         return index
 
 
-def references_from_pairs(pairs: Iterable[tuple[str, Iterable[Path | str | np.ndarray]]]) -> list[ReferencePhoto]:
+def references_from_pairs(
+    pairs: Iterable[tuple[str, Iterable[Path | str | np.ndarray]]],
+) -> list[ReferencePhoto]:
     """``[(artwork_id, [path or BGR image, ...]), ...]`` -> reference photos."""
     refs = []
     for artwork_id, items in pairs:
@@ -351,7 +403,9 @@ class ExactCosineSearch:
     def add(self, vectors: np.ndarray, labels: Sequence[str]) -> None:
         vectors = np.asarray(vectors, np.float32)
         if vectors.ndim != 2 or len(vectors) != len(labels):
-            raise ValueError(f"expected (n, dim) vectors with n labels, got {vectors.shape} and {len(labels)} labels")
+            raise ValueError(
+                f"expected (n, dim) vectors with n labels, got {vectors.shape} and {len(labels)} labels"
+            )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.maximum(norms, 1e-12)
         self._vectors = vectors if self._vectors.size == 0 else np.concatenate([self._vectors, vectors])
@@ -426,8 +480,13 @@ class RecognitionResult:
 
     def to_json(self) -> dict:
         """``{"artwork": id or "unknown", "score": inliers, "outline": [[x, y] x4] or null}``."""
-        return {"artwork": self.artwork_id or "unknown", "score": round(float(self.score), 1),
-                "outline": None if self.outline is None else [[round(float(x), 1), round(float(y), 1)] for x, y in self.outline]}
+        return {
+            "artwork": self.artwork_id or "unknown",
+            "score": round(float(self.score), 1),
+            "outline": None
+            if self.outline is None
+            else [[round(float(x), 1), round(float(y), 1)] for x, y in self.outline],
+        }
 
 
 @dataclass(frozen=True)
@@ -451,8 +510,9 @@ class GeometryLimits:
     min_inlier_spread: float = 0.02
 
 
-def outline_problem(outline: np.ndarray, ref_size: tuple[float, float], frame_size: tuple[int, int],
-                    limits: GeometryLimits) -> str | None:
+def outline_problem(
+    outline: np.ndarray, ref_size: tuple[float, float], frame_size: tuple[int, int], limits: GeometryLimits
+) -> str | None:
     """Why ``outline`` (4, 2) is not a plausible view of a flat ``ref_size`` (w, h) picture in a
     ``frame_size`` (w, h) frame, or None when it is."""
     quad = np.asarray(outline, np.float64)
@@ -463,7 +523,9 @@ def outline_problem(outline: np.ndarray, ref_size: tuple[float, float], frame_si
     # reference corners TL, TR, BR, BL run clockwise on screen (y down): all cross products > 0
     if not np.all(cross > 0):
         return "outline not convex or mirrored"
-    area = 0.5 * abs(float(np.sum(quad[:, 0] * np.roll(quad[:, 1], -1) - np.roll(quad[:, 0], -1) * quad[:, 1])))
+    area = 0.5 * abs(
+        float(np.sum(quad[:, 0] * np.roll(quad[:, 1], -1) - np.roll(quad[:, 0], -1) * quad[:, 1]))
+    )
     frame_area = float(frame_size[0] * frame_size[1])
     if area < limits.min_area_fraction * frame_area:
         return f"outline too small ({area / frame_area:.4f} of the frame)"
@@ -535,8 +597,10 @@ class ArtworkRecognizer:
         if min_inliers < 4:
             raise ValueError(f"min_inliers must be >= 4 (a homography needs 4 points), got {min_inliers}")
         if process_width < 160 or (refine_width and refine_width < process_width):
-            raise ValueError(f"need 160 <= process_width <= refine_width (or refine_width 0), got "
-                             f"{process_width} and {refine_width}")
+            raise ValueError(
+                f"need 160 <= process_width <= refine_width (or refine_width 0), got "
+                f"{process_width} and {refine_width}"
+            )
         self.index = index
         self.ratio = ratio
         self.min_inliers = min_inliers
@@ -560,19 +624,32 @@ class ArtworkRecognizer:
         if self._settings.kind == "sift":
             self._flann = cv2.flann_Index(index.descriptors, {"algorithm": 1, "trees": 4})  # KD-tree
         else:  # LSH for binary descriptors
-            self._flann = cv2.flann_Index(index.descriptors, {"algorithm": 6, "table_number": 12, "key_size": 20,
-                                                             "multi_probe_level": 2})
+            self._flann = cv2.flann_Index(
+                index.descriptors,
+                {"algorithm": 6, "table_number": 12, "key_size": 20, "multi_probe_level": 2},
+            )
         self.flann_build_seconds = time.perf_counter() - t0
 
     @classmethod
-    def from_config(cls, config: RecognitionConfig, index: RecognitionIndex, *,
-                    prefilter: CandidatePrefilter | None = None) -> ArtworkRecognizer:
+    def from_config(
+        cls,
+        config: RecognitionConfig,
+        index: RecognitionIndex,
+        *,
+        prefilter: CandidatePrefilter | None = None,
+    ) -> ArtworkRecognizer:
         """A recognizer with the exhibit's settings: ``keep_inliers`` is the recognition floor and
         ``accept_inliers`` the confidence that skips the refine pass (the debouncer applies both)."""
-        return cls(index, ratio=config.ratio_test, min_inliers=config.keep_inliers,
-                   confident_inliers=config.accept_inliers, process_width=config.process_width,
-                   refine_width=getattr(config, "refine_width", 640), frame_features=config.max_features,
-                   prefilter=prefilter)
+        return cls(
+            index,
+            ratio=config.ratio_test,
+            min_inliers=config.keep_inliers,
+            confident_inliers=config.accept_inliers,
+            process_width=config.process_width,
+            refine_width=getattr(config, "refine_width", 640),
+            frame_features=config.max_features,
+            prefilter=prefilter,
+        )
 
     def recognize(self, frame_bgr: np.ndarray) -> RecognitionResult:
         """Match one frame (BGR or grey uint8, any size) against the index."""
@@ -588,11 +665,19 @@ class ArtworkRecognizer:
                 break
             if gray.shape[1] <= width:  # the frame is no bigger than this pass: nothing finer to see
                 break
-        return RecognitionResult(result.artwork_id, result.score, result.outline, result.candidate_id,
-                                 result.matches, result.keypoints, time.perf_counter() - t0)
+        return RecognitionResult(
+            result.artwork_id,
+            result.score,
+            result.outline,
+            result.candidate_id,
+            result.matches,
+            result.keypoints,
+            time.perf_counter() - t0,
+        )
 
-    def _recognize_at(self, gray: np.ndarray, width: int, detector: cv2.Feature2D, allowed: set[str] | None
-                      ) -> RecognitionResult:
+    def _recognize_at(
+        self, gray: np.ndarray, width: int, detector: cv2.Feature2D, allowed: set[str] | None
+    ) -> RecognitionResult:
         fh, fw = gray.shape[:2]
         small, s = _resize_long_side(gray, round(width * max(fw, fh) / max(1, fw)))
         xy, desc = _detect(detector, small, self._settings.root_sift)
@@ -613,8 +698,13 @@ class ArtworkRecognizer:
             if counts[ref] < self.min_inliers:
                 break
             sel = refs == ref
-            found = self._verify(int(ref), self.index.keypoints[good_kp[sel]], xy[good_q[sel]],
-                                 (small.shape[1], small.shape[0]), ransac_px)
+            found = self._verify(
+                int(ref),
+                self.index.keypoints[good_kp[sel]],
+                xy[good_q[sel]],
+                (small.shape[1], small.shape[0]),
+                ransac_px,
+            )
             if found is not None and (best is None or found[0] > best[0]):
                 best = (found[0], int(ref), found[1])
         if best is None:
@@ -625,8 +715,9 @@ class ArtworkRecognizer:
             return RecognitionResult(None, float(inliers), None, art, **counts_kw)
         return RecognitionResult(art, float(inliers), (outline / s).astype(np.float32), art, **counts_kw)
 
-    def _ratio_test(self, nn_idx: np.ndarray, nn_dist: np.ndarray, allowed: set[str] | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def _ratio_test(
+        self, nn_idx: np.ndarray, nn_dist: np.ndarray, allowed: set[str] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Query and keypoint indices of matches whose nearest neighbour is clearly nearer than the nearest
         keypoint of any other artwork (Lowe's rule for several objects: the second neighbour must come
         from another object, or several photos and repeated motifs of one artwork would veto each
@@ -636,7 +727,9 @@ class ArtworkRecognizer:
         art = self._artwork_of_kp[nn_idx]
         ref = self.index.ref_of_keypoint[nn_idx]
         if allowed is not None:  # neighbours outside the candidates are ignored entirely
-            allowed_ids = np.array([i for i, a in enumerate(self.index.artworks) if a in allowed], dtype=np.int32)
+            allowed_ids = np.array(
+                [i for i, a in enumerate(self.index.artworks) if a in allowed], dtype=np.int32
+            )
             valid &= np.isin(art, allowed_ids)
         rows = np.arange(len(nn_idx))
         best_col = np.argmax(valid, axis=1)
@@ -656,7 +749,7 @@ class ArtworkRecognizer:
         # no qualifying second neighbour within k: the last distance is a lower bound of it
         d_second = np.where(found, d_second, nn_dist[:, -1])
         if self._settings.kind == "sift":  # squared L2 distances
-            passes = d_best < (self.ratio ** 2) * d_second
+            passes = d_best < (self.ratio**2) * d_second
         else:
             passes = d_best < self.ratio * d_second
         passes &= keep
@@ -667,8 +760,14 @@ class ArtworkRecognizer:
         q, kp = q[first_of], kp[first_of]
         return q, kp
 
-    def _verify(self, ref: int, ref_xy: np.ndarray, frame_xy: np.ndarray, frame_size: tuple[int, int],
-                ransac_px: float) -> tuple[int, np.ndarray] | None:
+    def _verify(
+        self,
+        ref: int,
+        ref_xy: np.ndarray,
+        frame_xy: np.ndarray,
+        frame_size: tuple[int, int],
+        ransac_px: float,
+    ) -> tuple[int, np.ndarray] | None:
         """RANSAC homography reference -> frame; ``(inliers, outline)`` if the outline is sane, else None."""
         if len(ref_xy) < 4:
             return None
@@ -686,9 +785,13 @@ class ArtworkRecognizer:
         if problem is None:
             # a fixed pixel tolerance is loose for a painting seen small: recount the inliers with a
             # tolerance relative to the outline's size (1.2 % of its diagonal, at least 1.5 px)
-            diag = 0.5 * float(np.linalg.norm(outline[2] - outline[0]) + np.linalg.norm(outline[3] - outline[1]))
+            diag = 0.5 * float(
+                np.linalg.norm(outline[2] - outline[0]) + np.linalg.norm(outline[3] - outline[1])
+            )
             tol = min(ransac_px, max(1.5, self.relative_tolerance * diag))
-            projected = cv2.perspectiveTransform(ref_xy.reshape(-1, 1, 2).astype(np.float32), h).reshape(-1, 2)
+            projected = cv2.perspectiveTransform(ref_xy.reshape(-1, 1, 2).astype(np.float32), h).reshape(
+                -1, 2
+            )
             inl = np.linalg.norm(projected - frame_xy, axis=1) < tol
             n_in = int(inl.sum())
         if problem is None and n_in >= 4:

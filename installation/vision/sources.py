@@ -115,9 +115,17 @@ class OpenCVCameraSource(CameraSource):
         clock: timestamps frames (seconds).
     """
 
-    def __init__(self, target: int | str, *, width: int = 0, height: int = 0, fps: float = 0.0,
-                 open_timeout_s: float = 10.0, read_timeout_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        target: int | str,
+        *,
+        width: int = 0,
+        height: int = 0,
+        fps: float = 0.0,
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.target = target
         self.width = width
         self.height = height
@@ -139,8 +147,12 @@ class OpenCVCameraSource(CameraSource):
     def open(self) -> FrameStream:
         params: list[int] = []
         if isinstance(self.target, str) and "://" in self.target:
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                int(self.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                int(self.read_timeout_s * 1000),
+            ]
         api = cv2.CAP_ANY
         cap = cv2.VideoCapture(self.target, api, params) if params else cv2.VideoCapture(self.target, api)
         if not cap.isOpened():
@@ -173,7 +185,9 @@ class _VideoFileStream(FrameStream):
             if not self._src.loop:
                 raise EndOfStream(f"{self._src.name}: end of video after {self._pos} frames")
             if self._pos == 0:
-                raise CameraError(f"{self._src.name}: the video has no readable frames (truncated or corrupt?)")
+                raise CameraError(
+                    f"{self._src.name}: the video has no readable frames (truncated or corrupt?)"
+                )
             # rewind; reopening is more robust than seeking for files cut short mid-frame
             self._cap.release()
             self._cap = cv2.VideoCapture(str(self._src.path))
@@ -211,8 +225,16 @@ class VideoFileSource(CameraSource):
         clock, sleep: the time base and how to wait (seconds), injectable for tests.
     """
 
-    def __init__(self, path: Path | str, *, loop: bool = True, realtime: bool = True, fps: float | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Any] = time.sleep):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        loop: bool = True,
+        realtime: bool = True,
+        fps: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = time.sleep,
+    ):
         self.path = Path(path)
         self.loop = loop
         self.realtime = realtime
@@ -237,12 +259,17 @@ class VideoFileSource(CameraSource):
         return _VideoFileStream(self, cap, fps)
 
 
-def camera_source_from_config(config: CameraConfig, clock: Callable[[], float] = time.monotonic,
-                              sleep: Callable[[float], Any] = time.sleep) -> CameraSource:
+def camera_source_from_config(
+    config: CameraConfig,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> CameraSource:
     """The source an exhibit's ``camera:`` section describes (``type``: device, path, stream or video)."""
     kind = config.type
     if kind == "video":
-        return VideoFileSource(config.path, loop=config.loop, realtime=config.realtime, clock=clock, sleep=sleep)
+        return VideoFileSource(
+            config.path, loop=config.loop, realtime=config.realtime, clock=clock, sleep=sleep
+        )
     target: int | str
     if kind == "device":
         target = config.index

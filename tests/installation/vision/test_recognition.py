@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from art2mus.installation.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_generated_artworks
+from art2mus.installation.demo_collection import DEMO_ARTWORKS, render_generated_artworks
 from art2mus.installation.demo_collection.views import distractor_images, random_view_params, synthetic_view
 from art2mus.installation.vision.recognition import (
     INDEX_FILENAME,
@@ -141,10 +141,15 @@ def test_several_photos_of_one_artwork_do_not_veto_each_other(demo_references, d
     the ratio test."""
     rng = np.random.default_rng(3)
     art = "hills-of-orvale"
-    second_photo = synthetic_view(demo_paintings[art], random_view_params(rng, max_tilt_deg=10, scale=(0.9, 0.95),
-                                                                          max_occlusion=0.0), rng).frame
+    second_photo = synthetic_view(
+        demo_paintings[art],
+        random_view_params(rng, max_tilt_deg=10, scale=(0.9, 0.95), max_occlusion=0.0),
+        rng,
+    ).frame
     one = ArtworkRecognizer(RecognitionIndex.build(demo_references))
-    two = ArtworkRecognizer(RecognitionIndex.build(demo_references + [ReferencePhoto(art, image=second_photo)]))
+    two = ArtworkRecognizer(
+        RecognitionIndex.build(demo_references + [ReferencePhoto(art, image=second_photo)])
+    )
     for _ in range(4):
         frame = synthetic_view(demo_paintings[art], random_view_params(rng, scale=(0.5, 0.9)), rng).frame
         r1, r2 = one.recognize(frame), two.recognize(frame)
@@ -165,7 +170,9 @@ class _FixedCandidates:
 def test_prefilter_restricts_the_candidates(demo_index, demo_paintings):
     frame = cv2.resize(demo_paintings["portrait-of-a-clerk"], (360, 480))
     allowed = _FixedCandidates({"portrait-of-a-clerk", "city-at-six"})
-    assert ArtworkRecognizer(demo_index, prefilter=allowed).recognize(frame).artwork_id == "portrait-of-a-clerk"
+    assert (
+        ArtworkRecognizer(demo_index, prefilter=allowed).recognize(frame).artwork_id == "portrait-of-a-clerk"
+    )
     assert allowed.calls == 1
     elsewhere = ArtworkRecognizer(demo_index, prefilter=_FixedCandidates({"city-at-six", "amber-fields"}))
     assert elsewhere.recognize(frame).artwork_id is None
@@ -175,8 +182,12 @@ class _ColourEncoder:
     """A stand-in image encoder: the mean colour of a 4x4 grid, (batch, 48)."""
 
     def embed(self, images):
-        return np.stack([cv2.resize(img, (4, 4), interpolation=cv2.INTER_AREA).astype(np.float32).ravel() - 128
-                         for img in images])
+        return np.stack(
+            [
+                cv2.resize(img, (4, 4), interpolation=cv2.INTER_AREA).astype(np.float32).ravel() - 128
+                for img in images
+            ]
+        )
 
 
 def test_embedding_prefilter_finds_the_nearest_references(demo_references, demo_paintings):
@@ -228,4 +239,7 @@ def test_result_json_has_the_documented_keys(demo_recognizer, demo_paintings):
     assert out["artwork"] == "evening-regatta" and out["score"] >= ACCEPT
     assert np.array(out["outline"]).shape == (4, 2)
     assert demo_recognizer.recognize(np.full((480, 640, 3), 128, np.uint8)).to_json() == {
-        "artwork": "unknown", "score": 0.0, "outline": None}
+        "artwork": "unknown",
+        "score": 0.0,
+        "outline": None,
+    }
