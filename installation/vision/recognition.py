@@ -620,6 +620,10 @@ class ArtworkRecognizer:
         ]
         self._artwork_of_ref = np.array([index.artworks.index(a) for a in index.artwork_ids], dtype=np.int32)
         self._artwork_of_kp = self._artwork_of_ref[index.ref_of_keypoint]
+        # neighbours per frame keypoint: its match in every photo (and pyramid level) of one artwork, plus
+        # one more for the ratio test against the nearest other artwork
+        photos_per_artwork = max(np.bincount(self._artwork_of_ref))
+        self._k = int(min(16, 1 + self._settings.reference_levels * photos_per_artwork))
         t0 = time.perf_counter()
         if self._settings.kind == "sift":
             self._flann = cv2.flann_Index(index.descriptors, {"algorithm": 1, "trees": 4})  # KD-tree
@@ -684,29 +688,24 @@ class ArtworkRecognizer:
         if desc is None or len(xy) < 8:
             return RecognitionResult(None, 0.0, keypoints=len(xy))
         query = desc.astype(np.float32) if self._settings.kind == "sift" else desc
-        k = min(3 if allowed is None else 8, len(self.index.keypoints))
+        k = min(self._k if allowed is None else max(8, self._k), len(self.index.keypoints))
         nn_idx, nn_dist = self._flann.knnSearch(query, k, params={"checks": self.flann_checks})
-        good_q, good_kp = self._ratio_test(nn_idx, nn_dist, allowed)
+        good_q, cand_kp = self._ratio_test(nn_idx, nn_dist, allowed)
         counts_kw = {"matches": len(good_q), "keypoints": len(xy)}
         if len(good_q) < self.min_inliers:
             return RecognitionResult(None, 0.0, **counts_kw)
-        refs = self.index.ref_of_keypoint[good_kp]
-        counts = np.bincount(refs, minlength=len(self.index.artwork_ids))
+        by_ref = self._matches_by_reference(good_q, cand_kp)
         best: tuple[int, int, np.ndarray] | None = None  # (inliers, ref, outline)
         ransac_px = self.ransac_px * small.shape[1] / 480.0
-        for ref in np.argsort(-counts)[: self.max_candidates]:
-            if counts[ref] < self.min_inliers:
+        ranked = sorted(by_ref.items(), key=lambda item: -len(item[1][0]))
+        for ref, (q_sel, kp_sel) in ranked[: self.max_candidates]:
+            if len(q_sel) < self.min_inliers:
                 break
-            sel = refs == ref
             found = self._verify(
-                int(ref),
-                self.index.keypoints[good_kp[sel]],
-                xy[good_q[sel]],
-                (small.shape[1], small.shape[0]),
-                ransac_px,
+                ref, self.index.keypoints[kp_sel], xy[q_sel], (small.shape[1], small.shape[0]), ransac_px
             )
             if found is not None and (best is None or found[0] > best[0]):
-                best = (found[0], int(ref), found[1])
+                best = (found[0], ref, found[1])
         if best is None:
             return RecognitionResult(None, 0.0, **counts_kw)
         inliers, ref, outline = best
@@ -718,14 +717,18 @@ class ArtworkRecognizer:
     def _ratio_test(
         self, nn_idx: np.ndarray, nn_dist: np.ndarray, allowed: set[str] | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Query and keypoint indices of matches whose nearest neighbour is clearly nearer than the nearest
-        keypoint of any other artwork (Lowe's rule for several objects: the second neighbour must come
-        from another object, or several photos and repeated motifs of one artwork would veto each
-        other). FLANN gives squared distances (SIFT) or Hamming distances (ORB)."""
+        """Matches whose nearest neighbour is clearly nearer than the nearest keypoint of any other artwork
+        (Lowe's rule for several objects: the second neighbour must come from another object, or several
+        photos and repeated motifs of one artwork would veto each other). FLANN gives squared distances
+        (SIFT) or Hamming distances (ORB).
+
+        Returns the passing query indices ``(m,)`` and, per passing query, its neighbours ``(m, k)`` that
+        belong to the matched artwork and pass the ratio test themselves (keypoint indices, -1 elsewhere):
+        with several photos of one artwork a frame keypoint's nearest neighbour may lie in either photo,
+        and each photo's geometric check needs its own match."""
         valid = nn_idx >= 0
         nn_idx = np.where(valid, nn_idx, 0)
         art = self._artwork_of_kp[nn_idx]
-        ref = self.index.ref_of_keypoint[nn_idx]
         if allowed is not None:  # neighbours outside the candidates are ignored entirely
             allowed_ids = np.array(
                 [i for i, a in enumerate(self.index.artworks) if a in allowed], dtype=np.int32
@@ -736,7 +739,6 @@ class ArtworkRecognizer:
         keep = valid[rows, best_col]
         d_best = nn_dist[rows, best_col].astype(np.float64)
         a_best = art[rows, best_col]
-        r_best = ref[rows, best_col]
         # second: the first later neighbour that is not "same artwork, other photo"
         d_second = np.full(len(nn_idx), np.inf)
         found = np.zeros(len(nn_idx), dtype=bool)
@@ -748,17 +750,30 @@ class ArtworkRecognizer:
             found |= take
         # no qualifying second neighbour within k: the last distance is a lower bound of it
         d_second = np.where(found, d_second, nn_dist[:, -1])
-        if self._settings.kind == "sift":  # squared L2 distances
-            passes = d_best < (self.ratio**2) * d_second
-        else:
-            passes = d_best < self.ratio * d_second
-        passes &= keep
+        limit = (self.ratio**2) * d_second if self._settings.kind == "sift" else self.ratio * d_second
+        passes = keep & (d_best < limit)
         q = np.nonzero(passes)[0]
-        kp = nn_idx[q, best_col[q]]
-        # one frame keypoint per reference keypoint: duplicates make RANSAC overconfident
-        _, first_of = np.unique(kp, return_index=True)
-        q, kp = q[first_of], kp[first_of]
-        return q, kp
+        same = valid[q] & (art[q] == a_best[q, None]) & (nn_dist[q] < limit[q, None])
+        return q, np.where(same, nn_idx[q], -1)
+
+    def _matches_by_reference(
+        self, q: np.ndarray, cand_kp: np.ndarray
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Reference number -> (query indices, reference keypoint indices): each query's nearest neighbour in
+        that reference, each reference keypoint used once (duplicates make RANSAC overconfident)."""
+        cand_ref = np.where(cand_kp >= 0, self.index.ref_of_keypoint[np.maximum(cand_kp, 0)], -1)
+        first = cand_ref >= 0
+        for c in range(1, cand_ref.shape[1]):  # only a query's nearest neighbour within each reference
+            first[:, c] &= np.all(cand_ref[:, :c] != cand_ref[:, c : c + 1], axis=1)
+        rows, cols = np.nonzero(first)
+        refs = cand_ref[rows, cols]
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for ref in np.unique(refs):
+            sel = refs == ref
+            kp = cand_kp[rows[sel], cols[sel]]
+            _, first_of = np.unique(kp, return_index=True)
+            out[int(ref)] = (q[rows[sel][first_of]], kp[first_of])
+        return out
 
     def _verify(
         self,
