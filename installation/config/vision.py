@@ -96,7 +96,17 @@ class RecognitionConfig(StrictModel):
         description="Inliers enough to keep an artwork already chosen (hysteresis; <= accept).",
     )
     process_width: int = Field(
-        640, ge=160, le=3840, description="Frames are scaled to this width before matching (pixels)."
+        320,
+        ge=160,
+        le=3840,
+        description="Frames are first matched at this width (pixels); most frames with an artwork stop there.",
+    )
+    refine_width: int = Field(
+        640,
+        ge=0,
+        le=3840,
+        description="A second pass at this width (pixels) looks for small or blurred artworks when the first "
+        "finds none with accept_inliers (0: no second pass; else >= process_width).",
     )
     interval_seconds: float = seconds(0.2, "Time between two recognitions of the newest frame.", ge=0, le=10)
     index_dir: OutputPath = Field(
@@ -105,10 +115,14 @@ class RecognitionConfig(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _keep_not_above_accept(self) -> RecognitionConfig:
+    def _thresholds_and_widths(self) -> RecognitionConfig:
         if self.keep_inliers > self.accept_inliers:
             raise ValueError(
                 f"keep_inliers ({self.keep_inliers}) must not exceed accept_inliers ({self.accept_inliers})"
+            )
+        if self.refine_width and self.refine_width < self.process_width:
+            raise ValueError(
+                f"refine_width ({self.refine_width}) must be 0 or at least process_width ({self.process_width})"
             )
         return self
 
@@ -127,6 +141,9 @@ class PresenceConfig(StrictModel):
     )
     motion_min_area: float = Field(
         0.01, gt=0, le=1, description="Fraction of the frame that must move to count as a visitor."
+    )
+    motion_hold_seconds: float = seconds(
+        3.0, "A visitor counts as present for this long after the last frame with motion.", ge=0, le=600
     )
     sensor_hold_seconds: float = seconds(
         20.0, "A presence event from an external sensor (e.g. PIR) counts for this long.", ge=0, le=3600

@@ -161,7 +161,7 @@ class PresenceMonitor:
         return cls(
             MotionDetector() if config.motion else None,
             motion_min_area=config.motion_min_area,
-            motion_hold_s=getattr(config, "motion_hold_seconds", 3.0),
+            motion_hold_s=config.motion_hold_seconds,
             sensor_hold_s=config.sensor_hold_seconds,
             clock=clock,
         )

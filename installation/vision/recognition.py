@@ -650,7 +650,7 @@ class ArtworkRecognizer:
             min_inliers=config.keep_inliers,
             confident_inliers=config.accept_inliers,
             process_width=config.process_width,
-            refine_width=getattr(config, "refine_width", 640),
+            refine_width=config.refine_width,
             frame_features=config.max_features,
             prefilter=prefilter,
         )
