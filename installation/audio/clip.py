@@ -114,9 +114,7 @@ def prepare_clip(
     if x.shape[1] > channels:
         x = _match_channels(x, channels, key)
     if sample_rate != mix_rate:
-        import soxr
-
-        x = soxr.resample(np.ascontiguousarray(x), int(sample_rate), int(mix_rate), quality="HQ")
+        x = _resample(x, int(sample_rate), int(mix_rate), circular=loop)
     x = _match_channels(x, channels, key)
     x = np.ascontiguousarray(x, dtype=np.float32)
     smoothed = False
@@ -206,6 +204,26 @@ def make_loop_seamless(samples: np.ndarray, sample_rate: int, crossfade_s: float
     blended = (head * w_in + tail * w_out) / norm
     out = np.concatenate([blended, x[n : frames - n]], axis=0).astype(np.float32)
     return np.ascontiguousarray(out), True
+
+
+def _resample(x: np.ndarray, rate: int, new_rate: int, *, circular: bool) -> np.ndarray:
+    """soxr's HQ resampler; ``circular`` treats ``x`` as one period of a loop.
+
+    A resampler sees a clip's ends as edges (silence beyond them), which turns a seamless loop into
+    one that clicks at its join. For a loop, 0.1 s of its other end is put before and after it and
+    the matching stretch of the output cut away, so the join is resampled as the music it is.
+    """
+    import soxr
+
+    x = np.ascontiguousarray(x)
+    frames = x.shape[0]
+    if not circular or frames < 2:
+        return soxr.resample(x, rate, new_rate, quality="HQ")
+    pad = min(frames, max(1, rate // 10))
+    wrapped = np.concatenate([x[frames - pad:], x, x[:pad]], axis=0)
+    y = soxr.resample(np.ascontiguousarray(wrapped), rate, new_rate, quality="HQ")
+    start = int(round(pad * new_rate / rate))
+    return y[start: start + int(round(frames * new_rate / rate))]
 
 
 def _as_float_frames(x: np.ndarray, key: str) -> np.ndarray:

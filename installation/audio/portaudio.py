@@ -91,6 +91,30 @@ def find_output_device(pa: Any, wanted: str) -> tuple[int, str]:
     raise OutputError(f"no output device named {wanted!r}; PortAudio lists: {available}")
 
 
+def probe_output_device(wanted: str, pyaudio_module: Any = None) -> str | None:
+    """The name of the output device ``wanted`` names, or None when PortAudio cannot find it (or fails).
+
+    For choosing a fallback before the engine starts (``art2mus demo`` writes a WAV file on a machine
+    with no sound card); the engine itself never gives up on a configured device.
+    """
+    if pyaudio_module is None:
+        try:
+            import pyaudio as pyaudio_module
+        except ImportError:
+            return None
+    quiet_native_audio_logs()
+    try:
+        pa = pyaudio_module.PyAudio()
+    except OSError:
+        return None
+    try:
+        return find_output_device(pa, wanted)[1]
+    except OutputError:
+        return None
+    finally:
+        pa.terminate()
+
+
 class PyAudioOutput(AudioOutput):
     """Plays the ring buffer on a PortAudio device.
 

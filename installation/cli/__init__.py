@@ -13,11 +13,13 @@ import click
 
 from art2mus.installation.logs import LOG_FORMATS, configure_logging
 
-#: command name -> module that defines ``command``. Later issues add run, simulate, prerender,
-#: train, evaluate and doctor: those names are reserved.
+#: command name -> module that defines ``command``. Later issues add prerender, train, evaluate
+#: and doctor: those names are reserved.
 COMMANDS: dict[str, str] = {
     "validate": "art2mus.installation.cli.validate",
     "demo": "art2mus.installation.cli.demo",
+    "run": "art2mus.installation.cli.run",
+    "simulate": "art2mus.installation.cli.simulate",
     "render": "art2mus.installation.cli.render",
     "recognize": "art2mus.installation.cli.recognize",
     "models": "art2mus.installation.cli.models",

@@ -102,6 +102,21 @@ def test_loop_smoothing_leaves_seamless_clips_and_repairs_cut_ones() -> None:
     np.testing.assert_array_equal(once.samples, cut)
 
 
+@pytest.mark.parametrize("rate", [16000, 44100])
+def test_a_seamless_loop_stays_seamless_through_resampling(rate: int) -> None:
+    """AudioLDM2's 16 kHz and a curator's 44.1 kHz loops: resampled as a loop, the join needs no repair."""
+    t = np.arange(2 * rate) / rate
+    loop = (0.4 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 3 * 1000 * t)).astype(np.float32)
+    clip = prepare_clip(loop, rate, key="l", channels=1, mix_rate=SR, loop_crossfade_s=0.25, loudness_lufs=-23)
+    assert not clip.loop_smoothed and clip.frames == 2 * SR  # nothing blended away, length exact
+    ideal = 0.4 * np.sin(2 * np.pi * 440 * np.arange(2 * SR) / SR) + 0.2 * np.sin(2 * np.pi * 3000 * np.arange(2 * SR) / SR)
+    # right up to both ends (where an edge-blind resampler rings) the samples match the ideal loop
+    assert np.max(np.abs(clip.samples[:, 0] - ideal)) < 2e-3
+    # a one-shot is resampled as a one-shot: its edges are edges
+    once = prepare_clip(loop, rate, key="o", channels=1, mix_rate=SR, loop=False, loudness_lufs=-23)
+    assert np.max(np.abs(once.samples[:64, 0] - ideal[:64])) > np.max(np.abs(clip.samples[:64, 0] - ideal[:64]))
+
+
 def test_limiter_is_transparent_below_the_ceiling() -> None:
     x = band_noise(2, 7, rms=0.05)
     lim = TruePeakLimiter(SR, 2, ceiling_dbtp=-1.0)

@@ -1,0 +1,74 @@
+"""``art2mus demo``: run the embedded demo exhibit on any machine.
+
+The demo collection's camera is a video of a slow walk past its eight artworks and its generator is the
+procedural sonifier, so it needs no camera, no GPU and no weights. The mix goes to the sound card when
+PortAudio finds one, and to a WAV file otherwise (or with ``--wav``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from art2mus.installation.cli.run import build_gallery, event_printer, load_or_exit, run_until_signalled
+
+DEFAULT_WAV = Path("art2mus-demo.wav")
+
+
+def demo_exhibit_path() -> Path:
+    """The demo exhibit shipped with the package (``exhibits/demo/exhibit.yaml``)."""
+    from art2mus.installation.demo_collection import demo_exhibit_dir
+
+    return demo_exhibit_dir() / "exhibit.yaml"
+
+
+@click.command("demo")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds (default: until Ctrl-C).",
+)
+@click.option(
+    "--wav",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Write the mix to this WAV file instead of the sound card (default when there is no "
+    f"sound card: ./{DEFAULT_WAV}).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what plays as JSON lines.")
+def command(duration: float | None, wav: Path | None, as_json: bool) -> None:
+    """Run the demo exhibit: its camera video -> recognition -> procedural soundscapes -> speakers (or a
+    WAV file when the machine has no sound card), in real time, until Ctrl-C.
+
+    The walk passes eight artworks with empty wall between them; each artwork's soundscape crossfades
+    in a moment after it comes into view, and the idle ambience returns along the empty wall.
+    """
+    from art2mus.installation.audio.outputs import WavOutput
+    from art2mus.installation.audio.portaudio import probe_output_device
+
+    path = demo_exhibit_path()
+    config = load_or_exit(path)
+    output = None
+    if wav is None and config.audio.output.type == "pyaudio":
+        device = probe_output_device(config.audio.output.device)
+        if device is None:
+            wav = DEFAULT_WAV
+            click.echo(
+                f"no sound card found (PortAudio lists no output device {config.audio.output.device!r}); "
+                f"writing the mix to {wav.resolve()}",
+                err=True,
+            )
+        elif not as_json:
+            click.echo(f"playing on {device!r}", err=True)
+    if wav is not None:
+        output = WavOutput(wav, realtime=True)
+    if not as_json:
+        click.echo(
+            f"{config.collection.name}: {len(config.artworks)} artworks, camera {config.camera.path.name}; "
+            "Ctrl-C to stop",
+            err=True,
+        )
+    gallery = build_gallery(config, quiet=as_json, output=output, on_event=event_printer(config, as_json))
+    run_until_signalled(gallery, duration)

@@ -1,0 +1,69 @@
+"""``art2mus simulate EXHIBIT -o mix.wav``: the installation over its camera video, faster than real time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from art2mus.installation.cli.run import build_gallery, event_printer, load_or_exit
+
+
+@click.command("simulate")
+@click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="WAV file that receives the mix (exactly --duration seconds of it).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds of gallery time to simulate.",
+)
+@click.option(
+    "--video",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Camera video to use instead of the exhibit's camera (which must then be a video file).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what plays, and a summary, as JSON lines.")
+def command(exhibit: Path, output: Path, duration: float, video: Path | None, as_json: bool) -> None:
+    """Run EXHIBIT over a camera video as fast as the machine allows, with a simulated clock, and write
+    the mix to a WAV file: the same recognition, debounce, crossfades and loudness as `art2mus run`,
+    for checking an exhibit's settings (dwell, hold, idle) before opening day.
+    """
+    from art2mus.installation.audio.clock import ManualClock
+    from art2mus.installation.audio.outputs import WavOutput
+    from art2mus.installation.vision.sources import VideoFileSource
+
+    config = load_or_exit(exhibit)
+    if video is None and config.camera.type != "video":
+        raise click.ClickException(
+            f"{exhibit}: camera.type is {config.camera.type!r}; simulate needs a video (give --video FILE)"
+        )
+    source = VideoFileSource(video or config.camera.path, loop=True, realtime=False)
+    wav = WavOutput(output, realtime=True, subtype="PCM_16")
+    gallery = build_gallery(
+        config,
+        quiet=as_json,
+        clock=ManualClock(),
+        output=wav,
+        camera=source,
+        on_event=event_printer(config, as_json),
+    )
+    gallery.simulate(duration)
+    summary = {
+        "output": str(output),
+        "seconds": round(wav.frames_written / gallery.engine.sample_rate, 3),
+        "events": [e.to_json() for e in gallery.director.events],
+    }
+    if as_json:
+        click.echo(json.dumps({"summary": summary}))
+    else:
+        click.echo(f"wrote {summary['seconds']:.1f} s of mix to {output} ({len(summary['events'])} changes)")

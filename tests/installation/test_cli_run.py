@@ -1,0 +1,151 @@
+"""``art2mus demo``, ``run`` and ``simulate`` as a user runs them.
+
+The demo runs as a real process through real PortAudio: ALSA's file plugin stands in for the sound card
+(see ``audio/alsa_scenario.py``), and SIGTERM stops it as systemd would. A machine without a sound card
+gets the mix in a WAV file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import yaml
+from click.testing import CliRunner
+
+from art2mus.installation.cli import main
+
+pytest.importorskip("pyaudio")
+
+ALSA_SCENARIO = Path(__file__).parent / "audio" / "alsa_scenario.py"
+ART2MUS = [sys.executable, "-m", "art2mus.installation.cli"]
+
+
+def _small_exhibit(tmp_path: Path, repo_root: Path) -> Path:
+    """The first two artworks of the demo walk with short soundscapes, and the walk as the camera."""
+    demo = yaml.safe_load((repo_root / "exhibits/demo/exhibit.yaml").read_text())
+    base = repo_root / "exhibits/demo"
+    artworks = demo["artworks"][:2]
+    for artwork in artworks:
+        artwork["images"] = [str(base / p) for p in artwork["images"]]
+        artwork["soundscape"]["duration"] = 6
+    demo.update(artworks=artworks, idle={**demo["idle"], "duration": 6})
+    demo["camera"]["path"] = str(base / demo["camera"]["path"])
+    demo["recognition"]["index_dir"] = str(tmp_path / "index")
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(demo, sort_keys=False))
+    return path
+
+
+def test_simulate_writes_the_mix_and_says_what_played(tmp_path, repo_root):
+    exhibit = _small_exhibit(tmp_path, repo_root)
+    out = tmp_path / "mix.wav"
+    result = CliRunner().invoke(
+        main, ["simulate", str(exhibit), "-o", str(out), "--duration", "16", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert lines[0] == {"t": 0.0, "play": "idle"}
+    assert [line["play"] for line in lines[1:-1]] == ["amber-fields", "composition-with-signals"]
+    summary = lines[-1]["summary"]
+    info = soundfile.info(str(out))
+    assert info.samplerate == 48000 and info.channels == 2
+    assert summary["seconds"] == pytest.approx(16.0, abs=0.03) and info.duration == pytest.approx(
+        16.0, abs=0.03
+    )
+
+
+def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("collection:\n  name: x\naudio:\n  master_volume: 3\n")
+    result = CliRunner().invoke(main, ["run", str(bad), "--duration", "1"])
+    assert result.exit_code == 1
+    assert f"{bad}:4:" in result.output and "audio.master_volume" in result.output
+
+
+def _reader(stream, lines: list[str]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: lines.extend(iter(stream.readline, "")), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
+    xdg = tmp_path / "xdg" / "alsa"
+    xdg.mkdir(parents=True)
+    raw, stop_file = tmp_path / "card.raw", tmp_path / "card.stop"
+    pacer = f"{sys.executable} {ALSA_SCENARIO} pace {raw} {stop_file}"
+    (xdg / "asoundrc").write_text(
+        'pcm.!default { type plug slave { pcm "tofile" format S16_LE } }\n'
+        f'pcm.tofile {{ type file slave.pcm "null" file "| exec {pacer}" format "raw" }}\n'
+        "ctl.!default { type null }\n"
+    )
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path)}
+    # a second demo on a machine with no sound card at all: it writes a WAV file instead
+    nocard = tmp_path / "nocard"
+    (nocard / "xdg" / "alsa").mkdir(parents=True)
+    (nocard / "xdg" / "alsa" / "asoundrc").write_text(
+        "pcm.!default { type hw card 9 }\nctl.!default { type null }\n"
+    )
+    nocard_env = {**os.environ, "XDG_CONFIG_HOME": str(nocard / "xdg"), "HOME": str(nocard)}
+    card = subprocess.Popen(
+        [*ART2MUS, "demo", "--json"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    silent = subprocess.Popen(
+        [*ART2MUS, "demo", "--duration", "4"],
+        env=nocard_env,
+        cwd=nocard,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out: list[str] = []
+    err: list[str] = []
+    readers = [_reader(card.stdout, out), _reader(card.stderr, err)]
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and card.poll() is None:
+            if any('"amber-fields"' in line for line in out):
+                break
+            time.sleep(0.2)
+        assert any('"amber-fields"' in line for line in out), ("".join(out) + "".join(err))[-3000:]
+        started_playing = json.loads(out[0])
+        card.send_signal(signal.SIGTERM)
+        card.wait(timeout=10)  # stops promptly, and cleanly
+    finally:
+        if card.poll() is None:
+            card.kill()
+        stop_file.touch()
+    for thread in readers:
+        thread.join(5)
+    assert card.returncode == 0, "".join(err)[-3000:]
+    assert started_playing == {"t": 0.0, "play": "idle"}
+    played = [json.loads(line)["play"] for line in out]
+    assert played[:2] == ["idle", "amber-fields"]
+    # what PortAudio played reached the "card": the idle ambience, then amber fields, at real-time pace
+    audio = np.fromfile(raw, dtype="<i2").reshape(-1, 2) / 32768.0
+    amber_t = json.loads(out[1])["t"]
+    assert audio.shape[0] / 48000 > amber_t  # the card was fed in real time up to the amber fields at least
+    sounding = np.abs(audio).max(axis=1) > 1e-3
+    assert sounding.mean() > 0.8  # hardly a moment of silence
+
+    silent_out, silent_err = silent.communicate(timeout=90)
+    assert silent.returncode == 0, silent_err[-3000:]
+    wav = nocard / "art2mus-demo.wav"
+    assert "no sound card found" in silent_err and str(wav) in silent_err
+    info = soundfile.info(str(wav))
+    assert info.samplerate == 48000 and info.channels == 2 and info.duration == pytest.approx(4.0, abs=0.5)
+    assert "now playing: idle ambience" in silent_out
