@@ -1,0 +1,53 @@
+"""The systemd unit starts commands that exist, with options they accept."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from art2mus.installation.cli import main
+
+UNIT = Path(__file__).resolve().parents[1] / "systemd" / "art2mus.service"
+
+
+def _unit_entries(text: str) -> dict[str, list[tuple[str, str]]]:
+    sections: dict[str, list[tuple[str, str]]] = {}
+    current = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], [])
+            continue
+        key, sep, value = line.partition("=")
+        assert sep and current is not None, f"{UNIT.name}: not a key=value line inside a section: {line!r}"
+        current.append((key, value))
+    return sections
+
+
+def test_unit_runs_art2mus_commands_that_exist():
+    sections = _unit_entries(UNIT.read_text())
+    assert set(sections) == {"Unit", "Service", "Install"}
+    service = dict(sections["Service"])
+    assert service["Restart"] == "always" and dict(sections["Unit"])["StartLimitIntervalSec"] == "0"
+    for key in ("ExecStartPre", "ExecStart"):
+        argv = shlex.split(service[key])
+        assert argv[0].endswith("/bin/art2mus")
+        # the same arguments, with the exhibit swapped for --help, must be accepted by our CLI
+        args = [a for a in argv[1:] if not a.endswith(".yaml")] + ["--help"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, (key, args, result.output)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_accepts_the_unit(tmp_path):
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(UNIT)], capture_output=True, text=True)
+    # it complains about the missing /opt/art2mus binary on a build machine; nothing else is allowed
+    problems = [line for line in result.stderr.splitlines() if line.strip() and "/opt/art2mus" not in line]
+    assert not problems, result.stderr
