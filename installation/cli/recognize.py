@@ -154,7 +154,7 @@ def _text(decision) -> str:
 
 def _watch_video(path: Path, pipeline, realtime: bool, emit) -> bool:
     """Run the pipeline over a video once, emitting each decision change; False if it cannot be read."""
-    from art2mus.installation.vision.sources import CameraError, EndOfStream, VideoFileSource  # noqa: PLC0415
+    from art2mus.installation.vision.sources import CameraError, VideoFileSource  # noqa: PLC0415
 
     source = VideoFileSource(path, loop=False, realtime=realtime)
     try:
@@ -165,15 +165,10 @@ def _watch_video(path: Path, pipeline, realtime: bool, emit) -> bool:
     previous = None
     frames = 0
     try:
-        while True:
-            try:
-                frame = stream.read()
-            except EndOfStream:
-                break
+        for frame in stream:
             frames += 1
             # stamp with the time in the video, so the lines mean the same at any playback speed
-            frame = dataclasses.replace(frame, timestamp=frame.media_time)
-            decision = pipeline.process(frame)
+            decision = pipeline.process(dataclasses.replace(frame, timestamp=frame.media_time))
             if not decision.same_state(previous):
                 emit(decision)
                 previous = decision

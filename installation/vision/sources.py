@@ -18,7 +18,7 @@ import abc
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,21 @@ class FrameStream(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the device/file; safe to call twice."""
+
+    def __iter__(self) -> Iterator[Frame]:
+        """Frames until the end of a video that does not loop (a camera's never end; errors propagate)."""
+        while True:
+            try:
+                frame = self.read()
+            except EndOfStream:
+                return
+            yield frame
+
+    def __enter__(self) -> FrameStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class CameraSource(abc.ABC):
