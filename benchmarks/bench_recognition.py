@@ -1,0 +1,170 @@
+"""Recognition speed: milliseconds per 640x480 camera frame against an index of 100 artworks, on one core.
+
+The index holds the 8 demo paintings plus 92 more in the same styles, generated deterministically
+(``render_generated_artworks(92, seed=SEED)``), one reference photo each. The frames are synthetic views
+(perspective up to 45 deg, scale 0.3-1, roll +-15 deg, blur, noise, JPEG, light x0.5-x1.5, up to 30 %
+occlusion) cycling through all 100 artworks, plus distractors (other paintings in the same styles,
+faces, posters, noise, blank walls) that must stay unknown. The recognizer has the demo exhibit's
+``recognition:`` settings. The process is pinned to one CPU and OpenCV to one thread.
+
+    .venv/bin/python benchmarks/bench_recognition.py [--views 200] [--distractors 50] [--out FILE]
+
+Prints JSON; the headline figure is ``ms_per_frame.median`` (target: < 30 ms). Index memory is given as
+the bytes of the descriptors (and keypoints) and as the process RSS growth while the index and its
+FLANN tree were built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = 100
+N_GENERATED = 92
+TARGET_MEDIAN_MS = 30.0
+
+
+def _rss_bytes() -> int:
+    """The process's resident set size now (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _percentiles(ms: list[float]) -> dict:
+    a = np.asarray(ms)
+    return {
+        "median": round(float(np.median(a)), 2),
+        "p90": round(float(np.percentile(a, 90)), 2),
+        "mean": round(float(a.mean()), 2),
+        "max": round(float(a.max()), 2),
+        "frames": len(a),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--views", type=int, default=200, help="synthetic views of the indexed artworks")
+    parser.add_argument("--distractors", type=int, default=50, help="frames showing no indexed artwork")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+    cv2.setNumThreads(1)
+
+    from art2mus.installation.config import load_exhibit
+    from art2mus.installation.demo_collection import (
+        DEMO_ARTWORKS,
+        render_demo_artwork,
+        render_generated_artworks,
+    )
+    from art2mus.installation.demo_collection.views import (
+        distractor_images,
+        random_view_params,
+        synthetic_view,
+    )
+    from art2mus.installation.vision.recognition import (
+        ArtworkRecognizer,
+        FeatureSettings,
+        RecognitionIndex,
+        ReferencePhoto,
+    )
+
+    recognition = load_exhibit(REPO / "exhibits" / "demo" / "exhibit.yaml").recognition
+    t0 = time.perf_counter()
+    paintings = {a.id: render_demo_artwork(a) for a in DEMO_ARTWORKS}
+    paintings |= {g.id: g.image for g in render_generated_artworks(N_GENERATED, seed=SEED)}
+    render_s = time.perf_counter() - t0
+    references = [ReferencePhoto(art, image=image) for art, image in paintings.items()]
+
+    rss_before = _rss_bytes()
+    settings = FeatureSettings(kind=recognition.features, reference_features=recognition.max_features)
+    index = RecognitionIndex.build(references, settings)
+    recognizer = ArtworkRecognizer.from_config(recognition, index)
+    rss_after = _rss_bytes()
+
+    rng = np.random.default_rng(SEED)
+    ids = list(paintings)
+    views = [
+        (ids[i % len(ids)], synthetic_view(paintings[ids[i % len(ids)]], random_view_params(rng), rng).frame)
+        for i in range(args.views)
+    ]
+    distractors = distractor_images(args.distractors, seed=SEED + 1)
+    recognizer.recognize(views[0][1])  # first call: allocations, not steady state
+
+    view_ms, distractor_ms = [], []
+    correct = wrong = unknown = 0
+    for art, frame in views:
+        t = time.perf_counter()
+        result = recognizer.recognize(frame)
+        view_ms.append(1000 * (time.perf_counter() - t))
+        if result.artwork_id == art and result.score >= recognition.accept_inliers:
+            correct += 1
+        elif result.artwork_id is not None and result.artwork_id != art:
+            wrong += 1
+        else:
+            unknown += 1
+    false_accepts = 0
+    for _, frame in distractors:
+        t = time.perf_counter()
+        result = recognizer.recognize(frame)
+        distractor_ms.append(1000 * (time.perf_counter() - t))
+        false_accepts += result.artwork_id is not None
+
+    all_ms = view_ms + distractor_ms
+    report = {
+        "benchmark": "recognition",
+        "frame_size": [640, 480],
+        "artworks": len(index.artworks),
+        "settings": {
+            "features": recognition.features,
+            "max_features": recognition.max_features,
+            "process_width": recognition.process_width,
+            "refine_width": recognition.refine_width,
+            "accept_inliers": recognition.accept_inliers,
+            "keep_inliers": recognition.keep_inliers,
+        },
+        "ms_per_frame": _percentiles(all_ms),
+        "ms_per_view": _percentiles(view_ms),
+        "ms_per_distractor": _percentiles(distractor_ms),
+        "target_median_ms": TARGET_MEDIAN_MS,
+        "meets_target": float(np.median(all_ms)) < TARGET_MEDIAN_MS,
+        "index": {
+            "build_s": round(index.build_seconds, 3),
+            "flann_build_s": round(recognizer.flann_build_seconds, 3),
+            "keypoints": len(index.keypoints),
+            "descriptor_bytes": int(index.descriptors.nbytes),
+            "index_bytes": index.nbytes,
+            "rss_delta_bytes": rss_after - rss_before,
+        },
+        "accuracy": {
+            "views": len(views),
+            "top1": round(correct / len(views), 4),
+            "wrong_artwork": wrong,
+            "unknown": unknown,
+            "distractors": len(distractors),
+            "false_accepts": false_accepts,
+        },
+        "render_paintings_s": round(render_s, 2),
+        "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "opencv": cv2.__version__,
+        "python": platform.python_version(),
+        "machine": platform.processor() or platform.machine(),
+    }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
