@@ -57,10 +57,13 @@ class Voice:
         """The fade envelope's value now (0..1)."""
         return self.envelope.value
 
-    def mix_into(self, out: np.ndarray, ramp01: np.ndarray) -> None:
+    def mix_into(self, out: np.ndarray, ramp01: np.ndarray, scratch: np.ndarray) -> None:
         """Add this voice's next ``len(out)`` frames to ``out`` (float32 ``(frames, channels)``).
 
-        ``ramp01`` is ``arange(frames) / frames`` shaped ``(frames, 1)``, for gain interpolation.
+        ``ramp01`` is ``arange(frames) / frames`` for every channel, shaped like ``out``, for gain
+        interpolation; ``scratch`` is a work array of the same shape (its content is overwritten).
+        Channel-shaped ramps and in-place arithmetic make this about twice as fast as broadcasting a
+        ``(frames, 1)`` gain, which matters with several voices every block.
         """
         frames = out.shape[0]
         g0, g1 = self.envelope.advance(frames)
@@ -70,10 +73,13 @@ class Voice:
         a0, a1 = g0 * self.level, g1 * self.level
         if a0 == a1:
             if a0 != 0.0:
-                out += segment * np.float32(a0)
+                np.multiply(segment, np.float32(a0), out=scratch)
+                out += scratch
         else:
-            gains = (ramp01 * np.float32(a1 - a0)) + np.float32(a0)
-            out += segment * gains
+            np.multiply(ramp01, np.float32(a1 - a0), out=scratch)
+            scratch += np.float32(a0)
+            scratch *= segment
+            out += scratch
         if self.envelope.value == 0.0 and not self.envelope.active:
             self.finished = True
 
@@ -138,7 +144,7 @@ class Mixer:
         self.master = GainRamp(_check_volume(master_volume))
         self.duck_gain = GainRamp(1.0)
         self.position = 0
-        self._ramp01: dict[int, np.ndarray] = {}
+        self._ramp01: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ----------------------------------------------------------------- commands
     def crossfade_to(self, clip: AudioClip | None, seconds: float, level: float = 1.0) -> None:
@@ -189,10 +195,10 @@ class Mixer:
     # ----------------------------------------------------------------- rendering
     def render(self, frames: int) -> np.ndarray:
         """Mix the next ``frames`` frames. Returns float32 ``(frames, channels)``."""
-        ramp01 = self._ramp(frames)
+        ramp01, scratch = self._ramp(frames)
         out = np.zeros((frames, self.channels), np.float32)
         for voice in self.voices:
-            voice.mix_into(out, ramp01)
+            voice.mix_into(out, ramp01, scratch)
         if any(v.finished for v in self.voices):
             for voice in self.voices:
                 if voice.finished:
@@ -202,7 +208,9 @@ class Mixer:
         d0, d1 = self.duck_gain.advance(frames)
         b0, b1 = m0 * d0, m1 * d1
         if b0 != b1:
-            out *= ramp01 * np.float32(b1 - b0) + np.float32(b0)
+            np.multiply(ramp01, np.float32(b1 - b0), out=scratch)
+            scratch += np.float32(b0)
+            out *= scratch
         elif b0 != 1.0:
             out *= np.float32(b0)
         if self.limiter is not None:
@@ -233,12 +241,16 @@ class Mixer:
             for v in self.voices
         ]
 
-    def _ramp(self, frames: int) -> np.ndarray:
-        ramp = self._ramp01.get(frames)
-        if ramp is None:
-            ramp = (np.arange(frames, dtype=np.float32) / np.float32(frames))[:, None]
-            self._ramp01[frames] = ramp
-        return ramp
+    def _ramp(self, frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(ramp, scratch)`` for blocks of ``frames``: ``arange(frames) / frames`` in every channel, and a
+        work array of the same shape (kept per block size, so rendering allocates nothing for gains)."""
+        cached = self._ramp01.get(frames)
+        if cached is None:
+            ramp = np.arange(frames, dtype=np.float32) / np.float32(frames)
+            ramp = np.ascontiguousarray(np.repeat(ramp[:, None], self.channels, axis=1))
+            cached = (ramp, np.empty_like(ramp))
+            self._ramp01[frames] = cached
+        return cached
 
     def _check_clip(self, clip: AudioClip) -> None:
         if clip.sample_rate != self.sample_rate or clip.channels != self.channels:
