@@ -23,6 +23,7 @@ control panel attach to this same root in later steps.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -430,6 +431,7 @@ class Gallery:
         grabber.start()
         last_index: int | None = None
         last_health_log = started
+        failures, last_failure_log = 0, -math.inf
         try:
             while not stop.is_set():
                 now = self.clock.monotonic()
@@ -449,7 +451,13 @@ class Gallery:
                         self.director.update(VisionDecision(now, "none"), now)
                     continue
                 last_index = frame.index
-                self._follow(frame, now)
+                try:
+                    self._follow(frame, now)
+                except Exception:  # noqa: BLE001 - the top of the main loop: one bad frame must not stop the room
+                    failures += 1
+                    if now - last_failure_log >= 60.0:
+                        logger.exception("processing a frame failed (%d times so far); carrying on", failures)
+                        last_failure_log = now
         finally:
             # reverse start order: the camera first, then the audio
             grabber.stop()
