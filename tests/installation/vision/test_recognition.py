@@ -7,8 +7,10 @@ import os
 
 import cv2
 import numpy as np
+import pydantic
 import pytest
 
+from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.demo_collection import DEMO_ARTWORKS, render_generated_artworks
 from art2mus.installation.demo_collection.views import distractor_images, random_view_params, synthetic_view
 from art2mus.installation.vision.recognition import (
@@ -243,3 +245,12 @@ def test_result_json_has_the_documented_keys(demo_recognizer, demo_paintings):
         "score": 0.0,
         "outline": None,
     }
+
+
+def test_from_config_takes_both_pass_widths(demo_index):
+    two = ArtworkRecognizer.from_config(RecognitionConfig(process_width=320, refine_width=800), demo_index)
+    assert [w for w, _ in two._passes] == [320, 800]
+    one = ArtworkRecognizer.from_config(RecognitionConfig(process_width=400, refine_width=0), demo_index)
+    assert [w for w, _ in one._passes] == [400]
+    with pytest.raises(pydantic.ValidationError, match="refine_width"):
+        RecognitionConfig(process_width=640, refine_width=320)
