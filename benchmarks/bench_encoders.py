@@ -5,7 +5,7 @@ random weights (speed does not depend on the weight values; ~630 M parameters, ~
 vision modality, a few GB more while exporting). Every run also reports the lowest torch-vs-ONNX
 cosine similarity on the benchmark images.
 
-    /work/venv/bin/python benchmarks/bench_encoders.py [--images 8] [--repeats 5] [--huge] [--out FILE]
+    .venv/bin/python benchmarks/bench_encoders.py [--images 8] [--repeats 5] [--huge] [--out FILE]
 """
 
 from __future__ import annotations

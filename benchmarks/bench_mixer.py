@@ -10,7 +10,7 @@ pinned to one CPU. Cases:
 * ``ring``: mixer + writing into the ring buffer + the callback's copy out of it, what the device path costs;
 * ``limiting``: the mix 14 dB hotter, so the limiter reduces gain all the time (its slow path).
 
-    /work/venv/bin/python benchmarks/bench_mixer.py [--seconds 60] [--repeats 3] [--out FILE]
+    .venv/bin/python benchmarks/bench_mixer.py [--seconds 60] [--repeats 3] [--out FILE]
 
 Prints JSON; the headline figure is ``x_realtime`` of the ``mixer`` case at the default block (1024).
 """

@@ -5,7 +5,7 @@ prints one JSON object: the real-time factor (audio seconds / compute seconds, C
 and wall time), the integrated loudness and true peak measured with ``art2mus.models.loudness`` on the
 output, and the loop-seam figures of ``art2mus.models.procedural.measures.seam_report``.
 
-    /work/venv/bin/python benchmarks/bench_sonifier.py [--duration 60] [--seeds 0 1] [IMAGE ...]
+    .venv/bin/python benchmarks/bench_sonifier.py [--duration 60] [--seeds 0 1] [IMAGE ...]
 
 Thread pools are limited to one thread and the process is pinned to one core before numpy loads.
 """

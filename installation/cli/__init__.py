@@ -13,8 +13,7 @@ import click
 
 from art2mus.installation.logs import LOG_FORMATS, configure_logging
 
-#: command name -> module that defines ``command``. Later issues add prerender, train, evaluate
-#: and doctor: those names are reserved.
+#: command name -> module that defines ``command``.
 COMMANDS: dict[str, str] = {
     "validate": "art2mus.installation.cli.validate",
     "demo": "art2mus.installation.cli.demo",
@@ -26,6 +25,24 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: names kept for commands still to be built: they are listed and explain themselves instead of
+#: being taken by something else meanwhile.
+RESERVED: dict[str, str] = {
+    "prerender": "render a collection's soundscapes into the cache ahead of opening",
+    "train": "train the aligner on a collection's artwork-music pairs",
+    "evaluate": "measure a trained aligner (FAD, ImageBindScore)",
+    "doctor": "check the machine: camera, sound card, GPU, model directory",
+}
+
+
+def _reserved_command(name: str, purpose: str) -> click.Command:
+    def run() -> None:
+        raise click.ClickException(f"'art2mus {name}' is reserved to {purpose}; it is not built yet")
+
+    return click.Command(name, callback=run, help=f"(reserved) Will {purpose}; not built yet.",
+                         short_help=f"(reserved) {purpose}")
+
+
 class LazyGroup(click.Group):
     """A click group whose sub-commands are imported on first use."""
 
@@ -35,11 +52,13 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         present = [name for name, mod in self._lazy.items() if importlib.util.find_spec(mod) is not None]
-        return sorted(set(super().list_commands(ctx)) | set(present))
+        return sorted(set(super().list_commands(ctx)) | set(present) | set(RESERVED))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self._lazy and importlib.util.find_spec(self._lazy[cmd_name]) is not None:
             return importlib.import_module(self._lazy[cmd_name]).command
+        if cmd_name in RESERVED and cmd_name not in self.commands:
+            return _reserved_command(cmd_name, RESERVED[cmd_name])
         return super().get_command(ctx, cmd_name)
 
 

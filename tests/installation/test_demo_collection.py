@@ -67,3 +67,33 @@ def test_bad_arguments_are_named():
         render_generated_artworks(-1)
     with pytest.raises(KeyError, match="no demo artwork 'nope'"):
         render_demo_artwork("nope")
+
+
+def test_committed_walk_video_and_timeline_match_the_script(repo_root):
+    """The camera walk is made by the project: its timeline is the script's, and its frames are the script's
+    frames (through mp4v's lossy coding), so `python -m art2mus.installation.demo_collection` reproduces it."""
+    import json
+
+    from art2mus.installation.demo_collection.walk import WALK_VERSION, render_walk_frames, walk_timeline
+
+    camera = repo_root / "exhibits/demo/camera"
+    meta = json.loads((camera / "walk.json").read_text())
+    timeline = walk_timeline()
+    assert meta["version"] == WALK_VERSION
+    assert meta["segments"] == timeline.to_json()["segments"]
+    assert meta["fps"] == timeline.fps
+    # the committed video holds the script's frames (mp4v is lossy: compare by PSNR, against another
+    # frame of the same video as the baseline)
+    rendered = next(f for _, f in render_walk_frames(start=100, stop=101))
+    cap = cv2.VideoCapture(str(camera / "walk.mp4"))
+    try:
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == meta["frame_count"]
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 100)
+        ok, frame = cap.read()
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 300)
+        ok_other, other_frame = cap.read()
+    finally:
+        cap.release()
+    assert ok and ok_other and frame.shape == rendered.shape
+    psnr, baseline = cv2.PSNR(frame, rendered), cv2.PSNR(other_frame, rendered)
+    assert psnr > 30 and psnr > baseline + 6, (psnr, baseline)
