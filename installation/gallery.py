@@ -15,9 +15,10 @@ artwork has been chosen for ``idle.after_seconds``. The gallery starts on the id
 never silent while it runs, and a soundscape that cannot be made by its generator is made by the
 procedural sonifier instead.
 
-Soundscapes are rendered up front by :func:`render_soundscapes` (the procedural sonifier makes the
-demo's eight in a few seconds). Caching, live generation in a worker process, the schedule and the
-control panel attach to this same root in later steps.
+Soundscapes are made up front by :func:`render_soundscapes`, read from the soundscape cache
+(:mod:`art2mus.installation.cache`) when an identical rendering is there, so a restart costs seconds even
+with a GPU model. Live generation in a worker process, the schedule and the control panel attach to this
+same root in later steps.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from art2mus.installation.audio.clip import AudioClip, load_clip_file
 from art2mus.installation.audio.clock import Clock, ManualClock, SystemClock
 from art2mus.installation.audio.engine import AudioEngine
 from art2mus.installation.audio.outputs import AudioOutput, create_output
+from art2mus.installation.cache import SoundscapeCache, cache_key, image_digest
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.vision.pipeline import ARTWORK, VisionDecision, VisionPipeline
 from art2mus.installation.vision.sources import CameraSource, EndOfStream, camera_source_from_config
@@ -61,6 +63,7 @@ class SoundscapeLibrary:
         idle: the idle ambience, or None for silence.
         idle_gain_db: the idle level relative to artworks, dB.
         made_by: artwork id (and ``idle``) -> the generator that really made it (after any fallback).
+        from_cache: the artwork ids (and ``idle``) read from the soundscape cache rather than rendered.
     """
 
     clips: dict[str, AudioClip] = field(default_factory=dict)
@@ -68,6 +71,7 @@ class SoundscapeLibrary:
     idle: AudioClip | None = None
     idle_gain_db: float = 0.0
     made_by: dict[str, str] = field(default_factory=dict)
+    from_cache: set[str] = field(default_factory=set)
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -98,17 +102,23 @@ def collection_image(paths: list[Path], tile: int = 256) -> np.ndarray:
 class _Generators:
     """Builds each named generator of the exhibit once; falls back to the procedural sonifier."""
 
-    def __init__(self, exhibit: ExhibitConfig, backends: Mapping[str, Any] | None):
+    def __init__(
+        self, exhibit: ExhibitConfig, backends: Mapping[str, Any] | None, cache: SoundscapeCache | None
+    ):
         self.exhibit = exhibit
         self.backends = backends
+        self.cache = cache
         self._built: dict[str, Any] = {}
+
+    def _recipe(self, name: str) -> tuple[str, dict[str, Any]]:
+        config = self.exhibit.generators.get(name)
+        return (config.type, config.settings()) if config is not None else (name, {})
 
     def _get(self, name: str) -> Any:
         from art2mus.models.registry import create_generator
 
         if name not in self._built:
-            config = self.exhibit.generators.get(name)
-            backend, settings = (config.type, config.settings()) if config is not None else (name, {})
+            backend, settings = self._recipe(name)
             self._built[name] = create_generator(backend, settings, backends=self.backends)
         return self._built[name]
 
@@ -118,12 +128,26 @@ class _Generators:
         chosen = getattr(config, "fallback", None) or FALLBACK_GENERATOR
         return None if chosen == name else chosen
 
-    def make(self, name: str, image: np.ndarray, request: Any, what: str) -> tuple[Any, str]:
-        """``(soundscape, generator that made it)``; the fallback chain steps in when a generator fails."""
+    def make(
+        self, name: str, image: np.ndarray, request: Any, what: str, image_ref: str | np.ndarray | None = None
+    ) -> tuple[Any, str, bool]:
+        """``(soundscape, generator that made it, from the cache)``.
+
+        Each generator of the fallback chain is looked up in the cache first (``image_ref``: the image
+        file's digest, or None to key by the pixels), and what a generator renders is stored under its
+        own key: a fallback's rendering never stands in for the primary's on the next start.
+        """
         tried: list[str] = []
         while True:
+            key = None
+            if self.cache is not None:
+                backend, settings = self._recipe(name)
+                key = cache_key(backend, settings, request, image if image_ref is None else image_ref)
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return hit, name, True
             try:
-                return self._get(name).generate(image, request), name
+                result = self._get(name).generate(image, request)
             except Exception as exc:  # noqa: BLE001 - any generator failure must leave the gallery with music
                 tried.append(name)
                 fallback = self.fallback(name)
@@ -138,6 +162,10 @@ class _Generators:
                     exc_info=logger.isEnabledFor(logging.DEBUG),
                 )
                 name = fallback
+                continue
+            if key is not None:
+                self.cache.put(key, result, {"what": what, "generator": name})
+            return result, name, False
 
     def close(self) -> None:
         for generator in self._built.values():
@@ -149,17 +177,18 @@ def render_soundscapes(
     engine: AudioEngine,
     *,
     generator_backends: Mapping[str, Any] | None = None,
+    cache: SoundscapeCache | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> SoundscapeLibrary:
     """Make (or read) every artwork's soundscape and the idle ambience, ready for ``engine``.
 
     A fixed ``audio:`` file is read; otherwise the artwork's generator renders from its first reference
-    image with its ``soundscape`` settings, at the exhibit's loudness target. ``progress(done, total,
-    name)`` is called after each one.
+    image with its ``soundscape`` settings, at the exhibit's loudness target, unless ``cache`` holds that
+    rendering already. ``progress(done, total, name)`` is called after each one.
     """
     from art2mus.models.generator import GenerationRequest
 
-    generators = _Generators(exhibit, generator_backends)
+    generators = _Generators(exhibit, generator_backends, cache)
     library = SoundscapeLibrary(idle_gain_db=exhibit.idle.gain_db)
     total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
     done = 0
@@ -185,9 +214,12 @@ def render_soundscapes(
                     loudness_lufs=exhibit.audio.loudness_lufs,
                     options={"prompt": sound.prompt} if sound.prompt else {},
                 )
-                result, made_by = generators.make(
-                    sound.generator, _read_rgb(Path(artwork.images[0])), request, artwork.id
+                image_path = Path(artwork.images[0])
+                result, made_by, cached = generators.make(
+                    sound.generator, _read_rgb(image_path), request, artwork.id, image_digest(image_path)
                 )
+                if cached:
+                    library.from_cache.add(artwork.id)
                 clip = engine.prepare(
                     result.waveform,
                     result.sample_rate,
@@ -200,11 +232,12 @@ def render_soundscapes(
             library.made_by[artwork.id] = made_by
             done += 1
             logger.info(
-                "soundscape %d/%d: %s (%s, %.1f s of audio, %.1f LUFS, %.2f s to make)",
+                "soundscape %d/%d: %s (%s%s, %.1f s of audio, %.1f LUFS, %.2f s)",
                 done,
                 total,
                 artwork.id,
                 made_by,
+                ", from the cache" if artwork.id in library.from_cache else "",
                 clip.duration_s,
                 clip.loudness_lufs,
                 time.perf_counter() - started,
@@ -230,7 +263,9 @@ def render_soundscapes(
             request = GenerationRequest(
                 duration_s=idle.duration, seed=idle.seed, loop=True, loudness_lufs=exhibit.audio.loudness_lufs
             )
-            result, made_by = generators.make(idle.generator, image, request, IDLE_KEY)
+            result, made_by, cached = generators.make(idle.generator, image, request, IDLE_KEY)
+            if cached:
+                library.from_cache.add(IDLE_KEY)
             library.idle = engine.prepare(
                 result.waveform, result.sample_rate, key=IDLE_KEY, loop=True, metadata=result.metadata
             )
@@ -335,6 +370,8 @@ class Gallery:
         output: the audio output (default: the one the exhibit's ``audio.output`` describes).
         camera: the camera source (default: the one the exhibit's ``camera`` describes).
         generator_backends: the generator table (default: :data:`art2mus.models.registry.GENERATOR_BACKENDS`).
+        cache: the soundscape cache (default: the one the exhibit's ``cache`` section describes).
+        use_cache: False renders every soundscape afresh and stores nothing.
         on_event: called with every :class:`DirectorEvent`.
         on_decision: called with every vision decision that differs from the previous one.
     """
@@ -347,10 +384,15 @@ class Gallery:
         output: AudioOutput | None = None,
         camera: CameraSource | None = None,
         generator_backends: Mapping[str, Any] | None = None,
+        cache: SoundscapeCache | None = None,
+        use_cache: bool = True,
         on_event: Callable[[DirectorEvent], None] | None = None,
         on_decision: Callable[[VisionDecision], None] | None = None,
     ):
         self.exhibit = exhibit
+        self.cache = (
+            cache if cache is not None or not use_cache else SoundscapeCache.from_config(exhibit.cache)
+        )
         self.clock: Clock = clock or SystemClock()
         self._output = output
         self._camera = camera
@@ -377,7 +419,11 @@ class Gallery:
     def init_soundscapes(self, progress: Callable[[int, int, str], None] | None = None) -> SoundscapeLibrary:
         assert self.engine is not None, "init_audio first"
         self.library = render_soundscapes(
-            self.exhibit, self.engine, generator_backends=self._generator_backends, progress=progress
+            self.exhibit,
+            self.engine,
+            generator_backends=self._generator_backends,
+            cache=self.cache,
+            progress=progress,
         )
         self.director = Director(
             self.engine, self.library, idle_after_s=self.exhibit.idle.after_seconds, on_event=self._on_event

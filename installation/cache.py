@@ -1,0 +1,239 @@
+"""The soundscape cache: rendered soundscapes on disk, so a restart (or a power cut) costs no rendering.
+
+An entry is two files in the cache folder, named by the entry's key:
+
+* ``<key>.flac`` (or ``.wav``): the audio, 24-bit FLAC or 32-bit float WAV;
+* ``<key>.json``: what made it (generator, settings, request, image hash), its shape and the SHA-256 of
+  the audio file.
+
+The key is the SHA-256 of everything that decides the audio: the generator's ``type`` and settings, the
+request (duration, seed, loop, loudness, options), the image's bytes and :data:`CACHE_VERSION`. So a
+curator who changes a seed, a duration or a reference photo gets a new rendering; nothing else does.
+
+Both files are written to a temporary name and renamed into place (the sidecar last), so a crash leaves
+either a whole entry or none. A read checks the audio file's hash and shape against the sidecar: a
+truncated, corrupt or mismatched entry is logged, removed and reported as a miss, and the caller renders
+it again. Disk problems (a read-only or full disk) are logged and never stop the gallery: the cache is
+an optimisation. Above ``max_size_gb`` the least recently used entries are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from art2mus.models.generator import GenerationRequest, Soundscape
+
+logger = logging.getLogger(__name__)
+
+#: part of every key: bump it when a change to the generators alters what the same inputs produce.
+CACHE_VERSION = 1
+_SUBTYPES = {"flac": "PCM_24", "wav": "FLOAT"}
+
+
+def image_digest(path: Path) -> str:
+    """SHA-256 of an image file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _array_digest(image: np.ndarray) -> str:
+    digest = hashlib.sha256(str(image.shape).encode())
+    digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(
+    backend: str, settings: dict[str, Any], request: GenerationRequest, image: str | np.ndarray
+) -> str:
+    """The entry key for rendering ``image`` (a digest from :func:`image_digest`, or the pixels) with
+    backend ``backend`` and ``settings`` for ``request``."""
+    recipe = {
+        "version": CACHE_VERSION,
+        "backend": backend,
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in sorted(settings.items())},
+        "request": {
+            "duration_s": request.duration_s,
+            "seed": request.seed,
+            "loop": request.loop,
+            "loudness_lufs": request.loudness_lufs,
+            "options": request.options,
+        },
+        "image": image if isinstance(image, str) else _array_digest(image),
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+class SoundscapeCache:
+    """Rendered soundscapes in a folder (see the module docstring).
+
+    Args:
+        directory: the cache folder (created when first written).
+        audio_format: ``flac`` (24-bit, about half the size) or ``wav`` (32-bit float, exact).
+        max_size_bytes: above this total the least recently used entries are removed.
+    """
+
+    def __init__(
+        self, directory: Path | str, *, audio_format: str = "flac", max_size_bytes: int = 20 * 10**9
+    ):
+        if audio_format not in _SUBTYPES:
+            raise ValueError(f"cache format must be one of {sorted(_SUBTYPES)}, got {audio_format!r}")
+        self.directory = Path(directory)
+        self.audio_format = audio_format
+        self.max_size_bytes = int(max_size_bytes)
+        self.hits = 0
+        self.misses = 0
+        self.corrupt = 0
+
+    @classmethod
+    def from_config(cls, config: Any) -> SoundscapeCache:
+        """From the exhibit's ``cache`` section (``CacheConfig``)."""
+        return cls(config.dir, audio_format=config.format, max_size_bytes=int(config.max_size_gb * 10**9))
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.directory / f"{key}.{self.audio_format}", self.directory / f"{key}.json"
+
+    # ------------------------------------------------------------------ reading
+    def get(self, key: str) -> Soundscape | None:
+        """The cached soundscape for ``key``, or None (missing, or corrupt and now removed)."""
+        import soundfile
+
+        audio_path, meta_path = self._paths(key)
+        if not meta_path.is_file():
+            self.misses += 1
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            data = audio_path.read_bytes()
+            problem = None
+            if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                problem = "its audio does not match the checksum in its sidecar"
+            else:
+                waveform, rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
+                if rate != meta["sample_rate"] or waveform.shape != (meta["frames"], meta["channels"]):
+                    problem = f"it holds {waveform.shape} at {rate} Hz, its sidecar says otherwise"
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: libsndfile
+            problem = f"it cannot be read ({exc})"
+        if problem is not None:
+            logger.warning(
+                "cache entry %s is corrupt: %s; removing it, the soundscape is rendered again",
+                audio_path,
+                problem,
+            )
+            self.corrupt += 1
+            self.misses += 1
+            self._remove(key)
+            return None
+        try:
+            os.utime(audio_path)  # least-recently-used order for eviction
+        except OSError:
+            pass
+        self.hits += 1
+        if meta["channels"] == 1:
+            waveform = waveform[:, 0]
+        return Soundscape(np.ascontiguousarray(waveform), int(rate), dict(meta.get("metadata", {})))
+
+    # ------------------------------------------------------------------ writing
+    def put(self, key: str, soundscape: Soundscape, recipe: dict[str, Any] | None = None) -> bool:
+        """Store ``soundscape`` under ``key``; False (logged) when the disk refuses."""
+        import soundfile
+
+        audio_path, meta_path = self._paths(key)
+        waveform = np.asarray(soundscape.waveform, dtype=np.float32)
+        frames, channels = waveform.shape[0], 1 if waveform.ndim == 1 else waveform.shape[1]
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(
+                dir=self.directory, prefix=f".{key}.", suffix=f".{self.audio_format}"
+            )
+            os.close(fd)
+            tmp = Path(tmp_name)
+            try:
+                soundfile.write(
+                    tmp,
+                    waveform,
+                    soundscape.sample_rate,
+                    subtype=_SUBTYPES[self.audio_format],
+                    format=self.audio_format.upper(),
+                )
+                digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+                os.replace(tmp, audio_path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            meta = {
+                "key": key,
+                "sha256": digest,
+                "sample_rate": int(soundscape.sample_rate),
+                "frames": int(frames),
+                "channels": int(channels),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "recipe": recipe or {},
+                "metadata": soundscape.metadata,
+            }
+            tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
+            tmp_meta.write_text(json.dumps(meta, indent=1, default=str))
+            os.replace(tmp_meta, meta_path)
+        except (OSError, RuntimeError) as exc:
+            logger.warning(
+                "cannot store soundscape %s in the cache %s: %s (it will be rendered again next time)",
+                key,
+                self.directory,
+                exc,
+            )
+            return False
+        self.evict()
+        return True
+
+    def _remove(self, key: str) -> None:
+        for path in self._paths(key):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                logger.warning("cannot remove %s: %s", path, exc)
+
+    def entries(self) -> list[tuple[str, int, float]]:
+        """``(key, bytes, last used)`` of every whole entry."""
+        out = []
+        if not self.directory.is_dir():
+            return out
+        for meta_path in self.directory.glob("*.json"):
+            audio_path = meta_path.with_suffix(f".{self.audio_format}")
+            try:
+                stat = audio_path.stat()
+                out.append((meta_path.stem, stat.st_size + meta_path.stat().st_size, stat.st_mtime))
+            except OSError:
+                continue
+        return out
+
+    def size_bytes(self) -> int:
+        return sum(size for _, size, _ in self.entries())
+
+    def evict(self) -> int:
+        """Remove least recently used entries until the cache fits ``max_size_bytes``; returns how many."""
+        entries = sorted(self.entries(), key=lambda e: e[2])
+        total = sum(size for _, size, _ in entries)
+        removed = 0
+        while entries and total > self.max_size_bytes:
+            key, size, _ = entries.pop(0)
+            self._remove(key)
+            total -= size
+            removed += 1
+        if removed:
+            logger.info(
+                "cache %s: removed %d least recently used entries (now %.1f MB)",
+                self.directory,
+                removed,
+                total / 1e6,
+            )
+        return removed

@@ -1,0 +1,154 @@
+"""The soundscape cache: what was rendered is read back, corrupt entries are re-rendered, size is bounded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from art2mus.installation.cache import SoundscapeCache, cache_key
+from art2mus.installation.config import load_exhibit
+from art2mus.installation.gallery import IDLE_KEY, Gallery
+from art2mus.models.generator import GenerationRequest, Soundscape
+
+
+def _tone(seconds: float = 1.0, rate: int = 48000, channels: int = 2) -> Soundscape:
+    t = np.arange(int(seconds * rate)) / rate
+    x = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return Soundscape(
+        np.stack([x, -x], axis=1) if channels == 2 else x, rate, {"generator": "test", "seed": 3}
+    )
+
+
+@pytest.mark.parametrize(("fmt", "tolerance"), [("flac", 2.0**-22), ("wav", 0.0)])
+def test_round_trip(tmp_path, fmt, tolerance):
+    cache = SoundscapeCache(tmp_path, audio_format=fmt)
+    sound = _tone()
+    assert cache.get("k") is None and cache.misses == 1
+    assert cache.put("k", sound, {"what": "a"})
+    back = cache.get("k")
+    assert back is not None and cache.hits == 1
+    assert back.sample_rate == 48000 and back.waveform.shape == sound.waveform.shape
+    assert np.max(np.abs(back.waveform - sound.waveform)) <= tolerance  # 24-bit FLAC, exact float WAV
+    assert back.metadata == {"generator": "test", "seed": 3}
+    mono = _tone(channels=1)
+    cache.put("m", mono)
+    assert cache.get("m").waveform.ndim == 1
+
+
+def test_key_follows_everything_that_decides_the_audio():
+    image = np.zeros((8, 8, 3), np.uint8)
+    request = GenerationRequest(duration_s=30, seed=1)
+    base = cache_key("procedural", {"sample_rate": 48000}, request, image)
+    assert base == cache_key(
+        "procedural", {"sample_rate": 48000}, GenerationRequest(duration_s=30, seed=1), image.copy()
+    )
+    others = {
+        cache_key("procedural", {"sample_rate": 48000}, GenerationRequest(duration_s=30, seed=2), image),
+        cache_key("procedural", {"sample_rate": 48000}, GenerationRequest(duration_s=31, seed=1), image),
+        cache_key("procedural", {"sample_rate": 44100}, request, image),
+        cache_key("art2mus", {"sample_rate": 48000}, request, image),
+        cache_key("procedural", {"sample_rate": 48000}, request, image + 1),
+        cache_key("procedural", {"sample_rate": 48000}, request, "a-different-image-digest"),
+    }
+    assert base not in others and len(others) == 6
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete-audio", "bad-sidecar"])
+def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path, damage, caplog):
+    cache = SoundscapeCache(tmp_path)
+    cache.put("k", _tone())
+    audio, meta = tmp_path / "k.flac", tmp_path / "k.json"
+    if damage == "flip":
+        data = bytearray(audio.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        audio.write_bytes(bytes(data))
+    elif damage == "truncate":
+        audio.write_bytes(audio.read_bytes()[:1000])
+    elif damage == "delete-audio":
+        audio.unlink()
+    else:
+        meta.write_text("{not json")
+    with caplog.at_level(logging.WARNING):
+        assert cache.get("k") is None
+    assert cache.corrupt == 1 and "corrupt" in caplog.text
+    assert not audio.exists() and not meta.exists()
+
+
+def test_least_recently_used_entries_go_first(tmp_path):
+    cache = SoundscapeCache(tmp_path, audio_format="wav")
+    for i, key in enumerate("abc"):
+        cache.put(key, _tone(1.0))
+        os.utime(tmp_path / f"{key}.wav", (1000 + i, 1000 + i))
+    one = max(size for _, size, _ in cache.entries())
+    cache.get("a")  # used now: the most recent
+    cache.max_size_bytes = 2 * one
+    assert cache.evict() == 1
+    assert sorted(k for k, _, _ in cache.entries()) == ["a", "c"]  # b was the least recently used
+
+
+def test_a_cache_on_a_read_only_disk_only_costs_renders(tmp_path, caplog):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    cache = SoundscapeCache(blocked / "cache")
+    with caplog.at_level(logging.WARNING):
+        assert cache.put("k", _tone()) is False
+    assert "cannot store" in caplog.text and cache.get("k") is None
+
+
+def _exhibit(tmp_path: Path, repo_root: Path) -> Path:
+    demo = repo_root / "exhibits/demo"
+    spec = {
+        "artworks": [
+            {"id": a, "images": [str(demo / f"artworks/{a}.png")], "soundscape": {"duration": 3, "seed": 5}}
+            for a in ("amber-fields", "city-at-six")
+        ],
+        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
+        "idle": {"duration": 3},
+        "audio": {"output": {"type": "null"}},
+        "cache": {"dir": "cache"},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_a_restart_reads_the_cache_and_re_renders_a_corrupt_entry(tmp_path, repo_root):
+    path = _exhibit(tmp_path, repo_root)
+
+    def build():
+        gallery = Gallery(load_exhibit(path))
+        gallery.init_audio()
+        return gallery, gallery.init_soundscapes()
+
+    first_gallery, first = build()
+    assert first.from_cache == set()
+    entries = sorted((tmp_path / "cache").glob("*.json"))
+    assert len(entries) == 3  # two artworks and the idle ambience
+    _, second = build()
+    assert second.from_cache == {"amber-fields", "city-at-six", IDLE_KEY}
+    for key, clip in first.clips.items():
+        assert np.max(np.abs(second.clips[key].samples - clip.samples)) < 1e-5  # 24-bit FLAC
+    # a damaged file is detected and that one soundscape is rendered again (and stored again)
+    victim = next(e for e in entries if json.loads(e.read_text())["recipe"]["what"] == "city-at-six")
+    audio = victim.with_suffix(".flac")
+    audio.write_bytes(audio.read_bytes()[:-5000])
+    _, third = build()
+    assert third.from_cache == {"amber-fields", IDLE_KEY}
+    assert np.max(np.abs(third.clips["city-at-six"].samples - first.clips["city-at-six"].samples)) < 1e-5
+    assert victim.exists() and audio.stat().st_size > 5000
+    # a changed seed is a new rendering
+    spec = yaml.safe_load(path.read_text())
+    spec["artworks"][0]["soundscape"]["seed"] = 6
+    path.write_text(yaml.safe_dump(spec))
+    _, fourth = build()
+    assert "amber-fields" not in fourth.from_cache and "city-at-six" in fourth.from_cache
+    # and without the cache nothing is read or written
+    gallery = Gallery(load_exhibit(path), use_cache=False)
+    gallery.init_audio()
+    assert gallery.init_soundscapes().from_cache == set() and gallery.cache is None
