@@ -23,6 +23,8 @@ same root in later steps.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import logging
 import math
 import threading
@@ -292,13 +294,16 @@ def render_soundscapes(
 
 @dataclass(frozen=True)
 class DirectorEvent:
-    """One thing the director told the engine: at time ``t`` (seconds), play ``what`` (an artwork id or ``idle``)."""
+    """One thing the director told the engine: at time ``t`` (seconds), play ``what`` (an artwork id or
+    ``idle``), because of ``reason``: ``start``, ``camera`` (an artwork was chosen), ``idle`` (none for
+    ``idle.after_seconds``) or ``manual`` (the control panel)."""
 
     t: float
     what: str
+    reason: str = "camera"
 
     def to_json(self) -> dict[str, Any]:
-        return {"t": round(self.t, 2), "play": self.what}
+        return {"t": round(self.t, 2), "play": self.what, "reason": self.reason}
 
 
 class Director:
@@ -324,36 +329,66 @@ class Director:
         self.idle_after_s = float(idle_after_s)
         self.on_event = on_event
         self.playing: str | None = None
-        self.events: list[DirectorEvent] = []
+        #: the latest events (bounded: a daemon runs for months)
+        self.events: collections.deque[DirectorEvent] = collections.deque(maxlen=500)
         self._artwork_last_seen: float | None = None
+        self._override: str | None = None
+        # the main loop (update) and the control panel's threads (override) both decide
+        self._lock = threading.Lock()
+
+    @property
+    def override(self) -> str | None:
+        """What the control panel has fixed (an artwork id or ``idle``), or None while following the camera."""
+        return self._override
 
     def start(self, now: float) -> None:
         """Begin on the idle ambience (a gallery that was just switched on is not silent)."""
         self.engine.set_idle(self.library.idle, self.library.idle_gain_db)
-        self._play(IDLE_KEY, now)
+        with self._lock:
+            self._play(IDLE_KEY, now, "start")
+
+    def set_override(self, what: str | None, now: float) -> None:
+        """Play ``what`` (an artwork id or ``idle``) whatever the camera sees, until called with None, which
+        goes back to following the camera (the idle wait starts again from ``now``).
+
+        Raises:
+            KeyError: ``what`` is neither ``idle`` nor an artwork with a soundscape.
+        """
+        if what is not None and what != IDLE_KEY and what not in self.library.clips:
+            raise KeyError(what)
+        with self._lock:
+            self._override = what
+            if what is None:
+                self._artwork_last_seen = now
+                logger.info("following the camera again")
+            elif self.playing != what:
+                self._play(what, now, "manual")
 
     def update(self, decision: VisionDecision, now: float) -> None:
         """Follow one vision decision made at time ``now`` (seconds)."""
-        artwork = decision.artwork_id if decision.kind == ARTWORK else None
-        if artwork is not None and artwork in self.library.clips:
-            self._artwork_last_seen = now
-            if self.playing != artwork:
-                self._play(artwork, now)
-            return
-        if self.playing not in (IDLE_KEY, None):
-            last = self._artwork_last_seen if self._artwork_last_seen is not None else now
-            if now - last >= self.idle_after_s:
-                self._play(IDLE_KEY, now)
+        with self._lock:
+            if self._override is not None:
+                return
+            artwork = decision.artwork_id if decision.kind == ARTWORK else None
+            if artwork is not None and artwork in self.library.clips:
+                self._artwork_last_seen = now
+                if self.playing != artwork:
+                    self._play(artwork, now, "camera")
+                return
+            if self.playing not in (IDLE_KEY, None):
+                last = self._artwork_last_seen if self._artwork_last_seen is not None else now
+                if now - last >= self.idle_after_s:
+                    self._play(IDLE_KEY, now, "idle")
 
-    def _play(self, what: str, now: float) -> None:
+    def _play(self, what: str, now: float, reason: str) -> None:
         if what == IDLE_KEY:
             self.engine.play_idle()
         else:
             self.engine.play(self.library.clips[what], gain_db=self.library.gains_db.get(what, 0.0))
         self.playing = what
-        event = DirectorEvent(now, what)
+        event = DirectorEvent(now, what, reason)
         self.events.append(event)
-        logger.info("now playing: %s (at %.2f s)", what, now)
+        logger.info("now playing: %s (%s, at %.2f s)", what, reason, now)
         if self.on_event is not None:
             self.on_event(event)
 
@@ -405,6 +440,8 @@ class Gallery:
         self.camera: CameraSource | None = None
         self.director: Director | None = None
         self.decision: VisionDecision | None = None
+        self.grabber: Any = None
+        self.control_panel: Any = None
 
     # ------------------------------------------------------------------ the named build steps
     def init_audio(self) -> AudioEngine:
@@ -444,14 +481,39 @@ class Gallery:
             self.camera = camera_source_from_config(config, clock=self.clock.monotonic)
         return self.camera
 
+    def init_control_panel(self, port: int | None = None) -> Any:
+        """The web control panel over this gallery (served by :meth:`run`); None when the exhibit disables it.
+
+        ``port`` overrides ``control_panel.port`` (0: any free port)."""
+        config = self.exhibit.control_panel
+        if not config.enabled:
+            self.control_panel = None
+            return None
+        from art2mus.kiosk_ui.app import create_app
+        from art2mus.kiosk_ui.server import ControlPanelServer
+
+        token = None
+        if config.token is not None:
+            token = config.token.get_secret_value()
+        elif config.token_file is not None:
+            token = Path(config.token_file).read_text().strip()
+        app = create_app(self, token=token, title=self.exhibit.collection.name)
+        self.control_panel = ControlPanelServer(app, config.host, config.port if port is None else port)
+        return self.control_panel
+
     def build(
-        self, *, realtime: bool | None = None, progress: Callable[[int, int, str], None] | None = None
+        self,
+        *,
+        realtime: bool | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
+        control_panel_port: int | None = None,
     ) -> Gallery:
         """All the steps, in order."""
         self.init_audio()
         self.init_soundscapes(progress)
         self.init_vision()
         self.init_camera(realtime=realtime)
+        self.init_control_panel(control_panel_port)
         return self
 
     # ------------------------------------------------------------------ running
@@ -463,18 +525,39 @@ class Gallery:
         self.decision = decision
         self.director.update(decision, now)
 
-    def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
-        """Run in real time until ``stop`` is set or ``duration_s`` seconds have passed."""
+    def run(
+        self,
+        stop: threading.Event,
+        duration_s: float | None = None,
+        on_ready: Callable[[Gallery], None] | None = None,
+    ) -> None:
+        """Run in real time until ``stop`` is set or ``duration_s`` seconds have passed; ``on_ready(self)``
+        is called once the audio, the camera and the control panel have started."""
         from art2mus.installation.vision.grabber import FrameGrabber
 
         assert self.engine is not None and self.director is not None and self.camera is not None
-        grabber = FrameGrabber.from_config(
+        grabber = self.grabber = FrameGrabber.from_config(
             self.camera, self.exhibit.camera.reconnect_max_seconds, clock=self.clock.monotonic
         )
         started = self.clock.monotonic()
         self.director.start(started)
         self.engine.start()
         grabber.start()
+        panel = self.control_panel
+        if panel is not None:
+            try:
+                panel.start()
+            except OSError as exc:  # a port in use must not keep the room silent
+                logger.error(
+                    "control panel: cannot listen on %s:%s (%s); running without it",
+                    panel.host,
+                    panel.requested_port,
+                    exc,
+                )
+                panel = None
+                self.control_panel = None
+        if on_ready is not None:
+            on_ready(self)
         last_index: int | None = None
         last_health_log = started
         failures, last_failure_log = 0, -math.inf
@@ -505,7 +588,9 @@ class Gallery:
                         logger.exception("processing a frame failed (%d times so far); carrying on", failures)
                         last_failure_log = now
         finally:
-            # reverse start order: the camera first, then the audio
+            # reverse start order: the panel, the camera, then the audio
+            if panel is not None:
+                panel.stop()
             grabber.stop()
             self.engine.stop()
 
@@ -542,11 +627,64 @@ class Gallery:
             stream.close()
             self.engine.close()
 
+    # ------------------------------------------------------------------ control (what the control panel calls)
+    def play_artwork(self, artwork_id: str) -> None:
+        """Play ``artwork_id`` whatever the camera sees, until :meth:`follow_camera` (KeyError if unknown)."""
+        assert self.director is not None
+        self.director.set_override(artwork_id, self.clock.monotonic())
+
+    def play_idle(self) -> None:
+        """Play the idle ambience whatever the camera sees, until :meth:`follow_camera`."""
+        assert self.director is not None
+        self.director.set_override(IDLE_KEY, self.clock.monotonic())
+
+    def follow_camera(self) -> None:
+        """Let the camera decide again."""
+        assert self.director is not None
+        self.director.set_override(None, self.clock.monotonic())
+
+    def set_master_volume(self, volume: float, ramp_s: float = 2.0) -> None:
+        """Ramp the master volume (linear 0..1) over ``ramp_s`` seconds (ValueError outside 0..1)."""
+        assert self.engine is not None
+        self.engine.set_master_volume(volume, ramp_s)
+
+    def report_sensor(self, sensor_id: str, present: bool = True) -> None:
+        """An external presence sensor (e.g. a PIR posting to the control panel) saw someone, or no one."""
+        if self.vision is not None and self.vision.presence is not None:
+            self.vision.presence.report_sensor_event(sensor_id, present)
+
+    def artworks(self) -> list[dict[str, Any]]:
+        """The collection as the control panel lists it."""
+        library = self.library
+        return [
+            {
+                "id": a.id,
+                "title": a.display_title,
+                "artist": a.artist,
+                "year": a.year,
+                "made_by": library.made_by.get(a.id) if library else None,
+                "duration_s": round(library.clips[a.id].duration_s, 1)
+                if library and a.id in library.clips
+                else None,
+            }
+            for a in self.exhibit.artworks
+        ]
+
     def status(self) -> dict[str, Any]:
-        """What plays and why (JSON-friendly)."""
+        """What plays and why, and the health of camera and audio (JSON-friendly)."""
+        director = self.director
+        presence = None
+        if self.vision is not None and self.vision.presence is not None:
+            state = self.vision.presence.state()
+            presence = {"present": state.present, "motion": state.motion, "sensors": list(state.sensors)}
+        grabber = self.grabber
         return {
             "exhibit": self.exhibit.collection.name,
-            "playing": self.director.playing if self.director else None,
+            "playing": director.playing if director else None,
+            "override": director.override if director else None,
             "vision": self.decision.to_json() if self.decision else None,
+            "presence": presence,
+            "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
+            "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
         }

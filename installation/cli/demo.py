@@ -38,9 +38,16 @@ def demo_exhibit_path() -> Path:
     f"sound card: ./{DEFAULT_WAV}).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what plays as JSON lines.")
-def command(duration: float | None, wav: Path | None, as_json: bool) -> None:
+@click.option(
+    "--panel-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the control panel on this port instead of 8080 (0: any free port).",
+)
+def command(duration: float | None, wav: Path | None, as_json: bool, panel_port: int | None) -> None:
     """Run the demo exhibit: its camera video -> recognition -> procedural soundscapes -> speakers (or a
-    WAV file when the machine has no sound card), in real time, until Ctrl-C.
+    WAV file when the machine has no sound card), in real time, until Ctrl-C, with the control panel on
+    http://127.0.0.1:8080/.
 
     The walk passes eight artworks with empty wall between them; each artwork's soundscape crossfades
     in a moment after it comes into view, and the idle ambience returns along the empty wall.
@@ -70,5 +77,11 @@ def command(duration: float | None, wav: Path | None, as_json: bool) -> None:
             "Ctrl-C to stop",
             err=True,
         )
-    gallery = build_gallery(config, quiet=as_json, output=output, on_event=event_printer(config, as_json))
+    gallery = build_gallery(
+        config,
+        quiet=as_json,
+        output=output,
+        on_event=event_printer(config, as_json),
+        control_panel_port=panel_port,
+    )
     run_until_signalled(gallery, duration)

@@ -60,6 +60,7 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
     from art2mus.installation.gallery import Gallery
 
     realtime = kwargs.pop("realtime", None)
+    panel_port = kwargs.pop("control_panel_port", None)
     gallery = Gallery(exhibit, **kwargs)
     total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
     show_bar = not quiet and sys.stderr.isatty()
@@ -70,12 +71,19 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
             gallery.build(
                 realtime=realtime,
                 progress=lambda done, _total, name: (bar.set_postfix_str(name), bar.update(1)),
+                control_panel_port=panel_port,
             )
     else:
         if not quiet:
             click.echo(f"making {total} soundscapes ...", err=True)
-        gallery.build(realtime=realtime)
+        gallery.build(realtime=realtime, control_panel_port=panel_port)
     return gallery
+
+
+def _announce(gallery: Any) -> None:
+    panel = gallery.control_panel
+    if panel is not None and panel.url:
+        click.echo(f"control panel: {panel.url}", err=True)
 
 
 def run_until_signalled(gallery: Any, duration: float | None) -> None:
@@ -88,7 +96,7 @@ def run_until_signalled(gallery: Any, duration: float | None) -> None:
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        gallery.run(stop, duration)
+        gallery.run(stop, duration, on_ready=_announce)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -103,7 +111,13 @@ def run_until_signalled(gallery: Any, duration: float | None) -> None:
     help="Stop after this many seconds (default: until Ctrl-C or SIGTERM).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what plays as JSON lines.")
-def command(exhibit: Path, duration: float | None, as_json: bool) -> None:
+@click.option(
+    "--panel-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the control panel on this port instead of control_panel.port (0: any free port).",
+)
+def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: int | None) -> None:
     """Run the installation EXHIBIT: watch its camera, recognise the artwork a visitor stands before and
     play its soundscape through the exhibit's audio output, crossfading as visitors move on.
 
@@ -112,5 +126,7 @@ def command(exhibit: Path, duration: float | None, as_json: bool) -> None:
     audio device is reopened with backoff while the rest keeps running.
     """
     config = load_or_exit(exhibit)
-    gallery = build_gallery(config, quiet=as_json, on_event=event_printer(config, as_json))
+    gallery = build_gallery(
+        config, quiet=as_json, on_event=event_printer(config, as_json), control_panel_port=panel_port
+    )
     run_until_signalled(gallery, duration)

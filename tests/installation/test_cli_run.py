@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,7 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
     )
     nocard_env = {**os.environ, "XDG_CONFIG_HOME": str(nocard / "xdg"), "HOME": str(nocard)}
     card = subprocess.Popen(
-        [*ART2MUS, "demo", "--json"],
+        [*ART2MUS, "demo", "--json", "--panel-port", "0"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -105,7 +106,7 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
         text=True,
     )
     silent = subprocess.Popen(
-        [*ART2MUS, "demo", "--duration", "4"],
+        [*ART2MUS, "demo", "--duration", "4", "--panel-port", "0"],
         env=nocard_env,
         cwd=nocard,
         stdout=subprocess.PIPE,
@@ -123,6 +124,23 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
             time.sleep(0.2)
         assert any('"amber-fields"' in line for line in out), ("".join(out) + "".join(err))[-3000:]
         started_playing = json.loads(out[0])
+        # the control panel of the running demo: its status, and a technician's command
+        url = next(line.split(": ", 1)[1].strip() for line in err if line.startswith("control panel: "))
+        status = json.loads(urllib.request.urlopen(url + "api/status", timeout=10).read())
+        assert status["exhibit"] == "Eight Rooms of Colour (demo)" and status["audio"]["state"] == "playing"
+        assert status["camera"]["state"] == "streaming" and status["camera"]["frames"] > 0
+        request = urllib.request.Request(
+            url + "api/play",
+            data=json.dumps({"artwork": "still-life-with-flowers"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        assert json.loads(urllib.request.urlopen(request, timeout=10).read()) == {
+            "override": "still-life-with-flowers"
+        }
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("still-life" in line for line in out):
+            time.sleep(0.1)
         card.send_signal(signal.SIGTERM)
         card.wait(timeout=10)  # stops promptly, and cleanly
     finally:
@@ -134,7 +152,7 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
     assert card.returncode == 0, "".join(err)[-3000:]
     assert started_playing == {"t": 0.0, "play": "idle"}
     played = [json.loads(line)["play"] for line in out]
-    assert played[:2] == ["idle", "amber-fields"]
+    assert played[:2] == ["idle", "amber-fields"] and played[-1] == "still-life-with-flowers"
     # what PortAudio played reached the "card": the idle ambience, then amber fields, at real-time pace
     audio = np.fromfile(raw, dtype="<i2").reshape(-1, 2) / 32768.0
     amber_t = json.loads(out[1])["t"]
