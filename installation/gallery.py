@@ -42,6 +42,7 @@ from art2mus.installation.audio.engine import AudioEngine
 from art2mus.installation.audio.outputs import AudioOutput, create_output
 from art2mus.installation.cache import SoundscapeCache, cache_key, image_digest
 from art2mus.installation.config import ExhibitConfig
+from art2mus.installation.generation_worker import GenerationJob, GenerationResult, GenerationWorker
 from art2mus.installation.vision.pipeline import ARTWORK, VisionDecision, VisionPipeline
 from art2mus.installation.vision.sources import CameraSource, EndOfStream, camera_source_from_config
 
@@ -66,6 +67,7 @@ class SoundscapeLibrary:
         idle_gain_db: the idle level relative to artworks, dB.
         made_by: artwork id (and ``idle``) -> the generator that really made it (after any fallback).
         from_cache: the artwork ids (and ``idle``) read from the soundscape cache rather than rendered.
+        pending: artwork id (or ``idle``) -> generator-process job whose rendering will replace the bridge.
     """
 
     clips: dict[str, AudioClip] = field(default_factory=dict)
@@ -74,6 +76,7 @@ class SoundscapeLibrary:
     idle_gain_db: float = 0.0
     made_by: dict[str, str] = field(default_factory=dict)
     from_cache: set[str] = field(default_factory=set)
+    pending: dict[str, int] = field(default_factory=dict)
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -105,11 +108,17 @@ class _Generators:
     """Builds each named generator of the exhibit once; falls back to the procedural sonifier."""
 
     def __init__(
-        self, exhibit: ExhibitConfig, backends: Mapping[str, Any] | None, cache: SoundscapeCache | None
+        self,
+        exhibit: ExhibitConfig,
+        backends: Mapping[str, Any] | None,
+        cache: SoundscapeCache | None,
+        worker: GenerationWorker | None = None,
     ):
         self.exhibit = exhibit
         self.backends = backends
         self.cache = cache
+        self.worker = worker if cache is not None else None  # the hand-over goes through the cache
+        self.submitted: list[tuple[str, int]] = []
         self._built: dict[str, Any] = {}
 
     def _recipe(self, name: str) -> tuple[str, dict[str, Any]]:
@@ -130,14 +139,26 @@ class _Generators:
         chosen = getattr(config, "fallback", None) or FALLBACK_GENERATOR
         return None if chosen == name else chosen
 
+    def is_live(self, name: str) -> bool:
+        """Whether ``name`` renders in the generator process (everything but the procedural sonifier)."""
+        return self.worker is not None and self._recipe(name)[0] != FALLBACK_GENERATOR
+
     def make(
-        self, name: str, image: np.ndarray, request: Any, what: str, image_ref: str | np.ndarray | None = None
+        self,
+        name: str,
+        image: np.ndarray,
+        request: Any,
+        what: str,
+        image_ref: str | np.ndarray | None = None,
+        image_path: Path | None = None,
     ) -> tuple[Any, str, bool]:
         """``(soundscape, generator that made it, from the cache)``.
 
         Each generator of the fallback chain is looked up in the cache first (``image_ref``: the image
         file's digest, or None to key by the pixels), and what a generator renders is stored under its
-        own key: a fallback's rendering never stands in for the primary's on the next start.
+        own key: a fallback's rendering never stands in for the primary's on the next start. A live
+        generator (see :meth:`is_live`) that misses the cache is handed to the generator process and its
+        fallback renders the bridge now; the job is recorded in :attr:`submitted`.
         """
         tried: list[str] = []
         while True:
@@ -148,6 +169,26 @@ class _Generators:
                 hit = self.cache.get(key)
                 if hit is not None:
                     return hit, name, True
+            if key is not None and self.is_live(name) and name not in tried:
+                backend, settings = self._recipe(name)
+                job = GenerationJob(
+                    what=what,
+                    generator=name,
+                    backend=backend,
+                    settings=settings,
+                    request=request,
+                    cache_key=key,
+                    image_path=str(image_path) if image_path is not None else None,
+                    image=None if image_path is not None else image,
+                )
+                self.submitted.append((what, self.worker.submit(job)))
+                logger.info("%s: %r renders in the generator process; a bridge plays meanwhile", what, name)
+                tried.append(name)
+                fallback = self.fallback(name)
+                if fallback is None:
+                    raise RuntimeError(f"{what}: generator {name!r} has no fallback to bridge with")
+                name = fallback
+                continue
             try:
                 result = self._get(name).generate(image, request)
             except Exception as exc:  # noqa: BLE001 - any generator failure must leave the gallery with music
@@ -180,17 +221,20 @@ def render_soundscapes(
     *,
     generator_backends: Mapping[str, Any] | None = None,
     cache: SoundscapeCache | None = None,
+    worker: GenerationWorker | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> SoundscapeLibrary:
     """Make (or read) every artwork's soundscape and the idle ambience, ready for ``engine``.
 
     A fixed ``audio:`` file is read; otherwise the artwork's generator renders from its first reference
     image with its ``soundscape`` settings, at the exhibit's loudness target, unless ``cache`` holds that
-    rendering already. ``progress(done, total, name)`` is called after each one.
+    rendering already. With a ``worker``, a slow generator's cache miss is rendered there while its
+    fallback's rendering plays (``library.pending`` names those). ``progress(done, total, name)`` is
+    called after each one.
     """
     from art2mus.models.generator import GenerationRequest
 
-    generators = _Generators(exhibit, generator_backends, cache)
+    generators = _Generators(exhibit, generator_backends, cache, worker)
     library = SoundscapeLibrary(idle_gain_db=exhibit.idle.gain_db)
     total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
     done = 0
@@ -218,7 +262,12 @@ def render_soundscapes(
                 )
                 image_path = Path(artwork.images[0])
                 result, made_by, cached = generators.make(
-                    sound.generator, _read_rgb(image_path), request, artwork.id, image_digest(image_path)
+                    sound.generator,
+                    _read_rgb(image_path),
+                    request,
+                    artwork.id,
+                    image_digest(image_path),
+                    image_path,
                 )
                 if cached:
                     library.from_cache.add(artwork.id)
@@ -286,6 +335,7 @@ def render_soundscapes(
                 progress(done, total, IDLE_KEY)
     finally:
         generators.close()
+    library.pending = {what: job_id for what, job_id in generators.submitted}
     return library
 
 
@@ -380,6 +430,24 @@ class Director:
                 if now - last >= self.idle_after_s:
                     self._play(IDLE_KEY, now, "idle")
 
+    def replace_clip(self, what: str, clip: AudioClip, made_by: str) -> None:
+        """A better rendering of ``what`` (an artwork id or ``idle``) has arrived: use it from now on, and if
+        it is sounding, crossfade to it (same soundscape, new rendering)."""
+        with self._lock:
+            library = self.library
+            library.made_by[what] = made_by
+            library.pending.pop(what, None)
+            if what == IDLE_KEY:
+                library.idle = clip
+                self.engine.set_idle(clip, library.idle_gain_db)
+                if self.playing == IDLE_KEY:
+                    self.engine.play_idle()
+            else:
+                library.clips[what] = clip
+                if self.playing == what:
+                    self.engine.play(clip, gain_db=library.gains_db.get(what, 0.0))
+        logger.info("%s: the %s rendering replaces its bridge", what, made_by)
+
     def _play(self, what: str, now: float, reason: str) -> None:
         if what == IDLE_KEY:
             self.engine.play_idle()
@@ -442,6 +510,7 @@ class Gallery:
         self.decision: VisionDecision | None = None
         self.grabber: Any = None
         self.control_panel: Any = None
+        self.worker: GenerationWorker | None = None
 
     # ------------------------------------------------------------------ the named build steps
     def init_audio(self) -> AudioEngine:
@@ -455,11 +524,19 @@ class Gallery:
 
     def init_soundscapes(self, progress: Callable[[int, int, str], None] | None = None) -> SoundscapeLibrary:
         assert self.engine is not None, "init_audio first"
+        if self.cache is not None:
+            self.worker = GenerationWorker(
+                self.cache.directory,
+                self.cache.audio_format,
+                backends=self._generator_backends,
+                on_result=self._on_generated,
+            )
         self.library = render_soundscapes(
             self.exhibit,
             self.engine,
             generator_backends=self._generator_backends,
             cache=self.cache,
+            worker=self.worker,
             progress=progress,
         )
         self.director = Director(
@@ -588,10 +665,11 @@ class Gallery:
                         logger.exception("processing a frame failed (%d times so far); carrying on", failures)
                         last_failure_log = now
         finally:
-            # reverse start order: the panel, the camera, then the audio
+            # reverse start order: the panel, the camera, the generator process, then the audio
             if panel is not None:
                 panel.stop()
             grabber.stop()
+            self.close()
             self.engine.stop()
 
     def simulate(self, duration_s: float) -> None:
@@ -626,6 +704,31 @@ class Gallery:
         finally:
             stream.close()
             self.engine.close()
+
+    def _on_generated(self, result: GenerationResult) -> None:
+        """The generator process finished a job (supervisor thread): swap the rendering in, or keep the bridge."""
+        if not result.ok:
+            logger.warning("%s keeps its bridge: %s", result.what, result.error)
+            return
+        if self.cache is None or self.director is None or self.engine is None:
+            return
+        sound = self.cache.get(result.cache_key)
+        if sound is None:
+            logger.warning(
+                "%s: the generator process's rendering is not in the cache; the bridge stays", result.what
+            )
+            return
+        artwork = next((a for a in self.exhibit.artworks if a.id == result.what), None)
+        loop = artwork.soundscape.loop if artwork is not None else True
+        clip = self.engine.prepare(
+            sound.waveform, sound.sample_rate, key=result.what, loop=loop, metadata=sound.metadata
+        )
+        self.director.replace_clip(result.what, clip, result.generator)
+
+    def close(self) -> None:
+        """Stop the generator process (the audio, camera and panel stop with :meth:`run`)."""
+        if self.worker is not None:
+            self.worker.stop()
 
     # ------------------------------------------------------------------ control (what the control panel calls)
     def play_artwork(self, artwork_id: str) -> None:
@@ -686,5 +789,8 @@ class Gallery:
             "presence": presence,
             "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
+            "generation": dataclasses.asdict(self.worker.status())
+            if self.worker and self.worker.started
+            else None,
             "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
         }

@@ -86,6 +86,11 @@ function render(status) {
       $("volume-value").textContent = Math.round(audio.master_volume_target * 100) + " %";
     }
   }
+  const generation = status.generation;
+  $("generation").textContent = generation
+    ? `${generation.current ? "rendering " + label(generation.current) + ", " : ""}${generation.queued} queued, `
+      + `${generation.done} done, ${generation.failed} failed${generation.alive ? "" : " (process stopped)"}`
+    : "nothing to generate";
   const events = $("events");
   events.replaceChildren();
   for (const event of status.events.slice().reverse()) {

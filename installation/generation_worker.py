@@ -1,0 +1,424 @@
+"""Live generation in a separate process: the slow generators (Art2Mus on a GPU) never stall the room.
+
+The daemon sends :class:`GenerationJob` s to one worker *process* (``spawn``, so CUDA and torch start
+clean, and a crash, a CUDA error or an out-of-memory kill takes only the worker down). The worker builds
+each generator once, renders, stores the soundscape in the soundscape cache (the hand-over: only a short
+:class:`GenerationResult` travels back) and says so. Meanwhile the gallery plays the procedural bridge
+of the same image (see :mod:`art2mus.installation.gallery`).
+
+A supervisor thread in the daemon collects results and watches the process:
+
+* a worker that dies is restarted, at most ``max_restarts`` times within ``restart_window_s``; the job
+  it was working on is tried once more, then reported failed (a job that kills its worker twice is not
+  tried a third time), and the jobs behind it are sent again;
+* a job that runs longer than ``job_timeout_s`` gets its worker killed and counts as such a death;
+* :meth:`GenerationWorker.stop` asks the worker to finish and kills it if it does not within a few
+  seconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from art2mus.models.generator import GenerationRequest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """One soundscape to render in the worker.
+
+    Attributes:
+        what: artwork id (or ``idle``) it is for.
+        generator: the exhibit's generator name (for logs and the result).
+        backend, settings: the generator backend and its constructor keywords.
+        request: duration, seed, loop, loudness, options.
+        cache_key: where the worker stores the result in the cache.
+        image_path: the image file, or None when ``image`` is given (e.g. the collection's mosaic).
+        image: RGB uint8 ``(H, W, 3)`` or None.
+    """
+
+    what: str
+    generator: str
+    backend: str
+    settings: dict[str, Any]
+    request: GenerationRequest
+    cache_key: str
+    image_path: str | None = None
+    image: np.ndarray | None = None
+    job_id: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What became of a job: ``ok`` with the soundscape in the cache under ``cache_key``, or ``error``."""
+
+    job_id: int
+    what: str
+    generator: str
+    cache_key: str
+    ok: bool
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def _worker_main(
+    jobs: Any, events: Any, cache_dir: str, cache_format: str, backends: Any, log_level: int
+) -> None:
+    """The worker process: render jobs until it receives None."""
+    import cv2
+
+    from art2mus.installation.cache import SoundscapeCache
+    from art2mus.installation.logs import configure_logging
+    from art2mus.models.registry import create_generator
+
+    configure_logging(verbosity=2 if log_level <= logging.DEBUG else 1 if log_level <= logging.INFO else 0)
+    log = logging.getLogger(__name__ + ".process")
+    cache = SoundscapeCache(cache_dir, audio_format=cache_format, max_size_bytes=10**15)
+    built: dict[tuple[str, str], Any] = {}
+    while True:
+        job = jobs.get()
+        if job is None:
+            break
+        events.put(("started", job.job_id))
+        started = time.perf_counter()
+        try:
+            key = (job.backend, repr(sorted(job.settings.items())))
+            if key not in built:
+                built[key] = create_generator(job.backend, job.settings, backends=backends)
+            image = job.image
+            if image is None:
+                bgr = cv2.imread(str(job.image_path), cv2.IMREAD_COLOR)
+                if bgr is None:
+                    raise ValueError(f"cannot read image {job.image_path}")
+                image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            sound = built[key].generate(image, job.request)
+            if not cache.put(job.cache_key, sound, {"what": job.what, "generator": job.generator}):
+                raise OSError(f"cannot store the soundscape in the cache {cache_dir}")
+            seconds = time.perf_counter() - started
+            log.info("generated %s with %s in %.1f s", job.what, job.generator, seconds)
+            events.put(
+                ("done", GenerationResult(job.job_id, job.what, job.generator, job.cache_key, True, seconds))
+            )
+        except Exception as exc:  # noqa: BLE001 - the top of the worker loop: report and take the next job
+            log.warning("generating %s with %s failed", job.what, job.generator, exc_info=True)
+            error = f"{type(exc).__name__}: {exc}"
+            events.put(
+                (
+                    "done",
+                    GenerationResult(
+                        job.job_id,
+                        job.what,
+                        job.generator,
+                        job.cache_key,
+                        False,
+                        time.perf_counter() - started,
+                        error,
+                    ),
+                )
+            )
+    for generator in built.values():
+        generator.close()
+
+
+@dataclass
+class _Pending:
+    job: GenerationJob
+    attempts: int = 0  # times a worker died on it
+    started_at: float | None = None
+
+
+@dataclass
+class WorkerStatus:
+    """What the control panel shows about live generation."""
+
+    alive: bool
+    pid: int | None
+    restarts: int
+    queued: int
+    current: str | None
+    done: int
+    failed: int
+    last_error: str | None
+    recent: list[dict[str, Any]] = field(default_factory=list)
+
+
+class GenerationWorker:
+    """A supervised generator process (see the module docstring).
+
+    Args:
+        cache_dir, cache_format: the soundscape cache the worker stores results in.
+        backends: the generator table (default: the registry's); must be picklable (targets are strings).
+        on_result: called on the supervisor thread with every :class:`GenerationResult`.
+        job_timeout_s: longest a single job may run before its worker is killed.
+        max_restarts, restart_window_s: restart budget; past it the worker stays down and jobs fail.
+        poll_s: how often the supervisor looks at the process.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path | str,
+        cache_format: str = "flac",
+        *,
+        backends: Mapping[str, Any] | None = None,
+        on_result: Callable[[GenerationResult], None] | None = None,
+        job_timeout_s: float = 900.0,
+        max_restarts: int = 5,
+        restart_window_s: float = 600.0,
+        poll_s: float = 0.1,
+    ):
+        self.cache_dir = str(cache_dir)
+        self.cache_format = cache_format
+        self.backends = dict(backends) if backends is not None else None
+        self.on_result = on_result
+        self.job_timeout_s = float(job_timeout_s)
+        self.max_restarts = int(max_restarts)
+        self.restart_window_s = float(restart_window_s)
+        self.poll_s = float(poll_s)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._jobs: Any = None
+        self._events: Any = None
+        self._pending: collections.OrderedDict[int, _Pending] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_id = 1
+        self._restarts: collections.deque[float] = collections.deque()
+        self._restart_count = 0
+        self._done = 0
+        self._failed = 0
+        self._last_error: str | None = None
+        self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
+        self._given_up = False
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> GenerationWorker:
+        if self._thread is not None:
+            return self
+        self._spawn()
+        self._thread = threading.Thread(target=self._supervise, name="generation-supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def submit(self, job: GenerationJob) -> int:
+        """Queue ``job``; returns its id. Never blocks (the process starts with the first job)."""
+        if self._thread is None:
+            self.start()
+        with self._lock:
+            job_id = self._next_id
+            self._next_id += 1
+            job = GenerationJob(**{**job.__dict__, "job_id": job_id})
+            self._pending[job_id] = _Pending(job)
+            if self._given_up:
+                self._finish(
+                    GenerationResult(
+                        job_id,
+                        job.what,
+                        job.generator,
+                        job.cache_key,
+                        False,
+                        error="the generator process is down (restart budget used up)",
+                    )
+                )
+            else:
+                self._jobs.put(job)
+        return job_id
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Ask the worker to finish its current job and exit; kill it after ``timeout_s``."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        process = self._process
+        if process is not None and process.is_alive():
+            try:
+                self._jobs.put(None)
+            except (OSError, ValueError):
+                pass
+            process.join(timeout_s)
+            if process.is_alive():
+                logger.warning("generator process %s did not stop; killing it", process.pid)
+                process.kill()
+                process.join(2.0)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until every submitted job has a result (tests, ``simulate``); True if they all did."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def status(self) -> WorkerStatus:
+        with self._lock:
+            current = next((p.job.what for p in self._pending.values() if p.started_at is not None), None)
+            process = self._process
+            return WorkerStatus(
+                alive=bool(process is not None and process.is_alive()),
+                pid=process.pid if process is not None else None,
+                restarts=self._restart_count,
+                queued=len(self._pending),
+                current=current,
+                done=self._done,
+                failed=self._failed,
+                last_error=self._last_error,
+                recent=list(self._recent),
+            )
+
+    # ------------------------------------------------------------------ supervision
+    def _spawn(self) -> None:
+        self._jobs = self._ctx.Queue()
+        self._events = self._ctx.Queue()
+        args = (
+            self._jobs,
+            self._events,
+            self.cache_dir,
+            self.cache_format,
+            self.backends,
+            logging.getLogger().getEffectiveLevel(),
+        )
+        self._process = self._ctx.Process(
+            target=_worker_main, args=args, name="art2mus-generator", daemon=True
+        )
+        self._process.start()
+        logger.info("generator process started (pid %d)", self._process.pid)
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self._drain()
+                self._watch()
+            except Exception:  # noqa: BLE001 - the top of a background loop: log and keep supervising
+                logger.exception("generation supervisor failed; carrying on")
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, payload = self._events.get_nowait()
+            except queue.Empty:
+                return
+            with self._lock:
+                if kind == "started":
+                    pending = self._pending.get(payload)
+                    if pending is not None:
+                        pending.started_at = time.monotonic()
+                    continue
+                result = payload
+                if result.job_id in self._pending:
+                    self._finish(result)
+
+    def _finish(self, result: GenerationResult) -> None:
+        """Record ``result`` (lock held) and hand it on."""
+        self._pending.pop(result.job_id, None)
+        if result.ok:
+            self._done += 1
+        else:
+            self._failed += 1
+            self._last_error = f"{result.what}: {result.error}"
+            logger.warning(
+                "live generation of %s with %s failed: %s", result.what, result.generator, result.error
+            )
+        self._recent.append(
+            {
+                "what": result.what,
+                "generator": result.generator,
+                "ok": result.ok,
+                "seconds": round(result.seconds, 1),
+                "error": result.error,
+            }
+        )
+        if self.on_result is not None:
+            try:
+                self.on_result(result)
+            except Exception:  # noqa: BLE001 - a consumer's bug must not stop supervision
+                logger.exception("handling the result for %s failed", result.what)
+
+    def _watch(self) -> None:
+        with self._lock:
+            process = self._process
+            # the worker takes jobs in order: the oldest pending one is the one it is on (its "started"
+            # message can be lost when the process is killed)
+            running = next(iter(self._pending.values()), None)
+            timed_out = (
+                running is not None
+                and running.started_at is not None
+                and time.monotonic() - running.started_at > self.job_timeout_s
+            )
+            if process is not None and process.is_alive() and not timed_out:
+                return
+            if self._given_up:
+                return
+            if timed_out:
+                logger.error(
+                    "generating %s took over %.0f s; killing the generator process",
+                    running.job.what,
+                    self.job_timeout_s,
+                )
+                process.kill()
+                process.join(2.0)
+                reason = f"took over {self.job_timeout_s:.0f} s"
+            else:
+                reason = f"the generator process died (exit code {process.exitcode if process else None})"
+                logger.error("%s%s", reason, f" while generating {running.job.what}" if running else "")
+            if running is not None:
+                running.started_at = None
+                running.attempts += 1
+                if running.attempts >= 2:
+                    self._finish(
+                        GenerationResult(
+                            running.job.job_id,
+                            running.job.what,
+                            running.job.generator,
+                            running.job.cache_key,
+                            False,
+                            error=f"{reason}, twice",
+                        )
+                    )
+            now = time.monotonic()
+            while self._restarts and now - self._restarts[0] > self.restart_window_s:
+                self._restarts.popleft()
+            if len(self._restarts) >= self.max_restarts:
+                self._given_up = True
+                logger.error(
+                    "generator process restarted %d times in %.0f s; giving up, the procedural bridges stay",
+                    len(self._restarts),
+                    self.restart_window_s,
+                )
+                for pending in list(self._pending.values()):
+                    self._finish(
+                        GenerationResult(
+                            pending.job.job_id,
+                            pending.job.what,
+                            pending.job.generator,
+                            pending.job.cache_key,
+                            False,
+                            error="restart budget used up",
+                        )
+                    )
+                return
+            self._restarts.append(now)
+            self._restart_count += 1
+            self._spawn()
+            for pending in self._pending.values():
+                self._jobs.put(pending.job)

@@ -1,0 +1,171 @@
+"""Live generation in a separate, supervised process: results through the cache, crashes and hangs survived,
+and the gallery swapping a generated soundscape in for its procedural bridge."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from art2mus.installation.cache import SoundscapeCache
+from art2mus.installation.config import load_exhibit
+from art2mus.installation.gallery import Gallery
+from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
+from art2mus.models.generator import GenerationRequest
+from art2mus.models.registry import GENERATOR_BACKENDS, GeneratorBackend
+
+TONE = {"tone": GeneratorBackend("tone", "worker_backends:ToneGenerator", "test", (), "a test tone")}
+
+
+def _job(what: str, level: int, settings: dict, key: str) -> GenerationJob:
+    image = np.full((8, 8, 3), level, np.uint8)
+    return GenerationJob(
+        what=what,
+        generator="tone",
+        backend="tone",
+        settings=settings,
+        request=GenerationRequest(duration_s=0.5, seed=1),
+        cache_key=key,
+        image=image,
+    )
+
+
+def _run(tmp_path: Path, jobs: list[GenerationJob], **kwargs) -> tuple[GenerationWorker, list]:
+    results = []
+    worker = GenerationWorker(tmp_path / "cache", backends=TONE, on_result=results.append, **kwargs)
+    try:
+        for job in jobs:
+            worker.submit(job)
+        assert worker.wait_idle(60), worker.status()
+    finally:
+        worker.stop()
+    return worker, results
+
+
+def test_jobs_render_in_another_process_and_arrive_through_the_cache(tmp_path):
+    worker, results = _run(tmp_path, [_job("a", 10, {}, "ka"), _job("b", 90, {}, "kb")])
+    assert [(r.what, r.ok) for r in results] == [("a", True), ("b", True)]
+    cache = SoundscapeCache(tmp_path / "cache")
+    a, b = cache.get("ka"), cache.get("kb")
+    assert (
+        a.metadata["pid"] != os.getpid() and a.metadata["pid"] == b.metadata["pid"]
+    )  # one worker, built once
+    assert a.metadata["hz"] == pytest.approx(210.0) and b.metadata["hz"] == pytest.approx(290.0)
+    status = worker.status()
+    assert status.done == 2 and status.failed == 0 and status.restarts == 0 and not status.alive
+
+
+def test_a_worker_that_crashes_is_restarted_and_the_job_tried_again(tmp_path):
+    (tmp_path / "marks").mkdir()
+    settings = {"fail": "crash-once", "marker_dir": str(tmp_path / "marks")}
+    worker, results = _run(tmp_path, [_job("a", 10, settings, "ka"), _job("b", 90, settings, "kb")])
+    assert [(r.what, r.ok) for r in results] == [("a", True), ("b", True)]
+    assert worker.status().restarts == 2  # each job killed one worker on its first attempt
+
+
+def test_a_job_that_kills_its_worker_twice_fails_and_the_next_job_still_runs(tmp_path):
+    crash, fine = {"fail": "crash"}, {}
+    worker, results = _run(tmp_path, [_job("bad", 10, crash, "k1"), _job("good", 90, fine, "k2")])
+    by_what = {r.what: r for r in results}
+    assert not by_what["bad"].ok and "died" in by_what["bad"].error and "twice" in by_what["bad"].error
+    assert by_what["good"].ok
+    assert worker.status().failed == 1 and "bad" in worker.status().last_error
+
+
+def test_a_hanging_job_is_killed_after_the_timeout(tmp_path):
+    worker, results = _run(
+        tmp_path, [_job("slow", 10, {"fail": "hang"}, "k1"), _job("ok", 90, {}, "k2")], job_timeout_s=1.0
+    )
+    by_what = {r.what: r for r in results}
+    assert not by_what["slow"].ok and "took over 1 s" in by_what["slow"].error
+    assert by_what["ok"].ok and worker.status().restarts == 2
+
+
+def test_an_exception_is_a_failed_job_not_a_dead_worker(tmp_path):
+    worker, results = _run(tmp_path, [_job("x", 10, {"fail": "raise"}, "k1"), _job("y", 90, {}, "k2")])
+    assert not results[0].ok and "out of memory" in results[0].error and results[1].ok
+    assert worker.status().restarts == 0
+
+
+def test_past_the_restart_budget_jobs_fail_at_once(tmp_path):
+    worker, results = _run(
+        tmp_path, [_job(f"j{i}", i, {"fail": "crash"}, f"k{i}") for i in range(3)], max_restarts=2
+    )
+    assert not any(r.ok for r in results) and len(results) == 3
+    assert worker.status().restarts == 2
+    assert "restart budget" in results[-1].error
+
+
+@pytest.fixture(scope="module")
+def debug_models(tmp_path_factory) -> Path:
+    from art2mus.models.debug import build_debug_model_dir
+
+    return build_debug_model_dir(tmp_path_factory.mktemp("models") / "models")
+
+
+def test_the_art2mus_model_replaces_the_procedural_bridge(tmp_path, repo_root, debug_models):
+    """The gallery starts on the procedural bridge at once; the Art2Mus rendering (debug weights, in the
+    generator process) takes over when it is ready, also while it sounds, and the next start reads it."""
+    demo = repo_root / "exhibits/demo"
+    spec = {
+        "artworks": [
+            {
+                "id": "amber-fields",
+                "images": [str(demo / "artworks/amber-fields.png")],
+                "soundscape": {"generator": "art2mus", "duration": 2, "seed": 4},
+            }
+        ],
+        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
+        "idle": {"source": "silence"},
+        "audio": {"output": {"type": "null"}},
+        "generators": {
+            "procedural": {"type": "procedural"},
+            "art2mus": {
+                "type": "art2mus",
+                "model_dir": str(debug_models),
+                "aligner": str(debug_models / "aligners/debug-imagebind-4tok"),
+                "device": "cpu",
+                "dtype": "float32",
+                "steps": 2,
+                "fallback": "procedural",
+            },
+        },
+        "cache": {"dir": str(tmp_path / "cache")},
+        "control_panel": {"enabled": False},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    gallery = Gallery(load_exhibit(path))
+    gallery.init_audio()
+    library = gallery.init_soundscapes()
+    try:
+        assert library.made_by == {"amber-fields": "procedural"} and "amber-fields" in library.pending
+        bridge = library.clips["amber-fields"]
+        gallery.engine.open()
+        gallery.director.start(0.0)
+        gallery.play_artwork("amber-fields")
+        gallery.engine.pump()
+        assert gallery.engine.mixer.voices[-1].clip is bridge
+        assert gallery.worker.wait_idle(180), gallery.worker.status()
+        assert library.made_by == {"amber-fields": "art2mus"} and not library.pending
+        model_clip = library.clips["amber-fields"]
+        assert (
+            model_clip is not bridge and model_clip.source_rate == 16000 and model_clip.sample_rate == 48000
+        )
+        assert abs(model_clip.duration_s - 2.0) < 0.01
+        assert model_clip.metadata["aligner"].endswith("debug-imagebind-4tok")
+        gallery.engine.pump()
+        assert gallery.engine.mixer.voices[-1].clip is model_clip  # crossfading to it while it sounds
+        status = gallery.status()["generation"]
+        assert status["done"] == 1 and status["failed"] == 0
+    finally:
+        gallery.close()
+        gallery.engine.close()
+    again = Gallery(load_exhibit(path))
+    again.init_audio()
+    second = again.init_soundscapes()
+    assert second.made_by == {"amber-fields": "art2mus"} and second.from_cache == {"amber-fields"}
+    assert not second.pending and not again.worker.started  # nothing to generate: no process at all

@@ -1,0 +1,51 @@
+"""Generator backends for the generator-process tests: importable by the spawned worker (it gets our sys.path).
+
+``ToneGenerator`` stands in for a slow model: a tone whose pitch follows the image, after ``delay_s``; it
+can crash its process (``os._exit``) or hang, always or only on the first attempt (a marker file
+remembers attempts across processes).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from art2mus.models.generator import GenerationRequest, Generator, Soundscape
+
+
+class ToneGenerator(Generator):
+    name = "tone"
+
+    def __init__(
+        self,
+        delay_s: float = 0.0,
+        fail: str = "never",
+        marker_dir: str | None = None,
+        sample_rate: int = 16000,
+    ):
+        self.delay_s = delay_s
+        self.fail = fail  # never | crash | crash-once | hang | raise
+        self.marker_dir = Path(marker_dir) if marker_dir else None
+        self.sample_rate = sample_rate
+
+    def _first_attempt(self, image: np.ndarray) -> bool:
+        marker = self.marker_dir / f"attempt-{int(image.mean() * 1000)}"
+        first = not marker.exists()
+        marker.touch()
+        return first
+
+    def generate(self, image: np.ndarray, request: GenerationRequest) -> Soundscape:
+        if self.fail == "crash" or (self.fail == "crash-once" and self._first_attempt(image)):
+            os._exit(3)
+        if self.fail == "hang":
+            time.sleep(3600)
+        if self.fail == "raise":
+            raise RuntimeError("the model is out of memory")
+        time.sleep(self.delay_s)
+        hz = 200.0 + float(image.mean())
+        t = np.arange(int(request.duration_s * self.sample_rate)) / self.sample_rate
+        wave = (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+        return Soundscape(wave, self.sample_rate, {"generator": "tone", "hz": hz, "pid": os.getpid()})
