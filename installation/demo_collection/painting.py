@@ -408,7 +408,7 @@ def portrait(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     step = int(rng.integers(40, 64))
     motif = int(rng.integers(3))
     for j, y in enumerate(range(0, height + step, step)):
-        for i, x in enumerate(range(0, width + step, step)):
+        for _i, x in enumerate(range(0, width + step, step)):
             ox = step // 2 if j % 2 else 0
             c = (x + ox + int(rng.integers(-8, 9)), y + int(rng.integers(-8, 9)))
             tone = _shade(rng, bg2, 45)
@@ -611,7 +611,7 @@ def floral_still_life(rng: np.random.Generator, width: int, height: int) -> np.n
     vase_poly = np.array(left + right, np.int32)
     vase_col = _jitter(rng, (150, 90, 40), 60)
     cv2.fillPoly(img, [vase_poly], vase_col, AA)
-    for k in range(int(rng.integers(2, 5))):  # decoration bands
+    for _k in range(int(rng.integers(2, 5))):  # decoration bands
         y = table_y + 10 - vh + int(vh * rng.uniform(0.2, 0.9))
         r = int(np.interp((y - (table_y + 10 - vh)) / vh, ys, radius))
         cv2.line(img, (vx - r + 2, y), (vx + r - 2, y), _jitter(rng, (220, 220, 240), 30), int(rng.integers(2, 5)), AA)

@@ -26,7 +26,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from art2mus.installation.demo_collection.artworks import DEMO_ARTWORKS, DemoArtwork, demo_exhibit_dir, render_demo_artwork
+from art2mus.installation.demo_collection.artworks import (
+    DEMO_ARTWORKS,
+    DemoArtwork,
+    demo_exhibit_dir,
+    render_demo_artwork,
+)
 
 logger = logging.getLogger(__name__)
 

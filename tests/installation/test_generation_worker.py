@@ -15,7 +15,7 @@ from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import Gallery
 from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
 from art2mus.models.generator import GenerationRequest
-from art2mus.models.registry import GENERATOR_BACKENDS, GeneratorBackend
+from art2mus.models.registry import GeneratorBackend
 
 TONE = {"tone": GeneratorBackend("tone", "worker_backends:ToneGenerator", "test", (), "a test tone")}
 

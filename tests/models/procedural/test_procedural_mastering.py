@@ -54,7 +54,7 @@ def test_local_true_peaks_find_every_frame_above_a_threshold():
     over = np.flatnonzero(full > threshold)
     assert over.size > 0
     assert set(over) <= set(positions)
-    lookup = dict(zip(positions, peaks))
+    lookup = dict(zip(positions, peaks, strict=True))
     assert np.allclose([lookup[i] for i in over], full[over], atol=1e-6)
     assert PEAK_BOUND > 1.0
 
