@@ -81,7 +81,10 @@ class RecognitionConfig(StrictModel):
         "sift", description="Local feature type (SIFT is more robust, ORB faster)."
     )
     max_features: int = Field(
-        1000, ge=100, le=10000, description="Keypoints kept per reference photo and per frame."
+        1000, ge=100, le=10000, description="Keypoints kept per reference photo and per refine-pass frame."
+    )
+    process_features: int = Field(
+        150, ge=50, le=10000, description="Keypoints kept per frame in the first pass (fewer is faster)."
     )
     ratio_test: float = Field(
         0.75, gt=0.3, lt=1.0, description="Lowe's ratio test threshold for feature matches."
@@ -107,6 +110,13 @@ class RecognitionConfig(StrictModel):
         le=3840,
         description="A second pass at this width (pixels) looks for small or blurred artworks when the first "
         "finds none with accept_inliers (0: no second pass; else >= process_width).",
+    )
+    refine_min_matches: int = Field(
+        2,
+        ge=0,
+        le=1000,
+        description="The refine pass runs only when the first pass found at least this many feature matches "
+        "(0: whenever the first pass is not confident); a frame matching nothing shows no artwork.",
     )
     interval_seconds: float = seconds(0.2, "Time between two recognitions of the newest frame.", ge=0, le=10)
     index_dir: OutputPath = Field(
