@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime as dt
 import logging
 import math
 import threading
@@ -43,12 +44,15 @@ from art2mus.installation.audio.outputs import AudioOutput, create_output
 from art2mus.installation.cache import SoundscapeCache, cache_key, image_digest
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.generation_worker import GenerationJob, GenerationResult, GenerationWorker
+from art2mus.installation.schedule import OpeningHours, ScheduleKeeper, ScheduleState
 from art2mus.installation.vision.pipeline import ARTWORK, VisionDecision, VisionPipeline
 from art2mus.installation.vision.sources import CameraSource, EndOfStream, camera_source_from_config
 
 logger = logging.getLogger(__name__)
 
 IDLE_KEY = "idle"
+#: what a director event names when the room falls silent outside opening hours
+CLOSED_KEY = "silence"
 #: the generator that stands in when an artwork's generator cannot make its soundscape and names no fallback
 FALLBACK_GENERATOR = "procedural"
 
@@ -335,7 +339,7 @@ def render_soundscapes(
                 progress(done, total, IDLE_KEY)
     finally:
         generators.close()
-    library.pending = {what: job_id for what, job_id in generators.submitted}
+    library.pending.update(generators.submitted)
     return library
 
 
@@ -345,8 +349,9 @@ def render_soundscapes(
 @dataclass(frozen=True)
 class DirectorEvent:
     """One thing the director told the engine: at time ``t`` (seconds), play ``what`` (an artwork id or
-    ``idle``), because of ``reason``: ``start``, ``camera`` (an artwork was chosen), ``idle`` (none for
-    ``idle.after_seconds``) or ``manual`` (the control panel)."""
+    ``idle``; ``silence`` outside opening hours), because of ``reason``: ``start``, ``camera`` (an artwork
+    was chosen), ``idle`` (none for ``idle.after_seconds``), ``manual`` (the control panel), ``open`` or
+    ``closed`` (opening hours)."""
 
     t: float
     what: str
@@ -383,6 +388,7 @@ class Director:
         self.events: collections.deque[DirectorEvent] = collections.deque(maxlen=500)
         self._artwork_last_seen: float | None = None
         self._override: str | None = None
+        self._closed = False
         # the main loop (update) and the control panel's threads (override) both decide
         self._lock = threading.Lock()
 
@@ -391,11 +397,35 @@ class Director:
         """What the control panel has fixed (an artwork id or ``idle``), or None while following the camera."""
         return self._override
 
-    def start(self, now: float) -> None:
-        """Begin on the idle ambience (a gallery that was just switched on is not silent)."""
+    @property
+    def closed(self) -> bool:
+        """Outside opening hours: silent, and the camera is not followed."""
+        return self._closed
+
+    def start(self, now: float, *, open_: bool = True) -> None:
+        """Begin on the idle ambience (a gallery switched on during opening hours is not silent), or
+        silent when it starts outside them."""
         self.engine.set_idle(self.library.idle, self.library.idle_gain_db)
         with self._lock:
-            self._play(IDLE_KEY, now, "start")
+            if open_:
+                self._play(IDLE_KEY, now, "start")
+            else:
+                self._closed = True
+                self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
+
+    def set_open(self, open_: bool, now: float, ramp_s: float) -> None:
+        """Opening hours begin (the idle ambience fades in) or end (everything fades out over ``ramp_s``)."""
+        with self._lock:
+            if open_ == (not self._closed):
+                return
+            self._closed = not open_
+            if open_:
+                self._artwork_last_seen = now
+                self._play(IDLE_KEY, now, "open")
+            elif self._override is None:
+                self.engine.fade_to_silence(ramp_s)
+                self.playing = None
+                self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
 
     def set_override(self, what: str | None, now: float) -> None:
         """Play ``what`` (an artwork id or ``idle``) whatever the camera sees, until called with None, which
@@ -411,13 +441,17 @@ class Director:
             if what is None:
                 self._artwork_last_seen = now
                 logger.info("following the camera again")
+                if self._closed and self.playing is not None:  # a test outside opening hours has ended
+                    self.engine.fade_to_silence()
+                    self.playing = None
+                    self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
             elif self.playing != what:
                 self._play(what, now, "manual")
 
     def update(self, decision: VisionDecision, now: float) -> None:
         """Follow one vision decision made at time ``now`` (seconds)."""
         with self._lock:
-            if self._override is not None:
+            if self._override is not None or self._closed:
                 return
             artwork = decision.artwork_id if decision.kind == ARTWORK else None
             if artwork is not None and artwork in self.library.clips:
@@ -429,6 +463,11 @@ class Director:
                 last = self._artwork_last_seen if self._artwork_last_seen is not None else now
                 if now - last >= self.idle_after_s:
                     self._play(IDLE_KEY, now, "idle")
+
+    def generation_failed(self, what: str) -> None:
+        """The live rendering of ``what`` failed: its bridge stays, and the nightly retry may try again."""
+        with self._lock:
+            self.library.pending.pop(what, None)
 
     def replace_clip(self, what: str, clip: AudioClip, made_by: str) -> None:
         """A better rendering of ``what`` (an artwork id or ``idle``) has arrived: use it from now on, and if
@@ -454,9 +493,11 @@ class Director:
         else:
             self.engine.play(self.library.clips[what], gain_db=self.library.gains_db.get(what, 0.0))
         self.playing = what
-        event = DirectorEvent(now, what, reason)
+        self._record(DirectorEvent(now, what, reason))
+
+    def _record(self, event: DirectorEvent) -> None:
         self.events.append(event)
-        logger.info("now playing: %s (%s, at %.2f s)", what, reason, now)
+        logger.info("now playing: %s (%s, at %.2f s)", event.what, event.reason, event.t)
         if self.on_event is not None:
             self.on_event(event)
 
@@ -470,6 +511,7 @@ class Gallery:
     Args:
         exhibit: the validated exhibit.
         clock: the time source (a :class:`ManualClock` for :meth:`simulate`).
+        wall_clock: the date and time for opening hours (aware datetimes; default: now, UTC).
         output: the audio output (default: the one the exhibit's ``audio.output`` describes).
         camera: the camera source (default: the one the exhibit's ``camera`` describes).
         generator_backends: the generator table (default: :data:`art2mus.models.registry.GENERATOR_BACKENDS`).
@@ -484,6 +526,7 @@ class Gallery:
         exhibit: ExhibitConfig,
         *,
         clock: Clock | None = None,
+        wall_clock: Callable[[], dt.datetime] | None = None,
         output: AudioOutput | None = None,
         camera: CameraSource | None = None,
         generator_backends: Mapping[str, Any] | None = None,
@@ -497,6 +540,7 @@ class Gallery:
             cache if cache is not None or not use_cache else SoundscapeCache.from_config(exhibit.cache)
         )
         self.clock: Clock = clock or SystemClock()
+        self._wall_clock = wall_clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self._output = output
         self._camera = camera
         self._generator_backends = generator_backends
@@ -511,6 +555,9 @@ class Gallery:
         self.grabber: Any = None
         self.control_panel: Any = None
         self.worker: GenerationWorker | None = None
+        self._results_lock = threading.Lock()
+        self._early_results: list[GenerationResult] = []
+        self.schedule: ScheduleKeeper | None = None
 
     # ------------------------------------------------------------------ the named build steps
     def init_audio(self) -> AudioEngine:
@@ -539,9 +586,16 @@ class Gallery:
             worker=self.worker,
             progress=progress,
         )
-        self.director = Director(
-            self.engine, self.library, idle_after_s=self.exhibit.idle.after_seconds, on_event=self._on_event
-        )
+        with self._results_lock:
+            self.director = Director(
+                self.engine,
+                self.library,
+                idle_after_s=self.exhibit.idle.after_seconds,
+                on_event=self._on_event,
+            )
+            early, self._early_results = self._early_results, []
+        for result in early:  # jobs that finished while the library was still being made
+            self._apply_generated(result)
         return self.library
 
     def init_vision(self) -> VisionPipeline:
@@ -578,6 +632,67 @@ class Gallery:
         self.control_panel = ControlPanelServer(app, config.host, config.port if port is None else port)
         return self.control_panel
 
+    def init_schedule(self) -> ScheduleKeeper:
+        """Opening hours (volume per period, silence when closed) and the nightly retry of bridges."""
+        self.schedule = ScheduleKeeper(
+            OpeningHours.from_exhibit(self.exhibit),
+            self.apply_schedule,
+            prerender=self.retry_bridges,
+            prerender_at=self.exhibit.schedule.prerender_at,
+            now=self._wall_clock,
+        )
+        return self.schedule
+
+    def apply_schedule(self, state: ScheduleState) -> None:
+        """Follow the opening hours: open at the period's volume, or fade to silence."""
+        assert self.director is not None and self.engine is not None
+        ramp = self.exhibit.schedule.ramp_seconds
+        now = self.clock.monotonic()
+        if state.open:
+            self.engine.set_master_volume(state.volume, ramp)
+        self.director.set_open(state.open, now, ramp)
+
+    def retry_bridges(self) -> list[str]:
+        """Send the soundscapes still playing a bridge (their live generation failed) to the generator
+        process again; the nightly job. Returns the artwork ids sent."""
+        if self.library is None or self.worker is None or self.cache is None:
+            return []
+        from art2mus.models.generator import GenerationRequest
+
+        generators = _Generators(self.exhibit, self._generator_backends, self.cache, self.worker)
+        sent = []
+        for artwork in self.exhibit.artworks:
+            sound = artwork.soundscape
+            made_by = self.library.made_by.get(artwork.id)
+            if artwork.audio is not None or made_by == sound.generator or artwork.id in self.library.pending:
+                continue
+            if not generators.is_live(sound.generator):
+                continue
+            request = GenerationRequest(
+                duration_s=sound.duration,
+                seed=sound.seed,
+                loop=sound.loop,
+                loudness_lufs=self.exhibit.audio.loudness_lufs,
+                options={"prompt": sound.prompt} if sound.prompt else {},
+            )
+            image_path = Path(artwork.images[0])
+            backend, settings = generators._recipe(sound.generator)
+            key = cache_key(backend, settings, request, image_digest(image_path))
+            job = GenerationJob(
+                what=artwork.id,
+                generator=sound.generator,
+                backend=backend,
+                settings=settings,
+                request=request,
+                cache_key=key,
+                image_path=str(image_path),
+            )
+            self.library.pending[artwork.id] = self.worker.submit(job)
+            sent.append(artwork.id)
+        if sent:
+            logger.info("nightly: generating %d soundscapes again: %s", len(sent), ", ".join(sent))
+        return sent
+
     def build(
         self,
         *,
@@ -591,6 +706,7 @@ class Gallery:
         self.init_vision()
         self.init_camera(realtime=realtime)
         self.init_control_panel(control_panel_port)
+        self.init_schedule()
         return self
 
     # ------------------------------------------------------------------ running
@@ -617,8 +733,12 @@ class Gallery:
             self.camera, self.exhibit.camera.reconnect_max_seconds, clock=self.clock.monotonic
         )
         started = self.clock.monotonic()
-        self.director.start(started)
+        schedule = self.schedule
+        opening = schedule.hours.state_at(self._wall_clock()) if schedule is not None else None
+        self.director.start(started, open_=opening is None or opening.open)
         self.engine.start()
+        if schedule is not None:
+            schedule.start()
         grabber.start()
         panel = self.control_panel
         if panel is not None:
@@ -665,9 +785,11 @@ class Gallery:
                         logger.exception("processing a frame failed (%d times so far); carrying on", failures)
                         last_failure_log = now
         finally:
-            # reverse start order: the panel, the camera, the generator process, then the audio
+            # reverse start order: the panel, the schedule, the camera, the generator process, then the audio
             if panel is not None:
                 panel.stop()
+            if schedule is not None:
+                schedule.stop()
             grabber.stop()
             self.close()
             self.engine.stop()
@@ -706,14 +828,26 @@ class Gallery:
             self.engine.close()
 
     def _on_generated(self, result: GenerationResult) -> None:
-        """The generator process finished a job (supervisor thread): swap the rendering in, or keep the bridge."""
+        """The generator process finished a job (supervisor thread). Before the library is complete the
+        result waits (the bridge it replaces may not be in place yet)."""
+        with self._results_lock:
+            if self.director is None:
+                self._early_results.append(result)
+                return
+        self._apply_generated(result)
+
+    def _apply_generated(self, result: GenerationResult) -> None:
+        """Swap the generated rendering in, or keep the bridge."""
+        assert self.director is not None and self.engine is not None
         if not result.ok:
             logger.warning("%s keeps its bridge: %s", result.what, result.error)
+            self.director.generation_failed(result.what)
             return
-        if self.cache is None or self.director is None or self.engine is None:
+        if self.cache is None:
             return
         sound = self.cache.get(result.cache_key)
         if sound is None:
+            self.director.generation_failed(result.what)
             logger.warning(
                 "%s: the generator process's rendering is not in the cache; the bridge stays", result.what
             )
@@ -789,6 +923,7 @@ class Gallery:
             "presence": presence,
             "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
+            "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,
             "generation": dataclasses.asdict(self.worker.status())
             if self.worker and self.worker.started
             else None,

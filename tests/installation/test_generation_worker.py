@@ -169,3 +169,55 @@ def test_the_art2mus_model_replaces_the_procedural_bridge(tmp_path, repo_root, d
     second = again.init_soundscapes()
     assert second.made_by == {"amber-fields": "art2mus"} and second.from_cache == {"amber-fields"}
     assert not second.pending and not again.worker.started  # nothing to generate: no process at all
+
+
+def test_the_nightly_retry_generates_what_failed_once_the_model_is_there(tmp_path, repo_root, debug_models):
+    """Opening day without the AudioLDM2 weights: the bridge plays; once a technician copies the model in,
+    the nightly job (retry_bridges) generates the soundscape and it replaces the bridge."""
+    import shutil
+
+    models = tmp_path / "models"
+    (models / "aligners").mkdir(parents=True)
+    shutil.copytree(debug_models / "aligners/debug-imagebind-4tok", models / "aligners/default")
+    demo = repo_root / "exhibits/demo"
+    spec = {
+        "artworks": [
+            {
+                "id": "city-at-six",
+                "images": [str(demo / "artworks/city-at-six.png")],
+                "soundscape": {"generator": "art2mus", "duration": 1},
+            }
+        ],
+        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
+        "idle": {"source": "silence"},
+        "audio": {"output": {"type": "null"}},
+        "generators": {
+            "procedural": {"type": "procedural"},
+            "art2mus": {"type": "art2mus", "model_dir": str(models), "device": "cpu", "steps": 2},
+        },
+        "cache": {"dir": str(tmp_path / "cache")},
+        "control_panel": {"enabled": False},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    gallery = Gallery(load_exhibit(path))
+    gallery.init_audio()
+    library = gallery.init_soundscapes()
+    try:
+        assert gallery.worker.wait_idle(120)
+        status = gallery.worker.status()
+        assert status.failed == 1 and "not installed" in status.last_error
+        assert library.made_by == {"city-at-six": "procedural"} and not library.pending  # the bridge stays
+        for part in debug_models.iterdir():
+            if part.name != "aligners":
+                (shutil.copytree if part.is_dir() else shutil.copy2)(part, models / part.name)
+        assert gallery.retry_bridges() == ["city-at-six"]
+        assert gallery.retry_bridges() == []  # already on its way: not sent twice
+        assert gallery.worker.wait_idle(120)
+        assert (
+            library.made_by == {"city-at-six": "art2mus"}
+            and library.clips["city-at-six"].source_rate == 16000
+        )
+        assert gallery.retry_bridges() == []  # nothing left to retry
+    finally:
+        gallery.close()
