@@ -84,7 +84,7 @@ class RecognitionConfig(StrictModel):
         1000, ge=100, le=10000, description="Keypoints kept per reference photo and per refine-pass frame."
     )
     process_features: int = Field(
-        150, ge=50, le=10000, description="Keypoints kept per frame in the first pass (fewer is faster)."
+        100, ge=50, le=10000, description="Keypoints kept per frame in the first pass (fewer is faster)."
     )
     ratio_test: float = Field(
         0.75, gt=0.3, lt=1.0, description="Lowe's ratio test threshold for feature matches."

@@ -595,7 +595,7 @@ class ArtworkRecognizer:
         relative_tolerance: float = 0.012,
         process_width: int = 320,
         refine_width: int = 640,
-        process_features: int = 150,
+        process_features: int = 100,
         refine_features: int = 1000,
         frame_contrast: float = 0.02,
         frame_octave_layers: int = 2,
