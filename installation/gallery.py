@@ -361,6 +361,15 @@ class DirectorEvent:
         return {"t": round(self.t, 2), "play": self.what, "reason": self.reason}
 
 
+def _same_audio(a: AudioClip, b: AudioClip) -> bool:
+    """The same soundscape, give or take the cache's 24-bit rounding (about 1e-7)."""
+    return (
+        a.samples.shape == b.samples.shape
+        and a.loop == b.loop
+        and bool(np.allclose(a.samples, b.samples, rtol=0.0, atol=1e-5))
+    )
+
+
 class Director:
     """Turns vision decisions into engine commands: the chosen artwork, else the idle ambience.
 
@@ -464,6 +473,27 @@ class Director:
                 if now - last >= self.idle_after_s:
                     self._play(IDLE_KEY, now, "idle")
 
+    def replace_library(self, library: SoundscapeLibrary, idle_after_s: float, now: float) -> None:
+        """A reloaded exhibit's soundscapes: what sounds goes on if it is unchanged, crossfades to its new
+        rendering if it changed, and gives way to the idle ambience if its artwork is gone."""
+        with self._lock:
+            old = self.library
+            self.idle_after_s = float(idle_after_s)
+            playing = self.playing
+            if playing not in (None, IDLE_KEY) and playing in library.clips and playing in old.clips:
+                if _same_audio(old.clips[playing], library.clips[playing]):
+                    library.clips[playing] = old.clips[playing]  # keep its voice: no crossfade to itself
+            if old.idle is not None and library.idle is not None and _same_audio(old.idle, library.idle):
+                library.idle = old.idle
+            self.library = library
+            self.engine.set_idle(library.idle, library.idle_gain_db)
+            if self._override not in (None, IDLE_KEY) and self._override not in library.clips:
+                self._override = None
+            if playing == IDLE_KEY or (playing is not None and playing not in library.clips):
+                self._play(IDLE_KEY, now, "reload")
+            elif playing is not None:
+                self._play(playing, now, "reload")
+
     def generation_failed(self, what: str) -> None:
         """The live rendering of ``what`` failed: its bridge stays, and the nightly retry may try again."""
         with self._lock:
@@ -557,6 +587,11 @@ class Gallery:
         self.worker: GenerationWorker | None = None
         self._results_lock = threading.Lock()
         self._early_results: list[GenerationResult] = []
+        self._rebuilding = False
+        self._camera_changed = False
+        self._reload = threading.Event()
+        #: the outcome of the last reload: {"ok", "at" (ISO time), "problems" [...], "restart_needed" [...]}
+        self.last_reload: dict[str, Any] | None = None
         self.schedule: ScheduleKeeper | None = None
 
     # ------------------------------------------------------------------ the named build steps
@@ -763,6 +798,18 @@ class Gallery:
                 now = self.clock.monotonic()
                 if duration_s is not None and now - started >= duration_s:
                     break
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                    if self._camera_changed:  # a new camera: a new grabber for it
+                        self._camera_changed = False
+                        grabber.stop()
+                        grabber = self.grabber = FrameGrabber.from_config(
+                            self.camera, self.exhibit.camera.reconnect_max_seconds, clock=self.clock.monotonic
+                        )
+                        grabber.start()
+                        last_index = None
+                    schedule = self.schedule
                 frame = grabber.wait_for_frame(last_index, timeout=0.25)
                 now = self.clock.monotonic()
                 if frame is None:
@@ -831,7 +878,7 @@ class Gallery:
         """The generator process finished a job (supervisor thread). Before the library is complete the
         result waits (the bridge it replaces may not be in place yet)."""
         with self._results_lock:
-            if self.director is None:
+            if self.director is None or self._rebuilding:
                 self._early_results.append(result)
                 return
         self._apply_generated(result)
@@ -858,6 +905,111 @@ class Gallery:
             sound.waveform, sound.sample_rate, key=result.what, loop=loop, metadata=sound.metadata
         )
         self.director.replace_clip(result.what, clip, result.generator)
+
+    def request_reload(self) -> None:
+        """Ask the running gallery to re-read its exhibit file (SIGHUP, ``systemctl reload``, the control
+        panel); the main loop does it between two frames."""
+        self._reload.set()
+
+    def reload(self) -> bool:
+        """Re-read the exhibit file and apply it, keeping what plays where it can; True when applied.
+
+        A file with problems changes nothing: each problem is logged (file:line:col field: expected) and
+        the running configuration stays. Soundscapes come from the cache where unchanged, the recognition
+        index is rebuilt only if reference photos changed, and opening hours, idle timing, loudness and
+        crossfades take effect at once. The audio output and format and the control panel's address are
+        only read at start: a change there is reported as needing a restart.
+        """
+        from art2mus.installation.config import validate_exhibit
+
+        assert self.engine is not None and self.director is not None
+        path = self.exhibit.source_file
+        at = self._wall_clock().isoformat(timespec="seconds")
+        config, problems = validate_exhibit(path) if path is not None else (None, [])
+        if config is None or problems:
+            for problem in problems:
+                logger.error("reload: %s", problem)
+            logger.error(
+                "reload of %s refused (%d problems); still running the previous configuration",
+                path,
+                len(problems),
+            )
+            self.last_reload = {
+                "ok": False,
+                "at": at,
+                "problems": [str(p) for p in problems],
+                "restart_needed": [],
+            }
+            return False
+        old = self.exhibit
+        restart_needed = [
+            name
+            for name, before, after in (
+                ("audio.output", old.audio.output, config.audio.output),
+                ("audio.sample_rate", old.audio.sample_rate, config.audio.sample_rate),
+                ("audio.channels", old.audio.channels, config.audio.channels),
+                ("audio.buffer_seconds", old.audio.buffer_seconds, config.audio.buffer_seconds),
+                ("control_panel", old.control_panel, config.control_panel),
+                ("cache", old.cache, config.cache),
+            )
+            if before != after
+        ]
+        with self._results_lock:
+            self._rebuilding = True
+        try:
+            library = render_soundscapes(
+                config,
+                self.engine,
+                generator_backends=self._generator_backends,
+                cache=self.cache,
+                worker=self.worker,
+            )
+            vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the running configuration must stay
+            logger.exception(
+                "reload of %s failed while preparing it; still running the previous configuration", path
+            )
+            with self._results_lock:
+                self._rebuilding = False
+                early, self._early_results = self._early_results, []
+            for result in early:
+                self._apply_generated(result)
+            self.last_reload = {
+                "ok": False,
+                "at": at,
+                "problems": [f"{type(exc).__name__}: {exc}"],
+                "restart_needed": [],
+            }
+            return False
+        now = self.clock.monotonic()
+        self.exhibit = config
+        self.vision, self.decision = vision, None
+        self.engine.loudness_lufs = config.audio.loudness_lufs
+        self.engine.crossfade_seconds = config.audio.crossfade_seconds
+        with self._results_lock:
+            self.director.replace_library(library, config.idle.after_seconds, now)
+            self.library = library
+            self._rebuilding = False
+            early, self._early_results = self._early_results, []
+        for result in early:
+            self._apply_generated(result)
+        if old.camera != config.camera:
+            self._camera = None
+            self.init_camera()
+            self._camera_changed = True
+        if self.schedule is not None and (
+            old.schedule != config.schedule or old.collection.timezone != config.collection.timezone
+        ):
+            running = self.schedule.state is not None
+            self.schedule.stop()
+            self.init_schedule()
+            if running:
+                self.schedule.start()
+        for name in restart_needed:
+            logger.warning("reload: %s changed; that takes effect at the next restart", name)
+        logger.info("reloaded %s (%d artworks)", path, len(config.artworks))
+        self.last_reload = {"ok": True, "at": at, "problems": [], "restart_needed": restart_needed}
+        return True
 
     def close(self) -> None:
         """Stop the generator process (the audio, camera and panel stop with :meth:`run`)."""
@@ -923,6 +1075,7 @@ class Gallery:
             "presence": presence,
             "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
+            "reload": self.last_reload,
             "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,
             "generation": dataclasses.asdict(self.worker.status())
             if self.worker and self.worker.started

@@ -13,6 +13,7 @@ Routes (JSON unless noted):
 | ``POST /api/follow`` | let the camera decide again |
 | ``POST /api/volume`` ``{"volume": 0..1, "ramp_seconds": 0..60}`` | ramp the master volume |
 | ``POST /api/presence`` ``{"sensor": NAME, "present": true}`` | an external presence sensor (e.g. a PIR) |
+| ``POST /api/reload`` | re-read the exhibit file (the status's ``reload`` says how it went) |
 
 ``control`` is anything with the :class:`GalleryControl` methods (the daemon's
 :class:`~art2mus.installation.gallery.Gallery`; tests may hand in another). With a ``token`` every ``/api``
@@ -43,6 +44,7 @@ class GalleryControl(Protocol):
     def follow_camera(self) -> None: ...
     def set_master_volume(self, volume: float, ramp_s: float = 2.0) -> None: ...
     def report_sensor(self, sensor_id: str, present: bool = True) -> None: ...
+    def request_reload(self) -> None: ...
 
 
 class PlayRequest(BaseModel):
@@ -122,6 +124,11 @@ def create_app(control: GalleryControl, *, token: str | None = None, title: str 
     def volume(body: VolumeRequest, gallery: Control) -> dict[str, Any]:
         gallery.set_master_volume(body.volume, body.ramp_seconds)
         return {"volume": body.volume, "ramp_seconds": body.ramp_seconds}
+
+    @api.post("/reload", status_code=202)
+    def reload(gallery: Control) -> dict[str, Any]:
+        gallery.request_reload()
+        return {"requested": True, "last_reload": gallery.status().get("reload")}
 
     @api.post("/presence")
     def presence(body: PresenceRequest, gallery: Control) -> dict[str, Any]:

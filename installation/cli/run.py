@@ -87,7 +87,7 @@ def _announce(gallery: Any) -> None:
 
 
 def run_until_signalled(gallery: Any, duration: float | None) -> None:
-    """:meth:`Gallery.run` until SIGINT/SIGTERM or ``duration`` seconds."""
+    """:meth:`Gallery.run` until SIGINT/SIGTERM or ``duration`` seconds; SIGHUP reloads the exhibit."""
     stop = threading.Event()
 
     def _stop(signum, _frame):
@@ -95,6 +95,10 @@ def run_until_signalled(gallery: Any, duration: float | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGHUP"):  # systemctl reload: re-read the exhibit, keep running on the old one if bad
+        previous[signal.SIGHUP] = signal.signal(
+            signal.SIGHUP, lambda _signum, _frame: gallery.request_reload()
+        )
     try:
         gallery.run(stop, duration, on_ready=_announce)
     finally:
@@ -123,7 +127,8 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
 
     Every soundscape is made first (with the artwork's generator; the procedural sonifier stands in when
     that fails), so the gallery starts on its idle ambience and never goes silent. A lost camera or
-    audio device is reopened with backoff while the rest keeps running.
+    audio device is reopened with backoff while the rest keeps running. SIGHUP (systemctl reload)
+    re-reads EXHIBIT; a file with problems is reported and the running configuration stays.
     """
     config = load_or_exit(exhibit)
     gallery = build_gallery(

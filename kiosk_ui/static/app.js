@@ -91,6 +91,13 @@ function render(status) {
     ? `${generation.current ? "rendering " + label(generation.current) + ", " : ""}${generation.queued} queued, `
       + `${generation.done} done, ${generation.failed} failed${generation.alive ? "" : " (process stopped)"}`
     : "nothing to generate";
+  const schedule = status.schedule;
+  $("schedule").textContent = schedule ? `${schedule.open ? "open" : "closed"} (${schedule.period})`
+    + (schedule.until ? ` until ${new Date(schedule.until).toLocaleString()}` : "") : "—";
+  const reload = status.reload;
+  $("reload-state").textContent = !reload ? "as started" : reload.ok
+    ? `reloaded ${reload.at}${reload.restart_needed.length ? "; restart for " + reload.restart_needed.join(", ") : ""}`
+    : `reload refused ${reload.at}: ${reload.problems.join("; ")}`;
   const events = $("events");
   events.replaceChildren();
   for (const event of status.events.slice().reverse()) {
@@ -122,6 +129,7 @@ async function start() {
   }
   $("follow").addEventListener("click", () => command("/follow", {}));
   $("idle").addEventListener("click", () => command("/idle", {}));
+  $("reload").addEventListener("click", () => command("/reload", {}));
   const volume = $("volume");
   volume.addEventListener("input", () => {
     volumeDragging = true;
