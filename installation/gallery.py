@@ -343,6 +343,121 @@ def render_soundscapes(
     return library
 
 
+@dataclass(frozen=True)
+class PrerenderResult:
+    """What ``prerender`` did for one soundscape: ``status`` is ``cached`` (already there), ``rendered``,
+    ``file`` (a curator's audio file: nothing to render) or ``failed`` (with ``error``)."""
+
+    what: str
+    generator: str
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+
+
+def prerender(
+    exhibit: ExhibitConfig,
+    cache: SoundscapeCache,
+    *,
+    generator_backends: Mapping[str, Any] | None = None,
+    only: set[str] | None = None,
+    force: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[PrerenderResult]:
+    """Render every artwork's soundscape (and the idle ambience) with its own generator into ``cache``,
+    here and now (no bridge, no fallback), so the daemon starts with everything in place.
+
+    ``only``: artwork ids (and/or ``idle``) to do; ``force``: render again even when cached.
+    """
+    from art2mus.models.generator import GenerationRequest
+
+    generators = _Generators(exhibit, generator_backends, cache)
+    jobs: list[tuple[str, str, Any, Callable[[], np.ndarray], str | None]] = []
+    for artwork in exhibit.artworks:
+        if artwork.audio is not None:
+            jobs.append((artwork.id, "file", None, lambda: np.zeros(0), None))
+            continue
+        sound = artwork.soundscape
+        request = GenerationRequest(
+            duration_s=sound.duration,
+            seed=sound.seed,
+            loop=sound.loop,
+            loudness_lufs=exhibit.audio.loudness_lufs,
+            options={"prompt": sound.prompt} if sound.prompt else {},
+        )
+        image_path = Path(artwork.images[0])
+        jobs.append(
+            (
+                artwork.id,
+                sound.generator,
+                request,
+                lambda p=image_path: _read_rgb(p),
+                image_digest(image_path),
+            )
+        )
+    idle = exhibit.idle
+    if idle.source in ("collection", "image"):
+        request = GenerationRequest(
+            duration_s=idle.duration, seed=idle.seed, loop=True, loudness_lufs=exhibit.audio.loudness_lufs
+        )
+        image = (
+            collection_image([Path(a.images[0]) for a in exhibit.artworks])
+            if idle.source == "collection"
+            else _read_rgb(Path(idle.path))
+        )
+        jobs.append((IDLE_KEY, idle.generator, request, lambda image=image: image, None))
+    if only is not None:
+        unknown = only - {what for what, *_ in jobs}
+        if unknown:
+            raise ValueError(
+                f"nothing to render called {', '.join(sorted(unknown))}; "
+                f"the exhibit has: {', '.join(what for what, *_ in jobs)}"
+            )
+        jobs = [job for job in jobs if job[0] in only]
+    results = []
+    try:
+        for done, (what, name, request, load_image, digest) in enumerate(jobs, start=1):
+            started = time.perf_counter()
+            if name == "file":
+                results.append(PrerenderResult(what, name, "file"))
+            else:
+                image = load_image()
+                backend, settings = generators._recipe(name)
+                key = cache_key(backend, settings, request, digest if digest is not None else image)
+                if not force and cache.get(key) is not None:
+                    results.append(PrerenderResult(what, name, "cached"))
+                else:
+                    try:
+                        sound = generators._get(name).generate(image, request)
+                    except Exception as exc:  # noqa: BLE001 - report it and go on with the others
+                        logger.warning("prerender: %s with %s failed", what, name, exc_info=True)
+                        results.append(
+                            PrerenderResult(
+                                what,
+                                name,
+                                "failed",
+                                time.perf_counter() - started,
+                                f"{type(exc).__name__}: {exc}",
+                            )
+                        )
+                    else:
+                        stored = cache.put(key, sound, {"what": what, "generator": name})
+                        results.append(
+                            PrerenderResult(
+                                what,
+                                name,
+                                "rendered" if stored else "failed",
+                                time.perf_counter() - started,
+                                None if stored else f"cannot write to {cache.directory}",
+                            )
+                        )
+            if progress is not None:
+                progress(done, len(jobs), what)
+    finally:
+        generators.close()
+    return results
+
+
 # ---------------------------------------------------------------------------------------- director
 
 

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "demo": "art2mus.installation.cli.demo",
     "run": "art2mus.installation.cli.run",
     "simulate": "art2mus.installation.cli.simulate",
+    "prerender": "art2mus.installation.cli.prerender",
     "render": "art2mus.installation.cli.render",
     "recognize": "art2mus.installation.cli.recognize",
     "models": "art2mus.installation.cli.models",
@@ -28,7 +29,6 @@ COMMANDS: dict[str, str] = {
 #: names kept for commands still to be built: they are listed and explain themselves instead of
 #: being taken by something else meanwhile.
 RESERVED: dict[str, str] = {
-    "prerender": "render a collection's soundscapes into the cache ahead of opening",
     "train": "train the aligner on a collection's artwork-music pairs",
     "evaluate": "measure a trained aligner (FAD, ImageBindScore)",
     "doctor": "check the machine: camera, sound card, GPU, model directory",

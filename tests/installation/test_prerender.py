@@ -1,0 +1,84 @@
+"""``art2mus prerender``: every soundscape into the cache ahead of opening, which the daemon then reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from art2mus.installation.cli import main
+from art2mus.installation.config import load_exhibit
+from art2mus.installation.gallery import IDLE_KEY, Gallery
+
+
+def _exhibit(tmp_path: Path, repo_root: Path, *, broken_model: bool = False) -> Path:
+    demo = repo_root / "exhibits/demo"
+    artworks = [
+        {"id": a, "images": [str(demo / f"artworks/{a}.png")], "soundscape": {"duration": 3}}
+        for a in ("amber-fields", "city-at-six")
+    ]
+    spec = {
+        "artworks": artworks,
+        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
+        "idle": {"duration": 3},
+        "audio": {"output": {"type": "null"}},
+        "cache": {"dir": "cache"},
+    }
+    if broken_model:
+        (tmp_path / "no-models").mkdir()
+        spec["generators"] = {
+            "procedural": {"type": "procedural"},
+            "art2mus": {"type": "art2mus", "model_dir": str(tmp_path / "no-models")},
+        }
+        artworks[1]["soundscape"]["generator"] = "art2mus"
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_prerender_fills_the_cache_the_daemon_reads(tmp_path, repo_root):
+    exhibit = _exhibit(tmp_path, repo_root)
+    runner = CliRunner()
+    first = runner.invoke(main, ["prerender", str(exhibit), "--json"])
+    assert first.exit_code == 0, first.output
+    lines = _lines(first.output)
+    assert [(d["what"], d["status"]) for d in lines[:-1]] == [
+        ("amber-fields", "rendered"),
+        ("city-at-six", "rendered"),
+        (IDLE_KEY, "rendered"),
+    ]
+    assert lines[-1]["summary"]["rendered"] == 3 and lines[-1]["summary"]["cache"] == str(tmp_path / "cache")
+    again = _lines(runner.invoke(main, ["prerender", str(exhibit), "--json"]).output)
+    assert [d["status"] for d in again[:-1]] == ["cached"] * 3
+    # the daemon starts from the cache: nothing to render
+    gallery = Gallery(load_exhibit(exhibit))
+    gallery.init_audio()
+    assert gallery.init_soundscapes().from_cache == {"amber-fields", "city-at-six", IDLE_KEY}
+    forced = _lines(
+        runner.invoke(
+            main, ["prerender", str(exhibit), "--json", "--force", "--artwork", "city-at-six"]
+        ).output
+    )
+    assert [(d["what"], d["status"]) for d in forced[:-1]] == [("city-at-six", "rendered")]
+    unknown = runner.invoke(main, ["prerender", str(exhibit), "--artwork", "mona-lisa"])
+    assert unknown.exit_code == 1 and "nothing to render called mona-lisa" in unknown.output
+
+
+def test_a_failing_generator_is_reported_and_the_rest_is_kept(tmp_path, repo_root):
+    exhibit = _exhibit(tmp_path, repo_root, broken_model=True)
+    result = CliRunner().invoke(main, ["prerender", str(exhibit)])
+    assert result.exit_code == 1
+    rows = {
+        line.split()[0]: line
+        for line in result.output.splitlines()
+        if line.strip() and not line.startswith("[")
+    }
+    assert "rendered" in rows["amber-fields"] and "rendered" in rows[IDLE_KEY]
+    assert "failed" in rows["city-at-six"] and "not installed" in rows["city-at-six"]  # no fallback here
+    assert "2 rendered, 0 already cached, 1 failed" in result.output
