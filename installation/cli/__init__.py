@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "run": "art2mus.installation.cli.run",
     "simulate": "art2mus.installation.cli.simulate",
     "prerender": "art2mus.installation.cli.prerender",
+    "doctor": "art2mus.installation.cli.doctor",
     "render": "art2mus.installation.cli.render",
     "recognize": "art2mus.installation.cli.recognize",
     "models": "art2mus.installation.cli.models",
@@ -31,7 +32,6 @@ COMMANDS: dict[str, str] = {
 RESERVED: dict[str, str] = {
     "train": "train the aligner on a collection's artwork-music pairs",
     "evaluate": "measure a trained aligner (FAD, ImageBindScore)",
-    "doctor": "check the machine: camera, sound card, GPU, model directory",
 }
 
 

@@ -1,0 +1,94 @@
+"""``art2mus doctor``: one line per check of the machine, exit 1 when something will not work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ART2MUS = [sys.executable, "-m", "art2mus.installation.cli"]
+
+
+def _doctor(*args: str, home: Path) -> tuple[int, dict[str, dict]]:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(home / "xdg"), "HOME": str(home)}
+    proc = subprocess.run(
+        [*ART2MUS, "doctor", "--json", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    checks = {}
+    for line in proc.stdout.splitlines():
+        item = json.loads(line)
+        checks[item["check"]] = item
+    return proc.returncode, checks
+
+
+def _asoundrc(home: Path, text: str) -> None:
+    (home / "xdg" / "alsa").mkdir(parents=True, exist_ok=True)
+    (home / "xdg" / "alsa" / "asoundrc").write_text(text)
+
+
+def test_the_demo_on_a_machine_with_and_without_a_sound_card(tmp_path):
+    with_card, without = tmp_path / "card", tmp_path / "none"
+    _asoundrc(with_card, 'pcm.!default { type plug slave.pcm "null" }\nctl.!default { type null }\n')
+    _asoundrc(without, "pcm.!default { type hw card 9 }\nctl.!default { type null }\n")
+    rc, checks = _doctor(home=with_card)
+    assert rc == 0, checks
+    assert checks["audio"]["status"] == "ok" and "'default'" in checks["audio"]["detail"]
+    assert checks["camera"]["status"] == "ok" and "640x360" in checks["camera"]["detail"]
+    assert checks["exhibit"]["status"] == "ok" and "8 artworks" in checks["exhibit"]["detail"]
+    assert checks["gpu"]["status"] == "ok"  # the demo's procedural generator needs none
+    rc, checks = _doctor(home=without)
+    assert rc == 1 and checks["audio"]["status"] == "fail" and "WAV file" in checks["audio"]["detail"]
+
+
+def test_missing_models_and_gpu_are_warnings_and_a_broken_camera_or_cache_a_failure(tmp_path, repo_root):
+    demo = repo_root / "exhibits/demo"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "not-a-folder").write_text("")
+    spec = {
+        "artworks": [
+            {
+                "id": "amber-fields",
+                "images": [str(demo / "artworks/amber-fields.png")],
+                "soundscape": {"generator": "art2mus"},
+            }
+        ],
+        "camera": {"type": "stream", "url": "rtsp://127.0.0.1:9/none"},
+        "audio": {"output": {"type": "null"}},
+        "generators": {
+            "procedural": {"type": "procedural"},
+            "art2mus": {"type": "art2mus", "model_dir": str(tmp_path / "models"), "device": "cuda"},
+        },
+        "cache": {"dir": str(tmp_path / "not-a-folder" / "cache")},
+        "control_panel": {"enabled": False},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    rc, checks = _doctor(str(path), home=tmp_path)
+    assert rc == 1
+    assert (
+        checks["models:art2mus"]["status"] == "warn"
+        and "audioldm2-music" in checks["models:art2mus"]["detail"]
+    )
+    assert (
+        "imagebind" in checks["models:art2mus"]["detail"]
+        and "'procedural' will play" in checks["models:art2mus"]["detail"]
+    )
+    assert checks["gpu"]["status"] == "warn" and "fall back" in checks["gpu"]["detail"]
+    assert checks["camera"]["status"] == "fail" and "rtsp://127.0.0.1:9" in checks["camera"]["detail"]
+    assert checks["cache"]["status"] == "fail" and "not writable" in checks["cache"]["detail"]
+    assert checks["audio"]["status"] == "ok"
+
+
+def test_a_bad_exhibit_fails_and_points_to_validate(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("audio:\n  master_volume: 7\n")
+    rc, checks = _doctor(str(bad), home=tmp_path)
+    assert (
+        rc == 1
+        and checks["exhibit"]["status"] == "fail"
+        and "art2mus validate" in checks["exhibit"]["detail"]
+    )
