@@ -235,6 +235,21 @@ class Art2MusPipeline:
         """Encoder + aligner, when both are loaded."""
         return self._extractor
 
+    def set_aligner(self, aligner: ImageAligner) -> None:
+        """Condition through ``aligner`` from now on (a fresh one to train, or another checkpoint).
+
+        Raises:
+            ValueError: the aligner expects another encoder's embeddings or another GPT-2 width.
+        """
+        if self.encoder is not None and aligner.encoder_spec != self.encoder.spec:
+            raise ValueError(f"the aligner is for {aligner.encoder_spec}, the pipeline's encoder is {self.encoder.spec}")
+        lm_dim = int(self.language_model.config.hidden_size)
+        if aligner.lm_dim != lm_dim:
+            raise ValueError(f"the aligner produces {aligner.lm_dim}-d tokens, GPT-2 here takes {lm_dim}-d")
+        aligner.to(device=self.device, dtype=self.dtype)
+        self.aligner = aligner
+        self._extractor = VisualConditioningExtractor(self.encoder, aligner) if self.encoder is not None else None
+
     def frozen_modules(self) -> dict[str, nn.Module]:
         """Every torch module of the pipeline except the aligner (all frozen), by component name."""
         modules = {

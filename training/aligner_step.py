@@ -8,8 +8,7 @@ Only the aligner learns. For a batch of (image embedding, target music) pairs:
 4. the frozen UNet predicts the noise from the LoA (first stream) and T5(support prompt) (second stream);
 5. MSE against the noise (or the velocity for v-prediction models), backward into the aligner only.
 
-This is the minimal step the later training issue builds on (data loading, CFG dropout, schedules,
-evaluation live there).
+:mod:`art2mus.training.trainer` runs these steps over a dataset of pairs (:mod:`.dataset`).
 """
 
 from __future__ import annotations
@@ -81,8 +80,6 @@ def aligner_training_step(
         generator: seeds the noise and timesteps (CPU generator).
         max_grad_norm: clip the aligner's gradient norm (``None``: no clipping).
     """
-    from diffusers import DDPMScheduler
-
     aligner = pipeline.aligner
     if aligner is None:
         raise ValueError("the pipeline has no aligner to train")
@@ -93,6 +90,49 @@ def aligner_training_step(
                 raise ValueError(
                     f"optimizer holds a parameter of shape {tuple(p.shape)} that is not the aligner's"
                 )
+    aligner.train()
+    loss, timesteps = diffusion_loss(
+        pipeline,
+        embeddings,
+        latents,
+        support_prompt=support_prompt,
+        n_loa_tokens=n_loa_tokens,
+        generator=generator,
+    )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for p in aligner.parameters() if p.grad is not None]
+    if max_grad_norm is not None:
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
+    else:
+        grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+    optimizer.step()
+    aligner.eval()
+    logger.debug("aligner step: loss %.5f, grad norm %.4f", loss.item(), grad_norm)
+    return AlignerStepResult(
+        loss=float(loss.item()), timesteps=tuple(int(t) for t in timesteps.tolist()), grad_norm=grad_norm
+    )
+
+
+def diffusion_loss(
+    pipeline: Art2MusPipeline,
+    embeddings: torch.Tensor,
+    latents: torch.Tensor,
+    *,
+    support_prompt: str = DEFAULT_SUPPORT_PROMPT,
+    n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The denoising loss of the frozen prior conditioned through the aligner: ``(loss, timesteps)``.
+
+    Gradients flow into the aligner only (everything else is frozen). For validation, call it under
+    ``torch.no_grad()`` with a generator seeded the same way each time, so losses are comparable.
+    """
+    from diffusers import DDPMScheduler
+
+    aligner = pipeline.aligner
+    if aligner is None:
+        raise ValueError("the pipeline has no aligner to train")
     if embeddings.ndim != 2 or latents.ndim != 4 or embeddings.shape[0] != latents.shape[0]:
         raise ValueError(
             f"embeddings (batch, dim) and latents (batch, C, H, W) must share the batch size; got "
@@ -101,8 +141,6 @@ def aligner_training_step(
     device, dtype = pipeline.device, pipeline.dtype
     batch = int(embeddings.shape[0])
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
-
-    aligner.train()
     tokens = aligner(embeddings.to(device))
     loa = pipeline.generate_loa(pipeline.build_lm_inputs(tokens, None, batch), n_loa_tokens).to(dtype)
     t5, mask = pipeline.text_conditioning(support_prompt)
@@ -127,18 +165,4 @@ def aligner_training_step(
         target = noise_scheduler.get_velocity(latents, noise, timesteps)
     else:
         target = noise
-    loss = nn.functional.mse_loss(prediction.float(), target.float())
-
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    params = [p for p in aligner.parameters() if p.grad is not None]
-    if max_grad_norm is not None:
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
-    else:
-        grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
-    optimizer.step()
-    aligner.eval()
-    logger.debug("aligner step: loss %.5f, grad norm %.4f", loss.item(), grad_norm)
-    return AlignerStepResult(
-        loss=float(loss.item()), timesteps=tuple(int(t) for t in timesteps.tolist()), grad_norm=grad_norm
-    )
+    return nn.functional.mse_loss(prediction.float(), target.float()), timesteps

@@ -21,26 +21,13 @@ COMMANDS: dict[str, str] = {
     "simulate": "art2mus.installation.cli.simulate",
     "prerender": "art2mus.installation.cli.prerender",
     "doctor": "art2mus.installation.cli.doctor",
+    # training commands live in training/ (the daemon never imports them); loaded only when run
+    "train": "art2mus.training.cli_train",
+    "evaluate": "art2mus.training.cli_evaluate",
     "render": "art2mus.installation.cli.render",
     "recognize": "art2mus.installation.cli.recognize",
     "models": "art2mus.installation.cli.models",
 }
-
-
-#: names kept for commands still to be built: they are listed and explain themselves instead of
-#: being taken by something else meanwhile.
-RESERVED: dict[str, str] = {
-    "train": "train the aligner on a collection's artwork-music pairs",
-    "evaluate": "measure a trained aligner (FAD, ImageBindScore)",
-}
-
-
-def _reserved_command(name: str, purpose: str) -> click.Command:
-    def run() -> None:
-        raise click.ClickException(f"'art2mus {name}' is reserved to {purpose}; it is not built yet")
-
-    return click.Command(name, callback=run, help=f"(reserved) Will {purpose}; not built yet.",
-                         short_help=f"(reserved) {purpose}")
 
 
 class LazyGroup(click.Group):
@@ -52,13 +39,11 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         present = [name for name, mod in self._lazy.items() if importlib.util.find_spec(mod) is not None]
-        return sorted(set(super().list_commands(ctx)) | set(present) | set(RESERVED))
+        return sorted(set(super().list_commands(ctx)) | set(present))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self._lazy and importlib.util.find_spec(self._lazy[cmd_name]) is not None:
             return importlib.import_module(self._lazy[cmd_name]).command
-        if cmd_name in RESERVED and cmd_name not in self.commands:
-            return _reserved_command(cmd_name, RESERVED[cmd_name])
         return super().get_command(ctx, cmd_name)
 
 

@@ -1,0 +1,264 @@
+"""Artwork-music pairs for aligner training (ArtSound-style) and the tensors computed from them once.
+
+Pairs come from either
+
+* a **manifest**: CSV with a header ``image,audio`` (optionally ``id``), or JSON lines
+  ``{"image": ..., "audio": ..., "id": ...}``; paths relative to the manifest's folder; or
+* an **exhibit** YAML whose artworks have a fixed ``audio:`` file (a curator's own pairs): the artwork's
+  first reference photo with its music.
+
+:func:`build_dataset` turns them into what training needs, computed once with the frozen networks:
+the image encoder's embedding of each artwork ``(N, dim)`` and the VAE latents of each music segment
+``(M, 8, frames/4, 16)``, each segment pointing at its pair. :class:`PairDataset` saves them as one
+safetensors file plus ``dataset.json`` (what was used to build it), so epochs, resumed runs and a
+second aligner variant read them back in a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from art2mus.training import features
+
+logger = logging.getLogger(__name__)
+
+DATASET_FILE, TENSORS_FILE = "dataset.json", "tensors.safetensors"
+
+
+class PairsError(ValueError):
+    """A manifest or exhibit does not describe usable pairs; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One artwork with its music."""
+
+    id: str
+    image: Path
+    audio: Path
+
+
+def _check(pairs: list[Pair], where: Callable[[int], str]) -> list[Pair]:
+    problems = []
+    seen: dict[str, int] = {}
+    for k, pair in enumerate(pairs):
+        for kind, path in (("image", pair.image), ("audio", pair.audio)):
+            if not path.is_file():
+                problems.append(f"{where(k)}: {kind} file {path} not found")
+        if pair.id in seen:
+            problems.append(f"{where(k)}: id {pair.id!r} is used twice (first at {where(seen[pair.id])})")
+        seen.setdefault(pair.id, k)
+    if problems:
+        raise PairsError("\n".join(problems))
+    if not pairs:
+        raise PairsError(f"{where(-1)}: no pairs")
+    return pairs
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    """The pairs a manifest (``.csv``, ``.jsonl``) or an exhibit (``.yaml``/``.yml``) describes.
+
+    Raises:
+        PairsError: listing every problem with its file and line (missing files, missing columns,
+            duplicate ids, an exhibit without fixed audio files).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PairsError(f"{path}: no such file (expected a .csv or .jsonl manifest, or an exhibit .yaml)")
+    base = path.parent
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        from art2mus.installation.config import ExhibitError, load_exhibit
+
+        try:
+            exhibit = load_exhibit(path)
+        except ExhibitError as exc:
+            raise PairsError(str(exc)) from None
+        pairs = [
+            Pair(a.id, Path(a.images[0]), Path(a.audio)) for a in exhibit.artworks if a.audio is not None
+        ]
+        if not pairs:
+            raise PairsError(f"{path}: no artwork has a fixed `audio:` file to pair its image with")
+        return _check(pairs, lambda k: f"{path} artworks[{pairs[k].id if k >= 0 else ''}]")
+    pairs: list[Pair] = []
+    lines: list[int] = []
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"image", "audio"} - set(reader.fieldnames or [])
+            if missing:
+                raise PairsError(
+                    f"{path}:1: the header needs the columns image and audio (missing: "
+                    f"{', '.join(sorted(missing))})"
+                )
+            for row in reader:
+                line = reader.line_num
+                pairs.append(
+                    Pair(row.get("id") or Path(row["image"]).stem, base / row["image"], base / row["audio"])
+                )
+                lines.append(line)
+    elif suffix in (".jsonl", ".json"):
+        for line, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not text.strip():
+                continue
+            try:
+                item = json.loads(text)
+                pairs.append(
+                    Pair(
+                        str(item.get("id") or Path(item["image"]).stem),
+                        base / item["image"],
+                        base / item["audio"],
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise PairsError(
+                    f"{path}:{line}: expected a JSON object with image and audio ({exc})"
+                ) from None
+            lines.append(line)
+    else:
+        raise PairsError(
+            f"{path}: unknown manifest type {suffix!r} (expected .csv, .jsonl or an exhibit .yaml)"
+        )
+    return _check(pairs, lambda k: f"{path}:{lines[k]}" if k >= 0 else str(path))
+
+
+@dataclass
+class PairDataset:
+    """Precomputed training tensors.
+
+    Attributes:
+        pair_ids: the pairs, in order.
+        embeddings: float32 ``(len(pair_ids), dim)``, the encoder's embedding of each artwork.
+        latents: float32 ``(segments, 8, frames/4, 16)``, scaled VAE latents of each music segment.
+        segment_pair: int64 ``(segments,)``, the pair (index into ``pair_ids``) of each segment.
+        info: what it was built from (encoder, segment length, files and their sizes, fingerprint).
+    """
+
+    pair_ids: list[str]
+    embeddings: torch.Tensor
+    latents: torch.Tensor
+    segment_pair: torch.Tensor
+    info: dict[str, Any]
+
+    def __len__(self) -> int:
+        return int(self.latents.shape[0])
+
+    def save(self, directory: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {
+                "embeddings": self.embeddings.contiguous(),
+                "latents": self.latents.contiguous(),
+                "segment_pair": self.segment_pair.contiguous(),
+            },
+            str(out / TENSORS_FILE),
+        )
+        (out / DATASET_FILE).write_text(json.dumps({**self.info, "pair_ids": self.pair_ids}, indent=1) + "\n")
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PairDataset:
+        from safetensors.torch import load_file
+
+        folder = Path(directory)
+        info = json.loads((folder / DATASET_FILE).read_text())
+        tensors = load_file(str(folder / TENSORS_FILE))
+        pair_ids = info.pop("pair_ids")
+        return cls(pair_ids, tensors["embeddings"], tensors["latents"], tensors["segment_pair"], info)
+
+    def split(self, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+        """Segment indices ``(train, val)``, split by *pair* so no artwork is in both (at least one pair
+        each when there are two or more; no validation with one pair)."""
+        n = len(self.pair_ids)
+        order = np.random.default_rng(seed).permutation(n)
+        n_val = 0 if n < 2 or val_fraction <= 0 else min(n - 1, max(1, int(round(val_fraction * n))))
+        val_pairs = set(order[:n_val].tolist())
+        seg = self.segment_pair.tolist()
+        return (
+            [i for i, p in enumerate(seg) if p not in val_pairs],
+            [i for i, p in enumerate(seg) if p in val_pairs],
+        )
+
+
+def fingerprint(pairs: list[Pair], encoder_name: str, segment_s: float, max_segments: int | None) -> str:
+    """Changes whenever a file, the encoder or the segmenting changes (so a stale dataset is rebuilt)."""
+    digest = hashlib.sha256(json.dumps([encoder_name, segment_s, max_segments]).encode())
+    for pair in pairs:
+        for path in (pair.image, pair.audio):
+            stat = path.stat()
+            digest.update(f"{pair.id}|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:24]
+
+
+@torch.no_grad()
+def build_dataset(
+    pairs: list[Pair],
+    pipeline: Any,
+    *,
+    segment_s: float = 10.0,
+    max_segments_per_pair: int | None = 6,
+    progress: Callable[[int, int, str], None] | None = None,
+    seed: int = 0,
+) -> PairDataset:
+    """Embed every artwork with ``pipeline.encoder`` and encode every music segment with ``pipeline.vae``.
+
+    ``segment_s`` must be at most the length AudioLDM2 generates (10.24 s for the released model); each
+    pair gives up to ``max_segments_per_pair`` segments, spread over its music.
+    """
+    import cv2
+
+    from art2mus.training.aligner_step import mel_to_latents
+
+    if pipeline.encoder is None:
+        raise ValueError("building a dataset needs a pipeline loaded with an image encoder")
+    frames = int(round(segment_s * features.SAMPLE_RATE)) // features.HOP // pipeline.vae_scale_factor
+    frames *= pipeline.vae_scale_factor
+    if frames < pipeline.vae_scale_factor:
+        raise ValueError(f"segment_s {segment_s} is too short (at least {4 * features.HOP / 16000:.2f} s)")
+    generator = torch.Generator().manual_seed(seed)
+    embeddings, latents, owner = [], [], []
+    for k, pair in enumerate(pairs):
+        bgr = cv2.imread(str(pair.image), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise PairsError(f"{pair.image}: not an image OpenCV can read (pair {pair.id!r})")
+        embeddings.append(
+            pipeline.encoder.encode_images([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]).float().cpu()[0]
+        )
+        pieces = features.segments(
+            features.load_audio_16k(str(pair.audio)), segment_s, max_segments=max_segments_per_pair
+        )
+        if not pieces:
+            raise PairsError(f"{pair.audio}: shorter than half a {segment_s} s segment (pair {pair.id!r})")
+        mel = torch.stack([features.log_mel(p, frames) for p in pieces])
+        latents.append(mel_to_latents(pipeline, mel, generator).float().cpu())
+        owner += [k] * len(pieces)
+        if progress is not None:
+            progress(k + 1, len(pairs), pair.id)
+    encoder = pipeline.encoder.spec
+    info = {
+        "encoder": {"name": encoder.name, "dim": encoder.dim},
+        "segment_s": segment_s,
+        "max_segments_per_pair": max_segments_per_pair,
+        "pairs": [{"id": p.id, "image": str(p.image), "audio": str(p.audio)} for p in pairs],
+        "fingerprint": fingerprint(pairs, encoder.name, segment_s, max_segments_per_pair),
+    }
+    return PairDataset(
+        [p.id for p in pairs],
+        torch.stack(embeddings),
+        torch.cat(latents),
+        torch.tensor(owner, dtype=torch.int64),
+        info,
+    )
