@@ -1,35 +1,82 @@
 """Loudness and peak measurement shared by the generators and the audio engine.
 
-Integrated loudness follows ITU-R BS.1770-4 (K-weighting, 400 ms gated blocks) through pyloudnorm;
+Integrated loudness follows ITU-R BS.1770-4 (K-weighting, 400 ms gated blocks) as pyloudnorm computes it;
 true peak follows BS.1770's annex 2 approach of 4x oversampling before taking the peak.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import pyloudnorm
-from scipy.signal import resample_poly
+from scipy.signal import resample_poly, sosfilt
 
 #: loudness reported for digital silence (pyloudnorm returns -inf), in LUFS.
 SILENCE_LUFS = -120.0
 
 
-def integrated_loudness(waveform: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness in LUFS of ``waveform`` (``(frames,)`` or ``(frames, channels)``).
+#: BS.1770 channel weights (L, R, C, Ls, Rs), as pyloudnorm applies them.
+_CHANNEL_GAINS = np.array([1.0, 1.0, 1.0, 1.41, 1.41])
 
-    Clips shorter than one 400 ms gating block are looped up to 0.4 s so short sounds can be measured.
-    Silence gives :data:`SILENCE_LUFS`.
+
+@functools.lru_cache(maxsize=8)
+def _k_weighting(sample_rate: int) -> np.ndarray:
+    """pyloudnorm's K-weighting stages at ``sample_rate`` as second-order sections ``(stages, 6)``, each
+    stage's passband gain folded into its numerator."""
+    meter = pyloudnorm.Meter(sample_rate)
+    sections = []
+    for stage in meter._filters.values():
+        b = np.asarray(stage.b, dtype=np.float64) * float(stage.passband_gain)
+        a = np.asarray(stage.a, dtype=np.float64)
+        sections.append(np.concatenate([b / a[0], a / a[0]]))
+    return np.array(sections)
+
+
+def integrated_loudness(waveform: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS of ``waveform`` (``(frames,)`` or ``(frames, channels)``, up to 5).
+
+    ITU-R BS.1770-4 exactly as pyloudnorm computes it (its K-weighting filters, 400 ms blocks with 75 %
+    overlap, absolute and relative gates), vectorised: block energies come from one cumulative sum
+    instead of a Python loop over blocks, which makes a minute of stereo 48 kHz about five times faster.
+    Tests hold it to pyloudnorm within 1e-6 LU. Clips shorter than one 400 ms gating block are looped up to
+    0.4 s so short sounds can be measured. Silence gives :data:`SILENCE_LUFS`.
     """
     x = np.asarray(waveform, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] > 5:
+        raise ValueError(f"loudness needs (frames,) or (frames, channels<=5) audio, got shape {x.shape}")
     min_frames = int(math.ceil(0.4 * sample_rate)) + 1
     if x.shape[0] == 0:
         return SILENCE_LUFS
     if x.shape[0] < min_frames:
         reps = int(math.ceil(min_frames / x.shape[0]))
         x = np.concatenate([x] * reps, axis=0)
-    value = pyloudnorm.Meter(sample_rate).integrated_loudness(x)
+    channels, frames = x.shape[1], x.shape[0]
+    # channels as contiguous rows: the filter runs along memory, not across it
+    y = sosfilt(_k_weighting(int(sample_rate)), np.ascontiguousarray(x.T), axis=-1)
+    block, step = 0.4, 0.25
+    n_blocks = int(np.round((frames / sample_rate - block) / (block * step))) + 1
+    j = np.arange(n_blocks)
+    lower = (block * (j * step) * sample_rate).astype(np.int64)
+    upper = (block * (j * step + 1) * sample_rate).astype(np.int64)
+    np.square(y, out=y)
+    energy = np.zeros((channels, frames + 1))
+    np.cumsum(y, axis=1, out=energy[:, 1:])
+    z = ((energy[:, np.minimum(upper, frames)] - energy[:, lower]) / (block * sample_rate)).T  # (blocks, channels)
+    weighted = z @ _CHANNEL_GAINS[:channels]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        block_lufs = -0.691 + 10.0 * np.log10(weighted)
+        above = block_lufs >= -70.0
+        if not above.any():
+            return SILENCE_LUFS
+        relative = -0.691 + 10.0 * np.log10(z[above].mean(axis=0) @ _CHANNEL_GAINS[:channels]) - 10.0
+        gated = (block_lufs > relative) & (block_lufs > -70.0)
+        if not gated.any():
+            return SILENCE_LUFS
+        value = -0.691 + 10.0 * np.log10(z[gated].mean(axis=0) @ _CHANNEL_GAINS[:channels])
     if not math.isfinite(value):
         return SILENCE_LUFS
     return float(value)
