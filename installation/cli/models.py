@@ -115,12 +115,24 @@ def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], forc
     show_default=True,
     help="Which image encoder of the model directory to export.",
 )
-@click.option("--encoder-path", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Encoder weights folder (default: its folder in the model directory).")
-@click.option("--aligner", default=None,
-              help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives tokens.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).")
+@click.option(
+    "--encoder-path",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Encoder weights folder (default: its folder in the model directory).",
+)
+@click.option(
+    "--aligner",
+    default=None,
+    help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives tokens.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).",
+)
 @click.pass_context
 def export_onnx(
     ctx: click.Context,
@@ -153,8 +165,11 @@ def export_onnx(
     if out_dir is None:
         name = torch_encoder.spec.name + (f"-{aligner_dir.name}" if aligner_dir is not None else "")
         out_dir = mdir.root / "onnx" / name
-    click.echo(f"exporting {torch_encoder.spec.name} (dim {torch_encoder.spec.dim})"
-               + (f" with aligner {aligner_dir.name}" if aligner_dir is not None else "") + f" to {out_dir} ...")
+    click.echo(
+        f"exporting {torch_encoder.spec.name} (dim {torch_encoder.spec.dim})"
+        + (f" with aligner {aligner_dir.name}" if aligner_dir is not None else "")
+        + f" to {out_dir} ..."
+    )
     try:
         export_onnx_encoder(torch_encoder, out_dir, aligner=aligner_module)
     except RuntimeError as exc:

@@ -57,13 +57,19 @@ def _read_image(path: Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        raise click.ClickException(f"cannot read image {path}: not an image format OpenCV can decode (PNG, JPEG, ...)")
+        raise click.ClickException(
+            f"cannot read image {path}: not an image format OpenCV can decode (PNG, JPEG, ...)"
+        )
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _art2mus_overrides(**given: Any) -> dict[str, Any]:
     """The ``--model-dir`` ... ``--scheduler`` options that were given, as generator settings."""
-    return {key: (str(value) if isinstance(value, Path) else value) for key, value in given.items() if value is not None}
+    return {
+        key: (str(value) if isinstance(value, Path) else value)
+        for key, value in given.items()
+        if value is not None
+    }
 
 
 def _jobs_from_exhibit(
@@ -86,7 +92,9 @@ def _jobs_from_exhibit(
         artworks = [a for a in exhibit.artworks if a.id == artwork_id]
         if not artworks:
             known = ", ".join(a.id for a in exhibit.artworks) or "none"
-            raise click.ClickException(f"no artwork {artwork_id!r} in {exhibit_path}; its artworks are: {known}")
+            raise click.ClickException(
+                f"no artwork {artwork_id!r} in {exhibit_path}; its artworks are: {known}"
+            )
     jobs = []
     for artwork in artworks:
         sound = artwork.soundscape
@@ -129,7 +137,11 @@ def _render(job: RenderJob, backends: Mapping[str, Any] | None, generators: dict
             raise click.ClickException(f"cannot create generator {job.backend!r}: {error}") from error
     try:
         request = GenerationRequest(
-            duration_s=job.duration_s, seed=job.seed, loop=job.loop, loudness_lufs=job.loudness_lufs, options=job.options
+            duration_s=job.duration_s,
+            seed=job.seed,
+            loop=job.loop,
+            loudness_lufs=job.loudness_lufs,
+            options=job.options,
         )
         return generators[key].generate(image, request)
     except (ValueError, RuntimeError, OSError) as error:
@@ -193,9 +205,15 @@ def write_spectrogram(soundscape: Any, path: Path, title: str) -> None:
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="WAV file to write.")
 @click.option("--artwork", "artwork_id", metavar="ID", help="With an EXHIBIT: the artwork to render.")
-@click.option("--all", "render_all", is_flag=True, help="With an EXHIBIT: render every artwork into --out-dir.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for --all (DIR/<id>.wav).")
-@click.option("--spectrogram", is_flag=True, help="With --all: also write DIR/<id>.png, a spectrogram of each.")
+@click.option(
+    "--all", "render_all", is_flag=True, help="With an EXHIBIT: render every artwork into --out-dir."
+)
+@click.option(
+    "--out-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for --all (DIR/<id>.wav)."
+)
+@click.option(
+    "--spectrogram", is_flag=True, help="With --all: also write DIR/<id>.png, a spectrogram of each."
+)
 @click.option(
     "--generator",
     "generator_name",
@@ -209,14 +227,18 @@ def write_spectrogram(soundscape: Any, path: Path, title: str) -> None:
     help="Length in seconds (default: 30 for an IMAGE, each artwork's own for an EXHIBIT).",
 )
 @click.option(
-    "--seed", type=int, help="Seed (default: 0, or each artwork's own); the same image, seed and settings give the same audio."
+    "--seed",
+    type=int,
+    help="Seed (default: 0, or each artwork's own); the same image, seed and settings give the same audio.",
 )
 @click.option(
     "--loudness",
     type=click.FloatRange(-70, 0),
     help="Integrated loudness target, LUFS (default: -23, or the exhibit's audio.loudness_lufs).",
 )
-@click.option("--loop/--no-loop", default=None, help="Seamless loop (default) or a one-shot with fades (IMAGE only).")
+@click.option(
+    "--loop/--no-loop", default=None, help="Seamless loop (default) or a one-shot with fades (IMAGE only)."
+)
 @click.option(
     "--format",
     "subtype",
@@ -225,13 +247,21 @@ def write_spectrogram(soundscape: Any, path: Path, title: str) -> None:
     show_default=True,
     help="WAV sample format: 24-bit PCM or 32-bit float.",
 )
-@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), help="art2mus: local model directory.")
-@click.option("--aligner", type=click.Path(file_okay=False, path_type=Path), help="art2mus: aligner checkpoint folder.")
+@click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), help="art2mus: local model directory."
+)
+@click.option(
+    "--aligner", type=click.Path(file_okay=False, path_type=Path), help="art2mus: aligner checkpoint folder."
+)
 @click.option("--encoder", type=click.Choice(["imagebind", "clip", "onnx"]), help="art2mus: image encoder.")
 @click.option("--device", help="art2mus: auto, cpu, cuda or cuda:N.")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), help="art2mus: precision on the GPU.")
+@click.option(
+    "--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), help="art2mus: precision on the GPU."
+)
 @click.option("--steps", type=click.IntRange(1, 1000), help="art2mus: denoising steps.")
-@click.option("--guidance-scale", type=click.FloatRange(0, 30), help="art2mus: classifier-free guidance scale.")
+@click.option(
+    "--guidance-scale", type=click.FloatRange(0, 30), help="art2mus: classifier-free guidance scale."
+)
 @click.option("--scheduler", type=click.Choice(["ddim", "dpmsolver++"]), help="art2mus: diffusion scheduler.")
 @click.pass_context
 def command(
@@ -279,7 +309,9 @@ def command(
         raise click.ClickException(f"{source} does not exist")
     if is_exhibit:
         if render_all == (artwork_id is not None):
-            raise click.UsageError("with an EXHIBIT give either --artwork ID (with -o) or --all (with --out-dir)")
+            raise click.UsageError(
+                "with an EXHIBIT give either --artwork ID (with -o) or --all (with --out-dir)"
+            )
         if render_all and out_dir is None:
             raise click.UsageError("--all needs --out-dir DIR")
         if artwork_id is not None and output is None:
@@ -289,7 +321,9 @@ def command(
         jobs = _jobs_from_exhibit(source, artwork_id, generator_name, duration, seed, loudness, overrides)
     else:
         if artwork_id is not None or render_all:
-            raise click.UsageError(f"--artwork and --all need an exhibit file ({'/'.join(EXHIBIT_SUFFIXES)}), not {source}")
+            raise click.UsageError(
+                f"--artwork and --all need an exhibit file ({'/'.join(EXHIBIT_SUFFIXES)}), not {source}"
+            )
         if output is None:
             raise click.UsageError("give -o FILE.wav")
         jobs = [

@@ -13,8 +13,12 @@ from art2mus.installation.config.summary import json_schema_text, summary_rows
 
 @click.command("validate")
 @click.argument("exhibit", required=False, type=click.Path(dir_okay=False, path_type=str))
-@click.option("--schema", is_flag=True, help="Print the exhibit file's JSON Schema (for editor completion) and exit.")
-@click.option("--no-files", is_flag=True, help="Skip checking that referenced images, audio and videos exist and open.")
+@click.option(
+    "--schema", is_flag=True, help="Print the exhibit file's JSON Schema (for editor completion) and exit."
+)
+@click.option(
+    "--no-files", is_flag=True, help="Skip checking that referenced images, audio and videos exist and open."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) -> None:
     """Check EXHIBIT (a YAML file) and print every problem with its file, line and column.
@@ -34,7 +38,13 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) ->
                     "exhibit": exhibit,
                     "valid": not problems,
                     "problems": [
-                        {"file": str(p.file), "line": p.line, "col": p.col, "field": p.field, "message": p.message}
+                        {
+                            "file": str(p.file),
+                            "line": p.line,
+                            "col": p.col,
+                            "field": p.field,
+                            "message": p.message,
+                        }
                         for p in problems
                     ],
                     "summary": dict(summary_rows(config)) if config is not None else None,
