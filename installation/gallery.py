@@ -956,12 +956,15 @@ class Gallery:
             self.close()
             self.engine.stop()
 
-    def simulate(self, duration_s: float) -> None:
+    def simulate(
+        self, duration_s: float, *, on_tick: Callable[[float], None] | None = None, tick_s: float = 60.0
+    ) -> None:
         """Run ``duration_s`` seconds of the camera's video through the gallery as fast as the machine allows.
 
         Needs a :class:`ManualClock` and a video source played as fast as possible (frames stamped with
         their time in the video); the engine is pumped after each frame, so a clock-paced output (WAV)
-        receives exactly ``duration_s`` seconds of mix.
+        receives exactly ``duration_s`` seconds of mix. ``on_tick(seconds simulated)`` is called every
+        ``tick_s`` of simulated time (progress, soak measurements).
         """
         assert self.engine is not None and self.director is not None and self.camera is not None
         if not isinstance(self.clock, ManualClock):
@@ -969,6 +972,7 @@ class Gallery:
         clock = self.clock
         stream = self.camera.open()
         start = clock.monotonic()
+        next_tick = tick_s
         self.director.start(start)
         self.engine.open()
         try:
@@ -982,6 +986,9 @@ class Gallery:
                     clock.advance(now - clock.monotonic())
                 self._follow(frame, now)
                 self.engine.pump()
+                if on_tick is not None and now - start >= next_tick:
+                    on_tick(now - start)
+                    next_tick += tick_s
             if clock.monotonic() - start < duration_s:  # the video ended early: play out the rest
                 clock.advance(start + duration_s - clock.monotonic())
                 self.engine.pump()
