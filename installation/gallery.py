@@ -108,6 +108,37 @@ def collection_image(paths: list[Path], tile: int = 256) -> np.ndarray:
     return grid
 
 
+def artwork_request(exhibit: ExhibitConfig, artwork: Any) -> Any:
+    """The generation request of an artwork's ``soundscape`` settings at the exhibit's loudness."""
+    from art2mus.models.generator import GenerationRequest
+
+    sound = artwork.soundscape
+    return GenerationRequest(
+        duration_s=sound.duration,
+        seed=sound.seed,
+        loop=sound.loop,
+        loudness_lufs=exhibit.audio.loudness_lufs,
+        options={"prompt": sound.prompt} if sound.prompt else {},
+    )
+
+
+def idle_request(exhibit: ExhibitConfig) -> Any:
+    """The generation request of the idle ambience (always a loop)."""
+    from art2mus.models.generator import GenerationRequest
+
+    idle = exhibit.idle
+    return GenerationRequest(
+        duration_s=idle.duration, seed=idle.seed, loop=True, loudness_lufs=exhibit.audio.loudness_lufs
+    )
+
+
+def idle_image(exhibit: ExhibitConfig) -> np.ndarray:
+    """The image the idle ambience is made from: all the artworks together, or ``idle.path``."""
+    if exhibit.idle.source == "collection":
+        return collection_image([Path(a.images[0]) for a in exhibit.artworks])
+    return _read_rgb(Path(exhibit.idle.path))
+
+
 class _Generators:
     """Builds each named generator of the exhibit once; falls back to the procedural sonifier."""
 
@@ -236,7 +267,6 @@ def render_soundscapes(
     fallback's rendering plays (``library.pending`` names those). ``progress(done, total, name)`` is
     called after each one.
     """
-    from art2mus.models.generator import GenerationRequest
 
     generators = _Generators(exhibit, generator_backends, cache, worker)
     library = SoundscapeLibrary(idle_gain_db=exhibit.idle.gain_db)
@@ -257,13 +287,7 @@ def render_soundscapes(
                 )
                 made_by = "file"
             else:
-                request = GenerationRequest(
-                    duration_s=sound.duration,
-                    seed=sound.seed,
-                    loop=sound.loop,
-                    loudness_lufs=exhibit.audio.loudness_lufs,
-                    options={"prompt": sound.prompt} if sound.prompt else {},
-                )
+                request = artwork_request(exhibit, artwork)
                 image_path = Path(artwork.images[0])
                 result, made_by, cached = generators.make(
                     sound.generator,
@@ -310,14 +334,8 @@ def render_soundscapes(
             )
             library.made_by[IDLE_KEY] = "file"
         elif idle.source in ("collection", "image"):
-            image = (
-                collection_image([Path(a.images[0]) for a in exhibit.artworks])
-                if idle.source == "collection"
-                else _read_rgb(Path(idle.path))
-            )
-            request = GenerationRequest(
-                duration_s=idle.duration, seed=idle.seed, loop=True, loudness_lufs=exhibit.audio.loudness_lufs
-            )
+            image = idle_image(exhibit)
+            request = idle_request(exhibit)
             result, made_by, cached = generators.make(idle.generator, image, request, IDLE_KEY)
             if cached:
                 library.from_cache.add(IDLE_KEY)
@@ -369,7 +387,6 @@ def prerender(
 
     ``only``: artwork ids (and/or ``idle``) to do; ``force``: render again even when cached.
     """
-    from art2mus.models.generator import GenerationRequest
 
     generators = _Generators(exhibit, generator_backends, cache)
     jobs: list[tuple[str, str, Any, Callable[[], np.ndarray], str | None]] = []
@@ -378,13 +395,7 @@ def prerender(
             jobs.append((artwork.id, "file", None, lambda: np.zeros(0), None))
             continue
         sound = artwork.soundscape
-        request = GenerationRequest(
-            duration_s=sound.duration,
-            seed=sound.seed,
-            loop=sound.loop,
-            loudness_lufs=exhibit.audio.loudness_lufs,
-            options={"prompt": sound.prompt} if sound.prompt else {},
-        )
+        request = artwork_request(exhibit, artwork)
         image_path = Path(artwork.images[0])
         jobs.append(
             (
@@ -397,14 +408,8 @@ def prerender(
         )
     idle = exhibit.idle
     if idle.source in ("collection", "image"):
-        request = GenerationRequest(
-            duration_s=idle.duration, seed=idle.seed, loop=True, loudness_lufs=exhibit.audio.loudness_lufs
-        )
-        image = (
-            collection_image([Path(a.images[0]) for a in exhibit.artworks])
-            if idle.source == "collection"
-            else _read_rgb(Path(idle.path))
-        )
+        request = idle_request(exhibit)
+        image = idle_image(exhibit)
         jobs.append((IDLE_KEY, idle.generator, request, lambda image=image: image, None))
     if only is not None:
         unknown = only - {what for what, *_ in jobs}
@@ -807,7 +812,6 @@ class Gallery:
         process again; the nightly job. Returns the artwork ids sent."""
         if self.library is None or self.worker is None or self.cache is None:
             return []
-        from art2mus.models.generator import GenerationRequest
 
         generators = _Generators(self.exhibit, self._generator_backends, self.cache, self.worker)
         sent = []
@@ -818,13 +822,7 @@ class Gallery:
                 continue
             if not generators.is_live(sound.generator):
                 continue
-            request = GenerationRequest(
-                duration_s=sound.duration,
-                seed=sound.seed,
-                loop=sound.loop,
-                loudness_lufs=self.exhibit.audio.loudness_lufs,
-                options={"prompt": sound.prompt} if sound.prompt else {},
-            )
+            request = artwork_request(self.exhibit, artwork)
             image_path = Path(artwork.images[0])
             backend, settings = generators._recipe(sound.generator)
             key = cache_key(backend, settings, request, image_digest(image_path))
