@@ -20,6 +20,7 @@ an optimisation. Above ``max_size_gb`` the least recently used entries are remov
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -120,7 +121,8 @@ class SoundscapeCache:
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 problem = "its audio does not match the checksum in its sidecar"
             else:
-                waveform, rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
+                # decode the bytes already read (and checked), not the file a second time
+                waveform, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
                 if rate != meta["sample_rate"] or waveform.shape != (meta["frames"], meta["channels"]):
                     problem = f"it holds {waveform.shape} at {rate} Hz, its sidecar says otherwise"
         except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: libsndfile
@@ -154,20 +156,24 @@ class SoundscapeCache:
         frames, channels = waveform.shape[0], 1 if waveform.ndim == 1 else waveform.shape[1]
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
+            # encode in memory: hash and write the same bytes, no read-back
+            encoded = io.BytesIO()
+            soundfile.write(
+                encoded,
+                waveform,
+                soundscape.sample_rate,
+                subtype=_SUBTYPES[self.audio_format],
+                format=self.audio_format.upper(),
+            )
+            data = encoded.getvalue()
+            digest = hashlib.sha256(data).hexdigest()
             fd, tmp_name = tempfile.mkstemp(
                 dir=self.directory, prefix=f".{key}.", suffix=f".{self.audio_format}"
             )
-            os.close(fd)
             tmp = Path(tmp_name)
             try:
-                soundfile.write(
-                    tmp,
-                    waveform,
-                    soundscape.sample_rate,
-                    subtype=_SUBTYPES[self.audio_format],
-                    format=self.audio_format.upper(),
-                )
-                digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
                 os.replace(tmp, audio_path)
             finally:
                 tmp.unlink(missing_ok=True)

@@ -156,15 +156,22 @@ class _Generators:
         self.submitted: list[tuple[str, int]] = []
         self._built: dict[str, Any] = {}
 
-    def _recipe(self, name: str) -> tuple[str, dict[str, Any]]:
+    def recipe(self, name: str) -> tuple[str, dict[str, Any]]:
+        """``(backend type, constructor settings)`` of the exhibit's generator ``name``."""
         config = self.exhibit.generators.get(name)
         return (config.type, config.settings()) if config is not None else (name, {})
 
-    def _get(self, name: str) -> Any:
+    def key(self, name: str, request: Any, image_ref: str | np.ndarray) -> str:
+        """The cache key of rendering ``image_ref`` (a file digest, or the pixels) with ``name``."""
+        backend, settings = self.recipe(name)
+        return cache_key(backend, settings, request, image_ref)
+
+    def get(self, name: str) -> Any:
+        """The generator ``name``, built on first use."""
         from art2mus.models.registry import create_generator
 
         if name not in self._built:
-            backend, settings = self._recipe(name)
+            backend, settings = self.recipe(name)
             self._built[name] = create_generator(backend, settings, backends=self.backends)
         return self._built[name]
 
@@ -176,7 +183,24 @@ class _Generators:
 
     def is_live(self, name: str) -> bool:
         """Whether ``name`` renders in the generator process (everything but the procedural sonifier)."""
-        return self.worker is not None and self._recipe(name)[0] != FALLBACK_GENERATOR
+        return self.worker is not None and self.recipe(name)[0] != FALLBACK_GENERATOR
+
+    def submit(
+        self, name: str, request: Any, what: str, key: str, image_path: Path | None, image: np.ndarray | None
+    ) -> int:
+        """Send ``what`` to the generator process to render with ``name`` into the cache under ``key``."""
+        backend, settings = self.recipe(name)
+        job = GenerationJob(
+            what=what,
+            generator=name,
+            backend=backend,
+            settings=settings,
+            request=request,
+            cache_key=key,
+            image_path=str(image_path) if image_path is not None else None,
+            image=None if image_path is not None else image,
+        )
+        return self.worker.submit(job)
 
     def make(
         self,
@@ -199,24 +223,12 @@ class _Generators:
         while True:
             key = None
             if self.cache is not None:
-                backend, settings = self._recipe(name)
-                key = cache_key(backend, settings, request, image if image_ref is None else image_ref)
+                key = self.key(name, request, image if image_ref is None else image_ref)
                 hit = self.cache.get(key)
                 if hit is not None:
                     return hit, name, True
             if key is not None and self.is_live(name) and name not in tried:
-                backend, settings = self._recipe(name)
-                job = GenerationJob(
-                    what=what,
-                    generator=name,
-                    backend=backend,
-                    settings=settings,
-                    request=request,
-                    cache_key=key,
-                    image_path=str(image_path) if image_path is not None else None,
-                    image=None if image_path is not None else image,
-                )
-                self.submitted.append((what, self.worker.submit(job)))
+                self.submitted.append((what, self.submit(name, request, what, key, image_path, image)))
                 logger.info("%s: %r renders in the generator process; a bridge plays meanwhile", what, name)
                 tried.append(name)
                 fallback = self.fallback(name)
@@ -225,7 +237,7 @@ class _Generators:
                 name = fallback
                 continue
             try:
-                result = self._get(name).generate(image, request)
+                result = self.get(name).generate(image, request)
             except Exception as exc:  # noqa: BLE001 - any generator failure must leave the gallery with music
                 tried.append(name)
                 fallback = self.fallback(name)
@@ -427,13 +439,12 @@ def prerender(
                 results.append(PrerenderResult(what, name, "file"))
             else:
                 image = load_image()
-                backend, settings = generators._recipe(name)
-                key = cache_key(backend, settings, request, digest if digest is not None else image)
+                key = generators.key(name, request, digest if digest is not None else image)
                 if not force and cache.get(key) is not None:
                     results.append(PrerenderResult(what, name, "cached"))
                 else:
                     try:
-                        sound = generators._get(name).generate(image, request)
+                        sound = generators.get(name).generate(image, request)
                     except Exception as exc:  # noqa: BLE001 - report it and go on with the others
                         logger.warning("prerender: %s with %s failed", what, name, exc_info=True)
                         results.append(
@@ -824,18 +835,9 @@ class Gallery:
                 continue
             request = artwork_request(self.exhibit, artwork)
             image_path = Path(artwork.images[0])
-            backend, settings = generators._recipe(sound.generator)
-            key = cache_key(backend, settings, request, image_digest(image_path))
-            job = GenerationJob(
-                what=artwork.id,
-                generator=sound.generator,
-                backend=backend,
-                settings=settings,
-                request=request,
-                cache_key=key,
-                image_path=str(image_path),
-            )
-            self.library.pending[artwork.id] = self.worker.submit(job)
+            key = generators.key(sound.generator, request, image_digest(image_path))
+            job_id = generators.submit(sound.generator, request, artwork.id, key, image_path, None)
+            self.library.pending[artwork.id] = job_id
             sent.append(artwork.id)
         if sent:
             logger.info("nightly: generating %d soundscapes again: %s", len(sent), ", ".join(sent))

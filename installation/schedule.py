@@ -149,17 +149,14 @@ class ScheduleKeeper:
     def check(self) -> ScheduleState:
         """Evaluate now; apply if the state changed (open/closed, volume or period)."""
         state = self.hours.state_at(self.now())
-        previous = self.state
+        previous, self.state = self.state, state
         if previous is None or (state.open, state.volume, state.period) != (
             previous.open,
             previous.volume,
             previous.period,
         ):
-            self.state = state
             logger.info("schedule: %s%s", "open, " if state.open else "", state.period)
             self.apply(state)
-        else:
-            self.state = state
         return state
 
     def start(self) -> None:

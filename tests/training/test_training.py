@@ -194,57 +194,32 @@ def test_frechet_distance_and_imagebind_score():
 def test_train_and_evaluate_commands(debug_models, manifest, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
-    result = runner.invoke(
-        main,
-        [
-            "train",
-            str(manifest),
-            "--model-dir",
-            str(debug_models),
-            "--out",
-            str(out),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "4",
-            "--segment-seconds",
-            "1",
-            "--val-fraction",
-            "0.25",
-            "--device",
-            "cpu",
-            "--json",
-        ],
-    )
+    train = [
+        "train",
+        str(manifest),
+        "--model-dir",
+        str(debug_models),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--segment-seconds",
+        "1",
+        "--val-fraction",
+        "0.25",
+        "--device",
+        "cpu",
+    ]
+    result = runner.invoke(main, [*train, "--json"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [line["epoch"] for line in lines[:-1]] == [1, 2]
     summary = lines[-1]["summary"]
     assert Path(summary["best"]) == out / "best" and (out / "best" / "model.safetensors").is_file()
     assert (out / "dataset" / "dataset.json").is_file()
-    again = runner.invoke(
-        main,
-        [
-            "train",
-            str(manifest),
-            "--model-dir",
-            str(debug_models),
-            "--out",
-            str(out),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "4",
-            "--segment-seconds",
-            "1",
-            "--val-fraction",
-            "0.25",
-            "--device",
-            "cpu",
-            "--resume",
-            "--json",
-        ],
-    )
+    again = runner.invoke(main, [*train, "--resume", "--json"])
     assert again.exit_code == 0, again.output  # nothing left to do: the dataset and checkpoint are reused
 
     evaluation = runner.invoke(
