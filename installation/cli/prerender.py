@@ -30,7 +30,7 @@ def command(exhibit: Path, artworks: tuple[str, ...], force: bool, as_json: bool
     process, with a progress bar. Exits 1 if any soundscape failed (the others are kept).
     """
     from art2mus.installation.cache import SoundscapeCache
-    from art2mus.installation.gallery import prerender
+    from art2mus.installation.soundscapes import SoundscapeSource
 
     config = load_or_exit(exhibit)
     cache = SoundscapeCache.from_config(config.cache)
@@ -50,7 +50,9 @@ def command(exhibit: Path, artworks: tuple[str, ...], force: bool, as_json: bool
             click.echo(f"[{done}/{total}] {name}", err=True)
 
     try:
-        results = prerender(config, cache, only=set(artworks) or None, force=force, progress=progress)
+        results = SoundscapeSource(config, cache=cache).prerender(
+            only=set(artworks) or None, force=force, progress=progress
+        )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -20,7 +20,9 @@ from scipy.signal import correlate
 from art2mus.installation.audio.clock import ManualClock
 from art2mus.installation.audio.outputs import WavOutput
 from art2mus.installation.config import load_exhibit
-from art2mus.installation.gallery import IDLE_KEY, Director, Gallery, SoundscapeLibrary, collection_image
+from art2mus.installation.director import Director
+from art2mus.installation.gallery import IDLE_KEY, Gallery
+from art2mus.installation.soundscapes import SoundscapeLibrary, collection_image
 from art2mus.installation.vision.pipeline import ARTWORK, NONE, VisionDecision
 from art2mus.models.loudness import integrated_loudness
 

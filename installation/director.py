@@ -1,0 +1,215 @@
+"""The director: which soundscape should sound now.
+
+:class:`Director` turns vision decisions, the control panel's overrides and the opening hours into
+engine commands: the chosen artwork's soundscape, or the idle ambience once no artwork has been chosen
+for ``idle.after_seconds``, or silence outside opening hours. It starts on the idle ambience, so a
+gallery switched on during opening hours is never silent. It only decides; where a soundscape comes
+from is :mod:`art2mus.installation.soundscapes`' business, and what runs when is the gallery's.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from art2mus.installation.audio.clip import AudioClip
+from art2mus.installation.audio.engine import AudioEngine
+from art2mus.installation.soundscapes import IDLE_KEY, SoundscapeLibrary
+from art2mus.installation.vision.pipeline import ARTWORK, VisionDecision
+
+logger = logging.getLogger(__name__)
+
+#: what a director event names when the room falls silent outside opening hours
+CLOSED_KEY = "silence"
+
+
+@dataclass(frozen=True)
+class DirectorEvent:
+    """One thing the director told the engine: at time ``t`` (seconds), play ``what`` (an artwork id or
+    ``idle``; ``silence`` outside opening hours), because of ``reason``: ``start``, ``camera`` (an artwork
+    was chosen), ``idle`` (none for ``idle.after_seconds``), ``manual`` (the control panel), ``open`` or
+    ``closed`` (opening hours)."""
+
+    t: float
+    what: str
+    reason: str = "camera"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"t": round(self.t, 2), "play": self.what, "reason": self.reason}
+
+
+def _same_audio(a: AudioClip, b: AudioClip) -> bool:
+    """The same soundscape, give or take the cache's 24-bit rounding (about 1e-7)."""
+    return (
+        a.samples.shape == b.samples.shape
+        and a.loop == b.loop
+        and bool(np.allclose(a.samples, b.samples, rtol=0.0, atol=1e-5))
+    )
+
+
+class Director:
+    """Turns vision decisions into engine commands: the chosen artwork, else the idle ambience.
+
+    Args:
+        engine: the audio engine to command.
+        library: what can be played.
+        idle_after_s: seconds without a chosen artwork before the idle ambience takes over.
+        on_event: called with every :class:`DirectorEvent` (for the CLI's output and the control panel).
+    """
+
+    def __init__(
+        self,
+        engine: AudioEngine,
+        library: SoundscapeLibrary,
+        *,
+        idle_after_s: float,
+        on_event: Callable[[DirectorEvent], None] | None = None,
+    ):
+        self.engine = engine
+        self.library = library
+        self.idle_after_s = float(idle_after_s)
+        self.on_event = on_event
+        self.playing: str | None = None
+        #: the latest events (bounded: a daemon runs for months)
+        self.events: collections.deque[DirectorEvent] = collections.deque(maxlen=500)
+        self._artwork_last_seen: float | None = None
+        self._override: str | None = None
+        self._closed = False
+        # the main loop (update) and the control panel's threads (override) both decide
+        self._lock = threading.Lock()
+
+    @property
+    def override(self) -> str | None:
+        """What the control panel has fixed (an artwork id or ``idle``), or None while following the camera."""
+        return self._override
+
+    @property
+    def closed(self) -> bool:
+        """Outside opening hours: silent, and the camera is not followed."""
+        return self._closed
+
+    def start(self, now: float, *, open_: bool = True) -> None:
+        """Begin on the idle ambience (a gallery switched on during opening hours is not silent), or
+        silent when it starts outside them."""
+        self.engine.set_idle(self.library.idle, self.library.idle_gain_db)
+        with self._lock:
+            if open_:
+                self._play(IDLE_KEY, now, "start")
+            else:
+                self._closed = True
+                self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
+
+    def set_open(self, open_: bool, now: float, ramp_s: float) -> None:
+        """Opening hours begin (the idle ambience fades in) or end (everything fades out over ``ramp_s``)."""
+        with self._lock:
+            if open_ == (not self._closed):
+                return
+            self._closed = not open_
+            if open_:
+                self._artwork_last_seen = now
+                self._play(IDLE_KEY, now, "open")
+            elif self._override is None:
+                self.engine.fade_to_silence(ramp_s)
+                self.playing = None
+                self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
+
+    def set_override(self, what: str | None, now: float) -> None:
+        """Play ``what`` (an artwork id or ``idle``) whatever the camera sees, until called with None, which
+        goes back to following the camera (the idle wait starts again from ``now``).
+
+        Raises:
+            KeyError: ``what`` is neither ``idle`` nor an artwork with a soundscape.
+        """
+        if what is not None and what != IDLE_KEY and what not in self.library.clips:
+            raise KeyError(what)
+        with self._lock:
+            self._override = what
+            if what is None:
+                self._artwork_last_seen = now
+                logger.info("following the camera again")
+                if self._closed and self.playing is not None:  # a test outside opening hours has ended
+                    self.engine.fade_to_silence()
+                    self.playing = None
+                    self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
+            elif self.playing != what:
+                self._play(what, now, "manual")
+
+    def update(self, decision: VisionDecision, now: float) -> None:
+        """Follow one vision decision made at time ``now`` (seconds)."""
+        with self._lock:
+            if self._override is not None or self._closed:
+                return
+            artwork = decision.artwork_id if decision.kind == ARTWORK else None
+            if artwork is not None and artwork in self.library.clips:
+                self._artwork_last_seen = now
+                if self.playing != artwork:
+                    self._play(artwork, now, "camera")
+                return
+            if self.playing not in (IDLE_KEY, None):
+                last = self._artwork_last_seen if self._artwork_last_seen is not None else now
+                if now - last >= self.idle_after_s:
+                    self._play(IDLE_KEY, now, "idle")
+
+    def replace_library(self, library: SoundscapeLibrary, idle_after_s: float, now: float) -> None:
+        """A reloaded exhibit's soundscapes: what sounds goes on if it is unchanged, crossfades to its new
+        rendering if it changed, and gives way to the idle ambience if its artwork is gone."""
+        with self._lock:
+            old = self.library
+            self.idle_after_s = float(idle_after_s)
+            playing = self.playing
+            if playing not in (None, IDLE_KEY) and playing in library.clips and playing in old.clips:
+                if _same_audio(old.clips[playing], library.clips[playing]):
+                    library.clips[playing] = old.clips[playing]  # keep its voice: no crossfade to itself
+            if old.idle is not None and library.idle is not None and _same_audio(old.idle, library.idle):
+                library.idle = old.idle
+            self.library = library
+            self.engine.set_idle(library.idle, library.idle_gain_db)
+            if self._override not in (None, IDLE_KEY) and self._override not in library.clips:
+                self._override = None
+            if playing == IDLE_KEY or (playing is not None and playing not in library.clips):
+                self._play(IDLE_KEY, now, "reload")
+            elif playing is not None:
+                self._play(playing, now, "reload")
+
+    def generation_failed(self, what: str) -> None:
+        """The live rendering of ``what`` failed: its bridge stays, and the nightly retry may try again."""
+        with self._lock:
+            self.library.pending.pop(what, None)
+
+    def replace_clip(self, what: str, clip: AudioClip, made_by: str) -> None:
+        """A better rendering of ``what`` (an artwork id or ``idle``) has arrived: use it from now on, and if
+        it is sounding, crossfade to it (same soundscape, new rendering)."""
+        with self._lock:
+            library = self.library
+            library.made_by[what] = made_by
+            library.pending.pop(what, None)
+            if what == IDLE_KEY:
+                library.idle = clip
+                self.engine.set_idle(clip, library.idle_gain_db)
+                if self.playing == IDLE_KEY:
+                    self.engine.play_idle()
+            else:
+                library.clips[what] = clip
+                if self.playing == what:
+                    self.engine.play(clip, gain_db=library.gains_db.get(what, 0.0))
+        logger.info("%s: the %s rendering replaces its bridge", what, made_by)
+
+    def _play(self, what: str, now: float, reason: str) -> None:
+        if what == IDLE_KEY:
+            self.engine.play_idle()
+        else:
+            self.engine.play(self.library.clips[what], gain_db=self.library.gains_db.get(what, 0.0))
+        self.playing = what
+        self._record(DirectorEvent(now, what, reason))
+
+    def _record(self, event: DirectorEvent) -> None:
+        self.events.append(event)
+        logger.info("now playing: %s (%s, at %.2f s)", event.what, event.reason, event.t)
+        if self.on_event is not None:
+            self.on_event(event)

@@ -1,0 +1,532 @@
+"""Where an artwork's sound comes from: the soundscape cache, its generator, a bridge, the generator process.
+
+:class:`SoundscapeSource` answers that one question for everyone who asks it: the daemon at start
+(:meth:`SoundscapeSource.library`), a reload (the same call on the new exhibit), the nightly retry of
+bridges (:meth:`SoundscapeSource.retry`), ``art2mus prerender`` (:meth:`SoundscapeSource.prerender`) and
+``art2mus render`` (:meth:`SoundscapeSource.render`). The chain, per soundscape:
+
+1. a fixed ``audio:`` file plays as it is;
+2. the soundscape cache (:mod:`art2mus.installation.cache`) holds an identical rendering: it plays;
+3. a slow generator (everything but the procedural sonifier) with a generator process at hand: the
+   job goes there, and its ``fallback`` renders a bridge that plays meanwhile;
+4. otherwise the generator renders here; if it fails, its ``fallback`` (default: the procedural
+   sonifier) does, so the gallery is never silent.
+
+What each generator renders is stored under its own key: a fallback's rendering never stands in for
+the primary's on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from art2mus.installation.audio.clip import AudioClip, load_clip_file
+from art2mus.installation.audio.engine import AudioEngine
+from art2mus.installation.cache import SoundscapeCache, cache_key, image_digest
+from art2mus.installation.config import ExhibitConfig
+from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
+
+logger = logging.getLogger(__name__)
+
+#: the key of the idle ambience among the artwork ids
+IDLE_KEY = "idle"
+#: the generator that stands in when an artwork's generator cannot make its soundscape and names no fallback
+FALLBACK_GENERATOR = "procedural"
+
+
+@dataclass
+class SoundscapeLibrary:
+    """Every soundscape the gallery can play, in the engine's mix format.
+
+    Attributes:
+        clips: artwork id -> clip.
+        gains_db: artwork id -> the curator's ``soundscape.gain_db`` (applied when played).
+        idle: the idle ambience, or None for silence.
+        idle_gain_db: the idle level relative to artworks, dB.
+        made_by: artwork id (and ``idle``) -> the generator that really made it (after any fallback).
+        from_cache: the artwork ids (and ``idle``) read from the soundscape cache rather than rendered.
+        pending: artwork id (or ``idle``) -> generator-process job whose rendering will replace the bridge.
+    """
+
+    clips: dict[str, AudioClip] = field(default_factory=dict)
+    gains_db: dict[str, float] = field(default_factory=dict)
+    idle: AudioClip | None = None
+    idle_gain_db: float = 0.0
+    made_by: dict[str, str] = field(default_factory=dict)
+    from_cache: set[str] = field(default_factory=set)
+    pending: dict[str, int] = field(default_factory=dict)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)`` from an image file; ValueError naming the file if it cannot be read."""
+    import cv2
+
+    if not Path(path).is_file():
+        raise ValueError(f"image {path} does not exist")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"cannot read image {path}: not an image format OpenCV can decode (PNG, JPEG, ...)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def collection_image(paths: list[Path], tile: int = 256) -> np.ndarray:
+    """All the artworks side by side in a grid (RGB uint8): the image the idle ambience is made from."""
+    import cv2
+
+    tiles = [cv2.resize(read_rgb(p), (tile, tile), interpolation=cv2.INTER_AREA) for p in paths]
+    if not tiles:
+        raise ValueError("the collection has no images to make an idle ambience from")
+    cols = int(np.ceil(np.sqrt(len(tiles))))
+    rows = int(np.ceil(len(tiles) / cols))
+    grid = np.zeros((rows * tile, cols * tile, 3), np.uint8)
+    for k, image in enumerate(tiles):
+        r, c = divmod(k, cols)
+        grid[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = image
+    return grid
+
+
+def artwork_request(exhibit: ExhibitConfig, artwork: Any) -> Any:
+    """The generation request of an artwork's ``soundscape`` settings at the exhibit's loudness."""
+    from art2mus.models.generator import GenerationRequest
+
+    sound = artwork.soundscape
+    return GenerationRequest(
+        duration_s=sound.duration,
+        seed=sound.seed,
+        loop=sound.loop,
+        loudness_lufs=exhibit.audio.loudness_lufs,
+        options={"prompt": sound.prompt} if sound.prompt else {},
+    )
+
+
+def idle_request(exhibit: ExhibitConfig) -> Any:
+    """The generation request of the idle ambience (always a loop)."""
+    from art2mus.models.generator import GenerationRequest
+
+    idle = exhibit.idle
+    return GenerationRequest(
+        duration_s=idle.duration, seed=idle.seed, loop=True, loudness_lufs=exhibit.audio.loudness_lufs
+    )
+
+
+def idle_image(exhibit: ExhibitConfig) -> np.ndarray:
+    """The image the idle ambience is made from: all the artworks together, or ``idle.path``."""
+    if exhibit.idle.source == "collection":
+        return collection_image([Path(a.images[0]) for a in exhibit.artworks])
+    return read_rgb(Path(exhibit.idle.path))
+
+
+@dataclass(frozen=True)
+class PrerenderResult:
+    """What ``prerender`` did for one soundscape: ``status`` is ``cached`` (already there), ``rendered``,
+    ``file`` (a curator's audio file: nothing to render) or ``failed`` (with ``error``)."""
+
+    what: str
+    generator: str
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+
+
+class SoundscapeSource:
+    """Where the soundscapes of one exhibit come from (see the module docstring).
+
+    Builds each named generator of the exhibit once, on first use; :meth:`close` (or leaving a ``with``
+    block) closes them. The whole-collection calls (:meth:`library`, :meth:`prerender`) close them when
+    they are done, so a model's memory is not held between two of them.
+
+    Args:
+        exhibit: the validated exhibit.
+        backends: the generator table (default: :data:`art2mus.models.registry.GENERATOR_BACKENDS`).
+        cache: the soundscape cache, or None to render every time and store nothing.
+        worker: the generator process; None renders everything here. Its hand-over goes through the
+            cache, so it is ignored without one.
+    """
+
+    def __init__(
+        self,
+        exhibit: ExhibitConfig,
+        *,
+        backends: Mapping[str, Any] | None = None,
+        cache: SoundscapeCache | None = None,
+        worker: GenerationWorker | None = None,
+    ):
+        self.exhibit = exhibit
+        self.backends = backends
+        self.cache = cache
+        self.worker = worker if cache is not None else None  # the hand-over goes through the cache
+        #: (what, job id) of every job handed to the generator process by :meth:`make`
+        self.submitted: list[tuple[str, int]] = []
+        self._built: dict[tuple[str, str], Any] = {}
+
+    def __enter__(self) -> SoundscapeSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ one generator
+    def recipe(self, name: str) -> tuple[str, dict[str, Any]]:
+        """``(backend type, constructor settings)`` of the exhibit's generator ``name`` (a name that is
+        not in the exhibit's ``generators`` section is a backend with its default settings)."""
+        config = self.exhibit.generators.get(name)
+        return (config.type, config.settings()) if config is not None else (name, {})
+
+    def key(self, name: str, request: Any, image_ref: str | np.ndarray) -> str:
+        """The cache key of rendering ``image_ref`` (a file digest, or the pixels) with ``name``."""
+        backend, settings = self.recipe(name)
+        return cache_key(backend, settings, request, image_ref)
+
+    def get(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
+        """The generator ``name`` (with ``overrides`` on its settings), built on first use.
+
+        Raises:
+            ValueError: ``name`` is neither a generator of the exhibit nor a known backend.
+        """
+        from art2mus.models.registry import create_generator
+
+        backend, settings = self.recipe(name)
+        settings = {**settings, **(overrides or {})}
+        built = (name, repr(sorted(settings.items())))
+        if built not in self._built:
+            self._built[built] = create_generator(backend, settings, backends=self.backends)
+        return self._built[built]
+
+    def fallback(self, name: str) -> str | None:
+        """The generator that stands in for ``name``: its configured ``fallback``, else the procedural one."""
+        config = self.exhibit.generators.get(name)
+        chosen = getattr(config, "fallback", None) or FALLBACK_GENERATOR
+        return None if chosen == name else chosen
+
+    def is_live(self, name: str) -> bool:
+        """Whether ``name`` renders in the generator process (everything but the procedural sonifier)."""
+        return self.worker is not None and self.recipe(name)[0] != FALLBACK_GENERATOR
+
+    def submit(
+        self, name: str, request: Any, what: str, key: str, image_path: Path | None, image: np.ndarray | None
+    ) -> int:
+        """Send ``what`` to the generator process to render with ``name`` into the cache under ``key``."""
+        assert self.worker is not None, "no generator process"
+        backend, settings = self.recipe(name)
+        job = GenerationJob(
+            what=what,
+            generator=name,
+            backend=backend,
+            settings=settings,
+            request=request,
+            cache_key=key,
+            image_path=str(image_path) if image_path is not None else None,
+            image=None if image_path is not None else image,
+        )
+        return self.worker.submit(job)
+
+    def make(
+        self,
+        name: str,
+        image: np.ndarray,
+        request: Any,
+        what: str,
+        image_ref: str | np.ndarray | None = None,
+        image_path: Path | None = None,
+    ) -> tuple[Any, str, bool]:
+        """``(soundscape, generator that made it, from the cache)``: the chain of the module docstring.
+
+        Each generator of the fallback chain is looked up in the cache first (``image_ref``: the image
+        file's digest, or None to key by the pixels), and what a generator renders is stored under its
+        own key. A live generator (see :meth:`is_live`) that misses the cache is handed to the generator
+        process and its fallback renders the bridge now; the job is recorded in :attr:`submitted`.
+        """
+        tried: list[str] = []
+        while True:
+            key = None
+            if self.cache is not None:
+                key = self.key(name, request, image if image_ref is None else image_ref)
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return hit, name, True
+            if key is not None and self.is_live(name) and name not in tried:
+                self.submitted.append((what, self.submit(name, request, what, key, image_path, image)))
+                logger.info("%s: %r renders in the generator process; a bridge plays meanwhile", what, name)
+                tried.append(name)
+                fallback = self.fallback(name)
+                if fallback is None:
+                    raise RuntimeError(f"{what}: generator {name!r} has no fallback to bridge with")
+                name = fallback
+                continue
+            try:
+                result = self.get(name).generate(image, request)
+            except Exception as exc:  # noqa: BLE001 - any generator failure must leave the gallery with music
+                tried.append(name)
+                fallback = self.fallback(name)
+                if fallback is None or fallback in tried:
+                    raise
+                logger.warning(
+                    "%s: generator %r failed (%s); using %r instead",
+                    what,
+                    name,
+                    exc,
+                    fallback,
+                    exc_info=logger.isEnabledFor(logging.DEBUG),
+                )
+                name = fallback
+                continue
+            if key is not None:
+                self.cache.put(key, result, {"what": what, "generator": name})
+            return result, name, False
+
+    def close(self) -> None:
+        """Close every generator built so far."""
+        built, self._built = self._built, {}
+        for generator in built.values():
+            generator.close()
+
+    # ------------------------------------------------------------------ one artwork
+    def artwork(self, artwork_id: str) -> Any:
+        """The exhibit's artwork ``artwork_id`` (KeyError naming the known ones)."""
+        for artwork in self.exhibit.artworks:
+            if artwork.id == artwork_id:
+                return artwork
+        known = ", ".join(a.id for a in self.exhibit.artworks) or "none"
+        raise KeyError(f"no artwork {artwork_id!r}; its artworks are: {known}")
+
+    def request(self, what: str, **changes: Any) -> Any:
+        """The generation request of an artwork id (its ``soundscape`` settings) or ``idle``, at the
+        exhibit's loudness; ``changes`` replace request fields (``duration_s``, ``seed``, ...)."""
+        import dataclasses
+
+        if what == IDLE_KEY:
+            request = idle_request(self.exhibit)
+        else:
+            request = artwork_request(self.exhibit, self.artwork(what))
+        return dataclasses.replace(request, **{k: v for k, v in changes.items() if v is not None})
+
+    def render(
+        self,
+        artwork_id: str,
+        *,
+        generator: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        **changes: Any,
+    ) -> Any:
+        """Render one artwork's soundscape here and now with its own generator (or ``generator``, a name
+        of the exhibit's ``generators`` or a backend), ``overrides`` on that generator's settings and
+        ``changes`` on the request; no cache, no fallback (``art2mus render``)."""
+        artwork = self.artwork(artwork_id)
+        name = generator or artwork.soundscape.generator
+        image = read_rgb(Path(artwork.images[0]))
+        return self.get(name, overrides).generate(image, self.request(artwork_id, **changes))
+
+    # ------------------------------------------------------------------ the whole collection
+    def library(
+        self, engine: AudioEngine, progress: Callable[[int, int, str], None] | None = None
+    ) -> SoundscapeLibrary:
+        """Make (or read) every artwork's soundscape and the idle ambience, ready for ``engine``.
+
+        A fixed ``audio:`` file is read; otherwise the artwork's generator renders from its first
+        reference image with its ``soundscape`` settings, at the exhibit's loudness target, unless the
+        cache holds that rendering already. With a generator process, a slow generator's cache miss is
+        rendered there while its fallback's rendering plays (``library.pending`` names those).
+        ``progress(done, total, name)`` is called after each one.
+        """
+        exhibit = self.exhibit
+        library = SoundscapeLibrary(idle_gain_db=exhibit.idle.gain_db)
+        total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
+        done = 0
+        submitted_before = len(self.submitted)
+        try:
+            for artwork in exhibit.artworks:
+                started = time.perf_counter()
+                self._library_artwork(library, engine, artwork)
+                done += 1
+                clip = library.clips[artwork.id]
+                logger.info(
+                    "soundscape %d/%d: %s (%s%s, %.1f s of audio, %.1f LUFS, %.2f s)",
+                    done,
+                    total,
+                    artwork.id,
+                    library.made_by[artwork.id],
+                    ", from the cache" if artwork.id in library.from_cache else "",
+                    clip.duration_s,
+                    clip.loudness_lufs,
+                    time.perf_counter() - started,
+                )
+                if progress is not None:
+                    progress(done, total, artwork.id)
+            self._library_idle(library, engine)
+            if library.idle is not None:
+                done += 1
+                logger.info(
+                    "soundscape %d/%d: idle ambience (%s, %s, %.1f s)",
+                    done,
+                    total,
+                    exhibit.idle.source,
+                    library.made_by[IDLE_KEY],
+                    library.idle.duration_s,
+                )
+                if progress is not None:
+                    progress(done, total, IDLE_KEY)
+        finally:
+            self.close()
+        library.pending.update(self.submitted[submitted_before:])
+        return library
+
+    def _library_artwork(self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any) -> None:
+        sound = artwork.soundscape
+        if artwork.audio is not None:
+            clip = load_clip_file(
+                artwork.audio,
+                key=artwork.id,
+                mix_rate=engine.sample_rate,
+                channels=engine.channels,
+                loop=sound.loop,
+                loop_crossfade_s=engine.loop_crossfade_seconds,
+            )
+            made_by = "file"
+        else:
+            image_path = Path(artwork.images[0])
+            result, made_by, cached = self.make(
+                sound.generator,
+                read_rgb(image_path),
+                self.request(artwork.id),
+                artwork.id,
+                image_digest(image_path),
+                image_path,
+            )
+            if cached:
+                library.from_cache.add(artwork.id)
+            clip = engine.prepare(
+                result.waveform, result.sample_rate, key=artwork.id, loop=sound.loop, metadata=result.metadata
+            )
+        library.clips[artwork.id] = clip
+        library.gains_db[artwork.id] = sound.gain_db
+        library.made_by[artwork.id] = made_by
+
+    def _library_idle(self, library: SoundscapeLibrary, engine: AudioEngine) -> None:
+        idle = self.exhibit.idle
+        if idle.source == "file":
+            library.idle = load_clip_file(
+                idle.path,
+                key=IDLE_KEY,
+                mix_rate=engine.sample_rate,
+                channels=engine.channels,
+                loop_crossfade_s=engine.loop_crossfade_seconds,
+            )
+            library.made_by[IDLE_KEY] = "file"
+        elif idle.source in ("collection", "image"):
+            request = self.request(IDLE_KEY)
+            result, made_by, cached = self.make(idle.generator, idle_image(self.exhibit), request, IDLE_KEY)
+            if cached:
+                library.from_cache.add(IDLE_KEY)
+            library.idle = engine.prepare(
+                result.waveform, result.sample_rate, key=IDLE_KEY, loop=True, metadata=result.metadata
+            )
+            library.made_by[IDLE_KEY] = made_by
+
+    def retry(self, library: SoundscapeLibrary) -> list[str]:
+        """Send the soundscapes of ``library`` still playing a bridge (their live generation failed) to the
+        generator process again; the nightly job. Records the jobs in ``library.pending`` and returns the
+        artwork ids sent."""
+        if self.worker is None:
+            return []
+        sent = []
+        for artwork in self.exhibit.artworks:
+            sound = artwork.soundscape
+            made_by = library.made_by.get(artwork.id)
+            if artwork.audio is not None or made_by == sound.generator or artwork.id in library.pending:
+                continue
+            if not self.is_live(sound.generator):
+                continue
+            request = self.request(artwork.id)
+            image_path = Path(artwork.images[0])
+            key = self.key(sound.generator, request, image_digest(image_path))
+            library.pending[artwork.id] = self.submit(
+                sound.generator, request, artwork.id, key, image_path, None
+            )
+            sent.append(artwork.id)
+        if sent:
+            logger.info("nightly: generating %d soundscapes again: %s", len(sent), ", ".join(sent))
+        return sent
+
+    def prerender(
+        self,
+        *,
+        only: set[str] | None = None,
+        force: bool = False,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> list[PrerenderResult]:
+        """Render every artwork's soundscape (and the idle ambience) with its own generator into the cache,
+        here and now (no bridge, no fallback), so the daemon starts with everything in place.
+
+        ``only``: artwork ids (and/or ``idle``) to do; ``force``: render again even when cached.
+
+        Raises:
+            ValueError: ``only`` names something the exhibit does not have.
+        """
+        if self.cache is None:
+            raise ValueError("prerender needs a soundscape cache")
+        exhibit = self.exhibit
+        # (what, generator or "file", image loader, image digest or None to key by the pixels)
+        jobs: list[tuple[str, str, Callable[[], np.ndarray], str | None]] = []
+        for artwork in exhibit.artworks:
+            if artwork.audio is not None:
+                jobs.append((artwork.id, "file", lambda: np.zeros(0), None))
+                continue
+            image_path = Path(artwork.images[0])
+            load = lambda p=image_path: read_rgb(p)  # noqa: E731 - read when its turn comes
+            jobs.append((artwork.id, artwork.soundscape.generator, load, image_digest(image_path)))
+        if exhibit.idle.source in ("collection", "image"):
+            image = idle_image(exhibit)
+            jobs.append((IDLE_KEY, exhibit.idle.generator, lambda image=image: image, None))
+        if only is not None:
+            unknown = only - {what for what, *_ in jobs}
+            if unknown:
+                raise ValueError(
+                    f"nothing to render called {', '.join(sorted(unknown))}; "
+                    f"the exhibit has: {', '.join(what for what, *_ in jobs)}"
+                )
+            jobs = [job for job in jobs if job[0] in only]
+        results = []
+        try:
+            for done, (what, name, load_image, digest) in enumerate(jobs, start=1):
+                if name == "file":
+                    results.append(PrerenderResult(what, name, "file"))
+                else:
+                    results.append(self._prerender_one(what, name, load_image(), digest, force))
+                if progress is not None:
+                    progress(done, len(jobs), what)
+        finally:
+            self.close()
+        return results
+
+    def _prerender_one(
+        self, what: str, name: str, image: np.ndarray, digest: str | None, force: bool
+    ) -> PrerenderResult:
+        assert self.cache is not None
+        started = time.perf_counter()
+        request = self.request(what)
+        key = self.key(name, request, digest if digest is not None else image)
+        if not force and self.cache.get(key) is not None:
+            return PrerenderResult(what, name, "cached")
+        try:
+            sound = self.get(name).generate(image, request)
+        except Exception as exc:  # noqa: BLE001 - report it and go on with the others
+            logger.warning("prerender: %s with %s failed", what, name, exc_info=True)
+            return PrerenderResult(
+                what, name, "failed", time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
+            )
+        stored = self.cache.put(key, sound, {"what": what, "generator": name})
+        return PrerenderResult(
+            what,
+            name,
+            "rendered" if stored else "failed",
+            time.perf_counter() - started,
+            None if stored else f"cannot write to {self.cache.directory}",
+        )
