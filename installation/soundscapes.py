@@ -530,3 +530,28 @@ class SoundscapeSource:
             time.perf_counter() - started,
             None if stored else f"cannot write to {self.cache.directory}",
         )
+
+
+def render_image(
+    image_path: Path,
+    generator: str = FALLBACK_GENERATOR,
+    settings: Mapping[str, Any] | None = None,
+    request: Any = None,
+    *,
+    backends: Mapping[str, Any] | None = None,
+) -> Any:
+    """Render one image file with the backend ``generator`` (constructor ``settings``) and ``request``
+    (default: :class:`~art2mus.models.generator.GenerationRequest`'s defaults); no exhibit, no cache.
+
+    Raises:
+        ValueError: the image cannot be read, or ``generator`` is not a known backend.
+    """
+    from art2mus.models.generator import GenerationRequest
+    from art2mus.models.registry import create_generator
+
+    image = read_rgb(image_path)
+    made = create_generator(generator, settings, backends=backends)
+    try:
+        return made.generate(image, request if request is not None else GenerationRequest())
+    finally:
+        made.close()

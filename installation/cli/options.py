@@ -1,0 +1,64 @@
+"""Command-line options made from a config model's fields, so a flag keeps its YAML name, bounds and help.
+
+``--steps`` on ``art2mus render`` is :class:`~art2mus.installation.config.generators.Art2MusGeneratorConfig`'s
+``steps``: the same name (dashes for underscores), the same bounds and the same description, declared
+once in the model. An option not given is None, so only what the user typed overrides the exhibit.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import annotated_types
+import click
+from pydantic import BaseModel
+
+
+def _click_type(annotation: Any, metadata: Sequence[Any]) -> Any:
+    """The click parameter type of a pydantic field: choices, bounded ranges, paths or plain values."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _click_type(args[0], [*metadata, *annotation.__metadata__])
+    if typing.get_origin(annotation) is typing.Literal:
+        return click.Choice([str(a) for a in args])
+    if args and typing.get_origin(annotation) is not None:  # X | None
+        return _click_type(args[0], metadata)
+    low = next((m.ge for m in metadata if isinstance(m, annotated_types.Ge)), None)
+    high = next((m.le for m in metadata if isinstance(m, annotated_types.Le)), None)
+    if annotation is int:
+        return click.IntRange(low, high)
+    if annotation is float:
+        return click.FloatRange(low, high)
+    if annotation is Path:
+        return click.Path(file_okay=False, path_type=Path)
+    return click.STRING
+
+
+def config_options(model: type[BaseModel], names: Sequence[str], note: str) -> Callable[[Any], Any]:
+    """Click options ``--<name>`` for the fields ``names`` of ``model``, help prefixed with ``note``."""
+
+    def decorate(function: Any) -> Any:
+        for name in reversed(names):
+            field = model.model_fields[name]
+            function = click.option(
+                "--" + name.replace("_", "-"),
+                name,
+                type=_click_type(field.annotation, field.metadata),
+                default=None,
+                help=f"{note}: {field.description}",
+            )(function)
+        return function
+
+    return decorate
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options that were given (not None), paths as strings: setting overrides for a generator."""
+    return {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in options.items()
+        if value is not None
+    }
