@@ -1,186 +1,14 @@
 """``art2mus doctor [EXHIBIT]``: check the machine for an installation, one line per check.
 
-Each check ends ``ok``, ``warn`` (the room will run, but not as configured: e.g. a missing GPU model
-whose fallback will play) or ``fail`` (it will not run as intended: no sound card for a PortAudio output,
-a camera that gives no frame, an unwritable cache). Exit code 1 when any check fails.
+The checks are :mod:`art2mus.installation.health`'s; exit code 1 when any check fails.
 """
 
 from __future__ import annotations
 
 import json
-import platform
-import shutil
-import socket
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
-
-OK, WARN, FAIL = "ok", "warn", "fail"
-#: encoder -> the model-directory entries it loads (the ONNX export carries its own weights)
-ENCODER_MODELS = {"imagebind": ("imagebind",), "clip": ("clip-vit-large-patch14",), "onnx": ()}
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str
-    detail: str
-
-
-def _with_timeout(fn: Callable[[], Any], seconds: float) -> tuple[bool, Any]:
-    """``(finished, result or exception)``: OpenCV and PortAudio calls can hang on broken devices."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except Exception as exc:  # noqa: BLE001 - reported as the check's result
-            box["value"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    return (not thread.is_alive()), box.get("value")
-
-
-def check_audio(config: Any) -> Check:
-    output = config.audio.output
-    if output.type != "pyaudio":
-        return Check("audio", OK, f"output type {output.type!r} needs no sound card")
-    from art2mus.installation.audio.portaudio import (
-        find_output_device,
-        list_output_devices,
-        quiet_native_audio_logs,
-    )
-
-    def probe() -> tuple[list[tuple[int, str]], str]:
-        import pyaudio
-
-        quiet_native_audio_logs()
-        pa = pyaudio.PyAudio()
-        try:
-            return list_output_devices(pa), find_output_device(pa, output.device)[1]
-        finally:
-            pa.terminate()
-
-    finished, value = _with_timeout(probe, 10.0)
-    if not finished:
-        return Check("audio", FAIL, "PortAudio did not answer within 10 s (a stuck sound card?)")
-    if isinstance(value, Exception):
-        return Check("audio", FAIL, f"{value} (art2mus demo would write a WAV file instead)")
-    devices, name = value
-    return Check("audio", OK, f"output device {output.device!r} is {name!r} ({len(devices)} output devices)")
-
-
-def check_camera(config: Any) -> Check:
-    from art2mus.installation.vision.sources import camera_source_from_config
-
-    camera = config.camera
-    if camera.type == "video":
-        camera = camera.model_copy(update={"realtime": False})
-    source = camera_source_from_config(camera)
-
-    def grab() -> tuple[int, int]:
-        stream = source.open()
-        try:
-            frame = stream.read()
-            return frame.image.shape[1], frame.image.shape[0]
-        finally:
-            stream.close()
-
-    finished, value = _with_timeout(grab, 15.0)
-    if not finished:
-        return Check("camera", FAIL, f"{source.name}: no frame within 15 s")
-    if isinstance(value, Exception):
-        return Check("camera", FAIL, f"{source.name}: {value}")
-    return Check("camera", OK, f"{source.name}: a {value[0]}x{value[1]} frame")
-
-
-def check_gpu(config: Any) -> Check:
-    wanted = [
-        name for name, g in config.generators.items() if g.type == "art2mus" and g.device.startswith("cuda")
-    ]
-    try:
-        import torch
-    except ImportError:
-        status = WARN if wanted else OK
-        return Check(
-            "gpu",
-            status,
-            "torch is not installed (./bootstrap --model)"
-            + (f"; generators {', '.join(wanted)} will fall back" if wanted else ""),
-        )
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        return Check(
-            "gpu", OK, f"{props.name}, {props.total_memory / 2**30:.1f} GiB, torch {torch.__version__}"
-        )
-    status = WARN if wanted else OK
-    return Check(
-        "gpu",
-        status,
-        f"no CUDA device (torch {torch.__version__})"
-        + (f"; generators {', '.join(wanted)} need one and will fall back" if wanted else ""),
-    )
-
-
-def check_models(config: Any) -> list[Check]:
-    from art2mus.models.model_dir import ModelDir
-
-    checks = []
-    for name, generator in config.generators.items():
-        if generator.type != "art2mus":
-            continue
-        model_dir = ModelDir(Path(generator.model_dir))
-        needed = ["audioldm2-music", *ENCODER_MODELS.get(generator.encoder, ())]
-        missing = [key for key in needed if not model_dir.is_present(key)]
-        if missing:
-            checks.append(
-                Check(
-                    f"models:{name}",
-                    WARN,
-                    f"{generator.model_dir} lacks {', '.join(missing)}; "
-                    f"its fallback {generator.fallback!r} will play (art2mus models pull)",
-                )
-            )
-        else:
-            checks.append(Check(f"models:{name}", OK, f"{generator.model_dir} holds what {name!r} needs"))
-    return checks
-
-
-def check_cache(config: Any) -> Check:
-    directory = Path(config.cache.dir)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".doctor-probe"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        return Check("cache", FAIL, f"{directory} is not writable: {exc}")
-    free = shutil.disk_usage(directory).free
-    status = OK if free > 1e9 else WARN
-    return Check("cache", status, f"{directory} writable, {free / 1e9:.1f} GB free")
-
-
-def check_panel(config: Any) -> Check:
-    panel = config.control_panel
-    if not panel.enabled:
-        return Check("control panel", OK, "disabled")
-    family = socket.AF_INET6 if ":" in panel.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((panel.host, panel.port))
-        except OSError as exc:
-            return Check(
-                "control panel",
-                WARN,
-                f"{panel.host}:{panel.port} is taken ({exc.strerror}): is the daemon running already?",
-            )
-    return Check("control panel", OK, f"{panel.host}:{panel.port} is free")
 
 
 @click.command("doctor")
@@ -192,23 +20,9 @@ def command(exhibit: Path | None, as_json: bool) -> None:
     Exits 1 when a check fails.
     """
     from art2mus.installation.cli.demo import demo_exhibit_path
-    from art2mus.installation.config import validate_exhibit
+    from art2mus.installation.health import FAIL, check_exhibit
 
-    path = exhibit or demo_exhibit_path()
-    checks = [Check("python", OK, f"{platform.python_version()} on {platform.machine()}")]
-    config, problems = validate_exhibit(path)
-    if config is None or problems:
-        checks.append(Check("exhibit", FAIL, f"{path}: {len(problems)} problems (art2mus validate {path})"))
-    else:
-        checks.append(Check("exhibit", OK, f"{path}: {len(config.artworks)} artworks"))
-        checks += [
-            check_audio(config),
-            check_camera(config),
-            check_gpu(config),
-            *check_models(config),
-            check_cache(config),
-            check_panel(config),
-        ]
+    checks = check_exhibit(exhibit or demo_exhibit_path())
     for check in checks:
         if as_json:
             click.echo(json.dumps({"check": check.name, "status": check.status, "detail": check.detail}))
