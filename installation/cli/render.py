@@ -18,11 +18,12 @@ from pathlib import Path
 
 import click
 
-from art2mus.installation.audio.export import SUBTYPES, export
 from art2mus.installation.cli.options import config_options, given
 from art2mus.installation.config.generators import Art2MusGeneratorConfig
 
 EXHIBIT_SUFFIXES = (".yaml", ".yml")
+#: the keys of :data:`art2mus.installation.audio.export.SUBTYPES` (imported late: it loads scipy)
+WAV_FORMATS = ("float", "pcm24")
 ART2MUS_OPTIONS = (
     "model_dir",
     "aligner",
@@ -101,7 +102,7 @@ def _check_usage(is_exhibit, source, output, artwork_id, render_all, out_dir, sp
 @click.option(
     "--format",
     "subtype",
-    type=click.Choice(sorted(SUBTYPES)),
+    type=click.Choice(WAV_FORMATS),
     default="pcm24",
     show_default=True,
     help="WAV sample format: 24-bit PCM or 32-bit float.",
@@ -130,6 +131,7 @@ def command(
     peak (dBTP), measured on the written audio. Exits non-zero with a sentence saying what went wrong
     when an image cannot be read, an artwork or generator is unknown, or generation fails.
     """
+    from art2mus.installation.audio.export import export
     from art2mus.installation.soundscapes import render_image
 
     backends = ctx.obj.get("generator_backends") if isinstance(ctx.obj, dict) else None
@@ -175,6 +177,7 @@ def _render_exhibit(
     path, artwork_id, output, out_dir, spectrogram, subtype, generator, overrides, changes, backends
 ) -> None:
     """One artwork to ``output``, or (``artwork_id`` None) every artwork into ``out_dir``."""
+    from art2mus.installation.audio.export import export
     from art2mus.installation.config import ExhibitError, load_exhibit
     from art2mus.installation.soundscapes import SoundscapeSource
 
