@@ -10,7 +10,8 @@ from setuptools import find_packages, setup
 
 CODE_FOLDERS = ("installation", "models", "training", "kiosk_ui")
 
-packages = ["art2mus.exhibits"]
+# the demo collection's painter (exhibits/demo_collection) travels with the exhibit it paints
+packages = ["art2mus.exhibits", *(f"art2mus.exhibits.{sub}" for sub in find_packages("exhibits"))]
 package_dir = {"art2mus.exhibits": "exhibits"}
 for folder in CODE_FOLDERS:
     package_dir[f"art2mus.{folder}"] = folder

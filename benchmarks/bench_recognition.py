@@ -61,17 +61,17 @@ def main() -> None:
         os.sched_setaffinity(0, {cpu})
     cv2.setNumThreads(1)
 
-    from art2mus.installation.config import load_exhibit
-    from art2mus.installation.demo_collection import (
+    from art2mus.exhibits.demo_collection import (
         DEMO_ARTWORKS,
         render_demo_artwork,
         render_generated_artworks,
     )
-    from art2mus.installation.demo_collection.views import (
+    from art2mus.exhibits.demo_collection.views import (
         distractor_images,
         random_view_params,
         synthetic_view,
     )
+    from art2mus.installation.config import load_exhibit
     from art2mus.installation.vision.recognition import (
         ArtworkRecognizer,
         FeatureSettings,

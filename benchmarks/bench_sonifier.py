@@ -40,7 +40,7 @@ def _pin_to_one_core() -> int | None:
 
 
 def _demo_images() -> list[tuple[str, np.ndarray]]:
-    from art2mus.installation.demo_collection import DEMO_ARTWORKS, demo_artwork_path
+    from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, demo_artwork_path
 
     out = []
     for art in DEMO_ARTWORKS:

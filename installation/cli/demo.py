@@ -17,10 +17,9 @@ DEFAULT_WAV = Path("art2mus-demo.wav")
 
 
 def demo_exhibit_path() -> Path:
-    """The demo exhibit shipped with the package (``exhibits/demo/exhibit.yaml``)."""
-    from art2mus.installation.demo_collection import demo_exhibit_dir
-
-    return demo_exhibit_dir() / "exhibit.yaml"
+    """The demo exhibit shipped with the package (``exhibits/demo/exhibit.yaml`` in a checkout,
+    ``art2mus/exhibits/demo/exhibit.yaml`` in a wheel); the daemon never imports the demo's painter."""
+    return Path(__file__).resolve().parents[2] / "exhibits" / "demo" / "exhibit.yaml"
 
 
 @click.command("demo")

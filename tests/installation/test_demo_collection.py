@@ -6,19 +6,19 @@ import cv2
 import numpy as np
 import pytest
 
-from art2mus.installation.demo_collection import (
+from art2mus.exhibits.demo_collection import (
     DEMO_ARTWORKS,
     demo_artwork_path,
     render_demo_artwork,
     render_generated_artworks,
 )
-from art2mus.installation.demo_collection.painting import STYLES, render_painting
+from art2mus.exhibits.demo_collection.painting import STYLES, render_painting
 
 
 @pytest.mark.parametrize("art", DEMO_ARTWORKS, ids=lambda a: a.id)
 def test_committed_png_equals_rendering(art):
     path = demo_artwork_path(art)
-    assert path.is_file(), f"{path} missing: run python -m art2mus.installation.demo_collection"
+    assert path.is_file(), f"{path} missing: run python -m art2mus.exhibits.demo_collection"
     committed = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     rendered = render_demo_artwork(art)
     assert committed.shape == rendered.shape == (art.height, art.width, 3)
@@ -71,10 +71,10 @@ def test_bad_arguments_are_named():
 
 def test_committed_walk_video_and_timeline_match_the_script(repo_root):
     """The camera walk is made by the project: its timeline is the script's, and its frames are the script's
-    frames (through mp4v's lossy coding), so `python -m art2mus.installation.demo_collection` reproduces it."""
+    frames (through mp4v's lossy coding), so `python -m art2mus.exhibits.demo_collection` reproduces it."""
     import json
 
-    from art2mus.installation.demo_collection.walk import WALK_VERSION, render_walk_frames, walk_timeline
+    from art2mus.exhibits.demo_collection.walk import WALK_VERSION, render_walk_frames, walk_timeline
 
     camera = repo_root / "exhibits/demo/camera"
     meta = json.loads((camera / "walk.json").read_text())

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_exhibit_validates_and_uses_every_demo_artwork(demo_exhibit_path: Path) -> None:
-    from art2mus.installation.demo_collection import DEMO_ARTWORKS
+    from art2mus.exhibits.demo_collection import DEMO_ARTWORKS
 
     config = load_exhibit(demo_exhibit_path)
     assert [a.id for a in config.artworks] == [a.id for a in DEMO_ARTWORKS]

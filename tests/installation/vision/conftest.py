@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from art2mus.installation.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_demo_artwork
+from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_demo_artwork
 from art2mus.installation.vision.recognition import ArtworkRecognizer, RecognitionIndex, ReferencePhoto
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pydantic
 import pytest
 
+from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, render_generated_artworks
+from art2mus.exhibits.demo_collection.views import distractor_images, random_view_params, synthetic_view
 from art2mus.installation.config.vision import RecognitionConfig
-from art2mus.installation.demo_collection import DEMO_ARTWORKS, render_generated_artworks
-from art2mus.installation.demo_collection.views import distractor_images, random_view_params, synthetic_view
 from art2mus.installation.vision.recognition import (
     INDEX_FILENAME,
     ArtworkRecognizer,

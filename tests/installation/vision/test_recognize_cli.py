@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from art2mus.exhibits.demo_collection.views import random_view_params, synthetic_view
 from art2mus.installation.cli.recognize import command
-from art2mus.installation.demo_collection.views import random_view_params, synthetic_view
 
 WALK_FPS = 10.0
 CLIP_START_S, CLIP_END_S = 4.4, 9.4  # the partial view before amber-fields, then amber-fields (walk.json)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from art2mus.installation.demo_collection import DEMO_ARTWORKS, demo_artwork_path
+from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, demo_artwork_path
 from art2mus.models.generator import GenerationRequest
 from art2mus.models.procedural import ProceduralGenerator
 from art2mus.models.procedural.measures import audio_descriptor, descriptor_distances

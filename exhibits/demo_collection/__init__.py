@@ -2,7 +2,7 @@
 distractors and benchmarks, synthetic camera views, and the demo camera-walk video with its
 ground-truth timeline. Everything is deterministic (seeded)."""
 
-from art2mus.installation.demo_collection.artworks import (
+from art2mus.exhibits.demo_collection.artworks import (
     DEMO_ARTWORKS,
     DemoArtwork,
     GeneratedArtwork,
@@ -13,7 +13,7 @@ from art2mus.installation.demo_collection.artworks import (
     render_generated_artworks,
     write_demo_artworks,
 )
-from art2mus.installation.demo_collection.walk import (
+from art2mus.exhibits.demo_collection.walk import (
     WalkTimeline,
     WalkVideo,
     default_walk_path,

@@ -2,7 +2,7 @@
 
 The demo artworks are committed as PNG files in ``exhibits/demo/artworks/<id>.png``; a test checks that
 the committed pixels equal what :func:`render_demo_artwork` draws, so the files are reproducible
-assets, not hand-made data. Regenerate them with ``python -m art2mus.installation.demo_collection``.
+assets, not hand-made data. Regenerate them with ``python -m art2mus.exhibits.demo_collection``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from art2mus.installation.demo_collection.painting import STYLES, render_painting
+from art2mus.exhibits.demo_collection.painting import STYLES, render_painting
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class DemoArtwork:
     Attributes:
         id: slug (lowercase letters, digits and '-'), also the PNG's file stem.
         title, artist, year: wall-label text (the artists are invented).
-        style: a key of :data:`~art2mus.installation.demo_collection.painting.STYLES`.
+        style: a key of :data:`~art2mus.exhibits.demo_collection.painting.STYLES`.
         seed: the painting's random seed.
         width, height: size of the PNG in pixels.
     """
@@ -79,7 +79,7 @@ def render_demo_artwork(artwork: DemoArtwork | str) -> np.ndarray:
 
 def demo_exhibit_dir() -> Path:
     """The demo exhibit folder (``exhibits/demo`` in a checkout, ``art2mus/exhibits/demo`` in a wheel)."""
-    return Path(__file__).resolve().parents[2] / "exhibits" / "demo"
+    return Path(__file__).resolve().parents[1] / "demo"
 
 
 def demo_artwork_path(artwork: DemoArtwork | str, artworks_dir: Path | None = None) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from art2mus.installation.demo_collection.artworks import render_generated_artworks
+from art2mus.exhibits.demo_collection.artworks import render_generated_artworks
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from art2mus.installation.demo_collection.artworks import (
+from art2mus.exhibits.demo_collection.artworks import (
     DEMO_ARTWORKS,
     DemoArtwork,
     demo_exhibit_dir,
