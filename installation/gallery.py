@@ -30,9 +30,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from art2mus.installation.audio.backends import create_output
 from art2mus.installation.audio.clock import Clock, ManualClock, SystemClock
 from art2mus.installation.audio.engine import AudioEngine
-from art2mus.installation.audio.outputs import AudioOutput, create_output
+from art2mus.installation.audio.outputs import AudioOutput
 from art2mus.installation.cache import SoundscapeCache
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.director import CLOSED_KEY, Director, DirectorEvent

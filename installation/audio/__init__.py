@@ -1,38 +1,42 @@
 """The audio engine: voices and crossfades, loudness-matched clips, a bus limiter and outputs that
-survive a lost device. See :mod:`art2mus.installation.audio.engine` for how the pieces fit."""
+survive a lost device. See :mod:`art2mus.installation.audio.engine` for how the pieces fit; the outputs
+are a ``type:`` family (:mod:`~art2mus.installation.audio.backends`).
 
-from art2mus.installation.audio.clip import AudioClip, load_clip_file, prepare_clip
-from art2mus.installation.audio.clock import Clock, ManualClock, SystemClock
-from art2mus.installation.audio.engine import AudioEngine, Backoff
-from art2mus.installation.audio.limiter import TruePeakLimiter
-from art2mus.installation.audio.mixer import Mixer, Voice
-from art2mus.installation.audio.outputs import (
-    OUTPUT_TYPES,
-    AudioOutput,
-    NullOutput,
-    OutputError,
-    WavOutput,
-    create_output,
-)
-from art2mus.installation.audio.ringbuffer import FrameRingBuffer
+The names below are imported on first use, so that importing one output module (as the exhibit config
+does for its ``audio.output`` union) does not load the loudness meter's scipy.
+"""
 
-__all__ = [
-    "OUTPUT_TYPES",
-    "AudioClip",
-    "AudioEngine",
-    "AudioOutput",
-    "Backoff",
-    "Clock",
-    "FrameRingBuffer",
-    "ManualClock",
-    "Mixer",
-    "NullOutput",
-    "OutputError",
-    "SystemClock",
-    "TruePeakLimiter",
-    "Voice",
-    "WavOutput",
-    "create_output",
-    "load_clip_file",
-    "prepare_clip",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: exported name -> the module that defines it
+_EXPORTS = {
+    "AudioClip": "clip",
+    "load_clip_file": "clip",
+    "prepare_clip": "clip",
+    "Clock": "clock",
+    "ManualClock": "clock",
+    "SystemClock": "clock",
+    "AudioEngine": "engine",
+    "Backoff": "engine",
+    "TruePeakLimiter": "limiter",
+    "Mixer": "mixer",
+    "Voice": "mixer",
+    "OUTPUT_TYPES": "backends",
+    "create_output": "backends",
+    "AudioOutput": "outputs",
+    "NullOutput": "outputs",
+    "OutputError": "outputs",
+    "WavOutput": "outputs",
+    "FrameRingBuffer": "ringbuffer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from art2mus.installation.audio.backends import create_output
 from art2mus.installation.audio.clip import AudioClip, prepare_clip
 from art2mus.installation.audio.clock import Clock, SystemClock
 from art2mus.installation.audio.limiter import TruePeakLimiter
 from art2mus.installation.audio.mixer import Mixer
-from art2mus.installation.audio.outputs import AudioOutput, OutputError, create_output
+from art2mus.installation.audio.outputs import AudioOutput, OutputError
 from art2mus.installation.audio.ringbuffer import FrameRingBuffer
 
 logger = logging.getLogger(__name__)

@@ -6,22 +6,24 @@ Two kinds of output:
 * clock-paced (``wav``, ``null``): the engine pushes each block with :meth:`AudioOutput.write` when
   its clock says the block is due, so a WAV file fills at the speed of the (possibly simulated) clock.
 
-Outputs are chosen by ``type:`` in the exhibit's ``audio.output`` section through
-:data:`OUTPUT_TYPES`, a plain dict a test can replace.
+Each output module declares its ``*Config`` beside its class (``wav`` and ``null`` here, ``pyaudio`` in
+:mod:`~art2mus.installation.audio.portaudio`); :mod:`~art2mus.installation.audio.backends` lists them once,
+for the exhibit's ``audio.output`` union and for :func:`~art2mus.installation.audio.backends.create_output`.
 """
 
 from __future__ import annotations
 
 import abc
-import importlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from art2mus.installation.audio.ringbuffer import FrameRingBuffer
+from art2mus.installation.schema import OutputPath, StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +71,37 @@ class AudioOutput(abc.ABC):
         return {"type": self.type}
 
 
+class NullOutputConfig(StrictModel):
+    """Discard the mix (the mixer still runs; useful for benchmarks)."""
+
+    type: Literal["null"] = Field("null", description="Discard the audio.")
+
+
+class WavOutputConfig(StrictModel):
+    """Write the mix to a WAV file (tests, simulation, a machine without a sound card)."""
+
+    type: Literal["wav"] = Field("wav", description="Write the mix to a WAV file.")
+    path: OutputPath = Field(
+        Path("art2mus-output.wav"), description="The WAV file to write (relative to this YAML file)."
+    )
+    realtime: bool = Field(True, description="Pace writing by the clock (false: as fast as the mixer runs).")
+    subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = Field(
+        "PCM_16", description="Sample format: 16- or 24-bit integer, or 32-bit float (exactly the mix)."
+    )
+
+
 class NullOutput(AudioOutput):
     """Discards the mix (the mixer keeps running: useful for benchmarks and headless tests)."""
 
     type = "null"
+    config_class = NullOutputConfig
 
     def __init__(self, realtime: bool = True):
         self.realtime = realtime
         self.frames_written = 0
 
     @classmethod
-    def from_config(cls, config: Any) -> NullOutput:
+    def from_config(cls, config: NullOutputConfig) -> NullOutput:
         return cls()
 
     def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:
@@ -103,6 +125,7 @@ class WavOutput(AudioOutput):
     """
 
     type = "wav"
+    config_class = WavOutputConfig
 
     def __init__(self, path: str | Path, realtime: bool = True, subtype: str = "PCM_16"):
         self.path = Path(path)
@@ -113,7 +136,7 @@ class WavOutput(AudioOutput):
         self.frames_written = 0
 
     @classmethod
-    def from_config(cls, config: Any) -> WavOutput:
+    def from_config(cls, config: WavOutputConfig) -> WavOutput:
         return cls(config.path, realtime=config.realtime, subtype=config.subtype)
 
     def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:
@@ -133,14 +156,21 @@ class WavOutput(AudioOutput):
                 self._file = existing
             else:
                 self._file = soundfile.SoundFile(
-                    str(self.path), "w", samplerate=sample_rate, channels=channels, subtype=self.subtype, format="WAV"
+                    str(self.path),
+                    "w",
+                    samplerate=sample_rate,
+                    channels=channels,
+                    subtype=self.subtype,
+                    format="WAV",
                 )
         except OutputError:
             raise
         except (RuntimeError, OSError) as exc:
             raise OutputError(f"cannot open WAV output {self.path}: {exc}") from None
         self._opened_before = True
-        logger.info("writing the mix to %s (%d Hz, %d ch, %s)", self.path, sample_rate, channels, self.subtype)
+        logger.info(
+            "writing the mix to %s (%d Hz, %d ch, %s)", self.path, sample_rate, channels, self.subtype
+        )
 
     def write(self, block: np.ndarray) -> None:
         if self._file is None:
@@ -161,32 +191,6 @@ class WavOutput(AudioOutput):
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.type, "path": str(self.path), "frames_written": self.frames_written}
-
-
-#: ``type:`` -> output class, or ``"module:Class"`` imported on first use (PyAudio loads PortAudio).
-OUTPUT_TYPES: dict[str, type[AudioOutput] | str] = {
-    "pyaudio": "art2mus.installation.audio.portaudio:PyAudioOutput",
-    "wav": WavOutput,
-    "null": NullOutput,
-}
-
-
-def output_class(type_name: str, types: Mapping[str, type[AudioOutput] | str] | None = None) -> type[AudioOutput]:
-    """The output class registered for ``type_name``; ``ValueError`` listing the known types otherwise."""
-    registry = OUTPUT_TYPES if types is None else types
-    try:
-        entry = registry[type_name]
-    except KeyError:
-        raise ValueError(f"unknown audio output type {type_name!r}; expected one of {', '.join(sorted(registry))}") from None
-    if isinstance(entry, str):
-        module_name, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module_name), attr)
-    return entry
-
-
-def create_output(config: Any, types: Mapping[str, type[AudioOutput] | str] | None = None) -> AudioOutput:
-    """Build the output described by an ``audio.output`` config section (chosen by its ``type``)."""
-    return output_class(config.type, types).from_config(config)
 
 
 OutputFactory = Callable[[Any], AudioOutput]

@@ -18,10 +18,13 @@ import ctypes.util
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from art2mus.installation.audio.outputs import AudioOutput, OutputError
 from art2mus.installation.audio.ringbuffer import FrameRingBuffer
+from art2mus.installation.schema import StrictModel, seconds
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,9 @@ def quiet_native_audio_logs() -> bool:
     if _NATIVE_LOG_HANDLERS:
         return True
     done = False
-    alsa_handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p)
+    alsa_handler_type = ctypes.CFUNCTYPE(
+        None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+    )
     jack_handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
     try:
         asound = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
@@ -115,6 +120,26 @@ def probe_output_device(wanted: str, pyaudio_module: Any = None) -> str | None:
         pa.terminate()
 
 
+class PyAudioOutputConfig(StrictModel):
+    """The sound card, through PortAudio."""
+
+    type: Literal["pyaudio"] = Field("pyaudio", description="Play through PortAudio (PyAudio).")
+    device: str = Field(
+        "default",
+        min_length=1,
+        description="Output device chosen by name (a case-insensitive part of the name is enough), not by index.",
+    )
+    latency_seconds: float = seconds(
+        0.1, "Audio buffered on the device side (PortAudio is called back every half of it).", gt=0, le=2
+    )
+    stall_seconds: float = seconds(
+        2.0,
+        "A device that has not asked for audio for this long counts as lost and is reopened.",
+        gt=0,
+        le=60,
+    )
+
+
 class PyAudioOutput(AudioOutput):
     """Plays the ring buffer on a PortAudio device.
 
@@ -130,6 +155,7 @@ class PyAudioOutput(AudioOutput):
     """
 
     type = "pyaudio"
+    config_class = PyAudioOutputConfig
     device_paced = True
 
     def __init__(
@@ -164,7 +190,7 @@ class PyAudioOutput(AudioOutput):
         self._heartbeat = 0.0
 
     @classmethod
-    def from_config(cls, config: Any) -> PyAudioOutput:
+    def from_config(cls, config: PyAudioOutputConfig) -> PyAudioOutput:
         return cls(
             device=config.device,
             latency_s=config.latency_seconds,

@@ -1,52 +1,17 @@
-"""The audio section of the exhibit config: the output device and the mix."""
+"""The audio section of the exhibit config: the output device (an ``audio.output`` backend, see
+:mod:`art2mus.installation.audio.backends`) and the mix."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Literal
-
 from pydantic import Field, model_validator
 
-from art2mus.installation.config.base import OutputPath, StrictModel, seconds, unit
+from art2mus.installation.audio.backends import AudioOutputConfig
+from art2mus.installation.audio.outputs import NullOutputConfig, WavOutputConfig
+from art2mus.installation.audio.portaudio import PyAudioOutputConfig
+from art2mus.installation.config.base import StrictModel, seconds, unit
 
-
-class PyAudioOutputConfig(StrictModel):
-    """The sound card, through PortAudio."""
-
-    type: Literal["pyaudio"] = Field("pyaudio", description="Play through PortAudio (PyAudio).")
-    device: str = Field(
-        "default",
-        min_length=1,
-        description="Output device chosen by name (a case-insensitive part of the name is enough), not by index.",
-    )
-    latency_seconds: float = seconds(
-        0.1, "Audio buffered on the device side (PortAudio is called back every half of it).", gt=0, le=2
-    )
-    stall_seconds: float = seconds(
-        2.0, "A device that has not asked for audio for this long counts as lost and is reopened.", gt=0, le=60
-    )
-
-
-class WavOutputConfig(StrictModel):
-    """Write the mix to a WAV file (tests, simulation, a machine without a sound card)."""
-
-    type: Literal["wav"] = Field("wav", description="Write the mix to a WAV file.")
-    path: OutputPath = Field(Path("art2mus-output.wav"), description="The WAV file to write (relative to this YAML file).")
-    realtime: bool = Field(True, description="Pace writing by the clock (false: as fast as the mixer runs).")
-    subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = Field(
-        "PCM_16", description="Sample format: 16- or 24-bit integer, or 32-bit float (exactly the mix)."
-    )
-
-
-class NullOutputConfig(StrictModel):
-    """Discard the mix (the mixer still runs; useful for benchmarks)."""
-
-    type: Literal["null"] = Field("null", description="Discard the audio.")
-
-
-AudioOutputConfig = Annotated[
-    PyAudioOutputConfig | WavOutputConfig | NullOutputConfig, Field(discriminator="type")
-]
+# each output declares its config beside its class; the union is built from the one list of outputs
+__all__ = ["AudioConfig", "AudioOutputConfig", "NullOutputConfig", "PyAudioOutputConfig", "WavOutputConfig"]
 
 
 class AudioConfig(StrictModel):
