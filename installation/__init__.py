@@ -1,2 +1,9 @@
-"""The gallery daemon: exhibit config, cameras, recognition, presence, the director, the audio engine,
-the soundscape cache, live generation, the scheduler, health and the ``art2mus`` CLI."""
+"""The gallery daemon, in the order of the data flow.
+
+``config/`` (the exhibit YAML, one model per section) -> ``vision/`` (camera sources, the frame grabber,
+recognition, presence, debounce) -> :mod:`.director` (what should sound now) -> :mod:`.soundscapes`
+(where each sound comes from: :mod:`.cache`, a generator, a bridge, :mod:`.generation_worker`) ->
+``audio/`` (the engine and its outputs). :mod:`.gallery` builds and runs all of it; :mod:`.schedule`
+(opening hours, the nightly retry), :mod:`.health` (``art2mus doctor``), :mod:`.plugins` (the ``type:``
+families) and ``cli/`` (the ``art2mus`` command line) sit around it. Training code is never imported here.
+"""

@@ -1,6 +1,10 @@
 """The demo collection: eight procedurally painted artworks, other generated paintings for
 distractors and benchmarks, synthetic camera views, and the demo camera-walk video with its
-ground-truth timeline. Everything is deterministic (seeded)."""
+ground-truth timeline. Everything is deterministic (seeded).
+
+``python -m art2mus.exhibits.demo_collection`` repaints the committed files in ``exhibits/demo``. It
+lives beside the exhibit it paints, outside the daemon's package: the daemon and ``art2mus demo`` only
+read the files."""
 
 from art2mus.exhibits.demo_collection.artworks import (
     DEMO_ARTWORKS,
