@@ -412,25 +412,11 @@ class Gallery:
     def _apply_generated(self, result: GenerationResult) -> None:
         """Swap the generated rendering in, or keep the bridge."""
         assert self.director is not None and self.engine is not None
-        if not result.ok:
-            logger.warning("%s keeps its bridge: %s", result.what, result.error)
+        clip = self.soundscape_source(self.exhibit).generated_clip(result, self.engine)
+        if clip is None:
             self.director.generation_failed(result.what)
-            return
-        if self.cache is None:
-            return
-        sound = self.cache.get(result.cache_key)
-        if sound is None:
-            self.director.generation_failed(result.what)
-            logger.warning(
-                "%s: the generator process's rendering is not in the cache; the bridge stays", result.what
-            )
-            return
-        artwork = next((a for a in self.exhibit.artworks if a.id == result.what), None)
-        loop = artwork.soundscape.loop if artwork is not None else True
-        clip = self.engine.prepare(
-            sound.waveform, sound.sample_rate, key=result.what, loop=loop, metadata=sound.metadata
-        )
-        self.director.replace_clip(result.what, clip, result.generator)
+        else:
+            self.director.replace_clip(result.what, clip, result.generator)
 
     def request_reload(self) -> None:
         """Ask the running gallery to re-read its exhibit file (SIGHUP, ``systemctl reload``, the control
@@ -460,12 +446,7 @@ class Gallery:
                 path,
                 len(problems),
             )
-            self.last_reload = {
-                "ok": False,
-                "at": at,
-                "problems": [str(p) for p in problems],
-                "restart_needed": [],
-            }
+            self.last_reload = _reload_outcome(at, [str(p) for p in problems])
             return False
         old = self.exhibit
         restart_needed = [name for name in START_ONLY if _setting(old, name) != _setting(config, name)]
@@ -483,12 +464,7 @@ class Gallery:
                 early, self._early_results = self._early_results, []
             for result in early:
                 self._apply_generated(result)
-            self.last_reload = {
-                "ok": False,
-                "at": at,
-                "problems": [f"{type(exc).__name__}: {exc}"],
-                "restart_needed": [],
-            }
+            self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
             return False
         now = self.clock.monotonic()
         self.exhibit = config
@@ -517,7 +493,7 @@ class Gallery:
         for name in restart_needed:
             logger.warning("reload: %s changed; that takes effect at the next restart", name)
         logger.info("reloaded %s (%d artworks)", path, len(config.artworks))
-        self.last_reload = {"ok": True, "at": at, "problems": [], "restart_needed": restart_needed}
+        self.last_reload = _reload_outcome(at, [], restart_needed)
         return True
 
     def close(self) -> None:
@@ -599,3 +575,8 @@ def _setting(exhibit: ExhibitConfig, dotted: str) -> Any:
     for part in dotted.split("."):
         value = getattr(value, part)
     return value
+
+
+def _reload_outcome(at: str, problems: list[str], restart_needed: list[str] | None = None) -> dict[str, Any]:
+    """What :attr:`Gallery.last_reload` holds: applied (no problems) or refused, and what needs a restart."""
+    return {"ok": not problems, "at": at, "problems": problems, "restart_needed": restart_needed or []}

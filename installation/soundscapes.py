@@ -324,6 +324,25 @@ class SoundscapeSource:
         image = read_rgb(Path(artwork.images[0]))
         return self.get(name, overrides).generate(image, self.request(artwork_id, **changes))
 
+    def generated_clip(self, result: Any, engine: AudioEngine) -> AudioClip | None:
+        """The generator process's rendering of ``result`` (a ``GenerationResult``), read from the cache
+        and prepared for ``engine``; None (logged) when the job failed or its rendering is not there, so
+        the bridge stays."""
+        if not result.ok:
+            logger.warning("%s keeps its bridge: %s", result.what, result.error)
+            return None
+        sound = self.cache.get(result.cache_key) if self.cache is not None else None
+        if sound is None:
+            logger.warning(
+                "%s: the generator process's rendering is not in the cache; the bridge stays", result.what
+            )
+            return None
+        artwork = next((a for a in self.exhibit.artworks if a.id == result.what), None)
+        loop = artwork.soundscape.loop if artwork is not None else True
+        return engine.prepare(
+            sound.waveform, sound.sample_rate, key=result.what, loop=loop, metadata=sound.metadata
+        )
+
     # ------------------------------------------------------------------ the whole collection
     def library(
         self, engine: AudioEngine, progress: Callable[[int, int, str], None] | None = None
