@@ -60,6 +60,11 @@ def running(tmp_path, repo_root):
     assert not thread.is_alive()
 
 
+def panel_client(gallery, **kwargs) -> TestClient:
+    """The panel app in-process, asked for as http://localhost (the Host allow-list refuses "testserver")."""
+    return TestClient(create_app(gallery, **kwargs), base_url="http://localhost")
+
+
 def wait_for(predicate, seconds: float = 5.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -71,7 +76,7 @@ def wait_for(predicate, seconds: float = 5.0):
 
 
 def test_status_and_commands_drive_the_gallery(running):
-    client = TestClient(create_app(running))
+    client = panel_client(running)
     status = client.get("/api/status").json()
     assert (
         status["exhibit"] == "Panel test room"
@@ -94,9 +99,9 @@ def test_status_and_commands_drive_the_gallery(running):
     assert status["playing"] == "city-at-six" and status["override"] == "city-at-six"
     assert status["events"][-1]["reason"] == "manual"
 
-    assert client.post("/api/idle").json() == {"override": "idle"}
+    assert client.post("/api/idle", json={}).json() == {"override": "idle"}
     assert wait_for(lambda: running.engine.status()["playing"] == IDLE_KEY)
-    assert client.post("/api/follow").json() == {"override": None}
+    assert client.post("/api/follow", json={}).json() == {"override": None}
     assert running.director.override is None
 
     assert client.post("/api/volume", json={"volume": 0.25, "ramp_seconds": 0}).status_code == 200
@@ -107,7 +112,7 @@ def test_status_and_commands_drive_the_gallery(running):
 
 
 def test_bad_requests_get_a_plain_sentence(running):
-    client = TestClient(create_app(running))
+    client = panel_client(running)
     response = client.post("/api/play", json={"artwork": "mona-lisa"})
     assert response.status_code == 404
     assert response.json()["detail"] == (
@@ -119,7 +124,7 @@ def test_bad_requests_get_a_plain_sentence(running):
 
 
 def test_health_reflects_camera_and_audio(running):
-    client = TestClient(create_app(running))
+    client = panel_client(running)
     assert wait_for(lambda: client.get("/api/health").status_code == 200)
     body = client.get("/api/health").json()
     assert body["audio"] is True and body["camera"] is True
@@ -128,11 +133,11 @@ def test_health_reflects_camera_and_audio(running):
 
 
 def test_a_token_guards_the_api_but_not_the_page(running):
-    client = TestClient(create_app(running, token="s3cret"))
+    client = panel_client(running, token="s3cret")
     assert client.get("/").status_code == 200 and "art2mus" in client.get("/").text
     assert client.get("/api/status").status_code == 401
     assert "access token" in client.get("/api/status").json()["detail"]
     assert client.get("/api/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/api/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.get("/api/status?token=s3cret").status_code == 200
-    assert client.post("/api/idle").status_code == 401 and running.director.override is None
+    assert client.post("/api/idle", json={}).status_code == 401 and running.director.override is None
