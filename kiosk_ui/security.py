@@ -13,8 +13,8 @@
   a body without one (chunked) is counted as it streams and cut off at the limit.
 
 :class:`GuardedH11Protocol` bounds the connections themselves (uvicorn's own ``limit_concurrency`` only
-answers 503 to requests; it does not close idle sockets): a connection over ``max_connections`` is closed
-at once, and one that has not sent a whole request head within ``header_timeout_s`` is closed (slowloris,
+answers 503 to requests; it does not close idle sockets): over ``max_connections`` the oldest connection
+that has not sent a request yet is closed, and one that has not sent a whole request head within ``header_timeout_s`` is closed (slowloris,
 half-open sockets). Their log lines are rate-limited (:class:`RateLimitFilter`).
 """
 
@@ -86,10 +86,6 @@ class HostPolicy:
         return self.off_loopback and _is_ip(name)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class PanelGuard:
     """ASGI middleware: Host allow-list, cross-site checks and the body-size limit (module docstring)."""
 
@@ -126,28 +122,28 @@ class PanelGuard:
                 await _refuse(send, 413, f"The request body is over {self.max_body_bytes} bytes.")
                 return
         received = 0
-        started = False
+        too_large = False
 
         async def counted_receive() -> dict:
-            nonlocal received
+            # past the limit the app is told the body ended (it stops reading) and its answer is replaced
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _BodyTooLarge
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def tracked_send(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _BodyTooLarge:
-            if not started:
+        async def checked_send(message: dict) -> None:
+            if not too_large:
+                await send(message)
+            elif message["type"] == "http.response.start":
                 await _refuse(send, 413, f"The request body is over {self.max_body_bytes} bytes.")
+
+        await self.app(scope, counted_receive, checked_send)
 
     @staticmethod
     def _cross_site(headers: dict[str, str], host: str) -> tuple[int, str] | None:
@@ -221,10 +217,18 @@ def guarded_protocol(max_connections: int, header_timeout_s: float) -> type:
     class GuardedH11Protocol(H11Protocol):
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            self._opened_at = time.monotonic()
             if len(self.connections) > max_connections:
-                logger.warning("control panel: over %d connections; closing new ones", max_connections)
-                transport.close()
-                return
+                # evict the oldest connection that has not sent a request (a flood of idle sockets must
+                # not lock the technician out); with none idle, refuse this one
+                idle = [c for c in self.connections if c.cycle is None and not c.transport.is_closing()]
+                victim = min(idle, key=lambda c: getattr(c, "_opened_at", 0.0)) if idle else self
+                logger.warning(
+                    "control panel: over %d connections; closing the oldest idle one", max_connections
+                )
+                victim.transport.close()
+                if victim is self:
+                    return
             self._head_timer = self.loop.call_later(header_timeout_s, self._head_timeout)
 
         def _head_timeout(self) -> None:

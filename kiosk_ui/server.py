@@ -27,6 +27,8 @@ _NOISY_LOGGERS = ("uvicorn.error", "asyncio", __name__, "art2mus.kiosk_ui.securi
 _rate_limit = RateLimitFilter(burst=5, window_s=60.0)
 for _name in _NOISY_LOGGERS:
     logging.getLogger(_name).addFilter(_rate_limit)
+# uvicorn logs every request when the root logger has a handler; the page polls every second
+logging.getLogger("uvicorn.access").disabled = True
 
 
 class ControlPanelServer:
@@ -45,12 +47,14 @@ class ControlPanelServer:
         port: int = 8080,
         *,
         max_connections: int = 64,
-        limit_concurrency: int = 32,
+        limit_concurrency: int | None = None,
         header_timeout_s: float = 10.0,
     ):
         self.app = app
         self.max_connections = max_connections
-        self.limit_concurrency = limit_concurrency
+        # uvicorn counts open connections against this too: above the connection cap, so that a flood of
+        # idle sockets (evicted at the cap) does not turn the technician's request into a 503
+        self.limit_concurrency = limit_concurrency or max_connections + 16
         self.header_timeout_s = header_timeout_s
         self.host = host
         self.requested_port = int(port)
