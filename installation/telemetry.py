@@ -55,6 +55,20 @@ class LogRing(logging.Handler):
             }
         )
 
+    _shared: LogRing | None = None
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, timezone: str = "UTC") -> LogRing:
+        """The process's one ring, attached to the root logger on first use (a process runs one gallery;
+        tests build many, and each must not add a handler)."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+                logging.getLogger().addHandler(cls._shared)
+            cls._shared.zone = ZoneInfo(timezone)
+            return cls._shared
+
     def records(self, min_level: int = logging.DEBUG, limit: int = 300) -> list[dict[str, Any]]:
         """The newest ``limit`` records at ``min_level`` or above, oldest first."""
         kept = [r for r in list(self._records) if r["levelno"] >= min_level]
@@ -67,7 +81,7 @@ class Telemetry:
     def __init__(self, timezone: str = "UTC", *, max_fps: float = DEFAULT_SNAPSHOT_FPS):
         self.zone = ZoneInfo(timezone)
         self.max_fps = max_fps
-        self.log = LogRing(timezone=timezone)
+        self.log = LogRing.shared(timezone)
         self._lock = threading.Lock()
         self._frame: Any = None
         self._outline: np.ndarray | None = None

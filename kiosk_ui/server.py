@@ -130,7 +130,7 @@ def read_token(config: Any) -> str | None:
 
 def control_panel_for(gallery: Any, port: int | None = None) -> ControlPanelServer:
     """The panel server over a gallery, from its exhibit's ``control_panel`` section (``port`` overrides
-    the configured one; 0 picks a free port). Installs the gallery's log ring on the root logger."""
+    the configured one; 0 picks a free port)."""
     from art2mus.kiosk_ui.app import create_app
 
     config = gallery.exhibit.control_panel
@@ -141,7 +141,4 @@ def control_panel_for(gallery: Any, port: int | None = None) -> ControlPanelServ
         host=config.host,
         allowed_hosts=config.allowed_hosts,
     )
-    telemetry = getattr(gallery, "telemetry", None)
-    if telemetry is not None and telemetry.log not in logging.getLogger().handlers:
-        logging.getLogger().addHandler(telemetry.log)
     return ControlPanelServer(app, config.host, config.port if port is None else port)

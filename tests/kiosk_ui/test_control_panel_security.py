@@ -9,7 +9,6 @@ import json
 import logging
 import socket
 import threading
-import time
 
 import pytest
 import yaml
