@@ -16,7 +16,8 @@ Routes (JSON unless noted):
   at most twice a second, whoever asks) |
 | ``GET /api/logs?level=INFO&limit=300`` | the daemon's latest log records |
 | ``GET /metrics`` | Prometheus metrics |
-| ``GET /api/docs``, ``GET /api/openapi.json`` | the API, documented (Swagger UI served from the package) |
+| ``GET /api/docs``, ``GET /redoc``, ``GET /api/openapi.json`` | the API, documented (Swagger UI and ReDoc
+  served from the ``fastapi-offline`` package: no CDN) |
 | ``POST /api/play`` ``{"artwork": ID}`` | play that artwork whatever the camera sees |
 | ``POST /api/idle`` | play the idle ambience whatever the camera sees |
 | ``POST /api/follow`` | let the camera decide again |
@@ -89,12 +90,14 @@ class PresenceRequest(BaseModel):
     present: bool = Field(True, description="Someone is there (false: the sensor saw no one).")
 
 
-def _swagger_dir() -> Path | None:
+def _docs_assets() -> Path | None:
+    """Swagger UI 5 and ReDoc, as shipped by the ``fastapi-offline`` package (its static folder)."""
     try:
-        import swagger_ui_bundle
+        import fastapi_offline
     except ImportError:
         return None
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    folder = Path(fastapi_offline.__file__).with_name("static")
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
 
 
 def create_app(
@@ -255,6 +258,10 @@ def create_app(
     def docs() -> FileResponse:
         return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-store"})
 
+    @guarded.get("/redoc")
+    def redoc() -> FileResponse:
+        return FileResponse(STATIC / "redoc.html", headers={"Cache-Control": "no-store"})
+
     @guarded.get("/metrics")
     def metrics() -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -264,9 +271,9 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(guarded)
-    swagger = _swagger_dir()
-    if swagger is not None:
-        app.mount("/static/swagger", StaticFiles(directory=swagger), name="swagger")
+    assets = _docs_assets()
+    if assets is not None:
+        app.mount("/static/docs", StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

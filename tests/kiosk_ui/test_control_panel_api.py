@@ -204,7 +204,7 @@ def test_unknown_ids_path_tricks_and_bad_bodies_get_4xx(running):
         "/api/soundscapes/" + "a" * 5000 + ".flac",
         "/static/../exhibit.yaml",
         "/static/%2e%2e/app.py",
-        "/static/swagger/../../../../etc/passwd",
+        "/static/docs/../../../../etc/passwd",
     ):
         response = client.get(path)
         assert 400 <= response.status_code < 500, (path, response.status_code)
