@@ -262,8 +262,9 @@ def create_app(
     def redoc() -> FileResponse:
         return FileResponse(STATIC / "redoc.html", headers={"Cache-Control": "no-store"})
 
-    @guarded.get("/metrics")
+    @app.get("/metrics", dependencies=[Depends(check_token)], response_class=Response)
     def metrics() -> Response:
+        """Prometheus metrics (text exposition format): camera, vision, director, audio, generation, reloads."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
         registry = CollectorRegistry(auto_describe=False)
