@@ -907,12 +907,14 @@ class Gallery:
                 panel.start()
             except OSError as exc:
                 if self.exhibit.control_panel.required:
+                    from art2mus.kiosk_ui.server import ControlPanelError
+
                     self.close()
                     self.engine.stop()
                     grabber.stop()
                     if schedule is not None:
                         schedule.stop()
-                    raise OSError(
+                    raise ControlPanelError(
                         f"control panel: cannot listen on {panel.host}:{panel.requested_port} ({exc}); "
                         "free the port, choose another control_panel.port, or set control_panel.required: false"
                     ) from exc

@@ -22,6 +22,12 @@ from art2mus.kiosk_ui.security import RateLimitFilter, guarded_protocol
 
 logger = logging.getLogger(__name__)
 
+
+class ControlPanelError(Exception):
+    """The panel cannot start as configured (a blank or unreadable token, a taken port while required);
+    the message says what to change."""
+
+
 #: loggers that a connection flood makes chatty (accept errors, invalid requests)
 _NOISY_LOGGERS = ("uvicorn.error", "asyncio", __name__, "art2mus.kiosk_ui.security")
 _rate_limit = RateLimitFilter(burst=5, window_s=60.0)
@@ -112,7 +118,8 @@ class ControlPanelServer:
 
 def read_token(config: Any) -> str | None:
     """The panel's token from ``control_panel.token`` or ``token_file``; None without one. A blank token
-    (or a token file that is empty, blank or not UTF-8) is a ValueError naming where it came from."""
+    (or a token file that is empty, blank or not UTF-8) is a :class:`ControlPanelError` naming where it came
+    from."""
     if config.token is not None:
         token, where = config.token.get_secret_value(), "control_panel.token"
     elif config.token_file is not None:
@@ -120,11 +127,13 @@ def read_token(config: Any) -> str | None:
         try:
             token = Path(config.token_file).read_bytes().decode("utf-8").strip()
         except UnicodeDecodeError as exc:
-            raise ValueError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise ControlPanelError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     else:
         return None
     if not token.strip():
-        raise ValueError(f"{where} is empty: an empty token would leave the control panel open to anyone")
+        raise ControlPanelError(
+            f"{where} is empty: an empty token would leave the control panel open to anyone"
+        )
     return token.strip()
 
 

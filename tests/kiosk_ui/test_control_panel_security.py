@@ -17,7 +17,7 @@ from test_control_panel_api import wait_for, write_small_exhibit
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import Gallery
 from art2mus.kiosk_ui.app import create_app
-from art2mus.kiosk_ui.server import ControlPanelServer
+from art2mus.kiosk_ui.server import ControlPanelError, ControlPanelServer
 
 TOKEN = "s3cret-token"
 
@@ -74,7 +74,7 @@ def test_a_blank_token_is_refused(tmp_path, repo_root, panel):
     exhibit = load_exhibit(
         write_small_exhibit(tmp_path, repo_root, control_panel={"token_file": str(token_file)})
     )
-    with pytest.raises(ValueError, match=r"token_file .* is empty"):
+    with pytest.raises(ControlPanelError, match=r"token_file .* is empty"):
         Gallery(exhibit).init_control_panel(0)
 
 
@@ -196,7 +196,7 @@ def test_a_taken_port_fails_the_start_unless_the_panel_is_optional(tmp_path, rep
         port = taken.getsockname()[1]
         exhibit_path = write_small_exhibit(tmp_path, repo_root, control_panel={"port": port})
         gallery = Gallery(load_exhibit(exhibit_path)).build()
-        with pytest.raises(OSError, match="required: false"):
+        with pytest.raises(ControlPanelError, match="required: false"):
             gallery.run(threading.Event(), duration_s=5)
         spec = yaml.safe_load(exhibit_path.read_text())
         spec["control_panel"]["required"] = False
