@@ -104,7 +104,9 @@ def main() -> None:
                 viewers = []
                 if mode == "on":
                     viewers = [
-                        context.Process(target=_viewer, args=(server.port, stop, args.interval, served), daemon=True)
+                        context.Process(
+                            target=_viewer, args=(server.port, stop, args.interval, served), daemon=True
+                        )
                         for _ in range(args.viewers)
                     ]
                     for viewer in viewers:
