@@ -231,10 +231,13 @@ def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
             page.route("**/*", only_the_panel)
             page.goto(url + "api/docs?token=docs-token")
             expect = sync_api.expect
-            expect(page.locator(".swagger-ui .info .title")).to_contain_text("control panel")
-            expect(page.locator(".opblock-summary-path", has_text="/api/live.jpg")).to_have_count(1)
+            # Swagger UI's 1.5 MB of JS takes a while to parse on a busy machine: wait on the page, not a clock
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("control panel", timeout=60_000)
+            expect(page.locator(".opblock-summary-path", has_text="/api/live.jpg")).to_have_count(
+                1, timeout=30_000
+            )
             page.goto(url + "redoc?token=docs-token")
-            expect(page.locator("#redoc h1")).to_contain_text("control panel", timeout=20_000)
+            expect(page.locator("#redoc h1")).to_contain_text("control panel", timeout=60_000)
             assert outside == []
             assert page.goto(url + "api/docs").status == 401  # and not without the token
             assert page.goto(url + "redoc").status == 401
