@@ -27,7 +27,6 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 from art2mus.installation.audio.backends import create_output
@@ -40,6 +39,7 @@ from art2mus.installation.director import CLOSED_KEY, Director, DirectorEvent
 from art2mus.installation.generation_worker import GenerationResult, GenerationWorker
 from art2mus.installation.schedule import OpeningHours, ScheduleKeeper, ScheduleState
 from art2mus.installation.soundscapes import IDLE_KEY, SoundscapeLibrary, SoundscapeSource
+from art2mus.installation.telemetry import Telemetry
 from art2mus.installation.vision.pipeline import VisionDecision, VisionPipeline
 from art2mus.installation.vision.sources import CameraSource, EndOfStream, camera_source_from_config
 
@@ -116,6 +116,8 @@ class Gallery:
         #: the outcome of the last reload: {"ok", "at" (ISO time), "problems" [...], "restart_needed" [...]}
         self.last_reload: dict[str, Any] | None = None
         self.schedule: ScheduleKeeper | None = None
+        #: live view, counters and event times for the control panel and /metrics
+        self.telemetry = Telemetry(exhibit.collection.timezone)
 
     # ------------------------------------------------------------------ the named build steps
     def init_audio(self) -> AudioEngine:
@@ -142,7 +144,7 @@ class Gallery:
                 self.engine,
                 self.library,
                 idle_after_s=self.exhibit.idle.after_seconds,
-                on_event=self._on_event,
+                on_event=self._director_event,
             )
             early, self._early_results = self._early_results, []
         for result in early:  # jobs that finished while the library was still being made
@@ -171,16 +173,9 @@ class Gallery:
         if not config.enabled:
             self.control_panel = None
             return None
-        from art2mus.kiosk_ui.app import create_app
-        from art2mus.kiosk_ui.server import ControlPanelServer
+        from art2mus.kiosk_ui.server import control_panel_for
 
-        token = None
-        if config.token is not None:
-            token = config.token.get_secret_value()
-        elif config.token_file is not None:
-            token = Path(config.token_file).read_text().strip()
-        app = create_app(self, token=token, title=self.exhibit.collection.name)
-        self.control_panel = ControlPanelServer(app, config.host, config.port if port is None else port)
+        self.control_panel = control_panel_for(self, port)
         return self.control_panel
 
     def init_schedule(self) -> ScheduleKeeper:
@@ -233,9 +228,24 @@ class Gallery:
         return self
 
     # ------------------------------------------------------------------ running
+    def _director_event(self, event: DirectorEvent) -> None:
+        self.telemetry.director_event(event.what, event.reason, self._wall_clock())
+        if self._on_event is not None:
+            self._on_event(event)
+
     def _follow(self, frame: Any, now: float) -> None:
         assert self.vision is not None and self.director is not None
+        previous = self.vision.last_result
         decision = self.vision.process(frame)
+        if self.vision.last_result is not previous:
+            self.telemetry.recognised()
+        presence = self.vision.presence
+        self.telemetry.observe_frame(
+            frame,
+            decision,
+            self.vision.last_result,
+            presence.state().present if presence is not None else None,
+        )
         if not decision.same_state(self.decision) and self._on_decision is not None:
             self._on_decision(decision)
         self.decision = decision
@@ -267,14 +277,22 @@ class Gallery:
         self.grabber.start()
 
     def start_control_panel(self) -> None:
-        """Serve the control panel; a port in use must not keep the room silent, so it is logged and skipped."""
+        """Serve the control panel. A port in use fails the start when ``control_panel.required`` (the
+        caller stops what was started); otherwise it is logged and skipped, so the room still plays."""
         panel = self.control_panel
         if panel is None:
             return
         try:
             panel.start()
         except OSError as exc:
-            logger.error(
+            if self.exhibit.control_panel.required:
+                from art2mus.kiosk_ui.server import ControlPanelError
+
+                raise ControlPanelError(
+                    f"control panel: cannot listen on {panel.host}:{panel.requested_port} ({exc}); "
+                    "free the port, choose another control_panel.port, or set control_panel.required: false"
+                ) from exc
+            logger.error(  # not required: a port in use must not keep the room silent
                 "control panel: cannot listen on %s:%s (%s); running without it",
                 panel.host,
                 panel.requested_port,
@@ -332,7 +350,7 @@ class Gallery:
                 break
             if self._reload.is_set():
                 self._reload.clear()
-                self.reload()
+                self.telemetry.reloaded(self.reload())
                 if self._camera_changed:  # a new camera: a new grabber for it
                     self._camera_changed = False
                     self.start_camera()

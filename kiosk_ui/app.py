@@ -5,9 +5,19 @@ Routes (JSON unless noted):
 | route | what |
 | --- | --- |
 | ``GET /`` | the control panel page (static HTML + JS that polls the status) |
-| ``GET /api/status`` | what plays and why; camera, presence and audio health; the latest changes |
+| ``GET /api/status`` | what plays and why; camera, presence and audio health; the latest changes (with
+  wall-clock times), the reasons for attention, and whether anything reaches the speakers |
 | ``GET /api/health`` | 200 while audio plays and the camera streams, 503 otherwise (for monitoring) |
-| ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length |
+| ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints |
+| ``GET /api/artworks/{id}/thumbnail.jpg`` | the artwork's first reference photo, small |
+| ``GET /api/soundscapes/{id}.flac`` | what the room plays for an artwork (or ``idle``), for listening in
+  the browser; HTTP ranges supported |
+| ``GET /api/live.jpg`` | the camera's newest frame with the recognised outline, score and presence (re-encoded
+  at most twice a second, whoever asks) |
+| ``GET /api/logs?level=INFO&limit=300`` | the daemon's latest log records |
+| ``GET /metrics`` | Prometheus metrics |
+| ``GET /api/docs``, ``GET /redoc``, ``GET /api/openapi.json`` | the API, documented (Swagger UI and ReDoc
+  served from the ``fastapi-offline`` package: no CDN) |
 | ``POST /api/play`` ``{"artwork": ID}`` | play that artwork whatever the camera sees |
 | ``POST /api/idle`` | play the idle ambience whatever the camera sees |
 | ``POST /api/follow`` | let the camera decide again |
@@ -16,22 +26,38 @@ Routes (JSON unless noted):
 | ``POST /api/reload`` | re-read the exhibit file (the status's ``reload`` says how it went) |
 
 ``control`` is anything with the :class:`GalleryControl` methods (the daemon's
-:class:`~art2mus.installation.gallery.Gallery`; tests may hand in another). With a ``token`` every ``/api``
-route needs ``Authorization: Bearer TOKEN`` (or ``?token=TOKEN``, which the page passes on).
+:class:`~art2mus.installation.gallery.Gallery`); the live view, thumbnails, soundscapes, logs and metrics
+also read its ``telemetry``, ``exhibit``, ``library`` and ``vision`` (:mod:`art2mus.kiosk_ui.insight`). With
+a ``token`` every ``/api`` route, the docs and ``/metrics`` need ``Authorization: Bearer TOKEN`` (or
+``?token=TOKEN``, which the page passes on); a blank token is refused. Every request first passes
+:class:`~art2mus.kiosk_ui.security.PanelGuard` (Host allow-list, cross-site checks, body-size limit).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and the ``Control``
 # dependency alias is local to create_app, so they must be evaluated where the endpoints are defined.
 import hmac
+import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
+from art2mus.kiosk_ui.insight import (
+    ArtworkMedia,
+    GalleryCollector,
+    attention,
+    audible,
+    byte_range,
+    keypoints_per_artwork,
+)
+from art2mus.kiosk_ui.security import DEFAULT_MAX_BODY, HostPolicy, PanelGuard
+
 STATIC = Path(__file__).with_name("static")
+ARTWORK_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 class GalleryControl(Protocol):
@@ -64,8 +90,31 @@ class PresenceRequest(BaseModel):
     present: bool = Field(True, description="Someone is there (false: the sensor saw no one).")
 
 
-def create_app(control: GalleryControl, *, token: str | None = None, title: str = "art2mus") -> FastAPI:
-    """The control panel app over ``control``; ``token`` (if any) guards every ``/api`` route."""
+def _docs_assets() -> Path | None:
+    """Swagger UI 5 and ReDoc, as shipped by the ``fastapi-offline`` package (its static folder)."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        return None
+    folder = Path(fastapi_offline.__file__).with_name("static")
+    return folder if (folder / "swagger-ui-bundle.js").is_file() else None
+
+
+def create_app(
+    control: GalleryControl,
+    *,
+    token: str | None = None,
+    title: str = "art2mus",
+    host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+) -> Any:
+    """The control panel app over ``control``; ``token`` (if any) guards every ``/api`` route, the docs and
+    ``/metrics``; ``host`` (the bind address) and ``allowed_hosts`` make the Host allow-list. Returns the
+    FastAPI app wrapped in :class:`PanelGuard` (the FastAPI app is its ``app`` attribute)."""
+    if token is not None and not token.strip():
+        raise ValueError("the control panel token is empty; set a real token or none (loopback only)")
+    media = ArtworkMedia(control)
 
     def get_control() -> GalleryControl:
         return control
@@ -85,7 +134,12 @@ def create_app(control: GalleryControl, *, token: str | None = None, title: str 
 
     @api.get("/status")
     def status(gallery: Control) -> dict[str, Any]:
-        return gallery.status()
+        state = gallery.status()
+        telemetry = getattr(gallery, "telemetry", None)
+        state["attention"] = attention(state)
+        state["audible"] = audible(state)
+        state["timeline"] = list(telemetry.events)[-20:] if telemetry is not None else []
+        return state
 
     @api.get("/health")
     def health(gallery: Control) -> JSONResponse:
@@ -97,17 +151,74 @@ def create_app(control: GalleryControl, *, token: str | None = None, title: str 
 
     @api.get("/artworks")
     def artworks(gallery: Control) -> list[dict[str, Any]]:
-        return gallery.artworks()
+        keypoints = keypoints_per_artwork(gallery)
+        return [{**a, "keypoints": keypoints.get(a["id"])} for a in gallery.artworks()]
+
+    def unknown(what: str, gallery: GalleryControl) -> HTTPException:
+        known = ", ".join(a["id"] for a in gallery.artworks()) or "none"
+        return HTTPException(404, f"There is no artwork {what!r}; the artworks are: {known}.")
+
+    @api.get("/artworks/{artwork_id}/thumbnail.jpg", response_class=Response)
+    def thumbnail(artwork_id: str, gallery: Control) -> Response:
+        try:
+            data = media.thumbnail(artwork_id)
+        except KeyError:
+            raise unknown(artwork_id, gallery) from None
+        except FileNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
+
+    @api.get("/soundscapes/{what}.flac", response_class=Response)
+    def soundscape(what: str, request: Request, gallery: Control) -> Response:
+        """The soundscape the room plays for an artwork (or ``idle``), as FLAC, with HTTP range support.
+        The id is looked up in the running library; no file path is built from it."""
+        if getattr(gallery, "library", None) is None:
+            raise HTTPException(503, "The soundscapes are still being made.")
+        try:
+            data = media.soundscape(what)
+        except KeyError:
+            raise unknown(what, gallery) from None
+        headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
+        try:
+            span = byte_range(request.headers.get("range"), len(data))
+        except ValueError:
+            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
+        if span is None:
+            return Response(data, media_type="audio/flac", headers=headers)
+        start, end = span
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        return Response(data[start : end + 1], status_code=206, media_type="audio/flac", headers=headers)
+
+    @api.get("/live.jpg", response_class=Response)
+    def live(gallery: Control) -> Response:
+        """The camera's newest frame with the recognised artwork's outline, its score and presence."""
+        telemetry = getattr(gallery, "telemetry", None)
+        snapshot = telemetry.snapshot_jpeg() if telemetry is not None else None
+        if snapshot is None:
+            raise HTTPException(503, "No camera frame yet.")
+        data, index = snapshot
+        return Response(
+            data, media_type="image/jpeg", headers={"Cache-Control": "no-store", "X-Frame-Index": str(index)}
+        )
+
+    @api.get("/logs")
+    def logs(
+        gallery: Control,
+        level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO",
+        limit: Annotated[int, Query(ge=1, le=500)] = 300,
+    ) -> list[dict[str, Any]]:
+        """The daemon's latest log records at ``level`` or above, oldest first."""
+        telemetry = getattr(gallery, "telemetry", None)
+        if telemetry is None:
+            return []
+        return telemetry.log.records(logging.getLevelName(level), limit)
 
     @api.post("/play")
     def play(body: PlayRequest, gallery: Control) -> dict[str, Any]:
         try:
             gallery.play_artwork(body.artwork)
         except KeyError:
-            known = ", ".join(a["id"] for a in gallery.artworks()) or "none"
-            raise HTTPException(
-                404, f"There is no artwork {body.artwork!r}; the artworks are: {known}."
-            ) from None
+            raise unknown(body.artwork, gallery) from None
         return {"override": body.artwork}
 
     @api.post("/idle")
@@ -135,12 +246,39 @@ def create_app(control: GalleryControl, *, token: str | None = None, title: str 
         gallery.report_sensor(body.sensor, body.present)
         return {"sensor": body.sensor, "present": body.present}
 
-    app = FastAPI(title=f"{title} control panel", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app = FastAPI(title=f"{title} control panel", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(api)
+    guarded = APIRouter(dependencies=[Depends(check_token)], include_in_schema=False)
+
+    @guarded.get("/api/openapi.json")
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @guarded.get("/api/docs")
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-store"})
+
+    @guarded.get("/redoc")
+    def redoc() -> FileResponse:
+        return FileResponse(STATIC / "redoc.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/metrics", dependencies=[Depends(check_token)], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics (text exposition format): camera, vision, director, audio, generation, reloads."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(GalleryCollector(control))
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(guarded)
+    assets = _docs_assets()
+    if assets is not None:
+        app.mount("/static/docs", StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app
+    return PanelGuard(app, hosts=HostPolicy(host, allowed_hosts), max_body_bytes=max_body_bytes)

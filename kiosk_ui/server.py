@@ -1,8 +1,13 @@
 """Serving the control panel from inside the daemon: uvicorn on its own thread, on a socket we bind.
 
-Binding the socket ourselves means a port already in use is reported at start (and the gallery goes on
-without a panel rather than not at all), and port 0 picks a free port that :attr:`ControlPanelServer.port`
-then tells (tests, and two installations on one machine).
+Binding the socket ourselves means a port already in use is reported at start (the gallery refuses to
+start, or goes on without a panel when ``control_panel.required`` is false), and port 0 picks a free port
+that :attr:`ControlPanelServer.port` then tells (tests, and two installations on one machine).
+
+The server is bounded: at most ``max_connections`` open sockets (more are closed at once), request heads
+within ``header_timeout_s``, idle keep-alive connections closed after 5 s, at most ``limit_concurrency``
+requests in flight (uvicorn answers 503 beyond), and its error lines rate-limited, so a flood of
+half-open connections neither takes the panel down for long nor fills the disk with log.
 """
 
 from __future__ import annotations
@@ -10,9 +15,26 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
+from art2mus.kiosk_ui.security import RateLimitFilter, guarded_protocol
+
 logger = logging.getLogger(__name__)
+
+
+class ControlPanelError(Exception):
+    """The panel cannot start as configured (a blank or unreadable token, a taken port while required);
+    the message says what to change."""
+
+
+#: loggers that a connection flood makes chatty (accept errors, invalid requests)
+_NOISY_LOGGERS = ("uvicorn.error", "asyncio", __name__, "art2mus.kiosk_ui.security")
+_rate_limit = RateLimitFilter(burst=5, window_s=60.0)
+for _name in _NOISY_LOGGERS:
+    logging.getLogger(_name).addFilter(_rate_limit)
+# uvicorn logs every request when the root logger has a handler; the page polls every second
+logging.getLogger("uvicorn.access").disabled = True
 
 
 class ControlPanelServer:
@@ -24,8 +46,22 @@ class ControlPanelServer:
         port: TCP port; 0 picks a free one.
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080):
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        max_connections: int = 64,
+        limit_concurrency: int | None = None,
+        header_timeout_s: float = 10.0,
+    ):
         self.app = app
+        self.max_connections = max_connections
+        # uvicorn counts open connections against this too: above the connection cap, so that a flood of
+        # idle sockets (evicted at the cap) does not turn the technician's request into a 503
+        self.limit_concurrency = limit_concurrency or max_connections + 16
+        self.header_timeout_s = header_timeout_s
         self.host = host
         self.requested_port = int(port)
         self.port: int | None = None
@@ -48,9 +84,19 @@ class ControlPanelServer:
         except OSError:
             sock.close()
             raise
-        sock.listen(64)
+        sock.listen(128)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http=guarded_protocol(self.max_connections, self.header_timeout_s),
+            limit_concurrency=self.limit_concurrency,
+            timeout_keep_alive=5,
+            h11_max_incomplete_event_size=16 * 1024,
+            server_header=False,
+        )
         # uvicorn installs signal handlers only on the main thread: off it, SIGINT/SIGTERM stay the daemon's
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -68,3 +114,40 @@ class ControlPanelServer:
             if self._thread.is_alive():
                 logger.warning("the control panel did not stop within %.1f s", timeout_s)
         self._server = None
+
+
+def read_token(config: Any) -> str | None:
+    """The panel's token from ``control_panel.token`` or ``token_file``; None without one. A blank token
+    (or a token file that is empty, blank or not UTF-8) is a :class:`ControlPanelError` naming where it came
+    from."""
+    if config.token is not None:
+        token, where = config.token.get_secret_value(), "control_panel.token"
+    elif config.token_file is not None:
+        where = f"control_panel.token_file ({config.token_file})"
+        try:
+            token = Path(config.token_file).read_bytes().decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise ControlPanelError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    else:
+        return None
+    if not token.strip():
+        raise ControlPanelError(
+            f"{where} is empty: an empty token would leave the control panel open to anyone"
+        )
+    return token.strip()
+
+
+def control_panel_for(gallery: Any, port: int | None = None) -> ControlPanelServer:
+    """The panel server over a gallery, from its exhibit's ``control_panel`` section (``port`` overrides
+    the configured one; 0 picks a free port)."""
+    from art2mus.kiosk_ui.app import create_app
+
+    config = gallery.exhibit.control_panel
+    app = create_app(
+        gallery,
+        token=read_token(config),
+        title=gallery.exhibit.collection.name,
+        host=config.host,
+        allowed_hosts=config.allowed_hosts,
+    )
+    return ControlPanelServer(app, config.host, config.port if port is None else port)

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import click
 
-from art2mus.installation.cli.run import build_gallery, event_printer, load_or_exit, run_until_signalled
+from art2mus.installation.cli.run import (
+    build_gallery,
+    event_printer,
+    load_or_exit,
+    panel_errors_as_messages,
+    run_until_signalled,
+)
 
 DEFAULT_WAV = Path("art2mus-demo.wav")
 
@@ -76,11 +82,13 @@ def command(duration: float | None, wav: Path | None, as_json: bool, panel_port:
             "Ctrl-C to stop",
             err=True,
         )
-    gallery = build_gallery(
-        config,
-        quiet=as_json,
-        output=output,
-        on_event=event_printer(config, as_json),
-        control_panel_port=panel_port,
+    gallery = panel_errors_as_messages(
+        lambda: build_gallery(
+            config,
+            quiet=as_json,
+            output=output,
+            on_event=event_printer(config, as_json),
+            control_panel_port=panel_port,
+        )
     )
-    run_until_signalled(gallery, duration)
+    panel_errors_as_messages(lambda: run_until_signalled(gallery, duration))

@@ -80,6 +80,16 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
     return gallery
 
 
+def panel_errors_as_messages(action: Any) -> Any:
+    """``action()``; a control panel that cannot start as configured ends the command with its message."""
+    from art2mus.kiosk_ui.server import ControlPanelError
+
+    try:
+        return action()
+    except ControlPanelError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _announce(gallery: Any) -> None:
     panel = gallery.control_panel
     if panel is not None and panel.url:
@@ -131,7 +141,9 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
     re-reads EXHIBIT; a file with problems is reported and the running configuration stays.
     """
     config = load_or_exit(exhibit)
-    gallery = build_gallery(
-        config, quiet=as_json, on_event=event_printer(config, as_json), control_panel_port=panel_port
+    gallery = panel_errors_as_messages(
+        lambda: build_gallery(
+            config, quiet=as_json, on_event=event_printer(config, as_json), control_panel_port=panel_port
+        )
     )
-    run_until_signalled(gallery, duration)
+    panel_errors_as_messages(lambda: run_until_signalled(gallery, duration))

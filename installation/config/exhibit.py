@@ -170,6 +170,15 @@ class ControlPanelConfig(StrictModel):
     port: int = Field(8080, ge=1, le=65535, description="TCP port.")
     token: SecretStr | None = Field(None, description="Access token (prefer token_file, kept out of the YAML).")
     token_file: ExistingFilePath | None = Field(None, description="File holding the access token.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the panel answers to besides loopback and `host` (e.g. gallery-pc.local); "
+        "any other name in a request's Host header is refused (DNS rebinding).",
+    )
+    required: bool = Field(
+        True,
+        description="Refuse to start when the panel's port cannot be bound (false: play on without a panel).",
+    )
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> ControlPanelConfig:

@@ -1,18 +1,25 @@
-// The art2mus control panel: polls /api/status once a second and sends the technician's commands.
+// The art2mus control panel: polls /api/status once a second, the live view about once a second and the log
+// every few seconds, and sends the technician's commands (JSON only: the server refuses anything else).
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token");
 const $ = (id) => document.getElementById(id);
+const withToken = (path) => (token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path);
 let titles = {};
 let volumeDragging = false;
+let reloadWaiting = null; // the previous reload's time while a reload is in progress
+
+async function request(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (token) headers.Authorization = "Bearer " + token;
+  return fetch(path, { ...options, headers });
+}
 
 async function api(path, body) {
-  const headers = { "Content-Type": "application/json" };
-  if (token) headers.Authorization = "Bearer " + token;
-  const response = await fetch("/api" + path, {
-    method: body === undefined ? "GET" : "POST",
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+  const response = await request("/api" + path, body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
   });
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : response.statusText);
@@ -37,31 +44,82 @@ async function command(path, body) {
 
 function label(what) {
   if (what === "idle") return "Idle ambience";
+  if (what === "silence") return "Silence (closed)";
   if (!what) return "—";
   return titles[what] || what;
 }
 
-function renderArtworks(list, status) {
+function listen(what, name) {
+  // plays in this browser only: the room's engine is not touched
+  const player = $("listener");
+  player.src = withToken(`/api/soundscapes/${encodeURIComponent(what)}.flac`);
+  player.dataset.what = what;
+  player.setAttribute("aria-label", "listening to " + name);
+  player.play().catch((error) => showError("Cannot play here: " + error.message));
+}
+
+function renderArtworks(list) {
   const ul = $("artworks");
   ul.replaceChildren();
   for (const art of list) {
     const li = document.createElement("li");
     li.dataset.id = art.id;
+    const thumb = document.createElement("img");
+    thumb.src = withToken(`/api/artworks/${encodeURIComponent(art.id)}/thumbnail.jpg`);
+    thumb.alt = "reference photo of " + art.title;
+    thumb.loading = "lazy";
     const text = document.createElement("span");
+    text.className = "text";
     text.textContent = `${art.title} — ${art.artist}${art.year != null ? ", " + art.year : ""}`;
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = "Play";
-    button.setAttribute("aria-label", "play " + art.id);
-    button.addEventListener("click", () => command("/play", { artwork: art.id }));
-    li.append(text, button);
+    const quality = document.createElement("span");
+    quality.className = "quality" + (art.keypoints != null && art.keypoints < 200 ? " weak" : "");
+    quality.textContent = art.keypoints != null ? `${art.keypoints} keypoints` : "not in the recognition index";
+    if (art.made_by) quality.textContent += ` · made by ${art.made_by}`;
+    text.append(quality);
+    const buttons = document.createElement("span");
+    buttons.className = "buttons";
+    const play = document.createElement("button");
+    play.type = "button";
+    play.textContent = "Play";
+    play.setAttribute("aria-label", "play " + art.id);
+    play.addEventListener("click", () => command("/play", { artwork: art.id }));
+    const hear = document.createElement("button");
+    hear.type = "button";
+    hear.className = "listen";
+    hear.textContent = "Listen";
+    hear.setAttribute("aria-label", "listen to " + art.id);
+    hear.addEventListener("click", () => listen(art.id, art.title));
+    buttons.append(play, hear);
+    li.append(thumb, text, buttons);
     ul.append(li);
   }
+}
+
+const dB = (value, unit) => (value == null ? "—" : `${value.toFixed(1)} ${unit}`);
+
+function renderReload(reload) {
+  const state = $("reload-state");
+  const at = reload ? reload.at : null;
+  if (reloadWaiting !== null) {
+    if (at === reloadWaiting.at && Date.now() - reloadWaiting.since < 30000) {
+      state.textContent = "reloading…";
+      return;
+    }
+    reloadWaiting = null;
+    $("reload").disabled = false;
+  }
+  state.textContent = !reload ? "as started" : reload.ok
+    ? `reloaded ${new Date(reload.at).toLocaleString()}${reload.restart_needed.length ? "; restart for " + reload.restart_needed.join(", ") : ""}`
+    : `reload refused ${new Date(reload.at).toLocaleString()}: ${reload.problems.join("; ")}`;
 }
 
 function render(status) {
   $("exhibit").textContent = status.exhibit;
   $("playing").textContent = label(status.playing);
+  const silent = $("audible");
+  silent.hidden = status.audible;
+  silent.textContent = status.audible ? "" : "Nothing reaches the speakers"
+    + (status.attention.length ? ": " + status.attention[0] : "");
   $("why").textContent = status.override
     ? "Fixed from this panel (the camera is ignored)"
     : "Following the camera";
@@ -69,10 +127,10 @@ function render(status) {
   $("idle").classList.toggle("active", status.override === "idle");
   for (const li of $("artworks").children) li.classList.toggle("playing", li.dataset.id === status.playing);
   const vision = status.vision;
-  $("vision").textContent = vision ? (vision.artwork === "none" ? "nothing" : vision.artwork === "unknown"
-    ? "a visitor, no artwork" : label(vision.artwork)) : "—";
+  $("vision").textContent = vision ? (vision.artwork === "none" ? "sees nothing" : vision.artwork === "unknown"
+    ? "a visitor, no artwork" : `sees ${label(vision.artwork)} (score ${vision.score})`) : "—";
   const presence = status.presence;
-  $("presence").textContent = presence ? (presence.present ? "present" + (presence.sensors.length
+  $("presence").textContent = presence ? (presence.present ? "visitor present" + (presence.sensors.length
     ? " (sensor " + presence.sensors.join(", ") + ")" : "") : "nobody") : "—";
   const camera = status.camera;
   $("camera").textContent = camera ? `${camera.state}, ${camera.fps.toFixed(1)} fps, ${camera.reconnects} reconnects`
@@ -81,6 +139,11 @@ function render(status) {
   if (audio) {
     $("audio").textContent = `${audio.state}${audio.output && audio.output.device_name ? " on " + audio.output.device_name : ""}, `
       + `${audio.underruns} underruns${audio.last_error ? ", last error: " + audio.last_error : ""}`;
+    $("peak").value = audio.peak_dbfs == null ? -60 : Math.max(-60, audio.peak_dbfs);
+    $("peak-value").textContent = dB(audio.peak_dbfs, "dBFS");
+    $("loudness").value = audio.loudness_lufs == null ? -60 : Math.max(-60, audio.loudness_lufs);
+    $("loudness-value").textContent = dB(audio.loudness_lufs, "LUFS");
+    $("volume-real").textContent = `(now ${Math.round(audio.master_volume * 100)} %)`;
     if (!volumeDragging) {
       $("volume").value = Math.round(audio.master_volume_target * 100);
       $("volume-value").textContent = Math.round(audio.master_volume_target * 100) + " %";
@@ -94,20 +157,27 @@ function render(status) {
   const schedule = status.schedule;
   $("schedule").textContent = schedule ? `${schedule.open ? "open" : "closed"} (${schedule.period})`
     + (schedule.until ? ` until ${new Date(schedule.until).toLocaleString()}` : "") : "—";
-  const reload = status.reload;
-  $("reload-state").textContent = !reload ? "as started" : reload.ok
-    ? `reloaded ${reload.at}${reload.restart_needed.length ? "; restart for " + reload.restart_needed.join(", ") : ""}`
-    : `reload refused ${reload.at}: ${reload.problems.join("; ")}`;
+  renderReload(status.reload);
   const events = $("events");
   events.replaceChildren();
-  for (const event of status.events.slice().reverse()) {
+  for (const event of status.timeline.slice().reverse()) {
     const li = document.createElement("li");
-    li.textContent = `${label(event.play)} (${event.reason})`;
+    const time = document.createElement("time");
+    time.dateTime = event.time;
+    time.textContent = event.time.replace("T", " ").slice(0, 19);
+    li.append(time, `${label(event.play)} (${event.reason})`);
     events.append(li);
   }
-  const healthy = audio && audio.healthy && camera && camera.state === "streaming";
-  $("connection").textContent = healthy ? "running" : "attention";
-  $("connection").className = "badge " + (healthy ? "ok" : "bad");
+  const causes = $("attention");
+  causes.replaceChildren(...status.attention.map((cause) => {
+    const li = document.createElement("li");
+    li.textContent = cause;
+    return li;
+  }));
+  causes.hidden = status.attention.length === 0;
+  const badge = $("connection");
+  badge.textContent = status.attention.length ? "attention: " + status.attention.join("; ") : "running";
+  badge.className = "badge " + (status.attention.length ? "bad" : "ok");
 }
 
 async function refresh() {
@@ -119,7 +189,54 @@ async function refresh() {
   }
 }
 
+async function refreshLive() {
+  try {
+    const response = await request("/api/live.jpg");
+    if (!response.ok) return;
+    const url = URL.createObjectURL(await response.blob());
+    const img = $("live");
+    const old = img.dataset.url;
+    img.src = url;
+    img.dataset.url = url;
+    img.dataset.frame = response.headers.get("X-Frame-Index") || "";
+    if (old) URL.revokeObjectURL(old);
+  } catch (error) {
+    // the status poll reports a lost connection
+  }
+}
+
+async function refreshLogs() {
+  try {
+    const records = await api("/logs?limit=200&level=" + $("log-level").value);
+    const list = $("logs");
+    list.replaceChildren(...records.slice().reverse().map((record) => {
+      const li = document.createElement("li");
+      li.className = record.level;
+      const time = document.createElement("time");
+      time.textContent = record.time.replace("T", " ").slice(0, 23);
+      li.append(time, `${record.level} ${record.logger}: ${record.message}`);
+      return li;
+    }));
+  } catch (error) {
+    // shown by the status poll
+  }
+}
+
+async function reload() {
+  const previous = $("reload-state").dataset.at || null;
+  $("reload").disabled = true;
+  $("reload-state").textContent = "reloading…";
+  try {
+    const answer = await api("/reload", {});
+    reloadWaiting = { at: answer.last_reload ? answer.last_reload.at : previous, since: Date.now() };
+  } catch (error) {
+    $("reload").disabled = false;
+    showError(error.message);
+  }
+}
+
 async function start() {
+  if (token) $("docs-link").href = withToken("/api/docs");
   try {
     const list = await api("/artworks");
     titles = Object.fromEntries(list.map((a) => [a.id, a.title]));
@@ -129,7 +246,9 @@ async function start() {
   }
   $("follow").addEventListener("click", () => command("/follow", {}));
   $("idle").addEventListener("click", () => command("/idle", {}));
-  $("reload").addEventListener("click", () => command("/reload", {}));
+  $("reload").addEventListener("click", reload);
+  $("listen-idle").addEventListener("click", () => listen("idle", "the idle ambience"));
+  $("log-level").addEventListener("change", refreshLogs);
   const volume = $("volume");
   volume.addEventListener("input", () => {
     volumeDragging = true;
@@ -140,7 +259,11 @@ async function start() {
     volumeDragging = false;
   });
   await refresh();
+  refreshLive();
+  refreshLogs();
   setInterval(refresh, 1000);
+  setInterval(refreshLive, 1000);
+  setInterval(refreshLogs, 3000);
 }
 
 start();

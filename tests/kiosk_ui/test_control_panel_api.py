@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -60,6 +61,11 @@ def running(tmp_path, repo_root):
     assert not thread.is_alive()
 
 
+def panel_client(gallery, **kwargs) -> TestClient:
+    """The panel app in-process, asked for as http://localhost (the Host allow-list refuses "testserver")."""
+    return TestClient(create_app(gallery, **kwargs), base_url="http://localhost")
+
+
 def wait_for(predicate, seconds: float = 5.0):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -71,7 +77,7 @@ def wait_for(predicate, seconds: float = 5.0):
 
 
 def test_status_and_commands_drive_the_gallery(running):
-    client = TestClient(create_app(running))
+    client = panel_client(running)
     status = client.get("/api/status").json()
     assert (
         status["exhibit"] == "Panel test room"
@@ -94,9 +100,9 @@ def test_status_and_commands_drive_the_gallery(running):
     assert status["playing"] == "city-at-six" and status["override"] == "city-at-six"
     assert status["events"][-1]["reason"] == "manual"
 
-    assert client.post("/api/idle").json() == {"override": "idle"}
+    assert client.post("/api/idle", json={}).json() == {"override": "idle"}
     assert wait_for(lambda: running.engine.status()["playing"] == IDLE_KEY)
-    assert client.post("/api/follow").json() == {"override": None}
+    assert client.post("/api/follow", json={}).json() == {"override": None}
     assert running.director.override is None
 
     assert client.post("/api/volume", json={"volume": 0.25, "ramp_seconds": 0}).status_code == 200
@@ -107,7 +113,7 @@ def test_status_and_commands_drive_the_gallery(running):
 
 
 def test_bad_requests_get_a_plain_sentence(running):
-    client = TestClient(create_app(running))
+    client = panel_client(running)
     response = client.post("/api/play", json={"artwork": "mona-lisa"})
     assert response.status_code == 404
     assert response.json()["detail"] == (
@@ -119,7 +125,7 @@ def test_bad_requests_get_a_plain_sentence(running):
 
 
 def test_health_reflects_camera_and_audio(running):
-    client = TestClient(create_app(running))
+    client = panel_client(running)
     assert wait_for(lambda: client.get("/api/health").status_code == 200)
     body = client.get("/api/health").json()
     assert body["audio"] is True and body["camera"] is True
@@ -128,11 +134,112 @@ def test_health_reflects_camera_and_audio(running):
 
 
 def test_a_token_guards_the_api_but_not_the_page(running):
-    client = TestClient(create_app(running, token="s3cret"))
+    client = panel_client(running, token="s3cret")
     assert client.get("/").status_code == 200 and "art2mus" in client.get("/").text
     assert client.get("/api/status").status_code == 401
     assert "access token" in client.get("/api/status").json()["detail"]
     assert client.get("/api/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/api/status", headers={"Authorization": "Bearer s3cret"}).status_code == 200
     assert client.get("/api/status?token=s3cret").status_code == 200
-    assert client.post("/api/idle").status_code == 401 and running.director.override is None
+    assert client.post("/api/idle", json={}).status_code == 401 and running.director.override is None
+
+
+def test_live_view_thumbnails_logs_and_listening(running):
+    import cv2
+    import numpy as np
+    import soundfile as sf
+
+    client = panel_client(running)
+    # the live view: a JPEG of the camera's newest frame, re-encoded only for a newer frame
+    assert wait_for(lambda: client.get("/api/live.jpg").status_code == 200)
+    first = client.get("/api/live.jpg")
+    image = cv2.imdecode(np.frombuffer(first.content, np.uint8), cv2.IMREAD_COLOR)
+    assert first.headers["content-type"] == "image/jpeg" and image.shape[1] == 640
+    index = int(first.headers["x-frame-index"])
+    assert wait_for(lambda: int(client.get("/api/live.jpg").headers["x-frame-index"]) > index)
+
+    artworks = client.get("/api/artworks").json()
+    assert all(a["keypoints"] > 20 for a in artworks)
+    thumb = client.get("/api/artworks/amber-fields/thumbnail.jpg")
+    assert (
+        thumb.status_code == 200 and cv2.imdecode(np.frombuffer(thumb.content, np.uint8), 1).shape[1] <= 240
+    )
+
+    # the soundscape the room plays, as FLAC, whole and by range
+    whole = client.get("/api/soundscapes/amber-fields.flac")
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    samples, rate = sf.read(__import__("io").BytesIO(whole.content))
+    clip = running.library.clips["amber-fields"]
+    assert rate == clip.sample_rate and samples.shape == clip.samples.shape
+    assert np.abs(samples - clip.samples).max() < 1e-3
+    part = client.get("/api/soundscapes/amber-fields.flac", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == whole.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+    tail = client.get("/api/soundscapes/idle.flac", headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and len(tail.content) == 10
+    assert client.get("/api/soundscapes/idle.flac", headers={"Range": "bytes=999999999-"}).status_code == 416
+    assert client.get("/api/soundscapes/idle.flac", headers={"Range": "pages=1-2"}).status_code == 416
+
+    # the log tail and its level filter
+    logging.getLogger("art2mus.test").warning("a warning for the panel")
+    logging.getLogger("art2mus.test").info("an info line")
+    warnings = client.get("/api/logs?level=WARNING").json()
+    assert any(r["message"] == "a warning for the panel" for r in warnings)
+    assert all(r["level"] in ("WARNING", "ERROR", "CRITICAL") for r in warnings)
+    assert client.get("/api/logs?level=LOUD").status_code == 422
+    status = client.get("/api/status").json()
+    assert status["timeline"][0]["reason"] == "start" and status["timeline"][0]["time"].endswith("+00:00")
+    assert status["audible"] is True and status["attention"] == []
+
+
+def test_unknown_ids_path_tricks_and_bad_bodies_get_4xx(running):
+    client = panel_client(running)
+    for path in (
+        "/api/artworks/mona-lisa/thumbnail.jpg",
+        "/api/soundscapes/mona-lisa.flac",
+        "/api/soundscapes/..%2F..%2Fetc%2Fpasswd.flac",
+        "/api/soundscapes/%2e%2e/%2e%2e/etc/passwd.flac",
+        "/api/soundscapes/../../exhibit.yaml",
+        "/api/soundscapes/%00.flac",
+        "/api/soundscapes/" + "a" * 5000 + ".flac",
+        "/static/../exhibit.yaml",
+        "/static/%2e%2e/app.py",
+        "/static/docs/../../../../etc/passwd",
+    ):
+        response = client.get(path)
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+        assert b"root:" not in response.content and b"collection" not in response.content
+    json_headers = {"Content-Type": "application/json"}
+    for body in (
+        b"{",
+        b"[]",
+        b"null",
+        b'{"artwork": 5}',
+        b'{"artwork": ""}',
+        b"\xff\xfe",
+        b'{"artwork": "x"' * 1000,
+    ):
+        response = client.post("/api/play", content=body, headers=json_headers)
+        assert 400 <= response.status_code < 500, (body[:20], response.status_code)
+    big = b'{"artwork": "' + b"a" * 200_000 + b'"}'
+    assert client.post("/api/play", content=big, headers=json_headers).status_code == 413
+    assert running.director.override is None
+
+
+def test_metrics_parse_and_move(running):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = panel_client(running)
+
+    def sample(name: str) -> float:
+        families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+        return sum(s.value for s in families[name].samples if s.name.endswith("_total") or s.name == name)
+
+    assert wait_for(lambda: sample("art2mus_frames_processed") > 0)
+    frames, recognitions = sample("art2mus_frames_processed"), sample("art2mus_recognitions")
+    assert wait_for(lambda: sample("art2mus_frames_processed") > frames)
+    assert wait_for(lambda: sample("art2mus_recognitions") > recognitions)
+    assert sample("art2mus_audio_output_up") == 1.0 and sample("art2mus_camera_up") == 1.0
+    events = sample("art2mus_director_events")
+    client.post("/api/play", json={"artwork": "city-at-six"})
+    assert wait_for(lambda: sample("art2mus_director_events") > events)

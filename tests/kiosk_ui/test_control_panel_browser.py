@@ -3,9 +3,13 @@ server (uvicorn on a free port) over a gallery running in real time."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import shutil
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 from test_control_panel_api import wait_for, write_small_exhibit
@@ -77,3 +81,167 @@ def test_a_technician_uses_the_panel(tmp_path, repo_root):
     # the port is released when the gallery stops
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))))
+
+
+# ---------------------------------------------------------------------------------------- issue 11: insight
+
+SHOTS = Path(os.environ.get("ART2MUS_SCREENSHOTS", "")) if os.environ.get("ART2MUS_SCREENSHOTS") else None
+
+#: pixels of the live view's outline colour (BGR 60, 220, 60), counted in the page
+GREEN_PIXELS_JS = """() => {
+  const img = document.getElementById('live');
+  if (!img.complete || !img.naturalWidth) return 0;
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) if (data[i + 1] > 180 && data[i] < 120 && data[i + 2] < 120) n++;
+  return n;
+}"""
+
+
+def _run_gallery(exhibit_path: Path):
+    gallery = Gallery(load_exhibit(exhibit_path)).build(control_panel_port=0)
+    stop = threading.Event()
+    ready = threading.Event()
+    thread = threading.Thread(
+        target=gallery.run, args=(stop,), kwargs={"on_ready": lambda g: ready.set()}, daemon=True
+    )
+    thread.start()
+    assert ready.wait(30)
+    return gallery, stop, thread
+
+
+def _shoot(page, tmp_path: Path, name: str) -> Path:
+    path = (SHOTS or tmp_path) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def test_live_view_meter_listening_and_screenshots(tmp_path, repo_root):
+    gallery, stop, thread = _run_gallery(write_small_exhibit(tmp_path, repo_root))
+    try:
+        url = gallery.control_panel.url
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[*ARGS, "--autoplay-policy=no-user-gesture-required"],
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(url)
+            expect = sync_api.expect
+            expect(page.locator("#connection")).to_have_text("running")
+            # the live view: an image that changes...
+            page.wait_for_function("() => document.getElementById('live').dataset.frame")
+            first = page.locator("#live").get_attribute("data-frame")
+            page.wait_for_function(f"() => document.getElementById('live').dataset.frame !== '{first}'")
+            # ...and an outline once the walk faces an artwork (amber-fields from 5.3 s)
+            page.wait_for_function(f"({GREEN_PIXELS_JS})() > 300", timeout=40_000)
+            expect(page.locator("#vision")).to_contain_text("sees Amber Fields at Dusk")
+            # thumbnails with their recognition quality
+            expect(page.locator("#artworks li img")).to_have_count(2)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#artworks li img')].every(i => i.naturalWidth > 0)"
+            )
+            expect(page.locator("#artworks li .quality").first).to_contain_text("keypoints")
+            # the meter moves while the room plays
+            page.evaluate(
+                "() => { window.peaks = new Set(); setInterval(() => window.peaks.add(document.getElementById('peak').value), 200); }"
+            )
+            page.wait_for_function("() => window.peaks.size >= 3")
+            # listening in the page: the audio element plays, the room does not change
+            playing_before = gallery.engine.status()["playing"]
+            page.get_by_role("button", name="listen to city-at-six").click()
+            page.wait_for_function(
+                "() => { const a = document.getElementById('listener');"
+                " return a.dataset.what === 'city-at-six' && !a.paused && a.currentTime > 0 && a.readyState >= 3; }"
+            )
+            assert gallery.director.override is None and gallery.engine.status()["playing"] in (
+                playing_before,
+                "amber-fields",
+                "idle",
+            )
+            # timestamped events and the log view
+            expect(page.locator("#events li time").first).to_have_attribute(
+                "datetime", re.compile(r"^\d{4}-\d\d-\d\dT")
+            )
+            logging.getLogger("art2mus.test").error("a problem for the log view")
+            expect(page.locator("#logs li.ERROR").first).to_contain_text("a problem for the log view")
+            # reload: progress, then its result
+            page.get_by_role("button", name="Reload").click()
+            expect(page.locator("#reload-state")).to_contain_text("reloaded", timeout=20_000)
+            _shoot(page, tmp_path, "panel-1280x800.png")
+            page.set_viewport_size({"width": 768, "height": 1024})
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= 768
+            _shoot(page, tmp_path, "panel-768x1024.png")
+            # keyboard: Tab reaches the commands, Enter presses them
+            page.locator("#idle").focus()
+            page.keyboard.press("Enter")
+            expect(page.locator("#why")).to_contain_text("Fixed from this panel")
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_the_badge_names_a_failing_audio_output(tmp_path, repo_root):
+    exhibit = write_small_exhibit(
+        tmp_path, repo_root, audio={"output": {"type": "pyaudio", "device": "no-such-sound-card-art2mus"}}
+    )
+    gallery, stop, thread = _run_gallery(exhibit)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(gallery.control_panel.url)
+            expect = sync_api.expect
+            expect(page.locator("#connection")).to_contain_text("audio output down")
+            expect(page.locator("#attention li").first).to_contain_text("audio output down")
+            expect(page.locator("#audible")).to_contain_text("Nothing reaches the speakers")
+            _shoot(page, tmp_path, "panel-audio-down.png")
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
+    exhibit = write_small_exhibit(tmp_path, repo_root, control_panel={"token": "docs-token"})
+    gallery, stop, thread = _run_gallery(exhibit)
+    try:
+        url = gallery.control_panel.url
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page()
+            outside = []
+
+            def only_the_panel(route):
+                if route.request.url.startswith(url):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", only_the_panel)
+            page.goto(url + "api/docs?token=docs-token")
+            expect = sync_api.expect
+            # Swagger UI's 1.5 MB of JS takes a while to parse on a busy machine: wait on the page, not a clock
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("control panel", timeout=60_000)
+            expect(page.locator(".opblock-summary-path", has_text="/api/live.jpg")).to_have_count(
+                1, timeout=30_000
+            )
+            page.goto(url + "redoc?token=docs-token")
+            expect(page.locator("#redoc h1")).to_contain_text("control panel", timeout=60_000)
+            assert outside == []
+            assert page.goto(url + "api/docs").status == 401  # and not without the token
+            assert page.goto(url + "redoc").status == 401
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
