@@ -7,6 +7,7 @@ or absurd samples, an image OpenCV cannot decode, a token file that is empty or 
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import types
@@ -164,6 +165,19 @@ def _check_file(path: Path, kind: str) -> str | None:
         return f"{shown} is not a regular file (a device, pipe or socket)"
     if not os.access(path, os.R_OK):
         return f"file is not readable: {shown}"
+    if kind in ("image", "audio", "video"):
+        info = path.stat()
+        return _probe_media(path, kind, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+    if kind == "secret":
+        return _check_secret(path, shown)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_media(path: Path, kind: str, _signature: tuple[int, ...]) -> str | None:
+    """Decode ``path`` as ``kind``; cached by the file's identity, size and time so a reload re-reads only
+    what changed."""
+    shown = display_path(path)
     if kind == "image":
         import cv2
 
@@ -181,8 +195,6 @@ def _check_file(path: Path, kind: str) -> str | None:
             capture.release()
         if not ok:
             return f"not a readable video: {shown} (expected a file OpenCV can decode, e.g. MP4 or AVI)"
-    elif kind == "secret":
-        return _check_secret(path, shown)
     return None
 
 

@@ -35,6 +35,9 @@ from art2mus.installation.config.source import SourceMap, SourceReader
 
 log = logging.getLogger(__name__)
 
+#: the start of the one message that means a bug in this package rather than in the exhibit.
+INTERNAL_ERROR = "could not be checked"
+
 __all__ = ["ExhibitError", "Problem", "check_file", "load_exhibit", "validate_exhibit"]
 
 
@@ -71,7 +74,7 @@ def validate_exhibit(
         config, problems = _validate(top, check_files)
     except Exception as err:  # noqa: BLE001 - a bug here must not stop a reload; report it at the file
         log.exception("validating %s failed", top)
-        return None, [Problem(top, 1, 1, "", f"could not be checked ({type(err).__name__}: {err}); please report this")]
+        return None, [Problem(top, 1, 1, "", f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report this")]
     return config, sort_problems(problems)
 
 

@@ -157,8 +157,10 @@ def describe_error(error: dict[str, Any], info: FieldInfo | None, loc: Loc = ())
         if isinstance(bound, float) and bound.is_integer():
             bound = int(bound)
         return f"must be {comparisons[kind]} {bound}{unit}, got {_shown(got)}"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
+    if kind in ("int_parsing", "int_type", "int_from_float", "int_parsing_size"):
         return f"must be a whole number, got {_shown(got)}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {_shown(got)}"
     if kind in ("float_parsing", "float_type"):
         return f"must be a number{unit and ' of' + unit}, got {_shown(got)}"
     if kind in ("bool_parsing", "bool_type"):

@@ -115,16 +115,25 @@ def read_bytes(path: Path) -> tuple[bytes | None, str | None]:
         return None, f"expected a YAML file, found a folder: {shown}"
     except (OSError, ValueError) as err:
         return None, f"cannot read {shown}: {_os_reason(err)}"
-    with os.fdopen(fd, "rb") as file:
+    try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             return None, f"expected a YAML file, found a folder: {shown}"
         if not stat.S_ISREG(info.st_mode):
             return None, f"{shown} is not a regular file (a device, pipe or socket); only plain files are read"
-        try:
-            data = file.read(MAX_FILE_BYTES + 1)
-        except OSError as err:
-            return None, f"cannot read {shown}: {_os_reason(err)}"
+        chunks: list[bytes] = []
+        left = MAX_FILE_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as err:
+        return None, f"cannot read {shown}: {_os_reason(err)}"
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         return None, f"{shown} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; an exhibit file is kilobytes"
     return data, None
