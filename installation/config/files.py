@@ -149,8 +149,6 @@ def _check_file(path: Path, kind: str) -> str | None:
         parent = path.parent
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
-        if not parent.is_dir():
-            return f"cannot create {shown}: {display_path(parent)} is not a folder"
         return None if os.access(parent, os.W_OK) else f"cannot create {shown}: {display_path(parent)} is not writable"
     if kind == "dir":
         if not path.exists():
