@@ -62,10 +62,14 @@ def _file_kind(info: FieldInfo | None, annotation: Any = None) -> FileKind | Non
 
 def iter_paths(model: BaseModel, loc: Loc = ()) -> Iterator[tuple[Loc, Any, Any, Path, FileKind | None]]:
     """Yield ``(loc, container, key, path, kind)`` for every Path value in the config."""
-    for name, info in type(model).model_fields.items():
-        value = getattr(model, name)
-        kind = _file_kind(info)
-        yield from _iter_value_paths(value, (*loc, name), model, name, kind)
+    for name, kind in _field_kinds(type(model)):
+        yield from _iter_value_paths(getattr(model, name), (*loc, name), model, name, kind)
+
+
+@functools.cache
+def _field_kinds(model: type[BaseModel]) -> tuple[tuple[str, FileKind | None], ...]:
+    """Each field of ``model`` with its FileKind (looked up once per class, not per artwork)."""
+    return tuple((name, _file_kind(info)) for name, info in model.model_fields.items())
 
 
 def _iter_value_paths(value: Any, loc: Loc, container: Any, key: Any, kind: FileKind | None):

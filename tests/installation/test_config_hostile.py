@@ -126,7 +126,7 @@ def test_includes_of_a_fifo_a_device_and_a_huge_file_do_not_hang_or_read_them(ro
     assert [(p.line, p.field) for p in problems] == [(2, "include")] * 4
     messages = [p.message for p in problems]
     assert "fifo is not a regular file" in messages[0] and "/dev/zero is not a regular file" in messages[1]
-    assert "larger than 4 MB" in messages[2] and "found a folder" in messages[3]
+    assert "larger than 1024 KB" in messages[2] and "found a folder" in messages[3]
 
 
 def test_referenced_devices_long_names_and_nul_bytes_are_problems_not_crashes(room: Path) -> None:
