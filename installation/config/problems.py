@@ -189,7 +189,7 @@ def describe_error(error: dict[str, Any], info: FieldInfo | None, loc: Loc = ())
     if kind == "list_type":
         return f"must be a list, got {_shown(got)}"
     if kind in ("time_parsing", "time_type"):
-        return f"must be a time of day like \"10:00\" (quoted), got {_shown(got)}"
+        return f"must be a time of day like 9:00 or \"18:30\", got {_shown(got)}"
     if kind in ("date_parsing", "date_type", "date_from_datetime_parsing"):
         return f"must be a date like 2026-12-25, got {_shown(got)}"
     if kind in ("path_type",):

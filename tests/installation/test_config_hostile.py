@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -270,3 +272,29 @@ def test_blank_or_unreadable_tokens_are_refused(room: Path, panel: str, token_by
         (room / "token.txt").write_bytes(token_bytes)
     line, _, field, message = only_problem(write(room / "exhibit.yaml", ARTWORK + f"control_panel: {panel}\n"))
     assert line == 2 and field.startswith("control_panel.token") and expected in message
+
+
+# -- the command -------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_art2mus_validate_reports_hostile_files_with_positions_and_exit_1(room: Path) -> None:
+    """What ExecStartPre runs: a FIFO include, an alias bomb and a blank token end in exit 1, not a traceback."""
+    os.mkfifo(room / "fifo")
+    bomb = "".join(f"b{i}: &b{i} [" + ", ".join([f"*b{i - 1}"] * 9 if i else ['"x"'] * 9) + "]\n" for i in range(12))
+    cases = {
+        "fifo.yaml": (ARTWORK + "include: fifo\n", "fifo.yaml:2:10 include: "),
+        "bomb.yaml": (bomb + ARTWORK, "bomb.yaml:6:"),
+        "token.yaml": (ARTWORK + "control_panel: {token: ' '}\n", "token.yaml:2:24 control_panel.token: is empty"),
+    }
+    art2mus = Path(sys.executable).with_name("art2mus")
+    for name, (text, expected) in cases.items():
+        write(room / name, text)
+        result = subprocess.run(
+            [str(art2mus), "validate", name, "--json"], cwd=room, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr, (name, result.stderr[-2000:])
+        report = json.loads(result.stdout)
+        assert not report["valid"] and all(p["line"] and p["col"] for p in report["problems"])
+        result = subprocess.run([str(art2mus), "validate", name], cwd=room, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 1 and result.stderr.startswith(expected), (name, result.stderr[:500])
