@@ -17,13 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+#: longest path accepted, and longest name of one folder or file in it (bytes, as Linux counts them).
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
 
 
 class StrictModel(BaseModel):
-    """Base of every config section: unknown keys are errors, values are re-validated on assignment."""
+    """Base of every config section: unknown keys are errors, values are re-validated on assignment,
+    and NaN or infinite numbers are refused."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -32,18 +37,36 @@ class FileKind:
 
     Attributes:
         kind: ``image``, ``audio``, ``video``, ``dir`` (an existing directory), ``file`` (an existing
-            file) or ``output`` (a file or directory the daemon creates; only its parent is checked).
+            file), ``secret`` (a file holding a token: UTF-8, not blank) or ``output`` (a file or
+            directory the daemon creates; only its parent is checked).
     """
 
     kind: str
 
 
-ImagePath = Annotated[Path, FileKind("image")]
-AudioPath = Annotated[Path, FileKind("audio")]
-VideoPath = Annotated[Path, FileKind("video")]
-DirPath = Annotated[Path, FileKind("dir")]
-ExistingFilePath = Annotated[Path, FileKind("file")]
-OutputPath = Annotated[Path, FileKind("output")]
+def _usable_path(path: Path) -> Path:
+    """Refuse what no file system takes: NUL and control characters, over-long paths and names."""
+    text = str(path)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError("a path cannot hold NUL or other control characters")
+    size = len(text.encode("utf-8", "surrogateescape"))
+    if size > MAX_PATH_BYTES:
+        raise ValueError(f"path is {size} bytes long; at most {MAX_PATH_BYTES}")
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in path.parts), default=0)
+    if longest > MAX_NAME_BYTES:
+        raise ValueError(f"a folder or file name in this path is {longest} bytes long; at most {MAX_NAME_BYTES}")
+    return path
+
+
+#: a path a file system can take (what it points at is checked by the loader, per FileKind).
+UsablePath = Annotated[Path, AfterValidator(_usable_path)]
+ImagePath = Annotated[UsablePath, FileKind("image")]
+AudioPath = Annotated[UsablePath, FileKind("audio")]
+VideoPath = Annotated[UsablePath, FileKind("video")]
+DirPath = Annotated[UsablePath, FileKind("dir")]
+ExistingFilePath = Annotated[UsablePath, FileKind("file")]
+SecretFilePath = Annotated[UsablePath, FileKind("secret")]
+OutputPath = Annotated[UsablePath, FileKind("output")]
 
 
 def unit(name: str) -> dict[str, Any]:

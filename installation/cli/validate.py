@@ -17,13 +17,18 @@ from art2mus.installation.config.summary import json_schema_text, summary_rows
     "--schema", is_flag=True, help="Print the exhibit file's JSON Schema (for editor completion) and exit."
 )
 @click.option(
-    "--no-files", is_flag=True, help="Skip checking that referenced images, audio and videos exist and open."
+    "--no-files",
+    is_flag=True,
+    help="Skip checking that referenced images, audio, videos and token files exist and open "
+    "(audio is read through for NaN or corrupt samples, token files for blank or non-UTF-8 text).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) -> None:
     """Check EXHIBIT (a YAML file) and print every problem with its file, line and column.
 
-    Exits 0 and prints a short summary when the exhibit is valid, 1 when it has problems.
+    Exits 0 and prints a short summary when the exhibit is valid, 1 when it has problems. Whatever
+    the file holds (bad YAML, a device or pipe included, an alias bomb), the check ends in one of
+    the two within bounded time and memory, so it can guard the daemon's start (ExecStartPre).
     """
     if schema:
         click.echo(json_schema_text(), nl=False)

@@ -1,7 +1,13 @@
 """The curator's exhibit configuration: strict schema, YAML loading with line numbers, includes.
 
 Use :func:`load_exhibit` to read a file; it raises :class:`ExhibitError` listing every problem with
-its file, line and column.
+its file, line and column, and nothing else, whatever the file holds (:func:`validate_exhibit`
+returns the problems instead).
+
+Where things live: one model per YAML section (``exhibit``, ``audio``, ``vision``, ``generators``
+on ``base``); ``loader`` runs the steps: ``source`` (bounded reads, YAML with positions, anchors,
+merge keys, includes) -> the schema -> ``checks`` (cross-checks on the model) -> ``files``
+(referenced media and secrets), with ``problems`` wording each error.
 """
 
 from art2mus.installation.config.audio import (

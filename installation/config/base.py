@@ -2,26 +2,34 @@
 backend module can declare its ``*Config`` without importing this package (see ``plugins``)."""
 
 from art2mus.installation.schema import (
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
     AudioPath,
     DirPath,
     ExistingFilePath,
     FileKind,
     ImagePath,
     OutputPath,
+    SecretFilePath,
     StrictModel,
+    UsablePath,
     VideoPath,
     seconds,
     unit,
 )
 
 __all__ = [
+    "MAX_NAME_BYTES",
+    "MAX_PATH_BYTES",
     "AudioPath",
     "DirPath",
     "ExistingFilePath",
     "FileKind",
     "ImagePath",
     "OutputPath",
+    "SecretFilePath",
     "StrictModel",
+    "UsablePath",
     "VideoPath",
     "seconds",
     "unit",

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
+import re
+import zoneinfo
 from pathlib import Path
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from art2mus.installation.config.audio import AudioConfig
 from art2mus.installation.config.base import (
     AudioPath,
-    ExistingFilePath,
     ImagePath,
     OutputPath,
+    SecretFilePath,
     StrictModel,
+    UsablePath,
     seconds,
     unit,
 )
@@ -43,11 +54,15 @@ class CollectionConfig(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}; expected an IANA name such as Europe/Rome or UTC") from None
+        # Membership, not ZoneInfo(value): "Europe" is a folder of the database, "../x" a path.
+        if value not in _timezones():
+            raise ValueError(f"unknown timezone {value!r}; expected an IANA name such as Europe/Rome or UTC")
         return value
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 class SoundscapeConfig(StrictModel):
@@ -90,7 +105,7 @@ class IdleConfig(StrictModel):
         description="collection: a soundscape of all the artworks together; image: one made from `path`; "
         "file: the audio file at `path`; silence.",
     )
-    path: Path | None = Field(None, description="Image (source: image) or audio file (source: file).")
+    path: UsablePath | None = Field(None, description="Image (source: image) or audio file (source: file).")
     generator: str = Field("procedural", min_length=1, description="Generator for source collection/image.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for the idle soundscape.")
     duration: float = seconds(60.0, "Length of the idle loop.", gt=0, le=600)
@@ -104,34 +119,122 @@ class IdleConfig(StrictModel):
         return self
 
 
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _day(text: str) -> str | None:
+    """``mon``, ``Mon``, ``monday`` -> ``mon``; anything else None."""
+    word = text.strip().lower()
+    for short, full in zip(WEEKDAYS, WEEKDAY_NAMES, strict=True):
+        if word in (short, full):
+            return short
+    return None
+
+
 def _expand_days(value: object) -> object:
-    """Accept ``mon-fri`` or ``[mon, wed, sat-sun]`` as well as a list of days."""
+    """Accept ``mon-fri``, ``tue-sun``, ``"mon, wed"`` or ``[mon, wed, sat-sun]`` as well as a list of days."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
         return value
     days: list[object] = []
     for item in items:
         if isinstance(item, str) and "-" in item:
-            first, _, last = (part.strip().lower()[:3] for part in item.partition("-"))
-            if first in WEEKDAYS and last in WEEKDAYS:
+            first, _, last = (_day(part) for part in item.partition("-"))
+            if first is not None and last is not None:
                 i, j = WEEKDAYS.index(first), WEEKDAYS.index(last)
                 days += list(WEEKDAYS[i : j + 1]) if i <= j else list(WEEKDAYS[i:] + WEEKDAYS[: j + 1])
                 continue
-        days.append(item.strip().lower()[:3] if isinstance(item, str) else item)
+        days.append((_day(item) or item) if isinstance(item, str) else item)
     return days
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+# The JSON Schema says what _expand_days accepts, so an editor does not flag `days: tue-sun`.
+_DAY_PATTERN = "(" + "|".join(f"{_any_case(s)}(?:{_any_case(f[3:])})?" for s, f in zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)) + ")"
+_DAY_ITEM_PATTERN = rf"\s*{_DAY_PATTERN}(\s*-\s*{_DAY_PATTERN})?\s*"
+_DAYS_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": f"^{_DAY_ITEM_PATTERN}(,{_DAY_ITEM_PATTERN})*$"},
+        {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": f"^{_DAY_ITEM_PATTERN}$"}},
+    ],
+    "description": "Weekdays: a list such as [mon, tue], a range such as tue-sun (wrapping: fri-mon), or both.",
+}
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
+
+
+def _time_of_day(value: object) -> object:
+    """``"9:00"``, ``09:00`` or ``"18:30:00"`` -> a time; a YAML 1.1 reader's 540 for ``9:00`` is explained."""
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"must be a time of day like \"9:00\" or \"18:30\", got a date and time ({value})")
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, bool) or isinstance(value, int | float):
+        hint = ""
+        if isinstance(value, int) and 60 <= value < 24 * 60:
+            hint = f" (a YAML 1.1 reader turns an unquoted {value // 60}:{value % 60:02d} into {value}: quote it)"
+        raise ValueError(f"must be a time of day like \"9:00\" or \"18:30\", got {value!r}{hint}")
+    if isinstance(value, str):
+        match = _TIME.match(value)
+        if match is None:
+            raise ValueError(f"must be a time of day like \"9:00\" or \"18:30\" (24 h), got {value!r}")
+        hour, minute, second = (int(part or 0) for part in match.groups())
+        if hour > 23 or minute > 59 or second > 59:
+            raise ValueError(f"{value.strip()!r} is not a time of day: hours go to 23, minutes to 59")
+        return dt.time(hour, minute, second)
+    return value
+
+
+_TIME_JSON_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\s*([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?\s*$",
+    "examples": ["9:00", "18:30"],
+}
+#: a time of day, 24 h: ``9:00``, ``"09:00"`` or ``"18:30:00"``.
+TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day), WithJsonSchema(_TIME_JSON_SCHEMA)]
+
+_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
+
+
+def _calendar_date(value: object) -> object:
+    """``2026-12-25`` as text (YAML 1.2) or a date (a YAML 1.1 reader); a bad date says what is wrong."""
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"must be a whole day like 2026-12-25, got a date and time ({value})")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        match = _DATE.match(value)
+        if match is None:
+            raise ValueError(f"must be a date like 2026-12-25 (year-month-day), got {value!r}")
+        try:
+            return dt.date(*(int(part) for part in match.groups()))
+        except ValueError as err:
+            raise ValueError(f"{value.strip()!r} is not a date: {err}") from None
+    raise ValueError(f"must be a date like 2026-12-25 (year-month-day), got {value!r}")
+
+
+CalendarDate = Annotated[
+    dt.date,
+    BeforeValidator(_calendar_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": r"^\s*\d{4}-\d{2}-\d{2}\s*$"}),
+]
 
 
 class OpeningPeriodConfig(StrictModel):
     """Opening hours on some weekdays, with their own volume."""
 
-    days: Annotated[list[Weekday], BeforeValidator(_expand_days)] = Field(
-        default_factory=lambda: list(WEEKDAYS), min_length=1, description="Weekdays, e.g. [mon, tue] or mon-fri."
+    days: Annotated[list[Weekday], BeforeValidator(_expand_days), WithJsonSchema(_DAYS_JSON_SCHEMA)] = Field(
+        default_factory=lambda: list(WEEKDAYS),
+        min_length=1,
+        description="Weekdays, e.g. [mon, tue], tue-sun or [mon, thu-sat] (full names work too).",
     )
-    open: dt.time = Field(dt.time(10, 0), description="Opening time, 24 h, quoted: \"10:00\".")
-    close: dt.time = Field(dt.time(18, 0), description="Closing time, 24 h, quoted: \"18:00\" (after opening).")
+    open: TimeOfDay = Field(dt.time(10, 0), description="Opening time, 24 h: 9:00, 10:00 or \"09:30\".")
+    close: TimeOfDay = Field(dt.time(18, 0), description="Closing time, 24 h, after opening: 18:00.")
     volume: float = Field(1.0, ge=0, le=1, description="Master volume during this period, 0 to 1.")
 
     @model_validator(mode="after")
@@ -147,10 +250,10 @@ class ScheduleConfig(StrictModel):
     periods: list[OpeningPeriodConfig] = Field(
         default_factory=list, description="Opening periods; none means always open."
     )
-    closed_dates: list[dt.date] = Field(default_factory=list, description="Whole days closed, e.g. 2026-12-25.")
+    closed_dates: list[CalendarDate] = Field(default_factory=list, description="Whole days closed, e.g. 2026-12-25.")
     ramp_seconds: float = seconds(20.0, "Volume ramp at opening, closing and between periods.", ge=0, le=600)
-    prerender_at: dt.time | None = Field(
-        dt.time(3, 0), description="Nightly pre-render of missing soundscapes (quoted \"03:00\"; null: never)."
+    prerender_at: TimeOfDay | None = Field(
+        dt.time(3, 0), description="Nightly pre-render of missing soundscapes, e.g. 3:00 (null: never)."
     )
 
 
@@ -168,8 +271,8 @@ class ControlPanelConfig(StrictModel):
     enabled: bool = Field(True, description="Serve the control panel.")
     host: str = Field("127.0.0.1", min_length=1, description="Bind address; anything but loopback needs a token.")
     port: int = Field(8080, ge=1, le=65535, description="TCP port.")
-    token: SecretStr | None = Field(None, description="Access token (prefer token_file, kept out of the YAML).")
-    token_file: ExistingFilePath | None = Field(None, description="File holding the access token.")
+    token: SecretStr | None = Field(None, description="Access token (prefer token_file, kept out of the YAML); not blank.")
+    token_file: SecretFilePath | None = Field(None, description="File holding the access token (UTF-8 text, not blank).")
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host names the panel answers to besides loopback and `host` (e.g. gallery-pc.local); "
@@ -179,6 +282,13 @@ class ControlPanelConfig(StrictModel):
         True,
         description="Refuse to start when the panel's port cannot be bound (false: play on without a panel).",
     )
+
+    @field_validator("token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty: an empty token would leave the control panel open; set a long random text")
+        return value
 
     @model_validator(mode="after")
     def _token_off_loopback(self) -> ControlPanelConfig:

@@ -44,7 +44,7 @@ def _type_name(annotation: Any) -> str:
         if issubclass(annotation, BaseModel):
             return "section"
         return {
-            bool: "true/false", int: "integer", float: "number", str: "text", Path: "path", dt.time: "time \"HH:MM\"",
+            bool: "true/false", int: "integer", float: "number", str: "text", Path: "path", dt.time: "time H:MM (24 h)",
             dt.date: "date YYYY-MM-DD", SecretStr: "text (secret)",
         }.get(annotation, annotation.__name__)
     return str(annotation)
@@ -86,7 +86,7 @@ def _default(info: FieldInfo) -> str:
     if isinstance(value, enum.Enum):
         value = value.value
     if isinstance(value, dt.time):
-        return f"`\"{value:%H:%M}\"`"
+        return f"`{value.hour}:{value.minute:02d}`"
     if isinstance(value, dict):
         return "`" + ", ".join(f"{k}: {{type: {getattr(v, 'type', '?')}}}" for k, v in value.items()) + "`"
     if isinstance(value, list):

@@ -161,6 +161,7 @@ def test_model_rules_timezone_hours_token_idle(gallery: Path) -> None:
 
 def test_days_accept_ranges_and_wrap_around(gallery: Path) -> None:
     path = write(gallery / "exhibit.yaml", """
+        artworks: [{id: a1, images: [img/a.png]}]
         schedule:
           periods:
             - {days: "fri-mon", open: "10:00", close: "12:00"}

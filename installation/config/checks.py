@@ -1,0 +1,73 @@
+"""Cross-checks on a validated exhibit: rules between sections that no single field can state.
+
+Each check reads the model (like Frigate's ``post_validation``) and yields ``(field path, message)``;
+the loader places each at its line. A config built in code can be checked the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from art2mus.installation.config.exhibit import ExhibitConfig
+from art2mus.installation.config.generators import Art2MusGeneratorConfig
+from art2mus.installation.config.problems import Loc
+
+Finding = tuple[Loc, str]
+
+
+def cross_check(config: ExhibitConfig) -> list[Finding]:
+    """Every cross-section problem of ``config``, as ``(loc, message)``."""
+    return [
+        *_has_artworks(config),
+        *_unique_ids(config),
+        *_known_generators(config),
+        *_periods_do_not_overlap(config),
+    ]
+
+
+def _has_artworks(config: ExhibitConfig) -> Iterator[Finding]:
+    if not config.artworks:
+        yield ("artworks",), "the exhibit has no artworks: list at least one under `artworks:` (id and images)"
+
+
+def _unique_ids(config: ExhibitConfig) -> Iterator[Finding]:
+    first_seen: dict[str, int] = {}
+    for i, artwork in enumerate(config.artworks):
+        if artwork.id in first_seen:
+            yield ("artworks", i, "id"), f"duplicate artwork id {artwork.id!r} (first used by artworks[{first_seen[artwork.id]}])"
+        else:
+            first_seen[artwork.id] = i
+
+
+def _known_generators(config: ExhibitConfig) -> Iterator[Finding]:
+    names = sorted(config.generators)
+    known = ", ".join(names) or "none"
+    for i, artwork in enumerate(config.artworks):
+        if artwork.audio is None and artwork.soundscape.generator not in config.generators:
+            yield (
+                ("artworks", i, "soundscape", "generator"),
+                f"unknown generator {artwork.soundscape.generator!r}; expected a key of `generators`: {known}",
+            )
+    if config.idle.source in ("collection", "image") and config.idle.generator not in config.generators:
+        yield ("idle", "generator"), f"unknown generator {config.idle.generator!r}; expected a key of `generators`: {known}"
+    for name, generator in config.generators.items():
+        if isinstance(generator, Art2MusGeneratorConfig):
+            if generator.fallback == name or generator.fallback not in config.generators:
+                others = ", ".join(n for n in names if n != name) or "none"
+                yield (
+                    ("generators", name, "fallback"),
+                    f"must name another generator (one of: {others}), got {generator.fallback!r}",
+                )
+
+
+def _periods_do_not_overlap(config: ExhibitConfig) -> Iterator[Finding]:
+    periods = config.schedule.periods
+    for i, a in enumerate(periods):
+        for j in range(i):
+            b = periods[j]
+            shared = [d for d in a.days if d in b.days]
+            if shared and a.open < b.close and b.open < a.close:
+                yield (
+                    ("schedule", "periods", i),
+                    f"overlaps schedule.periods[{j}] on {', '.join(shared)}: which volume applies would be ambiguous",
+                )

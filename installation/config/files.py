@@ -1,0 +1,248 @@
+"""Checks of the files an exhibit names: they exist, are regular files, and open as what they stand for.
+
+Media and secrets that would stop the daemon at start are read here, within bounds, so that
+``art2mus validate`` (and ``ExecStartPre``) refuses them instead: an audio file holding NaN, infinite
+or absurd samples, an image OpenCV cannot decode, a token file that is empty or not UTF-8.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import stat
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from art2mus.installation.config.base import FileKind
+from art2mus.installation.config.exhibit import ExhibitConfig
+from art2mus.installation.config.problems import (
+    Loc,
+    Problem,
+    display_path,
+    format_loc,
+    members,
+    strip_annotation,
+)
+from art2mus.installation.config.source import Node
+
+Finding = tuple[Loc, str]
+
+#: largest token file read (a token is a line of text).
+MAX_SECRET_BYTES = 64 * 1024
+#: a sample beyond this magnitude (+24 dBFS) is corrupt data, not sound.
+MAX_SAMPLE_MAGNITUDE = 16.0
+#: frames read at a time when scanning an audio file.
+AUDIO_BLOCK_FRAMES = 1 << 16
+
+
+def _file_kind(info: FieldInfo | None, annotation: Any = None) -> FileKind | None:
+    if info is not None:
+        for meta in info.metadata:
+            if isinstance(meta, FileKind):
+                return meta
+        annotation = info.annotation
+    if annotation is None:
+        return None
+    if get_origin(annotation) is typing.Annotated:
+        for meta in get_args(annotation)[1:]:
+            if isinstance(meta, FileKind):
+                return meta
+    for arg in get_args(annotation):
+        kind = _file_kind(None, arg)
+        if kind is not None:
+            return kind
+    return None
+
+
+def iter_paths(model: BaseModel, loc: Loc = ()) -> Iterator[tuple[Loc, Any, Any, Path, FileKind | None]]:
+    """Yield ``(loc, container, key, path, kind)`` for every Path value in the config."""
+    for name, kind in _field_kinds(type(model)):
+        yield from _iter_value_paths(getattr(model, name), (*loc, name), model, name, kind)
+
+
+@functools.cache
+def _field_kinds(model: type[BaseModel]) -> tuple[tuple[str, FileKind | None], ...]:
+    """Each field of ``model`` with its FileKind (looked up once per class, not per artwork)."""
+    return tuple((name, _file_kind(info)) for name, info in model.model_fields.items())
+
+
+def _iter_value_paths(value: Any, loc: Loc, container: Any, key: Any, kind: FileKind | None):
+    if isinstance(value, Path):
+        yield loc, container, key, value, kind
+    elif isinstance(value, BaseModel):
+        yield from iter_paths(value, loc)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _iter_value_paths(item, (*loc, i), value, i, kind)
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            yield from _iter_value_paths(item, (*loc, k), value, k, kind)
+
+
+def check_files(config: ExhibitConfig) -> list[Finding]:
+    """``(loc, message)`` for every referenced file that is missing or unusable as what it stands for."""
+    problems: list[Finding] = []
+    for loc, _container, _key, path, kind in iter_paths(config):
+        if kind is None and loc == ("idle", "path"):
+            kind = FileKind("image" if config.idle.source == "image" else "audio")
+        if kind is None:
+            continue
+        message = check_file(path, kind.kind)
+        if message:
+            problems.append((loc, message))
+    return problems
+
+
+def check_raw_files(root: Node) -> list[Problem]:
+    """File checks on the YAML as written, for when the schema rejected the document."""
+    problems: list[Problem] = []
+
+    def walk(annotation: Any, node: Node, loc: Loc, kind: FileKind | None) -> None:
+        annotation = strip_annotation(annotation)
+        if isinstance(node.value, str) and kind is not None:
+            try:
+                path = Path(node.value).expanduser()
+            except RuntimeError:  # ~user that does not exist
+                path = Path(node.value)
+            path = path if path.is_absolute() else (node.file.parent / path).absolute()
+            message = check_file(path, kind.kind)
+            if message:
+                problems.append(Problem(node.file, node.line, node.col, format_loc(loc), message))
+            return
+        origin = get_origin(annotation)
+        if origin in (Union, types.UnionType) and isinstance(node.value, dict) and "type" in node.value:
+            tag = node.value["type"].value
+            for member in map(strip_annotation, members(annotation)):
+                if isinstance(member, type) and issubclass(member, BaseModel):
+                    type_field = member.model_fields.get("type")
+                    if type_field is not None and type_field.default == tag:
+                        annotation = member
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(node.value, dict):
+            for key, child in node.value.items():
+                info = annotation.model_fields.get(key)
+                if info is not None:
+                    walk(info.annotation, child, (*loc, key), _file_kind(info))
+        elif get_origin(annotation) in (list, dict) and isinstance(node.value, list | dict):
+            item_type = get_args(annotation)[-1]
+            children = node.value.items() if isinstance(node.value, dict) else enumerate(node.value)
+            for key, child in children:
+                walk(item_type, child, (*loc, key), kind)
+
+    walk(ExhibitConfig, root, (), None)
+    return problems
+
+
+def check_file(path: Path, kind: str) -> str | None:
+    """None if ``path`` is usable as ``kind``, else a sentence saying what is wrong. Never raises."""
+    try:
+        return _check_file(path, kind)
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        return f"cannot check {display_path(path)}: {reason}"
+
+
+def _check_file(path: Path, kind: str) -> str | None:
+    shown = display_path(path)
+    if kind == "output":
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        return None if os.access(parent, os.W_OK) else f"cannot create {shown}: {display_path(parent)} is not writable"
+    if kind == "dir":
+        if not path.exists():
+            return f"folder not found: {shown}"
+        return None if path.is_dir() else f"expected a folder, found a file: {shown}"
+    if not path.exists():
+        return f"file not found: {shown}"
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return f"expected a file, found a folder: {shown}"
+    if not stat.S_ISREG(mode):
+        return f"{shown} is not a regular file (a device, pipe or socket)"
+    if not os.access(path, os.R_OK):
+        return f"file is not readable: {shown}"
+    if kind in ("image", "audio", "video"):
+        info = path.stat()
+        return _probe_media(path, kind, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+    if kind == "secret":
+        return _check_secret(path, shown)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_media(path: Path, kind: str, _signature: tuple[int, ...]) -> str | None:
+    """Decode ``path`` as ``kind``; cached by the file's identity, size and time so a reload re-reads only
+    what changed."""
+    shown = display_path(path)
+    if kind == "image":
+        import cv2
+
+        if cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4) is None:
+            return f"not a readable image: {shown} (expected PNG, JPEG, TIFF, WebP or BMP)"
+    elif kind == "audio":
+        return _check_audio(path, shown)
+    elif kind == "video":
+        import cv2
+
+        capture = cv2.VideoCapture(str(path))
+        try:
+            ok = capture.isOpened() and capture.read()[0]
+        finally:
+            capture.release()
+        if not ok:
+            return f"not a readable video: {shown} (expected a file OpenCV can decode, e.g. MP4 or AVI)"
+    return None
+
+
+def _check_audio(path: Path, shown: str) -> str | None:
+    """Every sample must be a finite number within +-16 (a sound file's samples lie within +-1)."""
+    import numpy as np
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(str(path)) as sound:
+            if sound.frames == 0:
+                return f"audio file is empty: {shown}"
+            frame = 0
+            for block in sound.blocks(blocksize=AUDIO_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                finite = np.isfinite(block)
+                if not finite.all():
+                    at = frame + int(np.argmin(finite.all(axis=1)))
+                    return (
+                        f"audio file {shown} holds NaN or infinite samples (first at {at / sound.samplerate:.3f} s): "
+                        "the file is corrupt; export it again"
+                    )
+                peak = float(np.abs(block).max(initial=0.0))
+                if peak > MAX_SAMPLE_MAGNITUDE:
+                    return (
+                        f"audio file {shown} holds samples up to {peak:.3g} (corrupt float data: sound lies "
+                        "within -1..1); export it again"
+                    )
+                frame += block.shape[0]
+    except (RuntimeError, soundfile.LibsndfileError, TypeError) as err:
+        return f"not a readable audio file: {shown} ({err}; expected WAV, FLAC or OGG)"
+    if frame == 0:
+        return f"audio file is empty: {shown}"
+    return None
+
+
+def _check_secret(path: Path, shown: str) -> str | None:
+    """A token file: UTF-8 text, at most 64 KB, not blank."""
+    with path.open("rb") as file:
+        data = file.read(MAX_SECRET_BYTES + 1)
+    if len(data) > MAX_SECRET_BYTES:
+        return f"token file {shown} is larger than {MAX_SECRET_BYTES // 1024} KB; a token is one line of text"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        return f"token file {shown} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line})"
+    if not text.strip():
+        return f"token file {shown} is empty: an empty token would leave the control panel open to anyone"
+    return None
