@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from art2mus.installation.config import load_exhibit
-from art2mus.installation.gallery import IDLE_KEY, Gallery
+from art2mus.installation.gallery import Gallery
 
 
 def _spec(repo_root: Path, tmp_path: Path) -> dict:
