@@ -473,6 +473,9 @@ class RecognitionResult:
         matches: feature matches that passed the ratio test (all artworks).
         keypoints: keypoints found in the frame.
         seconds: time spent on this frame.
+        inliers: the recognised artwork's inlier pairs, ``(n, 4)`` float32 rows of (reference x, y in
+            index pixels, frame x, y in frame pixels), or None: what a tracker follows between recognitions.
+        reference: the matched reference photo's number in the index (with ``inliers``), else -1.
     """
 
     artwork_id: str | None
@@ -482,6 +485,8 @@ class RecognitionResult:
     matches: int = 0
     keypoints: int = 0
     seconds: float = 0.0
+    inliers: np.ndarray | None = field(default=None, repr=False, compare=False)
+    reference: int = -1
 
     def to_json(self) -> dict:
         """``{"artwork": id or "unknown", "score": inliers, "outline": [[x, y] x4] or null}``."""
@@ -704,6 +709,8 @@ class ArtworkRecognizer:
             result.matches,
             result.keypoints,
             time.perf_counter() - t0,
+            result.inliers,
+            result.reference,
         )
 
     def _recognize_at(
@@ -722,7 +729,7 @@ class ArtworkRecognizer:
         if len(good_q) < self.min_inliers:
             return RecognitionResult(None, 0.0, **counts_kw)
         by_ref = self._matches_by_reference(good_q, cand_kp)
-        best: tuple[int, int, np.ndarray] | None = None  # (inliers, ref, outline)
+        best: tuple[int, int, np.ndarray, np.ndarray] | None = None  # (inliers, ref, outline, pairs)
         ransac_px = self.ransac_px * small.shape[1] / 480.0
         ranked = sorted(by_ref.items(), key=lambda item: -len(item[1][0]))
         for ref, (q_sel, kp_sel) in ranked[: self.max_candidates]:
@@ -732,14 +739,23 @@ class ArtworkRecognizer:
                 ref, self.index.keypoints[kp_sel], xy[q_sel], (small.shape[1], small.shape[0]), ransac_px
             )
             if found is not None and (best is None or found[0] > best[0]):
-                best = (found[0], ref, found[1])
+                best = (found[0], ref, found[1], found[2])
         if best is None:
             return RecognitionResult(None, 0.0, **counts_kw)
-        inliers, ref, outline = best
+        inliers, ref, outline, pairs = best
         art = self.index.artwork_ids[ref]
         if inliers < self.min_inliers:
             return RecognitionResult(None, float(inliers), None, art, **counts_kw)
-        return RecognitionResult(art, float(inliers), (outline / s).astype(np.float32), art, **counts_kw)
+        pairs[:, 2:] /= s
+        return RecognitionResult(
+            art,
+            float(inliers),
+            (outline / s).astype(np.float32),
+            art,
+            **counts_kw,
+            inliers=pairs,
+            reference=ref,
+        )
 
     def _ratio_test(
         self, nn_idx: np.ndarray, nn_dist: np.ndarray, allowed: set[str] | None
@@ -809,8 +825,9 @@ class ArtworkRecognizer:
         frame_xy: np.ndarray,
         frame_size: tuple[int, int],
         ransac_px: float,
-    ) -> tuple[int, np.ndarray] | None:
-        """RANSAC homography reference -> frame; ``(inliers, outline)`` if the outline is sane, else None."""
+    ) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """RANSAC homography reference -> frame; ``(inliers, outline, inlier pairs (n, 4))`` if the outline
+        is sane, else None."""
         if len(ref_xy) < 4:
             return None
         h, mask = cv2.findHomography(ref_xy, frame_xy, cv2.RANSAC, ransac_px, maxIters=1000, confidence=0.995)
@@ -848,4 +865,4 @@ class ArtworkRecognizer:
         if problem is not None:
             logger.debug("candidate %s rejected: %s (%d inliers)", self.index.artwork_ids[ref], problem, n_in)
             return None
-        return n_in, outline
+        return n_in, outline, np.hstack([ref_xy[inl], frame_xy[inl]]).astype(np.float32)
