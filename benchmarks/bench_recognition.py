@@ -72,12 +72,8 @@ def main() -> None:
         random_view_params,
         synthetic_view,
     )
-    from art2mus.installation.vision.recognition import (
-        ArtworkRecognizer,
-        FeatureSettings,
-        RecognitionIndex,
-        ReferencePhoto,
-    )
+    from art2mus.installation.vision.index import FeatureSettings, RecognitionIndex, ReferencePhoto
+    from art2mus.installation.vision.recognizer import ArtworkRecognizer
 
     recognition = load_exhibit(REPO / "exhibits" / "demo" / "exhibit.yaml").recognition
     t0 = time.perf_counter()
@@ -87,7 +83,7 @@ def main() -> None:
     references = [ReferencePhoto(art, image=image) for art, image in paintings.items()]
 
     rss_before = _rss_bytes()
-    settings = FeatureSettings(kind=recognition.features, reference_features=recognition.max_features)
+    settings = FeatureSettings.from_config(recognition)
     index = RecognitionIndex.build(references, settings)
     recognizer = ArtworkRecognizer.from_config(recognition, index)
     rss_after = _rss_bytes()

@@ -25,16 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from art2mus.installation.vision.debounce import ArtworkDebouncer
-from art2mus.installation.vision.presence import PresenceMonitor
-from art2mus.installation.vision.recognition import (
+from art2mus.installation.vision.index import (
     INDEX_FILENAME,
-    ArtworkRecognizer,
-    CandidatePrefilter,
     FeatureSettings,
     RecognitionIndex,
-    RecognitionResult,
     references_from_exhibit,
 )
+from art2mus.installation.vision.presence import PresenceMonitor
+from art2mus.installation.vision.recognizer import ArtworkRecognizer, CandidatePrefilter, RecognitionResult
 from art2mus.installation.vision.sources import Frame
 from art2mus.installation.vision.tracking import ArtworkTracker, SceneGate, thumbnail
 
@@ -226,9 +224,7 @@ def recognition_index_path(exhibit: ExhibitConfig) -> Path:
 def recognition_index_for_exhibit(exhibit: ExhibitConfig, path: Path | None = None) -> RecognitionIndex:
     """The exhibit's recognition index: loaded from ``path`` (default :func:`recognition_index_path`) when it
     matches the current reference photos and settings, else built and saved there."""
-    settings = FeatureSettings(
-        kind=exhibit.recognition.features, reference_features=exhibit.recognition.max_features
-    )
+    settings = FeatureSettings.from_config(exhibit.recognition)
     refs = references_from_exhibit(exhibit)
     if not refs:
         raise ValueError(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from art2mus.installation.vision.recognition import (
+from art2mus.installation.vision.recognizer import (
     GeometryLimits,
     RecognitionResult,
     outline_problem,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from art2mus.installation.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_demo_artwork
-from art2mus.installation.vision.recognition import ArtworkRecognizer, RecognitionIndex, ReferencePhoto
+from art2mus.installation.vision.index import RecognitionIndex, ReferencePhoto
+from art2mus.installation.vision.recognizer import ArtworkRecognizer
 
 
 @pytest.fixture(scope="session", autouse=True)
