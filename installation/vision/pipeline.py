@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.vision.debounce import ArtworkDebouncer
 from art2mus.installation.vision.index import (
     INDEX_FILENAME,
@@ -107,7 +108,7 @@ class VisionPipeline:
         interval_s: float = 0.0,
         gate: SceneGate | None = None,
         tracker: ArtworkTracker | None = None,
-        verify_s: float = 1.0,
+        verify_s: float = RecognitionConfig().verify_seconds,
     ):
         self.recognizer = recognizer
         self.debouncer = debouncer

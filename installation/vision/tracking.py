@@ -20,6 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.vision.recognizer import (
     GeometryLimits,
     RecognitionResult,
@@ -57,12 +58,12 @@ class SceneGate:
     """Decides whether a frame differs enough from the last recognised one to be recognised again.
 
     Args:
-        change_fraction: a frame is still while fewer than this fraction of its thumbnail's pixels
+        change_fraction: (``recognition.still_change_fraction``) a frame is still while fewer than this fraction of its thumbnail's pixels
             changed (by more than :data:`PIXEL_CHANGE` grey levels) since the reference; 0 turns the gate
             off (every due frame is recognised).
     """
 
-    def __init__(self, change_fraction: float = 0.02):
+    def __init__(self, change_fraction: float = RecognitionConfig().still_change_fraction):
         if not 0 <= change_fraction < 1:
             raise ValueError(f"change_fraction must be in [0, 1), got {change_fraction}")
         self.change_fraction = change_fraction
