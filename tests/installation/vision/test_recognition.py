@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pydantic
 import pytest
+from recognition_settings import TUNED
 
 from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.demo_collection import DEMO_ARTWORKS, render_generated_artworks
@@ -22,7 +23,7 @@ from art2mus.installation.vision.index import (
 )
 from art2mus.installation.vision.recognizer import ArtworkRecognizer, GeometryLimits, outline_problem
 
-ACCEPT = RecognitionConfig().accept_inliers  # the accept threshold a single image is judged by
+ACCEPT = TUNED.accept_inliers  # the accept threshold a single image is judged by
 
 
 def _corner_error(found: np.ndarray, true: np.ndarray) -> float:
@@ -66,7 +67,7 @@ def test_paintings_of_the_same_style_are_told_apart(demo_references, demo_painti
     """With look-alikes in the index (same style, other seed), each painting is still itself."""
     lookalikes = render_generated_artworks(8, seed=5, long_side=640)
     refs = demo_references + [ReferencePhoto(g.id, image=g.image) for g in lookalikes]
-    recognizer = ArtworkRecognizer(RecognitionIndex.build(refs))
+    recognizer = ArtworkRecognizer(RecognitionIndex.build(refs), TUNED)
     rng = np.random.default_rng(8)
     pairs = [(a.id, demo_paintings[a.id]) for a in DEMO_ARTWORKS] + [(g.id, g.image) for g in lookalikes]
     outcomes = collections.Counter()
@@ -144,10 +145,9 @@ def test_several_photos_of_one_artwork_do_not_veto_each_other(demo_references, d
         random_view_params(rng, max_tilt_deg=10, scale=(0.9, 0.95), max_occlusion=0.0),
         rng,
     ).frame
-    one_pass = RecognitionConfig(refine_width=0)  # scores of the same pass are comparable
-    one = ArtworkRecognizer(RecognitionIndex.build(demo_references), one_pass)
+    one = ArtworkRecognizer(RecognitionIndex.build(demo_references), TUNED)
     two = ArtworkRecognizer(
-        RecognitionIndex.build(demo_references + [ReferencePhoto(art, image=second_photo)]), one_pass
+        RecognitionIndex.build(demo_references + [ReferencePhoto(art, image=second_photo)]), TUNED
     )
     for _ in range(4):
         frame = synthetic_view(demo_paintings[art], random_view_params(rng, scale=(0.5, 0.9)), rng).frame
@@ -178,7 +178,9 @@ def test_prefilter_restricts_the_candidates(demo_index, demo_paintings):
 
 
 def test_orb_features_work_too(demo_references, demo_paintings):
-    recognizer = ArtworkRecognizer(RecognitionIndex.build(demo_references, FeatureSettings(kind="orb")))
+    recognizer = ArtworkRecognizer(
+        RecognitionIndex.build(demo_references, FeatureSettings(kind="orb")), TUNED
+    )
     result = recognizer.recognize(cv2.resize(demo_paintings["city-at-six"], (640, 480)))
     assert result.artwork_id == "city-at-six" and result.score >= ACCEPT
 
