@@ -66,8 +66,13 @@ def _drive(render, mixer, clips, seconds: float, block: int, gain_db: float = 0.
         blocks += 1
         done += block
     cpu = time.process_time() - start
-    return {"audio_s": done / SR, "cpu_s": round(cpu, 4), "x_realtime": round(done / SR / cpu, 1),
-            "mean_voices": round(voices_sum / blocks, 2), "blocks_limited": round(limited / blocks, 3)}
+    return {
+        "audio_s": done / SR,
+        "cpu_s": round(cpu, 4),
+        "x_realtime": round(done / SR / cpu, 1),
+        "mean_voices": round(voices_sum / blocks, 2),
+        "blocks_limited": round(limited / blocks, 3),
+    }
 
 
 def _best(runs: list[dict]) -> dict:
@@ -142,22 +147,27 @@ def main() -> None:
     cases["limiting_block1024"] = _best(runs)
 
     headline = cases["mixer_block1024"]["x_realtime"]
-    print(json.dumps({
-        "benchmark": "mixer",
-        "sample_rate": SR,
-        "channels": 2,
-        "voices": 3,
-        "scene": "3 noise soundscapes at -23 LUFS, 4 s equal-power crossfade started every 1.5 s, master ramp, limiter on",
-        "pinned_cpu": cpu,
-        "block_frames": 1024,
-        "x_realtime": headline,
-        "target_x_realtime": TARGET_X,
-        "meets_target": headline >= TARGET_X,
-        "cases": cases,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "mixer",
+                "sample_rate": SR,
+                "channels": 2,
+                "voices": 3,
+                "scene": "3 noise soundscapes at -23 LUFS, 4 s equal-power crossfade started every 1.5 s, master ramp, limiter on",
+                "pinned_cpu": cpu,
+                "block_frames": 1024,
+                "x_realtime": headline,
+                "target_x_realtime": TARGET_X,
+                "meets_target": headline >= TARGET_X,
+                "cases": cases,
+                "python": sys.version.split()[0],
+                "numpy": np.__version__,
+                "machine": platform.machine(),
+            },
+            indent=2,
+        )
+    )
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"x_realtime": headline, "cases": cases}, fh, indent=2)

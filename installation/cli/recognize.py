@@ -71,7 +71,7 @@ def command(
     from art2mus.installation.vision.debounce import ArtworkDebouncer
     from art2mus.installation.vision.pipeline import VisionPipeline, recognition_index_for_exhibit
     from art2mus.installation.vision.presence import PresenceMonitor
-    from art2mus.installation.vision.recognition import ArtworkRecognizer
+    from art2mus.installation.vision.recognizer import ArtworkRecognizer
     from art2mus.installation.vision.watch import (
         camera_target,
         recognize_image,

@@ -119,6 +119,22 @@ class RecognitionConfig(StrictModel):
         "(0: whenever the first pass is not confident); a frame matching nothing shows no artwork.",
     )
     interval_seconds: float = seconds(0.2, "Time between two recognitions of the newest frame.", ge=0, le=10)
+    still_change_fraction: float = Field(
+        0.02,
+        ge=0,
+        lt=1,
+        description="A frame counts as still when less than this fraction of its pixels changed since the "
+        "last recognised one; a still frame keeps the last result without recognition (0: recognise every "
+        "interval).",
+    )
+    tracking: bool = Field(
+        True,
+        description="Follow the chosen artwork's keypoints by optical flow between full recognitions "
+        "(far cheaper than searching every artwork).",
+    )
+    verify_seconds: float = seconds(
+        1.0, "Longest time between two full recognitions while the chosen artwork is tracked.", gt=0, le=60
+    )
     index_dir: OutputPath = Field(
         Path(".art2mus"),
         description="Where the recognition index is kept (rebuilt when reference photos change).",

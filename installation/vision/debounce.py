@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from art2mus.installation.config.vision import PresenceConfig, RecognitionConfig
+from art2mus.installation.config.vision import PresenceConfig, RecognitionConfig
 
 logger = logging.getLogger(__name__)
+
+# the defaults are the exhibit's: one default per setting, in the config models
+_PRESENCE, _RECOGNITION = PresenceConfig(), RecognitionConfig()
 
 
 @dataclass
@@ -46,10 +47,10 @@ class ArtworkDebouncer:
     def __init__(
         self,
         *,
-        dwell_s: float = 1.5,
-        hold_s: float = 6.0,
-        accept_score: float = 12,
-        keep_score: float = 8,
+        dwell_s: float = _PRESENCE.dwell_seconds,
+        hold_s: float = _PRESENCE.hold_seconds,
+        accept_score: float = _RECOGNITION.accept_inliers,
+        keep_score: float = _RECOGNITION.keep_inliers,
         max_gap_s: float = 0.8,
         min_hits: int = 2,
     ):

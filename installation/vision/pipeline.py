@@ -1,8 +1,11 @@
 """From frames to a stable decision: "artwork X is in front of the camera" / "a visitor is present" /
 "nothing".
 
-:class:`VisionPipeline` feeds each frame to presence (every frame) and to the recognizer (at most every
-``interval_s`` of frame time), debounces the recognitions, and returns a :class:`VisionDecision`:
+:class:`VisionPipeline` feeds each frame to presence (every frame) and, at most every ``interval_s`` of
+frame time, decides what the camera sees, cheapest test first (:mod:`.tracking`): a still picture keeps
+the last result; a moving picture of the chosen artwork is confirmed by following its keypoints; only
+otherwise (and at least every ``verify_s`` while tracking) does the full recognizer search the index.
+Each of these results is debounced like a recognition, and the pipeline returns a :class:`VisionDecision`:
 
 - ``artwork``: the debouncer has chosen an artwork;
 - ``unknown``: no artwork is chosen but a visitor is present (motion or a sensor);
@@ -21,18 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.vision.debounce import ArtworkDebouncer
-from art2mus.installation.vision.presence import PresenceMonitor
-from art2mus.installation.vision.recognition import (
+from art2mus.installation.vision.index import (
     INDEX_FILENAME,
-    ArtworkRecognizer,
-    CandidatePrefilter,
     FeatureSettings,
     RecognitionIndex,
-    RecognitionResult,
     references_from_exhibit,
 )
+from art2mus.installation.vision.presence import PresenceMonitor
+from art2mus.installation.vision.recognizer import ArtworkRecognizer, CandidatePrefilter, RecognitionResult
 from art2mus.installation.vision.sources import Frame
+from art2mus.installation.vision.tracking import ArtworkTracker, SceneGate, thumbnail
 
 if TYPE_CHECKING:
     from art2mus.installation.config.exhibit import ExhibitConfig
@@ -70,6 +73,19 @@ class VisionDecision:
         return {"t": round(self.t, 2), "artwork": self.label, "score": round(float(self.score), 1)}
 
 
+@dataclass
+class VisionStats:
+    """How each due frame was decided: ``recognized`` (the full index search), ``tracked`` (the chosen
+    artwork followed by optical flow), ``still`` (the picture had not changed: the last result held)."""
+
+    recognized: int = 0
+    tracked: int = 0
+    still: int = 0
+
+    def as_dict(self) -> dict:
+        return {"recognized": self.recognized, "tracked": self.tracked, "still": self.still}
+
+
 class VisionPipeline:
     """Recognition + presence + debounce for one camera.
 
@@ -78,6 +94,9 @@ class VisionPipeline:
         debouncer: dwell/hold and hysteresis over recognitions.
         presence: visitor presence (motion and sensors), or None (then ``unknown`` is never reported).
         interval_s: least frame time between two recognitions (0: every frame); presence sees every frame.
+        gate: skips recognition while the picture is still (None: recognise every due frame).
+        tracker: follows the chosen artwork between full recognitions (None: no tracking).
+        verify_s: longest frame time between two full recognitions while tracking.
     """
 
     def __init__(
@@ -87,14 +106,22 @@ class VisionPipeline:
         presence: PresenceMonitor | None = None,
         *,
         interval_s: float = 0.0,
+        gate: SceneGate | None = None,
+        tracker: ArtworkTracker | None = None,
+        verify_s: float = RecognitionConfig().verify_seconds,
     ):
         self.recognizer = recognizer
         self.debouncer = debouncer
         self.presence = presence
         self.interval_s = interval_s
+        self.gate = gate
+        self.tracker = tracker
+        self.verify_s = verify_s
+        self.stats = VisionStats()
         self.last_result: RecognitionResult | None = None
         self.decision: VisionDecision | None = None
         self._last_recognition_t: float | None = None
+        self._last_full_t = 0.0
 
     @classmethod
     def from_config(
@@ -107,24 +134,71 @@ class VisionPipeline:
     ) -> VisionPipeline:
         """Everything from an exhibit: the index (loaded or built), recognizer, debouncer and presence."""
         index = index or recognition_index_for_exhibit(exhibit)
+        config = exhibit.recognition
+        recognizer = ArtworkRecognizer.from_config(config, index, prefilter=prefilter)
+        tracker = None
+        if config.tracking:
+            tracker = ArtworkTracker(
+                index.ref_sizes,
+                width=config.process_width,
+                min_points=config.keep_inliers,
+                geometry=recognizer.geometry,
+            )
         return cls(
-            ArtworkRecognizer.from_config(exhibit.recognition, index, prefilter=prefilter),
-            ArtworkDebouncer.from_config(exhibit.presence, exhibit.recognition),
+            recognizer,
+            ArtworkDebouncer.from_config(exhibit.presence, config),
             PresenceMonitor.from_config(exhibit.presence, clock=clock),
-            interval_s=exhibit.recognition.interval_seconds,
+            interval_s=config.interval_seconds,
+            gate=SceneGate(config.still_change_fraction) if config.still_change_fraction > 0 else None,
+            tracker=tracker,
+            verify_s=config.verify_seconds,
         )
+
+    def _see(self, image, t: float) -> RecognitionResult:
+        """What the camera sees at ``t``: the last result while the picture is still, the chosen artwork
+        while its keypoints follow it, else a full recognition."""
+        thumb = thumbnail(image) if self.gate is not None else None
+        if self.gate is not None and self.last_result is not None and self.gate.is_still(thumb):
+            self.stats.still += 1
+            return self.last_result
+        tracked = None
+        chosen = self.debouncer.current
+        if (
+            self.tracker is not None
+            and self.tracker.active
+            and chosen is not None
+            and t - self._last_full_t < self.verify_s
+        ):
+            tracked = self.tracker.track(image)
+            if tracked is not None and tracked.artwork_id != chosen:
+                tracked = None
+        if tracked is not None:
+            self.stats.tracked += 1
+            result = tracked
+        else:
+            self.stats.recognized += 1
+            self._last_full_t = t
+            result = self.recognizer.recognize(image)
+            if self.tracker is not None:
+                self.tracker.start(image, result)
+        if self.gate is not None:
+            self.gate.remember(thumb)
+        return result
 
     def process(self, frame: Frame) -> VisionDecision:
         """Feed one frame; returns the decision after it (also kept in :attr:`decision`)."""
         t = frame.timestamp
         if self._last_recognition_t is not None and t < self._last_recognition_t:
             self._last_recognition_t = None  # a looping video restarted
+            self.last_result = None
+            if self.tracker is not None:
+                self.tracker.reset()
         if self.presence is not None:
             self.presence.update_frame(frame.image, t)
         due = self._last_recognition_t is None or t - self._last_recognition_t >= self.interval_s - 1e-9
         if due:
             self._last_recognition_t = t
-            self.last_result = self.recognizer.recognize(frame.image)
+            self.last_result = self._see(frame.image, t)
             current = self.debouncer.update(self.last_result.artwork_id, self.last_result.score, t)
         else:
             current = self.debouncer.current
@@ -151,9 +225,7 @@ def recognition_index_path(exhibit: ExhibitConfig) -> Path:
 def recognition_index_for_exhibit(exhibit: ExhibitConfig, path: Path | None = None) -> RecognitionIndex:
     """The exhibit's recognition index: loaded from ``path`` (default :func:`recognition_index_path`) when it
     matches the current reference photos and settings, else built and saved there."""
-    settings = FeatureSettings(
-        kind=exhibit.recognition.features, reference_features=exhibit.recognition.max_features
-    )
+    settings = FeatureSettings.from_config(exhibit.recognition)
     refs = references_from_exhibit(exhibit)
     if not refs:
         raise ValueError(

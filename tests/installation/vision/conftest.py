@@ -5,9 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from recognition_settings import TUNED
 
 from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_demo_artwork
-from art2mus.installation.vision.recognition import ArtworkRecognizer, RecognitionIndex, ReferencePhoto
+from art2mus.installation.vision.index import RecognitionIndex, ReferencePhoto
+from art2mus.installation.vision.recognizer import ArtworkRecognizer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,7 +33,7 @@ def demo_index(demo_references) -> RecognitionIndex:
 
 @pytest.fixture(scope="session")
 def demo_recognizer(demo_index) -> ArtworkRecognizer:
-    return ArtworkRecognizer(demo_index)
+    return ArtworkRecognizer(demo_index, TUNED)
 
 
 @pytest.fixture(scope="session")

@@ -140,3 +140,14 @@ def test_from_config_and_bad_arguments():
         ArtworkDebouncer(dwell_s=3.0, hold_s=1.0)
     with pytest.raises(ValueError, match="keep_score"):
         ArtworkDebouncer(accept_score=10, keep_score=12)
+
+
+def test_defaults_in_code_are_the_exhibits():
+    in_code = ArtworkDebouncer()
+    daemon = ArtworkDebouncer.from_config(PresenceConfig(), RecognitionConfig())
+    assert (in_code.dwell_s, in_code.hold_s, in_code.accept_score, in_code.keep_score) == (
+        daemon.dwell_s,
+        daemon.hold_s,
+        daemon.accept_score,
+        daemon.keep_score,
+    )

@@ -9,24 +9,21 @@ import cv2
 import numpy as np
 import pydantic
 import pytest
+from recognition_settings import TUNED
 
 from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, render_generated_artworks
 from art2mus.exhibits.demo_collection.views import distractor_images, random_view_params, synthetic_view
 from art2mus.installation.config.vision import RecognitionConfig
-from art2mus.installation.vision.recognition import (
+from art2mus.installation.vision.index import (
     INDEX_FILENAME,
-    ArtworkRecognizer,
-    EmbeddingPrefilter,
-    ExactCosineSearch,
     FeatureSettings,
-    GeometryLimits,
     RecognitionIndex,
     ReferencePhoto,
-    outline_problem,
     references_fingerprint,
 )
+from art2mus.installation.vision.recognizer import ArtworkRecognizer, GeometryLimits, outline_problem
 
-ACCEPT = 12  # the accept threshold a single image is judged by (RecognitionConfig.accept_inliers)
+ACCEPT = TUNED.accept_inliers  # the accept threshold a single image is judged by
 
 
 def _corner_error(found: np.ndarray, true: np.ndarray) -> float:
@@ -70,7 +67,7 @@ def test_paintings_of_the_same_style_are_told_apart(demo_references, demo_painti
     """With look-alikes in the index (same style, other seed), each painting is still itself."""
     lookalikes = render_generated_artworks(8, seed=5, long_side=640)
     refs = demo_references + [ReferencePhoto(g.id, image=g.image) for g in lookalikes]
-    recognizer = ArtworkRecognizer(RecognitionIndex.build(refs))
+    recognizer = ArtworkRecognizer(RecognitionIndex.build(refs), TUNED)
     rng = np.random.default_rng(8)
     pairs = [(a.id, demo_paintings[a.id]) for a in DEMO_ARTWORKS] + [(g.id, g.image) for g in lookalikes]
     outcomes = collections.Counter()
@@ -148,9 +145,9 @@ def test_several_photos_of_one_artwork_do_not_veto_each_other(demo_references, d
         random_view_params(rng, max_tilt_deg=10, scale=(0.9, 0.95), max_occlusion=0.0),
         rng,
     ).frame
-    one = ArtworkRecognizer(RecognitionIndex.build(demo_references))
+    one = ArtworkRecognizer(RecognitionIndex.build(demo_references), TUNED)
     two = ArtworkRecognizer(
-        RecognitionIndex.build(demo_references + [ReferencePhoto(art, image=second_photo)])
+        RecognitionIndex.build(demo_references + [ReferencePhoto(art, image=second_photo)]), TUNED
     )
     for _ in range(4):
         frame = synthetic_view(demo_paintings[art], random_view_params(rng, scale=(0.5, 0.9)), rng).frame
@@ -180,27 +177,10 @@ def test_prefilter_restricts_the_candidates(demo_index, demo_paintings):
     assert elsewhere.recognize(frame).artwork_id is None
 
 
-class _ColourEncoder:
-    """A stand-in image encoder: the mean colour of a 4x4 grid, (batch, 48)."""
-
-    def embed(self, images):
-        return np.stack(
-            [
-                cv2.resize(img, (4, 4), interpolation=cv2.INTER_AREA).astype(np.float32).ravel() - 128
-                for img in images
-            ]
-        )
-
-
-def test_embedding_prefilter_finds_the_nearest_references(demo_references, demo_paintings):
-    prefilter = EmbeddingPrefilter(_ColourEncoder(), ExactCosineSearch(), top_k=2)
-    prefilter.add_references(demo_references)
-    assert "night-over-the-village" in prefilter.candidates(demo_paintings["night-over-the-village"])
-    assert len(prefilter.candidates(demo_paintings["amber-fields"])) <= 2
-
-
 def test_orb_features_work_too(demo_references, demo_paintings):
-    recognizer = ArtworkRecognizer(RecognitionIndex.build(demo_references, FeatureSettings(kind="orb")))
+    recognizer = ArtworkRecognizer(
+        RecognitionIndex.build(demo_references, FeatureSettings(kind="orb")), TUNED
+    )
     result = recognizer.recognize(cv2.resize(demo_paintings["city-at-six"], (640, 480)))
     assert result.artwork_id == "city-at-six" and result.score >= ACCEPT
 
@@ -254,3 +234,24 @@ def test_from_config_takes_both_pass_widths(demo_index):
     assert [w for w, _ in one._passes] == [400]
     with pytest.raises(pydantic.ValidationError, match="refine_width"):
         RecognitionConfig(process_width=640, refine_width=320)
+
+
+def test_the_recognizer_built_in_code_behaves_as_the_daemons(demo_index, demo_paintings, demo_exhibit_path):
+    """One name and one default per setting: the recognizer takes the exhibit's typed config, so a
+    recognizer built in code with no settings judges a frame exactly as the demo daemon's does."""
+    from art2mus.installation.config import load_exhibit
+
+    daemon = ArtworkRecognizer.from_config(load_exhibit(demo_exhibit_path).recognition, demo_index)
+    in_code = ArtworkRecognizer(demo_index)
+    assert (in_code.ratio, in_code.min_inliers, in_code.confident_inliers) == (
+        daemon.ratio,
+        daemon.min_inliers,
+        daemon.confident_inliers,
+    )
+    frame = cv2.resize(demo_paintings["evening-regatta"], (320, 240))
+    a, b = in_code.recognize(frame), daemon.recognize(frame)  # (FLANN's trees are randomised: scores vary)
+    assert a.artwork_id == b.artwork_id == "evening-regatta"
+    strict = ArtworkRecognizer(
+        demo_index, RecognitionConfig(ratio_test=0.4, keep_inliers=4, accept_inliers=4)
+    )
+    assert strict.recognize(frame).matches < a.matches

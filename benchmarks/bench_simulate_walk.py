@@ -1,0 +1,121 @@
+"""The demo walk through vision as ``art2mus simulate`` sees it: CPU seconds per simulated second, and the
+decisions (what is chosen, and when) compared with a recorded reference.
+
+Every frame of ``exhibits/demo/camera/walk.mp4`` goes through the exhibit's :class:`VisionPipeline` with
+the video's own timestamps (as ``simulate`` feeds them); the decision changes are compared with
+``benchmarks/data/demo_walk_decisions.json`` (recorded before scene gating landed): the same labels in
+the same order, each within one recognition interval. CPU time is ``time.process_time`` of this process
+(pinned to one core, OpenCV on one thread), so other load on a shared machine does not count.
+
+    .venv/bin/python benchmarks/bench_simulate_walk.py [--record] [--out FILE]
+
+``--record`` writes the reference instead of comparing with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+REPO = Path(__file__).resolve().parents[1]
+EXHIBIT = REPO / "exhibits" / "demo" / "exhibit.yaml"
+REFERENCE = REPO / "benchmarks" / "data" / "demo_walk_decisions.json"
+TARGET_SPEED = 20.0
+
+
+def walk_decisions(exhibit_path: Path = EXHIBIT) -> tuple[list[dict], dict]:
+    """Decision changes over one pass of the demo walk, and the CPU figures."""
+    from art2mus.installation.config.loader import load_exhibit  # noqa: PLC0415
+    from art2mus.installation.vision.pipeline import VisionPipeline  # noqa: PLC0415
+    from art2mus.installation.vision.sources import EndOfStream, VideoFileSource  # noqa: PLC0415
+
+    exhibit = load_exhibit(exhibit_path)
+    now = [0.0]
+    pipeline = VisionPipeline.from_config(exhibit, clock=lambda: now[0])  # index loaded or built here
+    source = VideoFileSource(exhibit.camera.path, loop=False, realtime=False)
+    changes: list[dict] = []
+    previous = None
+    cpu0 = time.process_time()
+    frames = 0
+    t = 0.0
+    with source.open() as stream:
+        while True:
+            try:
+                frame = stream.read()
+            except EndOfStream:
+                break
+            now[0] = t = frame.timestamp
+            decision = pipeline.process(frame)
+            frames += 1
+            if not decision.same_state(previous):
+                changes.append({"t": round(t, 2), "label": decision.label})
+            previous = decision
+    cpu = time.process_time() - cpu0
+    stats = getattr(pipeline, "stats", None)
+    figures = {
+        "frames": frames,
+        "simulated_s": round(t, 2),
+        "cpu_s": round(cpu, 3),
+        "speed_x_real_time": round(t / cpu, 1) if cpu else None,
+        "target_speed": TARGET_SPEED,
+        "recognitions": None if stats is None else stats.as_dict(),
+    }
+    return changes, figures
+
+
+def compare(changes: list[dict], reference: list[dict], interval_s: float) -> list[str]:
+    """Differences between two decision-change lists: labels in order, times within ``interval_s``."""
+    problems = []
+    if [c["label"] for c in changes] != [r["label"] for r in reference]:
+        problems.append(
+            f"labels differ: {[c['label'] for c in changes]} vs reference {[r['label'] for r in reference]}"
+        )
+        return problems
+    for c, r in zip(changes, reference, strict=True):
+        if abs(c["t"] - r["t"]) > interval_s + 1e-6:
+            problems.append(f"{c['label']} at {c['t']} s, reference {r['t']} s")
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="write the reference decisions")
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    cv2.setNumThreads(1)
+    from art2mus.installation.config.loader import load_exhibit  # noqa: PLC0415
+
+    interval = load_exhibit(EXHIBIT).recognition.interval_seconds
+    walk_decisions()  # warm: the index is built and stored on the first run
+    changes, figures = walk_decisions()
+    if args.record:
+        REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+        REFERENCE.write_text(json.dumps(changes, indent=1) + "\n")
+        problems: list[str] = []
+    else:
+        problems = compare(changes, json.loads(REFERENCE.read_text()), interval)
+    report = {
+        "benchmark": "simulate_walk",
+        **figures,
+        "decision_changes": len(changes),
+        "same_decisions_as_reference": not problems,
+        "problems": problems,
+        "meets_target": bool(figures["speed_x_real_time"] and figures["speed_x_real_time"] >= TARGET_SPEED),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""The recognition index: local features of every artwork's reference photos, built once and stored.
+
+A :class:`RecognitionIndex` holds the keypoints and descriptors (SIFT or ORB, several photos per artwork
+allowed, each described at a few scales) of every reference photo, stacked, so that the recognizer
+(:mod:`.recognizer`) can search them all with one FLANN index.
+
+The index is persisted next to the exhibit (``<exhibit>/.art2mus/recognition-index.npz``) and rebuilt
+whenever a reference photo, the list of artworks or the feature settings change: the file records a
+SHA-256 fingerprint of all of them (:meth:`RecognitionIndex.load_or_build`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from art2mus.installation.config.exhibit import ExhibitConfig
+    from art2mus.installation.config.vision import RecognitionConfig
+
+logger = logging.getLogger(__name__)
+
+#: Bumped when the index layout or the feature extraction changes; part of the fingerprint.
+INDEX_FORMAT = 1
+INDEX_FILENAME = "recognition-index.npz"
+
+
+# ------------------------------------------------------------------------------------ features
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """How the reference photos are described (everything that goes into the stored index).
+
+    Attributes:
+        kind: ``"sift"`` (float descriptors, KD-tree FLANN; robust to blur and perspective) or ``"orb"``
+            (binary descriptors, LSH FLANN; faster, less robust).
+        reference_features: keypoints kept per reference photo at full size (strongest first).
+        reference_long_side: reference photos are scaled so their long side is at most this (pixels).
+        reference_levels: each reference is also described at 1/2, 1/4... of its size (this many levels
+            in all, half the keypoints per level), so that small, blurred views find coarse features.
+        root_sift: RootSIFT (L1-normalise, square root) descriptors, which match better than raw SIFT.
+    """
+
+    kind: str = "sift"
+    reference_features: int = 1000
+    reference_long_side: int = 480
+    reference_levels: int = 2
+    root_sift: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("sift", "orb"):
+            raise ValueError(f"feature kind must be 'sift' or 'orb', got {self.kind!r}")
+        if self.reference_features < 50:
+            raise ValueError(f"reference_features must be >= 50 keypoints, got {self.reference_features}")
+        if self.reference_long_side < 160:
+            raise ValueError(f"reference_long_side must be >= 160 pixels, got {self.reference_long_side}")
+        if not 1 <= self.reference_levels <= 4:
+            raise ValueError(f"reference_levels must be 1..4, got {self.reference_levels}")
+
+    @classmethod
+    def from_config(cls, config: RecognitionConfig) -> FeatureSettings:
+        """The exhibit's ``recognition.features`` and ``max_features`` (the rest are fixed choices)."""
+        return cls(kind=config.features, reference_features=config.max_features)
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "reference_features": self.reference_features,
+            "reference_long_side": self.reference_long_side,
+            "reference_levels": self.reference_levels,
+            "root_sift": self.root_sift,
+        }
+
+    def create_detector(
+        self, n_features: int, contrast: float = 0.04, octave_layers: int = 3
+    ) -> cv2.Feature2D:
+        """A detector keeping the ``n_features`` strongest keypoints; ``contrast`` is SIFT's threshold and
+        ``octave_layers`` its scales per octave (ORB ignores both)."""
+        if self.kind == "sift":
+            return cv2.SIFT_create(
+                nfeatures=n_features, nOctaveLayers=octave_layers, contrastThreshold=contrast
+            )
+        return cv2.ORB_create(nfeatures=n_features, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    raise ValueError(f"expected a grey or BGR(A) image, got an array of shape {image.shape}")
+
+
+def resize_long_side(gray: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Scale down so the long side is at most ``long_side``; returns the image and the factor applied."""
+    h, w = gray.shape[:2]
+    s = min(1.0, long_side / max(h, w))
+    if s >= 1.0:
+        return gray, 1.0
+    return cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA), s
+
+
+def detect_features(
+    detector: cv2.Feature2D, gray: np.ndarray, root_sift: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Keypoint positions ``(n, 2)`` float32 and descriptors ``(n, d)`` (None when there are none);
+    SIFT descriptors come back as float32, RootSIFT-transformed when ``root_sift``."""
+    kps, desc = detector.detectAndCompute(gray, None)
+    if desc is None or len(kps) == 0:
+        return np.zeros((0, 2), np.float32), None
+    xy = np.array([kp.pt for kp in kps], dtype=np.float32)
+    if desc.dtype == np.float32 and root_sift:
+        desc = np.sqrt(desc / (desc.sum(axis=1, keepdims=True) + 1e-7))
+    return xy, desc
+
+
+# --------------------------------------------------------------------------------------- index
+
+
+@dataclass(frozen=True)
+class ReferencePhoto:
+    """One reference photo of an artwork: a file, or an in-memory BGR image (``image``)."""
+
+    artwork_id: str
+    path: Path | None = None
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def load(self) -> np.ndarray:
+        if self.image is not None:
+            return self.image
+        if self.path is None:
+            raise ValueError(f"reference of {self.artwork_id!r} has neither a path nor an image")
+        img = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(
+                f"{self.path}: cannot read reference photo of artwork {self.artwork_id!r} "
+                "(expected a PNG/JPEG image OpenCV can decode)"
+            )
+        return img
+
+    def content_hash(self) -> str:
+        h = hashlib.sha256()
+        if self.image is not None:
+            h.update(str(self.image.shape).encode())
+            h.update(np.ascontiguousarray(self.image).tobytes())
+        elif self.path is not None:
+            try:
+                with open(self.path, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+            except OSError as exc:
+                raise ValueError(
+                    f"{self.path}: cannot read reference photo of artwork {self.artwork_id!r}: {exc}"
+                ) from exc
+        return h.hexdigest()
+
+
+def references_fingerprint(references: Sequence[ReferencePhoto], settings: FeatureSettings) -> str:
+    """SHA-256 over the index format, the feature settings, and each (artwork id, photo content)."""
+    h = hashlib.sha256()
+    h.update(
+        json.dumps(
+            {"format": INDEX_FORMAT, "opencv": cv2.__version__.split(".")[0], **settings.as_dict()},
+            sort_keys=True,
+        ).encode()
+    )
+    for ref in references:
+        h.update(ref.artwork_id.encode())
+        h.update(b"\0")
+        h.update(ref.content_hash().encode())
+    return h.hexdigest()
+
+
+@dataclass
+class RecognitionIndex:
+    """Keypoints and descriptors of every reference photo, stacked.
+
+    Attributes:
+        settings: how the features were made.
+        artwork_ids: artwork id per reference photo, ``(n_refs,)``.
+        ref_sizes: reference image size (width, height) in the index's pixels, ``(n_refs, 2)``.
+        ref_scales: factor from original reference pixels to index pixels, ``(n_refs,)``.
+        keypoints: keypoint positions in index pixels, ``(n_kp, 2)`` float32.
+        descriptors: ``(n_kp, 128)`` float32 (SIFT) or ``(n_kp, 32)`` uint8 (ORB).
+        ref_of_keypoint: reference number per keypoint, ``(n_kp,)`` int32.
+        fingerprint: :func:`references_fingerprint` of the inputs.
+    """
+
+    settings: FeatureSettings
+    artwork_ids: list[str]
+    ref_sizes: np.ndarray
+    ref_scales: np.ndarray
+    keypoints: np.ndarray
+    descriptors: np.ndarray
+    ref_of_keypoint: np.ndarray
+    fingerprint: str
+    build_seconds: float = 0.0
+
+    @property
+    def artworks(self) -> list[str]:
+        """Distinct artwork ids, in first-seen order."""
+        return list(dict.fromkeys(self.artwork_ids))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.keypoints.nbytes + self.descriptors.nbytes + self.ref_of_keypoint.nbytes)
+
+    @classmethod
+    def build(
+        cls,
+        references: Sequence[ReferencePhoto],
+        settings: FeatureSettings | None = None,
+        fingerprint: str | None = None,
+    ) -> RecognitionIndex:
+        """Extract features from every reference photo. Raises ``ValueError`` naming a photo that cannot be
+        read or that has too few keypoints (< 20) to be recognised."""
+        settings = settings or FeatureSettings()
+        if not references:
+            raise ValueError("cannot build a recognition index from no reference photos")
+        t0 = time.perf_counter()
+        ids, sizes, scales, kps, descs, owners = [], [], [], [], [], []
+        for n, ref in enumerate(references):
+            gray, s = resize_long_side(to_gray(ref.load()), settings.reference_long_side)
+            xy_levels, desc_levels = [], []
+            level_img = gray
+            for level in range(settings.reference_levels):
+                if level:
+                    if min(level_img.shape[:2]) < 64:
+                        break
+                    level_img = cv2.resize(
+                        level_img,
+                        (level_img.shape[1] // 2, level_img.shape[0] // 2),
+                        interpolation=cv2.INTER_AREA,
+                    )
+                detector = settings.create_detector(max(50, settings.reference_features >> level))
+                lxy, ldesc = detect_features(detector, level_img, settings.root_sift)
+                if ldesc is not None:
+                    xy_levels.append(lxy * np.float32(gray.shape[1] / level_img.shape[1]))
+                    desc_levels.append(ldesc)
+            xy = np.concatenate(xy_levels) if xy_levels else np.zeros((0, 2), np.float32)
+            desc = np.concatenate(desc_levels) if desc_levels else None
+            if desc is None or len(xy) < 20:
+                where = ref.path or f"in-memory image #{n}"
+                raise ValueError(
+                    f"{where}: reference photo of artwork {ref.artwork_id!r} has {len(xy)} keypoints; "
+                    "at least 20 are needed (is it blank or tiny?)"
+                )
+            ids.append(ref.artwork_id)
+            sizes.append((gray.shape[1], gray.shape[0]))
+            scales.append(s)
+            kps.append(xy)
+            descs.append(desc.astype(np.float32) if settings.kind == "sift" else desc)
+            owners.append(np.full(len(xy), n, np.int32))
+        index = cls(
+            settings=settings,
+            artwork_ids=ids,
+            ref_sizes=np.array(sizes, np.float32),
+            ref_scales=np.array(scales, np.float32),
+            keypoints=np.concatenate(kps),
+            descriptors=np.ascontiguousarray(np.concatenate(descs)),
+            ref_of_keypoint=np.concatenate(owners),
+            fingerprint=fingerprint or references_fingerprint(references, settings),
+            build_seconds=time.perf_counter() - t0,
+        )
+        logger.info(
+            "built recognition index: %d artworks, %d photos, %d keypoints in %.2f s",
+            len(index.artworks),
+            len(ids),
+            len(index.keypoints),
+            index.build_seconds,
+        )
+        return index
+
+    def save(self, path: Path) -> None:
+        """Write the index to ``path`` (``.npz``) atomically (a temporary file, then a rename)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": INDEX_FORMAT,
+            "fingerprint": self.fingerprint,
+            "artwork_ids": self.artwork_ids,
+            "settings": self.settings.as_dict(),
+        }
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                meta=np.array(json.dumps(meta)),
+                ref_sizes=self.ref_sizes,
+                ref_scales=self.ref_scales,
+                keypoints=self.keypoints,
+                descriptors=self.descriptors,
+                ref_of_keypoint=self.ref_of_keypoint,
+            )
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> RecognitionIndex:
+        """Read an index written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("format") != INDEX_FORMAT:
+                raise ValueError(
+                    f"{path}: recognition index format {meta.get('format')}, expected {INDEX_FORMAT}"
+                )
+            return cls(
+                settings=FeatureSettings(**meta["settings"]),
+                artwork_ids=list(meta["artwork_ids"]),
+                ref_sizes=data["ref_sizes"],
+                ref_scales=data["ref_scales"],
+                keypoints=data["keypoints"],
+                descriptors=data["descriptors"],
+                ref_of_keypoint=data["ref_of_keypoint"],
+                fingerprint=meta["fingerprint"],
+            )
+
+    @classmethod
+    def load_or_build(
+        cls, references: Sequence[ReferencePhoto], path: Path | None, settings: FeatureSettings | None = None
+    ) -> RecognitionIndex:
+        """The index stored at ``path`` if it was built from exactly these photos and settings, else a new
+        one (saved to ``path`` when it is writable; a read-only exhibit folder only costs a rebuild)."""
+        settings = settings or FeatureSettings()
+        fingerprint = references_fingerprint(references, settings)
+        if path is not None and path.is_file():
+            try:
+                stored = cls.load(path)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                logger.warning("ignoring unreadable recognition index %s: %s", path, exc)
+            else:
+                if stored.fingerprint == fingerprint:
+                    logger.info("loaded recognition index %s (%d artworks)", path, len(stored.artworks))
+                    return stored
+                logger.info("reference photos or settings changed: rebuilding %s", path)
+        index = cls.build(references, settings, fingerprint)
+        if path is not None:
+            try:
+                index.save(path)
+            except OSError as exc:
+                logger.warning(
+                    "could not save recognition index to %s (%s); it will be rebuilt next start", path, exc
+                )
+        return index
+
+
+def references_from_pairs(
+    pairs: Iterable[tuple[str, Iterable[Path | str | np.ndarray]]],
+) -> list[ReferencePhoto]:
+    """``[(artwork_id, [path or BGR image, ...]), ...]`` -> reference photos."""
+    refs = []
+    for artwork_id, items in pairs:
+        for item in items:
+            if isinstance(item, np.ndarray):
+                refs.append(ReferencePhoto(artwork_id, image=item))
+            else:
+                refs.append(ReferencePhoto(artwork_id, path=Path(item)))
+    return refs
+
+
+def references_from_exhibit(exhibit: ExhibitConfig) -> list[ReferencePhoto]:
+    """Every reference photo of every artwork in a loaded exhibit (paths already absolute)."""
+    return [ReferencePhoto(art.id, path=Path(p)) for art in exhibit.artworks for p in art.images]

@@ -1,0 +1,409 @@
+"""Which indexed artwork a camera frame shows: local features and a geometric check.
+
+An :class:`ArtworkRecognizer` matches each frame against *one* FLANN index over all references of a
+:class:`~.index.RecognitionIndex` (per-reference matching does not scale: RECIPES.md), keeps matches
+that pass Lowe's ratio test, verifies the best candidates with a RANSAC homography, and accepts an
+artwork only when enough matches agree on a sane outline (a convex quadrilateral of plausible size and
+shape). The result is the artwork id, a score (the RANSAC inlier count) and the artwork's outline in the
+frame, or ``unknown``. Its settings are the exhibit's ``recognition:`` section
+(:class:`~art2mus.installation.config.vision.RecognitionConfig`): one name and one default each.
+
+A :class:`CandidatePrefilter` may narrow each frame to a few candidate artworks before matching.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from art2mus.installation.config.vision import RecognitionConfig
+from art2mus.installation.vision.index import RecognitionIndex, detect_features, resize_long_side, to_gray
+
+logger = logging.getLogger(__name__)
+
+
+class CandidatePrefilter(Protocol):
+    """Narrows a frame to a few candidate artworks before matching (for very large collections)."""
+
+    def candidates(self, frame_bgr: np.ndarray) -> set[str] | None:
+        """Artwork ids worth verifying for this frame, or None for "all of them"."""
+
+
+@dataclass(frozen=True)
+class RecognitionResult:
+    """What the recognizer saw in one frame.
+
+    Attributes:
+        artwork_id: the recognised artwork, or None (``unknown``).
+        score: RANSAC inliers of the best geometrically sane candidate (0 when there was none); a
+            recognised artwork has ``score >= min_inliers``.
+        outline: the artwork's corners in the frame (TL, TR, BR, BL), ``(4, 2)`` float32 pixels, or None.
+        candidate_id: the best sane candidate even when its score is below ``min_inliers`` (diagnostics).
+        matches: feature matches that passed the ratio test (all artworks).
+        keypoints: keypoints found in the frame.
+        seconds: time spent on this frame.
+        inliers: the recognised artwork's inlier pairs, ``(n, 4)`` float32 rows of (reference x, y in
+            index pixels, frame x, y in frame pixels), or None: what a tracker follows between recognitions.
+        reference: the matched reference photo's number in the index (with ``inliers``), else -1.
+    """
+
+    artwork_id: str | None
+    score: float
+    outline: np.ndarray | None = None
+    candidate_id: str | None = None
+    matches: int = 0
+    keypoints: int = 0
+    seconds: float = 0.0
+    inliers: np.ndarray | None = field(default=None, repr=False, compare=False)
+    reference: int = -1
+
+    def to_json(self) -> dict:
+        """``{"artwork": id or "unknown", "score": inliers, "outline": [[x, y] x4] or null}``."""
+        return {
+            "artwork": self.artwork_id or "unknown",
+            "score": round(float(self.score), 1),
+            "outline": None
+            if self.outline is None
+            else [[round(float(x), 1), round(float(y), 1)] for x, y in self.outline],
+        }
+
+
+@dataclass(frozen=True)
+class GeometryLimits:
+    """What counts as a sane artwork outline in the frame.
+
+    Attributes:
+        min_area_fraction: smallest outline area as a fraction of the frame area.
+        max_area_fraction: largest (a close-up may overflow the frame, but not absurdly).
+        min_angle_deg, max_angle_deg: bounds of each interior corner angle.
+        max_side_ratio: longest over shortest side after correcting for the reference's aspect ratio.
+        min_inlier_spread: inliers' convex hull area over the reference area (rejects matches that
+            cluster in one small patch, as chance matches do).
+    """
+
+    min_area_fraction: float = 0.01
+    max_area_fraction: float = 12.0
+    min_angle_deg: float = 30.0
+    max_angle_deg: float = 150.0
+    max_side_ratio: float = 5.0
+    min_inlier_spread: float = 0.02
+
+
+def outline_problem(
+    outline: np.ndarray, ref_size: tuple[float, float], frame_size: tuple[int, int], limits: GeometryLimits
+) -> str | None:
+    """Why ``outline`` (4, 2) is not a plausible view of a flat ``ref_size`` (w, h) picture in a
+    ``frame_size`` (w, h) frame, or None when it is."""
+    quad = np.asarray(outline, np.float64)
+    if not np.all(np.isfinite(quad)):
+        return "outline not finite"
+    edges = np.roll(quad, -1, axis=0) - quad
+    cross = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    # reference corners TL, TR, BR, BL run clockwise on screen (y down): all cross products > 0
+    if not np.all(cross > 0):
+        return "outline not convex or mirrored"
+    area = 0.5 * abs(
+        float(np.sum(quad[:, 0] * np.roll(quad[:, 1], -1) - np.roll(quad[:, 0], -1) * quad[:, 1]))
+    )
+    frame_area = float(frame_size[0] * frame_size[1])
+    if area < limits.min_area_fraction * frame_area:
+        return f"outline too small ({area / frame_area:.4f} of the frame)"
+    if area > limits.max_area_fraction * frame_area:
+        return f"outline too large ({area / frame_area:.1f} x the frame)"
+    lengths = np.hypot(edges[:, 0], edges[:, 1])
+    if lengths.min() < 8:
+        return "outline side shorter than 8 px"
+    for i in range(4):
+        a, b = -edges[i - 1], edges[i]
+        cosang = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+        ang = math.degrees(math.acos(max(-1.0, min(1.0, cosang))))
+        if not limits.min_angle_deg <= ang <= limits.max_angle_deg:
+            return f"outline corner angle {ang:.0f} deg"
+    aspect = ref_size[0] / ref_size[1]
+    normalised = lengths / np.array([aspect, 1.0, aspect, 1.0])
+    if normalised.max() / normalised.min() > limits.max_side_ratio:
+        return "outline sides too unequal"
+    return None
+
+
+class ArtworkRecognizer:
+    """Recognise which indexed artwork a frame shows (not thread-safe: one recognizer per thread).
+
+    Frames are matched coarse to fine: first scaled to ``process_width``; only when that finds no artwork
+    with ``accept_inliers`` does a second pass at ``refine_width`` look for small or blurred ones. Most
+    frames with an artwork in front of the camera stop after the cheap first pass.
+
+    Args:
+        index: the references.
+        config: the exhibit's ``recognition:`` settings (default: the model's defaults). ``ratio_test``
+            compares a match's distance with the nearest keypoint of any *other* artwork (repeated motifs
+            within one painting are left to RANSAC); ``keep_inliers`` is the fewest RANSAC inliers of a
+            recognised artwork (below it: unknown); ``accept_inliers`` the inliers at which the first pass
+            is trusted and the refine pass skipped.
+        geometry: outline sanity limits.
+        prefilter: optional candidate narrowing for very large collections.
+
+    The class attributes below are fixed choices of the method, not exhibit settings.
+    """
+
+    #: fewest inliers as a fraction of the candidate's matches (look-alike paintings give many matches
+    #: that no single homography explains)
+    MIN_INLIER_RATIO = 0.6
+    #: inlier tolerance relative to the outline's diagonal (a fixed pixel tolerance is loose for a small view)
+    RELATIVE_TOLERANCE = 0.012
+    #: SIFT contrast threshold for frames (lower than SIFT's 0.04: dim, blurred views)
+    FRAME_CONTRAST = 0.02
+    #: SIFT scales per octave for frames; 2 instead of Lowe's 3 builds a smaller scale pyramid (a quarter
+    #: less detection time) and still matches references made with 3
+    FRAME_OCTAVE_LAYERS = 2
+    #: references verified geometrically per pass, most matches first
+    MAX_CANDIDATES = 4
+    #: RANSAC reprojection threshold in pixels at 480 pixels width (scaled with the pass)
+    RANSAC_PX = 5.0
+    #: leaves visited per FLANN query (speed/recall trade-off)
+    FLANN_CHECKS = 32
+
+    def __init__(
+        self,
+        index: RecognitionIndex,
+        config: RecognitionConfig | None = None,
+        *,
+        geometry: GeometryLimits | None = None,
+        prefilter: CandidatePrefilter | None = None,
+    ):
+        config = config or RecognitionConfig()
+        self.config = config
+        self.index = index
+        self.ratio = config.ratio_test
+        self.min_inliers = config.keep_inliers
+        self.confident_inliers = config.accept_inliers
+        self.min_inlier_ratio = self.MIN_INLIER_RATIO
+        self.relative_tolerance = self.RELATIVE_TOLERANCE
+        self.max_candidates = self.MAX_CANDIDATES
+        self.ransac_px = self.RANSAC_PX
+        self.flann_checks = self.FLANN_CHECKS
+        self.geometry = geometry or GeometryLimits()
+        self.prefilter = prefilter
+        self.refine_min_matches = config.refine_min_matches
+        self._settings = index.settings
+        passes = [(config.process_width, config.process_features)]
+        if config.refine_width and config.refine_width > config.process_width:
+            passes.append((config.refine_width, config.max_features))
+        self._passes = [
+            (w, self._settings.create_detector(n, self.FRAME_CONTRAST, self.FRAME_OCTAVE_LAYERS))
+            for w, n in passes
+        ]
+        self._artwork_of_ref = np.array([index.artworks.index(a) for a in index.artwork_ids], dtype=np.int32)
+        self._artwork_of_kp = self._artwork_of_ref[index.ref_of_keypoint]
+        # neighbours per frame keypoint: its match in every photo (and pyramid level) of one artwork, plus
+        # one more for the ratio test against the nearest other artwork
+        photos_per_artwork = max(np.bincount(self._artwork_of_ref))
+        self._k = int(min(16, 1 + self._settings.reference_levels * photos_per_artwork))
+        t0 = time.perf_counter()
+        if self._settings.kind == "sift":
+            self._flann = cv2.flann_Index(index.descriptors, {"algorithm": 1, "trees": 4})  # KD-tree
+        else:  # LSH for binary descriptors
+            self._flann = cv2.flann_Index(
+                index.descriptors,
+                {"algorithm": 6, "table_number": 12, "key_size": 20, "multi_probe_level": 2},
+            )
+        self.flann_build_seconds = time.perf_counter() - t0
+
+    @classmethod
+    def from_config(
+        cls,
+        config: RecognitionConfig,
+        index: RecognitionIndex,
+        *,
+        prefilter: CandidatePrefilter | None = None,
+    ) -> ArtworkRecognizer:
+        """A recognizer with the exhibit's settings (the same as ``ArtworkRecognizer(index, config)``)."""
+        return cls(index, config, prefilter=prefilter)
+
+    def recognize(self, frame_bgr: np.ndarray) -> RecognitionResult:
+        """Match one frame (BGR or grey uint8, any size) against the index."""
+        t0 = time.perf_counter()
+        gray = to_gray(frame_bgr)
+        allowed = self.prefilter.candidates(frame_bgr) if self.prefilter is not None else None
+        result = None
+        for width, detector in self._passes:
+            found = self._recognize_at(gray, width, detector, allowed)
+            if result is None or found.score > result.score or (found.artwork_id and not result.artwork_id):
+                result = found
+            if result.artwork_id is not None and result.score >= self.confident_inliers:
+                break
+            if gray.shape[1] <= width:  # the frame is no bigger than this pass: nothing finer to see
+                break
+            if found.matches < self.refine_min_matches:  # nothing here resembles any artwork
+                break
+        return RecognitionResult(
+            result.artwork_id,
+            result.score,
+            result.outline,
+            result.candidate_id,
+            result.matches,
+            result.keypoints,
+            time.perf_counter() - t0,
+            result.inliers,
+            result.reference,
+        )
+
+    def _recognize_at(
+        self, gray: np.ndarray, width: int, detector: cv2.Feature2D, allowed: set[str] | None
+    ) -> RecognitionResult:
+        fh, fw = gray.shape[:2]
+        small, s = resize_long_side(gray, round(width * max(fw, fh) / max(1, fw)))
+        xy, desc = detect_features(detector, small, self._settings.root_sift)
+        if desc is None or len(xy) < 8:
+            return RecognitionResult(None, 0.0, keypoints=len(xy))
+        query = desc.astype(np.float32) if self._settings.kind == "sift" else desc
+        k = min(self._k if allowed is None else max(8, self._k), len(self.index.keypoints))
+        nn_idx, nn_dist = self._flann.knnSearch(query, k, params={"checks": self.flann_checks})
+        good_q, cand_kp = self._ratio_test(nn_idx, nn_dist, allowed)
+        counts_kw = {"matches": len(good_q), "keypoints": len(xy)}
+        if len(good_q) < self.min_inliers:
+            return RecognitionResult(None, 0.0, **counts_kw)
+        by_ref = self._matches_by_reference(good_q, cand_kp)
+        best: tuple[int, int, np.ndarray, np.ndarray] | None = None  # (inliers, ref, outline, pairs)
+        ransac_px = self.ransac_px * small.shape[1] / 480.0
+        ranked = sorted(by_ref.items(), key=lambda item: -len(item[1][0]))
+        for ref, (q_sel, kp_sel) in ranked[: self.max_candidates]:
+            if len(q_sel) < self.min_inliers:
+                break
+            found = self._verify(
+                ref, self.index.keypoints[kp_sel], xy[q_sel], (small.shape[1], small.shape[0]), ransac_px
+            )
+            if found is not None and (best is None or found[0] > best[0]):
+                best = (found[0], ref, found[1], found[2])
+        if best is None:
+            return RecognitionResult(None, 0.0, **counts_kw)
+        inliers, ref, outline, pairs = best
+        art = self.index.artwork_ids[ref]
+        if inliers < self.min_inliers:
+            return RecognitionResult(None, float(inliers), None, art, **counts_kw)
+        pairs[:, 2:] /= s
+        return RecognitionResult(
+            art,
+            float(inliers),
+            (outline / s).astype(np.float32),
+            art,
+            **counts_kw,
+            inliers=pairs,
+            reference=ref,
+        )
+
+    def _ratio_test(
+        self, nn_idx: np.ndarray, nn_dist: np.ndarray, allowed: set[str] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Matches whose nearest neighbour is clearly nearer than the nearest keypoint of any other artwork
+        (Lowe's rule for several objects: the second neighbour must come from another object, or several
+        photos and repeated motifs of one artwork would veto each other). FLANN gives squared distances
+        (SIFT) or Hamming distances (ORB).
+
+        Returns the passing query indices ``(m,)`` and, per passing query, its neighbours ``(m, k)`` that
+        belong to the matched artwork and pass the ratio test themselves (keypoint indices, -1 elsewhere):
+        with several photos of one artwork a frame keypoint's nearest neighbour may lie in either photo,
+        and each photo's geometric check needs its own match."""
+        valid = nn_idx >= 0
+        nn_idx = np.where(valid, nn_idx, 0)
+        art = self._artwork_of_kp[nn_idx]
+        if allowed is not None:  # neighbours outside the candidates are ignored entirely
+            allowed_ids = np.array(
+                [i for i, a in enumerate(self.index.artworks) if a in allowed], dtype=np.int32
+            )
+            valid &= np.isin(art, allowed_ids)
+        rows = np.arange(len(nn_idx))
+        best_col = np.argmax(valid, axis=1)
+        keep = valid[rows, best_col]
+        d_best = nn_dist[rows, best_col].astype(np.float64)
+        a_best = art[rows, best_col]
+        # second: the first later neighbour that is not "same artwork, other photo"
+        d_second = np.full(len(nn_idx), np.inf)
+        found = np.zeros(len(nn_idx), dtype=bool)
+        for c in range(nn_idx.shape[1]):
+            later = (c > best_col) & valid[:, c] & ~found
+            skip = art[:, c] == a_best
+            take = later & ~skip
+            d_second = np.where(take, nn_dist[:, c], d_second)
+            found |= take
+        # no qualifying second neighbour within k: the last distance is a lower bound of it
+        d_second = np.where(found, d_second, nn_dist[:, -1])
+        limit = (self.ratio**2) * d_second if self._settings.kind == "sift" else self.ratio * d_second
+        passes = keep & (d_best < limit)
+        q = np.nonzero(passes)[0]
+        same = valid[q] & (art[q] == a_best[q, None]) & (nn_dist[q] < limit[q, None])
+        return q, np.where(same, nn_idx[q], -1)
+
+    def _matches_by_reference(
+        self, q: np.ndarray, cand_kp: np.ndarray
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Reference number -> (query indices, reference keypoint indices): each query's nearest neighbour in
+        that reference, each reference keypoint used once (duplicates make RANSAC overconfident)."""
+        cand_ref = np.where(cand_kp >= 0, self.index.ref_of_keypoint[np.maximum(cand_kp, 0)], -1)
+        first = cand_ref >= 0
+        for c in range(1, cand_ref.shape[1]):  # only a query's nearest neighbour within each reference
+            first[:, c] &= np.all(cand_ref[:, :c] != cand_ref[:, c : c + 1], axis=1)
+        rows, cols = np.nonzero(first)
+        refs = cand_ref[rows, cols]
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for ref in np.unique(refs):
+            sel = refs == ref
+            kp = cand_kp[rows[sel], cols[sel]]
+            _, first_of = np.unique(kp, return_index=True)
+            out[int(ref)] = (q[rows[sel][first_of]], kp[first_of])
+        return out
+
+    def _verify(
+        self,
+        ref: int,
+        ref_xy: np.ndarray,
+        frame_xy: np.ndarray,
+        frame_size: tuple[int, int],
+        ransac_px: float,
+    ) -> tuple[int, np.ndarray, np.ndarray] | None:
+        """RANSAC homography reference -> frame; ``(inliers, outline, inlier pairs (n, 4))`` if the outline
+        is sane, else None."""
+        if len(ref_xy) < 4:
+            return None
+        h, mask = cv2.findHomography(ref_xy, frame_xy, cv2.RANSAC, ransac_px, maxIters=1000, confidence=0.995)
+        if h is None or mask is None:
+            return None
+        inl = mask.ravel().astype(bool)
+        n_in = int(inl.sum())
+        if n_in < 4:
+            return None
+        w, hgt = (float(v) for v in self.index.ref_sizes[ref])
+        corners = np.array([[[0, 0]], [[w, 0]], [[w, hgt]], [[0, hgt]]], np.float32)
+        outline = cv2.perspectiveTransform(corners, h).reshape(4, 2)
+        problem = outline_problem(outline, (w, hgt), frame_size, self.geometry)
+        if problem is None:
+            # a fixed pixel tolerance is loose for a painting seen small: recount the inliers with a
+            # tolerance relative to the outline's size (1.2 % of its diagonal, at least 1.5 px)
+            diag = 0.5 * float(
+                np.linalg.norm(outline[2] - outline[0]) + np.linalg.norm(outline[3] - outline[1])
+            )
+            tol = min(ransac_px, max(1.5, self.relative_tolerance * diag))
+            projected = cv2.perspectiveTransform(ref_xy.reshape(-1, 1, 2).astype(np.float32), h).reshape(
+                -1, 2
+            )
+            inl = np.linalg.norm(projected - frame_xy, axis=1) < tol
+            n_in = int(inl.sum())
+        if problem is None and n_in >= 4:
+            hull = cv2.convexHull(ref_xy[inl].astype(np.float32))
+            spread = float(cv2.contourArea(hull)) / (w * hgt)
+            if spread < self.geometry.min_inlier_spread:
+                problem = f"inliers cover only {spread:.3f} of the reference"
+        if problem is None and n_in < self.min_inlier_ratio * len(ref_xy):
+            # look-alike paintings (a repeated motif, a lattice of windows) give many matches of which
+            # a homography explains only a minority; the true painting's matches mostly agree
+            problem = f"only {n_in} of {len(ref_xy)} matches agree"
+        if problem is not None:
+            logger.debug("candidate %s rejected: %s (%d inliers)", self.index.artwork_ids[ref], problem, n_in)
+            return None
+        return n_in, outline, np.hstack([ref_xy[inl], frame_xy[inl]]).astype(np.float32)
