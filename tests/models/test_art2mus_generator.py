@@ -117,4 +117,6 @@ def test_exhibit_generator_settings_build_the_backend(debug_model_dir, artworks)
     sound = generator.generate(artworks[2], GenerationRequest(duration_s=0.5, seed=1, loop=False))
     assert sound.waveform.shape == (8000,)
     assert sound.metadata["aligner"].endswith("debug-imagebind-1tok")
-    assert sound.metadata["support_prompt"] == config.support_prompt
+    assert config.support_prompt is None  # unset in the exhibit: the aligner's profile supplies it
+    assert sound.metadata["profile"] == "art2mus-music"
+    assert sound.metadata["support_prompt"] == "high quality music" and sound.metadata["steps"] == 2
