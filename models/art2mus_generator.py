@@ -176,7 +176,7 @@ class Art2MusGenerator(Generator):
         logger.info(
             "art2mus: loading %s with aligner %s on %s (%s)", mdir.root, aligner_path, target, torch_dtype
         )
-        return Art2MusPipeline.from_model_dir(
+        pipe = Art2MusPipeline.from_model_dir(
             mdir,
             aligner=aligner_path,
             encoder=image_encoder,
@@ -185,6 +185,20 @@ class Art2MusGenerator(Generator):
             max_duration_s=max_duration_s + self.loop_seam_s,
             profile=profile,
         )
+        if pipe.ranker is None and mdir.is_present("imagebind"):
+            # CLIP cannot embed audio: candidates are ranked in ImageBind's space when it is installed
+            pipe.ranker = load_image_encoder("imagebind", mdir.path("imagebind"), device=str(target))
+            logger.info(
+                "art2mus: candidates re-ranked by ImageBind (the %s encoder cannot embed audio)", encoder
+            )
+        elif pipe.ranker is None:
+            logger.warning(
+                "art2mus: re-ranking of candidates is off: the %s encoder cannot embed audio and ImageBind is "
+                "not installed in %s",
+                encoder,
+                mdir.root,
+            )
+        return pipe
 
     @classmethod
     def cache_identity(cls, settings: dict[str, Any]) -> dict[str, Any]:

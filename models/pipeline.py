@@ -163,6 +163,9 @@ class Art2MusPipeline:
             and prompts into the two conditioning streams; default ``art2mus-music``.
         text_encoder, tokenizer: AudioLDM2's CLAP model and its RoBERTa tokenizer, needed only by profiles
             whose negative GPT-2 input includes CLAP (``art2mus-v1``).
+        ranker: the encoder that re-ranks candidates by image-audio similarity (it must embed images and
+            audio in one space: ImageBind); default ``encoder`` when it can embed audio. With a CLIP encoder
+            pass ImageBind here, or re-ranking is off (logged once).
     """
 
     def __init__(
@@ -182,8 +185,13 @@ class Art2MusPipeline:
         profile: ConditioningProfile | str | None = None,
         text_encoder: nn.Module | None = None,
         tokenizer: Any = None,
+        ranker: ImageEncoder | None = None,
     ) -> None:
         self.profile = get_profile(profile)
+        if ranker is None and hasattr(encoder, "encode_audio"):
+            ranker = encoder
+        self.ranker = ranker
+        self._warned_no_ranker = False
         if self.profile.negative_lm_clap and (text_encoder is None or tokenizer is None):
             raise ValueError(
                 f"conditioning profile {self.profile.name!r} needs AudioLDM2's CLAP text encoder and its "
@@ -796,13 +804,22 @@ class Art2MusPipeline:
         # 4. re-rank by image-audio similarity (ImageBind)
         audios = waveforms.reshape(batch, num_waveforms, -1)
         scores = None
-        if (
-            rerank
-            and num_waveforms > 1
-            and conditioning.image_embeddings is not None
-            and hasattr(self.encoder, "encode_audio")
-        ):
-            audios, scores = self.rerank(audios, conditioning.image_embeddings)
+        if rerank and num_waveforms > 1:
+            rank_embeddings = None
+            if self.ranker is not None and self.ranker is self.encoder:
+                rank_embeddings = conditioning.image_embeddings
+            elif self.ranker is not None and images is not None:
+                rank_embeddings = self.ranker.encode_images(images)  # the ranker's own space
+            if rank_embeddings is not None:
+                audios, scores = self.rerank(audios, rank_embeddings)
+            elif not self._warned_no_ranker:
+                self._warned_no_ranker = True
+                logger.warning(
+                    "re-ranking of %d candidates is off: it needs ImageBind (images and audio in one space)%s; "
+                    "the first candidate is kept",
+                    num_waveforms,
+                    "" if self.ranker is not None else " and none is loaded (install the imagebind model)",
+                )
         return Art2MusOutput(
             audios=audios.numpy().astype(np.float32, copy=False),
             sample_rate=self.sample_rate,
@@ -902,7 +919,7 @@ class Art2MusPipeline:
         """
         batch, count, _ = audios.shape
         flat = [a.numpy() for a in audios.reshape(batch * count, -1)]
-        audio_emb = self.encoder.encode_audio(flat, self.sample_rate).float().cpu().reshape(batch, count, -1)
+        audio_emb = self.ranker.encode_audio(flat, self.sample_rate).float().cpu().reshape(batch, count, -1)
         image = nn.functional.normalize(image_embeddings.float().cpu(), dim=-1)
         scores = torch.einsum("bwd,bd->bw", nn.functional.normalize(audio_emb, dim=-1), image)
         order = torch.argsort(scores, dim=1, descending=True)
