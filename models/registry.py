@@ -102,5 +102,9 @@ def cache_identity(
     table = GENERATOR_BACKENDS if backends is None else backends
     if name not in table:
         return {}
-    identity = getattr(table[name].load_class(), "cache_identity", None)
+    try:
+        generator_class = table[name].load_class()
+    except (ImportError, AttributeError):  # built only in the generator process: nothing to add here
+        return {}
+    identity = getattr(generator_class, "cache_identity", None)
     return dict(identity(dict(settings or {}))) if callable(identity) else {}
