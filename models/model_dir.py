@@ -507,11 +507,17 @@ class ModelDir:
                 # huggingface_hub keeps resume metadata in folder/.cache: a re-run only fetches what changed
                 self.hub.snapshot_download(entry.source.repo_id, str(folder), patterns)
             elif entry.source.url is not None:
-                self.fetch(
-                    entry.source.url,
-                    folder / (entry.source.filename or entry.source.url.rsplit("/", 1)[-1]),
-                    progress,
-                )
+                import urllib.error
+
+                try:
+                    self.fetch(
+                        entry.source.url,
+                        folder / (entry.source.filename or entry.source.url.rsplit("/", 1)[-1]),
+                        progress,
+                    )
+                except urllib.error.URLError as exc:
+                    host = entry.source.url.split("/")[2]
+                    raise HubUnreachableError(offline_message(f"{host} ({exc.reason})", self.root)) from exc
             missing = self.missing_files(key)
             if missing:
                 raise RuntimeError(
@@ -540,6 +546,8 @@ class ModelDir:
         Raises:
             ValueError: the download differs from the recorded sha256, or is not a v1 state dict.
         """
+        import urllib.error
+
         from art2mus.models.aligner import file_sha256, import_v1_aligner
 
         say = report or logger.info
@@ -553,8 +561,8 @@ class ModelDir:
         say(f"{key}: downloading {spec.url} ({V1_LICENCE})")
         try:
             self.fetch(spec.url, pt, progress)
-        except OSError as exc:
-            raise HubUnreachableError(offline_message(f"github.com ({exc})", self.root)) from exc
+        except urllib.error.URLError as exc:
+            raise HubUnreachableError(offline_message(f"github.com ({exc.reason})", self.root)) from exc
         sums_file = downloads / "SHA256SUMS"
         sums = {}
         if sums_file.is_file():
