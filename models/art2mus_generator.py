@@ -328,6 +328,26 @@ class Art2MusGenerator(Generator):
             torch.cuda.empty_cache()
 
 
+def base_model_key(settings: dict[str, Any]) -> str:
+    """Model-directory key of the AudioLDM2 checkpoint these generator settings load (no torch).
+
+    The exhibit's ``profile`` wins; else the profile the aligner's ``config.json`` names; an unset or
+    unreadable aligner gives the default profile's.
+    """
+    from art2mus.models.aligner import ImageAligner
+    from art2mus.models.model_dir import ModelDir
+    from art2mus.models.profiles import get_profile
+
+    profile = settings.get("profile")
+    if profile is None and settings.get("aligner") is not None:
+        try:
+            folder = ModelDir(settings.get("model_dir") or "models").resolve_aligner(settings["aligner"])
+            profile = ImageAligner.read_config(folder).get("conditioning_profile")
+        except (OSError, ValueError):
+            profile = None
+    return get_profile(profile).base_model
+
+
 def default_aligner(model_dir: Any, spec: Any) -> Path:
     """The installed aligner for encoder ``spec``: the one named ``default`` if it fits, else the only match.
 

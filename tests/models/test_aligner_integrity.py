@@ -128,3 +128,19 @@ def test_pull_offline_says_one_sentence(tmp_path):
     assert "on a connected machine" in result.stderr and "copy" in result.stderr
     assert "Traceback" not in result.stderr and "Retrying" not in result.stderr
     assert len((result.stdout + result.stderr).strip().splitlines()) <= 3, result.stderr
+
+
+def test_the_base_model_follows_the_profile(tmp_path):
+    from art2mus.models.art2mus_generator import base_model_key
+
+    music = _aligner(tmp_path)
+    v1 = import_v1_aligner(
+        _v1_state(tmp_path / "v1.pt"), tmp_path / "aligners" / "v1", encoder_name="tiny", lm_dim=8
+    )
+    assert base_model_key({"model_dir": str(tmp_path), "aligner": str(music)}) == "audioldm2-music"
+    assert base_model_key({"model_dir": str(tmp_path), "aligner": str(v1)}) == "audioldm2"
+    assert (
+        base_model_key({"model_dir": str(tmp_path), "aligner": str(v1), "profile": "art2mus-music"})
+        == "audioldm2-music"
+    )
+    assert base_model_key({"model_dir": str(tmp_path)}) == "audioldm2-music"
