@@ -137,7 +137,9 @@ def check_models(config: Any) -> list[Check]:
         if generator.type != "art2mus":
             continue
         model_dir = ModelDir(Path(generator.model_dir))
-        needed = ["audioldm2-music", *ENCODER_MODELS.get(generator.encoder, ())]
+        from art2mus.models.art2mus_generator import base_model_key
+
+        needed = [base_model_key(generator.settings()), *ENCODER_MODELS.get(generator.encoder, ())]
         missing = [key for key in needed if not model_dir.is_present(key)]
         if missing:
             checks.append(

@@ -182,8 +182,12 @@ class SoundscapeSource:
 
     def key(self, name: str, request: Any, image_ref: str | np.ndarray) -> str:
         """The cache key of rendering ``image_ref`` (a file digest, or the pixels) with ``name``."""
+        from art2mus.models.registry import cache_identity
+
         backend, settings = self.recipe(name)
-        return cache_key(backend, settings, request, image_ref)
+        # the weights' content hash, not only their path: a retrained aligner at the same path re-renders
+        identity = cache_identity(backend, settings, self.backends)
+        return cache_key(backend, {**settings, **identity}, request, image_ref)
 
     def get(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The generator ``name`` (with ``overrides`` on its settings), built on first use.

@@ -5,8 +5,10 @@
 so GPT-2 can roll out the 8 "language of audio" (LoA) tokens that condition the UNet. The published Art2Mus
 variants use 1 and 4 tokens with Linear -> Tanh -> Linear.
 
-A trained aligner is a folder: ``config.json`` (the constructor arguments, the encoder it was trained for
-and a format version) and ``model.safetensors`` (the weights). Loading it against another encoder, or
+A trained aligner is a folder: ``config.json`` (the constructor arguments, the encoder it was trained for,
+its conditioning profile (:mod:`art2mus.models.profiles`), the sha256 of its weights and a format version)
+and ``model.safetensors`` (the weights). Loading verifies the sha256, so a flipped byte is an error, not
+music from wrong weights. :func:`import_v1_aligner` converts the authors' published v1 ``.pt`` state dicts. Loading it against another encoder, or
 against a language model of another width, raises :class:`AlignerMismatchError`, because an aligner
 trained on one embedding space produces meaningless tokens from another.
 
@@ -15,6 +17,7 @@ trained on one embedding space produces meaningless tokens from another.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -37,6 +40,17 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 #: output normalisations an aligner may apply to its tokens.
 OUTPUT_NORMS = ("none", "layernorm")
+#: largest v1 ``.pt`` file :func:`import_v1_aligner` reads (the published ones are ~6 and ~25 MB).
+MAX_V1_CHECKPOINT_BYTES = 512 * 1024 * 1024
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class AlignerMismatchError(ValueError):
@@ -125,26 +139,37 @@ class ImageAligner(nn.Module):
         return self.norm(x.reshape(x.shape[0], self.n_tokens, self.lm_dim))
 
     # --- saving and loading -------------------------------------------------------------------------
-    def save(self, directory: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+    def save(
+        self,
+        directory: str | Path,
+        metadata: Mapping[str, Any] | None = None,
+        conditioning_profile: str | None = None,
+    ) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed).
 
         Args:
             metadata: JSON-serialisable extras stored under ``"metadata"`` (training data, steps, licence...).
+            conditioning_profile: the profile it was trained under (default ``art2mus-music``).
         """
         from safetensors.torch import save_file
 
+        from art2mus.models.profiles import get_profile
+
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
+        profile = get_profile(conditioning_profile).name
+        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": ALIGNER_FORMAT_NAME})
         document = {
             "format": ALIGNER_FORMAT_NAME,
             "format_version": ALIGNER_FORMAT_VERSION,
             "class": type(self).__name__,
             "encoder": {"name": self.encoder_name, "dim": self.embedding_dim},
             "config": self.config,
+            "conditioning_profile": profile,
+            "weights_sha256": file_sha256(out / WEIGHTS_FILE),
             "metadata": dict(metadata or {}),
         }
-        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": ALIGNER_FORMAT_NAME})
         (out / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         logger.info("saved aligner (%s, %d tokens) to %s", self.encoder_name, self.n_tokens, out)
         return out
@@ -231,6 +256,7 @@ class ImageAligner(nn.Module):
         weights = folder / WEIGHTS_FILE
         if not weights.is_file():
             raise FileNotFoundError(f"aligner weights {weights} not found")
+        verify_weights(folder, document)
         try:
             state = load_file(str(weights))
         except (SafetensorError, OSError) as exc:
@@ -248,6 +274,128 @@ class ImageAligner(nn.Module):
         if dtype is not None:
             aligner.to(dtype=dtype)
         return aligner.eval()
+
+
+def verify_weights(folder: str | Path, document: Mapping[str, Any] | None = None) -> str:
+    """Check ``model.safetensors`` against the sha256 its ``config.json`` records; returns the hash.
+
+    Folders written before hashes were recorded have none: the hash is computed and a warning logged.
+
+    Raises:
+        ValueError: the weights' bytes differ from the recorded hash (corrupted or replaced file).
+    """
+    folder = Path(folder)
+    document = ImageAligner.read_config(folder) if document is None else document
+    weights = folder / WEIGHTS_FILE
+    actual = file_sha256(weights)
+    recorded = document.get("weights_sha256")
+    if recorded is None:
+        logger.warning("aligner %s records no weights_sha256; its weights cannot be verified", folder)
+    elif actual != recorded:
+        raise ValueError(
+            f"aligner weights {weights} are corrupted or were replaced: sha256 {actual} differs from "
+            f"{recorded} recorded in {folder / CONFIG_FILE}; restore the file (or save the aligner again)"
+        )
+    return actual
+
+
+def aligner_identity(folder: str | Path) -> dict[str, str]:
+    """What makes an aligner's music: ``{"weights_sha256", "conditioning_profile"}`` (no weights loaded).
+
+    The recorded hash is used when present (``save`` writes it), otherwise the file is hashed.
+    """
+    from art2mus.models.profiles import get_profile
+
+    folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
+    document = ImageAligner.read_config(folder)
+    recorded = document.get("weights_sha256")
+    weights = folder / WEIGHTS_FILE
+    digest = recorded if isinstance(recorded, str) else (file_sha256(weights) if weights.is_file() else "")
+    return {
+        "weights_sha256": digest,
+        "conditioning_profile": get_profile(document.get("conditioning_profile")).name,
+    }
+
+
+def import_v1_aligner(
+    checkpoint: str | Path,
+    directory: str | Path,
+    *,
+    encoder_name: str = "imagebind",
+    lm_dim: int = 768,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Convert an Art2Mus v1 ``ImageProjectionLayer`` state dict (``.pt``) into an aligner folder.
+
+    v1 (``justivanr/art2mus_``, ``src/art2mus/art2mus_pipeline.py`` and ``art2mus_4_pipeline.py``) is
+    ``projection1`` (Linear 1024 -> 1536), ``act1`` (Tanh) and ``projection2`` (Linear 1536 -> n x 768),
+    reshaped to ``(-1, n, 768)``, applied to ImageBind embeddings as they come (no re-normalisation). The
+    folder gets the ``art2mus-v1`` conditioning profile.
+
+    Args:
+        encoder_name, lm_dim: the embedding space and GPT-2 width (v1: ImageBind huge, 768).
+
+    Raises:
+        ValueError: the file is truncated, not a torch checkpoint, or not a v1 state dict (the message
+            names the file and what was expected).
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"v1 checkpoint {path} not found")
+    size = path.stat().st_size
+    if size > MAX_V1_CHECKPOINT_BYTES:
+        raise ValueError(
+            f"{path}: {size} bytes is larger than any v1 aligner (limit {MAX_V1_CHECKPOINT_BYTES}); not a v1 checkpoint"
+        )
+    expected = "a v1 state dict with projection1.weight/bias and projection2.weight/bias"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for bad files
+        raise ValueError(
+            f"{path} cannot be read as a torch checkpoint (truncated or not a .pt file): {exc}"
+        ) from exc
+    if not isinstance(state, Mapping):
+        raise ValueError(f"{path}: expected {expected}, got a {type(state).__name__}")
+    keys = {"projection1.weight", "projection1.bias", "projection2.weight", "projection2.bias"}
+    if set(state) != keys or not all(isinstance(state[k], torch.Tensor) for k in keys):
+        raise ValueError(f"{path}: expected {expected}, got keys {sorted(map(str, state))[:8]}")
+    w1, b1, w2, b2 = (
+        state[k] for k in ("projection1.weight", "projection1.bias", "projection2.weight", "projection2.bias")
+    )
+    if (
+        w1.ndim != 2
+        or w2.ndim != 2
+        or b1.shape != (w1.shape[0],)
+        or b2.shape != (w2.shape[0],)
+        or w2.shape[1] != w1.shape[0]
+    ):
+        raise ValueError(
+            f"{path}: inconsistent v1 shapes projection1 {tuple(w1.shape)}, projection2 {tuple(w2.shape)}"
+        )
+    if w2.shape[0] % lm_dim:
+        raise ValueError(
+            f"{path}: projection2 gives {w2.shape[0]} values, not a whole number of {lm_dim}-d tokens (set lm_dim)"
+        )
+    aligner = ImageAligner(
+        encoder_name,
+        int(w1.shape[1]),
+        lm_dim=lm_dim,
+        n_tokens=int(w2.shape[0]) // lm_dim,
+        hidden_dim=int(w1.shape[0]),
+        input_l2_norm=False,
+    )
+    aligner.load_state_dict(
+        {"proj_in.weight": w1, "proj_in.bias": b1, "proj_out.weight": w2, "proj_out.bias": b2}
+    )
+    info = {
+        "origin": f"Art2Mus v1 checkpoint {path.name}",
+        "source_sha256": file_sha256(path),
+        **dict(metadata or {}),
+    }
+    info.setdefault("licence", "none stated (the v1 repository states no licence)")
+    return aligner.save(directory, metadata=info, conditioning_profile="art2mus-v1")
 
 
 class VisualConditioningExtractor:

@@ -35,6 +35,15 @@ OPTION_KEYS = (
     "support_prompt",
     "negative_prompt",
 )
+#: generation settings a conditioning profile supplies when the exhibit leaves them unset.
+PROFILE_DEFAULTS = (
+    "steps",
+    "guidance_scale",
+    "scheduler",
+    "num_waveforms",
+    "support_prompt",
+    "negative_prompt",
+)
 
 
 def crossfade_loop(waveform: np.ndarray, seam: int) -> np.ndarray:
@@ -64,8 +73,11 @@ class Art2MusGenerator(Generator):
         encoder: ``imagebind``, ``clip`` or ``onnx``; encoder_path: its weights (default: its model folder).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
         dtype: precision on the GPU (``float32``, ``float16``, ``bfloat16``); the CPU always uses float32.
+        profile: conditioning profile (``art2mus-music``, ``art2mus-v1``); ``None`` takes the one the
+            aligner's ``config.json`` names.
         steps, guidance_scale, scheduler, num_waveforms, support_prompt, negative_prompt: generation
-            defaults, overridable per request through ``GenerationRequest.options``.
+            defaults, overridable per request through ``GenerationRequest.options``; ``None`` takes the
+            profile's (``art2mus-v1``: 200 DDIM steps, 3 candidates re-ranked by ImageBind, v1's prompts).
         loop_seam_s: crossfade length of looping soundscapes, seconds (at most a quarter of the clip).
         ceiling_dbtp: true-peak ceiling, dBTP.
         max_duration_s: longest soundscape generated in one pass, seconds.
@@ -83,12 +95,13 @@ class Art2MusGenerator(Generator):
         encoder_path: str | Path | None = None,
         device: str = "auto",
         dtype: str = "float16",
-        steps: int = 100,
-        guidance_scale: float = 3.5,
-        scheduler: str = "ddim",
-        num_waveforms: int = 1,
-        support_prompt: str = "high quality music",
-        negative_prompt: str = "low quality, noise",
+        profile: str | None = None,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        scheduler: str | None = None,
+        num_waveforms: int | None = None,
+        support_prompt: str | None = None,
+        negative_prompt: str | None = None,
         loop_seam_s: float = 1.0,
         ceiling_dbtp: float = -1.0,
         max_duration_s: float = 120.0,
@@ -108,26 +121,35 @@ class Art2MusGenerator(Generator):
             raise ValueError(
                 f"art2mus generator: ceiling_dbtp must be a number <= 0 dBTP, got {ceiling_dbtp!r}"
             )
+        from art2mus.models.profiles import get_profile
+
+        if profile is not None:
+            get_profile(profile)  # an unknown name fails here, naming the known ones
         self.model_dir = Path(model_dir)
         self.encoder_kind = encoder
-        self.defaults: dict[str, Any] = {
-            "num_inference_steps": steps,
+        self.loop_seam_s = float(loop_seam_s)
+        self.ceiling_dbtp = float(ceiling_dbtp)
+        self.aligner_path: Path | None = None
+        if pipeline is None:
+            pipeline = self._load(aligner, encoder, encoder_path, device, dtype, max_duration_s, profile)
+        self.pipeline = pipeline
+        chosen = getattr(pipeline, "profile", None) or get_profile(profile)
+        given = {
+            "steps": steps,
             "guidance_scale": guidance_scale,
             "scheduler": scheduler,
             "num_waveforms": num_waveforms,
             "support_prompt": support_prompt,
             "negative_prompt": negative_prompt,
         }
-        self.loop_seam_s = float(loop_seam_s)
-        self.ceiling_dbtp = float(ceiling_dbtp)
-        self.aligner_path: Path | None = None
-        if pipeline is None:
-            pipeline = self._load(aligner, encoder, encoder_path, device, dtype, max_duration_s)
-        self.pipeline = pipeline
+        merged = {k: getattr(chosen, k) if given[k] is None else given[k] for k in PROFILE_DEFAULTS}
+        merged["num_inference_steps"] = merged.pop("steps")
+        self.defaults: dict[str, Any] = merged
+        self.profile_name = chosen.name
         # check the defaults once, against the loaded model, so a bad setting fails at start-up
         self._check(self.defaults, duration_s=max(self.pipeline.min_duration_s, 1.0))
 
-    def _load(self, aligner, encoder, encoder_path, device, dtype, max_duration_s):
+    def _load(self, aligner, encoder, encoder_path, device, dtype, max_duration_s, profile=None):
         import torch
 
         from art2mus.models.aligner import ImageAligner
@@ -154,14 +176,53 @@ class Art2MusGenerator(Generator):
         logger.info(
             "art2mus: loading %s with aligner %s on %s (%s)", mdir.root, aligner_path, target, torch_dtype
         )
-        return Art2MusPipeline.from_model_dir(
+        pipe = Art2MusPipeline.from_model_dir(
             mdir,
             aligner=aligner_path,
             encoder=image_encoder,
             device=target,
             dtype=torch_dtype,
             max_duration_s=max_duration_s + self.loop_seam_s,
+            profile=profile,
         )
+        if pipe.ranker is None and mdir.is_present("imagebind"):
+            # CLIP cannot embed audio: candidates are ranked in ImageBind's space when it is installed
+            pipe.ranker = load_image_encoder("imagebind", mdir.path("imagebind"), device=str(target))
+            logger.info(
+                "art2mus: candidates re-ranked by ImageBind (the %s encoder cannot embed audio)", encoder
+            )
+        elif pipe.ranker is None:
+            logger.warning(
+                "art2mus: re-ranking of candidates is off: the %s encoder cannot embed audio and ImageBind is "
+                "not installed in %s",
+                encoder,
+                mdir.root,
+            )
+        return pipe
+
+    @classmethod
+    def cache_identity(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """The aligner's weights hash and conditioning profile (not its path), read without loading a model.
+
+        With ``aligner`` unset, the identities of every installed aligner count (the one chosen among them
+        depends on the encoder, which is not loaded here): any change re-renders.
+        """
+        from art2mus.models.aligner import aligner_identity
+        from art2mus.models.model_dir import ModelDir
+
+        mdir = ModelDir(settings.get("model_dir") or "models")
+        try:
+            if settings.get("aligner") is not None:
+                folders = [mdir.resolve_aligner(settings["aligner"])]
+            else:
+                folders = mdir.list_aligner_dirs()
+            identities = [{"name": f.name, **aligner_identity(f)} for f in folders]
+        except (OSError, ValueError) as exc:
+            return {"aligner_identity": f"unavailable: {exc}"}
+        if settings.get("profile") is not None:
+            for identity in identities:
+                identity["conditioning_profile"] = str(settings["profile"])
+        return {"aligner_identity": identities}
 
     def _settings(self, request: GenerationRequest) -> dict[str, Any]:
         unknown = sorted(set(request.options) - set(OPTION_KEYS))
@@ -227,6 +288,7 @@ class Art2MusGenerator(Generator):
             "true_peak_dbtp": round(peak, 2) if math.isfinite(peak) else None,
             "encoder": self.pipeline.encoder.spec.name if self.pipeline.encoder is not None else None,
             "aligner": None if self.aligner_path is None else str(self.aligner_path),
+            "profile": self.profile_name,
             "prompt": settings.get("prompt"),
             "support_prompt": settings["support_prompt"],
             "negative_prompt": settings["negative_prompt"],
@@ -264,6 +326,26 @@ class Art2MusGenerator(Generator):
 
             del pipeline
             torch.cuda.empty_cache()
+
+
+def base_model_key(settings: dict[str, Any]) -> str:
+    """Model-directory key of the AudioLDM2 checkpoint these generator settings load (no torch).
+
+    The exhibit's ``profile`` wins; else the profile the aligner's ``config.json`` names; an unset or
+    unreadable aligner gives the default profile's.
+    """
+    from art2mus.models.aligner import ImageAligner
+    from art2mus.models.model_dir import ModelDir
+    from art2mus.models.profiles import get_profile
+
+    profile = settings.get("profile")
+    if profile is None and settings.get("aligner") is not None:
+        try:
+            folder = ModelDir(settings.get("model_dir") or "models").resolve_aligner(settings["aligner"])
+            profile = ImageAligner.read_config(folder).get("conditioning_profile")
+        except (OSError, ValueError):
+            profile = None
+    return get_profile(profile).base_model
 
 
 def default_aligner(model_dir: Any, spec: Any) -> Path:

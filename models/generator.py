@@ -74,5 +74,14 @@ class Generator(abc.ABC):
     def generate(self, image: np.ndarray, request: GenerationRequest) -> Soundscape:
         """Make a soundscape from ``image`` (RGB uint8, ``(H, W, 3)``)."""
 
+    @classmethod
+    def cache_identity(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """What besides ``settings`` decides the audio (e.g. the content hash of loaded weights).
+
+        Cheap and without loading a model: the soundscape cache adds it to its key, so changed weights at
+        an unchanged path re-render. Default: nothing.
+        """
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook, most generators hold nothing
         """Release devices and memory held by the generator (GPU memory, worker processes)."""

@@ -7,9 +7,11 @@ checkpoint from its URL), then the folder can be copied to an air-gapped gallery
     MODEL_DIR/
       audioldm2-music/          diffusers layout of cvssp/audioldm2-music (unet, vae, vocoder, text_encoder_2,
                                 language_model, projection_model, tokenizers, scheduler, model_index.json)
+      audioldm2/                the same for cvssp/audioldm2 (the base of the Art2Mus v1 aligners)
       imagebind/                imagebind_huge.pth (upstream state dict)
       clip-vit-large-patch14/   transformers layout of openai/clip-vit-large-patch14
       aligners/<name>/          config.json + model.safetensors (see art2mus.models.aligner)
+      downloads/v1/             the authors' v1 .pt files as downloaded, and SHA256SUMS recorded on first download
 
 This module imports no torch: the CLI lists models without loading any.
 """
@@ -30,6 +32,37 @@ logger = logging.getLogger(__name__)
 #: environment variable that overrides the default model directory.
 MODEL_DIR_ENV = "ART2MUS_MODEL_DIR"
 NON_COMMERCIAL = "CC BY-NC-SA 4.0 (non-commercial use only)"
+#: what ``list`` says of the authors' v1 aligners: their repository states no licence, so none is claimed.
+V1_LICENCE = "no licence stated by the authors (github.com/justivanr/art2mus_); ask them before public use"
+#: the commit of github.com/justivanr/art2mus_ the v1 aligners are pulled from (pinned: checksums stay valid).
+V1_COMMIT = "21ab344a4299ae22ace203f54dbbc7e236d0b666"
+V1_RAW = f"https://raw.githubusercontent.com/justivanr/art2mus_/{V1_COMMIT}/art2mus_weights/"
+
+
+@dataclass(frozen=True)
+class V1Aligner:
+    """One of the authors' published v1 aligners (imported into ``aligners/<key>`` by ``pull``)."""
+
+    key: str
+    url: str
+    n_tokens: int
+    description: str
+
+
+V1_ALIGNERS: dict[str, V1Aligner] = {
+    a.key: a
+    for a in (
+        V1Aligner(
+            "art2mus-v1", V1_RAW + "art2mus_img_proj_layer.pt", 1, "Art2Mus v1 aligner (1 token, ImageBind)"
+        ),
+        V1Aligner(
+            "art2mus-v1-4tok",
+            V1_RAW + "art2mus_4_img_proj_layer.pt",
+            4,
+            "Art2Mus-4 v1 aligner (4 tokens, ImageBind)",
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +117,20 @@ MODEL_ENTRIES: dict[str, ModelEntry] = {
                 ("text_encoder_2/config.json",),
                 ("vocoder/config.json",),
                 ("vae/config.json",),
+            ),
+        ),
+        ModelEntry(
+            key="audioldm2",
+            description="AudioLDM2 (cvssp/audioldm2), the base the Art2Mus v1 aligners were trained on",
+            licence=NON_COMMERCIAL,
+            source=ModelSource(repo_id="cvssp/audioldm2"),
+            marker_files=(
+                ("model_index.json",),
+                ("unet/config.json",),
+                ("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.bin"),
+                ("text_encoder/config.json",),
+                ("language_model/config.json",),
+                ("text_encoder_2/config.json",),
             ),
         ),
         ModelEntry(
@@ -182,8 +229,40 @@ class HubClient(Protocol):
     def snapshot_download(self, repo_id: str, local_dir: str, allow_patterns: list[str]) -> str: ...
 
 
+class HubUnreachableError(OSError):
+    """The model hub (or a weights URL) cannot be reached from this machine."""
+
+
+def offline_message(where: str, model_dir: Path) -> str:
+    """The one sentence ``pull`` says when ``where`` cannot be reached."""
+    return (
+        f"this machine cannot reach {where}: run `art2mus models pull --model-dir DIR` on a connected machine "
+        f"and copy DIR to {model_dir} here (or point ${MODEL_DIR_ENV} at the copy)"
+    )
+
+
 class HuggingFaceHubClient:
     """:class:`HubClient` on ``huggingface_hub`` (imported on first use; shows tqdm progress bars)."""
+
+    def endpoint(self) -> str:
+        return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+
+    def check_reachable(self, timeout_s: float = 15.0) -> None:
+        """One quick request to the hub, so an offline machine gets one sentence instead of minutes of retries.
+
+        Raises:
+            HubUnreachableError: no connection (refused, no route, DNS failure, timeout).
+        """
+        import urllib.error
+
+        url = self.endpoint().rstrip("/") + "/api/models?limit=1"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310 (the configured hub)
+                pass
+        except urllib.error.HTTPError:
+            return  # the hub answered: reachable
+        except (urllib.error.URLError, OSError) as exc:
+            raise HubUnreachableError(f"{self.endpoint()} ({getattr(exc, 'reason', exc)})") from exc
 
     def list_repo_files(self, repo_id: str) -> list[str]:
         from huggingface_hub import HfApi
@@ -358,11 +437,13 @@ class ModelDir:
             document = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             config = document.get("config", {})
             encoder = document.get("encoder", {})
+            metadata = document.get("metadata", {})
             description = (
                 f"aligner for {encoder.get('name')} ({encoder.get('dim')}-d) -> {config.get('n_tokens')} x "
-                f"{config.get('lm_dim')}-d tokens, format v{document.get('format_version')}"
+                f"{config.get('lm_dim')}-d tokens, profile {document.get('conditioning_profile', 'art2mus-music')}, "
+                f"origin: {metadata.get('origin', 'trained locally')}, format v{document.get('format_version')}"
             )
-            licence = str(document.get("metadata", {}).get("licence", "see the aligner's training data"))
+            licence = str(metadata.get("licence", "see the aligner's training data"))
         except (OSError, ValueError, AttributeError) as exc:
             description, licence = f"unreadable config.json: {exc}", "unknown"
         missing = [] if (folder / "model.safetensors").is_file() else ["model.safetensors"]
@@ -394,10 +475,22 @@ class ModelDir:
             KeyError: an unknown key (the message lists the known ones).
         """
         say = report or logger.info
-        wanted = list(self.entries) if not keys else list(keys)
+        wanted = list(self.entries) + list(V1_ALIGNERS) if not keys else list(keys)
         for key in wanted:
-            self.path(key)  # validates the key before anything is downloaded
+            if key not in V1_ALIGNERS:
+                self.path(key)  # validates the key before anything is downloaded
+        v1_wanted = [k for k in wanted if k in V1_ALIGNERS]
+        wanted = [k for k in wanted if k not in V1_ALIGNERS]
         fetched = []
+        needs_hub = any(
+            self.entries[k].source.repo_id is not None and (force or not self.is_present(k)) for k in wanted
+        )
+        check = getattr(self.hub, "check_reachable", None)
+        if needs_hub and check is not None:
+            try:
+                check()
+            except HubUnreachableError as exc:
+                raise HubUnreachableError(offline_message(f"the model hub {exc}", self.root)) from exc
         for key in wanted:
             entry = self.entries[key]
             folder = self.path(key)
@@ -414,11 +507,17 @@ class ModelDir:
                 # huggingface_hub keeps resume metadata in folder/.cache: a re-run only fetches what changed
                 self.hub.snapshot_download(entry.source.repo_id, str(folder), patterns)
             elif entry.source.url is not None:
-                self.fetch(
-                    entry.source.url,
-                    folder / (entry.source.filename or entry.source.url.rsplit("/", 1)[-1]),
-                    progress,
-                )
+                import urllib.error
+
+                try:
+                    self.fetch(
+                        entry.source.url,
+                        folder / (entry.source.filename or entry.source.url.rsplit("/", 1)[-1]),
+                        progress,
+                    )
+                except urllib.error.URLError as exc:
+                    host = entry.source.url.split("/")[2]
+                    raise HubUnreachableError(offline_message(f"{host} ({exc.reason})", self.root)) from exc
             missing = self.missing_files(key)
             if missing:
                 raise RuntimeError(
@@ -426,4 +525,70 @@ class ModelDir:
                 )
             say(f"{key}: {format_size(folder_size(folder))} in {folder}")
             fetched.append(key)
+        for key in v1_wanted:
+            if self.pull_v1_aligner(key, force=force, progress=progress, report=say):
+                fetched.append(key)
         return fetched
+
+    def pull_v1_aligner(
+        self,
+        key: str,
+        force: bool = False,
+        progress: ProgressFn | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> bool:
+        """Download the authors' v1 aligner ``key`` and import it into ``aligners/<key>``; ``True`` if done.
+
+        The ``.pt`` is kept in ``downloads/v1/``; its sha256 is recorded in ``downloads/v1/SHA256SUMS`` on
+        the first download, and a later download with other bytes is refused (the file changed upstream or
+        in transit).
+
+        Raises:
+            ValueError: the download differs from the recorded sha256, or is not a v1 state dict.
+        """
+        import urllib.error
+
+        from art2mus.models.aligner import file_sha256, import_v1_aligner
+
+        say = report or logger.info
+        spec = V1_ALIGNERS[key]
+        target = self.aligners_dir / key
+        if (target / "config.json").is_file() and not force:
+            say(f"{key}: already present in {target}")
+            return False
+        downloads = self.root / "downloads" / "v1"
+        pt = downloads / spec.url.rsplit("/", 1)[-1]
+        say(f"{key}: downloading {spec.url} ({V1_LICENCE})")
+        try:
+            self.fetch(spec.url, pt, progress)
+        except urllib.error.URLError as exc:
+            raise HubUnreachableError(offline_message(f"github.com ({exc.reason})", self.root)) from exc
+        sums_file = downloads / "SHA256SUMS"
+        sums = {}
+        if sums_file.is_file():
+            for line in sums_file.read_text(encoding="utf-8").splitlines():
+                digest, _, name = line.partition("  ")
+                if name:
+                    sums[name] = digest
+        digest = file_sha256(pt)
+        recorded = sums.get(pt.name)
+        if recorded is None:
+            sums[pt.name] = digest
+            sums_file.write_text("".join(f"{d}  {n}\n" for n, d in sorted(sums.items())), encoding="utf-8")
+            say(f"{key}: sha256 {digest} recorded in {sums_file}")
+        elif recorded != digest:
+            raise ValueError(
+                f"{pt}: sha256 {digest} differs from {recorded} recorded in {sums_file} at the first download; "
+                "the file changed upstream or was damaged (delete the line to accept the new file)"
+            )
+        import_v1_aligner(
+            pt,
+            target,
+            metadata={
+                "origin": f"Art2Mus v1 ({spec.url})",
+                "licence": V1_LICENCE,
+                "description": spec.description,
+            },
+        )
+        say(f"{key}: imported into {target} (profile art2mus-v1)")
+        return True

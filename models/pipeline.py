@@ -40,6 +40,7 @@ from torch import nn
 
 from art2mus.models.aligner import AlignerMismatchError, ImageAligner, VisualConditioningExtractor
 from art2mus.models.encoders.base import ImageEncoder
+from art2mus.models.profiles import ConditioningProfile, get_profile
 
 if TYPE_CHECKING:
     from art2mus.models.model_dir import ModelDir
@@ -158,6 +159,13 @@ class Art2MusPipeline:
         encoder: image encoder, or ``None`` when only embeddings / conditioning are passed in.
         aligner: :class:`ImageAligner` for ``encoder``'s embedding space and GPT-2's width (or ``None``).
         max_duration_s: longest clip :meth:`check_inputs` accepts, seconds.
+        profile: the :class:`~art2mus.models.profiles.ConditioningProfile` (or its name) that turns tokens
+            and prompts into the two conditioning streams; default ``art2mus-music``.
+        text_encoder, tokenizer: AudioLDM2's CLAP model and its RoBERTa tokenizer, needed only by profiles
+            whose negative GPT-2 input includes CLAP (``art2mus-v1``).
+        ranker: the encoder that re-ranks candidates by image-audio similarity (it must embed images and
+            audio in one space: ImageBind); default ``encoder`` when it can embed audio. With a CLIP encoder
+            pass ImageBind here, or re-ranking is off (logged once).
     """
 
     def __init__(
@@ -174,7 +182,23 @@ class Art2MusPipeline:
         encoder: ImageEncoder | None = None,
         aligner: ImageAligner | None = None,
         max_duration_s: float = 120.0,
+        profile: ConditioningProfile | str | None = None,
+        text_encoder: nn.Module | None = None,
+        tokenizer: Any = None,
+        ranker: ImageEncoder | None = None,
     ) -> None:
+        self.profile = get_profile(profile)
+        if ranker is None and hasattr(encoder, "encode_audio"):
+            ranker = encoder
+        self.ranker = ranker
+        self._warned_no_ranker = False
+        if self.profile.negative_lm_clap and (text_encoder is None or tokenizer is None):
+            raise ValueError(
+                f"conditioning profile {self.profile.name!r} needs AudioLDM2's CLAP text encoder and its "
+                "tokenizer (text_encoder, tokenizer)"
+            )
+        self.text_encoder = text_encoder
+        self.tokenizer = tokenizer
         self.unet = unet
         self.vae = vae
         self.vocoder = vocoder
@@ -242,13 +266,17 @@ class Art2MusPipeline:
             ValueError: the aligner expects another encoder's embeddings or another GPT-2 width.
         """
         if self.encoder is not None and aligner.encoder_spec != self.encoder.spec:
-            raise ValueError(f"the aligner is for {aligner.encoder_spec}, the pipeline's encoder is {self.encoder.spec}")
+            raise ValueError(
+                f"the aligner is for {aligner.encoder_spec}, the pipeline's encoder is {self.encoder.spec}"
+            )
         lm_dim = int(self.language_model.config.hidden_size)
         if aligner.lm_dim != lm_dim:
             raise ValueError(f"the aligner produces {aligner.lm_dim}-d tokens, GPT-2 here takes {lm_dim}-d")
         aligner.to(device=self.device, dtype=self.dtype)
         self.aligner = aligner
-        self._extractor = VisualConditioningExtractor(self.encoder, aligner) if self.encoder is not None else None
+        self._extractor = (
+            VisualConditioningExtractor(self.encoder, aligner) if self.encoder is not None else None
+        )
 
     def frozen_modules(self) -> dict[str, nn.Module]:
         """Every torch module of the pipeline except the aligner (all frozen), by component name."""
@@ -260,6 +288,8 @@ class Art2MusPipeline:
             "projection_model": self.projection_model,
             "text_encoder_2": self.text_encoder_2,
         }
+        if self.text_encoder is not None:
+            modules["text_encoder"] = self.text_encoder
         # torch encoders keep their network in ``tower`` (art2mus.models.encoders.torch_encoder); ONNX has none
         encoder_module = (
             self.encoder if isinstance(self.encoder, nn.Module) else getattr(self.encoder, "tower", None)
@@ -476,20 +506,25 @@ class Art2MusPipeline:
         return self._text_cache[key]
 
     def build_lm_inputs(
-        self, image_tokens: torch.Tensor | None, prompt: str | None, batch_size: int
+        self,
+        image_tokens: torch.Tensor | None,
+        prompt: str | None,
+        batch_size: int,
+        delimiters: bool = True,
     ) -> torch.Tensor:
         """GPT-2 input sequence ``(batch, S, d_gpt2)``.
 
         ``[sos, image_tokens, eos]``: the image tokens take the place of AudioLDM2's projected CLAP embedding,
         between the projection model's learnt delimiters (``image_tokens=None`` leaves the slot empty, as
         for the negative prompt). With a ``prompt``, ``[sos_1, proj_1(T5(prompt)), eos_1]`` follows, exactly
-        as AudioLDM2 feeds its T5 stream to GPT-2.
+        as AudioLDM2 feeds its T5 stream to GPT-2. ``delimiters=False`` leaves out ``sos``/``eos`` around the
+        image tokens (the ``art2mus-v1`` profile feeds them bare).
         """
         proj = self.projection_model
         dtype = self.language_model.get_input_embeddings().weight.dtype
         sos = proj.sos_embed.to(dtype).expand(batch_size, 1, -1)
         eos = proj.eos_embed.to(dtype).expand(batch_size, 1, -1)
-        parts = [sos]
+        parts = [sos] if delimiters else []
         if image_tokens is not None:
             if (
                 image_tokens.ndim != 3
@@ -500,7 +535,8 @@ class Art2MusPipeline:
                     f"image tokens must have shape ({batch_size}, n_tokens, {self.lm_dim}), got {tuple(image_tokens.shape)}"
                 )
             parts.append(image_tokens.to(device=sos.device, dtype=dtype))
-        parts.append(eos)
+        if delimiters:
+            parts.append(eos)
         if prompt is not None:
             t5, _ = self.text_conditioning(prompt)
             text = (
@@ -513,32 +549,96 @@ class Art2MusPipeline:
             ]
         return torch.cat(parts, dim=1)
 
-    def generate_loa(self, inputs_embeds: torch.Tensor, n_tokens: int = DEFAULT_LOA_TOKENS) -> torch.Tensor:
+    def generate_loa(
+        self,
+        inputs_embeds: torch.Tensor,
+        n_tokens: int = DEFAULT_LOA_TOKENS,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Roll GPT-2 out for ``n_tokens`` steps from ``inputs_embeds`` ``(B, S, d)``; returns ``(B, n_tokens, d)``.
 
         Each step feeds the whole sequence and appends the last position's final hidden state (AudioLDM2's
         "language of audio"). Differentiable: gradients reach the aligner through the frozen GPT-2.
+        ``attention_mask`` ``(B, S)`` is passed to GPT-2 and grows by a one each step (what AudioLDM2's
+        ``_update_model_kwargs_for_generation`` does, and what the ``art2mus-v1`` profile reproduces).
         """
         sequence = inputs_embeds
+        mask = attention_mask
         for _ in range(n_tokens):
+            kwargs = {} if mask is None else {"attention_mask": mask}
             hidden = self.language_model(
-                inputs_embeds=sequence, use_cache=False, return_dict=True
+                inputs_embeds=sequence, use_cache=False, return_dict=True, **kwargs
             ).last_hidden_state
             sequence = torch.cat([sequence, hidden[:, -1:, :]], dim=1)
+            if mask is not None:
+                mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
         return sequence[:, -n_tokens:, :]
 
     def negative_conditioning(
         self, negative_prompt: str, n_loa_tokens: int = DEFAULT_LOA_TOKENS
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Negative LoA ``(1, n, d_gpt2)``, T5 embeddings ``(1, L, d_t5)`` and mask ``(1, L)``; cached."""
-        key = (negative_prompt, n_loa_tokens, str(self.device), self.dtype)
+        """Negative LoA ``(1, n, d_gpt2)``, T5 embeddings ``(1, L, d_t5)`` and mask ``(1, L)``; cached.
+
+        The T5 part is the negative at its own length; the ``art2mus-v1`` profile re-encodes it at the
+        positive's length in :meth:`encode_conditioning`.
+        """
+        profile = self.profile
+        key = (profile.name, negative_prompt, n_loa_tokens, str(self.device), self.dtype)
         if key not in self._negative_cache:
             with torch.no_grad():
-                loa = self.generate_loa(self.build_lm_inputs(None, negative_prompt, 1), n_loa_tokens)
+                if profile.negative_lm_clap:
+                    loa = self._clap_t5_negative_loa(negative_prompt, n_loa_tokens)
+                else:
+                    loa = self.generate_loa(self.build_lm_inputs(None, negative_prompt, 1), n_loa_tokens)
                 t5, mask = self.text_conditioning(negative_prompt)
             self._negative_cache[key] = (loa.to(self.dtype), t5, mask)
             logger.debug("cached negative conditioning for %r", negative_prompt)
         return self._negative_cache[key]
+
+    def _clap_t5_negative_loa(self, negative_prompt: str, n_loa_tokens: int) -> torch.Tensor:
+        """v1's negative LoA ``(1, n, d_gpt2)``: GPT-2 over AudioLDM2's projection of CLAP(negative) and T5(negative).
+
+        As v1's ``encode_prompt``: CLAP's tokenizer pads to its maximum length, T5's pads/truncates to
+        :attr:`ConditioningProfile.negative_lm_t5_tokens`; the projection model adds its learnt delimiters.
+        """
+        clap_inputs = self.tokenizer(
+            [negative_prompt],
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        features = self.text_encoder.get_text_features(
+            clap_inputs.input_ids.to(self.device), attention_mask=clap_inputs.attention_mask.to(self.device)
+        )
+        # transformers 5 returns a model output whose pooler_output is the normalised text feature
+        clap = getattr(features, "pooler_output", features)[:, None, :]
+        clap_mask = clap_inputs.attention_mask.new_ones((1, 1)).to(self.device)
+        t5_tokens = self.profile.negative_lm_t5_tokens
+        t5_inputs = self.tokenizer_2(
+            [negative_prompt],
+            padding="max_length" if t5_tokens is not None else True,
+            max_length=t5_tokens if t5_tokens is not None else self.tokenizer_2.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        )
+        t5_mask = t5_inputs.attention_mask.to(self.device)
+        t5 = self.text_encoder_2(t5_inputs.input_ids.to(self.device), attention_mask=t5_mask)[0]
+        projected = self.projection_model(
+            hidden_states=clap, hidden_states_1=t5, attention_mask=clap_mask, attention_mask_1=t5_mask
+        )
+        return self.generate_loa(
+            projected.hidden_states, n_loa_tokens, attention_mask=projected.attention_mask
+        )
+
+    def _t5_to_length(self, text: str, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """T5 ``(1, length, d_t5)`` and mask of ``text`` tokenised to exactly ``length`` tokens (padded or cut)."""
+        inputs = self.tokenizer_2(
+            [text], padding="max_length", max_length=length, truncation=True, return_tensors="pt"
+        )
+        mask = inputs.attention_mask.to(self.device)
+        hidden = self.text_encoder_2(inputs.input_ids.to(self.device), attention_mask=mask)[0]
+        return hidden.to(self.dtype), mask.long()
 
     def encode_conditioning(
         self,
@@ -569,9 +669,14 @@ class Art2MusPipeline:
         if image_tokens is None:
             raise ValueError("encode_conditioning needs images, embeddings or image_tokens")
         batch = int(image_tokens.shape[0])
-        loa = self.generate_loa(self.build_lm_inputs(image_tokens, prompt, batch), n_loa_tokens).to(
-            self.dtype
+        profile = self.profile
+        lm_inputs = self.build_lm_inputs(image_tokens, prompt, batch, delimiters=profile.lm_delimiters)
+        lm_mask = (
+            torch.ones(lm_inputs.shape[:2], dtype=torch.long, device=lm_inputs.device)
+            if profile.lm_attention_mask
+            else None
         )
+        loa = self.generate_loa(lm_inputs, n_loa_tokens, attention_mask=lm_mask).to(self.dtype)
         t5, mask = self.text_conditioning(prompt if prompt is not None else support_prompt)
         t5, mask = t5.expand(batch, -1, -1), mask.expand(batch, -1)
         conditioning = Art2MusConditioning(
@@ -579,6 +684,9 @@ class Art2MusPipeline:
         )
         if guidance:
             neg_loa, neg_t5, neg_mask = self.negative_conditioning(negative_prompt, n_loa_tokens)
+            if profile.negative_t5_to_positive_length:
+                with torch.no_grad():
+                    neg_t5, neg_mask = self._t5_to_length(negative_prompt, int(t5.shape[1]))
             length = max(t5.shape[1], neg_t5.shape[1])
             conditioning.t5_embeds, conditioning.t5_mask = _pad_tokens(t5, mask, length)
             neg_t5, neg_mask = _pad_tokens(neg_t5, neg_mask, length)
@@ -696,13 +804,22 @@ class Art2MusPipeline:
         # 4. re-rank by image-audio similarity (ImageBind)
         audios = waveforms.reshape(batch, num_waveforms, -1)
         scores = None
-        if (
-            rerank
-            and num_waveforms > 1
-            and conditioning.image_embeddings is not None
-            and hasattr(self.encoder, "encode_audio")
-        ):
-            audios, scores = self.rerank(audios, conditioning.image_embeddings)
+        if rerank and num_waveforms > 1:
+            rank_embeddings = None
+            if self.ranker is not None and self.ranker is self.encoder:
+                rank_embeddings = conditioning.image_embeddings
+            elif self.ranker is not None and images is not None:
+                rank_embeddings = self.ranker.encode_images(images)  # the ranker's own space
+            if rank_embeddings is not None:
+                audios, scores = self.rerank(audios, rank_embeddings)
+            elif not self._warned_no_ranker:
+                self._warned_no_ranker = True
+                logger.warning(
+                    "re-ranking of %d candidates is off: it needs ImageBind (images and audio in one space)%s; "
+                    "the first candidate is kept",
+                    num_waveforms,
+                    "" if self.ranker is not None else " and none is loaded (install the imagebind model)",
+                )
         return Art2MusOutput(
             audios=audios.numpy().astype(np.float32, copy=False),
             sample_rate=self.sample_rate,
@@ -802,7 +919,7 @@ class Art2MusPipeline:
         """
         batch, count, _ = audios.shape
         flat = [a.numpy() for a in audios.reshape(batch * count, -1)]
-        audio_emb = self.encoder.encode_audio(flat, self.sample_rate).float().cpu().reshape(batch, count, -1)
+        audio_emb = self.ranker.encode_audio(flat, self.sample_rate).float().cpu().reshape(batch, count, -1)
         image = nn.functional.normalize(image_embeddings.float().cpu(), dim=-1)
         scores = torch.einsum("bwd,bd->bw", nn.functional.normalize(audio_emb, dim=-1), image)
         order = torch.argsort(scores, dim=1, descending=True)
@@ -821,8 +938,9 @@ class Art2MusPipeline:
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         max_duration_s: float = 120.0,
+        profile: str | ConditioningProfile | None = None,
     ) -> Art2MusPipeline:
-        """Load AudioLDM2-music, the image encoder and the aligner from a local model directory.
+        """Load AudioLDM2, the image encoder and the aligner from a local model directory.
 
         Args:
             model_dir: the folder ``art2mus models pull`` fills (see :mod:`art2mus.models.model_dir`).
@@ -832,6 +950,8 @@ class Art2MusPipeline:
                 loaded :class:`ImageEncoder`; ``None`` loads no encoder (embeddings in, e.g. for training).
             encoder_path: where the encoder's weights are; default its folder in the model directory.
             dtype: ``None`` is float32; half precision needs a CUDA ``device``.
+            profile: the conditioning profile; ``None`` takes the one the aligner's ``config.json`` names
+                (``art2mus-music`` when it names none). The profile chooses the AudioLDM2 checkpoint.
 
         Raises:
             FileNotFoundError: a part is missing (the message says which and how to get it).
@@ -845,7 +965,15 @@ class Art2MusPipeline:
             raise ValueError(
                 f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)"
             )
-        components = load_audioldm2_components(mdir.require("audioldm2-music"), dtype=dtype)
+        aligner_dir: Path | None = None
+        if aligner is not None and not isinstance(aligner, ImageAligner):
+            aligner_dir = mdir.resolve_aligner(aligner)
+        if profile is None and aligner_dir is not None:
+            profile = ImageAligner.read_config(aligner_dir).get("conditioning_profile")
+        chosen = get_profile(profile)
+        components = load_audioldm2_components(
+            mdir.require(chosen.base_model), dtype=dtype, clap=chosen.negative_lm_clap
+        )
 
         image_encoder: ImageEncoder | None
         if encoder is None or isinstance(encoder, ImageEncoder):
@@ -861,21 +989,30 @@ class Art2MusPipeline:
             image_aligner = aligner
         else:
             image_aligner = ImageAligner.load(
-                mdir.resolve_aligner(aligner),
+                aligner_dir,
                 encoder_spec=image_encoder.spec if image_encoder is not None else None,
                 lm_dim=int(components["language_model"].config.hidden_size),
             )
-        pipe = cls(**components, encoder=image_encoder, aligner=image_aligner, max_duration_s=max_duration_s)
+        pipe = cls(
+            **components,
+            encoder=image_encoder,
+            aligner=image_aligner,
+            max_duration_s=max_duration_s,
+            profile=chosen,
+        )
         # the components were loaded in ``dtype`` (T5's ``wo`` kept in float32 by transformers) and the
         # aligner was cast to the UNet's dtype by the constructor: only the device changes here
         pipe.to(target)
         return pipe
 
 
-def load_audioldm2_components(path: str | Path, dtype: torch.dtype | None = None) -> dict[str, Any]:
+def load_audioldm2_components(
+    path: str | Path, dtype: torch.dtype | None = None, clap: bool = False
+) -> dict[str, Any]:
     """Load the parts Art2Mus uses from an ``AudioLDM2Pipeline.save_pretrained`` folder, offline.
 
-    CLAP (``text_encoder``), its tokenizer and feature extractor are not loaded: the image replaces them.
+    CLAP (``text_encoder``) and its tokenizer are loaded only with ``clap=True`` (the ``art2mus-v1``
+    profile's negative conditioning); otherwise the image replaces them.
     Returns keyword arguments for :class:`Art2MusPipeline` (minus encoder and aligner).
     """
     from diffusers import AutoencoderKL, DDIMScheduler
@@ -917,6 +1054,16 @@ def load_audioldm2_components(path: str | Path, dtype: torch.dtype | None = None
         "tokenizer_2": AutoTokenizer.from_pretrained(root / "tokenizer_2", local_files_only=True),
         "scheduler": DDIMScheduler.from_pretrained(root / "scheduler", local_files_only=True),
     }
+    if clap:
+        from transformers import ClapModel
+
+        for sub in ("text_encoder", "tokenizer"):
+            if not (root / sub).is_dir():
+                raise FileNotFoundError(
+                    f"{root / sub} is missing: this profile needs AudioLDM2's CLAP text encoder"
+                )
+        components["text_encoder"] = ClapModel.from_pretrained(root / "text_encoder", **transformers_kw)
+        components["tokenizer"] = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
     for value in components.values():
         if isinstance(value, nn.Module):
             value.eval()

@@ -13,7 +13,8 @@ Settings understood by the backends (keyword arguments of their constructors):
   (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``dtype`` (``float32``, ``float16``, ``bfloat16``),
   ``steps``, ``guidance_scale``, ``scheduler`` (``ddim`` or ``dpmsolver++``), ``num_waveforms``,
   ``support_prompt``, ``negative_prompt``, ``loop_seam_s`` (crossfade at the loop point, seconds),
-  ``ceiling_dbtp`` (true-peak ceiling), ``max_duration_s``, and an injectable ``pipeline``. On the CPU
+  ``ceiling_dbtp`` (true-peak ceiling), ``max_duration_s``, ``profile`` (conditioning profile,
+  ``art2mus-music`` or ``art2mus-v1``; default: the aligner's), and an injectable ``pipeline``. On the CPU
   ``dtype`` falls back to float32; an unset ``aligner`` picks ``aligners/default`` in the model
   directory, or the only aligner trained for the chosen encoder.
 """
@@ -90,3 +91,20 @@ def create_generator(
     if name not in table:
         raise ValueError(f"unknown generator {name!r}; expected one of: {', '.join(sorted(table))}")
     return table[name].load_class()(**dict(settings or {}))
+
+
+def cache_identity(
+    name: str,
+    settings: Mapping[str, Any] | None = None,
+    backends: Mapping[str, GeneratorBackend] | None = None,
+) -> dict[str, Any]:
+    """The backend's :meth:`Generator.cache_identity` for ``settings`` (``{}`` for unknown or foreign backends)."""
+    table = GENERATOR_BACKENDS if backends is None else backends
+    if name not in table:
+        return {}
+    try:
+        generator_class = table[name].load_class()
+    except (ImportError, AttributeError):  # built only in the generator process: nothing to add here
+        return {}
+    identity = getattr(generator_class, "cache_identity", None)
+    return dict(identity(dict(settings or {}))) if callable(identity) else {}

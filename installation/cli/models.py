@@ -13,7 +13,16 @@ from pathlib import Path
 
 import click
 
-from art2mus.models.model_dir import MODEL_DIR_ENV, MODEL_ENTRIES, ModelDir, default_model_dir, format_size
+from art2mus.models.model_dir import (
+    MODEL_DIR_ENV,
+    MODEL_ENTRIES,
+    V1_ALIGNERS,
+    V1_LICENCE,
+    HubUnreachableError,
+    ModelDir,
+    default_model_dir,
+    format_size,
+)
 
 ModelDirFactory = Callable[[Path], ModelDir]
 
@@ -73,19 +82,23 @@ def list_models(ctx: click.Context, model_dir: Path | None, as_json: bool) -> No
 @click.option(
     "--only",
     multiple=True,
-    type=click.Choice(sorted(MODEL_ENTRIES)),
-    help="Pull only this model (repeatable). Default: every model.",
+    type=click.Choice(sorted([*MODEL_ENTRIES, *V1_ALIGNERS])),
+    help="Pull only this model or v1 aligner (repeatable). Default: every model and both v1 aligners.",
 )
 @click.option("--force", is_flag=True, help="Download again even if the model is present.")
 @click.pass_context
 def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], force: bool) -> None:
-    """Download the models into the model directory (needs internet; resumable)."""
+    """Download the models into the model directory (needs internet; resumable).
+
+    Also downloads the authors' two published Art2Mus v1 aligners (github.com/justivanr/art2mus_, which
+    states no licence) and imports them as aligners/art2mus-v1 and aligners/art2mus-v1-4tok.
+    """
     from tqdm import tqdm
 
     mdir = _open(ctx, model_dir)
-    keys = list(only) or list(mdir.entries)
+    keys = list(only) or [*mdir.entries, *V1_ALIGNERS]
     for key in keys:
-        click.echo(f"{key}: licence {mdir.entries[key].licence}")
+        click.echo(f"{key}: licence {V1_LICENCE if key in V1_ALIGNERS else mdir.entries[key].licence}")
     bars: dict[str, tqdm] = {}
 
     def progress(done: int, total: int | None) -> None:
@@ -98,12 +111,65 @@ def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], forc
 
     try:
         fetched = mdir.pull(keys, force=force, progress=progress, report=click.echo)
+    except HubUnreachableError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"download failed: {exc}") from exc
     finally:
         for bar in bars.values():
             bar.close()
     click.echo(f"done: {len(fetched)} model(s) downloaded into {mdir.root}")
+
+
+@command.command("import-v1")
+@_model_dir_option
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--name", required=True, help="Folder name under MODEL_DIR/aligners/ (the exhibit's `aligner:`)."
+)
+@click.option(
+    "--encoder",
+    "encoder_name",
+    default="imagebind",
+    show_default=True,
+    help="Embedding space the checkpoint was trained on (v1: ImageBind huge).",
+)
+@click.option(
+    "--lm-dim", type=int, default=768, show_default=True, help="GPT-2 width of the tokens (v1: 768)."
+)
+@click.option("--force", is_flag=True, help="Replace an existing aligner of that name.")
+@click.pass_context
+def import_v1(
+    ctx: click.Context,
+    model_dir: Path | None,
+    checkpoint: Path,
+    name: str,
+    encoder_name: str,
+    lm_dim: int,
+    force: bool,
+) -> None:
+    """Convert an Art2Mus v1 image-projection state dict (.pt) into an aligner with the art2mus-v1 profile."""
+    from art2mus.models.aligner import import_v1_aligner
+
+    mdir = _open(ctx, model_dir)
+    if "/" in name or name in ("", ".", ".."):
+        raise click.BadParameter(f"{name!r} must be a plain folder name", param_hint="--name")
+    target = mdir.aligners_dir / name
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} already exists; choose another --name or pass --force")
+    try:
+        out = import_v1_aligner(
+            checkpoint,
+            target,
+            encoder_name=encoder_name,
+            lm_dim=lm_dim,
+            metadata={"licence": V1_LICENCE},
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"imported {checkpoint} into {out} (profile art2mus-v1; {V1_LICENCE})")
 
 
 @command.command("export-onnx")

@@ -35,12 +35,27 @@ class Art2MusGeneratorConfig(StrictModel):
     encoder_path: Path | None = Field(None, description="Encoder weights (default: its folder in the model directory).")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N.")
     dtype: Literal["float32", "float16", "bfloat16"] = Field("float16", description="Precision on the GPU (the CPU uses float32).")
-    steps: int = Field(100, ge=1, le=1000, description="Denoising steps.")
-    guidance_scale: float = Field(3.5, ge=0, le=30, description="Classifier-free guidance scale (1 or less: off).")
-    scheduler: Literal["ddim", "dpmsolver++"] = Field("ddim", description="Diffusion scheduler.")
-    num_waveforms: int = Field(1, ge=1, le=16, description="Candidates generated; the best by image-audio similarity is kept.")
-    support_prompt: str = Field("high quality music", description="Fixed text for AudioLDM2's FLAN-T5 stream.")
-    negative_prompt: str = Field("low quality, noise", description="What guidance steers away from.")
+    profile: Literal["art2mus-music", "art2mus-v1"] | None = Field(
+        None,
+        description="Conditioning profile (how tokens and prompts condition AudioLDM2); default: the one the aligner's config.json names.",
+    )
+    steps: int | None = Field(None, ge=1, le=1000, description="Denoising steps (default: the profile's, 100 or v1's 200).")
+    guidance_scale: float | None = Field(
+        None, ge=0, le=30, description="Classifier-free guidance scale (1 or less: off; default: the profile's, 3.5)."
+    )
+    scheduler: Literal["ddim", "dpmsolver++"] | None = Field(None, description="Diffusion scheduler (default: the profile's, ddim).")
+    num_waveforms: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="Candidates generated; the best by ImageBind image-audio similarity is kept (default: the profile's, 1 or v1's 3).",
+    )
+    support_prompt: str | None = Field(
+        None, description="Fixed text for AudioLDM2's FLAN-T5 stream (default: the profile's, 'high quality music')."
+    )
+    negative_prompt: str | None = Field(
+        None, description="What guidance steers away from (default: the profile's, 'low quality, noise')."
+    )
     fallback: str = Field(
         "procedural", description="Generator (a key of `generators`) that plays while this one works or if it fails."
     )

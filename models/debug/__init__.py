@@ -3,6 +3,7 @@
 ``build_debug_model_dir(path)`` writes::
 
     path/audioldm2-music/           tiny AudioLDM2 (see art2mus.models.debug.audioldm2)
+    path/audioldm2 -> audioldm2-music   the same, standing in for cvssp/audioldm2 (art2mus-v1 profile)
     path/imagebind/                 tiny ImageBind (art2mus.models.debug.encoders.build_debug_imagebind)
     path/clip-vit-large-patch14/    tiny CLIP vision tower (art2mus.models.debug.encoders.build_debug_clip)
     path/aligners/debug-<encoder>-<n>tok/   random aligners (1 and 4 tokens) for each debug encoder
@@ -57,6 +58,10 @@ def build_debug_model_dir(
     root.mkdir(parents=True, exist_ok=True)
     build_debug_audioldm2(root / "audioldm2-music", seed=seed)
     written = {"audioldm2-music": "audioldm2-music"}
+    # the art2mus-v1 profile's base (cvssp/audioldm2): the same tiny network stands in for it
+    if not (root / "audioldm2").exists():
+        (root / "audioldm2").symlink_to("audioldm2-music", target_is_directory=True)
+    written["audioldm2"] = "audioldm2-music"
     if encoders:
         from art2mus.models.debug import encoders as debug_encoders
         from art2mus.models.encoders import load_image_encoder

@@ -131,7 +131,14 @@ def test_missing_or_foreign_files_name_the_file(tmp_path):
 def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
     folder = _aligner(4).save(tmp_path / "a")
     _aligner(1).save(tmp_path / "b")
-    (tmp_path / "b" / "config.json").write_text((folder / "config.json").read_text())
+    document = json.loads((folder / "config.json").read_text())
+    (tmp_path / "b" / "config.json").write_text(json.dumps(document))
+    # the recorded hash catches the swap first ...
+    with pytest.raises(ValueError, match=r"b/model.safetensors are corrupted or were replaced"):
+        ImageAligner.load(tmp_path / "b")
+    # ... and a folder from before hashes were recorded still fails on the shapes
+    del document["weights_sha256"]
+    (tmp_path / "b" / "config.json").write_text(json.dumps(document))
     with pytest.raises(ValueError, match=r"(?s)do not match its config.*size mismatch"):
         ImageAligner.load(tmp_path / "b")
 

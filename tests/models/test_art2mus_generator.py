@@ -117,4 +117,46 @@ def test_exhibit_generator_settings_build_the_backend(debug_model_dir, artworks)
     sound = generator.generate(artworks[2], GenerationRequest(duration_s=0.5, seed=1, loop=False))
     assert sound.waveform.shape == (8000,)
     assert sound.metadata["aligner"].endswith("debug-imagebind-1tok")
-    assert sound.metadata["support_prompt"] == config.support_prompt
+    assert config.support_prompt is None  # unset in the exhibit: the aligner's profile supplies it
+    assert sound.metadata["profile"] == "art2mus-music"
+    assert sound.metadata["support_prompt"] == "high quality music" and sound.metadata["steps"] == 2
+
+
+def test_an_exhibit_renders_an_imported_v1_aligner_through_its_profile_or_the_one_it_names(
+    debug_model_dir, artworks, tmp_path
+):
+    """`import-v1` + an exhibit pointing at the aligner: the art2mus-v1 profile and its defaults; `profile:` overrides."""
+    import torch
+
+    from art2mus.installation.config import Art2MusGeneratorConfig
+    from art2mus.models.aligner import import_v1_aligner
+    from art2mus.models.debug.audioldm2 import DEBUG_GPT2_DIM
+    from art2mus.models.encoders import load_image_encoder
+
+    spec = load_image_encoder("imagebind", debug_model_dir / "imagebind").spec
+    torch.manual_seed(5)
+    state = {
+        "projection1.weight": torch.randn(2 * DEBUG_GPT2_DIM, spec.dim) * 0.1,
+        "projection1.bias": torch.zeros(2 * DEBUG_GPT2_DIM),
+        "projection2.weight": torch.randn(4 * DEBUG_GPT2_DIM, 2 * DEBUG_GPT2_DIM) * 0.1,
+        "projection2.bias": torch.zeros(4 * DEBUG_GPT2_DIM),
+    }
+    torch.save(state, tmp_path / "v1.pt")
+    folder = import_v1_aligner(
+        tmp_path / "v1.pt", tmp_path / "aligners" / "v1", encoder_name=spec.name, lm_dim=DEBUG_GPT2_DIM
+    )
+    config = Art2MusGeneratorConfig(model_dir=debug_model_dir, aligner=folder, device="cpu", steps=2)
+    generator = create_generator("art2mus", config.settings())
+    assert generator.profile_name == "art2mus-v1"
+    assert generator.defaults["num_waveforms"] == 3 and generator.defaults["support_prompt"].startswith(
+        "Music"
+    )
+    sound = generator.generate(artworks[0], GenerationRequest(duration_s=0.5, seed=1, loop=False))
+    assert sound.metadata["profile"] == "art2mus-v1" and sound.metadata["score"] is not None  # ranked
+    assert sound.metadata["negative_prompt"] == "Low quality." and sound.metadata["steps"] == 2
+
+    override = Art2MusGeneratorConfig(
+        model_dir=debug_model_dir, aligner=folder, device="cpu", steps=2, profile="art2mus-music"
+    )
+    other = create_generator("art2mus", override.settings())
+    assert other.profile_name == "art2mus-music" and other.defaults["num_waveforms"] == 1

@@ -30,6 +30,7 @@ def test_list_json_and_missing_hint(tmp_path):
     assert document["model_dir"] == str(tmp_path)
     assert {m["key"]: m["present"] for m in document["models"]} == {
         "audioldm2-music": False,
+        "audioldm2": False,
         "imagebind": False,
         "clip-vit-large-patch14": False,
     }

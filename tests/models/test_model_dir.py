@@ -66,7 +66,7 @@ def test_select_repo_files_prefers_safetensors_and_skips_other_frameworks():
 
 def test_empty_directory_lists_every_model_as_missing_with_its_licence(tmp_path):
     rows = ModelDir(tmp_path).status()
-    assert [r.key for r in rows] == ["audioldm2-music", "imagebind", "clip-vit-large-patch14"]
+    assert [r.key for r in rows] == ["audioldm2-music", "audioldm2", "imagebind", "clip-vit-large-patch14"]
     assert not any(r.present for r in rows)
     licences = {r.key: r.licence for r in rows}
     assert "non-commercial" in licences["audioldm2-music"] and "non-commercial" in licences["imagebind"]
@@ -108,22 +108,65 @@ def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
         "tf_model.h5",
         "flax_model.msgpack",
     ]
-    hub = FakeHub({"cvssp/audioldm2-music": AUDIOLDM2_FILES, "openai/clip-vit-large-patch14": clip_files})
+    hub = FakeHub(
+        {
+            "cvssp/audioldm2-music": AUDIOLDM2_FILES,
+            "cvssp/audioldm2": [*AUDIOLDM2_FILES, "text_encoder/config.json"],
+            "openai/clip-vit-large-patch14": clip_files,
+        }
+    )
     fetched_urls: list[tuple[str, Path]] = []
     progress: list[tuple[int, int | None]] = []
 
     def fetch(url: str, destination: Path, on_progress) -> None:
         fetched_urls.append((url, destination))
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if url.endswith(".pt"):  # a v1 state dict of the published shapes (1024 -> 1536 -> n x 768)
+            import torch
+
+            n = 4 if "_4_" in url else 1
+            torch.save(
+                {
+                    "projection1.weight": torch.zeros(1536, 1024),
+                    "projection1.bias": torch.zeros(1536),
+                    "projection2.weight": torch.zeros(n * 768, 1536),
+                    "projection2.bias": torch.zeros(n * 768),
+                },
+                destination,
+            )
+            return
         destination.write_bytes(b"w" * 1000)
         on_progress(1000, 1000)
 
     mdir = ModelDir(tmp_path, hub=hub, fetch=fetch)
     fetched = mdir.pull(progress=lambda done, total: progress.append((done, total)))
-    assert fetched == ["audioldm2-music", "imagebind", "clip-vit-large-patch14"]
+    assert fetched == [
+        "audioldm2-music",
+        "audioldm2",
+        "imagebind",
+        "clip-vit-large-patch14",
+        "art2mus-v1",
+        "art2mus-v1-4tok",
+    ]
+    v1_rows = {r.key: r for r in mdir.status() if r.key.startswith("aligners/art2mus-v1")}
+    assert set(v1_rows) == {"aligners/art2mus-v1", "aligners/art2mus-v1-4tok"}
+    assert all("no licence stated" in r.licence for r in v1_rows.values())
+    assert all(
+        "profile art2mus-v1" in r.description and "origin: Art2Mus v1" in r.description
+        for r in v1_rows.values()
+    )
+    sums = (tmp_path / "downloads" / "v1" / "SHA256SUMS").read_text().splitlines()
+    assert len(sums) == 2
+    fetched_urls[:] = [u for u in fetched_urls if not u[0].endswith(".pt")]
     repo, local_dir, patterns = hub.calls[0]
     assert repo == "cvssp/audioldm2-music" and local_dir == str(tmp_path / "audioldm2-music")
     assert patterns == select_repo_files(AUDIOLDM2_FILES)
-    assert hub.calls[1][2] == ["config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json"]
+    assert hub.calls[2][2] == [
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "tokenizer.json",
+    ]
     assert fetched_urls == [
         (
             "https://dl.fbaipublicfiles.com/imagebind/imagebind_huge.pth",
@@ -134,7 +177,7 @@ def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
     assert all(r.present for r in mdir.status())
     # a second pull finds everything present and downloads nothing
     assert mdir.pull() == []
-    assert len(hub.calls) == 2 and len(fetched_urls) == 1
+    assert len(hub.calls) == 3 and len(fetched_urls) == 1
 
 
 def test_pull_refuses_unknown_keys_before_downloading(tmp_path):

@@ -268,3 +268,23 @@ def test_half_precision_dtype_plumbing(fresh_pipeline, artworks):
     assert out.conditioning.loa_embeds.dtype == torch.bfloat16
     assert out.audios.dtype == np.float32 and out.audios.shape == (1, 2, 8000)
     assert np.all(np.isfinite(out.audios)) and np.max(np.abs(out.audios)) > 0
+
+
+def test_a_clip_pipeline_ranks_with_imagebind_or_says_ranking_is_off(debug_model_dir, artworks, caplog):
+    from art2mus.models.encoders import load_image_encoder
+    from art2mus.models.pipeline import Art2MusPipeline
+
+    clip = Art2MusPipeline.from_model_dir(debug_model_dir, aligner="debug-clip-1tok", encoder="clip")
+    assert clip.ranker is None  # CLIP cannot embed audio
+    with caplog.at_level("WARNING", logger="art2mus.models.pipeline"):
+        off = clip(artworks[0], num_waveforms=3, seed=9, **FAST)
+    assert off.scores is None and "re-ranking of 3 candidates is off" in caplog.text
+
+    imagebind = load_image_encoder("imagebind", debug_model_dir / "imagebind")
+    clip.ranker = imagebind
+    ranked = clip(artworks[0], num_waveforms=3, seed=9, **FAST)
+    assert np.all(np.diff(ranked.scores[0]) <= 0)
+    audio = imagebind.encode_audio(list(ranked.audios[0]), 16000).float()
+    image = imagebind.encode_images([artworks[0]]).float()
+    np.testing.assert_allclose(ranked.scores[0], (audio @ image[0]).numpy(), atol=1e-5)
+    assert sorted(map(tuple, ranked.audios[0].tolist())) == sorted(map(tuple, off.audios[0].tolist()))
