@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     # training commands live in training/ (the daemon never imports them); loaded only when run
     "train": "art2mus.training.cli_train",
     "evaluate": "art2mus.training.cli_evaluate",
+    "dataset": "art2mus.training.cli_dataset",
     "render": "art2mus.installation.cli.render",
     "recognize": "art2mus.installation.cli.recognize",
     "models": "art2mus.installation.cli.models",
