@@ -3,8 +3,8 @@
 :func:`assign_pairs` takes the image-by-track cosine matrix and gives each artwork its ``per_image``
 best-scoring tracks, under a diversity rule: no track is given to more than ``max_per_track`` artworks,
 so one bland track cannot take every painting. Candidates are taken greedily in descending score over the
-whole matrix (the best-fitting pairs are fixed first); an artwork whose candidates are all used up gets
-none and is reported. Optional :class:`CuratorRules` (a small YAML, see ``exhibits/README.md``-style
+whole matrix (the best-fitting pairs are fixed first), in rounds: every artwork gets its first track
+before any gets a second. An artwork whose allowed tracks are all used up gets fewer (none: reported). Optional :class:`CuratorRules` (a small YAML, see ``exhibits/README.md``-style
 example in the README) restrict the candidates: tags that must be shared, eras that must match, and
 "never pair X with Y" globs.
 
@@ -159,16 +159,19 @@ def assign_pairs(
     order = np.argsort(-scores, axis=None, kind="stable")
     taken_by_image = np.zeros(n_images, dtype=int)
     taken_by_track = np.zeros(n_tracks, dtype=int)
+    taken: set[tuple[int, int]] = set()
     chosen: list[Assignment] = []
-    for flat in order:
-        i, t = divmod(int(flat), n_tracks)
-        if taken_by_image[i] >= per_image or taken_by_track[t] >= cap:
-            continue
-        if allowed is not None and not allowed[i, t]:
-            continue
-        chosen.append(Assignment(i, t, float(scores[i, t])))
-        taken_by_image[i] += 1
-        taken_by_track[t] += 1
+    for round_ in range(1, per_image + 1):  # every artwork gets its k-th track before any gets its k+1-th
+        for flat in order:
+            i, t = divmod(int(flat), n_tracks)
+            if taken_by_image[i] >= round_ or taken_by_track[t] >= cap or (i, t) in taken:
+                continue
+            if allowed is not None and not allowed[i, t]:
+                continue
+            chosen.append(Assignment(i, t, float(scores[i, t])))
+            taken.add((i, t))
+            taken_by_image[i] += 1
+            taken_by_track[t] += 1
     return sorted(chosen, key=lambda a: (a.image, -a.score))
 
 
