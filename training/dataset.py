@@ -12,6 +12,9 @@ the image encoder's embedding of each artwork ``(N, dim)`` and the VAE latents o
 ``(M, 8, frames/4, 16)``, each segment pointing at its pair. :class:`PairDataset` saves them as one
 safetensors file plus ``dataset.json`` (what was used to build it), so epochs, resumed runs and a
 second aligner variant read them back in a second.
+
+:func:`build_music_dataset` makes the same tensors from a music library alone (``art2mus train
+--music-only``): each segment's ImageBind *audio* embedding paired with that segment's latents.
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ def collection(tmp_path_factory, repo_root) -> tuple[Path, Path]:
     images.mkdir()
     music.mkdir()
     for k, artwork in enumerate(ARTWORKS):
-        (images / f"{artwork}.png").write_bytes((repo_root / f"exhibits/demo/artworks/{artwork}.png").read_bytes())
+        (images / f"{artwork}.png").write_bytes(
+            (repo_root / f"exhibits/demo/artworks/{artwork}.png").read_bytes()
+        )
         t = np.arange(int(2.5 * 22050)) / 22050
         f0 = 110.0 * 2 ** (k * 4 / 12)
         wave = sum(0.2 * np.sin(2 * np.pi * f0 * m * t) for m in (1, 1.5, 2))
