@@ -184,6 +184,7 @@ def main() -> None:
         aligners, notes = {}, {}
         for name, command in runs.items():
             summary = json.loads(art2mus(*command).splitlines()[-1])["summary"]
+            print(f"trained {name}: {json.dumps(summary)}", file=sys.stderr)
             aligners[name] = summary["best"]
             if "modality_gap" in summary:
                 notes[name] = summary["modality_gap"]
@@ -195,6 +196,9 @@ def main() -> None:
                 art2mus("evaluate", work / "held_out.csv", "--model-dir", model_dir, "--aligner", aligner,
                         "--duration", args.duration, "--steps", args.steps, "--json", *device).splitlines()[-1]
             )  # fmt: skip
+            print(
+                f"{name}: {json.dumps({k: result[k] for k in ('imagebind_score', 'fad')})}", file=sys.stderr
+            )
             rows.append(
                 {
                     "aligner": name,
