@@ -72,6 +72,11 @@ class ImageAligner(nn.Module):
         input_l2_norm: re-normalise incoming embeddings to unit L2 norm (encoders already do; this guards
             against un-normalised inputs such as a raw ONNX output).
         output_norm: ``"none"`` or ``"layernorm"`` (a learnt LayerNorm over each ``lm_dim`` token).
+        input_shift: an ``embedding_dim`` vector added to each (L2-normalised) embedding before the
+            network, then re-normalised: the modality-gap correction of an aligner trained on one modality
+            and used on another (``art2mus train --music-only`` learns from ImageBind *audio* embeddings and
+            stores ``mean(audio) - mean(image)`` here, so *images* land where the audio was; see
+            :mod:`art2mus.training.modality_gap`). ``None``: no shift.
     """
 
     def __init__(
@@ -83,6 +88,7 @@ class ImageAligner(nn.Module):
         hidden_dim: int | None = None,
         input_l2_norm: bool = True,
         output_norm: str = "none",
+        input_shift: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         for field, value in (("embedding_dim", embedding_dim), ("lm_dim", lm_dim), ("n_tokens", n_tokens)):
@@ -106,6 +112,15 @@ class ImageAligner(nn.Module):
         self.act = nn.Tanh()
         self.proj_out = nn.Linear(hidden, self.n_tokens * self.lm_dim)
         self.norm = nn.LayerNorm(self.lm_dim) if output_norm == "layernorm" else nn.Identity()
+        if input_shift is not None and len(input_shift) != self.embedding_dim:
+            raise ValueError(
+                f"ImageAligner input_shift must have {self.embedding_dim} values, got {len(input_shift)}"
+            )
+        self.input_shift = None if input_shift is None else [float(v) for v in input_shift]
+        # not in the state dict (the config carries it), so older weight files load unchanged
+        self.register_buffer(
+            "_shift", None if input_shift is None else torch.tensor(self.input_shift), persistent=False
+        )
 
     @property
     def encoder_spec(self) -> EncoderSpec:
@@ -123,10 +138,13 @@ class ImageAligner(nn.Module):
             "hidden_dim": self.hidden_dim,
             "input_l2_norm": self.input_l2_norm,
             "output_norm": self.output_norm,
+            **({"input_shift": self.input_shift} if self.input_shift is not None else {}),
         }
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Map ``(batch, embedding_dim)`` embeddings to ``(batch, n_tokens, lm_dim)`` tokens."""
+    def forward(self, embeddings: torch.Tensor, shift: bool = True) -> torch.Tensor:
+        """Map ``(batch, embedding_dim)`` embeddings to ``(batch, n_tokens, lm_dim)`` tokens.
+
+        ``shift=False`` skips :attr:`input_shift` (training on the modality the aligner was fitted on)."""
         if embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_dim:
             raise ValueError(
                 f"ImageAligner expects embeddings of shape (batch, {self.embedding_dim}) from "
@@ -135,6 +153,10 @@ class ImageAligner(nn.Module):
         x = embeddings.to(dtype=self.proj_in.weight.dtype, device=self.proj_in.weight.device)
         if self.input_l2_norm:
             x = nn.functional.normalize(x, dim=-1, eps=1e-8)
+        if shift and self._shift is not None:
+            x = nn.functional.normalize(
+                nn.functional.normalize(x, dim=-1, eps=1e-8) + self._shift.to(x), dim=-1, eps=1e-8
+            )
         x = self.proj_out(self.act(self.proj_in(x)))
         return self.norm(x.reshape(x.shape[0], self.n_tokens, self.lm_dim))
 

@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from art2mus.models.pipeline import DEFAULT_LOA_TOKENS, DEFAULT_SUPPORT_PROMPT, Art2MusPipeline
+from art2mus.models.pipeline import (
+    DEFAULT_LOA_TOKENS,
+    DEFAULT_NEGATIVE_PROMPT,
+    DEFAULT_SUPPORT_PROMPT,
+    Art2MusPipeline,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ def aligner_training_step(
     n_loa_tokens: int = DEFAULT_LOA_TOKENS,
     generator: torch.Generator | None = None,
     max_grad_norm: float | None = 1.0,
+    accumulation: int = 1,
+    **loss_options: Any,
 ) -> AlignerStepResult:
     """One optimiser step of the aligner on ``embeddings`` ``(B, dim)`` paired with target ``latents``.
 
@@ -79,6 +87,9 @@ def aligner_training_step(
             (:func:`mel_to_latents`).
         generator: seeds the noise and timesteps (CPU generator).
         max_grad_norm: clip the aligner's gradient norm (``None``: no clipping).
+        accumulation: gradient accumulation: the batch goes through the networks in this many
+            micro-batches (memory of one micro-batch), their gradients summed, then one optimiser step.
+        loss_options: passed to :func:`diffusion_loss` (``guidance_scale``, ``snr_gamma``, ``shift``...).
     """
     aligner = pipeline.aligner
     if aligner is None:
@@ -91,16 +102,22 @@ def aligner_training_step(
                     f"optimizer holds a parameter of shape {tuple(p.shape)} that is not the aligner's"
                 )
     aligner.train()
-    loss, timesteps = diffusion_loss(
-        pipeline,
-        embeddings,
-        latents,
-        support_prompt=support_prompt,
-        n_loa_tokens=n_loa_tokens,
-        generator=generator,
-    )
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    batch = int(embeddings.shape[0])
+    total, drawn = 0.0, []
+    for chunk in torch.arange(batch).tensor_split(max(1, min(int(accumulation), batch))):
+        loss, timesteps = diffusion_loss(
+            pipeline,
+            embeddings[chunk],
+            latents[chunk],
+            support_prompt=support_prompt,
+            n_loa_tokens=n_loa_tokens,
+            generator=generator,
+            **loss_options,
+        )
+        (loss * (len(chunk) / batch)).backward()
+        total += float(loss.item()) * len(chunk) / batch
+        drawn += timesteps.tolist()
     params = [p for p in aligner.parameters() if p.grad is not None]
     if max_grad_norm is not None:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
@@ -108,10 +125,8 @@ def aligner_training_step(
         grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
     optimizer.step()
     aligner.eval()
-    logger.debug("aligner step: loss %.5f, grad norm %.4f", loss.item(), grad_norm)
-    return AlignerStepResult(
-        loss=float(loss.item()), timesteps=tuple(int(t) for t in timesteps.tolist()), grad_norm=grad_norm
-    )
+    logger.debug("aligner step: loss %.5f, grad norm %.4f", total, grad_norm)
+    return AlignerStepResult(loss=total, timesteps=tuple(int(t) for t in drawn), grad_norm=grad_norm)
 
 
 def diffusion_loss(
@@ -122,13 +137,29 @@ def diffusion_loss(
     support_prompt: str = DEFAULT_SUPPORT_PROMPT,
     n_loa_tokens: int = DEFAULT_LOA_TOKENS,
     generator: torch.Generator | None = None,
+    guidance_scale: float = 1.0,
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+    snr_gamma: float | None = None,
+    shift: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The denoising loss of the frozen prior conditioned through the aligner: ``(loss, timesteps)``.
 
     Gradients flow into the aligner only (everything else is frozen). For validation, call it under
     ``torch.no_grad()`` with a generator seeded the same way each time, so losses are comparable.
+
+    Args:
+        guidance_scale: above 1, the loss is taken on the classifier-free *guided* prediction
+            ``uncond + g * (cond - uncond)`` (the negative branch from ``negative_prompt``), as Art2Mus v1's
+            training does (its ``__train__`` with ``guidance_scale=3.5``); 1 (default): on the conditional
+            prediction alone, as diffusion models are usually trained.
+        snr_gamma: min-SNR loss weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+            Weighting Strategy"): each sample's loss times ``min(SNR(t), gamma) / SNR(t)`` (``/ (SNR + 1)``
+            for v-prediction); v1 offers it with gamma 5. ``None``: plain MSE.
+        shift: apply the aligner's modality-gap shift (``False`` when ``embeddings`` are of the modality
+            the aligner is trained on, e.g. ImageBind audio embeddings for a music-only aligner).
     """
     from diffusers import DDPMScheduler
+    from diffusers.training_utils import compute_snr
 
     aligner = pipeline.aligner
     if aligner is None:
@@ -141,9 +172,15 @@ def diffusion_loss(
     device, dtype = pipeline.device, pipeline.dtype
     batch = int(embeddings.shape[0])
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
-    tokens = aligner(embeddings.to(device))
-    loa = pipeline.generate_loa(pipeline.build_lm_inputs(tokens, None, batch), n_loa_tokens).to(dtype)
-    t5, mask = pipeline.text_conditioning(support_prompt)
+    tokens = aligner(embeddings.to(device), shift=shift)
+    guided = guidance_scale > 1.0
+    conditioning = pipeline.encode_conditioning(
+        image_tokens=tokens,
+        support_prompt=support_prompt,
+        negative_prompt=negative_prompt,
+        guidance=guided,
+        n_loa_tokens=n_loa_tokens,
+    )
 
     latents = latents.to(device=device, dtype=dtype)
     noise = torch.randn(latents.shape, generator=generator, dtype=torch.float32).to(
@@ -153,16 +190,27 @@ def diffusion_loss(
         0, noise_scheduler.config.num_train_timesteps, (batch,), generator=generator
     ).to(device)
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+    loa, t5, mask = conditioning.loa_embeds, conditioning.t5_embeds, conditioning.t5_mask
+    if guided:  # [negatives, positives], as the sampler batches them
+        loa = torch.cat([conditioning.negative_loa_embeds, loa])
+        t5 = torch.cat([conditioning.negative_t5_embeds, t5])
+        mask = torch.cat([conditioning.negative_t5_mask, mask])
     prediction = pipeline.unet(
-        noisy,
-        timesteps,
+        torch.cat([noisy] * 2) if guided else noisy,
+        torch.cat([timesteps] * 2) if guided else timesteps,
         encoder_hidden_states=loa,
-        encoder_hidden_states_1=t5.expand(batch, -1, -1),
-        encoder_attention_mask_1=mask.expand(batch, -1),
+        encoder_hidden_states_1=t5,
+        encoder_attention_mask_1=mask,
         return_dict=False,
     )[0]
-    if noise_scheduler.config.prediction_type == "v_prediction":
-        target = noise_scheduler.get_velocity(latents, noise, timesteps)
-    else:
-        target = noise
-    return nn.functional.mse_loss(prediction.float(), target.float()), timesteps
+    if guided:
+        uncond, cond = prediction.chunk(2)
+        prediction = uncond + guidance_scale * (cond - uncond)
+    v_prediction = noise_scheduler.config.prediction_type == "v_prediction"
+    target = noise_scheduler.get_velocity(latents, noise, timesteps) if v_prediction else noise
+    if snr_gamma is None:
+        return nn.functional.mse_loss(prediction.float(), target.float()), timesteps
+    snr = compute_snr(noise_scheduler, timesteps).float()
+    weights = torch.clamp(snr, max=float(snr_gamma)) / (snr + 1 if v_prediction else snr)
+    per_sample = nn.functional.mse_loss(prediction.float(), target.float(), reduction="none")
+    return (per_sample.mean(dim=(1, 2, 3)) * weights).mean(), timesteps

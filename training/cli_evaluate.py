@@ -53,6 +53,9 @@ def command(
     import torch
     from tqdm import tqdm
 
+    from art2mus.models.aligner import ImageAligner
+    from art2mus.models.encoders import load_image_encoder
+    from art2mus.models.model_dir import ModelDir
     from art2mus.models.pipeline import Art2MusPipeline
     from art2mus.training.dataset import PairsError, read_pairs
     from art2mus.training.evaluate import evaluate_aligner
@@ -65,10 +68,16 @@ def command(
         pair_list = pair_list[:limit]
     target = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     try:
-        pipeline = Art2MusPipeline.from_model_dir(
-            model_dir, encoder="imagebind", aligner=aligner, device=target
+        mdir = ModelDir(model_dir)
+        kind = encoder_kind(ImageAligner.read_config(mdir.resolve_aligner(aligner))["config"]["encoder_name"])
+        pipeline = Art2MusPipeline.from_model_dir(mdir, encoder=kind, aligner=aligner, device=target)
+        # every aligner is scored in ImageBind's space, whatever encoder conditions it
+        scorer = (
+            pipeline.encoder
+            if kind == "imagebind"
+            else load_image_encoder("imagebind", mdir.encoder_path("imagebind"), device=target)
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
     quiet = as_json or not sys.stderr.isatty()
     with tqdm(total=len(pair_list), desc="generating", unit="artwork", disable=quiet, file=sys.stderr) as bar:
@@ -79,9 +88,10 @@ def command(
             steps=steps,
             seed=seed,
             progress=lambda d, t, name: (bar.set_postfix_str(name), bar.update(1)),
+            scorer=scorer,
         )
     if as_json:
-        click.echo(json.dumps(vars(result)))
+        click.echo(json.dumps({**vars(result), "aligner": str(aligner), "encoder": kind}))
         return
     for row in result.per_pair:
         click.echo(
@@ -92,4 +102,14 @@ def command(
     click.echo(
         f"{result.pairs} pairs: ImageBindScore {result.imagebind_score:+.4f} (real music "
         f"{result.reference_imagebind_score:+.4f}), FAD {fad}, {result.seconds_per_clip:.1f} s per artwork"
+    )
+
+
+def encoder_kind(encoder_name: str) -> str:
+    """The encoder kind (``imagebind``, ``clip``) of an aligner's ``encoder_name`` (e.g. ``imagebind_huge``)."""
+    for kind in ("imagebind", "clip"):
+        if kind in encoder_name.lower():
+            return kind
+    raise ValueError(
+        f"aligner encoder {encoder_name!r} is neither ImageBind nor CLIP; cannot load its encoder"
     )

@@ -12,6 +12,9 @@ the image encoder's embedding of each artwork ``(N, dim)`` and the VAE latents o
 ``(M, 8, frames/4, 16)``, each segment pointing at its pair. :class:`PairDataset` saves them as one
 safetensors file plus ``dataset.json`` (what was used to build it), so epochs, resumed runs and a
 second aligner variant read them back in a second.
+
+:func:`build_music_dataset` makes the same tensors from a music library alone (``art2mus train
+--music-only``): each segment's ImageBind *audio* embedding paired with that segment's latents.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +157,11 @@ class PairDataset:
     def __len__(self) -> int:
         return int(self.latents.shape[0])
 
+    @property
+    def modality(self) -> str:
+        """What ``embeddings`` embed: ``image`` (artworks of pairs) or ``audio`` (music-only training)."""
+        return str(self.info.get("modality", "image"))
+
     def save(self, directory: str | Path) -> Path:
         from safetensors.torch import save_file
 
@@ -182,10 +191,14 @@ class PairDataset:
     def split(self, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
         """Segment indices ``(train, val)``, split by *pair* so no artwork is in both (at least one pair
         each when there are two or more; no validation with one pair)."""
-        n = len(self.pair_ids)
+        # music-only datasets have one "pair" per segment, grouped by track: split by track
+        groups = self.info.get("pair_groups") or self.pair_ids
+        names = sorted(set(groups))
+        n = len(names)
         order = np.random.default_rng(seed).permutation(n)
         n_val = 0 if n < 2 or val_fraction <= 0 else min(n - 1, max(1, int(round(val_fraction * n))))
-        val_pairs = set(order[:n_val].tolist())
+        val_groups = {names[i] for i in order[:n_val].tolist()}
+        val_pairs = {k for k, g in enumerate(groups) if g in val_groups}
         seg = self.segment_pair.tolist()
         return (
             [i for i, p in enumerate(seg) if p not in val_pairs],
@@ -193,9 +206,19 @@ class PairDataset:
         )
 
 
-def fingerprint(pairs: list[Pair], encoder_name: str, segment_s: float, max_segments: int | None) -> str:
-    """Changes whenever a file, the encoder or the segmenting changes (so a stale dataset is rebuilt)."""
+def fingerprint(
+    pairs: list[Pair],
+    encoder_name: str,
+    segment_s: float,
+    max_segments: int | None,
+    audio_norm: str = "none",
+    seed: int = 0,
+) -> str:
+    """Changes whenever a file, the encoder, the segmenting or the audio normalisation changes (so a stale
+    dataset is rebuilt)."""
     digest = hashlib.sha256(json.dumps([encoder_name, segment_s, max_segments]).encode())
+    if (audio_norm, seed) != ("none", 0):  # datasets built before these options keep their fingerprint
+        digest.update(json.dumps([audio_norm, seed]).encode())
     for pair in pairs:
         for path in (pair.image, pair.audio):
             stat = path.stat()
@@ -212,11 +235,14 @@ def build_dataset(
     max_segments_per_pair: int | None = 6,
     progress: Callable[[int, int, str], None] | None = None,
     seed: int = 0,
+    audio_norm: str = "none",
 ) -> PairDataset:
     """Embed every artwork with ``pipeline.encoder`` and encode every music segment with ``pipeline.vae``.
 
     ``segment_s`` must be at most the length AudioLDM2 generates (10.24 s for the released model); each
-    pair gives up to ``max_segments_per_pair`` segments, spread over its music.
+    pair gives up to ``max_segments_per_pair`` segments, spread over its music. ``audio_norm`` (one of
+    :data:`features.AUDIO_NORMS`) is applied to each segment before its mel spectrogram (``v1``: as
+    Art2Mus v1 trained). ``seed`` seeds the VAE posterior samples.
     """
     import cv2
 
@@ -224,10 +250,8 @@ def build_dataset(
 
     if pipeline.encoder is None:
         raise ValueError("building a dataset needs a pipeline loaded with an image encoder")
-    frames = int(round(segment_s * features.SAMPLE_RATE)) // features.HOP // pipeline.vae_scale_factor
-    frames *= pipeline.vae_scale_factor
-    if frames < pipeline.vae_scale_factor:
-        raise ValueError(f"segment_s {segment_s} is too short (at least {4 * features.HOP / 16000:.2f} s)")
+    frames = _segment_frames(pipeline, segment_s)
+    features.normalize_audio(np.zeros(1, np.float32), audio_norm)  # a bad mode fails before any work
     generator = torch.Generator().manual_seed(seed)
     embeddings, latents, owner = [], [], []
     for k, pair in enumerate(pairs):
@@ -242,7 +266,7 @@ def build_dataset(
         )
         if not pieces:
             raise PairsError(f"{pair.audio}: shorter than half a {segment_s} s segment (pair {pair.id!r})")
-        mel = torch.stack([features.log_mel(p, frames) for p in pieces])
+        mel = torch.stack([features.log_mel(features.normalize_audio(p, audio_norm), frames) for p in pieces])
         latents.append(mel_to_latents(pipeline, mel, generator).float().cpu())
         owner += [k] * len(pieces)
         if progress is not None:
@@ -252,8 +276,10 @@ def build_dataset(
         "encoder": {"name": encoder.name, "dim": encoder.dim},
         "segment_s": segment_s,
         "max_segments_per_pair": max_segments_per_pair,
+        "audio_norm": audio_norm,
+        "modality": "image",
         "pairs": [{"id": p.id, "image": str(p.image), "audio": str(p.audio)} for p in pairs],
-        "fingerprint": fingerprint(pairs, encoder.name, segment_s, max_segments_per_pair),
+        "fingerprint": fingerprint(pairs, encoder.name, segment_s, max_segments_per_pair, audio_norm, seed),
     }
     return PairDataset(
         [p.id for p in pairs],
@@ -261,4 +287,77 @@ def build_dataset(
         torch.cat(latents),
         torch.tensor(owner, dtype=torch.int64),
         info,
+    )
+
+
+def _segment_frames(pipeline: Any, segment_s: float) -> int:
+    """Mel frames of one ``segment_s`` segment, a multiple of the VAE's scale factor."""
+    frames = int(round(segment_s * features.SAMPLE_RATE)) // features.HOP // pipeline.vae_scale_factor
+    frames *= pipeline.vae_scale_factor
+    if frames < pipeline.vae_scale_factor:
+        raise ValueError(f"segment_s {segment_s} is too short (at least {4 * features.HOP / 16000:.2f} s)")
+    return frames
+
+
+@torch.no_grad()
+def build_music_dataset(
+    tracks: list[Path],
+    pipeline: Any,
+    *,
+    segment_s: float = 10.0,
+    max_segments_per_track: int | None = 6,
+    progress: Callable[[int, int, str], None] | None = None,
+    seed: int = 0,
+    audio_norm: str = "none",
+) -> PairDataset:
+    """A music-only dataset: each segment of each track is its own example, embedded by ImageBind's
+    *audio* encoder and encoded by the VAE (the target is the same segment). Validation is split by track.
+
+    ``pipeline.encoder`` must embed audio (ImageBind). See :mod:`art2mus.training.modality_gap` for how
+    images reach these embeddings at inference.
+    """
+    from art2mus.training.aligner_step import mel_to_latents
+
+    encoder = pipeline.encoder
+    if encoder is None or not hasattr(encoder, "encode_audio"):
+        raise ValueError("music-only training needs the ImageBind encoder (it embeds audio and images)")
+    frames = _segment_frames(pipeline, segment_s)
+    features.normalize_audio(np.zeros(1, np.float32), audio_norm)
+    generator = torch.Generator().manual_seed(seed)
+    root = Path(os.path.commonpath([str(t.parent) for t in tracks])) if tracks else Path()
+    ids, groups, embeddings, latents = [], [], [], []
+    for k, track in enumerate(tracks):
+        try:
+            wave = features.load_audio_16k(str(track))
+        except ValueError as exc:
+            raise PairsError(str(exc)) from None
+        pieces = features.segments(wave, segment_s, max_segments=max_segments_per_track)
+        if not pieces:
+            logger.warning("skipping %s: shorter than half a %g s segment", track, segment_s)
+            continue
+        name = str(track.relative_to(root)) if track.is_relative_to(root) else str(track)
+        embeddings.append(encoder.encode_audio(pieces, features.SAMPLE_RATE).float().cpu())
+        mel = torch.stack([features.log_mel(features.normalize_audio(p, audio_norm), frames) for p in pieces])
+        latents.append(mel_to_latents(pipeline, mel, generator).float().cpu())
+        ids += [f"{name}#{i}" for i in range(len(pieces))]
+        groups += [name] * len(pieces)
+        if progress is not None:
+            progress(k + 1, len(tracks), name)
+    if not ids:
+        raise PairsError(f"no track is at least half a {segment_s} s segment long")
+    pseudo = [Pair(str(t), t, t) for t in tracks]
+    info = {
+        "encoder": {"name": encoder.spec.name, "dim": encoder.spec.dim},
+        "modality": "audio",
+        "segment_s": segment_s,
+        "max_segments_per_pair": max_segments_per_track,
+        "audio_norm": audio_norm,
+        "tracks": [str(t) for t in tracks],
+        "pair_groups": groups,
+        "fingerprint": fingerprint(
+            pseudo, f"audio:{encoder.spec.name}", segment_s, max_segments_per_track, audio_norm, seed
+        ),
+    }
+    return PairDataset(
+        ids, torch.cat(embeddings), torch.cat(latents), torch.arange(len(ids), dtype=torch.int64), info
     )

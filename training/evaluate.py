@@ -70,10 +70,13 @@ def evaluate_aligner(
     guidance_scale: float = 3.5,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    scorer: Any = None,
 ) -> EvaluationResult:
     """Generate music for each pair's artwork with ``pipeline`` and score it (see the module docstring).
 
-    ``pipeline.encoder`` must be ImageBind loaded with its audio modality (it embeds both sides).
+    ``scorer`` is the ImageBind encoder (loaded with its audio modality) that embeds both sides; default
+    ``pipeline.encoder``. A CLIP aligner is scored by ImageBind like any other, so aligners of different
+    encoders compare on one scale (the paper's ImageBind-vs-CLIP comparison).
     """
     import time
 
@@ -81,9 +84,12 @@ def evaluate_aligner(
 
     from art2mus.training import features
 
-    encoder = pipeline.encoder
+    encoder = scorer if scorer is not None else pipeline.encoder
     if encoder is None or not hasattr(encoder, "encode_audio"):
-        raise ValueError("evaluation needs the ImageBind encoder (it embeds images and audio in one space)")
+        raise ValueError(
+            "evaluation scores with the ImageBind encoder (it embeds images and audio in one space); "
+            "pass scorer= when the aligner uses another encoder"
+        )
     images, generated, real, rows = [], [], [], []
     started = time.perf_counter()
     for k, pair in enumerate(pairs):

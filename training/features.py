@@ -80,6 +80,21 @@ def segments(
     return pieces
 
 
+#: audio normalisations before the mel spectrogram: ``none`` (the samples as read) or ``v1`` (Art2Mus v1's
+#: ``wav_to_fbank``: mean removed, then scaled to a peak of 0.5).
+AUDIO_NORMS = ("none", "v1")
+
+
+def normalize_audio(waveform: np.ndarray, mode: str = "none") -> np.ndarray:
+    """Apply an :data:`AUDIO_NORMS` normalisation to 16 kHz mono samples ``(samples,)``."""
+    if mode not in AUDIO_NORMS:
+        raise ValueError(f"audio normalisation must be one of {AUDIO_NORMS}, got {mode!r}")
+    if mode == "none":
+        return waveform
+    centred = waveform - waveform.mean()
+    return (0.5 * centred / (np.abs(centred).max() + 1e-8)).astype(np.float32)
+
+
 def load_audio_16k(path: str) -> np.ndarray:
     """Any audio file libsndfile reads -> 16 kHz mono float32 (soxr HQ)."""
     import soundfile

@@ -10,6 +10,11 @@ held-out *pairs* with fixed noise (the same seed every epoch, so epochs compare)
 * ``last/``: the aligner after the last epoch;
 * ``checkpoint.pt``: aligner, optimiser, epoch, RNG and history, so ``resume=True`` continues exactly;
 * ``history.jsonl``: one JSON line per epoch (train loss, val loss, seconds, learning rate).
+
+A fresh run into a folder that holds an earlier one refuses unless ``overwrite=True``; then the earlier
+``best/`` is kept as ``best.previous/`` (and a warning says which validation loss was lower), never
+replaced silently. ``resume=True`` continues an interrupted run exactly, or extends a finished one to a
+larger ``epochs`` (the cosine schedule is stretched to the new total from where it stands).
 """
 
 from __future__ import annotations
@@ -47,6 +52,14 @@ class TrainingConfig:
         val_fraction: share of the pairs held out for validation.
         patience: stop after this many epochs without a better validation loss (0: never).
         seed: shuffling, noise and timesteps.
+        accumulation: gradient accumulation: each optimiser step sees ``batch_size * accumulation``
+            segments, run through the networks ``batch_size`` at a time.
+        snr_gamma: min-SNR loss weighting with this gamma (v1 offers 5.0); ``None``: plain MSE.
+        guidance_scale: above 1, the loss is on the classifier-free guided prediction, as Art2Mus v1
+            trains (its default 3.5); 1: on the conditional prediction (this project's default).
+        embedding_noise: standard deviation of Gaussian noise added to each training embedding before
+            re-normalising it (CapDec's noise injection, used by music-only training so the aligner
+            tolerates the residual image-audio gap); 0: none.
     """
 
     epochs: int = 20
@@ -58,15 +71,33 @@ class TrainingConfig:
     val_fraction: float = 0.1
     patience: int = 0
     seed: int = 0
+    accumulation: int = 1
+    snr_gamma: float | None = None
+    guidance_scale: float = 1.0
+    embedding_noise: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "accumulation"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not (0 < self.lr < 1):
             raise ValueError(f"lr must be between 0 and 1, got {self.lr}")
         if not (0 <= self.val_fraction < 1):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.snr_gamma is not None and self.snr_gamma <= 0:
+            raise ValueError(f"snr_gamma must be > 0, got {self.snr_gamma}")
+        if self.guidance_scale < 1:
+            raise ValueError(f"guidance_scale must be >= 1, got {self.guidance_scale}")
+        if self.embedding_noise < 0:
+            raise ValueError(f"embedding_noise must be >= 0, got {self.embedding_noise}")
+
+    def loss_options(self, dataset: PairDataset) -> dict[str, Any]:
+        """The :func:`diffusion_loss` keywords these settings (and the dataset's modality) ask for."""
+        return {
+            "guidance_scale": self.guidance_scale,
+            "snr_gamma": self.snr_gamma,
+            "shift": dataset.modality == "image",
+        }
 
 
 @dataclass
@@ -86,6 +117,50 @@ class TrainingResult:
     best_val_loss: float | None
     history: list[EpochRecord] = field(default_factory=list)
     stopped_early: bool = False
+    previous_best: Path | None = None
+
+
+class RunFolderError(ValueError):
+    """The output folder holds an earlier run that this one would overwrite."""
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings without its length (``resume`` may extend a finished run)."""
+    return {k: v for k, v in config.items() if k != "epochs"}
+
+
+def _set_aside_earlier_run(out: Path, overwrite: bool) -> Path | None:
+    """Refuse an earlier run in ``out`` unless ``overwrite``; then clear it, keeping its ``best/``."""
+    earlier = [name for name in (CHECKPOINT_FILE, HISTORY_FILE, "best", "last") if (out / name).exists()]
+    if not earlier:
+        return None
+    if not overwrite:
+        raise RunFolderError(
+            f"{out} holds an earlier run ({', '.join(earlier)}); continue it with resume, train into "
+            "another folder, or overwrite it (its best/ is kept as best.previous/)"
+        )
+    import shutil
+
+    kept = None
+    if (out / "best").is_dir():
+        kept = out / "best.previous"
+        if kept.exists():
+            shutil.rmtree(kept)
+        (out / "best").rename(kept)
+        logger.warning("overwriting the run in %s: its best aligner is kept in %s", out, kept)
+    for name in (CHECKPOINT_FILE, HISTORY_FILE):
+        (out / name).unlink(missing_ok=True)
+    if (out / "last").is_dir():
+        shutil.rmtree(out / "last")
+    return kept
+
+
+def _val_loss_of(folder: Path) -> float | None:
+    try:
+        value = json.loads((folder / "config.json").read_text())["metadata"].get("val_loss")
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _lr_factor(step: int, total: int, warmup: int) -> float:
@@ -97,7 +172,12 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 @torch.no_grad()
 def validation_loss(
-    pipeline: Any, dataset: PairDataset, indices: list[int], batch_size: int, seed: int
+    pipeline: Any,
+    dataset: PairDataset,
+    indices: list[int],
+    batch_size: int,
+    seed: int,
+    **loss_options: Any,
 ) -> float:
     """Mean denoising loss over ``indices`` with the same noise and timesteps every call."""
     generator = torch.Generator().manual_seed(seed + 1_000_003)
@@ -107,7 +187,11 @@ def validation_loss(
         batch = indices[start : start + batch_size]
         seg = torch.tensor(batch)
         loss, _ = diffusion_loss(
-            pipeline, dataset.embeddings[dataset.segment_pair[seg]], dataset.latents[seg], generator=generator
+            pipeline,
+            dataset.embeddings[dataset.segment_pair[seg]],
+            dataset.latents[seg],
+            generator=generator,
+            **loss_options,
         )
         total += float(loss) * len(batch)
         count += len(batch)
@@ -121,12 +205,19 @@ def train_aligner(
     config: TrainingConfig | None = None,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    on_epoch: Callable[[EpochRecord, int, float], None] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> TrainingResult:
     """Train ``pipeline.aligner`` on ``dataset``; see the module docstring for what is written.
 
-    ``progress(step, total_steps, loss)`` is called after every step.
+    ``progress(step, total_steps, loss)`` is called after every optimiser step, ``on_epoch(record,
+    epochs, eta_seconds)`` after every epoch.
+
+    Raises:
+        RunFolderError: ``out_dir`` holds an earlier run, and neither ``resume`` nor ``overwrite``.
+        ValueError: the checkpoint to resume was made with other settings or data.
     """
     config = config or TrainingConfig()
     out = Path(out_dir)
@@ -139,8 +230,11 @@ def train_aligner(
             f"the dataset was built with encoder {dataset.info['encoder']['name']!r}, the aligner is "
             f"for {aligner.encoder_spec.name!r}"
         )
+    checkpoint_path = out / CHECKPOINT_FILE
+    previous = None if resume else _set_aside_earlier_run(out, overwrite)
     train_idx, val_idx = dataset.split(config.val_fraction, config.seed)
-    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    step_size = config.batch_size * config.accumulation
+    steps_per_epoch = math.ceil(len(train_idx) / step_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = aligner_optimizer(pipeline, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -150,10 +244,13 @@ def train_aligner(
     best: float | None = None
     start_epoch, since_best = 0, 0
     generator = torch.Generator().manual_seed(config.seed)
-    checkpoint_path = out / CHECKPOINT_FILE
+    loss_options = config.loss_options(dataset)
     if resume and checkpoint_path.is_file():
         state = torch.load(checkpoint_path, weights_only=False)
-        if state["config"] != asdict(config) or state["dataset"] != dataset.info["fingerprint"]:
+        if (
+            _comparable(state["config"]) != _comparable(asdict(config))
+            or state["dataset"] != dataset.info["fingerprint"]
+        ):
             raise ValueError(
                 f"{checkpoint_path} was made with other settings or data; train into a new folder "
                 "or without resume"
@@ -164,7 +261,7 @@ def train_aligner(
         generator.set_state(state["generator"])
         history = [EpochRecord(**h) for h in state["history"]]
         best, start_epoch, since_best = state["best"], state["epoch"], state["since_best"]
-        logger.info("resuming %s at epoch %d", out, start_epoch + 1)
+        logger.info("resuming %s at epoch %d of %d", out, start_epoch + 1, config.epochs)
     meta = {
         **(metadata or {}),
         "dataset": dataset.info["fingerprint"],
@@ -174,28 +271,37 @@ def train_aligner(
     }
     stopped_early = False
     step = start_epoch * steps_per_epoch
+    run_started, epochs_run = time.perf_counter(), 0
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         order = torch.randperm(len(train_idx), generator=generator).tolist()
         losses = []
         for b in range(steps_per_epoch):
-            batch = torch.tensor(
-                [train_idx[i] for i in order[b * config.batch_size : (b + 1) * config.batch_size]]
-            )
+            batch = torch.tensor([train_idx[i] for i in order[b * step_size : (b + 1) * step_size]])
+            embeddings = dataset.embeddings[dataset.segment_pair[batch]]
+            if config.embedding_noise > 0:
+                noise = torch.randn(embeddings.shape, generator=generator) * config.embedding_noise
+                embeddings = torch.nn.functional.normalize(embeddings + noise, dim=-1)
             result = aligner_training_step(
                 pipeline,
                 optimizer,
-                dataset.embeddings[dataset.segment_pair[batch]],
+                embeddings,
                 dataset.latents[batch],
                 generator=generator,
                 max_grad_norm=config.max_grad_norm,
+                accumulation=config.accumulation,
+                **loss_options,
             )
             scheduler.step()
             losses.append(result.loss)
             step += 1
             if progress is not None:
                 progress(step, total_steps, result.loss)
-        val = validation_loss(pipeline, dataset, val_idx, config.batch_size, config.seed) if val_idx else None
+        val = (
+            validation_loss(pipeline, dataset, val_idx, config.batch_size, config.seed, **loss_options)
+            if val_idx
+            else None
+        )
         record = EpochRecord(
             epoch + 1,
             sum(losses) / len(losses),
@@ -214,6 +320,10 @@ def train_aligner(
             record.train_loss,
             f"{val:.5f}" if val is not None else "-",
         )
+        epochs_run += 1
+        if on_epoch is not None:
+            per_epoch = (time.perf_counter() - run_started) / epochs_run
+            on_epoch(record, config.epochs, per_epoch * (config.epochs - record.epoch))
         score = val if val is not None else record.train_loss
         if best is None or score < best:
             best, since_best = score, 0
@@ -245,6 +355,17 @@ def train_aligner(
             logger.info("no better validation loss for %d epochs: stopping", config.patience)
             stopped_early = True
             break
+    if previous is not None:
+        earlier = _val_loss_of(previous)
+        if earlier is not None and best is not None and earlier < best:
+            logger.warning(
+                "the earlier run's best aligner (%s, validation loss %.5f) was better than this run's "
+                "(%.5f); it is kept in %s",
+                previous,
+                earlier,
+                best,
+                previous,
+            )
     return TrainingResult(
-        out / "best" if best is not None else None, out / "last", best, history, stopped_early
+        out / "best" if best is not None else None, out / "last", best, history, stopped_early, previous
     )

@@ -24,7 +24,7 @@ from art2mus.installation.cli import (
     validate,
 )
 from art2mus.installation.logs import LOG_FORMATS, configure_logging
-from art2mus.training import cli_evaluate, cli_train
+from art2mus.training import cli_dataset, cli_evaluate, cli_train
 
 #: command name -> click command
 COMMANDS: dict[str, click.Command] = {
@@ -36,6 +36,7 @@ COMMANDS: dict[str, click.Command] = {
     "doctor": doctor.command,
     "train": cli_train.command,
     "evaluate": cli_evaluate.command,
+    "dataset": cli_dataset.command,
     "render": render.command,
     "recognize": recognize.command,
     "models": models.command,

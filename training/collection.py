@@ -1,0 +1,132 @@
+"""A museum's own folders: the artwork images and the music library, read once with problems listed.
+
+:func:`scan_images` reads every image under a folder (a corrupt or unreadable file is skipped and
+listed, never fatal); :func:`scan_music` lists every audio file libsndfile can open (unreadable ones
+listed) and raises :class:`CollectionError` when none is left. :func:`track_embedding` is a track's
+ImageBind audio embedding: the mean of its segments' embeddings, re-normalised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus")
+#: images larger than this (pixels) are refused: a decompression bomb must not take the machine's memory
+MAX_IMAGE_PIXELS = 80_000_000
+
+
+class CollectionError(ValueError):
+    """A folder holds nothing usable; the message names it and what was expected."""
+
+
+@dataclass
+class Scan:
+    """Files found under a folder: the usable ones and the skipped ones with the reason."""
+
+    root: Path
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _files(root: Path, suffixes: tuple[str, ...], what: str) -> list[Path]:
+    if not root.is_dir():
+        raise CollectionError(f"{root}: not a folder (expected a folder of {what})")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file -> RGB uint8 ``(H, W, 3)``; ``ValueError`` naming the file when it cannot be decoded."""
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        raise ValueError("not an image OpenCV can decode (corrupt or unsupported)")
+    if bgr.shape[0] * bgr.shape[1] > MAX_IMAGE_PIXELS:
+        raise ValueError(f"{bgr.shape[1]}x{bgr.shape[0]} pixels is more than {MAX_IMAGE_PIXELS}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def scan_images(root: str | Path) -> Scan:
+    """Every decodable image under ``root`` (recursively, sorted); undecodable ones in ``skipped``."""
+    scan = Scan(Path(root))
+    for path in _files(scan.root, IMAGE_SUFFIXES, "images"):
+        try:
+            read_rgb(path)
+        except (ValueError, OSError) as exc:
+            scan.skipped.append((path, str(exc)))
+            logger.warning("skipping image %s: %s", path, exc)
+            continue
+        scan.files.append(path)
+    if not scan.files:
+        raise CollectionError(
+            f"{scan.root}: no readable image ({', '.join(IMAGE_SUFFIXES)})"
+            + (
+                f"; {len(scan.skipped)} skipped: {scan.skipped[0][0]}: {scan.skipped[0][1]}"
+                if scan.skipped
+                else ""
+            )
+        )
+    return scan
+
+
+def scan_music(root: str | Path) -> Scan:
+    """Every audio file under ``root`` libsndfile can open, with at least one sample; raises
+    :class:`CollectionError` when there is none."""
+    import soundfile
+
+    scan = Scan(Path(root))
+    for path in _files(scan.root, AUDIO_SUFFIXES, "music"):
+        try:
+            info = soundfile.info(str(path))
+        except (RuntimeError, OSError) as exc:  # soundfile.LibsndfileError is a RuntimeError
+            scan.skipped.append((path, f"not audio libsndfile can read ({exc})"))
+            continue
+        if info.frames <= 0:
+            scan.skipped.append((path, "holds no samples"))
+            continue
+        scan.files.append(path)
+    for path, reason in scan.skipped:
+        logger.warning("skipping music %s: %s", path, reason)
+    if not scan.files:
+        found = f"{len(scan.skipped)} audio file(s) found, none readable" if scan.skipped else "no audio file"
+        raise CollectionError(
+            f"{scan.root}: no readable music ({found}; expected {', '.join(AUDIO_SUFFIXES)} files "
+            "that libsndfile can decode)"
+        )
+    return scan
+
+
+def track_embedding(encoder: Any, path: Path, segment_s: float = 10.0, max_segments: int = 3) -> np.ndarray:
+    """A track's ImageBind audio embedding ``(dim,)``: its segments' embeddings averaged, unit norm."""
+    from art2mus.training import features
+
+    wave = features.load_audio_16k(str(path))
+    pieces = features.segments(wave, segment_s, max_segments=max_segments) or [wave]
+    rows = encoder.encode_audio(pieces, features.SAMPLE_RATE).float().cpu().numpy()
+    mean = rows.mean(axis=0)
+    return (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
+
+
+def embed_all(
+    items: list[Path],
+    embed: Callable[[Path], np.ndarray],
+    what: str,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> np.ndarray:
+    """``(len(items), dim)`` embeddings, reporting progress after each item."""
+    rows = []
+    for k, path in enumerate(items):
+        rows.append(embed(path))
+        if progress is not None:
+            progress(k + 1, len(items), f"{what} {path.name}")
+    return np.stack(rows).astype(np.float32)
