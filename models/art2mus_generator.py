@@ -22,7 +22,7 @@ from art2mus.models.loudness import SILENCE_LUFS, gain_to_loudness, integrated_l
 logger = logging.getLogger(__name__)
 
 #: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
-VERSION = "1"
+VERSION = "2"
 ENCODERS = ("imagebind", "clip", "onnx")
 DTYPES = ("float32", "float16", "bfloat16")
 #: ``GenerationRequest.options`` this backend understands (``steps`` is an alias of ``num_inference_steps``).
