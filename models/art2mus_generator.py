@@ -73,7 +73,7 @@ class Art2MusGenerator(Generator):
             length in one pass (``benchmarks/bench_long_clip.py`` measures both).
         join_s: crossfade at each join of a stitched soundscape, seconds.
         ceiling_dbtp: true-peak ceiling, dBTP.
-        max_duration_s: longest soundscape generated in one pass, seconds.
+        max_duration_s: longest soundscape, seconds (stitched or in one pass).
         pipeline: an already loaded pipeline (tests, or sharing one model between generators); when given,
             the model settings above are not used to load anything.
     """
@@ -216,7 +216,7 @@ class Art2MusGenerator(Generator):
         seam = int(round(min(self.loop_seam_s, request.duration_s / 4) * sample_rate)) if request.loop else 0
         duration = (frames + seam) / sample_rate
         stitched = self.segment_s > 0 and duration > self.segment_s
-        self._check(settings, min(duration, self.segment_s) if stitched else duration)
+        self._check(settings, duration)  # max_duration_s bounds the whole soundscape, stitched or not
         sampling = {
             key: settings[key]
             for key in ("num_inference_steps", "guidance_scale", "scheduler", "num_waveforms")
