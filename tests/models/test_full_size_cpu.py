@@ -12,8 +12,6 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 #: the chain must fit a 24 GB machine shared with other work: its largest stage (AudioLDM2-music's
 #: 924 M float32 parameters, 3.4 GiB) plus activations and the interpreter must stay under this.
 PEAK_RSS_LIMIT_MIB = 6 * 1024
@@ -36,6 +34,7 @@ def _near(value: int, published: float, tolerance: float = 0.02) -> bool:
     return abs(value - published) <= tolerance * published
 
 
+@pytest.mark.slow
 def test_every_network_has_its_published_size(report):
     audioldm2 = report["stages"]["audioldm2_build"]["parameters"]
     # published sizes: AudioLDM2 paper (UNet 350 M), FLAN-T5-large's encoder, GPT-2 base,
@@ -48,6 +47,7 @@ def test_every_network_has_its_published_size(report):
     assert report["stages"]["imagebind_vision"]["parameters"] > 700e6
 
 
+@pytest.mark.slow
 def test_shapes_through_the_chain(report):
     stages = report["stages"]
     assert stages["imagebind_vision"]["embedding_shape"] == [1, 1024]
@@ -62,6 +62,7 @@ def test_shapes_through_the_chain(report):
     assert stages["imagebind_audio"]["embedding_shape"] == [1, 1024]
 
 
+@pytest.mark.slow
 def test_every_output_is_finite(report):
     assert report["finite"]
     for name, stage in report["stages"].items():
@@ -69,6 +70,23 @@ def test_every_output_is_finite(report):
     assert -1.0 <= report["stages"]["imagebind_audio"]["imagebind_score"] <= 1.0
 
 
+@pytest.mark.slow
 def test_peak_memory_fits_the_machine(report):
     weights_mib = 4 * sum(report["stages"]["audioldm2_build"]["parameters"].values()) / 2**20
     assert weights_mib < report["peak_rss_mib"] < PEAK_RSS_LIMIT_MIB
+
+
+def test_imagebind_dimensions_are_upstream_imagebind_huge():
+    """Our ImageBind huge arguments build exactly the tensors of upstream's ``imagebind_huge()`` (on the meta device)."""
+    from accelerate import init_empty_weights
+
+    from art2mus.models.debug.full_size import IMAGEBIND_HUGE_KWARGS
+    from art2mus.models.encoders.imagebind import import_imagebind_model
+
+    module = import_imagebind_model()
+    with init_empty_weights():
+        upstream = module.imagebind_huge(pretrained=False)
+        ours = module.ImageBindModel(**IMAGEBIND_HUGE_KWARGS)
+    shapes = {name: tuple(t.shape) for name, t in upstream.state_dict().items()}
+    assert shapes == {name: tuple(t.shape) for name, t in ours.state_dict().items()}
+    assert shapes["modality_heads.vision.2.weight"] == (1024, 1280)  # ViT-H width into the 1024-d joint space
