@@ -41,6 +41,17 @@ class Art2MusGeneratorConfig(StrictModel):
     num_waveforms: int = Field(1, ge=1, le=16, description="Candidates generated; the best by image-audio similarity is kept.")
     support_prompt: str = Field("high quality music", description="Fixed text for AudioLDM2's FLAN-T5 stream.")
     negative_prompt: str = Field("low quality, noise", description="What guidance steers away from.")
+    segment_s: float = Field(
+        10.24,
+        ge=0,
+        le=60,
+        description="Longer soundscapes are stitched from segments of at most this length (AudioLDM2's training "
+        "clip length); 0: one pass.",
+        json_schema_extra=unit("s"),
+    )
+    join_s: float = Field(
+        1.0, ge=0, le=10, description="Crossfade at each join of a stitched soundscape.", json_schema_extra=unit("s")
+    )
     fallback: str = Field(
         "procedural", description="Generator (a key of `generators`) that plays while this one works or if it fails."
     )

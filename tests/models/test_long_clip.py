@@ -112,3 +112,16 @@ def test_bad_segment_settings_fail_at_start_up(debug_model_dir):
         Art2MusGenerator(
             model_dir=debug_model_dir, aligner="debug-imagebind-4tok", device="cpu", segment_s=1.0, join_s=0.6
         )
+
+
+def test_exhibit_settings_reach_the_generator(debug_model_dir):
+    from art2mus.installation.config.generators import Art2MusGeneratorConfig
+    from art2mus.models.registry import create_generator
+
+    config = Art2MusGeneratorConfig(
+        model_dir=debug_model_dir, aligner=debug_model_dir / "aligners" / "debug-imagebind-4tok", device="cpu"
+    )
+    assert (config.segment_s, config.join_s) == (10.24, 1.0)  # the default: stitch at the training length
+    settings = config.model_copy(update={"segment_s": 4.0, "join_s": 0.5}).settings()
+    generator = create_generator("art2mus", settings)
+    assert (generator.segment_s, generator.join_s) == (4.0, 0.5)
