@@ -36,7 +36,7 @@ from art2mus.models.generator import GenerationRequest, Soundscape
 logger = logging.getLogger(__name__)
 
 #: part of every key: bump it when a change to the generators alters what the same inputs produce.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _SUBTYPES = {"flac": "PCM_24", "wav": "FLOAT"}
 
 

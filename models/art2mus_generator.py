@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from art2mus.models.generator import GenerationRequest, Generator, Soundscape
+from art2mus.models.long_clip import TRAINING_CLIP_S, render_stitched
 from art2mus.models.loudness import SILENCE_LUFS, gain_to_loudness, integrated_loudness, true_peak_dbtp
 
 logger = logging.getLogger(__name__)
 
 #: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
-VERSION = "1"
+VERSION = "2"
 ENCODERS = ("imagebind", "clip", "onnx")
 DTYPES = ("float32", "float16", "bfloat16")
 #: ``GenerationRequest.options`` this backend understands (``steps`` is an alias of ``num_inference_steps``).
@@ -79,8 +80,12 @@ class Art2MusGenerator(Generator):
             defaults, overridable per request through ``GenerationRequest.options``; ``None`` takes the
             profile's (``art2mus-v1``: 200 DDIM steps, 3 candidates re-ranked by ImageBind, v1's prompts).
         loop_seam_s: crossfade length of looping soundscapes, seconds (at most a quarter of the clip).
+        segment_s: soundscapes longer than this are stitched from segments of at most this length (AudioLDM2's
+            10.24 s training clips by default), joined by ``join_s`` equal-power crossfades; 0 generates any
+            length in one pass (``benchmarks/bench_long_clip.py`` measures both).
+        join_s: crossfade at each join of a stitched soundscape, seconds.
         ceiling_dbtp: true-peak ceiling, dBTP.
-        max_duration_s: longest soundscape generated in one pass, seconds.
+        max_duration_s: longest soundscape, seconds (stitched or in one pass).
         pipeline: an already loaded pipeline (tests, or sharing one model between generators); when given,
             the model settings above are not used to load anything.
     """
@@ -103,6 +108,8 @@ class Art2MusGenerator(Generator):
         support_prompt: str | None = None,
         negative_prompt: str | None = None,
         loop_seam_s: float = 1.0,
+        segment_s: float = TRAINING_CLIP_S,
+        join_s: float = 1.0,
         ceiling_dbtp: float = -1.0,
         max_duration_s: float = 120.0,
         pipeline: Any = None,
@@ -114,6 +121,13 @@ class Art2MusGenerator(Generator):
         if not (isinstance(loop_seam_s, (int, float)) and 0.0 <= loop_seam_s <= 10.0):
             raise ValueError(
                 f"art2mus generator: loop_seam_s must be between 0 and 10 seconds, got {loop_seam_s!r}"
+            )
+        if not (isinstance(join_s, (int, float)) and 0.0 <= join_s <= 10.0):
+            raise ValueError(f"art2mus generator: join_s must be between 0 and 10 seconds, got {join_s!r}")
+        if not (isinstance(segment_s, (int, float)) and (segment_s == 0 or segment_s > 2 * join_s)):
+            raise ValueError(
+                f"art2mus generator: segment_s must be 0 (one pass) or longer than twice join_s ({2 * join_s:g} s), "
+                f"got {segment_s!r}"
             )
         if not (
             isinstance(ceiling_dbtp, (int, float)) and math.isfinite(ceiling_dbtp) and ceiling_dbtp <= 0.0
@@ -128,6 +142,8 @@ class Art2MusGenerator(Generator):
         self.model_dir = Path(model_dir)
         self.encoder_kind = encoder
         self.loop_seam_s = float(loop_seam_s)
+        self.segment_s = float(segment_s)
+        self.join_s = float(join_s)
         self.ceiling_dbtp = float(ceiling_dbtp)
         self.aligner_path: Path | None = None
         if pipeline is None:
@@ -260,20 +276,40 @@ class Art2MusGenerator(Generator):
         frames = int(round(request.duration_s * sample_rate))
         seam = int(round(min(self.loop_seam_s, request.duration_s / 4) * sample_rate)) if request.loop else 0
         duration = (frames + seam) / sample_rate
-        self._check(settings, duration)
-        output = self.pipeline(
-            [np.asarray(image)],
-            duration_s=duration,
-            seed=int(request.seed),
-            prompt=settings.get("prompt"),
-            support_prompt=settings["support_prompt"],
-            negative_prompt=settings["negative_prompt"],
-            num_inference_steps=settings["num_inference_steps"],
-            guidance_scale=settings["guidance_scale"],
-            scheduler=settings["scheduler"],
-            num_waveforms=settings["num_waveforms"],
-        )
-        raw = output.audios[0, 0].astype(np.float32)
+        stitched = self.segment_s > 0 and duration > self.segment_s
+        self._check(settings, duration)  # max_duration_s bounds the whole soundscape, stitched or not
+        sampling = {
+            key: settings[key]
+            for key in ("num_inference_steps", "guidance_scale", "scheduler", "num_waveforms")
+        }
+        first: dict[str, Any] = {}
+
+        def render(index: int, seconds: float) -> np.ndarray:
+            # the image is encoded once; later segments reuse its conditioning with the next seeds
+            if index == 0:
+                first["output"] = self.pipeline(
+                    [np.asarray(image)],
+                    duration_s=seconds,
+                    seed=int(request.seed),
+                    prompt=settings.get("prompt"),
+                    support_prompt=settings["support_prompt"],
+                    negative_prompt=settings["negative_prompt"],
+                    **sampling,
+                )
+                return first["output"].audios[0, 0]
+            out = self.pipeline(
+                conditioning=first["output"].conditioning,
+                duration_s=seconds,
+                seed=int(request.seed) + index,
+                **sampling,
+            )
+            return out.audios[0, 0]
+
+        if stitched:
+            raw, joins = render_stitched(render, frames + seam, sample_rate, self.segment_s, self.join_s)
+        else:
+            raw, joins = render(0, duration).astype(np.float32), []
+        output = first["output"]
         waveform = crossfade_loop(raw, seam)[:frames] if seam else raw[:frames]
         waveform, loudness, peak = self._master(waveform, sample_rate, request.loudness_lufs)
         metadata = {
@@ -284,6 +320,8 @@ class Art2MusGenerator(Generator):
             "sample_rate": sample_rate,
             "loop": bool(request.loop),
             "loop_seam_s": seam / sample_rate,
+            "segments": len(joins) + 1,
+            "join_s": self.join_s if joins else 0.0,
             "loudness_lufs": round(loudness, 2),
             "true_peak_dbtp": round(peak, 2) if math.isfinite(peak) else None,
             "encoder": self.pipeline.encoder.spec.name if self.pipeline.encoder is not None else None,

@@ -13,6 +13,8 @@ Settings understood by the backends (keyword arguments of their constructors):
   (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``dtype`` (``float32``, ``float16``, ``bfloat16``),
   ``steps``, ``guidance_scale``, ``scheduler`` (``ddim`` or ``dpmsolver++``), ``num_waveforms``,
   ``support_prompt``, ``negative_prompt``, ``loop_seam_s`` (crossfade at the loop point, seconds),
+  ``segment_s`` (longer soundscapes are stitched from segments of at most this length, default 10.24 s,
+  AudioLDM2's training length; 0: one pass) and ``join_s`` (crossfade at each join, default 1 s),
   ``ceiling_dbtp`` (true-peak ceiling), ``max_duration_s``, ``profile`` (conditioning profile,
   ``art2mus-music`` or ``art2mus-v1``; default: the aligner's), and an injectable ``pipeline``. On the CPU
   ``dtype`` falls back to float32; an unset ``aligner`` picks ``aligners/default`` in the model

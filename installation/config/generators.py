@@ -56,6 +56,17 @@ class Art2MusGeneratorConfig(StrictModel):
     negative_prompt: str | None = Field(
         None, description="What guidance steers away from (default: the profile's, 'low quality, noise')."
     )
+    segment_s: float = Field(
+        10.24,
+        ge=0,
+        le=60,
+        description="Longer soundscapes are stitched from segments of at most this length (AudioLDM2's training "
+        "clip length); 0: one pass.",
+        json_schema_extra=unit("s"),
+    )
+    join_s: float = Field(
+        1.0, ge=0, le=10, description="Crossfade at each join of a stitched soundscape.", json_schema_extra=unit("s")
+    )
     fallback: str = Field(
         "procedural", description="Generator (a key of `generators`) that plays while this one works or if it fails."
     )
