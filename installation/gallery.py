@@ -1014,7 +1014,7 @@ class Gallery:
             return
         if self.cache is None:
             return
-        sound = self.cache.get(result.cache_key)
+        sound = result.load(self.cache)  # from the cache, or in memory when the cache refused it
         if sound is None:
             self.director.generation_failed(result.what)
             logger.warning(
