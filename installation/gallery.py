@@ -877,8 +877,10 @@ class Gallery:
         """Run in real time until ``stop`` is set or ``duration_s`` seconds have passed; ``on_ready(self)``
         is called once the audio, the camera and the control panel have started."""
         from art2mus.installation.vision.grabber import FrameGrabber
+        from art2mus.installation.watchdog import Watchdog
 
         assert self.engine is not None and self.director is not None and self.camera is not None
+        watchdog = Watchdog.from_environment(clock=self.clock.monotonic)  # systemd's; no-op elsewhere
         grabber = self.grabber = FrameGrabber.from_config(
             self.camera, self.exhibit.camera.reconnect_max_seconds, clock=self.clock.monotonic
         )
@@ -905,6 +907,7 @@ class Gallery:
                 self.control_panel = None
         if on_ready is not None:
             on_ready(self)
+        watchdog.ready()
         last_index: int | None = None
         last_health_log = started
         failures, last_failure_log = 0, -math.inf
@@ -913,6 +916,9 @@ class Gallery:
                 now = self.clock.monotonic()
                 if duration_s is not None and now - started >= duration_s:
                     break
+                if watchdog.due():  # fed only while the mix clock runs and camera frames arrive
+                    health = grabber.health()
+                    watchdog.beat(self.engine.position_s, health.frames, health.state != "streaming")
                 if self._reload.is_set():
                     self._reload.clear()
                     self.reload()
@@ -947,6 +953,7 @@ class Gallery:
                         logger.exception("processing a frame failed (%d times so far); carrying on", failures)
                         last_failure_log = now
         finally:
+            watchdog.stopping()
             # reverse start order: the panel, the schedule, the camera, the generator process, then the audio
             if panel is not None:
                 panel.stop()
