@@ -265,7 +265,8 @@ class FrameGrabber:
             logger.warning(
                 "%s: %s; reopening in %.1f s (reconnect %d)",
                 self.source.name,
-                failure,
+                # a source's errors already name it ("camera #0: no frame"): not twice in one line
+                (failure or "").removeprefix(f"{self.source.name}: "),
                 backoff,
                 self._reconnects,
             )
