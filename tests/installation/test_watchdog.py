@@ -114,7 +114,8 @@ def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(
     tmp_path, repo_root, systemd_socket
 ):
     """``art2mus run`` as systemd starts it (NOTIFY_SOCKET, WATCHDOG_USEC): READY=1 once it plays,
-    WATCHDOG=1 while the mix and the camera run, STOPPING=1 on SIGTERM, and a clean exit."""
+    WATCHDOG=1 while the mix and the camera run, a second daemon on the exhibit refused, STOPPING=1 on
+    SIGTERM, and a clean exit."""
     sock, address = systemd_socket
     demo = repo_root / "exhibits/demo"
     spec = {
@@ -148,6 +149,17 @@ def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(
         sock.settimeout(120)  # the start renders the soundscapes first
         while received.count(b"WATCHDOG=1") < 3:
             received.append(sock.recv(4096))
+        # a second daemon on the same exhibit refuses to start, naming the first one
+        second = subprocess.run(
+            [sys.executable, "-m", "art2mus.installation.cli", "run", str(exhibit)],
+            env={k: v for k, v in env.items() if k != "NOTIFY_SOCKET"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1, second.stderr[-3000:]
+        assert f"(pid {daemon.pid}) is already running" in second.stderr
+        assert str(tmp_path / "cache" / "daemon.lock") in second.stderr
         daemon.send_signal(signal.SIGTERM)
         sock.settimeout(30)
         while not received[-1].startswith(b"STOPPING=1"):
