@@ -188,8 +188,9 @@ def _watch_camera(target: int | str, pipeline, duration: float | None, emit) -> 
     from art2mus.installation.vision.grabber import FrameGrabber  # noqa: PLC0415
     from art2mus.installation.vision.sources import OpenCVCameraSource  # noqa: PLC0415
 
-    grabber = FrameGrabber(OpenCVCameraSource(target)).start()
     start = time.monotonic()
+    # frames stamped in seconds since the watch began: the "t" of each printed line
+    grabber = FrameGrabber(OpenCVCameraSource(target, clock=lambda: time.monotonic() - start)).start()
     previous = None
     last_index = None
     stop = {"now": False}
