@@ -1,9 +1,11 @@
-"""Network cameras for the tests, on loopback: an MJPEG-over-HTTP server streaming a video file, which a
-test can stop (dropping every viewer, as a camera losing power does) and start again on the same port."""
+"""Network cameras for the tests, on loopback: an MJPEG-over-HTTP server and an RTSP server (GStreamer's)
+streaming a video file, which a test can stop (dropping every viewer, as a camera losing power does) and
+start again on the same port."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -110,3 +112,71 @@ class MjpegServer:
             pass
         finally:
             client.close()
+
+
+#: the RTSP server runs under the system Python, where Debian's python3-gi lives
+SYSTEM_PYTHON = "/usr/bin/python3"
+RTSP_SCRIPT = Path(__file__).with_name("rtsp_server.py")
+
+
+def gstreamer_rtsp_missing() -> str | None:
+    """Why the RTSP server cannot run here (None when it can)."""
+    probe = (
+        subprocess.run(
+            [
+                SYSTEM_PYTHON,
+                "-c",
+                "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if Path(SYSTEM_PYTHON).exists()
+        else None
+    )
+    if probe is None or probe.returncode != 0:
+        return (
+            "GStreamer's RTSP server is not installed (./bootstrap --dev installs gir1.2-gst-rtsp-server-1.0)"
+        )
+    return None
+
+
+class RtspServer:
+    """``rtsp://127.0.0.1:<port>/walk``: the first frames of a video as Motion-JPEG over RTP, in a loop,
+    served by GStreamer's RTSP server in its own process; :meth:`stop` kills it, :meth:`start` brings it
+    back on the same port."""
+
+    def __init__(self, video: Path, folder: Path, fps: int = 10):
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, jpeg in enumerate(_jpeg_frames(video, limit=60)):
+            (folder / f"{i:04d}.jpg").write_bytes(jpeg)
+        self.folder = folder
+        self.fps = fps
+        with socket.socket() as probe:  # a free port, kept across restarts
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/walk"
+
+    def start(self) -> RtspServer:
+        self.process = subprocess.Popen(
+            [SYSTEM_PYTHON, str(RTSP_SCRIPT), str(self.port), str(self.folder), str(self.fps)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = self.process.stdout.readline()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"the RTSP server did not start: {line}{self.process.stderr.read()[-2000:]}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process.stdout.close()
+            self.process.stderr.close()
+            self.process = None
