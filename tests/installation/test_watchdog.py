@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from art2mus.installation.watchdog import SystemdNotifier, Watchdog
 
@@ -110,63 +109,29 @@ def test_without_watchdog_usec_the_watchdog_never_feeds(systemd_socket):
     assert _messages(sock) == [{"READY": "1", "STATUS": "playing"}]
 
 
-def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(
-    tmp_path, repo_root, systemd_socket
-):
+def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(repo_root, daemon_under_systemd):
     """``art2mus run`` as systemd starts it (NOTIFY_SOCKET, WATCHDOG_USEC): READY=1 once it plays,
     WATCHDOG=1 while the mix and the camera run, a second daemon on the exhibit refused, STOPPING=1 on
     SIGTERM, and a clean exit."""
-    sock, address = systemd_socket
-    demo = repo_root / "exhibits/demo"
-    spec = {
-        "artworks": [
-            {
-                "id": "amber-fields",
-                "images": [str(demo / "artworks/amber-fields.png")],
-                "soundscape": {"duration": 2},
-            }
-        ],
-        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
-        "idle": {"source": "silence"},
-        "audio": {"output": {"type": "null"}},
-        "cache": {"dir": str(tmp_path / "cache")},
-        "recognition": {"index_dir": str(tmp_path / "index")},
-        "control_panel": {"enabled": False},
-    }
-    exhibit = tmp_path / "exhibit.yaml"
-    exhibit.write_text(yaml.safe_dump(spec))
-    env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "400000"}
-    env.pop("WATCHDOG_PID", None)
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "art2mus.installation.cli", "run", str(exhibit)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    camera = {"type": "video", "path": str(repo_root / "exhibits/demo/camera/walk.mp4")}
+    daemon, sock, exhibit = daemon_under_systemd(camera, WATCHDOG_USEC="400000")
     received: list[bytes] = []
-    try:
-        sock.settimeout(120)  # the start renders the soundscapes first
-        while received.count(b"WATCHDOG=1") < 3:
-            received.append(sock.recv(4096))
-        # a second daemon on the same exhibit refuses to start, naming the first one
-        second = subprocess.run(
-            [sys.executable, "-m", "art2mus.installation.cli", "run", str(exhibit)],
-            env={k: v for k, v in env.items() if k != "NOTIFY_SOCKET"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert second.returncode == 1, second.stderr[-3000:]
-        assert f"(pid {daemon.pid}) is already running" in second.stderr
-        assert str(tmp_path / "cache" / "daemon.lock") in second.stderr
-        daemon.send_signal(signal.SIGTERM)
-        sock.settimeout(30)
-        while not received[-1].startswith(b"STOPPING=1"):
-            received.append(sock.recv(4096))
-        _, err = daemon.communicate(timeout=60)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
+    while received.count(b"WATCHDOG=1") < 3:
+        received.append(sock.recv(4096))
+    # a second daemon on the same exhibit refuses to start, naming the first one
+    second = subprocess.run(
+        [sys.executable, "-m", "art2mus.installation.cli", "run", str(exhibit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 1, second.stderr[-3000:]
+    assert f"(pid {daemon.pid}) is already running" in second.stderr
+    assert str(exhibit.parent / "cache" / "daemon.lock") in second.stderr
+    daemon.send_signal(signal.SIGTERM)
+    sock.settimeout(30)
+    while not received[-1].startswith(b"STOPPING=1"):
+        received.append(sock.recv(4096))
+    _, err = daemon.communicate(timeout=60)
     assert received[0].startswith(b"READY=1"), received
     assert daemon.returncode == 0, err[-3000:]

@@ -8,14 +8,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
-import yaml
 from network_cameras import MjpegServer, RtspServer, gstreamer_rtsp_missing
 
 from art2mus.installation.vision import grabber as grabber_module
@@ -131,48 +129,16 @@ def test_every_way_out_of_recognize_on_a_network_camera_is_clean(request, exhibi
 
 
 @pytest.mark.parametrize("kind", ["mjpeg", "rtsp"])
-def test_the_daemon_on_a_network_camera_stops_cleanly_on_sigterm(request, tmp_path, repo_root, kind):
+def test_the_daemon_on_a_network_camera_stops_cleanly_on_sigterm(request, daemon_under_systemd, kind):
     """``art2mus run`` with a ``stream`` camera, stopped by systemd's SIGTERM once it plays: exit 0."""
     camera = request.getfixturevalue("camera" if kind == "mjpeg" else "rtsp_camera")
-    demo = repo_root / "exhibits/demo"
-    spec = {
-        "artworks": [
-            {
-                "id": "amber-fields",
-                "images": [str(demo / "artworks/amber-fields.png")],
-                "soundscape": {"duration": 2},
-            }
-        ],
-        "camera": {"type": "stream", "url": camera.url},
-        "idle": {"source": "silence"},
-        "audio": {"output": {"type": "null"}},
-        "cache": {"dir": str(tmp_path / "cache")},
-        "recognition": {"index_dir": str(tmp_path / "index")},
-        "control_panel": {"enabled": False},
-    }
-    exhibit = tmp_path / "exhibit.yaml"
-    exhibit.write_text(yaml.safe_dump(spec))
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify"))
-    notify.settimeout(180)
-    daemon = subprocess.Popen(
-        [*ART2MUS, "run", str(exhibit)],
-        env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        while not notify.recv(4096).startswith(b"READY=1"):
-            pass
-        if kind == "mjpeg":  # the grabber is reading the stream (the server counts its viewers)
-            assert _wait_until(lambda: camera.connections >= 1)
-        time.sleep(1.0)  # a moment of frames: SIGTERM meets a reader inside OpenCV's read
-        daemon.send_signal(signal.SIGTERM)
-        _, err = daemon.communicate(timeout=120)
-    finally:
-        notify.close()
-        if daemon.poll() is None:
-            daemon.kill()
+    daemon, notify, _ = daemon_under_systemd({"type": "stream", "url": camera.url})
+    while not notify.recv(4096).startswith(b"READY=1"):
+        pass
+    if kind == "mjpeg":  # the grabber is reading the stream (the server counts its viewers)
+        assert _wait_until(lambda: camera.connections >= 1)
+    time.sleep(1.0)  # a moment of frames: SIGTERM meets a reader inside OpenCV's read
+    daemon.send_signal(signal.SIGTERM)
+    _, err = daemon.communicate(timeout=120)
     assert daemon.returncode == 0, err[-3000:]
     assert "terminate called" not in err and "FATAL" not in err
