@@ -19,16 +19,20 @@ from art2mus.installation.logs import configure_logging
 def restore_logging():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {
-        name: logging.getLogger(name).level for name in ("apscheduler", "uvicorn.access", "uvicorn.error")
-    }
+    names = ("apscheduler", "apscheduler.executors.default", "uvicorn.access", "uvicorn.error")
+    saved = {name: vars(logging.getLogger(name)).copy() for name in names}
+    for name in names:  # a uvicorn server started by another test stops uvicorn.access propagating
+        logger = logging.getLogger(name)
+        logger.propagate, logger.disabled = True, False
     yield
     for handler in list(root.handlers):
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
+    for name, state in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(state["level"])
+        logger.propagate, logger.disabled = state["propagate"], state["disabled"]
 
 
 def _lines(stream: io.StringIO) -> list[str]:
