@@ -116,6 +116,8 @@ class SoundscapeCache:
             return None
         try:
             meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict) or not isinstance(meta.get("metadata", {}), dict):
+                raise ValueError(f"its sidecar {meta_path.name} is not a JSON object of the expected shape")
             data = audio_path.read_bytes()
             problem = None
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
@@ -125,7 +127,8 @@ class SoundscapeCache:
                 waveform, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
                 if rate != meta["sample_rate"] or waveform.shape != (meta["frames"], meta["channels"]):
                     problem = f"it holds {waveform.shape} at {rate} Hz, its sidecar says otherwise"
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: libsndfile
+        # RuntimeError: libsndfile; TypeError: a sidecar field of the wrong type (``"frames": "x"``)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             problem = f"it cannot be read ({exc})"
         if problem is not None:
             logger.warning(
@@ -142,7 +145,7 @@ class SoundscapeCache:
         except OSError:
             pass
         self.hits += 1
-        if meta["channels"] == 1:
+        if waveform.shape[1] == 1:
             waveform = waveform[:, 0]
         return Soundscape(np.ascontiguousarray(waveform), int(rate), dict(meta.get("metadata", {})))
 

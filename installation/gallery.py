@@ -328,19 +328,26 @@ class Gallery:
     ) -> None:
         """Run in real time until ``stop`` is set or ``duration_s`` seconds have passed; ``on_ready(self)``
         is called once the audio, the camera and the control panel have started."""
+        from art2mus.installation.watchdog import Watchdog
+
         assert self.engine is not None and self.director is not None and self.camera is not None
+        watchdog = Watchdog.from_environment(clock=self.clock.monotonic)  # systemd's; no-op elsewhere
         started = self.clock.monotonic()
         try:
             self.start()
             if on_ready is not None:
                 on_ready(self)
-            self._follow_camera_until(stop, started, duration_s)
+            watchdog.ready()
+            self._follow_camera_until(stop, started, duration_s, watchdog)
         finally:
+            watchdog.stopping()
             self.stop()
 
-    def _follow_camera_until(self, stop: threading.Event, started: float, duration_s: float | None) -> None:
+    def _follow_camera_until(
+        self, stop: threading.Event, started: float, duration_s: float | None, watchdog: Any
+    ) -> None:
         """The main loop: reloads between two frames, each new frame through vision to the director."""
-        assert self.director is not None
+        assert self.director is not None and self.engine is not None
         last_index: int | None = None
         last_health_log = started
         failures, last_failure_log = 0, -math.inf
@@ -348,6 +355,9 @@ class Gallery:
             now = self.clock.monotonic()
             if duration_s is not None and now - started >= duration_s:
                 break
+            if watchdog.due():  # fed only while the mix clock runs and camera frames arrive
+                health = self.grabber.health()
+                watchdog.beat(self.engine.position_s, health.frames, health.state != "streaming")
             if self._reload.is_set():
                 self._reload.clear()
                 self.telemetry.reloaded(self.reload())

@@ -3,13 +3,18 @@
 The daemon sends :class:`GenerationJob` s to one worker *process* (``spawn``, so CUDA and torch start
 clean, and a crash, a CUDA error or an out-of-memory kill takes only the worker down). The worker builds
 each generator once, renders, stores the soundscape in the soundscape cache (the hand-over: only a short
-:class:`GenerationResult` travels back) and says so. Meanwhile the gallery plays the procedural bridge
+:class:`GenerationResult` travels back) and says so. When the cache cannot be written (a read-only or full
+disk) the soundscape itself travels back in the result, so a finished rendering is never thrown away. Meanwhile the gallery plays the procedural bridge
 of the same image (see :mod:`art2mus.installation.gallery`).
 
-A supervisor thread in the daemon collects results and watches the process:
+Events come back through a one-way pipe that the worker writes synchronously: once the worker has
+said "started" or "done", the message is in the pipe even if the process dies a moment later. A
+supervisor thread in the daemon collects results and watches the process:
 
-* a worker that dies is restarted, at most ``max_restarts`` times within ``restart_window_s``; the job
-  it was working on is tried once more, then reported failed (a job that kills its worker twice is not
+* a worker that dies is restarted, at most ``max_restarts`` times within ``restart_window_s``; the dead
+  worker's last messages are read first (a job it finished just before dying keeps its result), and the
+  death is blamed on the job it last reported as started (none if it died between jobs); that job is tried
+  once more, then reported failed (a job that kills its worker twice is not
   tried a third time), and the jobs behind it are sent again;
 * a job that runs longer than ``job_timeout_s`` gets its worker killed and counts as such a death;
 * :meth:`GenerationWorker.stop` asks the worker to finish and kills it if it does not within a few
@@ -21,7 +26,6 @@ from __future__ import annotations
 import collections
 import logging
 import multiprocessing
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from art2mus.models.generator import GenerationRequest
+from art2mus.models.generator import GenerationRequest, Soundscape
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +67,11 @@ class GenerationJob:
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """What became of a job: ``ok`` with the soundscape in the cache under ``cache_key``, or ``error``."""
+    """What became of a job: ``ok`` with the soundscape in the cache under ``cache_key``, or ``error``.
+
+    ``soundscape`` holds the rendering itself when the worker could not store it in the cache (then it
+    travels in memory); use :meth:`load` to get it either way.
+    """
 
     job_id: int
     what: str
@@ -72,12 +80,25 @@ class GenerationResult:
     ok: bool
     seconds: float = 0.0
     error: str | None = None
+    soundscape: Soundscape | None = None
+
+    def load(self, cache: Any) -> Soundscape | None:
+        """The rendering: the one carried in memory, else ``cache.get(cache_key)`` (None if gone)."""
+        if not self.ok:
+            return None
+        if self.soundscape is not None:
+            return self.soundscape
+        return cache.get(self.cache_key) if cache is not None else None
 
 
 def _worker_main(
     jobs: Any, events: Any, cache_dir: str, cache_format: str, backends: Any, log_level: int
 ) -> None:
-    """The worker process: render jobs until it receives None."""
+    """The worker process: render jobs until it receives None.
+
+    ``events`` is the writing end of a pipe (``Connection``): ``send`` returns once the message is in
+    the pipe, so it survives this process dying right after.
+    """
     import cv2
 
     from art2mus.installation.cache import SoundscapeCache
@@ -92,7 +113,7 @@ def _worker_main(
         job = jobs.get()
         if job is None:
             break
-        events.put(("started", job.job_id))
+        events.send(("started", job.job_id))
         started = time.perf_counter()
         try:
             key = (job.backend, repr(sorted(job.settings.items())))
@@ -105,17 +126,26 @@ def _worker_main(
                     raise ValueError(f"cannot read image {job.image_path}")
                 image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             sound = built[key].generate(image, job.request)
-            if not cache.put(job.cache_key, sound, {"what": job.what, "generator": job.generator}):
-                raise OSError(f"cannot store the soundscape in the cache {cache_dir}")
+            stored = cache.put(job.cache_key, sound, {"what": job.what, "generator": job.generator})
             seconds = time.perf_counter() - started
             log.info("generated %s with %s in %.1f s", job.what, job.generator, seconds)
-            events.put(
-                ("done", GenerationResult(job.job_id, job.what, job.generator, job.cache_key, True, seconds))
+            if not stored:
+                log.warning("the cache %s refused %s: sending the rendering in memory", cache_dir, job.what)
+            result = GenerationResult(
+                job.job_id,
+                job.what,
+                job.generator,
+                job.cache_key,
+                True,
+                seconds,
+                None,
+                None if stored else sound,
             )
+            events.send(("done", result))
         except Exception as exc:  # noqa: BLE001 - the top of the worker loop: report and take the next job
             log.warning("generating %s with %s failed", job.what, job.generator, exc_info=True)
             error = f"{type(exc).__name__}: {exc}"
-            events.put(
+            events.send(
                 (
                     "done",
                     GenerationResult(
@@ -131,6 +161,7 @@ def _worker_main(
             )
     for generator in built.values():
         generator.close()
+    events.close()
 
 
 @dataclass
@@ -190,7 +221,8 @@ class GenerationWorker:
         self._ctx = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._jobs: Any = None
-        self._events: Any = None
+        self._events: Any = None  # the reading end of the current worker's event pipe
+        self._running: int | None = None  # the job the current worker last reported as started
         self._pending: collections.OrderedDict[int, _Pending] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -246,8 +278,7 @@ class GenerationWorker:
         if self._thread is None:
             return
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        self._thread.join(timeout_s)
         process = self._process
         if process is not None and process.is_alive():
             try:
@@ -259,6 +290,17 @@ class GenerationWorker:
                 logger.warning("generator process %s did not stop; killing it", process.pid)
                 process.kill()
                 process.join(2.0)
+        self._drain()  # results the worker sent while finishing
+        self._close_channels()
+
+    def _close_channels(self) -> None:
+        """Close the current job queue and event pipe; never waits on a queue the worker will not read."""
+        if self._jobs is not None:
+            self._jobs.cancel_join_thread()  # else exit would wait to flush jobs into a dead process
+            self._jobs.close()
+        if self._events is not None:
+            self._events.close()
+        self._jobs = self._events = None
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until every submitted job has a result (tests, ``simulate``); True if they all did."""
@@ -289,10 +331,11 @@ class GenerationWorker:
     # ------------------------------------------------------------------ supervision
     def _spawn(self) -> None:
         self._jobs = self._ctx.Queue()
-        self._events = self._ctx.Queue()
+        self._events, events_writer = self._ctx.Pipe(duplex=False)
+        self._running = None
         args = (
             self._jobs,
-            self._events,
+            events_writer,
             self.cache_dir,
             self.cache_format,
             self.backends,
@@ -302,6 +345,8 @@ class GenerationWorker:
             target=_worker_main, args=args, name="art2mus-generator", daemon=True
         )
         self._process.start()
+        # only the worker holds the writing end now: its death reads as the end of the pipe
+        events_writer.close()
         logger.info("generator process started (pid %d)", self._process.pid)
 
     def _supervise(self) -> None:
@@ -313,18 +358,25 @@ class GenerationWorker:
                 logger.exception("generation supervisor failed; carrying on")
 
     def _drain(self) -> None:
-        while True:
+        """Handle every message the current worker has sent (all of them, once it is dead)."""
+        events = self._events
+        while events is not None:
             try:
-                kind, payload = self._events.get_nowait()
-            except queue.Empty:
+                if not events.poll():
+                    return
+                kind, payload = events.recv()
+            except (EOFError, OSError):  # the worker is gone (maybe mid-message): nothing more will come
                 return
             with self._lock:
                 if kind == "started":
+                    self._running = payload
                     pending = self._pending.get(payload)
                     if pending is not None:
                         pending.started_at = time.monotonic()
                     continue
                 result = payload
+                if self._running == result.job_id:
+                    self._running = None
                 if result.job_id in self._pending:
                     self._finish(result)
 
@@ -357,30 +409,33 @@ class GenerationWorker:
     def _watch(self) -> None:
         with self._lock:
             process = self._process
-            # the worker takes jobs in order: the oldest pending one is the one it is on (its "started"
-            # message can be lost when the process is killed)
-            running = next(iter(self._pending.values()), None)
+            running = self._pending.get(self._running) if self._running is not None else None
             timed_out = (
                 running is not None
                 and running.started_at is not None
                 and time.monotonic() - running.started_at > self.job_timeout_s
             )
-            if process is not None and process.is_alive() and not timed_out:
+            if process is None or self._given_up or (process.is_alive() and not timed_out):
                 return
-            if self._given_up:
-                return
-            if timed_out:
-                logger.error(
-                    "generating %s took over %.0f s; killing the generator process",
-                    running.job.what,
-                    self.job_timeout_s,
-                )
-                process.kill()
-                process.join(2.0)
-                reason = f"took over {self.job_timeout_s:.0f} s"
-            else:
-                reason = f"the generator process died (exit code {process.exitcode if process else None})"
-                logger.error("%s%s", reason, f" while generating {running.job.what}" if running else "")
+        if timed_out:
+            logger.error(
+                "generating %s took over %.0f s; killing the generator process",
+                running.job.what,
+                self.job_timeout_s,
+            )
+            process.kill()
+            process.join(2.0)
+            reason = f"took over {self.job_timeout_s:.0f} s"
+        else:
+            process.join(2.0)
+            reason = f"the generator process died (exit code {process.exitcode})"
+        # what the dead worker said before dying comes first: a job it finished is not blamed
+        self._drain()
+        with self._lock:
+            running = self._pending.get(self._running) if self._running is not None else None
+            logger.error(
+                "%s%s", reason, f" while generating {running.job.what}" if running else " between jobs"
+            )
             if running is not None:
                 running.started_at = None
                 running.attempts += 1
@@ -395,11 +450,13 @@ class GenerationWorker:
                             error=f"{reason}, twice",
                         )
                     )
+            self._close_channels()
             now = time.monotonic()
             while self._restarts and now - self._restarts[0] > self.restart_window_s:
                 self._restarts.popleft()
             if len(self._restarts) >= self.max_restarts:
                 self._given_up = True
+                self._process = None
                 logger.error(
                     "generator process restarted %d times in %.0f s; giving up, the procedural bridges stay",
                     len(self._restarts),

@@ -2,23 +2,67 @@
 
 systemd sets ``JOURNAL_STREAM`` for a service whose stderr goes to the journal; then every record is
 one JSON object prefixed with ``<N>`` (sd-daemon(3) priority), so ``journalctl -p warning`` works and
-fields stay machine-readable. Extra fields passed with ``logger.info(..., extra={"artwork": "a1"})``
-are kept.
+fields stay machine-readable. Each object carries the wall-clock time twice: ``ts`` (seconds since the
+epoch) and ``time`` (ISO 8601 with the UTC offset). Extra fields passed with
+``logger.info(..., extra={"artwork": "a1"})`` are kept.
+
+What others write is tidied on the way: terminal colour codes (uvicorn's ``color_message``, ANSI escapes
+in messages) never reach a log; third-party chatter (APScheduler's line every run, uvicorn's access and
+start-up lines, ...) is shown from warning level up unless ``-vv``; OpenCV's own native log (and its
+FFmpeg backend's) is cut to OpenCV's errors (FFmpeg's: nothing) unless ``-vv``.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
 
 LOG_FORMATS = ("auto", "text", "json")
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (``color_message``:
+# uvicorn's copy of its message with terminal colours, never wanted in a log).
+_STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+#: libraries whose info lines are chatter in a gallery's log: shown from warning up unless -vv
+THIRD_PARTY_LOGGERS = (
+    "apscheduler",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "asyncio",
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "PIL",
+    "matplotlib",
+    "multipart",
+    "python_multipart",
+)
+
+
+def _message(record: logging.LogRecord) -> str:
+    return _ANSI.sub("", record.getMessage())
+
+
+def _extras(record: logging.LogRecord) -> dict[str, object]:
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD_ATTRS and not key.startswith("_")
+    }
+
 
 _SYSLOG_PRIORITY = {
     logging.CRITICAL: 2,
@@ -44,15 +88,15 @@ class JsonFormatter(logging.Formatter):
         self.journald_prefix = journald_prefix
 
     def format(self, record: logging.LogRecord) -> str:
+        wall = datetime.datetime.fromtimestamp(record.created).astimezone()
         payload: dict[str, object] = {
             "ts": round(record.created, 3),
+            "time": wall.isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _message(record),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                payload[key] = value
+        payload.update(_extras(record))
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         text = json.dumps(payload, default=str, ensure_ascii=False)
@@ -63,11 +107,9 @@ class TextFormatter(logging.Formatter):
     """``HH:MM:SS level logger: message key=value ...`` for people at a terminal."""
 
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(
-            f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")
-        )
+        extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
         stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
-        line = f"{stamp} {record.levelname.lower():7s} {record.name}: {record.getMessage()}"
+        line = f"{stamp} {record.levelname.lower():7s} {record.name}: {_message(record)}"
         if extras:
             line += f"  {extras}"
         if record.exc_info:
@@ -84,7 +126,8 @@ def configure_logging(
     """Install one handler on the root logger and return it.
 
     Args:
-        verbosity: 0 -> warnings, 1 -> info, 2+ -> debug.
+        verbosity: 0 -> warnings, 1 -> info, 2+ -> debug (and third-party libraries' and OpenCV's own
+            info lines, which are quieted below that).
         log_format: ``auto`` (JSON under systemd, text otherwise), ``text`` or ``json``.
         environ: the environment to read ``JOURNAL_STREAM`` from (defaults to ``os.environ``).
         stream: where to write (defaults to stderr).
@@ -103,4 +146,27 @@ def configure_logging(
     handler._art2mus = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else logging.WARNING)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
+    _quiet_opencv(verbose=verbosity >= 2)
     return handler
+
+
+def _quiet_opencv(verbose: bool) -> None:
+    """OpenCV writes its own warnings (and FFmpeg's) straight to stderr: errors only unless ``verbose``.
+
+    The environment variables reach an OpenCV imported later (the CLI imports it lazily, and spawned
+    generator processes inherit them); an OpenCV already imported is set directly.
+    """
+    if verbose:
+        return
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    # AV_LOG_QUIET: FFmpeg's lines go to stdout (into `recognize --json` output) and each failure they
+    # describe is reported by our own sources anyway
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        try:
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        except AttributeError:  # a build without the logging API
+            pass

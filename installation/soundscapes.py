@@ -335,7 +335,7 @@ class SoundscapeSource:
         if not result.ok:
             logger.warning("%s keeps its bridge: %s", result.what, result.error)
             return None
-        sound = self.cache.get(result.cache_key) if self.cache is not None else None
+        sound = result.load(self.cache)  # from the cache, or in memory when the cache refused it
         if sound is None:
             logger.warning(
                 "%s: the generator process's rendering is not in the cache; the bridge stays", result.what

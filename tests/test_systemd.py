@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -51,3 +52,31 @@ def test_systemd_accepts_the_unit(tmp_path):
     # it complains about the missing /opt/art2mus binary on a build machine; nothing else is allowed
     problems = [line for line in result.stderr.splitlines() if line.strip() and "/opt/art2mus" not in line]
     assert not problems, result.stderr
+
+
+def test_unit_is_notify_with_a_watchdog_limits_and_a_read_only_configuration():
+    service = _unit_entries(UNIT.read_text())["Service"]
+    single = dict(service)
+    assert single["Type"] == "notify" and int(single["WatchdogSec"]) > 0
+    assert single["MemoryMax"].endswith("G") and int(single["LimitNOFILE"]) >= 1024
+    assert single["ProtectSystem"] == "strict"
+    writable = " ".join(v for k, v in service if k == "ReadWritePaths")
+    assert "/etc" not in writable  # the daemon must not be able to rewrite its own exhibit
+    # the camera, the sound card and the GPU stay reachable behind DevicePolicy=closed
+    allowed = " ".join(v for k, v in service if k == "DeviceAllow")
+    assert single["DevicePolicy"] == "closed"
+    for group in ("char-video4linux", "char-alsa", "char-nvidia-frontend", "char-nvidia-uvm", "char-drm"):
+        assert group in allowed, group
+    assert {"audio", "video", "render"} <= set(single["SupplementaryGroups"].split())
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_unit_scores_4_or_better_in_systemd_analyze_security():
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--threshold=40", str(UNIT)],
+        capture_output=True,
+        text=True,
+    )
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 4.0, result.stdout

@@ -140,10 +140,18 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
     audio device is reopened with backoff while the rest keeps running. SIGHUP (systemctl reload)
     re-reads EXHIBIT; a file with problems is reported and the running configuration stays.
     """
+    from art2mus.installation.instance_lock import AlreadyRunning, InstanceLock
+
     config = load_or_exit(exhibit)
-    gallery = panel_errors_as_messages(
-        lambda: build_gallery(
-            config, quiet=as_json, on_event=event_printer(config, as_json), control_panel_port=panel_port
+    lock = InstanceLock(config.cache.dir, str(exhibit))
+    try:  # one daemon per exhibit: a second one would drive the same speakers and cache
+        lock.acquire()
+    except AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+    with lock:
+        gallery = panel_errors_as_messages(
+            lambda: build_gallery(
+                config, quiet=as_json, on_event=event_printer(config, as_json), control_panel_port=panel_port
+            )
         )
-    )
-    panel_errors_as_messages(lambda: run_until_signalled(gallery, duration))
+        panel_errors_as_messages(lambda: run_until_signalled(gallery, duration))

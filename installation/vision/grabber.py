@@ -4,16 +4,24 @@ OpenCV's ``VideoCapture.open``/``read`` can block for a long time (a dead RTSP s
 was unplugged mid-read). So every stream is opened and read in its own *reader* thread, and a
 *supervisor* thread watches it: a reader that makes no progress for ``open_timeout_s`` (opening) or
 ``read_timeout_s`` (reading) is abandoned, and a fresh stream is opened after a backoff that doubles up
-to ``backoff_max_s``. An abandoned reader closes its stream and exits if its call ever returns; if it
-never returns it stays a daemon thread (counted in :attr:`GrabberHealth.stuck_readers`), which cannot
-keep the process from exiting. :meth:`FrameGrabber.stop` never waits on a reader.
+to ``backoff_max_s``. An abandoned reader closes its stream and exits if its call ever returns; until
+then it is counted in :attr:`GrabberHealth.stuck_readers`.
+
+A reader must not be inside OpenCV when the interpreter exits: Python ends daemon threads by unwinding
+them, and OpenCV's C++ ``catch (...)`` blocks turn that into ``terminate called without an active
+exception`` or ``FATAL: exception not rethrown`` (exit 134, a core dump at every stop). So
+:meth:`FrameGrabber.stop` asks its readers to finish and waits for them (OpenCV's FFmpeg backend returns
+within its read timeout on a network stream), and an ``atexit`` hook does the same for any reader still
+running on whatever path leads to exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +29,30 @@ from dataclasses import dataclass
 from art2mus.installation.vision.sources import CameraError, CameraSource, EndOfStream, Frame, FrameStream
 
 logger = logging.getLogger(__name__)
+
+#: reader threads still running, of every grabber (joined at exit, see the module docstring)
+_LIVE_READERS: weakref.WeakSet[_Reader] = weakref.WeakSet()
+
+
+def _join_readers(readers: list[_Reader], timeout: float) -> list[_Reader]:
+    """Tell ``readers`` to stop and wait up to ``timeout`` seconds in all; returns those still running."""
+    for reader in readers:
+        reader.abandoned.set()
+    deadline = time.monotonic() + timeout
+    for reader in readers:
+        reader.done.wait(max(0.0, deadline - time.monotonic()))
+    return [r for r in readers if not r.done.is_set()]
+
+
+@atexit.register
+def _join_readers_at_exit() -> None:
+    left = _join_readers(list(_LIVE_READERS), timeout=15.0)
+    if left:
+        logger.error(
+            "%d camera reader(s) still inside OpenCV at exit (%s)",
+            len(left),
+            ", ".join(r.source.name for r in left),
+        )
 
 
 @dataclass(frozen=True)
@@ -63,6 +95,7 @@ class _Reader:
         self.done = threading.Event()
         self.abandoned = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"camera-reader:{source.name}", daemon=True)
+        _LIVE_READERS.add(self)
 
     def _run(self) -> None:
         stream: FrameStream | None = None
@@ -89,6 +122,7 @@ class _Reader:
                 except Exception:  # closing a broken capture must not mask the original error
                     logger.debug("closing %s failed", self.source.name, exc_info=True)
             self.done.set()
+            _LIVE_READERS.discard(self)
 
 
 class FrameGrabber:
@@ -142,6 +176,7 @@ class FrameGrabber:
         self._state = "starting"
         self._last_error: str | None = None
         self._stuck: list[_Reader] = []
+        self._reader: _Reader | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -161,15 +196,26 @@ class FrameGrabber:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Stop grabbing; returns True when the supervisor ended within ``timeout`` seconds."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop grabbing and wait up to ``timeout`` seconds for the supervisor and the readers (each out
+        of OpenCV); returns True when all ended in time."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is None:
             return True
+        deadline = time.monotonic() + timeout
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        with self._cond:
+            readers = [r for r in [self._reader, *self._stuck] if r is not None]
+        left = _join_readers(readers, max(0.0, deadline - time.monotonic()))
+        if left:
+            logger.warning(
+                "%s: a reader is still inside OpenCV %.0f s after stop; it is left to the exit hook",
+                self.source.name,
+                timeout,
+            )
+        return not self._thread.is_alive() and not left
 
     def __enter__(self) -> FrameGrabber:
         return self.start()
@@ -243,7 +289,7 @@ class FrameGrabber:
         backoff = self.backoff_initial_s
         while not self._stop.is_set():
             self._set("connecting" if self._frames == 0 and self._reconnects == 0 else "reconnecting")
-            reader = _Reader(self.source, self._publish, self.clock)
+            reader = self._reader = _Reader(self.source, self._publish, self.clock)
             started = self.clock()
             reader.thread.start()
             failure = self._watch(reader)
@@ -265,7 +311,8 @@ class FrameGrabber:
             logger.warning(
                 "%s: %s; reopening in %.1f s (reconnect %d)",
                 self.source.name,
-                failure,
+                # a source's errors already name it ("camera #0: no frame"): not twice in one line
+                (failure or "").removeprefix(f"{self.source.name}: "),
                 backoff,
                 self._reconnects,
             )

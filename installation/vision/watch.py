@@ -101,8 +101,9 @@ def watch_camera(
     from art2mus.installation.vision.grabber import FrameGrabber
     from art2mus.installation.vision.sources import OpenCVCameraSource
 
-    grabber = FrameGrabber(OpenCVCameraSource(target)).start()
     start = time.monotonic()
+    # frames stamped in seconds since the watch began: the "t" of each printed line
+    grabber = FrameGrabber(OpenCVCameraSource(target, clock=lambda: time.monotonic() - start)).start()
     previous = None
     last_index = None
     try:

@@ -59,7 +59,10 @@ def test_key_follows_everything_that_decides_the_audio():
     assert base not in others and len(others) == 6
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "delete-audio", "bad-sidecar"])
+@pytest.mark.parametrize(
+    "damage",
+    ["flip", "truncate", "delete-audio", "bad-sidecar", "[]", "null", '"text"', '{"sha256": 5}', "bad-field"],
+)
 def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path, damage, caplog):
     cache = SoundscapeCache(tmp_path)
     cache.put("k", _tone())
@@ -72,8 +75,12 @@ def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path, damage, caplog):
         audio.write_bytes(audio.read_bytes()[:1000])
     elif damage == "delete-audio":
         audio.unlink()
-    else:
+    elif damage == "bad-sidecar":
         meta.write_text("{not json")
+    elif damage == "bad-field":  # valid JSON object, a field of the wrong type
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "frames": "many", "metadata": [1]}))
+    else:  # valid JSON of the wrong shape
+        meta.write_text(damage)
     with caplog.at_level(logging.WARNING):
         assert cache.get("k") is None
     assert cache.corrupt == 1 and "corrupt" in caplog.text

@@ -66,6 +66,30 @@ def test_a_worker_that_crashes_is_restarted_and_the_job_tried_again(tmp_path):
     assert worker.status().restarts == 2  # each job killed one worker on its first attempt
 
 
+def test_a_death_right_after_a_finished_job_is_blamed_on_the_job_that_started(tmp_path):
+    """The worker finishes "a" and dies on "b" before the supervisor looks (a long poll makes that
+    certain): "a" keeps its result, "b" alone is blamed, tried again, and fails after its second death."""
+    worker, results = _run(
+        tmp_path, [_job("a", 10, {}, "ka"), _job("b", 90, {"fail": "crash"}, "kb")], poll_s=1.5
+    )
+    by_what = {r.what: r for r in results}
+    assert by_what["a"].ok and by_what["a"].soundscape is None  # through the cache
+    assert not by_what["b"].ok and "twice" in by_what["b"].error
+    assert worker.status().restarts == 2 and worker.status().done == 1 and worker.status().failed == 1
+    assert SoundscapeCache(tmp_path / "cache").get("ka") is not None
+
+
+def test_a_rendering_the_cache_refuses_travels_in_memory(tmp_path):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")  # every write fails, even as root
+    worker, results = _run(tmp_path, [_job("a", 10, {}, "ka")])
+    (result,) = results
+    assert result.ok and result.soundscape is not None
+    sound = result.load(SoundscapeCache(tmp_path / "elsewhere"))  # nothing on disk: it comes from memory
+    assert sound.metadata["hz"] == pytest.approx(210.0) and sound.waveform.shape == (8000,)
+    assert worker.status().done == 1
+
+
 def test_a_job_that_kills_its_worker_twice_fails_and_the_next_job_still_runs(tmp_path):
     crash, fine = {"fail": "crash"}, {}
     worker, results = _run(tmp_path, [_job("bad", 10, crash, "k1"), _job("good", 90, fine, "k2")])

@@ -95,28 +95,29 @@ def test_a_read_that_stalls_forever_is_abandoned_and_the_camera_reopened():
         assert "no frame" in health.last_error and "abandoned" in health.last_error
         newest = grabber.wait_for_frame(timeout=1.0)
         assert newest is not None and newest.index > 10  # frames from the third stream
-        started = time.monotonic()
-        assert grabber.stop(timeout=2.0)
-        assert time.monotonic() - started < 1.0
-        assert grabber.health().state == "stopped"
+        # stop waits for the readers still inside read() (none may be inside OpenCV at exit): they
+        # return here a moment later, as OpenCV's FFmpeg reads do within their read timeout
+        threading.Timer(0.3, source.release.set).start()
+        assert grabber.stop(timeout=10.0)
+        assert grabber.health().state == "stopped" and grabber.health().stuck_readers == 0
+        assert all(s.closed for s in source.streams)  # each abandoned reader closed its stream
     finally:
-        grabber.stop()
         source.release.set()
-    # released, the abandoned readers close their streams and end
-    assert _wait_until(lambda: all(s.closed for s in source.streams))
-    assert _wait_until(lambda: grabber.health().stuck_readers == 0)
+        grabber.stop()
 
 
-def test_stop_returns_fast_while_a_read_is_blocked():
+def test_stop_gives_up_on_a_read_that_never_returns_after_its_timeout(caplog):
     source = _ScriptedSource([(3, "stall")])
     grabber = FrameGrabber(source, **(FAST | {"read_timeout_s": 30.0})).start()
     try:
         assert _wait_until(lambda: source.stalled_reads == 1)
         started = time.monotonic()
-        assert grabber.stop(timeout=2.0)
-        assert time.monotonic() - started < 0.5
+        assert not grabber.stop(timeout=0.5)  # bounded: the reader is left to the exit hook
+        assert 0.4 < time.monotonic() - started < 5.0
+        assert "still inside OpenCV" in caplog.text
     finally:
         source.release.set()
+    assert _wait_until(lambda: grabber.health().stuck_readers == 0 and source.streams[0].closed)
 
 
 def test_errors_back_off_doubling_and_reconnect():

@@ -1,0 +1,158 @@
+"""systemd's readiness and watchdog protocol: the daemon says READY once it plays, and keeps saying
+WATCHDOG=1 only while the room is alive, so a wedged daemon is killed and restarted by systemd.
+
+The protocol (sd_notify(3)) is one datagram per message on the ``AF_UNIX`` socket named by
+``NOTIFY_SOCKET`` (a path, or ``@name`` for the abstract namespace), with ``KEY=value`` lines. systemd
+sets ``WATCHDOG_USEC`` (and ``WATCHDOG_PID``) when the unit has ``WatchdogSec=``; a service that sends no
+``WATCHDOG=1`` for that long is killed with SIGABRT and restarted (``Restart=always``). Without
+``NOTIFY_SOCKET`` (a terminal, the tests) every call does nothing.
+
+:class:`Watchdog` decides *when* to feed it: the gallery's loop calls :meth:`Watchdog.beat` with the mix
+clock (seconds of audio rendered) and the camera's frame count; the watchdog is fed at most every half
+``WATCHDOG_USEC``, and only when the mix clock advanced since the last feed and a frame arrived (or the
+camera is knowingly reconnecting: restarting the daemon does not bring an unplugged camera back, and the
+room keeps playing meanwhile). A mixer or a camera thread that hangs stops the feeding.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+
+logger = logging.getLogger(__name__)
+
+
+class SystemdNotifier:
+    """Sends sd_notify messages to systemd (or nowhere, without ``NOTIFY_SOCKET``).
+
+    Args:
+        environ: where to read ``NOTIFY_SOCKET``, ``WATCHDOG_USEC``, ``WATCHDOG_PID`` (default ``os.environ``).
+    """
+
+    def __init__(self, environ: Mapping[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        address = env.get("NOTIFY_SOCKET", "")
+        if address.startswith("@"):  # the abstract namespace
+            address = "\0" + address[1:]
+        self.address = address or None
+        self.watchdog_interval_s: float | None = None
+        usec = env.get("WATCHDOG_USEC", "")
+        pid = env.get("WATCHDOG_PID", "")
+        if usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
+            self.watchdog_interval_s = int(usec) / 1e6
+        self._socket: socket.socket | None = None
+        self._failed = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.address is not None
+
+    def send(self, **fields: str | int) -> bool:
+        """Send ``KEY=value`` lines (``send(READY=1, STATUS="playing")``); False when not sent."""
+        if self.address is None:
+            return False
+        message = "\n".join(f"{key}={value}" for key, value in fields.items()).encode()
+        try:
+            if self._socket is None:
+                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._socket.sendto(message, self.address)
+        except OSError as exc:
+            if not self._failed:  # once: a missing socket must not fill the journal
+                logger.warning("cannot notify systemd at %s: %s", self.address.lstrip("\0"), exc)
+                self._failed = True
+            return False
+        self._failed = False
+        return True
+
+    def ready(self, status: str = "") -> bool:
+        return self.send(READY=1, **({"STATUS": status} if status else {}))
+
+    def status(self, text: str) -> bool:
+        return self.send(STATUS=text)
+
+    def stopping(self, status: str = "stopping") -> bool:
+        return self.send(STOPPING=1, STATUS=status)
+
+    def watchdog(self) -> bool:
+        return self.send(WATCHDOG=1)
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+class Watchdog:
+    """Feeds systemd's watchdog while the mix clock advances and camera frames arrive (module docstring).
+
+    Args:
+        notifier: where the messages go.
+        clock: monotonic seconds (how often to feed).
+        interval_s: feed at most this often (default: half of ``WATCHDOG_USEC``; None: never feed).
+    """
+
+    def __init__(
+        self,
+        notifier: SystemdNotifier,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        interval_s: float | None = None,
+    ):
+        self.notifier = notifier
+        self.clock = clock
+        if interval_s is None and notifier.watchdog_interval_s is not None:
+            interval_s = notifier.watchdog_interval_s / 2
+        self.interval_s = interval_s
+        self.fed = 0
+        self.withheld: str | None = None  # why the last due feed was not sent
+        self._last_feed = -float("inf")
+        self._mix_s: float | None = None
+        self._frames: int | None = None
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> Watchdog:
+        return cls(SystemdNotifier(environ), clock=clock)
+
+    def ready(self, status: str = "playing") -> None:
+        """The room plays: READY=1 (systemd's start job finishes here with ``Type=notify``)."""
+        self.notifier.ready(status)
+
+    def stopping(self) -> None:
+        self.notifier.stopping()
+
+    def due(self) -> bool:
+        """Whether :meth:`beat` would consider feeding now (lets a caller skip gathering its figures)."""
+        return self.interval_s is not None and self.clock() - self._last_feed >= self.interval_s
+
+    def beat(self, mix_s: float, frames: int, camera_reconnecting: bool = False) -> bool:
+        """Called from the gallery's loop: feed the watchdog if it is due and the room is alive.
+
+        Args:
+            mix_s: the mix clock (seconds of audio rendered so far).
+            frames: camera frames received so far.
+            camera_reconnecting: the camera is down and its grabber is reopening it.
+        Returns True when WATCHDOG=1 was sent.
+        """
+        if not self.due():
+            return False
+        if self._mix_s is not None and mix_s <= self._mix_s:
+            reason = f"the mix clock stands at {mix_s:.2f} s"
+        elif self._frames is not None and frames <= self._frames and not camera_reconnecting:
+            reason = f"no camera frame since frame {frames}"
+        else:
+            reason = None
+        self._mix_s, self._frames = mix_s, frames
+        if reason is not None:
+            if reason != self.withheld:
+                logger.warning("not feeding the systemd watchdog: %s", reason)
+            self.withheld = reason
+            return False
+        self.withheld = None
+        self._last_feed = self.clock()
+        self.fed += 1
+        return self.notifier.watchdog()

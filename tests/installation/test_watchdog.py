@@ -1,0 +1,137 @@
+"""systemd's notify protocol over a real datagram socket, and a watchdog fed only while the room is alive."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from art2mus.installation.watchdog import SystemdNotifier, Watchdog
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def systemd_socket(tmp_path):
+    """A datagram socket where systemd's would be; yields (socket, its NOTIFY_SOCKET value)."""
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5.0)
+    yield sock, str(path)
+    sock.close()
+
+
+def _messages(sock: socket.socket) -> list[dict[str, str]]:
+    out = []
+    sock.setblocking(False)
+    try:
+        while True:
+            data = sock.recv(4096).decode()
+            out.append(dict(line.split("=", 1) for line in data.splitlines()))
+    except BlockingIOError:
+        pass
+    finally:
+        sock.settimeout(5.0)
+    return out
+
+
+def test_ready_status_watchdog_and_stopping_reach_the_socket(systemd_socket):
+    sock, address = systemd_socket
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "4000000"})
+    assert notifier.enabled and notifier.watchdog_interval_s == 4.0
+    assert notifier.ready("playing idle")
+    assert sock.recv(4096) == b"READY=1\nSTATUS=playing idle"
+    assert notifier.watchdog() and sock.recv(4096) == b"WATCHDOG=1"
+    assert notifier.stopping() and sock.recv(4096) == b"STOPPING=1\nSTATUS=stopping"
+    notifier.close()
+
+
+def test_the_abstract_namespace_is_understood():
+    name = f"art2mus-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(5.0)
+    try:
+        assert SystemdNotifier({"NOTIFY_SOCKET": "@" + name}).ready()
+        assert sock.recv(4096) == b"READY=1"
+    finally:
+        sock.close()
+
+
+def test_outside_systemd_nothing_is_sent_and_a_vanished_socket_is_no_error(tmp_path, caplog):
+    quiet = SystemdNotifier({})
+    assert not quiet.enabled and not quiet.ready() and quiet.watchdog_interval_s is None
+    gone = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "nobody-listens")})
+    assert not gone.watchdog() and not gone.watchdog()
+    assert caplog.text.count("cannot notify systemd") == 1  # said once, not every beat
+    # WATCHDOG_PID names another process (a child that inherited the environment): not ours to feed
+    assert SystemdNotifier({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}).watchdog_interval_s is None
+
+
+def test_the_watchdog_is_fed_only_while_the_mix_clock_runs_and_frames_arrive(systemd_socket):
+    sock, address = systemd_socket
+    clock = _Clock()
+    dog = Watchdog(SystemdNotifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"}), clock=clock)
+    assert dog.interval_s == 1.0
+    assert dog.beat(0.0, 0)  # the first beat: nothing to compare with yet
+    clock.t = 0.5
+    assert not dog.beat(0.5, 10)  # not due: at most every half WATCHDOG_USEC
+    clock.t = 1.0
+    assert dog.beat(1.0, 20)
+    clock.t = 2.0
+    assert not dog.beat(1.0, 30) and "mix clock" in dog.withheld  # the mixer is wedged
+    clock.t = 2.1
+    assert not dog.beat(2.1, 30) and "camera frame" in dog.withheld  # now the camera thread is
+    clock.t = 2.2
+    assert dog.beat(2.2, 30, camera_reconnecting=True)  # a camera being reopened is no reason to restart
+    clock.t = 3.2
+    assert dog.beat(3.2, 40)
+    assert _messages(sock) == [{"WATCHDOG": "1"}] * 4
+    assert dog.fed == 4
+
+
+def test_without_watchdog_usec_the_watchdog_never_feeds(systemd_socket):
+    sock, address = systemd_socket
+    dog = Watchdog(SystemdNotifier({"NOTIFY_SOCKET": address}), clock=_Clock())
+    assert dog.interval_s is None and not dog.due() and not dog.beat(1.0, 1)
+    dog.ready()
+    assert _messages(sock) == [{"READY": "1", "STATUS": "playing"}]
+
+
+def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(repo_root, daemon_under_systemd):
+    """``art2mus run`` as systemd starts it (NOTIFY_SOCKET, WATCHDOG_USEC): READY=1 once it plays,
+    WATCHDOG=1 while the mix and the camera run, a second daemon on the exhibit refused, STOPPING=1 on
+    SIGTERM, and a clean exit."""
+    camera = {"type": "video", "path": str(repo_root / "exhibits/demo/camera/walk.mp4")}
+    daemon, sock, exhibit = daemon_under_systemd(camera, WATCHDOG_USEC="400000")
+    received: list[bytes] = []
+    while received.count(b"WATCHDOG=1") < 3:
+        received.append(sock.recv(4096))
+    # a second daemon on the same exhibit refuses to start, naming the first one
+    second = subprocess.run(
+        [sys.executable, "-m", "art2mus.installation.cli", "run", str(exhibit)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 1, second.stderr[-3000:]
+    assert f"(pid {daemon.pid}) is already running" in second.stderr
+    assert str(exhibit.parent / "cache" / "daemon.lock") in second.stderr
+    daemon.send_signal(signal.SIGTERM)
+    sock.settimeout(30)
+    while not received[-1].startswith(b"STOPPING=1"):
+        received.append(sock.recv(4096))
+    _, err = daemon.communicate(timeout=60)
+    assert received[0].startswith(b"READY=1"), received
+    assert daemon.returncode == 0, err[-3000:]
