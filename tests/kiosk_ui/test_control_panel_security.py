@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_control_panel_api import wait_for, write_small_exhibit
 
-from art2mus.installation.config import load_exhibit
+from art2mus.installation.config import ExhibitError, load_exhibit
 from art2mus.installation.gallery import Gallery
 from art2mus.kiosk_ui.app import create_app
 from art2mus.kiosk_ui.server import ControlPanelError, ControlPanelServer
@@ -71,9 +71,12 @@ def test_a_blank_token_is_refused(tmp_path, repo_root, panel):
             create_app(gallery, token=blank)
     token_file = tmp_path / "token"
     token_file.write_text("  \n")
-    exhibit = load_exhibit(
-        write_small_exhibit(tmp_path, repo_root, control_panel={"token_file": str(token_file)})
-    )
+    path = write_small_exhibit(tmp_path, repo_root, control_panel={"token_file": str(token_file)})
+    # `validate` and the daemon's start refuse it with the field and the line ...
+    with pytest.raises(ExhibitError, match=r"control_panel\.token_file: token file .* is empty"):
+        load_exhibit(path)
+    # ... and a config loaded without the file checks still cannot open the panel with it
+    exhibit = load_exhibit(path, check_files=False)
     with pytest.raises(ControlPanelError, match=r"token_file .* is empty"):
         Gallery(exhibit).init_control_panel(0)
 
