@@ -1,6 +1,6 @@
 """One plugin pattern for every ``type:`` family (audio outputs, cameras, generators, encoders).
 
-A backend is one module: it declares its pydantic ``*Config`` (a :class:`~art2mus.installation.schema.StrictModel`
+A backend is one module: it declares its pydantic ``*Config`` (a :class:`~art2mus.common.schema.StrictModel`
 with a ``type`` literal, importable without torch) and a class that names it in ``config_class`` and is
 built by ``from_config(config)``. A :class:`Registry` lists a family's backend classes once and builds from
 that list both the config union the exhibit validates against (:meth:`Registry.config_union`) and the lookup
