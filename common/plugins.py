@@ -49,6 +49,7 @@ class Registry:
                 f"unknown {self.family} type {type_name!r}; expected one of {', '.join(sorted(table))}"
             ) from None
 
-    def create(self, config: Any, types: Mapping[str, type] | None = None) -> Any:
-        """The backend that ``config`` describes (chosen by its ``type``), built ``from_config``."""
-        return self.lookup(config.type, types).from_config(config)
+    def create(self, config: Any, types: Mapping[str, type] | None = None, **context: Any) -> Any:
+        """The backend that ``config`` describes (chosen by its ``type``), built ``from_config(config,
+        **context)`` (``context``: what the caller injects, e.g. a camera's clock)."""
+        return self.lookup(config.type, types).from_config(config, **context)
