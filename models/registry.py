@@ -26,9 +26,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
+
+from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 from art2mus.models.generator import Generator
+from art2mus.models.procedural.generator import ProceduralGeneratorConfig
+
+#: the exhibit's ``generators`` values: one of the backends' configs, chosen by ``type``
+GeneratorConfig = Annotated[ProceduralGeneratorConfig | Art2MusGeneratorConfig, Field(discriminator="type")]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import config_options, given
-from art2mus.installation.config.generators import Art2MusGeneratorConfig
+from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 
 EXHIBIT_SUFFIXES = (".yaml", ".yml")
 #: the keys of :data:`art2mus.installation.audio.export.SUBTYPES` (imported late: it loads scipy)
