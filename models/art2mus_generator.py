@@ -143,7 +143,7 @@ class Art2MusGeneratorConfig(StrictModel):
 
 
 class Art2MusGenerator(Generator):
-    """Image -> soundscape with the Art2Mus model (settings as in ``art2mus.models.registry``).
+    """Image -> soundscape with the Art2Mus model (the exhibit's settings: :class:`Art2MusGeneratorConfig`).
 
     Args:
         model_dir: local model directory (``art2mus models list``).
@@ -169,6 +169,13 @@ class Art2MusGenerator(Generator):
     """
 
     name = "art2mus"
+    config_class = Art2MusGeneratorConfig
+    licence = (
+        "code MIT; AudioLDM2-music weights CC BY-NC-SA 4.0 (non-commercial); "
+        "ImageBind weights CC BY-NC-SA 4.0 (non-commercial); CLIP weights MIT"
+    )
+    extras = ("model",)
+    description = "Image encoder -> trained aligner -> GPT-2 language of audio -> AudioLDM2 latent diffusion."
 
     def __init__(
         self,

@@ -47,6 +47,9 @@ class ProceduralGenerator(Generator):
     """
 
     name = "procedural"
+    config_class = ProceduralGeneratorConfig
+    licence = "MIT (no weights)"
+    description = "Deterministic sonifier of the image's colour, texture and composition; no GPU, no weights."
 
     def __init__(self, sample_rate: int = 48000, ceiling_dbtp: float = -1.0):
         if (
