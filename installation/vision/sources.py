@@ -193,10 +193,8 @@ class OpenCVCameraSource(CameraSource):
         clock: timestamps frames (seconds).
     """
 
-    @classmethod
-    def target(cls, config: Any) -> int | str:
-        """What ``cv2.VideoCapture`` opens for ``config`` (each camera type says)."""
-        raise NotImplementedError
+    #: the config field holding what ``cv2.VideoCapture`` opens (each camera type names its own)
+    target_field = ""
 
     @classmethod
     def from_config(
@@ -206,7 +204,13 @@ class OpenCVCameraSource(CameraSource):
         sleep: Callable[[float], Any] = time.sleep,
     ) -> OpenCVCameraSource:
         """The camera a ``device``, ``path`` or ``stream`` config describes (``sleep`` is not needed)."""
-        return cls(cls.target(config), width=config.width, height=config.height, fps=config.fps, clock=clock)
+        return cls(
+            getattr(config, cls.target_field),
+            width=config.width,
+            height=config.height,
+            fps=config.fps,
+            clock=clock,
+        )
 
     def __init__(
         self,
@@ -368,30 +372,24 @@ class DeviceCameraSource(OpenCVCameraSource):
     """A local camera by index (``type: device``)."""
 
     config_class = DeviceCameraConfig
-
-    @classmethod
-    def target(cls, config: Any) -> int | str:
-        return config.index
+    #: the config field that names what OpenCV opens
+    target_field = "index"
 
 
 class PathCameraSource(OpenCVCameraSource):
     """A local camera by device path (``type: path``)."""
 
     config_class = PathCameraConfig
-
-    @classmethod
-    def target(cls, config: Any) -> int | str:
-        return config.path
+    #: the config field that names what OpenCV opens
+    target_field = "path"
 
 
 class StreamCameraSource(OpenCVCameraSource):
     """A network camera, RTSP or HTTP MJPEG (``type: stream``)."""
 
     config_class = StreamCameraConfig
-
-    @classmethod
-    def target(cls, config: Any) -> int | str:
-        return config.url
+    #: the config field that names what OpenCV opens
+    target_field = "url"
 
 
 #: the camera backends, listed once: the exhibit's ``camera`` union and the lookup that builds one
