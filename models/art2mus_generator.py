@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from art2mus.common.schema import DirPath, StrictModel, unit
+from art2mus.models.encoders import ENCODER_BACKENDS
 from art2mus.models.generator import GenerationRequest, Generator, Soundscape
 from art2mus.models.long_clip import TRAINING_CLIP_S, render_stitched
 from art2mus.models.loudness import SILENCE_LUFS, gain_to_loudness, integrated_loudness, true_peak_dbtp
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
 VERSION = "2"
-ENCODERS = ("imagebind", "clip", "onnx")
+#: the image encoders, as ``art2mus.models.encoders`` lists them (the ``encoder:`` choices)
+ENCODERS = tuple(ENCODER_BACKENDS)
 DTYPES = ("float32", "float16", "bfloat16")
 #: ``GenerationRequest.options`` this backend understands (``steps`` is an alias of ``num_inference_steps``).
 OPTION_KEYS = (
@@ -78,7 +80,7 @@ class Art2MusGeneratorConfig(StrictModel):
         None,
         description="Aligner checkpoint folder (config.json + model.safetensors); default: the model directory's.",
     )
-    encoder: Literal["imagebind", "clip", "onnx"] = Field(
+    encoder: Literal[ENCODERS] = Field(  # type: ignore[valid-type] - the encoders' table, at run time
         "imagebind", description="Image encoder the aligner was trained for."
     )
     encoder_path: Path | None = Field(
