@@ -8,7 +8,7 @@ can run ``art2mus demo``. Everything else lives in pyproject.toml.
 
 from setuptools import find_packages, setup
 
-CODE_FOLDERS = ("installation", "models", "training", "kiosk_ui")
+CODE_FOLDERS = ("common", "installation", "models", "training", "kiosk_ui")
 
 # the demo collection's painter (exhibits/demo_collection) travels with the exhibit it paints
 packages = ["art2mus.exhibits", *(f"art2mus.exhibits.{sub}" for sub in find_packages("exhibits"))]

@@ -79,7 +79,7 @@ def v1_aligner(model_dir: Path, work: Path) -> tuple[str, str]:
     from art2mus.models.aligner import ImageAligner
     from art2mus.models.encoders import load_image_encoder
     from art2mus.models.model_dir import ModelDir
-    from art2mus.models.pipeline import load_audioldm2_components
+    from art2mus.models.pipeline_loading import load_audioldm2_components
 
     mdir = ModelDir(model_dir)
     spec = load_image_encoder("imagebind", mdir.encoder_path("imagebind")).spec

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from art2mus.common.schema import DirPath, StrictModel, unit
+from art2mus.models.encoders import ENCODER_BACKENDS
 from art2mus.models.generator import GenerationRequest, Generator, Soundscape
 from art2mus.models.long_clip import TRAINING_CLIP_S, render_stitched
 from art2mus.models.loudness import SILENCE_LUFS, gain_to_loudness, integrated_loudness, true_peak_dbtp
@@ -23,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
 VERSION = "2"
-ENCODERS = ("imagebind", "clip", "onnx")
+#: the image encoders, as ``art2mus.models.encoders`` lists them (the ``encoder:`` choices)
+ENCODERS = tuple(ENCODER_BACKENDS)
 DTYPES = ("float32", "float16", "bfloat16")
 #: ``GenerationRequest.options`` this backend understands (``steps`` is an alias of ``num_inference_steps``).
 OPTION_KEYS = (
@@ -64,8 +68,84 @@ def crossfade_loop(waveform: np.ndarray, seam: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+class Art2MusGeneratorConfig(StrictModel):
+    """The Art2Mus model: image encoder -> aligner -> GPT-2 language of audio -> AudioLDM2."""
+
+    type: Literal["art2mus"] = Field("art2mus", description="The Art2Mus model.")
+    model_dir: DirPath = Field(
+        Path("models"),
+        description="Local model directory (see `art2mus models list`); nothing is downloaded at run time.",
+    )
+    aligner: DirPath | None = Field(
+        None,
+        description="Aligner checkpoint folder (config.json + model.safetensors); default: the model directory's.",
+    )
+    encoder: Literal[ENCODERS] = Field(  # type: ignore[valid-type] - the encoders' table, at run time
+        "imagebind", description="Image encoder the aligner was trained for."
+    )
+    encoder_path: Path | None = Field(
+        None, description="Encoder weights (default: its folder in the model directory)."
+    )
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N.")
+    dtype: Literal["float32", "float16", "bfloat16"] = Field(
+        "float16", description="Precision on the GPU (the CPU uses float32)."
+    )
+    profile: Literal["art2mus-music", "art2mus-v1"] | None = Field(
+        None,
+        description="Conditioning profile (how tokens and prompts condition AudioLDM2); default: the one the aligner's config.json names.",
+    )
+    steps: int | None = Field(
+        None, ge=1, le=1000, description="Denoising steps (default: the profile's, 100 or v1's 200)."
+    )
+    guidance_scale: float | None = Field(
+        None,
+        ge=0,
+        le=30,
+        description="Classifier-free guidance scale (1 or less: off; default: the profile's, 3.5).",
+    )
+    scheduler: Literal["ddim", "dpmsolver++"] | None = Field(
+        None, description="Diffusion scheduler (default: the profile's, ddim)."
+    )
+    num_waveforms: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="Candidates generated; the best by ImageBind image-audio similarity is kept (default: the profile's, 1 or v1's 3).",
+    )
+    support_prompt: str | None = Field(
+        None,
+        description="Fixed text for AudioLDM2's FLAN-T5 stream (default: the profile's, 'high quality music').",
+    )
+    negative_prompt: str | None = Field(
+        None, description="What guidance steers away from (default: the profile's, 'low quality, noise')."
+    )
+    segment_s: float = Field(
+        10.24,
+        ge=0,
+        le=60,
+        description="Longer soundscapes are stitched from segments of at most this length (AudioLDM2's training "
+        "clip length); 0: one pass.",
+        json_schema_extra=unit("s"),
+    )
+    join_s: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="Crossfade at each join of a stitched soundscape.",
+        json_schema_extra=unit("s"),
+    )
+    fallback: str = Field(
+        "procedural",
+        description="Generator (a key of `generators`) that plays while this one works or if it fails.",
+    )
+
+    def settings(self) -> dict[str, Any]:
+        """Constructor keywords for the backend (see ``art2mus.models.registry``)."""
+        return self.model_dump(exclude={"type", "fallback"})
+
+
 class Art2MusGenerator(Generator):
-    """Image -> soundscape with the Art2Mus model (settings as in ``art2mus.models.registry``).
+    """Image -> soundscape with the Art2Mus model (the exhibit's settings: :class:`Art2MusGeneratorConfig`).
 
     Args:
         model_dir: local model directory (``art2mus models list``).
@@ -91,6 +171,13 @@ class Art2MusGenerator(Generator):
     """
 
     name = "art2mus"
+    config_class = Art2MusGeneratorConfig
+    licence = (
+        "code MIT; AudioLDM2-music weights CC BY-NC-SA 4.0 (non-commercial); "
+        "ImageBind weights CC BY-NC-SA 4.0 (non-commercial); CLIP weights MIT"
+    )
+    extras = ("model",)
+    description = "Image encoder -> trained aligner -> GPT-2 language of audio -> AudioLDM2 latent diffusion."
 
     def __init__(
         self,

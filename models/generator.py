@@ -69,6 +69,19 @@ class Generator(abc.ABC):
 
     #: the name used by ``type:`` in the exhibit and ``--generator`` on the CLI.
     name: str = ""
+    #: the backend's pydantic ``*Config`` (``type`` literal = :attr:`name`); its fields are the settings
+    config_class: Any = None
+    #: the licence of the code and of any weights it loads (the control panel shows it)
+    licence: str = ""
+    #: pip extras it needs beyond the core (e.g. ``model``)
+    extras: tuple[str, ...] = ()
+    #: one line for ``--help`` and the control panel
+    description: str = ""
+
+    @classmethod
+    def from_config(cls, config: Any) -> Generator:
+        """The generator ``config`` (a :attr:`config_class`) describes."""
+        return cls(**config.settings())
 
     @abc.abstractmethod
     def generate(self, image: np.ndarray, request: GenerationRequest) -> Soundscape:

@@ -1,24 +1,12 @@
 """Generator backends by name: what ``type:`` in the exhibit and ``--generator`` on the CLI choose.
 
-The factory is a dict lookup, so a test can hand in its own table. Each backend records its licence,
-because the weights the mission names (AudioLDM2, ImageBind) are licensed for non-commercial use and
-the control panel shows it.
-
-Settings understood by the backends (keyword arguments of their constructors):
-
-* ``procedural``: ``sample_rate`` (Hz, default 48000), ``ceiling_dbtp`` (true-peak ceiling, dBTP, <= 0,
-  default -1).
-* ``art2mus``: ``model_dir`` (local directory, see ``art2mus models list``), ``aligner`` (checkpoint
-  folder), ``encoder`` (``imagebind``, ``clip`` or ``onnx``), ``encoder_path``, ``device``
-  (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``dtype`` (``float32``, ``float16``, ``bfloat16``),
-  ``steps``, ``guidance_scale``, ``scheduler`` (``ddim`` or ``dpmsolver++``), ``num_waveforms``,
-  ``support_prompt``, ``negative_prompt``, ``loop_seam_s`` (crossfade at the loop point, seconds),
-  ``segment_s`` (longer soundscapes are stitched from segments of at most this length, default 10.24 s,
-  AudioLDM2's training length; 0: one pass) and ``join_s`` (crossfade at each join, default 1 s),
-  ``ceiling_dbtp`` (true-peak ceiling), ``max_duration_s``, ``profile`` (conditioning profile,
-  ``art2mus-music`` or ``art2mus-v1``; default: the aligner's), and an injectable ``pipeline``. On the CPU
-  ``dtype`` falls back to float32; an unset ``aligner`` picks ``aligners/default`` in the model
-  directory, or the only aligner trained for the chosen encoder.
+Each generator module declares its pydantic ``*Config`` (its settings, defaults and bounds, written once,
+importable without torch) and a :class:`Generator` subclass naming it in ``config_class``, built
+``from_config``, with its licence (the weights the mission names, AudioLDM2 and ImageBind, are licensed
+for non-commercial use, and the control panel shows it). :data:`GENERATORS` lists them once (see
+:mod:`art2mus.common.plugins`) and gives the ``generators`` union. The generator process builds a backend
+from a :class:`GeneratorBackend` row (``"module:Class"``, imported only when used), so the lookup
+:data:`GENERATOR_BACKENDS` is derived from the registry and a test can hand in its own table.
 """
 
 from __future__ import annotations
@@ -28,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from art2mus.common.plugins import Registry
+from art2mus.models.art2mus_generator import Art2MusGenerator
 from art2mus.models.generator import Generator
+from art2mus.models.procedural.generator import ProceduralGenerator
 
 
 @dataclass(frozen=True)
@@ -55,27 +46,20 @@ class GeneratorBackend:
         return getattr(importlib.import_module(module_name), attr)
 
 
+#: the generators, listed once
+GENERATORS = Registry("generator", [ProceduralGenerator, Art2MusGenerator])
+#: the exhibit's ``generators`` values: one of the backends' configs, chosen by ``type``
+GeneratorConfig = GENERATORS.config_union()
+
 GENERATOR_BACKENDS: dict[str, GeneratorBackend] = {
-    backend.name: backend
-    for backend in (
-        GeneratorBackend(
-            name="procedural",
-            target="art2mus.models.procedural:ProceduralGenerator",
-            licence="MIT (no weights)",
-            extras=(),
-            description="Deterministic sonifier of the image's colour, texture and composition; no GPU, no weights.",
-        ),
-        GeneratorBackend(
-            name="art2mus",
-            target="art2mus.models.art2mus_generator:Art2MusGenerator",
-            licence=(
-                "code MIT; AudioLDM2-music weights CC BY-NC-SA 4.0 (non-commercial); "
-                "ImageBind weights CC BY-NC-SA 4.0 (non-commercial); CLIP weights MIT"
-            ),
-            extras=("model",),
-            description="Image encoder -> trained aligner -> GPT-2 language of audio -> AudioLDM2 latent diffusion.",
-        ),
+    name: GeneratorBackend(
+        name=name,
+        target=f"{backend.__module__}:{backend.__qualname__}",
+        licence=backend.licence,
+        extras=backend.extras,
+        description=backend.description,
     )
+    for name, backend in GENERATORS.types.items()
 }
 
 

@@ -1,7 +1,7 @@
 """The audio outputs, listed once: the exhibit's ``audio.output`` union and the lookup that builds one.
 
 A new output is one module declaring its ``*Config`` and a class with ``config_class`` and
-``from_config`` (see :mod:`art2mus.installation.plugins`), plus one line in :data:`OUTPUTS`. Nothing here
+``from_config`` (see :mod:`art2mus.common.plugins`), plus one line in :data:`OUTPUTS`. Nothing here
 opens a device: PyAudio is imported when a ``pyaudio`` output opens.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from art2mus.common.plugins import Registry
 from art2mus.installation.audio.outputs import AudioOutput, NullOutput, WavOutput
 from art2mus.installation.audio.portaudio import PyAudioOutput
-from art2mus.installation.plugins import Registry
 
 OUTPUTS = Registry("audio output", [PyAudioOutput, WavOutput, NullOutput])
 #: ``type:`` -> output class: the table :func:`create_output` looks in (a test may pass another)

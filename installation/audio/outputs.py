@@ -22,8 +22,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from art2mus.common.schema import OutputPath, StrictModel
 from art2mus.installation.audio.ringbuffer import FrameRingBuffer
-from art2mus.installation.schema import OutputPath, StrictModel
 
 logger = logging.getLogger(__name__)
 

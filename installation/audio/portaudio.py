@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from art2mus.common.schema import StrictModel, seconds
 from art2mus.installation.audio.outputs import AudioOutput, OutputError
 from art2mus.installation.audio.ringbuffer import FrameRingBuffer
-from art2mus.installation.schema import StrictModel, seconds
 
 logger = logging.getLogger(__name__)
 

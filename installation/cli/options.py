@@ -1,6 +1,6 @@
 """Command-line options made from a config model's fields, so a flag keeps its YAML name, bounds and help.
 
-``--steps`` on ``art2mus render`` is :class:`~art2mus.installation.config.generators.Art2MusGeneratorConfig`'s
+``--steps`` on ``art2mus render`` is :class:`~art2mus.models.art2mus_generator.Art2MusGeneratorConfig`'s
 ``steps``: the same name (dashes for underscores), the same bounds and the same description, declared
 once in the model. An option not given is None, so only what the user typed overrides the exhibit.
 """

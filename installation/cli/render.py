@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import config_options, given
-from art2mus.installation.config.generators import Art2MusGeneratorConfig
+from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 
 EXHIBIT_SUFFIXES = (".yaml", ".yml")
 #: the keys of :data:`art2mus.installation.audio.export.SUBTYPES` (imported late: it loads scipy)
@@ -132,6 +132,8 @@ def command(
     when an image cannot be read, an artwork or generator is unknown, or generation fails.
     """
     from art2mus.installation.audio.export import export
+    from art2mus.installation.config import ExhibitError
+    from art2mus.installation.rendering import GeneratorOptionsError, check_art2mus_only, render_exhibit
     from art2mus.installation.soundscapes import render_image
 
     backends = ctx.obj.get("generator_backends") if isinstance(ctx.obj, dict) else None
@@ -141,65 +143,23 @@ def command(
     is_exhibit = source.suffix.lower() in EXHIBIT_SUFFIXES
     _check_usage(is_exhibit, source, output, artwork_id, render_all, out_dir, spectrogram, loop)
     changes = {"duration_s": duration, "seed": seed, "loudness_lufs": loudness}
+    how = {"subtype": subtype, "spectrogram": spectrogram, "echo": click.echo}
     try:
         if is_exhibit:
-            return _render_exhibit(
-                source,
-                artwork_id,
-                output,
-                out_dir,
-                spectrogram,
-                subtype,
-                generator_name,
-                overrides,
-                changes,
-                backends,
+            target = output if artwork_id is not None else out_dir
+            return render_exhibit(
+                source, artwork_id, target, generator_name, overrides, changes, backends, **how
             )
         from art2mus.models.generator import GenerationRequest
 
         backend = generator_name or "procedural"
-        _only_art2mus(overrides, {backend})
+        check_art2mus_only(overrides, {backend})
         request = GenerationRequest(**{k: v for k, v in {**changes, "loop": loop}.items() if v is not None})
         soundscape = render_image(source, backend, overrides, request, backends=backends)
+    except GeneratorOptionsError as error:
+        raise click.UsageError(str(error)) from error
+    except ExhibitError as error:
+        raise click.ClickException(f"{source} is not a valid exhibit:\n{error}") from error
     except FAILURES as error:
         raise click.ClickException(error.args[0] if isinstance(error, KeyError) else str(error)) from error
     click.echo(export(soundscape, output, subtype))
-
-
-def _only_art2mus(overrides: dict, backends: set[str]) -> None:
-    others = sorted(backends - {"art2mus"})
-    if overrides and others:
-        flags = ", ".join("--" + key.replace("_", "-") for key in overrides)
-        raise click.UsageError(f"{flags} apply to the art2mus generator, not {others[0]!r}")
-
-
-def _render_exhibit(
-    path, artwork_id, output, out_dir, spectrogram, subtype, generator, overrides, changes, backends
-) -> None:
-    """One artwork to ``output``, or (``artwork_id`` None) every artwork into ``out_dir``."""
-    from art2mus.installation.audio.export import export
-    from art2mus.installation.config import ExhibitError, load_exhibit
-    from art2mus.installation.soundscapes import SoundscapeSource
-
-    try:
-        exhibit = load_exhibit(path, check_files=False)
-    except ExhibitError as error:
-        raise click.ClickException(f"{path} is not a valid exhibit:\n{error}") from error
-    with SoundscapeSource(exhibit, backends=backends) as soundscapes:
-        artworks = [soundscapes.artwork(artwork_id)] if artwork_id is not None else exhibit.artworks
-        _only_art2mus(
-            overrides, {soundscapes.recipe(generator or a.soundscape.generator)[0] for a in artworks}
-        )
-        if artwork_id is not None:
-            soundscape = soundscapes.render(artwork_id, generator=generator, overrides=overrides, **changes)
-            click.echo(export(soundscape, output, subtype))
-            return
-        from tqdm import tqdm
-
-        for artwork in tqdm(artworks, desc="rendering", unit="artwork", disable=None):
-            if artwork.audio is not None:
-                tqdm.write(f"{artwork.id}: plays its fixed audio file {artwork.audio}; not rendered")
-                continue
-            soundscape = soundscapes.render(artwork.id, generator=generator, overrides=overrides, **changes)
-            title = f"{artwork.display_title} ({artwork.id})" if spectrogram else None
-            tqdm.write(export(soundscape, out_dir / f"{artwork.id}.wav", subtype, title))

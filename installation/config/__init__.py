@@ -27,7 +27,6 @@ from art2mus.installation.config.exhibit import (
     ScheduleConfig,
     SoundscapeConfig,
 )
-from art2mus.installation.config.generators import Art2MusGeneratorConfig, ProceduralGeneratorConfig
 from art2mus.installation.config.loader import ExhibitError, Problem, load_exhibit, validate_exhibit
 from art2mus.installation.config.vision import (
     DeviceCameraConfig,
@@ -37,6 +36,8 @@ from art2mus.installation.config.vision import (
     StreamCameraConfig,
     VideoCameraConfig,
 )
+from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
+from art2mus.models.procedural.generator import ProceduralGeneratorConfig
 
 __all__ = [
     "Art2MusGeneratorConfig",

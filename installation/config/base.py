@@ -1,7 +1,7 @@
-"""Building blocks of every config section: they live in :mod:`art2mus.installation.schema` so that a
+"""Building blocks of every config section: they live in :mod:`art2mus.common.schema` so that a
 backend module can declare its ``*Config`` without importing this package (see ``plugins``)."""
 
-from art2mus.installation.schema import (
+from art2mus.common.schema import (
     MAX_NAME_BYTES,
     MAX_PATH_BYTES,
     AudioPath,

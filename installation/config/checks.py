@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from art2mus.installation.config.exhibit import ExhibitConfig
-from art2mus.installation.config.generators import Art2MusGeneratorConfig
 from art2mus.installation.config.problems import Loc
+from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 
 Finding = tuple[Loc, str]
 

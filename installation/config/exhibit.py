@@ -31,13 +31,14 @@ from art2mus.installation.config.base import (
     seconds,
     unit,
 )
-from art2mus.installation.config.generators import GeneratorConfig, ProceduralGeneratorConfig
 from art2mus.installation.config.vision import (
     CameraConfig,
     DeviceCameraConfig,
     PresenceConfig,
     RecognitionConfig,
 )
+from art2mus.models.procedural.generator import ProceduralGeneratorConfig
+from art2mus.models.registry import GeneratorConfig
 
 ARTWORK_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -1,77 +1,23 @@
-"""The camera, recognition and presence sections of the exhibit config."""
+"""The recognition and presence sections of the exhibit config (the camera's configs live beside the
+camera sources, :mod:`art2mus.installation.vision.sources`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from art2mus.installation.config.base import OutputPath, StrictModel, VideoPath, seconds, unit
+from art2mus.installation.config.base import OutputPath, StrictModel, seconds
 
-
-class _CameraCommonConfig(StrictModel):
-    width: int = Field(
-        640, ge=0, le=7680, description="Requested frame width in pixels (0: the source's own)."
-    )
-    height: int = Field(
-        480, ge=0, le=4320, description="Requested frame height in pixels (0: the source's own)."
-    )
-    fps: float = Field(
-        15.0, gt=0, le=120, description="Requested frames per second.", json_schema_extra=unit("fps")
-    )
-    reconnect_max_seconds: float = seconds(
-        30.0,
-        "Longest wait between attempts to reopen a camera that stopped delivering frames.",
-        gt=0,
-        le=3600,
-    )
-
-
-class DeviceCameraConfig(_CameraCommonConfig):
-    """A local camera by index (``/dev/videoN`` on Linux)."""
-
-    type: Literal["device"] = Field("device", description="A local camera chosen by index.")
-    index: int = Field(0, ge=0, le=63, description="Camera index as OpenCV numbers them (0 is the first).")
-
-
-class PathCameraConfig(_CameraCommonConfig):
-    """A local camera by device path; ``/dev/v4l/by-id/...`` survives re-plugging, unlike an index."""
-
-    type: Literal["path"] = Field("path", description="A local camera chosen by device path.")
-    path: str = Field(
-        "/dev/video0",
-        pattern=r"^/",
-        description="Absolute device path, e.g. /dev/v4l/by-id/usb-...-video-index0.",
-    )
-
-
-class StreamCameraConfig(_CameraCommonConfig):
-    """A network camera (RTSP, or HTTP MJPEG)."""
-
-    type: Literal["stream"] = Field("stream", description="A network camera stream.")
-    url: str = Field(
-        "rtsp://127.0.0.1:554/stream",
-        pattern=r"^(rtsp|rtsps|http|https)://\S+$",
-        description="Stream URL starting with rtsp://, rtsps://, http:// or https://.",
-    )
-
-
-class VideoCameraConfig(_CameraCommonConfig):
-    """A video file standing in for a camera (demos, simulation, tests)."""
-
-    type: Literal["video"] = Field("video", description="A video file played as if it were a camera.")
-    path: VideoPath = Field(Path("camera.mp4"), description="The video file (relative to this YAML file).")
-    loop: bool = Field(True, description="Start again at the end of the file.")
-    realtime: bool = Field(
-        True, description="Deliver frames at the video's own rate (false: as fast as possible)."
-    )
-
-
-CameraConfig = Annotated[
-    DeviceCameraConfig | PathCameraConfig | StreamCameraConfig | VideoCameraConfig,
-    Field(discriminator="type"),
-]
+# the camera backends declare their configs beside their sources; the union is their registry's
+from art2mus.installation.vision.sources import (  # noqa: F401 - re-exported for the exhibit model
+    CameraConfig,
+    DeviceCameraConfig,
+    PathCameraConfig,
+    StreamCameraConfig,
+    VideoCameraConfig,
+)
 
 
 class RecognitionConfig(StrictModel):

@@ -1,5 +1,9 @@
 """Camera sources: a local device (index or path), a network stream (RTSP/HTTP) or a video file.
 
+Each camera type declares its ``*Config`` here beside its source class (built ``from_config``); the
+:data:`CAMERAS` registry lists them once and gives the exhibit's ``camera`` union and the lookup
+(see :mod:`art2mus.common.plugins`).
+
 A :class:`CameraSource` is a description that can be opened any number of times; each
 :meth:`CameraSource.open` returns a fresh :class:`FrameStream`, so a grabber can abandon a stream whose
 ``read`` hangs (OpenCV's FFmpeg reads can block for a long time on a dead RTSP server) and open a new
@@ -21,15 +25,74 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
+from pydantic import Field
 
-if TYPE_CHECKING:
-    from art2mus.installation.config.vision import CameraConfig
+from art2mus.common.plugins import Registry
+from art2mus.common.schema import StrictModel, VideoPath, seconds, unit
 
 logger = logging.getLogger(__name__)
+
+
+class _CameraCommonConfig(StrictModel):
+    width: int = Field(
+        640, ge=0, le=7680, description="Requested frame width in pixels (0: the source's own)."
+    )
+    height: int = Field(
+        480, ge=0, le=4320, description="Requested frame height in pixels (0: the source's own)."
+    )
+    fps: float = Field(
+        15.0, gt=0, le=120, description="Requested frames per second.", json_schema_extra=unit("fps")
+    )
+    reconnect_max_seconds: float = seconds(
+        30.0,
+        "Longest wait between attempts to reopen a camera that stopped delivering frames.",
+        gt=0,
+        le=3600,
+    )
+
+
+class DeviceCameraConfig(_CameraCommonConfig):
+    """A local camera by index (``/dev/videoN`` on Linux)."""
+
+    type: Literal["device"] = Field("device", description="A local camera chosen by index.")
+    index: int = Field(0, ge=0, le=63, description="Camera index as OpenCV numbers them (0 is the first).")
+
+
+class PathCameraConfig(_CameraCommonConfig):
+    """A local camera by device path; ``/dev/v4l/by-id/...`` survives re-plugging, unlike an index."""
+
+    type: Literal["path"] = Field("path", description="A local camera chosen by device path.")
+    path: str = Field(
+        "/dev/video0",
+        pattern=r"^/",
+        description="Absolute device path, e.g. /dev/v4l/by-id/usb-...-video-index0.",
+    )
+
+
+class StreamCameraConfig(_CameraCommonConfig):
+    """A network camera (RTSP, or HTTP MJPEG)."""
+
+    type: Literal["stream"] = Field("stream", description="A network camera stream.")
+    url: str = Field(
+        "rtsp://127.0.0.1:554/stream",
+        pattern=r"^(rtsp|rtsps|http|https)://\S+$",
+        description="Stream URL starting with rtsp://, rtsps://, http:// or https://.",
+    )
+
+
+class VideoCameraConfig(_CameraCommonConfig):
+    """A video file standing in for a camera (demos, simulation, tests)."""
+
+    type: Literal["video"] = Field("video", description="A video file played as if it were a camera.")
+    path: VideoPath = Field(Path("camera.mp4"), description="The video file (relative to this YAML file).")
+    loop: bool = Field(True, description="Start again at the end of the file.")
+    realtime: bool = Field(
+        True, description="Deliver frames at the video's own rate (false: as fast as possible)."
+    )
 
 
 class CameraError(RuntimeError):
@@ -129,6 +192,25 @@ class OpenCVCameraSource(CameraSource):
             the grabber enforces its own timeouts for every source anyway.
         clock: timestamps frames (seconds).
     """
+
+    #: the config field holding what ``cv2.VideoCapture`` opens (each camera type names its own)
+    target_field = ""
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Any,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> OpenCVCameraSource:
+        """The camera a ``device``, ``path`` or ``stream`` config describes (``sleep`` is not needed)."""
+        return cls(
+            getattr(config, cls.target_field),
+            width=config.width,
+            height=config.height,
+            fps=config.fps,
+            clock=clock,
+        )
 
     def __init__(
         self,
@@ -240,6 +322,18 @@ class VideoFileSource(CameraSource):
         clock, sleep: the time base and how to wait (seconds), injectable for tests.
     """
 
+    config_class = VideoCameraConfig
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Any,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> VideoFileSource:
+        """The video a ``type: video`` config describes."""
+        return cls(config.path, loop=config.loop, realtime=config.realtime, clock=clock, sleep=sleep)
+
     def __init__(
         self,
         path: Path | str,
@@ -274,24 +368,40 @@ class VideoFileSource(CameraSource):
         return _VideoFileStream(self, cap, fps)
 
 
+class DeviceCameraSource(OpenCVCameraSource):
+    """A local camera by index (``type: device``)."""
+
+    config_class = DeviceCameraConfig
+    #: the config field that names what OpenCV opens
+    target_field = "index"
+
+
+class PathCameraSource(OpenCVCameraSource):
+    """A local camera by device path (``type: path``)."""
+
+    config_class = PathCameraConfig
+    #: the config field that names what OpenCV opens
+    target_field = "path"
+
+
+class StreamCameraSource(OpenCVCameraSource):
+    """A network camera, RTSP or HTTP MJPEG (``type: stream``)."""
+
+    config_class = StreamCameraConfig
+    #: the config field that names what OpenCV opens
+    target_field = "url"
+
+
+#: the camera backends, listed once: the exhibit's ``camera`` union and the lookup that builds one
+CAMERAS = Registry("camera", [DeviceCameraSource, PathCameraSource, StreamCameraSource, VideoFileSource])
+#: the ``camera`` section: one of the cameras' configs, chosen by ``type``
+CameraConfig = CAMERAS.config_union()
+
+
 def camera_source_from_config(
-    config: CameraConfig,
+    config: Any,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Any] = time.sleep,
 ) -> CameraSource:
     """The source an exhibit's ``camera:`` section describes (``type``: device, path, stream or video)."""
-    kind = config.type
-    if kind == "video":
-        return VideoFileSource(
-            config.path, loop=config.loop, realtime=config.realtime, clock=clock, sleep=sleep
-        )
-    target: int | str
-    if kind == "device":
-        target = config.index
-    elif kind == "path":
-        target = config.path
-    elif kind == "stream":
-        target = config.url
-    else:  # a new camera type in the config without a source here is a programming error
-        raise ValueError(f"camera type {kind!r} has no source implementation")
-    return OpenCVCameraSource(target, width=config.width, height=config.height, fps=config.fps, clock=clock)
+    return CAMERAS.create(config, clock=clock, sleep=sleep)

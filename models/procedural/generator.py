@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
+from art2mus.common.schema import StrictModel, unit
 from art2mus.models.generator import GenerationRequest, Generator, Soundscape
 from art2mus.models.procedural.analysis import analyse_image
 from art2mus.models.procedural.mapping import plan_music
@@ -17,6 +20,19 @@ logger = logging.getLogger(__name__)
 
 #: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
 VERSION = "1"
+
+
+class ProceduralGeneratorConfig(StrictModel):
+    """The deterministic sonifier: no weights, no GPU."""
+
+    type: Literal["procedural"] = Field("procedural", description="The procedural sonifier.")
+    sample_rate: int = Field(
+        48000, ge=8000, le=192000, description="Output sample rate.", json_schema_extra=unit("Hz")
+    )
+
+    def settings(self) -> dict[str, Any]:
+        """Constructor keywords for the backend (see ``art2mus.models.registry``)."""
+        return self.model_dump(exclude={"type"})
 
 
 class ProceduralGenerator(Generator):
@@ -31,12 +47,25 @@ class ProceduralGenerator(Generator):
     """
 
     name = "procedural"
+    config_class = ProceduralGeneratorConfig
+    licence = "MIT (no weights)"
+    description = "Deterministic sonifier of the image's colour, texture and composition; no GPU, no weights."
 
     def __init__(self, sample_rate: int = 48000, ceiling_dbtp: float = -1.0):
-        if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or not 8000 <= sample_rate <= 192000:
-            raise ValueError(f"procedural generator: sample_rate must be an integer 8000..192000 Hz, got {sample_rate!r}")
-        if not (isinstance(ceiling_dbtp, (int, float)) and math.isfinite(ceiling_dbtp) and ceiling_dbtp <= 0.0):
-            raise ValueError(f"procedural generator: ceiling_dbtp must be a number <= 0 dBTP, got {ceiling_dbtp!r}")
+        if (
+            not isinstance(sample_rate, int)
+            or isinstance(sample_rate, bool)
+            or not 8000 <= sample_rate <= 192000
+        ):
+            raise ValueError(
+                f"procedural generator: sample_rate must be an integer 8000..192000 Hz, got {sample_rate!r}"
+            )
+        if not (
+            isinstance(ceiling_dbtp, (int, float)) and math.isfinite(ceiling_dbtp) and ceiling_dbtp <= 0.0
+        ):
+            raise ValueError(
+                f"procedural generator: ceiling_dbtp must be a number <= 0 dBTP, got {ceiling_dbtp!r}"
+            )
         self.sample_rate = sample_rate
         self.ceiling_dbtp = float(ceiling_dbtp)
 

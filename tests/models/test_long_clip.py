@@ -115,7 +115,7 @@ def test_bad_segment_settings_fail_at_start_up(debug_model_dir):
 
 
 def test_exhibit_settings_reach_the_generator(debug_model_dir):
-    from art2mus.installation.config.generators import Art2MusGeneratorConfig
+    from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
     from art2mus.models.registry import create_generator
 
     config = Art2MusGeneratorConfig(

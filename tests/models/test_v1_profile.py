@@ -195,7 +195,8 @@ def v1_reference(c, img_project_model, image_embeds, num_waveforms, steps, seed)
 def test_imported_v1_aligner_renders_v1s_exact_waveform(debug_model_dir, tmp_path, artworks, n_tokens):
     from art2mus.models.debug.audioldm2 import DEBUG_GPT2_DIM
     from art2mus.models.encoders import load_image_encoder
-    from art2mus.models.pipeline import Art2MusPipeline, load_audioldm2_components
+    from art2mus.models.pipeline import Art2MusPipeline
+    from art2mus.models.pipeline_loading import load_audioldm2_components
     from art2mus.models.profiles import PROFILES
 
     encoder = load_image_encoder("imagebind", debug_model_dir / "imagebind")

@@ -1,6 +1,6 @@
 """One plugin pattern for every ``type:`` family (audio outputs, cameras, generators, encoders).
 
-A backend is one module: it declares its pydantic ``*Config`` (a :class:`~art2mus.installation.schema.StrictModel`
+A backend is one module: it declares its pydantic ``*Config`` (a :class:`~art2mus.common.schema.StrictModel`
 with a ``type`` literal, importable without torch) and a class that names it in ``config_class`` and is
 built by ``from_config(config)``. A :class:`Registry` lists a family's backend classes once and builds from
 that list both the config union the exhibit validates against (:meth:`Registry.config_union`) and the lookup
@@ -49,6 +49,7 @@ class Registry:
                 f"unknown {self.family} type {type_name!r}; expected one of {', '.join(sorted(table))}"
             ) from None
 
-    def create(self, config: Any, types: Mapping[str, type] | None = None) -> Any:
-        """The backend that ``config`` describes (chosen by its ``type``), built ``from_config``."""
-        return self.lookup(config.type, types).from_config(config)
+    def create(self, config: Any, types: Mapping[str, type] | None = None, **context: Any) -> Any:
+        """The backend that ``config`` describes (chosen by its ``type``), built ``from_config(config,
+        **context)`` (``context``: what the caller injects, e.g. a camera's clock)."""
+        return self.lookup(config.type, types).from_config(config, **context)

@@ -1,0 +1,191 @@
+"""What the control panel and the signals ask of a running gallery: play an artwork or the idle ambience,
+follow the camera again, the master volume, a presence sensor, re-read the exhibit, and the status and
+collection the panel shows.
+
+:class:`GalleryControl` is a part of :class:`~art2mus.installation.gallery.Gallery` (which inherits it), kept
+apart so that the gallery module holds the wiring only; it reads the services the gallery built
+(``director``, ``engine``, ``vision``, ``grabber``, ``schedule``, ``worker``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from art2mus.installation.config import ExhibitConfig
+from art2mus.installation.soundscapes import IDLE_KEY
+from art2mus.installation.vision.pipeline import VisionPipeline
+
+logger = logging.getLogger(__name__)
+
+#: the settings that are only read at start: a reload that changes one reports that a restart is needed
+START_ONLY = (
+    "audio.output",
+    "audio.sample_rate",
+    "audio.channels",
+    "audio.buffer_seconds",
+    "control_panel",
+    "cache",
+)
+
+
+class GalleryControl:
+    """The control methods of :class:`~art2mus.installation.gallery.Gallery` (see the module docstring)."""
+
+    def request_reload(self) -> None:
+        """Ask the running gallery to re-read its exhibit file (SIGHUP, ``systemctl reload``, the control
+        panel); the main loop does it between two frames."""
+        self._reload.set()
+
+    def reload(self) -> bool:
+        """Re-read the exhibit file and apply it, keeping what plays where it can; True when applied.
+
+        A file with problems changes nothing: each problem is logged (file:line:col field: expected) and
+        the running configuration stays. Soundscapes come from the cache where unchanged, the recognition
+        index is rebuilt only if reference photos changed, and opening hours, idle timing, loudness and
+        crossfades take effect at once. The audio output and format and the control panel's address are
+        only read at start: a change there is reported as needing a restart.
+        """
+        from art2mus.installation.config import validate_exhibit
+
+        assert self.engine is not None and self.director is not None
+        path = self.exhibit.source_file
+        at = self._wall_clock().isoformat(timespec="seconds")
+        config, problems = validate_exhibit(path) if path is not None else (None, [])
+        if config is None or problems:
+            for problem in problems:
+                logger.error("reload: %s", problem)
+            logger.error(
+                "reload of %s refused (%d problems); still running the previous configuration",
+                path,
+                len(problems),
+            )
+            self.last_reload = _reload_outcome(at, [str(p) for p in problems])
+            return False
+        old = self.exhibit
+        restart_needed = [name for name in START_ONLY if _setting(old, name) != _setting(config, name)]
+        with self._results_lock:
+            self._rebuilding = True
+        try:
+            library = self.soundscape_source(config).library(self.engine)
+            vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
+        except Exception as exc:  # noqa: BLE001 - whatever fails, the running configuration must stay
+            logger.exception(
+                "reload of %s failed while preparing it; still running the previous configuration", path
+            )
+            with self._results_lock:
+                self._rebuilding = False
+                early, self._early_results = self._early_results, []
+            for result in early:
+                self._apply_generated(result)
+            self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
+            return False
+        now = self.clock.monotonic()
+        self.exhibit = config
+        self.vision, self.decision = vision, None
+        self.engine.loudness_lufs = config.audio.loudness_lufs
+        self.engine.crossfade_seconds = config.audio.crossfade_seconds
+        with self._results_lock:
+            self.director.replace_library(library, config.idle.after_seconds, now)
+            self.library = library
+            self._rebuilding = False
+            early, self._early_results = self._early_results, []
+        for result in early:
+            self._apply_generated(result)
+        if old.camera != config.camera:
+            self._camera = None
+            self.init_camera()
+            self._camera_changed = True
+        if self.schedule is not None and (
+            old.schedule != config.schedule or old.collection.timezone != config.collection.timezone
+        ):
+            running = self.schedule.state is not None
+            self.schedule.stop()
+            self.init_schedule()
+            if running:
+                self.schedule.start()
+        for name in restart_needed:
+            logger.warning("reload: %s changed; that takes effect at the next restart", name)
+        logger.info("reloaded %s (%d artworks)", path, len(config.artworks))
+        self.last_reload = _reload_outcome(at, [], restart_needed)
+        return True
+
+    def play_artwork(self, artwork_id: str) -> None:
+        """Play ``artwork_id`` whatever the camera sees, until :meth:`follow_camera` (KeyError if unknown)."""
+        assert self.director is not None
+        self.director.set_override(artwork_id, self.clock.monotonic())
+
+    def play_idle(self) -> None:
+        """Play the idle ambience whatever the camera sees, until :meth:`follow_camera`."""
+        assert self.director is not None
+        self.director.set_override(IDLE_KEY, self.clock.monotonic())
+
+    def follow_camera(self) -> None:
+        """Let the camera decide again."""
+        assert self.director is not None
+        self.director.set_override(None, self.clock.monotonic())
+
+    def set_master_volume(self, volume: float, ramp_s: float = 2.0) -> None:
+        """Ramp the master volume (linear 0..1) over ``ramp_s`` seconds (ValueError outside 0..1)."""
+        assert self.engine is not None
+        self.engine.set_master_volume(volume, ramp_s)
+
+    def report_sensor(self, sensor_id: str, present: bool = True) -> None:
+        """An external presence sensor (e.g. a PIR posting to the control panel) saw someone, or no one."""
+        if self.vision is not None and self.vision.presence is not None:
+            self.vision.presence.report_sensor_event(sensor_id, present)
+
+    def artworks(self) -> list[dict[str, Any]]:
+        """The collection as the control panel lists it."""
+        library = self.library
+        return [
+            {
+                "id": a.id,
+                "title": a.display_title,
+                "artist": a.artist,
+                "year": a.year,
+                "made_by": library.made_by.get(a.id) if library else None,
+                "duration_s": round(library.clips[a.id].duration_s, 1)
+                if library and a.id in library.clips
+                else None,
+            }
+            for a in self.exhibit.artworks
+        ]
+
+    def status(self) -> dict[str, Any]:
+        """What plays and why, and the health of camera and audio (JSON-friendly)."""
+        director = self.director
+        presence = None
+        if self.vision is not None and self.vision.presence is not None:
+            state = self.vision.presence.state()
+            presence = {"present": state.present, "motion": state.motion, "sensors": list(state.sensors)}
+        grabber = self.grabber
+        return {
+            "exhibit": self.exhibit.collection.name,
+            "playing": director.playing if director else None,
+            "override": director.override if director else None,
+            "vision": self.decision.to_json() if self.decision else None,
+            "presence": presence,
+            "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
+            "audio": self.engine.status() if self.engine else None,
+            "reload": self.last_reload,
+            "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,
+            "generation": dataclasses.asdict(self.worker.status())
+            if self.worker and self.worker.started
+            else None,
+            "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
+        }
+
+
+def _setting(exhibit: ExhibitConfig, dotted: str) -> Any:
+    """``exhibit``'s setting at ``dotted`` (``audio.output``)."""
+    value: Any = exhibit
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _reload_outcome(at: str, problems: list[str], restart_needed: list[str] | None = None) -> dict[str, Any]:
+    """What :attr:`Gallery.last_reload` holds: applied (no problems) or refused, and what needs a restart."""
+    return {"ok": not problems, "at": at, "problems": problems, "restart_needed": restart_needed or []}
