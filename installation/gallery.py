@@ -116,6 +116,10 @@ class Gallery:
         #: the outcome of the last reload: {"ok", "at" (ISO time), "problems" [...], "restart_needed" [...]}
         self.last_reload: dict[str, Any] | None = None
         self.schedule: ScheduleKeeper | None = None
+        #: the room's level (``audio.master_volume``, or what the panel set); a period's volume multiplies it
+        self.room_volume = exhibit.audio.master_volume
+        #: the opening-hours period's volume factor (1.0 without periods)
+        self.period_volume = 1.0
         #: live view, counters and event times for the control panel and /metrics
         self.telemetry = Telemetry(exhibit.collection.timezone)
 
@@ -190,12 +194,13 @@ class Gallery:
         return self.schedule
 
     def apply_schedule(self, state: ScheduleState) -> None:
-        """Follow the opening hours: open at the period's volume, or fade to silence."""
+        """Follow the opening hours: open at the room's level times the period's volume, or fade to silence."""
         assert self.director is not None and self.engine is not None
         ramp = self.exhibit.schedule.ramp_seconds
         now = self.clock.monotonic()
         if state.open:
-            self.engine.set_master_volume(state.volume, ramp)
+            self.period_volume = state.volume
+            self.engine.set_master_volume(self.room_volume * state.volume, ramp)
         self.director.set_open(state.open, now, ramp)
 
     def soundscape_source(self, exhibit: ExhibitConfig) -> SoundscapeSource:
@@ -499,6 +504,8 @@ class Gallery:
         self.vision, self.decision = vision, None
         self.engine.loudness_lufs = config.audio.loudness_lufs
         self.engine.crossfade_seconds = config.audio.crossfade_seconds
+        if config.audio.master_volume != old.audio.master_volume:  # the file's room level is new: it wins
+            self.set_master_volume(config.audio.master_volume, config.schedule.ramp_seconds)
         with self._results_lock:
             self.director.replace_library(library, config.idle.after_seconds, now)
             self.library = library
@@ -546,9 +553,11 @@ class Gallery:
         self.director.set_override(None, self.clock.monotonic())
 
     def set_master_volume(self, volume: float, ramp_s: float = 2.0) -> None:
-        """Ramp the master volume (linear 0..1) over ``ramp_s`` seconds (ValueError outside 0..1)."""
+        """Ramp the room's level (linear 0..1) over ``ramp_s`` seconds (ValueError outside 0..1); the
+        engine plays it times the opening-hours period's volume."""
         assert self.engine is not None
-        self.engine.set_master_volume(volume, ramp_s)
+        self.engine.set_master_volume(volume * self.period_volume, ramp_s)
+        self.room_volume = volume
 
     def report_sensor(self, sensor_id: str, present: bool = True) -> None:
         """An external presence sensor (e.g. a PIR posting to the control panel) saw someone, or no one."""
@@ -588,6 +597,7 @@ class Gallery:
             "presence": presence,
             "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
+            "volume": {"room": self.room_volume, "period": self.period_volume},
             "reload": self.last_reload,
             "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,
             "generation": dataclasses.asdict(self.worker.status())

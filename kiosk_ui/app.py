@@ -21,7 +21,7 @@ Routes (JSON unless noted):
 | ``POST /api/play`` ``{"artwork": ID}`` | play that artwork whatever the camera sees |
 | ``POST /api/idle`` | play the idle ambience whatever the camera sees |
 | ``POST /api/follow`` | let the camera decide again |
-| ``POST /api/volume`` ``{"volume": 0..1, "ramp_seconds": 0..60}`` | ramp the master volume |
+| ``POST /api/volume`` ``{"volume": 0..1, "ramp_seconds": 0..60}`` | ramp the room's level (times the period's volume) |
 | ``POST /api/presence`` ``{"sensor": NAME, "present": true}`` | an external presence sensor (e.g. a PIR) |
 | ``POST /api/reload`` | re-read the exhibit file (the status's ``reload`` says how it went) |
 
@@ -80,7 +80,12 @@ class PlayRequest(BaseModel):
 
 class VolumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    volume: float = Field(..., ge=0, le=1, description="Master volume, linear 0..1.")
+    volume: float = Field(
+        ...,
+        ge=0,
+        le=1,
+        description="The room's level (audio.master_volume), linear 0..1; a schedule period's volume multiplies it.",
+    )
     ramp_seconds: float = Field(2.0, ge=0, le=60, description="Seconds to ramp to it.")
 
 
