@@ -182,13 +182,15 @@ class Gallery:
         self.control_panel = control_panel_for(self, port)
         return self.control_panel
 
-    def init_schedule(self) -> ScheduleKeeper:
-        """Opening hours (volume per period, silence when closed) and the nightly retry of bridges."""
+    def init_schedule(self, exhibit: ExhibitConfig | None = None) -> ScheduleKeeper:
+        """Opening hours (volume per period, silence when closed) and the nightly retry of bridges, of
+        ``exhibit`` (default: this gallery's)."""
+        exhibit = exhibit or self.exhibit
         self.schedule = ScheduleKeeper(
-            OpeningHours.from_exhibit(self.exhibit),
+            OpeningHours.from_exhibit(exhibit),
             self.apply_schedule,
             prerender=self.retry_bridges,
-            prerender_at=self.exhibit.schedule.prerender_at,
+            prerender_at=exhibit.schedule.prerender_at,
             now=self._wall_clock,
         )
         return self.schedule
@@ -443,9 +445,15 @@ class Gallery:
         self._apply_generated(result)
 
     def _apply_generated(self, result: GenerationResult) -> None:
-        """Swap the generated rendering in, or keep the bridge."""
+        """Swap the generated rendering in, or keep the bridge (also when the rendering is unusable)."""
         assert self.director is not None and self.engine is not None
-        clip = self.soundscape_source(self.exhibit).generated_clip(result, self.engine)
+        try:
+            clip = self.soundscape_source(self.exhibit).generated_clip(result, self.engine)
+        except Exception:  # noqa: BLE001 - e.g. NaN in a rendering: the bridge plays on
+            logger.exception(
+                "%s: the generator process's rendering cannot be played; the bridge stays", result.what
+            )
+            clip = None
         if clip is None:
             self.director.generation_failed(result.what)
         else:
@@ -459,18 +467,27 @@ class Gallery:
     def reload(self) -> bool:
         """Re-read the exhibit file and apply it, keeping what plays where it can; True when applied.
 
-        A file with problems changes nothing: each problem is logged (file:line:col field: expected) and
+        Never raises: a reload that fails for any reason is logged and reported in :attr:`last_reload`,
+        and the room plays on. A file with problems changes nothing: each problem is logged (file:line:col field: expected) and
         the running configuration stays. Soundscapes come from the cache where unchanged, the recognition
         index is rebuilt only if reference photos changed, and opening hours, idle timing, loudness and
         crossfades take effect at once. The audio output and format and the control panel's address are
         only read at start: a change there is reported as needing a restart.
         """
+        at = self._wall_clock().isoformat(timespec="seconds")
+        try:
+            return self._reload_exhibit(at)
+        except Exception as exc:  # noqa: BLE001 - a reload must never stop the room
+            logger.exception("reload of %s failed; the room plays on", self.exhibit.source_file)
+            self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
+            return False
+
+    def _reload_exhibit(self, at: str) -> bool:
         from art2mus.installation.config import validate_exhibit
 
         assert self.engine is not None and self.director is not None
         path = self.exhibit.source_file
-        at = self._wall_clock().isoformat(timespec="seconds")
-        config, problems = validate_exhibit(path) if path is not None else (None, [])
+        config, problems = validate_exhibit(path, audio_may_fail=True) if path is not None else (None, [])
         if config is None or problems:
             for problem in problems:
                 logger.error("reload: %s", problem)
@@ -488,6 +505,14 @@ class Gallery:
         try:
             library = self.soundscape_source(config).library(self.engine)
             vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
+            camera = None  # a new camera and new opening hours are made before anything changes
+            if old.camera != config.camera:
+                camera = camera_source_from_config(config.camera, clock=self.clock.monotonic)
+            hours_changed = self.schedule is not None and (
+                old.schedule != config.schedule or old.collection.timezone != config.collection.timezone
+            )
+            if hours_changed:
+                OpeningHours.from_exhibit(config)
         except Exception as exc:  # noqa: BLE001 - whatever fails, the running configuration must stay
             logger.exception(
                 "reload of %s failed while preparing it; still running the previous configuration", path
@@ -513,16 +538,14 @@ class Gallery:
             early, self._early_results = self._early_results, []
         for result in early:
             self._apply_generated(result)
-        if old.camera != config.camera:
+        if camera is not None:
             self._camera = None
-            self.init_camera()
+            self.camera = camera
             self._camera_changed = True
-        if self.schedule is not None and (
-            old.schedule != config.schedule or old.collection.timezone != config.collection.timezone
-        ):
+        if hours_changed:
             running = self.schedule.state is not None
             self.schedule.stop()
-            self.init_schedule()
+            self.init_schedule(config)
             if running:
                 self.schedule.start()
         for name in restart_needed:
@@ -577,9 +600,18 @@ class Gallery:
                 "duration_s": round(library.clips[a.id].duration_s, 1)
                 if library and a.id in library.clips
                 else None,
+                "problems": self.artwork_problems().get(a.id, []),
             }
             for a in self.exhibit.artworks
         ]
+
+    def artwork_problems(self) -> dict[str, list[str]]:
+        """Artwork id (or ``idle``) -> why it is left out or degraded (its soundscape could not be made:
+        see :attr:`SoundscapeLibrary.problems`); the room plays the rest."""
+        library = self.library
+        if library is None:
+            return {}
+        return {what: [f"no soundscape: {reason}"] for what, reason in library.problems.items()}
 
     def status(self) -> dict[str, Any]:
         """What plays and why, and the health of camera and audio (JSON-friendly)."""
@@ -604,6 +636,7 @@ class Gallery:
             if self.worker and self.worker.started
             else None,
             "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
+            "problems": self.artwork_problems(),
         }
 
 

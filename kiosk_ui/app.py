@@ -8,7 +8,7 @@ Routes (JSON unless noted):
 | ``GET /api/status`` | what plays and why; camera, presence and audio health; the latest changes (with
   wall-clock times), the reasons for attention, and whether anything reaches the speakers |
 | ``GET /api/health`` | 200 while audio plays and the camera streams, 503 otherwise (for monitoring) |
-| ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints |
+| ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints, problems (why it is left out) |
 | ``GET /api/artworks/{id}/thumbnail.jpg`` | the artwork's first reference photo, small |
 | ``GET /api/soundscapes/{id}.flac`` | what the room plays for an artwork (or ``idle``), for listening in
   the browser; HTTP ranges supported |

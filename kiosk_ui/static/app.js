@@ -76,6 +76,13 @@ function renderArtworks(list) {
     quality.textContent = art.keypoints != null ? `${art.keypoints} keypoints` : "not in the recognition index";
     if (art.made_by) quality.textContent += ` · made by ${art.made_by}`;
     text.append(quality);
+    for (const problem of art.problems || []) {  // left out (e.g. its audio cannot be played): the rest play
+      const note = document.createElement("span");
+      note.className = "problem";
+      note.textContent = problem;
+      text.append(note);
+      li.classList.add("has-problem");
+    }
     const buttons = document.createElement("span");
     buttons.className = "buttons";
     const play = document.createElement("button");
