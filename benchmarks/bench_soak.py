@@ -7,6 +7,12 @@ one JSON object: memory at the start and end, the growth per simulated hour afte
 (least squares), what was played, and the speed.
 
     .venv/bin/python benchmarks/bench_soak.py [--minutes 30] [--exhibit exhibits/demo/exhibit.yaml]
+
+With ``--faults``: the accelerated fault soak of ``bench_soak_faults.py`` instead (24 simulated hours of
+the demo under camera drops, audio-device loss, generator crash and hang, corrupt cache files, bad
+reloads and panel traffic; gaps in the sound, memory growth, unhandled exceptions):
+
+    .venv/bin/python benchmarks/bench_soak.py --faults [--hours 24] [--seconds-per-hour 60]
 """
 
 from __future__ import annotations
@@ -33,7 +39,16 @@ def main() -> None:
     parser.add_argument(
         "--exhibit", type=Path, default=Path(__file__).resolve().parents[1] / "exhibits/demo/exhibit.yaml"
     )
+    parser.add_argument("--faults", action="store_true", help="the accelerated fault soak")
+    parser.add_argument("--hours", type=int, default=24, help="simulated hours (--faults)")
+    parser.add_argument("--seconds-per-hour", type=float, default=60.0, help="mix per simulated hour (--faults)")
     args = parser.parse_args()
+    if args.faults:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_soak_faults import run
+
+        print(json.dumps(run(args.seconds_per_hour, args.hours)))
+        return
 
     import cv2
 

@@ -14,8 +14,10 @@ import logging
 from typing import Any
 
 from art2mus.installation.config import ExhibitConfig
+from art2mus.installation.schedule import OpeningHours
 from art2mus.installation.soundscapes import IDLE_KEY
 from art2mus.installation.vision.pipeline import VisionPipeline
+from art2mus.installation.vision.sources import camera_source_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -41,18 +43,28 @@ class GalleryControl:
     def reload(self) -> bool:
         """Re-read the exhibit file and apply it, keeping what plays where it can; True when applied.
 
-        A file with problems changes nothing: each problem is logged (file:line:col field: expected) and
-        the running configuration stays. Soundscapes come from the cache where unchanged, the recognition
-        index is rebuilt only if reference photos changed, and opening hours, idle timing, loudness and
-        crossfades take effect at once. The audio output and format and the control panel's address are
-        only read at start: a change there is reported as needing a restart.
+        Never raises: a reload that fails for any reason is logged and reported in :attr:`last_reload`,
+        and the room plays on. A file with problems changes nothing: each problem is logged
+        (file:line:col field: expected) and the running configuration stays. Soundscapes come from the
+        cache where unchanged, the recognition index is rebuilt only if reference photos changed, and
+        opening hours, idle timing, loudness and crossfades take effect at once. The audio output and
+        format and the control panel's address are only read at start: a change there is reported as
+        needing a restart.
         """
+        at = self._wall_clock().isoformat(timespec="seconds")
+        try:
+            return self._reload_exhibit(at)
+        except Exception as exc:  # noqa: BLE001 - a reload must never stop the room
+            logger.exception("reload of %s failed; the room plays on", self.exhibit.source_file)
+            self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
+            return False
+
+    def _reload_exhibit(self, at: str) -> bool:
         from art2mus.installation.config import validate_exhibit
 
         assert self.engine is not None and self.director is not None
         path = self.exhibit.source_file
-        at = self._wall_clock().isoformat(timespec="seconds")
-        config, problems = validate_exhibit(path) if path is not None else (None, [])
+        config, problems = validate_exhibit(path, audio_may_fail=True) if path is not None else (None, [])
         if config is None or problems:
             for problem in problems:
                 logger.error("reload: %s", problem)
@@ -70,6 +82,14 @@ class GalleryControl:
         try:
             library = self.soundscape_source(config).library(self.engine)
             vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
+            camera = None  # a new camera and new opening hours are made before anything changes
+            if old.camera != config.camera:
+                camera = camera_source_from_config(config.camera, clock=self.clock.monotonic)
+            hours_changed = self.schedule is not None and (
+                old.schedule != config.schedule or old.collection.timezone != config.collection.timezone
+            )
+            if hours_changed:
+                OpeningHours.from_exhibit(config)
         except Exception as exc:  # noqa: BLE001 - whatever fails, the running configuration must stay
             logger.exception(
                 "reload of %s failed while preparing it; still running the previous configuration", path
@@ -86,6 +106,8 @@ class GalleryControl:
         self.vision, self.decision = vision, None
         self.engine.loudness_lufs = config.audio.loudness_lufs
         self.engine.crossfade_seconds = config.audio.crossfade_seconds
+        if config.audio.master_volume != old.audio.master_volume:  # the file's room level is new: it wins
+            self.set_master_volume(config.audio.master_volume, config.schedule.ramp_seconds)
         with self._results_lock:
             self.director.replace_library(library, config.idle.after_seconds, now)
             self.library = library
@@ -93,16 +115,14 @@ class GalleryControl:
             early, self._early_results = self._early_results, []
         for result in early:
             self._apply_generated(result)
-        if old.camera != config.camera:
+        if camera is not None:
             self._camera = None
-            self.init_camera()
+            self.camera = camera
             self._camera_changed = True
-        if self.schedule is not None and (
-            old.schedule != config.schedule or old.collection.timezone != config.collection.timezone
-        ):
+        if hours_changed:
             running = self.schedule.state is not None
             self.schedule.stop()
-            self.init_schedule()
+            self.init_schedule(config)
             if running:
                 self.schedule.start()
         for name in restart_needed:
@@ -127,9 +147,11 @@ class GalleryControl:
         self.director.set_override(None, self.clock.monotonic())
 
     def set_master_volume(self, volume: float, ramp_s: float = 2.0) -> None:
-        """Ramp the master volume (linear 0..1) over ``ramp_s`` seconds (ValueError outside 0..1)."""
+        """Ramp the room's level (linear 0..1) over ``ramp_s`` seconds (ValueError outside 0..1); the
+        engine plays it times the opening-hours period's volume."""
         assert self.engine is not None
-        self.engine.set_master_volume(volume, ramp_s)
+        self.engine.set_master_volume(volume * self.period_volume, ramp_s)
+        self.room_volume = volume
 
     def report_sensor(self, sensor_id: str, present: bool = True) -> None:
         """An external presence sensor (e.g. a PIR posting to the control panel) saw someone, or no one."""
@@ -149,9 +171,18 @@ class GalleryControl:
                 "duration_s": round(library.clips[a.id].duration_s, 1)
                 if library and a.id in library.clips
                 else None,
+                "problems": self.artwork_problems().get(a.id, []),
             }
             for a in self.exhibit.artworks
         ]
+
+    def artwork_problems(self) -> dict[str, list[str]]:
+        """Artwork id (or ``idle``) -> why it is left out or degraded (its soundscape could not be made:
+        see :attr:`SoundscapeLibrary.problems`); the room plays the rest."""
+        library = self.library
+        if library is None:
+            return {}
+        return {what: [f"no soundscape: {reason}"] for what, reason in library.problems.items()}
 
     def status(self) -> dict[str, Any]:
         """What plays and why, and the health of camera and audio (JSON-friendly)."""
@@ -169,12 +200,14 @@ class GalleryControl:
             "presence": presence,
             "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
+            "volume": {"room": self.room_volume, "period": self.period_volume},
             "reload": self.last_reload,
             "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,
             "generation": dataclasses.asdict(self.worker.status())
             if self.worker and self.worker.started
             else None,
             "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
+            "problems": self.artwork_problems(),
         }
 
 

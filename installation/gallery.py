@@ -107,6 +107,10 @@ class Gallery(GalleryControl):
         #: the outcome of the last reload: {"ok", "at" (ISO time), "problems" [...], "restart_needed" [...]}
         self.last_reload: dict[str, Any] | None = None
         self.schedule: ScheduleKeeper | None = None
+        #: the room's level (``audio.master_volume``, or what the panel set); a period's volume multiplies it
+        self.room_volume = exhibit.audio.master_volume
+        #: the opening-hours period's volume factor (1.0 without periods)
+        self.period_volume = 1.0
         #: live view, counters and event times for the control panel and /metrics
         self.telemetry = Telemetry(exhibit.collection.timezone)
 
@@ -169,24 +173,27 @@ class Gallery(GalleryControl):
         self.control_panel = control_panel_for(self, port)
         return self.control_panel
 
-    def init_schedule(self) -> ScheduleKeeper:
-        """Opening hours (volume per period, silence when closed) and the nightly retry of bridges."""
+    def init_schedule(self, exhibit: ExhibitConfig | None = None) -> ScheduleKeeper:
+        """Opening hours (volume per period, silence when closed) and the nightly retry of bridges, of
+        ``exhibit`` (default: this gallery's)."""
+        exhibit = exhibit or self.exhibit
         self.schedule = ScheduleKeeper(
-            OpeningHours.from_exhibit(self.exhibit),
+            OpeningHours.from_exhibit(exhibit),
             self.apply_schedule,
             prerender=self.retry_bridges,
-            prerender_at=self.exhibit.schedule.prerender_at,
+            prerender_at=exhibit.schedule.prerender_at,
             now=self._wall_clock,
         )
         return self.schedule
 
     def apply_schedule(self, state: ScheduleState) -> None:
-        """Follow the opening hours: open at the period's volume, or fade to silence."""
+        """Follow the opening hours: open at the room's level times the period's volume, or fade to silence."""
         assert self.director is not None and self.engine is not None
         ramp = self.exhibit.schedule.ramp_seconds
         now = self.clock.monotonic()
         if state.open:
-            self.engine.set_master_volume(state.volume, ramp)
+            self.period_volume = state.volume
+            self.engine.set_master_volume(self.room_volume * state.volume, ramp)
         self.director.set_open(state.open, now, ramp)
 
     def soundscape_source(self, exhibit: ExhibitConfig) -> SoundscapeSource:
@@ -429,9 +436,15 @@ class Gallery(GalleryControl):
         self._apply_generated(result)
 
     def _apply_generated(self, result: GenerationResult) -> None:
-        """Swap the generated rendering in, or keep the bridge."""
+        """Swap the generated rendering in, or keep the bridge (also when the rendering is unusable)."""
         assert self.director is not None and self.engine is not None
-        clip = self.soundscape_source(self.exhibit).generated_clip(result, self.engine)
+        try:
+            clip = self.soundscape_source(self.exhibit).generated_clip(result, self.engine)
+        except Exception:  # noqa: BLE001 - e.g. NaN in a rendering: the bridge plays on
+            logger.exception(
+                "%s: the generator process's rendering cannot be played; the bridge stays", result.what
+            )
+            clip = None
         if clip is None:
             self.director.generation_failed(result.what)
         else:

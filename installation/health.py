@@ -186,18 +186,35 @@ def check_panel(config: Any) -> Check:
     return Check("control panel", OK, f"{panel.host}:{panel.port} is free")
 
 
+def check_artworks(config: Any) -> Check:
+    """Artworks the daemon would leave out: a fixed audio file it cannot play (unreadable, NaN or corrupt
+    samples). The room plays the others, so this is a warning."""
+    from art2mus.installation.config.files import check_file
+
+    left_out = []
+    for artwork in config.artworks:
+        if artwork.audio is not None:
+            problem = check_file(Path(artwork.audio), "audio")
+            if problem is not None:
+                left_out.append(f"{artwork.id} ({problem})")
+    if left_out:
+        return Check("artworks", WARN, f"{len(left_out)} left out, the rest play: {'; '.join(left_out)}")
+    return Check("artworks", OK, f"every one of the {len(config.artworks)} artworks can play")
+
+
 def check_exhibit(path: Path) -> list[Check]:
     """Every check for the exhibit at ``path`` (only the Python and exhibit checks if it is invalid)."""
     from art2mus.installation.config import validate_exhibit
 
     checks = [Check("python", OK, f"{platform.python_version()} on {platform.machine()}")]
-    config, problems = validate_exhibit(path)
+    config, problems = validate_exhibit(path, audio_may_fail=True)  # a bad artwork is left out, not fatal
     if config is None or problems:
         checks.append(Check("exhibit", FAIL, f"{path}: {len(problems)} problems (art2mus validate {path})"))
         return checks
     checks.append(Check("exhibit", OK, f"{path}: {len(config.artworks)} artworks"))
     return [
         *checks,
+        check_artworks(config),
         check_audio(config),
         check_camera(config),
         check_gpu(config),

@@ -53,6 +53,9 @@ class SoundscapeLibrary:
         made_by: artwork id (and ``idle``) -> the generator that really made it (after any fallback).
         from_cache: the artwork ids (and ``idle``) read from the soundscape cache rather than rendered.
         pending: artwork id (or ``idle``) -> generator-process job whose rendering will replace the bridge.
+        problems: artwork id (or ``idle``) -> why it was left out (its audio cannot be read, holds NaN,
+            no generator could make it...): the gallery plays the rest, the control panel and ``doctor``
+            show these.
     """
 
     clips: dict[str, AudioClip] = field(default_factory=dict)
@@ -62,6 +65,7 @@ class SoundscapeLibrary:
     made_by: dict[str, str] = field(default_factory=dict)
     from_cache: set[str] = field(default_factory=set)
     pending: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -358,6 +362,10 @@ class SoundscapeSource:
         cache holds that rendering already. With a generator process, a slow generator's cache miss is
         rendered there while its fallback's rendering plays (``library.pending`` names those).
         ``progress(done, total, name)`` is called after each one.
+
+        One soundscape that cannot be made (an unreadable or corrupt audio file, every generator of its
+        chain failing) is left out and recorded in ``library.problems``; the others are made. A bad idle
+        ambience leaves silence between artworks.
         """
         exhibit = self.exhibit
         library = SoundscapeLibrary(idle_gain_db=exhibit.idle.gain_db)
@@ -367,8 +375,13 @@ class SoundscapeSource:
         try:
             for artwork in exhibit.artworks:
                 started = time.perf_counter()
-                self._library_artwork(library, engine, artwork)
                 done += 1
+                if not self._left_out_on_failure(
+                    library, artwork.id, self._library_artwork, library, engine, artwork
+                ):
+                    if progress is not None:
+                        progress(done, total, artwork.id)
+                    continue
                 clip = library.clips[artwork.id]
                 logger.info(
                     "soundscape %d/%d: %s (%s%s, %.1f s of audio, %.1f LUFS, %.2f s)",
@@ -383,7 +396,7 @@ class SoundscapeSource:
                 )
                 if progress is not None:
                     progress(done, total, artwork.id)
-            self._library_idle(library, engine)
+            self._left_out_on_failure(library, IDLE_KEY, self._library_idle, library, engine)
             if library.idle is not None:
                 done += 1
                 logger.info(
@@ -400,6 +413,26 @@ class SoundscapeSource:
             self.close()
         library.pending.update(self.submitted[submitted_before:])
         return library
+
+    @staticmethod
+    def _left_out_on_failure(
+        library: SoundscapeLibrary, what: str, make: Callable[..., None], *args: Any
+    ) -> bool:
+        """``make(*args)``; True when it worked. A failure is logged and recorded in ``library.problems``
+        (one bad soundscape must not silence the room)."""
+        try:
+            make(*args)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the other soundscapes still play
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            library.problems[what] = reason
+            logger.error(
+                "%s is left out: %s",
+                "the idle ambience" if what == IDLE_KEY else f"artwork {what}",
+                reason,
+                exc_info=not isinstance(exc, ValueError),
+            )
+            return False
+        return True
 
     def _library_artwork(self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any) -> None:
         sound = artwork.soundscape

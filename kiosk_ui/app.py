@@ -8,7 +8,7 @@ Routes (JSON unless noted):
 | ``GET /api/status`` | what plays and why; camera, presence and audio health; the latest changes (with
   wall-clock times), the reasons for attention, and whether anything reaches the speakers |
 | ``GET /api/health`` | 200 while audio plays and the camera streams, 503 otherwise (for monitoring) |
-| ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints |
+| ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints, problems (why it is left out) |
 | ``GET /api/artworks/{id}/thumbnail.jpg`` | the artwork's first reference photo, small |
 | ``GET /api/soundscapes/{id}.flac`` | what the room plays for an artwork (or ``idle``), for listening in
   the browser; HTTP ranges supported |
@@ -21,7 +21,7 @@ Routes (JSON unless noted):
 | ``POST /api/play`` ``{"artwork": ID}`` | play that artwork whatever the camera sees |
 | ``POST /api/idle`` | play the idle ambience whatever the camera sees |
 | ``POST /api/follow`` | let the camera decide again |
-| ``POST /api/volume`` ``{"volume": 0..1, "ramp_seconds": 0..60}`` | ramp the master volume |
+| ``POST /api/volume`` ``{"volume": 0..1, "ramp_seconds": 0..60}`` | ramp the room's level (times the period's volume) |
 | ``POST /api/presence`` ``{"sensor": NAME, "present": true}`` | an external presence sensor (e.g. a PIR) |
 | ``POST /api/reload`` | re-read the exhibit file (the status's ``reload`` says how it went) |
 
@@ -80,7 +80,12 @@ class PlayRequest(BaseModel):
 
 class VolumeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    volume: float = Field(..., ge=0, le=1, description="Master volume, linear 0..1.")
+    volume: float = Field(
+        ...,
+        ge=0,
+        le=1,
+        description="The room's level (audio.master_volume), linear 0..1; a schedule period's volume multiplies it.",
+    )
     ramp_seconds: float = Field(2.0, ge=0, le=60, description="Seconds to ramp to it.")
 
 

@@ -22,6 +22,9 @@ import numpy as np
 
 from art2mus.models.loudness import SILENCE_LUFS, integrated_loudness
 
+#: a sample in an audio file beyond this magnitude (+24 dBFS) is corrupt data, not sound
+MAX_SAMPLE_MAGNITUDE = 16.0
+
 logger = logging.getLogger(__name__)
 
 #: most channels a source may have before we refuse to guess a downmix.
@@ -152,6 +155,14 @@ def load_clip_file(path: str | Path, *, key: str | None = None, **kwargs: Any) -
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as exc:  # soundfile.LibsndfileError is a RuntimeError
         raise ValueError(f"cannot read audio file {path}: {exc}") from None
+    if not np.isfinite(data).all():
+        raise ValueError(f"audio file {path} holds NaN or infinite samples: corrupt data, not sound")
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if peak > MAX_SAMPLE_MAGNITUDE:
+        raise ValueError(
+            f"audio file {path} holds samples up to {peak:.3g}: corrupt data, not sound (a sound file's "
+            f"samples lie within +-1)"
+        )
     metadata = {"path": str(path), **kwargs.pop("metadata", {})}
     return prepare_clip(data, int(rate), key=key or path.stem, metadata=metadata, **kwargs)
 

@@ -21,7 +21,11 @@ class AudioConfig(StrictModel):
     sample_rate: int = Field(48000, ge=8000, le=192000, description="Mix sample rate.", json_schema_extra=unit("Hz"))
     channels: int = Field(2, ge=1, le=2, description="1 for mono, 2 for stereo.")
     master_volume: float = Field(
-        0.8, ge=0, le=1, description="Master volume as a linear gain, 0 (silent) to 1 (full level: 0.5 is -6 dB)."
+        0.8,
+        ge=0,
+        le=1,
+        description="The room's level as a linear gain, 0 (silent) to 1 (full level: 0.5 is -6 dB); "
+        "a schedule period's volume multiplies it.",
     )
     crossfade_seconds: float = seconds(4.0, "Length of the crossfade between two soundscapes.", ge=0, le=60)
     loudness_lufs: float = Field(

@@ -236,7 +236,12 @@ class OpeningPeriodConfig(StrictModel):
     )
     open: TimeOfDay = Field(dt.time(10, 0), description="Opening time, 24 h: 9:00, 10:00 or \"09:30\".")
     close: TimeOfDay = Field(dt.time(18, 0), description="Closing time, 24 h, after opening: 18:00.")
-    volume: float = Field(1.0, ge=0, le=1, description="Master volume during this period, 0 to 1.")
+    volume: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Multiplies audio.master_volume during this period, 0 to 1 (0.5 is -6 dB below the room's level).",
+    )
 
     @model_validator(mode="after")
     def _close_after_open(self) -> OpeningPeriodConfig:

@@ -19,6 +19,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from art2mus.installation.audio.clip import MAX_SAMPLE_MAGNITUDE
 from art2mus.installation.config.base import FileKind
 from art2mus.installation.config.exhibit import ExhibitConfig
 from art2mus.installation.config.problems import (
@@ -35,8 +36,6 @@ Finding = tuple[Loc, str]
 
 #: largest token file read (a token is a line of text).
 MAX_SECRET_BYTES = 64 * 1024
-#: a sample beyond this magnitude (+24 dBFS) is corrupt data, not sound.
-MAX_SAMPLE_MAGNITUDE = 16.0
 #: frames read at a time when scanning an audio file.
 AUDIO_BLOCK_FRAMES = 1 << 16
 

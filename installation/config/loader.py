@@ -41,7 +41,9 @@ INTERNAL_ERROR = "could not be checked"
 __all__ = ["ExhibitError", "Problem", "check_file", "load_exhibit", "validate_exhibit"]
 
 
-def load_exhibit(path: str | os.PathLike[str], *, check_files: bool = True) -> ExhibitConfig:
+def load_exhibit(
+    path: str | os.PathLike[str], *, check_files: bool = True, audio_may_fail: bool = False
+) -> ExhibitConfig:
     """Read, merge, validate and check the exhibit at ``path``.
 
     Args:
@@ -49,6 +51,9 @@ def load_exhibit(path: str | os.PathLike[str], *, check_files: bool = True) -> E
         check_files: also check that referenced images, audio, videos, folders and token files exist
             and can be used (``art2mus validate`` and the daemon do; tools that only need the
             settings may not).
+        audio_may_fail: an artwork's unreadable or corrupt fixed ``audio:`` file (``artworks[i].audio``)
+            is not a problem: the daemon leaves that artwork out (``SoundscapeLibrary.problems``, shown
+            on the control panel and by ``doctor``) and plays the rest.
 
     Returns:
         The config with every relative path made absolute.
@@ -56,14 +61,14 @@ def load_exhibit(path: str | os.PathLike[str], *, check_files: bool = True) -> E
     Raises:
         ExhibitError: with every problem found.
     """
-    config, problems = validate_exhibit(path, check_files=check_files)
+    config, problems = validate_exhibit(path, check_files=check_files, audio_may_fail=audio_may_fail)
     if problems or config is None:
         raise ExhibitError(problems)
     return config
 
 
 def validate_exhibit(
-    path: str | os.PathLike[str], *, check_files: bool = True
+    path: str | os.PathLike[str], *, check_files: bool = True, audio_may_fail: bool = False
 ) -> tuple[ExhibitConfig | None, list[Problem]]:
     """Like :func:`load_exhibit` but returns ``(config or None, problems in file order)``, never raising."""
     try:
@@ -71,14 +76,14 @@ def validate_exhibit(
     except (OSError, ValueError, RuntimeError) as err:
         return None, [Problem(Path(str(path)), 1, 1, "", f"cannot use this path: {err}")]
     try:
-        config, problems = _validate(top, check_files)
+        config, problems = _validate(top, check_files, audio_may_fail)
     except Exception as err:  # noqa: BLE001 - a bug here must not stop a reload; report it at the file
         log.exception("validating %s failed", top)
         return None, [Problem(top, 1, 1, "", f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report this")]
     return config, sort_problems(problems)
 
 
-def _validate(top: Path, check: bool) -> tuple[ExhibitConfig | None, list[Problem]]:
+def _validate(top: Path, check: bool, audio_may_fail: bool = False) -> tuple[ExhibitConfig | None, list[Problem]]:
     reader = SourceReader()
     root = reader.read(top)
     if reader.problems or root is None:
@@ -103,7 +108,11 @@ def _validate(top: Path, check: bool) -> tuple[ExhibitConfig | None, list[Proble
 
     findings = cross_check(config)
     if check:
-        findings += check_files(config)
+        findings += [
+            (loc, message)
+            for loc, message in check_files(config)
+            if not (audio_may_fail and loc[:1] == ("artworks",) and loc[2:3] == ("audio",))
+        ]
     problems = [_place(source, loc, message) for loc, message in findings]
     return (None if problems else config), problems
 

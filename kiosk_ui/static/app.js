@@ -76,6 +76,13 @@ function renderArtworks(list) {
     quality.textContent = art.keypoints != null ? `${art.keypoints} keypoints` : "not in the recognition index";
     if (art.made_by) quality.textContent += ` · made by ${art.made_by}`;
     text.append(quality);
+    for (const problem of art.problems || []) {  // left out (e.g. its audio cannot be played): the rest play
+      const note = document.createElement("span");
+      note.className = "problem";
+      note.textContent = problem;
+      text.append(note);
+      li.classList.add("has-problem");
+    }
     const buttons = document.createElement("span");
     buttons.className = "buttons";
     const play = document.createElement("button");
@@ -143,10 +150,14 @@ function render(status) {
     $("peak-value").textContent = dB(audio.peak_dbfs, "dBFS");
     $("loudness").value = audio.loudness_lufs == null ? -60 : Math.max(-60, audio.loudness_lufs);
     $("loudness-value").textContent = dB(audio.loudness_lufs, "LUFS");
-    $("volume-real").textContent = `(now ${Math.round(audio.master_volume * 100)} %)`;
+    // the slider is the room's level; the engine plays it times the opening-hours period's volume
+    const level = status.volume ? status.volume.room : audio.master_volume_target;
+    const period = status.volume && status.volume.period !== 1
+      ? ` = room × period ${Math.round(status.volume.period * 100)} %` : "";
+    $("volume-real").textContent = `(now ${Math.round(audio.master_volume * 100)} %${period})`;
     if (!volumeDragging) {
-      $("volume").value = Math.round(audio.master_volume_target * 100);
-      $("volume-value").textContent = Math.round(audio.master_volume_target * 100) + " %";
+      $("volume").value = Math.round(level * 100);
+      $("volume-value").textContent = Math.round(level * 100) + " %";
     }
   }
   const generation = status.generation;

@@ -112,7 +112,8 @@ def test_the_gallery_falls_silent_at_closing_and_returns_at_opening(tmp_path, re
     gallery.apply_schedule(gallery.schedule.hours.state_at(rome(2026, 12, 1, 17, 59)))
     clock.advance(3.0)
     engine.pump()
-    assert engine.status()["master_volume"] == pytest.approx(0.6) and director.playing == IDLE_KEY
+    # the period's volume multiplies the room's level (audio.master_volume, 0.8 by default)
+    assert engine.status()["master_volume"] == pytest.approx(0.8 * 0.6) and director.playing == IDLE_KEY
 
     gallery.apply_schedule(gallery.schedule.hours.state_at(rome(2026, 12, 1, 18, 0)))
     clock.advance(3.0)
@@ -154,3 +155,33 @@ def test_a_gallery_started_after_hours_starts_silent_and_schedules_its_jobs(tmp_
     assert set(seen["jobs"]) == {"opening-hours", "nightly-prerender"}
     nightly = dt.datetime.fromisoformat(seen["jobs"]["nightly-prerender"])
     assert (nightly.hour, nightly.minute) == (3, 0) and nightly.utcoffset() == dt.timedelta(hours=1)
+
+
+def test_the_rooms_level_is_master_volume_times_the_periods_volume(tmp_path, repo_root):
+    """audio.master_volume is the room's level: without periods it is what plays (not 1.0), a period's
+    volume multiplies it, and the panel's level survives a change of period."""
+    clock = ManualClock()
+    gallery = Gallery(_exhibit(tmp_path, repo_root, {}), clock=clock).build()
+    engine = gallery.engine
+    engine.open()
+    gallery.director.start(0.0)
+
+    def settle():
+        clock.advance(25.0)  # longer than any ramp
+        engine.pump()
+        return engine.status()["master_volume"]
+
+    gallery.apply_schedule(gallery.schedule.hours.state_at(rome(2026, 12, 1, 12, 0)))  # no periods: 1.0
+    assert settle() == pytest.approx(0.8)
+    assert gallery.status()["volume"] == {"room": 0.8, "period": 1.0}
+
+    weekdays = _exhibit(tmp_path, repo_root, {"periods": [{"days": "mon-sun", "volume": 0.5}]})
+    state = OpeningHours.from_exhibit(weekdays).state_at(rome(2026, 12, 1, 12, 0))
+    gallery.apply_schedule(state)
+    assert settle() == pytest.approx(0.4)
+    gallery.set_master_volume(0.6, 0.0)  # the panel sets the room's level
+    assert settle() == pytest.approx(0.3)
+    assert gallery.status()["volume"] == {"room": 0.6, "period": 0.5}
+    gallery.apply_schedule(OpeningHours.from_exhibit(gallery.exhibit).state_at(rome(2026, 12, 1, 13, 0)))
+    assert settle() == pytest.approx(0.6)  # a new period keeps the panel's level
+    engine.close()

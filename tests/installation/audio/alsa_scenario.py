@@ -90,6 +90,11 @@ def wait_for(predicate, timeout: float) -> bool:
     return False
 
 
+def recorded_s(path: Path) -> float:
+    """Seconds of audio ALSA has written to ``path`` so far (0 before the file exists)."""
+    return path.stat().st_size / (RATE * FRAME_BYTES) if path.exists() else 0.0
+
+
 def run(scenario: str, work: Path) -> None:
     import numpy as np
 
@@ -112,7 +117,8 @@ def run(scenario: str, work: Path) -> None:
         monitor=lambda first, block: blocks.append(block.copy()),
     )
     rng = np.random.default_rng(7)
-    noise = (rng.standard_normal((4 * RATE, 2)) * 0.1).astype(np.float32)  # loops: every frame is identifiable
+    # long enough that no frame repeats however long a busy machine makes the scenario: each is identifiable
+    noise = (rng.standard_normal((60 * RATE, 2)) * 0.1).astype(np.float32)
     engine.play(prepare_clip(noise, RATE, key="noise", mix_rate=RATE, loop_crossfade_s=0), crossfade_s=0)
     result: dict[str, object] = {}
     t0 = time.monotonic()
@@ -120,21 +126,26 @@ def run(scenario: str, work: Path) -> None:
     result["opened"] = wait_for(lambda: engine.status()["state"] == "playing", 5.0)
     if scenario == "play":
         # Pure-Python work on another thread must not starve the device: the callback only copies.
-        end = time.monotonic() + 0.6
+        # Spin until ALSA has recorded 0.8 s (the ~0.3 s of silence a callback stream starts with, then
+        # sound), however slowly a busy machine gets there; 30 s is the give-up deadline.
+        end = time.monotonic() + 30.0
         spins = 0
-        while time.monotonic() < end:
+        while (spins < 200 or recorded_s(work / "out1.raw") < 0.8) and time.monotonic() < end:
             spins += sum(i * i for i in range(2000)) > 0
         result["spins"] = spins
     else:
-        time.sleep(0.8)  # a callback stream starts with ~0.3 s of silence here (PortAudio prefill + pipe)
+        # a callback stream starts with ~0.3 s of silence here (PortAudio prefill + pipe): wait for sound
+        wait_for(lambda: recorded_s(work / "out1.raw") >= 0.8, 30.0)
         t_loss = time.monotonic()
         write_asoundrc(xdg, BROKEN_CONFIG)  # the card is gone: reopening must fail
         (work / "out1.stop").touch()  # and the stream breaks now
         result["lost_detected"] = wait_for(lambda: engine.status()["state"] == "lost", 3.0)
         t_detected = time.monotonic()
         # Two readings of the mix clock while nothing can play (the first after the audio that was
-        # still in the ring at the loss has been passed).
+        # still in the ring at the loss has been passed, and two tries to reopen have failed: PortAudio
+        # takes its time to re-initialise on a busy machine).
         time.sleep(0.3)
+        wait_for(lambda: engine.status()["reconnect_attempts"] >= 2, 30.0)
         mix_a, wall_a = engine.position_s, time.monotonic()
         time.sleep(0.5)
         result["status_while_lost"] = engine.status()
@@ -142,9 +153,9 @@ def run(scenario: str, work: Path) -> None:
         result["wall_s_while_lost"] = time.monotonic() - wall_a
         t_restore = time.monotonic()
         write_asoundrc(xdg, good_config(work, "out2"))  # plugged back in
-        result["came_back"] = wait_for(lambda: engine.status()["state"] == "playing", 3.0)
+        result["came_back"] = wait_for(lambda: engine.status()["state"] == "playing", 10.0)
         t_back = time.monotonic()
-        time.sleep(0.4)
+        wait_for(lambda: recorded_s(work / "out2.raw") >= 0.4, 30.0)  # sound again, however busy the machine
         result.update(
             loss_at_s=t_loss - t0, detected_at_s=t_detected - t0, restored_at_s=t_restore - t0, back_at_s=t_back - t0
         )

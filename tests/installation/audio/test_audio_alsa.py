@@ -39,7 +39,7 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict,
     results = {}
     for name, (proc, work, stderr) in runs.items():
         try:
-            proc.wait(timeout=60)
+            proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
