@@ -465,7 +465,7 @@ class Gallery:
         assert self.engine is not None and self.director is not None
         path = self.exhibit.source_file
         at = self._wall_clock().isoformat(timespec="seconds")
-        config, problems = validate_exhibit(path) if path is not None else (None, [])
+        config, problems = validate_exhibit(path, photos_may_fail=True) if path is not None else (None, [])
         if config is None or problems:
             for problem in problems:
                 logger.error("reload: %s", problem)
@@ -558,6 +558,7 @@ class Gallery:
     def artworks(self) -> list[dict[str, Any]]:
         """The collection as the control panel lists it."""
         library = self.library
+        excluded = self.vision.excluded if self.vision is not None else {}
         return [
             {
                 "id": a.id,
@@ -568,6 +569,7 @@ class Gallery:
                 "duration_s": round(library.clips[a.id].duration_s, 1)
                 if library and a.id in library.clips
                 else None,
+                "problems": [f"not recognised by the camera: {excluded[a.id]}"] if a.id in excluded else [],
             }
             for a in self.exhibit.artworks
         ]
@@ -594,6 +596,7 @@ class Gallery:
             if self.worker and self.worker.started
             else None,
             "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
+            "problems": {a["id"]: a["problems"] for a in self.artworks() if a["problems"]},
         }
 
 

@@ -21,11 +21,14 @@ logger = logging.getLogger(__name__)
 
 
 def load_or_exit(path: Path) -> Any:
-    """The exhibit at ``path``; on problems, print each (file:line:col field: expected) and exit 1."""
+    """The exhibit at ``path``; on problems, print each (file:line:col field: expected) and exit 1.
+
+    A missing or unreadable reference photo is not one of them: the gallery leaves that artwork out of
+    recognition (logged, and shown on the control panel) and plays the rest."""
     from art2mus.installation.config import ExhibitError, load_exhibit
 
     try:
-        return load_exhibit(path)
+        return load_exhibit(path, photos_may_fail=True)
     except ExhibitError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

@@ -41,7 +41,9 @@ INTERNAL_ERROR = "could not be checked"
 __all__ = ["ExhibitError", "Problem", "check_file", "load_exhibit", "validate_exhibit"]
 
 
-def load_exhibit(path: str | os.PathLike[str], *, check_files: bool = True) -> ExhibitConfig:
+def load_exhibit(
+    path: str | os.PathLike[str], *, check_files: bool = True, photos_may_fail: bool = False
+) -> ExhibitConfig:
     """Read, merge, validate and check the exhibit at ``path``.
 
     Args:
@@ -49,6 +51,9 @@ def load_exhibit(path: str | os.PathLike[str], *, check_files: bool = True) -> E
         check_files: also check that referenced images, audio, videos, folders and token files exist
             and can be used (``art2mus validate`` and the daemon do; tools that only need the
             settings may not).
+        photos_may_fail: a missing or unreadable reference photo (``artworks[i].images[j]``) is not a
+            problem: the daemon leaves that artwork out of recognition instead of refusing to start
+            (:mod:`art2mus.installation.vision.photo_check` reports it).
 
     Returns:
         The config with every relative path made absolute.
@@ -56,29 +61,39 @@ def load_exhibit(path: str | os.PathLike[str], *, check_files: bool = True) -> E
     Raises:
         ExhibitError: with every problem found.
     """
-    config, problems = validate_exhibit(path, check_files=check_files)
+    config, problems = validate_exhibit(path, check_files=check_files, photos_may_fail=photos_may_fail)
     if problems or config is None:
         raise ExhibitError(problems)
     return config
 
 
 def validate_exhibit(
-    path: str | os.PathLike[str], *, check_files: bool = True
+    path: str | os.PathLike[str],
+    *,
+    check_files: bool = True,
+    photos_may_fail: bool = False,
+    check_photos: bool = False,
 ) -> tuple[ExhibitConfig | None, list[Problem]]:
-    """Like :func:`load_exhibit` but returns ``(config or None, problems in file order)``, never raising."""
+    """Like :func:`load_exhibit` but returns ``(config or None, problems in file order)``, never raising.
+
+    ``check_photos`` also checks the reference photos for recognition (keypoints, duplicates across
+    artworks, size: :mod:`art2mus.installation.vision.photo_check`, which needs OpenCV) and reports each
+    error at its ``artworks[i].images[j]`` line (``art2mus validate``)."""
     try:
         top = Path(os.path.normpath(Path(path).expanduser().absolute()))
     except (OSError, ValueError, RuntimeError) as err:
         return None, [Problem(Path(str(path)), 1, 1, "", f"cannot use this path: {err}")]
     try:
-        config, problems = _validate(top, check_files)
+        config, problems = _validate(top, check_files, photos_may_fail, check_photos)
     except Exception as err:  # noqa: BLE001 - a bug here must not stop a reload; report it at the file
         log.exception("validating %s failed", top)
         return None, [Problem(top, 1, 1, "", f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report this")]
     return config, sort_problems(problems)
 
 
-def _validate(top: Path, check: bool) -> tuple[ExhibitConfig | None, list[Problem]]:
+def _validate(
+    top: Path, check: bool, photos_may_fail: bool = False, check_photos: bool = False
+) -> tuple[ExhibitConfig | None, list[Problem]]:
     reader = SourceReader()
     root = reader.read(top)
     if reader.problems or root is None:
@@ -103,9 +118,32 @@ def _validate(top: Path, check: bool) -> tuple[ExhibitConfig | None, list[Proble
 
     findings = cross_check(config)
     if check:
-        findings += check_files(config)
+        findings += [
+            (loc, message)
+            for loc, message in check_files(config)
+            if not (photos_may_fail and loc[:1] == ("artworks",) and loc[2:3] == ("images",))
+        ]
+    if check_photos:
+        findings += _photo_findings(config, {loc for loc, _ in findings})
     problems = [_place(source, loc, message) for loc, message in findings]
     return (None if problems else config), problems
+
+
+def _photo_findings(config: ExhibitConfig, reported: set[Loc]) -> list[tuple[Loc, str]]:
+    """The reference photo checks' errors at ``artworks[i].images[j]``, but for photos already reported."""
+    from art2mus.installation.vision.photo_check import ERROR, check_exhibit_photos
+
+    where = {
+        (art.id, Path(image)): ("artworks", i, "images", j)
+        for i, art in enumerate(config.artworks)
+        for j, image in enumerate(art.images)
+    }
+    findings = []
+    for finding in check_exhibit_photos(config).findings:
+        loc = where.get((finding.artwork_id, finding.path))
+        if finding.severity == ERROR and loc is not None and loc not in reported:
+            findings.append((loc, finding.message))
+    return findings
 
 
 def _place(source: SourceMap, loc: Loc, message: str) -> Problem:
