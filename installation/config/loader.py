@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pydantic
@@ -35,6 +36,8 @@ from art2mus.installation.config.source import SourceMap, SourceReader
 
 log = logging.getLogger(__name__)
 
+#: ``artworks[i].images[j]``: a reference photo, whose problems need not stop the daemon
+_PHOTO_FIELD = re.compile(r"^artworks\[\d+\]\.images\[\d+\]$")
 #: the start of the one message that means a bug in this package rather than in the exhibit.
 INTERNAL_ERROR = "could not be checked"
 
@@ -87,7 +90,9 @@ def validate_exhibit(
         config, problems = _validate(top, check_files, photos_may_fail, check_photos)
     except Exception as err:  # noqa: BLE001 - a bug here must not stop a reload; report it at the file
         log.exception("validating %s failed", top)
-        return None, [Problem(top, 1, 1, "", f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report this")]
+        return None, [
+            Problem(top, 1, 1, "", f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report this")
+        ]
     return config, sort_problems(problems)
 
 
@@ -99,7 +104,9 @@ def _validate(
     if reader.problems or root is None:
         return None, reader.problems or [Problem(top, 1, 1, "", "could not be read")]
     if not isinstance(root.value, dict):
-        return None, [Problem(top, root.line, root.col, "", "the exhibit must be a mapping of sections (key: value)")]
+        return None, [
+            Problem(top, root.line, root.col, "", "the exhibit must be a mapping of sections (key: value)")
+        ]
 
     source = SourceMap(root)
     try:
@@ -109,7 +116,11 @@ def _validate(
         if check:
             # Report missing or unreadable files in the same pass, for the fields that were valid.
             bad = {p.field for p in problems}
-            problems += [p for p in check_raw_files(root) if p.field not in bad]
+            problems += [
+                p
+                for p in check_raw_files(root)
+                if p.field not in bad and not (photos_may_fail and _PHOTO_FIELD.match(p.field))
+            ]
         return None, problems
 
     _resolve_paths(config, source, top.parent)

@@ -76,6 +76,12 @@ function renderArtworks(list) {
     quality.textContent = art.keypoints != null ? `${art.keypoints} keypoints` : "not in the recognition index";
     if (art.made_by) quality.textContent += ` · made by ${art.made_by}`;
     text.append(quality);
+    for (const problem of art.problems || []) {
+      const line = document.createElement("span");
+      line.className = "quality weak problem";
+      line.textContent = problem;
+      text.append(line);
+    }
     const buttons = document.createElement("span");
     buttons.className = "buttons";
     const play = document.createElement("button");
