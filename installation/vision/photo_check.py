@@ -85,6 +85,7 @@ class PhotoReport:
     height: int = 0
     keypoints: int | None = None
     findings: list[PhotoFinding] = field(default_factory=list)
+    reference: ReferencePhoto | None = field(default=None, repr=False, compare=False)
 
     @property
     def usable(self) -> bool:
@@ -113,7 +114,7 @@ class ReferenceCheck:
     @property
     def usable(self) -> list[ReferencePhoto]:
         """The photos the recognition index may use."""
-        return [ReferencePhoto(p.artwork_id, path=p.path) for p in self.photos if p.usable]
+        return [p.reference or ReferencePhoto(p.artwork_id, path=p.path) for p in self.photos if p.usable]
 
     @property
     def excluded(self) -> dict[str, str]:
@@ -166,7 +167,7 @@ def _load(ref: ReferencePhoto, report: PhotoReport) -> np.ndarray | None:
 def inspect_photo(ref: ReferencePhoto, settings: FeatureSettings) -> tuple[PhotoReport, np.ndarray | None]:
     """One photo's size and keypoints (level 0 of the index, at its long side), and its findings;
     also the descriptors for the cross-artwork comparison (None when unusable)."""
-    report = PhotoReport(ref.artwork_id, ref.path)
+    report = PhotoReport(ref.artwork_id, ref.path, reference=ref)
     image = _load(ref, report)
     if image is None:
         return report, None
