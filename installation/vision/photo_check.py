@@ -34,7 +34,6 @@ from art2mus.installation.config.problems import display_path
 from art2mus.installation.vision.index import (
     FeatureSettings,
     ReferencePhoto,
-    detect_features,
     resize_long_side,
     to_gray,
 )
@@ -212,10 +211,8 @@ def inspect_photo(ref: ReferencePhoto, settings: FeatureSettings) -> tuple[Photo
             )
         )
     gray, _ = resize_long_side(to_gray(image), settings.reference_long_side)
-    xy, desc = detect_features(
-        settings.create_detector(settings.reference_features), gray, settings.root_sift
-    )
-    report.keypoints = len(xy)
+    keypoints, desc = settings.create_detector(settings.reference_features).detectAndCompute(gray, None)
+    report.keypoints = len(keypoints) if desc is not None else 0
     if report.keypoints < MIN_KEYPOINTS:
         report.findings.append(
             PhotoFinding(
@@ -243,8 +240,12 @@ def inspect_photo(ref: ReferencePhoto, settings: FeatureSettings) -> tuple[Photo
                 ),
             )
         )
-    if report.keypoints > COMPARE_FEATURES:  # the strongest few are enough to tell two pictures apart
-        xy, desc = detect_features(settings.create_detector(COMPARE_FEATURES), gray, settings.root_sift)
+    # the strongest few are enough to tell two pictures apart
+    strongest = np.argsort([-k.response for k in keypoints], kind="stable")[:COMPARE_FEATURES]
+    xy = np.array([keypoints[i].pt for i in strongest], np.float32)
+    desc = desc[strongest]
+    if desc.dtype == np.float32 and settings.root_sift:
+        desc = np.sqrt(desc / (desc.sum(axis=1, keepdims=True) + 1e-7))
     return report, (xy, desc) if desc is not None else None
 
 
