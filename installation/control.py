@@ -64,7 +64,7 @@ class GalleryControl:
 
         assert self.engine is not None and self.director is not None
         path = self.exhibit.source_file
-        config, problems = validate_exhibit(path, audio_may_fail=True) if path is not None else (None, [])
+        config, problems = validate_exhibit(path, audio_may_fail=True, photos_may_fail=True) if path is not None else (None, [])
         if config is None or problems:
             for problem in problems:
                 logger.error("reload: %s", problem)
@@ -177,12 +177,16 @@ class GalleryControl:
         ]
 
     def artwork_problems(self) -> dict[str, list[str]]:
-        """Artwork id (or ``idle``) -> why it is left out or degraded (its soundscape could not be made:
-        see :attr:`SoundscapeLibrary.problems`); the room plays the rest."""
+        """Artwork id (or ``idle``) -> why it is left out or degraded: its soundscape could not be made
+        (:attr:`SoundscapeLibrary.problems`), or its reference photos cannot be recognised
+        (:attr:`VisionPipeline.excluded`); the room plays the rest."""
         library = self.library
-        if library is None:
-            return {}
-        return {what: [f"no soundscape: {reason}"] for what, reason in library.problems.items()}
+        problems: dict[str, list[str]] = {}
+        for what, reason in (library.problems if library is not None else {}).items():
+            problems.setdefault(what, []).append(f"no soundscape: {reason}")
+        for what, reason in (self.vision.excluded if self.vision is not None else {}).items():
+            problems.setdefault(what, []).append(f"not recognised by the camera: {reason}")
+        return problems
 
     def status(self) -> dict[str, Any]:
         """What plays and why, and the health of camera and audio (JSON-friendly)."""

@@ -202,12 +202,31 @@ def check_artworks(config: Any) -> Check:
     return Check("artworks", OK, f"every one of the {len(config.artworks)} artworks can play")
 
 
+def check_photos(config: Any) -> list[Check]:
+    """One check per reference photo problem (``photo:<artwork id>``: fail when the artwork cannot be
+    recognised, warn when it will be recognised poorly), or one ``photos`` check saying all are fine."""
+    from art2mus.installation.vision.photo_check import ERROR, check_exhibit_photos
+
+    report = check_exhibit_photos(config)
+    checks = [
+        Check(f"photo:{f.artwork_id}", FAIL if f.severity == ERROR else WARN, f.message) for f in report.findings
+    ]
+    if not checks:
+        low = min((p.keypoints or 0 for p in report.photos), default=0)
+        checks.append(Check("photos", OK, f"{len(report.photos)} reference photos, {low}+ keypoints each"))
+    return checks
+
+
 def check_exhibit(path: Path) -> list[Check]:
-    """Every check for the exhibit at ``path`` (only the Python and exhibit checks if it is invalid)."""
+    """Every check for the exhibit at ``path`` (only the Python and exhibit checks if it is invalid).
+
+    A missing or unreadable reference photo does not make the exhibit invalid here (the daemon plays
+    the rest): it is one of the photo checks."""
     from art2mus.installation.config import validate_exhibit
 
     checks = [Check("python", OK, f"{platform.python_version()} on {platform.machine()}")]
-    config, problems = validate_exhibit(path, audio_may_fail=True)  # a bad artwork is left out, not fatal
+    # a bad artwork (fixed audio, reference photo) is left out, not fatal
+    config, problems = validate_exhibit(path, audio_may_fail=True, photos_may_fail=True)
     if config is None or problems:
         checks.append(Check("exhibit", FAIL, f"{path}: {len(problems)} problems (art2mus validate {path})"))
         return checks
@@ -215,6 +234,7 @@ def check_exhibit(path: Path) -> list[Check]:
     return [
         *checks,
         check_artworks(config),
+        *check_photos(config),
         check_audio(config),
         check_camera(config),
         check_gpu(config),

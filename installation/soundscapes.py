@@ -81,11 +81,23 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def artwork_rgb(paths: list[Path]) -> tuple[Path, np.ndarray]:
+    """The first of an artwork's reference photos that can be read, RGB; when none can (the photo checks
+    have left it out of recognition), a plain grey picture, so that it still has a soundscape to be
+    played from the control panel."""
+    for path in paths:
+        try:
+            return Path(path), read_rgb(Path(path))
+        except ValueError as exc:
+            logger.error("%s; making its soundscape from another photo or a plain picture", exc)
+    return Path(paths[0]), np.full((64, 64, 3), 128, np.uint8)
+
+
 def collection_image(paths: list[Path], tile: int = 256) -> np.ndarray:
     """All the artworks side by side in a grid (RGB uint8): the image the idle ambience is made from."""
     import cv2
 
-    tiles = [cv2.resize(read_rgb(p), (tile, tile), interpolation=cv2.INTER_AREA) for p in paths]
+    tiles = [cv2.resize(artwork_rgb([p])[1], (tile, tile), interpolation=cv2.INTER_AREA) for p in paths]
     if not tiles:
         raise ValueError("the collection has no images to make an idle ambience from")
     cols = int(np.ceil(np.sqrt(len(tiles))))
@@ -447,10 +459,10 @@ class SoundscapeSource:
             )
             made_by = "file"
         else:
-            image_path = Path(artwork.images[0])
+            image_path, image = artwork_rgb(artwork.images)
             result, made_by, cached = self.make(
                 sound.generator,
-                read_rgb(image_path),
+                image,
                 self.request(artwork.id),
                 artwork.id,
                 image_digest(image_path),

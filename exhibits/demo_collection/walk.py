@@ -53,6 +53,7 @@ class HungArtwork:
     y_m: float
     width_m: float
     height_m: float
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def corners_m(self) -> np.ndarray:
         """The painted surface's corners (TL, TR, BR, BL) on the wall, ``(4, 2)`` metres."""
@@ -110,16 +111,30 @@ class WalkScript:
 
 def default_walk_script() -> WalkScript:
     """The demo walk: ~77 s at 10 fps, 640x360, past all eight artworks in :data:`DEMO_ARTWORKS` order."""
-    # artwork centres along the wall (metres); wider gaps after the 4th and 6th artwork are empty wall
-    centres = [3.0, 5.3, 7.6, 9.9, 15.6, 17.9, 21.6, 23.9]
+    return walk_script(DEMO_ARTWORKS)
+
+
+#: artwork centres along the wall (metres) of the first eight; wider gaps after the 4th and 6th are
+#: empty wall (a bench, a doorway); further artworks follow every 2.3 m
+_CENTRES_M = [3.0, 5.3, 7.6, 9.9, 15.6, 17.9, 21.6, 23.9]
+#: (camera offset from the artwork, distance, dwell seconds) per stop; offsets give side views
+_STOPS = [(0.0, 2.1, 3.5), (-0.9, 2.0, 3.5), (0.3, 1.8, 4.0), (1.3, 1.8, 3.5),
+          (0.0, 2.3, 3.5), (-1.4, 1.6, 4.0), (0.4, 1.9, 3.5), (0.0, 2.0, 3.5)]
+
+
+def walk_script(artworks, images=None) -> WalkScript:
+    """A walk past ``artworks`` (objects with ``id``, ``width``, ``height`` and ``year`` or None) hung in
+    that order; ``images`` (BGR, one per artwork) are hung instead of the demo's paintings. The first
+    eight hang and are visited as in the demo walk; more continue along a longer wall."""
+    images = list(images) if images is not None else [None] * len(artworks)
+    centres = [_CENTRES_M[i] if i < len(_CENTRES_M) else _CENTRES_M[-1] + 2.3 * (i - len(_CENTRES_M) + 1)
+               for i in range(len(artworks))]
     hung = []
-    for art, cx in zip(DEMO_ARTWORKS, centres, strict=True):
+    for art, cx, image in zip(artworks, centres, images, strict=True):
         long_m = 1.05
         scale = long_m / max(art.width, art.height)
-        hung.append(HungArtwork(art, cx, 1.5, art.width * scale, art.height * scale))
-    # (camera offset from the artwork, distance, dwell seconds) per stop; offsets give side views
-    stops = [(0.0, 2.1, 3.5), (-0.9, 2.0, 3.5), (0.3, 1.8, 4.0), (1.3, 1.8, 3.5),
-             (0.0, 2.3, 3.5), (-1.4, 1.6, 4.0), (0.4, 1.9, 3.5), (0.0, 2.0, 3.5)]
+        hung.append(HungArtwork(art, cx, 1.5, art.width * scale, art.height * scale, image))
+    stops = [_STOPS[i % len(_STOPS)] for i in range(len(hung))]
     kf = [Keyframe(0.0, 0.2, 2.2, 0.2), Keyframe(3.5, 0.8, 2.2, 0.8)]  # empty wall at the start
     dwell_starts = []
     t = kf[-1].t
@@ -131,29 +146,27 @@ def default_walk_script() -> WalkScript:
         dwell_starts.append(t)
         t += dwell
         kf.append(Keyframe(t, h.x_m + off + 0.05, d + 0.05, h.x_m))
-        if i == 3:  # a long look along the empty wall before the next artwork
+        if i == 3 and len(hung) > 4:  # a long look along the empty wall before the next artwork
             t += 3.0
             kf.append(Keyframe(t, 12.5, 2.4, 12.5))
             t += 6.0
             kf.append(Keyframe(t, 13.3, 2.4, 13.3))
-        if i == 5:  # past the doorway
+        if i == 5 and len(hung) > 6:  # past the doorway
             t += 2.5
             kf.append(Keyframe(t, 19.75, 2.2, 19.75))
             t += 0.5
             kf.append(Keyframe(t, 19.85, 2.2, 19.85))
+    end_x = max(27.0, centres[-1] + 3.1)
     t += 3.0
-    kf.append(Keyframe(t, 27.0, 2.2, 27.0))
+    kf.append(Keyframe(t, end_x, 2.2, end_x))
     t += 5.5
-    kf.append(Keyframe(t, 27.5, 2.2, 27.5))
+    kf.append(Keyframe(t, end_x + 0.5, 2.2, end_x + 0.5))
     # passers-by cross while the camera dwells on artworks 2, 3, 6 and 8, and once along the empty wall
-    passers = [
-        PasserBy(dwell_starts[1] + 1.0, 2.6, 0.22, True, (40, 40, 60)),
-        PasserBy(dwell_starts[2] + 1.2, 3.0, 0.30, False, (70, 50, 30)),
-        PasserBy(dwell_starts[3] + 6.5, 2.4, 0.26, True, (30, 30, 30)),
-        PasserBy(dwell_starts[5] + 1.0, 2.8, 0.32, False, (50, 70, 90)),
-        PasserBy(dwell_starts[7] + 1.0, 2.6, 0.28, True, (60, 40, 70)),
-    ]
-    return WalkScript(hung=hung, keyframes=kf, passers_by=passers, wall_length_m=28.5)
+    crossings = [(1, 1.0, 2.6, 0.22, True, (40, 40, 60)), (2, 1.2, 3.0, 0.30, False, (70, 50, 30)),
+                 (3, 6.5, 2.4, 0.26, True, (30, 30, 30)), (5, 1.0, 2.8, 0.32, False, (50, 70, 90)),
+                 (7, 1.0, 2.6, 0.28, True, (60, 40, 70))]
+    passers = [PasserBy(dwell_starts[k] + delay, *rest) for k, delay, *rest in crossings if k < len(dwell_starts)]
+    return WalkScript(hung=hung, keyframes=kf, passers_by=passers, wall_length_m=end_x + 1.5)
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -349,11 +362,12 @@ def _render_wall(script: WalkScript) -> np.ndarray:
     cv2.rectangle(wall, (px(19.36), px(0.81)), (px(20.24), hpx - px(0.12)), (70, 75, 80), -1)
     cv2.rectangle(wall, (px(19.55), px(0.5)), (px(20.05), px(0.66)), (60, 160, 60), -1)  # exit sign
     for art in script.hung:
-        img = render_demo_artwork(art.artwork)
+        img = art.image if art.image is not None else render_demo_artwork(art.artwork)
         w, h = px(art.width_m), px(art.height_m)
         x0, y0 = px(art.x_m - art.width_m / 2), px(art.y_m - art.height_m / 2)
         frame_w = px(0.05)
-        frame_colour = (30, 110, 160) if art.artwork.year < 1900 else (35, 35, 35)
+        year = getattr(art.artwork, "year", None)
+        frame_colour = (30, 110, 160) if year is not None and year < 1900 else (35, 35, 35)
         cv2.rectangle(wall, (x0 - frame_w, y0 - frame_w), (x0 + w + frame_w, y0 + h + frame_w), frame_colour, -1)
         cv2.rectangle(wall, (x0 - frame_w, y0 - frame_w), (x0 + w + frame_w, y0 + h + frame_w), (20, 20, 20), 2)
         wall[y0:y0 + h, x0:x0 + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)

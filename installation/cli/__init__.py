@@ -15,20 +15,26 @@ import click
 from art2mus.installation.cli import (
     demo,
     doctor,
+    init,
     models,
     prerender,
     recognize,
+    record,
     render,
     run,
     simulate,
     validate,
+    walk,
 )
 from art2mus.installation.logs import LOG_FORMATS, configure_logging
 from art2mus.training import cli_dataset, cli_evaluate, cli_train
 
 #: command name -> click command
 COMMANDS: dict[str, click.Command] = {
+    "init": init.command,
     "validate": validate.command,
+    "walk": walk.command,
+    "record": record.command,
     "demo": demo.command,
     "run": run.command,
     "simulate": simulate.command,

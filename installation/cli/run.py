@@ -23,12 +23,13 @@ logger = logging.getLogger(__name__)
 def load_or_exit(path: Path) -> Any:
     """The exhibit at ``path``; on problems, print each (file:line:col field: expected) and exit 1.
 
-    An artwork's unreadable or corrupt fixed audio file is not one of them: the gallery leaves that
-    artwork out (logged, shown on the control panel and by ``doctor``) and plays the rest."""
+    Neither is an artwork's unreadable or corrupt fixed audio file nor a missing or unreadable
+    reference photo: the gallery leaves that artwork out (of the room, or of recognition; logged, shown
+    on the control panel and by ``doctor``) and plays the rest."""
     from art2mus.installation.config import ExhibitError, load_exhibit
 
     try:
-        return load_exhibit(path, audio_may_fail=True)
+        return load_exhibit(path, audio_may_fail=True, photos_may_fail=True)
     except ExhibitError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

@@ -11,6 +11,13 @@ from art2mus.installation.config import validate_exhibit
 from art2mus.installation.config.summary import json_schema_text, summary_rows
 
 
+def photo_warnings(config) -> list[str]:
+    """The reference photo checks' warnings (weak, small or large photos, look-alike pairs)."""
+    from art2mus.installation.vision.photo_check import WARNING, check_exhibit_photos
+
+    return [f.message for f in check_exhibit_photos(config).findings if f.severity == WARNING]
+
+
 @click.command("validate")
 @click.argument("exhibit", required=False, type=click.Path(dir_okay=False, path_type=str))
 @click.option(
@@ -20,7 +27,8 @@ from art2mus.installation.config.summary import json_schema_text, summary_rows
     "--no-files",
     is_flag=True,
     help="Skip checking that referenced images, audio, videos and token files exist and open "
-    "(audio is read through for NaN or corrupt samples, token files for blank or non-UTF-8 text).",
+    "(audio is read through for NaN or corrupt samples, token files for blank or non-UTF-8 text) "
+    "and that each reference photo can be recognised (keypoints, duplicates across artworks, size).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) -> None:
@@ -35,7 +43,8 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) ->
         return
     if exhibit is None:
         raise click.UsageError("give an EXHIBIT file to check, or --schema")
-    config, problems = validate_exhibit(exhibit, check_files=not no_files)
+    config, problems = validate_exhibit(exhibit, check_files=not no_files, check_photos=not no_files)
+    warnings = photo_warnings(config) if config is not None and not no_files else []
     if as_json:
         click.echo(
             json.dumps(
@@ -52,6 +61,7 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) ->
                         }
                         for p in problems
                     ],
+                    "warnings": warnings,
                     "summary": dict(summary_rows(config)) if config is not None else None,
                 }
             )
@@ -63,6 +73,8 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) ->
         click.echo(f"{exhibit}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
         sys.exit(1)
     assert config is not None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{exhibit}: valid")
     width = max(len(label) for label, _ in summary_rows(config))
     for label, text in summary_rows(config):

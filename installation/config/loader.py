@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pydantic
@@ -35,6 +36,8 @@ from art2mus.installation.config.source import SourceMap, SourceReader
 
 log = logging.getLogger(__name__)
 
+#: ``artworks[i].images[j]``: a reference photo, whose problems need not stop the daemon
+_PHOTO_FIELD = re.compile(r"^artworks\[\d+\]\.images\[\d+\]$")
 #: the start of the one message that means a bug in this package rather than in the exhibit.
 INTERNAL_ERROR = "could not be checked"
 
@@ -42,7 +45,11 @@ __all__ = ["ExhibitError", "Problem", "check_file", "load_exhibit", "validate_ex
 
 
 def load_exhibit(
-    path: str | os.PathLike[str], *, check_files: bool = True, audio_may_fail: bool = False
+    path: str | os.PathLike[str],
+    *,
+    check_files: bool = True,
+    audio_may_fail: bool = False,
+    photos_may_fail: bool = False,
 ) -> ExhibitConfig:
     """Read, merge, validate and check the exhibit at ``path``.
 
@@ -54,6 +61,9 @@ def load_exhibit(
         audio_may_fail: an artwork's unreadable or corrupt fixed ``audio:`` file (``artworks[i].audio``)
             is not a problem: the daemon leaves that artwork out (``SoundscapeLibrary.problems``, shown
             on the control panel and by ``doctor``) and plays the rest.
+        photos_may_fail: a missing or unreadable reference photo (``artworks[i].images[j]``) is not a
+            problem: the daemon leaves that artwork out of recognition instead of refusing to start
+            (:mod:`art2mus.installation.vision.photo_check` reports it).
 
     Returns:
         The config with every relative path made absolute.
@@ -61,35 +71,56 @@ def load_exhibit(
     Raises:
         ExhibitError: with every problem found.
     """
-    config, problems = validate_exhibit(path, check_files=check_files, audio_may_fail=audio_may_fail)
+    config, problems = validate_exhibit(
+        path, check_files=check_files, audio_may_fail=audio_may_fail, photos_may_fail=photos_may_fail
+    )
     if problems or config is None:
         raise ExhibitError(problems)
     return config
 
 
 def validate_exhibit(
-    path: str | os.PathLike[str], *, check_files: bool = True, audio_may_fail: bool = False
+    path: str | os.PathLike[str],
+    *,
+    check_files: bool = True,
+    audio_may_fail: bool = False,
+    photos_may_fail: bool = False,
+    check_photos: bool = False,
 ) -> tuple[ExhibitConfig | None, list[Problem]]:
-    """Like :func:`load_exhibit` but returns ``(config or None, problems in file order)``, never raising."""
+    """Like :func:`load_exhibit` but returns ``(config or None, problems in file order)``, never raising.
+
+    ``check_photos`` also checks the reference photos for recognition (keypoints, duplicates across
+    artworks, size: :mod:`art2mus.installation.vision.photo_check`, which needs OpenCV) and reports each
+    error at its ``artworks[i].images[j]`` line (``art2mus validate``)."""
     try:
         top = Path(os.path.normpath(Path(path).expanduser().absolute()))
     except (OSError, ValueError, RuntimeError) as err:
         return None, [Problem(Path(str(path)), 1, 1, "", f"cannot use this path: {err}")]
     try:
-        config, problems = _validate(top, check_files, audio_may_fail)
+        config, problems = _validate(top, check_files, audio_may_fail, photos_may_fail, check_photos)
     except Exception as err:  # noqa: BLE001 - a bug here must not stop a reload; report it at the file
         log.exception("validating %s failed", top)
-        return None, [Problem(top, 1, 1, "", f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report this")]
+        return None, [
+            Problem(top, 1, 1, "", f"{INTERNAL_ERROR} ({type(err).__name__}: {err}); please report this")
+        ]
     return config, sort_problems(problems)
 
 
-def _validate(top: Path, check: bool, audio_may_fail: bool = False) -> tuple[ExhibitConfig | None, list[Problem]]:
+def _validate(
+    top: Path,
+    check: bool,
+    audio_may_fail: bool = False,
+    photos_may_fail: bool = False,
+    check_photos: bool = False,
+) -> tuple[ExhibitConfig | None, list[Problem]]:
     reader = SourceReader()
     root = reader.read(top)
     if reader.problems or root is None:
         return None, reader.problems or [Problem(top, 1, 1, "", "could not be read")]
     if not isinstance(root.value, dict):
-        return None, [Problem(top, root.line, root.col, "", "the exhibit must be a mapping of sections (key: value)")]
+        return None, [
+            Problem(top, root.line, root.col, "", "the exhibit must be a mapping of sections (key: value)")
+        ]
 
     source = SourceMap(root)
     try:
@@ -99,7 +130,11 @@ def _validate(top: Path, check: bool, audio_may_fail: bool = False) -> tuple[Exh
         if check:
             # Report missing or unreadable files in the same pass, for the fields that were valid.
             bad = {p.field for p in problems}
-            problems += [p for p in check_raw_files(root) if p.field not in bad]
+            problems += [
+                p
+                for p in check_raw_files(root)
+                if p.field not in bad and not (photos_may_fail and _PHOTO_FIELD.match(p.field))
+            ]
         return None, problems
 
     _resolve_paths(config, source, top.parent)
@@ -112,9 +147,29 @@ def _validate(top: Path, check: bool, audio_may_fail: bool = False) -> tuple[Exh
             (loc, message)
             for loc, message in check_files(config)
             if not (audio_may_fail and loc[:1] == ("artworks",) and loc[2:3] == ("audio",))
+            and not (photos_may_fail and loc[:1] == ("artworks",) and loc[2:3] == ("images",))
         ]
+    if check_photos:
+        findings += _photo_findings(config, {loc for loc, _ in findings})
     problems = [_place(source, loc, message) for loc, message in findings]
     return (None if problems else config), problems
+
+
+def _photo_findings(config: ExhibitConfig, reported: set[Loc]) -> list[tuple[Loc, str]]:
+    """The reference photo checks' errors at ``artworks[i].images[j]``, but for photos already reported."""
+    from art2mus.installation.vision.photo_check import ERROR, check_exhibit_photos
+
+    where = {
+        (art.id, Path(image)): ("artworks", i, "images", j)
+        for i, art in enumerate(config.artworks)
+        for j, image in enumerate(art.images)
+    }
+    findings = []
+    for finding in check_exhibit_photos(config).findings:
+        loc = where.get((finding.artwork_id, finding.path))
+        if finding.severity == ERROR and loc is not None and loc not in reported:
+            findings.append((loc, finding.message))
+    return findings
 
 
 def _place(source: SourceMap, loc: Loc, message: str) -> Problem:

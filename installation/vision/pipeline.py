@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,8 +30,10 @@ from art2mus.installation.vision.index import (
     INDEX_FILENAME,
     FeatureSettings,
     RecognitionIndex,
+    ReferencePhoto,
     references_from_exhibit,
 )
+from art2mus.installation.vision.photo_check import check_exhibit_photos
 from art2mus.installation.vision.presence import PresenceMonitor
 from art2mus.installation.vision.recognizer import ArtworkRecognizer, CandidatePrefilter, RecognitionResult
 from art2mus.installation.vision.sources import Frame
@@ -119,6 +121,9 @@ class VisionPipeline:
         self.verify_s = verify_s
         self.stats = VisionStats()
         self.last_result: RecognitionResult | None = None
+        #: artwork id -> why it is left out of recognition (its reference photos failed the checks of
+        #: :mod:`.photo_check`); such an artwork still plays when chosen from the control panel
+        self.excluded: dict[str, str] = {}
         self.decision: VisionDecision | None = None
         self._last_recognition_t: float | None = None
         self._last_full_t = 0.0
@@ -132,8 +137,22 @@ class VisionPipeline:
         prefilter: CandidatePrefilter | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> VisionPipeline:
-        """Everything from an exhibit: the index (loaded or built), recognizer, debouncer and presence."""
-        index = index or recognition_index_for_exhibit(exhibit)
+        """Everything from an exhibit: the index (loaded or built), recognizer, debouncer and presence.
+
+        Without ``index``, the reference photos are checked first (:func:`.photo_check.check_exhibit_photos`)
+        and only the usable ones are indexed: an artwork whose photos all fail is left out of recognition
+        and listed in :attr:`excluded`, so one bad photo never stops the room."""
+        excluded: dict[str, str] = {}
+        if index is None:
+            check = check_exhibit_photos(exhibit)
+            excluded = check.excluded
+            for finding in check.findings:
+                if finding.severity != "error":
+                    logger.warning("reference photo: %s", finding.message)
+            for artwork_id, reason in excluded.items():
+                logger.error("artwork %r is left out of recognition (still playable from the panel): %s",
+                             artwork_id, reason)
+            index = recognition_index_for_exhibit(exhibit, references=check.usable)
         config = exhibit.recognition
         recognizer = ArtworkRecognizer.from_config(config, index, prefilter=prefilter)
         tracker = None
@@ -144,7 +163,7 @@ class VisionPipeline:
                 min_points=config.keep_inliers,
                 geometry=recognizer.geometry,
             )
-        return cls(
+        pipeline = cls(
             recognizer,
             ArtworkDebouncer.from_config(exhibit.presence, config),
             PresenceMonitor.from_config(exhibit.presence, clock=clock),
@@ -153,6 +172,8 @@ class VisionPipeline:
             tracker=tracker,
             verify_s=config.verify_seconds,
         )
+        pipeline.excluded = excluded
+        return pipeline
 
     def _see(self, image, t: float) -> RecognitionResult:
         """What the camera sees at ``t``: the last result while the picture is still, the chosen artwork
@@ -222,13 +243,16 @@ def recognition_index_path(exhibit: ExhibitConfig) -> Path:
     return index_dir / INDEX_FILENAME
 
 
-def recognition_index_for_exhibit(exhibit: ExhibitConfig, path: Path | None = None) -> RecognitionIndex:
+def recognition_index_for_exhibit(
+    exhibit: ExhibitConfig, path: Path | None = None, references: Sequence[ReferencePhoto] | None = None
+) -> RecognitionIndex:
     """The exhibit's recognition index: loaded from ``path`` (default :func:`recognition_index_path`) when it
-    matches the current reference photos and settings, else built and saved there."""
+    matches the current reference photos and settings, else built and saved there. ``references``: the
+    photos to index (default: all of the exhibit's)."""
     settings = FeatureSettings.from_config(exhibit.recognition)
-    refs = references_from_exhibit(exhibit)
+    refs = list(references) if references is not None else references_from_exhibit(exhibit)
     if not refs:
         raise ValueError(
-            f"{exhibit.source_file or 'exhibit'}: no artworks with reference photos to recognise"
+            f"{exhibit.source_file or 'exhibit'}: no artworks with usable reference photos to recognise"
         )
     return RecognitionIndex.load_or_build(refs, path or recognition_index_path(exhibit), settings)

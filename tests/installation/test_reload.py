@@ -152,3 +152,33 @@ def test_sighup_reloads_the_daemon_and_a_bad_file_keeps_it_running(tmp_path, rep
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_reload_with_a_bad_photo_applies_and_leaves_that_artwork_out(tmp_path, repo_root):
+    """A reload that adds an artwork with a blank photo and one with an unreadable photo is applied: the
+    two are left out of recognition and listed as problems, the others are still recognised."""
+    import cv2
+    import numpy as np
+
+    path = tmp_path / "exhibit.yaml"
+    spec = _spec(repo_root, tmp_path)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    gallery = Gallery(load_exhibit(path)).build()
+    try:
+        assert gallery.vision.excluded == {} and gallery.status()["problems"] == {}
+        cv2.imwrite(str(tmp_path / "blank.png"), np.full((480, 640, 3), 128, np.uint8))
+        (tmp_path / "broken.jpg").write_bytes(b"not a photo")
+        spec["artworks"] += [
+            {"id": "blank", "images": [str(tmp_path / "blank.png")], "soundscape": {"duration": 3}},
+            {"id": "broken", "images": [str(tmp_path / "broken.jpg")], "soundscape": {"duration": 3}},
+        ]
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        assert gallery.reload() is True
+        assert set(gallery.vision.excluded) == {"blank", "broken"}
+        assert gallery.vision.recognizer.index.artworks == ["amber-fields", "city-at-six"]
+        problems = gallery.status()["problems"]
+        assert set(problems) == {"blank", "broken"} and "0 keypoints" in problems["blank"][0]
+        assert "blank" in gallery.library.clips and "broken" in gallery.library.clips  # still playable
+        gallery.play_artwork("broken")
+    finally:
+        gallery.close()

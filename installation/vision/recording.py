@@ -1,0 +1,93 @@
+"""Recording the room's camera to a video file (``art2mus record``), for ``art2mus simulate`` later.
+
+The camera is read through the daemon's own :class:`~.grabber.FrameGrabber` (reconnects, time limits),
+and the newest frame is written at a steady ``fps`` (a frame repeats when the camera is slower, frames are
+skipped when it is faster), so that the clip plays back at the room's real pace.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from art2mus.installation.vision.grabber import FrameGrabber
+from art2mus.installation.vision.sources import CameraSource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recorded clip: the file, frames written, distinct camera frames among them, size and rate."""
+
+    path: Path
+    frames: int
+    distinct_frames: int
+    width: int
+    height: int
+    fps: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.fps
+
+
+def record_camera(
+    source: CameraSource,
+    output: Path,
+    duration_s: float,
+    *,
+    fps: float = 15.0,
+    reconnect_max_s: float = 30.0,
+    first_frame_timeout_s: float = 20.0,
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Recording:
+    """Write ``duration_s`` seconds of ``source`` to ``output`` (mp4v) at ``fps``; stops early when ``stop``
+    is set. Raises ``OSError`` when the file cannot be written or no frame comes within
+    ``first_frame_timeout_s``."""
+    stop = stop or threading.Event()
+    grabber = FrameGrabber.from_config(source, reconnect_max_s, clock=clock).start()
+    writer = None
+    tmp = output.with_name(output.stem + ".partial" + output.suffix)
+    frames = distinct = 0
+    try:
+        first = grabber.wait_for_frame(None, timeout=first_frame_timeout_s)
+        if first is None:
+            health = grabber.health()
+            raise OSError(
+                f"camera {source.name}: no frame within {first_frame_timeout_s:g} s ({health.last_error})"
+            )
+        height, width = first.image.shape[:2]
+        output.parent.mkdir(parents=True, exist_ok=True)
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise OSError(f"OpenCV cannot write an mp4v video at {tmp}")
+        start, last_index = clock(), None
+        total = max(1, round(duration_s * fps))
+        while frames < total and not stop.is_set():
+            frame = grabber.latest() or first
+            if frame.image.shape[:2] != (height, width):  # a reconnected camera with another size
+                frame_image = cv2.resize(frame.image, (width, height))
+            else:
+                frame_image = frame.image
+            writer.write(frame_image)
+            frames += 1
+            distinct += frame.index != last_index
+            last_index = frame.index
+            wait = start + frames / fps - clock()
+            if wait > 0 and stop.wait(wait):
+                break
+    finally:
+        if writer is not None:
+            writer.release()
+        grabber.stop()
+    tmp.replace(output)
+    logger.info("recorded %d frames (%d distinct) of %s to %s", frames, distinct, source.name, output)
+    return Recording(output, frames, distinct, width, height, fps)
