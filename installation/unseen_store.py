@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -134,7 +135,66 @@ class UnseenStore:
             return [{**a.to_json(), "crop": str(self.crop_path(a.id))} for a in ordered]
 
 
-def unseen_dir(exhibit) -> Path:
+def unseen_dir(exhibit: Any) -> Path:
     """``unseen.dir`` of the exhibit, relative to its YAML file."""
     directory = Path(exhibit.unseen.dir)
     return directory if directory.is_absolute() else exhibit.base_dir / directory
+
+
+def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str | None = None) -> Path:
+    """Make the remembered unseen artwork ``artwork_id`` a regular artwork of ``exhibit``: its crop is
+    copied to ``artworks/<new id>.png`` beside the YAML file as its reference photo, and an entry (id,
+    title, image, soundscape with ``unseen.generator``) is appended to the YAML's ``artworks`` list, which
+    is edited round-trip (comments and layout stay). It is then forgotten as unseen. Returns the photo.
+
+    Raises:
+        KeyError: no such unseen artwork.
+        ValueError: the new id is taken or not a valid artwork id, or the YAML has no ``artworks`` list.
+    """
+    import re
+    import shutil
+    import zlib
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    from art2mus.installation.config.exhibit import ARTWORK_ID_PATTERN
+
+    store = UnseenStore(unseen_dir(exhibit), exhibit.unseen.remember)
+    if artwork_id not in store.artworks:
+        known = ", ".join(store.artworks) or "none"
+        raise KeyError(f"no unseen artwork {artwork_id!r} in {store.directory}; remembered: {known}")
+    new_id = new_id or f"unseen-{artwork_id}"
+    if not re.match(ARTWORK_ID_PATTERN, new_id):
+        raise ValueError(f"{new_id!r} is not an artwork id (lowercase letters, digits, '-' or '_')")
+    if any(a.id == new_id for a in exhibit.artworks):
+        raise ValueError(f"{exhibit.source_file}: an artwork {new_id!r} exists already; give another id")
+    yaml_path = Path(exhibit.source_file)
+    yaml = YAML()  # round-trip: comments, order and quoting survive
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the layout of the example exhibits
+    yaml.width = 4096  # folded text is not re-wrapped
+    document = yaml.load(yaml_path.read_text())
+    artworks = document.get("artworks") if document is not None else None
+    if artworks is None or not hasattr(artworks, "append"):
+        raise ValueError(f"{yaml_path}: no `artworks:` list to add {new_id!r} to")
+    photo = yaml_path.parent / "artworks" / f"{new_id}.png"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(store.crop_path(artwork_id), photo)
+    images = CommentedSeq([f"artworks/{photo.name}"])
+    images.fa.set_flow_style()
+    soundscape = CommentedMap(
+        generator=exhibit.unseen.generator,
+        seed=zlib.crc32(new_id.encode()) & 0x7FFFFFFF,
+        duration=exhibit.unseen.duration,
+    )
+    soundscape.fa.set_flow_style()
+    title = title or f"Unlisted artwork {artwork_id}"
+    artworks.append(CommentedMap(id=new_id, title=title, images=images, soundscape=soundscape))
+    tmp = yaml_path.with_name(yaml_path.name + ".partial")
+    with tmp.open("w") as out:
+        yaml.dump(document, out)
+    os.replace(tmp, yaml_path)
+    store.forget(artwork_id)
+    logger.info("promoted unseen artwork %s to %s (%s)", artwork_id, new_id, photo)
+    return photo

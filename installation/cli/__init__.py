@@ -21,6 +21,7 @@ from art2mus.installation.cli import (
     render,
     run,
     simulate,
+    unseen,
     validate,
 )
 from art2mus.installation.logs import LOG_FORMATS, configure_logging
@@ -40,6 +41,7 @@ COMMANDS: dict[str, click.Command] = {
     "render": render.command,
     "recognize": recognize.command,
     "models": models.command,
+    "unseen": unseen.command,
 }
 
 
