@@ -75,7 +75,9 @@ class UnseenStore:
                 data = json.loads(path.read_text())
                 self.artworks = {a["id"]: UnseenArtwork.from_json(a) for a in data["artworks"]}
             except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}: not an unseen-artworks index ({{\"artworks\": [...]}}): {exc}") from exc
+                raise ValueError(
+                    f'{path}: not an unseen-artworks index ({{"artworks": [...]}}): {exc}'
+                ) from exc
 
     def crop_path(self, artwork_id: str) -> Path:
         return self.directory / f"{artwork_id}.png"
@@ -125,7 +127,9 @@ class UnseenStore:
         path = self.directory / INDEX_FILENAME
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".json.partial")
-        tmp.write_text(json.dumps({"artworks": [a.to_json() for a in self.artworks.values()]}, indent=1) + "\n")
+        tmp.write_text(
+            json.dumps({"artworks": [a.to_json() for a in self.artworks.values()]}, indent=1) + "\n"
+        )
         os.replace(tmp, path)
 
     def listing(self) -> list[dict]:

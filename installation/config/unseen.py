@@ -10,12 +10,18 @@ from art2mus.installation.config.base import OutputPath, StrictModel, seconds, u
 
 
 class UnseenConfig(StrictModel):
-    """A framed picture that recognition does not know, held still before the camera, gets its own
-    soundscape, made from a rectified crop of the picture (never the whole frame) and remembered."""
+    """Framed pictures not in `artworks`, held still before the camera, get a soundscape of their own.
 
-    enabled: bool = Field(False, description="Give pictures that are not in `artworks` a soundscape of their own.")
+    It is made from a rectified crop of the picture (never the whole frame), and the picture is remembered."""
+
+    enabled: bool = Field(
+        False, description="Give pictures that are not in `artworks` a soundscape of their own."
+    )
     dwell_seconds: float = seconds(
-        3.0, "How long an unknown framed picture must stay still in view before it gets a soundscape.", gt=0, le=120
+        3.0,
+        "How long an unknown framed picture must stay still in view before it gets a soundscape.",
+        gt=0,
+        le=120,
     )
     min_size_fraction: float = Field(
         0.08,
@@ -24,9 +30,16 @@ class UnseenConfig(StrictModel):
         description="Smallest picture, as a fraction of the frame's area.",
         json_schema_extra=unit("fraction"),
     )
-    generator: str = Field("procedural", min_length=1, description="Generator of their soundscapes (a key of `generators`).")
+    generator: str = Field(
+        "procedural", min_length=1, description="Generator of their soundscapes (a key of `generators`)."
+    )
     duration: float = seconds(30.0, "Length of an unseen artwork's soundscape.", gt=0, le=600)
-    remember: int = Field(50, ge=1, le=10000, description="How many unseen artworks are remembered (the least recently seen are forgotten).")
+    remember: int = Field(
+        50,
+        ge=1,
+        le=10000,
+        description="How many unseen artworks are remembered (the least recently seen are forgotten).",
+    )
     dir: OutputPath = Field(
         Path(".art2mus/unseen"),
         description="Where their crops (the rectified picture only, never whole frames) are kept (relative to this YAML file).",

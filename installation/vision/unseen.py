@@ -33,8 +33,8 @@ SEARCH_WIDTH = 320
 CROP_LONG_SIDE = 256
 #: a picture's inside must be at least this textured (grey-level standard deviation) ...
 MIN_INSIDE_STD = 18.0
-#: ... and this sharp (variance of the Laplacian of the rectified crop at 128 px)
-MIN_SHARPNESS = 40.0
+#: ... and this sharp (:func:`sharpness`; a frame blurred by a 5-pixel Gaussian falls below it)
+MIN_SHARPNESS = 0.08
 
 
 def order_corners(quad: np.ndarray) -> np.ndarray:
@@ -82,17 +82,22 @@ def rectify(image: np.ndarray, quad: np.ndarray, long_side: int = CROP_LONG_SIDE
     ``long_side`` pixels and its aspect ratio the mean of its opposite sides'."""
     sides = np.linalg.norm(np.roll(quad, -1, axis=0) - quad, axis=1)
     aspect = (sides[0] + sides[2]) / max(1e-6, sides[1] + sides[3])
-    w, h = (long_side, max(8, round(long_side / aspect))) if aspect >= 1 else (max(8, round(long_side * aspect)), long_side)
+    w, h = (
+        (long_side, max(8, round(long_side / aspect)))
+        if aspect >= 1
+        else (max(8, round(long_side * aspect)), long_side)
+    )
     target = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     m = cv2.getPerspectiveTransform(np.asarray(quad, np.float32), target)
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 
 def sharpness(crop: np.ndarray) -> float:
-    """Variance of the Laplacian of the crop's grey copy at 128 px: low for a blurred picture."""
+    """Variance of the Laplacian of the crop's grey copy at 128 px over its variance: the share of fine
+    detail in its contrast, low for a blurred picture whatever its light."""
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-    small = cv2.resize(grey, (128, 128), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(small, cv2.CV_64F).var())
+    small = cv2.resize(grey.astype(np.float64), (128, 128), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(small, cv2.CV_64F).var() / (small.var() + 1e-6))
 
 
 def find_picture(image: np.ndarray, min_area_fraction: float) -> np.ndarray | None:
@@ -102,7 +107,11 @@ def find_picture(image: np.ndarray, min_area_fraction: float) -> np.ndarray | No
     frame, whose shape is a :func:`plausible_view` and whose inside is textured and sharp."""
     h, w = image.shape[:2]
     s = min(1.0, SEARCH_WIDTH / w)
-    small = image if s >= 1 else cv2.resize(image, (round(w * s), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    small = (
+        image
+        if s >= 1
+        else cv2.resize(image, (round(w * s), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    )
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
     edges = cv2.Canny(cv2.GaussianBlur(grey, (5, 5), 0), 30, 90)
     edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
@@ -164,7 +173,9 @@ def describe(crop: np.ndarray) -> PictureDescriptor:
     bits = 0
     for bit in coeffs > np.median(coeffs):
         bits = (bits << 1) | int(bit)
-    lab = cv2.cvtColor(cv2.resize(crop, (4, 4), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab = cv2.cvtColor(cv2.resize(crop, (4, 4), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB).astype(
+        np.float32
+    )
     chroma = ((lab[..., 1:] - 128.0) / 128.0).ravel()
     return PictureDescriptor(bits, tuple(float(v) for v in chroma))
 
@@ -226,7 +237,10 @@ class UnseenWatcher:
             self.reset()
             return None
         diagonal = float(np.hypot(*image.shape[:2]))
-        same = self._outline is not None and float(np.abs(outline - self._outline).max()) <= self.max_shift * diagonal
+        same = (
+            self._outline is not None
+            and float(np.abs(outline - self._outline).max()) <= self.max_shift * diagonal
+        )
         if not same:
             self.reset()
             self._outline, self._since = outline, t
