@@ -199,3 +199,61 @@ def test_the_daemon_never_plays_unseen_on_a_walk_without_one(tmp_path, repo_root
         labels = {gallery.vision.process(frame).label for frame in stream}
     assert not any(label.startswith(UNSEEN_PREFIX) for label in labels), labels
     assert {a.id for a in DEMO_ARTWORKS} <= labels
+
+
+@pytest.fixture(scope="module")
+def debug_models(tmp_path_factory) -> Path:
+    from art2mus.models.debug import build_debug_model_dir
+
+    return build_debug_model_dir(tmp_path_factory.mktemp("models") / "models")
+
+
+def test_the_art2mus_model_renders_the_unseen_artwork_while_the_bridge_plays(
+    tmp_path, repo_root, walk_video, debug_models
+):
+    """``unseen.generator: art2mus`` (debug weights): the procedural bridge plays at once, the generator
+    process renders the crop, and its rendering crossfades in while it sounds."""
+    path = _exhibit(tmp_path, repo_root, walk_video, generator="art2mus")
+    spec = yaml.safe_load(path.read_text())
+    spec["generators"] = {
+        "procedural": {"type": "procedural"},
+        "art2mus": {
+            "type": "art2mus",
+            "model_dir": str(debug_models),
+            "aligner": str(debug_models / "aligners/debug-imagebind-4tok"),
+            "device": "cpu",
+            "dtype": "float32",
+            "steps": 2,
+            "fallback": "procedural",
+        },
+    }
+    path.write_text(yaml.safe_dump(spec))
+    gallery = Gallery(load_exhibit(path))
+    gallery.init_audio()
+    gallery.init_soundscapes()
+    gallery.init_vision()
+    gallery.engine.open()
+    gallery.director.start(0.0)
+    try:
+        with VideoFileSource(walk_video, loop=False, realtime=False).open() as stream:
+            for frame in stream:  # the main loop's step, frame by frame, until the unseen artwork plays
+                gallery._follow(frame, frame.timestamp)
+                gallery.engine.pump()
+                if (gallery.director.playing or "").startswith(UNSEEN_PREFIX):
+                    break
+        what = gallery.director.playing
+        assert what is not None and what.startswith(UNSEEN_PREFIX)
+        library = gallery.director.library
+        bridge = library.clips[what]
+        assert library.made_by[what] == "procedural" and what in library.pending
+        assert gallery.engine.mixer.voices[-1].clip is bridge  # the bridge sounds at once
+        assert gallery.worker.wait_idle(180), gallery.worker.status()
+        assert library.made_by[what] == "art2mus" and what not in library.pending
+        model_clip = library.clips[what]
+        assert model_clip is not bridge and model_clip.source_rate == 16000
+        assert model_clip.metadata["aligner"].endswith("debug-imagebind-4tok")
+        gallery.engine.pump()
+        assert gallery.engine.mixer.voices[-1].clip is model_clip  # crossfading to it while it sounds
+    finally:
+        gallery.close()
+        gallery.engine.close()
