@@ -130,6 +130,22 @@ def test_only_the_rectified_crop_is_stored(simulated):
     assert UnseenStore(store.directory).artworks[artwork_id].sightings == 4  # two on each of the two days
 
 
+def test_the_panel_lists_the_unseen_artwork_with_its_crop(simulated):
+    from fastapi.testclient import TestClient
+
+    from art2mus.kiosk_ui.app import create_app
+
+    _, gallery, _ = simulated
+    client = TestClient(create_app(gallery), base_url="http://localhost")
+    (listed,) = client.get("/api/unseen").json()
+    assert listed["id"] in gallery.vision.unseen.store.artworks and listed["sightings"] >= 2
+    crop = client.get(f"/api/unseen/{listed['id']}/crop.jpg")
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR)
+    assert max(image.shape[:2]) == 256
+    assert client.get("/api/unseen/..%2Funseen.json/crop.jpg").status_code == 404
+
+
 def test_walls_and_blurred_views_are_not_pictures(frames):
     picture = find_picture(frames[12.0], 0.08)
     assert picture is not None
