@@ -43,6 +43,7 @@ from art2mus.installation.soundscapes import IDLE_KEY, SoundscapeLibrary, Sounds
 from art2mus.installation.telemetry import Telemetry
 from art2mus.installation.vision.pipeline import VisionDecision, VisionPipeline
 from art2mus.installation.vision.sources import CameraSource, EndOfStream, camera_source_from_config
+from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 
 __all__ = ["CLOSED_KEY", "IDLE_KEY", "Director", "DirectorEvent", "Gallery", "SoundscapeLibrary"]
 
@@ -111,6 +112,8 @@ class Gallery(GalleryControl):
         self.room_volume = exhibit.audio.master_volume
         #: the opening-hours period's volume factor (1.0 without periods)
         self.period_volume = 1.0
+        #: the unseen artworks (``unseen:<id>``) whose soundscape a generator rendered (not the cache)
+        self.unseen_generated: list[str] = []
         #: live view, counters and event times for the control panel and /metrics
         self.telemetry = Telemetry(exhibit.collection.timezone)
 
@@ -247,7 +250,22 @@ class Gallery(GalleryControl):
         if not decision.same_state(self.decision) and self._on_decision is not None:
             self._on_decision(decision)
         self.decision = decision
+        if decision.artwork_id is not None and decision.artwork_id.startswith(UNSEEN_PREFIX):
+            self._unseen_soundscape(decision.artwork_id)
         self.director.update(decision, now)
+
+    def _unseen_soundscape(self, what: str) -> None:
+        """Give the unseen artwork ``what`` its soundscape (once; the cache on a later sighting)."""
+        from art2mus.installation.unseen_sound import ensure_unseen_clip
+
+        assert self.vision is not None and self.vision.unseen is not None and self.director is not None
+        crop = self.vision.unseen.store.crop_path(what[len(UNSEEN_PREFIX) :])
+        source = self.soundscape_source(self.exhibit)
+        try:
+            if ensure_unseen_clip(source, self.director.library, self.engine, crop, what):
+                self.unseen_generated.append(what)
+        finally:
+            source.close()
 
     # ------------------------------------------------------------------ starting and stopping (real time)
     def start_audio(self) -> None:

@@ -10,6 +10,8 @@ Routes (JSON unless noted):
 | ``GET /api/health`` | 200 while audio plays and the camera streams, 503 otherwise (for monitoring) |
 | ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints, problems (why it is left out) |
 | ``GET /api/artworks/{id}/thumbnail.jpg`` | the artwork's first reference photo, small |
+| ``GET /api/unseen`` | the remembered unseen artworks (not in the exhibit, given a soundscape of their own) |
+| ``GET /api/unseen/{id}/crop.jpg`` | an unseen artwork's rectified crop (the only image of it that is stored) |
 | ``GET /api/soundscapes/{id}.flac`` | what the room plays for an artwork (or ``idle``), for listening in
   the browser; HTTP ranges supported |
 | ``GET /api/live.jpg`` | the camera's newest frame with the recognised outline, score and presence (re-encoded
@@ -172,6 +174,31 @@ def create_app(
         except FileNotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
+
+    def unseen_store(gallery: GalleryControl) -> Any:
+        watcher = getattr(getattr(gallery, "vision", None), "unseen", None)
+        return getattr(watcher, "store", None)
+
+    @api.get("/unseen")
+    def unseen(gallery: Control) -> list[dict[str, Any]]:
+        store = unseen_store(gallery)
+        if store is None:
+            return []
+        return [{k: v for k, v in a.items() if k not in ("crop", "descriptor")} for a in store.listing()]
+
+    @api.get("/unseen/{artwork_id}/crop.jpg", response_class=Response)
+    def unseen_crop(artwork_id: str, gallery: Control) -> Response:
+        """The id is looked up among the remembered ones; no file path is built from what was asked."""
+        import cv2
+
+        store = unseen_store(gallery)
+        if store is None or artwork_id not in store.artworks:
+            raise HTTPException(404, f"There is no unseen artwork {artwork_id!r}.")
+        image = cv2.imread(str(store.crop_path(store.artworks[artwork_id].id)))
+        if image is None:
+            raise HTTPException(404, f"The crop of the unseen artwork {artwork_id!r} is gone.")
+        _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return Response(data.tobytes(), media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
 
     @api.get("/soundscapes/{what}.flac", response_class=Response)
     def soundscape(what: str, request: Request, gallery: Control) -> Response:

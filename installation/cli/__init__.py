@@ -23,6 +23,7 @@ from art2mus.installation.cli import (
     render,
     run,
     simulate,
+    unseen,
     validate,
     walk,
 )
@@ -46,6 +47,7 @@ COMMANDS: dict[str, click.Command] = {
     "render": render.command,
     "recognize": recognize.command,
     "models": models.command,
+    "unseen": unseen.command,
 }
 
 

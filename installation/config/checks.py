@@ -50,6 +50,8 @@ def _known_generators(config: ExhibitConfig) -> Iterator[Finding]:
             )
     if config.idle.source in ("collection", "image") and config.idle.generator not in config.generators:
         yield ("idle", "generator"), f"unknown generator {config.idle.generator!r}; expected a key of `generators`: {known}"
+    if config.unseen.enabled and config.unseen.generator not in config.generators:
+        yield ("unseen", "generator"), f"unknown generator {config.unseen.generator!r}; expected a key of `generators`: {known}"
     for name, generator in config.generators.items():
         if isinstance(generator, Art2MusGeneratorConfig):
             if generator.fallback == name or generator.fallback not in config.generators:

@@ -31,6 +31,7 @@ from art2mus.installation.config.base import (
     seconds,
     unit,
 )
+from art2mus.installation.config.unseen import UnseenConfig
 from art2mus.installation.config.vision import (
     CameraConfig,
     DeviceCameraConfig,
@@ -341,6 +342,7 @@ class ExhibitConfig(StrictModel):
     )
     cache: CacheConfig = Field(default_factory=CacheConfig, description="The soundscape cache.")
     control_panel: ControlPanelConfig = Field(default_factory=ControlPanelConfig, description="The web control panel.")
+    unseen: UnseenConfig = Field(default_factory=UnseenConfig, description="Pictures that are not in `artworks`.")
 
     # Filled by the loader: where this config came from.
     _source_file: Path | None = PrivateAttr(default=None)

@@ -38,6 +38,7 @@ from art2mus.installation.vision.presence import PresenceMonitor
 from art2mus.installation.vision.recognizer import ArtworkRecognizer, CandidatePrefilter, RecognitionResult
 from art2mus.installation.vision.sources import Frame
 from art2mus.installation.vision.tracking import ArtworkTracker, SceneGate, thumbnail
+from art2mus.installation.vision.unseen import UNSEEN_PREFIX, UnseenWatcher
 
 if TYPE_CHECKING:
     from art2mus.installation.config.exhibit import ExhibitConfig
@@ -99,6 +100,8 @@ class VisionPipeline:
         gate: skips recognition while the picture is still (None: recognise every due frame).
         tracker: follows the chosen artwork between full recognitions (None: no tracking).
         verify_s: longest frame time between two full recognitions while tracking.
+        unseen: finds framed pictures that are not in the exhibit while no artwork is chosen (None: off);
+            such a picture is decided as the artwork ``unseen:<id>``.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class VisionPipeline:
         gate: SceneGate | None = None,
         tracker: ArtworkTracker | None = None,
         verify_s: float = RecognitionConfig().verify_seconds,
+        unseen: UnseenWatcher | None = None,
     ):
         self.recognizer = recognizer
         self.debouncer = debouncer
@@ -119,6 +123,8 @@ class VisionPipeline:
         self.gate = gate
         self.tracker = tracker
         self.verify_s = verify_s
+        self.unseen = unseen
+        self._unseen_id: str | None = None
         self.stats = VisionStats()
         self.last_result: RecognitionResult | None = None
         #: artwork id -> why it is left out of recognition (its reference photos failed the checks of
@@ -163,6 +169,18 @@ class VisionPipeline:
                 min_points=config.keep_inliers,
                 geometry=recognizer.geometry,
             )
+        unseen = None
+        if exhibit.unseen.enabled:
+            from art2mus.installation.unseen_store import UnseenStore, unseen_dir
+
+            store = UnseenStore(unseen_dir(exhibit), exhibit.unseen.remember)
+            unseen = UnseenWatcher(
+                min_area_fraction=exhibit.unseen.min_size_fraction,
+                dwell_s=exhibit.unseen.dwell_seconds,
+                name=store.name,
+                is_listed=lambda crop: recognizer.recognize(crop).artwork_id is not None,
+                store=store,
+            )
         pipeline = cls(
             recognizer,
             ArtworkDebouncer.from_config(exhibit.presence, config),
@@ -171,6 +189,7 @@ class VisionPipeline:
             gate=SceneGate(config.still_change_fraction) if config.still_change_fraction > 0 else None,
             tracker=tracker,
             verify_s=config.verify_seconds,
+            unseen=unseen,
         )
         pipeline.excluded = excluded
         return pipeline
@@ -223,8 +242,15 @@ class VisionPipeline:
             current = self.debouncer.update(self.last_result.artwork_id, self.last_result.score, t)
         else:
             current = self.debouncer.current
+        if self.unseen is not None and due:
+            unknown = current is None and self.last_result.artwork_id is None
+            self._unseen_id = self.unseen.observe(frame.image, t) if unknown else None
+            if not unknown:
+                self.unseen.reset()
         if current is not None:
             decision = VisionDecision(t, ARTWORK, current, self.debouncer.current_score)
+        elif self._unseen_id is not None:
+            decision = VisionDecision(t, ARTWORK, UNSEEN_PREFIX + self._unseen_id)
         elif self.presence is not None and self.presence.state(t).present:
             decision = VisionDecision(t, UNKNOWN)
         else:

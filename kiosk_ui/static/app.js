@@ -102,6 +102,29 @@ function renderArtworks(list) {
   }
 }
 
+async function refreshUnseen() {
+  try {
+    const list = await api("/unseen");
+    const ul = $("unseen");
+    ul.replaceChildren();
+    for (const art of list) {
+      const li = document.createElement("li");
+      li.dataset.id = "unseen:" + art.id;
+      const thumb = document.createElement("img");
+      thumb.src = withToken(`/api/unseen/${encodeURIComponent(art.id)}/crop.jpg`);
+      thumb.alt = "crop of the unseen artwork " + art.id;
+      thumb.loading = "lazy";
+      const text = document.createElement("span");
+      text.className = "text";
+      text.textContent = `${art.id} — seen ${art.sightings} times`;
+      li.append(thumb, text);
+      ul.append(li);
+    }
+  } catch (error) {
+    showError(error.message);
+  }
+}
+
 const dB = (value, unit) => (value == null ? "—" : `${value.toFixed(1)} ${unit}`);
 
 function renderReload(reload) {
@@ -255,6 +278,8 @@ async function start() {
   } catch (error) {
     showError(error.message);
   }
+  refreshUnseen();
+  setInterval(refreshUnseen, 10000);
   $("follow").addEventListener("click", () => command("/follow", {}));
   $("idle").addEventListener("click", () => command("/idle", {}));
   $("reload").addEventListener("click", reload);

@@ -1,0 +1,55 @@
+"""``art2mus unseen list|promote EXHIBIT [ID]``: the artworks the room has seen that the exhibit does not list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from art2mus.installation.cli.run import load_or_exit
+
+_EXHIBIT = click.argument("exhibit", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+
+
+@click.group("unseen")
+def command() -> None:
+    """The unseen artworks an exhibit remembers (its `unseen:` section): framed pictures that are not in
+    `artworks`, given a soundscape of their own. Only their rectified crops are stored, never frames."""
+
+
+@command.command("list")
+@_EXHIBIT
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per artwork.")
+def list_command(exhibit: Path, as_json: bool) -> None:
+    """List the remembered unseen artworks, most recently seen first."""
+    from art2mus.installation.unseen_store import UnseenStore, unseen_dir
+
+    config = load_or_exit(exhibit)
+    try:
+        store = UnseenStore(unseen_dir(config), config.unseen.remember)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for entry in store.listing():
+        if as_json:
+            click.echo(json.dumps(entry))
+        else:
+            click.echo(f"{entry['id']}  seen {entry['sightings']} times  {entry['crop']}")
+
+
+@command.command("promote")
+@_EXHIBIT
+@click.argument("artwork_id")
+@click.option("--id", "new_id", default=None, help="The new artwork's id (default: unseen-<ID>).")
+@click.option("--title", default=None, help="Its title.")
+def promote_command(exhibit: Path, artwork_id: str, new_id: str | None, title: str | None) -> None:
+    """Make the unseen artwork ARTWORK_ID a regular artwork of EXHIBIT: its crop becomes the reference
+    photo artworks/<id>.png and an entry is added to the YAML (comments kept)."""
+    from art2mus.installation.unseen_store import promote
+
+    config = load_or_exit(exhibit)
+    try:
+        photo = promote(config, artwork_id, new_id, title)
+    except (KeyError, ValueError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(f"{exhibit}: added {new_id or 'unseen-' + artwork_id} with reference photo {photo}")

@@ -1,0 +1,57 @@
+"""The soundscape of an unseen artwork (``unseen:<id>``): made from its stored crop exactly as a listed
+artwork's from its reference photo, through :class:`~art2mus.installation.soundscapes.SoundscapeSource`
+(the cache first; a live generator in the generator process with its bridge playing meanwhile; the
+procedural sonifier here), and added to the library so the director crossfades to it like any other."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from pathlib import Path
+from typing import Any
+
+from art2mus.installation.cache import image_digest
+from art2mus.installation.soundscapes import SoundscapeLibrary, SoundscapeSource, read_rgb
+from art2mus.installation.vision.unseen import UNSEEN_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+def unseen_request(exhibit: Any, artwork_id: str) -> Any:
+    """The generation request of an unseen artwork: ``unseen.duration``, a loop, a seed from its id."""
+    from art2mus.models.generator import GenerationRequest
+
+    return GenerationRequest(
+        duration_s=exhibit.unseen.duration,
+        seed=zlib.crc32(artwork_id.encode()) & 0x7FFFFFFF,
+        loop=True,
+        loudness_lufs=exhibit.audio.loudness_lufs,
+    )
+
+
+def ensure_unseen_clip(
+    source: SoundscapeSource, library: SoundscapeLibrary, engine: Any, crop_path: Path, what: str
+) -> bool:
+    """Put ``what`` (``unseen:<id>``) in ``library`` unless it is there; True when a generator rendered
+    it (here, or a bridge here while the generator process renders it), False when it was already in
+    the library or in the cache."""
+    if what in library.clips:
+        return False
+    assert what.startswith(UNSEEN_PREFIX), what
+    exhibit = source.exhibit
+    request = unseen_request(exhibit, what[len(UNSEEN_PREFIX) :])
+    result, made_by, cached = source.make(
+        exhibit.unseen.generator, read_rgb(crop_path), request, what, image_digest(crop_path), crop_path
+    )
+    library.clips[what] = engine.prepare(
+        result.waveform, result.sample_rate, key=what, loop=True, metadata=result.metadata
+    )
+    library.gains_db[what] = 0.0
+    library.made_by[what] = made_by
+    if cached:
+        library.from_cache.add(what)
+    for job_what, job in source.submitted:
+        if job_what == what:
+            library.pending[what] = job
+    logger.info("%s: soundscape %s", what, "from the cache" if cached else f"made by {made_by}")
+    return not cached

@@ -1,0 +1,204 @@
+"""The unseen artworks a room remembers: one rectified crop (PNG) per artwork and ``unseen.json``.
+
+Only the crop of the picture is ever written, never a whole camera frame (visitors' faces stay out).
+An artwork's id comes from its descriptor when it is first seen (``u`` + the DCT hash in hex); a later
+sighting whose descriptor is within :data:`MATCH_DISTANCE` of a remembered one is that artwork again,
+so its soundscape (keyed by the stored crop's file digest) is found in the cache instead of generated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from art2mus.installation.vision.unseen import PictureDescriptor, UnseenSighting
+
+logger = logging.getLogger(__name__)
+
+INDEX_FILENAME = "unseen.json"
+#: descriptors closer than this are the same picture (the same work from another angle, in other light)
+MATCH_DISTANCE = 0.32
+
+
+@dataclass
+class UnseenArtwork:
+    """A remembered unseen artwork: ``id``, its descriptor, when first and last seen (Unix time), and
+    how many times it was seen."""
+
+    id: str
+    descriptor: PictureDescriptor
+    first_seen: float
+    last_seen: float
+    sightings: int = 1
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["descriptor"] = self.descriptor.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> UnseenArtwork:
+        return cls(
+            str(data["id"]),
+            PictureDescriptor.from_json(data["descriptor"]),
+            float(data["first_seen"]),
+            float(data["last_seen"]),
+            int(data.get("sightings", 1)),
+        )
+
+
+class UnseenStore:
+    """The remembered unseen artworks in ``directory`` (at most ``remember``; the least recently seen
+    are forgotten, their crops deleted).
+
+    Raises:
+        ValueError: ``unseen.json`` exists but cannot be read (named, with what was expected).
+    """
+
+    def __init__(self, directory: Path, remember: int = 50, *, clock=time.time):
+        self.directory = Path(directory)
+        self.remember = remember
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.artworks: dict[str, UnseenArtwork] = {}
+        path = self.directory / INDEX_FILENAME
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+                self.artworks = {a["id"]: UnseenArtwork.from_json(a) for a in data["artworks"]}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(
+                    f'{path}: not an unseen-artworks index ({{"artworks": [...]}}): {exc}'
+                ) from exc
+
+    def crop_path(self, artwork_id: str) -> Path:
+        return self.directory / f"{artwork_id}.png"
+
+    def match(self, descriptor: PictureDescriptor) -> UnseenArtwork | None:
+        """The remembered artwork nearest ``descriptor`` within :data:`MATCH_DISTANCE`, or None."""
+        best = min(self.artworks.values(), key=lambda a: a.descriptor.distance(descriptor), default=None)
+        if best is None or best.descriptor.distance(descriptor) > MATCH_DISTANCE:
+            return None
+        return best
+
+    def name(self, sighting: UnseenSighting) -> str:
+        """The id of the artwork in ``sighting``: a remembered one, or a new one (its crop written)."""
+        with self._lock:
+            now = self._clock()
+            known = self.match(sighting.descriptor)
+            if known is not None:
+                known.last_seen, known.sightings = now, known.sightings + 1
+                self._save()
+                return known.id
+            artwork_id = f"u{sighting.descriptor.bits:016x}"
+            while artwork_id in self.artworks:  # the same hash, yet too far apart: another picture
+                artwork_id += "x"
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(self.crop_path(artwork_id)), sighting.crop):
+                raise OSError(f"cannot write the unseen artwork's crop {self.crop_path(artwork_id)}")
+            self.artworks[artwork_id] = UnseenArtwork(artwork_id, sighting.descriptor, now, now)
+            self._forget_oldest()
+            self._save()
+            logger.info("remembered a new unseen artwork %s (%d remembered)", artwork_id, len(self.artworks))
+            return artwork_id
+
+    def forget(self, artwork_id: str) -> None:
+        with self._lock:
+            self.artworks.pop(artwork_id, None)
+            self.crop_path(artwork_id).unlink(missing_ok=True)
+            self._save()
+
+    def _forget_oldest(self) -> None:
+        while len(self.artworks) > self.remember:
+            oldest = min(self.artworks.values(), key=lambda a: a.last_seen)
+            del self.artworks[oldest.id]
+            self.crop_path(oldest.id).unlink(missing_ok=True)
+            logger.info("forgot the unseen artwork %s (seen least recently)", oldest.id)
+
+    def _save(self) -> None:
+        path = self.directory / INDEX_FILENAME
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.partial")
+        tmp.write_text(
+            json.dumps({"artworks": [a.to_json() for a in self.artworks.values()]}, indent=1) + "\n"
+        )
+        os.replace(tmp, path)
+
+    def listing(self) -> list[dict]:
+        """Each remembered artwork as JSON, with its crop's path; most recently seen first."""
+        with self._lock:
+            ordered = sorted(self.artworks.values(), key=lambda a: a.last_seen, reverse=True)
+            return [{**a.to_json(), "crop": str(self.crop_path(a.id))} for a in ordered]
+
+
+def unseen_dir(exhibit: Any) -> Path:
+    """``unseen.dir`` of the exhibit, relative to its YAML file."""
+    directory = Path(exhibit.unseen.dir)
+    return directory if directory.is_absolute() else exhibit.base_dir / directory
+
+
+def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str | None = None) -> Path:
+    """Make the remembered unseen artwork ``artwork_id`` a regular artwork of ``exhibit``: its crop is
+    copied to ``artworks/<new id>.png`` beside the YAML file as its reference photo, and an entry (id,
+    title, image, soundscape with ``unseen.generator``) is appended to the YAML's ``artworks`` list, which
+    is edited round-trip (comments and layout stay). It is then forgotten as unseen. Returns the photo.
+
+    Raises:
+        KeyError: no such unseen artwork.
+        ValueError: the new id is taken or not a valid artwork id, or the YAML has no ``artworks`` list.
+    """
+    import re
+    import shutil
+    import zlib
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    from art2mus.installation.config.exhibit import ARTWORK_ID_PATTERN
+
+    store = UnseenStore(unseen_dir(exhibit), exhibit.unseen.remember)
+    if artwork_id not in store.artworks:
+        known = ", ".join(store.artworks) or "none"
+        raise KeyError(f"no unseen artwork {artwork_id!r} in {store.directory}; remembered: {known}")
+    new_id = new_id or f"unseen-{artwork_id}"
+    if not re.match(ARTWORK_ID_PATTERN, new_id):
+        raise ValueError(f"{new_id!r} is not an artwork id (lowercase letters, digits, '-' or '_')")
+    if any(a.id == new_id for a in exhibit.artworks):
+        raise ValueError(f"{exhibit.source_file}: an artwork {new_id!r} exists already; give another id")
+    yaml_path = Path(exhibit.source_file)
+    yaml = YAML()  # round-trip: comments, order and quoting survive
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the layout of the example exhibits
+    yaml.width = 4096  # folded text is not re-wrapped
+    document = yaml.load(yaml_path.read_text())
+    artworks = document.get("artworks") if document is not None else None
+    if artworks is None or not hasattr(artworks, "append"):
+        raise ValueError(f"{yaml_path}: no `artworks:` list to add {new_id!r} to")
+    photo = yaml_path.parent / "artworks" / f"{new_id}.png"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(store.crop_path(artwork_id), photo)
+    images = CommentedSeq([f"artworks/{photo.name}"])
+    images.fa.set_flow_style()
+    soundscape = CommentedMap(
+        generator=exhibit.unseen.generator,
+        seed=zlib.crc32(new_id.encode()) & 0x7FFFFFFF,
+        duration=exhibit.unseen.duration,
+    )
+    soundscape.fa.set_flow_style()
+    title = title or f"Unlisted artwork {artwork_id}"
+    artworks.append(CommentedMap(id=new_id, title=title, images=images, soundscape=soundscape))
+    tmp = yaml_path.with_name(yaml_path.name + ".partial")
+    with tmp.open("w") as out:
+        yaml.dump(document, out)
+    os.replace(tmp, yaml_path)
+    store.forget(artwork_id)
+    logger.info("promoted unseen artwork %s to %s (%s)", artwork_id, new_id, photo)
+    return photo

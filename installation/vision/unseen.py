@@ -1,0 +1,260 @@
+"""Artworks the room has never seen: a framed picture that recognition calls unknown, found, rectified and
+described, so the gallery can give it a soundscape of its own and know it again.
+
+- :func:`find_picture`: the largest convex quadrilateral of the frame's edges that looks like a framed
+  picture seen in perspective (corner angles, opposite sides alike, not cut by the frame's edge, a
+  textured, sharp inside); walls (even a doorway: a flat inside), visitors (no four straight sides) and
+  blurred frames (no sharp inside) do not qualify.
+- :func:`rectify`: the picture warped to a fronto-parallel crop (the only image of it ever kept).
+- :func:`describe` / :meth:`PictureDescriptor.distance`: a compact descriptor, robust to the angle left
+  after rectification and to light: a 63-bit DCT hash of the grey crop and a 4x4 grid of its chroma
+  (a, b of Lab with the lightness removed).
+- :class:`UnseenWatcher`: the dwell: the same picture in every recognition for ``dwell_seconds``, then
+  (once) a look-up in the :class:`~art2mus.installation.unseen_store.UnseenStore`, which gives its id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: what the director plays for an unseen artwork: ``unseen:<id>``
+UNSEEN_PREFIX = "unseen:"
+#: frames are searched at this width (pixels)
+SEARCH_WIDTH = 320
+#: the rectified crop's long side (pixels)
+CROP_LONG_SIDE = 256
+#: a picture's inside must be at least this textured (grey-level standard deviation) ...
+MIN_INSIDE_STD = 18.0
+#: ... and this sharp (:func:`sharpness`; a frame blurred by a 5-pixel Gaussian falls below it)
+MIN_SHARPNESS = 0.08
+
+
+def order_corners(quad: np.ndarray) -> np.ndarray:
+    """Four points as TL, TR, BR, BL (clockwise on screen, y down)."""
+    pts = np.asarray(quad, np.float32).reshape(4, 2)
+    centre = pts.mean(axis=0)
+    angles = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    pts = pts[np.argsort(angles)]  # clockwise from the left (y down)
+    start = int(np.argmin(pts.sum(axis=1)))  # top-left: the smallest x + y
+    return np.roll(pts, -start, axis=0)
+
+
+def _corner_angles(quad: np.ndarray) -> np.ndarray:
+    prev = np.roll(quad, 1, axis=0) - quad
+    nxt = np.roll(quad, -1, axis=0) - quad
+    cos = (prev * nxt).sum(axis=1) / (np.linalg.norm(prev, axis=1) * np.linalg.norm(nxt, axis=1) + 1e-9)
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def plausible_view(quad: np.ndarray, size: tuple[int, int], *, margin: float = 3.0) -> bool:
+    """Whether ``quad`` (TL, TR, BR, BL) can be a flat rectangle seen in perspective in a ``size`` (w, h)
+    frame: corners between 55 and 125 degrees, opposite sides within 1.6 x of each other, an aspect ratio
+    between 1:3 and 3:1, and no corner on the frame's edge (a picture cut by the edge is not whole)."""
+    w, h = size
+    if np.any(quad[:, 0] < margin) or np.any(quad[:, 1] < margin):
+        return False
+    if np.any(quad[:, 0] > w - 1 - margin) or np.any(quad[:, 1] > h - 1 - margin):
+        return False
+    angles = _corner_angles(quad)
+    if np.any(angles < 55) or np.any(angles > 125):
+        return False
+    sides = np.linalg.norm(np.roll(quad, -1, axis=0) - quad, axis=1)
+    if sides.min() < 8:
+        return False
+    if max(sides[0], sides[2]) / min(sides[0], sides[2]) > 1.6:
+        return False
+    if max(sides[1], sides[3]) / min(sides[1], sides[3]) > 1.6:
+        return False
+    aspect = (sides[0] + sides[2]) / (sides[1] + sides[3])
+    return 1 / 3 <= aspect <= 3
+
+
+def rectify(image: np.ndarray, quad: np.ndarray, long_side: int = CROP_LONG_SIDE) -> np.ndarray:
+    """The picture inside ``quad`` (TL, TR, BR, BL, frame pixels) warped fronto-parallel, its long side
+    ``long_side`` pixels and its aspect ratio the mean of its opposite sides'."""
+    sides = np.linalg.norm(np.roll(quad, -1, axis=0) - quad, axis=1)
+    aspect = (sides[0] + sides[2]) / max(1e-6, sides[1] + sides[3])
+    w, h = (
+        (long_side, max(8, round(long_side / aspect)))
+        if aspect >= 1
+        else (max(8, round(long_side * aspect)), long_side)
+    )
+    target = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
+    m = cv2.getPerspectiveTransform(np.asarray(quad, np.float32), target)
+    return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+def sharpness(crop: np.ndarray) -> float:
+    """Variance of the Laplacian of the crop's grey copy at 128 px over its variance: the share of fine
+    detail in its contrast, low for a blurred picture whatever its light."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    small = cv2.resize(grey.astype(np.float64), (128, 128), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(small, cv2.CV_64F).var() / (small.var() + 1e-6))
+
+
+def find_picture(image: np.ndarray, min_area_fraction: float) -> np.ndarray | None:
+    """The framed picture of ``image`` (BGR), as its corners (TL, TR, BR, BL) in frame pixels, or None.
+
+    The largest convex quadrilateral of the edges whose area is at least ``min_area_fraction`` of the
+    frame, whose shape is a :func:`plausible_view` and whose inside is textured and sharp."""
+    h, w = image.shape[:2]
+    s = min(1.0, SEARCH_WIDTH / w)
+    small = (
+        image
+        if s >= 1
+        else cv2.resize(image, (round(w * s), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    )
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+    edges = cv2.Canny(cv2.GaussianBlur(grey, (5, 5), 0), 30, 90)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    sh, sw = grey.shape[:2]
+    least = min_area_fraction * sw * sh
+    for contour in sorted(contours, key=cv2.contourArea, reverse=True):
+        area = cv2.contourArea(contour)
+        if area < least:
+            break
+        approx = cv2.approxPolyDP(contour, 0.03 * cv2.arcLength(contour, True), True)
+        if len(approx) != 4 or not cv2.isContourConvex(approx):
+            continue
+        quad = order_corners(approx)
+        if not plausible_view(quad, (sw, sh)):
+            continue
+        crop = rectify(small, quad, 128)
+        grey_crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+        if float(grey_crop.std()) < MIN_INSIDE_STD or sharpness(crop) < MIN_SHARPNESS:
+            continue  # a doorway, a blank panel or a blurred view
+        return (quad / s).astype(np.float32)
+    return None
+
+
+@dataclass(frozen=True)
+class PictureDescriptor:
+    """A compact, light- and angle-robust description of a rectified picture.
+
+    Attributes:
+        bits: 63-bit hash: the signs of the low-frequency DCT coefficients (8 x 8 less DC) of the grey
+            crop at 32 x 32, against their median.
+        chroma: the mean a and b (Lab) of a 4 x 4 grid, 32 values in [-1, 1].
+    """
+
+    bits: int
+    chroma: tuple[float, ...]
+
+    def distance(self, other: PictureDescriptor) -> float:
+        """0 for the same picture, about 1 for unrelated ones: hash bits that differ (of 63) plus the
+        chroma grids' mean absolute difference (scaled so 0.1 counts as much as all the bits)."""
+        hamming = bin(self.bits ^ other.bits).count("1") / 63.0
+        chroma = float(np.abs(np.array(self.chroma) - np.array(other.chroma)).mean()) * 10.0
+        return 0.6 * hamming + 0.4 * min(1.0, chroma)
+
+    def to_json(self) -> dict:
+        return {"bits": f"{self.bits:016x}", "chroma": [round(v, 4) for v in self.chroma]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> PictureDescriptor:
+        return cls(int(data["bits"], 16), tuple(float(v) for v in data["chroma"]))
+
+
+def describe(crop: np.ndarray) -> PictureDescriptor:
+    """The :class:`PictureDescriptor` of a rectified BGR crop."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = (small - small.mean()) / (small.std() + 1e-6)  # light: gain and offset removed
+    coeffs = cv2.dct(small)[:8, :8].ravel()[1:]
+    bits = 0
+    for bit in coeffs > np.median(coeffs):
+        bits = (bits << 1) | int(bit)
+    lab = cv2.cvtColor(cv2.resize(crop, (4, 4), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2LAB).astype(
+        np.float32
+    )
+    chroma = ((lab[..., 1:] - 128.0) / 128.0).ravel()
+    return PictureDescriptor(bits, tuple(float(v) for v in chroma))
+
+
+@dataclass(frozen=True)
+class UnseenSighting:
+    """An unseen picture that has stayed in view for the dwell time: its crop (BGR) and descriptor."""
+
+    crop: np.ndarray
+    descriptor: PictureDescriptor
+    outline: np.ndarray
+
+
+class UnseenWatcher:
+    """Waits for an unknown framed picture to stay still in view for ``dwell_s``, then names it.
+
+    Args:
+        min_area_fraction: (``unseen.min_size_fraction``) smallest picture, as a fraction of the frame.
+        dwell_s: (``unseen.dwell_seconds``) how long it must stay in view, unmoved.
+        name: gives the id of a sighting (the store's look-up, which remembers new ones).
+        is_listed: whether a crop shows an artwork of the exhibit after all (the recognizer on the crop):
+            those are never unseen.
+        max_shift: how far (a fraction of the frame's diagonal) a corner may move between two looks and
+            still be the same, still picture.
+        store: the store whose ``name`` this is (kept for the gallery: crops and listing).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_area_fraction: float,
+        dwell_s: float,
+        name: Callable[[UnseenSighting], str],
+        is_listed: Callable[[np.ndarray], bool] | None = None,
+        max_shift: float = 0.03,
+        store: Any = None,
+    ):
+        self.min_area_fraction = min_area_fraction
+        self.dwell_s = dwell_s
+        self.name = name
+        self.is_listed = is_listed
+        self.max_shift = max_shift
+        #: the :class:`~art2mus.installation.unseen_store.UnseenStore` behind ``name``, if any
+        self.store = store
+        #: how many pictures were named (a look-up in the store)
+        self.sightings = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._outline: np.ndarray | None = None
+        self._since = 0.0
+        self._descriptor: PictureDescriptor | None = None
+        self._id: str | None = None
+
+    def observe(self, image: np.ndarray, t: float) -> str | None:
+        """The id (without prefix) of the unseen picture in view at ``t`` once it has dwelt, else None."""
+        outline = find_picture(image, self.min_area_fraction)
+        if outline is None:
+            self.reset()
+            return None
+        diagonal = float(np.hypot(*image.shape[:2]))
+        same = (
+            self._outline is not None
+            and float(np.abs(outline - self._outline).max()) <= self.max_shift * diagonal
+        )
+        if not same:
+            self.reset()
+            self._outline, self._since = outline, t
+            return None
+        self._outline = outline
+        if self._id is not None:
+            return self._id
+        if t - self._since < self.dwell_s:
+            return None
+        crop = rectify(image, outline)
+        if self.is_listed is not None and self.is_listed(crop):
+            self._since = t  # a listed artwork the recognizer missed in the whole frame: not unseen
+            return None
+        self.sightings += 1
+        self._id = self.name(UnseenSighting(crop, describe(crop), outline))
+        logger.info("unseen artwork %s in view at %.2f s", self._id, t)
+        return self._id

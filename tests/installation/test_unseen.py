@@ -1,0 +1,275 @@
+"""Artworks the room has never seen: found in the frame, given a soundscape, remembered, promoted.
+
+The camera video is rendered like the demo walk (:mod:`art2mus.exhibits.demo_collection.unseen_walk`):
+a listed artwork, a painting the exhibit does not list held in view for six seconds, empty wall, and the
+same painting again from about 30 degrees to the side.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from art2mus.exhibits.demo_collection.artworks import DEMO_ARTWORKS, render_demo_artwork
+from art2mus.exhibits.demo_collection.unseen_walk import NEW_LOAN, STOPS, unseen_walk_script
+from art2mus.exhibits.demo_collection.walk import render_walk_frames, write_walk_video
+from art2mus.installation.audio.clock import ManualClock
+from art2mus.installation.audio.outputs import WavOutput
+from art2mus.installation.config import load_exhibit
+from art2mus.installation.gallery import IDLE_KEY, Gallery
+from art2mus.installation.unseen_store import MATCH_DISTANCE, UnseenStore, promote
+from art2mus.installation.vision.sources import VideoFileSource
+from art2mus.installation.vision.unseen import UNSEEN_PREFIX, describe, find_picture, rectify
+
+SECONDS = 36.0
+
+
+@pytest.fixture(scope="module")
+def walk_video(tmp_path_factory) -> Path:
+    return write_walk_video(tmp_path_factory.mktemp("walk") / "unseen-walk.mp4", unseen_walk_script()).path
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[float, np.ndarray]:
+    """A few frames of the walk (rendered, not decoded): t -> BGR."""
+    wanted = {12.0, 22.0, 31.0}
+    return {round(t, 1): f for t, f in render_walk_frames(unseen_walk_script()) if round(t, 1) in wanted}
+
+
+def _exhibit(directory: Path, repo_root: Path, video: Path, **unseen) -> Path:
+    """The demo's eight artworks (short soundscapes), the walk as camera, ``unseen:`` on."""
+    demo = repo_root / "exhibits/demo"
+    spec = {
+        "artworks": [
+            {
+                "id": a.id,
+                "images": [str(demo / f"artworks/{a.id}.png")],
+                "soundscape": {"duration": 3, "seed": 5},
+            }
+            for a in DEMO_ARTWORKS
+        ],
+        "camera": {"type": "video", "path": str(video)},
+        "recognition": {
+            "features": "sift",
+            "max_features": 1000,
+            "accept_inliers": 15,
+            "keep_inliers": 10,
+            "interval_seconds": 0.2,
+        },
+        "presence": {"dwell_seconds": 1.5, "hold_seconds": 4.0},
+        "idle": {"source": "collection", "duration": 3, "after_seconds": 3},
+        "audio": {"output": {"type": "null"}},
+        "cache": {"dir": str(directory / "cache")},
+        "control_panel": {"enabled": False},
+        "unseen": {"enabled": True, "dwell_seconds": 3, "duration": 3, **unseen},
+    }
+    path = directory / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _simulate(path: Path, wav: Path) -> Gallery:
+    gallery = Gallery(load_exhibit(path), clock=ManualClock(), output=WavOutput(wav, realtime=True))
+    gallery.build(realtime=False)
+    gallery.simulate(SECONDS)
+    return gallery
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory, repo_root, walk_video):
+    directory = tmp_path_factory.mktemp("exhibit")
+    path = _exhibit(directory, repo_root, walk_video)
+    first = _simulate(path, directory / "first.wav")
+    again = _simulate(path, directory / "again.wav")  # the next day: everything from the cache
+    return path, first, again
+
+
+def _plays(gallery: Gallery) -> list[tuple[float, str]]:
+    return [(e.t, e.what) for e in gallery.director.events if e.what != IDLE_KEY]
+
+
+def test_the_unlisted_painting_plays_as_unseen_with_one_id_and_one_generation(simulated):
+    _, gallery, _ = simulated
+    plays = _plays(gallery)
+    assert [what for _, what in plays][0] == "amber-fields"  # the listed artwork as ever
+    unseen = [(t, what) for t, what in plays if what.startswith(UNSEEN_PREFIX)]
+    assert len(unseen) == 2 and unseen[0][1] == unseen[1][1], plays  # the same id from the side
+    (t1, what), (t2, _) = unseen
+    # while the new loan is in view (after the listed artwork's hold), never on the empty wall
+    assert STOPS["unseen"][0] < t1 <= STOPS["unseen"][1] + 0.5
+    assert STOPS["unseen-again"][0] < t2 <= STOPS["unseen-again"][1]
+    assert not any(STOPS["wall"][0] <= t <= STOPS["wall"][1] for t, _ in plays)
+    assert [w for _, w in plays] == ["amber-fields", what, what]
+    assert gallery.unseen_generated == [what]  # generated once, though seen twice
+    assert gallery.director.library.made_by[what] == "procedural"
+
+
+def test_the_next_start_finds_the_unseen_soundscape_in_the_cache(simulated):
+    _, first, again = simulated
+    assert _plays(again) == _plays(first)
+    what = _plays(first)[1][1]
+    assert again.unseen_generated == [] and what in again.director.library.from_cache
+
+
+def test_only_the_rectified_crop_is_stored(simulated):
+    path, gallery, _ = simulated
+    store = gallery.vision.unseen.store
+    (artwork_id,) = store.artworks
+    files = sorted(p.name for p in store.directory.iterdir())
+    assert files == [f"{artwork_id}.png", "unseen.json"]
+    crop = cv2.imread(str(store.crop_path(artwork_id)))
+    assert max(crop.shape[:2]) == 256 and crop.shape[:2] != (360, 640)
+    # the crop is the painting: it matches the painting itself far better than any listed artwork
+    painting = describe(render_demo_artwork(NEW_LOAN))
+    assert store.artworks[artwork_id].descriptor.distance(painting) < MATCH_DISTANCE
+    assert UnseenStore(store.directory).artworks[artwork_id].sightings == 4  # two on each of the two days
+
+
+def test_the_panel_lists_the_unseen_artwork_with_its_crop(simulated):
+    from fastapi.testclient import TestClient
+
+    from art2mus.kiosk_ui.app import create_app
+
+    _, gallery, _ = simulated
+    client = TestClient(create_app(gallery), base_url="http://localhost")
+    (listed,) = client.get("/api/unseen").json()
+    assert listed["id"] in gallery.vision.unseen.store.artworks and listed["sightings"] >= 2
+    crop = client.get(f"/api/unseen/{listed['id']}/crop.jpg")
+    assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR)
+    assert max(image.shape[:2]) == 256
+    assert client.get("/api/unseen/..%2Funseen.json/crop.jpg").status_code == 404
+
+
+def test_walls_and_blurred_views_are_not_pictures(frames):
+    picture = find_picture(frames[12.0], 0.08)
+    assert picture is not None
+    assert find_picture(frames[22.0], 0.08) is None  # empty wall
+    assert find_picture(cv2.GaussianBlur(frames[12.0], (0, 0), 5), 0.08) is None  # blurred
+    assert find_picture(frames[12.0], 0.9) is None  # smaller than the minimum size
+
+
+def test_the_descriptor_knows_the_painting_from_the_side_and_not_the_others(frames):
+    front = describe(rectify(frames[12.0], find_picture(frames[12.0], 0.08)))
+    side = describe(rectify(frames[31.0], find_picture(frames[31.0], 0.08)))
+    assert front.distance(side) < MATCH_DISTANCE
+    for art in DEMO_ARTWORKS:
+        assert front.distance(describe(render_demo_artwork(art))) > MATCH_DISTANCE, art.id
+
+
+def test_promote_writes_the_crop_as_a_reference_photo_and_keeps_the_comments(simulated, tmp_path):
+    path, gallery, _ = simulated
+    exhibit_dir = tmp_path / "exhibit"
+    shutil.copytree(path.parent, exhibit_dir, ignore=shutil.ignore_patterns("*.wav", "cache"))
+    yaml_path = exhibit_dir / "exhibit.yaml"
+    text = "# the curator's note\n" + yaml_path.read_text().replace(
+        "artworks:\n", "artworks:  # the hang\n", 1
+    )
+    yaml_path.write_text(text)
+    exhibit = load_exhibit(yaml_path)
+    (artwork_id,) = UnseenStore(exhibit_dir / ".art2mus/unseen").artworks
+    with pytest.raises(KeyError, match="no unseen artwork 'nope'"):
+        promote(exhibit, "nope")
+    with pytest.raises(ValueError, match="exists already"):
+        promote(exhibit, artwork_id, "amber-fields")
+    photo = promote(exhibit, artwork_id, "new-loan", "A New Loan")
+    assert photo == exhibit_dir / "artworks/new-loan.png" and photo.is_file()
+    after = yaml_path.read_text()
+    assert after.startswith("# the curator's note\n") and "artworks:  # the hang" in after
+    promoted = load_exhibit(yaml_path)
+    assert promoted.artwork("new-loan").title == "A New Loan"
+    assert len(promoted.artworks) == len(exhibit.artworks) + 1
+    assert not UnseenStore(exhibit_dir / ".art2mus/unseen").artworks  # no longer unseen
+
+
+def test_the_store_forgets_the_least_recently_seen(tmp_path, frames):
+    from art2mus.installation.vision.unseen import UnseenSighting
+
+    clock = iter(range(100))
+    store = UnseenStore(tmp_path, remember=2, clock=lambda: next(clock))
+    names = []
+    for art in DEMO_ARTWORKS[:3]:
+        crop = cv2.resize(render_demo_artwork(art), (256, 200))
+        names.append(store.name(UnseenSighting(crop, describe(crop), np.zeros((4, 2)))))
+    assert len(set(names)) == 3 and sorted(store.artworks) == sorted(names[1:])
+    assert not store.crop_path(names[0]).exists()
+    assert sorted(UnseenStore(tmp_path).artworks) == sorted(names[1:])  # read back from unseen.json
+    (tmp_path / "unseen.json").write_text("{")
+    with pytest.raises(ValueError, match="unseen.json: not an unseen-artworks index"):
+        UnseenStore(tmp_path)
+
+
+def test_the_daemon_never_plays_unseen_on_a_walk_without_one(tmp_path, repo_root):
+    """The demo's own walk (listed artworks and walls only) with ``unseen`` on: not one unseen play."""
+    path = _exhibit(tmp_path, repo_root, repo_root / "exhibits/demo/camera/walk.mp4")
+    gallery = Gallery(
+        load_exhibit(path), clock=ManualClock(), output=WavOutput(tmp_path / "m.wav", realtime=True)
+    )
+    gallery.build(realtime=False)
+    with VideoFileSource(gallery.exhibit.camera.path, loop=False, realtime=False).open() as stream:
+        labels = {gallery.vision.process(frame).label for frame in stream}
+    assert not any(label.startswith(UNSEEN_PREFIX) for label in labels), labels
+    assert {a.id for a in DEMO_ARTWORKS} <= labels
+
+
+@pytest.fixture(scope="module")
+def debug_models(tmp_path_factory) -> Path:
+    from art2mus.models.debug import build_debug_model_dir
+
+    return build_debug_model_dir(tmp_path_factory.mktemp("models") / "models")
+
+
+def test_the_art2mus_model_renders_the_unseen_artwork_while_the_bridge_plays(
+    tmp_path, repo_root, walk_video, debug_models
+):
+    """``unseen.generator: art2mus`` (debug weights): the procedural bridge plays at once, the generator
+    process renders the crop, and its rendering crossfades in while it sounds."""
+    path = _exhibit(tmp_path, repo_root, walk_video, generator="art2mus")
+    spec = yaml.safe_load(path.read_text())
+    spec["generators"] = {
+        "procedural": {"type": "procedural"},
+        "art2mus": {
+            "type": "art2mus",
+            "model_dir": str(debug_models),
+            "aligner": str(debug_models / "aligners/debug-imagebind-4tok"),
+            "device": "cpu",
+            "dtype": "float32",
+            "steps": 2,
+            "fallback": "procedural",
+        },
+    }
+    path.write_text(yaml.safe_dump(spec))
+    gallery = Gallery(load_exhibit(path))
+    gallery.init_audio()
+    gallery.init_soundscapes()
+    gallery.init_vision()
+    gallery.engine.open()
+    gallery.director.start(0.0)
+    try:
+        with VideoFileSource(walk_video, loop=False, realtime=False).open() as stream:
+            for frame in stream:  # the main loop's step, frame by frame, until the unseen artwork plays
+                gallery._follow(frame, frame.timestamp)
+                gallery.engine.pump()
+                if (gallery.director.playing or "").startswith(UNSEEN_PREFIX):
+                    break
+        what = gallery.director.playing
+        assert what is not None and what.startswith(UNSEEN_PREFIX)
+        library = gallery.director.library
+        bridge = library.clips[what]
+        assert library.made_by[what] == "procedural" and what in library.pending
+        assert gallery.engine.mixer.voices[-1].clip is bridge  # the bridge sounds at once
+        assert gallery.worker.wait_idle(180), gallery.worker.status()
+        assert library.made_by[what] == "art2mus" and what not in library.pending
+        model_clip = library.clips[what]
+        assert model_clip is not bridge and model_clip.source_rate == 16000
+        assert model_clip.metadata["aligner"].endswith("debug-imagebind-4tok")
+        gallery.engine.pump()
+        assert gallery.engine.mixer.voices[-1].clip is model_clip  # crossfading to it while it sounds
+    finally:
+        gallery.close()
+        gallery.engine.close()
