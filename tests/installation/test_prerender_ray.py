@@ -84,8 +84,9 @@ def test_ray_fills_the_cache_exactly_as_a_plain_prerender(local_ray, tmp_path, r
     assert _statuses(again.output) == ["cached"] * DEMO_SOUNDSCAPES
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_with_only_what_is_missing(local_ray, tmp_path, repo_root):
-    exhibit = _demo(tmp_path, repo_root, "cache", duration=None)  # full length: time to kill it half-way
+    exhibit = _demo(tmp_path, repo_root, "cache", duration=10)  # long enough to kill it half-way
     cache = tmp_path / "cache"
     process = subprocess.Popen(
         [
