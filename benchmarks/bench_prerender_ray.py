@@ -116,11 +116,19 @@ def main() -> None:
         folder = Path(tmp)
         if args.only in (None, "procedural"):
             rows.append(measure(folder, "procedural", None, args))
+            print(json.dumps(rows[-1]), file=sys.stderr)
         if args.only in (None, "art2mus"):
             from art2mus.models.debug import build_debug_model_dir
 
             models = build_debug_model_dir(folder / "models", encoders=("imagebind",))
-            model = {"type": "art2mus", "model_dir": str(models), "device": "cpu", "steps": args.steps}
+            aligner = str(models / "aligners/debug-imagebind-1tok")
+            model = {
+                "type": "art2mus",
+                "model_dir": str(models),
+                "aligner": aligner,
+                "device": "cpu",
+                "steps": args.steps,
+            }
             rows.append(measure(folder, "art2mus-debug", model, args))
     ray.shutdown()
     print(
