@@ -10,7 +10,7 @@ Pairs come from either
 :func:`build_dataset` turns them into what training needs, computed once with the frozen networks:
 the image encoder's embedding of each artwork ``(N, dim)`` and the VAE latents of each music segment
 ``(M, 8, frames/4, 16)``, each segment pointing at its pair. :class:`PairDataset` saves them as
-safetensors files plus ``dataset.json`` (what was used to build it), the latents in shards that
+safetensors files plus ``dataset.json`` (what was used to build it), embeddings and latents in shards that
 training reads a batch at a time (:mod:`art2mus.training.shards`: resident memory does not grow with
 the dataset), so epochs, resumed runs and a second aligner variant start in a second.
 
@@ -171,11 +171,9 @@ class PairDataset:
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {"embeddings": self.embeddings.contiguous(), "segment_pair": self.segment_pair.contiguous()},
-            str(out / TENSORS_FILE),
-        )
+        save_file({"segment_pair": self.segment_pair.contiguous()}, str(out / TENSORS_FILE))
         # the bulk, in shards read a batch at a time (art2mus.training.shards)
+        write_shards(self.embeddings, out, "embeddings", rows_per_shard=LATENT_ROWS_PER_SHARD * 32)
         write_shards(self.latents, out, "latents", rows_per_shard=LATENT_ROWS_PER_SHARD)
         (out / DATASET_FILE).write_text(json.dumps({**self.info, "pair_ids": self.pair_ids}, indent=1) + "\n")
         return out
@@ -188,10 +186,12 @@ class PairDataset:
         info = json.loads((folder / DATASET_FILE).read_text())
         tensors = load_file(str(folder / TENSORS_FILE))
         pair_ids = info.pop("pair_ids")
-        shards = shard_paths(folder, "latents")
-        # latents in shards are read lazily; an older dataset holds them in TENSORS_FILE
-        latents = ShardedTensor(shards, "latents") if shards else tensors["latents"]
-        return cls(pair_ids, tensors["embeddings"], latents, tensors["segment_pair"], info)
+        # tensors in shards are read lazily; an older dataset holds them in TENSORS_FILE
+        embeddings, latents = (
+            ShardedTensor(paths, name) if (paths := shard_paths(folder, name)) else tensors[name]
+            for name in ("embeddings", "latents")
+        )
+        return cls(pair_ids, embeddings, latents, tensors["segment_pair"], info)
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
         """Segment indices ``(train, val)``, split by *pair* so no artwork is in both (at least one pair

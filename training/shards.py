@@ -145,6 +145,10 @@ class ShardedTensor:
         )
         return out[0] if single else out
 
+    def numpy(self) -> Any:
+        """Every row, read into memory, as a numpy array (for the small ones: embeddings)."""
+        return self[:].numpy()
+
     def close(self) -> None:
         for k, fd in enumerate(self._files):
             if fd is not None:
