@@ -152,7 +152,15 @@ def prerender_on_ray(
         resources = ray.cluster_resources()
         gpu = _needs_gpu(source, {jobs[i][1] for i in pending}) and resources.get("GPU", 0) >= 1
         slots = int(resources.get("GPU" if gpu else "CPU", 1)) or 1
-        count = max(1, min(workers or slots, len(pending)))
+        if workers is not None and workers > slots:  # the extra actors would wait for resources forever
+            logger.warning(
+                "%d workers asked, the cluster has %d %ss: using %d",
+                workers,
+                slots,
+                "GPU" if gpu else "CPU",
+                slots,
+            )
+        count = max(1, min(workers or slots, slots, len(pending)))
         logger.info(
             "prerender on Ray: %d soundscapes to render (%d already done) on %d %s actors",
             len(pending),
