@@ -122,8 +122,10 @@ def test_a_killed_run_resumes_with_only_what_is_missing(local_ray, tmp_path, rep
     resumed = CliRunner().invoke(main, ["prerender", str(exhibit), "--ray", "--workers", "2", "--json"])
     assert resumed.exit_code == 0, resumed.output
     statuses = _statuses(resumed.output)
-    assert statuses.count("cached") == len(kept)
-    assert statuses.count("rendered") == DEMO_SOUNDSCAPES - len(kept)
+    # the killed job's workers may still finish the soundscapes they held (Ray's worker processes
+    # outlive a driver killed with SIGKILL for a moment): those count as cached too, never twice
+    assert len(kept) <= statuses.count("cached") < DEMO_SOUNDSCAPES
+    assert statuses.count("cached") + statuses.count("rendered") == DEMO_SOUNDSCAPES
     assert len(_entries(cache)) == DEMO_SOUNDSCAPES and kept.items() <= _entries(cache).items()
 
 
