@@ -523,25 +523,17 @@ class SoundscapeSource:
             logger.info("nightly: generating %d soundscapes again: %s", len(sent), ", ".join(sent))
         return sent
 
-    def prerender(
-        self,
-        *,
-        only: set[str] | None = None,
-        force: bool = False,
-        progress: Callable[[int, int, str], None] | None = None,
-    ) -> list[PrerenderResult]:
-        """Render every artwork's soundscape (and the idle ambience) with its own generator into the cache,
-        here and now (no bridge, no fallback), so the daemon starts with everything in place.
-
-        ``only``: artwork ids (and/or ``idle``) to do; ``force``: render again even when cached.
+    def prerender_jobs(
+        self, only: set[str] | None = None
+    ) -> list[tuple[str, str, Callable[[], np.ndarray], str | None]]:
+        """What :meth:`prerender` does, in order: ``(what, generator or "file", image loader, image file
+        digest or None to key by the pixels)`` for every artwork (and the idle ambience), or only those
+        named in ``only``.
 
         Raises:
             ValueError: ``only`` names something the exhibit does not have.
         """
-        if self.cache is None:
-            raise ValueError("prerender needs a soundscape cache")
         exhibit = self.exhibit
-        # (what, generator or "file", image loader, image digest or None to key by the pixels)
         jobs: list[tuple[str, str, Callable[[], np.ndarray], str | None]] = []
         for artwork in exhibit.artworks:
             if artwork.audio is not None:
@@ -561,22 +553,44 @@ class SoundscapeSource:
                     f"the exhibit has: {', '.join(what for what, *_ in jobs)}"
                 )
             jobs = [job for job in jobs if job[0] in only]
+        return jobs
+
+    def prerender(
+        self,
+        *,
+        only: set[str] | None = None,
+        force: bool = False,
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> list[PrerenderResult]:
+        """Render every artwork's soundscape (and the idle ambience) with its own generator into the cache,
+        here and now (no bridge, no fallback), so the daemon starts with everything in place.
+
+        ``only``: artwork ids (and/or ``idle``) to do; ``force``: render again even when cached.
+
+        Raises:
+            ValueError: ``only`` names something the exhibit does not have.
+        """
+        if self.cache is None:
+            raise ValueError("prerender needs a soundscape cache")
+        jobs = self.prerender_jobs(only)
         results = []
         try:
             for done, (what, name, load_image, digest) in enumerate(jobs, start=1):
                 if name == "file":
                     results.append(PrerenderResult(what, name, "file"))
                 else:
-                    results.append(self._prerender_one(what, name, load_image(), digest, force))
+                    results.append(self.prerender_one(what, name, load_image(), digest, force))
                 if progress is not None:
                     progress(done, len(jobs), what)
         finally:
             self.close()
         return results
 
-    def _prerender_one(
+    def prerender_one(
         self, what: str, name: str, image: np.ndarray, digest: str | None, force: bool
     ) -> PrerenderResult:
+        """Render ``what`` with ``name`` into the cache unless it holds it already (or ``force``);
+        ``digest``: the image file's digest, or None to key by the pixels. A failure is reported, not raised."""
         assert self.cache is not None
         started = time.perf_counter()
         request = self.request(what)

@@ -9,9 +9,10 @@ Pairs come from either
 
 :func:`build_dataset` turns them into what training needs, computed once with the frozen networks:
 the image encoder's embedding of each artwork ``(N, dim)`` and the VAE latents of each music segment
-``(M, 8, frames/4, 16)``, each segment pointing at its pair. :class:`PairDataset` saves them as one
-safetensors file plus ``dataset.json`` (what was used to build it), so epochs, resumed runs and a
-second aligner variant read them back in a second.
+``(M, 8, frames/4, 16)``, each segment pointing at its pair. :class:`PairDataset` saves them as
+safetensors files plus ``dataset.json`` (what was used to build it), embeddings and latents in shards that
+training reads a batch at a time (:mod:`art2mus.training.shards`: resident memory does not grow with
+the dataset), so epochs, resumed runs and a second aligner variant start in a second.
 
 :func:`build_music_dataset` makes the same tensors from a music library alone (``art2mus train
 --music-only``): each segment's ImageBind *audio* embedding paired with that segment's latents.
@@ -33,10 +34,13 @@ import numpy as np
 import torch
 
 from art2mus.training import features
+from art2mus.training.shards import ShardedTensor, shard_paths, write_shards
 
 logger = logging.getLogger(__name__)
 
 DATASET_FILE, TENSORS_FILE = "dataset.json", "tensors.safetensors"
+#: music segments per latents shard file (about 32 MB each for 10 s segments)
+LATENT_ROWS_PER_SHARD = 1024
 
 
 class PairsError(ValueError):
@@ -167,14 +171,10 @@ class PairDataset:
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {
-                "embeddings": self.embeddings.contiguous(),
-                "latents": self.latents.contiguous(),
-                "segment_pair": self.segment_pair.contiguous(),
-            },
-            str(out / TENSORS_FILE),
-        )
+        save_file({"segment_pair": self.segment_pair.contiguous()}, str(out / TENSORS_FILE))
+        # the bulk, in shards read a batch at a time (art2mus.training.shards)
+        write_shards(self.embeddings, out, "embeddings", rows_per_shard=LATENT_ROWS_PER_SHARD * 32)
+        write_shards(self.latents, out, "latents", rows_per_shard=LATENT_ROWS_PER_SHARD)
         (out / DATASET_FILE).write_text(json.dumps({**self.info, "pair_ids": self.pair_ids}, indent=1) + "\n")
         return out
 
@@ -186,7 +186,12 @@ class PairDataset:
         info = json.loads((folder / DATASET_FILE).read_text())
         tensors = load_file(str(folder / TENSORS_FILE))
         pair_ids = info.pop("pair_ids")
-        return cls(pair_ids, tensors["embeddings"], tensors["latents"], tensors["segment_pair"], info)
+        # tensors in shards are read lazily; an older dataset holds them in TENSORS_FILE
+        embeddings, latents = (
+            ShardedTensor(paths, name) if (paths := shard_paths(folder, name)) else tensors[name]
+            for name in ("embeddings", "latents")
+        )
+        return cls(pair_ids, embeddings, latents, tensors["segment_pair"], info)
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
         """Segment indices ``(train, val)``, split by *pair* so no artwork is in both (at least one pair

@@ -22,12 +22,36 @@ from art2mus.installation.cli.run import load_or_exit
 )
 @click.option("--force", is_flag=True, help="Render again even what the cache already holds.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per soundscape, then a summary line.")
-def command(exhibit: Path, artworks: tuple[str, ...], force: bool, as_json: bool) -> None:
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Share the soundscapes out among Ray workers (pip install 'art2mus[cluster]'): on this machine, "
+    "or on the running cluster at ADDRESS (every node must mount the same cache folder).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --ray: how many workers (default: one per GPU for a model, one per CPU for procedural).",
+)
+def command(
+    exhibit: Path,
+    artworks: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+    ray_address: str | None,
+    workers: int | None,
+) -> None:
     """Render each artwork's soundscape (and the idle ambience) of EXHIBIT with its own generator into the
     exhibit's soundscape cache, so `art2mus run` starts with every soundscape in place and no bridge.
 
-    What the cache already holds is skipped (unless --force); the Art2Mus model renders here, in this
-    process, with a progress bar. Exits 1 if any soundscape failed (the others are kept).
+    What the cache already holds is skipped (unless --force), so an interrupted run resumes where it
+    stopped; the Art2Mus model renders here, in this process (or on Ray workers with --ray), with one
+    progress bar. Exits 1 if any soundscape failed (the others are kept).
     """
     from art2mus.installation.cache import SoundscapeCache
     from art2mus.installation.soundscapes import SoundscapeSource
@@ -50,10 +74,23 @@ def command(exhibit: Path, artworks: tuple[str, ...], force: bool, as_json: bool
             click.echo(f"[{done}/{total}] {name}", err=True)
 
     try:
-        results = SoundscapeSource(config, cache=cache).prerender(
-            only=set(artworks) or None, force=force, progress=progress
-        )
-    except ValueError as exc:
+        if ray_address is not None:
+            from art2mus.installation.prerender_ray import prerender_on_ray
+
+            results = prerender_on_ray(
+                config,
+                cache,
+                address=ray_address or None,
+                workers=workers,
+                only=set(artworks) or None,
+                force=force,
+                progress=progress,
+            )
+        else:
+            results = SoundscapeSource(config, cache=cache).prerender(
+                only=set(artworks) or None, force=force, progress=progress
+            )
+    except (ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         if bar is not None:

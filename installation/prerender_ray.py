@@ -1,0 +1,218 @@
+"""``art2mus prerender EXHIBIT --ray [ADDRESS]``: pre-render a whole museum on a Ray cluster.
+
+The soundscapes still missing from the exhibit's cache are shared out among Ray actors, each of which
+builds its generators once (a :class:`~art2mus.installation.soundscapes.SoundscapeSource` of its own)
+and writes what it renders straight into the cache folder, under the very key a plain ``prerender``
+uses (:meth:`SoundscapeSource.prerender_one` does the work in both). So:
+
+* the cache ends up exactly as after a plain ``prerender`` (same keys, same audio checksums);
+* a killed job is resumed by running it again: what reached the cache is checked and skipped, only the
+  rest is rendered (each cache entry is written atomically, so there is no half-written one);
+* every actor must see the same cache folder. Before any work, the driver writes a token file there
+  and each actor reads it back; an actor that cannot (a worker node that does not mount the folder) stops
+  the job with :class:`UnsharedCacheError` naming its node. A node that mounts it elsewhere sets
+  ``ART2MUS_RAY_CACHE_DIR`` to its mount point.
+
+Actors ask for one GPU each (``num_gpus=1``) when the job has a model generator and the cluster has
+GPUs, else one CPU each. A worker that dies mid-job (out of memory, a node lost) is restarted by Ray
+and its soundscape is rendered again (``max_restarts``, ``max_task_retries``).
+
+Ray is an optional extra (``pip install art2mus[cluster]``), imported only here; the daemon never
+imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from art2mus.installation.cache import SoundscapeCache
+from art2mus.installation.config import ExhibitConfig
+from art2mus.installation.soundscapes import FALLBACK_GENERATOR, PrerenderResult, SoundscapeSource
+
+logger = logging.getLogger(__name__)
+
+#: environment variable a worker node sets when it mounts the shared cache folder at another path
+CACHE_DIR_ENV = "ART2MUS_RAY_CACHE_DIR"
+#: how many times a dead actor is restarted, and each of its soundscapes retried, before the job fails
+MAX_RESTARTS = 3
+
+
+class UnsharedCacheError(RuntimeError):
+    """Some Ray workers do not see the driver's cache folder: what they render would be lost."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a RuntimeError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError(
+            "prerender --ray needs Ray: pip install 'art2mus[cluster]' (or pip install 'ray[default]')"
+        ) from None
+    return ray
+
+
+class PrerenderWorker:
+    """One Ray actor: a soundscape source of its own over the shared cache folder (made a Ray actor class
+    by :func:`prerender_on_ray`)."""
+
+    def __init__(self, exhibit: ExhibitConfig, backends: Any = None):
+        cache_dir = os.environ.get(CACHE_DIR_ENV) or exhibit.cache.dir
+        cache = SoundscapeCache(
+            cache_dir,
+            audio_format=exhibit.cache.format,
+            max_size_bytes=int(exhibit.cache.max_size_gb * 10**9),
+        )
+        self.source = SoundscapeSource(exhibit, backends=backends, cache=cache)
+
+    def check_shared(self, token_name: str, token: str) -> tuple[str, str, bool]:
+        """``(node, cache folder here, whether the driver's token is there with its content)``."""
+        path = self.source.cache.directory / token_name
+        try:
+            seen = path.read_text() == token
+        except OSError:
+            seen = False
+        return socket.gethostname(), str(self.source.cache.directory), seen
+
+    def render(
+        self, what: str, name: str, load_image: Callable[[], Any], digest: str | None, force: bool
+    ) -> PrerenderResult:
+        return self.source.prerender_one(what, name, load_image(), digest, force)
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def _needs_gpu(source: SoundscapeSource, names: set[str]) -> bool:
+    return any(source.recipe(name)[0] != FALLBACK_GENERATOR for name in names)
+
+
+def prerender_on_ray(
+    exhibit: ExhibitConfig,
+    cache: SoundscapeCache,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    only: set[str] | None = None,
+    force: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+    backends: Any = None,
+    runtime_env: dict[str, Any] | None = None,
+    max_restarts: int = MAX_RESTARTS,
+) -> list[PrerenderResult]:
+    """:meth:`SoundscapeSource.prerender` spread over Ray actors; results in the exhibit's order.
+
+    Args:
+        address: a running cluster (``ray://head:10001`` or ``head:6379``); None starts Ray on this machine.
+        workers: how many actors (default: one per GPU for model generators, one per CPU for the
+            procedural one, never more than there are soundscapes to render).
+        only, force, progress: as for :meth:`SoundscapeSource.prerender`.
+        backends: the generator table (default: the registry's), shipped to every actor.
+        runtime_env: Ray's runtime environment for the actors (environment variables, ...).
+        max_restarts: restarts of a dead actor, and retries of each soundscape it held.
+
+    Raises:
+        ValueError: ``only`` names something the exhibit does not have.
+        UnsharedCacheError: an actor does not see the driver's cache folder (nothing was rendered).
+        RuntimeError: Ray is not installed.
+    """
+    ray = import_ray()
+    source = SoundscapeSource(exhibit, backends=backends, cache=cache)
+    jobs = source.prerender_jobs(only)
+    results: dict[int, PrerenderResult] = {}
+    pending: list[int] = []
+    for index, (what, name, load_image, digest) in enumerate(jobs):
+        if name == "file":
+            results[index] = PrerenderResult(what, name, "file")
+            continue
+        request = source.request(what)
+        key = source.key(name, request, digest if digest is not None else load_image())
+        if not force and cache.get(key) is not None:  # checked against its checksum: a resumed job
+            results[index] = PrerenderResult(what, name, "cached")
+        else:
+            pending.append(index)
+    done = 0
+    for index in sorted(results):
+        done += 1
+        if progress is not None:
+            progress(done, len(jobs), jobs[index][0])
+    if not pending:
+        return [results[i] for i in range(len(jobs))]
+
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        resources = ray.cluster_resources()
+        gpu = _needs_gpu(source, {jobs[i][1] for i in pending}) and resources.get("GPU", 0) >= 1
+        slots = int(resources.get("GPU" if gpu else "CPU", 1)) or 1
+        if workers is not None and workers > slots:  # the extra actors would wait for resources forever
+            logger.warning(
+                "%d workers asked, the cluster has %d %ss: using %d",
+                workers,
+                slots,
+                "GPU" if gpu else "CPU",
+                slots,
+            )
+        count = max(1, min(workers or slots, slots, len(pending)))
+        logger.info(
+            "prerender on Ray: %d soundscapes to render (%d already done) on %d %s actors",
+            len(pending),
+            len(jobs) - len(pending),
+            count,
+            "GPU" if gpu else "CPU",
+        )
+        actor_class = ray.remote(PrerenderWorker).options(
+            num_gpus=1 if gpu else 0,
+            num_cpus=0 if gpu else 1,
+            max_restarts=max_restarts,
+            max_task_retries=max_restarts,
+            runtime_env=runtime_env,
+        )
+        actors = [actor_class.remote(exhibit, backends) for _ in range(count)]
+        _check_shared(ray, actors, cache.directory)
+        free = list(actors)
+        running: dict[Any, tuple[int, Any]] = {}
+        queue = list(pending)
+        while queue or running:
+            while queue and free:
+                index, actor = queue.pop(0), free.pop()
+                what, name, load_image, digest = jobs[index]
+                running[actor.render.remote(what, name, load_image, digest, force)] = (index, actor)
+            ready, _ = ray.wait(list(running), num_returns=1)
+            index, actor = running.pop(ready[0])
+            results[index] = ray.get(ready[0])
+            free.append(actor)
+            done += 1
+            if progress is not None:
+                progress(done, len(jobs), jobs[index][0])
+        ray.get([actor.close.remote() for actor in actors])
+    finally:
+        if started_ray:
+            ray.shutdown()
+    return [results[i] for i in range(len(jobs))]
+
+
+def _check_shared(ray: Any, actors: list[Any], directory: Path) -> None:
+    """Raise :class:`UnsharedCacheError` unless every actor reads the token the driver writes in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex
+    token_path = directory / f".ray-shared-{token[:12]}"
+    token_path.write_text(token)
+    try:
+        answers = ray.get([actor.check_shared.remote(token_path.name, token) for actor in actors])
+    finally:
+        token_path.unlink(missing_ok=True)
+    blind = [f"{node} (cache folder there: {folder})" for node, folder, seen in answers if not seen]
+    if blind:
+        raise UnsharedCacheError(
+            f"the cache folder {directory} is not shared with every Ray worker: "
+            f"{', '.join(blind)} cannot read the token file {token_path.name} written there; "
+            f"mount the same folder on every node (or set {CACHE_DIR_ENV} to its mount point there)"
+        )

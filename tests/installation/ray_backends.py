@@ -1,0 +1,24 @@
+"""A generator backend for the Ray pre-render tests, importable by Ray's worker processes (PYTHONPATH).
+
+``DyingOnceGenerator`` is the procedural sonifier whose first ``generate`` anywhere kills its own process
+(``os._exit``), as a worker lost mid-job would be; the marker file named by ``ART2MUS_TEST_DIE_ONCE``
+remembers across processes that it already died.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from art2mus.models.procedural import ProceduralGenerator
+
+
+class DyingOnceGenerator(ProceduralGenerator):
+    def generate(self, image, request):
+        marker = Path(os.environ["ART2MUS_TEST_DIE_ONCE"])
+        try:
+            with open(marker, "x") as handle:  # exclusive: only the first caller anywhere dies
+                handle.write(str(os.getpid()))
+        except FileExistsError:
+            return super().generate(image, request)
+        os._exit(1)
