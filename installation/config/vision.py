@@ -58,7 +58,7 @@ class RecognitionConfig(StrictModel):
         "finds none with accept_inliers (0: no second pass; else >= process_width).",
     )
     refine_min_matches: int = Field(
-        2,
+        4,
         ge=0,
         le=1000,
         description="The refine pass runs only when the first pass found at least this many feature matches "

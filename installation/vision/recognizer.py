@@ -168,6 +168,8 @@ class ArtworkRecognizer:
     RANSAC_PX = 5.0
     #: leaves visited per FLANN query (speed/recall trade-off)
     FLANN_CHECKS = 32
+    #: seed of OpenCV's RNG when the FLANN trees are built (reproducible recognition)
+    FLANN_SEED = 14
 
     def __init__(
         self,
@@ -206,6 +208,10 @@ class ArtworkRecognizer:
         photos_per_artwork = max(np.bincount(self._artwork_of_ref))
         self._k = int(min(16, 1 + self._settings.reference_levels * photos_per_artwork))
         t0 = time.perf_counter()
+        # FLANN's randomised trees draw from OpenCV's thread RNG: a fixed seed makes the trees, and so the
+        # approximate neighbours and every decision, the same in every process (else they depend on what
+        # drew from the RNG before, e.g. an earlier recognizer in the same process)
+        cv2.setRNGSeed(self.FLANN_SEED)
         if self._settings.kind == "sift":
             self._flann = cv2.flann_Index(index.descriptors, {"algorithm": 1, "trees": 4})  # KD-tree
         else:  # LSH for binary descriptors

@@ -20,6 +20,7 @@ from art2mus.installation.vision.index import (
     RecognitionIndex,
     ReferencePhoto,
     references_fingerprint,
+    to_gray,
 )
 from art2mus.installation.vision.recognizer import ArtworkRecognizer, GeometryLimits, outline_problem
 
@@ -255,3 +256,29 @@ def test_the_recognizer_built_in_code_behaves_as_the_daemons(demo_index, demo_pa
         demo_index, RecognitionConfig(ratio_test=0.4, keep_inliers=4, accept_inliers=4)
     )
     assert strict.recognize(frame).matches < a.matches
+
+
+def test_recognition_does_not_depend_on_earlier_random_draws(demo_index, demo_paintings):
+    """FLANN's randomised KD-trees draw from OpenCV's RNG: two recognizers of one index, built after
+    different draws, find the same neighbours and so give the same results (the same decisions in every
+    process, whatever ran before)."""
+    rng = np.random.default_rng(7)
+    ids = [a.id for a in DEMO_ARTWORKS]
+    frames = [
+        synthetic_view(demo_paintings[ids[i % len(ids)]], random_view_params(rng), rng).frame
+        for i in range(6)
+    ]
+    noise = np.zeros((64, 64), np.uint8)
+    recognizers = []
+    for draws in (1, 1000):
+        for _ in range(draws):  # something else in the process used OpenCV's RNG
+            cv2.randu(noise, 0, 255)
+        recognizers.append(ArtworkRecognizer(demo_index, TUNED))
+    first, second = recognizers
+    for frame in frames:
+        query = first._passes[-1][1].detectAndCompute(to_gray(frame), None)[1].astype(np.float32)
+        a = first._flann.knnSearch(query, 2, params={"checks": first.flann_checks})
+        b = second._flann.knnSearch(query, 2, params={"checks": second.flann_checks})
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        ra, rb = first.recognize(frame), second.recognize(frame)
+        assert (ra.artwork_id, ra.score, ra.matches) == (rb.artwork_id, rb.score, rb.matches)
