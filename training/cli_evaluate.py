@@ -15,7 +15,7 @@ import click
     "--model-dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Model directory with AudioLDM2-music and ImageBind.",
+    help="Model directory with ImageBind and the AudioLDM2 checkpoint of the aligner's conditioning profile.",
 )
 @click.option(
     "--aligner",
@@ -49,6 +49,9 @@ def command(
     aligner, and report how well it fits the artworks (ImageBindScore: cosine of image and music in
     ImageBind's space, beside the same score of the real paired music) and how close it is to the real
     music (FAD on ImageBind audio embeddings). Use pairs the aligner was not trained on.
+
+    The music is generated as the aligner's conditioning profile plays it (its AudioLDM2 checkpoint and
+    prompts), one candidate per artwork and no re-ranking, so every aligner is scored on one draw.
     """
     import torch
     from tqdm import tqdm
