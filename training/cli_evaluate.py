@@ -94,7 +94,11 @@ def command(
             scorer=scorer,
         )
     if as_json:
-        click.echo(json.dumps({**vars(result), "aligner": str(aligner), "encoder": kind}))
+        click.echo(
+            json.dumps(
+                {**vars(result), "aligner": str(aligner), "encoder": kind, "profile": pipeline.profile.name}
+            )
+        )
         return
     for row in result.per_pair:
         click.echo(
@@ -103,7 +107,7 @@ def command(
         )
     fad = f"{result.fad:.4f}" if result.fad is not None else "- (needs 2 pairs)"
     click.echo(
-        f"{result.pairs} pairs: ImageBindScore {result.imagebind_score:+.4f} (real music "
+        f"{result.pairs} pairs ({pipeline.profile.name} conditioning): ImageBindScore {result.imagebind_score:+.4f} (real music "
         f"{result.reference_imagebind_score:+.4f}), FAD {fad}, {result.seconds_per_clip:.1f} s per artwork"
     )
 

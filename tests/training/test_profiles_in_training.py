@@ -116,6 +116,14 @@ def test_a_trained_aligner_records_the_profile_it_was_trained_under(
     }
     assert len(fingerprints) == 2
 
+    # evaluate plays each aligner through its own profile: the imported one and the one trained for v1
+    for aligner in (v1_aligner, tmp_path / "v1/best"):
+        code, out, err = _run("evaluate", pairs, "--model-dir", debug_models, "--aligner", aligner, "--duration",
+                              "0.5", "--steps", "1", "--device", "cpu", "--json")  # fmt: skip
+        assert code == 0, out + err
+        result = json.loads(out.splitlines()[-1])
+        assert result["profile"] == "art2mus-v1" and result["pairs"] == 2 and np.isfinite(result["fad"])
+
     code, out, err = _run("train", pairs, "--out", tmp_path / "x", "--profile", "art2mus-v2", *common)
     assert code == 2 and "art2mus-v2" in err and "art2mus-v1" in err
 
