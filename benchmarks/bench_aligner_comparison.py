@@ -9,9 +9,8 @@ It runs the commands a museum runs, in subprocesses, only with smaller numbers:
    modality-gap shift fitted on the artworks) and the same without ``--images`` (no shift, to measure what
    the shift does);
 3. a v1-format state dict (``projection1``/``projection2``, random weights: the published weights cannot be
-   downloaded here) imported with ``art2mus models import-v1`` when that command exists, else converted
-   here the same way (``proj_in`` = ``projection1``, ``proj_out`` = ``projection2``, no re-normalisation);
-4. ``art2mus evaluate HELD_OUT --aligner A`` for each.
+   downloaded here) imported with ``art2mus models import-v1`` (the ``art2mus-v1`` profile);
+4. ``art2mus evaluate HELD_OUT --aligner A`` for each (each generates through its aligner's profile).
 
 With ``--model-dir`` pointing at a full model directory (``art2mus models pull``) and the collections of a
 museum (``--train-images``, ``--train-music``, ``--test-images``, ``--test-music``), the same script measures
@@ -73,10 +72,9 @@ def synthetic_collection(root: Path, count: int, seed: int) -> tuple[Path, Path]
 
 
 def v1_aligner(model_dir: Path, work: Path) -> tuple[str, str]:
-    """A v1-format aligner with random weights, imported: ``(aligner name or folder, how)``."""
+    """A v1-format aligner with random weights, imported: ``(aligner name, how)``."""
     import torch
 
-    from art2mus.models.aligner import ImageAligner
     from art2mus.models.encoders import load_image_encoder
     from art2mus.models.model_dir import ModelDir
     from art2mus.models.pipeline_loading import load_audioldm2_components
@@ -96,27 +94,9 @@ def v1_aligner(model_dir: Path, work: Path) -> tuple[str, str]:
     }
     checkpoint = work / "art2mus_4_img_proj_layer.pt"
     torch.save(state, checkpoint)
-    has_import = subprocess.run(
-        [sys.executable, "-m", "art2mus.installation.cli", "models", "import-v1", "--help"],
-        capture_output=True,
-    )
-    if has_import.returncode == 0:
-        art2mus("models", "import-v1", checkpoint, "--name", "v1-random", "--model-dir", model_dir,
-                "--encoder", spec.name, "--lm-dim", lm_dim, "--force")  # fmt: skip
-        return "v1-random", "art2mus models import-v1"
-    aligner = ImageAligner(
-        spec.name, spec.dim, lm_dim=lm_dim, n_tokens=4, hidden_dim=hidden, input_l2_norm=False
-    )
-    aligner.proj_in.weight.data, aligner.proj_in.bias.data = (
-        state["projection1.weight"],
-        state["projection1.bias"],
-    )
-    aligner.proj_out.weight.data, aligner.proj_out.bias.data = (
-        state["projection2.weight"],
-        state["projection2.bias"],
-    )
-    folder = aligner.save(work / "v1-random", {"origin": "v1-format state dict, random weights"})
-    return str(folder), "converted in this script (art2mus models import-v1 not in this checkout)"
+    art2mus("models", "import-v1", checkpoint, "--name", "v1-random", "--model-dir", model_dir,
+            "--encoder", spec.name, "--lm-dim", lm_dim, "--force")  # fmt: skip
+    return "v1-random", "art2mus models import-v1, art2mus-v1 profile"
 
 
 def main() -> None:

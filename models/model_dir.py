@@ -391,8 +391,18 @@ class ModelDir:
         return self.require(ENCODER_ENTRIES[kind])
 
     def resolve_aligner(self, name_or_path: str | Path) -> Path:
-        """An aligner folder: an existing path, or the name of a folder under ``aligners/``."""
+        """An aligner folder: an existing path, or the name of a folder under ``aligners/``.
+
+        Raises:
+            FileNotFoundError: neither exists.
+            ValueError: the path is a torch ``.pt``/``.pth`` file (a v1 checkpoint is imported first).
+        """
         candidate = Path(name_or_path).expanduser()
+        if candidate.is_file() and candidate.suffix.lower() in (".pt", ".pth"):
+            raise ValueError(
+                f"{candidate} is a torch checkpoint, not an aligner folder (config.json + model.safetensors); "
+                f"convert an Art2Mus v1 checkpoint with: art2mus models import-v1 {candidate} --name NAME"
+            )
         if candidate.exists():
             return candidate.parent if candidate.is_file() else candidate
         named = self.aligners_dir / str(name_or_path)

@@ -574,6 +574,13 @@ class Art2MusPipeline:
                 mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
         return sequence[:, -n_tokens:, :]
 
+    def profile_prompts(self, support_prompt: str | None, negative_prompt: str | None) -> tuple[str, str]:
+        """``(support_prompt, negative_prompt)`` with the profile's in place of ``None``."""
+        return (
+            self.profile.support_prompt if support_prompt is None else support_prompt,
+            self.profile.negative_prompt if negative_prompt is None else negative_prompt,
+        )
+
     def negative_conditioning(
         self, negative_prompt: str, n_loa_tokens: int = DEFAULT_LOA_TOKENS
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -645,8 +652,8 @@ class Art2MusPipeline:
         images: Sequence[np.ndarray] | None = None,
         embeddings: torch.Tensor | None = None,
         prompt: str | None = None,
-        support_prompt: str = DEFAULT_SUPPORT_PROMPT,
-        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        support_prompt: str | None = None,
+        negative_prompt: str | None = None,
         guidance: bool = True,
         n_loa_tokens: int = DEFAULT_LOA_TOKENS,
         image_tokens: torch.Tensor | None = None,
@@ -654,8 +661,11 @@ class Art2MusPipeline:
         """Images (or embeddings ``(B, dim)``, or aligner tokens ``(B, n, d_gpt2)``) -> :class:`Art2MusConditioning`.
 
         The second stream carries T5(``prompt``) when a prompt is given, T5(``support_prompt``) otherwise.
-        Gradients flow when called outside ``no_grad`` (training); generation wraps it in ``no_grad``.
+        ``support_prompt`` and ``negative_prompt`` default to the profile's (an aligner is trained, evaluated
+        and played with the prompts of its profile). Gradients flow when called outside ``no_grad``
+        (training); generation wraps it in ``no_grad``.
         """
+        support_prompt, negative_prompt = self.profile_prompts(support_prompt, negative_prompt)
         if images is not None:
             if self._extractor is None:
                 raise ValueError(
@@ -717,8 +727,8 @@ class Art2MusPipeline:
         embeddings: torch.Tensor | None = None,
         conditioning: Art2MusConditioning | None = None,
         prompt: str | None = None,
-        support_prompt: str = DEFAULT_SUPPORT_PROMPT,
-        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+        support_prompt: str | None = None,
+        negative_prompt: str | None = None,
         duration_s: float = 10.0,
         num_inference_steps: int = 50,
         guidance_scale: float = 3.5,
@@ -738,8 +748,9 @@ class Art2MusPipeline:
             images: RGB uint8 arrays ``(H, W, 3)`` (one array or a list); or pass ``embeddings``
                 ``(B, dim)`` from the encoder, or a prepared ``conditioning``.
             prompt: optional text mixed with the image tokens in GPT-2's input (and put on the T5 stream).
-            support_prompt: T5 stream text when no ``prompt`` is given.
-            negative_prompt: what guidance steers away from (embeddings cached per prompt).
+            support_prompt: T5 stream text when no ``prompt`` is given (default: the profile's).
+            negative_prompt: what guidance steers away from (embeddings cached per prompt; default: the
+                profile's).
             duration_s: length of each waveform, seconds; the output has exactly ``round(duration_s * 16000)``
                 samples.
             num_inference_steps: denoising steps; guidance_scale: classifier-free guidance (<= 1: off).
@@ -755,6 +766,7 @@ class Art2MusPipeline:
         # 1. check inputs
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
+        support_prompt, negative_prompt = self.profile_prompts(support_prompt, negative_prompt)
         self.check_inputs(
             images,
             embeddings,

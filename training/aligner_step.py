@@ -3,9 +3,11 @@
 Only the aligner learns. For a batch of (image embedding, target music) pairs:
 
 1. aligner: embeddings ``(B, dim)`` -> tokens ``(B, n_tokens, d_gpt2)``;
-2. frozen GPT-2 rolls out the LoA ``(B, 8, d_gpt2)`` from ``[sos, tokens, eos]`` (with gradients);
+2. frozen GPT-2 rolls out the LoA ``(B, 8, d_gpt2)`` from the tokens as the pipeline's conditioning
+   profile lays them out (``[sos, tokens, eos]``, or bare for ``art2mus-v1``), with gradients;
 3. the target's VAE latents ``(B, 8, frames/4, 16)`` are noised at random timesteps;
-4. the frozen UNet predicts the noise from the LoA (first stream) and T5(support prompt) (second stream);
+4. the frozen UNet predicts the noise from the LoA (first stream) and T5 of the profile's support prompt
+   (second stream);
 5. MSE against the noise (or the velocity for v-prediction models), backward into the aligner only.
 
 :mod:`art2mus.training.trainer` runs these steps over a dataset of pairs (:mod:`.dataset`).
@@ -20,12 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from art2mus.models.pipeline import (
-    DEFAULT_LOA_TOKENS,
-    DEFAULT_NEGATIVE_PROMPT,
-    DEFAULT_SUPPORT_PROMPT,
-    Art2MusPipeline,
-)
+from art2mus.models.pipeline import DEFAULT_LOA_TOKENS, Art2MusPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +68,7 @@ def aligner_training_step(
     embeddings: torch.Tensor,
     latents: torch.Tensor,
     *,
-    support_prompt: str = DEFAULT_SUPPORT_PROMPT,
+    support_prompt: str | None = None,
     n_loa_tokens: int = DEFAULT_LOA_TOKENS,
     generator: torch.Generator | None = None,
     max_grad_norm: float | None = 1.0,
@@ -134,11 +131,11 @@ def diffusion_loss(
     embeddings: torch.Tensor,
     latents: torch.Tensor,
     *,
-    support_prompt: str = DEFAULT_SUPPORT_PROMPT,
+    support_prompt: str | None = None,
     n_loa_tokens: int = DEFAULT_LOA_TOKENS,
     generator: torch.Generator | None = None,
     guidance_scale: float = 1.0,
-    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
+    negative_prompt: str | None = None,
     snr_gamma: float | None = None,
     shift: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ import click
     "--model-dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Model directory with AudioLDM2-music and ImageBind.",
+    help="Model directory with ImageBind and the AudioLDM2 checkpoint of the aligner's conditioning profile.",
 )
 @click.option(
     "--aligner",
@@ -49,6 +49,9 @@ def command(
     aligner, and report how well it fits the artworks (ImageBindScore: cosine of image and music in
     ImageBind's space, beside the same score of the real paired music) and how close it is to the real
     music (FAD on ImageBind audio embeddings). Use pairs the aligner was not trained on.
+
+    The music is generated as the aligner's conditioning profile plays it (its AudioLDM2 checkpoint and
+    prompts), one candidate per artwork and no re-ranking, so every aligner is scored on one draw.
     """
     import torch
     from tqdm import tqdm
@@ -91,7 +94,11 @@ def command(
             scorer=scorer,
         )
     if as_json:
-        click.echo(json.dumps({**vars(result), "aligner": str(aligner), "encoder": kind}))
+        click.echo(
+            json.dumps(
+                {**vars(result), "aligner": str(aligner), "encoder": kind, "profile": pipeline.profile.name}
+            )
+        )
         return
     for row in result.per_pair:
         click.echo(
@@ -100,7 +107,7 @@ def command(
         )
     fad = f"{result.fad:.4f}" if result.fad is not None else "- (needs 2 pairs)"
     click.echo(
-        f"{result.pairs} pairs: ImageBindScore {result.imagebind_score:+.4f} (real music "
+        f"{result.pairs} pairs ({pipeline.profile.name} conditioning): ImageBindScore {result.imagebind_score:+.4f} (real music "
         f"{result.reference_imagebind_score:+.4f}), FAD {fad}, {result.seconds_per_clip:.1f} s per artwork"
     )
 

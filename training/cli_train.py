@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from art2mus.models.profiles import DEFAULT_PROFILE, PROFILES
+
 
 @click.command("train")
 @click.argument("pairs", type=click.Path(dir_okay=False, path_type=Path), required=False)
@@ -37,7 +39,7 @@ import click
     "--model-dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Model directory with AudioLDM2-music and the image encoder (art2mus models list).",
+    help="Model directory with the profile's AudioLDM2 checkpoint and the image encoder (art2mus models list).",
 )
 @click.option(
     "--out",
@@ -59,6 +61,14 @@ import click
     "init_aligner",
     default=None,
     help="Start from this aligner (a folder, or a name under MODEL_DIR/aligners) instead of a new one.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(list(PROFILES)),
+    default=None,
+    help="Conditioning profile to train under; it chooses the AudioLDM2 checkpoint and is recorded in the "
+    "aligner's config.json. Default: the --init aligner's, else art2mus-music. Art2Mus v1's recipe: "
+    "--profile art2mus-v1 --audio-norm v1 --loss-guidance 3.5.",
 )
 @click.option(
     "--epochs",
@@ -162,6 +172,7 @@ def command(
     encoder: str,
     tokens: int,
     init_aligner: str | None,
+    profile: str | None,
     epochs: int,
     batch_size: int,
     accumulation: int,
@@ -187,7 +198,8 @@ def command(
 
     The embeddings and music latents are computed once into OUT/dataset (rebuilt when a file changes);
     OUT/best is the aligner with the lowest validation loss, ready for an exhibit's
-    `generators.art2mus.aligner`. Art2Mus v1's training recipe: --audio-norm v1 --loss-guidance 3.5.
+    `generators.art2mus.aligner`, with the conditioning profile it was trained under recorded. Art2Mus v1's
+    training recipe: --profile art2mus-v1 --audio-norm v1 --loss-guidance 3.5.
     """
     import torch
 
@@ -205,12 +217,14 @@ def command(
     target = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     try:
         pipeline = Art2MusPipeline.from_model_dir(
-            model_dir, encoder=encoder, aligner=init_aligner, device=target
+            model_dir, encoder=encoder, aligner=init_aligner, device=target, profile=profile
         )
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     show_lines = not as_json and not sys.stdout.isatty()
     report = (lambda line: click.echo(line, err=True)) if not as_json else (lambda line: None)
+    if pipeline.profile.name != DEFAULT_PROFILE:
+        report(f"conditioning profile {pipeline.profile.name} (AudioLDM2 {pipeline.profile.base_model})")
     dataset = _dataset(
         pipeline,
         pairs,
@@ -365,6 +379,10 @@ def _dataset(pipeline, pairs, music_dir, data_dir, segment_s, max_segments, audi
         read_pairs,
     )
 
+    # the latents come from the profile's AudioLDM2 VAE: another checkpoint's are another dataset
+    # (the default's keeps the fingerprint datasets were built with before profiles)
+    base = pipeline.profile.base_model
+    encoder_key = pipeline.encoder.spec.name + ("" if base == "audioldm2-music" else f"|{base}")
     try:
         if music_dir is not None:
             scan = scan_music(music_dir)
@@ -373,7 +391,7 @@ def _dataset(pipeline, pairs, music_dir, data_dir, segment_s, max_segments, audi
             tracks = scan.files
             wanted = fingerprint(
                 [Pair(str(t), t, t) for t in tracks],
-                f"audio:{pipeline.encoder.spec.name}",
+                f"audio:{encoder_key}",
                 segment_s,
                 max_segments,
                 audio_norm,
@@ -381,9 +399,7 @@ def _dataset(pipeline, pairs, music_dir, data_dir, segment_s, max_segments, audi
             )
         else:
             pair_list = read_pairs(pairs)
-            wanted = fingerprint(
-                pair_list, pipeline.encoder.spec.name, segment_s, max_segments, audio_norm, seed
-            )
+            wanted = fingerprint(pair_list, encoder_key, segment_s, max_segments, audio_norm, seed)
     except (PairsError, CollectionError) as exc:
         raise click.ClickException(str(exc)) from None
     if (data_dir / "dataset.json").is_file():

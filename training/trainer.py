@@ -6,7 +6,8 @@ held-out *pairs* with fixed noise (the same seed every epoch, so epochs compare)
 
 * ``best/``: the aligner with the lowest validation loss (``config.json`` + ``model.safetensors``,
   loadable by the daemon: point ``generators.<name>.aligner`` at it, or copy it to
-  ``MODEL_DIR/aligners/<name>``);
+  ``MODEL_DIR/aligners/<name>``); its ``config.json`` names the pipeline's conditioning profile, the one
+  it was trained under;
 * ``last/``: the aligner after the last epoch;
 * ``checkpoint.pt``: aligner, optimiser, epoch, RNG and history, so ``resume=True`` continues exactly;
 * ``history.jsonl``: one JSON line per epoch (train loss, val loss, seconds, learning rate).
@@ -246,7 +247,15 @@ def train_aligner(
     generator = torch.Generator().manual_seed(config.seed)
     loss_options = config.loss_options(dataset)
     if resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, weights_only=False)
+        try:  # tensors, numbers and lists only: a foreign file cannot run code on load
+            state = torch.load(checkpoint_path, weights_only=True)
+        except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for bad files
+            raise ValueError(
+                f"{checkpoint_path} cannot be read as a training checkpoint (truncated or not one): {exc}; "
+                "train into a new folder, or without resume"
+            ) from exc
+        if not isinstance(state, dict) or not {"config", "aligner", "epoch"} <= set(state):
+            raise ValueError(f"{checkpoint_path} is not an art2mus training checkpoint")
         if (
             _comparable(state["config"]) != _comparable(asdict(config))
             or state["dataset"] != dataset.info["fingerprint"]
@@ -269,6 +278,8 @@ def train_aligner(
         "segments": len(dataset),
         "training": asdict(config),
     }
+    # the aligner learnt under the pipeline's conditioning: it must be played under the same
+    profile = getattr(getattr(pipeline, "profile", None), "name", None)
     stopped_early = False
     step = start_epoch * steps_per_epoch
     run_started, epochs_run = time.perf_counter(), 0
@@ -330,11 +341,14 @@ def train_aligner(
             aligner.save(
                 out / "best",
                 {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss},
+                conditioning_profile=profile,
             )
         else:
             since_best += 1
         aligner.save(
-            out / "last", {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss}
+            out / "last",
+            {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss},
+            conditioning_profile=profile,
         )
         torch.save(
             {

@@ -127,7 +127,10 @@ def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], forc
 @_model_dir_option
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
-    "--name", required=True, help="Folder name under MODEL_DIR/aligners/ (the exhibit's `aligner:`)."
+    "--name",
+    required=True,
+    help="Folder name under MODEL_DIR/aligners/ (what `train --init` and `evaluate --aligner` take; an "
+    "exhibit's `generators.<name>.aligner` is the folder's path).",
 )
 @click.option(
     "--encoder",
@@ -170,6 +173,7 @@ def import_v1(
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {checkpoint} into {out} (profile art2mus-v1; {V1_LICENCE})")
+    click.echo(f"to play it, set an exhibit's generators.<name>.aligner to {out}")
 
 
 @command.command("export-onnx")

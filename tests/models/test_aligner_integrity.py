@@ -80,6 +80,30 @@ def test_import_v1_refuses_truncated_and_foreign_files_naming_them(tmp_path):
         assert not (tmp_path / "m" / "aligners" / "x").exists()  # nothing half-written
 
 
+def test_a_v1_checkpoint_given_as_an_aligner_says_to_import_it(tmp_path):
+    from art2mus.models.model_dir import ModelDir
+
+    pt = _v1_state(tmp_path / "art2mus_img_proj_layer.pt")
+    with pytest.raises(
+        ValueError, match=rf"{pt} is a torch checkpoint, not an aligner folder.*import-v1 {pt}"
+    ):
+        ModelDir(tmp_path / "m").resolve_aligner(pt)
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            str(pt),
+            "--init",
+            str(pt),
+            "--model-dir",
+            str(tmp_path / "m"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert result.exit_code == 1 and "art2mus models import-v1" in result.output, result.output
+
+
 def test_cache_identity_follows_the_weights_not_the_path(tmp_path):
     folder = _aligner(tmp_path, seed=0)
     settings = {"model_dir": str(tmp_path), "aligner": str(folder)}
