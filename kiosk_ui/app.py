@@ -107,6 +107,16 @@ def _docs_assets() -> Path | None:
     return folder if (folder / "swagger-ui-bundle.js").is_file() else None
 
 
+#: the API documentation pages: never cached, and only this server may be reached from them (ReDoc's
+#: sidebar shows a logo from cdn.redoc.ly, Swagger UI may fetch a validator badge: a kiosk on a closed
+#: network must not try; the browser blocks them before any request leaves)
+DOCS_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "worker-src 'self' blob:; connect-src 'self'",
+}
+
+
 def create_app(
     control: GalleryControl,
     *,
@@ -288,11 +298,11 @@ def create_app(
 
     @guarded.get("/api/docs")
     def docs() -> FileResponse:
-        return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(STATIC / "docs.html", headers=DOCS_HEADERS)
 
     @guarded.get("/redoc")
     def redoc() -> FileResponse:
-        return FileResponse(STATIC / "redoc.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(STATIC / "redoc.html", headers=DOCS_HEADERS)
 
     @app.get("/metrics", dependencies=[Depends(check_token)], response_class=Response)
     def metrics() -> Response:

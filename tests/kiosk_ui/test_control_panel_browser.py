@@ -238,6 +238,9 @@ def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
             )
             page.goto(url + "redoc?token=docs-token")
             expect(page.locator("#redoc h1")).to_contain_text("control panel", timeout=60_000)
+            # the sidebar's attribution holds ReDoc's logo from its CDN: once it is drawn, nothing went out
+            expect(page.get_by_text("API docs by Redocly")).to_be_visible(timeout=30_000)
+            page.wait_for_load_state("networkidle")
             assert outside == []
             assert page.goto(url + "api/docs").status == 401  # and not without the token
             assert page.goto(url + "redoc").status == 401
