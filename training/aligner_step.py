@@ -124,7 +124,9 @@ def aligner_training_step(
                 )
     aligner.train()
     optimizer.zero_grad(set_to_none=True)
-    processes, index = (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    processes, index = (
+        (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    )
     batch = int(embeddings.shape[0])
     chunks = torch.arange(batch).tensor_split(max(1, min(int(accumulation), batch)))
     total, drawn = 0.0, []
@@ -157,7 +159,9 @@ def aligner_training_step(
         total += float(loss.detach()) * len(share) / batch
         drawn += timesteps.tolist()[: len(share)]
     if processes > 1:
-        total = float(accelerator.reduce(torch.tensor(total, dtype=torch.float64, device=accelerator.device), "sum"))
+        total = float(
+            accelerator.reduce(torch.tensor(total, dtype=torch.float64, device=accelerator.device), "sum")
+        )
     params = [p for p in aligner.parameters() if p.grad is not None]
     if max_grad_norm is not None:
         clip = torch.nn.utils.clip_grad_norm_ if accelerator is None else accelerator.clip_grad_norm_

@@ -100,7 +100,9 @@ def build_in_parts(
     if error is not None:
         raise error
     if any(failed):
-        raise ValueError(f"building the dataset failed in process(es) {[k for k, f in enumerate(failed) if f]}")
+        raise ValueError(
+            f"building the dataset failed in process(es) {[k for k, f in enumerate(failed) if f]}"
+        )
     if accelerator.is_main_process:
         logger.info("dataset built by %d processes: writing the index in %s", accelerator.num_processes, out)
         write_index(out, sorted(p for p in parts.iterdir() if (p / "dataset.json").is_file()), fingerprint)

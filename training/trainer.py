@@ -224,7 +224,9 @@ def validation_loss(
 
     With an ``accelerator`` of N processes, batches of N x ``batch_size`` are shared among them as in
     training (the same loss as one process with that batch size)."""
-    processes, index = (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    processes, index = (
+        (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    )
     generator = torch.Generator().manual_seed(seed + 1_000_003)
     total, count = 0.0, 0
     pipeline.aligner.eval()
@@ -246,7 +248,9 @@ def validation_loss(
         total += float(loss) * len(share)
         count += len(batch)
     if processes > 1:
-        total = float(accelerator.reduce(torch.tensor(total, dtype=torch.float64, device=accelerator.device), "sum"))
+        total = float(
+            accelerator.reduce(torch.tensor(total, dtype=torch.float64, device=accelerator.device), "sum")
+        )
     return total / max(1, count)
 
 
