@@ -83,6 +83,7 @@ def build_in_parts(
     out = Path(directory)
     parts = out / PARTS_DIR
     share = process_slice(len(items), accelerator.num_processes, accelerator.process_index)
+    accelerator.wait_for_everyone()  # every process has looked for a cached dataset before any is removed
     if accelerator.is_main_process:
         (out / "dataset.json").unlink(missing_ok=True)  # stale until the new index is written
         if parts.exists():

@@ -1,0 +1,125 @@
+"""`art2mus train` under `accelerate launch` with 2 CPU processes (gloo): the dataset step shared between
+them gives one process's features, and data-parallel training gives one process's weights at the
+equivalent batch (2 processes x batch 2 == 1 process x batch 4)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from art2mus.installation.cli import main
+from art2mus.training.dataset import PairDataset
+
+pytestmark = pytest.mark.slow  # two launched processes: ~30 s alone, minutes on a loaded machine
+
+ARTWORKS = ("amber-fields", "city-at-six", "hills-of-orvale", "night-over-the-village")
+#: 4 pairs of 2.5 s in 1 s segments: 12 segments, one pair (3) held out; 9 to train on in steps of 4, so the
+#: last step of each epoch has one segment and the second process an empty share
+TRAIN = ["--epochs", "2", "--segment-seconds", "1", "--val-fraction", "0.25", "--device", "cpu", "--json"]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, repo_root):
+    from art2mus.models.debug import build_debug_model_dir
+
+    root = tmp_path_factory.mktemp("accelerate")
+    models = build_debug_model_dir(root / "models", encoders=("imagebind",))
+    (root / "music").mkdir()
+    rows = []
+    for k, artwork in enumerate(ARTWORKS):
+        t = np.arange(int(2.5 * 22050)) / 22050
+        wave = sum(0.2 * np.sin(2 * np.pi * 110.0 * 2 ** (k / 4) * m * t) for m in (1, 1.25, 1.5))
+        soundfile.write(root / "music" / f"{artwork}.wav", wave.astype(np.float32), 22050)
+        rows.append(
+            {
+                "id": artwork,
+                "image": str(repo_root / f"exhibits/demo/artworks/{artwork}.png"),
+                "audio": f"music/{artwork}.wav",
+            }
+        )
+    manifest = root / "pairs.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "image", "audio"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root, models, manifest
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(setup):
+    """One process at batch 4 (in this process) and two launched processes at batch 2."""
+    root, models, manifest = setup
+    common = [str(manifest), "--model-dir", str(models), *TRAIN]
+    single = CliRunner().invoke(main, ["train", *common, "--out", str(root / "one"), "--batch-size", "4"])
+    assert single.exit_code == 0, single.output
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(root / "hf")}  # no user accelerate config
+    launch = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(_free_port()),
+        "-m", "art2mus.installation.cli", "train", *common, "--out", str(root / "two"), "--batch-size", "2",
+    ]  # fmt: skip
+    # a busy 2-core machine: starting two processes (torch, diffusers) can take minutes; nothing waits on time
+    two = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=600)
+    assert two.returncode == 0, two.stdout[-3000:] + two.stderr[-6000:]
+    return root / "one", root / "two", single.stdout, two.stdout
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_the_dataset_step_shared_by_two_processes_gives_one_process_features(runs):
+    one, two, _, _ = runs
+    index = json.loads((two / "dataset" / "dataset.json").read_text())
+    # each process wrote its own shard files; the index names both parts'
+    assert {Path(p).parts[:2] for p in index["shards"]["latents"]} == {("parts", "00000"), ("parts", "00001")}
+    alone, shared = PairDataset.load(one / "dataset"), PairDataset.load(two / "dataset")
+    assert shared.pair_ids == alone.pair_ids == list(ARTWORKS)
+    assert shared.info["fingerprint"] == alone.info["fingerprint"]
+    assert [p["id"] for p in shared.info["pairs"]] == list(ARTWORKS)
+    assert torch.equal(shared.segment_pair, alone.segment_pair) and len(shared) == 12
+    assert torch.allclose(shared.embeddings[:], alone.embeddings[:], atol=1e-6)
+    assert torch.allclose(shared.latents[:], alone.latents[:], atol=1e-5)
+
+
+def test_two_processes_at_batch_2_train_the_weights_of_one_at_batch_4(runs, setup):
+    from art2mus.models.pipeline import Art2MusPipeline
+    from art2mus.training.cli_train import new_aligner
+
+    one, two, single_out, two_out = runs
+    pipeline = Art2MusPipeline.from_model_dir(setup[1], encoder="imagebind", device="cpu")
+    initial = new_aligner(pipeline, 4, 0).state_dict()  # what both runs started from (--tokens 4, --seed 0)
+    reference = load_file(str(one / "last" / "model.safetensors"))
+    trained = load_file(str(two / "last" / "model.safetensors"))
+    assert reference.keys() == trained.keys()
+    for name, value in reference.items():
+        assert torch.allclose(trained[name], value, atol=1e-5), (name, (trained[name] - value).abs().max())
+    assert any(not torch.allclose(reference[k], initial[k], atol=1e-4) for k in reference)  # it did train
+    # the losses are the whole batch's, and only the main process wrote and printed
+    history = [json.loads(line) for line in (two / "history.jsonl").read_text().splitlines()]
+    expected = [json.loads(line) for line in (one / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2] and [h["steps"] for h in history] == [3, 3]
+    for got, want in zip(history, expected, strict=True):
+        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-4)
+        assert got["val_loss"] == pytest.approx(want["val_loss"], rel=1e-4)
+    assert sum("summary" in line for line in _json_lines(two_out)) == 1
+    assert len(_json_lines(two_out)) == len(_json_lines(single_out)) == 3
