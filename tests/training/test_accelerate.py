@@ -4,7 +4,6 @@ equivalent batch (2 processes x batch 2 == 1 process x batch 4)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
@@ -12,9 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
@@ -31,30 +28,11 @@ TRAIN = ["--epochs", "2", "--segment-seconds", "1", "--val-fraction", "0.25", "-
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory, repo_root):
+def setup(tmp_path_factory, manifest):
     from art2mus.models.debug import build_debug_model_dir
 
     root = tmp_path_factory.mktemp("accelerate")
-    models = build_debug_model_dir(root / "models", encoders=("imagebind",))
-    (root / "music").mkdir()
-    rows = []
-    for k, artwork in enumerate(ARTWORKS):
-        t = np.arange(int(2.5 * 22050)) / 22050
-        wave = sum(0.2 * np.sin(2 * np.pi * 110.0 * 2 ** (k / 4) * m * t) for m in (1, 1.25, 1.5))
-        soundfile.write(root / "music" / f"{artwork}.wav", wave.astype(np.float32), 22050)
-        rows.append(
-            {
-                "id": artwork,
-                "image": str(repo_root / f"exhibits/demo/artworks/{artwork}.png"),
-                "audio": f"music/{artwork}.wav",
-            }
-        )
-    manifest = root / "pairs.csv"
-    with manifest.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "image", "audio"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return root, models, manifest
+    return root, build_debug_model_dir(root / "models", encoders=("imagebind",)), manifest
 
 
 def _free_port() -> int:
