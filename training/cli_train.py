@@ -215,13 +215,14 @@ def command(
     `generators.art2mus.aligner`, with the conditioning profile it was trained under recorded. Art2Mus v1's
     training recipe: --profile art2mus-v1 --audio-norm v1 --loss-guidance 3.5.
 
+    Data-parallel on several GPUs (or CPU processes) with Hugging Face accelerate: each process extracts
+    its slice of the dataset's features, then trains on its share of every batch; a step sees batch-size x
+    accumulation x N segments, and N processes at --batch-size B give the weights one process gives at
+    --batch-size N x B. Only the first process writes OUT and prints. Without GPUs add --device cpu (N CPU
+    processes over gloo; `accelerate launch --cpu` starts only one process):
+
     \b
-    Data-parallel on several GPUs (or CPU processes) with Hugging Face accelerate:
       accelerate launch --multi_gpu --num_processes N -m art2mus.installation.cli train PAIRS ...
-    Each process extracts its slice of the dataset's features, then trains on its share of every batch:
-    a step sees batch-size x accumulation x N segments, and N processes at --batch-size B give the weights
-    one process gives at --batch-size N x B. Only the first process writes OUT and prints. Without GPUs
-    add --device cpu (N CPU processes over gloo; `accelerate launch --cpu` starts only one process).
     """
     import torch
 
