@@ -242,7 +242,10 @@ def command(
     if launched() and device not in ("auto", "cpu"):
         raise click.UsageError("under accelerate launch, --device is auto (a GPU per process) or cpu")
     requested = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-    accelerator = make_accelerator(requested, mixed_precision)
+    try:
+        accelerator = make_accelerator(requested, mixed_precision)
+    except ValueError as exc:  # e.g. fp16 without a GPU
+        raise click.ClickException(f"--mixed-precision {mixed_precision}: {exc}") from None
     target = accelerator.device if launched() else requested
     main = accelerator.is_main_process
     try:

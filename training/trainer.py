@@ -462,6 +462,7 @@ def train_aligner(
             stopped_early = True
             break
     accelerator.wait_for_everyone()  # the folder is complete before any process returns
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the aligner's own forward again
     if previous is not None:
         earlier = _val_loss_of(previous)
         if earlier is not None and best is not None and earlier < best:
