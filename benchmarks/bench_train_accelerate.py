@@ -7,7 +7,9 @@ batch (``--batch`` segments per optimiser step): one process at batch ``--batch`
 threads: the cores two processes get), then 2 processes launched by ``accelerate launch --multi_gpu
 --num_processes 2`` (gloo, 1 thread each) at batch ``--batch / 2``. Steps per second are timed inside
 training on the main process (first to last optimiser step: process start-up and model loading are
-left out); the weights are compared with the 2-thread single process's.
+left out); the weights are compared with the 1-thread single process's, the speed with the faster
+single-process run (on a loaded machine 2 threads can be far slower than 1: OpenMP threads spin waiting
+for a core).
 
     .venv/bin/python benchmarks/bench_train_accelerate.py [--segments 64 --batch 8 --epochs 3]
 """
@@ -123,13 +125,13 @@ def main() -> None:
                 {"run": name, "batch_per_process": batch, **{k: round(v, 3) for k, v in timing.items()}}
             )
             rows[-1]["weights"] = load_file(str(out / "last" / "model.safetensors"))
-        reference = rows[1].pop("weights")
+        reference = rows[0].pop("weights")
         for row in rows:
             weights = row.pop("weights", reference)
             row["max_abs_weight_diff_vs_1_process"] = float(
                 max((weights[k] - reference[k]).abs().max() for k in reference)
             )
-    two, one = rows[2], rows[1]
+    two, one = rows[2], max(rows[:2], key=lambda row: row["steps_per_s"])
     print(
         json.dumps(
             {
@@ -139,9 +141,7 @@ def main() -> None:
                 "cpu_cores": os.cpu_count(),
                 "load_average_1min": round(os.getloadavg()[0], 2),
                 "rows": rows,
-                "speedup_2_processes_vs_1_process_2_threads": round(
-                    two["steps_per_s"] / one["steps_per_s"], 3
-                ),
+                "speedup_2_processes_vs_faster_1_process": round(two["steps_per_s"] / one["steps_per_s"], 3),
                 "weights_match_atol_1e-5": two["max_abs_weight_diff_vs_1_process"] <= 1e-5,
             }
         )
