@@ -101,3 +101,21 @@ def test_two_processes_at_batch_2_train_the_weights_of_one_at_batch_4(runs, setu
         assert got["val_loss"] == pytest.approx(want["val_loss"], rel=1e-4)
     assert sum("summary" in line for line in _json_lines(two_out)) == 1
     assert len(_json_lines(two_out)) == len(_json_lines(single_out)) == 3
+
+
+def test_mixed_precision_is_passed_through_to_training(runs, setup):
+    root, models, manifest = setup
+    one = runs[0]
+    out = root / "bf16"
+    result = CliRunner().invoke(
+        main,
+        ["train", str(manifest), "--model-dir", str(models), *TRAIN, "--out", str(out), "--batch-size", "4",
+         "--mixed-precision", "bf16"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fp32 = load_file(str(one / "last" / "model.safetensors"))
+    bf16 = load_file(str(out / "last" / "model.safetensors"))
+    assert all(torch.isfinite(v).all() for v in bf16.values())
+    # autocast really ran: bfloat16 matmuls move the weights off the float32 run's, but not far
+    assert any(not torch.allclose(bf16[k], fp32[k], atol=1e-6) for k in fp32)
+    assert all(torch.allclose(bf16[k], fp32[k], atol=5e-2) for k in fp32)
