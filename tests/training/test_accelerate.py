@@ -119,3 +119,35 @@ def test_mixed_precision_is_passed_through_to_training(runs, setup):
     # autocast really ran: bfloat16 matmuls move the weights off the float32 run's, but not far
     assert any(not torch.allclose(bf16[k], fp32[k], atol=1e-6) for k in fp32)
     assert all(torch.allclose(bf16[k], fp32[k], atol=5e-2) for k in fp32)
+
+
+def test_a_music_only_dataset_built_in_slices_and_indexed_equals_the_whole_build(setup, tmp_path):
+    """What each launched process does for --music-only (its slice, named from the whole list's folder,
+    seeded by its index), merged by the index the main process writes, without launching."""
+    from art2mus.models.pipeline import Art2MusPipeline
+    from art2mus.training.dataset import build_music_dataset, common_folder
+    from art2mus.training.distributed import process_slice, write_index
+
+    _, models, manifest = setup
+    pipeline = Art2MusPipeline.from_model_dir(models, encoder="imagebind", device="cpu")
+    tracks = sorted((manifest.parent / "music").glob("*.wav"))[:3]
+    options = {"segment_s": 1.0, "max_segments_per_track": 2, "seed": 7}
+    whole = build_music_dataset(tracks, pipeline, **options)
+    parts = []
+    for index in range(2):
+        share = process_slice(len(tracks), 2, index)  # 2 tracks, then 1
+        part = build_music_dataset(
+            tracks[share.start : share.stop],
+            pipeline,
+            first_index=share.start,
+            root=common_folder(tracks),
+            **options,
+        )
+        parts.append(part.save(tmp_path / "parts" / f"{index:05d}"))
+    write_index(tmp_path, parts, whole.info["fingerprint"])
+    merged = PairDataset.load(tmp_path)
+    assert merged.pair_ids == whole.pair_ids and merged.info == whole.info
+    assert torch.equal(merged.segment_pair, whole.segment_pair)
+    assert torch.allclose(merged.embeddings[:], whole.embeddings, atol=1e-6)
+    assert torch.allclose(merged.latents[:], whole.latents, atol=1e-6)
+    assert merged.split(0.34, seed=0) == whole.split(0.34, seed=0)  # validation still split by track
