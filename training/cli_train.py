@@ -489,7 +489,10 @@ def _dataset(
 
             dataset = build_in_parts(items, build, data_dir, accelerator, wanted)
         else:
+            from art2mus.training.distributed import clear_parts
+
             dataset = build(items, 0)
+            clear_parts(data_dir)
             dataset.save(data_dir)
     except (PairsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -79,6 +79,7 @@ def build_in_parts(
     index (:func:`write_index`) under the whole set's ``fingerprint``.
     Every process returns the merged dataset, loaded lazily."""
     from art2mus.training.dataset import PairDataset
+    from art2mus.training.shards import shard_paths
 
     out = Path(directory)
     parts = out / PARTS_DIR
@@ -86,8 +87,9 @@ def build_in_parts(
     accelerator.wait_for_everyone()  # every process has looked for a cached dataset before any is removed
     if accelerator.is_main_process:
         (out / "dataset.json").unlink(missing_ok=True)  # stale until the new index is written
-        if parts.exists():
-            shutil.rmtree(parts)
+        clear_parts(out)
+        for stale in shard_paths(out, "embeddings") + shard_paths(out, "latents"):  # a one-process build's
+            stale.unlink()
     accelerator.wait_for_everyone()
     mine = parts / f"{accelerator.process_index:05d}"
     error = None
@@ -109,6 +111,11 @@ def build_in_parts(
         write_index(out, sorted(p for p in parts.iterdir() if (p / "dataset.json").is_file()), fingerprint)
     accelerator.wait_for_everyone()
     return PairDataset.load(out)
+
+
+def clear_parts(directory: str | Path) -> None:
+    """Remove the parts an earlier several-process build left in ``directory`` (before another build)."""
+    shutil.rmtree(Path(directory) / PARTS_DIR, ignore_errors=True)
 
 
 def _gather_flags(accelerator: Any, flag: bool) -> list[bool]:
