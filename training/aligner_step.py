@@ -11,13 +11,21 @@ Only the aligner learns. For a batch of (image embedding, target music) pairs:
 5. MSE against the noise (or the velocity for v-prediction models), backward into the aligner only.
 
 :mod:`art2mus.training.trainer` runs these steps over a dataset of pairs (:mod:`.dataset`).
+
+Data-parallel (``accelerate launch``, an :class:`accelerate.Accelerator` passed in): every process is given
+the whole step's batch, the same seeded generator, and runs its share of each micro-batch. Each process
+draws the noise and timesteps of the *whole* micro-batch (so the generators stay in step and every
+segment gets the noise one process would give it) and keeps its rows; each share's loss is weighted by
+its size, so the averaged gradient is the one-process gradient of the whole batch: N processes with batch
+B give the weights of one process with batch N x B (within float rounding).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -34,6 +42,14 @@ class AlignerStepResult:
     loss: float
     timesteps: tuple[int, ...]
     grad_norm: float
+
+
+class BatchPart(NamedTuple):
+    """Rows ``start:stop`` of a micro-batch of ``size`` rows: the share one process computes."""
+
+    start: int
+    stop: int
+    size: int
 
 
 def aligner_optimizer(
@@ -73,6 +89,8 @@ def aligner_training_step(
     generator: torch.Generator | None = None,
     max_grad_norm: float | None = 1.0,
     accumulation: int = 1,
+    accelerator: Any = None,
+    model: nn.Module | None = None,
     **loss_options: Any,
 ) -> AlignerStepResult:
     """One optimiser step of the aligner on ``embeddings`` ``(B, dim)`` paired with target ``latents``.
@@ -86,6 +104,12 @@ def aligner_training_step(
         max_grad_norm: clip the aligner's gradient norm (``None``: no clipping).
         accumulation: gradient accumulation: the batch goes through the networks in this many
             micro-batches (memory of one micro-batch), their gradients summed, then one optimiser step.
+        accelerator: an :class:`accelerate.Accelerator`: this process computes its share of each
+            micro-batch (see the module docstring), gradients are averaged across processes (synchronised
+            once, on the last micro-batch), mixed precision as it was configured; ``embeddings`` and
+            ``latents`` are the whole step's batch on every process (``latents`` may be any object whose
+            indexing by a 1-D tensor of rows reads just those rows). ``None``: one process, plain torch.
+        model: the aligner as ``accelerator.prepare`` wrapped it (default: ``pipeline.aligner``).
         loss_options: passed to :func:`diffusion_loss` (``guidance_scale``, ``snr_gamma``, ``shift``...).
     """
     aligner = pipeline.aligner
@@ -100,30 +124,67 @@ def aligner_training_step(
                 )
     aligner.train()
     optimizer.zero_grad(set_to_none=True)
+    processes, index = (
+        (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    )
     batch = int(embeddings.shape[0])
+    chunks = torch.arange(batch).tensor_split(max(1, min(int(accumulation), batch)))
     total, drawn = 0.0, []
-    for chunk in torch.arange(batch).tensor_split(max(1, min(int(accumulation), batch))):
-        loss, timesteps = diffusion_loss(
-            pipeline,
-            embeddings[chunk],
-            latents[chunk],
-            support_prompt=support_prompt,
-            n_loa_tokens=n_loa_tokens,
-            generator=generator,
-            **loss_options,
+    for number, chunk in enumerate(chunks):
+        share = chunk.tensor_split(processes)[index]
+        lo = int(share[0] - chunk[0]) if len(share) else 0
+        # a process with no rows in this micro-batch (its tail) still runs one, weighted 0: the gradient
+        # all-reduce needs every process, and the generator draws stay in step
+        rows = share if len(share) else chunk[:1]
+        part = BatchPart(lo, lo + len(rows), len(chunk))
+        last = number == len(chunks) - 1
+        with _sync_unless(accelerator, model, last), _autocast(accelerator):
+            loss, timesteps = diffusion_loss(
+                pipeline,
+                embeddings[rows],
+                latents[rows],
+                support_prompt=support_prompt,
+                n_loa_tokens=n_loa_tokens,
+                generator=generator,
+                part=part,
+                model=model,
+                **loss_options,
+            )
+        # the mean over processes (the all-reduce) of these is the whole batch's mean loss
+        weight = len(share) / batch * processes
+        if accelerator is None:
+            (loss * weight).backward()
+        else:
+            accelerator.backward(loss * weight)
+        total += float(loss.detach()) * len(share) / batch
+        drawn += timesteps.tolist()[: len(share)]
+    if processes > 1:
+        total = float(
+            accelerator.reduce(torch.tensor(total, dtype=torch.float64, device=accelerator.device), "sum")
         )
-        (loss * (len(chunk) / batch)).backward()
-        total += float(loss.item()) * len(chunk) / batch
-        drawn += timesteps.tolist()
     params = [p for p in aligner.parameters() if p.grad is not None]
     if max_grad_norm is not None:
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
+        clip = torch.nn.utils.clip_grad_norm_ if accelerator is None else accelerator.clip_grad_norm_
+        grad_norm = float(clip(params, max_grad_norm))
     else:
+        if accelerator is not None:
+            accelerator.unscale_gradients()  # fp16: the norm of the true gradients
         grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
     optimizer.step()
     aligner.eval()
     logger.debug("aligner step: loss %.5f, grad norm %.4f", total, grad_norm)
     return AlignerStepResult(loss=total, timesteps=tuple(int(t) for t in drawn), grad_norm=grad_norm)
+
+
+def _sync_unless(accelerator: Any, model: nn.Module | None, last: bool):
+    """Gradients are all-reduced once per optimiser step: on the last micro-batch only."""
+    if accelerator is None or last or accelerator.num_processes == 1 or model is None:
+        return contextlib.nullcontext()
+    return accelerator.no_sync(model)
+
+
+def _autocast(accelerator: Any):
+    return contextlib.nullcontext() if accelerator is None else accelerator.autocast()
 
 
 def diffusion_loss(
@@ -138,6 +199,8 @@ def diffusion_loss(
     negative_prompt: str | None = None,
     snr_gamma: float | None = None,
     shift: bool = True,
+    part: BatchPart | None = None,
+    model: nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The denoising loss of the frozen prior conditioned through the aligner: ``(loss, timesteps)``.
 
@@ -154,6 +217,11 @@ def diffusion_loss(
             for v-prediction); v1 offers it with gamma 5. ``None``: plain MSE.
         shift: apply the aligner's modality-gap shift (``False`` when ``embeddings`` are of the modality
             the aligner is trained on, e.g. ImageBind audio embeddings for a music-only aligner).
+        part: ``embeddings`` and ``latents`` are rows ``part.start:part.stop`` of a batch of ``part.size``:
+            the noise and timesteps are drawn for the whole batch (as one process would) and these rows'
+            kept. ``None``: they are the whole batch.
+        model: the module that turns embeddings into tokens (the aligner wrapped for data-parallel
+            training); default ``pipeline.aligner``.
     """
     from diffusers import DDPMScheduler
     from diffusers.training_utils import compute_snr
@@ -168,8 +236,11 @@ def diffusion_loss(
         )
     device, dtype = pipeline.device, pipeline.dtype
     batch = int(embeddings.shape[0])
+    part = part or BatchPart(0, batch, batch)
+    if part.stop - part.start != batch or not 0 <= part.start < part.stop <= part.size:
+        raise ValueError(f"part {tuple(part)} does not hold the {batch} rows given")
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
-    tokens = aligner(embeddings.to(device), shift=shift)
+    tokens = (model or aligner)(embeddings.to(device), shift=shift)
     guided = guidance_scale > 1.0
     conditioning = pipeline.encode_conditioning(
         image_tokens=tokens,
@@ -180,12 +251,12 @@ def diffusion_loss(
     )
 
     latents = latents.to(device=device, dtype=dtype)
-    noise = torch.randn(latents.shape, generator=generator, dtype=torch.float32).to(
-        device=device, dtype=dtype
-    )
+    rows = slice(part.start, part.stop)
+    noise = torch.randn((part.size, *latents.shape[1:]), generator=generator, dtype=torch.float32)[rows]
+    noise = noise.to(device=device, dtype=dtype)
     timesteps = torch.randint(
-        0, noise_scheduler.config.num_train_timesteps, (batch,), generator=generator
-    ).to(device)
+        0, noise_scheduler.config.num_train_timesteps, (part.size,), generator=generator
+    )[rows].to(device)
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
     loa, t5, mask = conditioning.loa_embeds, conditioning.t5_embeds, conditioning.t5_mask
     if guided:  # [negatives, positives], as the sampler batches them

@@ -153,7 +153,20 @@ from art2mus.models.profiles import DEFAULT_PROFILE, PROFILES
     help="Seeds the new aligner's weights, the data's latents, shuffling, noise and timesteps: two runs "
     "with one seed on the CPU give identical weights.",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto, cpu, cuda or cuda:N. Under accelerate launch: auto (each process its GPU, or the CPU where "
+    "there is none) or cpu.",
+)
+@click.option(
+    "--mixed-precision",
+    type=click.Choice(["no", "fp16", "bf16"]),
+    default=None,
+    help="Autocast the networks in training (fp16 with loss scaling, or bf16). Default: what accelerate "
+    "launch was given (--mixed_precision or its config), else no.",
+)
 @click.option("--resume", is_flag=True, help="Continue (or extend, with a larger --epochs) the run in --out.")
 @click.option(
     "--overwrite",
@@ -187,6 +200,7 @@ def command(
     patience: int,
     seed: int,
     device: str,
+    mixed_precision: str | None,
     resume: bool,
     overwrite: bool,
     as_json: bool,
@@ -200,6 +214,15 @@ def command(
     OUT/best is the aligner with the lowest validation loss, ready for an exhibit's
     `generators.art2mus.aligner`, with the conditioning profile it was trained under recorded. Art2Mus v1's
     training recipe: --profile art2mus-v1 --audio-norm v1 --loss-guidance 3.5.
+
+    Data-parallel on several GPUs (or CPU processes) with Hugging Face accelerate: each process extracts
+    its slice of the dataset's features, then trains on its share of every batch; a step sees batch-size x
+    accumulation x N segments, and N processes at --batch-size B give the weights one process gives at
+    --batch-size N x B. Only the first process writes OUT and prints. Without GPUs add --device cpu (N CPU
+    processes over gloo; `accelerate launch --cpu` starts only one process):
+
+    \b
+      accelerate launch --multi_gpu --num_processes N -m art2mus.installation.cli train PAIRS ...
     """
     import torch
 
@@ -214,15 +237,25 @@ def command(
         )
     if music_dir is not None and encoder != "imagebind":
         raise click.UsageError("--music-only needs --encoder imagebind (audio and images in one space)")
-    target = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    from art2mus.training.distributed import launched, make_accelerator
+
+    if launched() and device not in ("auto", "cpu"):
+        raise click.UsageError("under accelerate launch, --device is auto (a GPU per process) or cpu")
+    requested = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    try:
+        accelerator = make_accelerator(requested, mixed_precision)
+    except ValueError as exc:  # e.g. fp16 without a GPU
+        raise click.ClickException(f"--mixed-precision {mixed_precision}: {exc}") from None
+    target = accelerator.device if launched() else requested
+    main = accelerator.is_main_process
     try:
         pipeline = Art2MusPipeline.from_model_dir(
             model_dir, encoder=encoder, aligner=init_aligner, device=target, profile=profile
         )
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    show_lines = not as_json and not sys.stdout.isatty()
-    report = (lambda line: click.echo(line, err=True)) if not as_json else (lambda line: None)
+    show_lines = main and not as_json and not sys.stdout.isatty()
+    report = (lambda line: click.echo(line, err=True)) if main and not as_json else (lambda line: None)
     if pipeline.profile.name != DEFAULT_PROFILE:
         report(f"conditioning profile {pipeline.profile.name} (AudioLDM2 {pipeline.profile.base_model})")
     dataset = _dataset(
@@ -235,6 +268,7 @@ def command(
         audio_norm,
         seed,
         report,
+        accelerator,
     )
     gap = None
     if pipeline.aligner is None:
@@ -280,7 +314,7 @@ def command(
     metadata.update({"pairs_file": str(pairs)} if pairs is not None else {"music_dir": str(music_dir)})
     if gap is not None:
         metadata["modality_gap"] = gap.summary()
-    with _step_bar(as_json) as progress:
+    with _step_bar(as_json or not main) as progress:
         try:
             result = train_aligner(
                 pipeline,
@@ -292,9 +326,12 @@ def command(
                 progress=progress,
                 on_epoch=on_epoch,
                 metadata=metadata,
+                accelerator=accelerator,
             )
         except (RunFolderError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
+    if not main:
+        return
     summary = {
         "best": str(result.best_dir),
         "last": str(result.last_dir),
@@ -365,16 +402,21 @@ def new_aligner(pipeline, tokens: int, seed: int, input_shift: list[float] | Non
         )
 
 
-def _dataset(pipeline, pairs, music_dir, data_dir, segment_s, max_segments, audio_norm, seed, report):
-    """The cached dataset in ``data_dir`` when it was built from the same files and settings, else a new one."""
+def _dataset(
+    pipeline, pairs, music_dir, data_dir, segment_s, max_segments, audio_norm, seed, report, accelerator
+):
+    """The cached dataset in ``data_dir`` when it was built from the same files and settings, else a new one
+    (built by every process, each its slice, when there are several)."""
     from art2mus.training.cli_dataset import progress_printer
     from art2mus.training.collection import CollectionError, scan_music
     from art2mus.training.dataset import (
+        NoSegmentsError,
         Pair,
         PairDataset,
         PairsError,
         build_dataset,
         build_music_dataset,
+        common_folder,
         fingerprint,
         read_pairs,
     )
@@ -406,31 +448,54 @@ def _dataset(pipeline, pairs, music_dir, data_dir, segment_s, max_segments, audi
         cached = PairDataset.load(data_dir)
         if cached.info.get("fingerprint") == wanted:
             return cached
-    progress = progress_printer("embedding music" if music_dir else "embedding pairs", report is not None)
-    try:
-        if music_dir is not None:
-            dataset = build_music_dataset(
-                tracks,
-                pipeline,
-                segment_s=segment_s,
-                max_segments_per_track=max_segments,
-                progress=progress,
-                seed=seed,
-                audio_norm=audio_norm,
-            )
-        else:
-            dataset = build_dataset(
-                pair_list,
+    progress = progress_printer(
+        "embedding music" if music_dir else "embedding pairs", accelerator.is_main_process
+    )
+
+    def build(items, first_index):
+        """The dataset of ``items``, the whole list's from ``first_index`` on (None: no segment in them)."""
+        if music_dir is None:
+            return build_dataset(
+                list(items),
                 pipeline,
                 segment_s=segment_s,
                 max_segments_per_pair=max_segments,
                 progress=progress,
                 seed=seed,
                 audio_norm=audio_norm,
+                first_index=first_index,
             )
+        try:
+            return build_music_dataset(
+                list(items),
+                pipeline,
+                segment_s=segment_s,
+                max_segments_per_track=max_segments,
+                progress=progress,
+                seed=seed,
+                audio_norm=audio_norm,
+                first_index=first_index,
+                root=common_folder(tracks),
+            )
+        except NoSegmentsError:
+            if len(items) == len(tracks):
+                raise
+            return None  # this process's slice is all short tracks; another's may not be
+
+    items = tracks if music_dir is not None else pair_list
+    try:
+        if accelerator.num_processes > 1:
+            from art2mus.training.distributed import build_in_parts
+
+            dataset = build_in_parts(items, build, data_dir, accelerator, wanted)
+        else:
+            from art2mus.training.distributed import clear_parts
+
+            dataset = build(items, 0)
+            clear_parts(data_dir)
+            dataset.save(data_dir)
     except (PairsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    dataset.save(data_dir)
     report(f"{len(dataset.pair_ids)} examples, {len(dataset)} segments of {segment_s:g} s -> {data_dir}")
     return dataset
 

@@ -47,6 +47,17 @@ class PairsError(ValueError):
     """A manifest or exhibit does not describe usable pairs; the message names the file and line."""
 
 
+class NoSegmentsError(PairsError):
+    """No track of a music-only dataset is long enough for one segment."""
+
+
+def pair_generator(seed: int, index: int) -> torch.Generator:
+    """The generator of pair ``index``'s VAE posterior samples: its own, so a pair's latents do not depend
+    on which pairs were encoded before it (processes building slices give one process's features)."""
+    state = np.random.SeedSequence([seed % 2**63, index]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
 @dataclass(frozen=True)
 class Pair:
     """One artwork with its music."""
@@ -186,12 +197,20 @@ class PairDataset:
         info = json.loads((folder / DATASET_FILE).read_text())
         tensors = load_file(str(folder / TENSORS_FILE))
         pair_ids = info.pop("pair_ids")
-        # tensors in shards are read lazily; an older dataset holds them in TENSORS_FILE
-        embeddings, latents = (
-            ShardedTensor(paths, name) if (paths := shard_paths(folder, name)) else tensors[name]
-            for name in ("embeddings", "latents")
-        )
-        return cls(pair_ids, embeddings, latents, tensors["segment_pair"], info)
+        # a dataset built by several processes names its parts' shards (art2mus.training.distributed)
+        listed = info.pop("shards", None)
+
+        def tensor(name: str) -> Any:
+            paths = [folder / p for p in listed[name]] if listed else shard_paths(folder, name)
+            # tensors in shards are read lazily; an older dataset holds them in TENSORS_FILE
+            return ShardedTensor(paths, name) if paths else tensors[name]
+
+        return cls(pair_ids, tensor("embeddings"), tensor("latents"), tensors["segment_pair"], info)
+
+    def shard_files(self, name: str) -> list[Path]:
+        """The shard files ``name`` (``embeddings`` or ``latents``) is read from (empty: in memory)."""
+        source = getattr(self, name)
+        return list(source.paths) if isinstance(source, ShardedTensor) else []
 
     def split(self, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
         """Segment indices ``(train, val)``, split by *pair* so no artwork is in both (at least one pair
@@ -241,13 +260,16 @@ def build_dataset(
     progress: Callable[[int, int, str], None] | None = None,
     seed: int = 0,
     audio_norm: str = "none",
+    first_index: int = 0,
 ) -> PairDataset:
     """Embed every artwork with ``pipeline.encoder`` and encode every music segment with ``pipeline.vae``.
 
     ``segment_s`` must be at most the length AudioLDM2 generates (10.24 s for the released model); each
     pair gives up to ``max_segments_per_pair`` segments, spread over its music. ``audio_norm`` (one of
     :data:`features.AUDIO_NORMS`) is applied to each segment before its mel spectrogram (``v1``: as
-    Art2Mus v1 trained). ``seed`` seeds the VAE posterior samples.
+    Art2Mus v1 trained). ``seed`` seeds the VAE posterior samples, each pair's from its index
+    (:func:`pair_generator`); ``first_index``: the index of ``pairs[0]`` in the whole set, when a process
+    builds a slice of it.
     """
     import cv2
 
@@ -257,7 +279,6 @@ def build_dataset(
         raise ValueError("building a dataset needs a pipeline loaded with an image encoder")
     frames = _segment_frames(pipeline, segment_s)
     features.normalize_audio(np.zeros(1, np.float32), audio_norm)  # a bad mode fails before any work
-    generator = torch.Generator().manual_seed(seed)
     embeddings, latents, owner = [], [], []
     for k, pair in enumerate(pairs):
         bgr = cv2.imread(str(pair.image), cv2.IMREAD_COLOR)
@@ -272,7 +293,7 @@ def build_dataset(
         if not pieces:
             raise PairsError(f"{pair.audio}: shorter than half a {segment_s} s segment (pair {pair.id!r})")
         mel = torch.stack([features.log_mel(features.normalize_audio(p, audio_norm), frames) for p in pieces])
-        latents.append(mel_to_latents(pipeline, mel, generator).float().cpu())
+        latents.append(mel_to_latents(pipeline, mel, pair_generator(seed, first_index + k)).float().cpu())
         owner += [k] * len(pieces)
         if progress is not None:
             progress(k + 1, len(pairs), pair.id)
@@ -304,6 +325,11 @@ def _segment_frames(pipeline: Any, segment_s: float) -> int:
     return frames
 
 
+def common_folder(tracks: list[Path]) -> Path:
+    """The folder a music-only dataset names its tracks relative to."""
+    return Path(os.path.commonpath([str(t.parent) for t in tracks])) if tracks else Path()
+
+
 @torch.no_grad()
 def build_music_dataset(
     tracks: list[Path],
@@ -314,12 +340,19 @@ def build_music_dataset(
     progress: Callable[[int, int, str], None] | None = None,
     seed: int = 0,
     audio_norm: str = "none",
+    first_index: int = 0,
+    root: Path | None = None,
 ) -> PairDataset:
     """A music-only dataset: each segment of each track is its own example, embedded by ImageBind's
     *audio* encoder and encoded by the VAE (the target is the same segment). Validation is split by track.
 
     ``pipeline.encoder`` must embed audio (ImageBind). See :mod:`art2mus.training.modality_gap` for how
-    images reach these embeddings at inference.
+    images reach these embeddings at inference. ``first_index`` and ``root`` (the folder examples are
+    named relative to; default: the tracks' common folder): for a process building a slice of the
+    whole list, the index of ``tracks[0]`` in it and the whole list's common folder.
+
+    Raises:
+        NoSegmentsError: no track is long enough for one segment.
     """
     from art2mus.training.aligner_step import mel_to_latents
 
@@ -328,8 +361,8 @@ def build_music_dataset(
         raise ValueError("music-only training needs the ImageBind encoder (it embeds audio and images)")
     frames = _segment_frames(pipeline, segment_s)
     features.normalize_audio(np.zeros(1, np.float32), audio_norm)
-    generator = torch.Generator().manual_seed(seed)
-    root = Path(os.path.commonpath([str(t.parent) for t in tracks])) if tracks else Path()
+    if root is None:
+        root = common_folder(tracks)
     ids, groups, embeddings, latents = [], [], [], []
     for k, track in enumerate(tracks):
         try:
@@ -343,13 +376,13 @@ def build_music_dataset(
         name = str(track.relative_to(root)) if track.is_relative_to(root) else str(track)
         embeddings.append(encoder.encode_audio(pieces, features.SAMPLE_RATE).float().cpu())
         mel = torch.stack([features.log_mel(features.normalize_audio(p, audio_norm), frames) for p in pieces])
-        latents.append(mel_to_latents(pipeline, mel, generator).float().cpu())
+        latents.append(mel_to_latents(pipeline, mel, pair_generator(seed, first_index + k)).float().cpu())
         ids += [f"{name}#{i}" for i in range(len(pieces))]
         groups += [name] * len(pieces)
         if progress is not None:
             progress(k + 1, len(tracks), name)
     if not ids:
-        raise PairsError(f"no track is at least half a {segment_s} s segment long")
+        raise NoSegmentsError(f"no track is at least half a {segment_s} s segment long")
     pseudo = [Pair(str(t), t, t) for t in tracks]
     info = {
         "encoder": {"name": encoder.spec.name, "dim": encoder.spec.dim},

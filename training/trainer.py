@@ -16,6 +16,14 @@ A fresh run into a folder that holds an earlier one refuses unless ``overwrite=T
 ``best/`` is kept as ``best.previous/`` (and a warning says which validation loss was lower), never
 replaced silently. ``resume=True`` continues an interrupted run exactly, or extends a finished one to a
 larger ``epochs`` (the cosine schedule is stretched to the new total from where it stands).
+
+Training runs through an :class:`accelerate.Accelerator`: on one process it is plain PyTorch (the same
+weights as without accelerate); under ``accelerate launch`` it is data-parallel. Every process shuffles
+with the same seeded generator, so the order is one deterministic sampler for all; each optimiser step
+takes ``batch_size x accumulation x processes`` segments and each process computes its share of every
+micro-batch (:func:`~art2mus.training.aligner_step.aligner_training_step`), reading only its rows from
+the dataset's shards. N processes with ``batch_size`` B therefore give the weights one process gives with
+``batch_size`` N x B. Only the main process writes the output folder and reports progress.
 """
 
 from __future__ import annotations
@@ -31,7 +39,12 @@ from typing import Any
 
 import torch
 
-from art2mus.training.aligner_step import aligner_optimizer, aligner_training_step, diffusion_loss
+from art2mus.training.aligner_step import (
+    BatchPart,
+    aligner_optimizer,
+    aligner_training_step,
+    diffusion_loss,
+)
 from art2mus.training.dataset import PairDataset
 
 logger = logging.getLogger(__name__)
@@ -156,6 +169,32 @@ def _set_aside_earlier_run(out: Path, overwrite: bool) -> Path | None:
     return kept
 
 
+def _any_process(accelerator: Any, flag: bool) -> bool:
+    """Whether ``flag`` is true on any process (every process gets the answer)."""
+    if accelerator.num_processes == 1:
+        return flag
+    mark = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+    return bool(accelerator.reduce(mark, "sum").item() > 0)
+
+
+def _write_epoch(
+    out: Path,
+    aligner: Any,
+    metadata: dict[str, Any],
+    profile: str | None,
+    record: EpochRecord,
+    improved: bool,
+    checkpoint: dict[str, Any],
+) -> None:
+    """One epoch's files: its history line, ``best/`` when it improved, ``last/`` and the checkpoint."""
+    with (out / HISTORY_FILE).open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(asdict(record)) + "\n")
+    if improved:
+        aligner.save(out / "best", metadata, conditioning_profile=profile)
+    aligner.save(out / "last", metadata, conditioning_profile=profile)
+    torch.save(checkpoint, out / CHECKPOINT_FILE)
+
+
 def _val_loss_of(folder: Path) -> float | None:
     try:
         value = json.loads((folder / "config.json").read_text())["metadata"].get("val_loss")
@@ -178,25 +217,52 @@ def validation_loss(
     indices: list[int],
     batch_size: int,
     seed: int,
+    accelerator: Any = None,
     **loss_options: Any,
 ) -> float:
-    """Mean denoising loss over ``indices`` with the same noise and timesteps every call."""
+    """Mean denoising loss over ``indices`` with the same noise and timesteps every call.
+
+    With an ``accelerator`` of N processes, batches of N x ``batch_size`` are shared among them as in
+    training (the same loss as one process with that batch size)."""
+    processes, index = (
+        (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    )
     generator = torch.Generator().manual_seed(seed + 1_000_003)
     total, count = 0.0, 0
     pipeline.aligner.eval()
-    for start in range(0, len(indices), batch_size):
-        batch = indices[start : start + batch_size]
-        seg = torch.tensor(batch)
+    step = batch_size * processes
+    for start in range(0, len(indices), step):
+        batch = torch.tensor(indices[start : start + step])
+        share = torch.arange(len(batch)).tensor_split(processes)[index]
+        # an empty share still draws the batch's noise (one row, not counted): generators stay in step
+        rows = share if len(share) else torch.arange(1)
+        lo = int(rows[0])
         loss, _ = diffusion_loss(
             pipeline,
-            dataset.embeddings[dataset.segment_pair[seg]],
-            dataset.latents[seg],
+            dataset.embeddings[dataset.segment_pair[batch[rows]]],
+            dataset.latents[batch[rows]],
             generator=generator,
+            part=BatchPart(lo, lo + len(rows), len(batch)),
             **loss_options,
         )
-        total += float(loss) * len(batch)
+        total += float(loss) * len(share)
         count += len(batch)
+    if processes > 1:
+        total = float(
+            accelerator.reduce(torch.tensor(total, dtype=torch.float64, device=accelerator.device), "sum")
+        )
     return total / max(1, count)
+
+
+class _Rows:
+    """Rows ``indices`` of a (sharded) tensor, read only when indexed: a process reads just its share."""
+
+    def __init__(self, source: Any, indices: torch.Tensor):
+        self.source, self.indices = source, indices
+        self.shape = torch.Size((len(indices), *source.shape[1:]))
+
+    def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.source[self.indices[rows]]
 
 
 def train_aligner(
@@ -210,11 +276,14 @@ def train_aligner(
     progress: Callable[[int, int, float], None] | None = None,
     on_epoch: Callable[[EpochRecord, int, float], None] | None = None,
     metadata: dict[str, Any] | None = None,
+    accelerator: Any = None,
 ) -> TrainingResult:
     """Train ``pipeline.aligner`` on ``dataset``; see the module docstring for what is written.
 
     ``progress(step, total_steps, loss)`` is called after every optimiser step, ``on_epoch(record,
-    epochs, eta_seconds)`` after every epoch.
+    epochs, eta_seconds)`` after every epoch (on the main process only). ``accelerator``: the
+    :class:`accelerate.Accelerator` to train through (the pipeline on its device); default: one process
+    on the pipeline's device (:func:`~art2mus.training.distributed.make_accelerator`).
 
     Raises:
         RunFolderError: ``out_dir`` holds an earlier run, and neither ``resume`` nor ``overwrite``.
@@ -231,16 +300,31 @@ def train_aligner(
             f"the dataset was built with encoder {dataset.info['encoder']['name']!r}, the aligner is "
             f"for {aligner.encoder_spec.name!r}"
         )
+    if accelerator is None:
+        from art2mus.training.distributed import make_accelerator
+
+        accelerator = make_accelerator(pipeline.device)
+    main = accelerator.is_main_process
     checkpoint_path = out / CHECKPOINT_FILE
-    previous = None if resume else _set_aside_earlier_run(out, overwrite)
+    previous = None
+    if not resume:  # the main process clears the folder; the others must not read it meanwhile
+        failure = None
+        if main:
+            try:
+                previous = _set_aside_earlier_run(out, overwrite)
+            except RunFolderError as exc:
+                failure = exc
+        if _any_process(accelerator, failure is not None):
+            raise failure or RunFolderError(f"{out} holds an earlier run (reported by the main process)")
     train_idx, val_idx = dataset.split(config.val_fraction, config.seed)
-    step_size = config.batch_size * config.accumulation
+    step_size = config.batch_size * config.accumulation * accelerator.num_processes
     steps_per_epoch = math.ceil(len(train_idx) / step_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = aligner_optimizer(pipeline, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: _lr_factor(step, total_steps, config.warmup_steps)
     )
+    raw_optimizer = optimizer
     history: list[EpochRecord] = []
     best: float | None = None
     start_epoch, since_best = 0, 0
@@ -264,6 +348,11 @@ def train_aligner(
                 f"{checkpoint_path} was made with other settings or data; train into a new folder "
                 "or without resume"
             )
+        if state.get("processes", 1) != accelerator.num_processes:
+            raise ValueError(
+                f"{checkpoint_path} was made with {state.get('processes', 1)} process(es), this run has "
+                f"{accelerator.num_processes}: resume with as many (each step's batch is batch size x processes)"
+            )
         aligner.load_state_dict(state["aligner"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -271,6 +360,9 @@ def train_aligner(
         history = [EpochRecord(**h) for h in state["history"]]
         best, start_epoch, since_best = state["best"], state["epoch"], state["since_best"]
         logger.info("resuming %s at epoch %d of %d", out, start_epoch + 1, config.epochs)
+    # the scheduler stays outside prepare(): accelerate would step it once per process, and the
+    # schedule here is counted in optimiser steps of the whole (all processes') batch
+    model, optimizer = accelerator.prepare(aligner, optimizer)
     meta = {
         **(metadata or {}),
         "dataset": dataset.info["fingerprint"],
@@ -297,19 +389,23 @@ def train_aligner(
                 pipeline,
                 optimizer,
                 embeddings,
-                dataset.latents[batch],
+                _Rows(dataset.latents, batch),
                 generator=generator,
                 max_grad_norm=config.max_grad_norm,
                 accumulation=config.accumulation,
+                accelerator=accelerator,
+                model=model,
                 **loss_options,
             )
             scheduler.step()
             losses.append(result.loss)
             step += 1
-            if progress is not None:
+            if progress is not None and main:
                 progress(step, total_steps, result.loss)
         val = (
-            validation_loss(pipeline, dataset, val_idx, config.batch_size, config.seed, **loss_options)
+            validation_loss(
+                pipeline, dataset, val_idx, config.batch_size, config.seed, accelerator, **loss_options
+            )
             if val_idx
             else None
         )
@@ -322,53 +418,51 @@ def train_aligner(
             len(losses),
         )
         history.append(record)
-        with (out / HISTORY_FILE).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(record)) + "\n")
-        logger.info(
-            "epoch %d/%d: train loss %.5f, val loss %s",
-            record.epoch,
-            config.epochs,
-            record.train_loss,
-            f"{val:.5f}" if val is not None else "-",
-        )
         epochs_run += 1
-        if on_epoch is not None:
-            per_epoch = (time.perf_counter() - run_started) / epochs_run
-            on_epoch(record, config.epochs, per_epoch * (config.epochs - record.epoch))
         score = val if val is not None else record.train_loss
-        if best is None or score < best:
+        improved = best is None or score < best
+        if improved:
             best, since_best = score, 0
-            aligner.save(
-                out / "best",
-                {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss},
-                conditioning_profile=profile,
-            )
         else:
             since_best += 1
-        aligner.save(
-            out / "last",
-            {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss},
-            conditioning_profile=profile,
-        )
-        torch.save(
-            {
-                "config": asdict(config),
-                "dataset": dataset.info["fingerprint"],
-                "aligner": aligner.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generator": generator.get_state(),
-                "history": [asdict(h) for h in history],
-                "best": best,
-                "epoch": epoch + 1,
-                "since_best": since_best,
-            },
-            checkpoint_path,
-        )
+        if main:  # every process holds the same weights and history; one writes them
+            _write_epoch(
+                out,
+                accelerator.unwrap_model(model),
+                {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss},
+                profile,
+                record,
+                improved,
+                {
+                    "config": asdict(config),
+                    "dataset": dataset.info["fingerprint"],
+                    "processes": accelerator.num_processes,
+                    "aligner": aligner.state_dict(),
+                    "optimizer": raw_optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "generator": generator.get_state(),
+                    "history": [asdict(h) for h in history],
+                    "best": best,
+                    "epoch": epoch + 1,
+                    "since_best": since_best,
+                },
+            )
+            logger.info(
+                "epoch %d/%d: train loss %.5f, val loss %s",
+                record.epoch,
+                config.epochs,
+                record.train_loss,
+                f"{val:.5f}" if val is not None else "-",
+            )
+            if on_epoch is not None:
+                per_epoch = (time.perf_counter() - run_started) / epochs_run
+                on_epoch(record, config.epochs, per_epoch * (config.epochs - record.epoch))
         if config.patience and since_best >= config.patience:
             logger.info("no better validation loss for %d epochs: stopping", config.patience)
             stopped_early = True
             break
+    accelerator.wait_for_everyone()  # the folder is complete before any process returns
+    accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the aligner's own forward again
     if previous is not None:
         earlier = _val_loss_of(previous)
         if earlier is not None and best is not None and earlier < best:
