@@ -5,19 +5,23 @@ a collection made of the demo's eight artworks, each in ``--variants`` variants 
 another cache entry), plus the idle ambience, is rendered into fresh cache folders four ways:
 
 * ``plain``: :meth:`SoundscapeSource.prerender` in this process (what ``art2mus prerender`` does);
+* ``plain_1_thread`` (model only): the same with torch held to one intra-op thread, as in each Ray
+  actor (Ray sets ``OMP_NUM_THREADS=1`` in a one-CPU actor): on a busy machine torch's threads waiting
+  for each other cost the plain process far more than the work, so this is the fair baseline;
 * ``ray_cold``: :func:`prerender_on_ray` with no Ray running, so the job starts a local Ray and stops
   it (what ``art2mus prerender --ray`` on one machine costs, everything included);
 * ``ray``: the same on a local Ray started just before (``ray_start_s``): a cluster is up before a job
   is sent to it; actor start-up and generator builds are still included;
 * ``two_processes``: the collection split in halves rendered by two plain ``art2mus prerender``
-  processes at once: the parallelism this (shared) machine gives two workers at this moment.
+  processes at once, one thread each: the parallelism this (shared) machine gives two workers now.
 
 Each has its wall time, its soundscapes per minute over the whole job and over the second half of the
 job (``steady_per_min``: start-up left out), and the CPU seconds that this process and every process
 it started (Ray's GCS, raylet, agents and actors) used, sampled every 0.2 s, per soundscape. ``speedup``
 is plain / ray on the wall clock; ``steady_speedup`` the same on the second halves; ``cpu_ratio`` is
-ray's CPU seconds per soundscape over plain's (what Ray's processes add, whatever else the machine
-runs). The machine's load average is printed before and after each row; ``--repeat`` runs it again.
+ray's CPU seconds per soundscape over plain's and ``steady_cpu_ratio`` the same on the second halves
+(what Ray's processes add, whatever else the machine runs); ``*_vs_1_thread`` compare with
+``plain_1_thread``. The machine's load average is printed before and after each row; ``--repeat`` runs it again.
 
     .venv/bin/python benchmarks/bench_prerender_ray.py [--workers 2] [--variants 12] [--duration 10]
         [--model-variants 3] [--model-duration 2] [--steps 4] [--only procedural|art2mus] [--repeat 1]
@@ -162,6 +166,19 @@ def measure(folder: Path, label: str, generator: dict | None, variants: int, dur
 
     _, exhibit, cache = config("plain")
     plain = timed(lambda progress: SoundscapeSource(exhibit, cache=cache).prerender(progress=progress))
+    single = None
+    if generator is not None:  # torch's intra-op threads: as many as cores here, one in each Ray actor
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            _, exhibit, cache = config("plain1")
+            single = timed(
+                lambda progress: SoundscapeSource(exhibit, cache=cache).prerender(progress=progress)
+            )
+        finally:
+            torch.set_num_threads(threads)
     _, exhibit, cache = config("ray-cold")
     cold = timed(lambda progress: prerender_on_ray(exhibit, cache, workers=args.workers, progress=progress))
     _, exhibit, cache = config("ray")
@@ -187,16 +204,27 @@ def measure(folder: Path, label: str, generator: dict | None, variants: int, dur
             + [x for what in half for x in ("--artwork", what)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},  # one thread each, as Ray gives its actors
         )
         for half in halves
     ]
     assert all(p.wait() == 0 for p in procs)
     two = time.perf_counter() - started
     count = len(ids)
+    versus_single = {}
+    if single is not None:
+        versus_single = {
+            "speedup_vs_1_thread": round(single["wall_s"] / warm["wall_s"], 3),
+            "steady_speedup_vs_1_thread": round(warm["steady_per_min"] / single["steady_per_min"], 3),
+            "steady_cpu_ratio_vs_1_thread": round(
+                warm["steady_cpu_s_per_soundscape"] / single["steady_cpu_s_per_soundscape"], 3
+            ),
+        }
     return {
         "generator": label,
         "soundscapes": count,
         "plain": plain,
+        "plain_1_thread": single,
         "ray_cold": cold,
         "ray_start_s": round(ray_start, 2),
         "ray": warm,
@@ -213,19 +241,13 @@ def measure(folder: Path, label: str, generator: dict | None, variants: int, dur
         "steady_cpu_ratio": round(
             warm["steady_cpu_s_per_soundscape"] / plain["steady_cpu_s_per_soundscape"], 3
         ),
+        **versus_single,
     }
 
 
 def summary(rows: list[dict]) -> dict:
-    """Median of each speed-up over the repeats of one generator."""
-    keys = (
-        "speedup_cold",
-        "speedup",
-        "steady_speedup",
-        "two_processes_speedup",
-        "cpu_ratio",
-        "steady_cpu_ratio",
-    )
+    """Median of each speed-up and ratio over the repeats of one generator."""
+    keys = [key for key, value in rows[0].items() if "speedup" in key or "ratio" in key]
     return {key: statistics.median(row[key] for row in rows) for key in keys}
 
 
