@@ -58,6 +58,7 @@ IN_FLIGHT = 2
 #: a local Ray started for one job: no dashboard, no worker logs copied to the driver, and a small
 #: object store (only image loaders and results of a few bytes travel through it)
 LOCAL_RAY_OPTIONS: dict[str, Any] = {
+    "address": "local",  # a Ray of its own even when RAY_ADDRESS or a `ray start` on this machine says otherwise
     "include_dashboard": False,
     "log_to_driver": False,
     "object_store_memory": 100 * 2**20,
