@@ -25,7 +25,8 @@ and its agents), then each actor importing the project and building its generato
 and the model for Art2Mus), then about 2 ms per soundscape for the call. Nothing heavy travels back:
 an actor writes the audio into the cache itself and returns a few bytes. So Ray pays off when the
 rendering outweighs the start-up: a museum, not the demo's nine soundscapes. Each actor holds
-:data:`IN_FLIGHT` soundscapes, so it starts the next one without waiting for the driver.
+:data:`IN_FLIGHT` soundscapes while many are left, so it starts the next one without waiting for the
+driver; the last ones go only to idle actors.
 
 Ray is an optional extra (``pip install art2mus[cluster]``), imported only here; the daemon never
 imports this module.
@@ -209,19 +210,22 @@ def prerender_on_ray(
         _check_shared(ray, actors, cache.directory)
         logger.info("%d actors ready in %.1f s", count, time.perf_counter() - clock)
         clock = time.perf_counter()
-        # each actor holds IN_FLIGHT soundscapes: a slot frees when one of its results comes back
-        free = [actor for actor in actors for _ in range(IN_FLIGHT)]
-        running: dict[Any, tuple[int, Any]] = {}
+        running: dict[Any, tuple[int, int]] = {}  # result ref -> (job index, actor number)
+        held = [0] * count  # soundscapes handed to each actor and not back yet
         queue = deque(pending)
         while queue or running:
-            while queue and free:
-                index, actor = queue.popleft(), free.pop(0)
-                what, name, load_image, digest = jobs[index]
-                running[actor.render.remote(what, name, load_image, digest, force)] = (index, actor)
+            for number, actor in enumerate(actors):
+                # IN_FLIGHT each while there is plenty left; at the end only to an idle actor, so the
+                # last soundscapes do not wait behind another one while some actor has nothing to do
+                while queue and held[number] < (IN_FLIGHT if len(queue) > count else 1):
+                    index = queue.popleft()
+                    what, name, load_image, digest = jobs[index]
+                    running[actor.render.remote(what, name, load_image, digest, force)] = (index, number)
+                    held[number] += 1
             ready, _ = ray.wait(list(running), num_returns=1)
-            index, actor = running.pop(ready[0])
+            index, number = running.pop(ready[0])
             results[index] = ray.get(ready[0])
-            free.append(actor)
+            held[number] -= 1
             done += 1
             if progress is not None:
                 progress(done, len(jobs), jobs[index][0])
