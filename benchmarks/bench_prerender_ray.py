@@ -25,6 +25,7 @@ ray's CPU seconds per soundscape over plain's and ``steady_cpu_ratio`` the same 
 
     .venv/bin/python benchmarks/bench_prerender_ray.py [--workers 2] [--variants 12] [--duration 10]
         [--model-variants 3] [--model-duration 2] [--steps 4] [--only procedural|art2mus] [--repeat 1]
+    .venv/bin/python benchmarks/bench_prerender_ray.py --overheads   # Ray's own costs, no rendering
 """
 
 from __future__ import annotations
@@ -245,6 +246,66 @@ def measure(folder: Path, label: str, generator: dict | None, variants: int, dur
     }
 
 
+class Probe:
+    """A bare actor for :func:`overheads`: what Ray costs before any rendering."""
+
+    def ping(self, payload=None) -> int:
+        return os.getpid()
+
+    def import_project(self) -> float:
+        started = time.perf_counter()
+        import art2mus.installation.soundscapes  # noqa: F401
+        import art2mus.models.procedural.generator  # noqa: F401
+
+        return time.perf_counter() - started
+
+
+def overheads(workers: int) -> dict:
+    """Ray's start, an actor's start and project import, a call's round trip (bare, and with a 30 s
+    stereo 16 kHz float32 array as an actor would ship audio back if it did not write the cache), and
+    the CPU Ray's processes use while idle."""
+    import numpy as np
+    import ray
+
+    from art2mus.installation.prerender_ray import LOCAL_RAY_OPTIONS
+
+    meter = CpuMeter()
+    clock = time.perf_counter()
+    ray.init(**LOCAL_RAY_OPTIONS)
+    start = time.perf_counter() - clock
+    start_cpu = meter.seconds()
+    try:
+        clock = time.perf_counter()
+        actors = [ray.remote(num_cpus=1)(Probe).remote() for _ in range(workers)]
+        ray.get([actor.ping.remote() for actor in actors])
+        ready = time.perf_counter() - clock
+        imports = ray.get([actor.import_project.remote() for actor in actors])
+        clock = time.perf_counter()
+        for _ in range(200):
+            ray.get(actors[0].ping.remote())
+        bare = (time.perf_counter() - clock) / 200
+        audio = np.zeros((16000 * 30, 2), np.float32)
+        clock = time.perf_counter()
+        for _ in range(20):
+            ray.get(actors[0].ping.remote(audio))
+        shipped = (time.perf_counter() - clock) / 20
+        meter = CpuMeter()
+        time.sleep(5)
+        idle = meter.seconds() / 5
+    finally:
+        ray.shutdown()
+    return {
+        "ray_start_s": round(start, 2),
+        "ray_start_cpu_s": round(start_cpu, 2),
+        "actors_ready_s": round(ready, 2),
+        "actor_import_project_s": [round(x, 2) for x in imports],
+        "round_trip_ms": round(bare * 1e3, 2),
+        "round_trip_with_3.8MB_ms": round(shipped * 1e3, 2),
+        "ray_idle_cpu_share": round(idle, 3),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+
+
 def summary(rows: list[dict]) -> dict:
     """Median of each speed-up and ratio over the repeats of one generator."""
     keys = [key for key, value in rows[0].items() if "speedup" in key or "ratio" in key]
@@ -261,7 +322,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="denoising steps of the debug model")
     parser.add_argument("--only", choices=("procedural", "art2mus"), default=None)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--overheads", action="store_true", help="only Ray's own costs, no rendering")
     args = parser.parse_args()
+    if args.overheads:
+        print(json.dumps(overheads(args.workers)))
+        return
     rows: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
