@@ -22,7 +22,7 @@ a node lost) is restarted by Ray and its soundscape is rendered again (``max_res
 What a job costs beside the rendering, measured on this project's 2-core machine
 (``benchmarks/bench_prerender_ray.py``): starting a local Ray (several seconds: the GCS, the raylet
 and its agents), then each actor importing the project and building its generators (seconds; torch
-and the model for Art2Mus), then about 2 ms per soundscape for the call. Nothing heavy travels back:
+and the model for Art2Mus), then 1-2 ms per soundscape for the call. Nothing heavy travels back:
 an actor writes the audio into the cache itself and returns a few bytes. So Ray pays off when the
 rendering outweighs the start-up: a museum, not the demo's nine soundscapes. Each actor holds
 :data:`IN_FLIGHT` soundscapes while many are left, so it starts the next one without waiting for the
