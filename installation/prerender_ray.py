@@ -14,8 +14,19 @@ uses (:meth:`SoundscapeSource.prerender_one` does the work in both). So:
   ``ART2MUS_RAY_CACHE_DIR`` to its mount point.
 
 Actors ask for one GPU each (``num_gpus=1``) when the job has a model generator and the cluster has
-GPUs, else one CPU each. A worker that dies mid-job (out of memory, a node lost) is restarted by Ray
-and its soundscape is rendered again (``max_restarts``, ``max_task_retries``).
+GPUs, else one CPU each (Ray then sets ``OMP_NUM_THREADS=1`` in them, so torch and BLAS run one thread
+per actor and two actors do not fight over the same cores). A worker that dies mid-job (out of memory,
+a node lost) is restarted by Ray and its soundscape is rendered again (``max_restarts``,
+``max_task_retries``).
+
+What a job costs beside the rendering, measured on this project's 2-core machine
+(``benchmarks/bench_prerender_ray.py``): starting a local Ray (several seconds: the GCS, the raylet
+and its agents), then each actor importing the project and building its generators (seconds; torch
+and the model for Art2Mus), then 1-2 ms per soundscape for the call. Nothing heavy travels back:
+an actor writes the audio into the cache itself and returns a few bytes. So Ray pays off when the
+rendering outweighs the start-up: a museum, not the demo's nine soundscapes. Each actor holds
+:data:`IN_FLIGHT` soundscapes while many are left, so it starts the next one without waiting for the
+driver; the last ones go only to idle actors.
 
 Ray is an optional extra (``pip install art2mus[cluster]``), imported only here; the daemon never
 imports this module.
@@ -26,7 +37,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +54,16 @@ logger = logging.getLogger(__name__)
 CACHE_DIR_ENV = "ART2MUS_RAY_CACHE_DIR"
 #: how many times a dead actor is restarted, and each of its soundscapes retried, before the job fails
 MAX_RESTARTS = 3
+#: soundscapes handed to each actor at once: the next one is queued there while it renders the current
+IN_FLIGHT = 2
+#: a local Ray started for one job: no dashboard, no worker logs copied to the driver, and a small
+#: object store (only image loaders and results of a few bytes travel through it)
+LOCAL_RAY_OPTIONS: dict[str, Any] = {
+    "address": "local",  # a Ray of its own even when RAY_ADDRESS or a `ray start` on this machine says otherwise
+    "include_dashboard": False,
+    "log_to_driver": False,
+    "object_store_memory": 100 * 2**20,
+}
 
 
 class UnsharedCacheError(RuntimeError):
@@ -147,7 +170,14 @@ def prerender_on_ray(
 
     started_ray = not ray.is_initialized()
     if started_ray:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        clock = time.perf_counter()
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(**LOCAL_RAY_OPTIONS)
+        logger.info(
+            "Ray %s in %.1f s", f"at {address}" if address else "started here", time.perf_counter() - clock
+        )
     try:
         resources = ray.cluster_resources()
         gpu = _needs_gpu(source, {jobs[i][1] for i in pending}) and resources.get("GPU", 0) >= 1
@@ -175,24 +205,32 @@ def prerender_on_ray(
             max_task_retries=max_restarts,
             runtime_env=runtime_env,
         )
+        clock = time.perf_counter()
         actors = [actor_class.remote(exhibit, backends) for _ in range(count)]
         _check_shared(ray, actors, cache.directory)
-        free = list(actors)
-        running: dict[Any, tuple[int, Any]] = {}
-        queue = list(pending)
+        logger.info("%d actors ready in %.1f s", count, time.perf_counter() - clock)
+        clock = time.perf_counter()
+        running: dict[Any, tuple[int, int]] = {}  # result ref -> (job index, actor number)
+        held = [0] * count  # soundscapes handed to each actor and not back yet
+        queue = deque(pending)
         while queue or running:
-            while queue and free:
-                index, actor = queue.pop(0), free.pop()
-                what, name, load_image, digest = jobs[index]
-                running[actor.render.remote(what, name, load_image, digest, force)] = (index, actor)
+            for number, actor in enumerate(actors):
+                # IN_FLIGHT each while there is plenty left; at the end only to an idle actor, so the
+                # last soundscapes do not wait behind another one while some actor has nothing to do
+                while queue and held[number] < (IN_FLIGHT if len(queue) > count else 1):
+                    index = queue.popleft()
+                    what, name, load_image, digest = jobs[index]
+                    running[actor.render.remote(what, name, load_image, digest, force)] = (index, number)
+                    held[number] += 1
             ready, _ = ray.wait(list(running), num_returns=1)
-            index, actor = running.pop(ready[0])
+            index, number = running.pop(ready[0])
             results[index] = ray.get(ready[0])
-            free.append(actor)
+            held[number] -= 1
             done += 1
             if progress is not None:
                 progress(done, len(jobs), jobs[index][0])
         ray.get([actor.close.remote() for actor in actors])
+        logger.info("%d soundscapes rendered in %.1f s", len(pending), time.perf_counter() - clock)
     finally:
         if started_ray:
             ray.shutdown()

@@ -22,3 +22,13 @@ class DyingOnceGenerator(ProceduralGenerator):
         except FileExistsError:
             return super().generate(image, request)
         os._exit(1)
+
+
+class CountedGenerator(ProceduralGenerator):
+    """The procedural sonifier that records each build (``pid OMP_NUM_THREADS``, one line) in the file
+    named by ``ART2MUS_TEST_BUILDS``: how many times, and with how many threads, the actors built it."""
+
+    def __init__(self, **settings):
+        super().__init__(**settings)
+        with open(os.environ["ART2MUS_TEST_BUILDS"], "a") as handle:
+            handle.write(f"{os.getpid()} {os.environ.get('OMP_NUM_THREADS')}\n")

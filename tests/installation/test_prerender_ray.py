@@ -35,6 +35,7 @@ def local_ray(tmp_path_factory):
     env = {
         "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
         "ART2MUS_TEST_DIE_ONCE": str(marker),
+        "ART2MUS_TEST_BUILDS": str(marker.parent / "builds"),
     }
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
     yield marker
@@ -142,6 +143,21 @@ def test_a_worker_that_dies_is_restarted_and_the_job_completes(local_ray, tmp_pa
     assert int(local_ray.read_text()) != os.getpid()  # it was a Ray worker process that died
     assert [r.status for r in results] == ["rendered"] * DEMO_SOUNDSCAPES
     assert len(_entries(tmp_path / "cache")) == DEMO_SOUNDSCAPES
+
+
+def test_each_worker_builds_its_generator_once_with_one_thread(local_ray, tmp_path, repo_root):
+    exhibit = load_exhibit(_demo(tmp_path, repo_root, "cache"))
+    backends = {
+        **GENERATOR_BACKENDS,
+        "procedural": GeneratorBackend("procedural", "ray_backends:CountedGenerator", "test", (), "counted"),
+    }
+    results = prerender_on_ray(exhibit, SoundscapeCache(tmp_path / "cache"), workers=2, backends=backends)
+    assert [r.status for r in results] == ["rendered"] * DEMO_SOUNDSCAPES
+    builds = (local_ray.parent / "builds").read_text().split()
+    pids, threads = builds[0::2], builds[1::2]
+    # two actors, one build each, for the nine soundscapes: not one build per soundscape
+    assert len(pids) == len(set(pids)) == 2 and str(os.getpid()) not in pids
+    assert threads == ["1", "1"]  # one CPU each: torch/BLAS in two actors do not share out 2 cores twice
 
 
 def test_a_cache_folder_the_workers_do_not_see_stops_the_job_before_any_work(local_ray, tmp_path, repo_root):
