@@ -42,12 +42,18 @@ def main() -> None:
     parser.add_argument("--faults", action="store_true", help="the accelerated fault soak")
     parser.add_argument("--hours", type=int, default=24, help="simulated hours (--faults)")
     parser.add_argument("--seconds-per-hour", type=float, default=60.0, help="mix per simulated hour (--faults)")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="trace Python allocations; report the top growers (--faults)"
+    )
+    parser.add_argument(
+        "--warmup-hours", type=int, default=1, help="memory growth is measured from the end of this hour (--faults)"
+    )
     args = parser.parse_args()
     if args.faults:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_soak_faults import run
 
-        print(json.dumps(run(args.seconds_per_hour, args.hours)))
+        print(json.dumps(run(args.seconds_per_hour, args.hours, args.tracemalloc, args.warmup_hours)))
         return
 
     import cv2
