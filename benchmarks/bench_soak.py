@@ -12,7 +12,7 @@ With ``--faults``: the accelerated fault soak of ``bench_soak_faults.py`` instea
 the demo under camera drops, audio-device loss, generator crash and hang, corrupt cache files, bad
 reloads and panel traffic; gaps in the sound, memory growth, unhandled exceptions):
 
-    .venv/bin/python benchmarks/bench_soak.py --faults [--hours 24] [--seconds-per-hour 60]
+    .venv/bin/python benchmarks/bench_soak.py --faults [--hours 24] [--seconds-per-hour 60] [--warmup-hours 6] [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -46,7 +46,10 @@ def main() -> None:
         "--tracemalloc", action="store_true", help="trace Python allocations; report the top growers (--faults)"
     )
     parser.add_argument(
-        "--warmup-hours", type=int, default=1, help="memory growth is measured from the end of this hour (--faults)"
+        "--warmup-hours",
+        type=int,
+        default=6,
+        help="memory growth is measured from the end of this hour (--faults; 6: every fault met once)",
     )
     args = parser.parse_args()
     if args.faults:
