@@ -12,7 +12,7 @@ With ``--faults``: the accelerated fault soak of ``bench_soak_faults.py`` instea
 the demo under camera drops, audio-device loss, generator crash and hang, corrupt cache files, bad
 reloads and panel traffic; gaps in the sound, memory growth, unhandled exceptions):
 
-    .venv/bin/python benchmarks/bench_soak.py --faults [--hours 24] [--seconds-per-hour 60]
+    .venv/bin/python benchmarks/bench_soak.py --faults [--hours 24] [--seconds-per-hour 60] [--warmup-hours 6] [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -42,12 +42,21 @@ def main() -> None:
     parser.add_argument("--faults", action="store_true", help="the accelerated fault soak")
     parser.add_argument("--hours", type=int, default=24, help="simulated hours (--faults)")
     parser.add_argument("--seconds-per-hour", type=float, default=60.0, help="mix per simulated hour (--faults)")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="trace Python allocations; report the top growers (--faults)"
+    )
+    parser.add_argument(
+        "--warmup-hours",
+        type=int,
+        default=6,
+        help="memory growth is measured from the end of this hour (--faults; 6: every fault met once)",
+    )
     args = parser.parse_args()
     if args.faults:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_soak_faults import run
 
-        print(json.dumps(run(args.seconds_per_hour, args.hours)))
+        print(json.dumps(run(args.seconds_per_hour, args.hours, args.tracemalloc, args.warmup_hours)))
         return
 
     import cv2

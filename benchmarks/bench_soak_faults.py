@@ -12,19 +12,25 @@ overwritten with garbage followed by a reload, a reload of a broken exhibit file
 an artwork whose audio holds NaN. Measured:
 
 * gaps: runs of mix with every sample below -80 dBFS longer than the crossfade while open (target 0);
-* resident memory growth from the end of hour 1 to the end (target < 5 %);
+* resident memory growth from the end of the warm-up (``warmup_hours``, default 6: the first cycle,
+  where every fault and the first reloads happen once) to the end (target < 5 %), and from hour 1;
+  every hour's resident size and the live soundscape libraries, vision pipelines and clips (a reload
+  that kept old ones alive shows there); with ``trace`` the traced Python memory per hour and
+  tracemalloc's top growers between the warm-up and the end;
 * unhandled exceptions: any that escape a gallery call, and any thread's uncaught one (target 0).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,6 +45,27 @@ FAULTS = ("audio device loss", "generator crash", "generator hang", "corrupt cac
 def rss_mb() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def live_objects() -> dict[str, float]:
+    """How many soundscape libraries, vision pipelines and clips are alive, and the MB their samples hold:
+    a reload that kept the old ones alive would show here."""
+    from art2mus.installation.audio.clip import AudioClip
+    from art2mus.installation.soundscapes import SoundscapeLibrary
+    from art2mus.installation.vision.pipeline import VisionPipeline
+
+    gc.collect()
+    counts = {"libraries": 0, "vision_pipelines": 0, "clips": 0}
+    clip_bytes = 0
+    for obj in gc.get_objects():
+        if isinstance(obj, SoundscapeLibrary):
+            counts["libraries"] += 1
+        elif isinstance(obj, VisionPipeline):
+            counts["vision_pipelines"] += 1
+        elif isinstance(obj, AudioClip):
+            counts["clips"] += 1
+            clip_bytes += obj.samples.nbytes
+    return {**counts, "clip_mb": round(clip_bytes / 2**20, 1)}
 
 
 def _room(demo: Path, folder: Path) -> Path:
@@ -58,7 +85,7 @@ def _room(demo: Path, folder: Path) -> Path:
     return path
 
 
-def run(seconds_per_hour: float = 60.0, hours: int = 24) -> dict[str, Any]:
+def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, warmup_hours: int = 6) -> dict[str, Any]:
     from fastapi.testclient import TestClient
 
     from art2mus.installation.audio.clock import ManualClock
@@ -171,6 +198,11 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24) -> dict[str, Any]:
         counts = dict.fromkeys(FAULTS, 0)
         counts.update({"camera drops": 0, "panel requests": 0, "reloads refused": 0, "reloads applied": 0})
         rss: list[float] = []
+        traced: list[float] = []
+        live: list[dict[str, float]] = []
+        snapshots: dict[str, Any] = {}
+        if trace:
+            tracemalloc.start(8)
         started = time.perf_counter()
         for hour in range(hours):
             wall[0] = dt.datetime(2026, 12, 1, hour, 30, tzinfo=rome)
@@ -206,15 +238,35 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24) -> dict[str, Any]:
             assert clock.monotonic() - t0 >= seconds_per_hour - 1e-6
             path.write_text(good)  # every hour ends on the good file
             rss.append(rss_mb())
+            live.append(live_objects())
+            if trace:
+                traced.append(tracemalloc.get_traced_memory()[0] / 2**20)
+                if hour + 1 == warmup_hours:
+                    snapshots["warm"] = tracemalloc.take_snapshot()
             print(
                 f"hour {hour + 1:2d}/{hours}: {fault:18s} open={opening.open!s:5} rss {rss[-1]:.1f} MB "
-                f"gaps {len(state['gaps'])} escaped {len(escaped)}",
+                f"gaps {len(state['gaps'])} escaped {len(escaped)} live {live[-1]}"
+                + (f" traced {traced[-1]:.1f} MB" if trace else ""),
                 file=sys.stderr,
                 flush=True,
             )
 
         wall_s = time.perf_counter() - started
-        growth = (rss[-1] - rss[0]) / rss[0] * 100.0
+        warm = min(warmup_hours, hours) - 1
+        growth = (rss[-1] - rss[warm]) / rss[warm] * 100.0
+        growers = []
+        if trace:
+            end = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+            if "warm" in snapshots:
+                for diff in end.compare_to(snapshots["warm"], "traceback")[:10]:
+                    growers.append(
+                        {
+                            "growth_kb": round(diff.size_diff / 1024, 1),
+                            "count_growth": diff.count_diff,
+                            "where": [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in diff.traceback[-4:]],
+                        }
+                    )
         return {
             "benchmark": "soak --faults",
             "simulated_hours": hours,
@@ -224,9 +276,16 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24) -> dict[str, Any]:
             "gaps_longer_than_crossfade_while_open": len(state["gaps"]),
             "gaps": state["gaps"][:20],
             "crossfade_s": crossfade,
+            "warmup_hours": warmup_hours,
             "rss_mb_after_hour_1": round(rss[0], 1),
+            "rss_mb_after_warmup": round(rss[warm], 1),
             "rss_mb_last": round(rss[-1], 1),
             "rss_growth_percent": round(growth, 2),
+            "rss_growth_percent_from_hour_1": round((rss[-1] - rss[0]) / rss[0] * 100.0, 2),
+            "rss_mb_per_hour": [round(r, 1) for r in rss],
+            "live_objects_per_hour": live,
+            "traced_mb_per_hour": [round(t, 1) for t in traced] if trace else None,
+            "tracemalloc_top_growers_after_warmup": growers if trace else None,
             "unhandled_exceptions": len(escaped) + len(uncaught),
             "exceptions": (escaped + uncaught)[:20],
             "engine": {k: engine.status()[k] for k in ("losses", "underruns", "state")},

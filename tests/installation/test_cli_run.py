@@ -73,6 +73,16 @@ def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
     assert f"{bad}:4:" in result.output and "audio.master_volume" in result.output
 
 
+GIVE_UP = 600.0  # seconds: only a hang takes this long, however busy the machine
+
+
+def _wait_until(condition, process: subprocess.Popen) -> None:
+    """Until ``condition()`` holds; not past the end of ``process`` (nor GIVE_UP)."""
+    deadline = time.monotonic() + GIVE_UP
+    while not condition() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _reader(stream, lines: list[str]) -> threading.Thread:
     thread = threading.Thread(target=lambda: lines.extend(iter(stream.readline, "")), daemon=True)
     thread.start()
@@ -117,11 +127,8 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
     err: list[str] = []
     readers = [_reader(card.stdout, out), _reader(card.stderr, err)]
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and card.poll() is None:
-            if any('"amber-fields"' in line for line in out):
-                break
-            time.sleep(0.2)
+        # conditions, not wall time: a busy machine may take minutes to start two demos (GIVE_UP is a hang)
+        _wait_until(lambda: any('"amber-fields"' in line for line in out), card)
         assert any('"amber-fields"' in line for line in out), ("".join(out) + "".join(err))[-3000:]
         started_playing = json.loads(out[0])
         # the control panel of the running demo: its status, and a technician's command
@@ -138,11 +145,11 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
         assert json.loads(urllib.request.urlopen(request, timeout=10).read()) == {
             "override": "still-life-with-flowers"
         }
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any("still-life" in line for line in out):
-            time.sleep(0.1)
+        _wait_until(lambda: any("still-life" in line for line in out), card)
+        # what the engine has handed to PortAudio so far, to compare with what reached the card
+        before_stop = json.loads(urllib.request.urlopen(url + "api/status", timeout=GIVE_UP).read())["audio"]
         card.send_signal(signal.SIGTERM)
-        card.wait(timeout=10)  # stops promptly, and cleanly
+        card.wait(timeout=GIVE_UP)  # stops (cleanly: the exit status is checked below)
     finally:
         if card.poll() is None:
             card.kill()
@@ -153,14 +160,20 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
     assert started_playing == {"t": 0.0, "play": "idle"}
     played = [json.loads(line)["play"] for line in out]
     assert played[:2] == ["idle", "amber-fields"] and played[-1] == "still-life-with-flowers"
-    # what PortAudio played reached the "card": the idle ambience, then amber fields, at real-time pace
     audio = np.fromfile(raw, dtype="<i2").reshape(-1, 2) / 32768.0
-    amber_t = json.loads(out[1])["t"]
-    assert audio.shape[0] / 48000 > amber_t  # the card was fed in real time up to the amber fields at least
+    # Everything the engine's callbacks handed to PortAudio before the last status reached the card
+    # (up to what ALSA and the pipe still held at the stop). Not compared with the wall clock: on a
+    # starved machine the card (the pacer, a Python process) and the callbacks fall behind real time.
+    output = before_stop["output"]
+    handed = output["callbacks"] * output["frames_per_buffer"]
+    assert before_stop["losses"] == 0 and before_stop["playing"] == "still-life-with-flowers"
+    assert audio.shape[0] >= handed - int(0.25 * 48000), (audio.shape[0], handed)
+    # and the card did not just get silence: the ring's underruns (silence the engine reports) are few
+    assert output["callbacks"] > 0 and before_stop["frames_missing"] < 0.2 * handed, before_stop
     sounding = np.abs(audio).max(axis=1) > 1e-3
     assert sounding.mean() > 0.8  # hardly a moment of silence
 
-    silent_out, silent_err = silent.communicate(timeout=90)
+    silent_out, silent_err = silent.communicate(timeout=GIVE_UP)
     assert silent.returncode == 0, silent_err[-3000:]
     wav = nocard / "art2mus-demo.wav"
     assert "no sound card found" in silent_err and str(wav) in silent_err

@@ -66,7 +66,12 @@ def panel_client(gallery, **kwargs) -> TestClient:
     return TestClient(create_app(gallery, **kwargs), base_url="http://localhost")
 
 
-def wait_for(predicate, seconds: float = 5.0):
+#: seconds after which a wait gives up: only a hang takes this long, however busy the machine
+GIVE_UP = 300.0
+
+
+def wait_for(predicate, seconds: float = GIVE_UP):
+    """The first truthy ``predicate()``, polled until then (or the last value after ``seconds``)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()

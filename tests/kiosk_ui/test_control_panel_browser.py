@@ -12,13 +12,16 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_control_panel_api import wait_for, write_small_exhibit
+from test_control_panel_api import GIVE_UP, wait_for, write_small_exhibit
 
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import IDLE_KEY, Gallery
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
+# Playwright's own 5 s (expect) and 30 s (waits) are wall-time limits a starved browser can pass:
+# every check below waits on the page, and gives up only at GIVE_UP
+sync_api.expect.set_options(timeout=GIVE_UP * 1000)
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 ARGS = [
     "--no-sandbox",
@@ -40,12 +43,13 @@ def test_a_technician_uses_the_panel(tmp_path, repo_root):
     )
     thread.start()
     try:
-        assert ready.wait(15)
+        assert ready.wait(GIVE_UP)
         url = gallery.control_panel.url
         assert url and url.startswith("http://127.0.0.1:")
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(GIVE_UP * 1000)
             page.goto(url)
             expect = sync_api.expect
             expect(page.locator("#exhibit")).to_have_text("Panel test room")
@@ -110,7 +114,7 @@ def _run_gallery(exhibit_path: Path):
         target=gallery.run, args=(stop,), kwargs={"on_ready": lambda g: ready.set()}, daemon=True
     )
     thread.start()
-    assert ready.wait(30)
+    assert ready.wait(GIVE_UP)
     return gallery, stop, thread
 
 
@@ -133,6 +137,7 @@ def test_live_view_meter_listening_and_screenshots(tmp_path, repo_root):
                 args=[*ARGS, "--autoplay-policy=no-user-gesture-required"],
             )
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(GIVE_UP * 1000)
             page.goto(url)
             expect = sync_api.expect
             expect(page.locator("#connection")).to_have_text("running")
@@ -141,7 +146,7 @@ def test_live_view_meter_listening_and_screenshots(tmp_path, repo_root):
             first = page.locator("#live").get_attribute("data-frame")
             page.wait_for_function(f"() => document.getElementById('live').dataset.frame !== '{first}'")
             # ...and an outline once the walk faces an artwork (amber-fields from 5.3 s)
-            page.wait_for_function(f"({GREEN_PIXELS_JS})() > 300", timeout=40_000)
+            page.wait_for_function(f"({GREEN_PIXELS_JS})() > 300", timeout=GIVE_UP * 1000)
             expect(page.locator("#vision")).to_contain_text("sees Amber Fields at Dusk")
             # thumbnails with their recognition quality
             expect(page.locator("#artworks li img")).to_have_count(2)
@@ -174,7 +179,7 @@ def test_live_view_meter_listening_and_screenshots(tmp_path, repo_root):
             expect(page.locator("#logs li.ERROR").first).to_contain_text("a problem for the log view")
             # reload: progress, then its result
             page.get_by_role("button", name="Reload").click()
-            expect(page.locator("#reload-state")).to_contain_text("reloaded", timeout=20_000)
+            expect(page.locator("#reload-state")).to_contain_text("reloaded", timeout=GIVE_UP * 1000)
             _shoot(page, tmp_path, "panel-1280x800.png")
             page.set_viewport_size({"width": 768, "height": 1024})
             assert page.evaluate("() => document.documentElement.scrollWidth") <= 768
@@ -199,6 +204,7 @@ def test_the_badge_names_a_failing_audio_output(tmp_path, repo_root):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(GIVE_UP * 1000)
             page.goto(gallery.control_panel.url)
             expect = sync_api.expect
             expect(page.locator("#connection")).to_contain_text("audio output down")
@@ -211,6 +217,7 @@ def test_the_badge_names_a_failing_audio_output(tmp_path, repo_root):
         thread.join(10)
 
 
+
 def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
     exhibit = write_small_exhibit(tmp_path, repo_root, control_panel={"token": "docs-token"})
     gallery, stop, thread = _run_gallery(exhibit)
@@ -219,6 +226,7 @@ def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page()
+            page.set_default_timeout(GIVE_UP * 1000)
             outside = []
 
             def only_the_panel(route):
@@ -232,14 +240,14 @@ def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
             page.goto(url + "api/docs?token=docs-token")
             expect = sync_api.expect
             # Swagger UI's 1.5 MB of JS takes a while to parse on a busy machine: wait on the page, not a clock
-            expect(page.locator(".swagger-ui .info .title")).to_contain_text("control panel", timeout=60_000)
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("control panel", timeout=GIVE_UP * 1000)
             expect(page.locator(".opblock-summary-path", has_text="/api/live.jpg")).to_have_count(
-                1, timeout=30_000
+                1, timeout=GIVE_UP * 1000
             )
             page.goto(url + "redoc?token=docs-token")
-            expect(page.locator("#redoc h1")).to_contain_text("control panel", timeout=60_000)
+            expect(page.locator("#redoc h1")).to_contain_text("control panel", timeout=GIVE_UP * 1000)
             # the sidebar's attribution holds ReDoc's logo from its CDN: once it is drawn, nothing went out
-            expect(page.get_by_text("API docs by Redocly")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("API docs by Redocly")).to_be_visible(timeout=GIVE_UP * 1000)
             page.wait_for_load_state("networkidle")
             assert outside == []
             assert page.goto(url + "api/docs").status == 401  # and not without the token

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from test_control_panel_api import wait_for, write_small_exhibit
+from test_control_panel_api import GIVE_UP, wait_for, write_small_exhibit
 
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import Gallery
@@ -28,7 +28,7 @@ def fuzzed_panel(tmp_path_factory, repo_root):
         target=gallery.run, args=(stop,), kwargs={"on_ready": lambda g: ready.set()}, daemon=True
     )
     thread.start()
-    assert ready.wait(30)
+    assert ready.wait(GIVE_UP)
     yield gallery
     stop.set()
     thread.join(10)

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 import yaml
-from test_control_panel_api import wait_for, write_small_exhibit
+from test_control_panel_api import GIVE_UP, wait_for, write_small_exhibit
 
 from art2mus.installation.config import ExhibitError, load_exhibit
 from art2mus.installation.gallery import Gallery
@@ -35,7 +35,7 @@ def panel(tmp_path_factory, repo_root):
         target=gallery.run, args=(stop,), kwargs={"on_ready": lambda g: ready.set()}, daemon=True
     )
     thread.start()
-    assert ready.wait(30)
+    assert ready.wait(GIVE_UP)
     app = create_app(gallery, token=TOKEN, allowed_hosts=["gallery-pc.local"])
     server = ControlPanelServer(app, "127.0.0.1", 0, max_connections=32, header_timeout_s=1.5)
     server.start()
