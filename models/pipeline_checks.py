@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,18 +37,10 @@ class PipelineChecks:
         images: Sequence[np.ndarray] | None,
         embeddings: torch.Tensor | None,
         conditioning: Art2MusConditioning | None,
-        duration_s: float,
-        num_inference_steps: int,
-        guidance_scale: float,
-        num_waveforms: int,
-        scheduler: str,
-        eta: float,
-        n_loa_tokens: int,
-        prompt: str | None,
-        support_prompt: str,
-        negative_prompt: str,
+        **settings: Any,
     ) -> None:
-        """Validate a call; raises ``ValueError`` naming the bad value and the allowed range."""
+        """Validate a call (``settings``: :meth:`check_settings`'s arguments, by name); raises ``ValueError``
+        naming the bad value and the allowed range."""
         given = [
             name
             for name, v in (("images", images), ("embeddings", embeddings), ("conditioning", conditioning))
@@ -77,18 +69,8 @@ class PipelineChecks:
                 raise ValueError(
                     f"embeddings must have shape (batch, {self.aligner.embedding_dim}), got {tuple(embeddings.shape)}"
                 )
-        self.check_settings(
-            duration_s,
-            num_inference_steps,
-            guidance_scale,
-            num_waveforms,
-            scheduler,
-            eta,
-            n_loa_tokens,
-            prompt,
-            support_prompt,
-            negative_prompt,
-        )
+        self.check_settings(**settings)
+        guidance_scale = settings["guidance_scale"]
         if conditioning is not None and guidance_scale > 1.0 and conditioning.negative_loa_embeds is None:
             raise ValueError(
                 f"guidance_scale {guidance_scale} > 1 needs negative embeddings in the conditioning; "

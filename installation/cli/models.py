@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from art2mus.models import manage
+from art2mus.models.encoders import ENCODER_BACKENDS
 from art2mus.models.model_dir import (
     MODEL_DIR_ENV,
     MODEL_ENTRIES,
@@ -26,20 +27,23 @@ from art2mus.models.model_dir import (
 
 ModelDirFactory = Callable[[Path], ModelDir]
 
-_model_dir_option = click.option(
-    "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help=f"Model directory (default: ${MODEL_DIR_ENV}, else ~/.local/share/art2mus/models).",
-)
 
-
-def _open(ctx: click.Context, model_dir: Path | None) -> ModelDir:
+def _open(ctx: click.Context, _param: click.Parameter, model_dir: Path | None) -> ModelDir:
     """The model directory; tests hand in a factory (with a fake downloader) through ``ctx.obj``."""
     root = model_dir if model_dir is not None else default_model_dir()
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
     factory: ModelDirFactory = obj.get("model_dir_factory", ModelDir)
     return factory(root)
+
+
+_model_dir_option = click.option(
+    "--model-dir",
+    "mdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    callback=_open,
+    help=f"Model directory (default: ${MODEL_DIR_ENV}, else ~/.local/share/art2mus/models).",
+)
 
 
 @click.group("models")
@@ -53,10 +57,8 @@ def command() -> None:
 @command.command("list")
 @_model_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-@click.pass_context
-def list_models(ctx: click.Context, model_dir: Path | None, as_json: bool) -> None:
+def list_models(mdir: ModelDir, as_json: bool) -> None:
     """Show each model and aligner: present or missing, size on disk, licence and folder."""
-    mdir = _open(ctx, model_dir)
     if as_json:
         click.echo(json.dumps(manage.status_document(mdir), indent=2))
         return
@@ -73,14 +75,12 @@ def list_models(ctx: click.Context, model_dir: Path | None, as_json: bool) -> No
     help="Pull only this model or v1 aligner (repeatable). Default: every model and both v1 aligners.",
 )
 @click.option("--force", is_flag=True, help="Download again even if the model is present.")
-@click.pass_context
-def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], force: bool) -> None:
+def pull(mdir: ModelDir, only: tuple[str, ...], force: bool) -> None:
     """Download the models into the model directory (needs internet; resumable).
 
     Also downloads the authors' two published Art2Mus v1 aligners (github.com/justivanr/art2mus_, which
     states no licence) and imports them as aligners/art2mus-v1 and aligners/art2mus-v1-4tok.
     """
-    mdir = _open(ctx, model_dir)
     try:
         fetched = manage.pull_models(mdir, only, force, click.echo)
     except (HubUnreachableError, ValueError) as exc:
@@ -110,21 +110,14 @@ def pull(ctx: click.Context, model_dir: Path | None, only: tuple[str, ...], forc
     "--lm-dim", type=int, default=768, show_default=True, help="GPT-2 width of the tokens (v1: 768)."
 )
 @click.option("--force", is_flag=True, help="Replace an existing aligner of that name.")
-@click.pass_context
 def import_v1(
-    ctx: click.Context,
-    model_dir: Path | None,
-    checkpoint: Path,
-    name: str,
-    encoder_name: str,
-    lm_dim: int,
-    force: bool,
+    mdir: ModelDir, checkpoint: Path, name: str, encoder_name: str, lm_dim: int, force: bool
 ) -> None:
     """Convert an Art2Mus v1 image-projection state dict (.pt) into an aligner with the art2mus-v1 profile."""
     if "/" in name or name in ("", ".", ".."):
         raise click.BadParameter(f"{name!r} must be a plain folder name", param_hint="--name")
     try:
-        out = manage.import_v1(_open(ctx, model_dir), checkpoint, name, encoder_name, lm_dim, force)
+        out = manage.import_v1(mdir, checkpoint, name, encoder_name, lm_dim, force)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {checkpoint} into {out} (profile art2mus-v1; {V1_LICENCE})")
@@ -135,7 +128,7 @@ def import_v1(
 @_model_dir_option
 @click.option(
     "--encoder",
-    type=click.Choice(["imagebind", "clip"]),
+    type=click.Choice([name for name in ENCODER_BACKENDS if name != "onnx"]),
     default="imagebind",
     show_default=True,
     help="Which image encoder of the model directory to export.",
@@ -158,21 +151,14 @@ def import_v1(
     default=None,
     help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).",
 )
-@click.pass_context
 def export_onnx(
-    ctx: click.Context,
-    model_dir: Path | None,
-    encoder: str,
-    encoder_path: Path | None,
-    aligner: str | None,
-    out_dir: Path | None,
+    mdir: ModelDir, encoder: str, encoder_path: Path | None, aligner: str | None, out_dir: Path | None
 ) -> None:
     """Export an image encoder (and optionally its aligner) to ONNX for onnxruntime on Jetson-class machines.
 
     The export is checked in onnxruntime against torch (cosine similarity >= 0.999) before it is kept.
     Use it with `encoder: onnx` and `encoder_path: <the output folder>` in the exhibit's art2mus generator.
     """
-    mdir = _open(ctx, model_dir)
     try:
         out_dir = manage.export_onnx(mdir, encoder, encoder_path, aligner, out_dir, click.echo)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # ValueError: EncoderLoadError too
