@@ -40,7 +40,6 @@ _model_dir_option = click.option(
     "--model-dir",
     "mdir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
     callback=_open,
     help=f"Model directory (default: ${MODEL_DIR_ENV}, else ~/.local/share/art2mus/models).",
 )
@@ -136,19 +135,16 @@ def import_v1(
 @click.option(
     "--encoder-path",
     type=click.Path(exists=True, path_type=Path),
-    default=None,
     help="Encoder weights folder (default: its folder in the model directory).",
 )
 @click.option(
     "--aligner",
-    default=None,
     help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives tokens.",
 )
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
     help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).",
 )
 def export_onnx(
