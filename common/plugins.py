@@ -5,18 +5,46 @@ with a ``type`` literal, importable without torch) and a class that names it in 
 built by ``from_config(config)``. A :class:`Registry` lists a family's backend classes once and builds from
 that list both the config union the exhibit validates against (:meth:`Registry.config_union`) and the lookup
 that builds a backend from its config (:meth:`Registry.create`). The lookup table is a plain dict a test can
-replace. (Model: Frigate's ``detectors/detector_types.py``.)
+replace. A family whose backends import torch at module level (the image encoders) lists
+:class:`LazyBackend` entries instead: the light config plus ``"module:Class"``, imported when built.
+(Model: Frigate's ``detectors/detector_types.py``.)
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
 from pydantic import Field
 
 
-def backend_type(backend: type) -> str:
+def import_target(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names, importing the module."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@dataclass(frozen=True)
+class LazyBackend:
+    """A registry entry for a backend whose module imports heavy libraries (torch, onnxruntime).
+
+    The entry carries the backend's light ``config_class`` (so the registry's union and ``type:`` names
+    need no import) and the backend class as ``"module:Class"``, imported only when one is built.
+    """
+
+    target: str
+    config_class: type
+
+    def load_class(self) -> type:
+        return import_target(self.target)
+
+    def from_config(self, config: Any, **context: Any) -> Any:
+        return self.load_class().from_config(config, **context)
+
+
+def backend_type(backend: Any) -> str:
     """The ``type:`` value of a backend class: its config's ``type`` literal default."""
     return backend.config_class.model_fields["type"].default
 

@@ -1,6 +1,8 @@
-"""Rendering an exhibit to WAV files outside the daemon (``art2mus render EXHIBIT``): one artwork, or every
-artwork into a folder, each through :meth:`SoundscapeSource.render
-<art2mus.installation.soundscapes.SoundscapeSource.render>` (the daemon's own exhibit -> request mapping).
+"""Rendering to WAV files outside the daemon (``art2mus render``): an image, one artwork of an exhibit, or
+every artwork into a folder. An exhibit's artworks go through :meth:`SoundscapeSource.render
+<art2mus.installation.soundscapes.SoundscapeSource.render>` (the daemon's own exhibit -> request mapping);
+an image through :func:`~art2mus.installation.soundscapes.render_image`. :func:`render` is the whole
+command: it checks which options go together, then renders and writes.
 """
 
 from __future__ import annotations
@@ -9,9 +11,102 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+EXHIBIT_SUFFIXES = (".yaml", ".yml")
 
-class GeneratorOptionsError(ValueError):
+
+class RenderUsageError(ValueError):
+    """Options that do not go together (the command reports it as a usage error)."""
+
+
+class GeneratorOptionsError(RenderUsageError):
     """Art2Mus generator settings were given for a generator that does not take them."""
+
+
+def check_usage(
+    is_exhibit: bool,
+    source: Path,
+    output: Path | None,
+    artwork_id: str | None,
+    render_all: bool,
+    out_dir: Path | None,
+    spectrogram: bool,
+    loop: bool | None,
+) -> None:
+    """Refuse options that do not go with an IMAGE or an EXHIBIT source; :class:`RenderUsageError`."""
+    if is_exhibit:
+        if render_all == (artwork_id is not None):
+            raise RenderUsageError(
+                "with an EXHIBIT give either --artwork ID (with -o) or --all (with --out-dir)"
+            )
+        if render_all and out_dir is None:
+            raise RenderUsageError("--all needs --out-dir DIR")
+        if artwork_id is not None and output is None:
+            raise RenderUsageError("--artwork needs -o FILE.wav")
+        if loop is not None:
+            raise RenderUsageError("--loop/--no-loop apply to an IMAGE; an exhibit sets `loop` per artwork")
+    else:
+        if artwork_id is not None or render_all:
+            raise RenderUsageError(
+                f"--artwork and --all need an exhibit file ({'/'.join(EXHIBIT_SUFFIXES)}), not {source}"
+            )
+        if output is None:
+            raise RenderUsageError("give -o FILE.wav")
+    if spectrogram and not render_all:
+        raise RenderUsageError("--spectrogram goes with --all")
+
+
+def render(
+    source: Path,
+    *,
+    output: Path | None,
+    artwork_id: str | None,
+    render_all: bool,
+    out_dir: Path | None,
+    generator: str | None,
+    overrides: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    loop: bool | None,
+    backends: Mapping[str, Any] | None,
+    subtype: str,
+    spectrogram: bool,
+    echo: Callable[[str], Any],
+) -> None:
+    """Render ``source`` (an image, or an exhibit YAML file with ``artwork_id`` or ``render_all``) to WAV.
+
+    ``generator``: the backend for an image (default ``procedural``) or a name of the exhibit's generators
+    section; ``overrides``: Art2Mus generator settings; ``changes``: request fields given (``duration_s``,
+    ``seed``, ``loudness_lufs``; ``None`` keeps the default). ``echo`` gets one line per written file.
+    Raises :class:`RenderUsageError` for options that do not go together,
+    :class:`~art2mus.installation.config.ExhibitError` for an invalid exhibit, and ``OSError``,
+    ``ValueError``, ``KeyError`` ... for what cannot be read or generated.
+    """
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist")
+    is_exhibit = source.suffix.lower() in EXHIBIT_SUFFIXES
+    check_usage(is_exhibit, source, output, artwork_id, render_all, out_dir, spectrogram, loop)
+    if is_exhibit:
+        target = output if artwork_id is not None else out_dir
+        render_exhibit(
+            source,
+            artwork_id,
+            target,
+            generator,
+            overrides,
+            changes,
+            backends,
+            subtype=subtype,
+            spectrogram=spectrogram,
+            echo=echo,
+        )
+        return
+    from art2mus.installation.audio.export import export
+    from art2mus.installation.soundscapes import render_image
+    from art2mus.models.generator import GenerationRequest
+
+    backend = generator or "procedural"
+    check_art2mus_only(overrides, {backend})
+    request = GenerationRequest(**{k: v for k, v in {**changes, "loop": loop}.items() if v is not None})
+    echo(export(render_image(source, backend, overrides, request, backends=backends), output, subtype))
 
 
 def check_art2mus_only(overrides: Mapping[str, Any], generators: set[str]) -> None:

@@ -22,6 +22,10 @@ waveform from the same embeddings and seed); the GPT-2 roll-out is our own, beca
 ``generate_language_model`` breaks with ``GPT2Model`` on transformers 5 (diffusers issue 12630). Ours feeds
 the whole sequence each step with ``use_cache=False``: 8 short passes, and no dependence on the
 ``past_key_values`` API that transformers is renaming.
+
+Beside it: :mod:`.conditioning` (the conditioning streams and the ``art2mus-v1`` profile's encodings),
+:mod:`.pipeline_checks` (input and setting checks) and :mod:`.pipeline_loading` (loading from a model
+directory).
 """
 
 from __future__ import annotations
@@ -39,7 +43,25 @@ import torch
 from torch import nn
 
 from art2mus.models.aligner import AlignerMismatchError, ImageAligner, VisualConditioningExtractor
+from art2mus.models.conditioning import (
+    DEFAULT_LOA_TOKENS,
+    DEFAULT_NEGATIVE_PROMPT,
+    DEFAULT_SUPPORT_PROMPT,
+    Art2MusConditioning,
+    clap_t5_negative_loa,
+    pad_tokens,
+    t5_to_length,
+)
 from art2mus.models.encoders.base import ImageEncoder
+from art2mus.models.pipeline_checks import (
+    MAX_GUIDANCE,
+    MAX_LOA_TOKENS,
+    MAX_STEPS,
+    MAX_WAVEFORMS,
+    SCHEDULERS,
+    PipelineChecks,
+)
+from art2mus.models.pipeline_loading import cast_module
 from art2mus.models.profiles import ConditioningProfile, get_profile
 
 if TYPE_CHECKING:
@@ -47,46 +69,23 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: schedulers selectable by name; both are built from the model's own scheduler config.
-SCHEDULERS = ("ddim", "dpmsolver++")
-#: LoA tokens GPT-2 generates (AudioLDM2's ``sequence_gen_length``).
-DEFAULT_LOA_TOKENS = 8
-#: what the second cross-attention stream (FLAN-T5) hears when no text prompt is given.
-DEFAULT_SUPPORT_PROMPT = "high quality music"
-#: what classifier-free guidance steers away from.
-DEFAULT_NEGATIVE_PROMPT = "low quality, noise"
-#: upper bounds checked by :meth:`Art2MusPipeline.check_inputs`.
-MAX_STEPS = 1000
-MAX_WAVEFORMS = 16
-MAX_GUIDANCE = 50.0
-MAX_LOA_TOKENS = 64
+# what ``from art2mus.models.pipeline import ...`` has always offered (now defined beside their users)
+__all__ = [
+    "DEFAULT_LOA_TOKENS",
+    "DEFAULT_NEGATIVE_PROMPT",
+    "DEFAULT_SUPPORT_PROMPT",
+    "MAX_GUIDANCE",
+    "MAX_LOA_TOKENS",
+    "MAX_STEPS",
+    "MAX_WAVEFORMS",
+    "SCHEDULERS",
+    "Art2MusConditioning",
+    "Art2MusOutput",
+    "Art2MusPipeline",
+    "cast_module",
+]
 
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass
-class Art2MusConditioning:
-    """What the UNet is conditioned on, for ``B`` requests (before waveform repetition and CFG batching).
-
-    Attributes:
-        loa_embeds: GPT-2 "language of audio" hidden states ``(B, n_loa, d_gpt2)`` (first stream).
-        t5_embeds: FLAN-T5 hidden states ``(B, L, d_t5)`` (second stream); ``t5_mask`` ``(B, L)`` int64.
-        negative_loa_embeds, negative_t5_embeds, negative_t5_mask: the same for the negative prompt,
-            with ``L`` padded to match; ``None`` when guidance is off.
-        image_embeddings: the encoder's ``(B, dim)`` embeddings, kept for re-ranking (or ``None``).
-    """
-
-    loa_embeds: torch.Tensor
-    t5_embeds: torch.Tensor
-    t5_mask: torch.Tensor
-    negative_loa_embeds: torch.Tensor | None = None
-    negative_t5_embeds: torch.Tensor | None = None
-    negative_t5_mask: torch.Tensor | None = None
-    image_embeddings: torch.Tensor | None = None
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.loa_embeds.shape[0])
 
 
 @dataclass
@@ -107,42 +106,7 @@ class Art2MusOutput:
     conditioning: Art2MusConditioning
 
 
-def _pad_tokens(x: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad ``(B, L, D)`` embeddings with zeros and their ``(B, L)`` mask with 0 up to ``length`` tokens.
-
-    Padded keys are masked out of cross-attention, so zero embeddings give the same result as encoding
-    padding tokens.
-    """
-    extra = length - x.shape[1]
-    if extra <= 0:
-        return x, mask
-    return (
-        torch.cat([x, x.new_zeros(x.shape[0], extra, x.shape[2])], dim=1),
-        torch.cat([mask, mask.new_zeros(mask.shape[0], extra)], dim=1),
-    )
-
-
-def cast_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Cast ``module`` to ``dtype`` but keep the parts its class marks float32-only in float32.
-
-    transformers keeps T5's ``wo`` projections in float32 under float16 (``_keep_in_fp32_modules``): FLAN-T5
-    overflows to inf/NaN otherwise. A plain ``.to(torch.float16)`` would undo that.
-    """
-    # nn.Module.to, not diffusers' override: that one warns about float32-only modules, handled below
-    nn.Module.to(module, dtype=dtype)
-    keep: set[str] = set()
-    if dtype == torch.float16:
-        keep |= set(getattr(module, "_keep_in_fp32_modules", None) or ())
-    if dtype in (torch.float16, torch.bfloat16):
-        keep |= set(getattr(module, "_keep_in_fp32_modules_strict", None) or ())
-    if keep:
-        for name, sub in module.named_modules():
-            if keep & set(name.split(".")):
-                sub.to(dtype=torch.float32)
-    return module
-
-
-class Art2MusPipeline:
+class Art2MusPipeline(PipelineChecks):
     """Image-conditioned AudioLDM2: one ``__call__`` from RGB images to 16 kHz waveforms.
 
     Components arrive through the constructor (:meth:`from_model_dir` loads them from a local model
@@ -368,120 +332,6 @@ class Art2MusPipeline:
                 )
         return self._schedulers[name]
 
-    # --- input checks -------------------------------------------------------------------------------
-    def check_inputs(
-        self,
-        images: Sequence[np.ndarray] | None,
-        embeddings: torch.Tensor | None,
-        conditioning: Art2MusConditioning | None,
-        duration_s: float,
-        num_inference_steps: int,
-        guidance_scale: float,
-        num_waveforms: int,
-        scheduler: str,
-        eta: float,
-        n_loa_tokens: int,
-        prompt: str | None,
-        support_prompt: str,
-        negative_prompt: str,
-    ) -> None:
-        """Validate a call; raises ``ValueError`` naming the bad value and the allowed range."""
-        given = [
-            name
-            for name, v in (("images", images), ("embeddings", embeddings), ("conditioning", conditioning))
-            if v is not None
-        ]
-        if len(given) != 1:
-            raise ValueError(f"pass exactly one of images, embeddings or conditioning; got {given or 'none'}")
-        if images is not None:
-            if len(images) == 0:
-                raise ValueError("images must hold at least one RGB image, got an empty list")
-            for i, image in enumerate(images):
-                arr = np.asarray(image)
-                if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8 or min(arr.shape[:2]) < 1:
-                    raise ValueError(
-                        f"images[{i}] must be an RGB uint8 array of shape (height, width, 3), got dtype "
-                        f"{arr.dtype} and shape {arr.shape}"
-                    )
-            if self._extractor is None:
-                raise ValueError(
-                    "images need an encoder and an aligner; this pipeline was built without them"
-                )
-        if embeddings is not None:
-            if self.aligner is None:
-                raise ValueError("embeddings need an aligner; this pipeline was built without one")
-            if embeddings.ndim != 2 or embeddings.shape[1] != self.aligner.embedding_dim:
-                raise ValueError(
-                    f"embeddings must have shape (batch, {self.aligner.embedding_dim}), got {tuple(embeddings.shape)}"
-                )
-        self.check_settings(
-            duration_s,
-            num_inference_steps,
-            guidance_scale,
-            num_waveforms,
-            scheduler,
-            eta,
-            n_loa_tokens,
-            prompt,
-            support_prompt,
-            negative_prompt,
-        )
-        if conditioning is not None and guidance_scale > 1.0 and conditioning.negative_loa_embeds is None:
-            raise ValueError(
-                f"guidance_scale {guidance_scale} > 1 needs negative embeddings in the conditioning; "
-                "build it with guidance or pass guidance_scale <= 1"
-            )
-
-    def check_settings(
-        self,
-        duration_s: float,
-        num_inference_steps: int,
-        guidance_scale: float,
-        num_waveforms: int,
-        scheduler: str,
-        eta: float = 0.0,
-        n_loa_tokens: int = DEFAULT_LOA_TOKENS,
-        prompt: str | None = None,
-        support_prompt: str = DEFAULT_SUPPORT_PROMPT,
-        negative_prompt: str = DEFAULT_NEGATIVE_PROMPT,
-    ) -> None:
-        """Validate generation settings alone (what a generator can check at start-up); ``ValueError`` if bad."""
-        if not (isinstance(duration_s, (int, float)) and math.isfinite(duration_s)) or not (
-            self.min_duration_s <= duration_s <= self.max_duration_s
-        ):
-            raise ValueError(
-                f"duration_s must be between {self.min_duration_s:g} and {self.max_duration_s:g} seconds, got {duration_s!r}"
-            )
-        if not isinstance(num_inference_steps, int) or not 1 <= num_inference_steps <= MAX_STEPS:
-            raise ValueError(
-                f"num_inference_steps must be an integer from 1 to {MAX_STEPS}, got {num_inference_steps!r}"
-            )
-        if not (isinstance(guidance_scale, (int, float)) and math.isfinite(guidance_scale)) or not (
-            0.0 <= guidance_scale <= MAX_GUIDANCE
-        ):
-            raise ValueError(
-                f"guidance_scale must be between 0 and {MAX_GUIDANCE:g} (<= 1 turns guidance off), got {guidance_scale!r}"
-            )
-        if not isinstance(num_waveforms, int) or not 1 <= num_waveforms <= MAX_WAVEFORMS:
-            raise ValueError(
-                f"num_waveforms must be an integer from 1 to {MAX_WAVEFORMS}, got {num_waveforms!r}"
-            )
-        if scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
-        if not (isinstance(eta, (int, float)) and 0.0 <= eta <= 1.0):
-            raise ValueError(f"eta must be between 0 and 1 (DDIM only), got {eta!r}")
-        if not isinstance(n_loa_tokens, int) or not 1 <= n_loa_tokens <= MAX_LOA_TOKENS:
-            raise ValueError(
-                f"n_loa_tokens must be an integer from 1 to {MAX_LOA_TOKENS}, got {n_loa_tokens!r}"
-            )
-        for name, text in (
-            ("prompt", prompt),
-            ("support_prompt", support_prompt),
-            ("negative_prompt", negative_prompt),
-        ):
-            if text is not None and not isinstance(text, str):
-                raise ValueError(f"{name} must be a string or None, got {type(text).__name__}")
-
     # --- conditioning ---------------------------------------------------------------------------------
     def encode_text(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """FLAN-T5 hidden states ``(len(texts), L, d_t5)`` and attention mask ``(len(texts), L)`` (int64)."""
@@ -594,58 +444,13 @@ class Art2MusPipeline:
         if key not in self._negative_cache:
             with torch.no_grad():
                 if profile.negative_lm_clap:
-                    loa = self._clap_t5_negative_loa(negative_prompt, n_loa_tokens)
+                    loa = clap_t5_negative_loa(self, negative_prompt, n_loa_tokens)
                 else:
                     loa = self.generate_loa(self.build_lm_inputs(None, negative_prompt, 1), n_loa_tokens)
                 t5, mask = self.text_conditioning(negative_prompt)
             self._negative_cache[key] = (loa.to(self.dtype), t5, mask)
             logger.debug("cached negative conditioning for %r", negative_prompt)
         return self._negative_cache[key]
-
-    def _clap_t5_negative_loa(self, negative_prompt: str, n_loa_tokens: int) -> torch.Tensor:
-        """v1's negative LoA ``(1, n, d_gpt2)``: GPT-2 over AudioLDM2's projection of CLAP(negative) and T5(negative).
-
-        As v1's ``encode_prompt``: CLAP's tokenizer pads to its maximum length, T5's pads/truncates to
-        :attr:`ConditioningProfile.negative_lm_t5_tokens`; the projection model adds its learnt delimiters.
-        """
-        clap_inputs = self.tokenizer(
-            [negative_prompt],
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        features = self.text_encoder.get_text_features(
-            clap_inputs.input_ids.to(self.device), attention_mask=clap_inputs.attention_mask.to(self.device)
-        )
-        # transformers 5 returns a model output whose pooler_output is the normalised text feature
-        clap = getattr(features, "pooler_output", features)[:, None, :]
-        clap_mask = clap_inputs.attention_mask.new_ones((1, 1)).to(self.device)
-        t5_tokens = self.profile.negative_lm_t5_tokens
-        t5_inputs = self.tokenizer_2(
-            [negative_prompt],
-            padding="max_length" if t5_tokens is not None else True,
-            max_length=t5_tokens if t5_tokens is not None else self.tokenizer_2.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        t5_mask = t5_inputs.attention_mask.to(self.device)
-        t5 = self.text_encoder_2(t5_inputs.input_ids.to(self.device), attention_mask=t5_mask)[0]
-        projected = self.projection_model(
-            hidden_states=clap, hidden_states_1=t5, attention_mask=clap_mask, attention_mask_1=t5_mask
-        )
-        return self.generate_loa(
-            projected.hidden_states, n_loa_tokens, attention_mask=projected.attention_mask
-        )
-
-    def _t5_to_length(self, text: str, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """T5 ``(1, length, d_t5)`` and mask of ``text`` tokenised to exactly ``length`` tokens (padded or cut)."""
-        inputs = self.tokenizer_2(
-            [text], padding="max_length", max_length=length, truncation=True, return_tensors="pt"
-        )
-        mask = inputs.attention_mask.to(self.device)
-        hidden = self.text_encoder_2(inputs.input_ids.to(self.device), attention_mask=mask)[0]
-        return hidden.to(self.dtype), mask.long()
 
     def encode_conditioning(
         self,
@@ -696,10 +501,10 @@ class Art2MusPipeline:
             neg_loa, neg_t5, neg_mask = self.negative_conditioning(negative_prompt, n_loa_tokens)
             if profile.negative_t5_to_positive_length:
                 with torch.no_grad():
-                    neg_t5, neg_mask = self._t5_to_length(negative_prompt, int(t5.shape[1]))
+                    neg_t5, neg_mask = t5_to_length(self, negative_prompt, int(t5.shape[1]))
             length = max(t5.shape[1], neg_t5.shape[1])
-            conditioning.t5_embeds, conditioning.t5_mask = _pad_tokens(t5, mask, length)
-            neg_t5, neg_mask = _pad_tokens(neg_t5, neg_mask, length)
+            conditioning.t5_embeds, conditioning.t5_mask = pad_tokens(t5, mask, length)
+            neg_t5, neg_mask = pad_tokens(neg_t5, neg_mask, length)
             conditioning.negative_loa_embeds = neg_loa.expand(batch, -1, -1)
             conditioning.negative_t5_embeds = neg_t5.expand(batch, -1, -1)
             conditioning.negative_t5_mask = neg_mask.expand(batch, -1)
@@ -771,16 +576,16 @@ class Art2MusPipeline:
             images,
             embeddings,
             conditioning,
-            duration_s,
-            num_inference_steps,
-            guidance_scale,
-            num_waveforms,
-            scheduler,
-            eta,
-            n_loa_tokens,
-            prompt,
-            support_prompt,
-            negative_prompt,
+            duration_s=duration_s,
+            num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+            num_waveforms=num_waveforms,
+            scheduler=scheduler,
+            eta=eta,
+            n_loa_tokens=n_loa_tokens,
+            prompt=prompt,
+            support_prompt=support_prompt,
+            negative_prompt=negative_prompt,
         )
         do_cfg = guidance_scale > 1.0
 

@@ -22,6 +22,26 @@ if TYPE_CHECKING:
     from art2mus.models.pipeline import Art2MusPipeline
 
 
+def cast_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Cast ``module`` to ``dtype`` but keep the parts its class marks float32-only in float32.
+
+    transformers keeps T5's ``wo`` projections in float32 under float16 (``_keep_in_fp32_modules``): FLAN-T5
+    overflows to inf/NaN otherwise. A plain ``.to(torch.float16)`` would undo that.
+    """
+    # nn.Module.to, not diffusers' override: that one warns about float32-only modules, handled below
+    nn.Module.to(module, dtype=dtype)
+    keep: set[str] = set()
+    if dtype == torch.float16:
+        keep |= set(getattr(module, "_keep_in_fp32_modules", None) or ())
+    if dtype in (torch.float16, torch.bfloat16):
+        keep |= set(getattr(module, "_keep_in_fp32_modules_strict", None) or ())
+    if keep:
+        for name, sub in module.named_modules():
+            if keep & set(name.split(".")):
+                sub.to(dtype=torch.float32)
+    return module
+
+
 def load_pipeline(
     cls: type[Art2MusPipeline],
     model_dir: str | Path | ModelDir,

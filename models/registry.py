@@ -11,12 +11,11 @@ from a :class:`GeneratorBackend` row (``"module:Class"``, imported only when use
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from art2mus.common.plugins import Registry
+from art2mus.common.plugins import Registry, import_target
 from art2mus.models.art2mus_generator import Art2MusGenerator
 from art2mus.models.generator import Generator
 from art2mus.models.procedural.generator import ProceduralGenerator
@@ -42,8 +41,7 @@ class GeneratorBackend:
     description: str
 
     def load_class(self) -> type[Generator]:
-        module_name, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        return import_target(self.target)
 
 
 #: the generators, listed once

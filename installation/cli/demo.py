@@ -11,13 +11,15 @@ from pathlib import Path
 
 import click
 
-from art2mus.installation.cli.run import (
+from art2mus.installation.cli.options import live_options
+from art2mus.installation.cli.shared import (
+    announce,
     build_gallery,
     event_printer,
     load_or_exit,
     panel_errors_as_messages,
-    run_until_signalled,
 )
+from art2mus.installation.daemon import run_until_signalled
 
 DEFAULT_WAV = Path("art2mus-demo.wav")
 
@@ -42,13 +44,7 @@ def demo_exhibit_path() -> Path:
     help=f"Write the mix to this WAV file instead of the sound card (default when there is no "
     f"sound card: ./{DEFAULT_WAV}).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print what plays as JSON lines.")
-@click.option(
-    "--panel-port",
-    type=click.IntRange(0, 65535),
-    default=None,
-    help="Serve the control panel on this port instead of 8080 (0: any free port).",
-)
+@live_options("8080")
 def command(duration: float | None, wav: Path | None, as_json: bool, panel_port: int | None) -> None:
     """Run the demo exhibit: its camera video -> recognition -> procedural soundscapes -> speakers (or a
     WAV file when the machine has no sound card), in real time, until Ctrl-C, with the control panel on
@@ -91,4 +87,4 @@ def command(duration: float | None, wav: Path | None, as_json: bool, panel_port:
             control_panel_port=panel_port,
         )
     )
-    panel_errors_as_messages(lambda: run_until_signalled(gallery, duration))
+    panel_errors_as_messages(lambda: run_until_signalled(gallery, duration, announce))

@@ -1,4 +1,5 @@
-"""Command-line options made from a config model's fields, so a flag keeps its YAML name, bounds and help.
+"""Command-line options made from a config model's fields, so a flag keeps its YAML name, bounds and help;
+and the options several commands share (:func:`live_options`).
 
 ``--steps`` on ``art2mus render`` is :class:`~art2mus.models.art2mus_generator.Art2MusGeneratorConfig`'s
 ``steps``: the same name (dashes for underscores), the same bounds and the same description, declared
@@ -62,3 +63,21 @@ def given(**options: Any) -> dict[str, Any]:
         for key, value in options.items()
         if value is not None
     }
+
+
+def live_options(panel_default: str) -> Callable[[Any], Any]:
+    """``--json`` (what plays, as JSON lines) and ``--panel-port`` for a command that runs a gallery live;
+    ``panel_default`` names the port used otherwise."""
+
+    def decorate(function: Any) -> Any:
+        function = click.option(
+            "--panel-port",
+            type=click.IntRange(0, 65535),
+            default=None,
+            help=f"Serve the control panel on this port instead of {panel_default} (0: any free port).",
+        )(function)
+        return click.option("--json", "as_json", is_flag=True, help="Print what plays as JSON lines.")(
+            function
+        )
+
+    return decorate

@@ -7,7 +7,8 @@
 With an exhibit the soundscape comes from :meth:`SoundscapeSource.render
 <art2mus.installation.soundscapes.SoundscapeSource.render>`, the same mapping of an artwork's settings to
 a request that the daemon uses; options given on the command line win. The ``--model-dir`` ...
-``--scheduler`` flags are the Art2Mus generator config's own fields. Generators are looked up in
+``--scheduler`` flags are the Art2Mus generator config's own fields. The command is one call to
+:func:`art2mus.installation.rendering.render`. Generators are looked up in
 :data:`art2mus.models.registry.GENERATOR_BACKENDS`, or in a table a caller puts in the click context
 object under ``"generator_backends"`` (tests do).
 """
@@ -21,7 +22,6 @@ import click
 from art2mus.installation.cli.options import config_options, given
 from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 
-EXHIBIT_SUFFIXES = (".yaml", ".yml")
 #: the keys of :data:`art2mus.installation.audio.export.SUBTYPES` (imported late: it loads scipy)
 WAV_FORMATS = ("float", "pcm24")
 ART2MUS_OPTIONS = (
@@ -36,29 +36,6 @@ ART2MUS_OPTIONS = (
 )
 #: what a bad image, artwork, generator or failed generation raises: reported as one sentence
 FAILURES = (ValueError, KeyError, TypeError, ImportError, OSError, RuntimeError)
-
-
-def _check_usage(is_exhibit, source, output, artwork_id, render_all, out_dir, spectrogram, loop) -> None:
-    if is_exhibit:
-        if render_all == (artwork_id is not None):
-            raise click.UsageError(
-                "with an EXHIBIT give either --artwork ID (with -o) or --all (with --out-dir)"
-            )
-        if render_all and out_dir is None:
-            raise click.UsageError("--all needs --out-dir DIR")
-        if artwork_id is not None and output is None:
-            raise click.UsageError("--artwork needs -o FILE.wav")
-        if loop is not None:
-            raise click.UsageError("--loop/--no-loop apply to an IMAGE; an exhibit sets `loop` per artwork")
-    else:
-        if artwork_id is not None or render_all:
-            raise click.UsageError(
-                f"--artwork and --all need an exhibit file ({'/'.join(EXHIBIT_SUFFIXES)}), not {source}"
-            )
-        if output is None:
-            raise click.UsageError("give -o FILE.wav")
-    if spectrogram and not render_all:
-        raise click.UsageError("--spectrogram goes with --all")
 
 
 @click.command("render")
@@ -131,35 +108,28 @@ def command(
     peak (dBTP), measured on the written audio. Exits non-zero with a sentence saying what went wrong
     when an image cannot be read, an artwork or generator is unknown, or generation fails.
     """
-    from art2mus.installation.audio.export import export
     from art2mus.installation.config import ExhibitError
-    from art2mus.installation.rendering import GeneratorOptionsError, check_art2mus_only, render_exhibit
-    from art2mus.installation.soundscapes import render_image
+    from art2mus.installation.rendering import RenderUsageError, render
 
-    backends = ctx.obj.get("generator_backends") if isinstance(ctx.obj, dict) else None
-    overrides = given(**art2mus)
-    if not source.exists():
-        raise click.ClickException(f"{source} does not exist")
-    is_exhibit = source.suffix.lower() in EXHIBIT_SUFFIXES
-    _check_usage(is_exhibit, source, output, artwork_id, render_all, out_dir, spectrogram, loop)
-    changes = {"duration_s": duration, "seed": seed, "loudness_lufs": loudness}
-    how = {"subtype": subtype, "spectrogram": spectrogram, "echo": click.echo}
     try:
-        if is_exhibit:
-            target = output if artwork_id is not None else out_dir
-            return render_exhibit(
-                source, artwork_id, target, generator_name, overrides, changes, backends, **how
-            )
-        from art2mus.models.generator import GenerationRequest
-
-        backend = generator_name or "procedural"
-        check_art2mus_only(overrides, {backend})
-        request = GenerationRequest(**{k: v for k, v in {**changes, "loop": loop}.items() if v is not None})
-        soundscape = render_image(source, backend, overrides, request, backends=backends)
-    except GeneratorOptionsError as error:
+        render(
+            source,
+            output=output,
+            artwork_id=artwork_id,
+            render_all=render_all,
+            out_dir=out_dir,
+            generator=generator_name,
+            overrides=given(**art2mus),
+            changes={"duration_s": duration, "seed": seed, "loudness_lufs": loudness},
+            loop=loop,
+            backends=ctx.obj.get("generator_backends") if isinstance(ctx.obj, dict) else None,
+            subtype=subtype,
+            spectrogram=spectrogram,
+            echo=click.echo,
+        )
+    except RenderUsageError as error:
         raise click.UsageError(str(error)) from error
     except ExhibitError as error:
         raise click.ClickException(f"{source} is not a valid exhibit:\n{error}") from error
     except FAILURES as error:
         raise click.ClickException(error.args[0] if isinstance(error, KeyError) else str(error)) from error
-    click.echo(export(soundscape, output, subtype))

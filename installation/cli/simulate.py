@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from art2mus.installation.cli.run import build_gallery, event_printer, load_or_exit
+from art2mus.installation.cli.shared import build_gallery, event_printer, load_or_exit
 
 
 @click.command("simulate")

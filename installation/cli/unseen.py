@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from art2mus.installation.cli.run import load_or_exit
+from art2mus.installation.cli.shared import load_or_exit
 
 _EXHIBIT = click.argument("exhibit", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from art2mus.installation.cli.run import load_or_exit
+from art2mus.installation.cli.shared import load_or_exit
 
 
 @click.command("walk")

@@ -1,10 +1,14 @@
 """Image encoders: image(s) -> L2-normalised embedding of shape ``(batch, dim)``.
 
-``load_image_encoder(kind, path)`` picks the backend by name; the backends are imported only when
-loaded, so importing this package does not import torch, transformers or onnxruntime.
+The encoders follow the plugin pattern of every ``type:`` family (:mod:`art2mus.common.plugins`): each
+backend declares a ``*Config`` (in :mod:`.configs`, importable without torch) and a class built
+``from_config``; :data:`ENCODERS` lists them once and gives the config union
+(:data:`ImageEncoderConfig`) and the lookup (:func:`create_encoder`). The backends are imported only
+when one is built, so importing this package does not import torch, transformers or onnxruntime.
+``load_image_encoder(kind, path)`` is the short form used by the loaders.
 
 =============  ===========================================================  =======================
-kind           path                                                         class
+type           path                                                         class
 =============  ===========================================================  =======================
 ``imagebind``  directory with ``imagebind_huge.pth`` (or ``config.json``)   ``ImageBindEncoder``
 ``clip``       transformers directory (CLIPVisionModelWithProjection)        ``CLIPEncoder``
@@ -14,20 +18,52 @@ kind           path                                                         clas
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from art2mus.common.plugins import LazyBackend, Registry, import_target
 from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec, ImageEncoder
+from art2mus.models.encoders.configs import (
+    CLIPEncoderConfig,
+    EncoderConfig,
+    ImageBindEncoderConfig,
+    OnnxEncoderConfig,
+)
 
-# kind -> "module:class"; each class has ``from_pretrained(path, device=..., dtype=...)``.
-ENCODER_BACKENDS: dict[str, str] = {
-    "imagebind": "art2mus.models.encoders.imagebind:ImageBindEncoder",
-    "clip": "art2mus.models.encoders.clip:CLIPEncoder",
-    "onnx": "art2mus.models.encoders.onnx:OnnxImageEncoder",
-}
+#: the image encoders, listed once
+ENCODERS = Registry(
+    "image encoder",
+    [
+        LazyBackend("art2mus.models.encoders.imagebind:ImageBindEncoder", ImageBindEncoderConfig),
+        LazyBackend("art2mus.models.encoders.clip:CLIPEncoder", CLIPEncoderConfig),
+        LazyBackend("art2mus.models.encoders.onnx:OnnxImageEncoder", OnnxEncoderConfig),
+    ],
+)
+#: one of the encoders' configs, chosen by ``type``
+ImageEncoderConfig = ENCODERS.config_union()
+#: type -> ``"module:Class"`` (derived from :data:`ENCODERS`); each class has ``from_pretrained(path, device=..., dtype=...)``.
+ENCODER_BACKENDS: dict[str, str] = {name: entry.target for name, entry in ENCODERS.types.items()}
 
-__all__ = ["ENCODER_BACKENDS", "EncoderLoadError", "EncoderSpec", "ImageEncoder", "load_image_encoder"]
+__all__ = [
+    "ENCODERS",
+    "ENCODER_BACKENDS",
+    "EncoderConfig",
+    "EncoderLoadError",
+    "EncoderSpec",
+    "ImageEncoder",
+    "ImageEncoderConfig",
+    "create_encoder",
+    "load_image_encoder",
+]
+
+
+def create_encoder(config: EncoderConfig, types: Mapping[str, Any] | None = None) -> ImageEncoder:
+    """The encoder ``config`` describes (chosen by its ``type``), loaded from its local path.
+
+    ``types``: a replacement ``type`` -> backend table (default: :data:`ENCODERS`'s).
+    """
+    return ENCODERS.create(config, types)
 
 
 def load_image_encoder(
@@ -44,7 +80,7 @@ def load_image_encoder(
         kind: ``"imagebind"``, ``"clip"`` or ``"onnx"`` (a key of ``backends``).
         path: the model directory (or file) for that kind, see the module docstring.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` (and ``"auto"`` for ONNX: CUDA when present).
-        dtype: ``None`` (float32), ``"float16"`` or ``"bfloat16"`` for torch encoders; ONNX is float32.
+        dtype: ``None`` (float32), ``"float16"`` or ``"bfloat16"`` (or a torch dtype) for torch encoders; ONNX is float32.
         backends: kind -> ``"module:Class"`` table; defaults to :data:`ENCODER_BACKENDS`.
         options: passed on to the class's ``from_pretrained`` (e.g. ``max_batch``).
 
@@ -54,6 +90,4 @@ def load_image_encoder(
     table = ENCODER_BACKENDS if backends is None else backends
     if kind not in table:
         raise ValueError(f"kind: unknown image encoder {kind!r}; expected one of {sorted(table)}")
-    module_name, _, class_name = table[kind].partition(":")
-    encoder_class = getattr(importlib.import_module(module_name), class_name)
-    return encoder_class.from_pretrained(path, device=device, dtype=dtype, **options)
+    return import_target(table[kind]).from_pretrained(path, device=device, dtype=dtype, **options)

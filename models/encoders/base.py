@@ -5,12 +5,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 if TYPE_CHECKING:
     import torch
+
+    from art2mus.models.encoders.configs import EncoderConfig
 
 
 class EncoderLoadError(ValueError):
@@ -42,6 +44,20 @@ class ImageEncoder(abc.ABC):
     """
 
     spec: EncoderSpec
+    #: the backend's ``*Config`` (see :mod:`art2mus.models.encoders.configs`)
+    config_class: ClassVar[type[EncoderConfig]]
+
+    @classmethod
+    def from_pretrained(
+        cls, path: Any, device: Any = "cpu", dtype: Any = None, **options: Any
+    ) -> ImageEncoder:
+        """Load from a local path; each backend implements it."""
+        raise NotImplementedError(f"{cls.__name__} does not load from a path")
+
+    @classmethod
+    def from_config(cls, config: EncoderConfig) -> ImageEncoder:
+        """The encoder ``config`` describes: :meth:`from_pretrained` with its path, device, dtype and options."""
+        return cls.from_pretrained(config.path, device=config.device, dtype=config.dtype, **config.options())
 
     @abc.abstractmethod
     def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:

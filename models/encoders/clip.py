@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec
+from art2mus.models.encoders.configs import CLIPEncoderConfig
 from art2mus.models.encoders.preprocess import ImagePreprocessor
 from art2mus.models.encoders.torch_encoder import TorchImageEncoder
 
@@ -62,6 +63,8 @@ class CLIPImageTower(nn.Module):
 
 class CLIPEncoder(TorchImageEncoder):
     """CLIP image embeddings, L2-normalised, float32 ``(batch, projection_dim)`` (768 for ViT-L/14)."""
+
+    config_class = CLIPEncoderConfig
 
     @classmethod
     def from_pretrained(

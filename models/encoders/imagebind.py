@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec
+from art2mus.models.encoders.configs import ImageBindEncoderConfig
 from art2mus.models.encoders.preprocess import ImageBindAudioPreprocessor, ImagePreprocessor
 from art2mus.models.encoders.torch_encoder import TorchImageEncoder
 
@@ -328,6 +329,8 @@ class ImageBindEncoder(TorchImageEncoder):
     Build with :meth:`from_pretrained`. ``model`` is an upstream ``ImageBindModel`` holding at least
     the vision modality (and audio for :meth:`encode_audio`).
     """
+
+    config_class = ImageBindEncoderConfig
 
     def __init__(
         self,

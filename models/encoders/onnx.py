@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec, ImageEncoder
+from art2mus.models.encoders.configs import OnnxEncoderConfig
 from art2mus.models.encoders.preprocess import ImagePreprocessor
 
 if TYPE_CHECKING:
@@ -209,6 +210,8 @@ class OnnxImageEncoder(ImageEncoder):
         metadata: the parsed ``encoder.json``.
         max_batch: images per ``session.run`` call.
     """
+
+    config_class = OnnxEncoderConfig
 
     def __init__(
         self,

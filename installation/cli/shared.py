@@ -1,0 +1,94 @@
+"""What ``run``, ``simulate``, ``demo`` and the exhibit commands share: loading the exhibit with its problems
+printed, building the :class:`~art2mus.installation.gallery.Gallery` with progress, printing what plays,
+and reporting a control panel that cannot start.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def load_or_exit(path: Path) -> Any:
+    """The exhibit at ``path``; on problems, print each (file:line:col field: expected) and exit 1.
+
+    Neither is an artwork's unreadable or corrupt fixed audio file nor a missing or unreadable
+    reference photo: the gallery leaves that artwork out (of the room, or of recognition; logged, shown
+    on the control panel and by ``doctor``) and plays the rest."""
+    from art2mus.installation.config import ExhibitError, load_exhibit
+
+    try:
+        return load_exhibit(path, audio_may_fail=True, photos_may_fail=True)
+    except ExhibitError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise SystemExit(1) from None
+
+
+def event_printer(exhibit: Any, as_json: bool):
+    """A ``Director`` event callback that prints one line per change of what plays, timed from the first."""
+    origin: list[float] = []
+    titles = {
+        a.id: f"{a.display_title} ({a.artist}{', ' + str(a.year) if a.year is not None else ''})"
+        for a in exhibit.artworks
+    }
+
+    def show(event: Any) -> None:
+        if not origin:
+            origin.append(event.t)
+        t = event.t - origin[0]
+        if as_json:
+            click.echo(json.dumps({"t": round(t, 2), "play": event.what}))
+        else:
+            what = "idle ambience" if event.what == "idle" else titles.get(event.what, event.what)
+            minutes, seconds = divmod(t, 60.0)
+            click.echo(f"{int(minutes):02d}:{seconds:05.2f}  now playing: {what}")
+        sys.stdout.flush()
+
+    return show
+
+
+def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
+    """A built :class:`Gallery`; soundscape rendering shows a progress bar on a terminal."""
+    from art2mus.installation.gallery import Gallery
+
+    realtime = kwargs.pop("realtime", None)
+    panel_port = kwargs.pop("control_panel_port", None)
+    gallery = Gallery(exhibit, **kwargs)
+    total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
+    show_bar = not quiet and sys.stderr.isatty()
+    if show_bar:
+        from tqdm import tqdm
+
+        with tqdm(total=total, desc="making soundscapes", unit="soundscape", file=sys.stderr) as bar:
+            gallery.build(
+                realtime=realtime,
+                progress=lambda done, _total, name: (bar.set_postfix_str(name), bar.update(1)),
+                control_panel_port=panel_port,
+            )
+    else:
+        if not quiet:
+            click.echo(f"making {total} soundscapes ...", err=True)
+        gallery.build(realtime=realtime, control_panel_port=panel_port)
+    return gallery
+
+
+def panel_errors_as_messages(action: Any) -> Any:
+    """``action()``; a control panel that cannot start as configured ends the command with its message."""
+    from art2mus.kiosk_ui.server import ControlPanelError
+
+    try:
+        return action()
+    except ControlPanelError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def announce(gallery: Any) -> None:
+    """Print where the control panel is, once the gallery runs."""
+    panel = gallery.control_panel
+    if panel is not None and panel.url:
+        click.echo(f"control panel: {panel.url}", err=True)

@@ -1,0 +1,121 @@
+"""Managing the local model directory: what it holds, pulling it, importing v1 aligners, exporting ONNX.
+
+The library side of ``art2mus models`` (the commands are a few lines over these). Importing this module
+does not import torch; the import and export steps load it when they run.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from art2mus.models.model_dir import V1_ALIGNERS, V1_LICENCE, ModelDir, format_size
+
+Report = Callable[[str], Any]
+
+
+def status_document(mdir: ModelDir) -> dict[str, Any]:
+    """``models list --json``: the directory and one object per model and aligner."""
+    return {"model_dir": str(mdir.root), "models": [row.as_dict() for row in mdir.status()]}
+
+
+def status_lines(mdir: ModelDir) -> list[str]:
+    """``models list``: each model and aligner (present or missing, size, licence, what is missing) and,
+    when a model is missing, the command that fetches it."""
+    rows = mdir.status()
+    lines = [f"model directory: {mdir.root}"]
+    name_w = max(len(r.key) for r in rows)
+    for row in rows:
+        state = "present" if row.present else "MISSING"
+        size = format_size(row.size_bytes) if row.size_bytes else "-"
+        lines.append(f"  {row.key:<{name_w}}  {state:<7}  {size:>10}  {row.licence}")
+        lines.append(f"  {'':<{name_w}}  {row.description}")
+        if row.missing and row.size_bytes:
+            lines.append(f"  {'':<{name_w}}  incomplete, missing: {', '.join(row.missing)}")
+    missing = [r.key for r in rows if r.kind == "model" and not r.present]
+    if missing:
+        lines.append(
+            f"missing: {', '.join(missing)}; on a connected machine run: art2mus models pull --model-dir {mdir.root}"
+        )
+    return lines
+
+
+def pull_models(mdir: ModelDir, only: Iterable[str], force: bool, report: Report) -> list[str]:
+    """Download ``only`` (default: every model and both v1 aligners) with a progress bar on stderr;
+    ``report`` gets each licence and what happens. Returns the keys downloaded."""
+    from tqdm import tqdm
+
+    keys = list(only) or [*mdir.entries, *V1_ALIGNERS]
+    for key in keys:
+        report(f"{key}: licence {V1_LICENCE if key in V1_ALIGNERS else mdir.entries[key].licence}")
+    bars: dict[str, tqdm] = {}
+
+    def progress(done: int, total: int | None) -> None:
+        bar = bars.get("url")
+        if bar is None:
+            bar = bars["url"] = tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr
+            )
+        bar.update(done - bar.n)
+
+    try:
+        return mdir.pull(keys, force=force, progress=progress, report=report)
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def import_v1(
+    mdir: ModelDir, checkpoint: Path, name: str, encoder_name: str, lm_dim: int, force: bool
+) -> Path:
+    """Convert a v1 image-projection state dict into ``aligners/<name>`` (profile ``art2mus-v1``).
+
+    Raises ``FileExistsError`` when that aligner exists and ``force`` is off, ``FileNotFoundError`` and
+    ``ValueError`` for a missing or unreadable checkpoint.
+    """
+    from art2mus.models.aligner import import_v1_aligner
+
+    target = mdir.aligners_dir / name
+    if target.exists() and not force:
+        raise FileExistsError(f"{target} already exists; choose another --name or pass --force")
+    return import_v1_aligner(
+        checkpoint, target, encoder_name=encoder_name, lm_dim=lm_dim, metadata={"licence": V1_LICENCE}
+    )
+
+
+def export_onnx(
+    mdir: ModelDir,
+    encoder: str,
+    encoder_path: Path | None,
+    aligner: str | None,
+    out_dir: Path | None,
+    report: Report,
+) -> Path:
+    """Export the model directory's ``encoder`` (and ``aligner``, when named) to ONNX, checked in onnxruntime
+    against torch; returns the output folder (default ``MODEL_DIR/onnx/<encoder>[-<aligner>]``).
+
+    Raises ``FileNotFoundError``, ``ValueError`` (an :class:`~art2mus.models.encoders.EncoderLoadError`
+    included) for weights that cannot be loaded, and ``RuntimeError`` when the export does not match.
+    """
+    from art2mus.models.aligner import ImageAligner
+    from art2mus.models.encoders import load_image_encoder
+    from art2mus.models.encoders.onnx import export_onnx_encoder
+
+    weights = encoder_path if encoder_path is not None else mdir.encoder_path(encoder)
+    torch_encoder = load_image_encoder(encoder, weights, device="cpu")
+    aligner_module = aligner_dir = None
+    if aligner is not None:
+        aligner_dir = mdir.resolve_aligner(aligner)
+        aligner_module = ImageAligner.load(aligner_dir, encoder_spec=torch_encoder.spec)
+    if out_dir is None:
+        name = torch_encoder.spec.name + (f"-{aligner_dir.name}" if aligner_dir is not None else "")
+        out_dir = mdir.root / "onnx" / name
+    report(
+        f"exporting {torch_encoder.spec.name} (dim {torch_encoder.spec.dim})"
+        + (f" with aligner {aligner_dir.name}" if aligner_dir is not None else "")
+        + f" to {out_dir} ..."
+    )
+    export_onnx_encoder(torch_encoder, out_dir, aligner=aligner_module)
+    return out_dir
