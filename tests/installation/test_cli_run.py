@@ -146,8 +146,16 @@ def test_demo_plays_through_portaudio_and_stops_on_sigterm(tmp_path):
             "override": "still-life-with-flowers"
         }
         _wait_until(lambda: any("still-life" in line for line in out), card)
-        # what the engine has handed to PortAudio so far, to compare with what reached the card
-        before_stop = json.loads(urllib.request.urlopen(url + "api/status", timeout=GIVE_UP).read())["audio"]
+        # what the engine has handed to PortAudio so far, to compare with what reached the card; the
+        # director announces a change before the mixer's next block starts it: wait for the engine too
+        audio_status: dict = {}
+
+        def engine_plays_still_life() -> bool:
+            audio_status.update(json.loads(urllib.request.urlopen(url + "api/status", timeout=GIVE_UP).read())["audio"])
+            return audio_status["playing"] == "still-life-with-flowers"
+
+        _wait_until(engine_plays_still_life, card)
+        before_stop = dict(audio_status)
         card.send_signal(signal.SIGTERM)
         card.wait(timeout=GIVE_UP)  # stops (cleanly: the exit status is checked below)
     finally:
