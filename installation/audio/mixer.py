@@ -28,6 +28,13 @@ logger = logging.getLogger(__name__)
 
 HALF_PI = math.pi / 2.0
 
+#: At most this many voices sound at once. Requests faster than the crossfade (a visitor walking past
+#: several paintings, reloads in a row) would otherwise stack fading voices without bound, each costing
+#: a mix per block; beyond the cap the quietest fading voices leave over :data:`EVICT_SECONDS`.
+MAX_VOICES = 6
+#: How fast an evicted voice fades out (short enough to bound the pile-up, long enough not to click).
+EVICT_SECONDS = 0.05
+
 
 class Voice:
     """One clip playing: a read position, a loudness level and a fade envelope.
@@ -181,6 +188,18 @@ class Mixer:
             else:
                 voice.envelope.ramp_to(0.0, frames)
         self.voices = [v for v in self.voices if not (v.finished or (v.gain == 0.0 and not v.envelope.active))]
+        self._evict_beyond_cap(target)
+
+    def _evict_beyond_cap(self, keep: Voice | None) -> None:
+        """Fade out the quietest fading voices quickly while more than :data:`MAX_VOICES` sound."""
+        excess = len(self.voices) - MAX_VOICES
+        if excess <= 0:
+            return
+        evict = int(round(EVICT_SECONDS * self.sample_rate))
+        fading = sorted((v for v in self.voices if v is not keep), key=lambda v: v.gain)
+        for voice in fading[:excess]:
+            logger.debug("voice %s: evicted (more than %d voices)", voice.key, MAX_VOICES)
+            voice.envelope.ramp_to(0.0, min(evict, voice.envelope.remaining_frames or evict))
 
     def set_master_volume(self, volume: float, seconds: float = 0.0) -> None:
         """Ramp the master volume (linear gain 0..1) to ``volume`` over ``seconds``."""

@@ -258,3 +258,26 @@ def test_mixer_rejects_clips_in_another_format() -> None:
     clip = prepare_clip(np.zeros((SR, 2), np.float32), 44100, key="cd", mix_rate=44100, loudness_lufs=TARGET)
     with pytest.raises(ValueError, match="44100 Hz.*48000 Hz"):
         Mixer(SR, 2).crossfade_to(clip, 1.0)
+
+
+def test_requests_faster_than_the_crossfade_keep_a_bounded_number_of_voices_without_clicks() -> None:
+    # A visitor walking past many paintings (or reloads in a row) asks for a new soundscape every
+    # 0.1 s while each crossfade lasts 3 s: without a cap 30 voices would be mixed at once.
+    mixer = Mixer(sample_rate=SR, channels=2)
+    # Low tones, so that a voice cut off at once would be the largest sample step in the mix.
+    clips = [tone_clip(f"t{i}", 40.0 + 1.0 * i, seconds=4.0) for i in range(30)]
+    pieces, most = [], 0
+    for clip in clips:
+        mixer.crossfade_to(clip, 3.0)
+        most = max(most, len(mixer.voices))
+        pieces.append(render(mixer, 0.1))
+    most = max(most, len(mixer.voices))
+    assert most <= 7, most  # the cap (6) plus the voice that just came in
+    # The newest request still wins: after the last crossfade only its voice remains.
+    pieces.append(render(mixer, 3.5))
+    assert [v.key for v in mixer.voices] == ["t29"]
+    x = np.concatenate(pieces)
+    # No click: the largest sample step stays that of the tones themselves (evictions fade over 50 ms).
+    step = float(np.abs(np.diff(x, axis=0)).max())
+    tone_step = 2 * math.pi * 69.0 / SR * float(np.abs(x).max())
+    assert step < 1.5 * tone_step, (step, tone_step)
