@@ -32,9 +32,9 @@ def worker(models: Path, data: Path, out: Path, batch: int, epochs: int) -> None
     """One training run (one of the launched processes, or the only one); the main process writes
     ``out/timing.json``."""
     from art2mus.models.pipeline import Art2MusPipeline
-    from art2mus.training.cli_train import new_aligner
     from art2mus.training.dataset import PairDataset
     from art2mus.training.distributed import make_accelerator
+    from art2mus.training.train_job import new_aligner
     from art2mus.training.trainer import TrainingConfig, train_aligner
 
     accelerator = make_accelerator("cpu")

@@ -3,7 +3,7 @@
 - :mod:`.generator` (the interface) and :mod:`.registry` (``GENERATORS``): each generator declares its exhibit
   ``*Config`` beside its class (:mod:`.procedural` the procedural sonifier, :mod:`.art2mus_generator`).
 - :mod:`.encoders`: image encoders (ImageBind, CLIP, their ONNX exports) on the same plugin pattern
-  (``ENCODERS``; the configs in :mod:`.encoders.configs` import no torch).
+  (``ENCODERS``; each backend's config imports no torch).
 - :mod:`.aligner`: encoder embeddings -> GPT-2 tokens; :mod:`.profiles`: how tokens and prompts condition
   AudioLDM2.
 - :mod:`.pipeline`: the Art2Mus pipeline on diffusers' AudioLDM2 parts, with :mod:`.conditioning` (the

@@ -11,9 +11,33 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from art2mus.models.model_dir import V1_ALIGNERS, V1_LICENCE, ModelDir, format_size
+from art2mus.models.model_dir import (
+    V1_ALIGNERS,
+    V1_LICENCE,
+    HubUnreachableError,
+    ModelDir,
+    default_model_dir,
+    format_size,
+)
 
 Report = Callable[[str], Any]
+
+
+class DownloadError(OSError):
+    """A download that started and failed (a network error mid-file, a full disk); the message says which."""
+
+
+def open_model_dir(path: Path | None, factory: Callable[[Path], ModelDir] = ModelDir) -> ModelDir:
+    """The model directory at ``path`` (default: :func:`~art2mus.models.model_dir.default_model_dir`),
+    made by ``factory`` (tests hand in one with a fake downloader)."""
+    return factory(path if path is not None else default_model_dir())
+
+
+def check_aligner_name(name: str) -> str:
+    """``name`` if it is a plain folder name (an aligner's under ``aligners/``); ``ValueError`` otherwise."""
+    if "/" in name or name in ("", ".", ".."):
+        raise ValueError(f"{name!r} must be a plain folder name")
+    return name
 
 
 def status_document(mdir: ModelDir) -> dict[str, Any]:
@@ -44,7 +68,10 @@ def status_lines(mdir: ModelDir) -> list[str]:
 
 def pull_models(mdir: ModelDir, only: Iterable[str], force: bool, report: Report) -> list[str]:
     """Download ``only`` (default: every model and both v1 aligners) with a progress bar on stderr;
-    ``report`` gets each licence and what happens. Returns the keys downloaded."""
+    ``report`` gets each licence and what happens. Returns the keys downloaded.
+
+    Raises :class:`~art2mus.models.model_dir.HubUnreachableError` when the hub cannot be reached,
+    :class:`DownloadError` when a download fails on the way, ``ValueError`` for an unknown key."""
     from tqdm import tqdm
 
     keys = list(only) or [*mdir.entries, *V1_ALIGNERS]
@@ -62,6 +89,10 @@ def pull_models(mdir: ModelDir, only: Iterable[str], force: bool, report: Report
 
     try:
         return mdir.pull(keys, force=force, progress=progress, report=report)
+    except HubUnreachableError:
+        raise
+    except OSError as exc:
+        raise DownloadError(f"download failed: {exc}") from exc
     finally:
         for bar in bars.values():
             bar.close()

@@ -72,3 +72,14 @@ def test_light_core_does_not_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_the_command_line_imports_no_training_code() -> None:
+    """`art2mus run` starts the daemon from the CLI package: the training commands import training code
+    inside their functions, so loading the CLI loads none of it (STYLE rule 7)."""
+    code = (
+        "import sys, art2mus.installation.cli;"
+        "print(sorted(m for m in sys.modules if m.startswith('art2mus.training')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -130,3 +130,16 @@ def embed_all(
         if progress is not None:
             progress(k + 1, len(items), f"{what} {path.name}")
     return np.stack(rows).astype(np.float32)
+
+
+def progress_printer(what: str, echo: Callable[[str], None]) -> Callable[[int, int, str], None]:
+    """A ``progress(done, total, name)`` callback handing ``echo`` a line every 5 % (for logs and pipes)."""
+    shown = {"last": -1}
+
+    def progress(done: int, total: int, name: str) -> None:
+        tick = done * 20 // max(1, total)
+        if tick != shown["last"] or done == total:
+            shown["last"] = tick
+            echo(f"{what}: {done}/{total} {name}")
+
+    return progress

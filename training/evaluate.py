@@ -8,6 +8,9 @@
   embeddings; with fewer clips than dimensions the covariances are singular, so when the matrix square
   root fails ``eps`` is added to their diagonals (as pytorch-fid does), and the figure only compares runs
   made with the same clips.
+
+:func:`evaluate_from_model_dir` is ``art2mus evaluate``: it loads the aligner with the encoder and profile it
+was trained with, and an ImageBind scorer beside a CLIP aligner.
 """
 
 from __future__ import annotations
@@ -131,3 +134,75 @@ def evaluate_aligner(
         seconds_per_clip=(time.perf_counter() - started) / max(1, len(pairs)),
         per_pair=rows,
     )
+
+
+@dataclass
+class EvaluationRun:
+    """An evaluation from a model directory: the scores, and what was scored (for the report)."""
+
+    result: EvaluationResult
+    aligner: str
+    encoder: str
+    profile: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **vars(self.result),
+            "aligner": self.aligner,
+            "encoder": self.encoder,
+            "profile": self.profile,
+        }
+
+
+def encoder_kind(encoder_name: str) -> str:
+    """The encoder kind (``imagebind``, ``clip``) of an aligner's ``encoder_name`` (e.g. ``imagebind_huge``)."""
+    for kind in ("imagebind", "clip"):
+        if kind in encoder_name.lower():
+            return kind
+    raise ValueError(
+        f"aligner encoder {encoder_name!r} is neither ImageBind nor CLIP; cannot load its encoder"
+    )
+
+
+def evaluate_from_model_dir(
+    pairs_file: Any,
+    model_dir: Any,
+    aligner: str,
+    *,
+    duration_s: float = 10.0,
+    steps: int = 50,
+    seed: int = 0,
+    limit: int | None = None,
+    device: str = "auto",
+    progress: Callable[[int, int, str], None] | None = None,
+) -> EvaluationRun:
+    """``art2mus evaluate``: the pairs of ``pairs_file`` (the first ``limit``) scored through ``aligner``
+    (a folder or a name under ``model_dir/aligners``), loaded with the encoder and the conditioning profile
+    it was trained with; scored in ImageBind's space whatever encoder conditions it.
+
+    Raises ``ValueError`` (a :class:`~art2mus.training.dataset.PairsError` for the pairs file),
+    ``FileNotFoundError`` or ``KeyError`` (an aligner config without its encoder's name).
+    """
+    from art2mus.models.aligner import ImageAligner
+    from art2mus.models.encoders import load_image_encoder
+    from art2mus.models.model_dir import ModelDir
+    from art2mus.models.pipeline import Art2MusPipeline
+    from art2mus.training.dataset import read_pairs
+    from art2mus.training.train_job import resolve_device
+
+    pair_list = read_pairs(pairs_file)
+    if limit is not None:
+        pair_list = pair_list[:limit]
+    target = resolve_device(device)
+    mdir = ModelDir(model_dir)
+    kind = encoder_kind(ImageAligner.read_config(mdir.resolve_aligner(aligner))["config"]["encoder_name"])
+    pipeline = Art2MusPipeline.from_model_dir(mdir, encoder=kind, aligner=aligner, device=target)
+    scorer = (
+        pipeline.encoder
+        if kind == "imagebind"
+        else load_image_encoder("imagebind", mdir.encoder_path("imagebind"), device=target)
+    )
+    result = evaluate_aligner(
+        pipeline, pair_list, duration_s=duration_s, steps=steps, seed=seed, progress=progress, scorer=scorer
+    )
+    return EvaluationRun(result, str(aligner), kind, pipeline.profile.name)

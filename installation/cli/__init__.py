@@ -1,11 +1,17 @@
 """The ``art2mus`` command line: one group, one module per command, each a few lines over a library call.
 
 Every command module imports only click and light config code at the top and imports its library
-(the gallery, the model stack) inside the command, so ``art2mus --help`` and ``art2mus validate`` stay
-fast and never import torch. The training commands live beside the training code
-(:mod:`art2mus.training.cli_train`, :mod:`art2mus.training.cli_evaluate`) and are imported here like any
-other module; the daemon itself (:mod:`art2mus.installation.gallery` and what it builds) never imports
-training code.
+(the gallery, the model stack, the training code) inside the command, so ``art2mus --help`` and
+``art2mus validate`` stay fast and never import torch. Options several commands share are declared once in
+:mod:`.options`; what the exhibit commands share (loading, building the gallery) is in :mod:`.shared`.
+
+Why this one package holds every command, ``train``, ``evaluate`` and ``dataset`` included, and why it
+sits in ``installation/``: ``art2mus`` is the installation's front door (the systemd units, the console
+script and ``accelerate launch -m art2mus.installation.cli`` name it), and a command module is only click
+options over one library call, so it belongs with its siblings rather than with the library it calls.
+Training stays out of the daemon's process all the same (STYLE rule 7): :mod:`.train`, :mod:`.evaluate`
+and :mod:`.dataset` import :mod:`art2mus.training` with a normal ``import`` inside the command function,
+so importing this package (as ``art2mus run`` does) loads no training module; a test holds that.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import click
 
 from art2mus.installation.cli import (
+    dataset,
     demo,
     doctor,
+    evaluate,
     init,
     models,
     prerender,
@@ -23,12 +31,12 @@ from art2mus.installation.cli import (
     render,
     run,
     simulate,
+    train,
     unseen,
     validate,
     walk,
 )
 from art2mus.installation.logs import LOG_FORMATS, configure_logging
-from art2mus.training import cli_dataset, cli_evaluate, cli_train
 
 #: command name -> click command
 COMMANDS: dict[str, click.Command] = {
@@ -41,9 +49,9 @@ COMMANDS: dict[str, click.Command] = {
     "simulate": simulate.command,
     "prerender": prerender.command,
     "doctor": doctor.command,
-    "train": cli_train.command,
-    "evaluate": cli_evaluate.command,
-    "dataset": cli_dataset.command,
+    "train": train.command,
+    "evaluate": evaluate.command,
+    "dataset": dataset.command,
     "render": render.command,
     "recognize": recognize.command,
     "models": models.command,

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
+from art2mus.installation.cli.options import file_option
+
 
 @click.command("init")
 @click.argument("photos_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option(
+@file_option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=Path("exhibit.yaml"),
     show_default=True,
     help="The exhibit file to write, or to add new photos to.",

@@ -8,38 +8,32 @@ command imports torch. Each command is a call into :mod:`art2mus.models.manage`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+from art2mus.installation.cli.options import folder_option, json_option
 from art2mus.models import manage
 from art2mus.models.encoders import ENCODER_BACKENDS
-from art2mus.models.model_dir import (
-    MODEL_DIR_ENV,
-    MODEL_ENTRIES,
-    V1_ALIGNERS,
-    V1_LICENCE,
-    HubUnreachableError,
-    ModelDir,
-    default_model_dir,
-)
-
-ModelDirFactory = Callable[[Path], ModelDir]
+from art2mus.models.model_dir import MODEL_DIR_ENV, MODEL_ENTRIES, V1_ALIGNERS, V1_LICENCE, ModelDir
 
 
 def _open(ctx: click.Context, _param: click.Parameter, model_dir: Path | None) -> ModelDir:
     """The model directory; tests hand in a factory (with a fake downloader) through ``ctx.obj``."""
-    root = model_dir if model_dir is not None else default_model_dir()
     obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-    factory: ModelDirFactory = obj.get("model_dir_factory", ModelDir)
-    return factory(root)
+    return manage.open_model_dir(model_dir, obj.get("model_dir_factory", ModelDir))
 
 
-_model_dir_option = click.option(
+def _plain_name(_ctx: click.Context, _param: click.Parameter, name: str) -> str:
+    try:
+        return manage.check_aligner_name(name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_model_dir_option = folder_option(
     "--model-dir",
     "mdir",
-    type=click.Path(file_okay=False, path_type=Path),
     callback=_open,
     help=f"Model directory (default: ${MODEL_DIR_ENV}, else ~/.local/share/art2mus/models).",
 )
@@ -55,7 +49,7 @@ def command() -> None:
 
 @command.command("list")
 @_model_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@json_option("Print one JSON object instead of a table.")
 def list_models(mdir: ModelDir, as_json: bool) -> None:
     """Show each model and aligner: present or missing, size on disk, licence and folder."""
     if as_json:
@@ -67,12 +61,7 @@ def list_models(mdir: ModelDir, as_json: bool) -> None:
 
 @command.command("pull")
 @_model_dir_option
-@click.option(
-    "--only",
-    multiple=True,
-    type=click.Choice(sorted([*MODEL_ENTRIES, *V1_ALIGNERS])),
-    help="Pull only this model or v1 aligner (repeatable). Default: every model and both v1 aligners.",
-)
+@click.option("--only", multiple=True, type=click.Choice(sorted([*MODEL_ENTRIES, *V1_ALIGNERS])), help="Pull only this model or v1 aligner (repeatable). Default: every model and both v1 aligners.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Download again even if the model is present.")
 def pull(mdir: ModelDir, only: tuple[str, ...], force: bool) -> None:
     """Download the models into the model directory (needs internet; resumable).
@@ -82,29 +71,16 @@ def pull(mdir: ModelDir, only: tuple[str, ...], force: bool) -> None:
     """
     try:
         fetched = manage.pull_models(mdir, only, force, click.echo)
-    except (HubUnreachableError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # HubUnreachableError, DownloadError: worded for the user
         raise click.ClickException(str(exc)) from exc
-    except OSError as exc:
-        raise click.ClickException(f"download failed: {exc}") from exc
     click.echo(f"done: {len(fetched)} model(s) downloaded into {mdir.root}")
 
 
 @command.command("import-v1")
 @_model_dir_option
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--name",
-    required=True,
-    help="Folder name under MODEL_DIR/aligners/ (what `train --init` and `evaluate --aligner` take; an "
-    "exhibit's `generators.<name>.aligner` is the folder's path).",
-)
-@click.option(
-    "--encoder",
-    "encoder_name",
-    default="imagebind",
-    show_default=True,
-    help="Embedding space the checkpoint was trained on (v1: ImageBind huge).",
-)
+@click.option("--name", required=True, callback=_plain_name, help="Folder name under MODEL_DIR/aligners/ (what `train --init` and `evaluate --aligner` take; an exhibit's `generators.<name>.aligner` is the folder's path).")  # fmt: skip
+@click.option("--encoder", "encoder_name", default="imagebind", show_default=True, help="Embedding space the checkpoint was trained on (v1: ImageBind huge).")  # fmt: skip
 @click.option(
     "--lm-dim", type=int, default=768, show_default=True, help="GPT-2 width of the tokens (v1: 768)."
 )
@@ -113,8 +89,6 @@ def import_v1(
     mdir: ModelDir, checkpoint: Path, name: str, encoder_name: str, lm_dim: int, force: bool
 ) -> None:
     """Convert an Art2Mus v1 image-projection state dict (.pt) into an aligner with the art2mus-v1 profile."""
-    if "/" in name or name in ("", ".", ".."):
-        raise click.BadParameter(f"{name!r} must be a plain folder name", param_hint="--name")
     try:
         out = manage.import_v1(mdir, checkpoint, name, encoder_name, lm_dim, force)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
@@ -125,28 +99,10 @@ def import_v1(
 
 @command.command("export-onnx")
 @_model_dir_option
-@click.option(
-    "--encoder",
-    type=click.Choice([name for name in ENCODER_BACKENDS if name != "onnx"]),
-    default="imagebind",
-    show_default=True,
-    help="Which image encoder of the model directory to export.",
-)
-@click.option(
-    "--encoder-path",
-    type=click.Path(exists=True, path_type=Path),
-    help="Encoder weights folder (default: its folder in the model directory).",
-)
-@click.option(
-    "--aligner",
-    help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives tokens.",
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).",
-)
+@click.option("--encoder", type=click.Choice([name for name in ENCODER_BACKENDS if name != "onnx"]), default="imagebind", show_default=True, help="Which image encoder of the model directory to export.")  # fmt: skip
+@click.option("--encoder-path", type=click.Path(exists=True, path_type=Path), help="Encoder weights folder (default: its folder in the model directory).")  # fmt: skip
+@click.option("--aligner", help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives tokens.")  # fmt: skip
+@folder_option("--out", "out_dir", help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).")
 def export_onnx(
     mdir: ModelDir, encoder: str, encoder_path: Path | None, aligner: str | None, out_dir: Path | None
 ) -> None:

@@ -1,5 +1,6 @@
 """Command-line options made from a config model's fields, so a flag keeps its YAML name, bounds and help;
-and the options several commands share (:func:`live_options`).
+and the options several commands share (:func:`live_options`, :func:`json_option`, :func:`device_option`,
+:func:`folder_option`, :func:`file_option`), declared here once.
 
 ``--steps`` on ``art2mus render`` is :class:`~art2mus.models.art2mus_generator.Art2MusGeneratorConfig`'s
 ``steps``: the same name (dashes for underscores), the same bounds and the same description, declared
@@ -81,3 +82,23 @@ def live_options(panel_default: str) -> Callable[[Any], Any]:
         )
 
     return decorate
+
+
+def json_option(help: str) -> Callable[[Any], Any]:
+    """``--json`` (``as_json``): print machine-readable output instead of lines for people."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def device_option(help: str = "auto, cpu, cuda or cuda:N.") -> Callable[[Any], Any]:
+    """``--device``: where the networks run (``auto``: a GPU where torch sees one, else the CPU)."""
+    return click.option("--device", default="auto", show_default=True, help=help)
+
+
+def folder_option(*names: str, help: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A folder option (``names``: the flag, and the parameter name where it differs)."""
+    return click.option(*names, type=click.Path(file_okay=False, path_type=Path), help=help, **kwargs)
+
+
+def file_option(*names: str, help: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """A file option (``names``: the flag, and the parameter name where it differs)."""
+    return click.option(*names, type=click.Path(dir_okay=False, path_type=Path), help=help, **kwargs)

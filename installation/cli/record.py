@@ -9,19 +9,13 @@ from pathlib import Path
 
 import click
 
+from art2mus.installation.cli.options import file_option
 from art2mus.installation.cli.shared import load_or_exit
 
 
 @click.command("record")
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("clip.mp4"),
-    show_default=True,
-    help="The video to write (mp4).",
-)
+@file_option("-o", "--output", default=Path("clip.mp4"), show_default=True, help="The video to write (mp4).")
 @click.option(
     "--duration",
     type=click.FloatRange(min=0, min_open=True, max=86400),

@@ -7,17 +7,14 @@ from pathlib import Path
 
 import click
 
+from art2mus.installation.cli.options import file_option
 from art2mus.installation.cli.shared import build_gallery, event_printer, load_or_exit
 
 
 @click.command("simulate")
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="WAV file that receives the mix (exactly --duration seconds of it).",
+@file_option(
+    "-o", "--output", required=True, help="WAV file that receives the mix (exactly --duration seconds of it)."
 )
 @click.option(
     "--duration",

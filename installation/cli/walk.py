@@ -8,15 +8,15 @@ from pathlib import Path
 
 import click
 
+from art2mus.installation.cli.options import file_option
 from art2mus.installation.cli.shared import load_or_exit
 
 
 @click.command("walk")
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
+@file_option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=Path("walk.mp4"),
     show_default=True,
     help="The video to write (mp4); the timeline goes beside it as <name>.json.",

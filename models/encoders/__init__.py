@@ -1,10 +1,16 @@
 """Image encoders: image(s) -> L2-normalised embedding of shape ``(batch, dim)``.
 
 The encoders follow the plugin pattern of every ``type:`` family (:mod:`art2mus.common.plugins`): each
-backend declares a ``*Config`` (in :mod:`.configs`, importable without torch) and a class built
-``from_config``; :data:`ENCODERS` lists them once and gives the config union
-(:data:`ImageEncoderConfig`) and the lookup (:func:`create_encoder`). The backends are imported only
-when one is built, so importing this package does not import torch, transformers or onnxruntime.
+backend declares a ``*Config`` (importable without torch) and a class built ``from_config``;
+:data:`ENCODERS` lists them once and gives the config union (:data:`ImageEncoderConfig`) and the lookup
+(:func:`create_encoder`). The ONNX backend imports torch and onnxruntime inside its functions, so its
+config sits in :mod:`.onnx` beside its class; ImageBind's and CLIP's modules define torch layers at
+import time, so each has a torch-free sibling for its config (:mod:`.imagebind_config`,
+:mod:`.clip_config`), which keeps the heavy module whole instead of hiding ``nn.Module`` subclasses in
+functions. Every entry is a :class:`~art2mus.common.plugins.LazyBackend` (config plus ``"module:Class"``),
+so a backend class is imported only when one is built. Importing this package imports no torch, transformers or
+onnxruntime. A new backend is one module (plus a ``*_config`` sibling if it imports torch at the top) and
+one line in :data:`ENCODERS`.
 ``load_image_encoder(kind, path)`` is the short form used by the loaders.
 
 =============  ===========================================================  =======================
@@ -23,13 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from art2mus.common.plugins import LazyBackend, Registry, import_target
-from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec, ImageEncoder
-from art2mus.models.encoders.configs import (
-    CLIPEncoderConfig,
-    EncoderConfig,
-    ImageBindEncoderConfig,
-    OnnxEncoderConfig,
-)
+from art2mus.models.encoders.base import EncoderConfig, EncoderLoadError, EncoderSpec, ImageEncoder
+from art2mus.models.encoders.clip_config import CLIPEncoderConfig
+from art2mus.models.encoders.imagebind_config import ImageBindEncoderConfig
+from art2mus.models.encoders.onnx import OnnxEncoderConfig
 
 #: the image encoders, listed once
 ENCODERS = Registry(

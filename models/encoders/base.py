@@ -1,18 +1,43 @@
-"""The image-encoder interface shared by ImageBind, CLIP and their ONNX exports."""
+"""The image-encoder interface shared by ImageBind, CLIP and their ONNX exports, and the settings every
+encoder's ``*Config`` starts from (:class:`EncoderConfig`). Imports no torch."""
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
+
+from art2mus.common.schema import StrictModel
 
 if TYPE_CHECKING:
     import torch
 
-    from art2mus.models.encoders.configs import EncoderConfig
+
+class EncoderConfig(StrictModel):
+    """What every image encoder loads with; a backend's ``*Config`` adds its own settings and its ``type``."""
+
+    type: str
+    path: Path = Field(
+        description="The model directory (or file) for this encoder type; nothing is downloaded."
+    )
+    device: str = Field(
+        "cpu", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="cpu, cuda, cuda:N (auto: ONNX only)."
+    )
+    dtype: Literal["float32", "float16", "bfloat16"] | None = Field(
+        None, description="Precision of a torch encoder (default float32); ONNX runs in float32."
+    )
+    max_batch: int = Field(
+        16, ge=1, le=4096, description="Images per forward pass (larger inputs are split)."
+    )
+
+    def options(self) -> dict[str, Any]:
+        """The backend's own settings: ``from_pretrained`` keywords beyond path, device and dtype."""
+        return self.model_dump(exclude={"type", "path", "device", "dtype"})
 
 
 class EncoderLoadError(ValueError):
@@ -44,7 +69,7 @@ class ImageEncoder(abc.ABC):
     """
 
     spec: EncoderSpec
-    #: the backend's ``*Config`` (see :mod:`art2mus.models.encoders.configs`)
+    #: the backend's ``*Config`` (an :class:`EncoderConfig` with a ``type`` literal)
     config_class: ClassVar[type[EncoderConfig]]
 
     @classmethod

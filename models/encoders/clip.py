@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec
-from art2mus.models.encoders.configs import CLIPEncoderConfig
+from art2mus.models.encoders.clip_config import CLIPEncoderConfig
 from art2mus.models.encoders.preprocess import ImagePreprocessor
 from art2mus.models.encoders.torch_encoder import TorchImageEncoder
 

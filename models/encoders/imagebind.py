@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec
-from art2mus.models.encoders.configs import ImageBindEncoderConfig
+from art2mus.models.encoders.imagebind_config import ImageBindEncoderConfig
 from art2mus.models.encoders.preprocess import ImageBindAudioPreprocessor, ImagePreprocessor
 from art2mus.models.encoders.torch_encoder import TorchImageEncoder
 

@@ -16,6 +16,9 @@ An export is a directory::
 onnxruntime runs on the CUDA provider when asked for (``device="cuda"``/``"auto"``) and present,
 else on the CPU; :attr:`OnnxImageEncoder.provider` reports the provider actually used (onnxruntime-gpu
 silently falls back to the CPU when CUDA libraries are missing).
+
+The ``type: onnx`` encoder's :class:`OnnxEncoderConfig` is declared here beside its class: this module
+imports torch and onnxruntime only inside the functions that use them, so the registry imports it as it is.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from art2mus.models.encoders.base import EncoderLoadError, EncoderSpec, ImageEncoder
-from art2mus.models.encoders.configs import OnnxEncoderConfig
+from art2mus.models.encoders.base import EncoderConfig, EncoderLoadError, EncoderSpec, ImageEncoder
 from art2mus.models.encoders.preprocess import ImagePreprocessor
 
 if TYPE_CHECKING:
@@ -38,6 +41,16 @@ if TYPE_CHECKING:
     from art2mus.models.encoders.torch_encoder import TorchImageEncoder
 
 logger = logging.getLogger(__name__)
+
+
+class OnnxEncoderConfig(EncoderConfig):
+    """An ONNX export: a directory made by ``export_onnx_encoder``."""
+
+    type: Literal["onnx"] = "onnx"
+    threads: int = Field(0, ge=0, le=1024, description="onnxruntime intra-op threads (0: one per core).")
+    allow_spinning: bool = Field(
+        False, description="Let onnxruntime's idle workers busy-wait after each run."
+    )
 
 ONNX_FILE = "encoder.onnx"
 METADATA_FILE = "encoder.json"

@@ -81,7 +81,7 @@ def test_the_dataset_step_shared_by_two_processes_gives_one_process_features(run
 
 def test_two_processes_at_batch_2_train_the_weights_of_one_at_batch_4(runs, setup):
     from art2mus.models.pipeline import Art2MusPipeline
-    from art2mus.training.cli_train import new_aligner
+    from art2mus.training.train_job import new_aligner
 
     one, two, single_out, two_out = runs
     pipeline = Art2MusPipeline.from_model_dir(setup[1], encoder="imagebind", device="cpu")

@@ -12,7 +12,9 @@ from art2mus.models.encoders import (
     ImageEncoderConfig,
     create_encoder,
 )
-from art2mus.models.encoders.configs import CLIPEncoderConfig, ImageBindEncoderConfig, OnnxEncoderConfig
+from art2mus.models.encoders.clip_config import CLIPEncoderConfig
+from art2mus.models.encoders.imagebind_config import ImageBindEncoderConfig
+from art2mus.models.encoders.onnx import OnnxEncoderConfig
 
 
 def test_the_union_picks_the_config_by_type(tmp_path):

@@ -1,0 +1,137 @@
+"""``art2mus dataset build``: the pairs manifest ``art2mus train`` reads, written with its HTML report.
+
+Two ways to make one: :func:`build_imagebind_manifest` pairs each artwork of a museum's image folder with
+the best-matching tracks of its music library in ImageBind's joint space (within the curator's rules,
+:mod:`.pairing` assigns), and :func:`build_v1_manifest` rebuilds Art2Mus v1's ArtSound-style pairs from its
+pair list. Both return the line the command prints; problems a user can fix are :class:`ManifestError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from art2mus.training.collection import CollectionError, progress_printer, scan_images, scan_music
+from art2mus.training.dataset import PairsError
+from art2mus.training.pairing import CuratorRules, read_v1_pairs, write_manifest, write_report
+
+Line = Callable[[str], None]
+#: a manifest row: pair id, image, audio, ImageBind score (None: not scored)
+Row = tuple[str, Path, Path, float | None]
+
+
+class ManifestError(ValueError):
+    """The folders, rules or pair list give no manifest; the message names the file."""
+
+
+def build_v1_manifest(
+    v1_pairs: Path, images: Path, music: Path, out_path: Path, report: Path, echo: Line
+) -> str:
+    """Art2Mus v1's pair list (``image_audio_subset_df.json``) against ``images`` (ArtGraph) and ``music``
+    (FMA): the manifest and report written, the entries not found handed to ``echo`` (20 at most)."""
+    try:
+        pairs, problems = read_v1_pairs(v1_pairs, images, music)
+    except PairsError as exc:
+        raise ManifestError(str(exc)) from None
+    for line in problems[:20]:
+        echo(line)
+    if len(problems) > 20:
+        echo(f"... and {len(problems) - 20} more")
+    if not pairs:
+        raise ManifestError(f"{v1_pairs}: none of its pairs was found under {images} and {music}")
+    rows: list[Row] = [(p.id, p.image, p.audio, None) for p in pairs]
+    write_manifest(out_path, rows)
+    write_report(report, rows, [], [], title=f"Art2Mus v1 pairs from {v1_pairs.name}")
+    return f"{len(rows)} pairs ({len(problems)} entries not found) -> {out_path}; report {report}"
+
+
+def build_imagebind_manifest(
+    images: Path,
+    music: Path,
+    out_path: Path,
+    report: Path,
+    *,
+    model_dir: Path | None,
+    device: str,
+    per_image: int,
+    max_per_track: int | None,
+    rules: Path | None,
+    echo: Line,
+) -> str:
+    """Pair each artwork under ``images`` with its best ``per_image`` tracks under ``music`` (at most
+    ``max_per_track`` artworks per track, within the curator ``rules``); write the manifest and report.
+    Skipped files and progress lines go to ``echo``."""
+    try:
+        curator = CuratorRules.load(rules) if rules is not None else None
+        image_scan = scan_images(images)
+        music_scan = scan_music(music)
+    except (CollectionError, PairsError) as exc:
+        raise ManifestError(str(exc)) from None
+    skipped = image_scan.skipped + music_scan.skipped
+    for path, reason in skipped:
+        echo(f"skipped {path}: {reason}")
+    rows, unpaired = pair_by_imagebind(
+        image_scan.files, music_scan.files, model_dir, device, per_image, max_per_track, curator, echo
+    )
+    write_manifest(out_path, rows)
+    write_report(report, rows, skipped, unpaired)
+    tracks_used = len({audio for _, _, audio, _ in rows})
+    return (
+        f"{len(rows)} pairs of {len(image_scan.files)} artworks with {tracks_used} of "
+        f"{len(music_scan.files)} tracks ({len(skipped)} files skipped, "
+        f"{len(unpaired)} artworks unpaired) -> {out_path}; report {report}"
+    )
+
+
+def pair_by_imagebind(
+    images: list[Path],
+    tracks: list[Path],
+    model_dir: Path | None,
+    device: str,
+    per_image: int,
+    max_per_track: int | None,
+    curator: Any,
+    echo: Line,
+) -> tuple[list[Row], list[Path]]:
+    """Embed, score and assign (see :mod:`art2mus.training.pairing`): manifest rows and unpaired images."""
+    import numpy as np
+    import torch
+
+    from art2mus.models.encoders import load_image_encoder
+    from art2mus.models.model_dir import ModelDir, default_model_dir
+    from art2mus.training.collection import embed_all, read_rgb, track_embedding
+    from art2mus.training.pairing import assign_pairs
+    from art2mus.training.train_job import resolve_device
+
+    try:
+        path = ModelDir(model_dir or default_model_dir()).encoder_path("imagebind")
+        encoder = load_image_encoder("imagebind", path, device=resolve_device(device))
+    except (FileNotFoundError, ValueError) as exc:
+        raise ManifestError(str(exc)) from None
+    with torch.no_grad():
+        image_rows = embed_all(
+            images,
+            lambda p: encoder.encode_images([read_rgb(p)]).float().cpu().numpy()[0],
+            "image",
+            progress_printer("embedding artworks", echo),
+        )
+        track_rows = embed_all(
+            tracks, lambda p: track_embedding(encoder, p), "track", progress_printer("embedding music", echo)
+        )
+    scores = image_rows @ track_rows.T
+    allowed = None
+    if curator is not None:
+        allowed = np.array([[curator.allowed(i, t) for t in tracks] for i in images], dtype=bool)
+    chosen = assign_pairs(scores, per_image=per_image, max_per_track=max_per_track, allowed=allowed)
+    served = {a.image for a in chosen}
+    rows: list[Row] = []
+    used: set[str] = set()
+    for a in chosen:
+        stem = images[a.image].stem
+        pair_id = stem if per_image == 1 else f"{stem}-{tracks[a.track].stem}"
+        while pair_id in used:  # two images of one name in different sub-folders
+            pair_id += "-2"
+        used.add(pair_id)
+        rows.append((pair_id, images[a.image], tracks[a.track], a.score))
+    return rows, [p for k, p in enumerate(images) if k not in served]

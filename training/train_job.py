@@ -1,0 +1,341 @@
+"""One training run as ``art2mus train`` asks for it: a :class:`TrainJob` (the command's options, typed)
+in, a trained aligner in ``out_dir`` and a :class:`TrainJobOutcome` out.
+
+:func:`run_train_job` does what the command used to do in its body: check the options against each other,
+start accelerate (one process, or one of ``accelerate launch``'s), load the pipeline under the chosen
+conditioning profile, build (or reuse) the dataset of embeddings and music latents, fit the modality-gap
+shift of a music-only aligner, make a new aligner or start from ``init_aligner``, and train. Every problem
+a user can fix is a :class:`TrainJobError` with a plain sentence; options that contradict each other are
+an :class:`OptionConflict`. Lines for the user go through the ``report`` and ``status`` callbacks, on
+the main process only, so the command decides where (and whether) they are printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from art2mus.models.profiles import DEFAULT_PROFILE
+
+Line = Callable[[str], None]
+
+
+def _silent(_line: str) -> None:
+    pass
+
+
+class TrainJobError(ValueError):
+    """A training run that cannot start or finish as asked; the message says why, naming the file."""
+
+
+class OptionConflict(TrainJobError):
+    """Options that do not go together (e.g. both PAIRS and a music folder)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainJob:
+    """The settings of one run; ``art2mus train --help`` describes each (its options have these names)."""
+
+    pairs: Path | None
+    music_dir: Path | None
+    gap_images: Path | None
+    model_dir: Path
+    out_dir: Path
+    encoder: str
+    tokens: int
+    init_aligner: str | None
+    profile: str | None
+    epochs: int
+    batch_size: int
+    accumulation: int
+    lr: float
+    snr_gamma: float | None
+    loss_guidance: float
+    audio_norm: str
+    embedding_noise: float | None
+    segment_seconds: float
+    max_segments: int
+    val_fraction: float
+    patience: int
+    seed: int
+    device: str
+    mixed_precision: str | None
+    resume: bool
+    overwrite: bool
+
+
+@dataclass
+class TrainJobOutcome:
+    """What a finished run produced (on the main process).
+
+    Attributes:
+        result: the trainer's :class:`~art2mus.training.trainer.TrainingResult` (history, best and last folders).
+        modality_gap: the fitted gap's summary (music-only runs with ``gap_images``), else None.
+    """
+
+    result: Any
+    modality_gap: dict[str, Any] | None
+
+    def summary(self) -> dict[str, Any]:
+        """The run in one JSON-ready dict (what ``--json`` prints last)."""
+        result = self.result
+        summary = {
+            "best": str(result.best_dir),
+            "last": str(result.last_dir),
+            "best_val_loss": result.best_val_loss,
+            "epochs": len(result.history),
+            "stopped_early": result.stopped_early,
+            "previous_best": None if result.previous_best is None else str(result.previous_best),
+        }
+        if self.modality_gap is not None:
+            summary["modality_gap"] = self.modality_gap
+        return summary
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` where torch sees a GPU, else ``cpu``; any other name as given."""
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
+def check_options(job: TrainJob) -> None:
+    """Raise :class:`OptionConflict` for options that contradict each other."""
+    if (job.pairs is None) == (job.music_dir is None):
+        raise OptionConflict("give either PAIRS or --music-only MUSIC_DIR")
+    if job.music_dir is None and job.gap_images is not None:
+        raise OptionConflict("--images fits the modality gap of a --music-only aligner; PAIRS has its images")
+    if job.music_dir is not None and job.encoder != "imagebind":
+        raise OptionConflict("--music-only needs --encoder imagebind (audio and images in one space)")
+    from art2mus.training.distributed import launched
+
+    if launched() and job.device not in ("auto", "cpu"):
+        raise OptionConflict("under accelerate launch, --device is auto (a GPU per process) or cpu")
+
+
+def run_train_job(
+    job: TrainJob,
+    *,
+    report: Line = _silent,
+    status: Line = _silent,
+    on_epoch: Callable[[Any, int, float], None] | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> TrainJobOutcome | None:
+    """Train the aligner ``job`` describes; None on a process of ``accelerate launch`` other than the main one.
+
+    ``report(line)``: notes for the user (profile, skipped files, the dataset, the modality gap);
+    ``status(line)``: progress lines while the dataset is built; ``on_epoch(record, epochs, eta_s)`` and
+    ``progress(step, total_steps, loss)``: see :func:`~art2mus.training.trainer.train_aligner`. All are
+    called on the main process only.
+    """
+    from art2mus.models.pipeline import Art2MusPipeline
+    from art2mus.training.distributed import launched, make_accelerator
+    from art2mus.training.trainer import RunFolderError, TrainingConfig, train_aligner
+
+    check_options(job)
+    try:
+        accelerator = make_accelerator(resolve_device(job.device), job.mixed_precision)
+    except ValueError as exc:  # e.g. fp16 without a GPU
+        raise TrainJobError(f"--mixed-precision {job.mixed_precision}: {exc}") from None
+    main = accelerator.is_main_process
+    if not main:
+        report = status = _silent
+    try:
+        pipeline = Art2MusPipeline.from_model_dir(
+            job.model_dir,
+            encoder=job.encoder,
+            aligner=job.init_aligner,
+            device=accelerator.device if launched() else resolve_device(job.device),
+            profile=job.profile,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise TrainJobError(str(exc)) from None
+    if pipeline.profile.name != DEFAULT_PROFILE:
+        report(f"conditioning profile {pipeline.profile.name} (AudioLDM2 {pipeline.profile.base_model})")
+    dataset = prepare_dataset(pipeline, job, accelerator, report=report, status=status)
+    gap = None
+    if pipeline.aligner is None:
+        if dataset.modality == "audio" and job.gap_images is not None:
+            gap = fit_gap(pipeline, dataset, job.gap_images, report)
+        pipeline.set_aligner(new_aligner(pipeline, job.tokens, job.seed, None if gap is None else gap.shift))
+    elif dataset.modality == "audio" and job.gap_images is not None:
+        report("--init: the aligner keeps its own modality-gap shift; --images is not used")
+    if dataset.modality == "audio" and pipeline.aligner.input_shift is None:
+        report(
+            "warning: no modality-gap shift (give --images); image embeddings will meet an aligner fitted on audio"
+        )
+    noise = job.embedding_noise
+    if noise is None:
+        from art2mus.training.modality_gap import CAPDEC_NOISE_STD
+
+        noise = CAPDEC_NOISE_STD if dataset.modality == "audio" else 0.0
+    metadata: dict[str, Any] = {"model_dir": str(job.model_dir), "seed": job.seed}
+    metadata.update(
+        {"pairs_file": str(job.pairs)} if job.pairs is not None else {"music_dir": str(job.music_dir)}
+    )
+    if gap is not None:
+        metadata["modality_gap"] = gap.summary()
+    try:
+        config = TrainingConfig(
+            epochs=job.epochs,
+            batch_size=job.batch_size,
+            lr=job.lr,
+            val_fraction=job.val_fraction,
+            patience=job.patience,
+            seed=job.seed,
+            accumulation=job.accumulation,
+            snr_gamma=job.snr_gamma,
+            guidance_scale=job.loss_guidance,
+            embedding_noise=noise,
+        )
+        result = train_aligner(
+            pipeline,
+            dataset,
+            job.out_dir,
+            config,
+            resume=job.resume,
+            overwrite=job.overwrite,
+            progress=progress,
+            on_epoch=on_epoch,
+            metadata=metadata,
+            accelerator=accelerator,
+        )
+    except (RunFolderError, ValueError) as exc:
+        raise TrainJobError(str(exc)) from None
+    return TrainJobOutcome(result, None if gap is None else gap.summary()) if main else None
+
+
+def new_aligner(pipeline: Any, tokens: int, seed: int, input_shift: list[float] | None = None) -> Any:
+    """A fresh aligner for ``pipeline``'s encoder and GPT-2, its initial weights drawn from ``seed`` (not from
+    the process's random state, so two runs with one seed start, and end, identical)."""
+    import torch
+
+    from art2mus.models.aligner import ImageAligner
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ImageAligner(
+            pipeline.encoder.spec.name,
+            pipeline.encoder.spec.dim,
+            lm_dim=int(pipeline.language_model.config.hidden_size),
+            n_tokens=tokens,
+            input_shift=input_shift,
+        )
+
+
+def prepare_dataset(pipeline: Any, job: TrainJob, accelerator: Any, *, report: Line, status: Line) -> Any:
+    """The cached dataset in ``OUT/dataset`` when it was built from the same files and settings, else a new
+    one (built by every process, each its slice, when there are several)."""
+    from art2mus.training.collection import CollectionError, progress_printer, scan_music
+    from art2mus.training.dataset import (
+        NoSegmentsError,
+        Pair,
+        PairDataset,
+        PairsError,
+        build_dataset,
+        build_music_dataset,
+        common_folder,
+        fingerprint,
+        read_pairs,
+    )
+
+    data_dir = job.out_dir / "dataset"
+    segment_s, max_segments, audio_norm, seed = (
+        job.segment_seconds,
+        job.max_segments,
+        job.audio_norm,
+        job.seed,
+    )
+    music_dir = job.music_dir
+    # the latents come from the profile's AudioLDM2 VAE: another checkpoint's are another dataset
+    # (the default's keeps the fingerprint datasets were built with before profiles)
+    base = pipeline.profile.base_model
+    encoder_key = pipeline.encoder.spec.name + ("" if base == "audioldm2-music" else f"|{base}")
+    try:
+        if music_dir is not None:
+            scan = scan_music(music_dir)
+            for path, reason in scan.skipped:
+                report(f"skipped {path}: {reason}")
+            tracks = scan.files
+            items = tracks
+            wanted = fingerprint(
+                [Pair(str(t), t, t) for t in tracks],
+                f"audio:{encoder_key}",
+                segment_s,
+                max_segments,
+                audio_norm,
+                seed,
+            )
+        else:
+            items = read_pairs(job.pairs)
+            wanted = fingerprint(items, encoder_key, segment_s, max_segments, audio_norm, seed)
+    except (PairsError, CollectionError) as exc:
+        raise TrainJobError(str(exc)) from None
+    if (data_dir / "dataset.json").is_file():
+        cached = PairDataset.load(data_dir)
+        if cached.info.get("fingerprint") == wanted:
+            return cached
+    progress = progress_printer("embedding music" if music_dir else "embedding pairs", status)
+
+    def build(part, first_index):
+        """The dataset of ``part``, the whole list's from ``first_index`` on (None: no segment in them)."""
+        common = dict(progress=progress, seed=seed, audio_norm=audio_norm, first_index=first_index)
+        if music_dir is None:
+            return build_dataset(
+                list(part), pipeline, segment_s=segment_s, max_segments_per_pair=max_segments, **common
+            )
+        try:
+            return build_music_dataset(
+                list(part),
+                pipeline,
+                segment_s=segment_s,
+                max_segments_per_track=max_segments,
+                root=common_folder(tracks),
+                **common,
+            )
+        except NoSegmentsError:
+            if len(part) == len(tracks):
+                raise
+            return None  # this process's slice is all short tracks; another's may not be
+
+    try:
+        if accelerator.num_processes > 1:
+            from art2mus.training.distributed import build_in_parts
+
+            dataset = build_in_parts(items, build, data_dir, accelerator, wanted)
+        else:
+            from art2mus.training.distributed import clear_parts
+
+            dataset = build(items, 0)
+            clear_parts(data_dir)
+            dataset.save(data_dir)
+    except (PairsError, ValueError) as exc:
+        raise TrainJobError(str(exc)) from None
+    report(f"{len(dataset.pair_ids)} examples, {len(dataset)} segments of {segment_s:g} s -> {data_dir}")
+    return dataset
+
+
+def fit_gap(pipeline: Any, dataset: Any, images_dir: Path, report: Line) -> Any:
+    """The modality-gap shift from the museum's images and the library's audio embeddings (reported)."""
+    import torch
+
+    from art2mus.training.collection import CollectionError, read_rgb, scan_images
+    from art2mus.training.modality_gap import fit_shift
+
+    try:
+        scan = scan_images(images_dir)
+    except CollectionError as exc:
+        raise TrainJobError(str(exc)) from None
+    for path, reason in scan.skipped:
+        report(f"skipped {path}: {reason}")
+    with torch.no_grad():
+        images = torch.cat([pipeline.encoder.encode_images([read_rgb(p)]).float().cpu() for p in scan.files])
+    gap = fit_shift(images.numpy(), dataset.embeddings.numpy())
+    report(
+        f"modality gap ({gap.images} images, {gap.audio} audio segments): centroid distance "
+        f"{gap.centroid_distance_before:.4f} -> {gap.centroid_distance_after:.4f}, mean image-audio cosine "
+        f"{gap.mean_cosine_before:+.4f} -> {gap.mean_cosine_after:+.4f}"
+    )
+    return gap
