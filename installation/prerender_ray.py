@@ -13,6 +13,12 @@ uses (:meth:`SoundscapeSource.prerender_one` does the work in both). So:
   the job with :class:`UnsharedCacheError` naming its node. A node that mounts it elsewhere sets
   ``ART2MUS_RAY_CACHE_DIR`` to its mount point.
 
+Joining a running cluster (``address``): a Ray with token authentication (on wherever
+``~/.ray/auth_token`` existed when ``ray start`` ran, since Ray 2.59) takes this driver's token only
+with ``RAY_AUTH_MODE=token`` set here, with the head node's token in ``~/.ray/auth_token``,
+``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH`` (Ray's own settings). A refused or missing token, or a
+closed port, raises :class:`ClusterConnectionError` saying which of these to set.
+
 Actors ask for one GPU each (``num_gpus=1``) when the job has a model generator and the cluster has
 GPUs, else one CPU each (Ray then sets ``OMP_NUM_THREADS=1`` in them, so torch and BLAS run one thread
 per actor and two actors do not fight over the same cores). A worker that dies mid-job (out of memory,
@@ -68,6 +74,83 @@ LOCAL_RAY_OPTIONS: dict[str, Any] = {
 
 class UnsharedCacheError(RuntimeError):
     """Some Ray workers do not see the driver's cache folder: what they render would be lost."""
+
+
+class ClusterConnectionError(RuntimeError):
+    """The Ray cluster at the address given cannot be joined; the message says what to do."""
+
+
+#: Ray's own environment variables for token authentication (Ray >= 2.52; on by default for a local
+#: ``ray.init()`` since 2.59, which writes ``~/.ray/auth_token``; ``ray start`` then turns it on for
+#: any cluster it starts where that file exists)
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+AUTH_TOKEN_ENV = "RAY_AUTH_TOKEN"
+AUTH_TOKEN_PATH_ENV = "RAY_AUTH_TOKEN_PATH"
+
+
+def _token_source(environ: dict[str, str]) -> str | None:
+    """Where Ray will read this machine's token from (its own order of precedence), or None."""
+    if environ.get(AUTH_TOKEN_ENV):
+        return f"the {AUTH_TOKEN_ENV} environment variable"
+    if environ.get(AUTH_TOKEN_PATH_ENV):
+        return f"the file {environ[AUTH_TOKEN_PATH_ENV]} ({AUTH_TOKEN_PATH_ENV})"
+    default = Path.home() / ".ray" / "auth_token"
+    return f"the file {default}" if default.is_file() else None
+
+
+def _is_auth_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is the cluster refusing this machine's token, or its lack."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Raise :class:`ClusterConnectionError` at once when nothing listens at ``address`` (``HOST:PORT``;
+    ``ray://`` and ``auto`` are left to Ray): Ray itself retries a closed port for many minutes."""
+    if "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except ValueError:
+        raise ClusterConnectionError(f"--ray {address}: the port {port!r} is not a number") from None
+    except OSError as exc:
+        raise ClusterConnectionError(connection_advice(address, exc)) from None
+
+
+def connection_advice(address: str, exc: BaseException, environ: dict[str, str] | None = None) -> str:
+    """What to do when ``ray.init(address)`` failed with ``exc``: one paragraph for the technician."""
+    environ = dict(os.environ if environ is None else environ)
+    get_token = (
+        "put the head node's token (`ray get-auth-token` prints it there) in ~/.ray/auth_token here, "
+        f"or set {AUTH_TOKEN_ENV} to it, or {AUTH_TOKEN_PATH_ENV} to a file holding it"
+    )
+    if _is_auth_failure(exc):
+        if environ.get(AUTH_MODE_ENV, "").lower() != "token":
+            return (
+                f"the Ray cluster at {address} uses token authentication and this machine sends no token "
+                f"({AUTH_MODE_ENV} is not 'token' here, and Ray sends none to an address given explicitly "
+                f"unless told to): export {AUTH_MODE_ENV}=token and {get_token}"
+            )
+        source = _token_source(environ)
+        if source is None:
+            return f"{AUTH_MODE_ENV}=token but this machine has no Ray token: {get_token}"
+        return (
+            f"the Ray cluster at {address} refused the token read from {source}: it is not that "
+            f"cluster's token; {get_token}"
+        )
+    last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+    return (
+        f"no Ray cluster could be joined at {address} ({last[0]}): is `ray start --head` running there? "
+        "ADDRESS is the head node's HOST:PORT (its --port, 6379 by default) from a machine of the "
+        "cluster, or ray://HOST:10001 (Ray Client) from outside it"
+    )
 
 
 def import_ray() -> Any:
@@ -143,6 +226,8 @@ def prerender_on_ray(
     Raises:
         ValueError: ``only`` names something the exhibit does not have.
         UnsharedCacheError: an actor does not see the driver's cache folder (nothing was rendered).
+        ClusterConnectionError: the cluster at ``address`` cannot be joined (not running there, or its
+            token authentication refused this machine): the message says what to set.
         RuntimeError: Ray is not installed.
     """
     ray = import_ray()
@@ -172,7 +257,11 @@ def prerender_on_ray(
     if started_ray:
         clock = time.perf_counter()
         if address:
-            ray.init(address=address, log_to_driver=False)
+            check_reachable(address)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as exc:
+                raise ClusterConnectionError(connection_advice(address, exc)) from None
         else:
             ray.init(**LOCAL_RAY_OPTIONS)
         logger.info(

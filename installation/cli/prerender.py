@@ -30,7 +30,8 @@ from art2mus.installation.cli.shared import load_or_exit
     default=None,
     metavar="[ADDRESS]",
     help="Share the soundscapes out among Ray workers (pip install 'art2mus[cluster]'): on this machine, "
-    "or on the running cluster at ADDRESS (every node must mount the same cache folder).",
+    "or on the running cluster at ADDRESS (every node must mount the same cache folder; a cluster with "
+    "token authentication needs RAY_AUTH_MODE=token and its token here, see the README).",
 )
 @click.option(
     "--workers",
