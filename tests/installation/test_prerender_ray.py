@@ -288,6 +288,9 @@ def test_ray_on_a_running_cluster_fills_the_cache_as_a_plain_prerender(ray_head,
     expected = _entries(tmp_path / "plain")
     assert len(expected) == len(SLICE)
     assert _entries(tmp_path / "ray") == expected  # same keys, same audio bytes
+    phases = json.loads(cluster.stdout.splitlines()[-1])["summary"]["phases"]
+    assert 0 < phases["scan_s"] and phases["actors_ready_s"] < phases["total_s"]
+    assert len(phases["actor_cpu_s"]) == 2 and min(phases["actor_cpu_s"]) > 0  # each actor reported its CPU
 
 
 def test_a_missing_or_wrong_token_is_reported_with_what_to_set(ray_head, tmp_path, repo_root):
