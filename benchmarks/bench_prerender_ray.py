@@ -26,6 +26,15 @@ ray's CPU seconds per soundscape over plain's and ``steady_cpu_ratio`` the same 
     .venv/bin/python benchmarks/bench_prerender_ray.py [--workers 2] [--variants 12] [--duration 10]
         [--model-variants 3] [--model-duration 2] [--steps 4] [--only procedural|art2mus] [--repeat 1]
     .venv/bin/python benchmarks/bench_prerender_ray.py --overheads   # Ray's own costs, no rendering
+    .venv/bin/python benchmarks/bench_prerender_ray.py --whole-job [--only ...]  # as a user runs them
+
+``--whole-job`` times each way as the command a user runs, in a fresh process (``art2mus prerender``,
+``--threads 1`` for the model, and ``--ray ADDRESS --workers N`` on a Ray already running), with the
+phases of the Ray job: ``connect_s`` (joining Ray), ``scan_s`` (hashing images, the idle collection
+image, cache look-ups; in a thread while the actors start), ``scan_wait_s`` / ``actors_ready_s`` (from
+starting the actors until the scan is done / until every actor is up), ``first_result_s`` and
+``render_s`` (the rendering, from the first call), ``actor_build_s`` and ``actor_cpu_s`` (each actor's
+generator build, and its CPU seconds), ``driver_cpu_s`` and ``total_s``.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -246,6 +256,65 @@ def measure(folder: Path, label: str, generator: dict | None, variants: int, dur
     }
 
 
+def cli_run(command: list[str], env: dict[str, str], meter_all: bool) -> dict:
+    """One ``art2mus`` command in a fresh process, as a user runs it: its wall time and CPU seconds (of
+    the command and its children; with ``meter_all``, of every process this benchmark started, the
+    running Ray's included), and its JSON summary line."""
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter = CpuMeter() if meter_all else None
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])["summary"]
+    assert summary["failed"] == 0 and summary["cached"] == 0, summary
+    own_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(meter.seconds() if meter else own_cpu, 2),
+        "command_cpu_s": round(own_cpu, 2),
+        "phases": summary.get("phases"),
+        "load_average": [round(load, 1), round(os.getloadavg()[0], 1)],
+    }
+
+
+def whole_job(folder: Path, label: str, generator: dict | None, variants: int, duration: float, args) -> dict:
+    """``art2mus prerender`` against ``art2mus prerender --ray ADDRESS --workers N`` on a Ray that is
+    already running (started here, as a cluster is before a job is sent to it), each in a fresh
+    process: imports, model builds, the cache scan and Ray's actors are all in the times."""
+    import ray
+
+    from art2mus.installation.prerender_ray import LOCAL_RAY_OPTIONS
+
+    run = len(list(folder.glob(f"{label}-cli-plain*.yaml")))
+    cli = [sys.executable, "-m", "art2mus.installation.cli", "prerender"]
+    env = {**os.environ}
+    rows: dict = {"generator": label}
+    exhibit = exhibit_file(folder, f"{label}-cli-plain{run}", variants, duration, generator)
+    rows["plain"] = cli_run([*cli, str(exhibit), "--json"], env, meter_all=False)
+    if generator is not None:
+        exhibit = exhibit_file(folder, f"{label}-cli-plain1{run}", variants, duration, generator)
+        rows["plain_1_thread"] = cli_run([*cli, str(exhibit), "--json", "--threads", "1"], env, False)
+    clock = time.perf_counter()
+    context = ray.init(**LOCAL_RAY_OPTIONS)  # sets RAY_AUTH_MODE=token here (Ray >= 2.59), inherited below
+    rows["ray_start_s"] = round(time.perf_counter() - clock, 2)
+    try:
+        address = context.address_info["gcs_address"]
+        exhibit = exhibit_file(folder, f"{label}-cli-ray{run}", variants, duration, generator)
+        command = [*cli, str(exhibit), "--json", "--ray", address, "--workers", str(args.workers)]
+        rows["ray"] = cli_run(command, {**os.environ}, meter_all=True)
+    finally:
+        ray.shutdown()
+    count = variants * 8 + 1
+    rows["soundscapes"] = count
+    rows["speedup"] = round(rows["plain"]["wall_s"] / rows["ray"]["wall_s"], 3)
+    if generator is not None:
+        rows["speedup_vs_1_thread"] = round(rows["plain_1_thread"]["wall_s"] / rows["ray"]["wall_s"], 3)
+    return rows
+
+
 class Probe:
     """A bare actor for :func:`overheads`: what Ray costs before any rendering."""
 
@@ -323,6 +392,12 @@ def main() -> None:
     parser.add_argument("--only", choices=("procedural", "art2mus"), default=None)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--overheads", action="store_true", help="only Ray's own costs, no rendering")
+    parser.add_argument(
+        "--whole-job",
+        action="store_true",
+        help="each way as a fresh `art2mus prerender` process (on a running Ray for --ray), with the "
+        "Ray job's phases",
+    )
     args = parser.parse_args()
     if args.overheads:
         print(json.dumps(overheads(args.workers)))
@@ -347,7 +422,9 @@ def main() -> None:
             plans.append(("art2mus-debug", model, args.model_variants, args.model_duration))
         for _ in range(args.repeat):
             for label, generator, variants, duration in plans:
-                row = measure(folder, label, generator, variants, duration, args)
+                row = (whole_job if args.whole_job else measure)(
+                    folder, label, generator, variants, duration, args
+                )
                 rows.setdefault(label, []).append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
     print(
@@ -356,7 +433,7 @@ def main() -> None:
                 "workers": args.workers,
                 "cpus": os.cpu_count(),
                 "steps": args.steps,
-                "median": {label: summary(runs) for label, runs in rows.items()},
+                "median": {label: summary(runs) for label, runs in rows.items() if not args.whole_job},
                 "rows": rows,
             }
         )

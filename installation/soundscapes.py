@@ -19,6 +19,8 @@ the primary's on the next start.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -523,36 +525,55 @@ class SoundscapeSource:
             logger.info("nightly: generating %d soundscapes again: %s", len(sent), ", ".join(sent))
         return sent
 
-    def prerender_jobs(
-        self, only: set[str] | None = None
-    ) -> list[tuple[str, str, Callable[[], np.ndarray], str | None]]:
-        """What :meth:`prerender` does, in order: ``(what, generator or "file", image loader, image file
-        digest or None to key by the pixels)`` for every artwork (and the idle ambience), or only those
-        named in ``only``.
+    def prerender_plan(self, only: set[str] | None = None) -> list[tuple[str, str]]:
+        """``(what, generator or "file")`` of each soundscape :meth:`prerender` does, in order, or only
+        those named in ``only``; cheap: no image is read.
 
         Raises:
             ValueError: ``only`` names something the exhibit does not have.
         """
         exhibit = self.exhibit
+        plan = [
+            (artwork.id, "file" if artwork.audio is not None else artwork.soundscape.generator)
+            for artwork in exhibit.artworks
+        ]
+        if exhibit.idle.source in ("collection", "image"):
+            plan.append((IDLE_KEY, exhibit.idle.generator))
+        if only is None:
+            return plan
+        unknown = only - {what for what, _ in plan}
+        if unknown:
+            raise ValueError(
+                f"nothing to render called {', '.join(sorted(unknown))}; "
+                f"the exhibit has: {', '.join(what for what, _ in plan)}"
+            )
+        return [(what, name) for what, name in plan if what in only]
+
+    def prerender_jobs(
+        self, only: set[str] | None = None
+    ) -> list[tuple[str, str, Callable[[], np.ndarray], str | None]]:
+        """What :meth:`prerender` does, in order: ``(what, generator or "file", image loader, image file
+        digest or None to key by the pixels)`` for each soundscape of :meth:`prerender_plan` (the image
+        files of those are hashed here, and the idle collection image made).
+
+        Raises:
+            ValueError: ``only`` names something the exhibit does not have.
+        """
+        exhibit = self.exhibit
+        plan = dict(self.prerender_plan(only))
         jobs: list[tuple[str, str, Callable[[], np.ndarray], str | None]] = []
         for artwork in exhibit.artworks:
+            if artwork.id not in plan:
+                continue
             if artwork.audio is not None:
                 jobs.append((artwork.id, "file", lambda: np.zeros(0), None))
                 continue
             image_path = Path(artwork.images[0])
             load = lambda p=image_path: read_rgb(p)  # noqa: E731 - read when its turn comes
             jobs.append((artwork.id, artwork.soundscape.generator, load, image_digest(image_path)))
-        if exhibit.idle.source in ("collection", "image"):
+        if IDLE_KEY in plan:
             image = idle_image(exhibit)
             jobs.append((IDLE_KEY, exhibit.idle.generator, lambda image=image: image, None))
-        if only is not None:
-            unknown = only - {what for what, *_ in jobs}
-            if unknown:
-                raise ValueError(
-                    f"nothing to render called {', '.join(sorted(unknown))}; "
-                    f"the exhibit has: {', '.join(what for what, *_ in jobs)}"
-                )
-            jobs = [job for job in jobs if job[0] in only]
         return jobs
 
     def prerender(
@@ -612,6 +633,23 @@ class SoundscapeSource:
             time.perf_counter() - started,
             None if stored else f"cannot write to {self.cache.directory}",
         )
+
+
+#: the thread-count variables of the math libraries a generator may load (torch's OpenMP, MKL, OpenBLAS)
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def limit_cpu_threads(threads: int) -> None:
+    """Hold this process's math libraries to ``threads`` CPU threads: torch now if it is imported, and
+    every library imported later through its environment variable. torch's default (one thread per core)
+    suits a machine with nothing else to do; on a shared or busy one its threads wait on each other and
+    burn far more CPU than the rendering (measured in the README's figures), and two Ray actors on one
+    machine must not each take every core."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def render_image(

@@ -30,13 +30,22 @@ from art2mus.installation.cli.shared import load_or_exit
     default=None,
     metavar="[ADDRESS]",
     help="Share the soundscapes out among Ray workers (pip install 'art2mus[cluster]'): on this machine, "
-    "or on the running cluster at ADDRESS (every node must mount the same cache folder).",
+    "or on the running cluster at ADDRESS (every node must mount the same cache folder; a cluster with "
+    "token authentication needs RAY_AUTH_MODE=token and its token here, see the README).",
 )
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
     help="With --ray: how many workers (default: one per GPU for a model, one per CPU for procedural).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads of the math libraries (torch, BLAS): here (default: torch's, one per core; 1 or 2 "
+    "on a machine busy with other work), or of each Ray worker with --ray (default 1; a CPU worker "
+    "reserves as many of Ray's CPUs).",
 )
 def command(
     exhibit: Path,
@@ -45,6 +54,7 @@ def command(
     as_json: bool,
     ray_address: str | None,
     workers: int | None,
+    threads: int | None,
 ) -> None:
     """Render each artwork's soundscape (and the idle ambience) of EXHIBIT with its own generator into the
     exhibit's soundscape cache, so `art2mus run` starts with every soundscape in place and no bridge.
@@ -54,7 +64,7 @@ def command(
     progress bar. Exits 1 if any soundscape failed (the others are kept).
     """
     from art2mus.installation.cache import SoundscapeCache
-    from art2mus.installation.soundscapes import SoundscapeSource
+    from art2mus.installation.soundscapes import SoundscapeSource, limit_cpu_threads
 
     config = load_or_exit(exhibit)
     cache = SoundscapeCache.from_config(config.cache)
@@ -73,6 +83,7 @@ def command(
         elif not as_json:
             click.echo(f"[{done}/{total}] {name}", err=True)
 
+    phases: dict = {}
     try:
         if ray_address is not None:
             from art2mus.installation.prerender_ray import prerender_on_ray
@@ -82,11 +93,15 @@ def command(
                 cache,
                 address=ray_address or None,
                 workers=workers,
+                threads=threads or 1,
                 only=set(artworks) or None,
                 force=force,
                 progress=progress,
+                phases=phases,
             )
         else:
+            if threads is not None:
+                limit_cpu_threads(threads)
             results = SoundscapeSource(config, cache=cache).prerender(
                 only=set(artworks) or None, force=force, progress=progress
             )
@@ -115,7 +130,7 @@ def command(
         status: sum(r.status == status for r in results)
         for status in ("rendered", "cached", "file", "failed")
     }
-    summary = {"cache": str(cache.directory), **counts}
+    summary = {"cache": str(cache.directory), **counts, **({"phases": phases} if phases else {})}
     click.echo(
         json.dumps({"summary": summary})
         if as_json

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -82,3 +85,36 @@ def test_a_failing_generator_is_reported_and_the_rest_is_kept(tmp_path, repo_roo
     assert "rendered" in rows["amber-fields"] and "rendered" in rows[IDLE_KEY]
     assert "failed" in rows["city-at-six"] and "not installed" in rows["city-at-six"]  # no fallback here
     assert "2 rendered, 0 already cached, 1 failed" in result.output
+
+
+def test_threads_holds_torch_to_that_many_threads_even_when_imported_later():
+    # what `prerender --threads 1` does before a generator imports torch: the stack it has loaded by then
+    # (config, procedural sonifier: scipy, OpenCV) must not have fixed the thread count already
+    code = (
+        "import art2mus.installation.cli, art2mus.installation.soundscapes as s, art2mus.models.procedural;"
+        "s.limit_cpu_threads(1); import torch; a = torch.get_num_threads();"
+        "s.limit_cpu_threads(2); print(a, torch.get_num_threads())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.split() == ["1", "2"]
+
+
+def test_a_plan_for_some_artworks_reads_only_their_images(tmp_path, repo_root, monkeypatch):
+    from art2mus.installation import soundscapes
+
+    exhibit = load_exhibit(_exhibit(tmp_path, repo_root))
+    source = soundscapes.SoundscapeSource(exhibit)
+    assert source.prerender_plan() == [
+        ("amber-fields", "procedural"),
+        ("city-at-six", "procedural"),
+        (IDLE_KEY, "procedural"),
+    ]
+    hashed = []
+    monkeypatch.setattr(soundscapes, "image_digest", lambda path: hashed.append(Path(path).name) or "d")
+    monkeypatch.setattr(soundscapes, "idle_image", lambda exhibit: hashed.append(IDLE_KEY))
+    assert [job[0] for job in source.prerender_jobs({"city-at-six"})] == ["city-at-six"]
+    assert hashed == ["city-at-six.png"]  # not the other artwork's image, not the idle collection
+    with pytest.raises(ValueError, match="nothing to render called nowhere"):
+        source.prerender_plan({"nowhere"})

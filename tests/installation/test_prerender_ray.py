@@ -1,14 +1,20 @@
 """``art2mus prerender --ray``: the same cache as a plain prerender, resumable, a dead worker retried, an
-unshared cache folder refused before any work. Ray runs locally with 2 CPUs."""
+unshared cache folder refused before any work. Ray runs locally with 2 CPUs; the cluster tests start a
+real head node (``ray start --head``) with token authentication, as Ray 2.59+ does wherever
+``~/.ray/auth_token`` exists."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -22,7 +28,13 @@ from art2mus.installation.config import load_exhibit
 from art2mus.models.registry import GENERATOR_BACKENDS, GeneratorBackend
 
 ray = pytest.importorskip("ray")
-from art2mus.installation.prerender_ray import CACHE_DIR_ENV, UnsharedCacheError, prerender_on_ray  # noqa: E402
+from art2mus.installation.prerender_ray import (  # noqa: E402
+    CACHE_DIR_ENV,
+    ClusterConnectionError,
+    UnsharedCacheError,
+    check_reachable,
+    prerender_on_ray,
+)
 
 HERE = Path(__file__).resolve().parent
 DEMO_SOUNDSCAPES = 9  # eight artworks and the idle ambience
@@ -172,6 +184,137 @@ def test_a_cache_folder_the_workers_do_not_see_stops_the_job_before_any_work(loc
         )
     assert str(elsewhere) in str(error.value)
     assert not _entries(tmp_path / "cache") and not _entries(elsewhere)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """This environment without Ray's address and authentication settings (a ``ray.init`` in this
+    process sets ``RAY_AUTH_MODE``), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_ADDRESS", "RAY_AUTH"))}
+    return {**env, **extra}
+
+
+GIVE_UP = 300  # seconds: a head node starts in 5-10 s on the quiet 2-core machine, much longer when busy
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A real Ray head node (``ray start --head --block``, 2 CPUs, token authentication) on free ports
+    in a temporary folder; yields ``(address, token)``. Stopped by signalling its own process group,
+    never by ``ray stop``, which would stop every Ray on the machine (other users' too)."""
+    token = secrets.token_hex(32)
+    port = _free_port()
+    temp = tempfile.mkdtemp(prefix="a2m-ray-", dir="/tmp")  # short: Ray's socket paths live under it
+    command = [
+        str(Path(sys.executable).parent / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--port", str(port),
+        "--num-cpus", "2",
+        "--num-gpus", "0",
+        "--temp-dir", temp,
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--ray-client-server-port", str(_free_port()),  # not the default 10001 another head may hold
+        "--dashboard-agent-listen-port", str(_free_port()),
+    ]  # fmt: skip
+    head = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token),
+        start_new_session=True,  # its own process group: the GCS, raylet and workers it starts
+    )
+    started = threading.Event()
+    lines: list[str] = []
+
+    def watch() -> None:  # reads its output to the end, so it never blocks on a full pipe
+        for line in head.stdout:
+            lines.append(line)
+            if "Ray runtime started" in line:
+                started.set()
+        started.set()  # it exited: stop waiting
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        assert started.wait(GIVE_UP) and head.poll() is None, "ray start --head failed:\n" + "".join(lines)
+        yield f"127.0.0.1:{port}", token
+    finally:
+        head.terminate()  # --block: stops its GCS, raylet and workers on SIGTERM
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # whatever of its group is left
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _prerender(exhibit: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "art2mus.installation.cli", "prerender", str(exhibit), "--json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=GIVE_UP,
+    )
+
+
+SLICE = ("amber-fields", "city-at-six", "idle")  # two artworks and the idle ambience: under a minute
+
+
+def test_ray_on_a_running_cluster_fills_the_cache_as_a_plain_prerender(ray_head, tmp_path, repo_root):
+    address, token = ray_head
+    only = [x for what in SLICE for x in ("--artwork", what)]
+    plain = _prerender(_demo(tmp_path, repo_root, "plain"), *only, env=_clean_env())
+    assert plain.returncode == 0, plain.stderr
+    # what a technician does: the cluster's token, and RAY_AUTH_MODE=token (Ray sends no token to an
+    # address given explicitly without it)
+    env = _clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+    cluster = _prerender(
+        _demo(tmp_path, repo_root, "ray"), *only, "--ray", address, "--workers", "2", env=env
+    )
+    assert cluster.returncode == 0, cluster.stderr
+    assert _statuses(cluster.stdout) == ["rendered"] * len(SLICE)
+    expected = _entries(tmp_path / "plain")
+    assert len(expected) == len(SLICE)
+    assert _entries(tmp_path / "ray") == expected  # same keys, same audio bytes
+    phases = json.loads(cluster.stdout.splitlines()[-1])["summary"]["phases"]
+    assert 0 < phases["scan_s"] and phases["actors_ready_s"] < phases["total_s"]
+    assert len(phases["actor_cpu_s"]) == 2 and min(phases["actor_cpu_s"]) > 0  # each actor reported its CPU
+
+
+def test_a_missing_or_wrong_token_is_reported_with_what_to_set(ray_head, tmp_path, repo_root):
+    address, token = ray_head
+    exhibit = _demo(tmp_path, repo_root, "cache")
+    # Ray retries a refused connection for ~20 s; an operator's budget of 2 s keeps the test short
+    quick = {"RAY_gcs_server_port_wait_time_s": "2"}
+    no_mode = _prerender(exhibit, "--artwork", "idle", "--ray", address, env=_clean_env(**quick))
+    assert no_mode.returncode == 1
+    assert "export RAY_AUTH_MODE=token" in no_mode.stderr and "Traceback" not in no_mode.stderr
+    wrong = _clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token[::-1], **quick)
+    refused = _prerender(exhibit, "--artwork", "idle", "--ray", address, env=wrong)
+    assert refused.returncode == 1
+    assert "refused the token read from the RAY_AUTH_TOKEN environment variable" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not _entries(tmp_path / "cache")
+
+
+def test_an_address_where_nothing_listens_is_reported_at_once():
+    port = _free_port()  # closed again: nothing listens there
+    with pytest.raises(ClusterConnectionError, match=f"no Ray cluster could be joined at 127.0.0.1:{port}"):
+        check_reachable(f"127.0.0.1:{port}", timeout=GIVE_UP)
+    with pytest.raises(ClusterConnectionError, match="not a number"):
+        check_reachable("head:63x9")
 
 
 def test_the_daemon_never_imports_ray():
