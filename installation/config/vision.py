@@ -38,24 +38,28 @@ class RecognitionConfig(StrictModel):
         "max_features detects).",
     )
     reference_long_side: int = Field(
-        480, ge=160, le=2000, description="Reference photos are described at this long side (pixels)."
+        240,
+        ge=160,
+        le=2000,
+        description="Reference photos are described at this long side (pixels); SIFT finds finer detail on "
+        "twice that, and a larger side costs build time and memory for little (views are seldom sharper).",
     )
     reference_levels: int = Field(
-        2,
+        1,
         ge=1,
         le=4,
         description="Each reference photo is also described at 1/2, 1/4... of its size (this many levels in "
         "all), so that small, blurred views find coarse features.",
     )
     descriptor_dims: int = Field(
-        0,
+        64,
         ge=0,
         le=128,
         description="SIFT descriptors are stored as this many principal components of the collection's "
         "(int8; 64 keeps matching as it was at a quarter of the memory of 128 float32); 0: raw float32.",
     )
     shortlist: int = Field(
-        0,
+        8,
         ge=0,
         le=1000,
         description="Large collections: each frame is compared only with the this many artworks that hold "

@@ -284,10 +284,14 @@ class ArtworkRecognizer:
         narrowed = allowed is not None or self._shortlist
         k = min(max(8, self._k) if narrowed else self._k, len(self.index.keypoints))
         nn_idx, nn_dist = self._flann.knnSearch(query, k, params={"checks": self.flann_checks})
+        strict_matches = None
         if self._shortlist:
+            # matches as the whole collection judges them: what decides on a refine pass (the shortlist's
+            # lenient test lets a frame of nothing match a little of everything)
+            strict_matches = len(self._ratio_test(nn_idx, nn_dist, allowed)[0])
             allowed = self._shortlisted(nn_idx, allowed)
         good_q, cand_kp = self._ratio_test(nn_idx, nn_dist, allowed)
-        counts_kw = {"matches": len(good_q), "keypoints": len(xy)}
+        counts_kw = {"matches": len(good_q) if strict_matches is None else strict_matches, "keypoints": len(xy)}
         if len(good_q) < self.min_inliers:
             return RecognitionResult(None, 0.0, **counts_kw)
         by_ref = self._matches_by_reference(good_q, cand_kp)
