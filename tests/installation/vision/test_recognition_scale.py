@@ -141,3 +141,36 @@ def test_quick_width_must_be_below_process_width():
         RecognitionConfig(quick_width=320, process_width=320)
     with pytest.raises(pydantic.ValidationError, match="descriptor_dims"):
         RecognitionConfig(descriptor_dims=8)
+
+
+def test_the_shortlist_tells_look_alikes_apart_and_accepts_no_distractor(demo_references, demo_paintings):
+    """With a shortlist narrower than the collection (4 of 16 paintings in the same styles) the ratio test
+    compares matches only among the shortlisted artworks: each painting is still itself, and a frame of
+    something else is still unknown."""
+    from art2mus.exhibits.demo_collection import render_generated_artworks
+    from art2mus.exhibits.demo_collection.views import distractor_images
+    from art2mus.installation.vision.index import ReferencePhoto
+
+    lookalikes = render_generated_artworks(8, seed=5, long_side=640)
+    refs = demo_references + [ReferencePhoto(g.id, image=g.image) for g in lookalikes]
+    config = TUNED.model_copy(update={"shortlist": 4})
+    index = RecognitionIndex.build(refs, FeatureSettings.from_config(config))
+    recognizer = ArtworkRecognizer(index, config)
+    assert recognizer._shortlist == 4
+    rng = np.random.default_rng(9)
+    pairs = [(a.id, demo_paintings[a.id]) for a in DEMO_ARTWORKS] + [(g.id, g.image) for g in lookalikes]
+    right = 0
+    for art_id, image in pairs:
+        params = random_view_params(rng, max_tilt_deg=30, scale=(0.5, 1.0), max_occlusion=0.15)
+        found = recognizer.recognize(synthetic_view(image, params, rng).frame).artwork_id
+        assert found in (None, art_id), f"{art_id} taken for {found}"
+        right += found == art_id
+    assert right >= len(pairs) - 1
+    accepted = [
+        (kind, r.artwork_id)
+        for kind, image in distractor_images(30, seed=12)
+        if (r := recognizer.recognize(image)).artwork_id is not None
+    ]
+    assert accepted == []
+    # a collection no larger than the shortlist needs none
+    assert ArtworkRecognizer(index, TUNED.model_copy(update={"shortlist": 16}))._shortlist == 0
