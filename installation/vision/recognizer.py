@@ -168,6 +168,9 @@ class ArtworkRecognizer:
     RANSAC_PX = 5.0
     #: leaves visited per FLANN query (speed/recall trade-off)
     FLANN_CHECKS = 32
+    #: neighbours per frame keypoint when the candidates are narrowed (a shortlist or a prefilter): the
+    #: ratio test's second neighbour must be found among the candidates' keypoints within them
+    NARROWED_NEIGHBOURS = 4
     #: randomised KD-trees (each costs memory and build time in proportion to the index)
     FLANN_TREES = 4
     #: seed of OpenCV's RNG when the FLANN trees are built (reproducible recognition)
@@ -282,7 +285,7 @@ class ArtworkRecognizer:
             return RecognitionResult(None, 0.0, keypoints=len(xy))
         query = self.index.query_descriptors(desc)
         narrowed = allowed is not None or self._shortlist
-        k = min(max(8, self._k) if narrowed else self._k, len(self.index.keypoints))
+        k = min(max(self.NARROWED_NEIGHBOURS, self._k) if narrowed else self._k, len(self.index.keypoints))
         nn_idx, nn_dist = self._flann.knnSearch(query, k, params={"checks": self.flann_checks})
         strict_matches = None
         if self._shortlist:
