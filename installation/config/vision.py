@@ -29,6 +29,43 @@ class RecognitionConfig(StrictModel):
     max_features: int = Field(
         1000, ge=100, le=10000, description="Keypoints kept per reference photo and per refine-pass frame."
     )
+    reference_keypoints: int = Field(
+        0,
+        ge=0,
+        le=10000,
+        description="Keypoints kept per reference photo in the index, its scales together: the strongest "
+        "spread over the picture (fewer: a smaller index, faster to build and search; 0: all that "
+        "max_features detects).",
+    )
+    reference_long_side: int = Field(
+        240,
+        ge=160,
+        le=2000,
+        description="Reference photos are described at this long side (pixels); SIFT finds finer detail on "
+        "twice that, and a larger side costs build time and memory for little (views are seldom sharper).",
+    )
+    reference_levels: int = Field(
+        1,
+        ge=1,
+        le=4,
+        description="Each reference photo is also described at 1/2, 1/4... of its size (this many levels in "
+        "all), so that small, blurred views find coarse features.",
+    )
+    descriptor_dims: int = Field(
+        64,
+        ge=0,
+        le=128,
+        description="SIFT descriptors are stored as this many principal components of the collection's "
+        "(int8; 64 keeps matching as it was at a quarter of the memory of 128 float32); 0: raw float32.",
+    )
+    shortlist: int = Field(
+        8,
+        ge=0,
+        le=1000,
+        description="Large collections: each frame is compared only with the this many artworks that hold "
+        "most of its keypoints' nearest neighbours, so that look-alikes elsewhere in the collection do not "
+        "veto its matches (0: with every artwork).",
+    )
     process_features: int = Field(
         100, ge=50, le=10000, description="Keypoints kept per frame in the first pass (fewer is faster)."
     )
@@ -49,6 +86,13 @@ class RecognitionConfig(StrictModel):
         ge=160,
         le=3840,
         description="Frames are first matched at this width (pixels); most frames with an artwork stop there.",
+    )
+    quick_width: int = Field(
+        0,
+        ge=0,
+        le=3840,
+        description="A cheaper pass at this width (pixels) before process_width: a large, sharp view found "
+        "there with accept_inliers skips the others (0: none; else below process_width).",
     )
     refine_width: int = Field(
         640,
@@ -91,6 +135,15 @@ class RecognitionConfig(StrictModel):
         if self.keep_inliers > self.accept_inliers:
             raise ValueError(
                 f"keep_inliers ({self.keep_inliers}) must not exceed accept_inliers ({self.accept_inliers})"
+            )
+        if self.descriptor_dims and self.descriptor_dims < 16:
+            raise ValueError(f"descriptor_dims ({self.descriptor_dims}) must be 0 or at least 16")
+        if self.reference_keypoints and self.reference_keypoints < 50:
+            raise ValueError(f"reference_keypoints ({self.reference_keypoints}) must be 0 or at least 50")
+        if self.quick_width and not 80 <= self.quick_width < self.process_width:
+            raise ValueError(
+                f"quick_width ({self.quick_width}) must be 0 or from 80 to below process_width "
+                f"({self.process_width})"
             )
         if self.refine_width and self.refine_width < self.process_width:
             raise ValueError(

@@ -4,6 +4,12 @@ A :class:`RecognitionIndex` holds the keypoints and descriptors (SIFT or ORB, se
 allowed, each described at a few scales) of every reference photo, stacked, so that the recognizer
 (:mod:`.recognizer`) can search them all with one FLANN index.
 
+At museum scale (1,000 artworks) the index must stay small: each reference keeps at most
+``FeatureSettings.keep_keypoints`` keypoints, the strongest spread over the picture (a grid, round robin
+by response), and SIFT descriptors are stored compressed (:class:`DescriptorCodec`): RootSIFT projected on
+the collection's principal components and quantised to int8, a quarter of float32 at 64 dimensions of 128.
+FLANN keeps its own float32 copy of what it searches, so the index's copy is the compact one.
+
 The index is persisted next to the exhibit (``<exhibit>/.art2mus/recognition-index.npz``) and rebuilt
 whenever a reference photo, the list of artworks or the feature settings change: the file records a
 SHA-256 fingerprint of all of them (:meth:`RecognitionIndex.load_or_build`).
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bumped when the index layout or the feature extraction changes; part of the fingerprint.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 INDEX_FILENAME = "recognition-index.npz"
 
 
@@ -50,6 +56,10 @@ class FeatureSettings:
         reference_levels: each reference is also described at 1/2, 1/4... of its size (this many levels
             in all, half the keypoints per level), so that small, blurred views find coarse features.
         root_sift: RootSIFT (L1-normalise, square root) descriptors, which match better than raw SIFT.
+        keep_keypoints: keypoints kept per reference photo, all levels together, chosen spread over the
+            picture (:func:`spread_order`); 0 keeps every detected one.
+        descriptor_dims: SIFT descriptors are stored as this many principal components, int8
+            (:class:`DescriptorCodec`); 0 keeps raw float32 (128 dimensions).
     """
 
     kind: str = "sift"
@@ -57,6 +67,8 @@ class FeatureSettings:
     reference_long_side: int = 480
     reference_levels: int = 2
     root_sift: bool = True
+    keep_keypoints: int = 0
+    descriptor_dims: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ("sift", "orb"):
@@ -67,11 +79,22 @@ class FeatureSettings:
             raise ValueError(f"reference_long_side must be >= 160 pixels, got {self.reference_long_side}")
         if not 1 <= self.reference_levels <= 4:
             raise ValueError(f"reference_levels must be 1..4, got {self.reference_levels}")
+        if self.keep_keypoints and self.keep_keypoints < 50:
+            raise ValueError(f"keep_keypoints must be 0 or >= 50 keypoints, got {self.keep_keypoints}")
+        if self.descriptor_dims and not 16 <= self.descriptor_dims <= 128:
+            raise ValueError(f"descriptor_dims must be 0 or 16..128, got {self.descriptor_dims}")
 
     @classmethod
     def from_config(cls, config: RecognitionConfig) -> FeatureSettings:
-        """The exhibit's ``recognition.features`` and ``max_features`` (the rest are fixed choices)."""
-        return cls(kind=config.features, reference_features=config.max_features)
+        """The exhibit's ``recognition:`` feature settings (the rest are fixed choices)."""
+        return cls(
+            kind=config.features,
+            reference_features=config.max_features,
+            reference_long_side=config.reference_long_side,
+            reference_levels=config.reference_levels,
+            keep_keypoints=config.reference_keypoints,
+            descriptor_dims=config.descriptor_dims if config.features == "sift" else 0,
+        )
 
     def as_dict(self) -> dict:
         return {
@@ -80,6 +103,8 @@ class FeatureSettings:
             "reference_long_side": self.reference_long_side,
             "reference_levels": self.reference_levels,
             "root_sift": self.root_sift,
+            "keep_keypoints": self.keep_keypoints,
+            "descriptor_dims": self.descriptor_dims,
         }
 
     def create_detector(
@@ -125,6 +150,88 @@ def detect_features(
     if desc.dtype == np.float32 and root_sift:
         desc = np.sqrt(desc / (desc.sum(axis=1, keepdims=True) + 1e-7))
     return xy, desc
+
+
+#: cells per side of the grid over which a reference's kept keypoints are spread
+SPREAD_GRID = 4
+
+
+def spread_order(
+    xy: np.ndarray, response: np.ndarray, size: tuple[int, int], grid: int | None = None
+) -> np.ndarray:
+    """Keypoint indices, best first: the strongest (by ``response``) of each of ``grid`` x ``grid`` cells of a
+    ``size`` (w, h) image, then the second strongest of each, and so on. Taking the first n keeps keypoints
+    over the whole picture, so an occluded or cropped view still finds some, where the n strongest may
+    crowd into one busy corner."""
+    grid = grid or SPREAD_GRID
+    by_response = np.argsort(-response, kind="stable")
+    cx = np.clip((xy[by_response, 0] * grid / max(1, size[0])).astype(np.int64), 0, grid - 1)
+    cy = np.clip((xy[by_response, 1] * grid / max(1, size[1])).astype(np.int64), 0, grid - 1)
+    cell = cy * grid + cx
+    by_cell = np.argsort(cell, kind="stable")  # within a cell, still strongest first
+    sorted_cells = cell[by_cell]
+    starts = np.flatnonzero(np.r_[True, sorted_cells[1:] != sorted_cells[:-1]])
+    lengths = np.diff(np.r_[starts, len(sorted_cells)])
+    rank = np.empty(len(cell), np.int64)
+    rank[by_cell] = np.arange(len(cell)) - np.repeat(starts, lengths)
+    return by_response[np.lexsort((np.arange(len(cell)), rank))]
+
+
+@dataclass(frozen=True)
+class DescriptorCodec:
+    """RootSIFT descriptors compressed for the index: projected on the collection's first ``dims``
+    principal components and quantised to int8 with one scale per component.
+
+    Distances between projected descriptors approximate the full 128-d ones (the components left out
+    carry little of the variance), so the ratio test and FLANN work on them unchanged; frames are
+    projected (:meth:`project`) but not quantised.
+
+    Attributes:
+        mean: ``(128,)`` float32, subtracted before projecting.
+        basis: ``(128, dims)`` float32, orthonormal columns (principal directions, largest first).
+        scale: ``(dims,)`` float32, int8 steps per unit of each component.
+    """
+
+    mean: np.ndarray
+    basis: np.ndarray
+    scale: np.ndarray
+
+    #: descriptors used to fit the components (a deterministic stride over all of them)
+    FIT_SAMPLES = 100_000
+
+    @property
+    def dims(self) -> int:
+        return int(self.basis.shape[1])
+
+    @classmethod
+    def fit(cls, descriptors: np.ndarray, dims: int) -> DescriptorCodec:
+        """Principal components of ``descriptors`` ``(n, 128)`` (any dtype, RootSIFT scale)."""
+        sample = descriptors[:: max(1, len(descriptors) // cls.FIT_SAMPLES)].astype(np.float64)
+        mean = sample.mean(axis=0)
+        centred = sample - mean
+        # OpenCV's products, not numpy's: OpenBLAS would spin a thread per core (CPU time, not speed)
+        values, vectors = np.linalg.eigh(cv2.gemm(centred, centred, 1.0, None, 0.0, flags=cv2.GEMM_1_T))
+        basis = vectors[:, np.argsort(values)[::-1][:dims]]
+        # eigenvectors' signs are the LAPACK build's choice: fix them so every machine builds one index
+        basis *= np.where(basis[np.argmax(np.abs(basis), axis=0), np.arange(dims)] < 0, -1.0, 1.0)
+        peak = np.abs(cv2.gemm(centred, basis, 1.0, None, 0.0)).max(axis=0)
+        return cls(
+            mean.astype(np.float32),
+            basis.astype(np.float32),
+            (127.0 / np.maximum(peak, 1e-6)).astype(np.float32),
+        )
+
+    def project(self, descriptors: np.ndarray) -> np.ndarray:
+        """``(n, 128)`` -> ``(n, dims)`` float32 (not quantised)."""
+        return cv2.gemm(descriptors.astype(np.float32) - self.mean, self.basis, 1.0, None, 0.0)
+
+    def encode(self, descriptors: np.ndarray) -> np.ndarray:
+        """``(n, 128)`` -> ``(n, dims)`` int8."""
+        return np.clip(np.rint(self.project(descriptors) * self.scale), -127, 127).astype(np.int8)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """``(n, dims)`` int8 -> float32 in the projected space."""
+        return codes.astype(np.float32) / self.scale
 
 
 # --------------------------------------------------------------------------------------- index
@@ -194,9 +301,11 @@ class RecognitionIndex:
         ref_sizes: reference image size (width, height) in the index's pixels, ``(n_refs, 2)``.
         ref_scales: factor from original reference pixels to index pixels, ``(n_refs,)``.
         keypoints: keypoint positions in index pixels, ``(n_kp, 2)`` float32.
-        descriptors: ``(n_kp, 128)`` float32 (SIFT) or ``(n_kp, 32)`` uint8 (ORB).
+        descriptors: ``(n_kp, dims)`` int8 codes of ``codec`` (SIFT, compressed), ``(n_kp, 128)`` float32
+            (SIFT, ``descriptor_dims`` 0) or ``(n_kp, 32)`` uint8 (ORB).
         ref_of_keypoint: reference number per keypoint, ``(n_kp,)`` int32.
         fingerprint: :func:`references_fingerprint` of the inputs.
+        codec: how ``descriptors`` were compressed, or None.
     """
 
     settings: FeatureSettings
@@ -208,6 +317,7 @@ class RecognitionIndex:
     ref_of_keypoint: np.ndarray
     fingerprint: str
     build_seconds: float = 0.0
+    codec: DescriptorCodec | None = None
 
     @property
     def artworks(self) -> list[str]:
@@ -217,6 +327,69 @@ class RecognitionIndex:
     @property
     def nbytes(self) -> int:
         return int(self.keypoints.nbytes + self.descriptors.nbytes + self.ref_of_keypoint.nbytes)
+
+    def search_descriptors(self) -> np.ndarray:
+        """What FLANN indexes: float32 (SIFT, decoded when compressed) or uint8 (ORB). A new array when
+        compressed: FLANN copies it, and the caller should not keep it."""
+        if self.codec is not None:
+            return self.codec.decode(self.descriptors)
+        return self.descriptors
+
+    def query_descriptors(self, descriptors: np.ndarray) -> np.ndarray:
+        """A frame's descriptors in the space of :meth:`search_descriptors` (projected when compressed)."""
+        if self.codec is not None:
+            return self.codec.project(descriptors)
+        return descriptors.astype(np.float32) if self.settings.kind == "sift" else descriptors
+
+    @staticmethod
+    def _describe(
+        ref: ReferencePhoto, n: int, settings: FeatureSettings
+    ) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """One reference photo's kept keypoints ``(m, 2)`` and descriptors, and its (w, h, scale)."""
+        gray, s = resize_long_side(to_gray(ref.load()), settings.reference_long_side)
+        # the kept keypoints are shared between levels as their detector budgets are (1, 1/2, 1/4...)
+        weights = [0.5**level for level in range(settings.reference_levels)]
+        xy_levels, desc_levels = [], []
+        level_img = gray
+        for level in range(settings.reference_levels):
+            if level:
+                if min(level_img.shape[:2]) < 64:
+                    break
+                level_img = cv2.resize(
+                    level_img,
+                    (level_img.shape[1] // 2, level_img.shape[0] // 2),
+                    interpolation=cv2.INTER_AREA,
+                )
+            detector = settings.create_detector(max(50, settings.reference_features >> level))
+            kps, ldesc = detector.detectAndCompute(level_img, None)
+            if ldesc is None or not kps:
+                continue
+            lxy = np.array([kp.pt for kp in kps], dtype=np.float32)
+            if settings.keep_keypoints:
+                quota = max(1, round(settings.keep_keypoints * weights[level] / sum(weights)))
+                response = np.array([kp.response for kp in kps], dtype=np.float32)
+                keep = spread_order(lxy, response, (level_img.shape[1], level_img.shape[0]))[:quota]
+                lxy, ldesc = lxy[keep], ldesc[keep]
+            if ldesc.dtype == np.float32 and settings.root_sift:
+                ldesc = np.sqrt(ldesc / (ldesc.sum(axis=1, keepdims=True) + 1e-7))
+            if settings.descriptor_dims and settings.kind == "sift":
+                # kept as bytes until the codec is fitted on the whole collection (RootSIFT is in [0, 1])
+                ldesc = np.rint(ldesc * 255.0).astype(np.uint8)
+            xy_levels.append(lxy * np.float32(gray.shape[1] / level_img.shape[1]))
+            desc_levels.append(ldesc)
+        xy = np.concatenate(xy_levels) if xy_levels else np.zeros((0, 2), np.float32)
+        if not desc_levels or len(xy) < 20:
+            where = ref.path or f"in-memory image #{n}"
+            raise ValueError(
+                f"{where}: reference photo of artwork {ref.artwork_id!r} has {len(xy)} keypoints; "
+                "at least 20 are needed (is it blank or tiny?)"
+            )
+        desc = np.concatenate(desc_levels)
+        return (
+            xy,
+            desc.astype(np.float32) if desc.dtype == np.float32 else desc,
+            (gray.shape[1], gray.shape[0], s),
+        )
 
     @classmethod
     def build(
@@ -233,47 +406,37 @@ class RecognitionIndex:
         t0 = time.perf_counter()
         ids, sizes, scales, kps, descs, owners = [], [], [], [], [], []
         for n, ref in enumerate(references):
-            gray, s = resize_long_side(to_gray(ref.load()), settings.reference_long_side)
-            xy_levels, desc_levels = [], []
-            level_img = gray
-            for level in range(settings.reference_levels):
-                if level:
-                    if min(level_img.shape[:2]) < 64:
-                        break
-                    level_img = cv2.resize(
-                        level_img,
-                        (level_img.shape[1] // 2, level_img.shape[0] // 2),
-                        interpolation=cv2.INTER_AREA,
-                    )
-                detector = settings.create_detector(max(50, settings.reference_features >> level))
-                lxy, ldesc = detect_features(detector, level_img, settings.root_sift)
-                if ldesc is not None:
-                    xy_levels.append(lxy * np.float32(gray.shape[1] / level_img.shape[1]))
-                    desc_levels.append(ldesc)
-            xy = np.concatenate(xy_levels) if xy_levels else np.zeros((0, 2), np.float32)
-            desc = np.concatenate(desc_levels) if desc_levels else None
-            if desc is None or len(xy) < 20:
-                where = ref.path or f"in-memory image #{n}"
-                raise ValueError(
-                    f"{where}: reference photo of artwork {ref.artwork_id!r} has {len(xy)} keypoints; "
-                    "at least 20 are needed (is it blank or tiny?)"
-                )
+            xy, desc, (w, h, s) = cls._describe(ref, n, settings)
             ids.append(ref.artwork_id)
-            sizes.append((gray.shape[1], gray.shape[0]))
+            sizes.append((w, h))
             scales.append(s)
             kps.append(xy)
-            descs.append(desc.astype(np.float32) if settings.kind == "sift" else desc)
+            descs.append(desc)
             owners.append(np.full(len(xy), n, np.int32))
+        descriptors = np.concatenate(descs)
+        del descs
+        codec = None
+        if settings.descriptor_dims and settings.kind == "sift":
+            fitted = DescriptorCodec.fit(descriptors, settings.descriptor_dims)
+            # the codec works on RootSIFT's own scale: fitted on bytes, its mean and spread are 255 times it
+            codec = DescriptorCodec(fitted.mean / 255.0, fitted.basis, fitted.scale * 255.0)
+            descriptors = np.concatenate(
+                [
+                    codec.encode(descriptors[i : i + 65536].astype(np.float32) / 255.0)
+                    for i in range(0, len(descriptors), 65536)
+                ]
+            )
         index = cls(
             settings=settings,
             artwork_ids=ids,
             ref_sizes=np.array(sizes, np.float32),
             ref_scales=np.array(scales, np.float32),
             keypoints=np.concatenate(kps),
-            descriptors=np.ascontiguousarray(np.concatenate(descs)),
+            descriptors=np.ascontiguousarray(descriptors),
             ref_of_keypoint=np.concatenate(owners),
             fingerprint=fingerprint or references_fingerprint(references, settings),
             build_seconds=time.perf_counter() - t0,
+            codec=codec,
         )
         logger.info(
             "built recognition index: %d artworks, %d photos, %d keypoints in %.2f s",
@@ -293,6 +456,13 @@ class RecognitionIndex:
             "artwork_ids": self.artwork_ids,
             "settings": self.settings.as_dict(),
         }
+        codec = {}
+        if self.codec is not None:
+            codec = {
+                "codec_mean": self.codec.mean,
+                "codec_basis": self.codec.basis,
+                "codec_scale": self.codec.scale,
+            }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             np.savez(
@@ -303,6 +473,7 @@ class RecognitionIndex:
                 keypoints=self.keypoints,
                 descriptors=self.descriptors,
                 ref_of_keypoint=self.ref_of_keypoint,
+                **codec,
             )
         os.replace(tmp, path)
 
@@ -315,6 +486,9 @@ class RecognitionIndex:
                 raise ValueError(
                     f"{path}: recognition index format {meta.get('format')}, expected {INDEX_FORMAT}"
                 )
+            codec = None
+            if "codec_basis" in data:
+                codec = DescriptorCodec(data["codec_mean"], data["codec_basis"], data["codec_scale"])
             return cls(
                 settings=FeatureSettings(**meta["settings"]),
                 artwork_ids=list(meta["artwork_ids"]),
@@ -324,6 +498,7 @@ class RecognitionIndex:
                 descriptors=data["descriptors"],
                 ref_of_keypoint=data["ref_of_keypoint"],
                 fingerprint=meta["fingerprint"],
+                codec=codec,
             )
 
     @classmethod

@@ -168,6 +168,11 @@ class ArtworkRecognizer:
     RANSAC_PX = 5.0
     #: leaves visited per FLANN query (speed/recall trade-off)
     FLANN_CHECKS = 32
+    #: neighbours per frame keypoint when the candidates are narrowed (a shortlist or a prefilter): the
+    #: ratio test's second neighbour must be found among the candidates' keypoints within them
+    NARROWED_NEIGHBOURS = 4
+    #: randomised KD-trees (each costs memory and build time in proportion to the index)
+    FLANN_TREES = 4
     #: seed of OpenCV's RNG when the FLANN trees are built (reproducible recognition)
     FLANN_SEED = 14
 
@@ -195,12 +200,20 @@ class ArtworkRecognizer:
         self.refine_min_matches = config.refine_min_matches
         self._settings = index.settings
         passes = [(config.process_width, config.process_features)]
+        # a quick pass first: large, sharp views are found there at a third of the cost; unlike the
+        # process_width pass it never ends the search for want of matches (small views show none at it)
+        self._quick_pass = 0 < config.quick_width < config.process_width
+        if self._quick_pass:
+            passes.insert(0, (config.quick_width, config.process_features))
         if config.refine_width and config.refine_width > config.process_width:
             passes.append((config.refine_width, config.max_features))
         self._passes = [
             (w, self._settings.create_detector(n, self.FRAME_CONTRAST, self.FRAME_OCTAVE_LAYERS))
             for w, n in passes
         ]
+        self._artworks = index.artworks
+        # a shortlist narrower than the collection (a small one needs none)
+        self._shortlist = config.shortlist if 0 < config.shortlist < len(self._artworks) else 0
         self._artwork_of_ref = np.array([index.artworks.index(a) for a in index.artwork_ids], dtype=np.int32)
         self._artwork_of_kp = self._artwork_of_ref[index.ref_of_keypoint]
         # neighbours per frame keypoint: its match in every photo (and pyramid level) of one artwork, plus
@@ -212,8 +225,10 @@ class ArtworkRecognizer:
         # approximate neighbours and every decision, the same in every process (else they depend on what
         # drew from the RNG before, e.g. an earlier recognizer in the same process)
         cv2.setRNGSeed(self.FLANN_SEED)
-        if self._settings.kind == "sift":
-            self._flann = cv2.flann_Index(index.descriptors, {"algorithm": 1, "trees": 4})  # KD-tree
+        if self._settings.kind == "sift":  # KD-trees (FLANN copies what it indexes: the index keeps codes)
+            self._flann = cv2.flann_Index(
+                index.search_descriptors(), {"algorithm": 1, "trees": self.FLANN_TREES}
+            )
         else:  # LSH for binary descriptors
             self._flann = cv2.flann_Index(
                 index.descriptors,
@@ -238,7 +253,7 @@ class ArtworkRecognizer:
         gray = to_gray(frame_bgr)
         allowed = self.prefilter.candidates(frame_bgr) if self.prefilter is not None else None
         result = None
-        for width, detector in self._passes:
+        for number, (width, detector) in enumerate(self._passes):
             found = self._recognize_at(gray, width, detector, allowed)
             if result is None or found.score > result.score or (found.artwork_id and not result.artwork_id):
                 result = found
@@ -246,8 +261,8 @@ class ArtworkRecognizer:
                 break
             if gray.shape[1] <= width:  # the frame is no bigger than this pass: nothing finer to see
                 break
-            if found.matches < self.refine_min_matches:  # nothing here resembles any artwork
-                break
+            if found.matches < self.refine_min_matches and not (number == 0 and self._quick_pass):
+                break  # nothing here resembles any artwork
         return RecognitionResult(
             result.artwork_id,
             result.score,
@@ -268,11 +283,18 @@ class ArtworkRecognizer:
         xy, desc = detect_features(detector, small, self._settings.root_sift)
         if desc is None or len(xy) < 8:
             return RecognitionResult(None, 0.0, keypoints=len(xy))
-        query = desc.astype(np.float32) if self._settings.kind == "sift" else desc
-        k = min(self._k if allowed is None else max(8, self._k), len(self.index.keypoints))
+        query = self.index.query_descriptors(desc)
+        narrowed = allowed is not None or self._shortlist
+        k = min(max(self.NARROWED_NEIGHBOURS, self._k) if narrowed else self._k, len(self.index.keypoints))
         nn_idx, nn_dist = self._flann.knnSearch(query, k, params={"checks": self.flann_checks})
+        strict_matches = None
+        if self._shortlist:
+            # matches as the whole collection judges them: what decides on a refine pass (the shortlist's
+            # lenient test lets a frame of nothing match a little of everything)
+            strict_matches = len(self._ratio_test(nn_idx, nn_dist, allowed)[0])
+            allowed = self._shortlisted(nn_idx, allowed)
         good_q, cand_kp = self._ratio_test(nn_idx, nn_dist, allowed)
-        counts_kw = {"matches": len(good_q), "keypoints": len(xy)}
+        counts_kw = {"matches": len(good_q) if strict_matches is None else strict_matches, "keypoints": len(xy)}
         if len(good_q) < self.min_inliers:
             return RecognitionResult(None, 0.0, **counts_kw)
         by_ref = self._matches_by_reference(good_q, cand_kp)
@@ -303,6 +325,17 @@ class ArtworkRecognizer:
             inliers=pairs,
             reference=ref,
         )
+
+    def _shortlisted(self, nn_idx: np.ndarray, allowed: set[str] | None) -> set[str]:
+        """The ``shortlist`` artworks (of ``allowed``) that hold the most frame keypoints' nearest neighbours:
+        the ratio test then compares a match only with these, as in a small collection, instead of with
+        the many look-alikes of a large one (the geometric check still judges every candidate)."""
+        nearest = nn_idx[:, 0]
+        votes = np.bincount(self._artwork_of_kp[nearest[nearest >= 0]], minlength=len(self._artworks))
+        ranked = [self._artworks[i] for i in np.argsort(-votes, kind="stable") if votes[i] > 0]
+        if allowed is not None:
+            ranked = [a for a in ranked if a in allowed]
+        return set(ranked[: self._shortlist])
 
     def _ratio_test(
         self, nn_idx: np.ndarray, nn_dist: np.ndarray, allowed: set[str] | None

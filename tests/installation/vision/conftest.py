@@ -8,7 +8,8 @@ import pytest
 from recognition_settings import TUNED
 
 from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, demo_artwork_path, render_demo_artwork
-from art2mus.installation.vision.index import RecognitionIndex, ReferencePhoto
+from art2mus.installation.config.vision import RecognitionConfig
+from art2mus.installation.vision.index import FeatureSettings, RecognitionIndex, ReferencePhoto
 from art2mus.installation.vision.recognizer import ArtworkRecognizer
 
 
@@ -28,7 +29,8 @@ def demo_references() -> list[ReferencePhoto]:
 
 @pytest.fixture(scope="session")
 def demo_index(demo_references) -> RecognitionIndex:
-    return RecognitionIndex.build(demo_references)
+    # the index the daemon builds with the exhibit's default settings
+    return RecognitionIndex.build(demo_references, FeatureSettings.from_config(RecognitionConfig()))
 
 
 @pytest.fixture(scope="session")

@@ -276,7 +276,7 @@ def test_recognition_does_not_depend_on_earlier_random_draws(demo_index, demo_pa
         recognizers.append(ArtworkRecognizer(demo_index, TUNED))
     first, second = recognizers
     for frame in frames:
-        query = first._passes[-1][1].detectAndCompute(to_gray(frame), None)[1].astype(np.float32)
+        query = first.index.query_descriptors(first._passes[-1][1].detectAndCompute(to_gray(frame), None)[1])
         a = first._flann.knnSearch(query, 2, params={"checks": first.flann_checks})
         b = second._flann.knnSearch(query, 2, params={"checks": second.flann_checks})
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])

@@ -1,0 +1,176 @@
+"""Recognition at museum scale: a compressed index, a per-reference keypoint cap, a quick first pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydantic
+import pytest
+from recognition_settings import TUNED
+
+from art2mus.exhibits.demo_collection import DEMO_ARTWORKS
+from art2mus.exhibits.demo_collection.views import random_view_params, synthetic_view
+from art2mus.installation.config.vision import RecognitionConfig
+from art2mus.installation.vision.index import (
+    INDEX_FILENAME,
+    DescriptorCodec,
+    FeatureSettings,
+    RecognitionIndex,
+    spread_order,
+)
+from art2mus.installation.vision.recognizer import ArtworkRecognizer
+
+
+def _demo_views(paintings, n, seed):
+    rng = np.random.default_rng(seed)
+    ids = [a.id for a in DEMO_ARTWORKS]
+    return [
+        (ids[i % len(ids)], synthetic_view(paintings[ids[i % len(ids)]], random_view_params(rng), rng).frame)
+        for i in range(n)
+    ]
+
+
+def _settings(**changes) -> FeatureSettings:
+    return FeatureSettings.from_config(RecognitionConfig(**changes))
+
+
+def test_spread_order_takes_every_cell_before_a_second_keypoint_of_any():
+    rng = np.random.default_rng(0)
+    # 200 strong keypoints crowd the top-left cell; 15 weak ones sit one in each other cell of the 4x4 grid
+    crowd = rng.uniform(0, 20, size=(200, 2))
+    lone = np.array([[(c % 4) * 25 + 12, (c // 4) * 25 + 12] for c in range(1, 16)], float)
+    xy = np.vstack([crowd, lone]).astype(np.float32)
+    response = np.r_[rng.uniform(1.0, 2.0, 200), rng.uniform(0.1, 0.2, 15)].astype(np.float32)
+    order = spread_order(xy, response, (100, 100), grid=4)
+    assert sorted(order.tolist()) == list(range(215))
+    first = order[:16]
+    cells = {(int(x // 25), int(y // 25)) for x, y in xy[first]}
+    assert len(cells) == 16, "the first 16 keypoints cover all 16 cells"
+    assert first[0] == int(np.argmax(response)), "the strongest keypoint comes first"
+
+
+def test_the_compressed_index_answers_as_the_uncompressed_one(demo_references, demo_paintings):
+    """RootSIFT on 64 principal components, int8: a quarter of the memory per descriptor of float32 128-d,
+    and the same answers on the demo views."""
+    raw = RecognitionIndex.build(demo_references, _settings(descriptor_dims=0))
+    packed = RecognitionIndex.build(demo_references, _settings(descriptor_dims=64))
+    assert raw.codec is None and raw.descriptors.dtype == np.float32 and raw.descriptors.shape[1] == 128
+    assert packed.descriptors.dtype == np.int8 and packed.descriptors.shape[1] == 64
+    assert packed.descriptors.nbytes * 8 == raw.descriptors.nbytes
+    # the codes decode to the projection of the float descriptors within a few percent of a descriptor's
+    # length (RootSIFT has unit length; the codes are made from RootSIFT kept as bytes, projected, rounded)
+    error = np.linalg.norm(packed.search_descriptors() - packed.codec.project(raw.descriptors), axis=1)
+    assert error.mean() < 0.02 and error.max() < 0.05, (error.mean(), error.max())
+    a, b = ArtworkRecognizer(raw, TUNED), ArtworkRecognizer(packed, TUNED)
+    views = _demo_views(demo_paintings, 24, seed=41)
+    answers_raw = [a.recognize(frame).artwork_id for _, frame in views]
+    answers_packed = [b.recognize(frame).artwork_id for _, frame in views]
+    truth = [art for art, _ in views]
+    assert (
+        sum(x == t for x, t in zip(answers_packed, truth, strict=True))
+        >= sum(x == t for x, t in zip(answers_raw, truth, strict=True)) - 1
+    )
+    assert all(x in (None, t) for x, t in zip(answers_packed, truth, strict=True)), "no wrong artwork"
+    assert sum(x == y for x, y in zip(answers_raw, answers_packed, strict=True)) >= len(views) - 1
+
+
+def test_the_codec_is_the_same_on_every_machine():
+    """Eigenvector signs are fixed, so the same descriptors give the same codes (and index) everywhere."""
+    rng = np.random.default_rng(1)
+    desc = rng.random((500, 128)).astype(np.float32)
+    one, two = DescriptorCodec.fit(desc, 32), DescriptorCodec.fit(desc[::-1].copy(), 32)
+    assert np.allclose(one.basis, two.basis, atol=1e-4)
+    assert np.allclose(one.basis.T @ one.basis, np.eye(32), atol=1e-4)
+
+
+def test_the_keypoint_cap_keeps_top1_on_the_demo_views(demo_references, demo_paintings):
+    capped = RecognitionIndex.build(demo_references, _settings(reference_keypoints=300))
+    assert np.bincount(capped.ref_of_keypoint).max() <= 300
+    recognizer = ArtworkRecognizer(capped, TUNED)
+    views = _demo_views(demo_paintings, 40, seed=42)
+    answers = [(art, recognizer.recognize(frame)) for art, frame in views]
+    assert [r.artwork_id for art, r in answers if r.artwork_id not in (None, art)] == []
+    correct = sum(r.artwork_id == art and r.score >= TUNED.accept_inliers for art, r in answers)
+    assert correct >= 0.9 * len(views), f"{correct}/{len(views)}"
+
+
+def test_a_compressed_index_is_stored_and_read_back(tmp_path, demo_references):
+    settings = _settings(descriptor_dims=48)
+    path = tmp_path / INDEX_FILENAME
+    built = RecognitionIndex.load_or_build(demo_references[:3], path, settings)
+    loaded = RecognitionIndex.load(path)
+    assert loaded.codec is not None and loaded.codec.dims == 48
+    assert np.array_equal(loaded.descriptors, built.descriptors)
+    assert np.array_equal(loaded.search_descriptors(), built.search_descriptors())
+    assert loaded.fingerprint == built.fingerprint
+
+
+def test_the_quick_pass_answers_large_views_alone_and_hands_small_ones_on(
+    demo_index, demo_paintings, monkeypatch
+):
+    config = TUNED.model_copy(update={"quick_width": 160})
+    recognizer = ArtworkRecognizer(demo_index, config)
+    assert [w for w, _ in recognizer._passes] == [160, 320, 640]
+    widths = []
+    original = ArtworkRecognizer._recognize_at
+
+    def spy(self, gray, width, detector, allowed):
+        widths.append(width)
+        return original(self, gray, width, detector, allowed)
+
+    monkeypatch.setattr(ArtworkRecognizer, "_recognize_at", spy)
+    rng = np.random.default_rng(3)
+    art = "evening-regatta"
+    big = synthetic_view(
+        demo_paintings[art],
+        random_view_params(rng, max_tilt_deg=10, scale=(0.95, 1.0), max_occlusion=0, max_roll_deg=2),
+        rng,
+    )
+    result = recognizer.recognize(big.frame)
+    assert result.artwork_id == art and widths == [160]
+    widths.clear()
+    small = synthetic_view(
+        demo_paintings[art], random_view_params(rng, max_tilt_deg=10, scale=(0.3, 0.32), max_occlusion=0), rng
+    )
+    result = recognizer.recognize(small.frame)
+    assert widths[:2] == [160, 320], "a view too small for the quick pass goes on to the next"
+    assert result.artwork_id == art
+
+
+def test_quick_width_must_be_below_process_width():
+    with pytest.raises(pydantic.ValidationError, match="quick_width"):
+        RecognitionConfig(quick_width=320, process_width=320)
+    with pytest.raises(pydantic.ValidationError, match="descriptor_dims"):
+        RecognitionConfig(descriptor_dims=8)
+
+
+def test_the_shortlist_tells_look_alikes_apart_and_accepts_no_distractor(demo_references, demo_paintings):
+    """With a shortlist narrower than the collection (4 of 16 paintings in the same styles) the ratio test
+    compares matches only among the shortlisted artworks: each painting is still itself, and a frame of
+    something else is still unknown."""
+    from art2mus.exhibits.demo_collection import render_generated_artworks
+    from art2mus.exhibits.demo_collection.views import distractor_images
+    from art2mus.installation.vision.index import ReferencePhoto
+
+    lookalikes = render_generated_artworks(8, seed=5, long_side=640)
+    refs = demo_references + [ReferencePhoto(g.id, image=g.image) for g in lookalikes]
+    config = TUNED.model_copy(update={"shortlist": 4})
+    index = RecognitionIndex.build(refs, FeatureSettings.from_config(config))
+    recognizer = ArtworkRecognizer(index, config)
+    assert recognizer._shortlist == 4
+    rng = np.random.default_rng(9)
+    pairs = [(a.id, demo_paintings[a.id]) for a in DEMO_ARTWORKS] + [(g.id, g.image) for g in lookalikes]
+    right = 0
+    for art_id, image in pairs:
+        params = random_view_params(rng, max_tilt_deg=30, scale=(0.5, 1.0), max_occlusion=0.15)
+        found = recognizer.recognize(synthetic_view(image, params, rng).frame).artwork_id
+        assert found in (None, art_id), f"{art_id} taken for {found}"
+        right += found == art_id
+    assert right >= len(pairs) - 1
+    accepted = [
+        (kind, r.artwork_id)
+        for kind, image in distractor_images(30, seed=12)
+        if (r := recognizer.recognize(image)).artwork_id is not None
+    ]
+    assert accepted == []
+    # a collection no larger than the shortlist needs none
+    assert ArtworkRecognizer(index, TUNED.model_copy(update={"shortlist": 16}))._shortlist == 0
