@@ -45,9 +45,12 @@ ERROR, WARNING = "error", "warning"
 MIN_KEYPOINTS = 20
 #: fewer than this and the artwork is recognised only from close up and straight on
 WEAK_KEYPOINTS = 150
+#: the keypoint grades (weak / fair / good) were calibrated on photos described at this long side (pixels);
+#: an index built smaller (a museum-scale setting) must not make every photo look weaker to the curator
+GRADE_LONG_SIDE = 480
 #: a photo whose long side is under this many pixels is too small to hold detail
 SMALL_LONG_SIDE = 320
-#: larger than this (pixels) only costs time: the index scales photos to 480 px
+#: larger than this (pixels) only costs time: the index scales photos down to reference_long_side
 LARGE_PIXELS = 40_000_000
 #: larger than this (pixels, or bytes on disk) is refused: a decompression bomb or a wrong file
 MAX_PIXELS = 150_000_000
@@ -211,7 +214,8 @@ def inspect_photo(ref: ReferencePhoto, settings: FeatureSettings) -> tuple[Photo
             )
         )
     gray, _ = resize_long_side(to_gray(image), settings.reference_long_side)
-    keypoints, desc = settings.create_detector(settings.reference_features).detectAndCompute(gray, None)
+    detector = settings.create_detector(settings.reference_features)
+    keypoints, desc = detector.detectAndCompute(gray, None)
     report.keypoints = len(keypoints) if desc is not None else 0
     if report.keypoints < MIN_KEYPOINTS:
         report.findings.append(
@@ -227,6 +231,9 @@ def inspect_photo(ref: ReferencePhoto, settings: FeatureSettings) -> tuple[Photo
             )
         )
         return report, None
+    if settings.reference_long_side < GRADE_LONG_SIDE:
+        graded, _ = resize_long_side(to_gray(image), GRADE_LONG_SIDE)
+        report.keypoints = len(detector.detect(graded, None))
     if report.keypoints < WEAK_KEYPOINTS:
         report.findings.append(
             PhotoFinding(

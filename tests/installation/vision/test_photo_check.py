@@ -48,3 +48,17 @@ def test_distinct_paintings_pass_and_bad_photos_are_named(repo_root: Path, tmp_p
     assert missing.kind == "unreadable" and "missing.jpg" in missing.message
     assert set(check.excluded) == {"blank", "city-again", "amber-small", "missing"}
     assert [r.artwork_id for r in check.usable] == ["amber", "city"]
+
+
+def test_a_smaller_index_side_does_not_grade_the_same_photos_weaker(repo_root: Path) -> None:
+    # The museum-scale default describes references at 240 px; the grades a curator sees (weak / fair /
+    # good) were calibrated at 480 px and must not change with the index's size.
+    from art2mus.installation.vision.index import FeatureSettings
+
+    names = ["hills-of-orvale", "amber-fields", "city-at-six"]
+    refs = [ReferencePhoto(n, image=_painting(repo_root, n)) for n in names]
+    small = check_references(refs, FeatureSettings(reference_long_side=240, reference_levels=1))
+    large = check_references(refs, FeatureSettings(reference_long_side=480, reference_levels=1))
+    assert [p.quality for p in small.photos] == [p.quality for p in large.photos]
+    assert [p.keypoints for p in small.photos] == [p.keypoints for p in large.photos]
+    assert all(p.findings == [] for p in small.photos), [p.findings for p in small.photos]
