@@ -298,7 +298,14 @@ class ArtworkRecognizer:
         if region is not None:  # keypoints only there, in the whole frame's coordinates
             x0, y0, x1, y1 = (round(v * s) for v in region)
             view, offset = small[y0:y1, x0:x1], np.array([x0, y0], np.float32)
-        xy, desc = detect_features(detector, view, self._settings.root_sift)
+        n_features = detector.getNFeatures() if region is not None and hasattr(detector, "getNFeatures") else 0
+        if n_features:  # the whole frame's keypoint density, not its count, in the region
+            detector.setNFeatures(max(1, round(n_features * view.size / small.size)))
+        try:
+            xy, desc = detect_features(detector, view, self._settings.root_sift)
+        finally:
+            if n_features:
+                detector.setNFeatures(n_features)
         xy += offset
         self._match_xy = np.zeros((0, 2), np.float32)
         if desc is None or len(xy) < 8:
