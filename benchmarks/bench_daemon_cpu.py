@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,7 +82,8 @@ def _still_video(path: Path, with_painting: bool, seconds: float = 20.0) -> Path
 
 
 def _exhibit(work: Path, name: str, video: Path) -> Path:
-    """The demo exhibit with ``video`` as its camera, a null audio output and shared cache and index."""
+    """The demo exhibit with ``video`` as its camera, a null audio output, the demo's index and a cache
+    folder of its own (one daemon per cache folder: :mod:`art2mus.installation.instance_lock`)."""
     from ruamel.yaml import YAML  # noqa: PLC0415
 
     yaml = YAML()
@@ -90,7 +92,7 @@ def _exhibit(work: Path, name: str, video: Path) -> Path:
         art["images"] = [str(DEMO / p) for p in art["images"]]
     data["camera"]["path"] = str(video)
     data["audio"]["output"] = {"type": "null"}
-    data["cache"]["dir"] = str(work / "cache")
+    data["cache"]["dir"] = str(work / f"cache-{name}")
     data["recognition"]["index_dir"] = str(DEMO / ".art2mus")
     path = work / f"{name}.yaml"
     with open(path, "w") as fh:
@@ -175,8 +177,13 @@ def main() -> None:
             "walk": DEMO / "camera" / "walk.mp4",
         }
         exhibits = {name: _exhibit(work, name, video) for name, video in videos.items()}
-        # render the soundscapes once, so that every daemon starts on a warm cache
+        # render the soundscapes once, so that every daemon starts on a warm cache (a copy of it each)
         _measure_daemon(exhibits["wall"], 1.0, {})
+        for name in exhibits:
+            if name != "wall":
+                shutil.copytree(
+                    work / "cache-wall", work / f"cache-{name}", ignore=shutil.ignore_patterns("daemon.lock")
+                )
         threads = []
         for name, path in exhibits.items():
             for kind, measure in (("daemon", _measure_daemon), ("vision", _measure_vision)):

@@ -167,6 +167,10 @@ def load_clip_file(path: str | Path, *, key: str | None = None, **kwargs: Any) -
     return prepare_clip(data, int(rate), key=key or path.stem, metadata=metadata, **kwargs)
 
 
+#: frames per stretch in which :func:`loop_join_is_smooth` looks for steps as big as the join's
+_SMOOTH_CHUNK = 1 << 15
+
+
 def loop_join_is_smooth(samples: np.ndarray) -> bool:
     """Whether jumping from the last frame to the first is no bigger a step than any other in the clip.
 
@@ -177,14 +181,24 @@ def loop_join_is_smooth(samples: np.ndarray) -> bool:
     """
     if samples.shape[0] < 8:
         return False
-    x = samples.astype(np.float64, copy=False)
-    d1 = np.abs(np.diff(x, axis=0))
-    d2 = np.abs(np.diff(x, n=2, axis=0))
-    join_d1 = np.abs(x[0] - x[-1])
+    ends = samples[[0, 1, -2, -1]].astype(np.float64)
+    join_d1 = np.abs(ends[0] - ends[3])
     # Slope changes at the two points the wrap touches: x[-2], x[-1], x[0] and x[-1], x[0], x[1].
-    join_d2 = np.maximum(np.abs(x[0] - 2 * x[-1] + x[-2]), np.abs(x[1] - 2 * x[0] + x[-1]))
+    join_d2 = np.maximum(np.abs(ends[0] - 2 * ends[3] + ends[2]), np.abs(ends[1] - 2 * ends[0] + ends[3]))
     tol = 1e-6  # float32 rounding of a clip that loops exactly
-    return bool(np.all(join_d1 <= d1.max(axis=0) + tol) and np.all(join_d2 <= d2.max(axis=0) + tol))
+    # the largest steps inside the clip, a stretch at a time: a clip that loops is known to as soon as
+    # some step inside it is as big as the join's (every start of a cached soundscape asks this)
+    need_d1, need_d2 = join_d1 - tol, join_d2 - tol
+    max_d1 = np.zeros(samples.shape[1])
+    max_d2 = np.zeros(samples.shape[1])
+    for start in range(0, samples.shape[0] - 2, _SMOOTH_CHUNK):
+        x = samples[start : start + _SMOOTH_CHUNK + 2].astype(np.float64)
+        d1 = np.diff(x, axis=0)
+        max_d1 = np.maximum(max_d1, np.abs(d1).max(axis=0))
+        max_d2 = np.maximum(max_d2, np.abs(np.diff(d1, axis=0)).max(axis=0))
+        if np.all(need_d1 <= max_d1) and np.all(need_d2 <= max_d2):
+            return True
+    return False
 
 
 def make_loop_seamless(samples: np.ndarray, sample_rate: int, crossfade_s: float) -> tuple[np.ndarray, bool]:

@@ -119,8 +119,8 @@ class RecognitionConfig(StrictModel):
     )
     tracking: bool = Field(
         True,
-        description="Follow the chosen artwork's keypoints by optical flow between full recognitions "
-        "(far cheaper than searching every artwork).",
+        description="Follow the recognised artwork's keypoints (chosen, or dwelling with accept_inliers) by "
+        "optical flow between full recognitions (far cheaper than searching every artwork).",
     )
     verify_seconds: float = seconds(
         1.0, "Longest time between two full recognitions while the chosen artwork is tracked.", gt=0, le=60

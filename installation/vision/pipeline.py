@@ -202,15 +202,16 @@ class VisionPipeline:
             self.stats.still += 1
             return self.last_result
         tracked = None
-        chosen = self.debouncer.current
-        if (
-            self.tracker is not None
-            and self.tracker.active
-            and chosen is not None
-            and t - self._last_full_t < self.verify_s
-        ):
+        if self.tracker is not None and self.tracker.active and t - self._last_full_t < self.verify_s:
             tracked = self.tracker.track(image)
-            if tracked is not None and tracked.artwork_id != chosen:
+            # the chosen artwork is kept by any tracked result (the tracker needs keep_inliers points);
+            # one still dwelling must be tracked as a sighting (accept_inliers), else the full
+            # recognition decides, as it would have without tracking
+            if (
+                tracked is not None
+                and tracked.artwork_id != self.debouncer.current
+                and tracked.score < self.debouncer.accept_score
+            ):
                 tracked = None
         if tracked is not None:
             self.stats.tracked += 1

@@ -175,6 +175,12 @@ class ArtworkRecognizer:
     FLANN_TREES = 4
     #: seed of OpenCV's RNG when the FLANN trees are built (reproducible recognition)
     FLANN_SEED = 14
+    #: the refine pass looks only around the first pass's matches: their bounding box widened by this
+    #: fraction of the frame's long side on every side (a small or blurred artwork the first pass saw a
+    #: few keypoints of lies there; SIFT's cost grows with the pixels it looks at)
+    REFINE_MARGIN = 0.25
+    #: ... unless that box covers more than this fraction of the frame (then the whole frame is refined)
+    REFINE_MAX_AREA = 0.7
 
     def __init__(
         self,
@@ -235,6 +241,7 @@ class ArtworkRecognizer:
                 {"algorithm": 6, "table_number": 12, "key_size": 20, "multi_probe_level": 2},
             )
         self.flann_build_seconds = time.perf_counter() - t0
+        self._match_xy = np.zeros((0, 2), np.float32)  # frame pixels of the last pass's matches
 
     @classmethod
     def from_config(
@@ -253,16 +260,20 @@ class ArtworkRecognizer:
         gray = to_gray(frame_bgr)
         allowed = self.prefilter.candidates(frame_bgr) if self.prefilter is not None else None
         result = None
+        region = None
         for number, (width, detector) in enumerate(self._passes):
-            found = self._recognize_at(gray, width, detector, allowed)
+            found = self._recognize_at(gray, width, detector, allowed, region)
             if result is None or found.score > result.score or (found.artwork_id and not result.artwork_id):
                 result = found
             if result.artwork_id is not None and result.score >= self.confident_inliers:
                 break
             if gray.shape[1] <= width:  # the frame is no bigger than this pass: nothing finer to see
                 break
-            if found.matches < self.refine_min_matches and not (number == 0 and self._quick_pass):
+            quick = number == 0 and self._quick_pass
+            if found.matches < self.refine_min_matches and not quick:
                 break  # nothing here resembles any artwork
+            # only the refine pass is limited to the region; the first full pass after a quick one sees it all
+            region = None if quick else self._match_region(gray.shape)
         return RecognitionResult(
             result.artwork_id,
             result.score,
@@ -275,12 +286,45 @@ class ArtworkRecognizer:
             result.reference,
         )
 
+    def _match_region(self, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+        """Where the last pass's matches lie: their bounding box in frame pixels (x0, y0, x1, y1), widened
+        by :attr:`REFINE_MARGIN` of the frame's long side on every side, or None (the whole frame) when
+        that box covers most of the frame anyway."""
+        xy = self._match_xy
+        if len(xy) == 0:
+            return None
+        fh, fw = shape[:2]
+        m = self.REFINE_MARGIN * max(fw, fh)
+        x0, y0 = (max(0, int(v - m)) for v in xy.min(axis=0))
+        x1, y1 = (int(min(lim, v + m + 1)) for v, lim in zip(xy.max(axis=0), (fw, fh), strict=True))
+        if (x1 - x0) * (y1 - y0) > self.REFINE_MAX_AREA * fw * fh:
+            return None
+        return x0, y0, x1, y1
+
     def _recognize_at(
-        self, gray: np.ndarray, width: int, detector: cv2.Feature2D, allowed: set[str] | None
+        self,
+        gray: np.ndarray,
+        width: int,
+        detector: cv2.Feature2D,
+        allowed: set[str] | None,
+        region: tuple[int, int, int, int] | None = None,
     ) -> RecognitionResult:
         fh, fw = gray.shape[:2]
         small, s = resize_long_side(gray, round(width * max(fw, fh) / max(1, fw)))
-        xy, desc = detect_features(detector, small, self._settings.root_sift)
+        view, offset = small, np.zeros(2, np.float32)
+        if region is not None:  # keypoints only there, in the whole frame's coordinates
+            x0, y0, x1, y1 = (round(v * s) for v in region)
+            view, offset = small[y0:y1, x0:x1], np.array([x0, y0], np.float32)
+        n_features = detector.getNFeatures() if region is not None and hasattr(detector, "getNFeatures") else 0
+        if n_features:  # the whole frame's keypoint density, not its count, in the region
+            detector.setNFeatures(max(1, round(n_features * view.size / small.size)))
+        try:
+            xy, desc = detect_features(detector, view, self._settings.root_sift)
+        finally:
+            if n_features:
+                detector.setNFeatures(n_features)
+        xy += offset
+        self._match_xy = np.zeros((0, 2), np.float32)
         if desc is None or len(xy) < 8:
             return RecognitionResult(None, 0.0, keypoints=len(xy))
         query = self.index.query_descriptors(desc)
@@ -294,6 +338,7 @@ class ArtworkRecognizer:
             strict_matches = len(self._ratio_test(nn_idx, nn_dist, allowed)[0])
             allowed = self._shortlisted(nn_idx, allowed)
         good_q, cand_kp = self._ratio_test(nn_idx, nn_dist, allowed)
+        self._match_xy = xy[good_q] / s
         counts_kw = {"matches": len(good_q) if strict_matches is None else strict_matches, "keypoints": len(xy)}
         if len(good_q) < self.min_inliers:
             return RecognitionResult(None, 0.0, **counts_kw)

@@ -124,3 +124,22 @@ def test_a_moving_view_of_the_chosen_artwork_is_tracked_and_a_new_one_still_foun
     _feed(pipeline, counting, _frames(other, 28, 1, rng))
     assert counting.calls[-1] == pytest.approx(2.8)
     assert pipeline.last_result.artwork_id == "evening-regatta"
+
+
+def test_a_moving_view_of_an_artwork_not_yet_chosen_is_tracked_through_its_dwell(gated, demo_paintings):
+    pipeline, counting = gated
+    rng = np.random.default_rng(6)
+    wall = _wall(7)
+    decisions = []
+    # the camera drifts 3 px per frame from the start: nothing is still, the painting is never chosen yet
+    for i in range(12):
+        scene = _with_painting(wall, demo_paintings["evening-regatta"], x=150 + 3 * i)
+        decisions += _feed(pipeline, counting, _frames(scene, i, 1, rng))
+    # searched at 0.0 s, followed while it dwells (each tracked sighting as strong as accept_score),
+    # searched again after verify_s (1.0 s), when the dwell is over and it is chosen: the same moment as
+    # with a full search every interval
+    assert counting.calls == [0.0, 1.0]
+    assert pipeline.stats.tracked == 4
+    chosen_at = next(d.t for d in decisions if d.kind == ARTWORK)
+    assert chosen_at == pytest.approx(1.0)
+    assert pipeline.debouncer.current == "evening-regatta"

@@ -1,0 +1,61 @@
+"""The refine pass looks only around the first pass's matches, and finds what a whole-frame refine finds.
+
+A painting seen small (60 px high in a 640x360 frame) is too small for the first pass at 320 px; the refine
+pass at 640 px finds it. Its SIFT runs on the box around the first pass's matches (widened by
+``REFINE_MARGIN``), not on the whole frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from recognition_settings import TUNED
+
+from art2mus.installation.vision.recognizer import ArtworkRecognizer
+
+
+class SpyDetector:
+    """A detector that records the size of every image it is asked to look at."""
+
+    def __init__(self, detector):
+        self.detector = detector
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detectAndCompute(self, image, mask):  # noqa: N802 - OpenCV's name
+        self.shapes.append(image.shape)
+        return self.detector.detectAndCompute(image, mask)
+
+
+def _spied(index, max_area: float) -> tuple[ArtworkRecognizer, SpyDetector]:
+    recognizer = ArtworkRecognizer(index, TUNED)
+    recognizer.REFINE_MAX_AREA = max_area
+    (w1, first), (w2, refine) = recognizer._passes
+    spy = SpyDetector(refine)
+    recognizer._passes = [(w1, first), (w2, spy)]
+    return recognizer, spy
+
+
+@pytest.mark.parametrize(("artwork", "height"), [("evening-regatta", 60), ("composition-with-signals", 70)])
+def test_a_small_painting_is_refined_in_its_region_with_the_whole_frames_result(
+    demo_index, demo_paintings, artwork, height
+):
+    rng = np.random.default_rng(0)
+    mottle = cv2.resize(rng.normal(0, 6, (9, 16)), (640, 360), interpolation=cv2.INTER_CUBIC)
+    wall = np.clip(196 + mottle, 0, 255).astype(np.uint8)
+    scene = cv2.merge([wall - 8, wall - 2, wall])
+    painting = demo_paintings[artwork]
+    w = round(painting.shape[1] * height / painting.shape[0])
+    scene[200 : 200 + height, 420 : 420 + w] = cv2.resize(painting, (w, height), interpolation=cv2.INTER_AREA)
+
+    regional, spy = _spied(demo_index, ArtworkRecognizer.REFINE_MAX_AREA)
+    whole, whole_spy = _spied(demo_index, 0.0)  # no box is small enough: always the whole frame
+    found, expected = regional.recognize(scene), whole.recognize(scene)
+
+    assert whole_spy.shapes == [(360, 640)]  # the refine pass ran, on the whole frame
+    assert len(spy.shapes) == 1
+    h, w_seen = spy.shapes[0]
+    assert h * w_seen < 0.7 * 360 * 640  # ... and here on a part of it
+    assert found.artwork_id == expected.artwork_id == artwork
+    assert found.score == expected.score
+    np.testing.assert_allclose(found.outline, expected.outline, atol=0.5)
