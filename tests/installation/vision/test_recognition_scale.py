@@ -113,9 +113,9 @@ def test_the_quick_pass_answers_large_views_alone_and_hands_small_ones_on(
     widths = []
     original = ArtworkRecognizer._recognize_at
 
-    def spy(self, gray, width, detector, allowed):
+    def spy(self, gray, width, detector, allowed, region=None):
         widths.append(width)
-        return original(self, gray, width, detector, allowed)
+        return original(self, gray, width, detector, allowed, region)
 
     monkeypatch.setattr(ArtworkRecognizer, "_recognize_at", spy)
     rng = np.random.default_rng(3)
