@@ -83,6 +83,13 @@ def test_a_network_camera_that_goes_dark_is_reconnected_when_it_returns(request,
     assert not [t for t in threading.enumerate() if t.name.startswith(f"camera-reader:{source.name}")]
 
 
+def _as_from_a_terminal() -> None:
+    # A test run started in the background (`pytest &`, nohup, some CI shells) inherits SIGINT
+    # ignored, and Python then installs no Ctrl-C handler in its children: give the command the
+    # default disposition a terminal gives it, so that SIGINT means Ctrl-C here.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _recognize(exhibit, url: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [*ART2MUS, "recognize", str(exhibit), url, "--json", *extra],
@@ -90,6 +97,7 @@ def _recognize(exhibit, url: str, *extra: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        preexec_fn=_as_from_a_terminal,
     )
 
 
