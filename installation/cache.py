@@ -81,6 +81,13 @@ def cache_key(
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+def _write_sidecar(meta_path: Path, meta: dict[str, Any]) -> None:
+    """Write a sidecar whole or not at all (a temporary file renamed into place); raises OSError."""
+    tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
+    tmp_meta.write_text(json.dumps(meta, indent=1, default=str))
+    os.replace(tmp_meta, meta_path)
+
+
 class SoundscapeCache:
     """Rendered soundscapes in a folder (see the module docstring).
 
@@ -198,9 +205,7 @@ class SoundscapeCache:
             # tied to the audio it was measured on: a replaced rendering is measured again
             records[played_as] = {"lufs": float(lufs), "sha256": meta["sha256"]}
             meta["played_loudness"] = records
-            tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
-            tmp_meta.write_text(json.dumps(meta, indent=1, default=str))
-            os.replace(tmp_meta, meta_path)
+            _write_sidecar(meta_path, meta)
         except (OSError, ValueError) as exc:
             logger.warning(
                 "cannot store the loudness of %s in its sidecar %s: %s (it is measured again next start)",
@@ -252,9 +257,7 @@ class SoundscapeCache:
                 "recipe": recipe or {},
                 "metadata": soundscape.metadata,
             }
-            tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
-            tmp_meta.write_text(json.dumps(meta, indent=1, default=str))
-            os.replace(tmp_meta, meta_path)
+            _write_sidecar(meta_path, meta)
         except (OSError, RuntimeError) as exc:
             logger.warning(
                 "cannot store soundscape %s in the cache %s: %s (it will be rendered again next time)",

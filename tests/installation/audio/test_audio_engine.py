@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import soundfile
+from alsa_scenario import wait_for
 from audio_signals import SR, band_noise
 
 from art2mus.installation.audio import (
@@ -249,15 +250,6 @@ def test_threads_mix_into_a_wav_file_in_real_time(tmp_path: Path) -> None:
     assert soundfile.read(tmp_path / "live.wav")[0][-512:].std() > 0  # audio, not silence
 
 
-def wait_until(condition, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 class CountingClock(SystemClock):
     """The real clock, counting the render thread's waits (each is one wake-up of that thread)."""
 
@@ -297,7 +289,7 @@ def test_a_device_ring_is_topped_up_every_eighth_of_its_lead_and_never_runs_dry(
     engine.play(noise_clip(engine, "a", 1, seconds=1.0), crossfade_s=0)
     engine.start()
     try:
-        assert wait_until(lambda: engine.state == PLAYING and engine.ring.fill > 0, 5.0)
+        assert wait_for(lambda: engine.state == PLAYING and engine.ring.fill > 0, 5.0)
         waits, t0 = clock.waits, time.monotonic()
         consumed = 0
         while (elapsed := time.monotonic() - t0) < 1.0:  # the device takes what the clock says it plays
