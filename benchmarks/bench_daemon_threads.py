@@ -6,7 +6,9 @@ audio output, soundscapes cached), but the gallery runs in this process, built a
 does, so each thread's CPU time (user + system, ``/proc/self/task``) can be named: the main loop
 (vision, director), ``audio-render`` (the mixer), ``audio-device``, the camera's supervisor and reader, the
 control panel's server, APScheduler, and ``native`` threads that Python did not start (OpenCV's pool,
-FFmpeg's decoders). Measured over ``--seconds`` after a few seconds of warm-up.
+FFmpeg's decoders); the CPU of threads that ended within the measurement (FFmpeg's decoders of the
+looping video, opened anew each time it starts again) is the process's CPU time less the others'.
+Measured over ``--seconds`` after a few seconds of warm-up.
 
     .venv/bin/python benchmarks/bench_daemon_threads.py [artwork|wall] [--seconds 40] [--out FILE]
 """
@@ -83,6 +85,9 @@ def main() -> None:
             for tid, seconds in after.items():
                 name = _thread_name(tid, names)
                 threads[name] = threads.get(name, 0.0) + seconds - before.get(tid, 0.0)
+            # threads that ended meanwhile are gone from /proc: FFmpeg's decoders of the looping video,
+            # opened anew each time it starts again
+            threads["threads that ended"] = cpu - sum(threads.values())
             result.update(
                 cpu_s=round(cpu, 2),
                 share_of_one_core=round(cpu / args.seconds, 4),
