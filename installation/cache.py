@@ -4,7 +4,9 @@ An entry is two files in the cache folder, named by the entry's key:
 
 * ``<key>.flac`` (or ``.wav``): the audio, 24-bit FLAC or 32-bit float WAV;
 * ``<key>.json``: what made it (generator, settings, request, image hash), its shape and the SHA-256 of
-  the audio file.
+  the audio file; and, once a gallery has played it, its integrated loudness as played
+  (``played_loudness``: per mix format, see :func:`~art2mus.installation.audio.clip.played_as`), so a
+  start reads the loudness instead of measuring every soundscape again.
 
 The key is the SHA-256 of everything that decides the audio: the generator's ``type`` and settings, the
 request (duration, seed, loop, loudness, options), the image's bytes and :data:`CACHE_VERSION`. So a
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 #: part of every key: bump it when a change to the generators alters what the same inputs produce.
 CACHE_VERSION = 2
 _SUBTYPES = {"flac": "PCM_24", "wav": "FLOAT"}
+#: a stored loudness outside this range (LUFS) is not believed: digital silence is reported as -120
+#: LUFS, and audio files are refused beyond +24 dBFS (``clip.MAX_SAMPLE_MAGNITUDE``)
+_PLAUSIBLE_LUFS = (-120.0, 30.0)
 
 
 def image_digest(path: Path) -> str:
@@ -74,6 +79,13 @@ def cache_key(
         "image": image if isinstance(image, str) else _array_digest(image),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _write_sidecar(meta_path: Path, meta: dict[str, Any]) -> None:
+    """Write a sidecar whole or not at all (a temporary file renamed into place); raises OSError."""
+    tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
+    tmp_meta.write_text(json.dumps(meta, indent=1, default=str))
+    os.replace(tmp_meta, meta_path)
 
 
 class SoundscapeCache:
@@ -149,6 +161,61 @@ class SoundscapeCache:
             waveform = waveform[:, 0]
         return Soundscape(np.ascontiguousarray(waveform), int(rate), dict(meta.get("metadata", {})))
 
+    def played_loudness(self, key: str, played_as: str) -> float | None:
+        """The integrated loudness (LUFS) stored for entry ``key`` played as ``played_as``, or None: not
+        stored yet, or a record that cannot be trusted (not a finite number in a plausible range, or
+        measured on other audio than the entry holds now); the caller then measures it and calls
+        :meth:`store_played_loudness`."""
+        _, meta_path = self._paths(key)
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return None
+        records = meta.get("played_loudness") if isinstance(meta, dict) else None
+        if not isinstance(records, dict) or played_as not in records:
+            return None
+        record = records[played_as]
+        lufs = record.get("lufs") if isinstance(record, dict) else None
+        low, high = _PLAUSIBLE_LUFS
+        if (
+            isinstance(lufs, (int, float))
+            and not isinstance(lufs, bool)
+            and low <= lufs <= high  # also False for NaN
+            and record.get("sha256") == meta.get("sha256")
+        ):
+            return float(lufs)
+        logger.warning(
+            "cache entry %s: its stored loudness for %s (%r) is not usable; measuring it again",
+            meta_path,
+            played_as,
+            record,
+        )
+        return None
+
+    def store_played_loudness(self, key: str, played_as: str, lufs: float) -> bool:
+        """Keep ``lufs``, the loudness of entry ``key``'s audio played as ``played_as``, in its sidecar
+        (beside those of other mix formats); False (logged) when the entry is gone or the disk refuses."""
+        _, meta_path = self._paths(key)
+        try:
+            meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+                return False
+            records = meta.get("played_loudness")
+            records = dict(records) if isinstance(records, dict) else {}
+            # tied to the audio it was measured on: a replaced rendering is measured again
+            records[played_as] = {"lufs": float(lufs), "sha256": meta["sha256"]}
+            meta["played_loudness"] = records
+            _write_sidecar(meta_path, meta)
+        except (OSError, ValueError) as exc:
+            logger.warning(
+                "cannot store the loudness of %s in its sidecar %s: %s (it is measured again next start)",
+                key,
+                meta_path,
+                exc,
+            )
+            return False
+        return True
+
     # ------------------------------------------------------------------ writing
     def put(self, key: str, soundscape: Soundscape, recipe: dict[str, Any] | None = None) -> bool:
         """Store ``soundscape`` under ``key``; False (logged) when the disk refuses."""
@@ -190,9 +257,7 @@ class SoundscapeCache:
                 "recipe": recipe or {},
                 "metadata": soundscape.metadata,
             }
-            tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
-            tmp_meta.write_text(json.dumps(meta, indent=1, default=str))
-            os.replace(tmp_meta, meta_path)
+            _write_sidecar(meta_path, meta)
         except (OSError, RuntimeError) as exc:
             logger.warning(
                 "cannot store soundscape %s in the cache %s: %s (it will be rendered again next time)",

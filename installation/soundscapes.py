@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -68,6 +68,16 @@ class SoundscapeLibrary:
     from_cache: set[str] = field(default_factory=set)
     pending: dict[str, int] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+
+
+class Made(NamedTuple):
+    """What :meth:`SoundscapeSource.make` made: the soundscape, the generator that really made it (after
+    any fallback), whether it came from the cache, and its cache key (None without a cache)."""
+
+    soundscape: Any
+    generator: str
+    cached: bool
+    key: str | None
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -258,8 +268,9 @@ class SoundscapeSource:
         what: str,
         image_ref: str | np.ndarray | None = None,
         image_path: Path | None = None,
-    ) -> tuple[Any, str, bool]:
-        """``(soundscape, generator that made it, from the cache)``: the chain of the module docstring.
+    ) -> Made:
+        """The soundscape, the generator that made it, whether from the cache and its cache key
+        (:class:`Made`): the chain of the module docstring.
 
         Each generator of the fallback chain is looked up in the cache first (``image_ref``: the image
         file's digest, or None to key by the pixels), and what a generator renders is stored under its
@@ -273,7 +284,7 @@ class SoundscapeSource:
                 key = self.key(name, request, image if image_ref is None else image_ref)
                 hit = self.cache.get(key)
                 if hit is not None:
-                    return hit, name, True
+                    return Made(hit, name, True, key)
             if key is not None and self.is_live(name) and name not in tried:
                 self.submitted.append((what, self.submit(name, request, what, key, image_path, image)))
                 logger.info("%s: %r renders in the generator process; a bridge plays meanwhile", what, name)
@@ -300,9 +311,24 @@ class SoundscapeSource:
                 )
                 name = fallback
                 continue
-            if key is not None:
-                self.cache.put(key, result, {"what": what, "generator": name})
-            return result, name, False
+            if key is not None and not self.cache.put(key, result, {"what": what, "generator": name}):
+                key = None  # not stored: no sidecar to keep its loudness in
+            return Made(result, name, False, key)
+
+    def prepare(self, engine: AudioEngine, sound: Any, what: str, *, loop: bool, key: str | None) -> AudioClip:
+        """``sound`` (a soundscape) ready for ``engine``. Its loudness as played is read from the sidecar of
+        its cache entry ``key`` when stored there; otherwise measured (about 0.2 s of CPU per minute of
+        audio) and stored, so the next start reads it."""
+        played = engine.played_as(loop)
+        stored = None
+        if key is not None and self.cache is not None:
+            stored = self.cache.played_loudness(key, played)
+        clip = engine.prepare(
+            sound.waveform, sound.sample_rate, key=what, loop=loop, loudness_lufs=stored, metadata=sound.metadata
+        )
+        if stored is None and key is not None and self.cache is not None:
+            self.cache.store_played_loudness(key, played, clip.loudness_lufs)
+        return clip
 
     def close(self) -> None:
         """Close every generator built so far."""
@@ -361,9 +387,9 @@ class SoundscapeSource:
             return None
         artwork = next((a for a in self.exhibit.artworks if a.id == result.what), None)
         loop = artwork.soundscape.loop if artwork is not None else True
-        return engine.prepare(
-            sound.waveform, sound.sample_rate, key=result.what, loop=loop, metadata=sound.metadata
-        )
+        # a rendering carried in memory (the cache refused it) has no sidecar to keep its loudness in
+        key = result.cache_key if result.soundscape is None else None
+        return self.prepare(engine, sound, result.what, loop=loop, key=key)
 
     # ------------------------------------------------------------------ the whole collection
     def library(
@@ -462,7 +488,7 @@ class SoundscapeSource:
             made_by = "file"
         else:
             image_path, image = artwork_rgb(artwork.images)
-            result, made_by, cached = self.make(
+            made = self.make(
                 sound.generator,
                 image,
                 self.request(artwork.id),
@@ -470,11 +496,10 @@ class SoundscapeSource:
                 image_digest(image_path),
                 image_path,
             )
-            if cached:
+            made_by = made.generator
+            if made.cached:
                 library.from_cache.add(artwork.id)
-            clip = engine.prepare(
-                result.waveform, result.sample_rate, key=artwork.id, loop=sound.loop, metadata=result.metadata
-            )
+            clip = self.prepare(engine, made.soundscape, artwork.id, loop=sound.loop, key=made.key)
         library.clips[artwork.id] = clip
         library.gains_db[artwork.id] = sound.gain_db
         library.made_by[artwork.id] = made_by
@@ -492,13 +517,11 @@ class SoundscapeSource:
             library.made_by[IDLE_KEY] = "file"
         elif idle.source in ("collection", "image"):
             request = self.request(IDLE_KEY)
-            result, made_by, cached = self.make(idle.generator, idle_image(self.exhibit), request, IDLE_KEY)
-            if cached:
+            made = self.make(idle.generator, idle_image(self.exhibit), request, IDLE_KEY)
+            if made.cached:
                 library.from_cache.add(IDLE_KEY)
-            library.idle = engine.prepare(
-                result.waveform, result.sample_rate, key=IDLE_KEY, loop=True, metadata=result.metadata
-            )
-            library.made_by[IDLE_KEY] = made_by
+            library.idle = self.prepare(engine, made.soundscape, IDLE_KEY, loop=True, key=made.key)
+            library.made_by[IDLE_KEY] = made.generator
 
     def retry(self, library: SoundscapeLibrary) -> list[str]:
         """Send the soundscapes of ``library`` still playing a bridge (their live generation failed) to the

@@ -40,18 +40,16 @@ def ensure_unseen_clip(
     assert what.startswith(UNSEEN_PREFIX), what
     exhibit = source.exhibit
     request = unseen_request(exhibit, what[len(UNSEEN_PREFIX) :])
-    result, made_by, cached = source.make(
+    made = source.make(
         exhibit.unseen.generator, read_rgb(crop_path), request, what, image_digest(crop_path), crop_path
     )
-    library.clips[what] = engine.prepare(
-        result.waveform, result.sample_rate, key=what, loop=True, metadata=result.metadata
-    )
+    library.clips[what] = source.prepare(engine, made.soundscape, what, loop=True, key=made.key)
     library.gains_db[what] = 0.0
-    library.made_by[what] = made_by
-    if cached:
+    library.made_by[what] = made.generator
+    if made.cached:
         library.from_cache.add(what)
     for job_what, job in source.submitted:
         if job_what == what:
             library.pending[what] = job
-    logger.info("%s: soundscape %s", what, "from the cache" if cached else f"made by {made_by}")
-    return not cached
+    logger.info("%s: soundscape %s", what, "from the cache" if made.cached else f"made by {made.generator}")
+    return not made.cached

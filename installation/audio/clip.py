@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 #: most channels a source may have before we refuse to guess a downmix.
 MAX_SOURCE_CHANNELS = 8
+#: part of :func:`played_as`: bump it when a change to :func:`prepare_clip` (resampling, channel matching,
+#: loop smoothing) or to the loudness measurement alters the loudness a clip is measured at, so loudness
+#: values stored beside cached audio are measured again.
+PREPARED_VERSION = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +78,14 @@ class AudioClip:
         if self.loudness_lufs <= SILENCE_LUFS:
             return 1.0
         return float(10.0 ** ((target_lufs - self.loudness_lufs) / 20.0))
+
+
+def played_as(mix_rate: int, channels: int, loop: bool, loop_crossfade_s: float) -> str:
+    """A name for the form :func:`prepare_clip` gives a clip with these arguments: its measured loudness
+    depends on the audio and on nothing else than this (e.g. ``v1 48000 Hz 2 ch loop 0.25 s``). The
+    soundscape cache keeps each entry's loudness under it, so a start need not measure it again."""
+    shape = f"loop {float(loop_crossfade_s):g} s" if loop else "once"
+    return f"v{PREPARED_VERSION} {int(mix_rate)} Hz {int(channels)} ch {shape}"
 
 
 def prepare_clip(

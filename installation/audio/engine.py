@@ -5,6 +5,9 @@ Threads (all started by :meth:`AudioEngine.start`, all waiting on one stop event
 * **render** applies queued commands at block boundaries and renders the mix in blocks. With a
   device-paced output (PortAudio) it keeps the ring buffer filled ``buffer_seconds`` ahead of the
   device; with a clock-paced output (WAV, null) it writes each block when the clock says it is due.
+  It wakes a few times a second (a wake-up costs a small machine as much CPU as mixing a block, and
+  the steady state is mostly waking), and at once when a command is queued: what fell due is mixed
+  first, so the command takes effect where the mix is at that moment, as if it had woken every block.
 * **device** opens the output, and after a failure closes it and reopens it with exponential
   backoff. Opening, closing and PortAudio's terminate/initialise can block on a broken device: they
   happen here, never on the render thread or on the caller's.
@@ -32,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from art2mus.installation.audio.backends import create_output
-from art2mus.installation.audio.clip import AudioClip, prepare_clip
+from art2mus.installation.audio.clip import AudioClip, played_as, prepare_clip
 from art2mus.installation.audio.clock import Clock, SystemClock
 from art2mus.installation.audio.limiter import TruePeakLimiter
 from art2mus.installation.audio.mixer import Mixer
@@ -49,6 +52,12 @@ STOPPED = "stopped"
 
 #: frames rendered in one go at most, so a clock that jumped far ahead cannot monopolise a pump.
 _MAX_CATCHUP_S = 1.0
+#: longest sleep of the render thread between two wakes when no command arrives, seconds: a clock-paced
+#: output (WAV, null) gets the blocks that fell due meanwhile in one go
+_WAKE_S = 0.1
+#: a device-paced ring is topped up once it has drained by this fraction of its lead (``buffer_seconds``):
+#: the device never has less than 7/8 of it ahead of what it plays
+_REFILL_FRACTION = 0.125
 
 
 class Backoff:
@@ -141,6 +150,7 @@ class AudioEngine:
         self._snapshot: dict[str, Any] = {}
         self._published_at = 0
         self._stop = threading.Event()
+        self._render_wakeup = threading.Event()  # set by every command and by stop
         self._device_wakeup = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
@@ -198,6 +208,11 @@ class AudioEngine:
             metadata=metadata,
         )
 
+    def played_as(self, loop: bool = True) -> str:
+        """The name of the form :meth:`prepare` gives a clip, under which the soundscape cache keeps its
+        loudness (see :func:`~art2mus.installation.audio.clip.played_as`)."""
+        return played_as(self.sample_rate, self.channels, loop, self.loop_crossfade_seconds)
+
     # ------------------------------------------------------------------ commands (never block)
     def play(self, clip: AudioClip, crossfade_s: float | None = None, gain_db: float = 0.0) -> None:
         """Crossfade to ``clip`` over ``crossfade_s`` seconds (default: the configured length).
@@ -210,7 +225,7 @@ class AudioEngine:
         seconds = self._seconds(crossfade_s)
         level = clip.gain_to(self.loudness_lufs) * 10.0 ** (gain_db / 20.0)
         what = f"play {clip.key} ({seconds:.1f} s)"
-        self._commands.append(lambda: self._log_and(what, self.mixer.crossfade_to, clip, seconds, level))
+        self._command(lambda: self._log_and(what, self.mixer.crossfade_to, clip, seconds, level))
 
     def set_idle(self, clip: AudioClip | None, gain_db: float = 0.0) -> None:
         """The ambience :meth:`play_idle` plays (None: idle is silence), ``gain_db`` relative to artworks."""
@@ -230,21 +245,26 @@ class AudioEngine:
         """Fade every voice out over ``seconds`` (default: the crossfade length)."""
         seconds = self._seconds(seconds)
         what = f"fade to silence ({seconds:.1f} s)"
-        self._commands.append(lambda: self._log_and(what, self.mixer.crossfade_to, None, seconds))
+        self._command(lambda: self._log_and(what, self.mixer.crossfade_to, None, seconds))
 
     def set_master_volume(self, volume: float, ramp_s: float = 0.0) -> None:
         """Ramp the master volume (linear 0..1) to ``volume`` over ``ramp_s`` seconds."""
         if not (0.0 <= volume <= 1.0):
             raise ValueError(f"master volume must be between 0 and 1, got {volume}")
         ramp_s = self._seconds(ramp_s)
-        self._commands.append(lambda: self.mixer.set_master_volume(volume, ramp_s))
+        self._command(lambda: self.mixer.set_master_volume(volume, ramp_s))
 
     def duck(self, db: float, ramp_s: float = 0.5) -> None:
         """Lower the whole mix by ``db`` dB (>= 0) over ``ramp_s`` seconds; ``duck(0)`` restores it."""
         if not (0.0 <= db <= 120.0):
             raise ValueError(f"duck depth must be between 0 and 120 dB, got {db}")
         ramp_s = self._seconds(ramp_s)
-        self._commands.append(lambda: self.mixer.duck(db, ramp_s))
+        self._command(lambda: self.mixer.duck(db, ramp_s))
+
+    def _command(self, apply: Callable[[], None]) -> None:
+        """Queue ``apply`` for the render thread and wake it."""
+        self._commands.append(apply)
+        self._render_wakeup.set()
 
     def _seconds(self, seconds: float | None) -> float:
         if seconds is None:
@@ -289,6 +309,7 @@ class AudioEngine:
             self.close()
             return
         self._stop.set()
+        self._render_wakeup.set()
         self._device_wakeup.set()
         for thread in reversed(self._threads):
             thread.join(timeout_s)
@@ -327,18 +348,19 @@ class AudioEngine:
         commanded = bool(self._commands)
         while self._commands:
             self._commands.popleft()()
-        if self._state == PLAYING and self.output.device_paced:
-            if self.output.is_alive():
-                mixed = self._fill_ring()
-            else:
-                self._lose(now, self.output.failure or "the output stopped")
-                mixed = self._follow_clock(now)
-        else:
-            mixed = self._follow_clock(now)
+        mixed = self._mix_due(now)
         # The status is rebuilt when something changed, and otherwise every 0.1 s of mix.
         if commanded or self._state != state_before or self.mixer.position >= self._published_at + self.sample_rate // 10:
             self._publish(now)
         return mixed
+
+    def _mix_due(self, now: float) -> int:
+        """Mix what is due at ``now``: the ring topped up for a device, else up to the clock."""
+        if self._state == PLAYING and self.output.device_paced:
+            if self.output.is_alive():
+                return self._fill_ring()
+            self._lose(now, self.output.failure or "the output stopped")
+        return self._follow_clock(now)
 
     def _fill_ring(self) -> int:
         mixed = 0
@@ -397,12 +419,16 @@ class AudioEngine:
         self._device_wakeup.set()
 
     def _render_loop(self) -> None:
-        half_block = self.block_frames / self.sample_rate / 2.0
         delay = 0.0
         failures, last_logged = 0, -math.inf
-        while not self.clock.wait(self._stop, delay):
+        while not self._stop.is_set():
+            self.clock.wait(self._render_wakeup, delay)
+            # cleared before the queue is read: a command queued from here on wakes the next wait
+            self._render_wakeup.clear()
+            if self._stop.is_set():
+                break
             try:
-                self.pump()
+                self._render_step()
             except Exception:  # noqa: BLE001 - the top of a background loop: log and keep mixing
                 failures += 1
                 now = self.clock.monotonic()
@@ -410,16 +436,31 @@ class AudioEngine:
                 if now - last_logged >= 60.0:
                     logger.exception("audio render loop failed (%d times so far); continuing", failures)
                     last_logged = now
-            delay = self._next_render_delay(half_block)
+            delay = self._next_render_delay()
 
-    def _next_render_delay(self, half_block: float) -> float:
+    def _render_step(self) -> int:
+        """One wake of the render thread: :meth:`pump`, but with commands waiting, what fell due while the
+        thread slept is mixed first, so they take effect at the mix position of now (to within a block),
+        not where the last wake left the mix. Returns the frames mixed."""
+        mixed = 0
+        # (an output that runs ahead of the clock never sleeps: nothing fell due there)
+        if self._commands and (self.output.device_paced or self.output.realtime or self._state != PLAYING):
+            mixed = self._mix_due(self.clock.monotonic())
+        return mixed + self.pump()
+
+    def _next_render_delay(self) -> float:
+        """Seconds the render thread may sleep (a command wakes it earlier)."""
+        rate = self.sample_rate
         if self._state == PLAYING and self.output.device_paced:
-            return half_block
+            # until the ring has drained by a fraction of its lead: the device takes frames at the sample rate
+            refill = max(self.block_frames, int(self._lead * _REFILL_FRACTION))
+            return min(max((self.ring.fill - (self._lead - refill)) / rate, 0.0005), _WAKE_S)
         if self._state == PLAYING and not self.output.realtime:
             return 0.0
-        due_frame = self.mixer.position + self.block_frames
-        due_time = self._anchor_time + (due_frame - self._anchor_frame) / self.sample_rate
-        return min(max(due_time - self.clock.monotonic(), 0.0005), 0.1)
+        # until a few blocks are due by the clock
+        batch = max(1, int(_WAKE_S * rate) // self.block_frames) * self.block_frames
+        due_time = self._anchor_time + (self.mixer.position + batch - self._anchor_frame) / rate
+        return min(max(due_time - self.clock.monotonic(), 0.0005), _WAKE_S)
 
     # ------------------------------------------------------------------ the device side
     def _device_loop(self) -> None:

@@ -131,6 +131,14 @@ class RecognitionConfig(StrictModel):
         Path(".art2mus"),
         description="Where the recognition index is kept (rebuilt when reference photos change).",
     )
+    threads: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Threads OpenCV may use for recognition and motion detection (0: one per core, OpenCV's "
+        "default). One costs the least CPU: a pool's worker threads wait actively after each parallel step "
+        "(0.7 % of a core on a still scene, 2 cores); more shorten a full recognition on a many-core board.",
+    )
 
     @model_validator(mode="after")
     def _thresholds_and_widths(self) -> RecognitionConfig:

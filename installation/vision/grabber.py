@@ -84,10 +84,17 @@ class GrabberHealth:
 class _Reader:
     """One stream's reader thread: opens the source, then reads frames until told to stop."""
 
-    def __init__(self, source: CameraSource, publish: Callable[[Frame], None], clock: Callable[[], float]):
+    def __init__(
+        self,
+        source: CameraSource,
+        publish: Callable[[Frame], None],
+        clock: Callable[[], float],
+        on_done: Callable[[], None] = lambda: None,
+    ):
         self.source = source
         self.publish = publish
         self.clock = clock
+        self.on_done = on_done
         self.phase = "opening"
         self.progress_t = clock()
         self.frames = 0
@@ -122,6 +129,7 @@ class _Reader:
                 except Exception:  # closing a broken capture must not mask the original error
                     logger.debug("closing %s failed", self.source.name, exc_info=True)
             self.done.set()
+            self.on_done()
             _LIVE_READERS.discard(self)
 
 
@@ -135,7 +143,8 @@ class FrameGrabber:
         read_timeout_s: longest time without a frame before the stream counts as stalled.
         backoff_initial_s, backoff_max_s: wait before reopening; doubles after each failure, resets once a
             stream has delivered frames for ``healthy_after_s``.
-        poll_s: how often the supervisor checks its reader.
+        poll_s: longest time the supervisor sleeps between two looks at its reader (a reader that ends
+            wakes it at once, and it wakes when the reader would time out).
     """
 
     def __init__(
@@ -148,7 +157,7 @@ class FrameGrabber:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
         healthy_after_s: float = 10.0,
-        poll_s: float = 0.05,
+        poll_s: float = 1.0,
     ):
         if read_timeout_s <= 0 or open_timeout_s <= 0:
             raise ValueError(
@@ -167,6 +176,7 @@ class FrameGrabber:
         self.healthy_after_s = healthy_after_s
         self.poll_s = poll_s
         self._stop = threading.Event()
+        self._wakeup = threading.Event()  # the supervisor's: set by stop and by a reader that ends
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._latest_arrival: float | None = None
@@ -200,6 +210,7 @@ class FrameGrabber:
         """Stop grabbing and wait up to ``timeout`` seconds for the supervisor and the readers (each out
         of OpenCV); returns True when all ended in time."""
         self._stop.set()
+        self._wakeup.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is None:
@@ -289,7 +300,7 @@ class FrameGrabber:
         backoff = self.backoff_initial_s
         while not self._stop.is_set():
             self._set("connecting" if self._frames == 0 and self._reconnects == 0 else "reconnecting")
-            reader = self._reader = _Reader(self.source, self._publish, self.clock)
+            reader = self._reader = _Reader(self.source, self._publish, self.clock, self._wakeup.set)
             started = self.clock()
             reader.thread.start()
             failure = self._watch(reader)
@@ -322,8 +333,12 @@ class FrameGrabber:
         self._set("stopped")
 
     def _watch(self, reader: _Reader) -> str | None:
-        """Wait until the reader fails, stalls or the grabber stops; returns why the stream ended."""
-        while not self._stop.wait(self.poll_s):
+        """Wait until the reader fails, stalls or the grabber stops; returns why the stream ended.
+
+        A wake-up of a thread costs a small machine as much as the check itself, so the supervisor
+        sleeps until the reader ends (it sets :attr:`_wakeup`), until the reader would time out if no
+        progress came meanwhile, or at most ``poll_s``."""
+        while not self._stop.is_set():
             if reader.done.is_set():
                 return str(reader.error) if reader.error else "stream ended"
             limit = self.open_timeout_s if reader.phase == "opening" else self.read_timeout_s
@@ -334,4 +349,6 @@ class FrameGrabber:
                     self._stuck.append(reader)
                 what = "opening" if reader.phase == "opening" else "no frame"
                 return f"{what} for {stalled:.1f} s (> {limit:.1f} s timeout): stream abandoned"
+            self._wakeup.wait(min(self.poll_s, limit - stalled + 0.01))
+            self._wakeup.clear()
         return None

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
+
 from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.vision.debounce import ArtworkDebouncer
 from art2mus.installation.vision.index import (
@@ -148,6 +150,8 @@ class VisionPipeline:
         Without ``index``, the reference photos are checked first (:func:`.photo_check.check_exhibit_photos`)
         and only the usable ones are indexed: an artwork whose photos all fail is left out of recognition
         and listed in :attr:`excluded`, so one bad photo never stops the room."""
+        # OpenCV's thread count is the process's: the daemon runs one camera, so its recognition decides it
+        cv2.setNumThreads(exhibit.recognition.threads or -1)  # -1: OpenCV's default, one per core
         excluded: dict[str, str] = {}
         if index is None:
             check = check_exhibit_photos(exhibit)

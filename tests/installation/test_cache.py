@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from art2mus.installation.audio.clip import played_as, prepare_clip
 from art2mus.installation.cache import SoundscapeCache, cache_key
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import IDLE_KEY, Gallery
@@ -159,3 +160,94 @@ def test_a_restart_reads_the_cache_and_re_renders_a_corrupt_entry(tmp_path, repo
     gallery = Gallery(load_exhibit(path), use_cache=False)
     gallery.init_audio()
     assert gallery.init_soundscapes().from_cache == set() and gallery.cache is None
+
+
+class _LoudnessSpy:
+    """Counts the loudness measurements that preparing clips makes (and makes them)."""
+
+    def __init__(self, monkeypatch):
+        from art2mus.installation.audio import clip as clip_module
+
+        self.calls = 0
+        measure = clip_module.integrated_loudness
+
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return measure(*args, **kwargs)
+
+        monkeypatch.setattr(clip_module, "integrated_loudness", counted)
+
+
+def test_a_restart_reads_each_soundscapes_loudness_from_its_sidecar(tmp_path, repo_root, monkeypatch):
+    path = _exhibit(tmp_path, repo_root)
+    spy = _LoudnessSpy(monkeypatch)
+
+    def build():
+        gallery = Gallery(load_exhibit(path))
+        engine = gallery.init_audio()
+        return engine, gallery.init_soundscapes()
+
+    engine, first = build()
+    assert spy.calls == 3  # rendered: each measured once, and stored
+    played = engine.played_as(loop=True)
+    sidecars = [json.loads(p.read_text()) for p in sorted((tmp_path / "cache").glob("*.json"))]
+    assert all(set(s["played_loudness"]) == {played} for s in sidecars)
+    _, second = build()
+    assert spy.calls == 3 and second.from_cache == {"amber-fields", "city-at-six", IDLE_KEY}  # none measured
+    for key, clip in first.clips.items():
+        # stored from the float rendering, read for its 24-bit FLAC copy: the same loudness to far below 0.01 LU
+        assert second.clips[key].loudness_lufs == pytest.approx(clip.loudness_lufs, abs=1e-4)
+    # an entry from before the loudness was stored: measured once, written back, then read
+    for sidecar in (tmp_path / "cache").glob("*.json"):
+        meta = json.loads(sidecar.read_text())
+        del meta["played_loudness"]
+        sidecar.write_text(json.dumps(meta))
+    _, third = build()
+    assert spy.calls == 6
+    _, fourth = build()
+    assert spy.calls == 6
+    for key, clip in third.clips.items():
+        assert fourth.clips[key].loudness_lufs == clip.loudness_lufs  # measured on the same audio: exact
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "not-a-record",
+        {"lufs": "loud"},
+        {"lufs": None},
+        {"lufs": True},
+        {"lufs": float("nan")},
+        {"lufs": 300.0},
+        {"lufs": -23.0},  # no checksum: measured on which audio?
+        {"lufs": -23.0, "sha256": "0" * 64},  # measured on other audio than the entry holds
+    ],
+)
+def test_a_stored_loudness_that_cannot_be_trusted_is_measured_again(tmp_path, record, caplog):
+    cache = SoundscapeCache(tmp_path)
+    cache.put("k", _tone())
+    fmt = played_as(48000, 2, True, 0.25)
+    measured = prepare_clip(cache.get("k").waveform, 48000, key="k").loudness_lufs
+    assert cache.played_loudness("k", fmt) is None  # nothing stored yet
+    assert cache.store_played_loudness("k", fmt, measured)
+    assert cache.played_loudness("k", fmt) == measured
+    assert cache.played_loudness("k", played_as(44100, 2, True, 0.25)) is None  # another mix format
+    meta = json.loads((tmp_path / "k.json").read_text())
+    meta["played_loudness"][fmt] = record
+    (tmp_path / "k.json").write_text(json.dumps(meta))
+    with caplog.at_level(logging.WARNING):
+        assert cache.played_loudness("k", fmt) is None
+    assert "measuring it again" in caplog.text
+    assert cache.get("k") is not None  # the entry itself is fine: only its loudness is measured again
+    assert cache.store_played_loudness("k", fmt, measured) and cache.played_loudness("k", fmt) == measured
+
+
+def test_a_rendering_stored_again_drops_the_old_loudness(tmp_path):
+    cache = SoundscapeCache(tmp_path)
+    fmt = played_as(48000, 2, True, 0.25)
+    cache.put("k", _tone())
+    assert cache.store_played_loudness("k", fmt, -20.0)
+    cache.put("k", _tone(2.0))
+    assert cache.played_loudness("k", fmt) is None
+    assert not cache.store_played_loudness("gone", fmt, -20.0)  # no entry: nothing written
+    assert not (tmp_path / "gone.json").exists()

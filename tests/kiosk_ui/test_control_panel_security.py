@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import threading
+import time
 
 import pytest
 import yaml
@@ -208,3 +209,33 @@ def test_a_taken_port_fails_the_start_unless_the_panel_is_optional(tmp_path, rep
         ran = threading.Event()
         gallery.run(threading.Event(), duration_s=0.5, on_ready=lambda g: ran.set())
         assert ran.is_set() and gallery.control_panel is None
+
+
+def test_the_panel_server_ticks_once_a_second_and_stops_at_once():
+    # uvicorn's own loop wakes ten times a second; in a daemon whose steady state is mostly wake-ups the
+    # panel's server ticks once a second (the Date header is renewed as often as before) and a stop
+    # request ends the wait instead of waiting for the next tick
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    server = ControlPanelServer(app, "127.0.0.1", 0)
+    server.start()
+    ticks = []
+    uvicorn_server = server._server
+    original = uvicorn_server.on_tick
+
+    async def counted(counter):
+        ticks.append(counter)
+        return await original(counter)
+
+    uvicorn_server.on_tick = counted
+    try:
+        assert wait_for(lambda: _status(server.port, "/")[0] == 204)
+        time.sleep(2.0)
+        assert 1 <= len(ticks) <= 4  # uvicorn's own loop: 20
+        assert all(counter % 10 == 0 for counter in ticks)  # each tick renews the Date header
+    finally:
+        started = time.monotonic()
+        server.stop()
+    assert time.monotonic() - started < 0.8

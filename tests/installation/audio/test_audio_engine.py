@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import soundfile
+from alsa_scenario import wait_for
 from audio_signals import SR, band_noise
 
 from art2mus.installation.audio import (
@@ -21,6 +22,7 @@ from art2mus.installation.audio import (
     ManualClock,
     NullOutput,
     OutputError,
+    SystemClock,
     WavOutput,
     create_output,
 )
@@ -246,6 +248,81 @@ def test_threads_mix_into_a_wav_file_in_real_time(tmp_path: Path) -> None:
     seconds = soundfile.info(tmp_path / "live.wav").duration
     assert 0.25 < seconds < 0.55
     assert soundfile.read(tmp_path / "live.wav")[0][-512:].std() > 0  # audio, not silence
+
+
+class CountingClock(SystemClock):
+    """The real clock, counting the render thread's waits (each is one wake-up of that thread)."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        if threading.current_thread().name == "audio-render":
+            self.waits += 1
+        return super().wait(event, timeout)
+
+
+def test_the_render_thread_wakes_a_few_times_a_second_and_keeps_the_mix_clock() -> None:
+    # a thread wake-up costs a small machine about as much CPU as mixing a block: in the steady state
+    # (nothing commanded) the render thread wakes about 12 times a second, not once per 21 ms block
+    clock = CountingClock()
+    engine = AudioEngine(NullOutput(), clock=clock)
+    engine.play(noise_clip(engine, "a", 1, seconds=1.0), crossfade_s=0)
+    engine.start()
+    try:
+        time.sleep(0.3)
+        waits, t0 = clock.waits, time.monotonic()
+        time.sleep(1.0)
+        waits, seconds = clock.waits - waits, time.monotonic() - t0
+        lag = (engine._anchor_time + engine.position_s - engine._anchor_frame / SR) - time.monotonic()
+    finally:
+        engine.stop()
+    assert waits / seconds <= 16  # a block at a time: 47
+    # the mix follows the clock, never ahead of it, behind by at most the blocks of one wake (and a busy
+    # machine's lateness)
+    assert -0.4 < lag <= 0.0
+
+
+def test_a_device_ring_is_topped_up_every_eighth_of_its_lead_and_never_runs_dry() -> None:
+    clock, device = CountingClock(), FakeDevice()
+    engine = AudioEngine(device, clock=clock, buffer_seconds=0.5)
+    engine.play(noise_clip(engine, "a", 1, seconds=1.0), crossfade_s=0)
+    engine.start()
+    try:
+        assert wait_for(lambda: engine.state == PLAYING and engine.ring.fill > 0, 5.0)
+        waits, t0 = clock.waits, time.monotonic()
+        consumed = 0
+        while (elapsed := time.monotonic() - t0) < 1.0:  # the device takes what the clock says it plays
+            due = int(elapsed * SR) - consumed
+            device.consume(due)
+            consumed += due
+            time.sleep(0.01)
+        waits = clock.waits - waits
+    finally:
+        engine.stop()
+    assert waits <= 24  # the ring topped up every 62.5 ms (16 a second); half a block at a time: 94
+    assert engine.ring.underruns == 0
+
+
+def test_a_command_takes_effect_where_the_mix_is_when_it_is_given() -> None:
+    # The render thread sleeps up to 0.1 s; a command wakes it, and the blocks that fell due meanwhile are
+    # mixed before the command applies: it lands at the block boundary before the moment it was given, as
+    # when the thread woke every block (not up to 0.1 s earlier, where the previous wake left the mix).
+    clock, rec = ManualClock(), MixRecorder()
+    engine = AudioEngine(NullOutput(), clock=clock, monitor=rec, crossfade_seconds=0)
+    engine.open()
+    engine._render_step()
+    clock.advance(1.0)
+    engine._render_step()  # a wake: the mix (silence) is now at the last block boundary before 1.0 s
+    clock.advance(0.09)  # the thread sleeps; meanwhile, at 1.09 s, the director asks for a soundscape
+    engine.play(noise_clip(engine, "a", 1))
+    engine._render_step()  # the wake that command causes
+    clock.advance(0.5)
+    engine._render_step()
+    mix = rec.mix()
+    start = int(np.flatnonzero(np.any(mix != 0, axis=1))[0]) - engine.mixer.limiter.latency_frames
+    given = int(1.09 * SR)
+    assert given - engine.block_frames < start <= given
 
 
 def test_wav_write_failure_is_a_loss_and_the_file_is_appended_after_reopening(tmp_path: Path, caplog) -> None:

@@ -106,6 +106,22 @@ def test_a_read_that_stalls_forever_is_abandoned_and_the_camera_reopened():
         grabber.stop()
 
 
+def test_the_supervisor_sleeps_long_yet_sees_a_failure_or_a_stall_when_it_happens():
+    # a thread wake-up costs a small machine as much as the check it makes: the supervisor does not poll
+    # 20 times a second; a reader that ends wakes it, and it wakes when the reader would time out
+    source = _ScriptedSource([(5, "error"), (5, "stall"), (1000, "error")])
+    grabber = FrameGrabber(source, **(FAST | {"poll_s": 30.0})).start()
+    try:
+        started = time.monotonic()
+        assert _wait_until(lambda: grabber.health().reconnects >= 2 and grabber.health().frames > 15, 5.0)
+        # an error (reopened after 0.05 s of backoff), then a stall abandoned after its 0.3 s timeout
+        assert time.monotonic() - started < 3.0
+        assert "abandoned" in grabber.health().last_error
+    finally:
+        source.release.set()
+        grabber.stop()
+
+
 def test_stop_gives_up_on_a_read_that_never_returns_after_its_timeout(caplog):
     source = _ScriptedSource([(3, "stall")])
     grabber = FrameGrabber(source, **(FAST | {"read_timeout_s": 30.0})).start()

@@ -96,3 +96,24 @@ def test_the_empty_stretches_end_up_as_none_or_unknown(walk):
     assert checked >= 80  # 4.4 s + 2.5 s + 1.7 s of settled empty room at 10 fps
     # nobody moves in front of the camera at first: nothing at all, not even "unknown"
     assert decisions[0].kind == NONE
+
+
+def test_opencv_runs_on_the_threads_the_exhibit_gives_it(demo_exhibit_path, demo_index):
+    # one by default: a pool's worker threads wait actively after each parallel step, 0.7 % of a core
+    # on a still scene; 0 gives OpenCV its own default (one per core) for a many-core board
+    import cv2
+
+    exhibit = load_exhibit(demo_exhibit_path)
+    previous = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(-1)
+        default = cv2.getNumThreads()
+        cv2.setNumThreads(3)
+        assert exhibit.recognition.threads == 1
+        VisionPipeline.from_config(exhibit, index=demo_index)
+        assert cv2.getNumThreads() == 1
+        recognition = exhibit.recognition.model_copy(update={"threads": 0})
+        VisionPipeline.from_config(exhibit.model_copy(update={"recognition": recognition}), index=demo_index)
+        assert cv2.getNumThreads() == default
+    finally:
+        cv2.setNumThreads(previous)
