@@ -51,6 +51,8 @@ class RecognitionResult:
         inliers: the recognised artwork's inlier pairs, ``(n, 4)`` float32 rows of (reference x, y in
             index pixels, frame x, y in frame pixels), or None: what a tracker follows between recognitions.
         reference: the matched reference photo's number in the index (with ``inliers``), else -1.
+        passes: how many passes looked at the frame (1: the first pass answered; more: a quick pass
+            handed on, or the refine pass ran): what a frame's time depends on most.
     """
 
     artwork_id: str | None
@@ -62,6 +64,7 @@ class RecognitionResult:
     seconds: float = 0.0
     inliers: np.ndarray | None = field(default=None, repr=False, compare=False)
     reference: int = -1
+    passes: int = field(default=1, compare=False)
 
     def to_json(self) -> dict:
         """``{"artwork": id or "unknown", "score": inliers, "outline": [[x, y] x4] or null}``."""
@@ -261,8 +264,10 @@ class ArtworkRecognizer:
         allowed = self.prefilter.candidates(frame_bgr) if self.prefilter is not None else None
         result = None
         region = None
+        passes = 0
         for number, (width, detector) in enumerate(self._passes):
             found = self._recognize_at(gray, width, detector, allowed, region)
+            passes += 1
             if result is None or found.score > result.score or (found.artwork_id and not result.artwork_id):
                 result = found
             if result.artwork_id is not None and result.score >= self.confident_inliers:
@@ -284,6 +289,7 @@ class ArtworkRecognizer:
             time.perf_counter() - t0,
             result.inliers,
             result.reference,
+            passes,
         )
 
     def _match_region(self, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:

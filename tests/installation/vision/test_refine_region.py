@@ -58,4 +58,5 @@ def test_a_small_painting_is_refined_in_its_region_with_the_whole_frames_result(
     assert h * w_seen < 0.7 * 360 * 640  # ... and here on a part of it
     assert found.artwork_id == expected.artwork_id == artwork
     assert found.score == expected.score
+    assert found.passes == expected.passes == 2  # the first pass at 320 px, then the refine pass
     np.testing.assert_allclose(found.outline, expected.outline, atol=0.5)
