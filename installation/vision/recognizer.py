@@ -184,6 +184,10 @@ class ArtworkRecognizer:
     REFINE_MARGIN = 0.25
     #: ... unless that box covers more than this fraction of the frame (then the whole frame is refined)
     REFINE_MAX_AREA = 0.7
+    #: ... and only when at least this many of the first pass's matches point to one artwork: a frame of
+    #: no artwork matches a little of everything (on the benchmark's distractors at most 3 matches agree,
+    #: mostly 1-2; a small view found by the refine pass had at least 3 pointing to it)
+    REFINE_MIN_AGREEING = 3
 
     def __init__(
         self,
@@ -245,6 +249,7 @@ class ArtworkRecognizer:
             )
         self.flann_build_seconds = time.perf_counter() - t0
         self._match_xy = np.zeros((0, 2), np.float32)  # frame pixels of the last pass's matches
+        self._agreeing = 0  # the most of the last pass's matches that point to one artwork
 
     @classmethod
     def from_config(
@@ -275,7 +280,9 @@ class ArtworkRecognizer:
             if gray.shape[1] <= width:  # the frame is no bigger than this pass: nothing finer to see
                 break
             quick = number == 0 and self._quick_pass
-            if found.matches < self.refine_min_matches and not quick:
+            if not quick and (
+                found.matches < self.refine_min_matches or self._agreeing < self.REFINE_MIN_AGREEING
+            ):
                 break  # nothing here resembles any artwork
             # only the refine pass is limited to the region; the first full pass after a quick one sees it all
             region = None if quick else self._match_region(gray.shape)
@@ -331,6 +338,7 @@ class ArtworkRecognizer:
                 detector.setNFeatures(n_features)
         xy += offset
         self._match_xy = np.zeros((0, 2), np.float32)
+        self._agreeing = 0
         if desc is None or len(xy) < 8:
             return RecognitionResult(None, 0.0, keypoints=len(xy))
         query = self.index.query_descriptors(desc)
@@ -341,9 +349,13 @@ class ArtworkRecognizer:
         if self._shortlist:
             # matches as the whole collection judges them: what decides on a refine pass (the shortlist's
             # lenient test lets a frame of nothing match a little of everything)
-            strict_matches = len(self._ratio_test(nn_idx, nn_dist, allowed)[0])
+            strict_q, strict_kp = self._ratio_test(nn_idx, nn_dist, allowed)
+            strict_matches = len(strict_q)
+            self._agreeing = self._most_agreeing(strict_kp)
             allowed = self._shortlisted(nn_idx, allowed)
         good_q, cand_kp = self._ratio_test(nn_idx, nn_dist, allowed)
+        if not self._shortlist:
+            self._agreeing = self._most_agreeing(cand_kp)
         self._match_xy = xy[good_q] / s
         counts_kw = {"matches": len(good_q) if strict_matches is None else strict_matches, "keypoints": len(xy)}
         if len(good_q) < self.min_inliers:
@@ -376,6 +388,12 @@ class ArtworkRecognizer:
             inliers=pairs,
             reference=ref,
         )
+
+    def _most_agreeing(self, cand_kp: np.ndarray) -> int:
+        """The most matches (rows of ``cand_kp`` from :meth:`_ratio_test`) that point to one artwork."""
+        if len(cand_kp) == 0:
+            return 0
+        return int(np.bincount(self._artwork_of_kp[cand_kp.max(axis=1)]).max())
 
     def _shortlisted(self, nn_idx: np.ndarray, allowed: set[str] | None) -> set[str]:
         """The ``shortlist`` artworks (of ``allowed``) that hold the most frame keypoints' nearest neighbours:
