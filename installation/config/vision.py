@@ -108,7 +108,8 @@ class RecognitionConfig(StrictModel):
         ge=0,
         le=1000,
         description="The refine pass runs only when the first pass found at least this many feature matches "
-        "(0: whenever the first pass is not confident); a frame matching nothing shows no artwork.",
+        "(0: whenever the first pass is not confident) and at least 3 of them point to one artwork; a frame "
+        "matching nothing, or a little of everything, shows no artwork.",
     )
     interval_seconds: float = seconds(0.2, "Time between two recognitions of the newest frame.", ge=0, le=10)
     still_change_fraction: float = Field(

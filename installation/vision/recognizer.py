@@ -51,6 +51,8 @@ class RecognitionResult:
         inliers: the recognised artwork's inlier pairs, ``(n, 4)`` float32 rows of (reference x, y in
             index pixels, frame x, y in frame pixels), or None: what a tracker follows between recognitions.
         reference: the matched reference photo's number in the index (with ``inliers``), else -1.
+        passes: how many passes looked at the frame (1: the first pass answered; more: a quick pass
+            handed on, or the refine pass ran): what a frame's time depends on most.
     """
 
     artwork_id: str | None
@@ -62,6 +64,7 @@ class RecognitionResult:
     seconds: float = 0.0
     inliers: np.ndarray | None = field(default=None, repr=False, compare=False)
     reference: int = -1
+    passes: int = field(default=1, compare=False)
 
     def to_json(self) -> dict:
         """``{"artwork": id or "unknown", "score": inliers, "outline": [[x, y] x4] or null}``."""
@@ -181,6 +184,10 @@ class ArtworkRecognizer:
     REFINE_MARGIN = 0.25
     #: ... unless that box covers more than this fraction of the frame (then the whole frame is refined)
     REFINE_MAX_AREA = 0.7
+    #: ... and only when at least this many of the first pass's matches point to one artwork: a frame of
+    #: no artwork matches a little of everything (on the benchmark's distractors at most 3 matches agree,
+    #: mostly 1-2; a small view found by the refine pass had at least 3 pointing to it)
+    REFINE_MIN_AGREEING = 3
 
     def __init__(
         self,
@@ -242,6 +249,7 @@ class ArtworkRecognizer:
             )
         self.flann_build_seconds = time.perf_counter() - t0
         self._match_xy = np.zeros((0, 2), np.float32)  # frame pixels of the last pass's matches
+        self._agreeing = 0  # the most of the last pass's matches that point to one artwork
 
     @classmethod
     def from_config(
@@ -261,8 +269,10 @@ class ArtworkRecognizer:
         allowed = self.prefilter.candidates(frame_bgr) if self.prefilter is not None else None
         result = None
         region = None
+        passes = 0
         for number, (width, detector) in enumerate(self._passes):
             found = self._recognize_at(gray, width, detector, allowed, region)
+            passes += 1
             if result is None or found.score > result.score or (found.artwork_id and not result.artwork_id):
                 result = found
             if result.artwork_id is not None and result.score >= self.confident_inliers:
@@ -270,7 +280,9 @@ class ArtworkRecognizer:
             if gray.shape[1] <= width:  # the frame is no bigger than this pass: nothing finer to see
                 break
             quick = number == 0 and self._quick_pass
-            if found.matches < self.refine_min_matches and not quick:
+            if not quick and (
+                found.matches < self.refine_min_matches or self._agreeing < self.REFINE_MIN_AGREEING
+            ):
                 break  # nothing here resembles any artwork
             # only the refine pass is limited to the region; the first full pass after a quick one sees it all
             region = None if quick else self._match_region(gray.shape)
@@ -284,6 +296,7 @@ class ArtworkRecognizer:
             time.perf_counter() - t0,
             result.inliers,
             result.reference,
+            passes,
         )
 
     def _match_region(self, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
@@ -325,6 +338,7 @@ class ArtworkRecognizer:
                 detector.setNFeatures(n_features)
         xy += offset
         self._match_xy = np.zeros((0, 2), np.float32)
+        self._agreeing = 0
         if desc is None or len(xy) < 8:
             return RecognitionResult(None, 0.0, keypoints=len(xy))
         query = self.index.query_descriptors(desc)
@@ -335,9 +349,13 @@ class ArtworkRecognizer:
         if self._shortlist:
             # matches as the whole collection judges them: what decides on a refine pass (the shortlist's
             # lenient test lets a frame of nothing match a little of everything)
-            strict_matches = len(self._ratio_test(nn_idx, nn_dist, allowed)[0])
+            strict_q, strict_kp = self._ratio_test(nn_idx, nn_dist, allowed)
+            strict_matches = len(strict_q)
+            self._agreeing = self._most_agreeing(strict_kp)
             allowed = self._shortlisted(nn_idx, allowed)
         good_q, cand_kp = self._ratio_test(nn_idx, nn_dist, allowed)
+        if not self._shortlist:
+            self._agreeing = self._most_agreeing(cand_kp)
         self._match_xy = xy[good_q] / s
         counts_kw = {"matches": len(good_q) if strict_matches is None else strict_matches, "keypoints": len(xy)}
         if len(good_q) < self.min_inliers:
@@ -370,6 +388,12 @@ class ArtworkRecognizer:
             inliers=pairs,
             reference=ref,
         )
+
+    def _most_agreeing(self, cand_kp: np.ndarray) -> int:
+        """The most matches (rows of ``cand_kp`` from :meth:`_ratio_test`) that point to one artwork."""
+        if len(cand_kp) == 0:
+            return 0
+        return int(np.bincount(self._artwork_of_kp[cand_kp.max(axis=1)]).max())
 
     def _shortlisted(self, nn_idx: np.ndarray, allowed: set[str] | None) -> set[str]:
         """The ``shortlist`` artworks (of ``allowed``) that hold the most frame keypoints' nearest neighbours:

@@ -127,6 +127,7 @@ def test_the_quick_pass_answers_large_views_alone_and_hands_small_ones_on(
     )
     result = recognizer.recognize(big.frame)
     assert result.artwork_id == art and widths == [160]
+    assert result.passes == 1
     widths.clear()
     small = synthetic_view(
         demo_paintings[art], random_view_params(rng, max_tilt_deg=10, scale=(0.3, 0.32), max_occlusion=0), rng
@@ -134,6 +135,7 @@ def test_the_quick_pass_answers_large_views_alone_and_hands_small_ones_on(
     result = recognizer.recognize(small.frame)
     assert widths[:2] == [160, 320], "a view too small for the quick pass goes on to the next"
     assert result.artwork_id == art
+    assert result.passes == len(widths)
 
 
 def test_quick_width_must_be_below_process_width():

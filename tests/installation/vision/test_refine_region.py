@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from recognition_settings import TUNED
 
+from art2mus.exhibits.demo_collection.views import distractor_images
 from art2mus.installation.vision.recognizer import ArtworkRecognizer
 
 
@@ -58,4 +59,31 @@ def test_a_small_painting_is_refined_in_its_region_with_the_whole_frames_result(
     assert h * w_seen < 0.7 * 360 * 640  # ... and here on a part of it
     assert found.artwork_id == expected.artwork_id == artwork
     assert found.score == expected.score
+    assert found.passes == expected.passes == 2  # the first pass at 320 px, then the refine pass
     np.testing.assert_allclose(found.outline, expected.outline, atol=0.5)
+
+
+def test_a_frame_whose_matches_point_everywhere_is_not_refined(demo_index, monkeypatch):
+    """Distractors (other paintings, posters, faces, noise) match a few keypoints of many artworks: the first
+    pass's matches reach refine_min_matches, but fewer than REFINE_MIN_AGREEING agree on one artwork, so
+    the refine pass (40-80 ms) is not run for them; it still runs when they agree."""
+    recognizer = ArtworkRecognizer(demo_index, TUNED)  # the lenient ratio test: distractors match more
+    passes: list[tuple[int, int, int]] = []  # per frame: (first-pass matches, most agreeing, passes run)
+    original = ArtworkRecognizer._recognize_at
+
+    def spy(self, gray, width, detector, allowed, region=None):
+        found = original(self, gray, width, detector, allowed, region)
+        if width == TUNED.process_width:
+            passes.append((found.matches, self._agreeing, 1))
+        else:
+            passes[-1] = passes[-1][:2] + (2,)
+        return found
+
+    monkeypatch.setattr(ArtworkRecognizer, "_recognize_at", spy)
+    for _, frame in distractor_images(50, seed=101):
+        assert recognizer.recognize(frame).artwork_id is None
+    scattered = [p for p in passes if p[0] >= TUNED.refine_min_matches and p[1] < recognizer.REFINE_MIN_AGREEING]
+    agreeing = [p for p in passes if p[0] >= TUNED.refine_min_matches and p[1] >= recognizer.REFINE_MIN_AGREEING]
+    assert scattered, "no distractor reached refine_min_matches: the test shows nothing"
+    assert all(p[2] == 1 for p in scattered)
+    assert all(p[2] == 2 for p in agreeing)
