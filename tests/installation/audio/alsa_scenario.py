@@ -107,9 +107,21 @@ def run(scenario: str, work: Path) -> None:
     logging.getLogger("art2mus").addHandler(handler)
     logging.getLogger("art2mus").setLevel(logging.INFO)
 
+    class TimedOutput(PyAudioOutput):
+        """Notes when each callback ran: ALSA can only have played silence of its own while one was late."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.called_at: list[float] = []
+
+        def _callback(self, *args):
+            self.called_at.append(time.monotonic())
+            return super()._callback(*args)
+
+    output = TimedOutput("default", latency_s=0.05, stall_s=1.0)
     blocks: list[np.ndarray] = []
     engine = AudioEngine(
-        PyAudioOutput("default", latency_s=0.05, stall_s=1.0),
+        output,
         master_volume=1.0,
         block_frames=1024,
         buffer_seconds=0.2,
@@ -175,6 +187,10 @@ def run(scenario: str, work: Path) -> None:
         )
     result["status"] = engine.status()
     engine.stop()
+    # seconds by which callbacks came later than two callback periods (the ALSA buffer) after the one before
+    period = output.frames_per_buffer / RATE
+    gaps = np.diff(np.asarray(output.called_at))
+    result["callbacks_late_s"] = [round(float(g) - 2 * period, 4) for g in gaps if g > 2 * period]
     result["elapsed_s"] = time.monotonic() - t0
     result["log"] = handler.messages
     np.save(work / "mix.npy", np.concatenate(blocks))
