@@ -108,13 +108,13 @@ class FeatureSettings:
         }
 
     def create_detector(
-        self, n_features: int, contrast: float = 0.04, octave_layers: int = 3
+        self, n_features: int, contrast: float = 0.04, octave_layers: int = 3, sigma: float = 1.6
     ) -> cv2.Feature2D:
-        """A detector keeping the ``n_features`` strongest keypoints; ``contrast`` is SIFT's threshold and
-        ``octave_layers`` its scales per octave (ORB ignores both)."""
+        """A detector keeping the ``n_features`` strongest keypoints; ``contrast`` is SIFT's threshold,
+        ``octave_layers`` its scales per octave and ``sigma`` its first scale's blur (ORB ignores them)."""
         if self.kind == "sift":
             return cv2.SIFT_create(
-                nfeatures=n_features, nOctaveLayers=octave_layers, contrastThreshold=contrast
+                nfeatures=n_features, nOctaveLayers=octave_layers, contrastThreshold=contrast, sigma=sigma
             )
         return cv2.ORB_create(nfeatures=n_features, scaleFactor=1.2, nlevels=8, fastThreshold=12)
 

@@ -165,6 +165,8 @@ class ArtworkRecognizer:
     #: SIFT scales per octave for frames; 2 instead of Lowe's 3 builds a smaller scale pyramid (a quarter
     #: less detection time) and still matches references made with 3
     FRAME_OCTAVE_LAYERS = 2
+    #: SIFT's first-scale blur in the refine pass (Lowe's); the first pass's is the exhibit's ``process_sigma``
+    REFINE_SIGMA = 1.6
     #: references verified geometrically per pass, most matches first
     MAX_CANDIDATES = 4
     #: RANSAC reprojection threshold in pixels at 480 pixels width (scaled with the pass)
@@ -221,7 +223,15 @@ class ArtworkRecognizer:
         if config.refine_width and config.refine_width > config.process_width:
             passes.append((config.refine_width, config.max_features))
         self._passes = [
-            (w, self._settings.create_detector(n, self.FRAME_CONTRAST, self.FRAME_OCTAVE_LAYERS))
+            (
+                w,
+                self._settings.create_detector(
+                    n,
+                    self.FRAME_CONTRAST,
+                    self.FRAME_OCTAVE_LAYERS,
+                    self.REFINE_SIGMA if w > config.process_width else config.process_sigma,
+                ),
+            )
             for w, n in passes
         ]
         self._artworks = index.artworks
