@@ -188,6 +188,12 @@ class GalleryCollector:
         audio = status.get("audio") or {}
         yield gauge("audio_output_up", "1 while the audio output plays.", bool(audio.get("healthy")))
         yield counter("audio_underruns", "Audio buffer underruns.", audio.get("underruns", 0))
+        # silence the device played on its own (PortAudio's paOutputUnderflow: the callback came too late)
+        yield counter(
+            "audio_device_underflows",
+            "Output underflows the sound card reported (PortAudio): audible dropouts below the engine's buffer.",
+            (audio.get("output") or {}).get("device_underflows", 0),
+        )
         yield counter("audio_output_losses", "Times the audio output was lost.", audio.get("losses", 0))
         yield gauge("audio_peak_dbfs", "Recent output peak, dBFS.", audio.get("peak_dbfs"))
         yield gauge(

@@ -168,7 +168,9 @@ function render(status) {
   const audio = status.audio;
   if (audio) {
     $("audio").textContent = `${audio.state}${audio.output && audio.output.device_name ? " on " + audio.output.device_name : ""}, `
-      + `${audio.underruns} underruns${audio.last_error ? ", last error: " + audio.last_error : ""}`;
+      + `${audio.underruns} underruns`
+      + `${audio.output && audio.output.device_underflows ? ", " + audio.output.device_underflows + " device underflows" : ""}`
+      + `${audio.last_error ? ", last error: " + audio.last_error : ""}`;
     $("peak").value = audio.peak_dbfs == null ? -60 : Math.max(-60, audio.peak_dbfs);
     $("peak-value").textContent = dB(audio.peak_dbfs, "dBFS");
     $("loudness").value = audio.loudness_lufs == null ? -60 : Math.max(-60, audio.loudness_lufs);
