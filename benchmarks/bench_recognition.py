@@ -206,6 +206,7 @@ def main() -> None:
             "reference_levels": recognition.reference_levels,
             "reference_keypoints": recognition.reference_keypoints,
             "descriptor_dims": recognition.descriptor_dims,
+            "reference_tilts": recognition.reference_tilts,
             "shortlist": recognition.shortlist,
             "overrides": args.set,
         },

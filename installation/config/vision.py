@@ -60,6 +60,14 @@ class RecognitionConfig(StrictModel):
         "int8 (64: an eighth of the memory of 128 float32, for collections of hundreds of artworks; "
         "fewer frames are confident at the first pass, so more need the refine pass); 0: raw float32.",
     )
+    reference_tilts: int = Field(
+        0,
+        ge=0,
+        le=4,
+        description="Each reference photo is also described as seen from 45 degrees, squeezed along this many "
+        "directions evenly spread over 180 degrees (0: none; 2: across and along; 4: the diagonals too), as "
+        "ASIFT does: steep views then match. Costs index memory and build time in proportion.",
+    )
     shortlist: int = Field(
         8,
         ge=0,
@@ -113,7 +121,7 @@ class RecognitionConfig(StrictModel):
         "finds none with accept_inliers (0: no second pass; else >= process_width).",
     )
     refine_min_matches: int = Field(
-        4,
+        3,
         ge=0,
         le=1000,
         description="The refine pass runs only when the first pass found at least this many feature matches "

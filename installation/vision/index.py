@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -60,6 +61,10 @@ class FeatureSettings:
             picture (:func:`spread_order`); 0 keeps every detected one.
         descriptor_dims: SIFT descriptors are stored as this many principal components, int8
             (:class:`DescriptorCodec`); 0 keeps raw float32 (128 dimensions).
+        reference_tilts: each reference is also described as seen at an angle: squeezed by
+            :data:`TILT` along this many directions over 180 degrees (0: none; 2: across and along; 4: the
+            diagonals too),
+            as ASIFT simulates tilts, so that steep views match keypoints described at their own slant.
     """
 
     kind: str = "sift"
@@ -69,6 +74,7 @@ class FeatureSettings:
     root_sift: bool = True
     keep_keypoints: int = 0
     descriptor_dims: int = 0
+    reference_tilts: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ("sift", "orb"):
@@ -83,6 +89,8 @@ class FeatureSettings:
             raise ValueError(f"keep_keypoints must be 0 or >= 50 keypoints, got {self.keep_keypoints}")
         if self.descriptor_dims and not 16 <= self.descriptor_dims <= 128:
             raise ValueError(f"descriptor_dims must be 0 or 16..128, got {self.descriptor_dims}")
+        if not 0 <= self.reference_tilts <= 4:
+            raise ValueError(f"reference_tilts must be 0..4, got {self.reference_tilts}")
 
     @classmethod
     def from_config(cls, config: RecognitionConfig) -> FeatureSettings:
@@ -94,10 +102,11 @@ class FeatureSettings:
             reference_levels=config.reference_levels,
             keep_keypoints=config.reference_keypoints,
             descriptor_dims=config.descriptor_dims if config.features == "sift" else 0,
+            reference_tilts=config.reference_tilts,
         )
 
     def as_dict(self) -> dict:
-        return {
+        settings = {
             "kind": self.kind,
             "reference_features": self.reference_features,
             "reference_long_side": self.reference_long_side,
@@ -106,6 +115,9 @@ class FeatureSettings:
             "keep_keypoints": self.keep_keypoints,
             "descriptor_dims": self.descriptor_dims,
         }
+        if self.reference_tilts:  # only then: indexes stored before the setting existed stay valid
+            settings["reference_tilts"] = self.reference_tilts
+        return settings
 
     def create_detector(
         self, n_features: int, contrast: float = 0.04, octave_layers: int = 3, sigma: float = 1.6
@@ -175,6 +187,33 @@ def spread_order(
     rank = np.empty(len(cell), np.int64)
     rank[by_cell] = np.arange(len(cell)) - np.repeat(starts, lengths)
     return by_response[np.lexsort((np.arange(len(cell)), rank))]
+
+
+#: how much a slanted reference view is squeezed (ASIFT's first tilt: the view from 45 degrees)
+TILT = math.sqrt(2.0)
+
+
+def tilt_directions(count: int) -> list[float]:
+    """The directions (degrees) along which ``count`` slanted views squeeze a reference."""
+    return [180.0 * k / count for k in range(count)]
+
+
+def tilted(gray: np.ndarray, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """``gray`` as seen at a slant: turned by ``angle_deg`` and squeezed by :data:`TILT` across (an area
+    resize, which averages what it squeezes, so nothing aliases), and the ``(2, 3)`` affine map from its
+    pixels back to ``gray``'s. SIFT does not mind the turn; the squeeze is what a tilted view adds."""
+    h, w = gray.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], np.float64) @ turn.T
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    turn[:, 2] -= lo
+    size = (max(1, round(hi[0] - lo[0])), max(1, round(hi[1] - lo[1])))
+    turned = gray if angle_deg % 360 == 0 else cv2.warpAffine(
+        gray, turn, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    out = cv2.resize(turned, (max(1, round(size[0] / TILT)), size[1]), interpolation=cv2.INTER_AREA)
+    forward = np.diag([out.shape[1] / size[0], 1.0]) @ turn
+    return out, cv2.invertAffineTransform(forward).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -349,24 +388,34 @@ class RecognitionIndex:
         gray, s = resize_long_side(to_gray(ref.load()), settings.reference_long_side)
         # the kept keypoints are shared between levels as their detector budgets are (1, 1/2, 1/4...)
         weights = [0.5**level for level in range(settings.reference_levels)]
+        # the slanted views: each with the keypoint budget and the share of kept keypoints of level 1
+        weights += [0.5] * settings.reference_tilts
         xy_levels, desc_levels = [], []
         level_img = gray
-        for level in range(settings.reference_levels):
-            if level:
-                if min(level_img.shape[:2]) < 64:
-                    break
-                level_img = cv2.resize(
-                    level_img,
-                    (level_img.shape[1] // 2, level_img.shape[0] // 2),
-                    interpolation=cv2.INTER_AREA,
-                )
-            detector = settings.create_detector(max(50, settings.reference_features >> level))
+        views = [(level, None) for level in range(settings.reference_levels)]
+        views += [(0, angle) for angle in tilt_directions(settings.reference_tilts)]
+        for number, (level, tilt) in enumerate(views):
+            if tilt is not None:
+                level_img, to_ref = tilted(gray, tilt)
+                budget = max(50, settings.reference_features >> 1)
+            else:
+                if level:
+                    if min(level_img.shape[:2]) < 64:
+                        continue
+                    level_img = cv2.resize(
+                        level_img,
+                        (level_img.shape[1] // 2, level_img.shape[0] // 2),
+                        interpolation=cv2.INTER_AREA,
+                    )
+                to_ref = np.float32(gray.shape[1] / level_img.shape[1]) * np.eye(2, 3, dtype=np.float32)
+                budget = max(50, settings.reference_features >> level)
+            detector = settings.create_detector(budget)
             kps, ldesc = detector.detectAndCompute(level_img, None)
             if ldesc is None or not kps:
                 continue
             lxy = np.array([kp.pt for kp in kps], dtype=np.float32)
             if settings.keep_keypoints:
-                quota = max(1, round(settings.keep_keypoints * weights[level] / sum(weights)))
+                quota = max(1, round(settings.keep_keypoints * weights[number] / sum(weights)))
                 response = np.array([kp.response for kp in kps], dtype=np.float32)
                 keep = spread_order(lxy, response, (level_img.shape[1], level_img.shape[0]))[:quota]
                 lxy, ldesc = lxy[keep], ldesc[keep]
@@ -375,7 +424,11 @@ class RecognitionIndex:
             if settings.descriptor_dims and settings.kind == "sift":
                 # kept as bytes until the codec is fitted on the whole collection (RootSIFT is in [0, 1])
                 ldesc = np.rint(ldesc * 255.0).astype(np.uint8)
-            xy_levels.append(lxy * np.float32(gray.shape[1] / level_img.shape[1]))
+            lxy = lxy @ to_ref[:, :2].T + to_ref[:, 2]  # in the reference's pixels
+            if tilt is not None:  # a slanted view's corners are filled in: nothing there is the picture
+                inside = np.all((lxy >= 0) & (lxy <= (gray.shape[1] - 1, gray.shape[0] - 1)), axis=1)
+                lxy, ldesc = lxy[inside], ldesc[inside]
+            xy_levels.append(lxy.astype(np.float32))
             desc_levels.append(ldesc)
         xy = np.concatenate(xy_levels) if xy_levels else np.zeros((0, 2), np.float32)
         if not desc_levels or len(xy) < 20:

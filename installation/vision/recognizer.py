@@ -242,7 +242,8 @@ class ArtworkRecognizer:
         # neighbours per frame keypoint: its match in every photo (and pyramid level) of one artwork, plus
         # one more for the ratio test against the nearest other artwork
         photos_per_artwork = max(np.bincount(self._artwork_of_ref))
-        self._k = int(min(16, 1 + self._settings.reference_levels * photos_per_artwork))
+        views_per_photo = self._settings.reference_levels + self._settings.reference_tilts
+        self._k = int(min(16, 1 + views_per_photo * photos_per_artwork))
         t0 = time.perf_counter()
         # FLANN's randomised trees draw from OpenCV's thread RNG: a fixed seed makes the trees, and so the
         # approximate neighbours and every decision, the same in every process (else they depend on what

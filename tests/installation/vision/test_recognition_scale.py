@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pydantic
 import pytest
 from recognition_settings import TUNED
 
 from art2mus.exhibits.demo_collection import DEMO_ARTWORKS
-from art2mus.exhibits.demo_collection.views import random_view_params, synthetic_view
+from art2mus.exhibits.demo_collection.views import ViewParams, random_view_params, synthetic_view
 from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.vision.index import (
     INDEX_FILENAME,
+    TILT,
     DescriptorCodec,
     FeatureSettings,
     RecognitionIndex,
+    references_fingerprint,
     spread_order,
+    tilted,
 )
 from art2mus.installation.vision.recognizer import ArtworkRecognizer
 
@@ -196,3 +200,54 @@ def test_the_shortlist_tells_look_alikes_apart_and_accepts_no_distractor(demo_re
     assert accepted == []
     # a collection no larger than the shortlist needs none
     assert ArtworkRecognizer(index, TUNED.model_copy(update={"shortlist": 16}))._shortlist == 0
+
+
+def test_a_tilted_reference_view_maps_its_pixels_back_to_the_photo():
+    rng = np.random.default_rng(3)
+    photo = cv2.GaussianBlur((rng.random((300, 400)) * 255).astype(np.uint8), (0, 0), 3)
+    for angle in (0.0, 45.0, 90.0, 135.0):
+        view, back = tilted(photo, angle)
+        # squeezed by TILT across the direction: its area shrinks by TILT (a turned view's frame is bigger)
+        if angle % 90 == 0:
+            assert view.size == pytest.approx(photo.size / TILT, rel=0.02)
+        ys, xs = np.mgrid[20 : view.shape[0] - 20 : 31, 20 : view.shape[1] - 20 : 29]
+        points = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float32)
+        where = points @ back[:, :2].T + back[:, 2]
+        inside = np.all((where >= 2) & (where < (photo.shape[1] - 3, photo.shape[0] - 3)), axis=1)
+        assert inside.sum() > 50
+        seen = view[points[inside, 1].astype(int), points[inside, 0].astype(int)].astype(float)
+        there = photo[np.rint(where[inside, 1]).astype(int), np.rint(where[inside, 0]).astype(int)].astype(float)
+        # the blurred noise varies by ~7 grey levels between pixels 3 apart: the map must be much closer
+        assert np.abs(seen - there).mean() < 1.5, angle
+
+
+def test_slanted_reference_views_recognise_steep_views_the_plain_index_misses(demo_references, demo_paintings):
+    """ASIFT's remedy for SIFT's limit near 60 degrees: each reference also described squeezed by sqrt(2)
+    across and along. Views of the demo paintings from 65 degrees (3 per painting, sharp, unoccluded)."""
+    found = {}
+    for tilts in (0, 2):
+        index = RecognitionIndex.build(demo_references, _settings(reference_tilts=tilts))
+        recognizer = ArtworkRecognizer(index, TUNED)
+        rng = np.random.default_rng(7)
+        answers = []
+        for i, art in enumerate([a.id for a in DEMO_ARTWORKS] * 3):
+            params = ViewParams(65.0, (i * 37) % 180, 0.7, 0.0, 0.0, 0, 1.0, 0.0, 1.0, 90)
+            answers.append((art, recognizer.recognize(synthetic_view(demo_paintings[art], params, rng).frame)))
+        assert [r.artwork_id for art, r in answers if r.artwork_id not in (None, art)] == []
+        found[tilts] = sum(r.artwork_id == art and r.score >= TUNED.accept_inliers for art, r in answers)
+        if tilts:
+            per_photo = np.bincount(index.ref_of_keypoint)
+            plain = RecognitionIndex.build(demo_references[:1], _settings())
+            assert per_photo[0] > len(plain.keypoints), "the slanted views add keypoints"
+            inside = (index.keypoints >= 0) & (index.keypoints <= index.ref_sizes[index.ref_of_keypoint])
+            assert inside.all(), "every keypoint lies on its reference photo"
+    # measured: 10 of 24 without, 15 of 24 with the slanted views
+    assert found[2] >= found[0] + 3 and found[2] >= 12, found
+
+
+def test_slanted_views_change_the_fingerprint_but_not_an_older_indexs(demo_references):
+    plain, slanted = _settings(), _settings(reference_tilts=2)
+    assert "reference_tilts" not in plain.as_dict(), "indexes stored before the setting stay valid"
+    assert references_fingerprint(demo_references[:2], plain) != references_fingerprint(demo_references[:2], slanted)
+    with pytest.raises(pydantic.ValidationError, match="reference_tilts"):
+        RecognitionConfig(reference_tilts=5)
