@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from art2mus.installation.audio import clip as clip_module
 from art2mus.installation.cli import main
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import IDLE_KEY, Gallery
@@ -45,7 +46,15 @@ def _lines(output: str) -> list[dict]:
     return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
-def test_prerender_fills_the_cache_the_daemon_reads(tmp_path, repo_root):
+def _counting(function, calls: list):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted
+
+
+def test_prerender_fills_the_cache_the_daemon_reads(tmp_path, repo_root, monkeypatch):
     exhibit = _exhibit(tmp_path, repo_root)
     runner = CliRunner()
     first = runner.invoke(main, ["prerender", str(exhibit), "--json"])
@@ -59,10 +68,25 @@ def test_prerender_fills_the_cache_the_daemon_reads(tmp_path, repo_root):
     assert lines[-1]["summary"]["rendered"] == 3 and lines[-1]["summary"]["cache"] == str(tmp_path / "cache")
     again = _lines(runner.invoke(main, ["prerender", str(exhibit), "--json"]).output)
     assert [d["status"] for d in again[:-1]] == ["cached"] * 3
-    # the daemon starts from the cache: nothing to render
+    # the daemon starts from the cache: nothing to render, and nothing to measure (each soundscape's loudness
+    # as the daemon plays it was stored beside it by the prerender)
+    sidecars = sorted((tmp_path / "cache").glob("*.json"))
+    assert len(sidecars) == 3
+    measured = []
+    monkeypatch.setattr(clip_module, "integrated_loudness", _counting(clip_module.integrated_loudness, measured))
     gallery = Gallery(load_exhibit(exhibit))
-    gallery.init_audio()
-    assert gallery.init_soundscapes().from_cache == {"amber-fields", "city-at-six", IDLE_KEY}
+    engine = gallery.init_audio()
+    library = gallery.init_soundscapes()
+    assert library.from_cache == {"amber-fields", "city-at-six", IDLE_KEY}
+    assert measured == [], "the daemon measured a pre-rendered soundscape's loudness again"
+    for sidecar in sidecars:
+        stored = json.loads(sidecar.read_text())["played_loudness"]
+        assert set(stored) == {engine.played_as(loop=True)}
+        # what the start would have measured on the cached audio (24-bit FLAC of the float rendering)
+        cached = gallery.cache.get(sidecar.stem)
+        again = engine.prepare(cached.waveform, cached.sample_rate, key=sidecar.stem, loop=True).loudness_lufs
+        assert stored[engine.played_as(loop=True)]["lufs"] == pytest.approx(again, abs=0.001)
+    assert len(measured) == 3
     forced = _lines(
         runner.invoke(
             main, ["prerender", str(exhibit), "--json", "--force", "--artwork", "city-at-six"]
