@@ -202,6 +202,78 @@ def test_the_shortlist_tells_look_alikes_apart_and_accepts_no_distractor(demo_re
     assert ArtworkRecognizer(index, TUNED.model_copy(update={"shortlist": 16}))._shortlist == 0
 
 
+@pytest.mark.parametrize("compressed", [False, True], ids=["float", "int8-codes"])
+def test_the_exact_shortlist_search_applies_the_ratio_rule_to_every_keypoint(demo_paintings, compressed):
+    """The exact search of a shortlist gives what the FLANN path's ratio test gives when FLANN returns
+    every keypoint as a neighbour (a linear, exhaustive index): the same passing frame keypoints, and
+    for each the same nearest keypoint in each reference of its artwork (two artworks have a second
+    photo, a crop)."""
+    from art2mus.installation.vision.index import ReferencePhoto, detect_features
+
+    changes = {"reference_long_side": 240, "reference_levels": 2}
+    if compressed:
+        changes["descriptor_dims"] = 64
+    config = TUNED.model_copy(update={"shortlist": 4, **changes})
+    refs = [ReferencePhoto(a.id, image=demo_paintings[a.id]) for a in DEMO_ARTWORKS]
+    for a in DEMO_ARTWORKS[1:3]:
+        h, w = demo_paintings[a.id].shape[:2]
+        refs.append(ReferencePhoto(a.id, image=demo_paintings[a.id][h // 4 :, : 3 * w // 4].copy()))
+    index = RecognitionIndex.build(refs, FeatureSettings.from_config(config))
+    recognizer = ArtworkRecognizer(index, config)
+    assert max(len(r) for r in recognizer._ranges_of_artwork) == 2
+    exhaustive = cv2.flann_Index(index.search_descriptors(), {"algorithm": 0})
+    allowed = {a.id for a in DEMO_ARTWORKS[1:5]}
+    frame = _demo_views(demo_paintings, 2, seed=31)[1][1]
+    _, desc = detect_features(recognizer._passes[0][1], cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), True)
+    query = index.query_descriptors(desc)
+    nn_idx, nn_dist = exhaustive.knnSearch(query, len(index.keypoints))
+    want_q, want_kp = recognizer._ratio_test(nn_idx, nn_dist, allowed)
+    got_q, got_kp = recognizer._exact_ratio_test(query, allowed, nn_dist[:, -1])
+    assert len(want_q) >= 20
+    np.testing.assert_array_equal(got_q, want_q)
+
+    def pairs(q, kp):
+        by_ref = recognizer._matches_by_reference(q, kp).values()
+        return {(int(a), int(b)) for qs, kps in by_ref for a, b in zip(qs, kps, strict=True)}
+
+    assert pairs(got_q, got_kp) == pairs(want_q, want_kp)
+
+
+def test_the_exact_shortlist_search_finds_views_that_flann_misses_and_nothing_wrong(demo_paintings):
+    """Small views of 40 look-alike paintings (plus the 8 demo ones) with a shortlist of 8 and FLANN
+    made coarse (8 checks, as a large index makes it): matching the shortlist again exactly recognises
+    views FLANN's neighbours missed, loses none, takes none for another painting and accepts no
+    distractor."""
+    from art2mus.exhibits.demo_collection import render_generated_artworks
+    from art2mus.exhibits.demo_collection.views import distractor_images
+    from art2mus.installation.vision.index import ReferencePhoto
+
+    paintings = {a.id: demo_paintings[a.id] for a in DEMO_ARTWORKS}
+    paintings |= {g.id: g.image for g in render_generated_artworks(40, seed=21, long_side=480)}
+    config = RecognitionConfig(reference_long_side=240, reference_levels=1, descriptor_dims=64, shortlist=8)
+    index = RecognitionIndex.build(
+        [ReferencePhoto(a, image=i) for a, i in paintings.items()], FeatureSettings.from_config(config)
+    )
+    rng = np.random.default_rng(3)
+    ids = list(paintings)[8:]
+    views = [
+        (art, synthetic_view(paintings[art], random_view_params(rng, scale=(0.3, 0.5)), rng).frame)
+        for art in (ids[i % len(ids)] for i in range(60))
+    ]
+    right = {}
+    for exact in (False, True):
+        recognizer = ArtworkRecognizer(index, config)
+        recognizer.EXACT_SHORTLIST = exact
+        recognizer.flann_checks = 8
+        answers = [(art, recognizer.recognize(frame)) for art, frame in views]
+        assert [(art, r.artwork_id) for art, r in answers if r.artwork_id not in (None, art)] == []
+        right[exact] = {i for i, (art, r) in enumerate(answers) if r.artwork_id == art and r.score >= 15}
+        distractors = [recognizer.recognize(image).artwork_id for _, image in distractor_images(20, seed=4)]
+        assert [a for a in distractors if a is not None] == []
+    assert right[False] <= right[True]
+    assert len(right[True] - right[False]) >= 2, (len(right[False]), len(right[True]))
+
+
 def test_a_tilted_reference_view_maps_its_pixels_back_to_the_photo():
     rng = np.random.default_rng(3)
     photo = cv2.GaussianBlur((rng.random((300, 400)) * 255).astype(np.uint8), (0, 0), 3)
