@@ -223,7 +223,7 @@ class VisionPipeline:
         else:
             self.stats.recognized += 1
             self._last_full_t = t
-            result = self.recognizer.recognize(image)
+            result = self.recognizer.recognize(image, t)
             if self.tracker is not None:
                 self.tracker.start(image, result)
         if self.gate is not None:

@@ -200,6 +200,10 @@ class ArtworkRecognizer:
     EXACT_SHORTLIST = True
     #: artworks whose search-space descriptors the exact search keeps decoded (two shortlists' worth)
     EXACT_CACHE = 16
+    #: after a refine pass that found nothing, how long (seconds of frame time) the same evidence does not
+    #: send another frame to it (the demo walk: 45 of 59 refine passes found nothing, most of them in runs
+    #: while the visitor walks between paintings, the first pass seeing the same few matches)
+    REFINE_BACKOFF_S = 1.0
 
     def __init__(
         self,
@@ -284,6 +288,8 @@ class ArtworkRecognizer:
         self.flann_build_seconds = time.perf_counter() - t0
         self._match_xy = np.zeros((0, 2), np.float32)  # frame pixels of the last pass's matches
         self._agreeing = 0  # the most of the last pass's matches that point to one artwork
+        self._agreeing_art = -1  # the artwork they point to (-1: none)
+        self._in_vain: tuple[float, int, int] | None = None  # the last refine pass that found nothing
 
     @classmethod
     def from_config(
@@ -296,14 +302,19 @@ class ArtworkRecognizer:
         """A recognizer with the exhibit's settings (the same as ``ArtworkRecognizer(index, config)``)."""
         return cls(index, config, prefilter=prefilter)
 
-    def recognize(self, frame_bgr: np.ndarray) -> RecognitionResult:
-        """Match one frame (BGR or grey uint8, any size) against the index."""
+    def recognize(self, frame_bgr: np.ndarray, t: float | None = None) -> RecognitionResult:
+        """Match one frame (BGR or grey uint8, any size) against the index.
+
+        ``t``: the frame's time in seconds (a camera's frames, in order). Given, a refine pass that found
+        nothing is not repeated for :attr:`REFINE_BACKOFF_S` on the same evidence: a first pass whose
+        matches point mostly to the same artwork, and no more of them."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         allowed = self.prefilter.candidates(frame_bgr) if self.prefilter is not None else None
         result = None
         region = None
         passes = 0
+        refined_on = None  # the evidence (t, artwork, agreeing matches) a refine pass was run on
         for number, (width, detector) in enumerate(self._passes):
             found = self._recognize_at(gray, width, detector, allowed, region)
             passes += 1
@@ -318,8 +329,14 @@ class ArtworkRecognizer:
                 found.matches < self.refine_min_matches or self._agreeing < self.REFINE_MIN_AGREEING
             ):
                 break  # nothing here resembles any artwork
+            if not quick and t is not None:
+                if self._refined_in_vain(t):
+                    break
+                refined_on = (t, self._agreeing_art, self._agreeing)
             # only the refine pass is limited to the region; the first full pass after a quick one sees it all
             region = None if quick else self._match_region(gray.shape)
+        if refined_on is not None:
+            self._in_vain = refined_on if result.artwork_id is None else None
         return RecognitionResult(
             result.artwork_id,
             result.score,
@@ -331,6 +348,18 @@ class ArtworkRecognizer:
             result.inliers,
             result.reference,
             passes,
+        )
+
+    def _refined_in_vain(self, t: float) -> bool:
+        """Whether a refine pass on this first pass's evidence found nothing moments ago (see
+        :meth:`recognize`). A frame whose matches point to another artwork, or more of them to the same
+        one, is refined: a new artwork entering the view is looked for at once."""
+        last = self._in_vain
+        return (
+            last is not None
+            and 0.0 <= t - last[0] <= self.REFINE_BACKOFF_S
+            and last[1] == self._agreeing_art
+            and self._agreeing <= last[2]
         )
 
     def _match_region(self, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
@@ -372,7 +401,7 @@ class ArtworkRecognizer:
                 detector.setNFeatures(n_features)
         xy += offset
         self._match_xy = np.zeros((0, 2), np.float32)
-        self._agreeing = 0
+        self._agreeing, self._agreeing_art = 0, -1
         if desc is None or len(xy) < 8:
             return RecognitionResult(None, 0.0, keypoints=len(xy))
         query = self.index.query_descriptors(desc)
@@ -504,8 +533,11 @@ class ArtworkRecognizer:
     def _most_agreeing(self, cand_kp: np.ndarray) -> int:
         """The most matches (rows of ``cand_kp`` from :meth:`_ratio_test`) that point to one artwork."""
         if len(cand_kp) == 0:
+            self._agreeing_art = -1
             return 0
-        return int(np.bincount(self._artwork_of_kp[cand_kp.max(axis=1)]).max())
+        votes = np.bincount(self._artwork_of_kp[cand_kp.max(axis=1)])
+        self._agreeing_art = int(votes.argmax())
+        return int(votes.max())
 
     def _shortlisted(self, nn_idx: np.ndarray, allowed: set[str] | None) -> set[str]:
         """The ``shortlist`` artworks (of ``allowed``) that hold the most frame keypoints' nearest neighbours:

@@ -282,3 +282,42 @@ def test_recognition_does_not_depend_on_earlier_random_draws(demo_index, demo_pa
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
         ra, rb = first.recognize(frame), second.recognize(frame)
         assert (ra.artwork_id, ra.score, ra.matches) == (rb.artwork_id, rb.score, rb.matches)
+
+
+def _walk_frames(numbers: set[int], demo_exhibit_path) -> dict[int, np.ndarray]:
+    """Frames (by number, 10 per second) of the demo walk."""
+    cap = cv2.VideoCapture(str(demo_exhibit_path.parent / "camera" / "walk.mp4"))
+    frames = {}
+    for n in range(max(numbers) + 1):
+        ok, frame = cap.read()
+        assert ok, f"the demo walk ends before frame {n}"
+        if n in numbers:
+            frames[n] = frame
+    cap.release()
+    return frames
+
+
+def test_a_refine_pass_that_found_nothing_is_not_repeated_on_the_same_evidence(demo_index, demo_exhibit_path):
+    """The demo walk at 58.4 s, approaching city-at-six: the first pass sees a few matches, the refine pass
+    finds nothing. 0.2 s later the same evidence is not refined again (the frame alone would be, and find
+    nothing); after REFINE_BACKOFF_S it is. Refined at once: a frame whose matches point to another
+    artwork (hills-of-orvale, 23.2 s: only the refine pass finds it) and one with more matches on the same
+    artwork (59.6 s, where the refine pass finds city-at-six)."""
+    frames = _walk_frames({584, 586, 596, 232}, demo_exhibit_path)
+    config = RecognitionConfig()
+    alone = ArtworkRecognizer(demo_index, config).recognize(frames[586])
+    assert (alone.artwork_id, alone.passes) == (None, 2)
+    recognizer = ArtworkRecognizer(demo_index, config)
+    first = recognizer.recognize(frames[584], t=58.4)
+    assert (first.artwork_id, first.passes) == (None, 2)
+    assert recognizer.recognize(frames[586], t=58.6).passes == 1
+    assert recognizer.recognize(frames[586], t=58.4 + recognizer.REFINE_BACKOFF_S + 0.2).passes == 2
+
+    recognizer.recognize(frames[584], t=100.0)
+    other = recognizer.recognize(frames[232], t=100.2)
+    assert (other.artwork_id, other.passes) == ("hills-of-orvale", 2)
+    assert other.score >= config.accept_inliers
+
+    recognizer.recognize(frames[584], t=200.0)
+    closer = recognizer.recognize(frames[596], t=200.2)
+    assert (closer.artwork_id, closer.passes) == ("city-at-six", 2)

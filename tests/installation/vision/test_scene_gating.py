@@ -27,9 +27,10 @@ class CountingRecognizer:
         self.geometry = recognizer.geometry
         self.calls: list[float] = []
 
-    def recognize(self, image):
-        self.calls.append(self.t)
-        return self.inner.recognize(image)
+    def recognize(self, image, t=None):
+        assert t == self.t, "the pipeline passes the frame's time"
+        self.calls.append(t)
+        return self.inner.recognize(image, t)
 
 
 def _wall(seed: int = 0) -> np.ndarray:
