@@ -542,6 +542,17 @@ class RecognitionIndex:
             codec = None
             if "codec_basis" in data:
                 codec = DescriptorCodec(data["codec_mean"], data["codec_basis"], data["codec_scale"])
+            owners = data["ref_of_keypoint"]
+            n_refs = len(meta["artwork_ids"])
+            if not (
+                len(owners) == len(data["keypoints"]) == len(data["descriptors"])
+                and np.all(np.diff(owners) >= 0)
+                and (len(owners) == 0 or 0 <= owners[0] <= owners[-1] < n_refs)
+            ):
+                raise ValueError(
+                    f"{path}: ref_of_keypoint must give each keypoint's reference (0..{n_refs - 1}), "
+                    "each reference's keypoints together and in order"
+                )
             return cls(
                 settings=FeatureSettings(**meta["settings"]),
                 artwork_ids=list(meta["artwork_ids"]),

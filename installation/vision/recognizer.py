@@ -254,12 +254,8 @@ class ArtworkRecognizer:
         self._artwork_of_ref = np.array([index.artworks.index(a) for a in index.artwork_ids], dtype=np.int32)
         self._artwork_of_kp = self._artwork_of_ref[index.ref_of_keypoint]
         # each artwork's keypoints as ranges: an index keeps each reference's keypoints together, in order
-        counts = np.bincount(index.ref_of_keypoint, minlength=len(index.artwork_ids))
-        starts = np.r_[0, np.cumsum(counts)]
-        if len(index.ref_of_keypoint) and not np.array_equal(
-            np.searchsorted(index.ref_of_keypoint, np.arange(len(counts) + 1)), starts
-        ):
-            raise ValueError("recognition index: keypoints are not grouped by reference (a corrupt index?)")
+        # (RecognitionIndex.load refuses a file that does not)
+        starts = np.searchsorted(index.ref_of_keypoint, np.arange(len(index.artwork_ids) + 1))
         #: per artwork, the keypoint ranges ``(start, stop)`` of its references
         self._ranges_of_artwork: list[list[tuple[int, int]]] = [[] for _ in self._artworks]
         for ref, art in enumerate(self._artwork_of_ref.tolist()):

@@ -123,6 +123,26 @@ def test_index_is_persisted_and_rebuilt_when_photos_change(tmp_path, demo_painti
     assert references_fingerprint(refs, FeatureSettings(reference_features=500)) != rebuilt.fingerprint
 
 
+def test_a_stored_index_with_keypoints_out_of_reference_order_is_rebuilt(tmp_path, demo_references, caplog):
+    """The recognizer relies on each reference's keypoints lying together (its exact shortlist search reads
+    them as ranges): a stored file whose ``ref_of_keypoint`` is not in order is refused, naming the field,
+    and the index is built again."""
+    refs = demo_references[:2]
+    index_path = tmp_path / INDEX_FILENAME
+    built = RecognitionIndex.load_or_build(refs, index_path)
+    with np.load(index_path) as data:
+        arrays = dict(data)
+    arrays["ref_of_keypoint"] = arrays["ref_of_keypoint"][::-1].copy()
+    with open(index_path, "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(ValueError, match="ref_of_keypoint"):
+        RecognitionIndex.load(index_path)
+    rebuilt = RecognitionIndex.load_or_build(refs, index_path)
+    assert "ignoring unreadable recognition index" in caplog.text
+    np.testing.assert_array_equal(rebuilt.ref_of_keypoint, built.ref_of_keypoint)
+    np.testing.assert_array_equal(RecognitionIndex.load(index_path).ref_of_keypoint, built.ref_of_keypoint)
+
+
 def test_unwritable_index_folder_only_costs_a_rebuild(tmp_path, demo_references):
     if os.geteuid() == 0:
         blocked = tmp_path / "not-a-folder"
