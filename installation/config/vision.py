@@ -72,9 +72,10 @@ class RecognitionConfig(StrictModel):
         8,
         ge=0,
         le=1000,
-        description="Large collections: each frame is compared only with the this many artworks that hold "
+        description="Large collections: each frame is compared only with this many artworks, those that hold "
         "most of its keypoints' nearest neighbours, so that look-alikes elsewhere in the collection do not "
-        "veto its matches (0: with every artwork).",
+        "veto its matches; when that finds no artwork with accept_inliers, the frame's keypoints are matched "
+        "again exactly against these artworks' keypoints (0: with every artwork).",
     )
     process_features: int = Field(
         100, ge=50, le=10000, description="Keypoints kept per frame in the first pass (fewer is faster)."
