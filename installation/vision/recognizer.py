@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from art2mus.installation.config.vision import RecognitionConfig
+from art2mus.installation.vision.allocator import retain_frame_buffers
 from art2mus.installation.vision.index import RecognitionIndex, detect_features, resize_long_side, to_gray
 
 logger = logging.getLogger(__name__)
@@ -295,7 +296,10 @@ class ArtworkRecognizer:
         *,
         prefilter: CandidatePrefilter | None = None,
     ) -> ArtworkRecognizer:
-        """A recognizer with the exhibit's settings (the same as ``ArtworkRecognizer(index, config)``)."""
+        """A recognizer with the exhibit's settings, as the daemon runs it: ``ArtworkRecognizer(index,
+        config)`` in a process whose allocator keeps each frame's buffers for the next
+        (:func:`.allocator.retain_frame_buffers`)."""
+        retain_frame_buffers()
         return cls(index, config, prefilter=prefilter)
 
     def recognize(self, frame_bgr: np.ndarray, t: float | None = None) -> RecognitionResult:
