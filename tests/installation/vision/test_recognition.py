@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import os
 
 import cv2
@@ -234,6 +235,55 @@ def test_outline_sanity(quad, problem):
         assert found is None
     else:
         assert found is not None and problem in found
+
+
+def _outline_problem_numpy(outline, ref_size, frame_size, limits):
+    """The numpy formulation outline_problem had before it was written in plain floats (for speed)."""
+    quad = np.asarray(outline, np.float64)
+    if not np.all(np.isfinite(quad)):
+        return "outline not finite"
+    edges = np.roll(quad, -1, axis=0) - quad
+    cross = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    if not np.all(cross > 0):
+        return "outline not convex or mirrored"
+    area = 0.5 * abs(float(np.sum(quad[:, 0] * np.roll(quad[:, 1], -1) - np.roll(quad[:, 0], -1) * quad[:, 1])))
+    frame_area = float(frame_size[0] * frame_size[1])
+    if area < limits.min_area_fraction * frame_area:
+        return f"outline too small ({area / frame_area:.4f} of the frame)"
+    if area > limits.max_area_fraction * frame_area:
+        return f"outline too large ({area / frame_area:.1f} x the frame)"
+    lengths = np.hypot(edges[:, 0], edges[:, 1])
+    if lengths.min() < 8:
+        return "outline side shorter than 8 px"
+    for i in range(4):
+        a, b = -edges[i - 1], edges[i]
+        cosang = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+        ang = math.degrees(math.acos(max(-1.0, min(1.0, cosang))))
+        if not limits.min_angle_deg <= ang <= limits.max_angle_deg:
+            return f"outline corner angle {ang:.0f} deg"
+    normalised = lengths / np.array([ref_size[0] / ref_size[1], 1.0, ref_size[0] / ref_size[1], 1.0])
+    if normalised.max() / normalised.min() > limits.max_side_ratio:
+        return "outline sides too unequal"
+    return None
+
+
+def test_outline_sanity_matches_its_numpy_formulation():
+    # every kind of verdict, from perturbed views of a 400x300 picture and from random quadrilaterals
+    rng = np.random.default_rng(7)
+    base = np.array([[100, 100], [300, 110], [290, 260], [110, 250]], float)
+    quads = [base + rng.normal(0, sigma, (4, 2)) for sigma in (1, 10, 40, 120) for _ in range(500)]
+    quads += [rng.uniform(-100, 800, (4, 2)) for _ in range(2000)]
+    quads += [base * scale for scale in (0.01, 0.05, 10.0, 40.0)]
+    quads += [np.array([[0, 0], [np.nan, 0], [1, 1], [0, 1]], float), np.zeros((4, 2))]
+    quads += [np.array([[100, 100], [300, 100], [300, 260], [100, 100 + d]], float) for d in (2, 7.9, 8, 40)]
+    verdicts = set()
+    for quad in quads:
+        for limits in (GeometryLimits(), GeometryLimits(min_angle_deg=60, max_side_ratio=2.0)):
+            expected = _outline_problem_numpy(quad, (400, 300), (640, 480), limits)
+            assert outline_problem(quad, (400, 300), (640, 480), limits) == expected, quad
+            kinds = ("finite", "convex", "small", "large", "shorter", "angle", "unequal")
+            verdicts.add(None if expected is None else next(k for k in kinds if k in expected))
+    assert verdicts == {None, "finite", "convex", "small", "large", "shorter", "angle", "unequal"}
 
 
 def test_result_json_has_the_documented_keys(demo_recognizer, demo_paintings):
