@@ -205,7 +205,9 @@ class ArtworkRecognizer:
     EXACT_CACHE = 16
     #: after a refine pass that found nothing, how long (seconds of frame time) the same evidence does not
     #: send another frame to it (the demo walk: 45 of 59 refine passes found nothing, most of them in runs
-    #: while the visitor walks between paintings, the first pass seeing the same few matches)
+    #: while the visitor walks between paintings, the first pass seeing the same few matches); the same
+    #: evidence: matches that point to the same artwork, fewer than REFINE_MIN_AGREEING more of them than
+    #: the fruitless pass had (between two frames of one view their count wanders by 1-2)
     REFINE_BACKOFF_S = 1.0
 
     def __init__(
@@ -309,7 +311,7 @@ class ArtworkRecognizer:
 
         ``t``: the frame's time in seconds (a camera's frames, in order). Given, a refine pass that found
         nothing is not repeated for :attr:`REFINE_BACKOFF_S` on the same evidence: a first pass whose
-        matches point mostly to the same artwork, and no more of them."""
+        matches point mostly to the same artwork, and not :attr:`REFINE_MIN_AGREEING` more of them."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         allowed = self.prefilter.candidates(frame_bgr) if self.prefilter is not None else None
@@ -354,14 +356,15 @@ class ArtworkRecognizer:
 
     def _refined_in_vain(self, t: float) -> bool:
         """Whether a refine pass on this first pass's evidence found nothing moments ago (see
-        :meth:`recognize`). A frame whose matches point to another artwork, or more of them to the same
-        one, is refined: a new artwork entering the view is looked for at once."""
+        :meth:`recognize`). A frame whose matches point to another artwork, or at least
+        :attr:`REFINE_MIN_AGREEING` more of them to the same one, is refined: a new artwork entering the
+        view, or the same one coming closer, is looked for at once."""
         last = self._in_vain
         return (
             last is not None
             and 0.0 <= t - last[0] <= self.REFINE_BACKOFF_S
             and last[1] == self._agreeing_art
-            and self._agreeing <= last[2]
+            and self._agreeing < last[2] + self.REFINE_MIN_AGREEING
         )
 
     def _match_region(self, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:

@@ -370,10 +370,12 @@ def _walk_frames(numbers: set[int], demo_exhibit_path) -> dict[int, np.ndarray]:
 def test_a_refine_pass_that_found_nothing_is_not_repeated_on_the_same_evidence(demo_index, demo_exhibit_path):
     """The demo walk at 58.4 s, approaching city-at-six: the first pass sees a few matches, the refine pass
     finds nothing. 0.2 s later the same evidence is not refined again (the frame alone would be, and find
-    nothing); after REFINE_BACKOFF_S it is. Refined at once: a frame whose matches point to another
-    artwork (hills-of-orvale, 23.2 s: only the refine pass finds it) and one with more matches on the same
-    artwork (59.6 s, where the refine pass finds city-at-six)."""
-    frames = _walk_frames({584, 586, 596, 232}, demo_exhibit_path)
+    nothing); after REFINE_BACKOFF_S it is; nor is 58.8 s, whose first pass sees two more matches on the
+    same artwork (fewer than REFINE_MIN_AGREEING more: a view's count wanders so much). Refined at once: a
+    frame whose matches point to another artwork (hills-of-orvale, 23.2 s: only the refine pass finds it)
+    and one with REFINE_MIN_AGREEING or more matches more on the same artwork (59.6 s, where the refine
+    pass finds city-at-six)."""
+    frames = _walk_frames({584, 586, 588, 596, 232}, demo_exhibit_path)
     config = RecognitionConfig()
     alone = ArtworkRecognizer(demo_index, config).recognize(frames[586])
     assert (alone.artwork_id, alone.passes) == (None, 2)
@@ -381,6 +383,9 @@ def test_a_refine_pass_that_found_nothing_is_not_repeated_on_the_same_evidence(d
     first = recognizer.recognize(frames[584], t=58.4)
     assert (first.artwork_id, first.passes) == (None, 2)
     assert recognizer.recognize(frames[586], t=58.6).passes == 1
+    evidence = recognizer._in_vain[2]
+    assert recognizer.recognize(frames[588], t=58.8).passes == 1
+    assert evidence < recognizer._agreeing < evidence + recognizer.REFINE_MIN_AGREEING  # more, not enough
     assert recognizer.recognize(frames[586], t=58.4 + recognizer.REFINE_BACKOFF_S + 0.2).passes == 2
 
     recognizer.recognize(frames[584], t=100.0)
@@ -389,5 +394,10 @@ def test_a_refine_pass_that_found_nothing_is_not_repeated_on_the_same_evidence(d
     assert other.score >= config.accept_inliers
 
     recognizer.recognize(frames[584], t=200.0)
+    evidence = recognizer._in_vain
     closer = recognizer.recognize(frames[596], t=200.2)
     assert (closer.artwork_id, closer.passes) == ("city-at-six", 2)
+    first_pass_only = ArtworkRecognizer(demo_index, RecognitionConfig(refine_width=0))
+    first_pass_only.recognize(frames[596])  # what 59.6 s's first pass saw: the same artwork, 3 matches more
+    assert first_pass_only._agreeing_art == evidence[1] == recognizer._artwork_number["city-at-six"]
+    assert first_pass_only._agreeing >= evidence[2] + recognizer.REFINE_MIN_AGREEING
