@@ -18,8 +18,9 @@ accept, index memory at most 400 MB and build at most 30 s; top-1 at least 0.98 
 demo paintings. Times are CPU time (``time.process_time``), so other load on a shared machine does not
 count. Index memory is given as the bytes of the descriptors (and keypoints) and as the process RSS
 growth while the index and its FLANN tree were built; build time covers both. ``ms_by_passes`` splits the
-frames by how many passes they took (``RecognitionResult.passes``: 1, the first pass at ``process_width``
-answered; 2, the refine pass at ``refine_width`` ran too): the refine passes set the p90.
+frames by how many passes they took (``RecognitionResult.passes``: 0, a blank frame (a plain wall) that no
+pass had to look at; 1, the first pass at ``process_width`` answered; 2, the refine pass at ``refine_width``
+ran too): the refine passes set the p90.
 
 At 1,000 artworks the paintings alone take about 3 minutes to render and the run about 8 on a busy
 2-core machine; ``--set descriptor_dims=0 --set reference_long_side=480 --set reference_levels=2

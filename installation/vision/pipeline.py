@@ -34,6 +34,7 @@ from art2mus.installation.vision.index import (
     RecognitionIndex,
     ReferencePhoto,
     references_from_exhibit,
+    to_gray,
 )
 from art2mus.installation.vision.photo_check import check_exhibit_photos
 from art2mus.installation.vision.presence import PresenceMonitor
@@ -198,16 +199,16 @@ class VisionPipeline:
         pipeline.excluded = excluded
         return pipeline
 
-    def _see(self, image, t: float) -> RecognitionResult:
-        """What the camera sees at ``t``: the last result while the picture is still, the chosen artwork
-        while its keypoints follow it, else a full recognition."""
-        thumb = thumbnail(image) if self.gate is not None else None
+    def _see(self, image, gray, t: float) -> RecognitionResult:
+        """What the camera sees at ``t`` (``image`` and its ``gray``): the last result while the picture is
+        still, the chosen artwork while its keypoints follow it, else a full recognition."""
+        thumb = thumbnail(gray) if self.gate is not None else None
         if self.gate is not None and self.last_result is not None and self.gate.is_still(thumb):
             self.stats.still += 1
             return self.last_result
         tracked = None
         if self.tracker is not None and self.tracker.active and t - self._last_full_t < self.verify_s:
-            tracked = self.tracker.track(image)
+            tracked = self.tracker.track(gray)
             # the chosen artwork is kept by any tracked result (the tracker needs keep_inliers points);
             # one still dwelling must be tracked as a sighting (accept_inliers), else the full
             # recognition decides, as it would have without tracking
@@ -223,9 +224,9 @@ class VisionPipeline:
         else:
             self.stats.recognized += 1
             self._last_full_t = t
-            result = self.recognizer.recognize(image, t)
+            result = self.recognizer.recognize(image, t, gray=gray)
             if self.tracker is not None:
-                self.tracker.start(image, result)
+                self.tracker.start(gray, result)
         if self.gate is not None:
             self.gate.remember(thumb)
         return result
@@ -238,12 +239,13 @@ class VisionPipeline:
             self.last_result = None
             if self.tracker is not None:
                 self.tracker.reset()
+        gray = to_gray(frame.image)  # once: presence, the gate, the tracker and the recognizer all see grey
         if self.presence is not None:
-            self.presence.update_frame(frame.image, t)
+            self.presence.update_frame(gray, t)
         due = self._last_recognition_t is None or t - self._last_recognition_t >= self.interval_s - 1e-9
         if due:
             self._last_recognition_t = t
-            self.last_result = self._see(frame.image, t)
+            self.last_result = self._see(frame.image, gray, t)
             current = self.debouncer.update(self.last_result.artwork_id, self.last_result.score, t)
         else:
             current = self.debouncer.current

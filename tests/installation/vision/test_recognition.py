@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import os
 
@@ -401,3 +402,52 @@ def test_a_refine_pass_that_found_nothing_is_not_repeated_on_the_same_evidence(d
     first_pass_only.recognize(frames[596])  # what 59.6 s's first pass saw: the same artwork, 3 matches more
     assert first_pass_only._agreeing_art == evidence[1] == recognizer._artwork_number["city-at-six"]
     assert first_pass_only._agreeing >= evidence[2] + recognizer.REFINE_MIN_AGREEING
+
+
+def test_a_blank_frame_is_answered_without_a_sift_pass(demo_index, demo_exhibit_path, monkeypatch):
+    """The demo walk between paintings (a visitor before an empty wall, a door, the wall alone) and a
+    plain wall: fewer FAST corners than keep_inliers, so no pass runs; a frame with a painting runs one."""
+    recognizer = ArtworkRecognizer(demo_index, RecognitionConfig())
+    passes_run = []
+    original = ArtworkRecognizer._recognize_at
+
+    def spy(self, gray, width, *args):
+        passes_run.append(width)
+        return original(self, gray, width, *args)
+
+    monkeypatch.setattr(ArtworkRecognizer, "_recognize_at", spy)
+    frames = _walk_frames({352, 410, 566, 716, 80}, demo_exhibit_path)
+    wall = np.full((480, 640, 3), (188, 194, 196), np.uint8)
+    for frame in [frames[n] for n in (352, 410, 566, 716)] + [wall]:
+        result = recognizer.recognize(frame)
+        assert (result.artwork_id, result.passes, result.keypoints) == (None, 0, 0)
+    assert passes_run == []
+    result = recognizer.recognize(frames[80])  # 8.0 s: amber-fields, chosen on the walk
+    assert result.artwork_id == "amber-fields" and result.passes >= 1 and passes_run
+
+
+def test_the_blank_test_never_hides_an_artwork(demo_index, demo_paintings):
+    """The hardest views the benchmark draws (a third of the frame, light x0.5, out of focus, JPEG 35) and
+    random ones: every result is the same with the blank test as without it, and each recognised view has
+    at least three times keep_inliers corners (a margin, not a coincidence)."""
+    gated = ArtworkRecognizer(demo_index, RecognitionConfig())
+    ungated = ArtworkRecognizer(demo_index, RecognitionConfig())
+    ungated.blank_corners = 0
+    rng = np.random.default_rng(61)
+    ids = [a.id for a in DEMO_ARTWORKS]
+    recognised = 0
+    for i in range(48):
+        params = random_view_params(rng)
+        if i % 2 == 0:  # the worst corner of the benchmark's ranges
+            params = dataclasses.replace(
+                params, scale=0.3 + 0.05 * rng.random(), gain=0.5, blur_sigma=1.5, motion_blur_px=0,
+                jpeg_quality=35,
+            )
+        frame = synthetic_view(demo_paintings[ids[i % len(ids)]], params, rng).frame
+        a, b = gated.recognize(frame), ungated.recognize(frame)
+        assert (a.artwork_id, a.score, a.passes) == (b.artwork_id, b.score, b.passes), f"view {i}: {params}"
+        if a.artwork_id is not None:
+            recognised += 1
+            small, _ = gated._first_pass_image(to_gray(frame))
+            assert len(gated._corners.detect(small)) >= 3 * gated.blank_corners, f"view {i}: {params}"
+    assert recognised >= 24, "too few views recognised: the test shows nothing"

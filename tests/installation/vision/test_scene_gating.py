@@ -27,10 +27,13 @@ class CountingRecognizer:
         self.geometry = recognizer.geometry
         self.calls: list[float] = []
 
-    def recognize(self, image, t=None):
+    def recognize(self, image, t=None, *, gray=None):
         assert t == self.t, "the pipeline passes the frame's time"
+        assert gray is not None and np.array_equal(gray, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)), (
+            "the pipeline passes the frame's grey copy, converted once"
+        )
         self.calls.append(t)
-        return self.inner.recognize(image, t)
+        return self.inner.recognize(image, t, gray=gray)
 
 
 def _wall(seed: int = 0) -> np.ndarray:
