@@ -253,6 +253,30 @@ def test_a_video_that_does_not_loop_ends(tiny_video):
         grabber.stop()
 
 
+def test_a_video_file_decodes_on_one_thread_to_the_same_frames(repo_root):
+    """FFmpeg's frame threads cost CPU (a simulation's figure is CPU time): the source asks for one, and
+    the frames are those of OpenCV's default decoding, after a loop too."""
+    walk = repo_root / "exhibits" / "demo" / "camera" / "walk.mp4"
+    stream = VideoFileSource(walk, loop=True, realtime=False).open()
+    assert stream._cap.get(cv2.CAP_PROP_N_THREADS) == 1
+    default = cv2.VideoCapture(str(walk))
+    assert default.get(cv2.CAP_PROP_N_THREADS) != 1, "this OpenCV decodes on one thread anyway: nothing shown"
+    frames = []
+    while True:
+        ok, image = default.read()
+        if not ok:
+            break
+        frames.append(image)
+    default.release()
+    assert len(frames) == 783
+    for n, expected in enumerate(frames):
+        assert np.array_equal(stream.read().image, expected), f"frame {n}"
+    again = stream.read()  # looped: the first frame, from a capture opened the same way
+    assert again.media_time == 0.0 and np.array_equal(again.image, frames[0])
+    assert stream._cap.get(cv2.CAP_PROP_N_THREADS) == 1
+    stream.close()
+
+
 def test_a_paced_video_delivers_frames_at_its_rate_and_an_unpaced_one_faster(tiny_video):
     n = 2 * FILE_FRAMES + 1  # across a loop
 
