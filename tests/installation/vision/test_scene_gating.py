@@ -147,3 +147,32 @@ def test_a_moving_view_of_an_artwork_not_yet_chosen_is_tracked_through_its_dwell
     chosen_at = next(d.t for d in decisions if d.kind == ARTWORK)
     assert chosen_at == pytest.approx(1.0)
     assert pipeline.debouncer.current == "evening-regatta"
+
+
+@pytest.mark.parametrize("pan_px, least_points", [(60, 40), (120, 15)])
+def test_a_fast_pan_between_two_due_frames_keeps_the_artwork_tracked(
+    demo_index, demo_recognizer, demo_paintings, monkeypatch, pan_px, least_points
+):
+    """The camera pans 60 or 120 pixels of a 640 px frame (300-600 px/s) between two due frames: the
+    tracker's pyramid (LK_LEVELS) reaches that far, so the artwork stays tracked with enough points to count
+    as a sighting (with two levels: 12 of 63 points at 60 px, lost at 120 px, and a full search runs)."""
+    painting = demo_paintings["evening-regatta"]
+    rng = np.random.default_rng(0)
+    mottle = cv2.resize(rng.normal(0, 6, (9, 16)), (1280, 360), interpolation=cv2.INTER_CUBIC)
+    plaster = np.clip(196 + mottle, 0, 255).astype(np.uint8)
+    wall = cv2.merge([plaster - 8, plaster - 2, plaster])
+    h = 220
+    w = round(painting.shape[1] * h / painting.shape[0])
+    wall[70 : 70 + h, 500 : 500 + w] = cv2.resize(painting, (w, h), interpolation=cv2.INTER_AREA)
+    first, panned = (np.ascontiguousarray(wall[:, x : x + 640]) for x in (300, 300 - pan_px))
+    found = demo_recognizer.recognize(first)
+    assert found.artwork_id == "evening-regatta" and found.score >= 50
+    for levels, expect_tracked in ((ArtworkTracker.LK_LEVELS, True), (2, False)):
+        monkeypatch.setattr(ArtworkTracker, "LK_LEVELS", levels)
+        tracker = ArtworkTracker(demo_index.ref_sizes, min_points=10, geometry=demo_recognizer.geometry)
+        tracker.start(first, found)
+        tracked = tracker.track(panned)
+        points = 0 if tracked is None else tracked.score
+        assert (points >= least_points) is expect_tracked, f"{levels} levels: {points} points"
+        if expect_tracked:
+            assert tracked.artwork_id == "evening-regatta"
