@@ -24,6 +24,7 @@ import numpy as np
 
 from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.vision.allocator import retain_frame_buffers
+from art2mus.installation.vision.blas import single_threaded_blas
 from art2mus.installation.vision.index import RecognitionIndex, detect_features, resize_long_side, to_gray
 
 logger = logging.getLogger(__name__)
@@ -313,8 +314,10 @@ class ArtworkRecognizer:
     ) -> ArtworkRecognizer:
         """A recognizer with the exhibit's settings, as the daemon runs it: ``ArtworkRecognizer(index,
         config)`` in a process whose allocator keeps each frame's buffers for the next
-        (:func:`.allocator.retain_frame_buffers`)."""
+        (:func:`.allocator.retain_frame_buffers`) and whose BLAS products run on the calling thread
+        (:func:`.blas.single_threaded_blas`)."""
         retain_frame_buffers()
+        single_threaded_blas()
         return cls(index, config, prefilter=prefilter)
 
     def recognize(
