@@ -5,7 +5,9 @@ generated deterministically (``render_generated_artworks(N - 8, seed=SEED)``), o
 (perspective up to 45 deg, scale 0.3-1, roll +-15 deg, blur, noise, JPEG, light x0.5-x1.5, up to 30 %
 occlusion) cycling through all 100 artworks, plus distractors (other paintings in the same styles,
 faces, posters, noise, blank walls) that must stay unknown. The recognizer has the demo exhibit's
-``recognition:`` settings. The process is pinned to one CPU and OpenCV to one thread.
+``recognition:`` settings and is built as the daemon builds it (``ArtworkRecognizer.from_config``: frame
+buffers kept, numpy's BLAS on the calling thread, ``blas_threads`` in the JSON). The process is pinned to
+one CPU and OpenCV to one thread.
 
     .venv/bin/python benchmarks/bench_recognition.py [--artworks 100] [--views 200] [--distractors 50]
 
@@ -113,6 +115,7 @@ def main() -> None:
         synthetic_view,
     )
     from art2mus.installation.config import load_exhibit
+    from art2mus.installation.vision.blas import blas_threads
     from art2mus.installation.vision.index import FeatureSettings, RecognitionIndex, ReferencePhoto
     from art2mus.installation.vision.recognizer import ArtworkRecognizer
 
@@ -245,6 +248,9 @@ def main() -> None:
         "render_paintings_s": round(render_s, 2),
         "cpus": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "opencv": cv2.__version__,
+        # numpy's BLAS threads as the recognizer left them (1: the exact search's product on the calling
+        # thread; more: idle workers busy-wait beside SIFT and their CPU time counts)
+        "blas_threads": sorted(set(blas_threads().values())),
         "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(),
     }
