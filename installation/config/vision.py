@@ -75,7 +75,8 @@ class RecognitionConfig(StrictModel):
         description="Large collections: each frame is compared only with this many artworks, those that hold "
         "most of its keypoints' nearest neighbours, so that look-alikes elsewhere in the collection do not "
         "veto its matches; when that finds no artwork with accept_inliers, the frame's keypoints are matched "
-        "again exactly against these artworks' keypoints (0: with every artwork).",
+        "again exactly against these artworks' keypoints (0: with every artwork). The reference photo "
+        "check likewise compares each photo only with the photos of its shortlist's artworks.",
     )
     process_features: int = Field(
         100, ge=50, le=10000, description="Keypoints kept per frame in the first pass (fewer is faster)."

@@ -3,6 +3,7 @@ hangs, only the newest frame is kept, a video file loops and is paced at its fra
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -253,6 +254,10 @@ def test_a_video_that_does_not_loop_ends(tiny_video):
         grabber.stop()
 
 
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) < 2,
+    reason="FFmpeg's default is a decoding thread per core this process may run on: one with one",
+)
 def test_a_video_file_decodes_on_one_thread_to_the_same_frames(repo_root):
     """FFmpeg's frame threads cost CPU (a simulation's figure is CPU time): the source asks for one, and
     the frames are those of OpenCV's default decoding, after a loop too."""
