@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -543,8 +544,11 @@ def _key_digest(key: tuple) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-# photo names in stored messages: the display form depends on the current folder, so it is put back on load
+# photo names in stored messages: the display form depends on the current folder, so it is put back on load.
+# A message names a photo at its start (``NAME: ...``) or before its artwork (``NAME (artwork 'ID')``); only
+# there is a name replaced, so an artwork id or other text that equals a photo's name stays as it is
 _PATH_MARK, _OTHER_MARK = "\x00path\x00", "\x00other\x00"
+_NAMED_AT = r"(?=: | \(artwork )"
 
 
 def _save_check(store: Path, digest: str, check: ReferenceCheck) -> None:
@@ -558,7 +562,7 @@ def _save_check(store: Path, digest: str, check: ReferenceCheck) -> None:
             if f.other is not None:
                 names.append((_name(f.other), _OTHER_MARK))
             for name, mark in sorted(names, key=lambda item: -len(item[0])):
-                message = message.replace(name, mark)
+                message = re.sub(rf"(?:^|(?<= )){re.escape(name)}{_NAMED_AT}", mark, message)
             findings.append(
                 {
                     "artwork_id": f.artwork_id,

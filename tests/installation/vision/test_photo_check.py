@@ -188,3 +188,43 @@ def test_the_check_is_stored_beside_the_index_and_read_back_until_a_photo_change
     photo_check._checked.cache_clear()
     photo_check.check_exhibit_photos(exhibit)
     assert len(inspected) == 8  # rewritten whole
+
+
+def test_a_stored_message_names_the_photos_from_the_readers_folder_and_keeps_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # photos named like their artworks, listed from inside their folder: only the photo names move
+    from art2mus.installation.vision import photo_check
+    from art2mus.installation.vision.photo_check import PhotoFinding, PhotoReport, ReferenceCheck
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    amber, city = folder / "amber", folder / "city"
+    monkeypatch.chdir(folder)
+    message = "amber (artwork 'amber') shows the same picture as city (artwork 'city'): 'amber' is left out"
+    weak = "city: the photo of 'city' has only 90 keypoints (weak: recognised only from close up)"
+    check = ReferenceCheck(
+        [
+            PhotoReport("city", city, 800, 600, 90, [PhotoFinding("city", city, "keypoints", WARNING, weak)]),
+            PhotoReport(
+                "amber",
+                amber,
+                800,
+                600,
+                500,
+                [PhotoFinding("amber", amber, "duplicate", ERROR, message, other=city, score=80.0)],
+            ),
+        ]
+    )
+    store = tmp_path / "index" / photo_check.CHECK_FILENAME
+    photo_check._save_check(store, "key", check)
+    monkeypatch.chdir(tmp_path)
+    refs = [ReferencePhoto("city", path=city), ReferencePhoto("amber", path=amber)]
+    read = photo_check._load_check(store, "key", refs)
+    assert read is not None
+    assert read.photos[1].findings[0].message == (
+        "photos/amber (artwork 'amber') shows the same picture as photos/city (artwork 'city'): 'amber' is left out"
+    )
+    assert read.photos[0].findings[0].message == weak.replace("city:", "photos/city:", 1)
+    assert (read.photos[1].findings[0].other, read.photos[1].findings[0].score) == (city, 80.0)
+    assert photo_check._load_check(store, "another key", refs) is None
