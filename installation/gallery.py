@@ -218,12 +218,20 @@ class Gallery(GalleryControl):
         realtime: bool | None = None,
         progress: Callable[[int, int, str], None] | None = None,
         control_panel_port: int | None = None,
+        stage: Callable[[str], None] | None = None,
     ) -> Gallery:
-        """All the steps, in order."""
+        """All the steps, in order. ``stage(text)`` is told each step as it begins (``art2mus run`` shows it
+        as systemd's status line: a first start of a large collection takes minutes before it plays)."""
+        tell = stage or (lambda _text: None)
+        tell("starting the audio")
         self.init_audio()
+        tell("making the soundscapes")
         self.init_soundscapes(progress)
+        tell("recognition: checking the reference photos, loading or building the index")
         self.init_vision()
+        tell("opening the camera")
         self.init_camera(realtime=realtime)
+        tell("starting the control panel and the opening hours")
         self.init_control_panel(control_panel_port)
         self.init_schedule()
         return self

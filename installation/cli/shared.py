@@ -53,13 +53,23 @@ def event_printer(exhibit: Any, as_json: bool):
 
 
 def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
-    """A built :class:`Gallery`; soundscape rendering shows a progress bar on a terminal."""
+    """A built :class:`Gallery`; soundscape rendering shows a progress bar on a terminal. Under systemd
+    (``NOTIFY_SOCKET``) each step of the start, and each soundscape made, is also sent as the unit's
+    ``STATUS=`` line, so ``systemctl status`` says what a long first start is doing."""
     from art2mus.installation.gallery import Gallery
+    from art2mus.installation.watchdog import SystemdNotifier
 
     realtime = kwargs.pop("realtime", None)
     panel_port = kwargs.pop("control_panel_port", None)
     gallery = Gallery(exhibit, **kwargs)
     total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
+    notifier = SystemdNotifier()
+    stage = notifier.status if notifier.enabled else None
+
+    def made(done: int, of: int, name: str) -> None:
+        if notifier.enabled:
+            notifier.status(f"making the soundscapes: {done} of {of} ({name})")
+
     show_bar = not quiet and sys.stderr.isatty()
     if show_bar:
         from tqdm import tqdm
@@ -67,13 +77,18 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
         with tqdm(total=total, desc="making soundscapes", unit="soundscape", file=sys.stderr) as bar:
             gallery.build(
                 realtime=realtime,
-                progress=lambda done, _total, name: (bar.set_postfix_str(name), bar.update(1)),
+                progress=lambda done, of, name: (
+                    bar.set_postfix_str(name),
+                    bar.update(1),
+                    made(done, of, name),
+                ),
                 control_panel_port=panel_port,
+                stage=stage,
             )
     else:
         if not quiet:
             click.echo(f"making {total} soundscapes ...", err=True)
-        gallery.build(realtime=realtime, control_panel_port=panel_port)
+        gallery.build(realtime=realtime, control_panel_port=panel_port, stage=stage, progress=made)
     return gallery
 
 

@@ -110,7 +110,8 @@ def test_without_watchdog_usec_the_watchdog_never_feeds(systemd_socket):
 
 
 def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(repo_root, daemon_under_systemd):
-    """``art2mus run`` as systemd starts it (NOTIFY_SOCKET, WATCHDOG_USEC): READY=1 once it plays,
+    """``art2mus run`` as systemd starts it (NOTIFY_SOCKET, WATCHDOG_USEC): each step of the start as the
+    status line, READY=1 once it plays,
     WATCHDOG=1 while the mix and the camera run, a second daemon on the exhibit refused, STOPPING=1 on
     SIGTERM, and a clean exit."""
     camera = {"type": "video", "path": str(repo_root / "exhibits/demo/camera/walk.mp4")}
@@ -133,5 +134,16 @@ def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(repo_r
     while not received[-1].startswith(b"STOPPING=1"):
         received.append(sock.recv(4096))
     _, err = daemon.communicate(timeout=60)
-    assert received[0].startswith(b"READY=1"), received
+    # before READY, each step of the start is the unit's status line (`systemctl status` during a long start)
+    ready = next(i for i, m in enumerate(received) if m.startswith(b"READY=1"))
+    before = [m.decode() for m in received[:ready]]
+    assert before == [
+        "STATUS=starting the audio",
+        "STATUS=making the soundscapes",
+        "STATUS=making the soundscapes: 1 of 1 (amber-fields)",
+        "STATUS=recognition: checking the reference photos, loading or building the index",
+        "STATUS=opening the camera",
+        "STATUS=starting the control panel and the opening hours",
+    ], received
+    assert b"WATCHDOG=1" not in received[:ready]
     assert daemon.returncode == 0, err[-3000:]
