@@ -9,6 +9,7 @@ breaks and comes back is reopened with backoff and resumes at the current positi
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -91,13 +92,16 @@ def silence_accounted_for(result: dict) -> int:
     PortAudio's callback thread did not get the CPU: PortAudio then restarts the PCM with its buffer
     zeroed (at most a few periods) and flags the next callback ``paOutputUnderflow`` (the output's
     ``device_underflows``), and a callback cannot be late without the scenario seeing it
-    (``callbacks_late_s``). Only a process the OS starves gets the last two; the mixer's frames are
-    still neither lost nor repeated (``align`` checks that).
+    (``callbacks_late_s``). ALSA moves audio in whole periods, so a late callback's silence is its
+    lateness rounded up to whole periods (CI once recorded 9,168 silent frames for 7 late callbacks
+    whose lateness summed to 8,774 frames). Only a process the OS starves gets the last two; the
+    mixer's frames are still neither lost nor repeated (``align`` checks that).
     """
     status = result["status"]
     output = status["output"]
-    late_frames = int(sum(result["callbacks_late_s"]) * SR)
-    return status["frames_missing"] + output["device_underflows"] * 4 * output["frames_per_buffer"] + late_frames
+    period = output["frames_per_buffer"]
+    late_frames = sum(math.ceil(late * SR / period) * period for late in result["callbacks_late_s"])
+    return status["frames_missing"] + output["device_underflows"] * 4 * period + late_frames
 
 
 def test_what_was_mixed_is_what_reached_alsa(scenarios) -> None:
