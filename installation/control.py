@@ -188,7 +188,7 @@ class GalleryControl:
                 "artist": a.artist,
                 "year": a.year,
                 "made_by": library.made_by.get(a.id) if library else None,
-                "duration_s": round(library.clips[a.id].duration_s, 1)
+                "duration_s": round(library.clips.duration_s(a.id), 1)
                 if library and a.id in library.clips
                 else None,
                 "problems": self.artwork_problems().get(a.id, []),
@@ -224,6 +224,8 @@ class GalleryControl:
             "presence": presence,
             "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
+            # clips, those decoded now and their MB within audio.memory_mb, reads again and releases
+            "soundscapes": self.library.clips.stats() if self.library else None,
             "volume": {"room": self.room_volume, "period": self.period_volume},
             "reload": self.last_reload,
             "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,

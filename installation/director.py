@@ -25,6 +25,9 @@ from art2mus.installation.vision.pipeline import ARTWORK, VisionDecision
 
 logger = logging.getLogger(__name__)
 
+#: a soundscape whose clip could not be read again is not tried again for this long (seconds)
+UNREADABLE_RETRY_S = 60.0
+
 #: what a director event names when the room falls silent outside opening hours
 CLOSED_KEY = "silence"
 
@@ -81,6 +84,8 @@ class Director:
         self._artwork_last_seen: float | None = None
         self._override: str | None = None
         self._closed = False
+        #: artwork id -> when its clip last failed to be read again (tried again after UNREADABLE_RETRY_S)
+        self._unreadable: dict[str, float] = {}
         # the main loop (update) and the control panel's threads (override) both decide
         self._lock = threading.Lock()
 
@@ -165,7 +170,8 @@ class Director:
             playing = self.playing
             if playing not in (None, IDLE_KEY) and playing in library.clips and playing in old.clips:
                 if _same_audio(old.clips[playing], library.clips[playing]):
-                    library.clips[playing] = old.clips[playing]  # keep its voice: no crossfade to itself
+                    # keep its voice (no crossfade to itself), and how the new library reads it again
+                    library.clips.put(playing, old.clips[playing], library.clips.reload_of(playing))
             if old.idle is not None and library.idle is not None and _same_audio(old.idle, library.idle):
                 library.idle = old.idle
             self.library = library
@@ -182,9 +188,12 @@ class Director:
         with self._lock:
             self.library.pending.pop(what, None)
 
-    def replace_clip(self, what: str, clip: AudioClip, made_by: str) -> None:
+    def replace_clip(
+        self, what: str, clip: AudioClip, made_by: str, reload: Callable[[], AudioClip] | None = None
+    ) -> None:
         """A better rendering of ``what`` (an artwork id or ``idle``) has arrived: use it from now on, and if
-        it is sounding, crossfade to it (same soundscape, new rendering)."""
+        it is sounding, crossfade to it (same soundscape, new rendering). ``reload`` reads it again once
+        the library has let it go (None: it is held)."""
         with self._lock:
             library = self.library
             library.made_by[what] = made_by
@@ -195,7 +204,7 @@ class Director:
                 if self.playing == IDLE_KEY:
                     self.engine.play_idle()
             else:
-                library.clips[what] = clip
+                library.clips.put(what, clip, reload)
                 if self.playing == what:
                     self.engine.play(clip, gain_db=library.gains_db.get(what, 0.0))
         logger.info("%s: the %s rendering replaces its bridge", what, made_by)
@@ -204,7 +213,21 @@ class Director:
         if what == IDLE_KEY:
             self.engine.play_idle()
         else:
-            self.engine.play(self.library.clips[what], gain_db=self.library.gains_db.get(what, 0.0))
+            failed_at = self._unreadable.get(what)
+            if failed_at is not None and now - failed_at < UNREADABLE_RETRY_S:
+                return
+            try:
+                clip = self.library.clips[what]  # read again here when the library had let it go
+            except Exception:  # noqa: BLE001 - e.g. its audio file deleted: what sounds goes on
+                self._unreadable[what] = now
+                logger.exception(
+                    "%s cannot be read again; what sounds now plays on (next try in %g s)",
+                    what,
+                    UNREADABLE_RETRY_S,
+                )
+                return
+            self._unreadable.pop(what, None)
+            self.engine.play(clip, gain_db=self.library.gains_db.get(what, 0.0))
         self.playing = what
         self._record(DirectorEvent(now, what, reason))
 

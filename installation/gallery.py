@@ -464,8 +464,9 @@ class Gallery(GalleryControl):
     def _apply_generated(self, result: GenerationResult) -> None:
         """Swap the generated rendering in, or keep the bridge (also when the rendering is unusable)."""
         assert self.director is not None and self.engine is not None
+        source = self.soundscape_source(self.exhibit)
         try:
-            clip = self.soundscape_source(self.exhibit).generated_clip(result, self.engine)
+            clip = source.generated_clip(result, self.engine)
         except Exception:  # noqa: BLE001 - e.g. NaN in a rendering: the bridge plays on
             logger.exception(
                 "%s: the generator process's rendering cannot be played; the bridge stays", result.what
@@ -474,7 +475,9 @@ class Gallery(GalleryControl):
         if clip is None:
             self.director.generation_failed(result.what)
         else:
-            self.director.replace_clip(result.what, clip, result.generator)
+            self.director.replace_clip(
+                result.what, clip, result.generator, source.generated_reload(result, self.engine)
+            )
 
     def close(self) -> None:
         """Stop the generator process (the audio, camera and panel stop with :meth:`run`)."""

@@ -18,6 +18,7 @@ the primary's on the next start.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -32,6 +33,7 @@ import numpy as np
 from art2mus.installation.audio.clip import AudioClip, load_clip_file, played_as, prepare_clip
 from art2mus.installation.audio.engine import AudioEngine
 from art2mus.installation.cache import SoundscapeCache, cache_key, image_digest
+from art2mus.installation.clip_shelf import ClipShelf, as_shelf
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
 
@@ -48,7 +50,9 @@ class SoundscapeLibrary:
     """Every soundscape the gallery can play, in the engine's mix format.
 
     Attributes:
-        clips: artwork id -> clip.
+        clips: artwork id -> clip, a :class:`~art2mus.installation.clip_shelf.ClipShelf` that holds the
+            clips most recently chosen within ``audio.memory_mb`` and reads the others again when chosen
+            (a plain dict given here becomes a shelf that holds every clip).
         gains_db: artwork id -> the curator's ``soundscape.gain_db`` (applied when played).
         idle: the idle ambience, or None for silence.
         idle_gain_db: the idle level relative to artworks, dB.
@@ -60,7 +64,7 @@ class SoundscapeLibrary:
             show these.
     """
 
-    clips: dict[str, AudioClip] = field(default_factory=dict)
+    clips: ClipShelf = field(default_factory=ClipShelf)
     gains_db: dict[str, float] = field(default_factory=dict)
     idle: AudioClip | None = None
     idle_gain_db: float = 0.0
@@ -68,6 +72,9 @@ class SoundscapeLibrary:
     from_cache: set[str] = field(default_factory=set)
     pending: dict[str, int] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.clips = as_shelf(self.clips)
 
 
 class Made(NamedTuple):
@@ -162,6 +169,21 @@ class PrerenderResult:
     status: str
     seconds: float = 0.0
     error: str | None = None
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _read_file_again(path: Path, stamp: tuple[int, int] | None, lufs: float, settings: dict[str, Any]) -> AudioClip:
+    """A curator's audio file read again for the library: at the loudness measured at the start when the
+    file has not changed since (same size and time), else measured again."""
+    same = stamp is not None and _file_stamp(path) == stamp
+    return load_clip_file(path, loudness_lufs=lufs if same else None, **settings)
 
 
 class SoundscapeSource:
@@ -385,11 +407,26 @@ class SoundscapeSource:
                 "%s: the generator process's rendering is not in the cache; the bridge stays", result.what
             )
             return None
-        artwork = next((a for a in self.exhibit.artworks if a.id == result.what), None)
-        loop = artwork.soundscape.loop if artwork is not None else True
+        loop = self.loops(result.what)
         # a rendering carried in memory (the cache refused it) has no sidecar to keep its loudness in
         key = result.cache_key if result.soundscape is None else None
         return self.prepare(engine, sound, result.what, loop=loop, key=key)
+
+    def loops(self, what: str) -> bool:
+        """Whether ``what``'s soundscape loops (an artwork's ``soundscape.loop``; unseen artworks and the
+        idle ambience always do)."""
+        artwork = next((a for a in self.exhibit.artworks if a.id == what), None)
+        return artwork.soundscape.loop if artwork is not None else True
+
+    def generated_reload(self, result: Any, engine: AudioEngine) -> Callable[[], AudioClip] | None:
+        """How the generator process's rendering of ``result`` is read again from the cache once the
+        library has let it go (None: it came in memory, the cache refused it; hold it)."""
+        if result.soundscape is not None or not result.cache_key:
+            return None
+        made = Made(None, result.generator, False, result.cache_key)
+        listed = any(a.id == result.what for a in self.exhibit.artworks)
+        again = functools.partial(self._make_again, result.what) if listed else None
+        return self.reload(engine, result.what, made, loop=self.loops(result.what), make_again=again)
 
     # ------------------------------------------------------------------ the whole collection
     def library(
@@ -408,7 +445,11 @@ class SoundscapeSource:
         ambience leaves silence between artworks.
         """
         exhibit = self.exhibit
-        library = SoundscapeLibrary(idle_gain_db=exhibit.idle.gain_db)
+        memory = exhibit.audio.memory_mb
+        library = SoundscapeLibrary(
+            clips=ClipShelf(budget_bytes=int(memory * 1e6) if memory > 0 else None),
+            idle_gain_db=exhibit.idle.gain_db,
+        )
         total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
         done = 0
         submitted_before = len(self.submitted)
@@ -477,14 +518,16 @@ class SoundscapeSource:
     def _library_artwork(self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any) -> None:
         sound = artwork.soundscape
         if artwork.audio is not None:
-            clip = load_clip_file(
-                artwork.audio,
+            settings = dict(
                 key=artwork.id,
                 mix_rate=engine.sample_rate,
                 channels=engine.channels,
                 loop=sound.loop,
                 loop_crossfade_s=engine.loop_crossfade_seconds,
             )
+            stamp = _file_stamp(artwork.audio)
+            clip = load_clip_file(artwork.audio, **settings)
+            reload = functools.partial(_read_file_again, artwork.audio, stamp, clip.loudness_lufs, settings)
             made_by = "file"
         else:
             image_path, image = artwork_rgb(artwork.images)
@@ -500,9 +543,61 @@ class SoundscapeSource:
             if made.cached:
                 library.from_cache.add(artwork.id)
             clip = self.prepare(engine, made.soundscape, artwork.id, loop=sound.loop, key=made.key)
-        library.clips[artwork.id] = clip
+            again = functools.partial(self._make_again, artwork.id)
+            reload = self.reload(engine, artwork.id, made, loop=sound.loop, make_again=again)
+        library.clips.put(artwork.id, clip, reload)
         library.gains_db[artwork.id] = sound.gain_db
         library.made_by[artwork.id] = made_by
+
+    def reload(
+        self,
+        engine: AudioEngine,
+        what: str,
+        made: Made,
+        *,
+        loop: bool,
+        make_again: Callable[[], Made] | None = None,
+    ) -> Callable[[], AudioClip] | None:
+        """How the clip of ``made`` (``what``'s soundscape, stored in the cache) is read again once the
+        library has let it go (see :class:`~art2mus.installation.clip_shelf.ClipShelf`): from its cache
+        entry. An entry found corrupt or gone by then is made again by ``make_again`` (for an artwork: the
+        whole chain of the module docstring, the cache, the generator process with a bridge, the
+        generator here, its fallback); without one, the read fails (ValueError) and the director keeps
+        what sounds. None when ``made`` is not in the cache: that clip is held."""
+        if made.key is None or self.cache is None:
+            return None
+        cache, key, generator = self.cache, made.key, made.generator
+
+        def read_again() -> AudioClip:
+            sound = cache.get(key)
+            if sound is None:
+                if make_again is None:
+                    raise ValueError(f"{what}: its soundscape is no longer in the cache")
+                logger.warning("%s: its soundscape is no longer in the cache; making it again", what)
+                again = make_again()
+                sound, entry = again.soundscape, again.key
+            else:
+                entry = key
+            logger.debug("%s: %s rendering read again from the cache", what, generator)
+            return self.prepare(engine, sound, what, loop=loop, key=entry)
+
+        return read_again
+
+    def _make_again(self, what: str) -> Made:
+        """``what`` (an artwork id) made through the whole chain again, its generators closed after."""
+        artwork = self.artwork(what)
+        image_path, image = artwork_rgb(artwork.images)
+        try:
+            return self.make(
+                artwork.soundscape.generator,
+                image,
+                self.request(what),
+                what,
+                image_digest(image_path),
+                image_path,
+            )
+        finally:
+            self.close()
 
     def _library_idle(self, library: SoundscapeLibrary, engine: AudioEngine) -> None:
         idle = self.exhibit.idle

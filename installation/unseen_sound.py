@@ -40,10 +40,15 @@ def ensure_unseen_clip(
     assert what.startswith(UNSEEN_PREFIX), what
     exhibit = source.exhibit
     request = unseen_request(exhibit, what[len(UNSEEN_PREFIX) :])
-    made = source.make(
-        exhibit.unseen.generator, read_rgb(crop_path), request, what, image_digest(crop_path), crop_path
-    )
-    library.clips[what] = source.prepare(engine, made.soundscape, what, loop=True, key=made.key)
+
+    def make() -> Any:
+        return source.make(
+            exhibit.unseen.generator, read_rgb(crop_path), request, what, image_digest(crop_path), crop_path
+        )
+
+    made = make()
+    clip = source.prepare(engine, made.soundscape, what, loop=True, key=made.key)
+    library.clips.put(what, clip, source.reload(engine, what, made, loop=True, make_again=make))
     library.gains_db[what] = 0.0
     library.made_by[what] = made.generator
     if made.cached:
