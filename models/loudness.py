@@ -10,8 +10,10 @@ import functools
 import math
 
 import numpy as np
-import pyloudnorm
-from scipy.signal import resample_poly, sosfilt
+
+# pyloudnorm and scipy.signal are imported where they are used: together they take about 0.4 s to
+# import, and every command that only reads this module's constants (the CLI's option tables, a
+# start whose soundscapes' loudness is stored in the cache) would pay for them.
 
 #: loudness reported for digital silence (pyloudnorm returns -inf), in LUFS.
 SILENCE_LUFS = -120.0
@@ -25,6 +27,8 @@ _CHANNEL_GAINS = np.array([1.0, 1.0, 1.0, 1.41, 1.41])
 def _k_weighting(sample_rate: int) -> np.ndarray:
     """pyloudnorm's K-weighting stages at ``sample_rate`` as second-order sections ``(stages, 6)``, each
     stage's passband gain folded into its numerator."""
+    import pyloudnorm
+
     meter = pyloudnorm.Meter(sample_rate)
     sections = []
     for stage in meter._filters.values():
@@ -48,6 +52,8 @@ def integrated_loudness(waveform: np.ndarray, sample_rate: int) -> float:
         x = x[:, None]
     if x.ndim != 2 or x.shape[1] > 5:
         raise ValueError(f"loudness needs (frames,) or (frames, channels<=5) audio, got shape {x.shape}")
+    from scipy.signal import sosfilt
+
     min_frames = int(math.ceil(0.4 * sample_rate)) + 1
     if x.shape[0] == 0:
         return SILENCE_LUFS
@@ -84,6 +90,8 @@ def integrated_loudness(waveform: np.ndarray, sample_rate: int) -> float:
 
 def true_peak_dbtp(waveform: np.ndarray, sample_rate: int, oversample: int = 4) -> float:
     """True peak in dBTP: the sample peak after ``oversample``-times polyphase upsampling."""
+    from scipy.signal import resample_poly
+
     x = np.asarray(waveform, dtype=np.float64)
     if x.size == 0:
         return -math.inf

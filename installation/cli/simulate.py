@@ -40,6 +40,10 @@ def command(exhibit: Path, output: Path, duration: float, video: Path | None, as
     from art2mus.installation.vision.sources import VideoFileSource
 
     config = load_or_exit(exhibit)
+    # nothing serves a control panel here: building one would only import the web stack (~0.3 CPU s)
+    config = config.model_copy(
+        update={"control_panel": config.control_panel.model_copy(update={"enabled": False})}
+    )
     if video is None and config.camera.type != "video":
         raise click.ClickException(
             f"{exhibit}: camera.type is {config.camera.type!r}; simulate needs a video (give --video FILE)"

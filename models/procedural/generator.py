@@ -11,10 +11,6 @@ from pydantic import Field
 
 from art2mus.common.schema import StrictModel, unit
 from art2mus.models.generator import GenerationRequest, Generator, Soundscape
-from art2mus.models.procedural.analysis import analyse_image
-from art2mus.models.procedural.mapping import plan_music
-from art2mus.models.procedural.mastering import normalise_loudness
-from art2mus.models.procedural.synthesis import render_plan
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +78,13 @@ class ProceduralGenerator(Generator):
             raise ValueError(f"loudness_lufs must be between -70 and 0 LUFS, got {request.loudness_lufs}")
         if request.options:
             logger.debug("procedural generator ignores options %s", sorted(request.options))
+        # the pipeline's modules (scipy's signal and image code: ~0.5 s to import) are loaded at the first
+        # rendering, not by every reader of ProceduralGeneratorConfig (the exhibit config, the CLI)
+        from art2mus.models.procedural.analysis import analyse_image
+        from art2mus.models.procedural.mapping import plan_music
+        from art2mus.models.procedural.mastering import normalise_loudness
+        from art2mus.models.procedural.synthesis import render_plan
+
         features = analyse_image(image)
         plan = plan_music(features, request.duration_s, request.seed)
         mix, layers = render_plan(plan, self.sample_rate, loop=request.loop)

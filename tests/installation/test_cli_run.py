@@ -47,9 +47,15 @@ def _small_exhibit(tmp_path: Path, repo_root: Path) -> Path:
     return path
 
 
-def test_simulate_writes_the_mix_and_says_what_played(tmp_path, repo_root):
+def test_simulate_writes_the_mix_and_says_what_played(tmp_path, repo_root, monkeypatch):
     exhibit = _small_exhibit(tmp_path, repo_root)
+    assert yaml.safe_load(exhibit.read_text())["control_panel"].get("enabled", True)
     out = tmp_path / "mix.wav"
+
+    def no_panel(*_args, **_kwargs):  # nothing serves one in a simulation: building it cost ~0.3 CPU s
+        raise AssertionError("simulate built a control panel")
+
+    monkeypatch.setattr("art2mus.kiosk_ui.server.control_panel_for", no_panel)
     result = CliRunner().invoke(
         main, ["simulate", str(exhibit), "-o", str(out), "--duration", "16", "--json"]
     )
