@@ -161,6 +161,29 @@ class SoundscapeCache:
             waveform = waveform[:, 0]
         return Soundscape(np.ascontiguousarray(waveform), int(rate), dict(meta.get("metadata", {})))
 
+    def peek(self, key: str, played_as: str) -> tuple[int, int, float] | None:
+        """``(frames, sample_rate, loudness as played)`` of entry ``key`` from its sidecar alone, without
+        reading the audio: for a library that reads the entry when it is first chosen (:meth:`get` then
+        checks it, and a corrupt one is rendered again). None when the sidecar is missing or incomplete,
+        the audio file is missing or empty, or no usable loudness for ``played_as`` is stored. Counts as
+        a use for the least-recently-used order."""
+        audio_path, meta_path = self._paths(key)
+        try:
+            meta = json.loads(meta_path.read_text())
+            frames, rate = int(meta["frames"]), int(meta["sample_rate"])
+            if audio_path.stat().st_size == 0 or frames <= 0 or rate <= 0:
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        lufs = self.played_loudness(key, played_as)
+        if lufs is None:
+            return None
+        try:
+            os.utime(audio_path)
+        except OSError:
+            pass
+        return frames, rate, lufs
+
     def played_loudness(self, key: str, played_as: str) -> float | None:
         """The integrated loudness (LUFS) stored for entry ``key`` played as ``played_as``, or None: not
         stored yet, or a record that cannot be trusted (not a finite number in a plausible range, or

@@ -77,6 +77,18 @@ class ClipShelf(MutableMapping[str, Any]):
             self._entries[what] = _Entry(clip, reload, *_size(clip))
             self._release_beyond_budget()
 
+    def put_unread(self, what: str, duration_s: float, nbytes: int, reload: Reload) -> None:
+        """Know ``what``'s clip without holding it: ``reload()`` makes it when it is first chosen
+        (``duration_s`` and ``nbytes`` stand for it until then)."""
+        with self._lock:
+            self._entries.pop(what, None)
+            self._entries[what] = _Entry(None, reload, float(duration_s), int(nbytes))
+
+    def fits(self, nbytes: int) -> bool:
+        """Whether a clip of ``nbytes`` more would stay within the budget (always, without one)."""
+        with self._lock:
+            return self.budget_bytes is None or self.held_bytes() + nbytes <= self.budget_bytes
+
     def __setitem__(self, what: str, clip: Any) -> None:
         self.put(what, clip)
 
@@ -151,7 +163,9 @@ class ClipShelf(MutableMapping[str, Any]):
         if held <= self.budget_bytes:
             return
         names = list(self._entries)
-        protected = set(names[-self.keep_recent :]) if self.keep_recent > 0 else set()
+        held_names = [what for what in names if self._entries[what].clip is not None]
+        # the most recently used of those held (an entry not read yet was never used)
+        protected = set(held_names[-self.keep_recent :]) if self.keep_recent > 0 else set()
         for what in names:  # least recently used first
             if held <= self.budget_bytes:
                 break

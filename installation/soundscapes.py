@@ -463,16 +463,18 @@ class SoundscapeSource:
                     if progress is not None:
                         progress(done, total, artwork.id)
                     continue
-                clip = library.clips[artwork.id]
+                clips = library.clips
                 logger.info(
-                    "soundscape %d/%d: %s (%s%s, %.1f s of audio, %.1f LUFS, %.2f s)",
+                    "soundscape %d/%d: %s (%s%s, %.1f s of audio, %s, %.2f s)",
                     done,
                     total,
                     artwork.id,
                     library.made_by[artwork.id],
                     ", from the cache" if artwork.id in library.from_cache else "",
-                    clip.duration_s,
-                    clip.loudness_lufs,
+                    clips.duration_s(artwork.id),
+                    f"{clips[artwork.id].loudness_lufs:.1f} LUFS"
+                    if clips.is_held(artwork.id)
+                    else "read when first chosen",
                     time.perf_counter() - started,
                 )
                 if progress is not None:
@@ -529,6 +531,8 @@ class SoundscapeSource:
             clip = load_clip_file(artwork.audio, **settings)
             reload = functools.partial(_read_file_again, artwork.audio, stamp, clip.loudness_lufs, settings)
             made_by = "file"
+        elif self._library_unread(library, engine, artwork):
+            return
         else:
             image_path, image = artwork_rgb(artwork.images)
             made = self.make(
@@ -548,6 +552,40 @@ class SoundscapeSource:
         library.clips.put(artwork.id, clip, reload)
         library.gains_db[artwork.id] = sound.gain_db
         library.made_by[artwork.id] = made_by
+
+    def _library_unread(self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any) -> bool:
+        """Once the library's clips fill ``audio.memory_mb`` (the next would not fit), an artwork whose own
+        generator's rendering is in the cache with its loudness is only noted from its sidecar, not read (checksum, FLAC decode:
+        about 85 ms per 40 s), and read when first chosen, where :meth:`SoundscapeCache.get` checks it
+        and a corrupt entry is rendered again. A restart of a 1,000-artwork collection so plays within
+        seconds instead of reading every soundscape first. True when it was noted so."""
+        if self.cache is None or library.clips.budget_bytes is None:
+            return False
+        sound = artwork.soundscape
+        image_path = Path(artwork.images[0])
+        try:
+            key = self.key(sound.generator, self.request(artwork.id), image_digest(image_path))
+        except OSError:
+            return False  # its photo cannot be read: the whole chain decides (artwork_rgb)
+        found = self.cache.peek(key, engine.played_as(sound.loop))
+        if found is None:
+            return False
+        frames, rate, _lufs = found
+        nbytes = int(round(frames * engine.sample_rate / rate)) * engine.channels * 4  # float32, mix format
+        if library.clips.fits(nbytes):
+            return False  # read (and checked) now, and held
+        made = Made(None, sound.generator, True, key)
+        again = functools.partial(self._make_again, artwork.id)
+        library.clips.put_unread(
+            artwork.id,
+            frames / rate,
+            nbytes,
+            self.reload(engine, artwork.id, made, loop=sound.loop, make_again=again),
+        )
+        library.from_cache.add(artwork.id)
+        library.gains_db[artwork.id] = sound.gain_db
+        library.made_by[artwork.id] = sound.generator
+        return True
 
     def reload(
         self,

@@ -48,7 +48,8 @@ class AudioConfig(StrictModel):
         ge=0,
         description="Decoded soundscapes held in memory (float32 at the mix rate: 14.6 MB per 40 s of stereo "
         "at 48 kHz); those chosen least recently are let go and read again from the soundscape cache or "
-        "their audio file when chosen (about 60 ms of CPU for 40 s from the cache). 0 holds every one.",
+        "their audio file when chosen (about 60 ms of CPU for 40 s from the cache); a start reads only those "
+        "that fit. 0 holds every one.",
         json_schema_extra=unit("MB"),
     )
     reconnect_min_seconds: float = seconds(

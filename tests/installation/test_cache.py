@@ -251,3 +251,21 @@ def test_a_rendering_stored_again_drops_the_old_loudness(tmp_path):
     assert cache.played_loudness("k", fmt) is None
     assert not cache.store_played_loudness("gone", fmt, -20.0)  # no entry: nothing written
     assert not (tmp_path / "gone.json").exists()
+
+
+def test_peek_answers_from_the_sidecar_only_when_the_entry_can_be_played_without_measuring(tmp_path):
+    cache = SoundscapeCache(tmp_path)
+    fmt = played_as(48000, 2, True, 0.25)
+    assert cache.peek("k", fmt) is None  # no entry
+    cache.put("k", _tone(1.5, rate=44100))
+    assert cache.peek("k", fmt) is None  # no loudness stored yet: it must be read and measured
+    assert cache.store_played_loudness("k", fmt, -21.5)
+    audio = tmp_path / "k.flac"
+    os.utime(audio, (1_000_000, 1_000_000))
+    assert cache.peek("k", fmt) == (int(1.5 * 44100), 44100, -21.5)
+    assert audio.stat().st_mtime > 1_000_000  # a use, for the least-recently-used order
+    assert cache.peek("k", played_as(48000, 2, False, 0.25)) is None  # measured for another form
+    audio.write_bytes(b"")
+    assert cache.peek("k", fmt) is None
+    audio.unlink()
+    assert cache.peek("k", fmt) is None
