@@ -8,7 +8,7 @@ warm cache) that reports its resident memory before and after, and the CPU time 
 soundscapes the library let go (read again from the cache: checksum, FLAC decode, mix format).
 
     .venv/bin/python benchmarks/bench_soundscape_memory.py [--artworks 100] [--seconds 40] \
-        [--memory-mb 0 --memory-mb 1024] [--out FILE]
+        [--memory-mb 0 --memory-mb 1024] [--work DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ def main() -> None:
         "--memory-mb", type=float, action="append", help="settings to compare (default 0 and 1024)"
     )
     parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--work", help="keep the exhibit and its cache here (a second run renders nothing)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -118,7 +119,8 @@ def main() -> None:
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="art2mus-shelf-") as tmp:
-        work = Path(tmp)
+        work = Path(args.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
         from art2mus.installation.config import load_exhibit  # noqa: PLC0415
         from art2mus.installation.gallery import Gallery  # noqa: PLC0415
 
