@@ -35,6 +35,17 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {
 }
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
+#: the progress of long work (the reference photo checks, the recognition index build): shown at every
+#: verbosity, so a long start under systemd (warnings only) still says in the journal how far it has come;
+#: ``art2mus run`` also sends each line as the unit's ``STATUS=`` while it starts
+PROGRESS_LOGGER = "art2mus.progress"
+
+
+def progress_logger(name: str) -> logging.Logger:
+    """The logger for ``name``'s progress lines (under :data:`PROGRESS_LOGGER`)."""
+    return logging.getLogger(f"{PROGRESS_LOGGER}.{name}")
+
+
 #: libraries whose info lines are chatter in a gallery's log: shown from warning up unless -vv
 THIRD_PARTY_LOGGERS = (
     "apscheduler",
@@ -126,8 +137,9 @@ def configure_logging(
     """Install one handler on the root logger and return it.
 
     Args:
-        verbosity: 0 -> warnings, 1 -> info, 2+ -> debug (and third-party libraries' and OpenCV's own
-            info lines, which are quieted below that).
+        verbosity: 0 -> warnings (and the progress of long work, :data:`PROGRESS_LOGGER`), 1 -> info,
+            2+ -> debug (and third-party libraries' and OpenCV's own info lines, which are quieted below
+            that).
         log_format: ``auto`` (JSON under systemd, text otherwise), ``text`` or ``json``.
         environ: the environment to read ``JOURNAL_STREAM`` from (defaults to ``os.environ``).
         stream: where to write (defaults to stderr).
@@ -148,6 +160,7 @@ def configure_logging(
     root.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else logging.WARNING)
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
+    logging.getLogger(PROGRESS_LOGGER).setLevel(logging.NOTSET if verbosity >= 2 else logging.INFO)
     _quiet_opencv(verbose=verbosity >= 2)
     return handler
 

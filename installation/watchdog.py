@@ -16,11 +16,12 @@ room keeps playing meanwhile). A mixer or a camera thread that hangs stops the f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,34 @@ class SystemdNotifier:
 
     def status(self, text: str) -> bool:
         return self.send(STATUS=text)
+
+    @contextlib.contextmanager
+    def progress_as_status(self) -> Iterator[None]:
+        """While in the block, each progress line of long work (the reference photo checks, the index
+        build: :data:`~art2mus.installation.logs.PROGRESS_LOGGER`) is also sent as ``STATUS=``, so
+        ``systemctl status`` counts a long start's photos. Does nothing without ``NOTIFY_SOCKET``."""
+        if not self.enabled:
+            yield
+            return
+        from art2mus.installation.logs import PROGRESS_LOGGER
+
+        notifier = self
+
+        class _Forward(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                notifier.status(record.getMessage())
+
+        handler = _Forward(logging.INFO)
+        progress = logging.getLogger(PROGRESS_LOGGER)
+        level = progress.level
+        if progress.getEffectiveLevel() > logging.INFO:
+            progress.setLevel(logging.INFO)  # as configure_logging sets it at every verbosity
+        progress.addHandler(handler)
+        try:
+            yield
+        finally:
+            progress.removeHandler(handler)
+            progress.setLevel(level)
 
     def stopping(self, status: str = "stopping") -> bool:
         return self.send(STOPPING=1, STATUS=status)

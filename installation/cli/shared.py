@@ -66,6 +66,14 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
     notifier = SystemdNotifier()
     stage = notifier.status if notifier.enabled else None
 
+    with notifier.progress_as_status():  # the photo checks' and index build's progress lines too
+        _build(gallery, notifier, total, quiet=quiet, realtime=realtime, panel_port=panel_port, stage=stage)
+    return gallery
+
+
+def _build(
+    gallery: Any, notifier: Any, total: int, *, quiet: bool, realtime: Any, panel_port: Any, stage: Any
+) -> None:
     def made(done: int, of: int, name: str) -> None:
         if notifier.enabled:
             notifier.status(f"making the soundscapes: {done} of {of} ({name})")
@@ -89,7 +97,6 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
         if not quiet:
             click.echo(f"making {total} soundscapes ...", err=True)
         gallery.build(realtime=realtime, control_panel_port=panel_port, stage=stage, progress=made)
-    return gallery
 
 
 def panel_errors_as_messages(action: Any) -> Any:

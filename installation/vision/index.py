@@ -31,11 +31,16 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from art2mus.installation.logs import progress_logger
+
 if TYPE_CHECKING:
     from art2mus.installation.config.exhibit import ExhibitConfig
     from art2mus.installation.config.vision import RecognitionConfig
 
 logger = logging.getLogger(__name__)
+progress = progress_logger("index")
+#: a progress line every this many reference photos described (and the build's summary as progress from here)
+PROGRESS_EVERY = 100
 
 #: Bumped when the index layout or the feature extraction changes; part of the fingerprint.
 INDEX_FORMAT = 2
@@ -459,6 +464,13 @@ class RecognitionIndex:
         t0 = time.perf_counter()
         ids, sizes, scales, kps, descs, owners = [], [], [], [], [], []
         for n, ref in enumerate(references):
+            if n and n % PROGRESS_EVERY == 0:
+                progress.info(
+                    "recognition index: described %d of %d reference photos (%.0f s)",
+                    n,
+                    len(references),
+                    time.perf_counter() - t0,
+                )
             xy, desc, (w, h, s) = cls._describe(ref, n, settings)
             ids.append(ref.artwork_id)
             sizes.append((w, h))
@@ -491,7 +503,7 @@ class RecognitionIndex:
             build_seconds=time.perf_counter() - t0,
             codec=codec,
         )
-        logger.info(
+        (progress if len(ids) >= PROGRESS_EVERY else logger).info(
             "built recognition index: %d artworks, %d photos, %d keypoints in %.2f s",
             len(index.artworks),
             len(ids),

@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from art2mus.installation.config.problems import display_path
+from art2mus.installation.logs import progress_logger
 from art2mus.installation.vision.index import (
     FeatureSettings,
     ReferencePhoto,
@@ -49,6 +50,7 @@ from art2mus.installation.vision.index import (
 )
 
 logger = logging.getLogger(__name__)
+progress = progress_logger("photo_check")
 
 ERROR, WARNING = "error", "warning"
 #: fewer keypoints than this and the recognition index refuses the photo
@@ -345,7 +347,7 @@ def check_references(
         reports.append(report)
         features.append(feats)
         if number % PROGRESS_EVERY == 0:
-            logger.info(
+            progress.info(
                 "checked %d of %d reference photos (%.0f s)",
                 number,
                 len(references),
@@ -378,8 +380,7 @@ def check_references(
                 break
             if score >= lookalike_inliers:
                 _pair(reports, i, j, "lookalike", WARNING, score, "looks like")
-    logger.log(
-        logging.INFO if len(references) >= PROGRESS_EVERY else logging.DEBUG,
+    (progress.info if len(references) >= PROGRESS_EVERY else logger.debug)(
         "checked %d reference photos in %.1f s: %d findings, %d pairs compared",
         len(reports),
         time.monotonic() - started,

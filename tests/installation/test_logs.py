@@ -101,3 +101,21 @@ def test_opencv_warnings_are_quiet_without_vv(tmp_path):
     assert quiet.stdout == "False\n" and quiet.stderr == "", quiet.stdout + quiet.stderr
     # FFmpeg's complaint (on stdout!) shows with -vv: the test would notice it quieted nothing
     assert "moov atom not found" in noisy.stdout + noisy.stderr
+
+
+def test_the_progress_of_long_work_shows_at_every_verbosity(restore_logging):
+    from art2mus.installation.logs import PROGRESS_LOGGER, progress_logger
+
+    level = logging.getLogger(PROGRESS_LOGGER).level
+    try:
+        for verbosity in (0, 1, 2):
+            out = io.StringIO()
+            configure_logging(verbosity=verbosity, log_format="json", environ={}, stream=out)
+            progress_logger("photo_check").info("checked %d of %d reference photos", 100, 1000)
+            logging.getLogger("art2mus.installation.vision.photo_check").info("an ordinary info line")
+            records = [json.loads(line) for line in _lines(out)]
+            assert records[0]["msg"] == "checked 100 of 1000 reference photos", verbosity
+            assert records[0]["logger"] == "art2mus.progress.photo_check"
+            assert (len(records) == 2) == (verbosity >= 1)
+    finally:
+        logging.getLogger(PROGRESS_LOGGER).setLevel(level)

@@ -147,3 +147,35 @@ def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(repo_r
     ], received
     assert b"WATCHDOG=1" not in received[:ready]
     assert daemon.returncode == 0, err[-3000:]
+
+
+def test_a_long_starts_progress_lines_are_sent_as_the_status_line_while_it_builds(
+    systemd_socket, repo_root, monkeypatch
+):
+    """The reference photo checks and the index build report every PROGRESS_EVERY photos; under systemd
+    those lines go out as STATUS= during the start (a first start of 1,000 photos counts them), and only
+    while the block runs."""
+    import logging
+
+    from art2mus.installation.vision import index as index_module
+    from art2mus.installation.vision import photo_check
+    from art2mus.installation.vision.index import RecognitionIndex, ReferencePhoto
+
+    sock, address = systemd_socket
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": address})
+    monkeypatch.setattr(photo_check, "PROGRESS_EVERY", 3)
+    monkeypatch.setattr(index_module, "PROGRESS_EVERY", 3)
+    paintings = sorted((repo_root / "exhibits/demo/artworks").glob("*.png"))[:4]
+    refs = [ReferencePhoto(p.stem, p) for p in paintings]
+    with notifier.progress_as_status():
+        photo_check.check_references(refs)
+        RecognitionIndex.build(refs)
+        logging.getLogger("art2mus.installation.gallery").warning("not progress")
+    photo_check.check_references(refs[:3])  # after the start: the journal only
+    status = [m["STATUS"] for m in _messages(sock)]
+    assert len(status) == 4, status
+    assert status[0].startswith("checked 3 of 4 reference photos (")
+    assert status[1].startswith("checked 4 reference photos in ") and "pairs compared" in status[1]
+    assert status[2].startswith("recognition index: described 3 of 4 reference photos (")
+    assert status[3].startswith("built recognition index: 4 artworks, 4 photos")
+    notifier.close()
