@@ -246,3 +246,53 @@ def test_an_audio_file_gone_while_the_gallery_runs_keeps_what_sounds_and_is_trie
     assert director.playing == "amber-fields" and caplog.text == ""
     director.set_override("city-at-six", now=3.0 + UNREADABLE_RETRY_S)
     assert _playing(gallery) == "city-at-six"
+
+
+def test_a_curators_file_changed_since_the_start_is_measured_again_when_read_again(tmp_path, repo_root):
+    import soundfile
+
+    wav = tmp_path / "city.wav"
+    quiet = np.random.default_rng(2).normal(0, 0.05, (2 * SR, 2)).astype(np.float32)
+    soundfile.write(wav, quiet, SR, subtype="FLOAT")
+    gallery = _gallery(_exhibit(tmp_path, repo_root, 1.0, audio_file=wav))
+    clips = gallery.library.clips
+    at_start = clips["city-at-six"].loudness_lufs
+    unchanged = clips.reload_of("city-at-six")()
+    assert unchanged.loudness_lufs == at_start and np.array_equal(
+        unchanged.samples, clips["city-at-six"].samples
+    )
+    soundfile.write(wav, 4 * quiet, SR, subtype="FLOAT")  # the curator replaced it: 12 dB louder
+    louder = clips.reload_of("city-at-six")()
+    assert louder.loudness_lufs == pytest.approx(at_start + 20 * np.log10(4), abs=0.01)
+
+
+def test_a_generated_rendering_is_read_again_from_the_cache_and_an_unseen_ones_loss_is_an_error(
+    tmp_path, repo_root
+):
+    from art2mus.installation.generation_worker import GenerationResult
+
+    gallery = _gallery(_exhibit(tmp_path, repo_root, 0))
+    source = gallery.soundscape_source(gallery.exhibit)
+    sidecar = next(
+        p
+        for p in (tmp_path / "cache").glob("*.json")
+        if json.loads(p.read_text())["recipe"]["what"] == "amber-fields"
+    )
+    key = sidecar.stem
+    held = gallery.library.clips["amber-fields"]
+    result = GenerationResult(1, "amber-fields", "procedural", key, ok=True)
+    again = source.generated_reload(result, gallery.engine)()
+    assert np.max(np.abs(again.samples - held.samples)) < 1e-5 and again.key == "amber-fields"
+    # carried in memory (the cache refused it): nothing to read it from again, so it is held
+    carried = GenerationResult(2, "amber-fields", "procedural", key, ok=True, soundscape=object())
+    assert source.generated_reload(carried, gallery.engine) is None
+    # an unseen artwork's rendering whose entry is gone: no recipe here to make it again, the read fails
+    unseen = source.generated_reload(
+        GenerationResult(3, "unseen:abc", "procedural", key, ok=True), gallery.engine
+    )
+    sidecar.unlink()
+    with pytest.raises(ValueError, match="unseen:abc: its soundscape is no longer in the cache"):
+        unseen()
+    # a listed artwork's is made again through its chain (and stored again)
+    remade = source.generated_reload(result, gallery.engine)()
+    assert np.max(np.abs(remade.samples - held.samples)) < 1e-5 and sidecar.exists()
