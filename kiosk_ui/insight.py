@@ -200,6 +200,18 @@ class GalleryCollector:
             "audio_master_volume", "The engine's master volume now (linear).", audio.get("master_volume")
         )
         yield gauge("audible", "1 when sound reaches the speakers.", audible(status))
+        shelf = status.get("soundscapes") or {}
+        held_mb, budget_mb = shelf.get("held_mb"), shelf.get("budget_mb")
+        yield gauge(
+            "soundscapes_held_bytes",
+            "Decoded soundscapes held in memory (the rest are read again when chosen).",
+            None if held_mb is None else held_mb * 1e6,
+        )
+        yield gauge(
+            "soundscapes_budget_bytes",
+            "audio.memory_mb in bytes (NaN: every soundscape held).",
+            None if budget_mb is None else budget_mb * 1e6,
+        )
         generation = status.get("generation") or {}
         yield gauge(
             "generation_process_up", "1 while the generator process runs.", bool(generation.get("alive"))

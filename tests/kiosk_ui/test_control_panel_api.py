@@ -238,11 +238,17 @@ def test_metrics_count_the_sound_cards_own_underflows_apart_from_the_rings():
 
     class Reporting:
         def status(self):
-            return {"audio": {"healthy": True, "underruns": 2, "output": {"type": "pyaudio", "device_underflows": 5}}}
+            return {
+                "audio": {"healthy": True, "underruns": 2, "output": {"type": "pyaudio", "device_underflows": 5}},
+                "soundscapes": {"clips": 1000, "held": 66, "held_mb": 1013.8, "budget_mb": 1024.0},
+            }
 
     values = {f.name: f.samples[0].value for f in GalleryCollector(Reporting()).collect() if f.samples}
     assert values["art2mus_audio_underruns"] == 2
     assert values["art2mus_audio_device_underflows"] == 5
+    # the soundscapes' memory within audio.memory_mb (installation/clip_shelf.py)
+    assert values["art2mus_soundscapes_held_bytes"] == 1013.8e6
+    assert values["art2mus_soundscapes_budget_bytes"] == 1024e6
 
 
 def test_metrics_parse_and_move(running):
