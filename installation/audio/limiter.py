@@ -15,6 +15,11 @@ So ``g[n] <= req[n]`` for every frame: the output never exceeds the ceiling, wit
 Python loop (running minimum and cumulative sums are C loops). The signal is delayed by
 :attr:`TruePeakLimiter.latency_frames` (about 2 ms). While nothing comes near the ceiling, blocks
 skip the gain computer entirely and are only delayed.
+
+Only numpy: the interpolation filter, its polyphase upsampling and the running minimum are written out
+here (:func:`interpolation_filter`, :func:`upsample`, :func:`running_min`) because importing
+``scipy.signal`` and ``scipy.ndimage`` for them cost about 0.8 CPU s at every start of every command
+that plays (``demo``, ``run``, ``simulate``); the tests compare them with scipy's.
 """
 
 from __future__ import annotations
@@ -22,8 +27,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d
-from scipy.signal import firwin, upfirdn
+from numpy.lib.stride_tricks import sliding_window_view
 
 #: oversampling factor of the true-peak estimate (BS.1770-4 annex 2 uses 4 at 48 kHz).
 OVERSAMPLE = 4
@@ -67,7 +71,8 @@ class TruePeakLimiter:
         self._H = max(0, int(round(hold_s * sample_rate)))
         self._R = max(self._L, int(round(release_s * sample_rate)))
         # Interpolation filter with unity gain at each of the OVERSAMPLE phases.
-        self._fir = firwin(_TAPS, 0.98 / OVERSAMPLE, window=("kaiser", 7.0)) * OVERSAMPLE
+        self._fir = interpolation_filter(_TAPS, 0.98 / OVERSAMPLE, kaiser_beta=7.0) * OVERSAMPLE
+        self._phases = polyphase(self._fir, OVERSAMPLE)
         self._ctx = np.zeros((2 * _CONTEXT, self.channels), np.float32)
         self._delay = np.zeros((self._L, self.channels), np.float32)
         self._req_hist = np.ones(self._H + self._L)
@@ -119,7 +124,7 @@ class TruePeakLimiter:
         L, H, R = self._L, self._H, self._R
         G = np.concatenate([self._req_hist, req])
         width = H + L + 1
-        h_new = minimum_filter1d(G, width, mode="nearest")[width // 2 : width // 2 + frames]
+        h_new = running_min(G, width)
         self._req_hist = G[-(H + L) :] if H + L else G[:0]
         # _h_hist holds the R + 1 values of h before this block. Window sums move by one frame at a
         # time: the release sum gains h[n] and loses h[n - R - 1].
@@ -140,7 +145,7 @@ class TruePeakLimiter:
 
     def _frame_peaks(self, xin: np.ndarray, frames: int) -> np.ndarray:
         """Peak of each frame in ``xin[_CONTEXT : _CONTEXT + frames]``: samples and 4x interpolation, all channels."""
-        up = upfirdn(self._fir, xin, up=OVERSAMPLE, axis=0)
+        up = upsample(self._phases, xin)
         delay = (_TAPS - 1) // 2  # in oversampled samples: the filter's output lags by this much
         # Oversampled points from half a frame before to just before half a frame after each frame.
         start = OVERSAMPLE * _CONTEXT + delay - OVERSAMPLE // 2
@@ -157,3 +162,57 @@ def _row_max(a: np.ndarray) -> np.ndarray:
     for i in range(1, a.shape[1]):
         np.maximum(out, a[:, i], out=out)
     return out
+
+
+def interpolation_filter(taps: int, cutoff: float, kaiser_beta: float) -> np.ndarray:
+    """A linear-phase low-pass FIR by the window method, unity gain at 0 Hz: what
+    ``scipy.signal.firwin(taps, cutoff, window=("kaiser", kaiser_beta))`` returns.
+
+    ``cutoff`` is a fraction of the Nyquist frequency."""
+    m = np.arange(taps) - 0.5 * (taps - 1)
+    h = cutoff * np.sinc(cutoff * m) * np.kaiser(taps, kaiser_beta)
+    return h / h.sum()
+
+
+def polyphase(fir: np.ndarray, up: int) -> np.ndarray:
+    """The filter split into its ``up`` phases, ``(taps_per_phase, up)``, each reversed for a
+    correlation and zero-padded to the longest phase."""
+    per = -(-fir.size // up)
+    padded = np.zeros(per * up)
+    padded[: fir.size] = fir
+    return np.ascontiguousarray(padded.reshape(per, up)[::-1]).astype(np.float32)
+
+
+def upsample(phases: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``x`` (frames, channels) upsampled by the phases' count and filtered: what
+    ``scipy.signal.upfirdn(fir, x, up=up, axis=0)`` returns, ``((frames - 1) * up + taps', channels)``
+    with ``taps'`` the filter's length padded to whole phases.
+
+    Output sample ``up * i + p`` is ``sum_q fir[p + up * q] * x[i - q]``: one product of each frame's
+    window of the past ``taps_per_phase`` inputs with the ``(taps_per_phase, up)`` phase matrix."""
+    per, up = phases.shape
+    frames, channels = x.shape
+    padded = np.zeros((frames + 2 * (per - 1), channels), np.float32)
+    padded[per - 1 : per - 1 + frames] = x
+    out = np.empty((frames + per - 1, up, channels), np.float32)
+    for c in range(channels):
+        windows = sliding_window_view(padded[:, c], per)  # (frames + per - 1, per), no copy
+        out[:, :, c] = windows @ phases
+    return out.reshape(-1, channels)
+
+
+def running_min(values: np.ndarray, width: int) -> np.ndarray:
+    """``min(values[k : k + width])`` for every whole window, ``len(values) - width + 1`` of them,
+    in O(n) (van Herk / Gil-Werman: the minimum to the end of a block of ``width`` and the minimum
+    from the start of the next block meet in every window)."""
+    n = values.size
+    count = n - width + 1
+    if count <= 0:
+        return values[:0].copy()
+    blocks = -(-n // width)
+    padded = np.full(blocks * width, np.inf)
+    padded[:n] = values
+    rows = padded.reshape(blocks, width)
+    from_start = np.minimum.accumulate(rows, axis=1).ravel()
+    to_end = np.minimum.accumulate(rows[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(to_end[:count], from_start[width - 1 : width - 1 + count])
