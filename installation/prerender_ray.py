@@ -206,7 +206,7 @@ class PrerenderWorker:
             limit_cpu_threads(self.threads)  # in case the library ignored the variable at import
             self.build_s += time.perf_counter() - clock
             self.built.add(name)
-        return self.source.prerender_one(what, name, load_image(), digest, force)
+        return self.source.prerender_one(what, name, load_image, digest, force)
 
     def close(self) -> dict[str, float]:
         """Close the generators; this actor's CPU seconds and generator build seconds."""

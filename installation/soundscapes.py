@@ -19,6 +19,7 @@ the primary's on the next start.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import sys
@@ -112,7 +113,62 @@ def artwork_rgb(paths: list[Path]) -> tuple[Path, np.ndarray]:
     return Path(paths[0]), np.full((64, 64, 3), 128, np.uint8)
 
 
-def collection_image(paths: list[Path], tile: int = 256) -> np.ndarray:
+#: an image, or a loader of it (called when the pixels are needed: a cache hit keyed by the file needs none)
+Image = np.ndarray | Callable[[], np.ndarray]
+
+
+class _Pixels:
+    """Calls an image's loader once, when first asked; an array is returned as it is."""
+
+    def __init__(self, image: Image):
+        self._image = image
+
+    def __call__(self) -> np.ndarray:
+        if callable(self._image):
+            self._image = self._image()
+        return self._image
+
+
+def artwork_image(paths: list[Path]) -> tuple[Path, Image, str | None]:
+    """An artwork's photo for its soundscape: ``(path, pixels or their loader, the file's digest)``. The
+    first photo's file keys the cache, so a cached soundscape decodes no photo (about 6 ms each, at every
+    start); when that file cannot even be read, the photo :func:`artwork_rgb` finds is decoded now."""
+    first = Path(paths[0])
+    try:
+        return first, lambda: artwork_rgb(paths)[1], image_digest(first)
+    except OSError:
+        path, image = artwork_rgb(paths)
+        try:
+            return path, image, image_digest(path)
+        except OSError:
+            return path, image, None
+
+
+#: the side of each artwork's tile in the collection image, pixels
+COLLECTION_TILE = 256
+#: part of the collection image's cache reference: bump when :func:`collection_image` lays it out anew
+COLLECTION_LAYOUT = 1
+
+
+def idle_image_ref(exhibit: ExhibitConfig) -> str:
+    """What keys the idle ambience's image in the cache without making it: the file's digest
+    (``idle.source: image``), or for ``collection`` a digest of every artwork's first photo's digest, in
+    order, with the layout (tile size, :data:`COLLECTION_LAYOUT`). Making the collection image decodes
+    every photo and, for 1,000 artworks, lays out an 8192 px square (200 MB): a start with the idle
+    ambience cached does neither."""
+    if exhibit.idle.source != "collection":
+        return image_digest(Path(exhibit.idle.path))
+    digest = hashlib.sha256(f"collection/{COLLECTION_LAYOUT}/{COLLECTION_TILE}".encode())
+    for artwork in exhibit.artworks:
+        path = Path(artwork.images[0])
+        try:
+            digest.update(image_digest(path).encode())
+        except OSError:  # its tile is plain grey (artwork_rgb): keyed as missing until the photo is back
+            digest.update(f"missing:{path}".encode())
+    return digest.hexdigest()
+
+
+def collection_image(paths: list[Path], tile: int = COLLECTION_TILE) -> np.ndarray:
     """All the artworks side by side in a grid (RGB uint8): the image the idle ambience is made from."""
     import cv2
 
@@ -285,7 +341,7 @@ class SoundscapeSource:
     def make(
         self,
         name: str,
-        image: np.ndarray,
+        image: Image,
         request: Any,
         what: str,
         image_ref: str | np.ndarray | None = None,
@@ -298,17 +354,22 @@ class SoundscapeSource:
         file's digest, or None to key by the pixels), and what a generator renders is stored under its
         own key. A live generator (see :meth:`is_live`) that misses the cache is handed to the generator
         process and its fallback renders the bridge now; the job is recorded in :attr:`submitted`.
+
+        ``image`` may be a loader (called at most once): with ``image_ref`` given, a cache hit decodes
+        no image.
         """
+        image = _Pixels(image)
         tried: list[str] = []
         while True:
             key = None
             if self.cache is not None:
-                key = self.key(name, request, image if image_ref is None else image_ref)
+                key = self.key(name, request, image() if image_ref is None else image_ref)
                 hit = self.cache.get(key)
                 if hit is not None:
                     return Made(hit, name, True, key)
             if key is not None and self.is_live(name) and name not in tried:
-                self.submitted.append((what, self.submit(name, request, what, key, image_path, image)))
+                pixels = None if image_path is not None else image()
+                self.submitted.append((what, self.submit(name, request, what, key, image_path, pixels)))
                 logger.info("%s: %r renders in the generator process; a bridge plays meanwhile", what, name)
                 tried.append(name)
                 fallback = self.fallback(name)
@@ -317,7 +378,7 @@ class SoundscapeSource:
                 name = fallback
                 continue
             try:
-                result = self.get(name).generate(image, request)
+                result = self.get(name).generate(image(), request)
             except Exception as exc:  # noqa: BLE001 - any generator failure must leave the gallery with music
                 tried.append(name)
                 fallback = self.fallback(name)
@@ -534,15 +595,8 @@ class SoundscapeSource:
         elif self._library_unread(library, engine, artwork):
             return
         else:
-            image_path, image = artwork_rgb(artwork.images)
-            made = self.make(
-                sound.generator,
-                image,
-                self.request(artwork.id),
-                artwork.id,
-                image_digest(image_path),
-                image_path,
-            )
+            image_path, image, digest = artwork_image(artwork.images)
+            made = self.make(sound.generator, image, self.request(artwork.id), artwork.id, digest, image_path)
             made_by = made.generator
             if made.cached:
                 library.from_cache.add(artwork.id)
@@ -624,16 +678,9 @@ class SoundscapeSource:
     def _make_again(self, what: str) -> Made:
         """``what`` (an artwork id) made through the whole chain again, its generators closed after."""
         artwork = self.artwork(what)
-        image_path, image = artwork_rgb(artwork.images)
+        image_path, image, digest = artwork_image(artwork.images)
         try:
-            return self.make(
-                artwork.soundscape.generator,
-                image,
-                self.request(what),
-                what,
-                image_digest(image_path),
-                image_path,
-            )
+            return self.make(artwork.soundscape.generator, image, self.request(what), what, digest, image_path)
         finally:
             self.close()
 
@@ -650,7 +697,10 @@ class SoundscapeSource:
             library.made_by[IDLE_KEY] = "file"
         elif idle.source in ("collection", "image"):
             request = self.request(IDLE_KEY)
-            made = self.make(idle.generator, idle_image(self.exhibit), request, IDLE_KEY)
+            exhibit = self.exhibit
+            made = self.make(
+                idle.generator, lambda: idle_image(exhibit), request, IDLE_KEY, idle_image_ref(exhibit)
+            )
             if made.cached:
                 library.from_cache.add(IDLE_KEY)
             library.idle = self.prepare(engine, made.soundscape, IDLE_KEY, loop=True, key=made.key)
@@ -710,7 +760,7 @@ class SoundscapeSource:
     ) -> list[tuple[str, str, Callable[[], np.ndarray], str | None]]:
         """What :meth:`prerender` does, in order: ``(what, generator or "file", image loader, image file
         digest or None to key by the pixels)`` for each soundscape of :meth:`prerender_plan` (the image
-        files of those are hashed here, and the idle collection image made).
+        files of those are hashed here; no image is decoded).
 
         Raises:
             ValueError: ``only`` names something the exhibit does not have.
@@ -728,8 +778,8 @@ class SoundscapeSource:
             load = lambda p=image_path: read_rgb(p)  # noqa: E731 - read when its turn comes
             jobs.append((artwork.id, artwork.soundscape.generator, load, image_digest(image_path)))
         if IDLE_KEY in plan:
-            image = idle_image(exhibit)
-            jobs.append((IDLE_KEY, exhibit.idle.generator, lambda image=image: image, None))
+            load = lambda: idle_image(exhibit)  # noqa: E731 - made when its turn comes, if not cached
+            jobs.append((IDLE_KEY, exhibit.idle.generator, load, idle_image_ref(exhibit)))
         return jobs
 
     def prerender(
@@ -756,7 +806,7 @@ class SoundscapeSource:
                 if name == "file":
                     results.append(PrerenderResult(what, name, "file"))
                 else:
-                    results.append(self.prerender_one(what, name, load_image(), digest, force))
+                    results.append(self.prerender_one(what, name, load_image, digest, force))
                 if progress is not None:
                     progress(done, len(jobs), what)
         finally:
@@ -764,18 +814,20 @@ class SoundscapeSource:
         return results
 
     def prerender_one(
-        self, what: str, name: str, image: np.ndarray, digest: str | None, force: bool
+        self, what: str, name: str, image: Image, digest: str | None, force: bool
     ) -> PrerenderResult:
         """Render ``what`` with ``name`` into the cache unless it holds it already (or ``force``);
+        ``image``: the pixels or their loader (not called when cached and ``digest`` is given);
         ``digest``: the image file's digest, or None to key by the pixels. A failure is reported, not raised."""
         assert self.cache is not None
         started = time.perf_counter()
         request = self.request(what)
-        key = self.key(name, request, digest if digest is not None else image)
+        image = _Pixels(image)
+        key = self.key(name, request, digest if digest is not None else image())
         if not force and self.cache.get(key) is not None:
             return PrerenderResult(what, name, "cached")
         try:
-            sound = self.get(name).generate(image, request)
+            sound = self.get(name).generate(image(), request)
         except Exception as exc:  # noqa: BLE001 - report it and go on with the others
             logger.warning("prerender: %s with %s failed", what, name, exc_info=True)
             return PrerenderResult(

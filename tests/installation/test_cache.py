@@ -269,3 +269,48 @@ def test_peek_answers_from_the_sidecar_only_when_the_entry_can_be_played_without
     assert cache.peek("k", fmt) is None
     audio.unlink()
     assert cache.peek("k", fmt) is None
+
+
+def test_a_start_from_the_cache_decodes_no_photo_and_a_changed_photo_renders_again(
+    tmp_path, repo_root, monkeypatch
+):
+    """The cache is keyed by the photos' files, so a start that finds everything cached decodes no photo and
+    makes no collection image (1,000 artworks: 1,000 decodes and an 8192 px square, at every start); a photo
+    changed on disk is a new key for its artwork and for the idle ambience made from the collection."""
+    import shutil
+
+    import cv2
+
+    from art2mus.installation import soundscapes
+
+    demo = repo_root / "exhibits/demo"
+    for a in ("amber-fields", "city-at-six"):
+        shutil.copy(demo / f"artworks/{a}.png", tmp_path / f"{a}.png")
+    spec = yaml.safe_load(_exhibit(tmp_path, repo_root).read_text())
+    for artwork in spec["artworks"]:
+        artwork["images"] = [str(tmp_path / f"{artwork['id']}.png")]
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    decoded: list[str] = []
+    read_rgb = soundscapes.read_rgb
+    monkeypatch.setattr(soundscapes, "read_rgb", lambda p: decoded.append(Path(p).stem) or read_rgb(p))
+
+    def build():
+        decoded.clear()
+        gallery = Gallery(load_exhibit(path))
+        gallery.init_audio()
+        return gallery.init_soundscapes()
+
+    first = build()
+    assert first.from_cache == set()
+    # rendered: each artwork from its photo, the idle ambience from both
+    assert sorted(decoded) == ["amber-fields", "amber-fields", "city-at-six", "city-at-six"]
+    second = build()
+    assert second.from_cache == {"amber-fields", "city-at-six", IDLE_KEY} and decoded == []
+    # the same picture saved again (other PNG compression: other bytes) is a new photo to the cache
+    image = cv2.imread(str(tmp_path / "city-at-six.png"))
+    cv2.imwrite(str(tmp_path / "city-at-six.png"), image, [cv2.IMWRITE_PNG_COMPRESSION, 0])
+    third = build()
+    assert third.from_cache == {"amber-fields"}
+    assert sorted(decoded) == ["amber-fields", "city-at-six", "city-at-six"]
+    assert build().from_cache == {"amber-fields", "city-at-six", IDLE_KEY} and decoded == []
