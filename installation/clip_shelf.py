@@ -7,10 +7,12 @@ it keeps the clips most recently chosen up to ``budget_bytes`` and lets the othe
 is made again when next chosen, by its *reload* (read from the soundscape cache, where a corrupt
 entry is detected and rendered again, or from its audio file), so nothing is lost but the memory.
 
-The most recently used ``keep_recent`` clips are never let go, whatever the budget: the one sounding
-and the one still fading out stay the same objects, so going back to an artwork during a crossfade
-continues its voice (the engine resumes a clip *object*). A clip without a reload (no cache, or a
-rendering handed over in memory) is never let go either.
+A clip that a voice of the mix still plays (``in_use``: the engine's sounding keys) and the most recently
+used ``keep_recent`` clips are never let go, whatever the budget: the one sounding and those still fading
+out stay the same objects, so going back to an artwork during a crossfade continues its voice (the
+engine resumes a clip *object*), even after two quick changes inside one crossfade; and a clip a voice
+holds would not free its memory anyway. A clip without a reload (no cache, or a rendering handed over in
+memory) is never let go either.
 
 Thread-safe: the director (vision thread), the control panel and reloads share one shelf; a reload
 runs under the shelf's lock (a 40 s clip from the cache: about 0.1 s of CPU).
@@ -21,13 +23,14 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: the clips most recently used that are never let go: the one sounding and the one fading out
+#: the clips most recently used that are never let go: the one sounding and the one fading out (also
+#: when the engine's last published status does not show them yet)
 KEEP_RECENT = 2
 
 Reload = Callable[[], Any]
@@ -55,11 +58,14 @@ class ClipShelf(MutableMapping[str, Any]):
         *,
         budget_bytes: int | None = None,
         keep_recent: int = KEEP_RECENT,
+        in_use: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         if budget_bytes is not None and budget_bytes < 0:
             raise ValueError(f"budget_bytes must be >= 0 or None, got {budget_bytes}")
         self.budget_bytes = budget_bytes
         self.keep_recent = int(keep_recent)
+        #: the keys of the clips the mix plays now (never let go); None: only ``keep_recent`` protects
+        self.in_use = in_use
         self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()  # least recent first
         self._lock = threading.RLock()
         #: clips made again after being let go, and clips let go, since the start
@@ -166,6 +172,8 @@ class ClipShelf(MutableMapping[str, Any]):
         held_names = [what for what in names if self._entries[what].clip is not None]
         # the most recently used of those held (an entry not read yet was never used)
         protected = set(held_names[-self.keep_recent :]) if self.keep_recent > 0 else set()
+        if self.in_use is not None:
+            protected.update(self.in_use())
         for what in names:  # least recently used first
             if held <= self.budget_bytes:
                 break

@@ -508,7 +508,7 @@ class SoundscapeSource:
         exhibit = self.exhibit
         memory = exhibit.audio.memory_mb
         library = SoundscapeLibrary(
-            clips=ClipShelf(budget_bytes=int(memory * 1e6) if memory > 0 else None),
+            clips=ClipShelf(budget_bytes=int(memory * 1e6) if memory > 0 else None, in_use=engine.sounding_keys),
             idle_gain_db=exhibit.idle.gain_db,
         )
         total = len(exhibit.artworks) + (exhibit.idle.source != "silence")

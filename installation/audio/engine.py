@@ -535,6 +535,11 @@ class AudioEngine:
         """The last published status (JSON-friendly): state, what plays, levels, underruns, output health."""
         return dict(self._snapshot)
 
+    def sounding_keys(self) -> set[str]:
+        """The clip keys of every voice in the last published status (within 0.1 s of mix, and after
+        every command): what plays and what still fades out. Any thread."""
+        return {voice["key"] for voice in self._snapshot["voices"]}
+
     def _publish(self, now: float) -> None:
         mixer = self.mixer
         self._published_at = mixer.position

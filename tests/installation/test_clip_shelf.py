@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from art2mus.installation.audio.clip import prepare_clip
+from art2mus.installation.audio.clock import ManualClock
 from art2mus.installation.clip_shelf import ClipShelf
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.director import UNREADABLE_RETRY_S
@@ -149,8 +150,8 @@ def _exhibit(tmp_path, repo_root, memory_mb: float, audio_file=None):
     return path
 
 
-def _gallery(path):
-    gallery = Gallery(load_exhibit(path))
+def _gallery(path, clock=None):
+    gallery = Gallery(load_exhibit(path), clock=clock)
     gallery.init_audio()
     gallery.init_soundscapes()
     return gallery
@@ -168,7 +169,8 @@ def test_a_gallery_beyond_its_memory_reads_a_soundscape_again_when_chosen_and_pl
     _gallery(_exhibit(tmp_path, repo_root, 0))  # renders all five into the cache
     everything = _gallery(_exhibit(tmp_path, repo_root, 0))  # reads them, holds all
     one = everything.library.clips["amber-fields"].samples.nbytes  # 2 s: 768 kB
-    gallery = _gallery(_exhibit(tmp_path, repo_root, 2.5 * one / 1e6))
+    clock = ManualClock()
+    gallery = _gallery(_exhibit(tmp_path, repo_root, 2.5 * one / 1e6), clock)
     clips = gallery.library.clips
     assert gallery.library.from_cache >= set(IDS)
     # the first two fill the budget; the other three were only noted from their sidecars, not read
@@ -182,8 +184,11 @@ def test_a_gallery_beyond_its_memory_reads_a_soundscape_again_when_chosen_and_pl
     held_by_all = everything.library.clips["composition-with-signals"]
     assert np.array_equal(clips["composition-with-signals"].samples, held_by_all.samples)
     assert clips["composition-with-signals"].loudness_lufs == held_by_all.loudness_lufs
-    for k, what in enumerate(IDS):
-        director.set_override(what, now=2.0 + k)
+    crossfade = gallery.engine.crossfade_seconds
+    for what in IDS:
+        clock.advance(crossfade + 0.5)  # the voice before has faded out: nothing protects its clip
+        _playing(gallery)
+        director.set_override(what, now=clock.monotonic())
         assert _playing(gallery) == what
         assert clips.held_bytes() <= 2.5 * one
     # going round five with room for two, each was let go before its turn
@@ -296,3 +301,36 @@ def test_a_generated_rendering_is_read_again_from_the_cache_and_an_unseen_ones_l
     # a listed artwork's is made again through its chain (and stored again)
     remade = source.generated_reload(result, gallery.engine)()
     assert np.max(np.abs(remade.samples - held.samples)) < 1e-5 and sidecar.exists()
+
+
+def test_a_clip_a_voice_still_plays_is_never_let_go_so_walking_back_continues_it(tmp_path, repo_root):
+    """Three quick changes inside one crossfade with room for one clip: every voice still fading keeps its clip
+    (the same object: the engine resumes it where it is, instead of starting it again beside its own fading
+    voice), and the clips are let go once their voices have ended."""
+    _gallery(_exhibit(tmp_path, repo_root, 0))  # renders all five into the cache
+    one = 2 * SR * 2 * 4  # 2 s of stereo float32
+    clock = ManualClock()
+    gallery = _gallery(_exhibit(tmp_path, repo_root, 1.2 * one / 1e6), clock)
+    clips, director, engine = gallery.library.clips, gallery.director, gallery.engine
+    for what in IDS[:4]:  # 0.3 s apart: each change starts while the ones before still fade
+        director.set_override(what, now=clock.monotonic())
+        assert _playing(gallery) == what
+        clock.advance(0.3)
+    _playing(gallery)
+    sounding = engine.sounding_keys()
+    assert set(IDS[:4]) <= sounding  # a crossfade lasts longer than the three changes
+    first = clips["amber-fields"]  # the oldest voice, beyond the two most recent: still held
+    assert all(clips.is_held(w) for w in IDS[:4]) and clips.reloads == 3  # the three not read at the start
+    director.set_override("amber-fields", now=clock.monotonic())  # the visitor walks back
+    _playing(gallery)
+    amber = next(v for v in engine.status()["voices"] if v["key"] == "amber-fields")
+    assert clips["amber-fields"] is first and clips.reloads == 3
+    assert amber["position_s"] > 0.5  # continued where it was, not started again
+    assert [v["key"] for v in engine.status()["voices"]].count("amber-fields") == 1
+    clock.advance(engine.crossfade_seconds + 1.0)  # the others fade out and end
+    _playing(gallery)
+    assert engine.sounding_keys() == {"amber-fields"}
+    director.set_override("hills-of-orvale", now=clock.monotonic())
+    _playing(gallery)  # the next choice lets go of what no voice plays any more
+    held = [w for w in clips if clips.is_held(w)]
+    assert set(held) == {"amber-fields", "hills-of-orvale"} and clips.held_bytes() <= 2 * one
