@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from art2mus.common.digests import file_sha256
 from art2mus.models.generator import GenerationRequest, Soundscape
 
 logger = logging.getLogger(__name__)
@@ -46,12 +47,8 @@ _PLAUSIBLE_LUFS = (-120.0, 30.0)
 
 
 def image_digest(path: Path) -> str:
-    """SHA-256 of an image file's bytes (hex)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 of an image file's bytes (hex), read once per process while the file is unchanged."""
+    return file_sha256(path)
 
 
 def _array_digest(image: np.ndarray) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from art2mus.common.digests import file_sha256
 from art2mus.installation.logs import progress_logger
 
 if TYPE_CHECKING:
@@ -309,9 +310,7 @@ class ReferencePhoto:
             h.update(np.ascontiguousarray(self.image).tobytes())
         elif self.path is not None:
             try:
-                with open(self.path, "rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
+                return file_sha256(self.path)  # the file's bytes, read once per process while unchanged
             except OSError as exc:
                 raise ValueError(
                     f"{self.path}: cannot read reference photo of artwork {self.artwork_id!r}: {exc}"
