@@ -7,6 +7,7 @@ from __future__ import annotations
 import collections
 import io
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,10 @@ class ArtworkMedia:
             sf.write(buffer, samples, clip.sample_rate, format="FLAC", subtype="PCM_16")
             return buffer.getvalue()
 
-        return self._cached(("sound", what, id(clip)), make)
+        # the clip object itself, weakly: a clip let go (ClipShelf) and read again, or replaced by a generated
+        # rendering, is a new object, and a dead reference equals no live one even where CPython gives
+        # the new clip the freed one's id (which a key of id(clip) would take for the old audio)
+        return self._cached(("sound", what, weakref.ref(clip)), make)
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
