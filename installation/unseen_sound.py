@@ -42,9 +42,8 @@ def ensure_unseen_clip(
     request = unseen_request(exhibit, what[len(UNSEEN_PREFIX) :])
 
     def make() -> Any:
-        return source.make(
-            exhibit.unseen.generator, read_rgb(crop_path), request, what, image_digest(crop_path), crop_path
-        )
+        pixels = lambda: read_rgb(crop_path)  # noqa: E731 - decoded only to render, not for a cache hit
+        return source.make(exhibit.unseen.generator, pixels, request, what, image_digest(crop_path), crop_path)
 
     made = make()
     clip = source.prepare(engine, made.soundscape, what, loop=True, key=made.key)
