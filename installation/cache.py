@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ logger = logging.getLogger(__name__)
 #: part of every key: bump it when a change to the generators alters what the same inputs produce.
 CACHE_VERSION = 2
 _SUBTYPES = {"flac": "PCM_24", "wav": "FLOAT"}
+#: a temporary file of an unfinished write is removed once it is this old (seconds): a write takes moments
+STALE_TEMPORARY_S = 3600.0
 #: a stored loudness outside this range (LUFS) is not believed: digital silence is reported as -120
 #: LUFS, and audio files are refused beyond +24 dBFS (``clip.MAX_SAMPLE_MAGNITUDE``)
 _PLAUSIBLE_LUFS = (-120.0, 30.0)
@@ -78,11 +79,33 @@ def cache_key(
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a new file of a name no other writer uses (a daemon and an
+    ``art2mus prerender`` may store the same entry at once), renamed into place; raises OSError.
+
+    The file gets the mode any file of this process gets (0666 less the umask), not ``tempfile.mkstemp``'s
+    0600: a cache that ``art2mus prerender`` filled as root or as a curator stays readable to the daemon's
+    own user, who would otherwise find every entry unreadable, remove it and render it again."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"no free temporary name beside {path}")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _write_sidecar(meta_path: Path, meta: dict[str, Any]) -> None:
-    """Write a sidecar whole or not at all (a temporary file renamed into place); raises OSError."""
-    tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
-    tmp_meta.write_text(json.dumps(meta, indent=1, default=str))
-    os.replace(tmp_meta, meta_path)
+    """Write a sidecar whole or not at all (see :func:`_write_whole`); raises OSError."""
+    _write_whole(meta_path, json.dumps(meta, indent=1, default=str).encode())
 
 
 class SoundscapeCache:
@@ -137,6 +160,11 @@ class SoundscapeCache:
                 if rate != meta["sample_rate"] or waveform.shape != (meta["frames"], meta["channels"]):
                     problem = f"it holds {waveform.shape} at {rate} Hz, its sidecar says otherwise"
         # RuntimeError: libsndfile; TypeError: a sidecar field of the wrong type (``"frames": "x"``)
+        except PermissionError as exc:
+            problem = (
+                f"this user may not read it ({exc}): written by another user with a umask that shuts others "
+                "out? (`art2mus prerender` for the daemon is best run as the daemon's user)"
+            )
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             problem = f"it cannot be read ({exc})"
         if problem is not None:
@@ -257,16 +285,7 @@ class SoundscapeCache:
             )
             data = encoded.getvalue()
             digest = hashlib.sha256(data).hexdigest()
-            fd, tmp_name = tempfile.mkstemp(
-                dir=self.directory, prefix=f".{key}.", suffix=f".{self.audio_format}"
-            )
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(tmp, audio_path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            _write_whole(audio_path, data)
             meta = {
                 "key": key,
                 "sha256": digest,
@@ -296,6 +315,22 @@ class SoundscapeCache:
             except OSError as exc:
                 logger.warning("cannot remove %s: %s", path, exc)
 
+    def _sweep_temporaries(self) -> None:
+        try:
+            leftovers = list(self.directory.glob(".*.tmp"))
+        except OSError:
+            return
+        now = time.time()
+        for path in leftovers:
+            try:
+                if now - path.stat().st_mtime > STALE_TEMPORARY_S:
+                    path.unlink()
+                    logger.info(
+                        "cache %s: removed %s, left by a write that never finished", self.directory, path.name
+                    )
+            except OSError:
+                continue
+
     def entries(self) -> list[tuple[str, int, float]]:
         """``(key, bytes, last used)`` of every whole entry."""
         out = []
@@ -314,7 +349,10 @@ class SoundscapeCache:
         return sum(size for _, size, _ in self.entries())
 
     def evict(self) -> int:
-        """Remove least recently used entries until the cache fits ``max_size_bytes``; returns how many."""
+        """Remove least recently used entries until the cache fits ``max_size_bytes``; returns how many.
+        Temporary files a writer left behind (a crash or a power cut during a write) go too, once they
+        are :data:`STALE_TEMPORARY_S` old."""
+        self._sweep_temporaries()
         entries = sorted(self.entries(), key=lambda e: e[2])
         total = sum(size for _, size, _ in entries)
         removed = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,82 @@ def test_least_recently_used_entries_go_first(tmp_path):
     cache.max_size_bytes = 2 * one
     assert cache.evict() == 1
     assert sorted(k for k, _, _ in cache.entries()) == ["a", "c"]  # b was the least recently used
+
+
+@pytest.fixture
+def umask():
+    """Sets the process's umask for one test (as a shell or systemd's ``UMask=`` would), then restores it."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize(
+    ("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)], ids=["022", "027", "077"]
+)
+def test_an_entry_gets_the_writers_umask_like_any_file(tmp_path, umask, mask, mode):
+    umask(mask)
+    cache = SoundscapeCache(tmp_path)
+    assert cache.put("k", _tone(0.1))
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {"k.flac": mode, "k.json": mode}
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to switch users")
+def test_a_cache_prerendered_by_root_is_read_by_the_daemons_user(umask):
+    """``art2mus prerender`` run as root (umask 022, as a shell gives it) into the cache of a daemon that runs
+    as its own user: the daemon reads every entry instead of finding it unreadable and rendering it again."""
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    umask(0o022)
+    folder = Path(tempfile.mkdtemp(prefix="art2mus-cache-"))  # pytest's tmp_path is closed to other users
+    try:
+        folder.chmod(0o755)
+        SoundscapeCache(folder).put("k", _tone(0.2))
+        pid = os.fork()
+        if pid == 0:  # the daemon's user: nobody, with no write access to the folder
+            code = 3
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                code = 0 if SoundscapeCache(folder).get("k") is not None else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the daemon's user could not read the entry"
+        assert (folder / "k.flac").exists()
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_an_unreadable_entry_is_reported_as_a_permission_problem(tmp_path, caplog, monkeypatch):
+    cache = SoundscapeCache(tmp_path)
+    cache.put("k", _tone(0.1))
+    real = Path.read_bytes
+
+    def refused(self):
+        if self.suffix == ".flac":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with caplog.at_level(logging.WARNING):
+        assert cache.get("k") is None
+    assert "may not read it" in caplog.text and "as the daemon's user" in caplog.text
+
+
+def test_a_write_that_never_finished_leaves_nothing_behind_for_long(tmp_path):
+    cache = SoundscapeCache(tmp_path)
+    stale, fresh = tmp_path / ".k.flac.0a1b2c.tmp", tmp_path / ".j.flac.3d4e5f.tmp"  # a power cut's leftovers
+    for leftover in (stale, fresh):
+        leftover.write_bytes(b"half a soundscape")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    assert cache.put("k", _tone(0.1))
+    assert not stale.exists() and fresh.exists()  # one still being written by another process stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, "k.flac", "k.json"]
 
 
 def test_a_cache_on_a_read_only_disk_only_costs_renders(tmp_path, caplog):
