@@ -10,6 +10,9 @@ import click
 from art2mus.installation.cli.options import file_option
 from art2mus.installation.cli.shared import build_gallery, event_printer, load_or_exit
 
+#: seconds simulated when the video file does not say how long it is and no --duration is given
+FALLBACK_SECONDS = 60.0
+
 
 @click.command("simulate")
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path))
@@ -19,9 +22,9 @@ from art2mus.installation.cli.shared import build_gallery, event_printer, load_o
 @click.option(
     "--duration",
     type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
-    show_default=True,
-    help="Seconds of gallery time to simulate.",
+    default=None,
+    help="Seconds of gallery time to simulate (the video loops).  [default: the video once through; "
+    f"{FALLBACK_SECONDS:g} s when the file does not say how long it is]",
 )
 @click.option(
     "--video",
@@ -30,14 +33,14 @@ from art2mus.installation.cli.shared import build_gallery, event_printer, load_o
     help="Camera video to use instead of the exhibit's camera (which must then be a video file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what plays, and a summary, as JSON lines.")
-def command(exhibit: Path, output: Path, duration: float, video: Path | None, as_json: bool) -> None:
+def command(exhibit: Path, output: Path, duration: float | None, video: Path | None, as_json: bool) -> None:
     """Run EXHIBIT over a camera video as fast as the machine allows, with a simulated clock, and write
     the mix to a WAV file: the same recognition, debounce, crossfades and loudness as `art2mus run`,
     for checking an exhibit's settings (dwell, hold, idle) before opening day.
     """
     from art2mus.installation.audio.clock import ManualClock
     from art2mus.installation.audio.outputs import WavOutput
-    from art2mus.installation.vision.sources import VideoFileSource
+    from art2mus.installation.vision.sources import VideoFileSource, video_seconds
 
     config = load_or_exit(exhibit)
     # nothing serves a control panel here: building one would only import the web stack (~0.3 CPU s)
@@ -48,7 +51,15 @@ def command(exhibit: Path, output: Path, duration: float, video: Path | None, as
         raise click.ClickException(
             f"{exhibit}: camera.type is {config.camera.type!r}; simulate needs a video (give --video FILE)"
         )
-    source = VideoFileSource(video or config.camera.path, loop=True, realtime=False)
+    path = video or config.camera.path
+    if duration is None:  # a walk or a recorded visit is simulated whole, as the curator made it
+        duration = video_seconds(path)
+        if duration is None:
+            duration = FALLBACK_SECONDS
+            click.echo(
+                f"{path} does not say how long it is: simulating {duration:g} s (give --duration)", err=True
+            )
+    source = VideoFileSource(path, loop=True, realtime=False)
     wav = WavOutput(output, realtime=True, subtype="PCM_16")
     gallery = build_gallery(
         config,

@@ -46,3 +46,4 @@ def command(exhibit: Path, output: Path) -> None:
         f"wrote {video.path} ({video.duration_s:.0f} s, {video.width}x{video.height}, {video.fps:g} fps)"
     )
     click.echo(f"wrote {video.timeline_path}: visits {' -> '.join(visits)}")
+    click.echo(f"next: art2mus simulate {exhibit} --video {video.path} -o mix.wav")

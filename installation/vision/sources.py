@@ -280,6 +280,21 @@ def open_video(path: Path) -> cv2.VideoCapture:
     return cv2.VideoCapture(str(path))
 
 
+def video_seconds(path: Path | str) -> float | None:
+    """How long the video at ``path`` plays once through (its frame count over its frame rate, as the
+    file says), or None when it cannot be opened or does not say (a stream-like file without a count)."""
+    cap = open_video(Path(path))
+    try:
+        if not cap.isOpened():
+            return None
+        frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    if not (math.isfinite(frames) and frames > 0 and math.isfinite(fps) and 0 < fps <= 1000):
+        return None
+    return frames / fps
+
+
 class _VideoFileStream(FrameStream):
     def __init__(self, source: VideoFileSource, cap: cv2.VideoCapture, fps: float):
         self._src = source

@@ -71,6 +71,19 @@ def test_simulate_writes_the_mix_and_says_what_played(tmp_path, repo_root, monke
     )
 
 
+def test_simulate_of_a_video_that_does_not_say_its_length_falls_back_and_says_so(
+    tmp_path, repo_root, monkeypatch
+):
+    exhibit = _small_exhibit(tmp_path, repo_root)
+    monkeypatch.setattr("art2mus.installation.vision.sources.video_seconds", lambda path: None)
+    monkeypatch.setattr("art2mus.installation.cli.simulate.FALLBACK_SECONDS", 2.0)
+    out = tmp_path / "mix.wav"
+    result = CliRunner().invoke(main, ["simulate", str(exhibit), "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "does not say how long it is: simulating 2 s (give --duration)" in result.stderr
+    assert soundfile.info(str(out)).duration == pytest.approx(2.0, abs=0.03)
+
+
 def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("collection:\n  name: x\naudio:\n  master_volume: 3\n")

@@ -65,7 +65,9 @@ def room(tmp_path_factory, repo_root) -> Path:
     folder = tmp_path_factory.mktemp("first-exhibit")
     six_photos(folder, repo_root)
     art2mus("init", "photos", "-o", "exhibit.yaml", cwd=folder)
-    art2mus("walk", "exhibit.yaml", "-o", "walk.mp4", cwd=folder)
+    walked = art2mus("walk", "exhibit.yaml", "-o", "walk.mp4", cwd=folder)
+    # the walk names the next step, which simulates the whole walk (the test below runs it)
+    assert "next: art2mus simulate exhibit.yaml --video walk.mp4 -o mix.wav" in walked.stdout
     return folder
 
 
@@ -81,20 +83,14 @@ def test_photos_to_simulate_in_three_commands(room: Path) -> None:
     assert any(s["kind"] == "empty" for s in timeline["segments"])
     prerender = art2mus("prerender", "exhibit.yaml", cwd=room)
     assert prerender.returncode == 0
-    out = art2mus(
-        "simulate",
-        "exhibit.yaml",
-        "--video",
-        "walk.mp4",
-        "-o",
-        "mix.wav",
-        "--json",
-        "--duration",
-        str(timeline["frame_count"] / timeline["fps"]),
-        cwd=room,
-    )
-    played = [event["play"] for event in map(json.loads, out.stdout.splitlines()) if "play" in event]
+    out = art2mus("simulate", "exhibit.yaml", "--video", "walk.mp4", "-o", "mix.wav", "--json", cwd=room)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    played = [event["play"] for event in lines if "play" in event]
     assert [p for p in played if p != "idle"] == walked
+    # no --duration: the whole walk, once through (the last artworks were cut off at a fixed 60 s)
+    assert lines[-1]["summary"]["seconds"] == pytest.approx(
+        timeline["frame_count"] / timeline["fps"], abs=0.03
+    )
 
 
 def test_init_twice_keeps_edits_and_adds_new_photos(tmp_path: Path, repo_root: Path) -> None:
