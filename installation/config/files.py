@@ -152,7 +152,12 @@ def _check_file(path: Path, kind: str) -> str | None:
         parent = path.parent
         while not parent.exists() and parent != parent.parent:
             parent = parent.parent
-        return None if os.access(parent, os.W_OK) else f"cannot create {shown}: {display_path(parent)} is not writable"
+        if os.access(parent, os.W_OK):
+            return None
+        # systemd names the folders a unit with StateDirectory= may write (the rest is read-only to it)
+        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+        hint = f" (this service may write only under {state}: put the folder there)" if state else ""
+        return f"cannot create {shown}: {display_path(parent)} is not writable{hint}"
     if kind == "dir":
         if not path.exists():
             return f"folder not found: {shown}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -252,3 +253,37 @@ def test_unreadable_audio_and_video_are_detected(gallery: Path) -> None:
     found = {field: message for _, field, message in problems_of(path)}
     assert "not a readable audio file" in found["artworks[0].audio"]
     assert "not a readable video" in found["camera.path"]
+
+
+def test_a_read_only_exhibit_folder_under_systemd_names_where_the_daemon_may_write(
+    gallery: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit's exhibit lives in /etc/art2mus, read-only to the daemon (ProtectSystem=strict): its default
+    folders (cache, index, unseen crops beside the YAML file) are refused by `validate`, the unit's
+    ExecStartPre, saying where the service may write; moved there, the exhibit is valid."""
+    etc, state = gallery / "etc", gallery / "var-lib-art2mus"
+    state.mkdir()
+    real_access = os.access
+
+    def read_only_etc(path, mode, *args, **kwargs):  # root may write anywhere: the sandbox is what refuses
+        if mode & os.W_OK and Path(path).is_relative_to(etc):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("art2mus.installation.config.files.os.access", read_only_etc)
+    monkeypatch.setenv("STATE_DIRECTORY", f"{state}:{gallery / 'other-state'}")
+    exhibit = write(etc / "exhibit.yaml", f"artworks: [{{id: a1, images: [{gallery}/img/a.png]}}]\n")
+    found = {field: message for _, field, message in problems_of(exhibit)}
+    assert set(found) == {"recognition.index_dir", "unseen.dir", "cache.dir"}
+    for message in found.values():
+        assert f"{etc} is not writable (this service may write only under {state}: put the folder there)" in message
+    write(
+        exhibit,
+        f"""
+        artworks: [{{id: a1, images: [{gallery}/img/a.png]}}]
+        cache: {{dir: {state}/cache}}
+        recognition: {{index_dir: {state}}}
+        unseen: {{dir: {state}/unseen}}
+        """,
+    )
+    assert problems_of(exhibit) == []
