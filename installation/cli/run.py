@@ -6,6 +6,7 @@ SIGINT/SIGTERM, reload on SIGHUP) is :func:`art2mus.installation.daemon.run_unti
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -18,6 +19,8 @@ from art2mus.installation.cli.shared import (
     load_or_exit,
     panel_errors_as_messages,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @click.command("run")
@@ -38,10 +41,13 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
     audio device is reopened with backoff while the rest keeps running. SIGHUP (systemctl reload)
     re-reads EXHIBIT; a file with problems is reported and the running configuration stays.
     """
+    from art2mus.installation.config.files import unwritable_folders
     from art2mus.installation.daemon import run_until_signalled
     from art2mus.installation.instance_lock import AlreadyRunning, InstanceLock
 
     config = load_or_exit(exhibit)
+    for warning in unwritable_folders(config):  # it plays, but makes again at every start what it cannot keep
+        logger.warning("%s: %s", exhibit, warning)
     lock = InstanceLock(config.cache.dir, str(exhibit))
     try:  # one daemon per exhibit: a second one would drive the same speakers and cache
         lock.acquire()

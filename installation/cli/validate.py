@@ -8,6 +8,7 @@ import sys
 import click
 
 from art2mus.installation.config import validate_exhibit
+from art2mus.installation.config.files import unwritable_folders
 from art2mus.installation.config.summary import json_schema_text, summary_rows
 
 
@@ -44,7 +45,9 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) ->
     if exhibit is None:
         raise click.UsageError("give an EXHIBIT file to check, or --schema")
     config, problems = validate_exhibit(exhibit, check_files=not no_files, check_photos=not no_files)
-    warnings = photo_warnings(config) if config is not None and not no_files else []
+    warnings = (
+        photo_warnings(config) + unwritable_folders(config) if config is not None and not no_files else []
+    )
     if as_json:
         click.echo(
             json.dumps(

@@ -137,6 +137,27 @@ def check_raw_files(root: Node) -> list[Problem]:
     return problems
 
 
+def _where_to_write() -> str:
+    """Under systemd, the folder a unit with ``StateDirectory=`` may write (the rest is read-only to it)."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return f" (this service may write only under {state}: put the folder there)" if state else ""
+
+
+def unwritable_folders(config: ExhibitConfig) -> list[str]:
+    """Warnings for the exhibit's output folders (cache, index, unseen crops) that exist but that this user
+    may not write: the gallery still plays (what is there is read), but what it makes is not kept, so
+    every start makes it again (a cache folder that ``art2mus prerender`` created as root, say)."""
+    warnings = []
+    for loc, _container, _key, path, kind in iter_paths(config):
+        output = kind is not None and kind.kind == "output"
+        if output and path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            warnings.append(
+                f"{format_loc(loc)}: this user may not write {display_path(path)}: what the gallery makes "
+                f"there is not kept and is made again at every start{_where_to_write()}"
+            )
+    return warnings
+
+
 def check_file(path: Path, kind: str) -> str | None:
     """None if ``path`` is usable as ``kind``, else a sentence saying what is wrong. Never raises."""
     try:
@@ -154,10 +175,7 @@ def _check_file(path: Path, kind: str) -> str | None:
             parent = parent.parent
         if os.access(parent, os.W_OK):
             return None
-        # systemd names the folders a unit with StateDirectory= may write (the rest is read-only to it)
-        state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-        hint = f" (this service may write only under {state}: put the folder there)" if state else ""
-        return f"cannot create {shown}: {display_path(parent)} is not writable{hint}"
+        return f"cannot create {shown}: {display_path(parent)} is not writable{_where_to_write()}"
     if kind == "dir":
         if not path.exists():
             return f"folder not found: {shown}"

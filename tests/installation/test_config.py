@@ -287,3 +287,47 @@ def test_a_read_only_exhibit_folder_under_systemd_names_where_the_daemon_may_wri
         """,
     )
     assert problems_of(exhibit) == []
+
+
+def test_an_output_folder_this_user_may_not_write_is_a_warning_and_the_exhibit_still_runs(
+    gallery: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache folder that `art2mus prerender` created as root, under the daemon's writable state folder:
+    the daemon may read it (it plays what is cached) but keeps nothing new, so validate (the unit's
+    ExecStartPre) and run warn, naming the field; the exhibit stays valid, so the room still plays."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from art2mus.installation.cli import main  # noqa: PLC0415
+    from art2mus.installation.config.files import unwritable_folders  # noqa: PLC0415
+
+    state = gallery / "state"
+    (state / "cache").mkdir(parents=True)
+    real_access = os.access
+
+    def roots_cache(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(path) == state / "cache":
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("art2mus.installation.config.files.os.access", roots_cache)
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))
+    painting = repo_root / "exhibits/demo/artworks/amber-fields.png"  # a photo the photo checks accept
+    exhibit = write(
+        gallery / "exhibit.yaml",
+        f"""
+        artworks: [{{id: a1, images: [{painting}]}}]
+        cache: {{dir: {state}/cache}}
+        recognition: {{index_dir: {state}}}
+        unseen: {{dir: {state}/unseen}}
+        """,
+    )
+    assert problems_of(exhibit) == []
+    warnings = unwritable_folders(load_exhibit(exhibit))
+    assert warnings == [
+        f"cache.dir: this user may not write {state / 'cache'}: what the gallery makes there is not kept and is "
+        f"made again at every start (this service may write only under {state}: put the folder there)"
+    ]
+    result = CliRunner().invoke(main, ["validate", str(exhibit)])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {warnings[0]}" in result.stderr and f"{exhibit}: valid" in result.stdout
+
