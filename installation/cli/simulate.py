@@ -52,6 +52,12 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
             f"{exhibit}: camera.type is {config.camera.type!r}; simulate needs a video (give --video FILE)"
         )
     path = video or config.camera.path
+    if video is not None:  # the exhibit's own camera video was checked with the exhibit
+        from art2mus.installation.config.files import check_file
+
+        problem = check_file(video, "video")
+        if problem:
+            raise click.ClickException(f"--video: {problem}")
     if duration is None:  # a walk or a recorded visit is simulated whole, as the curator made it
         duration = video_seconds(path)
         if duration is None:

@@ -84,6 +84,18 @@ def test_simulate_of_a_video_that_does_not_say_its_length_falls_back_and_says_so
     assert soundfile.info(str(out)).duration == pytest.approx(2.0, abs=0.03)
 
 
+def test_simulate_refuses_a_video_it_cannot_read_before_making_anything(tmp_path, repo_root):
+    exhibit = _small_exhibit(tmp_path, repo_root)
+    notes = tmp_path / "visit.mp4"
+    notes.write_text("not a video: the curator's notes, saved under the wrong name\n")
+    result = CliRunner().invoke(
+        main, ["simulate", str(exhibit), "--video", str(notes), "-o", str(tmp_path / "m.wav")]
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a sentence, not a traceback
+    assert f"--video: not a readable video: {notes}" in result.output
+    assert "making" not in result.output and not (tmp_path / "m.wav").exists()
+
+
 def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("collection:\n  name: x\naudio:\n  master_volume: 3\n")
