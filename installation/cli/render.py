@@ -108,9 +108,12 @@ def command(
     peak (dBTP), measured on the written audio. Exits non-zero with a sentence saying what went wrong
     when an image cannot be read, an artwork or generator is unknown, or generation fails.
     """
+    from art2mus.installation.cli.shared import writable_or_exit
     from art2mus.installation.config import ExhibitError
     from art2mus.installation.rendering import RenderUsageError, render
 
+    if output is not None:  # found before a generation that may take minutes, not after it
+        writable_or_exit(output, "-o/--output")
     try:
         render(
             source,

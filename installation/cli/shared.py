@@ -29,6 +29,27 @@ def load_or_exit(path: Path) -> Any:
         raise SystemExit(1) from None
 
 
+def writable_or_exit(path: Path, what: str) -> None:
+    """Exit 1 with a sentence when ``path`` cannot be written, found now rather than after the work that
+    makes what goes into it: its folder is made if missing (as the WAV output makes it) and the file is
+    opened for appending (created, and removed again, when it did not exist). ``what``: the option that
+    named it, for the message."""
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except FileExistsError:  # mkdir met a file where a folder of the path should be
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        raise click.ClickException(
+            f"{what}: cannot write {path}: {blocking} is a file, not a folder"
+        ) from None
+    except OSError as exc:
+        raise click.ClickException(f"{what}: cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
 def event_printer(exhibit: Any, as_json: bool):
     """A ``Director`` event callback that prints one line per change of what plays, timed from the first."""
     origin: list[float] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import file_option
-from art2mus.installation.cli.shared import build_gallery, event_printer, load_or_exit
+from art2mus.installation.cli.shared import build_gallery, event_printer, load_or_exit, writable_or_exit
 
 #: seconds simulated when the video file does not say how long it is and no --duration is given
 FALLBACK_SECONDS = 60.0
@@ -51,6 +51,7 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
         raise click.ClickException(
             f"{exhibit}: camera.type is {config.camera.type!r}; simulate needs a video (give --video FILE)"
         )
+    writable_or_exit(output, "-o/--output")
     path = video or config.camera.path
     if video is not None:  # the exhibit's own camera video was checked with the exhibit
         from art2mus.installation.config.files import check_file

@@ -217,3 +217,14 @@ def test_exhibit_needs_artwork_or_all(tmp_path, exhibit):
     assert result.exit_code == 2 and "--artwork ID" in result.output
     result = _run([exhibit, "--all"])
     assert result.exit_code == 2 and "--out-dir" in result.output
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_rendering(tmp_path, images, monkeypatch):
+    (tmp_path / "renders").write_text("a file where the curator meant a folder")
+    rendered = []
+    monkeypatch.setattr(ProceduralGenerator, "generate", lambda *args, **kwargs: rendered.append(args))
+    result = _run([images["warm"], "-o", tmp_path / "renders" / "warm.wav", "--duration", 2])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a sentence, not a traceback
+    folder = tmp_path / "renders"
+    assert f"cannot write {folder / 'warm.wav'}: {folder} is a file, not a folder" in result.output
+    assert rendered == []  # found before the work (with Art2Mus, minutes of it), not after

@@ -96,6 +96,15 @@ def test_simulate_refuses_a_video_it_cannot_read_before_making_anything(tmp_path
     assert "making" not in result.output and not (tmp_path / "m.wav").exists()
 
 
+def test_simulate_refuses_an_output_it_cannot_write_before_making_anything(tmp_path, repo_root):
+    exhibit = _small_exhibit(tmp_path, repo_root)
+    (tmp_path / "previews").write_text("a file where the curator meant a folder")
+    result = CliRunner().invoke(main, ["simulate", str(exhibit), "-o", str(tmp_path / "previews" / "m.wav")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a sentence, not a traceback
+    assert f"-o/--output: cannot write {tmp_path}/previews/m.wav: {tmp_path}/previews is a file" in result.output
+    assert "making" not in result.output
+
+
 def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("collection:\n  name: x\naudio:\n  master_volume: 3\n")
