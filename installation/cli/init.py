@@ -28,11 +28,13 @@ def command(photos_dir: Path, output: Path) -> None:
     stays. Then each photo's recognition quality (keypoints) is printed, with what to fix, and the file is
     validated. Exits 1 when a photo cannot be recognised or the file has problems.
     """
+    from art2mus.installation.cli.shared import writable_or_exit
     from art2mus.installation.config import validate_exhibit
     from art2mus.installation.config.problems import display_path
     from art2mus.installation.scaffold import init_exhibit
     from art2mus.installation.vision.photo_check import check_exhibit_photos
 
+    writable_or_exit(output, "-o/--output")
     try:
         result = init_exhibit(photos_dir, output)
     except (OSError, ValueError) as exc:

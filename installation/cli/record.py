@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import file_option
-from art2mus.installation.cli.shared import load_or_exit
+from art2mus.installation.cli.shared import load_or_exit, writable_or_exit
 
 
 @click.command("record")
@@ -32,6 +32,7 @@ def command(exhibit: Path, output: Path, duration: float) -> None:
     from art2mus.installation.vision.sources import camera_source_from_config
 
     config = load_or_exit(exhibit)
+    writable_or_exit(output, "-o/--output")
     source = camera_source_from_config(config.camera)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda _s, _f: stop.set())

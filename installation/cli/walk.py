@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import file_option
-from art2mus.installation.cli.shared import load_or_exit
+from art2mus.installation.cli.shared import load_or_exit, writable_or_exit
 
 
 @click.command("walk")
@@ -32,6 +32,7 @@ def command(exhibit: Path, output: Path) -> None:
     from art2mus.installation.walkthrough import exhibit_walk
 
     config = load_or_exit(exhibit)
+    writable_or_exit(output, "-o/--output")  # before a minute of rendering
     excluded = check_exhibit_photos(config).excluded
     for artwork_id, reason in excluded.items():
         click.echo(f"left off the wall: {artwork_id}: {reason}", err=True)

@@ -105,6 +105,18 @@ def test_simulate_refuses_an_output_it_cannot_write_before_making_anything(tmp_p
     assert "making" not in result.output
 
 
+@pytest.mark.parametrize("command", ["init", "walk", "record", "render"])
+def test_each_command_that_writes_a_file_refuses_one_it_cannot_write_at_once(tmp_path, repo_root, command):
+    exhibit = _small_exhibit(tmp_path, repo_root)
+    (tmp_path / "out").write_text("a file where the curator meant a folder")
+    target = tmp_path / "out" / "result"
+    source = {"init": str(repo_root / "exhibits/demo/artworks"), "render": str(exhibit)}.get(command, str(exhibit))
+    extra = ["--artwork", "amber-fields"] if command == "render" else []
+    result = CliRunner().invoke(main, [command, source, *extra, "-o", str(target)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a sentence, not a traceback
+    assert f"-o/--output: cannot write {target}: {tmp_path / 'out'} is a file, not a folder" in result.output
+
+
 def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("collection:\n  name: x\naudio:\n  master_volume: 3\n")
