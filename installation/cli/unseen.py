@@ -30,11 +30,14 @@ def list_command(exhibit: Path, as_json: bool) -> None:
         store = UnseenStore(unseen_dir(config), config.unseen.remember)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    for entry in store.listing():
+    listing = store.listing()
+    for entry in listing:
         if as_json:
             click.echo(json.dumps(entry))
         else:
             click.echo(f"{entry['id']}  seen {entry['sightings']} times  {entry['crop']}")
+    if not listing and not as_json:  # said, so an empty answer is not mistaken for a wrong folder
+        click.echo(f"no unseen artwork remembered in {unseen_dir(config)}", err=True)
 
 
 @command.command("promote")

@@ -117,6 +117,14 @@ def test_each_command_that_writes_a_file_refuses_one_it_cannot_write_at_once(tmp
     assert f"-o/--output: cannot write {target}: {tmp_path / 'out'} is a file, not a folder" in result.output
 
 
+def test_unseen_list_says_when_nothing_is_remembered(tmp_path, repo_root):
+    exhibit = _small_exhibit(tmp_path, repo_root)
+    result = CliRunner().invoke(main, ["unseen", "list", str(exhibit)])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert f"no unseen artwork remembered in {tmp_path / '.art2mus' / 'unseen'}" in result.stderr
+    assert CliRunner().invoke(main, ["unseen", "list", str(exhibit), "--json"]).output == ""  # JSON lines: none
+
+
 def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("collection:\n  name: x\naudio:\n  master_volume: 3\n")
