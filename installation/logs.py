@@ -162,7 +162,38 @@ def configure_logging(
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
     logging.getLogger(PROGRESS_LOGGER).setLevel(logging.NOTSET if verbosity >= 2 else logging.INFO)
     _quiet_opencv(verbose=verbosity >= 2)
+    _quiet_progress_bars(to_terminal=_is_terminal(handler.stream))
     return handler
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+#: Hugging Face's progress bars, each library's switch (module, function) for the ones already imported
+_HF_PROGRESS_SWITCHES = (
+    ("huggingface_hub.utils", "disable_progress_bars"),
+    ("transformers.utils.logging", "disable_progress_bar"),
+    ("diffusers.utils.logging", "disable_progress_bar"),
+)
+
+
+def _quiet_progress_bars(to_terminal: bool) -> None:
+    """Hugging Face's weight-loading and download bars (tqdm, redrawn with carriage returns) are for a
+    terminal: in the journal or a log file each model load left lines of ``Loading weights: 0%|`` noise.
+    Off unless the log goes to a terminal; the environment variable reaches the libraries imported later
+    and the spawned generator processes, which load the models. Our own progress (``art2mus.progress``)
+    is logged as lines and stays."""
+    if to_terminal:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for module, switch in _HF_PROGRESS_SWITCHES:
+        loaded = sys.modules.get(module)
+        if loaded is not None and hasattr(loaded, switch):
+            getattr(loaded, switch)()
 
 
 def _quiet_opencv(verbose: bool) -> None:

@@ -119,3 +119,54 @@ def test_the_progress_of_long_work_shows_at_every_verbosity(restore_logging):
             assert (len(records) == 2) == (verbosity >= 1)
     finally:
         logging.getLogger(PROGRESS_LOGGER).setLevel(level)
+
+
+#: in a child: a tiny GPT-2 saved and loaded back, as the generator process loads its models
+_LOAD_A_MODEL = """
+import sys, tempfile
+from art2mus.installation.logs import configure_logging
+configure_logging(stream=sys.stderr)
+import transformers
+model = transformers.GPT2Model(transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=16, n_positions=8))
+with tempfile.TemporaryDirectory() as folder:
+    model.save_pretrained(folder)
+    transformers.GPT2Model.from_pretrained(folder)
+print("loaded, bars", transformers.utils.logging.is_progress_bar_enabled(), file=sys.stderr)
+"""
+
+
+def test_model_loading_bars_stay_out_of_the_journal_but_not_off_a_terminal():
+    """Under systemd (stderr is the journal's socket; here a pipe) a model load wrote tqdm's redrawn
+    ``Loading weights`` bar into the log; on a terminal the bars stay on."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    piped = subprocess.run(
+        [sys.executable, "-c", _LOAD_A_MODEL], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "loaded, bars False" in piped.stderr and "Loading weights" not in piped.stderr
+
+    import pty  # noqa: PLC0415
+
+    main, terminal = pty.openpty()
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", _LOAD_A_MODEL],
+            stderr=terminal,
+            stdout=subprocess.DEVNULL,
+            env=env,
+            timeout=300,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(main)
+    assert child.returncode == 0
+    assert b"loaded, bars True" in shown  # (a load this small finishes before the bar's first draw)
