@@ -30,6 +30,25 @@ def demo_exhibit_path() -> Path:
     return Path(__file__).resolve().parents[2] / "exhibits" / "demo" / "exhibit.yaml"
 
 
+def _can_listen(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (as the panel's server binds: address reuse on,
+    so a port whose last connections still linger counts as free)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return True  # a host that does not resolve: the panel's own start says so
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
 @click.command("demo")
 @click.option(
     "--duration",
@@ -48,7 +67,7 @@ def demo_exhibit_path() -> Path:
 def command(duration: float | None, wav: Path | None, as_json: bool, panel_port: int | None) -> None:
     """Run the demo exhibit: its camera video -> recognition -> procedural soundscapes -> speakers (or a
     WAV file when the machine has no sound card), in real time, until Ctrl-C, with the control panel on
-    http://127.0.0.1:8080/.
+    http://127.0.0.1:8080/ (on a free port, printed, when another program holds 8080).
 
     The walk passes eight artworks with empty wall between them; each artwork's soundscape crossfades
     in a moment after it comes into view, and the idle ambience returns along the empty wall.
@@ -72,6 +91,15 @@ def command(duration: float | None, wav: Path | None, as_json: bool, panel_port:
             click.echo(f"playing on {device!r}", err=True)
     if wav is not None:
         output = WavOutput(wav, realtime=True)
+    panel = config.control_panel
+    if panel_port is None and panel.enabled and not _can_listen(panel.host, panel.port):
+        # the demo is the first command on a new machine: a port some other program holds must not stop it
+        panel_port = 0
+        click.echo(
+            f"port {panel.port} is in use: the control panel takes a free port instead (its address follows; "
+            "--panel-port N chooses one)",
+            err=True,
+        )
     if not as_json:
         click.echo(
             f"{config.collection.name}: {len(config.artworks)} artworks, camera {config.camera.path.name}; "

@@ -125,6 +125,30 @@ def test_unseen_list_says_when_nothing_is_remembered(tmp_path, repo_root):
     assert CliRunner().invoke(main, ["unseen", "list", str(exhibit), "--json"]).output == ""  # JSON lines: none
 
 
+def test_the_demo_plays_when_its_panel_port_is_taken_and_says_where_the_panel_went(tmp_path):
+    """`art2mus demo` is the first command on a new machine, where another program may hold 8080: the
+    demo takes a free port for its panel and says so, rather than stopping with an error."""
+    import socket  # noqa: PLC0415
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8080))
+        holder.listen()
+    except OSError:  # something on this machine holds it already: the same situation
+        pass
+    try:
+        result = CliRunner().invoke(
+            main, ["demo", "--duration", "1", "--json", "--wav", str(tmp_path / "demo.wav")]
+        )
+    finally:
+        holder.close()
+    assert result.exit_code == 0, result.output
+    assert "port 8080 is in use: the control panel takes a free port instead" in result.stderr
+    url = next(line.split(": ", 1)[1] for line in result.stderr.splitlines() if line.startswith("control panel: "))
+    assert url.startswith("http://127.0.0.1:") and ":8080/" not in url
+    assert json.loads(result.stdout.splitlines()[0]) == {"t": 0.0, "play": "idle"}
+
+
 def test_run_refuses_a_bad_exhibit_naming_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("collection:\n  name: x\naudio:\n  master_volume: 3\n")
