@@ -279,6 +279,7 @@ def build_dataset(
         raise ValueError("building a dataset needs a pipeline loaded with an image encoder")
     frames = _segment_frames(pipeline, segment_s)
     features.normalize_audio(np.zeros(1, np.float32), audio_norm)  # a bad mode fails before any work
+    _refuse_short_music(pairs, segment_s)
     embeddings, latents, owner = [], [], []
     for k, pair in enumerate(pairs):
         bgr = cv2.imread(str(pair.image), cv2.IMREAD_COLOR)
@@ -314,6 +315,34 @@ def build_dataset(
         torch.tensor(owner, dtype=torch.int64),
         info,
     )
+
+
+def _refuse_short_music(pairs: list[Pair], segment_s: float) -> None:
+    """Every pair's music too short to give one segment, named at once and before any work (from the files'
+    headers): the build stopped at the first such pair, after embedding and encoding all those before it.
+    A file whose header libsndfile cannot read is left to the build, which names it."""
+    import soundfile
+
+    needed = 0.5 * round(segment_s * features.SAMPLE_RATE)  # what :func:`features.segments` keeps
+    short: dict[Path, float] = {}
+    for pair in pairs:
+        if pair.audio in short:
+            continue
+        try:
+            info = soundfile.info(str(pair.audio))
+        except (RuntimeError, OSError):
+            continue
+        if info.samplerate > 0 and info.frames * features.SAMPLE_RATE / info.samplerate + 1 < needed:
+            short[pair.audio] = info.frames / info.samplerate
+    if short:
+        listed = ", ".join(f"{path} ({seconds:.1f} s)" for path, seconds in list(short.items())[:10])
+        more = f" and {len(short) - 10} more" if len(short) > 10 else ""
+        raise PairsError(
+            f"{len(short)} music file{'s' if len(short) != 1 else ''} of the pairs "
+            f"{'are' if len(short) != 1 else 'is'} shorter than half a {segment_s:g} s segment "
+            f"({segment_s / 2:g} s), too short to train on: {listed}{more}; leave "
+            f"{'them' if len(short) != 1 else 'it'} out of the manifest, or train with a shorter --segment-seconds"
+        )
 
 
 def _segment_frames(pipeline: Any, segment_s: float) -> int:

@@ -102,6 +102,19 @@ def test_dataset_is_built_once_and_saved(pipeline, manifest, tmp_path):
     }  # split by pair: no artwork on both sides
 
 
+def test_music_too_short_to_train_on_is_named_all_at_once_before_any_work(pipeline, manifest):
+    """The build stopped at the first pair whose music gives no segment, after embedding every pair before
+    it: a library with a few short jingles cost a run per jingle."""
+    pairs = read_pairs(manifest)  # four pieces of 2.5 s
+    done = []
+    with pytest.raises(PairsError) as error:
+        build_dataset(pairs, pipeline, segment_s=6.0, progress=lambda d, t, n: done.append(n))
+    text = str(error.value)
+    assert text.startswith("4 music files of the pairs are shorter than half a 6 s segment (3 s)")
+    assert all(f"{pair.audio} (2.5 s)" in text for pair in pairs) and "--segment-seconds" in text
+    assert done == []  # nothing embedded or encoded first
+
+
 def _state(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
