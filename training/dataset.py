@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,23 +317,32 @@ def build_dataset(
     )
 
 
-def _refuse_short_music(pairs: list[Pair], segment_s: float) -> None:
-    """Every pair's music too short to give one segment, named at once and before any work (from the files'
-    headers): the build stopped at the first such pair, after embedding and encoding all those before it.
-    A file whose header libsndfile cannot read is left to the build, which names it."""
+#: ``art2mus train``'s music segment length unless ``--segment-seconds`` says otherwise (seconds)
+DEFAULT_SEGMENT_S = 10.0
+
+
+def short_music(paths: Iterable[Path], segment_s: float = DEFAULT_SEGMENT_S) -> dict[Path, float]:
+    """Each of ``paths`` too short to give one ``segment_s`` segment (less than half of one, as
+    :func:`features.segments` cuts), with its length in seconds, read from the file's header. A file whose
+    header libsndfile cannot read is not listed (decoding it names the problem)."""
     import soundfile
 
-    needed = 0.5 * round(segment_s * features.SAMPLE_RATE)  # what :func:`features.segments` keeps
+    needed = 0.5 * round(segment_s * features.SAMPLE_RATE)
     short: dict[Path, float] = {}
-    for pair in pairs:
-        if pair.audio in short:
-            continue
+    for path in dict.fromkeys(paths):
         try:
-            info = soundfile.info(str(pair.audio))
+            info = soundfile.info(str(path))
         except (RuntimeError, OSError):
             continue
         if info.samplerate > 0 and info.frames * features.SAMPLE_RATE / info.samplerate + 1 < needed:
-            short[pair.audio] = info.frames / info.samplerate
+            short[path] = info.frames / info.samplerate
+    return short
+
+
+def _refuse_short_music(pairs: list[Pair], segment_s: float) -> None:
+    """Every pair's music too short to give one segment, named at once and before any work: the build
+    stopped at the first such pair, after embedding and encoding all those before it."""
+    short = short_music((pair.audio for pair in pairs), segment_s)
     if short:
         listed = ", ".join(f"{path} ({seconds:.1f} s)" for path, seconds in list(short.items())[:10])
         more = f" and {len(short) - 10} more" if len(short) > 10 else ""

@@ -76,6 +76,15 @@ def build_imagebind_manifest(
     )
     write_manifest(out_path, rows)
     write_report(report, rows, skipped, unpaired)
+    from art2mus.training.dataset import DEFAULT_SEGMENT_S, short_music
+
+    short = short_music(audio for _, _, audio, _ in rows)
+    for path, seconds in short.items():  # train refuses them at its default; said now, not at training
+        echo(
+            f"warning: {path} is {seconds:.1f} s, shorter than half of `art2mus train`'s "
+            f"{DEFAULT_SEGMENT_S:g} s segment: train with --segment-seconds {2 * seconds:.1f} or less, or "
+            "leave it out"
+        )
     tracks_used = len({audio for _, _, audio, _ in rows})
     return (
         f"{len(rows)} pairs of {len(image_scan.files)} artworks with {tracks_used} of "

@@ -70,6 +70,9 @@ def test_dataset_build_train_and_evaluate(debug_models, collection, tmp_path):
     assert report.count("<img src='data:image/png;base64,") == 4 and "scan-0042.jpg" in report
     assert f"skipped {images / 'scan-0042.jpg'}" in err and f"skipped {music / 'broken.flac'}" in err
     assert "embedding artworks: 4/4" in err and "embedding music: 4/4" in err
+    # 2.5 s tracks: `train` refuses them at its default 10 s segment, said here rather than at training
+    short = "is 2.5 s, shorter than half of `art2mus train`'s 10 s segment: train with --segment-seconds 5.0"
+    assert err.count(short) == 4 and f"warning: {music / 'track-0.wav'} {short}" in err
 
     common = ("--model-dir", debug_models, "--epochs", "2", "--batch-size", "2", "--segment-seconds", "1",
               "--val-fraction", "0.25", "--device", "cpu", "--seed", "7")  # fmt: skip
