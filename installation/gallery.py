@@ -64,6 +64,8 @@ class Gallery(GalleryControl):
         use_cache: False renders every soundscape afresh and stores nothing.
         on_event: called with every :class:`DirectorEvent`.
         on_decision: called with every vision decision that differs from the previous one.
+        read_when_chosen: the cached soundscapes are read when first chosen, not at the start
+            (:class:`SoundscapeSource`'s; :meth:`simulate` of a walk that hears a few of them).
     """
 
     def __init__(
@@ -79,8 +81,10 @@ class Gallery(GalleryControl):
         use_cache: bool = True,
         on_event: Callable[[DirectorEvent], None] | None = None,
         on_decision: Callable[[VisionDecision], None] | None = None,
+        read_when_chosen: bool = False,
     ):
         self.exhibit = exhibit
+        self._read_when_chosen = read_when_chosen
         self.cache = (
             cache if cache is not None or not use_cache else SoundscapeCache.from_config(exhibit.cache)
         )
@@ -202,7 +206,11 @@ class Gallery(GalleryControl):
     def soundscape_source(self, exhibit: ExhibitConfig) -> SoundscapeSource:
         """Where ``exhibit``'s soundscapes come from: this gallery's generators, cache and generator process."""
         return SoundscapeSource(
-            exhibit, backends=self._generator_backends, cache=self.cache, worker=self.worker
+            exhibit,
+            backends=self._generator_backends,
+            cache=self.cache,
+            worker=self.worker,
+            read_when_chosen=self._read_when_chosen,
         )
 
     def retry_bridges(self) -> list[str]:

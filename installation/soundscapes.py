@@ -255,6 +255,12 @@ class SoundscapeSource:
         cache: the soundscape cache, or None to render every time and store nothing.
         worker: the generator process; None renders everything here. Its hand-over goes through the
             cache, so it is ignored without one.
+        read_when_chosen: :meth:`library` only notes an artwork whose rendering the cache holds (from its
+            sidecar) and reads it when it is first chosen, even within ``audio.memory_mb``. For
+            ``simulate``: a walk hears a few of the collection's soundscapes, and a start that decodes
+            every one costs the curator its whole decoding (demo: 9 read, 4 heard; 1,000 artworks: the
+            budget's worth, about 70 of 40 s). The daemon keeps reading what fits at its start, so that
+            a damaged entry is found and rendered again before opening, not when a visitor chooses it.
     """
 
     def __init__(
@@ -264,9 +270,11 @@ class SoundscapeSource:
         backends: Mapping[str, Any] | None = None,
         cache: SoundscapeCache | None = None,
         worker: GenerationWorker | None = None,
+        read_when_chosen: bool = False,
     ):
         self.exhibit = exhibit
         self.backends = backends
+        self.read_when_chosen = read_when_chosen
         self.cache = cache
         self.worker = worker if cache is not None else None  # the hand-over goes through the cache
         #: (what, job id) of every job handed to the generator process by :meth:`make`
@@ -612,8 +620,9 @@ class SoundscapeSource:
         generator's rendering is in the cache with its loudness is only noted from its sidecar, not read
         (checksum, FLAC decode: about 0.1 s per 40 s), and read when first chosen, where
         :meth:`SoundscapeCache.get` checks it and a corrupt entry is rendered again. A restart of a
-        1,000-artwork collection so takes 5.5 instead of 110 CPU s. True when it was noted so."""
-        if self.cache is None or library.clips.budget_bytes is None:
+        1,000-artwork collection so takes 5.5 instead of 110 CPU s. With ``read_when_chosen`` every such
+        artwork is only noted. True when it was noted so."""
+        if self.cache is None or (library.clips.budget_bytes is None and not self.read_when_chosen):
             return False
         sound = artwork.soundscape
         image_path = Path(artwork.images[0])
@@ -626,7 +635,7 @@ class SoundscapeSource:
             return False
         frames, rate, _lufs = found
         nbytes = int(round(frames * engine.sample_rate / rate)) * engine.channels * 4  # float32, mix format
-        if library.clips.fits(nbytes):
+        if not self.read_when_chosen and library.clips.fits(nbytes):
             return False  # read (and checked) now, and held
         made = Made(None, sound.generator, True, key)
         again = functools.partial(self._make_again, artwork.id)

@@ -75,6 +75,7 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
         output=wav,
         camera=source,
         on_event=event_printer(config, as_json),
+        read_when_chosen=True,  # a walk hears a few of the soundscapes: only those are decoded
     )
     gallery.simulate(duration)
     summary = {

@@ -31,11 +31,11 @@ ALSA_SCENARIO = Path(__file__).parent / "audio" / "alsa_scenario.py"
 ART2MUS = [sys.executable, "-m", "art2mus.installation.cli"]
 
 
-def _small_exhibit(tmp_path: Path, repo_root: Path) -> Path:
-    """The first two artworks of the demo walk with short soundscapes, and the walk as the camera."""
+def _small_exhibit(tmp_path: Path, repo_root: Path, artworks: int = 2) -> Path:
+    """The first ``artworks`` of the demo walk with short soundscapes, and the walk as the camera."""
     demo = yaml.safe_load((repo_root / "exhibits/demo/exhibit.yaml").read_text())
     base = repo_root / "exhibits/demo"
-    artworks = demo["artworks"][:2]
+    artworks = demo["artworks"][:artworks]
     for artwork in artworks:
         artwork["images"] = [str(base / p) for p in artwork["images"]]
         artwork["soundscape"]["duration"] = 6
@@ -69,6 +69,31 @@ def test_simulate_writes_the_mix_and_says_what_played(tmp_path, repo_root, monke
     assert summary["seconds"] == pytest.approx(16.0, abs=0.03) and info.duration == pytest.approx(
         16.0, abs=0.03
     )
+
+
+def test_simulate_decodes_only_the_soundscapes_the_walk_plays(tmp_path, repo_root, monkeypatch):
+    from art2mus.installation.cache import SoundscapeCache
+
+    exhibit = _small_exhibit(tmp_path, repo_root, artworks=3)  # the walk reaches the third at 21 s
+    args = ["simulate", str(exhibit), "-o", str(tmp_path / "mix.wav"), "--duration", "16", "--json"]
+    first = CliRunner().invoke(main, args)  # renders all three and the idle ambience into the cache
+    assert first.exit_code == 0, first.output
+    read: list[str] = []
+    get = SoundscapeCache.get
+
+    def reading(cache, key):
+        found = get(cache, key)
+        read.append(json.loads(cache._paths(key)[1].read_text())["recipe"]["what"])
+        return found
+
+    monkeypatch.setattr(SoundscapeCache, "get", reading)
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    plays = [json.loads(line)["play"] for line in again.output.splitlines()[:-1]]
+    assert plays == [json.loads(line)["play"] for line in first.output.splitlines()[:-1]]
+    assert plays == ["idle", "amber-fields", "composition-with-signals"]
+    # each decoded once, when chosen; hills-of-orvale, which this walk never reaches, not at all
+    assert sorted(read) == sorted(plays)
 
 
 def test_simulate_of_a_video_that_does_not_say_its_length_falls_back_and_says_so(
