@@ -5,8 +5,12 @@ and reporting a control panel that cannot start.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,27 +54,45 @@ def writable_or_exit(path: Path, what: str) -> None:
         path.unlink(missing_ok=True)
 
 
-def event_printer(exhibit: Any, as_json: bool):
-    """A ``Director`` event callback that prints one line per change of what plays, timed from the first."""
-    origin: list[float] = []
-    titles = {
-        a.id: f"{a.display_title} ({a.artist}{', ' + str(a.year) if a.year is not None else ''})"
-        for a in exhibit.artworks
-    }
+class EventPrinter:
+    """A ``Director`` event callback that prints one line per change of what plays, timed from the first.
 
-    def show(event: Any) -> None:
-        if not origin:
-            origin.append(event.t)
-        t = event.t - origin[0]
-        if as_json:
+    Titles are the running exhibit's: :func:`build_gallery` points the printer at its gallery, whose
+    exhibit a reload replaces (a retitled artwork, one added or promoted from the unseen ones, printed
+    under its new title; the journal says what the control panel says)."""
+
+    def __init__(self, exhibit: Any, as_json: bool):
+        self.exhibit = exhibit
+        self.as_json = as_json
+        #: the gallery whose exhibit names what plays (set by :func:`build_gallery`)
+        self.gallery: Any = None
+        self._origin: float | None = None
+
+    def title(self, what: str) -> str:
+        if what == "idle":
+            return "idle ambience"
+        exhibit = self.gallery.exhibit if self.gallery is not None else self.exhibit
+        artwork = next((a for a in exhibit.artworks if a.id == what), None)
+        if artwork is None:
+            return what
+        year = f", {artwork.year}" if artwork.year is not None else ""
+        return f"{artwork.display_title} ({artwork.artist}{year})"
+
+    def __call__(self, event: Any) -> None:
+        if self._origin is None:
+            self._origin = event.t
+        t = event.t - self._origin
+        if self.as_json:
             click.echo(json.dumps({"t": round(t, 2), "play": event.what}))
         else:
-            what = "idle ambience" if event.what == "idle" else titles.get(event.what, event.what)
             minutes, seconds = divmod(t, 60.0)
-            click.echo(f"{int(minutes):02d}:{seconds:05.2f}  now playing: {what}")
+            click.echo(f"{int(minutes):02d}:{seconds:05.2f}  now playing: {self.title(event.what)}")
         sys.stdout.flush()
 
-    return show
+
+def event_printer(exhibit: Any, as_json: bool) -> EventPrinter:
+    """The :class:`EventPrinter` of ``exhibit``."""
+    return EventPrinter(exhibit, as_json)
 
 
 def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
@@ -83,19 +105,80 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
     realtime = kwargs.pop("realtime", None)
     panel_port = kwargs.pop("control_panel_port", None)
     gallery = Gallery(exhibit, **kwargs)
+    if isinstance(kwargs.get("on_event"), EventPrinter):
+        kwargs["on_event"].gallery = gallery
     total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
     notifier = SystemdNotifier()
-    stage = notifier.status if notifier.enabled else None
 
-    with notifier.progress_as_status():  # the photo checks' and index build's progress lines too
-        _build(gallery, notifier, total, quiet=quiet, realtime=realtime, panel_port=panel_port, stage=stage)
+    with interrupt_kept() as check, notifier.progress_as_status():  # the photo checks' and index build's too
+
+        def stage(text: str) -> None:
+            check()
+            if notifier.enabled:
+                notifier.status(text)
+
+        _build(
+            gallery,
+            notifier,
+            total,
+            quiet=quiet,
+            realtime=realtime,
+            panel_port=panel_port,
+            stage=stage,
+            check=check,
+        )
     return gallery
 
 
+@contextlib.contextmanager
+def interrupt_kept() -> Iterator[Callable[[], None]]:
+    """Ctrl-C (SIGINT) during the block stops it even where the ``KeyboardInterrupt`` it raises is lost.
+
+    Python raises it wherever the main thread is; inside a C library's callback into Python (soundfile
+    writing a soundscape to the cache through cffi) it is printed as "Exception ignored" and dropped, the
+    write fails, that artwork was left out, and the daemon went on to play as if nobody had pressed
+    Ctrl-C. Here the interrupt is also remembered: the ``check()`` yielded (called between soundscapes and
+    between the steps of a start) raises it again, and so does the end of the block. Outside the main
+    thread, or when SIGINT is not Python's default (ignored, or someone else's handler), nothing changes.
+    """
+    interrupted = threading.Event()
+
+    def check() -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield check
+        return
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield check
+        check()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _build(
-    gallery: Any, notifier: Any, total: int, *, quiet: bool, realtime: Any, panel_port: Any, stage: Any
+    gallery: Any,
+    notifier: Any,
+    total: int,
+    *,
+    quiet: bool,
+    realtime: Any,
+    panel_port: Any,
+    stage: Callable[[str], None],
+    check: Callable[[], None],
 ) -> None:
     def made(done: int, of: int, name: str) -> None:
+        check()  # a Ctrl-C lost while that soundscape was made stops the start here
         if notifier.enabled:
             notifier.status(f"making the soundscapes: {done} of {of} ({name})")
 

@@ -96,6 +96,59 @@ def test_simulate_decodes_only_the_soundscapes_the_walk_plays(tmp_path, repo_roo
     assert sorted(read) == sorted(plays)
 
 
+def test_a_ctrl_c_lost_inside_a_soundscape_write_still_stops_the_start(tmp_path, repo_root, monkeypatch):
+    from art2mus.installation.audio.outputs import NullOutput
+    from art2mus.installation.cache import SoundscapeCache
+    from art2mus.installation.cli.shared import build_gallery
+    from art2mus.installation.config import load_exhibit
+
+    config = load_exhibit(_small_exhibit(tmp_path, repo_root))
+    config = config.model_copy(update={"control_panel": config.control_panel.model_copy(update={"enabled": False})})
+    stored: list[str] = []
+    put = SoundscapeCache.put
+
+    def put_hit_by_ctrl_c(cache, key, soundscape, recipe=None):
+        stored.append(key)
+        if len(stored) > 1:
+            return put(cache, key, soundscape, recipe)
+        # Ctrl-C while soundfile writes through cffi: cffi prints the KeyboardInterrupt raised in its
+        # callback ("Exception ignored from cffi callback") and the write fails
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises here at once
+        except KeyboardInterrupt:
+            pass
+        raise AssertionError("the write failed")
+
+    monkeypatch.setattr(SoundscapeCache, "put", put_hit_by_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        build_gallery(config, quiet=True, output=NullOutput())
+    assert len(stored) == 1  # the start stopped before the next soundscape, as at any other moment
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # and gave Ctrl-C back
+
+
+def test_what_plays_is_printed_under_the_title_the_reloaded_exhibit_gives_it(tmp_path, repo_root, capsys):
+    from art2mus.installation.audio.outputs import NullOutput
+    from art2mus.installation.cli.shared import build_gallery, event_printer
+    from art2mus.installation.config import load_exhibit
+
+    path = _small_exhibit(tmp_path, repo_root)
+    spec = yaml.safe_load(path.read_text())
+    spec["control_panel"] = {**spec.get("control_panel", {}), "enabled": False}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    config = load_exhibit(path)
+    gallery = build_gallery(config, quiet=True, output=NullOutput(), on_event=event_printer(config, False))
+    gallery.director.set_override("amber-fields", now=1.0)
+    assert "now playing: Amber Fields at Dusk (" in capsys.readouterr().out
+    spec["artworks"][0]["title"] = "Amber Fields, Retitled"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert gallery.reload()
+    gallery.director.set_override("composition-with-signals", now=2.0)
+    gallery.director.set_override("amber-fields", now=3.0)
+    printed = capsys.readouterr().out  # the terminal, and the journal under systemd
+    assert "now playing: Amber Fields, Retitled (" in printed and "Amber Fields at Dusk" not in printed
+
+
 def test_simulate_of_a_video_that_does_not_say_its_length_falls_back_and_says_so(
     tmp_path, repo_root, monkeypatch
 ):
