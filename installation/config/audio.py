@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from art2mus.installation.audio.backends import AudioOutputConfig
 from art2mus.installation.audio.outputs import NullOutputConfig, WavOutputConfig
@@ -58,6 +58,15 @@ class AudioConfig(StrictModel):
     reconnect_max_seconds: float = seconds(
         30.0, "Longest wait between two tries to reopen a lost output.", ge=0.1, le=3600
     )
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _unquoted_null_type(cls, value: object) -> object:
+        """``type: null`` written without quotes is YAML's empty value, not the text "null": the output that
+        discards the mix is meant (exhibits/README.md lists it so)."""
+        if isinstance(value, dict) and "type" in value and value["type"] is None:
+            return {**value, "type": "null"}
+        return value
 
     @model_validator(mode="after")
     def _backoff_in_order(self) -> AudioConfig:

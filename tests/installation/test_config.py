@@ -52,6 +52,27 @@ def test_minimal_exhibit_fills_every_default(gallery: Path) -> None:
     assert config.files == (path.absolute(),)
 
 
+def test_the_null_output_may_be_written_without_quotes(gallery: Path) -> None:
+    # unquoted, YAML reads `null` as the empty value: exhibits/README.md lists the output as `type: null`
+    for written in ("null", '"null"', "~"):
+        path = write(gallery / "exhibit.yaml", f"""
+            artworks:
+              - id: a1
+                images: [img/a.png]
+            audio:
+              output: {{type: {written}}}
+        """)
+        assert load_exhibit(path).audio.output.type == "null", written
+    path = write(gallery / "exhibit.yaml", """
+        artworks:
+          - id: a1
+            images: [img/a.png]
+        audio:
+          output: {type: nul}
+    """)
+    assert problems_of(path) == [(5, "audio.output", "type must be one of 'pyaudio', 'wav', 'null', got 'nul'")]
+
+
 @pytest.mark.parametrize(
     ("snippet", "line", "field", "expected"),
     [
