@@ -69,8 +69,14 @@ class UnseenStore:
         self._clock = clock
         self._lock = threading.Lock()
         self.artworks: dict[str, UnseenArtwork] = {}
+        #: artworks another process (``art2mus unseen promote``) took out of the store while this one held
+        #: them: still named when seen (their soundscape plays on until a reload lists them), never
+        #: remembered again
+        self.removed_elsewhere: dict[str, PictureDescriptor] = {}
+        self._index_stamp: tuple[int, int] | None = None  # the index file as this store last read or wrote it
         path = self.directory / INDEX_FILENAME
         if path.is_file():
+            self._index_stamp = _stamp(path)
             try:
                 data = json.loads(path.read_text())
                 self.artworks = {a["id"]: UnseenArtwork.from_json(a) for a in data["artworks"]}
@@ -92,8 +98,13 @@ class UnseenStore:
     def name(self, sighting: UnseenSighting) -> str:
         """The id of the artwork in ``sighting``: a remembered one, or a new one (its crop written)."""
         with self._lock:
+            self._drop_removed_elsewhere()
             now = self._clock()
             known = self.match(sighting.descriptor)
+            if known is None:
+                gone = self._removed_match(sighting.descriptor)
+                if gone is not None:  # promoted or forgotten while the daemon runs: not written back
+                    return gone
             if known is not None:
                 known.last_seen, known.sightings = now, known.sightings + 1
                 self._save()
@@ -109,6 +120,33 @@ class UnseenStore:
             self._save()
             logger.info("remembered a new unseen artwork %s (%d remembered)", artwork_id, len(self.artworks))
             return artwork_id
+
+    def _drop_removed_elsewhere(self) -> None:
+        """Let go of the artworks another process removed from the index file since this store last read
+        or wrote it (``art2mus unseen promote`` while the daemon runs): the daemon wrote them back at their
+        next sighting, and a promoted artwork came back to the list."""
+        path = self.directory / INDEX_FILENAME
+        stamp = _stamp(path) if path.is_file() else None
+        if stamp == self._index_stamp:
+            return
+        try:
+            on_disk = (
+                {a["id"] for a in json.loads(path.read_text())["artworks"]} if stamp is not None else set()
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # being rewritten, or damaged: this store's own list stands
+        for artwork_id in [a for a in self.artworks if a not in on_disk and not self.crop_path(a).exists()]:
+            self.removed_elsewhere[artwork_id] = self.artworks.pop(artwork_id).descriptor
+            logger.info(
+                "unseen artwork %s was promoted or forgotten elsewhere; no longer remembered", artwork_id
+            )
+        self._index_stamp = stamp
+
+    def _removed_match(self, descriptor: PictureDescriptor) -> str | None:
+        """The id of an artwork removed elsewhere that ``descriptor`` shows, or None."""
+        near = [(d.distance(descriptor), a) for a, d in self.removed_elsewhere.items()]
+        best = min(near, default=None)
+        return best[1] if best is not None and best[0] <= MATCH_DISTANCE else None
 
     def forget(self, artwork_id: str) -> None:
         with self._lock:
@@ -131,12 +169,20 @@ class UnseenStore:
             json.dumps({"artworks": [a.to_json() for a in self.artworks.values()]}, indent=1) + "\n"
         )
         os.replace(tmp, path)
+        self._index_stamp = _stamp(path)
 
     def listing(self) -> list[dict]:
         """Each remembered artwork as JSON, with its crop's path; most recently seen first."""
         with self._lock:
+            self._drop_removed_elsewhere()
             ordered = sorted(self.artworks.values(), key=lambda a: a.last_seen, reverse=True)
             return [{**a.to_json(), "crop": str(self.crop_path(a.id))} for a in ordered]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """The index file's modification time and inode: a rewrite by another process (a rename) changes it."""
+    st = path.stat()
+    return st.st_mtime_ns, st.st_ino
 
 
 def unseen_dir(exhibit: Any) -> Path:

@@ -53,6 +53,11 @@ def promote_command(exhibit: Path, artwork_id: str, new_id: str | None, title: s
     config = load_or_exit(exhibit)
     try:
         photo = promote(config, artwork_id, new_id, title)
-    except (KeyError, ValueError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+    except (KeyError, ValueError) as exc:  # a KeyError's str() is its message quoted
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
     click.echo(f"{exhibit}: added {new_id or 'unseen-' + artwork_id} with reference photo {photo}")
+    click.echo(
+        "a running installation recognises it after a reload (systemctl reload art2mus, or the control "
+        "panel's Reload)",
+        err=True,
+    )

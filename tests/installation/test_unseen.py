@@ -175,6 +175,16 @@ def test_promote_writes_the_crop_as_a_reference_photo_and_keeps_the_comments(sim
     (artwork_id,) = UnseenStore(exhibit_dir / ".art2mus/unseen").artworks
     with pytest.raises(KeyError, match="no unseen artwork 'nope'"):
         promote(exhibit, "nope")
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    for args, message in (
+        (["nope"], "Error: no unseen artwork 'nope' in "),
+        ([artwork_id, "--id", "Bad Id"], "Error: 'Bad Id' is not an artwork id ("),  # its quotes whole
+    ):
+        refused = CliRunner().invoke(main, ["unseen", "promote", str(yaml_path), *args])
+        assert refused.exit_code == 1 and message in refused.output, refused.output
     with pytest.raises(ValueError, match="exists already"):
         promote(exhibit, artwork_id, "amber-fields")
     photo = promote(exhibit, artwork_id, "new-loan", "A New Loan")
@@ -202,6 +212,22 @@ def test_the_store_forgets_the_least_recently_seen(tmp_path, frames):
     (tmp_path / "unseen.json").write_text("{")
     with pytest.raises(ValueError, match="unseen.json: not an unseen-artworks index"):
         UnseenStore(tmp_path)
+
+
+def test_an_artwork_promoted_while_the_daemon_runs_is_not_written_back(tmp_path, frames):
+    from art2mus.installation.vision.unseen import UnseenSighting
+
+    clock = iter(range(100))
+    daemon = UnseenStore(tmp_path, clock=lambda: next(clock))
+    crops = [cv2.resize(render_demo_artwork(art), (256, 200)) for art in DEMO_ARTWORKS[:2]]
+    sightings = [UnseenSighting(crop, describe(crop), np.zeros((4, 2))) for crop in crops]
+    promoted, kept = (daemon.name(s) for s in sightings)
+    UnseenStore(tmp_path).forget(promoted)  # what `art2mus unseen promote` does to the store, from its process
+    # seen again by the daemon, before a reload lists it: the same id (its soundscape plays on), not remembered
+    assert daemon.name(sightings[0]) == promoted and daemon.name(sightings[1]) == kept
+    assert sorted(UnseenStore(tmp_path).artworks) == [kept] and not daemon.crop_path(promoted).exists()
+    assert [a["id"] for a in daemon.listing()] == [kept]  # the control panel's list agrees
+    assert UnseenStore(tmp_path).artworks[kept].sightings == 2
 
 
 def test_the_daemon_never_plays_unseen_on_a_walk_without_one(tmp_path, repo_root):
