@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +14,8 @@ from art2mus.installation.cli.shared import build_gallery, event_printer, load_o
 
 #: seconds simulated when the video file does not say how long it is and no --duration is given
 FALLBACK_SECONDS = 60.0
+#: how long every job may have its answer without the library hearing of it before the walk starts anyway
+IDLE_GRACE_S = 10.0
 
 
 @click.command("simulate")
@@ -37,6 +41,9 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
     """Run EXHIBIT over a camera video as fast as the machine allows, with a simulated clock, and write
     the mix to a WAV file: the same recognition, debounce, crossfades and loudness as `art2mus run`,
     for checking an exhibit's settings (dwell, hold, idle) before opening day.
+
+    Soundscapes a slow generator (Art2Mus) still has to make are rendered first, in the generator
+    process, so that the walk hears them (`run` plays their fallback's rendering meanwhile).
     """
     from art2mus.installation.audio.clock import ManualClock
     from art2mus.installation.audio.outputs import WavOutput
@@ -77,6 +84,7 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
         on_event=event_printer(config, as_json),
         read_when_chosen=True,  # a walk hears a few of the soundscapes: only those are decoded
     )
+    _wait_for_the_generator_process(gallery)
     gallery.simulate(duration)
     summary = {
         "output": str(output),
@@ -87,3 +95,51 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
         click.echo(json.dumps({"summary": summary}))
     else:
         click.echo(f"wrote {summary['seconds']:.1f} s of mix to {output} ({len(summary['events'])} changes)")
+
+
+def _wait_for_the_generator_process(gallery: Any, report_every_s: float = 30.0) -> None:
+    """Wait until the soundscapes the generator process renders (a slow generator's, e.g. Art2Mus, not yet in
+    the cache) are in the library. ``run`` plays a stand-in (the generator's fallback) meanwhile; a
+    simulation runs faster than the process renders, so without waiting the whole walk heard the
+    stand-ins and the curator's preview was not of the exhibit's music."""
+    library = gallery.director.library
+    if not library.pending or gallery.worker is None:
+        return
+    waiting = sorted(library.pending)
+    click.echo(
+        f"waiting for the generator process to render {len(waiting)} soundscapes ({', '.join(waiting)}): "
+        "the walk starts once they are made (Ctrl-C stops)",
+        err=True,
+    )
+    started = last_report = time.monotonic()
+    idle_since = None
+    while library.pending:
+        if gallery.worker.wait_idle(0.2):  # every job answered: its result is being put in place
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > IDLE_GRACE_S:
+                break
+        else:
+            idle_since = None
+        if time.monotonic() - last_report >= report_every_s:
+            last_report = time.monotonic()
+            click.echo(
+                f"still rendering {len(library.pending)} soundscapes ({time.monotonic() - started:.0f} s)",
+                err=True,
+            )
+    stand_ins = sorted(library.pending)
+    failed = sorted(
+        w for w in waiting if w not in stand_ins and library.made_by.get(w) != _generator_of(gallery, w)
+    )
+    for what in [*stand_ins, *failed]:
+        click.echo(
+            f"{what}: not rendered by its generator; the walk hears its stand-in (see the log)", err=True
+        )
+
+
+def _generator_of(gallery: Any, what: str) -> str | None:
+    """The generator the exhibit names for ``what`` (an artwork id, or ``idle``)."""
+    exhibit = gallery.exhibit
+    if what == "idle":
+        return exhibit.idle.generator
+    artwork = next((a for a in exhibit.artworks if a.id == what), None)
+    return artwork.soundscape.generator if artwork is not None else None

@@ -195,6 +195,50 @@ def test_the_art2mus_model_replaces_the_procedural_bridge(tmp_path, repo_root, d
     assert not second.pending and not again.worker.started  # nothing to generate: no process at all
 
 
+def test_simulate_waits_for_the_generator_process_so_the_walk_hears_the_model(tmp_path, repo_root, debug_models):
+    """A simulation runs faster than the generator process renders: it waits for the Art2Mus rendering
+    instead of playing the whole walk on its procedural stand-in, and says so."""
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    demo = repo_root / "exhibits/demo"
+    spec = {
+        "artworks": [
+            {
+                "id": "amber-fields",
+                "images": [str(demo / "artworks/amber-fields.png")],
+                "soundscape": {"generator": "art2mus", "duration": 2, "seed": 4},
+            }
+        ],
+        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
+        "idle": {"source": "silence"},
+        "generators": {
+            "procedural": {"type": "procedural"},
+            "art2mus": {
+                "type": "art2mus",
+                "model_dir": str(debug_models),
+                "aligner": str(debug_models / "aligners/debug-imagebind-4tok"),
+                "device": "cpu",
+                "dtype": "float32",
+                "steps": 2,
+                "fallback": "procedural",
+            },
+        },
+        "cache": {"dir": str(tmp_path / "cache")},
+        "recognition": {"index_dir": str(tmp_path / "index")},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = CliRunner().invoke(main, ["simulate", str(path), "-o", str(tmp_path / "mix.wav"), "--duration", "9"])
+    assert result.exit_code == 0, result.output
+    assert "waiting for the generator process to render 1 soundscapes (amber-fields)" in result.output
+    assert "now playing: amber-fields" in result.output and "stand-in" not in result.output
+    again = Gallery(load_exhibit(path))  # the rendering the walk heard is the model's, in the cache
+    again.init_audio()
+    assert again.init_soundscapes().made_by == {"amber-fields": "art2mus"}
+
+
 def test_the_nightly_retry_generates_what_failed_once_the_model_is_there(tmp_path, repo_root, debug_models):
     """Opening day without the AudioLDM2 weights: the bridge plays; once a technician copies the model in,
     the nightly job (retry_bridges) generates the soundscape and it replaces the bridge."""
