@@ -19,6 +19,7 @@ import io
 import logging
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,14 +68,29 @@ class InitResult:
     kept: list[str] = field(default_factory=list)
 
 
+def _stem(name: str) -> str:
+    """A photo's name without its extension; a folder's name whole (``st. ives`` has no extension)."""
+    path = Path(name)
+    return path.stem if path.suffix.lower() in PHOTO_SUFFIXES else path.name
+
+
 def artwork_id(name: str, taken: set[str]) -> str:
-    """A valid, unused artwork id from a file name: ``"Mona Lisa (2).JPG"`` -> ``mona-lisa-2``."""
-    base = re.sub(r"[^a-z0-9_]+", "-", Path(name).stem.lower()).strip("-_")[:60] or "artwork"
+    """A valid, unused artwork id from a file or folder name: ``"Mona Lisa (2).JPG"`` -> ``mona-lisa-2``,
+    ``"Café_Nuit.png"`` -> ``cafe_nuit`` (accents dropped: ids are ASCII)."""
+    ascii_name = unicodedata.normalize("NFKD", _stem(name)).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^a-z0-9_]+", "-", ascii_name.lower()).strip("-_")[:60] or "artwork"
     candidate, n = base, 2
     while candidate in taken:
         candidate, n = f"{base}-{n}", n + 1
     taken.add(candidate)
     return candidate
+
+
+def title_from_name(name: str) -> str:
+    """A title from a file or folder name, as written: ``"café-nuit.png"`` -> ``Café nuit``, ``"日の出.png"``
+    -> ``日の出``, ``"Mona Lisa (2).JPG"`` -> ``Mona Lisa (2)``; ``-`` and ``_`` read as spaces."""
+    words = " ".join(re.sub(r"[-_]+", " ", unicodedata.normalize("NFC", _stem(name))).split())
+    return words[:1].upper() + words[1:]
 
 
 def _is_photo(path: Path) -> bool:
@@ -92,6 +108,7 @@ def find_artworks(photos_dir: Path, taken: Iterable[str] = ()) -> list[FoundArtw
         if not photos or not all(map(_is_photo, photos)):
             continue
         meta = photo_metadata(photos[0])
+        meta["title"] = meta.get("title") or title_from_name(entry.name)
         found.append(FoundArtwork(artwork_id(entry.name, used), [p.absolute() for p in photos], **meta))
     return found
 

@@ -120,6 +120,24 @@ def test_init_twice_keeps_edits_and_adds_new_photos(tmp_path: Path, repo_root: P
     assert path.read_text() == after
 
 
+def test_photo_names_in_any_script_keep_their_letters_in_the_titles(tmp_path: Path) -> None:
+    from art2mus.installation.config import load_exhibit
+    from art2mus.installation.scaffold import init_exhibit
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(3)
+    names = ["Café_Nuit.png", "café-nuit.jpg", "日の出.png", "st. ives"]
+    for name in names:
+        target = photos / name / "front.png" if name == "st. ives" else photos / name
+        target.parent.mkdir(exist_ok=True)
+        cv2.imencode(target.suffix, rng.integers(0, 255, (60, 80, 3), np.uint8))[1].tofile(target)
+    init_exhibit(photos, tmp_path / "exhibit.yaml")
+    found = {a.id: a.title for a in load_exhibit(tmp_path / "exhibit.yaml").artworks}
+    # titles as the names are written; ids in ASCII (accents dropped), a name with no Latin letter "artwork"
+    assert found == {"cafe_nuit": "Café Nuit", "cafe-nuit": "Café nuit", "artwork": "日の出", "st-ives": "St. ives"}
+
+
 def test_bad_photos_are_named_by_validate_and_doctor(tmp_path: Path, repo_root: Path) -> None:
     photos = six_photos(tmp_path, repo_root)
     add_bad_photos(photos)
