@@ -94,14 +94,9 @@ def data_loc(model: type[BaseModel], loc: Sequence[Any]) -> tuple[Loc, FieldInfo
         annotation = strip_annotation(annotation)
         origin = get_origin(annotation)
         if origin in (Union, types.UnionType):
-            tagged = [
-                m
-                for m in map(strip_annotation, members(annotation))
-                if isinstance(m, type) and issubclass(m, BaseModel) and "type" in m.model_fields
-                and m.model_fields["type"].default == part
-            ]
-            if tagged:
-                annotation = tagged[0]
+            tagged = _tagged_member(annotation, part)
+            if tagged is not None:
+                annotation = tagged
                 continue
             annotation = Any
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -117,6 +112,18 @@ def data_loc(model: type[BaseModel], loc: Sequence[Any]) -> tuple[Loc, FieldInfo
             annotation = Any
         out.append(part)
     return tuple(out), info
+
+
+def _tagged_member(union: Any, tag: Any) -> type[BaseModel] | None:
+    """The member of a union of sections chosen by ``type:`` whose type is ``tag`` (pydantic puts the tag
+    in an error's location: ``camera.video.path``), or None."""
+    tagged = [
+        m
+        for m in map(strip_annotation, members(union))
+        if isinstance(m, type) and issubclass(m, BaseModel) and "type" in m.model_fields
+        and m.model_fields["type"].default == tag
+    ]
+    return tagged[0] if tagged else None
 
 
 def format_loc(loc: Sequence[Any]) -> str:
@@ -170,7 +177,7 @@ def describe_error(error: dict[str, Any], info: FieldInfo | None, loc: Loc = ())
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return _unknown_field_message(loc)
+        return _unknown_field_message(tuple(error.get("loc", loc)))
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}, got {_shown(got)}"
     if kind == "union_tag_invalid":
@@ -204,9 +211,9 @@ def _pattern_hint(info: FieldInfo | None) -> str:
 
 
 def _unknown_field_message(loc: Loc) -> str:
+    """``loc``: pydantic's, union tags included (they say which section a ``type:`` chose)."""
     name = loc[-1] if loc else "?"
-    parent, _ = data_loc(ExhibitConfig, loc[:-1])
-    owner = _model_at(parent)
+    owner = _model_at(loc[:-1])
     allowed = sorted(owner.model_fields) if owner is not None else []
     message = f"unknown field {name!r}"
     close = difflib.get_close_matches(str(name), allowed, n=1)
@@ -218,10 +225,15 @@ def _unknown_field_message(loc: Loc) -> str:
 
 
 def _model_at(loc: Loc) -> type[BaseModel] | None:
-    """The model class describing the value at a data path (union members resolved by the YAML)."""
+    """The model class describing the value at a location of pydantic's (union members chosen by its tags)."""
     annotation: Any = ExhibitConfig
     for part in loc:
         annotation = strip_annotation(annotation)
+        if get_origin(annotation) in (Union, types.UnionType):
+            annotation = _tagged_member(annotation, part)
+            if annotation is None:
+                return None
+            continue
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             info = annotation.model_fields.get(part)
             annotation = info.annotation if info else None

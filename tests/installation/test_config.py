@@ -73,6 +73,26 @@ def test_the_null_output_may_be_written_without_quotes(gallery: Path) -> None:
     assert problems_of(path) == [(5, "audio.output", "type must be one of 'pyaudio', 'wav', 'null', got 'nul'")]
 
 
+def test_a_misspelled_field_in_a_section_chosen_by_type_gets_a_suggestion(gallery: Path) -> None:
+    path = write(gallery / "exhibit.yaml", """
+        artworks:
+          - id: a1
+            images: [img/a.png]
+        camera: {type: video, lop: false, path: tone.wav}
+        audio:
+          output: {type: wav, pth: out.wav}
+        generators:
+          procedural: {type: procedural, smaple_rate: 48000}
+    """)
+    unknown = [(line, field, message) for line, field, message in problems_of(path) if "unknown" in message]
+    assert [(line, field, message.split(";")[0]) for line, field, message in unknown] == [
+        (4, "camera.lop", "unknown field 'lop' (did you mean 'loop'?)"),
+        (6, "audio.output.pth", "unknown field 'pth' (did you mean 'path'?)"),
+        (8, "generators.procedural.smaple_rate", "unknown field 'smaple_rate' (did you mean 'sample_rate'?)"),
+    ]
+    assert "; expected one of: fps, height, loop, path," in unknown[0][2]
+
+
 @pytest.mark.parametrize(
     ("snippet", "line", "field", "expected"),
     [
