@@ -365,6 +365,9 @@ def parse_document(text: str, path: Path) -> tuple[Node | None, list[Problem]]:
         mark = err.problem_mark or err.context_mark
         message = " ".join(str(part) for part in (err.context, err.problem) if part)
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        lines = text.split("\n")
+        if mark is not None and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+            message += " (a tab: YAML indents with spaces only)"
         problems.append(Problem(path, line, col, "", f"YAML syntax: {message}"))
         return None, problems
     except yaml.YAMLError as err:  # a reader error: the text checks above make this rare

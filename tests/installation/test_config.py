@@ -166,6 +166,12 @@ def test_yaml_syntax_error_and_duplicate_key_report_position(gallery: Path) -> N
     assert field == "" and message.startswith("YAML syntax") and line == 4
     dup = write(gallery / "dup.yaml", "collection:\n  name: a\n  name: b\n")
     assert problems_of(dup)[0][0] == 3 and "duplicate key" in problems_of(dup)[0][2]
+    assert "(a tab" not in message
+    tabbed = write(gallery / "tab.yaml", "artworks:\n  - id: a1\n    images: [img/a.png]\n\tcamera: {}\n")
+    assert problems_of(tabbed) == [
+        (4, "", "YAML syntax: while scanning for the next token found character that cannot start any token "
+         "(a tab: YAML indents with spaces only)")
+    ]
 
 
 def test_cross_references_duplicate_ids_unknown_generator_overlapping_hours(gallery: Path) -> None:
