@@ -136,7 +136,8 @@ def check_models(config: Any) -> list[Check]:
     for name, generator in config.generators.items():
         if generator.type != "art2mus":
             continue
-        model_dir = ModelDir(Path(generator.model_dir))
+        choice = generator.model_dir_choice()
+        model_dir = ModelDir(choice.path, origin=choice.origin)
         from art2mus.models.art2mus_generator import base_model_key
 
         needed = [base_model_key(generator.settings()), *ENCODER_MODELS.get(generator.encoder, ())]
@@ -146,12 +147,12 @@ def check_models(config: Any) -> list[Check]:
                 Check(
                     f"models:{name}",
                     WARN,
-                    f"{generator.model_dir} lacks {', '.join(missing)}; "
+                    f"{model_dir.describe()} lacks {', '.join(missing)}; "
                     f"its fallback {generator.fallback!r} will play (art2mus models pull)",
                 )
             )
         else:
-            checks.append(Check(f"models:{name}", OK, f"{generator.model_dir} holds what {name!r} needs"))
+            checks.append(Check(f"models:{name}", OK, f"{model_dir.describe()} holds what {name!r} needs"))
     return checks
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -21,6 +22,9 @@ from art2mus.models.encoders import ENCODER_BACKENDS
 from art2mus.models.generator import GenerationRequest, Generator, Soundscape
 from art2mus.models.long_clip import TRAINING_CLIP_S, render_stitched
 from art2mus.models.loudness import SILENCE_LUFS, gain_to_loudness, integrated_loudness, true_peak_dbtp
+
+if TYPE_CHECKING:
+    from art2mus.models.model_dir import ModelDirChoice
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +76,10 @@ class Art2MusGeneratorConfig(StrictModel):
     """The Art2Mus model: image encoder -> aligner -> GPT-2 language of audio -> AudioLDM2."""
 
     type: Literal["art2mus"] = Field("art2mus", description="The Art2Mus model.")
-    model_dir: DirPath = Field(
-        Path("models"),
-        description="Local model directory (see `art2mus models list`); nothing is downloaded at run time.",
+    model_dir: DirPath | None = Field(
+        None,
+        description="Local model directory (see `art2mus models list`); nothing is downloaded at run time. "
+        "Default: $ART2MUS_MODEL_DIR, else ~/.local/share/art2mus/models.",
     )
     aligner: DirPath | None = Field(
         None,
@@ -140,15 +145,26 @@ class Art2MusGeneratorConfig(StrictModel):
     )
 
     def settings(self) -> dict[str, Any]:
-        """Constructor keywords for the backend (see ``art2mus.models.registry``)."""
+        """Constructor keywords for the backend (see ``art2mus.models.registry``).
+
+        An unset ``model_dir`` stays ``None`` here (the generator applies the rule where it runs), so the
+        cache key of a rendering holds no machine's folder for it; a set one keeps its absolute path."""
         return self.model_dump(exclude={"type", "fallback"})
+
+    def model_dir_choice(self, environ: Mapping[str, str] | None = None) -> ModelDirChoice:
+        """The model directory these settings load from, and where that came from: ``model_dir``, else
+        ``$ART2MUS_MODEL_DIR``, else ``~/.local/share/art2mus/models``."""
+        from art2mus.models.model_dir import choose_model_dir
+
+        return choose_model_dir(self.model_dir, environ)
 
 
 class Art2MusGenerator(Generator):
     """Image -> soundscape with the Art2Mus model (the exhibit's settings: :class:`Art2MusGeneratorConfig`).
 
     Args:
-        model_dir: local model directory (``art2mus models list``).
+        model_dir: local model directory (``art2mus models list``); ``None``: ``$ART2MUS_MODEL_DIR``, else
+            ``~/.local/share/art2mus/models`` (:func:`~art2mus.models.model_dir.choose_model_dir`).
         aligner: aligner folder or name under ``MODEL_DIR/aligners``; ``None`` picks the installed aligner
             trained for the chosen encoder (one named ``default``, or the only match).
         encoder: ``imagebind``, ``clip`` or ``onnx``; encoder_path: its weights (default: its model folder).
@@ -181,7 +197,7 @@ class Art2MusGenerator(Generator):
 
     def __init__(
         self,
-        model_dir: str | Path = "models",
+        model_dir: str | Path | None = None,
         aligner: str | Path | None = None,
         encoder: str = "imagebind",
         encoder_path: str | Path | None = None,
@@ -226,7 +242,11 @@ class Art2MusGenerator(Generator):
 
         if profile is not None:
             get_profile(profile)  # an unknown name fails here, naming the known ones
-        self.model_dir = Path(model_dir)
+        from art2mus.models.model_dir import choose_model_dir
+
+        chosen_dir = choose_model_dir(model_dir)
+        self.model_dir = chosen_dir.path
+        self.model_dir_origin = chosen_dir.origin
         self.encoder_kind = encoder
         self.loop_seam_s = float(loop_seam_s)
         self.segment_s = float(segment_s)
@@ -267,7 +287,7 @@ class Art2MusGenerator(Generator):
         if target.type != "cuda" and torch_dtype != torch.float32:
             logger.info("art2mus: %s asked for but running on %s; using float32", dtype, target)
             torch_dtype = torch.float32
-        mdir = ModelDir(self.model_dir)
+        mdir = ModelDir(self.model_dir, origin=self.model_dir_origin)
         path = Path(encoder_path) if encoder_path is not None else mdir.encoder_path(encoder)
         image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=torch_dtype)
         if aligner is None:
@@ -277,7 +297,11 @@ class Art2MusGenerator(Generator):
         self.aligner_path = aligner_path
         ImageAligner.read_config(aligner_path)  # a clear error for a wrong folder before the big load
         logger.info(
-            "art2mus: loading %s with aligner %s on %s (%s)", mdir.root, aligner_path, target, torch_dtype
+            "art2mus: loading %s with aligner %s on %s (%s)",
+            mdir.describe(),
+            aligner_path,
+            target,
+            torch_dtype,
         )
         pipe = Art2MusPipeline.from_model_dir(
             mdir,
@@ -299,7 +323,7 @@ class Art2MusGenerator(Generator):
                 "art2mus: re-ranking of candidates is off: the %s encoder cannot embed audio and ImageBind is "
                 "not installed in %s",
                 encoder,
-                mdir.root,
+                mdir.describe(),
             )
         return pipe
 
@@ -313,7 +337,7 @@ class Art2MusGenerator(Generator):
         from art2mus.models.aligner import aligner_identity
         from art2mus.models.model_dir import ModelDir
 
-        mdir = ModelDir(settings.get("model_dir") or "models")
+        mdir = ModelDir.chosen(settings.get("model_dir"))
         try:
             if settings.get("aligner") is not None:
                 folders = [mdir.resolve_aligner(settings["aligner"])]
@@ -466,7 +490,7 @@ def base_model_key(settings: dict[str, Any]) -> str:
     profile = settings.get("profile")
     if profile is None and settings.get("aligner") is not None:
         try:
-            folder = ModelDir(settings.get("model_dir") or "models").resolve_aligner(settings["aligner"])
+            folder = ModelDir.chosen(settings.get("model_dir")).resolve_aligner(settings["aligner"])
             profile = ImageAligner.read_config(folder).get("conditioning_profile")
         except (OSError, ValueError):
             profile = None
@@ -498,9 +522,11 @@ def default_aligner(model_dir: Any, spec: Any) -> Path:
         return matches[0]
     if not matches:
         raise FileNotFoundError(
-            f"no aligner for encoder {spec.name!r} (dim {spec.dim}) in {model_dir.aligners_dir}; train one or set `aligner:`"
+            f"no aligner for encoder {spec.name!r} (dim {spec.dim}) in {model_dir.describe(model_dir.aligners_dir)}; "
+            "train one or set `aligner:`"
         )
     names = ", ".join(m.name for m in matches)
     raise FileNotFoundError(
-        f"several aligners fit encoder {spec.name!r} in {model_dir.aligners_dir} ({names}); choose one with `aligner:`"
+        f"several aligners fit encoder {spec.name!r} in {model_dir.describe(model_dir.aligners_dir)} ({names}); "
+        "choose one with `aligner:`"
     )

@@ -159,17 +159,43 @@ MODEL_ENTRIES: dict[str, ModelEntry] = {
 ENCODER_ENTRIES = {"imagebind": "imagebind", "clip": "clip-vit-large-patch14"}
 
 
-def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$ART2MUS_MODEL_DIR``, else ``$XDG_DATA_HOME/art2mus/models`` (``~/.local/share/art2mus/models``)."""
+@dataclass(frozen=True)
+class ModelDirChoice:
+    """The model directory a command or generator uses, and where that choice came from.
+
+    Attributes:
+        path: the folder (it need not exist).
+        origin: where it came from, for messages: ``set by model_dir``, ``from $ART2MUS_MODEL_DIR`` or
+            ``the default, as $ART2MUS_MODEL_DIR is not set``.
+    """
+
+    path: Path
+    origin: str
+
+
+def choose_model_dir(
+    explicit: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    explicit_origin: str = "set by model_dir",
+) -> ModelDirChoice:
+    """The one rule of every user of the model directory: ``explicit`` (an exhibit's ``model_dir``, a
+    ``--model-dir``), else ``$ART2MUS_MODEL_DIR``, else ``$XDG_DATA_HOME/art2mus/models``
+    (``~/.local/share/art2mus/models``); ``environ`` defaults to the process's environment."""
+    if explicit is not None and str(explicit) != "":
+        return ModelDirChoice(Path(explicit).expanduser(), explicit_origin)
     env = os.environ if environ is None else environ
     if env.get(MODEL_DIR_ENV):
-        return Path(env[MODEL_DIR_ENV]).expanduser()
-    base = (
-        Path(env["XDG_DATA_HOME"]).expanduser()
-        if env.get("XDG_DATA_HOME")
-        else Path.home() / ".local" / "share"
-    )
-    return base / "art2mus" / "models"
+        return ModelDirChoice(Path(env[MODEL_DIR_ENV]).expanduser(), f"from ${MODEL_DIR_ENV}")
+    if env.get("XDG_DATA_HOME"):
+        base = Path(env["XDG_DATA_HOME"]).expanduser()
+    else:
+        base = (Path(env["HOME"]) if env.get("HOME") else Path.home()) / ".local" / "share"
+    return ModelDirChoice(base / "art2mus" / "models", f"the default, as ${MODEL_DIR_ENV} is not set")
+
+
+def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$ART2MUS_MODEL_DIR``, else ``$XDG_DATA_HOME/art2mus/models`` (``~/.local/share/art2mus/models``)."""
+    return choose_model_dir(None, environ).path
 
 
 def folder_size(path: Path) -> int:
@@ -328,6 +354,7 @@ class ModelDir:
         hub: Hugging Face client for ``pull`` (default: :class:`HuggingFaceHubClient`).
         fetch: URL downloader for ``pull`` (default: :func:`fetch_url`).
         entries: the model table (default :data:`MODEL_ENTRIES`).
+        origin: where ``root`` came from (:attr:`ModelDirChoice.origin`), named in messages.
     """
 
     def __init__(
@@ -336,14 +363,27 @@ class ModelDir:
         hub: HubClient | None = None,
         fetch: UrlFetcher | None = None,
         entries: Mapping[str, ModelEntry] | None = None,
+        origin: str | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
+        self.origin = origin
         self.hub = hub if hub is not None else HuggingFaceHubClient()
         self.fetch = fetch if fetch is not None else fetch_url
         self.entries = dict(MODEL_ENTRIES if entries is None else entries)
 
+    @classmethod
+    def chosen(cls, explicit: str | Path | None, environ: Mapping[str, str] | None = None) -> ModelDir:
+        """The model directory :func:`choose_model_dir` picks for ``explicit`` (``None``: unset)."""
+        choice = choose_model_dir(explicit, environ)
+        return cls(choice.path, origin=choice.origin)
+
     def __repr__(self) -> str:
         return f"ModelDir({str(self.root)!r})"
+
+    def describe(self, path: Path | None = None) -> str:
+        """``path`` (default: the root), followed by where the model directory came from when known."""
+        shown = self.root if path is None else path
+        return f"{shown} ({self.origin})" if self.origin else str(shown)
 
     # --- paths ----------------------------------------------------------------------------------------
     def path(self, key: str) -> Path:
@@ -376,7 +416,7 @@ class ModelDir:
         missing = self.missing_files(key)
         if missing:
             raise FileNotFoundError(
-                f"model {key!r} is not installed in {self.root} (missing {', '.join(missing)}); on a connected "
+                f"model {key!r} is not installed in {self.describe()}: missing {', '.join(missing)}; on a connected "
                 f"machine run `art2mus models pull --model-dir {self.root} --only {key}` and copy the folder over"
             )
         return self.path(key)
@@ -410,7 +450,8 @@ class ModelDir:
             return named
         known = ", ".join(a.name for a in self.list_aligner_dirs()) or "none"
         raise FileNotFoundError(
-            f"aligner {str(name_or_path)!r} not found: not a path and not a folder under {self.aligners_dir} "
+            f"aligner {str(name_or_path)!r} not found: not a path and not a folder under "
+            f"{self.describe(self.aligners_dir)} "
             f"(installed aligners: {known})"
         )
 

@@ -31,6 +31,7 @@ from art2mus.installation.config.problems import (
     strip_annotation,
 )
 from art2mus.installation.config.source import Node
+from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 
 Finding = tuple[Loc, str]
 
@@ -95,6 +96,21 @@ def check_files(config: ExhibitConfig) -> list[Finding]:
         message = check_file(path, kind.kind)
         if message:
             problems.append((loc, message))
+    problems += _unset_model_dirs(config)
+    return problems
+
+
+def _unset_model_dirs(config: ExhibitConfig) -> list[Finding]:
+    """An art2mus generator that leaves ``model_dir`` out loads from ``$ART2MUS_MODEL_DIR`` or the default
+    folder: that folder is checked, and a problem says which it is and why it was chosen."""
+    problems: list[Finding] = []
+    for name, generator in config.generators.items():
+        if isinstance(generator, Art2MusGeneratorConfig) and generator.model_dir is None:
+            choice = generator.model_dir_choice()
+            message = check_file(choice.path, "dir")
+            if message:
+                loc = ("generators", name, "model_dir")
+                problems.append((loc, f"{message} (model_dir is unset: {choice.origin})"))
     return problems
 
 

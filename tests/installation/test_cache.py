@@ -61,6 +61,34 @@ def test_key_follows_everything_that_decides_the_audio():
     assert base not in others and len(others) == 6
 
 
+@pytest.mark.parametrize("environment", [None, "/srv/elsewhere"], ids=["env-unset", "env-set"])
+def test_an_exhibit_that_sets_model_dir_keeps_its_cache_keys(monkeypatch, environment):
+    """The model directory's default moved from `models` to $ART2MUS_MODEL_DIR: an art2mus generator that
+    sets `model_dir` keys its renderings as before (the key recorded before the change), whatever the
+    environment says; one that leaves it out keys on no machine's folder."""
+    from art2mus.installation.config.exhibit import ExhibitConfig
+    from art2mus.installation.soundscapes import SoundscapeSource
+
+    if environment is None:
+        monkeypatch.delenv("ART2MUS_MODEL_DIR", raising=False)
+    else:
+        monkeypatch.setenv("ART2MUS_MODEL_DIR", environment)
+    exhibit = ExhibitConfig.model_validate(
+        {
+            "artworks": [{"id": "a", "images": ["/nonexistent/a.png"]}],
+            "generators": {
+                "procedural": {"type": "procedural"},
+                "model": {"type": "art2mus", "model_dir": "/nonexistent/art2mus-models", "steps": 20},
+                "unset": {"type": "art2mus", "steps": 20},
+            },
+        }
+    )
+    source = SoundscapeSource(exhibit)
+    request = GenerationRequest(duration_s=8, seed=3)
+    assert source.key("model", request, "0" * 64) == "3265c458c012fd084dfab02891703c83"
+    assert source.recipe("unset")[1]["model_dir"] is None
+
+
 @pytest.mark.parametrize(
     "damage",
     ["flip", "truncate", "delete-audio", "bad-sidecar", "[]", "null", '"text"', '{"sha256": 5}', "bad-field"],

@@ -160,3 +160,57 @@ def test_an_exhibit_renders_an_imported_v1_aligner_through_its_profile_or_the_on
     )
     other = create_generator("art2mus", override.settings())
     assert other.profile_name == "art2mus-music" and other.defaults["num_waveforms"] == 1
+
+
+def test_an_unset_model_dir_loads_from_art2mus_model_dir_in_render_and_exhibits(
+    debug_model_dir, repo_root, tmp_path, monkeypatch
+):
+    """`render IMAGE --generator art2mus`, and an exhibit's art2mus generator that leaves out `model_dir`,
+    load from $ART2MUS_MODEL_DIR (what the systemd unit sets), not from a folder `models` in the current one;
+    a folder without the models is named in the error with where it came from."""
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    image = repo_root / "exhibits/demo/artworks/amber-fields.png"
+    env = {"ART2MUS_MODEL_DIR": str(debug_model_dir)}
+    options = ["--aligner", "debug-imagebind-1tok", "--steps", "2", "--device", "cpu", "--duration", "0.5"]
+    render = ["render", str(image), "-o", str(tmp_path / "image.wav"), "--generator", "art2mus", *options]
+    result = CliRunner().invoke(main, render, env=env)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "image.wav").is_file()
+
+    exhibit = tmp_path / "room.yaml"
+    aligner = debug_model_dir / "aligners" / "debug-imagebind-1tok"
+    exhibit.write_text(
+        f"""
+artworks:
+  - id: one
+    images: [{image}]
+    soundscape: {{generator: model, duration: 0.5}}
+generators:
+  procedural: {{type: procedural}}
+  model: {{type: art2mus, aligner: {aligner}, steps: 2, device: cpu}}
+cache: {{dir: {tmp_path / "cache"}}}
+recognition: {{index_dir: {tmp_path / "index"}}}
+"""
+    )
+    result = CliRunner().invoke(main, ["render", str(exhibit), "--artwork", "one", "-o", "one.wav"], env=env)
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["validate", str(exhibit)], env=env)
+    assert result.exit_code == 0, result.output
+
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    result = CliRunner().invoke(main, render, env={"ART2MUS_MODEL_DIR": str(empty)})
+    assert result.exit_code != 0
+    assert f"not installed in {empty} (from $ART2MUS_MODEL_DIR)" in result.output
+    result = CliRunner().invoke(
+        main, ["validate", str(exhibit)], env={"ART2MUS_MODEL_DIR": str(empty / "gone")}
+    )
+    assert result.exit_code != 0
+    assert "generators.model.model_dir: folder not found" in result.output
+    assert (
+        "no-weights/gone (model_dir is unset: from $ART2MUS_MODEL_DIR)" in result.output
+    )  # relative to here

@@ -9,6 +9,8 @@ import pytest
 from art2mus.models.model_dir import (
     MODEL_DIR_ENV,
     ModelDir,
+    ModelDirChoice,
+    choose_model_dir,
     default_model_dir,
     format_size,
     select_repo_files,
@@ -196,6 +198,27 @@ def test_incomplete_download_is_an_error(tmp_path):
 def test_default_model_dir_follows_the_environment(tmp_path):
     assert default_model_dir({MODEL_DIR_ENV: str(tmp_path)}) == tmp_path
     assert default_model_dir({"XDG_DATA_HOME": "/data"}) == Path("/data/art2mus/models")
+
+
+def test_one_rule_picks_the_model_dir_and_says_why(tmp_path):
+    """An explicit folder > $ART2MUS_MODEL_DIR > the default; the choice names where it came from."""
+    env = {MODEL_DIR_ENV: str(tmp_path / "env"), "XDG_DATA_HOME": "/data"}
+    assert choose_model_dir(tmp_path / "set", env) == ModelDirChoice(tmp_path / "set", "set by model_dir")
+    assert choose_model_dir(None, env) == ModelDirChoice(tmp_path / "env", "from $ART2MUS_MODEL_DIR")
+    assert choose_model_dir(None, {"XDG_DATA_HOME": "/data"}) == ModelDirChoice(
+        Path("/data/art2mus/models"), "the default, as $ART2MUS_MODEL_DIR is not set"
+    )
+    assert choose_model_dir(None, {"HOME": "/x"}).path == Path("/x/.local/share/art2mus/models")
+    assert default_model_dir(env) == choose_model_dir(None, env).path  # what `models list` uses
+
+
+def test_a_missing_model_names_the_folder_and_where_it_came_from(tmp_path):
+    mdir = ModelDir.chosen(None, {MODEL_DIR_ENV: str(tmp_path)})
+    with pytest.raises(FileNotFoundError) as caught:
+        mdir.require("imagebind")
+    assert f"not installed in {tmp_path} (from $ART2MUS_MODEL_DIR): missing *.pth" in str(caught.value)
+    with pytest.raises(FileNotFoundError, match=r"under .*aligners \(from \$ART2MUS_MODEL_DIR\)"):
+        mdir.resolve_aligner("nope")
 
 
 def test_format_size():
