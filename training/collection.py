@@ -79,9 +79,25 @@ def scan_images(root: str | Path) -> Scan:
     return scan
 
 
+#: samples read from the end of each track by :func:`scan_music` (a fraction of a second)
+TAIL_FRAMES = 4096
+
+
+def _read_tail(path: Path, frames: int) -> None:
+    """Seek to the last :data:`TAIL_FRAMES` of the ``frames`` the header announces and decode them: a
+    truncated file (FLAC cut short: libsndfile's header reading succeeds, its decoding fails) raises
+    ``RuntimeError`` in milliseconds, where decoding it all would take the whole track's time."""
+    import soundfile
+
+    with soundfile.SoundFile(str(path)) as handle:
+        handle.seek(max(0, frames - TAIL_FRAMES))
+        handle.read(TAIL_FRAMES, dtype="float32")
+
+
 def scan_music(root: str | Path) -> Scan:
-    """Every audio file under ``root`` libsndfile can open, with at least one sample; raises
-    :class:`CollectionError` when there is none."""
+    """Every audio file under ``root`` libsndfile can open, with at least one sample and a readable end
+    (a truncated file is skipped); raises :class:`CollectionError` when there is none. Damage within a
+    track shows only when it is decoded: :func:`embed_all` and the music-only dataset skip such a track."""
     import soundfile
 
     scan = Scan(Path(root))
@@ -93,6 +109,11 @@ def scan_music(root: str | Path) -> Scan:
             continue
         if info.frames <= 0:
             scan.skipped.append((path, "holds no samples"))
+            continue
+        try:
+            _read_tail(path, info.frames)
+        except (RuntimeError, OSError) as exc:
+            scan.skipped.append((path, f"cannot be decoded to its end, truncated or corrupt ({exc})"))
             continue
         scan.files.append(path)
     for path, reason in scan.skipped:
@@ -117,19 +138,39 @@ def track_embedding(encoder: Any, path: Path, segment_s: float = 10.0, max_segme
     return (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)
 
 
+@dataclass
+class Embedded:
+    """What :func:`embed_all` made: ``rows`` ``(len(files), dim)``, one per file of ``files`` (in order),
+    and the items that could not be decoded in ``skipped``, with the reason."""
+
+    rows: np.ndarray
+    files: list[Path]
+    skipped: list[tuple[Path, str]]
+
+
 def embed_all(
     items: list[Path],
     embed: Callable[[Path], np.ndarray],
     what: str,
     progress: Callable[[int, int, str], None] | None = None,
-) -> np.ndarray:
-    """``(len(items), dim)`` embeddings, reporting progress after each item."""
-    rows = []
+) -> Embedded:
+    """The embeddings of ``items``, reporting progress after each; an item ``embed`` cannot decode
+    (``ValueError``: a track damaged within, which the scan's look at its end did not see) is left out and
+    listed, so one bad file does not lose the others' work."""
+    rows, files, skipped = [], [], []
     for k, path in enumerate(items):
-        rows.append(embed(path))
+        try:
+            rows.append(embed(path))
+        except ValueError as exc:
+            logger.warning("skipping %s %s: %s", what, path, exc)
+            skipped.append((path, str(exc)))
+        else:
+            files.append(path)
         if progress is not None:
             progress(k + 1, len(items), f"{what} {path.name}")
-    return np.stack(rows).astype(np.float32)
+    return Embedded(
+        np.stack(rows).astype(np.float32) if rows else np.zeros((0, 0), np.float32), files, skipped
+    )
 
 
 def progress_printer(what: str, echo: Callable[[str], None]) -> Callable[[int, int, str], None]:

@@ -26,7 +26,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,16 @@ def pair_generator(seed: int, index: int) -> torch.Generator:
 
 @dataclass(frozen=True)
 class Pair:
-    """One artwork with its music."""
+    """One artwork with its music; ``origin``: where it was read (``pairs.csv:6``), for messages."""
 
     id: str
     image: Path
     audio: Path
+    origin: str = field(default="", compare=False)
+
+    def where(self) -> str:
+        """The pair's place for a message: its ``origin``, else its id."""
+        return self.origin or f"pair {self.id!r}"
 
 
 def _check(pairs: list[Pair], where: Callable[[int], str]) -> list[Pair]:
@@ -108,6 +113,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
         ]
         if not pairs:
             raise PairsError(f"{path}: no artwork has a fixed `audio:` file to pair its image with")
+        pairs = [replace(pair, origin=f"{path} artworks[{pair.id}]") for pair in pairs]
         return _check(pairs, lambda k: f"{path} artworks[{pairs[k].id if k >= 0 else ''}]")
     pairs: list[Pair] = []
     lines: list[int] = []
@@ -148,6 +154,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
         raise PairsError(
             f"{path}: unknown manifest type {suffix!r} (expected .csv, .jsonl or an exhibit .yaml)"
         )
+    pairs = [replace(pair, origin=f"{path}:{line}") for pair, line in zip(pairs, lines, strict=True)]
     return _check(pairs, lambda k: f"{path}:{lines[k]}" if k >= 0 else str(path))
 
 
@@ -284,15 +291,17 @@ def build_dataset(
     for k, pair in enumerate(pairs):
         bgr = cv2.imread(str(pair.image), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise PairsError(f"{pair.image}: not an image OpenCV can read (pair {pair.id!r})")
+            raise PairsError(f"{pair.where()}: {pair.image}: not an image OpenCV can read")
         embeddings.append(
             pipeline.encoder.encode_images([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]).float().cpu()[0]
         )
-        pieces = features.segments(
-            features.load_audio_16k(str(pair.audio)), segment_s, max_segments=max_segments_per_pair
-        )
+        try:
+            wave = features.load_audio_16k(str(pair.audio))
+        except ValueError as exc:  # damaged within (the header was read): the row to fix
+            raise PairsError(f"{pair.where()}: {exc}") from None
+        pieces = features.segments(wave, segment_s, max_segments=max_segments_per_pair)
         if not pieces:
-            raise PairsError(f"{pair.audio}: shorter than half a {segment_s} s segment (pair {pair.id!r})")
+            raise PairsError(f"{pair.where()}: {pair.audio}: shorter than half a {segment_s} s segment")
         mel = torch.stack([features.log_mel(features.normalize_audio(p, audio_norm), frames) for p in pieces])
         latents.append(mel_to_latents(pipeline, mel, pair_generator(seed, first_index + k)).float().cpu())
         owner += [k] * len(pieces)
@@ -402,14 +411,16 @@ def build_music_dataset(
     if root is None:
         root = common_folder(tracks)
     ids, groups, embeddings, latents = [], [], [], []
+    skipped: list[list[str]] = []
     for k, track in enumerate(tracks):
         try:
             wave = features.load_audio_16k(str(track))
-        except ValueError as exc:
-            raise PairsError(str(exc)) from None
-        pieces = features.segments(wave, segment_s, max_segments=max_segments_per_track)
-        if not pieces:
-            logger.warning("skipping %s: shorter than half a %g s segment", track, segment_s)
+            pieces = features.segments(wave, segment_s, max_segments=max_segments_per_track)
+            if not pieces:
+                raise ValueError(f"shorter than half a {segment_s:g} s segment")
+        except ValueError as exc:  # damaged within (the scan reads its header and end) or too short
+            logger.warning("skipping %s: %s", track, exc)
+            skipped.append([str(track), str(exc)])
             continue
         name = str(track.relative_to(root)) if track.is_relative_to(root) else str(track)
         embeddings.append(encoder.encode_audio(pieces, features.SAMPLE_RATE).float().cpu())
@@ -420,7 +431,10 @@ def build_music_dataset(
         if progress is not None:
             progress(k + 1, len(tracks), name)
     if not ids:
-        raise NoSegmentsError(f"no track is at least half a {segment_s} s segment long")
+        raise NoSegmentsError(
+            f"no track gives a {segment_s:g} s segment"
+            + (f" ({len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else "")
+        )
     pseudo = [Pair(str(t), t, t) for t in tracks]
     info = {
         "encoder": {"name": encoder.spec.name, "dim": encoder.spec.dim},
@@ -430,6 +444,7 @@ def build_music_dataset(
         "audio_norm": audio_norm,
         "tracks": [str(t) for t in tracks],
         "pair_groups": groups,
+        "skipped": skipped,
         "fingerprint": fingerprint(
             pseudo, f"audio:{encoder.spec.name}", segment_s, max_segments_per_track, audio_norm, seed
         ),

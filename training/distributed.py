@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 PARTS_DIR = "parts"
 #: info entries that list something per pair (or per track): concatenated, in process order, on merging
-PER_ITEM_INFO = ("pairs", "tracks", "pair_groups")
+PER_ITEM_INFO = ("pairs", "tracks", "pair_groups", "skipped")
 
 
 def make_accelerator(device: str | torch.device, mixed_precision: str | None = None):

@@ -71,9 +71,13 @@ def build_imagebind_manifest(
     skipped = image_scan.skipped + music_scan.skipped
     for path, reason in skipped:
         echo(f"skipped {path}: {reason}")
-    rows, unpaired = pair_by_imagebind(
+    rows, unpaired, undecodable = pair_by_imagebind(
         image_scan.files, music_scan.files, model_dir, device, per_image, max_per_track, curator, echo
     )
+    for path, reason in undecodable:  # found while embedding: listed like the scan's
+        echo(f"skipped {path}: {reason}")
+    skipped += undecodable
+    tracks = len(music_scan.files) - len(undecodable)
     write_manifest(out_path, rows)
     write_report(report, rows, skipped, unpaired)
     from art2mus.training.dataset import DEFAULT_SEGMENT_S, short_music
@@ -88,7 +92,7 @@ def build_imagebind_manifest(
     tracks_used = len({audio for _, _, audio, _ in rows})
     return (
         f"{len(rows)} pairs of {len(image_scan.files)} artworks with {tracks_used} of "
-        f"{len(music_scan.files)} tracks ({len(skipped)} files skipped, "
+        f"{tracks} tracks ({len(skipped)} files skipped, "
         f"{len(unpaired)} artworks unpaired) -> {out_path}; report {report}"
     )
 
@@ -102,8 +106,9 @@ def pair_by_imagebind(
     max_per_track: int | None,
     curator: Any,
     echo: Line,
-) -> tuple[list[Row], list[Path]]:
-    """Embed, score and assign (see :mod:`art2mus.training.pairing`): manifest rows and unpaired images."""
+) -> tuple[list[Row], list[Path], list[tuple[Path, str]]]:
+    """Embed, score and assign (see :mod:`art2mus.training.pairing`): manifest rows, unpaired images, and
+    the files that could not be decoded, with the reason (left out, the others paired)."""
     import numpy as np
     import torch
 
@@ -119,16 +124,23 @@ def pair_by_imagebind(
     except (FileNotFoundError, ValueError) as exc:
         raise ManifestError(str(exc)) from None
     with torch.no_grad():
-        image_rows = embed_all(
+        embedded_images = embed_all(
             images,
             lambda p: encoder.encode_images([read_rgb(p)]).float().cpu().numpy()[0],
             "image",
             progress_printer("embedding artworks", echo),
         )
-        track_rows = embed_all(
+        embedded_tracks = embed_all(
             tracks, lambda p: track_embedding(encoder, p), "track", progress_printer("embedding music", echo)
         )
-    scores = image_rows @ track_rows.T
+    undecodable = embedded_images.skipped + embedded_tracks.skipped
+    images, tracks = embedded_images.files, embedded_tracks.files
+    if not images or not tracks:
+        empty = "artworks" if not images else "music"
+        raise ManifestError(
+            f"no {empty} left to pair: every file could not be decoded ({undecodable[0][0]}: {undecodable[0][1]})"
+        )
+    scores = embedded_images.rows @ embedded_tracks.rows.T
     allowed = None
     if curator is not None:
         allowed = np.array([[curator.allowed(i, t) for t in tracks] for i in images], dtype=bool)
@@ -143,4 +155,4 @@ def pair_by_imagebind(
             pair_id += "-2"
         used.add(pair_id)
         rows.append((pair_id, images[a.image], tracks[a.track], a.score))
-    return rows, [p for k, p in enumerate(images) if k not in served]
+    return rows, [p for k, p in enumerate(images) if k not in served], undecodable

@@ -84,11 +84,14 @@ class TrainJobOutcome:
         summary = {
             "best": str(result.best_dir),
             "last": str(result.last_dir),
-            "best_val_loss": result.best_val_loss,
+            # without validation best/ was chosen by the training loss: not given as a validation loss
+            "best_val_loss": result.best_val_loss if result.validated else None,
             "epochs": len(result.history),
             "stopped_early": result.stopped_early,
             "previous_best": None if result.previous_best is None else str(result.previous_best),
         }
+        if not result.validated:
+            summary["best_train_loss"] = result.best_val_loss
         if self.modality_gap is not None:
             summary["modality_gap"] = self.modality_gap
         return summary
@@ -132,9 +135,10 @@ def run_train_job(
     """
     from art2mus.models.pipeline import Art2MusPipeline
     from art2mus.training.distributed import launched, make_accelerator
-    from art2mus.training.trainer import RunFolderError, TrainingConfig, train_aligner
+    from art2mus.training.trainer import RunFolderError, train_aligner
 
     check_options(job)
+    config = training_config(job)
     try:
         accelerator = make_accelerator(resolve_device(job.device), job.mixed_precision)
     except ValueError as exc:  # e.g. fp16 without a GPU
@@ -154,7 +158,17 @@ def run_train_job(
         raise TrainJobError(str(exc)) from None
     if pipeline.profile.name != DEFAULT_PROFILE:
         report(f"conditioning profile {pipeline.profile.name} (AudioLDM2 {pipeline.profile.base_model})")
-    dataset = prepare_dataset(pipeline, job, accelerator, report=report, status=status)
+    settings = resume_settings(job, pipeline.profile.name)
+    # before any extraction: a resume that would be refused must not cost the dataset's hours, nor touch OUT
+    checkpoint = resumed_checkpoint(job, config, settings, accelerator.num_processes, report)
+    dataset = prepare_dataset(
+        pipeline,
+        job,
+        accelerator,
+        report=report,
+        status=status,
+        checkpoint_dataset=None if checkpoint is None else checkpoint.get("dataset"),
+    )
     gap = None
     if pipeline.aligner is None:
         if dataset.modality == "audio" and job.gap_images is not None:
@@ -166,11 +180,6 @@ def run_train_job(
         report(
             "warning: no modality-gap shift (give --images); image embeddings will meet an aligner fitted on audio"
         )
-    noise = job.embedding_noise
-    if noise is None:
-        from art2mus.training.modality_gap import CAPDEC_NOISE_STD
-
-        noise = CAPDEC_NOISE_STD if dataset.modality == "audio" else 0.0
     metadata: dict[str, Any] = {"model_dir": str(job.model_dir), "seed": job.seed}
     metadata.update(
         {"pairs_file": str(job.pairs)} if job.pairs is not None else {"music_dir": str(job.music_dir)}
@@ -178,18 +187,6 @@ def run_train_job(
     if gap is not None:
         metadata["modality_gap"] = gap.summary()
     try:
-        config = TrainingConfig(
-            epochs=job.epochs,
-            batch_size=job.batch_size,
-            lr=job.lr,
-            val_fraction=job.val_fraction,
-            patience=job.patience,
-            seed=job.seed,
-            accumulation=job.accumulation,
-            snr_gamma=job.snr_gamma,
-            guidance_scale=job.loss_guidance,
-            embedding_noise=noise,
-        )
         result = train_aligner(
             pipeline,
             dataset,
@@ -201,10 +198,93 @@ def run_train_job(
             on_epoch=on_epoch,
             metadata=metadata,
             accelerator=accelerator,
+            settings=settings,
+            setting_names=CONFIG_OPTIONS,
         )
     except (RunFolderError, ValueError) as exc:
         raise TrainJobError(str(exc)) from None
     return TrainJobOutcome(result, None if gap is None else gap.summary()) if main else None
+
+
+#: the ``art2mus train`` option of each :class:`~art2mus.training.trainer.TrainingConfig` field (the others
+#: have none), so a refused resume names what to change
+CONFIG_OPTIONS = {
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "val_fraction": "--val-fraction",
+    "patience": "--patience",
+    "seed": "--seed",
+    "accumulation": "--accumulation",
+    "snr_gamma": "--snr-gamma",
+    "guidance_scale": "--loss-guidance",
+    "embedding_noise": "--embedding-noise",
+}
+
+
+def training_config(job: TrainJob) -> Any:
+    """The :class:`~art2mus.training.trainer.TrainingConfig` of ``job`` (known before any work: a music-only
+    run's default embedding noise is CapDec's, a paired run's none)."""
+    from art2mus.training.trainer import TrainingConfig
+
+    noise = job.embedding_noise
+    if noise is None:
+        from art2mus.training.modality_gap import CAPDEC_NOISE_STD
+
+        noise = CAPDEC_NOISE_STD if job.music_dir is not None else 0.0
+    try:
+        return TrainingConfig(
+            epochs=job.epochs,
+            batch_size=job.batch_size,
+            lr=job.lr,
+            val_fraction=job.val_fraction,
+            patience=job.patience,
+            seed=job.seed,
+            accumulation=job.accumulation,
+            snr_gamma=job.snr_gamma,
+            guidance_scale=job.loss_guidance,
+            embedding_noise=noise,
+        )
+    except ValueError as exc:
+        raise TrainJobError(str(exc)) from None
+
+
+def resume_settings(job: TrainJob, profile: str) -> dict[str, Any]:
+    """The options outside the training config a resumed run must share with its checkpoint (the dataset's
+    segmenting and the aligner's shape), by option name; saved in the checkpoint."""
+    settings = {
+        "--encoder": job.encoder,
+        "--profile": profile,
+        "--init": job.init_aligner,
+        "--segment-seconds": job.segment_seconds,
+        "--max-segments": job.max_segments,
+        "--audio-norm": job.audio_norm,
+    }
+    if job.init_aligner is None:  # an --init aligner has its own token count
+        settings["--tokens"] = job.tokens
+    return settings
+
+
+def resumed_checkpoint(
+    job: TrainJob, config: Any, settings: dict[str, Any], processes: int, report: Line
+) -> dict[str, Any] | None:
+    """The checkpoint ``--resume`` continues, checked against ``job`` before any work (every setting that
+    differs named with both values); None without ``--resume`` or without a checkpoint in OUT."""
+    from art2mus.training.trainer import CHECKPOINT_FILE, check_resumable, read_checkpoint
+
+    path = job.out_dir / CHECKPOINT_FILE
+    if not job.resume or not path.is_file():
+        return None
+    try:
+        state = read_checkpoint(path)
+        check_resumable(path, state, config, processes, settings, CONFIG_OPTIONS)
+    except ValueError as exc:
+        raise TrainJobError(str(exc)) from None
+    if state["epoch"] == config.epochs:
+        report(
+            f"{path} already has its {config.epochs} epochs: nothing to train (a larger --epochs extends it)"
+        )
+    return state
 
 
 def new_aligner(pipeline: Any, tokens: int, seed: int, input_shift: list[float] | None = None) -> Any:
@@ -225,9 +305,19 @@ def new_aligner(pipeline: Any, tokens: int, seed: int, input_shift: list[float] 
         )
 
 
-def prepare_dataset(pipeline: Any, job: TrainJob, accelerator: Any, *, report: Line, status: Line) -> Any:
+def prepare_dataset(
+    pipeline: Any,
+    job: TrainJob,
+    accelerator: Any,
+    *,
+    report: Line,
+    status: Line,
+    checkpoint_dataset: str | None = None,
+) -> Any:
     """The cached dataset in ``OUT/dataset`` when it was built from the same files and settings, else a new
-    one (built by every process, each its slice, when there are several)."""
+    one (built by every process, each its slice, when there are several). ``checkpoint_dataset``: the
+    fingerprint of the dataset a resumed checkpoint trained on; another one is refused before any work,
+    the earlier dataset left as it is."""
     from art2mus.training.collection import CollectionError, progress_printer, scan_music
     from art2mus.training.dataset import (
         NoSegmentsError,
@@ -273,9 +363,18 @@ def prepare_dataset(pipeline: Any, job: TrainJob, accelerator: Any, *, report: L
             wanted = fingerprint(items, encoder_key, segment_s, max_segments, audio_norm, seed)
     except (PairsError, CollectionError) as exc:
         raise TrainJobError(str(exc)) from None
+    if checkpoint_dataset is not None and checkpoint_dataset != wanted:
+        from art2mus.training.trainer import CHECKPOINT_FILE
+
+        source = job.pairs if job.pairs is not None else job.music_dir
+        raise TrainJobError(
+            f"{job.out_dir / CHECKPOINT_FILE} was made with other data: a file of {source} changed, or was "
+            "added or removed, since it was trained; train into a new folder or without resume"
+        )
     if (data_dir / "dataset.json").is_file():
         cached = PairDataset.load(data_dir)
         if cached.info.get("fingerprint") == wanted:
+            _report_skipped(cached, report)
             return cached
     progress = progress_printer("embedding music" if music_dir else "embedding pairs", status)
 
@@ -309,12 +408,21 @@ def prepare_dataset(pipeline: Any, job: TrainJob, accelerator: Any, *, report: L
             from art2mus.training.distributed import clear_parts
 
             dataset = build(items, 0)
+            # the fingerprint it is looked up by (with the profile's AudioLDM2; build_in_parts does the same)
+            dataset.info["fingerprint"] = wanted
             clear_parts(data_dir)
             dataset.save(data_dir)
     except (PairsError, ValueError) as exc:
         raise TrainJobError(str(exc)) from None
+    _report_skipped(dataset, report)
     report(f"{len(dataset.pair_ids)} examples, {len(dataset)} segments of {segment_s:g} s -> {data_dir}")
     return dataset
+
+
+def _report_skipped(dataset: Any, report: Line) -> None:
+    """The tracks a music-only dataset left out (damaged within, or too short), with the reason."""
+    for path, reason in dataset.info.get("skipped", []):
+        report(f"skipped {path}: {reason}")
 
 
 def fit_gap(pipeline: Any, dataset: Any, images_dir: Path, report: Line) -> Any:

@@ -4,7 +4,8 @@ Each epoch shuffles the training segments (seeded), takes batches through
 :func:`~art2mus.training.aligner_step.aligner_training_step`, then measures the validation loss on the
 held-out *pairs* with fixed noise (the same seed every epoch, so epochs compare). The output folder holds:
 
-* ``best/``: the aligner with the lowest validation loss (``config.json`` + ``model.safetensors``,
+* ``best/``: the aligner with the lowest validation loss (the lowest training loss when no pair is held
+  out: :attr:`TrainingResult.validated` says which) (``config.json`` + ``model.safetensors``,
   loadable by the daemon: point ``generators.<name>.aligner`` at it, or copy it to
   ``MODEL_DIR/aligners/<name>``); its ``config.json`` names the pipeline's conditioning profile, the one
   it was trained under;
@@ -126,21 +127,86 @@ class EpochRecord:
 
 @dataclass
 class TrainingResult:
+    """What :func:`train_aligner` made. ``best_val_loss`` is the loss ``best/`` was chosen by: the
+    validation loss when ``validated``, else (no pair held out) the training loss."""
+
     best_dir: Path | None
     last_dir: Path
     best_val_loss: float | None
     history: list[EpochRecord] = field(default_factory=list)
     stopped_early: bool = False
     previous_best: Path | None = None
+    validated: bool = True
 
 
 class RunFolderError(ValueError):
     """The output folder holds an earlier run that this one would overwrite."""
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's settings without its length (``resume`` may extend a finished run)."""
-    return {k: v for k, v in config.items() if k != "epochs"}
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The training checkpoint at ``path`` (tensors, numbers and lists only: a foreign file cannot run code
+    on load). Raises ``ValueError`` naming the file when it cannot be read or is not one."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for bad files
+        raise ValueError(
+            f"{path} cannot be read as a training checkpoint (truncated or not one): {exc}; "
+            "train into a new folder, or without resume"
+        ) from exc
+    if not isinstance(state, dict) or not {"config", "aligner", "epoch"} <= set(state):
+        raise ValueError(f"{path} is not an art2mus training checkpoint")
+    return state
+
+
+def check_resumable(
+    path: Path,
+    state: dict[str, Any],
+    config: TrainingConfig,
+    processes: int = 1,
+    settings: dict[str, Any] | None = None,
+    names: dict[str, str] | None = None,
+) -> None:
+    """Raise ``ValueError`` when the checkpoint ``state`` (read from ``path``) cannot go on under ``config``
+    on ``processes`` processes: a setting other than the checkpoint's (its length aside: ``resume`` may
+    extend a finished run), each named with both values (``names`` maps a :class:`TrainingConfig` field
+    to the name the user knows, e.g. ``seed`` -> ``--seed``), or more epochs in it than ``config.epochs``.
+    ``settings``: the caller's other settings, compared with those the checkpoint saved with them."""
+    names = names or {}
+    saved, now = state["config"], asdict(config)
+    differences = [
+        (names.get(key, key), saved.get(key), now.get(key))
+        for key in dict.fromkeys([*now, *saved])
+        if key != "epochs" and saved.get(key) != now.get(key)
+    ]
+    saved_settings = state.get("settings") or {}
+    differences += [
+        (key, saved_settings[key], value)
+        for key, value in (settings or {}).items()
+        if key in saved_settings and saved_settings[key] != value
+    ]
+    if differences:
+        listed = "; ".join(
+            f"{name}: {_shown(a)} in the checkpoint, {_shown(b)} now" for name, a, b in differences
+        )
+        raise ValueError(
+            f"{path} was made with other settings ({listed}); resume with the checkpoint's, train into a new "
+            "folder, or without resume"
+        )
+    if state["epoch"] > config.epochs:
+        raise ValueError(
+            f"{path} already has {state['epoch']} epochs, more than {names.get('epochs', 'epochs')} "
+            f"{config.epochs}: resume with {state['epoch']} or more (a larger number extends the run); its "
+            "aligners are in best/ and last/"
+        )
+    if state.get("processes", 1) != processes:
+        raise ValueError(
+            f"{path} was made with {state.get('processes', 1)} process(es), this run has "
+            f"{processes}: resume with as many (each step's batch is batch size x processes)"
+        )
+
+
+def _shown(value: Any) -> str:
+    return "not set" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _set_aside_earlier_run(out: Path, overwrite: bool) -> Path | None:
@@ -277,17 +343,21 @@ def train_aligner(
     on_epoch: Callable[[EpochRecord, int, float], None] | None = None,
     metadata: dict[str, Any] | None = None,
     accelerator: Any = None,
+    settings: dict[str, Any] | None = None,
+    setting_names: dict[str, str] | None = None,
 ) -> TrainingResult:
     """Train ``pipeline.aligner`` on ``dataset``; see the module docstring for what is written.
 
     ``progress(step, total_steps, loss)`` is called after every optimiser step, ``on_epoch(record,
     epochs, eta_seconds)`` after every epoch (on the main process only). ``accelerator``: the
     :class:`accelerate.Accelerator` to train through (the pipeline on its device); default: one process
-    on the pipeline's device (:func:`~art2mus.training.distributed.make_accelerator`).
+    on the pipeline's device (:func:`~art2mus.training.distributed.make_accelerator`). ``settings``: the
+    caller's settings that a resumed run must share (e.g. the segment length), saved in the checkpoint
+    and compared by :func:`check_resumable`, which names a difference by ``setting_names``.
 
     Raises:
         RunFolderError: ``out_dir`` holds an earlier run, and neither ``resume`` nor ``overwrite``.
-        ValueError: the checkpoint to resume was made with other settings or data.
+        ValueError: the checkpoint to resume was made with other settings or data, or has more epochs.
     """
     config = config or TrainingConfig()
     out = Path(out_dir)
@@ -331,29 +401,20 @@ def train_aligner(
     generator = torch.Generator().manual_seed(config.seed)
     loss_options = config.loss_options(dataset)
     if resume and checkpoint_path.is_file():
-        try:  # tensors, numbers and lists only: a foreign file cannot run code on load
-            state = torch.load(checkpoint_path, weights_only=True)
-        except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for bad files
+        state = read_checkpoint(checkpoint_path)
+        check_resumable(checkpoint_path, state, config, accelerator.num_processes, settings, setting_names)
+        if state["dataset"] != dataset.info["fingerprint"]:
             raise ValueError(
-                f"{checkpoint_path} cannot be read as a training checkpoint (truncated or not one): {exc}; "
-                "train into a new folder, or without resume"
-            ) from exc
-        if not isinstance(state, dict) or not {"config", "aligner", "epoch"} <= set(state):
-            raise ValueError(f"{checkpoint_path} is not an art2mus training checkpoint")
-        if (
-            _comparable(state["config"]) != _comparable(asdict(config))
-            or state["dataset"] != dataset.info["fingerprint"]
-        ):
-            raise ValueError(
-                f"{checkpoint_path} was made with other settings or data; train into a new folder "
-                "or without resume"
+                f"{checkpoint_path} was made with other data (a file changed, or the segmenting); train into "
+                "a new folder or without resume"
             )
-        if state.get("processes", 1) != accelerator.num_processes:
+        try:
+            aligner.load_state_dict(state["aligner"])
+        except RuntimeError as exc:  # another shape: another encoder, token count or --init aligner
             raise ValueError(
-                f"{checkpoint_path} was made with {state.get('processes', 1)} process(es), this run has "
-                f"{accelerator.num_processes}: resume with as many (each step's batch is batch size x processes)"
-            )
-        aligner.load_state_dict(state["aligner"])
+                f"{checkpoint_path} holds an aligner of another shape than this run's (another encoder, "
+                f"token count or starting aligner): {str(exc).splitlines()[0]}"
+            ) from None
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
@@ -435,6 +496,7 @@ def train_aligner(
                 improved,
                 {
                     "config": asdict(config),
+                    "settings": settings or {},
                     "dataset": dataset.info["fingerprint"],
                     "processes": accelerator.num_processes,
                     "aligner": aligner.state_dict(),
@@ -463,7 +525,8 @@ def train_aligner(
             break
     accelerator.wait_for_everyone()  # the folder is complete before any process returns
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the aligner's own forward again
-    if previous is not None:
+    validated = bool(val_idx)
+    if previous is not None and validated:  # without validation, ``best`` is a training loss
         earlier = _val_loss_of(previous)
         if earlier is not None and best is not None and earlier < best:
             logger.warning(
@@ -475,5 +538,11 @@ def train_aligner(
                 previous,
             )
     return TrainingResult(
-        out / "best" if best is not None else None, out / "last", best, history, stopped_early, previous
+        out / "best" if best is not None else None,
+        out / "last",
+        best,
+        history,
+        stopped_early,
+        previous,
+        validated,
     )

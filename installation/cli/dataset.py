@@ -21,9 +21,7 @@ def command() -> None:
 
 @command.command("build")
 @folder_option("--images", required=True, help="Folder of artwork images (searched recursively; unreadable files are skipped and listed).")  # fmt: skip
-@folder_option(
-    "--music", required=True, help="Folder of music (wav, flac, ogg, mp3...; searched recursively)."
-)
+@folder_option("--music", required=True, help="Folder of music (wav, flac, ogg, mp3...; searched recursively; unreadable or damaged files are skipped and listed).")  # fmt: skip
 @file_option("-o", "--out", "out_path", required=True, help="The manifest to write (CSV: id,image,audio,score), read by `art2mus train`.")  # fmt: skip
 @folder_option("--model-dir", default=None, help="Model directory holding ImageBind (default: $ART2MUS_MODEL_DIR or the user's data folder).")  # fmt: skip
 @click.option(

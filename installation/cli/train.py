@@ -102,7 +102,14 @@ def command(as_json: bool, **options: Any) -> None:
     if not show_lines:
         for record in result.history:
             click.echo(f"epoch {record.epoch:3d}  {_losses(record)}  ({record.seconds:.1f} s)")
-    click.echo(f"best aligner: {result.best_dir} (validation loss {result.best_val_loss})")
+    if result.validated:
+        click.echo(f"best aligner: {result.best_dir} (validation loss {result.best_val_loss})")
+    else:  # best/ was chosen by the training loss: say so, it is no validation figure
+        why = "--val-fraction 0" if options["val_fraction"] == 0 else "too few pairs to hold one out"
+        click.echo(
+            f"best aligner: {result.best_dir} (training loss {result.best_val_loss}: no validation ran, "
+            f"{why}; best/ is the epoch with the lowest training loss)"
+        )
     if result.previous_best is not None:
         click.echo(f"the earlier run's best aligner is kept in {result.previous_best}")
 

@@ -153,3 +153,53 @@ def test_dataset_build_errors(debug_models, collection, tmp_path):
     assert code == 1 and f"{missing}:2: image file" in err
     code, out, err = _run("train", "--out", tmp_path / "o", "--model-dir", debug_models)
     assert code == 2 and "either PAIRS or --music-only" in err
+
+
+def test_a_damaged_track_is_skipped_and_listed_and_the_rest_goes_on(debug_models, collection, tmp_path):
+    from art2mus.training.collection import scan_music
+
+    images, music = collection
+    library = tmp_path / "library"
+    library.mkdir()
+    for k in range(4):
+        (library / f"track-{k}.wav").write_bytes((music / f"track-{k}.wav").read_bytes())
+    noise = np.random.default_rng(0).standard_normal(3 * 22050).astype(np.float32)
+    soundfile.write(library / "good.flac", 0.1 * noise, 22050)
+    whole = (library / "good.flac").read_bytes()
+    (library / "truncated.flac").write_bytes(whole[:5000])  # `head -c 5000 good.flac`: its header reads
+    damaged = bytearray(whole)
+    damaged[len(whole) // 2 : len(whole) // 2 + 2000] = bytes(2000)  # its end reads, its middle does not
+    (library / "damaged.flac").write_bytes(bytes(damaged))
+    scan = scan_music(library)
+    assert [path.name for path, _ in scan.skipped] == ["truncated.flac"]
+    assert "truncated or corrupt" in scan.skipped[0][1] and library / "damaged.flac" in scan.files
+
+    pairs = tmp_path / "pairs.csv"
+    code, out, err = _run("dataset", "build", "--images", images, "--music", library, "-o", pairs,
+                          "--model-dir", debug_models, "--device", "cpu")  # fmt: skip
+    assert code == 0, out + err
+    assert f"skipped {library / 'truncated.flac'}: cannot be decoded to its end" in err
+    assert f"skipped {library / 'damaged.flac'}: cannot read audio file {library / 'damaged.flac'}" in err
+    assert "of 5 tracks (3 files skipped" in out  # good.flac and the four tracks; scan-0042 skipped too
+    rows = list(csv.DictReader(pairs.open()))
+    assert len(rows) == 4 and not any("truncated" in r["audio"] or "damaged" in r["audio"] for r in rows)
+    report = pairs.with_suffix(".html").read_text()
+    assert "truncated.flac" in report and "damaged.flac" in report
+
+    common = ("--model-dir", debug_models, "--epochs", "1", "--batch-size", "2", "--segment-seconds", "1",
+              "--device", "cpu")  # fmt: skip
+    code, out, err = _run("train", "--music-only", library, "--images", images, "--out", tmp_path / "m", *common)
+    assert code == 0, out + err
+    assert f"skipped {library / 'truncated.flac'}: cannot be decoded to its end" in err
+    assert f"skipped {library / 'damaged.flac'}: cannot read audio file" in err
+    data = json.loads((tmp_path / "m/dataset/dataset.json").read_text())
+    assert len(set(data["pair_groups"])) == 5 and "damaged.flac" not in " ".join(data["pair_groups"])
+
+    # in pairs, a track that cannot be decoded is named with the manifest's line to fix
+    manifest = tmp_path / "damaged.csv"
+    manifest.write_text(
+        f"id,image,audio\na,{images / 'amber-fields.png'},{library / 'track-0.wav'}\n"
+        f"b,{images / 'city-at-six.png'},{library / 'truncated.flac'}\n"
+    )
+    code, out, err = _run("train", manifest, "--out", tmp_path / "p", *common)
+    assert code == 1 and f"{manifest}:3: cannot read audio file {library / 'truncated.flac'}" in err, err

@@ -184,3 +184,56 @@ def test_bad_training_input_is_a_sentence_naming_the_file(debug_models, pairs, t
                     ("evaluate", gone, "--model-dir", debug_models, "--aligner", "debug-imagebind-1tok")):  # fmt: skip
         code, out, err = _run(*command)
         assert code == 1 and f"{gone}:2: image file" in err, (command[0], err)
+
+
+def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_a_resume_with_other_settings_is_refused_before_any_work_naming_each(debug_models, pairs, tmp_path):
+    own = tmp_path / "pairs.csv"  # copies: the data is changed below
+    lines = pairs.read_text().splitlines()
+    for artwork in ARTWORKS:
+        (tmp_path / f"{artwork}.wav").write_bytes((pairs.parent / f"{artwork}.wav").read_bytes())
+    own.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    common = ("--model-dir", debug_models, "--batch-size", "2", "--segment-seconds", "1", "--val-fraction", "0",
+              "--device", "cpu")  # fmt: skip
+    code, out, err = _run("train", own, "--out", run, *common, "--epochs", "2", "--seed", "5")
+    assert code == 0, out + err
+    # no pair was held out: the figure is the training loss, and said to be
+    assert (
+        f"best aligner: {run / 'best'} (training loss " in out
+        and "no validation ran, --val-fraction 0" in out
+    )
+    assert "validation loss" not in out
+    before = _files(run)
+
+    def refused(*args: object) -> str:
+        code, out, err = _run("train", own, "--out", run, "--resume", *args)
+        assert code == 1, out + err
+        assert "embedding pairs" not in err  # refused before the dataset was extracted again
+        assert _files(run) == before  # nothing in OUT touched
+        return err
+
+    err = refused(*common[:2], "--batch-size", "1", *common[4:], "--epochs", "2")  # forgot --seed 5
+    assert f"{run / 'checkpoint.pt'} was made with other settings" in err
+    assert "--seed: 5 in the checkpoint, 0 now" in err and "--batch-size: 2 in the checkpoint, 1 now" in err
+    err = refused(*common[:4], "--segment-seconds", "0.5", *common[6:], "--epochs", "2", "--seed", "5")
+    assert "--segment-seconds: 1 in the checkpoint, 0.5 now" in err
+    err = refused(*common, "--epochs", "1", "--seed", "5")
+    assert f"{run / 'checkpoint.pt'} already has 2 epochs, more than --epochs 1" in err
+    code, out, err = _run("train", own, "--out", run, "--resume", *common, "--epochs", "2", "--seed", "5")
+    assert code == 0 and "already has its 2 epochs: nothing to train" in err, out + err
+    code, out, err = _run(
+        "train", own, "--out", run, "--resume", *common, "--epochs", "2", "--seed", "5", "--json"
+    )
+    summary = json.loads(out.splitlines()[-1])["summary"]
+    assert summary["best_val_loss"] is None and summary["best_train_loss"] > 0
+    soundfile.write(tmp_path / "city-at-six.wav", np.zeros(16000, np.float32), 16000)  # the data changed
+    err = refused(*common, "--epochs", "2", "--seed", "5")
+    assert f"{run / 'checkpoint.pt'} was made with other data" in err

@@ -4,6 +4,7 @@ checkpoints and resume, evaluation, and the two commands."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -160,8 +161,12 @@ def test_training_moves_only_the_aligner_saves_it_and_resumes_exactly(pipeline, 
     assert [r.epoch for r in resumed.history] == [1, 2, 3]
     after = _state(pipeline.aligner)
     assert all(torch.allclose(after[k], straight[k], atol=1e-6) for k in straight)
-    with pytest.raises(ValueError, match="other settings or data"):
+    with pytest.raises(
+        ValueError, match=r"other settings \(batch_size: 3 in the checkpoint, 8 now; lr: 0.003"
+    ):
         train_aligner(pipeline, dataset, tmp_path / "resumed", TrainingConfig(epochs=4), resume=True)
+    with pytest.raises(ValueError, match="already has 3 epochs, more than epochs 2"):
+        train_aligner(pipeline, dataset, tmp_path / "resumed", replace(config, epochs=2), resume=True)
 
 
 def test_frechet_distance_and_imagebind_score():
