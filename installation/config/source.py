@@ -146,10 +146,29 @@ def _os_reason(err: Exception) -> str:
     return err.strerror or str(err) if isinstance(err, OSError) else str(err)
 
 
+#: the start of files a YAML file is mistaken for (the exhibit's photos, video, audio), and what they are
+_NOT_TEXT = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"RIFF", "a RIFF file (WAV audio, WebP image or AVI video)"),
+    (b"fLaC", "FLAC audio"),
+    (b"OggS", "Ogg audio"),
+    (b"ID3", "MP3 audio"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+)
+
+
 def decode_text(data: bytes, path: Path) -> tuple[str | None, list[Problem]]:
     """The UTF-8 text of ``data``, or a problem for each line that is not UTF-8 or holds control characters."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return None, [Problem(path, 1, 1, "", "the file is saved as UTF-16: save it as UTF-8")]
+    kind = next((name for magic, name in _NOT_TEXT if data.startswith(magic)), None)
+    if kind is None and data[:8192].count(0) > 8:  # a stray NUL in a text is reported by its line below
+        kind = "binary data"
+    if kind is not None:
+        return None, [Problem(path, 1, 1, "", f"this is {kind}, not a YAML text file: give the exhibit's .yaml file")]
     text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
     problems: list[Problem] = []
     last_line = 0

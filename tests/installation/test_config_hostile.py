@@ -116,6 +116,11 @@ def test_non_utf8_and_control_characters_are_reported_by_line(room: Path) -> Non
     assert "U+0007" in problems[1].message and "U+0000" in problems[2].message
     utf16 = only_problem(write(room / "u16.yaml", ARTWORK.encode("utf-16")))
     assert utf16[:2] == (1, 1) and "UTF-16" in utf16[3]
+    # the exhibit's photo given instead of its YAML file: one sentence, not a problem per line of bytes
+    png = only_problem(write(room / "photo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40))
+    assert png[:2] == (1, 1) and png[3] == "this is a PNG image, not a YAML text file: give the exhibit's .yaml file"
+    elf = only_problem(write(room / "art2mus", b"\x7fELF" + bytes(64) + b"text" * 100))
+    assert elf[3] == "this is binary data, not a YAML text file: give the exhibit's .yaml file"
 
 
 @pytest.mark.timeout(60)
