@@ -37,7 +37,8 @@ def list_command(exhibit: Path, as_json: bool) -> None:
         else:
             click.echo(f"{entry['id']}  seen {entry['sightings']} times  {entry['crop']}")
     if not listing and not as_json:  # said, so an empty answer is not mistaken for a wrong folder
-        click.echo(f"no unseen artwork remembered in {unseen_dir(config)}", err=True)
+        off = "" if config.unseen.enabled else " (unseen.enabled is false: the room does not look for any)"
+        click.echo(f"no unseen artwork remembered in {unseen_dir(config)}{off}", err=True)
 
 
 @command.command("promote")

@@ -201,6 +201,11 @@ def test_unseen_list_says_when_nothing_is_remembered(tmp_path, repo_root):
     assert result.exit_code == 0 and result.stdout == ""
     assert f"no unseen artwork remembered in {tmp_path / '.art2mus' / 'unseen'}" in result.stderr
     assert CliRunner().invoke(main, ["unseen", "list", str(exhibit), "--json"]).output == ""  # JSON lines: none
+    assert "unseen.enabled is false" not in result.stderr
+    spec = yaml.safe_load(exhibit.read_text())
+    exhibit.write_text(yaml.safe_dump({**spec, "unseen": {**spec.get("unseen", {}), "enabled": False}}))
+    off = CliRunner().invoke(main, ["unseen", "list", str(exhibit)])
+    assert "(unseen.enabled is false: the room does not look for any)" in off.stderr
 
 
 def test_the_demo_plays_when_its_panel_port_is_taken_and_says_where_the_panel_went(tmp_path):
