@@ -178,6 +178,7 @@ class Gallery(GalleryControl):
         from art2mus.kiosk_ui.server import control_panel_for
 
         self.control_panel = control_panel_for(self, port)
+        self._panel_port_given = port is not None
         return self.control_panel
 
     def init_schedule(self, exhibit: ExhibitConfig | None = None) -> ScheduleKeeper:
@@ -320,9 +321,14 @@ class Gallery(GalleryControl):
             if self.exhibit.control_panel.required:
                 from art2mus.kiosk_ui.server import ControlPanelError
 
+                where = (  # the port the command line gave, or the exhibit's
+                    "give another --panel-port"
+                    if getattr(self, "_panel_port_given", False)
+                    else "choose another control_panel.port"
+                )
                 raise ControlPanelError(
                     f"control panel: cannot listen on {panel.host}:{panel.requested_port} ({exc}); "
-                    "free the port, choose another control_panel.port, or set control_panel.required: false"
+                    f"free the port, {where}, or set control_panel.required: false"
                 ) from exc
             logger.error(  # not required: a port in use must not keep the room silent
                 "control panel: cannot listen on %s:%s (%s); running without it",

@@ -200,8 +200,13 @@ def test_a_taken_port_fails_the_start_unless_the_panel_is_optional(tmp_path, rep
         port = taken.getsockname()[1]
         exhibit_path = write_small_exhibit(tmp_path, repo_root, control_panel={"port": port})
         gallery = Gallery(load_exhibit(exhibit_path)).build()
-        with pytest.raises(ControlPanelError, match="required: false"):
+        with pytest.raises(ControlPanelError, match="choose another control_panel.port, or set .*required: false"):
             gallery.run(threading.Event(), duration_s=5)
+        (tmp_path / "given").mkdir()
+        given = Gallery(load_exhibit(write_small_exhibit(tmp_path / "given", repo_root)))
+        given.build(control_panel_port=port)  # `--panel-port PORT`: the message names the option given
+        with pytest.raises(ControlPanelError, match="free the port, give another --panel-port, or"):
+            given.run(threading.Event(), duration_s=5)
         spec = yaml.safe_load(exhibit_path.read_text())
         spec["control_panel"]["required"] = False
         exhibit_path.write_text(yaml.safe_dump(spec))
