@@ -103,6 +103,7 @@ class Gallery(GalleryControl):
         self.decision: VisionDecision | None = None
         self.grabber: Any = None
         self.control_panel: Any = None
+        self._panel_port_given = False  # the panel's port came from the command line (--panel-port)
         self.worker: GenerationWorker | None = None
         self._results_lock = threading.Lock()
         self._early_results: list[GenerationResult] = []
@@ -323,7 +324,7 @@ class Gallery(GalleryControl):
 
                 where = (  # the port the command line gave, or the exhibit's
                     "give another --panel-port"
-                    if getattr(self, "_panel_port_given", False)
+                    if self._panel_port_given
                     else "choose another control_panel.port"
                 )
                 raise ControlPanelError(
