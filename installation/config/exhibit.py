@@ -324,7 +324,11 @@ class ExhibitConfig(StrictModel):
     """A whole installation: the collection, its artworks and how the room is run."""
 
     version: Literal[1] = Field(1, description="Format version of this file.")
-    include: Annotated[list[str], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
+    include: Annotated[
+        list[str],
+        BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+    ] = Field(
         default_factory=list,
         description="Other YAML files (a path or a list) merged into this one, e.g. one per room: "
         "lists are appended, sections merged, and this file's own values win.",

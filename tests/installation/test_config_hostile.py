@@ -225,6 +225,10 @@ def test_json_schema_accepts_documented_day_ranges_and_hours_and_rejects_nonsens
     for period in ({"days": "funday"}, {"days": ["mon-"]}, {"open": "25:00"}, {"open": 540}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({"schedule": {"periods": [period]}}, schema)
+    for include in ("rooms/east.yaml", ["rooms/east.yaml", "rooms/west.yaml"]):  # the README's, and a list
+        jsonschema.validate({"include": include}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"include": 3}, schema)
     committed = json.loads((Path(__file__).resolve().parents[2] / "exhibits" / "exhibit.schema.json").read_text())
     assert committed == schema
 
