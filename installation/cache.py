@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from art2mus.common.digests import file_sha256
+from art2mus.common.whole_files import write_whole
 from art2mus.models.generator import GenerationRequest, Soundscape
 
 logger = logging.getLogger(__name__)
@@ -79,33 +80,10 @@ def cache_key(
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def _write_whole(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all: a new file of a name no other writer uses (a daemon and an
-    ``art2mus prerender`` may store the same entry at once), renamed into place; raises OSError.
-
-    The file gets the mode any file of this process gets (0666 less the umask), not ``tempfile.mkstemp``'s
-    0600: a cache that ``art2mus prerender`` filled as root or as a curator stays readable to the daemon's
-    own user, who would otherwise find every entry unreadable, remove it and render it again."""
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-        except FileExistsError:
-            continue
-        break
-    else:
-        raise FileExistsError(f"no free temporary name beside {path}")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_sidecar(meta_path: Path, meta: dict[str, Any]) -> None:
-    """Write a sidecar whole or not at all (see :func:`_write_whole`); raises OSError."""
-    _write_whole(meta_path, json.dumps(meta, indent=1, default=str).encode())
+    """Write a sidecar whole or not at all (see :func:`~art2mus.common.whole_files.write_whole`: a cache
+    that ``art2mus prerender`` filled as root stays readable to the daemon's user); raises OSError."""
+    write_whole(meta_path, json.dumps(meta, indent=1, default=str).encode())
 
 
 class SoundscapeCache:
@@ -285,7 +263,7 @@ class SoundscapeCache:
             )
             data = encoded.getvalue()
             digest = hashlib.sha256(data).hexdigest()
-            _write_whole(audio_path, data)
+            write_whole(audio_path, data)
             meta = {
                 "key": key,
                 "sha256": digest,

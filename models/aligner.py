@@ -173,15 +173,15 @@ class ImageAligner(nn.Module):
             metadata: JSON-serialisable extras stored under ``"metadata"`` (training data, steps, licence...).
             conditioning_profile: the profile it was trained under (default ``art2mus-music``).
         """
-        from safetensors.torch import save_file
-
+        from art2mus.common.whole_files import save_tensors, write_whole
         from art2mus.models.profiles import get_profile
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         profile = get_profile(conditioning_profile).name
         tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(out / WEIGHTS_FILE), metadata={"format": ALIGNER_FORMAT_NAME})
+        # 0666 less the umask, not save_file's 0600: the daemon's user reads what a curator or root trained
+        save_tensors(tensors, out / WEIGHTS_FILE, metadata={"format": ALIGNER_FORMAT_NAME})
         document = {
             "format": ALIGNER_FORMAT_NAME,
             "format_version": ALIGNER_FORMAT_VERSION,
@@ -192,7 +192,7 @@ class ImageAligner(nn.Module):
             "weights_sha256": file_sha256(out / WEIGHTS_FILE),
             "metadata": dict(metadata or {}),
         }
-        (out / CONFIG_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        write_whole(out / CONFIG_FILE, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
         logger.info("saved aligner (%s, %d tokens) to %s", self.encoder_name, self.n_tokens, out)
         return out
 

@@ -31,6 +31,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs real weights: set ART2MUS_MODEL_DIR to a model directory"))
 
 
+@pytest.fixture
+def umask():
+    """Sets the process's umask for one test (as a shell or systemd's ``UMask=`` would), then restores it."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

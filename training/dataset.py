@@ -185,11 +185,11 @@ class PairDataset:
         return str(self.info.get("modality", "image"))
 
     def save(self, directory: str | Path) -> Path:
-        from safetensors.torch import save_file
+        from art2mus.common.whole_files import save_tensors
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        save_file({"segment_pair": self.segment_pair.contiguous()}, str(out / TENSORS_FILE))
+        save_tensors({"segment_pair": self.segment_pair.contiguous()}, out / TENSORS_FILE)
         # the bulk, in shards read a batch at a time (art2mus.training.shards)
         write_shards(self.embeddings, out, "embeddings", rows_per_shard=LATENT_ROWS_PER_SHARD * 32)
         write_shards(self.latents, out, "latents", rows_per_shard=LATENT_ROWS_PER_SHARD)

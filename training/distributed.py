@@ -128,8 +128,7 @@ def write_index(directory: Path, parts: list[Path], fingerprint: str) -> Path:
     order); their shard files stay where they are, named (relative to ``directory``) in the index. The
     info is the parts' (the same settings), per-item lists concatenated, with the whole set's
     ``fingerprint``."""
-    from safetensors.torch import save_file
-
+    from art2mus.common.whole_files import save_tensors
     from art2mus.training.dataset import DATASET_FILE, TENSORS_FILE, PairDataset, PairsError
 
     if not parts:
@@ -148,7 +147,7 @@ def write_index(directory: Path, parts: list[Path], fingerprint: str) -> Path:
             merged[key] += part.info.get(key, [])
         for name in shards:
             shards[name] += [str(p.relative_to(directory)) for p in part.shard_files(name)]
-    save_file({"segment_pair": torch.cat(owners).contiguous()}, str(directory / TENSORS_FILE))
+    save_tensors({"segment_pair": torch.cat(owners).contiguous()}, directory / TENSORS_FILE)
     index = {**info, **merged, "fingerprint": fingerprint, "shards": shards, "pair_ids": pair_ids}
     (directory / DATASET_FILE).write_text(json.dumps(index, indent=1) + "\n")
     return directory / DATASET_FILE

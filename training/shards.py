@@ -33,7 +33,7 @@ _DTYPES = {
 def write_shards(tensor: Any, directory: str | Path, name: str, rows_per_shard: int = 1024) -> list[Path]:
     """Write ``tensor``'s rows (a tensor, or anything sliceable along its first axis with ``.shape``,
     such as a :class:`ShardedTensor`) into ``directory/name-NNNNN.safetensors``; the paths in order."""
-    from safetensors.torch import save_file
+    from art2mus.common.whole_files import save_tensors
 
     if rows_per_shard < 1:
         raise ValueError(f"rows_per_shard must be >= 1, got {rows_per_shard}")
@@ -51,7 +51,7 @@ def write_shards(tensor: Any, directory: str | Path, name: str, rows_per_shard: 
     total = int(tensor.shape[0])
     for number, start in enumerate(range(0, max(total, 1), rows_per_shard)):
         path = out / f"{name}-{number:05d}.safetensors"
-        save_file({name: tensor[start : start + rows_per_shard].contiguous()}, str(path))
+        save_tensors({name: tensor[start : start + rows_per_shard].contiguous()}, path)
         paths.append(path)
     return paths
 

@@ -129,15 +129,6 @@ def test_least_recently_used_entries_go_first(tmp_path):
     assert sorted(k for k, _, _ in cache.entries()) == ["a", "c"]  # b was the least recently used
 
 
-@pytest.fixture
-def umask():
-    """Sets the process's umask for one test (as a shell or systemd's ``UMask=`` would), then restores it."""
-    previous = os.umask(0o022)
-    os.umask(previous)
-    yield os.umask
-    os.umask(previous)
-
-
 @pytest.mark.parametrize(
     ("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)], ids=["022", "027", "077"]
 )

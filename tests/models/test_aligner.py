@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +16,7 @@ from art2mus.models.aligner import (
     AlignerMismatchError,
     ImageAligner,
     VisualConditioningExtractor,
+    import_v1_aligner,
 )
 from art2mus.models.encoders.base import EncoderSpec
 
@@ -87,6 +92,61 @@ def test_save_and_load_round_trip_gives_identical_tokens(tmp_path):
     x = torch.randn(3, 12)
     assert torch.equal(loaded(x), aligner(x))
     assert loaded.config == aligner.config
+
+
+def _trained_and_imported(folder: Path) -> list[Path]:
+    """An aligner saved as ``train`` saves one, and a v1 checkpoint imported as ``models import-v1`` does."""
+    _aligner(1).save(folder / "trained")
+    torch.manual_seed(1)
+    state = {
+        "projection1.weight": torch.randn(48, 12),
+        "projection1.bias": torch.zeros(48),
+        "projection2.weight": torch.randn(2 * 24, 48),
+        "projection2.bias": torch.zeros(2 * 24),
+    }
+    torch.save(state, folder / "v1.pt")
+    import_v1_aligner(folder / "v1.pt", folder / "imported", encoder_name="tiny", lm_dim=24)
+    return [folder / "trained", folder / "imported"]
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600)], ids=["022", "077"])
+def test_a_saved_or_imported_aligner_gets_the_writers_umask_like_any_file(tmp_path, umask, mask, mode):
+    """safetensors' save_file makes 0600 files whatever the umask; an aligner's files get 0666 less it."""
+    umask(mask)
+    for folder in _trained_and_imported(tmp_path):
+        assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {
+            "config.json": mode,
+            "model.safetensors": mode,
+        }
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to switch users")
+def test_an_aligner_trained_as_root_loads_for_the_daemons_user(umask):
+    """A curator trains or imports an aligner as root (umask 022, as a shell gives it); the daemon, running as
+    its own user, loads it instead of failing on a 0600 model.safetensors."""
+    umask(0o022)
+    folder = Path(tempfile.mkdtemp(prefix="art2mus-aligners-"))  # pytest's tmp_path is closed to other users
+    try:
+        folder.chmod(0o755)
+        aligners = _trained_and_imported(folder)
+        pid = os.fork()
+        if pid == 0:  # the daemon's user: nobody
+            code = 3
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                for aligner in aligners:
+                    ImageAligner.load(aligner, encoder_spec=EncoderSpec("tiny", 12), lm_dim=24)
+                code = 0
+            except Exception:  # noqa: BLE001 - reported through the exit code
+                code = 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the daemon's user could not load the aligner"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_loading_against_another_encoder_is_refused_with_both_names(tmp_path):

@@ -35,6 +35,17 @@ def test_a_shard_that_is_not_one_names_its_file(tmp_path):
         ShardedTensor(shard_paths(tmp_path, "latents"), "latents")
 
 
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600)], ids=["022", "077"])
+def test_a_saved_dataset_gets_the_writers_umask_like_any_file(tmp_path, umask, mask, mode):
+    """safetensors' save_file makes 0600 files whatever the umask: a dataset a curator built as root was
+    unreadable to the user who trains. Its shards and segment table get 0666 less the umask."""
+    dataset = PairDataset(["a", "b"], torch.randn(2, 5), torch.randn(3, 2, 4), torch.tensor([0, 1, 1]), {})
+    umask(mask)
+    dataset.save(tmp_path)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert len(modes) == 4 and set(modes.values()) == {mode}, modes  # table, 2 shards, dataset.json
+
+
 def test_a_dataset_saved_and_saved_again_where_it_was_read_keeps_its_latents(tmp_path):
     latents = torch.randn(7, 8, 4, 16)
     dataset = PairDataset(["a", "b"], torch.randn(2, 5), latents, torch.tensor([0, 0, 0, 1, 1, 1, 1]), {})
