@@ -153,7 +153,21 @@ def check_models(config: Any) -> list[Check]:
             )
         else:
             checks.append(Check(f"models:{name}", OK, f"{model_dir.describe()} holds what {name!r} needs"))
+        if generator.aligner is not None and generator.aligner.is_dir():
+            checks.append(_aligner_check(name, generator.aligner))
     return checks
+
+
+def _aligner_check(name: str, folder: Path) -> Check:
+    """The aligner's weights against the sha256 its config.json records (a damaged copy passed every check
+    and failed only when a soundscape was rendered); ``validate`` checks the rest of the folder."""
+    try:
+        from art2mus.models.aligner import verify_weights
+
+        digest = verify_weights(folder)
+    except (OSError, ValueError) as exc:
+        return Check(f"aligner:{name}", FAIL, f"{exc}")
+    return Check(f"aligner:{name}", OK, f"{folder}: weights match their recorded sha256 ({digest[:12]}...)")
 
 
 def check_cache(config: Any) -> Check:

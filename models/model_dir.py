@@ -198,6 +198,34 @@ def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:
     return choose_model_dir(None, environ).path
 
 
+def aligner_problem(folder: Path, encoder: str) -> str | None:
+    """What keeps the aligner folder ``folder`` from working with the image encoder ``encoder``
+    (``imagebind``, ``clip`` or ``onnx``), from its ``config.json`` alone (no weights read, no torch: for
+    ``validate``); None when nothing does. An aligner trained for one encoder family with the other one
+    set passed ``validate`` and ``doctor`` and failed only when a soundscape was rendered."""
+    path = folder / "config.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return f"{folder} holds no config.json (an aligner folder holds config.json and model.safetensors)"
+    except (OSError, ValueError) as exc:
+        return f"{path} cannot be read as JSON: {exc}"
+    if not isinstance(document, dict) or document.get("format") != "art2mus-aligner":
+        return f'{path} is not an art2mus aligner config (expected "format": "art2mus-aligner")'
+    if not (folder / "model.safetensors").is_file():
+        return f"{folder} lacks model.safetensors"
+    encoder_info = document.get("encoder") if isinstance(document.get("encoder"), dict) else {}
+    config = document.get("config") if isinstance(document.get("config"), dict) else {}
+    trained_for = str(encoder_info.get("name") or config.get("encoder_name") or "")
+    family = next((f for f in ("imagebind", "clip") if trained_for.startswith(f)), None)
+    if encoder in ("imagebind", "clip") and family is not None and family != encoder:
+        return (
+            f"this aligner was trained for the {family} image encoder ({trained_for}), but encoder is "
+            f"{encoder!r}: set encoder: {family}, or choose an aligner trained for {encoder}"
+        )
+    return None
+
+
 def folder_size(path: Path) -> int:
     """Bytes of all regular files under ``path`` (0 if missing)."""
     if path.is_file():

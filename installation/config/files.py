@@ -97,6 +97,22 @@ def check_files(config: ExhibitConfig) -> list[Finding]:
         if message:
             problems.append((loc, message))
     problems += _unset_model_dirs(config)
+    problems += _aligners(config)
+    return problems
+
+
+def _aligners(config: ExhibitConfig) -> list[Finding]:
+    """An art2mus generator's ``aligner`` folder that cannot work with its ``encoder`` (read from its
+    config.json; a missing folder is reported as a missing file already)."""
+    from art2mus.models.model_dir import aligner_problem
+
+    problems: list[Finding] = []
+    for name, generator in config.generators.items():
+        if isinstance(generator, Art2MusGeneratorConfig) and generator.aligner is not None:
+            if generator.aligner.is_dir():
+                problem = aligner_problem(generator.aligner, generator.encoder)
+                if problem:
+                    problems.append((("generators", name, "aligner"), problem))
     return problems
 
 

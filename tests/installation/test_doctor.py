@@ -92,3 +92,51 @@ def test_a_bad_exhibit_fails_and_points_to_validate(tmp_path):
         and checks["exhibit"]["status"] == "fail"
         and "art2mus validate" in checks["exhibit"]["detail"]
     )
+
+
+def test_an_aligner_for_the_other_encoder_fails_validate_and_damaged_weights_fail_doctor(tmp_path, repo_root):
+    import shutil
+
+    from art2mus.installation.config import validate_exhibit
+    from art2mus.models.debug import build_debug_model_dir
+
+    models = build_debug_model_dir(tmp_path / "models")
+    damaged = tmp_path / "damaged-aligner"
+    shutil.copytree(models / "aligners/debug-imagebind-4tok", damaged)
+    weights = bytearray((damaged / "model.safetensors").read_bytes())
+    weights[-10] ^= 1  # one flipped bit in the last tensor: the file still loads
+    (damaged / "model.safetensors").write_bytes(bytes(weights))
+
+    def exhibit(aligner: Path) -> Path:
+        spec = {
+            "artworks": [
+                {
+                    "id": "amber-fields",
+                    "images": [str(repo_root / "exhibits/demo/artworks/amber-fields.png")],
+                    "soundscape": {"generator": "art2mus"},
+                }
+            ],
+            "camera": {"type": "video", "path": str(repo_root / "exhibits/demo/camera/walk.mp4")},
+            "audio": {"output": {"type": "null"}},
+            "generators": {
+                "procedural": {"type": "procedural"},
+                "art2mus": {"type": "art2mus", "model_dir": str(models), "aligner": str(aligner), "device": "cpu"},
+            },
+            "cache": {"dir": str(tmp_path / "cache")},
+            "control_panel": {"enabled": False},
+        }
+        path = tmp_path / f"{aligner.name}.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return path
+
+    _, problems = validate_exhibit(exhibit(models / "aligners/debug-clip-4tok"))
+    assert [(p.field, p.line) for p in problems] == [("generators.art2mus.aligner", 19)]
+    assert "trained for the clip image encoder (clip-vit-" in problems[0].message
+    assert "set encoder: clip, or choose an aligner trained for imagebind" in problems[0].message
+    damaged_exhibit = exhibit(damaged)
+    assert validate_exhibit(damaged_exhibit)[1] == []  # validate reads no weights
+    rc, checks = _doctor(str(damaged_exhibit), home=tmp_path)
+    assert rc == 1 and checks["aligner:art2mus"]["status"] == "fail"
+    assert "are corrupted or were replaced: sha256" in checks["aligner:art2mus"]["detail"]
+    rc, checks = _doctor(str(exhibit(models / "aligners/debug-imagebind-4tok")), home=tmp_path)
+    assert checks["aligner:art2mus"]["status"] == "ok", checks["aligner:art2mus"]
