@@ -838,7 +838,13 @@ class SoundscapeSource:
         try:
             sound = self.get(name).generate(image(), request)
         except Exception as exc:  # noqa: BLE001 - report it and go on with the others
-            logger.warning("prerender: %s with %s failed", what, name, exc_info=True)
+            logger.warning(  # a ValueError says what is wrong in its message: no traceback unless debugging
+                "prerender: %s with %s failed: %s",
+                what,
+                name,
+                exc,
+                exc_info=not isinstance(exc, ValueError) or logger.isEnabledFor(logging.DEBUG),
+            )
             return PrerenderResult(
                 what, name, "failed", time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
             )

@@ -140,3 +140,9 @@ def test_an_aligner_for_the_other_encoder_fails_validate_and_damaged_weights_fai
     assert "are corrupted or were replaced: sha256" in checks["aligner:art2mus"]["detail"]
     rc, checks = _doctor(str(exhibit(models / "aligners/debug-imagebind-4tok")), home=tmp_path)
     assert checks["aligner:art2mus"]["status"] == "ok", checks["aligner:art2mus"]
+    # prerender says why in one line per soundscape, without a traceback (a ValueError names the problem)
+    rendered = subprocess.run(
+        [*ART2MUS, "prerender", str(damaged_exhibit)], capture_output=True, text=True, timeout=300
+    )
+    assert "1 failed" in rendered.stdout and "are corrupted or were replaced" in rendered.stdout
+    assert "Traceback" not in rendered.stderr, rendered.stderr
