@@ -33,17 +33,8 @@ logger = logging.getLogger(__name__)
 #: file suffixes taken as photos
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 #: sections written as commented defaults, in this order
-COMMENTED_SECTIONS = (
-    "camera",
-    "recognition",
-    "presence",
-    "audio",
-    "idle",
-    "schedule",
-    "generators",
-    "cache",
-    "control_panel",
-)
+#: the sections not written as commented defaults (every other one is: a new section appears by itself)
+NOT_COMMENTED = ("version", "include", "collection", "artworks")
 SCHEMA_URL = "https://raw.githubusercontent.com/art2mus/art2mus/main/exhibits/exhibit.schema.json"
 
 
@@ -169,7 +160,7 @@ def _commented_defaults() -> str:
     defaults = ExhibitConfig().model_dump(mode="json", exclude_none=True)
     lines = ["", "# Every other section, with its defaults (exhibits/README.md explains each field)."]
     lines.append("# Uncomment and change what this room needs; `art2mus validate` checks the file.")
-    for name in COMMENTED_SECTIONS:
+    for name in (n for n in ExhibitConfig.model_fields if n not in NOT_COMMENTED):
         text = yaml.safe_dump({name: _type_first(defaults[name])}, sort_keys=False, default_flow_style=False)
         lines += ["#"] + [f"# {line}" if line else "#" for line in text.rstrip().splitlines()]
     return "\n".join(lines) + "\n"

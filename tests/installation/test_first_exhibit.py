@@ -133,6 +133,11 @@ def test_photo_names_in_any_script_keep_their_letters_in_the_titles(tmp_path: Pa
         target.parent.mkdir(exist_ok=True)
         cv2.imencode(target.suffix, rng.integers(0, 255, (60, 80, 3), np.uint8))[1].tofile(target)
     init_exhibit(photos, tmp_path / "exhibit.yaml")
+    text = (tmp_path / "exhibit.yaml").read_text()
+    from art2mus.installation.config.exhibit import ExhibitConfig
+
+    sections = [n for n in ExhibitConfig.model_fields if n not in ("version", "include", "collection", "artworks")]
+    assert "unseen" in sections and [s for s in sections if f"\n# {s}:\n" not in text] == []  # each, commented
     found = {a.id: a.title for a in load_exhibit(tmp_path / "exhibit.yaml").artworks}
     # titles as the names are written; ids in ASCII (accents dropped), a name with no Latin letter "artwork"
     assert found == {"cafe_nuit": "Café Nuit", "cafe-nuit": "Café nuit", "artwork": "日の出", "st-ives": "St. ives"}
