@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -20,7 +22,7 @@ from pydantic import Field
 from art2mus.common.schema import DirPath, StrictModel, unit
 from art2mus.models.encoders import ENCODER_BACKENDS
 from art2mus.models.generator import GenerationRequest, Generator, Soundscape
-from art2mus.models.long_clip import TRAINING_CLIP_S, render_stitched
+from art2mus.models.long_clip import TRAINING_CLIP_S, render_stitched, stitched_length_plan
 from art2mus.models.loudness import SILENCE_LUFS, gain_to_loudness, integrated_loudness, true_peak_dbtp
 
 if TYPE_CHECKING:
@@ -394,8 +396,20 @@ class Art2MusGenerator(Generator):
             for key in ("num_inference_steps", "guidance_scale", "scheduler", "num_waveforms")
         }
         first: dict[str, Any] = {}
+        segments = (
+            len(
+                stitched_length_plan(
+                    frames + seam, round(self.segment_s * sample_rate), round(self.join_s * sample_rate)
+                )
+            )
+            if stitched
+            else 1
+        )
+        bar = denoising_bar(segments * int(sampling["num_inference_steps"]))
 
         def render(index: int, seconds: float) -> np.ndarray:
+            steps = int(sampling["num_inference_steps"])
+            progress = None if bar is None else (lambda i, _n: bar.update_to(index * steps + i))
             # the image is encoded once; later segments reuse its conditioning with the next seeds
             if index == 0:
                 first["output"] = self.pipeline(
@@ -405,6 +419,7 @@ class Art2MusGenerator(Generator):
                     prompt=settings.get("prompt"),
                     support_prompt=settings["support_prompt"],
                     negative_prompt=settings["negative_prompt"],
+                    progress=progress,
                     **sampling,
                 )
                 return first["output"].audios[0, 0]
@@ -412,14 +427,19 @@ class Art2MusGenerator(Generator):
                 conditioning=first["output"].conditioning,
                 duration_s=seconds,
                 seed=int(request.seed) + index,
+                progress=progress,
                 **sampling,
             )
             return out.audios[0, 0]
 
-        if stitched:
-            raw, joins = render_stitched(render, frames + seam, sample_rate, self.segment_s, self.join_s)
-        else:
-            raw, joins = render(0, duration).astype(np.float32), []
+        try:
+            if stitched:
+                raw, joins = render_stitched(render, frames + seam, sample_rate, self.segment_s, self.join_s)
+            else:
+                raw, joins = render(0, duration).astype(np.float32), []
+        finally:
+            if bar is not None:
+                bar.close()
         output = first["output"]
         waveform = crossfade_loop(raw, seam)[:frames] if seam else raw[:frames]
         waveform, loudness, peak = self._master(waveform, sample_rate, request.loudness_lufs)
@@ -530,3 +550,29 @@ def default_aligner(model_dir: Any, spec: Any) -> Path:
         f"several aligners fit encoder {spec.name!r} in {model_dir.describe(model_dir.aligners_dir)} ({names}); "
         "choose one with `aligner:`"
     )
+
+
+class _DenoisingBar:
+    """tqdm's bar over the denoising steps of every segment (``update_to``: steps done so far)."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, desc="art2mus: denoising", unit="step", file=sys.stderr, leave=False)
+
+    def update_to(self, done: int) -> None:
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def denoising_bar(total: int) -> _DenoisingBar | None:
+    """A progress bar for a generation of ``total`` denoising steps on a terminal (``art2mus render`` with
+    the model: minutes on a CPU, and it printed nothing), None elsewhere: the generator process's log is
+    the journal, where a redrawn bar is noise; ``HF_HUB_DISABLE_PROGRESS_BARS`` turns it off too, as it
+    does Hugging Face's (:mod:`art2mus.installation.logs` sets it when the log is not a terminal)."""
+    off = os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() in ("1", "true", "yes", "on")
+    if off or not sys.stderr.isatty():
+        return None
+    return _DenoisingBar(total)

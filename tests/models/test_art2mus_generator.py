@@ -214,3 +214,58 @@ recognition: {{index_dir: {tmp_path / "index"}}}
     assert (
         "no-weights/gone (model_dir is unset: from $ART2MUS_MODEL_DIR)" in result.output
     )  # relative to here
+
+
+def test_render_shows_the_denoising_on_a_terminal_and_not_in_a_log(
+    debug_model_dir, tmp_path, repo_root, monkeypatch
+):
+    """`art2mus render --generator art2mus` printed nothing for minutes on a CPU; a bar on a terminal now
+    counts the denoising steps of every segment. Piped (the journal), nothing is drawn."""
+    import fcntl
+    import io
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import threading
+
+    argv = [
+        sys.executable, "-m", "art2mus.installation.cli", "render",
+        str(repo_root / "exhibits/demo/artworks/amber-fields.png"), "-o", str(tmp_path / "x.wav"),
+        "--generator", "art2mus", "--model-dir", str(debug_model_dir), "--aligner", "debug-imagebind-4tok",
+        "--device", "cpu", "--steps", "3", "--duration", "12",
+    ]  # fmt: skip
+    from art2mus.models.art2mus_generator import denoising_bar
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "stderr", io.StringIO())
+        assert denoising_bar(6) is None  # a log (the journal, a pipe, a file): no redrawn bar
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size
+    shown = bytearray()
+
+    def read() -> None:  # while the child writes: a full terminal buffer would stop it
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the other end is closed: all read
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        child = subprocess.run(argv, stderr=terminal, stdout=subprocess.DEVNULL, env=env, timeout=300)
+    finally:
+        os.close(terminal)
+        reader.join(timeout=30)
+        os.close(main)
+    assert child.returncode == 0
+    # 12 s with a loop seam: two segments of AudioLDM2's 10.24 s, 3 steps each
+    # (tqdm draws at most every 0.1 s: which counts show depends on the machine's speed, the total does not)
+    assert b"art2mus: denoising" in shown and b"/6 [" in shown, bytes(shown[-2000:])
