@@ -67,7 +67,10 @@ def mel_to_latents(
 ) -> torch.Tensor:
     """Log-mel spectrograms ``(B, frames, 64)`` -> scaled VAE latents ``(B, 8, frames/4, 16)``.
 
-    ``frames`` must be a multiple of the VAE scale factor (4).
+    ``frames`` must be a multiple of the VAE scale factor (4). The latents are contiguous: the VAE's
+    encoder can leave them channels-last (it does on CPU: a one-channel mel is both layouts at once), and
+    a UNet takes other kernels (other last bits) for that layout than for the contiguous rows a saved
+    dataset is read back as.
     """
     if mel.ndim != 3 or mel.shape[1] % pipeline.vae_scale_factor:
         raise ValueError(
@@ -75,7 +78,8 @@ def mel_to_latents(
             f"got {tuple(mel.shape)}"
         )
     posterior = pipeline.vae.encode(mel[:, None].to(pipeline.device, pipeline.dtype)).latent_dist
-    return posterior.sample(generator) * pipeline.vae.config.scaling_factor
+    latents = posterior.sample(generator) * pipeline.vae.config.scaling_factor
+    return latents.contiguous()
 
 
 def aligner_training_step(

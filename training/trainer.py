@@ -305,8 +305,8 @@ def validation_loss(
         lo = int(rows[0])
         loss, _ = diffusion_loss(
             pipeline,
-            dataset.embeddings[dataset.segment_pair[batch[rows]]],
-            dataset.latents[batch[rows]],
+            read_rows(dataset.embeddings, dataset.segment_pair[batch[rows]]),
+            read_rows(dataset.latents, batch[rows]),
             generator=generator,
             part=BatchPart(lo, lo + len(rows), len(batch)),
             **loss_options,
@@ -320,6 +320,17 @@ def validation_loss(
     return total / max(1, count)
 
 
+def read_rows(source: Any, rows: torch.Tensor) -> torch.Tensor:
+    """Rows ``rows`` of a dataset tensor (in memory or in shards) as a new contiguous tensor.
+
+    The networks' float results depend on how their input lies in memory: a UNet convolution takes
+    another kernel for channels-last latents (as a just-built dataset holds them, straight from the VAE)
+    than for contiguous ones (as its shards are read back), and the last bits of the loss differ. Every
+    batch is read into one layout, in a buffer of its own, so a run on the dataset it has just built and
+    a resumed run on the same dataset read from OUT/dataset reach the same weights."""
+    return source[rows].clone(memory_format=torch.contiguous_format)
+
+
 class _Rows:
     """Rows ``indices`` of a (sharded) tensor, read only when indexed: a process reads just its share."""
 
@@ -328,7 +339,7 @@ class _Rows:
         self.shape = torch.Size((len(indices), *source.shape[1:]))
 
     def __getitem__(self, rows: torch.Tensor) -> torch.Tensor:
-        return self.source[self.indices[rows]]
+        return read_rows(self.source, self.indices[rows])
 
 
 def train_aligner(
@@ -442,7 +453,7 @@ def train_aligner(
         losses = []
         for b in range(steps_per_epoch):
             batch = torch.tensor([train_idx[i] for i in order[b * step_size : (b + 1) * step_size]])
-            embeddings = dataset.embeddings[dataset.segment_pair[batch]]
+            embeddings = read_rows(dataset.embeddings, dataset.segment_pair[batch])
             if config.embedding_noise > 0:
                 noise = torch.randn(embeddings.shape, generator=generator) * config.embedding_noise
                 embeddings = torch.nn.functional.normalize(embeddings + noise, dim=-1)
