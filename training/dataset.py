@@ -48,7 +48,26 @@ class PairsError(ValueError):
 
 
 class NoSegmentsError(PairsError):
-    """No track of a music-only dataset is long enough for one segment."""
+    """No track of a music-only dataset is long enough for one segment.
+
+    Attributes:
+        info: what the dataset's ``info`` would have said (its tracks, each skipped one with the reason),
+            so a build in pieces keeps the tracks that gave nothing (:mod:`art2mus.training.extraction`).
+    """
+
+    def __init__(self, message: str, info: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.info = info or {}
+
+    @classmethod
+    def for_tracks(cls, segment_s: float, info: dict[str, Any]) -> NoSegmentsError:
+        """The error of a music-only build whose ``info`` lists only skipped tracks."""
+        skipped = info.get("skipped", [])
+        return cls(
+            f"no track gives a {segment_s:g} s segment"
+            + (f" ({len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else ""),
+            info,
+        )
 
 
 def pair_generator(seed: int, index: int) -> torch.Generator:
@@ -185,7 +204,7 @@ class PairDataset:
         return str(self.info.get("modality", "image"))
 
     def save(self, directory: str | Path) -> Path:
-        from art2mus.common.whole_files import save_tensors
+        from art2mus.common.whole_files import save_tensors, write_whole
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
@@ -193,7 +212,9 @@ class PairDataset:
         # the bulk, in shards read a batch at a time (art2mus.training.shards)
         write_shards(self.embeddings, out, "embeddings", rows_per_shard=LATENT_ROWS_PER_SHARD * 32)
         write_shards(self.latents, out, "latents", rows_per_shard=LATENT_ROWS_PER_SHARD)
-        (out / DATASET_FILE).write_text(json.dumps({**self.info, "pair_ids": self.pair_ids}, indent=1) + "\n")
+        # last and whole: a build cut off while saving leaves no index naming half-written shards
+        text = json.dumps({**self.info, "pair_ids": self.pair_ids}, indent=1) + "\n"
+        write_whole(out / DATASET_FILE, text.encode())
         return out
 
     @classmethod
@@ -286,7 +307,7 @@ def build_dataset(
         raise ValueError("building a dataset needs a pipeline loaded with an image encoder")
     frames = _segment_frames(pipeline, segment_s)
     features.normalize_audio(np.zeros(1, np.float32), audio_norm)  # a bad mode fails before any work
-    _refuse_short_music(pairs, segment_s)
+    refuse_short_music(pairs, segment_s)
     embeddings, latents, owner = [], [], []
     for k, pair in enumerate(pairs):
         bgr = cv2.imread(str(pair.image), cv2.IMREAD_COLOR)
@@ -348,9 +369,13 @@ def short_music(paths: Iterable[Path], segment_s: float = DEFAULT_SEGMENT_S) -> 
     return short
 
 
-def _refuse_short_music(pairs: list[Pair], segment_s: float) -> None:
+def refuse_short_music(pairs: list[Pair], segment_s: float) -> None:
     """Every pair's music too short to give one segment, named at once and before any work: the build
-    stopped at the first such pair, after embedding and encoding all those before it."""
+    stopped at the first such pair, after embedding and encoding all those before it.
+
+    Raises:
+        PairsError: naming the first ten such files with their lengths.
+    """
     short = short_music((pair.audio for pair in pairs), segment_s)
     if short:
         listed = ", ".join(f"{path} ({seconds:.1f} s)" for path, seconds in list(short.items())[:10])
@@ -375,6 +400,11 @@ def _segment_frames(pipeline: Any, segment_s: float) -> int:
 def common_folder(tracks: list[Path]) -> Path:
     """The folder a music-only dataset names its tracks relative to."""
     return Path(os.path.commonpath([str(t.parent) for t in tracks])) if tracks else Path()
+
+
+def track_name(track: Path, root: Path) -> str:
+    """A music-only dataset's name of ``track``: relative to ``root`` (:func:`common_folder`) when in it."""
+    return str(track.relative_to(root)) if track.is_relative_to(root) else str(track)
 
 
 @torch.no_grad()
@@ -422,7 +452,7 @@ def build_music_dataset(
             logger.warning("skipping %s: %s", track, exc)
             skipped.append([str(track), str(exc)])
             continue
-        name = str(track.relative_to(root)) if track.is_relative_to(root) else str(track)
+        name = track_name(track, root)
         embeddings.append(encoder.encode_audio(pieces, features.SAMPLE_RATE).float().cpu())
         mel = torch.stack([features.log_mel(features.normalize_audio(p, audio_norm), frames) for p in pieces])
         latents.append(mel_to_latents(pipeline, mel, pair_generator(seed, first_index + k)).float().cpu())
@@ -430,11 +460,6 @@ def build_music_dataset(
         groups += [name] * len(pieces)
         if progress is not None:
             progress(k + 1, len(tracks), name)
-    if not ids:
-        raise NoSegmentsError(
-            f"no track gives a {segment_s:g} s segment"
-            + (f" ({len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]})" if skipped else "")
-        )
     pseudo = [Pair(str(t), t, t) for t in tracks]
     info = {
         "encoder": {"name": encoder.spec.name, "dim": encoder.spec.dim},
@@ -449,6 +474,8 @@ def build_music_dataset(
             pseudo, f"audio:{encoder.spec.name}", segment_s, max_segments_per_track, audio_norm, seed
         ),
     }
+    if not ids:
+        raise NoSegmentsError.for_tracks(segment_s, info)
     return PairDataset(
         ids, torch.cat(embeddings), torch.cat(latents), torch.arange(len(ids), dtype=torch.int64), info
     )

@@ -15,6 +15,7 @@ import json
 import os
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,49 @@ def write_shards(tensor: Any, directory: str | Path, name: str, rows_per_shard: 
         save_tensors({name: tensor[start : start + rows_per_shard].contiguous()}, path)
         paths.append(path)
     return paths
+
+
+#: the largest safetensors header read (bytes): a shard's holds one tensor, a piece's a few and its lists
+MAX_HEADER_BYTES = 100_000_000
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    """What a safetensors file's header says.
+
+    Attributes:
+        tensors: name -> ``{"dtype", "shape", "data_offsets"}`` (offsets from ``data_start``).
+        metadata: the text stored with the tensors (``__metadata__``; empty when there is none).
+        data_start: byte offset of the data, after the header.
+        complete: whether the file holds every byte the header names (False: cut off).
+    """
+
+    tensors: dict[str, Any]
+    metadata: dict[str, str]
+    data_start: int
+    complete: bool
+
+
+def read_header(path: str | Path) -> SafetensorsHeader:
+    """The header of the safetensors file ``path``, without reading its data.
+
+    Raises:
+        ValueError: ``path`` cannot be read, or does not start with a safetensors header (the reason given).
+    """
+    try:
+        with open(path, "rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            if size > MAX_HEADER_BYTES:
+                raise ValueError(f"a header of {size} bytes (at most {MAX_HEADER_BYTES})")
+            header = json.loads(handle.read(size))
+            length = os.fstat(handle.fileno()).st_size
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        end = max((int(entry["data_offsets"][1]) for entry in header.values()), default=0)
+    except (OSError, struct.error, KeyError, TypeError, IndexError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+    return SafetensorsHeader(header, metadata, 8 + size, length >= 8 + size + end)
 
 
 def shard_paths(directory: str | Path, name: str) -> list[Path]:
@@ -101,13 +145,11 @@ class ShardedTensor:
 
     def _header(self, path: Path) -> tuple[list[int], str, int]:
         try:
-            with open(path, "rb") as handle:
-                (size,) = struct.unpack("<Q", handle.read(8))
-                header = json.loads(handle.read(size))
-            entry = header[self.name]
+            header = read_header(path)
+            entry = header.tensors[self.name]
             begin, end = entry["data_offsets"]
-            return list(entry["shape"]), entry["dtype"], 8 + size + int(begin)
-        except (OSError, struct.error, ValueError, KeyError, TypeError) as exc:
+            return list(entry["shape"]), entry["dtype"], header.data_start + int(begin)
+        except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a safetensors shard holding {self.name!r} ({exc})") from None
 
     def __len__(self) -> int:

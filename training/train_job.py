@@ -315,9 +315,15 @@ def prepare_dataset(
     checkpoint_dataset: str | None = None,
 ) -> Any:
     """The cached dataset in ``OUT/dataset`` when it was built from the same files and settings, else a new
-    one (built by every process, each its slice, when there are several). ``checkpoint_dataset``: the
-    fingerprint of the dataset a resumed checkpoint trained on; another one is refused before any work,
-    the earlier dataset left as it is."""
+    one (built by every process, each its slice, when there are several), extracted in pieces under
+    ``OUT/dataset/pieces/`` that the same command run again continues from
+    (:mod:`art2mus.training.extraction`). ``checkpoint_dataset``: the fingerprint of the dataset a resumed
+    checkpoint trained on; another one is refused before any work, the earlier dataset left as it is.
+
+    Raises:
+        TrainJobError: a file or setting that cannot make a dataset (the message names it).
+        ExtractionInterrupted: an interrupt (Ctrl-C) while extracting; it says what is kept.
+    """
     from art2mus.training.collection import CollectionError, progress_printer, scan_music
     from art2mus.training.dataset import (
         NoSegmentsError,
@@ -329,6 +335,15 @@ def prepare_dataset(
         common_folder,
         fingerprint,
         read_pairs,
+        refuse_short_music,
+        track_name,
+    )
+    from art2mus.training.extraction import (
+        ExtractionInterrupted,
+        clear_pieces,
+        extract_in_pieces,
+        kept_items,
+        pieces_folder,
     )
 
     data_dir = job.out_dir / "dataset"
@@ -374,46 +389,68 @@ def prepare_dataset(
     if (data_dir / "dataset.json").is_file():
         cached = PairDataset.load(data_dir)
         if cached.info.get("fingerprint") == wanted:
+            if accelerator.is_main_process:  # left by a run stopped between saving and clearing them
+                clear_pieces(data_dir)
             _report_skipped(cached, report)
             return cached
+    what = "tracks" if music_dir else "pairs"
     progress = progress_printer("embedding music" if music_dir else "embedding pairs", status)
+    folder = pieces_folder(data_dir, wanted)
+    if accelerator.is_main_process:
+        clear_pieces(data_dir, keep=folder)  # pieces of other data (a file changed, other settings)
+    kept = kept_items(folder, wanted)
+    if kept:
+        report(f"continuing the interrupted extraction: {kept} of {len(items)} {what} kept in {folder}")
+    root = common_folder(tracks) if music_dir is not None else None
+    label = (lambda pair: pair.id) if music_dir is None else (lambda track: track_name(track, root))
 
     def build(part, first_index):
-        """The dataset of ``part``, the whole list's from ``first_index`` on (None: no segment in them)."""
-        common = dict(progress=progress, seed=seed, audio_norm=audio_norm, first_index=first_index)
+        """The dataset of ``part``, the whole list's from ``first_index`` on."""
+        common = dict(seed=seed, audio_norm=audio_norm, first_index=first_index)
         if music_dir is None:
             return build_dataset(
                 list(part), pipeline, segment_s=segment_s, max_segments_per_pair=max_segments, **common
             )
+        return build_music_dataset(
+            list(part),
+            pipeline,
+            segment_s=segment_s,
+            max_segments_per_track=max_segments,
+            root=root,
+            **common,
+        )
+
+    def build_slice(part, first_index):
+        """``part``'s dataset, extracted in pieces that outlive an interrupt (None: no segment in it)."""
         try:
-            return build_music_dataset(
-                list(part),
-                pipeline,
-                segment_s=segment_s,
-                max_segments_per_track=max_segments,
-                root=common_folder(tracks),
-                **common,
+            return extract_in_pieces(
+                part, build, folder, wanted, first_index=first_index, label=label, progress=progress
             )
         except NoSegmentsError:
-            if len(part) == len(tracks):
+            if len(part) == len(items):
                 raise
             return None  # this process's slice is all short tracks; another's may not be
 
     try:
+        if music_dir is None:
+            refuse_short_music(items, segment_s)  # all of them named at once, before hours of work
         if accelerator.num_processes > 1:
             from art2mus.training.distributed import build_in_parts
 
-            dataset = build_in_parts(items, build, data_dir, accelerator, wanted)
+            dataset = build_in_parts(items, build_slice, data_dir, accelerator, wanted)
         else:
             from art2mus.training.distributed import clear_parts
 
-            dataset = build(items, 0)
-            # the fingerprint it is looked up by (with the profile's AudioLDM2; build_in_parts does the same)
-            dataset.info["fingerprint"] = wanted
+            dataset = build_slice(items, 0)
             clear_parts(data_dir)
-            dataset.save(data_dir)
+            (data_dir / "dataset.json").unlink(missing_ok=True)  # stale until the new one is written
+            dataset = PairDataset.load(dataset.save(data_dir))
+    except KeyboardInterrupt:
+        raise ExtractionInterrupted(kept_items(folder, wanted), len(items), folder, what) from None
     except (PairsError, ValueError) as exc:
         raise TrainJobError(str(exc)) from None
+    if accelerator.is_main_process:  # every process has its dataset (build_in_parts waits for all)
+        clear_pieces(data_dir)
     _report_skipped(dataset, report)
     report(f"{len(dataset.pair_ids)} examples, {len(dataset)} segments of {segment_s:g} s -> {data_dir}")
     return dataset

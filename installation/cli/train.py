@@ -56,7 +56,8 @@ def command(as_json: bool, **options: Any) -> None:
     alone. The audio prior (GPT-2, AudioLDM2's UNet, VAE, T5) and the image encoder stay frozen; only the
     aligner learns, with AudioLDM2's denoising loss on the music.
 
-    The embeddings and music latents are computed once into OUT/dataset (rebuilt when a file changes);
+    The embeddings and music latents are computed once into OUT/dataset (rebuilt when a file changes),
+    kept in pieces as they are made: interrupted, the same command run again continues from the last piece;
     OUT/best is the aligner with the lowest validation loss, ready for an exhibit's
     `generators.art2mus.aligner`, with the conditioning profile it was trained under recorded. Art2Mus v1's
     training recipe: --profile art2mus-v1 --audio-norm v1 --loss-guidance 3.5.
@@ -70,6 +71,7 @@ def command(as_json: bool, **options: Any) -> None:
     \b
       accelerate launch --multi_gpu --num_processes N -m art2mus.installation.cli train PAIRS ...
     """
+    from art2mus.training.extraction import ExtractionInterrupted
     from art2mus.training.train_job import OptionConflict, TrainJob, TrainJobError, run_train_job
 
     show_lines = not as_json and not sys.stdout.isatty()
@@ -87,6 +89,9 @@ def command(as_json: bool, **options: Any) -> None:
                 on_epoch=on_epoch,
                 progress=progress,
             )
+        except ExtractionInterrupted as exc:  # not a bare "Aborted!": what is kept, and how to go on
+            click.echo(str(exc), err=True)
+            raise click.exceptions.Exit(130) from None
         except OptionConflict as exc:
             raise click.UsageError(str(exc)) from None
         except TrainJobError as exc:
