@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from art2mus.installation import logs
 from art2mus.models.generator import GenerationRequest, Soundscape
 
 logger = logging.getLogger(__name__)
@@ -339,7 +340,7 @@ class GenerationWorker:
             self.cache_dir,
             self.cache_format,
             self.backends,
-            logging.getLogger().getEffectiveLevel(),
+            logs.shown_level(),  # what this log shows (its root logger passes more: the panel's log card)
         )
         self._process = self._ctx.Process(
             target=_worker_main, args=args, name="art2mus-generator", daemon=True

@@ -156,14 +156,42 @@ def configure_logging(
         if getattr(old, "_art2mus", False):
             root.removeHandler(old)
     handler._art2mus = True  # type: ignore[attr-defined]
+    shown = logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else logging.WARNING
+    handler.addFilter(_ShownFrom(shown))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbosity >= 2 else logging.INFO if verbosity == 1 else logging.WARNING)
+    # the root passes info records even when the log shows warnings only: the control panel's log card
+    # (:class:`~art2mus.installation.telemetry.LogRing`) offers them, and a daemon run as systemd runs it
+    # (no -v) gave it warnings alone, whatever level the technician chose
+    root.setLevel(min(shown, logging.INFO))
+    global _shown_level
+    _shown_level = shown
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
     logging.getLogger(PROGRESS_LOGGER).setLevel(logging.NOTSET if verbosity >= 2 else logging.INFO)
     _quiet_opencv(verbose=verbosity >= 2)
     _quiet_progress_bars(to_terminal=_is_terminal(handler.stream))
     return handler
+
+
+#: the lowest level the log shows (``configure_logging``'s verbosity), for a child process to log alike
+_shown_level = logging.WARNING
+
+
+def shown_level() -> int:
+    """The lowest level :func:`configure_logging` set the log to show (the root logger passes more)."""
+    return _shown_level
+
+
+class _ShownFrom(logging.Filter):
+    """Records at ``level`` or above, and every record of the progress of long work."""
+
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        return record.levelno >= self.level or name == PROGRESS_LOGGER or name.startswith(PROGRESS_LOGGER + ".")
 
 
 def _is_terminal(stream) -> bool:

@@ -170,3 +170,24 @@ def test_model_loading_bars_stay_out_of_the_journal_but_not_off_a_terminal():
         os.close(main)
     assert child.returncode == 0
     assert b"loaded, bars True" in shown  # (a load this small finishes before the bar's first draw)
+
+
+def test_the_panels_log_card_gets_info_records_when_the_log_shows_warnings_only(restore_logging):
+    """`art2mus run` without -v (as the systemd unit runs it) shows warnings; the control panel's log card
+    still offers info records (its level filter found none: the root logger dropped them)."""
+    from art2mus.installation.logs import shown_level
+    from art2mus.installation.telemetry import LogRing
+
+    out = io.StringIO()
+    configure_logging(verbosity=0, log_format="text", environ={}, stream=out)
+    ring = LogRing()
+    logging.getLogger().addHandler(ring)
+    try:
+        logging.getLogger("art2mus.installation.director").info("now playing amber-fields")
+        logging.getLogger("art2mus.installation.director").debug("a debug line")
+        logging.getLogger("art2mus.installation.gallery").warning("camera lost")
+    finally:
+        logging.getLogger().removeHandler(ring)
+    assert [r["message"] for r in ring.records(logging.INFO)] == ["now playing amber-fields", "camera lost"]
+    assert [line.split(": ", 1)[1] for line in _lines(out)] == ["camera lost"]  # the journal as before
+    assert shown_level() == logging.WARNING  # what a generator process is told to show
