@@ -86,9 +86,10 @@ class GalleryControl:
             for problem in problems:
                 logger.error("reload: %s", problem)
             logger.error(
-                "reload of %s refused (%d problems); still running the previous configuration",
+                "reload of %s refused (%d problem%s); still running the previous configuration",
                 path,
                 len(problems),
+                "" if len(problems) == 1 else "s",
             )
             self.last_reload = _reload_outcome(at, [str(p) for p in problems])
             return False

@@ -156,6 +156,8 @@ def create_app(
         state["attention"] = attention(state)
         state["audible"] = audible(state)
         state["timeline"] = list(telemetry.events)[-20:] if telemetry is not None else []
+        exhibit = getattr(gallery, "exhibit", None)  # times are shown on the gallery's clock, not the browser's
+        state["timezone"] = exhibit.collection.timezone if exhibit is not None else "UTC"
         return state
 
     @api.get("/health")

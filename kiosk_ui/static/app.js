@@ -8,6 +8,13 @@ const withToken = (path) => (token ? path + (path.includes("?") ? "&" : "?") + "
 let titles = {};
 let volumeDragging = false;
 let reloadWaiting = null; // the previous reload's time while a reload is in progress
+let artworksReload; // the reload the artwork list was fetched after (undefined: not fetched yet)
+let timeZone = "UTC"; // the gallery's (/api/status): every time is shown on its clock
+let lostSince = null; // when the daemon last stopped answering (null: it answers)
+let connectionError = false; // the error box says the daemon did not answer (cleared when it does)
+
+class NotAnswering extends Error {}
+class Locked extends Error {}
 
 async function request(path, options = {}) {
   const headers = { ...(options.headers || {}) };
@@ -16,20 +23,51 @@ async function request(path, options = {}) {
 }
 
 async function api(path, body) {
-  const response = await request("/api" + path, body === undefined ? {} : {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await request("/api" + path, body === undefined ? {} : {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (error) { // the browser's own "Failed to fetch": nothing answered at this address
+    throw new NotAnswering("The art2mus daemon does not answer at this address (is it running?)");
+  }
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(typeof data.detail === "string" ? data.detail : response.statusText);
+  const detail = typeof data.detail === "string" ? data.detail : response.statusText;
+  if (response.status === 401) throw new Locked(detail);
+  if (!response.ok) throw new Error(detail);
   return data;
 }
 
-function showError(message) {
+function showError(message, fromConnection = false) {
   const box = $("error");
   box.textContent = message;
   box.hidden = !message;
+  connectionError = Boolean(message) && fromConnection;
+}
+
+function showLocked() {
+  // a browser cannot send an Authorization header: the token goes in the address (?token=...)
+  const form = $("token-form");
+  if (!form.hidden) return;
+  $("token-why").textContent = token
+    ? "The access token in this page's address is not this control panel's. Enter the text of the exhibit's control_panel.token_file:"
+    : "This control panel needs its access token: enter the text of the exhibit's control_panel.token_file.";
+  form.hidden = false;
+  $("connection").textContent = "locked";
+  $("connection").className = "badge bad";
+}
+
+function galleryTime(iso, withDate = true) {
+  if (!iso) return "";
+  const options = { timeZone, hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  if (withDate) Object.assign(options, { year: "numeric", month: "2-digit", day: "2-digit" });
+  try {
+    return new Date(iso).toLocaleString("sv-SE", options); // 2026-12-05 22:24:14: the log's own format
+  } catch (error) { // an unknown zone name in this browser
+    return iso.replace("T", " ").slice(0, 19);
+  }
 }
 
 async function command(path, body) {
@@ -38,7 +76,9 @@ async function command(path, body) {
     showError("");
     await refresh();
   } catch (error) {
-    showError(error.message);
+    if (error instanceof Locked) return showLocked();
+    const sent = error instanceof NotAnswering ? " The command was not carried out." : "";
+    showError(error.message + sent, error instanceof NotAnswering);
   }
 }
 
@@ -102,6 +142,18 @@ function renderArtworks(list) {
   }
 }
 
+async function loadArtworks() {
+  try {
+    const list = await api("/artworks");
+    titles = Object.fromEntries(list.map((a) => [a.id, a.title]));
+    renderArtworks(list);
+  } catch (error) {
+    if (error instanceof Locked) return showLocked();
+    if (!(error instanceof NotAnswering)) showError(error.message); // a lost daemon: the status poll says so
+    artworksReload = undefined; // fetched again at the next answer
+  }
+}
+
 async function refreshUnseen() {
   try {
     const list = await api("/unseen");
@@ -121,7 +173,8 @@ async function refreshUnseen() {
       ul.append(li);
     }
   } catch (error) {
-    showError(error.message);
+    // a lost daemon or a missing token is the status poll's to report
+    if (!(error instanceof NotAnswering) && !(error instanceof Locked)) showError(error.message);
   }
 }
 
@@ -139,11 +192,17 @@ function renderReload(reload) {
     $("reload").disabled = false;
   }
   state.textContent = !reload ? "as started" : reload.ok
-    ? `reloaded ${new Date(reload.at).toLocaleString()}${reload.restart_needed.length ? "; restart for " + reload.restart_needed.join(", ") : ""}`
-    : `reload refused ${new Date(reload.at).toLocaleString()}: ${reload.problems.join("; ")}`;
+    ? `reloaded ${galleryTime(reload.at)}${reload.restart_needed.length ? "; restart for " + reload.restart_needed.join(", ") : ""}`
+    : `reload refused ${galleryTime(reload.at)}: ${reload.problems.join("; ")}`;
 }
 
 function render(status) {
+  timeZone = status.timezone || "UTC";
+  const reloadedAt = status.reload && status.reload.ok ? status.reload.at : null;
+  if (artworksReload !== reloadedAt) { // a reload applied: titles, artworks added or taken away
+    artworksReload = reloadedAt;
+    loadArtworks();
+  }
   $("exhibit").textContent = status.exhibit;
   $("playing").textContent = label(status.playing);
   const silent = $("audible");
@@ -191,8 +250,10 @@ function render(status) {
       + `${generation.done} done, ${generation.failed} failed${generation.alive ? "" : " (process stopped)"}`
     : "nothing to generate";
   const schedule = status.schedule;
-  $("schedule").textContent = schedule ? `${schedule.open ? "open" : "closed"} (${schedule.period})`
-    + (schedule.until ? ` until ${new Date(schedule.until).toLocaleString()}` : "") : "—";
+  const period = schedule && schedule.period && schedule.period !== (schedule.open ? "open" : "closed")
+    ? ` (${schedule.period})` : "";
+  $("schedule").textContent = schedule ? `${schedule.open ? "open" : "closed"}${period}`
+    + (schedule.until ? ` until ${galleryTime(schedule.until)}` : "") : "—";
   renderReload(status.reload);
   const events = $("events");
   events.replaceChildren();
@@ -200,8 +261,9 @@ function render(status) {
     const li = document.createElement("li");
     const time = document.createElement("time");
     time.dateTime = event.time;
-    time.textContent = event.time.replace("T", " ").slice(0, 19);
-    li.append(time, `${label(event.play)} (${event.reason})`);
+    time.textContent = galleryTime(event.time);
+    const why = event.play === "silence" && event.reason === "closed" ? "" : ` (${event.reason})`;
+    li.append(time, `${label(event.play)}${why}`);
     events.append(li);
   }
   const causes = $("attention");
@@ -217,12 +279,30 @@ function render(status) {
 }
 
 async function refresh() {
+  let status;
   try {
-    render(await api("/status"));
+    status = await api("/status");
   } catch (error) {
+    if (error instanceof Locked) return showLocked();
+    // everything shown is from before: greyed, and said so (the room may be silent)
+    lostSince = lostSince || new Date();
+    document.body.classList.add("stale");
+    const banner = $("offline");
+    banner.textContent = `The art2mus daemon has not answered since ${lostSince.toLocaleTimeString("sv-SE")}: `
+      + "what is shown is from then, and the room may be silent. This page reconnects by itself.";
+    banner.hidden = false;
     $("connection").textContent = "no connection";
     $("connection").className = "badge bad";
+    return;
   }
+  if (lostSince !== null) {
+    lostSince = null;
+    document.body.classList.remove("stale");
+    $("offline").hidden = true;
+    artworksReload = undefined; // a restarted daemon may run another exhibit file
+  }
+  if (connectionError) showError("");
+  render(status);
 }
 
 async function refreshLive() {
@@ -249,7 +329,7 @@ async function refreshLogs() {
       const li = document.createElement("li");
       li.className = record.level;
       const time = document.createElement("time");
-      time.textContent = record.time.replace("T", " ").slice(0, 23);
+      time.textContent = record.time.replace("T", " ").slice(0, 19); // the gallery's clock, as sent
       li.append(time, `${record.level} ${record.logger}: ${record.message}`);
       return li;
     }));
@@ -267,19 +347,21 @@ async function reload() {
     reloadWaiting = { at: answer.last_reload ? answer.last_reload.at : previous, since: Date.now() };
   } catch (error) {
     $("reload").disabled = false;
-    showError(error.message);
+    $("reload-state").textContent = "not reloaded";
+    if (error instanceof Locked) return showLocked();
+    showError(error.message + (error instanceof NotAnswering ? " The reload was not sent." : ""),
+      error instanceof NotAnswering);
   }
 }
 
 async function start() {
   if (token) $("docs-link").href = withToken("/api/docs");
-  try {
-    const list = await api("/artworks");
-    titles = Object.fromEntries(list.map((a) => [a.id, a.title]));
-    renderArtworks(list);
-  } catch (error) {
-    showError(error.message);
-  }
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const url = new URL(location.href);
+    url.searchParams.set("token", $("token-input").value.trim());
+    location.href = url.toString();
+  });
   refreshUnseen();
   setInterval(refreshUnseen, 10000);
   $("follow").addEventListener("click", () => command("/follow", {}));
@@ -294,7 +376,7 @@ async function start() {
   });
   volume.addEventListener("change", async () => {
     await command("/volume", { volume: Number(volume.value) / 100, ramp_seconds: 1 });
-    volumeDragging = false;
+    volumeDragging = false; // not carried out: the next answer shows the level the room plays at
   });
   await refresh();
   refreshLive();

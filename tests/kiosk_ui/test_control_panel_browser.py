@@ -35,7 +35,8 @@ ARGS = [
 
 
 def test_a_technician_uses_the_panel(tmp_path, repo_root):
-    gallery = Gallery(load_exhibit(write_small_exhibit(tmp_path, repo_root))).build(control_panel_port=0)
+    exhibit_path = write_small_exhibit(tmp_path, repo_root, collection={"name": "Panel test room", "timezone": "Asia/Tokyo"})
+    gallery = Gallery(load_exhibit(exhibit_path)).build(control_panel_port=0)
     stop = threading.Event()
     ready = threading.Event()
     thread = threading.Thread(
@@ -75,15 +76,46 @@ def test_a_technician_uses_the_panel(tmp_path, repo_root):
             assert gallery.director.override is None
             expect(page.locator("#events li").first).to_contain_text("(manual)")
             expect(page.locator("#connection")).to_have_text("running")
+            # times on the gallery's clock (Tokyo), whatever the browser's: the event list's first line
+            shown = page.locator("#events li time").first
+            expect(shown).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))
+            sent = shown.get_attribute("datetime")  # ISO with the gallery's offset, e.g. ...+09:00
+            assert sent.endswith("+09:00") and shown.inner_text() == sent[:19].replace("T", " ")
             page.screenshot(path=str(tmp_path / "panel.png"), full_page=True)
+
+            # a reload that retitles an artwork: the list and what plays show the new title at once
+            exhibit_path.write_text(exhibit_path.read_text().replace("The City at Six O'Clock", "City at Six, Retitled"))
+            page.get_by_role("button", name="Reload").click()
+            expect(page.locator("#reload-state")).to_contain_text("reloaded")
+            import datetime as dt  # noqa: PLC0415
+            from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+            at = dt.datetime.fromisoformat(gallery.last_reload["at"]).astimezone(ZoneInfo("Asia/Tokyo"))
+            # the reload's time on the gallery's clock too (it was the browser's, in the browser's format)
+            expect(page.locator("#reload-state")).to_have_text(f"reloaded {at:%Y-%m-%d %H:%M:%S}")
+            expect(page.locator("#artworks li[data-id=city-at-six] .text")).to_contain_text("City at Six, Retitled")
+            page.get_by_role("button", name="play city-at-six").click()
+            expect(page.locator("#playing")).to_have_text("City at Six, Retitled")
+
+            # the daemon stops: the page says so, greys what it shows, and a command says it was not sent
+            stop.set()
+            thread.join(10)
+            expect(page.locator("#offline")).to_contain_text("has not answered since")
+            expect(page.locator("body")).to_have_class(re.compile("stale"))
+            page.get_by_role("button", name="Follow the camera").click()
+            expect(page.locator("#error")).to_have_text(
+                "The art2mus daemon does not answer at this address (is it running?) The command was not carried out."
+            )
             browser.close()
         assert (tmp_path / "panel.png").stat().st_size > 10_000
     finally:
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
-    # the port is released when the gallery stops
+    # the port is released when the gallery stops (its closed connections may wait in TIME_WAIT, as a
+    # restarted daemon's server allows: a listener still there would refuse this bind all the same)
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))))
 
 
@@ -252,6 +284,17 @@ def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
             assert outside == []
             assert page.goto(url + "api/docs").status == 401  # and not without the token
             assert page.goto(url + "redoc").status == 401
+            # the panel itself without its token: a form asks for it (a browser cannot send the header)
+            page.unroute("**/*")
+            page.goto(url)
+            expect(page.locator("#connection")).to_have_text("locked")
+            expect(page.locator("#token-why")).to_contain_text("needs its access token")
+            page.locator("#token-input").fill("docs-token")
+            page.get_by_role("button", name="Open the panel").click()
+            expect(page.locator("#exhibit")).to_have_text("Panel test room")
+            assert page.url.endswith("?token=docs-token")
+            page.goto(url + "?token=wrong")
+            expect(page.locator("#token-why")).to_contain_text("is not this control panel's")
             browser.close()
     finally:
         stop.set()
