@@ -122,6 +122,9 @@ class GalleryControl:
             return False
         now = self.clock.monotonic()
         self.exhibit = config
+        # said with the new exhibit, not after the wiring below: a status read in between showed the new
+        # exhibit beside the previous reload's refusal
+        self.last_reload = _reload_outcome(at, [], restart_needed)
         self.vision, self.decision = vision, None
         self.engine.loudness_lufs = config.audio.loudness_lufs
         self.engine.crossfade_seconds = config.audio.crossfade_seconds
@@ -147,7 +150,6 @@ class GalleryControl:
         for name in restart_needed:
             logger.warning("reload: %s changed; that takes effect at the next restart", name)
         logger.info("reloaded %s (%d artworks)", path, len(config.artworks))
-        self.last_reload = _reload_outcome(at, [], restart_needed)
         del library, vision
         release_freed_memory()
         return True

@@ -139,7 +139,7 @@ def interrupt_kept() -> Iterator[Callable[[], None]]:
     write fails, that artwork was left out, and the daemon went on to play as if nobody had pressed
     Ctrl-C. Here the interrupt is also remembered: the ``check()`` yielded (called between soundscapes and
     between the steps of a start) raises it again, and so does the end of the block. Outside the main
-    thread, or when SIGINT is not Python's default (ignored, or someone else's handler), nothing changes.
+    thread, or when SIGINT is ignored, nothing changes; another Python handler still runs first.
     """
     interrupted = threading.Event()
 
@@ -147,18 +147,19 @@ def interrupt_kept() -> Iterator[Callable[[], None]]:
         if interrupted.is_set():
             raise KeyboardInterrupt
 
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous in (None, signal.SIG_IGN):  # not the main thread, ignored, or set outside Python
         yield check
         return
 
-    def on_sigint(_signum: int, _frame: Any) -> None:
+    def on_sigint(signum: int, frame: Any) -> None:
         interrupted.set()
-        raise KeyboardInterrupt
+        if callable(previous):  # Python's default raises KeyboardInterrupt; another's handler runs as before
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGINT, on_sigint)
     try:
         yield check
         check()
