@@ -209,6 +209,9 @@ def test_live_view_meter_listening_and_screenshots(tmp_path, repo_root):
             )
             logging.getLogger("art2mus.test").error("a problem for the log view")
             expect(page.locator("#logs li.ERROR").first).to_contain_text("a problem for the log view")
+            # a record with a long unbroken text (a path, a digest list) wraps: the page stays 768 px wide below
+            logging.getLogger("art2mus.test").warning("/a/long/path/" + "x" * 3000)
+            expect(page.locator("#logs li.WARNING").first).to_contain_text("/a/long/path/")
             # reload: progress, then its result
             page.get_by_role("button", name="Reload").click()
             expect(page.locator("#reload-state")).to_contain_text("reloaded", timeout=GIVE_UP * 1000)
