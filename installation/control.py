@@ -121,10 +121,6 @@ class GalleryControl:
             release_freed_memory()
             return False
         now = self.clock.monotonic()
-        self.exhibit = config
-        # said with the new exhibit, not after the wiring below: a status read in between showed the new
-        # exhibit beside the previous reload's refusal
-        self.last_reload = _reload_outcome(at, [], restart_needed)
         self.vision, self.decision = vision, None
         self.engine.loudness_lufs = config.audio.loudness_lufs
         self.engine.crossfade_seconds = config.audio.crossfade_seconds
@@ -135,6 +131,11 @@ class GalleryControl:
             self.library = library
             self._rebuilding = False
             early, self._early_results = self._early_results, []
+        # the exhibit and the reload's outcome change together, once its soundscapes play: a status read
+        # between them showed the new exhibit beside the previous reload's refusal for as long as the
+        # library took to swap
+        self.exhibit = config
+        self.last_reload = _reload_outcome(at, [], restart_needed)
         for result in early:
             self._apply_generated(result)
         if camera is not None:
