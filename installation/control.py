@@ -121,6 +121,7 @@ class GalleryControl:
             release_freed_memory()
             return False
         now = self.clock.monotonic()
+        self.exhibit = config  # before the library swap: the event it sends names what plays by the new titles
         self.vision, self.decision = vision, None
         self.engine.loudness_lufs = config.audio.loudness_lufs
         self.engine.crossfade_seconds = config.audio.crossfade_seconds
@@ -131,11 +132,6 @@ class GalleryControl:
             self.library = library
             self._rebuilding = False
             early, self._early_results = self._early_results, []
-        # the exhibit and the reload's outcome change together, once its soundscapes play: a status read
-        # between them showed the new exhibit beside the previous reload's refusal for as long as the
-        # library took to swap
-        self.exhibit = config
-        self.last_reload = _reload_outcome(at, [], restart_needed)
         for result in early:
             self._apply_generated(result)
         if camera is not None:
@@ -151,6 +147,7 @@ class GalleryControl:
         for name in restart_needed:
             logger.warning("reload: %s changed; that takes effect at the next restart", name)
         logger.info("reloaded %s (%d artworks)", path, len(config.artworks))
+        self.last_reload = _reload_outcome(at, [], restart_needed)  # last: a reader waiting on it finds it all
         del library, vision
         release_freed_memory()
         return True
