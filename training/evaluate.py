@@ -194,7 +194,7 @@ def evaluate_from_model_dir(
     if limit is not None:
         pair_list = pair_list[:limit]
     target = resolve_device(device)
-    mdir = ModelDir(model_dir)
+    mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
     kind = encoder_kind(ImageAligner.read_config(mdir.resolve_aligner(aligner))["config"]["encoder_name"])
     pipeline = Art2MusPipeline.from_model_dir(mdir, encoder=kind, aligner=aligner, device=target)
     scorer = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from art2mus.training.collection import CollectionError, progress_printer, scan_images, scan_music
 from art2mus.training.dataset import PairsError
@@ -19,6 +19,9 @@ from art2mus.training.pairing import CuratorRules, read_v1_pairs, write_manifest
 Line = Callable[[str], None]
 #: a manifest row: pair id, image, audio, ImageBind score (None: not scored)
 Row = tuple[str, Path, Path, float | None]
+
+if TYPE_CHECKING:
+    from art2mus.models.model_dir import ModelDir
 
 
 class ManifestError(ValueError):
@@ -52,7 +55,7 @@ def build_imagebind_manifest(
     out_path: Path,
     report: Path,
     *,
-    model_dir: Path | None,
+    model_dir: Path | ModelDir | None,
     device: str,
     per_image: int,
     max_per_track: int | None,
@@ -100,7 +103,7 @@ def build_imagebind_manifest(
 def pair_by_imagebind(
     images: list[Path],
     tracks: list[Path],
-    model_dir: Path | None,
+    model_dir: Path | ModelDir | None,
     device: str,
     per_image: int,
     max_per_track: int | None,
@@ -119,7 +122,8 @@ def pair_by_imagebind(
     from art2mus.training.train_job import resolve_device
 
     try:
-        path = ModelDir(model_dir or default_model_dir()).encoder_path("imagebind")
+        mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir or default_model_dir())
+        path = mdir.encoder_path("imagebind")
         encoder = load_image_encoder("imagebind", path, device=resolve_device(device))
     except (FileNotFoundError, ValueError) as exc:
         raise ManifestError(str(exc)) from None

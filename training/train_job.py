@@ -15,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from art2mus.models.profiles import DEFAULT_PROFILE
 
 Line = Callable[[str], None]
+
+if TYPE_CHECKING:
+    from art2mus.models.model_dir import ModelDir
 
 
 def _silent(_line: str) -> None:
@@ -41,7 +44,7 @@ class TrainJob:
     pairs: Path | None
     music_dir: Path | None
     gap_images: Path | None
-    model_dir: Path
+    model_dir: Path | ModelDir  # art2mus train gives the ModelDir its --model-dir rule picked
     out_dir: Path
     encoder: str
     tokens: int
@@ -180,7 +183,10 @@ def run_train_job(
         report(
             "warning: no modality-gap shift (give --images); image embeddings will meet an aligner fitted on audio"
         )
-    metadata: dict[str, Any] = {"model_dir": str(job.model_dir), "seed": job.seed}
+    metadata: dict[str, Any] = {
+        "model_dir": str(getattr(job.model_dir, "root", job.model_dir)),
+        "seed": job.seed,
+    }
     metadata.update(
         {"pairs_file": str(job.pairs)} if job.pairs is not None else {"music_dir": str(job.music_dir)}
     )

@@ -8,10 +8,14 @@ never imports training code.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from art2mus.installation.cli.options import device_option, file_option, folder_option
+from art2mus.installation.cli.options import device_option, file_option, folder_option, model_dir_option
+
+if TYPE_CHECKING:
+    from art2mus.models.model_dir import ModelDir
 
 
 @click.group("dataset")
@@ -23,7 +27,7 @@ def command() -> None:
 @folder_option("--images", required=True, help="Folder of artwork images (searched recursively; unreadable files are skipped and listed).")  # fmt: skip
 @folder_option("--music", required=True, help="Folder of music (wav, flac, ogg, mp3...; searched recursively; unreadable or damaged files are skipped and listed).")  # fmt: skip
 @file_option("-o", "--out", "out_path", required=True, help="The manifest to write (CSV: id,image,audio,score), read by `art2mus train`.")  # fmt: skip
-@folder_option("--model-dir", default=None, help="Model directory holding ImageBind (default: $ART2MUS_MODEL_DIR or the user's data folder).")  # fmt: skip
+@model_dir_option("Model directory holding ImageBind.")
 @click.option(
     "--per-image", type=click.IntRange(1, 16), default=1, show_default=True, help="Tracks per artwork."
 )
@@ -38,7 +42,7 @@ def build(
     images: Path,
     music: Path,
     out_path: Path,
-    model_dir: Path | None,
+    model_dir: ModelDir,
     per_image: int,
     max_per_track: int | None,
     rules: Path | None,

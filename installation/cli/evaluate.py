@@ -1,4 +1,4 @@
-"""``art2mus evaluate PAIRS --model-dir DIR --aligner A``: ImageBindScore and FAD of a trained aligner.
+"""``art2mus evaluate PAIRS --aligner A``: ImageBindScore and FAD of a trained aligner.
 
 A few lines over :func:`~art2mus.training.evaluate.evaluate_from_model_dir`, imported inside the command so
 the rest of the CLI never imports training code.
@@ -9,15 +9,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from art2mus.installation.cli.options import device_option, folder_option, json_option
+from art2mus.installation.cli.options import device_option, json_option, model_dir_option
+
+if TYPE_CHECKING:
+    from art2mus.models.model_dir import ModelDir
 
 
 @click.command("evaluate")
 @click.argument("pairs", type=click.Path(dir_okay=False, path_type=Path))
-@folder_option("--model-dir", required=True, help="Model directory with ImageBind and the AudioLDM2 checkpoint of the aligner's conditioning profile.")  # fmt: skip
+@model_dir_option("Model directory with ImageBind and the AudioLDM2 checkpoint of the aligner's conditioning profile.")  # fmt: skip
 @click.option("--aligner", required=True, help="The aligner: a folder (e.g. OUT/best of art2mus train) or a name under MODEL_DIR/aligners.")  # fmt: skip
 @click.option("--duration", type=click.FloatRange(0.5, 30), default=10.0, show_default=True, help="Seconds of music generated per artwork.")  # fmt: skip
 @click.option("--steps", type=click.IntRange(1, 1000), default=50, show_default=True)
@@ -27,7 +31,7 @@ from art2mus.installation.cli.options import device_option, folder_option, json_
 @json_option("Print the result (and each pair) as JSON.")
 def command(
     pairs: Path,
-    model_dir: Path,
+    model_dir: ModelDir,
     aligner: str,
     duration: float,
     steps: int,

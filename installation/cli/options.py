@@ -1,6 +1,6 @@
 """Command-line options made from a config model's fields, so a flag keeps its YAML name, bounds and help;
 and the options several commands share (:func:`live_options`, :func:`json_option`, :func:`device_option`,
-:func:`folder_option`, :func:`file_option`), declared here once.
+:func:`folder_option`, :func:`file_option`, :func:`model_dir_option`), declared here once.
 
 ``--steps`` on ``art2mus render`` is :class:`~art2mus.models.art2mus_generator.Art2MusGeneratorConfig`'s
 ``steps``: the same name (dashes for underscores), the same bounds and the same description, declared
@@ -97,6 +97,22 @@ def device_option(help: str = "auto, cpu, cuda or cuda:N.") -> Callable[[Any], A
 def folder_option(*names: str, help: str, **kwargs: Any) -> Callable[[Any], Any]:
     """A folder option (``names``: the flag, and the parameter name where it differs)."""
     return click.option(*names, type=click.Path(file_okay=False, path_type=Path), help=help, **kwargs)
+
+
+def model_dir_option(help: str) -> Callable[[Any], Any]:
+    """``--model-dir``, picked by the one rule of every user of the model directory
+    (:func:`~art2mus.models.model_dir.choose_model_dir`): the folder given, else ``$ART2MUS_MODEL_DIR``, else
+    ``~/.local/share/art2mus/models``. The command gets a ``ModelDir`` whose messages say where an unset one
+    came from."""
+
+    def pick(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Any:
+        from art2mus.models.model_dir import ModelDir, choose_model_dir
+
+        choice = choose_model_dir(value, explicit_origin="")
+        return ModelDir(choice.path, origin=choice.origin)
+
+    default = "Default: $ART2MUS_MODEL_DIR, else ~/.local/share/art2mus/models."
+    return folder_option("--model-dir", "model_dir", callback=pick, default=None, help=f"{help} {default}")
 
 
 def file_option(*names: str, help: str, **kwargs: Any) -> Callable[[Any], Any]:

@@ -1,4 +1,4 @@
-"""``art2mus train PAIRS --model-dir DIR --out DIR``: train an aligner on a collection's artwork-music pairs;
+"""``art2mus train PAIRS --out DIR``: train an aligner on a collection's artwork-music pairs;
 ``art2mus train --music-only MUSIC_DIR --images DIR ...``: train one from a music library alone.
 
 The options are :class:`~art2mus.training.train_job.TrainJob`'s fields; the run is
@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from art2mus.installation.cli.options import device_option, folder_option, json_option
+from art2mus.installation.cli.options import device_option, folder_option, json_option, model_dir_option
 from art2mus.models.profiles import PROFILES
 
 _int, _float = click.IntRange, click.FloatRange
@@ -26,7 +26,7 @@ _int, _float = click.IntRange, click.FloatRange
 @click.argument("pairs", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @folder_option("--music-only", "music_dir", help="Train without pairs, from this music folder: the aligner learns from ImageBind's AUDIO embeddings of each segment and is used with IMAGE embeddings (needs --encoder imagebind).")  # fmt: skip
 @folder_option("--images", "gap_images", help="With --music-only: the museum's artwork images, to fit the image-to-audio modality-gap shift saved with the aligner (without it no shift is applied).")  # fmt: skip
-@folder_option("--model-dir", required=True, help="Model directory with the profile's AudioLDM2 checkpoint and the image encoder (art2mus models list).")  # fmt: skip
+@model_dir_option("Model directory with the profile's AudioLDM2 checkpoint and the image encoder (art2mus models list).")  # fmt: skip
 @folder_option("--out", "out_dir", required=True, help="Folder for the dataset tensors, checkpoints and the trained aligner (best/, last/).")  # fmt: skip
 @click.option("--encoder", type=click.Choice(["imagebind", "clip"]), default="imagebind", show_default=True)
 @click.option("--tokens", type=_int(1, 64), default=4, show_default=True, help="GPT-2 input tokens per image for a new aligner (the published variants: 1 and 4).")  # fmt: skip

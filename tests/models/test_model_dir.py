@@ -225,3 +225,38 @@ def test_format_size():
     assert format_size(512) == "512 B"
     assert format_size(1536) == "1.5 KiB"
     assert format_size(5 * 1024**3) == "5.0 GiB"
+
+
+def test_train_evaluate_and_dataset_build_follow_the_rule_without_model_dir(tmp_path, monkeypatch):
+    """``--model-dir`` may be left out of the training commands as of every other: $ART2MUS_MODEL_DIR is
+    read, and the message names where the folder came from (they required the option)."""
+    import numpy as np
+    import soundfile as sf
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from art2mus.installation.cli import main
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "music").mkdir()
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(tmp_path / "images" / "a.png")
+    sf.write(tmp_path / "music" / "a.wav", np.zeros(16000, dtype=np.float32), 16000)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"image,audio\n{tmp_path / 'images' / 'a.png'},{tmp_path / 'music' / 'a.wav'}\n")
+    empty = tmp_path / "models"
+    empty.mkdir()
+    monkeypatch.setenv(MODEL_DIR_ENV, str(empty))
+    commands = {
+        "train": ["train", str(pairs), "--out", str(tmp_path / "out")],
+        "evaluate": ["evaluate", str(pairs), "--aligner", "mine"],
+        "dataset build": ["dataset", "build", "--images", str(tmp_path / "images"), "--music",
+                          str(tmp_path / "music"), "-o", str(tmp_path / "built.csv")],
+    }  # fmt: skip
+    for name, args in commands.items():
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, (name, result.output)
+        said = result.output
+        assert str(empty) in said and f"(from ${MODEL_DIR_ENV})" in said, (name, said)
+        given = CliRunner().invoke(main, [*args, "--model-dir", str(tmp_path / "given")])
+        assert given.exit_code == 1, (name, given.output)
+        assert str(tmp_path / "given") in given.output and "(from $" not in given.output, (name, given.output)
