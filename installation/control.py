@@ -54,7 +54,10 @@ class GalleryControl:
 
     def request_reload(self) -> None:
         """Ask the running gallery to re-read its exhibit file (SIGHUP, ``systemctl reload``, the control
-        panel); the main loop does it between two frames."""
+        panel); the main loop does it between two frames. Until it is done the status says since when one
+        is under way (its ``reload`` is still the previous outcome)."""
+        if self.reload_requested_at is None:
+            self.reload_requested_at = self._wall_clock().isoformat(timespec="seconds")
         self._reload.set()
 
     def reload(self) -> bool:
@@ -75,6 +78,9 @@ class GalleryControl:
             logger.exception("reload of %s failed; the room plays on", self.exhibit.source_file)
             self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
             return False
+        finally:
+            if not self._reload.is_set():  # another one asked for meanwhile runs next: it is still under way
+                self.reload_requested_at = None
 
     def _reload_exhibit(self, at: str) -> bool:
         from art2mus.installation.config import validate_exhibit
@@ -229,6 +235,7 @@ class GalleryControl:
             "soundscapes": self.library.clips.stats() if self.library else None,
             "volume": {"room": self.room_volume, "period": self.period_volume},
             "reload": self.last_reload,
+            "reload_requested_at": self.reload_requested_at,  # a reload under way since then (None: none)
             "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,
             "generation": dataclasses.asdict(self.worker.status())
             if self.worker and self.worker.started

@@ -112,6 +112,8 @@ class Gallery(GalleryControl):
         self._reload = threading.Event()
         #: the outcome of the last reload: {"ok", "at" (ISO time), "problems" [...], "restart_needed" [...]}
         self.last_reload: dict[str, Any] | None = None
+        #: when the reload under way (or asked for, not yet begun) was asked for (ISO time); None: none is
+        self.reload_requested_at: str | None = None
         self.schedule: ScheduleKeeper | None = None
         #: the room's level (``audio.master_volume``, or what the panel set); a period's volume multiplies it
         self.room_volume = exhibit.audio.master_volume
@@ -462,7 +464,7 @@ class Gallery(GalleryControl):
                     next_tick += tick_s
             if clock.monotonic() - start < duration_s:  # the video ended early: play out the rest
                 clock.advance(start + duration_s - clock.monotonic())
-                self.engine.pump()
+            self.engine.mix_rest()  # the last part of a block too: the mix lasts exactly duration_s
         finally:
             stream.close()
             self.engine.close()

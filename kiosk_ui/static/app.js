@@ -7,7 +7,9 @@ const $ = (id) => document.getElementById(id);
 const withToken = (path) => (token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path);
 let titles = {};
 let volumeDragging = false;
-let reloadWaiting = null; // the previous reload's time while a reload is in progress
+// the Reload button's request: Infinity while it is sent, then when the daemon took it (ms); a status asked
+// for before then may not show it yet
+let reloadPending = null;
 let artworksReload; // the reload the artwork list was fetched after (undefined: not fetched yet)
 let timeZone = "UTC"; // the gallery's (/api/status): every time is shown on its clock
 let lostSince = null; // when the daemon last stopped answering (null: it answers)
@@ -180,23 +182,24 @@ async function refreshUnseen() {
 
 const dB = (value, unit) => (value == null ? "—" : `${value.toFixed(1)} ${unit}`);
 
-function renderReload(reload) {
+function renderReload(reload, requestedAt, asked) {
+  // the daemon says when a reload is under way (requested by this page, SIGHUP or systemctl reload): until
+  // it is done its outcome is the previous one, however long the new collection takes
   const state = $("reload-state");
-  const at = reload ? reload.at : null;
-  if (reloadWaiting !== null) {
-    if (at === reloadWaiting.at && Date.now() - reloadWaiting.since < 30000) {
-      state.textContent = "reloading…";
-      return;
-    }
-    reloadWaiting = null;
-    $("reload").disabled = false;
+  if (reloadPending !== null && asked >= reloadPending) reloadPending = null; // this status knows of it
+  if (requestedAt) {
+    $("reload").disabled = true;
+    state.textContent = `reloading… (asked for ${galleryTime(requestedAt)})`;
+    return;
   }
+  if (reloadPending !== null) return; // "reloading…" until a status asked for after the request
+  $("reload").disabled = false;
   state.textContent = !reload ? "as started" : reload.ok
     ? `reloaded ${galleryTime(reload.at)}${reload.restart_needed.length ? "; restart for " + reload.restart_needed.join(", ") : ""}`
     : `reload refused ${galleryTime(reload.at)}: ${reload.problems.join("; ")}`;
 }
 
-function render(status) {
+function render(status, asked) {
   timeZone = status.timezone || "UTC";
   const reloadedAt = status.reload && status.reload.ok ? status.reload.at : null;
   if (artworksReload !== reloadedAt) { // a reload applied: titles, artworks added or taken away
@@ -254,7 +257,7 @@ function render(status) {
     ? ` (${schedule.period})` : "";
   $("schedule").textContent = schedule ? `${schedule.open ? "open" : "closed"}${period}`
     + (schedule.until ? ` until ${galleryTime(schedule.until)}` : "") : "—";
-  renderReload(status.reload);
+  renderReload(status.reload, status.reload_requested_at, asked);
   const events = $("events");
   events.replaceChildren();
   for (const event of status.timeline.slice().reverse()) {
@@ -280,6 +283,7 @@ function render(status) {
 
 async function refresh() {
   let status;
+  const asked = Date.now();
   try {
     status = await api("/status");
   } catch (error) {
@@ -302,7 +306,7 @@ async function refresh() {
     artworksReload = undefined; // a restarted daemon may run another exhibit file
   }
   if (connectionError) showError("");
-  render(status);
+  render(status, asked);
 }
 
 async function refreshLive() {
@@ -339,13 +343,14 @@ async function refreshLogs() {
 }
 
 async function reload() {
-  const previous = $("reload-state").dataset.at || null;
   $("reload").disabled = true;
   $("reload-state").textContent = "reloading…";
+  reloadPending = Infinity;
   try {
-    const answer = await api("/reload", {});
-    reloadWaiting = { at: answer.last_reload ? answer.last_reload.at : previous, since: Date.now() };
+    await api("/reload", {});
+    reloadPending = Date.now();
   } catch (error) {
+    reloadPending = null;
     $("reload").disabled = false;
     $("reload-state").textContent = "not reloaded";
     if (error instanceof Locked) return showLocked();

@@ -97,6 +97,21 @@ def test_a_technician_uses_the_panel(tmp_path, repo_root):
             page.get_by_role("button", name="play city-at-six").click()
             expect(page.locator("#playing")).to_have_text("City at Six, Retitled")
 
+            # a reload that takes long (a large collection's index), asked for by SIGHUP as systemctl does:
+            # the page says it is under way for as long as it is, and the button waits (it gave up after 30 s)
+            release, original = threading.Event(), gallery._reload_exhibit
+            gallery._reload_exhibit = lambda at: release.wait(GIVE_UP) and original(at)
+            gallery.request_reload()
+            expect(page.locator("#reload-state")).to_contain_text("reloading… (asked for ")
+            expect(page.locator("#reload")).to_be_disabled()
+            for _ in range(3):  # three more polls: still under way
+                with page.expect_response(lambda r: "/api/status" in r.url):
+                    pass
+            expect(page.locator("#reload-state")).to_contain_text("reloading…")
+            release.set()
+            expect(page.locator("#reload-state")).to_have_text(re.compile(r"^reloaded \d{4}-"))
+            expect(page.locator("#reload")).to_be_enabled()
+
             # the daemon stops: the page says so, greys what it shows, and a command says it was not sent
             stop.set()
             thread.join(10)
