@@ -393,9 +393,27 @@ class AudioEngine:
                     self._lose(now, str(exc))
         return mixed
 
-    def _render(self) -> np.ndarray:
+    def mix_rest(self) -> int:
+        """Mix and write the part of a block the clock has reached beyond the last whole one (manual
+        driving of a clock-paced output: the end of a simulation, whose mix then lasts exactly the
+        simulated time); returns the frames mixed."""
+        self.pump()
+        if self._started or self._state != PLAYING or self.output.device_paced or not self.output.realtime:
+            return 0
+        due = self._anchor_frame + int((self.clock.monotonic() - self._anchor_time) * self.sample_rate)
+        rest = due - self.mixer.position
+        if rest <= 0:
+            return 0
+        block = self._render(rest)
+        try:
+            self.output.write(block)
+        except OutputError as exc:
+            self._lose(self.clock.monotonic(), str(exc))
+        return rest
+
+    def _render(self, frames: int | None = None) -> np.ndarray:
         first = self.mixer.position
-        block = self.mixer.render(self.block_frames)
+        block = self.mixer.render(self.block_frames if frames is None else frames)
         self._peak = max(float(block.max()), -float(block.min()))
         if self.monitor is not None:
             self.monitor(first, block)

@@ -44,6 +44,9 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
 
     Soundscapes a slow generator (Art2Mus) still has to make are rendered first, in the generator
     process, so that the walk hears them (`run` plays their fallback's rendering meanwhile).
+
+    Opening hours are not simulated: the walk plays as the room does while open, at the room's volume
+    (`run` is silent outside `schedule.periods` and applies each period's volume).
     """
     from art2mus.installation.audio.clock import ManualClock
     from art2mus.installation.audio.outputs import WavOutput
@@ -59,6 +62,12 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
             f"{exhibit}: camera.type is {config.camera.type!r}; simulate needs a video (give --video FILE)"
         )
     writable_or_exit(output, "-o/--output")
+    if config.schedule.periods or config.schedule.closed_dates:
+        click.echo(
+            "opening hours are not simulated: the walk plays as the room does while open, at the room's "
+            "volume (run is silent outside schedule.periods and applies each period's volume)",
+            err=True,
+        )
     path = video or config.camera.path
     if video is not None:  # the exhibit's own camera video was checked with the exhibit
         from art2mus.installation.config.files import check_file

@@ -57,7 +57,7 @@ def test_simulate_writes_the_mix_and_says_what_played(tmp_path, repo_root, monke
 
     monkeypatch.setattr("art2mus.kiosk_ui.server.control_panel_for", no_panel)
     result = CliRunner().invoke(
-        main, ["simulate", str(exhibit), "-o", str(out), "--duration", "16", "--json"]
+        main, ["simulate", str(exhibit), "-o", str(out), "--duration", "16.01", "--json"]
     )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
@@ -66,9 +66,8 @@ def test_simulate_writes_the_mix_and_says_what_played(tmp_path, repo_root, monke
     summary = lines[-1]["summary"]
     info = soundfile.info(str(out))
     assert info.samplerate == 48000 and info.channels == 2
-    assert summary["seconds"] == pytest.approx(16.0, abs=0.03) and info.duration == pytest.approx(
-        16.0, abs=0.03
-    )
+    # exactly --duration: 16.01 s is not a whole number of mixing blocks (it was 10.7 ms short)
+    assert info.frames == round(16.01 * 48000) and summary["seconds"] == 16.01
 
 
 def test_simulate_decodes_only_the_soundscapes_the_walk_plays(tmp_path, repo_root, monkeypatch):
@@ -172,6 +171,21 @@ def test_simulate_of_a_video_that_does_not_say_its_length_falls_back_and_says_so
     assert result.exit_code == 0, result.output
     assert "does not say how long it is: simulating 2 s (give --duration)" in result.stderr
     assert soundfile.info(str(out)).duration == pytest.approx(2.0, abs=0.03)
+
+
+def test_simulate_plays_as_if_open_and_says_opening_hours_are_not_simulated(tmp_path, repo_root):
+    """A curator who set opening hours hears the walk whatever the hour (run would be silent when closed),
+    and is told so: the hours were ignored without a word."""
+    exhibit = _small_exhibit(tmp_path, repo_root)
+    config = yaml.safe_load(exhibit.read_text())
+    config["schedule"] = {"periods": [{"days": "mon-sun", "open": "0:00", "close": "0:01", "volume": 0.2}]}
+    exhibit.write_text(yaml.safe_dump(config, sort_keys=False))
+    out = tmp_path / "mix.wav"
+    result = CliRunner().invoke(main, ["simulate", str(exhibit), "-o", str(out), "--duration", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "opening hours are not simulated: the walk plays as the room does while open" in result.stderr
+    mix, _ = soundfile.read(str(out))
+    assert float(np.sqrt(np.mean(mix[48000:] ** 2))) > 1e-3  # the idle ambience plays
 
 
 def test_simulate_refuses_a_video_it_cannot_read_before_making_anything(tmp_path, repo_root):
