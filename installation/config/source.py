@@ -405,6 +405,9 @@ def parse_document(text: str, path: Path) -> tuple[Node | None, list[Problem]]:
 # --------------------------------------------------------------------------------------------------
 # Includes
 
+#: top-level keys with this prefix (``x-defaults: &d {...}``) hold anchors for later ``<<: *d``; not settings
+EXTENSION_PREFIX = "x-"
+
 
 @dataclass
 class SourceReader:
@@ -434,6 +437,8 @@ class SourceReader:
         self.problems += problems
         if node is None or not isinstance(node.value, dict):
             return node
+        for key in [k for k in node.value if isinstance(k, str) and k.startswith(EXTENSION_PREFIX)]:
+            del node.value[key]  # a place for anchors, as in Docker Compose files: never read
         includes = node.value.get("include")
         if includes is None:
             return node

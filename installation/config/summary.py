@@ -103,6 +103,8 @@ def json_schema() -> dict[str, Any]:
     schema = ExhibitConfig.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "art2mus exhibit"
+    # x-... keys hold anchors (installation.config.source.EXTENSION_PREFIX), whatever their content
+    schema["patternProperties"] = {"^x-": {}}
     return schema
 
 

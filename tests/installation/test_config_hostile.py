@@ -68,6 +68,30 @@ def test_merge_key_merges_defaults_and_written_keys_win(room: Path) -> None:
     assert (config.presence.dwell_seconds, config.presence.hold_seconds) == (2.0, 7.0)
 
 
+def test_x_keys_hold_anchors_as_the_readme_writes_them_and_are_never_read(room: Path) -> None:
+    """exhibits/README.md's `x-defaults: &d {...}` then `<<: *d`, in the top file and in an included one;
+    an unknown key without the prefix is still refused (``defaults:`` was, as the README then wrote it)."""
+    write(room / "east.yaml", """
+        x-slow: &slow {duration: 30, seed: 9}
+        artworks:
+          - {id: a2, images: [a.png], soundscape: {<<: *slow, seed: 4}}
+    """)
+    path = write(room / "exhibit.yaml", """
+        include: east.yaml
+        x-defaults: &d {duration: 12, seed: 3}
+        artworks:
+          - {id: a1, images: [a.png], soundscape: *d}
+    """)
+    config = load_exhibit(path)
+    sounds = {a.id: (a.soundscape.duration, a.soundscape.seed) for a in config.artworks}
+    assert sounds == {"a1": (12, 3), "a2": (30, 4)}
+    jsonschema.validate({"x-defaults": {"duration": 12}, "artworks": []}, json_schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"defaults": {"duration": 12}}, json_schema())
+    write(room / "exhibit.yaml", "defaults: &d {duration: 12}\n" + ARTWORK)
+    assert "unknown field 'defaults'" in only_problem(room / "exhibit.yaml")[3]
+
+
 def test_merge_key_of_a_plain_value_is_a_positioned_problem(room: Path) -> None:
     path = write(room / "exhibit.yaml", ARTWORK + "presence:\n  <<: 3\n")
     line, col, _, message = only_problem(path)
