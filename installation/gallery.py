@@ -42,7 +42,12 @@ from art2mus.installation.schedule import OpeningHours, ScheduleKeeper, Schedule
 from art2mus.installation.soundscapes import IDLE_KEY, SoundscapeLibrary, SoundscapeSource
 from art2mus.installation.telemetry import Telemetry
 from art2mus.installation.vision.pipeline import VisionDecision, VisionPipeline
-from art2mus.installation.vision.sources import CameraSource, EndOfStream, camera_source_from_config
+from art2mus.installation.vision.sources import (
+    CameraSource,
+    EndOfStream,
+    camera_named,
+    camera_source_from_config,
+)
 from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 
 __all__ = ["CLOSED_KEY", "IDLE_KEY", "Director", "DirectorEvent", "Gallery", "SoundscapeLibrary"]
@@ -413,7 +418,7 @@ class Gallery(GalleryControl):
                 if now - last_health_log >= 10.0:
                     health = grabber.health()
                     logger.warning(
-                        "camera %s: %s, no new frame (%s)", health.source, health.state, health.last_error
+                        "%s: %s, no new frame (%s)", camera_named(health.source), health.state, health.last_error
                     )
                     last_health_log = now
                 # no frames: vision cannot choose anything; let the idle timer run on

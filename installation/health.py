@@ -97,7 +97,8 @@ def check_camera(config: Any) -> Check:
     if not finished:
         return Check("camera", FAIL, f"{source.name}: no frame within 15 s")
     if isinstance(value, Exception):
-        return Check("camera", FAIL, f"{source.name}: {value}")
+        said = str(value)  # a CameraError names the camera already
+        return Check("camera", FAIL, said if said.startswith(f"{source.name}:") else f"{source.name}: {said}")
     return Check("camera", OK, f"{source.name}: a {value[0]}x{value[1]} frame")
 
 

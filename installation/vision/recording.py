@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 
 from art2mus.installation.vision.grabber import FrameGrabber
-from art2mus.installation.vision.sources import CameraSource
+from art2mus.installation.vision.sources import CameraSource, camera_named
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def record_camera(
         if first is None:
             health = grabber.health()
             raise OSError(
-                f"camera {source.name}: no frame within {first_frame_timeout_s:g} s ({health.last_error})"
+                f"{camera_named(source.name)}: no frame within {first_frame_timeout_s:g} s ({health.last_error})"
             )
         height, width = first.image.shape[:2]
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -182,6 +182,11 @@ class _CaptureStream(FrameStream):
         self._cap.release()
 
 
+def camera_named(name: str) -> str:
+    """``camera NAME`` for a file or a URL; a device's name alone (it is ``camera #0`` already)."""
+    return name if name.startswith("camera ") else f"camera {name}"
+
+
 class OpenCVCameraSource(CameraSource):
     """A camera through ``cv2.VideoCapture``: a device index, a device path or an RTSP/HTTP URL.
 

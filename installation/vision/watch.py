@@ -99,7 +99,7 @@ def watch_camera(
 ) -> str | None:
     """Watch a live camera until ``stop`` is set or ``duration_s`` seconds pass; the failure, or None."""
     from art2mus.installation.vision.grabber import FrameGrabber
-    from art2mus.installation.vision.sources import OpenCVCameraSource
+    from art2mus.installation.vision.sources import OpenCVCameraSource, camera_named
 
     start = time.monotonic()
     # frames stamped in seconds since the watch began: the "t" of each printed line
@@ -112,7 +112,7 @@ def watch_camera(
             if frame is None:
                 health = grabber.health()
                 if health.state != "streaming":
-                    logger.info("camera %s: %s (%s)", health.source, health.state, health.last_error)
+                    logger.info("%s: %s (%s)", camera_named(health.source), health.state, health.last_error)
                 continue
             last_index = frame.index
             decision = pipeline.process(frame)
