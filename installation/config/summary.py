@@ -32,10 +32,10 @@ def _days(days: list[str]) -> str:
 def describe_camera(config: ExhibitConfig) -> str:
     cam = config.camera
     size = f"{cam.width}x{cam.height}" if cam.width and cam.height else "native size"
-    if cam.type == "video":
+    if cam.type == "video":  # a file plays at its own size and rate: width, height and fps ask a camera
         flags = ", ".join(f for f, on in (("loop", cam.loop), ("real time", cam.realtime)) if on)
-        where = f"video {_shown(cam.path)}" + (f" ({flags})" if flags else "")
-    elif cam.type == "device":
+        return f"video {_shown(cam.path)}" + (f" ({flags})" if flags else "") + ", its own size and rate"
+    if cam.type == "device":
         where = f"device #{cam.index}"
     elif cam.type == "path":
         where = f"device {cam.path}"

@@ -39,13 +39,23 @@ logger = logging.getLogger(__name__)
 
 class _CameraCommonConfig(StrictModel):
     width: int = Field(
-        640, ge=0, le=7680, description="Requested frame width in pixels (0: the source's own)."
+        640,
+        ge=0,
+        le=7680,
+        description="Requested frame width in pixels (0: the source's own; a video: its own).",
     )
     height: int = Field(
-        480, ge=0, le=4320, description="Requested frame height in pixels (0: the source's own)."
+        480,
+        ge=0,
+        le=4320,
+        description="Requested frame height in pixels (0: the source's own; a video: its own).",
     )
     fps: float = Field(
-        15.0, gt=0, le=120, description="Requested frames per second.", json_schema_extra=unit("fps")
+        15.0,
+        gt=0,
+        le=120,
+        description="Requested frames per second (a video: its own).",
+        json_schema_extra=unit("fps"),
     )
     reconnect_max_seconds: float = seconds(
         30.0,

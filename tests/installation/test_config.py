@@ -378,3 +378,16 @@ def test_an_output_folder_this_user_may_not_write_is_a_warning_and_the_exhibit_s
     assert result.exit_code == 0, result.output
     assert f"warning: {warnings[0]}" in result.stderr and f"{exhibit}: valid" in result.stdout
 
+
+
+def test_validates_summary_gives_a_video_its_own_size_and_a_camera_what_it_asks_for(repo_root):
+    """A video file plays at its own size and rate: the summary said `640x480 @ 15 fps` for it (the camera
+    defaults), while `record` wrote the file's 640x360."""
+    from art2mus.installation.config.summary import summary_rows
+    from art2mus.installation.vision.sources import DeviceCameraConfig
+
+    demo = load_exhibit(repo_root / "exhibits/demo/exhibit.yaml")
+    rows = dict(summary_rows(demo))
+    assert rows["camera"].endswith("(loop, real time), its own size and rate") and "fps" not in rows["camera"]
+    device = demo.model_copy(update={"camera": DeviceCameraConfig(index=2, width=1280, height=720, fps=10)})
+    assert dict(summary_rows(device))["camera"] == "device #2, 1280x720 @ 10 fps"
