@@ -1,62 +1,111 @@
 """A first exhibit file from a folder of photos (``art2mus init``), kept in step as photos are added.
 
 :func:`find_artworks` reads the folder: each image file directly in it is one artwork, each sub-folder
-holding images is one artwork with several reference photos. The id comes from the file or folder name
-(lowercase, ``-`` for anything else, made unique); title, artist and year come from the photo's
-embedded metadata when Pillow is installed and the photo has any (EXIF ``ImageDescription``/``XPTitle``,
-``Artist``, ``DateTimeOriginal``; IPTC object name and by-line; XMP ``dc:title``/``dc:creator``; PNG
-``Title``/``Author`` text).
+holding images is one artwork with several reference photos; everything else is skipped with a reason
+(:class:`SkippedFile`). The id comes from the file or folder name (lowercase, ``-`` for anything else,
+made unique); the title from the photo's embedded metadata when Pillow is installed and the photo has
+any, else from the name; artist and year only from metadata written for the artwork shown (the IPTC
+``ArtworkOrObject`` fields in XMP), never from the photograph's own (:func:`photo_metadata`).
 
 :func:`init_exhibit` writes a new file (the JSON Schema comment for editors, the collection, one entry
 per artwork, and every other section with its defaults as comments) or, when the file exists, adds only
-the photos it does not name yet. The YAML is edited round-trip (ruamel.yaml), so a curator's edits,
-comments and order survive every re-run.
+the photos that neither it nor the files it includes name yet: a new photo in an artwork's sub-folder
+goes to that artwork's ``images``. A photo the recognition index could not use (unreadable, too few
+keypoints, too large, or the same file as another artwork's photo) is skipped, not added. The YAML is
+edited round-trip (ruamel.yaml), so a curator's edits, comments and order survive every re-run; a file
+that does not parse is reported at its line and left as it is.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError as RoundTripError
+
+from art2mus.installation.config.problems import Problem, display_path, sort_problems
+from art2mus.installation.config.source import Node, SourceReader
 
 logger = logging.getLogger(__name__)
 
-#: file suffixes taken as photos
+#: file suffixes taken as photos (what the recognition index decodes)
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
-#: sections written as commented defaults, in this order
+#: image formats a curator's folder often holds that the recognition index cannot decode
+UNSUPPORTED_IMAGE_SUFFIXES = (
+    *(".heic", ".heif", ".avif", ".gif", ".jxl", ".jp2", ".svg", ".psd", ".ico"),
+    *(".raw", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf"),
+)
+#: files an operating system leaves in folders, not worth a line
+SYSTEM_FILES = ("thumbs.db", "desktop.ini")
 #: the sections not written as commented defaults (every other one is: a new section appears by itself)
 NOT_COMMENTED = ("version", "include", "collection", "artworks")
 SCHEMA_URL = "https://raw.githubusercontent.com/art2mus/art2mus/main/exhibits/exhibit.schema.json"
+#: largest XMP packet parsed (a photo's is a few kilobytes; a larger one is not worth the time)
+MAX_XMP_BYTES = 1024 * 1024
+
+#: why a photo cannot be used, or None: see :func:`recognition_check`
+PhotoCheck = Callable[[Path], "str | None"]
 
 
 @dataclass
 class FoundArtwork:
-    """An artwork found in the photos folder: its id, photos (absolute), and metadata found in them."""
+    """An artwork found in the photos folder: the file or folder ``name`` it was found as, its photos
+    (absolute), and, once it is added, its id and the metadata found in its first usable photo."""
 
-    id: str
+    name: str
     photos: list[Path]
+    id: str = ""
     title: str = ""
     artist: str = ""
     year: int | None = None
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file or folder of the photos folder that init did not add, and why: a sentence that is the same
+    for every file skipped for the same reason, so that a long list can be shown as a count."""
+
+    path: Path
+    reason: str
+
+
 @dataclass
 class InitResult:
-    """What :func:`init_exhibit` did: the file, the ids it added, the ids already there, every photo."""
+    """What :func:`init_exhibit` did: the file, the ids it added, the ids already there (in it and in the
+    files it includes), the photos added to artworks already there (by id), and what it skipped."""
 
     path: Path
     created: bool
     added: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    extended: dict[str, list[Path]] = field(default_factory=dict)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.added or self.extended)
+
+
+class InitError(ValueError):
+    """Nothing was written: ``problems`` are the lines that say why (``file:line:col`` ones for an exhibit
+    that cannot be read), ``skipped`` what the photos folder held that could not be used."""
+
+    def __init__(self, problems: list[str], skipped: list[SkippedFile] | None = None):
+        self.problems = problems
+        self.skipped = skipped or []
+        super().__init__("\n".join(problems))
 
 
 def _stem(name: str) -> str:
@@ -88,29 +137,101 @@ def _is_photo(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES and not path.name.startswith(".")
 
 
-def find_artworks(photos_dir: Path, taken: Iterable[str] = ()) -> list[FoundArtwork]:
-    """One artwork per photo directly in ``photos_dir``, one per sub-folder of photos; sorted by name."""
-    used = set(taken)
-    found = []
-    for entry in sorted(photos_dir.iterdir(), key=lambda p: p.name.lower()):
-        if entry.name.startswith("."):
+def _not_worth_a_line(path: Path) -> bool:
+    return path.name.startswith(".") or path.name.lower() in SYSTEM_FILES
+
+
+def _not_a_photo(path: Path) -> SkippedFile:
+    suffix = path.suffix.lower()
+    if suffix in UNSUPPORTED_IMAGE_SUFFIXES:
+        reason = f"{suffix} is not a format the recognition reads: export it as .jpg or .png"
+    else:
+        reason = f"not a photo (init reads {', '.join(PHOTO_SUFFIXES)})"
+    return SkippedFile(path, reason)
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if not _not_worth_a_line(p)), key=lambda p: p.name.lower())
+
+
+def find_artworks(photos_dir: Path) -> tuple[list[FoundArtwork], list[SkippedFile]]:
+    """One artwork per photo directly in ``photos_dir``, one per sub-folder of photos; sorted by name.
+
+    Also what is not taken, and why: files that are not photos (in ``photos_dir`` and in the artworks'
+    folders), folders inside an artwork's folder, and folders with no photo directly in them (their
+    photos one folder too deep, or none). Hidden and system files are left out silently."""
+    found: list[FoundArtwork] = []
+    skipped: list[SkippedFile] = []
+    for entry in _entries(photos_dir):
+        if not entry.is_dir():
+            if _is_photo(entry):
+                found.append(FoundArtwork(entry.name, [entry.absolute()]))
+            else:
+                skipped.append(_not_a_photo(entry))
             continue
-        photos = sorted(p for p in entry.iterdir() if _is_photo(p)) if entry.is_dir() else [entry]
-        if not photos or not all(map(_is_photo, photos)):
+        try:
+            inside = _entries(entry)
+        except OSError as exc:
+            skipped.append(SkippedFile(entry, f"cannot read the folder ({exc.strerror or exc})"))
             continue
-        meta = photo_metadata(photos[0])
-        meta["title"] = meta.get("title") or title_from_name(entry.name)
-        found.append(FoundArtwork(artwork_id(entry.name, used), [p.absolute() for p in photos], **meta))
-    return found
+        photos = [p.absolute() for p in inside if _is_photo(p)]
+        folders = [p for p in inside if p.is_dir()]
+        skipped += [_not_a_photo(p) for p in inside if not p.is_dir() and not _is_photo(p)]
+        if photos:
+            found.append(FoundArtwork(entry.name, photos))
+            skipped += [
+                SkippedFile(p, "a folder inside an artwork's folder: only the photos directly in it are used")
+                for p in folders
+            ]
+        else:
+            skipped.append(SkippedFile(entry, _empty_folder_reason(folders, photos_dir)))
+    return found, skipped
+
+
+def _empty_folder_reason(folders: list[Path], photos_dir: Path) -> str:
+    """Why a folder with no photo directly in it is not an artwork."""
+    deeper = []
+    for folder in folders:
+        try:
+            if any(_is_photo(p) for p in folder.iterdir()):
+                deeper.append(folder.name)
+        except OSError:
+            continue
+    if not deeper:
+        return "no photos in it"
+    shown = ", ".join(deeper[:3]) + (", ..." if len(deeper) > 3 else "")
+    return (
+        f"its photos are one folder too deep (in {shown}): an artwork is a photo or a folder of photos "
+        f"directly in {display_path(photos_dir)}; move those folders up, or run init on this folder"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Metadata
+
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+_IPTC_EXT = "{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def photo_metadata(path: Path) -> dict:
-    """``{"title", "artist", "year"}`` from a photo's embedded metadata (empty when none, or no Pillow)."""
+    """``{"title", "artist", "year"}`` of the artwork a photo shows, from the photo's embedded metadata
+    (only the keys found; empty when none, or no Pillow).
+
+    A reference photo's metadata mostly describes the photograph: EXIF ``Artist``, IPTC by-line, XMP
+    ``dc:creator`` and PNG ``Author`` name the photographer, EXIF ``DateTimeOriginal`` and PNG
+    ``Creation Time`` the day it was taken; none of them is read, as an artist or year on the wall label
+    that is the photographer's or the shoot's is worse than ``Unknown``. The artwork's own artist and
+    year come only from the IPTC Extension's ``ArtworkOrObject`` (XMP ``AOCreator``, ``AODateCreated``),
+    written for the work shown. Its title comes from ``AOTitle``, else from the picture's title or
+    caption (XMP ``dc:title``, IPTC object name, EXIF ``XPTitle``/``ImageDescription``, PNG ``Title``),
+    which for a photo of one artwork names that artwork.
+    """
     try:
         from PIL import Image, IptcImagePlugin
     except ImportError:
         return {}
-    meta: dict = {}
     try:
         with Image.open(path) as image:
             exif = image.getexif()
@@ -119,38 +240,234 @@ def photo_metadata(path: Path) -> dict:
     except (OSError, ValueError, SyntaxError) as exc:
         logger.debug("no metadata from %s: %s", path, exc)
         return {}
-    xmp = info.get("xmp") or info.get("XML:com.adobe.xmp") or b""
-    xmp = xmp.decode("utf-8", "replace") if isinstance(xmp, bytes) else str(xmp)
+    xmp = _xmp_tree(info.get("xmp") or info.get("XML:com.adobe.xmp") or b"", path)
+    work = xmp.find(f".//{_IPTC_EXT}ArtworkOrObject//{_RDF}li") if xmp is not None else None
+    meta: dict[str, Any] = {
+        "title": _xmp_value(work, f"{_IPTC_EXT}AOTitle")
+        or _xmp_value(xmp, f"{_DC}title")
+        or _text(iptc.get((2, 5), b""))
+        or _text(exif.get(0x9C9B, b""))
+        or _text(exif.get(0x010E, ""))
+        or _text(info.get("Title", "")),
+        "artist": _xmp_value(work, f"{_IPTC_EXT}AOCreator"),
+    }
+    year = re.match(r"\s*(-?\d{1,5})\b", _xmp_value(work, f"{_IPTC_EXT}AODateCreated"))
+    if year and -40000 <= int(year.group(1)) <= 2200:  # ArtworkConfig.year's bounds
+        meta["year"] = int(year.group(1))
+    # the fields' own limit (ArtworkConfig: 300 characters); a caption's first line is its title
+    return {k: v.splitlines()[0][:300] if isinstance(v, str) else v for k, v in meta.items() if v}
 
-    def xmp_value(tag: str) -> str:
-        match = re.search(rf"<dc:{tag}>.*?<rdf:li[^>]*>(.*?)</rdf:li>", xmp, re.S)
-        return match.group(1).strip() if match else ""
 
-    def text(value) -> str:
-        if isinstance(value, bytes):
-            encoding = "utf-16-le" if value[1:2] == b"\0" else "utf-8"
-            value = value.decode(encoding, "replace").rstrip("\0")
-        if isinstance(value, list):
-            value = value[0].decode("utf-8", "replace") if value else ""
-        return str(value).strip()
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        encoding = "utf-16-le" if value[1:2] == b"\0" else "utf-8"
+        value = value.decode(encoding, "replace").rstrip("\0")
+    if isinstance(value, list):
+        value = value[0].decode("utf-8", "replace") if value else ""
+    return str(value).strip()
 
-    meta["title"] = (
-        xmp_value("title")
-        or text(iptc.get((2, 5), b""))
-        or text(exif.get(0x9C9B, b""))
-        or text(exif.get(0x010E, ""))
-        or text(info.get("Title", ""))
+
+def _xmp_tree(packet: bytes | str, path: Path) -> ET.Element | None:
+    """The XMP packet parsed (entities such as ``&amp;`` decoded), or None when absent or not XML.
+
+    XMP never has a DTD, so one with ``<!DOCTYPE`` or ``<!ENTITY`` is not read: no entity expands."""
+    data = (packet.encode("utf-8") if isinstance(packet, str) else bytes(packet)).strip(b"\0 \t\r\n")
+    if not data or len(data) > MAX_XMP_BYTES or b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        return None
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        logger.debug("unreadable XMP in %s: %s", path, exc)
+        return None
+
+
+def _xmp_value(scope: ET.Element | None, name: str) -> str:
+    """The first value of the XMP property ``name`` (``{namespace}local``) in ``scope``: an attribute
+    (``<rdf:Description dc:title="...">``) or an element; of a language alternative the ``x-default``
+    one, of a list (``rdf:Seq``, ``rdf:Bag``) every item, joined with ``, ``."""
+    if scope is None:
+        return ""
+    for node in scope.iter():
+        if node.get(name):
+            return node.get(name, "").strip()
+        if node.tag != name:
+            continue
+        for container in node:
+            items = container.findall(f"{_RDF}li")
+            if container.tag == f"{_RDF}Alt" and items:
+                chosen = next((li for li in items if li.get(_XML_LANG) == "x-default"), items[0])
+                return "".join(chosen.itertext()).strip()
+            if items:
+                return ", ".join(t for li in items if (t := "".join(li.itertext()).strip()))
+        return "".join(node.itertext()).strip()
+    return ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Which photos can be used
+
+
+def recognition_check(recognition: dict | None = None) -> PhotoCheck:
+    """A :data:`PhotoCheck` as the recognition index and ``art2mus validate`` judge a photo, with the
+    exhibit's ``recognition:`` section (its defaults when there is none or it is not valid: ``validate``
+    reports that). A photo with an error there (unreadable, too large, under ``MIN_KEYPOINTS``) cannot
+    be used; a weak one (few keypoints, small) can, and is graded in ``init``'s quality table."""
+    import pydantic
+
+    from art2mus.installation.config.vision import RecognitionConfig
+    from art2mus.installation.vision.index import FeatureSettings, ReferencePhoto
+    from art2mus.installation.vision.photo_check import (
+        ADVICE,
+        ERROR,
+        MAX_FILE_BYTES,
+        MAX_PIXELS,
+        MIN_KEYPOINTS,
+        inspect_photo,
     )
-    meta["artist"] = (
-        xmp_value("creator")
-        or text(iptc.get((2, 80), b""))
-        or text(exif.get(0x013B, ""))
-        or text(info.get("Author", ""))
-    )
-    date = text(exif.get_ifd(0x8769).get(0x9003, "")) if hasattr(exif, "get_ifd") else ""
-    year = re.match(r"(\d{4})", date or text(info.get("Creation Time", "")))
-    meta["year"] = int(year.group(1)) if year else None
-    return {k: v[:300] if isinstance(v, str) else v for k, v in meta.items() if v}
+
+    try:
+        config = RecognitionConfig.model_validate(recognition or {})
+    except pydantic.ValidationError:
+        config = RecognitionConfig()
+    settings = FeatureSettings.from_config(config)
+    # one sentence per kind of error, without the photo's name, so that many can be counted in one line
+    reasons = {
+        "unreadable": "not a readable image (damaged, or not what its name says): export it again",
+        "too_large": (
+            f"too large for a reference photo (over {MAX_PIXELS // 1_000_000} megapixels or "
+            f"{MAX_FILE_BYTES // 2**20} MB): export it at about 2000 px"
+        ),
+        "keypoints": (
+            f"fewer than {MIN_KEYPOINTS} keypoints, so it cannot be recognised (is it blank, out of focus "
+            f"or tiny?): {ADVICE}"
+        ),
+    }
+
+    def why_unusable(path: Path) -> str | None:
+        report, _ = inspect_photo(ReferencePhoto("", path=path), settings)
+        error = next((f for f in report.findings if f.severity == ERROR), None)
+        return None if error is None else reasons.get(error.kind, error.message)
+
+    return why_unusable
+
+
+@dataclass
+class _Listed:
+    """What an existing exhibit and the files it includes list: each artwork id with the file it is
+    written in, and the artwork of each photo (resolved path); its ``recognition:`` section."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    owner: dict[Path, str] = field(default_factory=dict)
+    recognition: dict | None = None
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def _kind_of(value: Any) -> str:
+    """What a YAML value is, as a curator reads it: ``a list``, ``the text 'oops'``."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return f"the text {str(value)[:60]!r}"
+
+
+def _read_listed(output: Path) -> _Listed:
+    """The artworks of the exhibit at ``output`` and its includes, read as the config loader reads them;
+    :class:`InitError` with ``file:line:col`` problems when a file cannot be read or parsed, or the
+    exhibit or its ``artworks`` is not what init can add to."""
+    reader = SourceReader()
+    root = reader.read(output)
+    if reader.problems or root is None:
+        problems = sort_problems(reader.problems) or [Problem(output, 1, 1, "", "could not be read")]
+        raise InitError([str(p) for p in problems])
+    if not isinstance(root.value, dict):
+        raise InitError(
+            [
+                str(
+                    Problem(
+                        output,
+                        root.line,
+                        root.col,
+                        "",
+                        "expected an exhibit (a mapping of sections such as `collection:` and "
+                        f"`artworks:`), found {_kind_of(root.to_data())}",
+                    )
+                )
+            ]
+        )
+    listed = _Listed()
+    recognition = root.value.get("recognition")
+    listed.recognition = recognition.to_data() if recognition is not None else None
+    artworks: Node | None = root.value.get("artworks")
+    if artworks is None or artworks.value is None:
+        return listed
+    if not isinstance(artworks.value, list):
+        problem = Problem(
+            artworks.file,
+            artworks.line,
+            artworks.col,
+            "artworks",
+            "expected a list of artworks (`- id: ...` entries, or `[]` for none), "
+            f"found {_kind_of(artworks.to_data())}",
+        )
+        raise InitError([str(problem)])
+    for art in artworks.value:
+        if not isinstance(art.value, dict) or "id" not in art.value:
+            continue  # `validate` reports it; init adds only what no artwork names
+        art_id = str(art.value["id"].value)
+        listed.files.setdefault(art_id, art.file)
+        images = art.value.get("images")
+        for image in images.value if images is not None and isinstance(images.value, list) else []:
+            if isinstance(image.value, str) and image.value.strip():
+                written = Path(image.value).expanduser()
+                # relative to the file it is written in, as the config loader resolves it
+                listed.owner.setdefault(_resolved(image.file.parent / written), art_id)
+    return listed
+
+
+class _SameFiles:
+    """Which photo file is byte for byte another artwork's: the validator's ``duplicate`` error. Only
+    files of equal size are read and hashed, so a re-run with a few new photos reads only those."""
+
+    def __init__(self) -> None:
+        self._by_size: dict[int, list[tuple[Path, str]]] = {}
+
+    def add(self, path: Path, owner: str) -> None:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return
+        self._by_size.setdefault(size, []).append((path, owner))
+
+    def other_owner(self, path: Path, owner: str) -> tuple[Path, str] | None:
+        """The first photo of another artwork with ``path``'s bytes, and its owner."""
+        from art2mus.common.digests import file_sha256
+
+        try:
+            same_size = self._by_size.get(path.stat().st_size, [])
+            digest = file_sha256(path) if any(o != owner for _, o in same_size) else None
+            for other, other_owner in same_size:
+                if other_owner != owner and file_sha256(other) == digest:
+                    return other, other_owner
+        except OSError:
+            return None
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
 
 
 def _commented_defaults() -> str:
@@ -207,40 +524,161 @@ def _artwork_entry(art: FoundArtwork, base: Path) -> CommentedMap:
     return entry
 
 
-def init_exhibit(photos_dir: Path, output: Path) -> InitResult:
-    """Write ``output`` from the photos in ``photos_dir``, or add the photos it does not name yet."""
-    photos_dir, output = photos_dir.absolute(), output.absolute()
-    if not photos_dir.is_dir():
-        raise ValueError(f"{photos_dir}: not a folder of photos")
-    created = not output.exists()
-    text = _new_file_text(photos_dir, output) if created else output.read_text(encoding="utf-8")
+def _append_image(images: CommentedSeq, image: str) -> None:
+    """Append to a block list, keeping comment lines written below its last item below the new one
+    (ruamel keeps them with the last item's end-of-line comment, which would put them above it)."""
+    last = len(images) - 1
+    images.append(image)
+    comment = images.ca.items.get(last, [None])[0]
+    if images.fa.flow_style() or comment is None or "\n" not in comment.value.rstrip("\n"):
+        return
+    own_line, below = comment.value.split("\n", 1)
+    moved = copy.copy(comment)
+    comment.value, moved.value = own_line + "\n", "\n" + below
+    images.ca.items[last + 1] = [moved, None, None, None]
+
+
+def _round_trip() -> YAML:
     rt = YAML()
     rt.preserve_quotes = True
     rt.indent(mapping=2, sequence=4, offset=2)
     rt.width = 4096  # a path is never folded
-    data = rt.load(text)
-    if not isinstance(data, CommentedMap):
-        raise ValueError(
-            f"{output}: expected an exhibit (a mapping of sections), found {type(data).__name__}"
-        )
+    return rt
+
+
+def _load_round_trip(rt: YAML, text: str, output: Path) -> Any:
+    try:
+        return rt.load(text)
+    except RoundTripError as exc:  # what the config loader's parser accepted and ruamel does not
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        detail = getattr(exc, "problem", None) or str(exc)
+        raise InitError([str(Problem(output, line, col, "", f"YAML syntax: {detail}"))]) from None
+
+
+def _max_images() -> int:
+    """The most photos one artwork may have (``ArtworkConfig.images``' own limit)."""
+    from art2mus.installation.config.exhibit import ArtworkConfig
+
+    limits = [m.max_length for m in ArtworkConfig.model_fields["images"].metadata if hasattr(m, "max_length")]
+    return min(limits, default=10**6)
+
+
+def _usable_photos(
+    photos: list[Path],
+    owner: str,
+    already: int,
+    check: PhotoCheck,
+    same_files: _SameFiles,
+    skipped: list[SkippedFile],
+) -> list[Path]:
+    """Those of ``photos`` (new ones of the artwork ``owner``, which has ``already`` photos) that ``check``
+    passes, that are not another artwork's file and that fit its limit; each other one goes to
+    ``skipped`` with why."""
+    most = _max_images()
+    usable = []
+    for photo in photos:
+        why = check(photo)
+        same = same_files.other_owner(photo, owner) if why is None else None
+        if same is not None:
+            why = f"the same file as {display_path(same[0])} (artwork {same[1]!r})"
+        elif why is None and already + len(usable) >= most:
+            why = f"an artwork holds at most {most} photos"
+        if why is not None:
+            skipped.append(SkippedFile(photo, why))
+            continue
+        usable.append(photo)
+    return usable
+
+
+def init_exhibit(photos_dir: Path, output: Path, *, check_photo: PhotoCheck | None = None) -> InitResult:
+    """Write ``output`` from the photos in ``photos_dir``, or add the photos it does not name yet.
+
+    Args:
+        photos_dir: the folder of photos (see :func:`find_artworks`).
+        output: the exhibit file to write or add to. An existing one is read with what it includes (the
+            artworks and photos listed there count as present); one that cannot be parsed raises.
+        check_photo: why a photo cannot be used, or None; default :func:`recognition_check` with the
+            exhibit's recognition settings. A photo it refuses is skipped.
+
+    Raises:
+        InitError: nothing was written: the exhibit cannot be read, or it would have no artwork.
+        OSError: the folder or the file cannot be read or written.
+    """
+    photos_dir, output = photos_dir.absolute(), Path(os.path.normpath(output.absolute()))
+    if not photos_dir.is_dir():
+        raise InitError([f"{display_path(photos_dir)}: not a folder of photos"])
+    created = not output.exists()
+    listed = _Listed() if created else _read_listed(output)
+    rt = _round_trip()
+    text = _new_file_text(photos_dir, output) if created else output.read_text(encoding="utf-8")
+    data = _load_round_trip(rt, text, output)
+    if data is None:  # a file of comments only: they stay, above a new exhibit
+        text = text.rstrip("\n") + "\n\n" + _new_file_text(photos_dir, output)
+        data = _load_round_trip(rt, text, output)
+    if not isinstance(data, CommentedMap):  # _read_listed refuses these first; kept for safety
+        raise InitError([f"{display_path(output)}: expected an exhibit (a mapping of sections)"])
     artworks = data.get("artworks")
     if artworks is None:
         artworks = data["artworks"] = CommentedSeq()
+    entries = {str(a.get("id")): a for a in artworks if isinstance(a, dict)}
+    check = check_photo or recognition_check(listed.recognition)
     base = output.parent
-    named = {
-        (base / str(image)).resolve()
-        for art in artworks
-        if isinstance(art, dict)
-        for image in (art.get("images") or [])
-    }
-    taken = {str(art.get("id")) for art in artworks if isinstance(art, dict)}
-    result = InitResult(output, created, kept=sorted(taken))
-    for art in find_artworks(photos_dir, taken):
-        if any(p.resolve() in named for p in art.photos):
+    found, skipped = find_artworks(photos_dir)
+    result = InitResult(output, created, kept=sorted(listed.files), skipped=skipped)
+    taken = set(listed.files)
+    same_files = _SameFiles()
+    for photo, owner in listed.owner.items():
+        same_files.add(photo, owner)
+    for art in found:
+        owners = [listed.owner[r] for r in map(_resolved, art.photos) if r in listed.owner]
+        new = [p for p in art.photos if _resolved(p) not in listed.owner]
+        if not new:
             continue
-        artworks.append(_artwork_entry(art, base))
-        result.added.append(art.id)
-    if created or result.added:
+        owner = owners[0] if owners else f"\0{art.name}"  # a new artwork's key until it has an id
+        entry = entries.get(owner) if owners else None
+        if owners and (entry is None or listed.files.get(owner) != output):
+            written = listed.files.get(owner, output)
+            reason = (
+                f"its artwork {owner!r} is written in {display_path(written)}: add it to the images there"
+            )
+            result.skipped += [SkippedFile(p, reason) for p in new]
+            continue
+        images = entry.get("images") if entry is not None else None
+        if entry is not None and not isinstance(images, list):
+            result.skipped += [SkippedFile(p, f"artwork {owner!r} has no list of `images:`") for p in new]
+            continue
+        already = len(images) if images is not None else 0
+        usable = _usable_photos(new, owner, already, check, same_files, result.skipped)
+        if not usable:
+            continue
+        if entry is not None:
+            for photo in usable:
+                _append_image(images, _relative(photo, base))
+            result.extended[owner] = usable
+        else:
+            art.photos = usable
+            art.id = artwork_id(art.name, taken)
+            meta = photo_metadata(usable[0])
+            art.title = meta.get("title") or title_from_name(art.name)
+            art.artist, art.year = meta.get("artist", ""), meta.get("year")
+            artworks.append(_artwork_entry(art, base))
+            result.added.append(art.id)
+            owner = art.id
+        for photo in usable:
+            same_files.add(photo, owner)
+    if not listed.files and not result.added:
+        what = "nothing" if not result.skipped else f"only the {len(result.skipped)} skipped above"
+        raise InitError(
+            [
+                f"{display_path(photos_dir)}: no photo to make an artwork of, so {display_path(output)} is "
+                f"{'not written' if created else 'unchanged'}: an artwork is a photo "
+                f"({', '.join(PHOTO_SUFFIXES)}) or a folder of photos directly in "
+                f"{display_path(photos_dir)}; found {what}"
+            ],
+            result.skipped,
+        )
+    if result.changed:
         if isinstance(artworks, CommentedSeq):
             artworks.fa.set_block_style()
         buffer = io.StringIO()
