@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 
 
 def unseen_request(exhibit: Any, artwork_id: str) -> Any:
-    """The generation request of an unseen artwork: ``unseen.duration``, a loop, a seed from its id."""
+    """The generation request of an unseen artwork: ``unseen.duration``, a loop, a seed from its id
+    (``artwork_id`` without ``unseen:``). ``art2mus unseen promote`` writes these into the promoted
+    artwork's ``soundscape``, so it keeps the music the room played for it."""
     from art2mus.models.generator import GenerationRequest
 
     return GenerationRequest(

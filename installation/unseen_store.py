@@ -1,9 +1,16 @@
-"""The unseen artworks a room remembers: one rectified crop (PNG) per artwork and ``unseen.json``.
+"""The unseen artworks a room remembers: one rectified crop (JPEG) per artwork and ``unseen.json``.
 
 Only the crop of the picture is ever written, never a whole camera frame (visitors' faces stay out).
 An artwork's id comes from its descriptor when it is first seen (``u`` + the DCT hash in hex); a later
 sighting whose descriptor is within :data:`MATCH_DISTANCE` of a remembered one is that artwork again,
 so its soundscape (keyed by the stored crop's file digest) is found in the cache instead of generated.
+
+The crop is kept at the picture's size in the frame, up to
+:data:`~art2mus.installation.vision.unseen.KEEP_LONG_SIDE` (a painting filling half a 1080p frame: 927
+x 720 px, about 115 KB; in the demo's 640 x 360 frame: 309 x 240 px, 20 KB), because it is the
+artwork's image for good: :func:`promote` makes that very file the reference photo, so the
+promoted artwork's soundscape is the one visitors heard (the same file, seed and settings: the same
+cache entry). Crops a store wrote before as PNG are read and promoted as they are.
 """
 
 from __future__ import annotations
@@ -26,6 +33,12 @@ logger = logging.getLogger(__name__)
 INDEX_FILENAME = "unseen.json"
 #: descriptors closer than this are the same picture (the same work from another angle, in other light)
 MATCH_DISTANCE = 0.32
+#: the crops' format: JPEG at this quality is an eighth of the PNG's size at 927 x 720 px (113 KiB
+#: against 961) and the photo checks count as many keypoints in it (278 against 270)
+CROP_SUFFIX = ".jpg"
+CROP_JPEG_QUALITY = 92
+#: the crops' format before they were kept at the picture's size: still read, never written
+LEGACY_CROP_SUFFIX = ".png"
 
 
 @dataclass
@@ -86,7 +99,9 @@ class UnseenStore:
                 ) from exc
 
     def crop_path(self, artwork_id: str) -> Path:
-        return self.directory / f"{artwork_id}.png"
+        """The crop's file: ``<id>.jpg``, or ``<id>.png`` where an older store wrote that."""
+        legacy = self.directory / f"{artwork_id}{LEGACY_CROP_SUFFIX}"
+        return legacy if legacy.is_file() else self.directory / f"{artwork_id}{CROP_SUFFIX}"
 
     def match(self, descriptor: PictureDescriptor) -> UnseenArtwork | None:
         """The remembered artwork nearest ``descriptor`` within :data:`MATCH_DISTANCE`, or None."""
@@ -113,7 +128,8 @@ class UnseenStore:
             while artwork_id in self.artworks:  # the same hash, yet too far apart: another picture
                 artwork_id += "x"
             self.directory.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(self.crop_path(artwork_id)), sighting.crop):
+            quality = [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY]
+            if not cv2.imwrite(str(self.crop_path(artwork_id)), sighting.crop, quality):
                 raise OSError(f"cannot write the unseen artwork's crop {self.crop_path(artwork_id)}")
             self.artworks[artwork_id] = UnseenArtwork(artwork_id, sighting.descriptor, now, now)
             self._forget_oldest()
@@ -192,10 +208,17 @@ def unseen_dir(exhibit: Any) -> Path:
 
 
 def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str | None = None) -> Path:
-    """Make the remembered unseen artwork ``artwork_id`` a regular artwork of ``exhibit``: its crop is
-    copied to ``artworks/<new id>.png`` beside the YAML file as its reference photo, and an entry (id,
-    title, image, soundscape with ``unseen.generator``) is appended to the YAML's ``artworks`` list, which
-    is edited round-trip (comments and layout stay). It is then forgotten as unseen. Returns the photo.
+    """Make the remembered unseen artwork ``artwork_id`` (``unseen:`` before it, as the director and the
+    panel name it, or not) a regular artwork of ``exhibit``: its crop is copied to
+    ``artworks/<new id>.jpg`` (``.png`` for a crop an older store wrote) beside the YAML file as its
+    reference photo, and an entry (id, title, image, soundscape) is appended to the YAML's ``artworks``
+    list, which is edited round-trip (comments and layout stay). It is then forgotten as unseen. Returns
+    the photo.
+
+    The soundscape is the one the room played for it: ``unseen.generator``, ``unseen.duration`` and the
+    seed of its unseen id (:func:`~art2mus.installation.unseen_sound.unseen_request`), looping, from the
+    same image file; so its cache key is the one the unseen soundscape was stored under, and the next
+    start plays that very rendering.
 
     Raises:
         KeyError: no such unseen artwork.
@@ -203,13 +226,15 @@ def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str
     """
     import re
     import shutil
-    import zlib
 
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     from art2mus.installation.config.exhibit import ARTWORK_ID_PATTERN
+    from art2mus.installation.unseen_sound import unseen_request
+    from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 
+    artwork_id = artwork_id.removeprefix(UNSEEN_PREFIX)
     store = UnseenStore(unseen_dir(exhibit), exhibit.unseen.remember)
     if artwork_id not in store.artworks:
         known = ", ".join(store.artworks) or "none"
@@ -228,15 +253,15 @@ def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str
     artworks = document.get("artworks") if document is not None else None
     if artworks is None or not hasattr(artworks, "append"):
         raise ValueError(f"{yaml_path}: no `artworks:` list to add {new_id!r} to")
-    photo = yaml_path.parent / "artworks" / f"{new_id}.png"
+    crop = store.crop_path(artwork_id)
+    photo = yaml_path.parent / "artworks" / f"{new_id}{crop.suffix}"
     photo.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(store.crop_path(artwork_id), photo)
+    shutil.copyfile(crop, photo)  # the same bytes: the same image digest in the soundscape's cache key
     images = CommentedSeq([f"artworks/{photo.name}"])
     images.fa.set_flow_style()
+    played = unseen_request(exhibit, artwork_id)  # loops, like an artwork's soundscape by default
     soundscape = CommentedMap(
-        generator=exhibit.unseen.generator,
-        seed=zlib.crc32(new_id.encode()) & 0x7FFFFFFF,
-        duration=exhibit.unseen.duration,
+        generator=exhibit.unseen.generator, seed=played.seed, duration=played.duration_s
     )
     soundscape.fa.set_flow_style()
     title = title or f"Unlisted artwork {artwork_id}"

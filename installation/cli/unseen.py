@@ -47,8 +47,10 @@ def list_command(exhibit: Path, as_json: bool) -> None:
 @click.option("--id", "new_id", default=None, help="The new artwork's id (default: unseen-<ID>).")
 @click.option("--title", default=None, help="Its title.")
 def promote_command(exhibit: Path, artwork_id: str, new_id: str | None, title: str | None) -> None:
-    """Make the unseen artwork ARTWORK_ID a regular artwork of EXHIBIT: its crop becomes the reference
-    photo artworks/<id>.png and an entry is added to the YAML (comments kept)."""
+    """Make the unseen artwork ARTWORK_ID (as `unseen list` prints it, or unseen:<ID> as `simulate` and
+    the control panel name it) a regular artwork of EXHIBIT: its crop becomes the reference photo
+    artworks/<id>.jpg and an entry is added to the YAML (comments kept), with the soundscape the room
+    played for it."""
     from art2mus.installation.unseen_store import promote
 
     config = load_or_exit(exhibit)
@@ -56,9 +58,31 @@ def promote_command(exhibit: Path, artwork_id: str, new_id: str | None, title: s
         photo = promote(config, artwork_id, new_id, title)
     except (KeyError, ValueError) as exc:  # a KeyError's str() is its message quoted
         raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
-    click.echo(f"{exhibit}: added {new_id or 'unseen-' + artwork_id} with reference photo {photo}")
+    click.echo(f"{exhibit}: added {photo.stem} with reference photo {photo}")
+    small = _small_photo_note(photo)
+    if small:
+        click.echo(small, err=True)
     click.echo(
         "a running installation recognises it after a reload (systemctl reload art2mus, or the control "
         "panel's Reload)",
         err=True,
+    )
+
+
+def _small_photo_note(photo: Path) -> str | None:
+    """What to do about a promoted photo that the photo checks will call small (the camera saw the
+    picture from afar, or a low-resolution camera), or None."""
+    import cv2
+
+    from art2mus.installation.vision.photo_check import SMALL_LONG_SIDE
+
+    image = cv2.imread(str(photo))
+    if image is None or max(image.shape[:2]) >= SMALL_LONG_SIDE:
+        return None
+    height, width = image.shape[:2]
+    return (
+        f"note: the reference photo is the camera's view of the picture, {width}x{height} px, so validate, "
+        "doctor and run warn that it is small: photograph the artwork (at least 640 px on its long side) "
+        "and add that photo to its `images` after this one (the first photo is what its soundscape is "
+        "made from, so it stays the music visitors heard)"
     )

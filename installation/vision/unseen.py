@@ -5,7 +5,8 @@ described, so the gallery can give it a soundscape of its own and know it again.
   picture seen in perspective (corner angles, opposite sides alike, not cut by the frame's edge, a
   textured, sharp inside); walls (even a doorway: a flat inside), visitors (no four straight sides) and
   blurred frames (no sharp inside) do not qualify.
-- :func:`rectify`: the picture warped to a fronto-parallel crop (the only image of it ever kept).
+- :func:`rectify`: the picture warped to a fronto-parallel crop (the only image of it ever kept), at the
+  picture's own size in the frame (:func:`crop_long_side`).
 - :func:`describe` / :meth:`PictureDescriptor.distance`: a compact descriptor, robust to the angle left
   after rectification and to light: a 63-bit DCT hash of the grey crop and a 4x4 grid of its chroma
   (a, b of Lab with the lightness removed).
@@ -29,8 +30,13 @@ logger = logging.getLogger(__name__)
 UNSEEN_PREFIX = "unseen:"
 #: frames are searched at this width (pixels)
 SEARCH_WIDTH = 320
-#: the rectified crop's long side (pixels)
+#: the rectified crop's long side (pixels) at least: a picture seen smaller is scaled up to it ...
 CROP_LONG_SIDE = 256
+#: ... and at most: the crop is the artwork's image for good (its soundscape is made from it, and
+#: ``art2mus unseen promote`` makes it the reference photo), so it keeps the detail the camera saw up to
+#: what a reference photo needs (the photo checks ask for 640 px; the index describes photos at 480 by
+#: default); beyond that it only costs disk
+KEEP_LONG_SIDE = 1024
 #: a picture's inside must be at least this textured (grey-level standard deviation) ...
 MIN_INSIDE_STD = 18.0
 #: ... and this sharp (:func:`sharpness`; a frame blurred by a 5-pixel Gaussian falls below it)
@@ -90,6 +96,16 @@ def rectify(image: np.ndarray, quad: np.ndarray, long_side: int = CROP_LONG_SIDE
     target = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float32)
     m = cv2.getPerspectiveTransform(np.asarray(quad, np.float32), target)
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_long_side(quad: np.ndarray) -> int:
+    """The long side (pixels) to rectify the picture inside ``quad`` (TL, TR, BR, BL, frame pixels) at:
+    its own long side in the frame (the mean of its opposite sides), within :data:`CROP_LONG_SIDE` and
+    :data:`KEEP_LONG_SIDE`: no detail the camera saw is thrown away, none it did not see is made up
+    beyond the smallest crop."""
+    sides = np.linalg.norm(np.roll(quad, -1, axis=0) - quad, axis=1)
+    seen = max(sides[0] + sides[2], sides[1] + sides[3]) / 2
+    return int(min(KEEP_LONG_SIDE, max(CROP_LONG_SIDE, round(float(seen)))))
 
 
 def sharpness(crop: np.ndarray) -> float:
@@ -250,7 +266,7 @@ class UnseenWatcher:
             return self._id
         if t - self._since < self.dwell_s:
             return None
-        crop = rectify(image, outline)
+        crop = rectify(image, outline, crop_long_side(outline))
         if self.is_listed is not None and self.is_listed(crop):
             self._since = t  # a listed artwork the recognizer missed in the whole frame: not unseen
             return None

@@ -24,7 +24,15 @@ from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import IDLE_KEY, Gallery
 from art2mus.installation.unseen_store import MATCH_DISTANCE, UnseenStore, promote
 from art2mus.installation.vision.sources import VideoFileSource
-from art2mus.installation.vision.unseen import UNSEEN_PREFIX, describe, find_picture, rectify
+from art2mus.installation.vision.unseen import (
+    KEEP_LONG_SIDE,
+    UNSEEN_PREFIX,
+    UnseenWatcher,
+    crop_long_side,
+    describe,
+    find_picture,
+    rectify,
+)
 
 SECONDS = 36.0
 
@@ -121,9 +129,10 @@ def test_only_the_rectified_crop_is_stored(simulated):
     store = gallery.vision.unseen.store
     (artwork_id,) = store.artworks
     files = sorted(p.name for p in store.directory.iterdir())
-    assert files == [f"{artwork_id}.png", "unseen.json"]
+    assert files == [f"{artwork_id}.jpg", "unseen.json"]
     crop = cv2.imread(str(store.crop_path(artwork_id)))
-    assert max(crop.shape[:2]) == 256 and crop.shape[:2] != (360, 640)
+    # at the painting's size in the 640 x 360 frame (about 310 px wide from the front), not the frame's
+    assert 290 <= max(crop.shape[:2]) <= 330 and crop.shape[:2] != (360, 640)
     # the crop is the painting: it matches the painting itself far better than any listed artwork
     painting = describe(render_demo_artwork(NEW_LOAN))
     assert store.artworks[artwork_id].descriptor.distance(painting) < MATCH_DISTANCE
@@ -142,7 +151,8 @@ def test_the_panel_lists_the_unseen_artwork_with_its_crop(simulated):
     crop = client.get(f"/api/unseen/{listed['id']}/crop.jpg")
     assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(crop.content, np.uint8), cv2.IMREAD_COLOR)
-    assert max(image.shape[:2]) == 256
+    stored = cv2.imread(str(gallery.vision.unseen.store.crop_path(listed["id"])))
+    assert image.shape == stored.shape
     assert client.get("/api/unseen/..%2Funseen.json/crop.jpg").status_code == 404
 
 
@@ -188,13 +198,100 @@ def test_promote_writes_the_crop_as_a_reference_photo_and_keeps_the_comments(sim
     with pytest.raises(ValueError, match="exists already"):
         promote(exhibit, artwork_id, "amber-fields")
     photo = promote(exhibit, artwork_id, "new-loan", "A New Loan")
-    assert photo == exhibit_dir / "artworks/new-loan.png" and photo.is_file()
+    assert photo == exhibit_dir / "artworks/new-loan.jpg" and photo.is_file()
     after = yaml_path.read_text()
     assert after.startswith("# the curator's note\n") and "artworks:  # the hang" in after
     promoted = load_exhibit(yaml_path)
     assert promoted.artwork("new-loan").title == "A New Loan"
     assert len(promoted.artworks) == len(exhibit.artworks) + 1
     assert not UnseenStore(exhibit_dir / ".art2mus/unseen").artworks  # no longer unseen
+
+
+def test_a_promoted_artwork_keeps_the_soundscape_the_room_played(simulated, tmp_path):
+    """``unseen promote EXHIBIT unseen:<id>`` (as simulate and the panel name it), under a new id: the
+    promoted artwork's soundscape has the unseen one's cache key (the same image file, seed, length and
+    loop), so the next start plays that very rendering, and rendered afresh it is the same music."""
+    from click.testing import CliRunner
+
+    from art2mus.installation.cache import image_digest
+    from art2mus.installation.cli import main
+    from art2mus.installation.soundscapes import read_rgb
+    from art2mus.installation.unseen_sound import unseen_request
+
+    path, first, again = simulated
+    what = _plays(first)[1][1]
+    unseen_id = what[len(UNSEEN_PREFIX) :]
+    crop = first.vision.unseen.store.crop_path(unseen_id)
+    exhibit_dir = tmp_path / "exhibit"
+    shutil.copytree(path.parent, exhibit_dir, ignore=shutil.ignore_patterns("*.wav", "cache"))
+    yaml_path = exhibit_dir / "exhibit.yaml"
+    result = CliRunner().invoke(main, ["unseen", "promote", str(yaml_path), what, "--id", "new-loan"])
+    assert result.exit_code == 0, result.output
+    assert f"added new-loan with reference photo {exhibit_dir / 'artworks/new-loan.jpg'}" in result.stdout
+    # the demo's camera sees the painting about 310 px wide: smaller than the photo checks ask for
+    assert "note: the reference photo is the camera's view of the picture" in result.stderr
+    promoted = load_exhibit(yaml_path)  # its cache: the simulated exhibit's (an absolute path)
+    artwork = promoted.artwork("new-loan")
+    photo = artwork.images[0]
+    assert photo.read_bytes() == crop.read_bytes()
+    with first.soundscape_source(promoted) as source:
+        generator = promoted.unseen.generator
+        assert artwork.soundscape.generator == generator
+        played = unseen_request(promoted, unseen_id)
+        assert source.request("new-loan") == played
+        assert source.key(generator, source.request("new-loan"), image_digest(photo)) == source.key(
+            generator, played, image_digest(crop)
+        )
+        rendered = source.get(generator).generate(read_rgb(photo), source.request("new-loan"))
+        heard = source.get(generator).generate(read_rgb(crop), played)
+        np.testing.assert_array_equal(rendered.waveform, heard.waveform)
+    gallery = Gallery(promoted, clock=ManualClock(), output=WavOutput(tmp_path / "p.wav", realtime=True))
+    gallery.build(realtime=False)
+    library = gallery.director.library
+    assert "new-loan" in library.from_cache and library.made_by["new-loan"] == generator
+    # what the second day's visitors heard (from the cache), sample for sample; the first day's rendering
+    # differs from it only by the cache's storage (under 1e-6)
+    samples = library.clips["new-loan"].samples
+    np.testing.assert_array_equal(samples, again.director.library.clips[what].samples)
+    np.testing.assert_allclose(samples, first.director.library.clips[what].samples, rtol=0, atol=1e-6)
+
+
+def test_a_sharp_camera_keeps_a_crop_large_enough_for_a_reference_photo(tmp_path, frames):
+    """Seen by a 1920 x 1080 camera (the walk's frame, scaled up), the painting is kept at its own size in
+    the frame, about 930 px: no photo check calls the promoted photo small. Its descriptor still knows
+    the painting seen from the side in the 640 px frame."""
+    from art2mus.installation.vision.index import ReferencePhoto
+    from art2mus.installation.vision.photo_check import check_references
+
+    frame = cv2.resize(frames[12.0], (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    store = UnseenStore(tmp_path)
+    watcher = UnseenWatcher(min_area_fraction=0.08, dwell_s=1.0, name=store.name, store=store)
+    assert watcher.observe(frame, 0.0) is None
+    artwork_id = watcher.observe(frame, 1.5)
+    assert artwork_id is not None
+    crop = cv2.imread(str(store.crop_path(artwork_id)))
+    seen = crop_long_side(find_picture(frame, 0.08))
+    assert 900 <= seen <= KEEP_LONG_SIDE and max(crop.shape[:2]) == seen
+    assert store.crop_path(artwork_id).stat().st_size < 300_000  # JPEG: about 90 KB here
+    findings = check_references([ReferencePhoto(artwork_id, path=store.crop_path(artwork_id))]).findings
+    assert not [f for f in findings if f.kind == "too_small"], findings
+    side = describe(rectify(frames[31.0], find_picture(frames[31.0], 0.08)))
+    assert store.match(side) is not None and store.match(side).id == artwork_id
+
+
+def test_crops_an_older_store_wrote_as_png_are_still_used(tmp_path):
+    from art2mus.installation.vision.unseen import UnseenSighting
+
+    store = UnseenStore(tmp_path)
+    crop = cv2.resize(render_demo_artwork(DEMO_ARTWORKS[0]), (256, 200))
+    artwork_id = store.name(UnseenSighting(crop, describe(crop), np.zeros((4, 2))))
+    jpeg = store.crop_path(artwork_id)
+    assert jpeg.suffix == ".jpg"
+    cv2.imwrite(str(tmp_path / f"{artwork_id}.png"), crop)
+    jpeg.unlink()  # as a store before the crops were JPEG left it
+    assert UnseenStore(tmp_path).crop_path(artwork_id) == tmp_path / f"{artwork_id}.png"
+    store.forget(artwork_id)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unseen.json"]
 
 
 def test_the_store_forgets_the_least_recently_seen(tmp_path, frames):
