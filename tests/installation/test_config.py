@@ -376,7 +376,8 @@ def test_an_output_folder_this_user_may_not_write_is_a_warning_and_the_exhibit_s
     ]
     result = CliRunner().invoke(main, ["validate", str(exhibit)])
     assert result.exit_code == 0, result.output
-    assert f"warning: {warnings[0]}" in result.stderr and f"{exhibit}: valid" in result.stdout
+    # at the field, as a problem would be
+    assert f"warning: {exhibit}:2:14 {warnings[0]}" in result.stderr and f"{exhibit}: valid" in result.stdout
 
 
 
