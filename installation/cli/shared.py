@@ -200,7 +200,7 @@ def _build(
             )
     else:
         if not quiet:
-            click.echo(f"making {total} soundscapes ...", err=True)
+            click.echo(f"getting {total} soundscapes ready (from the cache, or made now) ...", err=True)
         gallery.build(realtime=realtime, control_panel_port=panel_port, stage=stage, progress=made)
 
 

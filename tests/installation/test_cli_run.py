@@ -197,7 +197,7 @@ def test_simulate_refuses_a_video_it_cannot_read_before_making_anything(tmp_path
     )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a sentence, not a traceback
     assert f"--video: not a readable video: {notes}" in result.output
-    assert "making" not in result.output and not (tmp_path / "m.wav").exists()
+    assert "soundscapes ready" not in result.output and not (tmp_path / "m.wav").exists()
 
 
 def test_simulate_refuses_an_output_it_cannot_write_before_making_anything(tmp_path, repo_root):
@@ -206,7 +206,7 @@ def test_simulate_refuses_an_output_it_cannot_write_before_making_anything(tmp_p
     result = CliRunner().invoke(main, ["simulate", str(exhibit), "-o", str(tmp_path / "previews" / "m.wav")])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a sentence, not a traceback
     assert f"-o/--output: cannot write {tmp_path}/previews/m.wav: {tmp_path}/previews is a file" in result.output
-    assert "making" not in result.output
+    assert "soundscapes ready" not in result.output
 
 
 @pytest.mark.parametrize("command", ["init", "walk", "record", "render"])
