@@ -48,7 +48,9 @@ def test_unit_runs_art2mus_commands_that_exist():
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_accepts_the_unit(tmp_path):
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(UNIT)], capture_output=True, text=True)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(UNIT)], capture_output=True, text=True
+    )
     # it complains about the missing /opt/art2mus binary on a build machine; nothing else is allowed
     problems = [line for line in result.stderr.splitlines() if line.strip() and "/opt/art2mus" not in line]
     assert not problems, result.stderr
@@ -80,3 +82,35 @@ def test_the_unit_scores_4_or_better_in_systemd_analyze_security():
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 4.0, result.stdout
+
+
+def test_the_start_check_passes_what_the_daemon_starts_with_and_fails_what_it_refuses(tmp_path, repo_root):
+    """ExecStartPre must not keep a room silent that `run` would play: an artwork whose photo is missing is
+    left out by the daemon (and a reload takes such a file), so the unit's check only warns about it; a
+    file the daemon refuses fails it. It failed on the missing photo, and with Restart=always the unit
+    retried every 5 s at the next restart."""
+    import yaml
+
+    from art2mus.installation.cli.shared import load_or_exit
+
+    demo = yaml.safe_load((repo_root / "exhibits/demo/exhibit.yaml").read_text())
+    base = repo_root / "exhibits/demo"
+    for artwork in demo["artworks"]:
+        artwork["images"] = [str(base / p) for p in artwork["images"]]
+    demo["artworks"][0]["images"] = [str(base / "artworks" / "amber-field.png")]  # a typo
+    demo["camera"]["path"] = str(base / demo["camera"]["path"])
+    exhibit = tmp_path / "exhibit.yaml"
+    exhibit.write_text(yaml.safe_dump(demo, sort_keys=False))
+    argv = shlex.split(dict(_unit_entries(UNIT.read_text())["Service"])["ExecStartPre"])
+    check = [a if not a.endswith(".yaml") else str(exhibit) for a in argv[1:]]
+
+    assert load_or_exit(exhibit).artworks[0].id == "amber-fields"  # what `run` loads: it starts
+    result = CliRunner().invoke(main, check)
+    assert result.exit_code == 0, result.output
+    assert (
+        "artworks[0].images[0]: file not found" in result.stderr and "run starts without it" in result.stderr
+    )
+
+    exhibit.write_text(exhibit.read_text().replace("artworks:", "artworks: [", 1))  # what `run` refuses
+    result = CliRunner().invoke(main, check)
+    assert result.exit_code == 1 and "YAML syntax" in result.output, result.output

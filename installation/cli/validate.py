@@ -130,6 +130,20 @@ def _placed(source: SourceMap, text: str) -> Problem:
     return Problem(file, line, col, field, message)
 
 
+#: the fields whose failure `run` survives: an artwork's reference photos and its fixed audio file
+_LEFT_OUT_BY_RUN = re.compile(r"^artworks\[\d+\]\.(images\[\d+\]|audio)$")
+
+
+def _left_out(problem: Problem) -> Problem:
+    """``problem`` with what `run` does about it."""
+    what = (
+        "run starts without it: the artwork is left out of recognition and still plays from the control panel"
+        if ".images[" in problem.field
+        else "run starts without it: the artwork's soundscape is left out, the others play"
+    )
+    return Problem(problem.file, problem.line, problem.col, problem.field, f"{problem.message} ({what})")
+
+
 def _as_json(problem: Problem) -> dict:
     return {
         "file": str(problem.file),
@@ -152,8 +166,15 @@ def _as_json(problem: Problem) -> dict:
     "(audio is read through for NaN or corrupt samples, token files for blank or non-UTF-8 text) "
     "and that each reference photo can be recognised (keypoints, duplicates across artworks, size).",
 )
+@click.option(
+    "--as-run",
+    is_flag=True,
+    help="Check as `art2mus run` starts (the systemd unit's ExecStartPre): an artwork whose reference photos "
+    "or fixed audio file fail is left out by the daemon and still plays the rest of the room, so it is a "
+    "warning here; only what the daemon refuses fails the check.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) -> None:
+def command(exhibit: str | None, schema: bool, no_files: bool, as_run: bool, as_json: bool) -> None:
     """Check EXHIBIT (a YAML file) and print every problem with its file, line and column.
 
     Warnings (weak, small or look-alike reference photos, folders this user may not write) are printed
@@ -168,7 +189,15 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_json: bool) ->
     if exhibit is None:
         raise click.UsageError("give an EXHIBIT file to check, or --schema")
     config, problems = validate_exhibit(exhibit, check_files=not no_files, check_photos=not no_files)
-    warnings = [] if no_files else exhibit_warnings(exhibit, config)
+    left_out: list[Problem] = []
+    if as_run and problems:  # what the daemon leaves out and plays on without
+        left_out = [p for p in problems if _LEFT_OUT_BY_RUN.match(p.field)]
+        if left_out:
+            config, problems = validate_exhibit(
+                exhibit, check_files=not no_files, audio_may_fail=True, photos_may_fail=True
+            )
+            left_out = [_left_out(p) for p in left_out]
+    warnings = [] if no_files else left_out + exhibit_warnings(exhibit, config)
     if as_json:
         click.echo(
             json.dumps(
