@@ -11,7 +11,7 @@ Routes (JSON unless noted):
 | ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints, problems (why it is left out) |
 | ``GET /api/artworks/{id}/thumbnail.jpg`` | the artwork's first reference photo, small |
 | ``GET /api/unseen`` | the remembered unseen artworks (not in the exhibit, given a soundscape of their own) |
-| ``GET /api/unseen/{id}/crop.jpg`` | an unseen artwork's rectified crop (the only image of it that is stored) |
+| ``GET /api/unseen/{id}/crop.jpg`` | an unseen artwork's rectified crop (the only image of it that is stored), small |
 | ``GET /api/soundscapes/{id}.flac`` | what the room plays for an artwork (or ``idle``), for listening in
   the browser; HTTP ranges supported |
 | ``GET /api/live.jpg`` | the camera's newest frame with the recognised outline, score and presence (re-encoded
@@ -60,6 +60,8 @@ from art2mus.kiosk_ui.security import DEFAULT_MAX_BODY, HostPolicy, PanelGuard
 
 STATIC = Path(__file__).with_name("static")
 ARTWORK_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+#: width of the unseen artworks' crops as the panel gets them, pixels (the artworks' thumbnails are 240)
+CROP_THUMBNAIL_WIDTH = 240
 
 
 class GalleryControl(Protocol):
@@ -209,6 +211,9 @@ def create_app(
         image = cv2.imread(str(store.crop_path(store.artworks[artwork_id].id)))
         if image is None:
             raise HTTPException(404, f"The crop of the unseen artwork {artwork_id!r} is gone.")
+        # as small as the artworks' thumbnails: the stored crop is up to 1024 px (what promote keeps)
+        scale = min(1.0, CROP_THUMBNAIL_WIDTH / image.shape[1])
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
         return Response(data.tobytes(), media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
 
