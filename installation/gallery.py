@@ -175,10 +175,11 @@ class Gallery(GalleryControl):
             self.camera = camera_source_from_config(config, clock=self.clock.monotonic)
         return self.camera
 
-    def init_control_panel(self, port: int | None = None) -> Any:
+    def init_control_panel(self, port: int | None = None, *, probe: bool = False) -> Any:
         """The web control panel over this gallery (served by :meth:`run`); None when the exhibit disables it.
 
-        ``port`` overrides ``control_panel.port`` (0: any free port)."""
+        ``port`` overrides ``control_panel.port`` (0: any free port). ``probe``: try its address now; one in
+        use is handled as at :meth:`start_control_panel` (the start fails, or goes on without a panel)."""
         config = self.exhibit.control_panel
         if not config.enabled:
             self.control_panel = None
@@ -187,6 +188,11 @@ class Gallery(GalleryControl):
 
         self.control_panel = control_panel_for(self, port)
         self._panel_port_given = port is not None
+        if probe:
+            try:
+                self.control_panel.probe()
+            except OSError as exc:
+                self._panel_unavailable(exc)
         return self.control_panel
 
     def init_schedule(self, exhibit: ExhibitConfig | None = None) -> ScheduleKeeper:
@@ -242,14 +248,15 @@ class Gallery(GalleryControl):
         tell = stage or (lambda _text: None)
         tell("starting the audio")
         self.init_audio()
+        tell("checking the control panel's address")  # a port in use fails the start now, not minutes later
+        self.init_control_panel(control_panel_port, probe=True)
         tell("making the soundscapes")
         self.init_soundscapes(progress)
         tell("recognition: checking the reference photos, loading or building the index")
         self.init_vision()
         tell("opening the camera")
         self.init_camera(realtime=realtime)
-        tell("starting the control panel and the opening hours")
-        self.init_control_panel(control_panel_port)
+        tell("starting the opening hours")
         self.init_schedule()
         return self
 
@@ -326,25 +333,30 @@ class Gallery(GalleryControl):
         try:
             panel.start()
         except OSError as exc:
-            if self.exhibit.control_panel.required:
-                from art2mus.kiosk_ui.server import ControlPanelError
+            self._panel_unavailable(exc)
 
-                where = (  # the port the command line gave, or the exhibit's
-                    "give another --panel-port"
-                    if self._panel_port_given
-                    else "choose another control_panel.port"
-                )
-                raise ControlPanelError(
-                    f"control panel: cannot listen on {panel.host}:{panel.requested_port} ({exc}); "
-                    f"free the port, {where}, or set control_panel.required: false"
-                ) from exc
-            logger.error(  # not required: a port in use must not keep the room silent
-                "control panel: cannot listen on %s:%s (%s); running without it",
-                panel.host,
-                panel.requested_port,
-                exc,
+    def _panel_unavailable(self, exc: OSError) -> None:
+        """The panel's address cannot be bound: a :class:`ControlPanelError` when ``control_panel.required``,
+        else logged, and the room plays without a panel."""
+        panel = self.control_panel
+        assert panel is not None
+        if self.exhibit.control_panel.required:
+            from art2mus.kiosk_ui.server import ControlPanelError
+
+            where = (  # the port the command line gave, or the exhibit's
+                "give another --panel-port" if self._panel_port_given else "choose another control_panel.port"
             )
-            self.control_panel = None
+            raise ControlPanelError(
+                f"control panel: cannot listen on {panel.host}:{panel.requested_port} ({exc}); "
+                f"free the port, {where}, or set control_panel.required: false"
+            ) from exc
+        logger.error(  # not required: a port in use must not keep the room silent
+            "control panel: cannot listen on %s:%s (%s); running without it",
+            panel.host,
+            panel.requested_port,
+            exc,
+        )
+        self.control_panel = None
 
     def start(self) -> None:
         """Everything started, in the order of the data flow's needs: audio first, the panel last."""

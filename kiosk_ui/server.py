@@ -111,6 +111,16 @@ class ControlPanelServer:
     def url(self) -> str | None:
         return None if self.port is None else f"http://{self.host}:{self.port}/"
 
+    def probe(self) -> None:
+        """Bind the address and let it go at once (OSError when it cannot be bound), so that a start which
+        would fail on it fails before its long steps (a large collection's soundscapes take minutes)."""
+        if self.requested_port == 0:
+            return
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.requested_port))
+
     def start(self) -> None:
         """Bind and start serving (OSError when the address cannot be bound)."""
         import uvicorn

@@ -139,11 +139,12 @@ def test_a_running_daemon_says_ready_feeds_the_watchdog_and_says_stopping(repo_r
     before = [m.decode() for m in received[:ready]]
     assert before == [
         "STATUS=starting the audio",
+        "STATUS=checking the control panel's address",
         "STATUS=making the soundscapes",
         "STATUS=making the soundscapes: 1 of 1 (amber-fields)",
         "STATUS=recognition: checking the reference photos, loading or building the index",
         "STATUS=opening the camera",
-        "STATUS=starting the control panel and the opening hours",
+        "STATUS=starting the opening hours",
     ], received
     assert b"WATCHDOG=1" not in received[:ready]
     assert daemon.returncode == 0, err[-3000:]

@@ -199,14 +199,24 @@ def test_a_taken_port_fails_the_start_unless_the_panel_is_optional(tmp_path, rep
         taken.listen(1)
         port = taken.getsockname()[1]
         exhibit_path = write_small_exhibit(tmp_path, repo_root, control_panel={"port": port})
-        gallery = Gallery(load_exhibit(exhibit_path)).build()
+        made = []
         with pytest.raises(ControlPanelError, match="choose another control_panel.port, or set .*required: false"):
-            gallery.run(threading.Event(), duration_s=5)
+            Gallery(load_exhibit(exhibit_path)).build(progress=lambda *made_one: made.append(made_one))
+        assert made == []  # before the soundscapes (a large collection's take minutes), not after them
         (tmp_path / "given").mkdir()
         given = Gallery(load_exhibit(write_small_exhibit(tmp_path / "given", repo_root)))
-        given.build(control_panel_port=port)  # `--panel-port PORT`: the message names the option given
         with pytest.raises(ControlPanelError, match="free the port, give another --panel-port, or"):
-            given.run(threading.Event(), duration_s=5)
+            given.build(control_panel_port=port)  # `--panel-port PORT`: the message names the option given
+        # free while the gallery was built, taken before it runs: the start fails as well
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        later = Gallery(load_exhibit(exhibit_path)).build(control_panel_port=free)
+        with socket.socket() as taken_later:
+            taken_later.bind(("127.0.0.1", free))
+            taken_later.listen(1)
+            with pytest.raises(ControlPanelError, match="give another --panel-port"):
+                later.run(threading.Event(), duration_s=5)
         spec = yaml.safe_load(exhibit_path.read_text())
         spec["control_panel"]["required"] = False
         exhibit_path.write_text(yaml.safe_dump(spec))
