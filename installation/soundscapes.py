@@ -552,11 +552,12 @@ class SoundscapeSource:
             if library.idle is not None:
                 done += 1
                 logger.info(
-                    "soundscape %d/%d: idle ambience (%s, %s, %.1f s)",
+                    "soundscape %d/%d: idle ambience (%s, %s%s, %.1f s)",
                     done,
                     total,
                     exhibit.idle.source,
                     library.made_by[IDLE_KEY],
+                    ", from the cache" if IDLE_KEY in library.from_cache else "",
                     library.idle.duration_s,
                 )
                 if progress is not None:

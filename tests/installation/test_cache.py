@@ -222,7 +222,7 @@ def _exhibit(tmp_path: Path, repo_root: Path) -> Path:
     return path
 
 
-def test_a_restart_reads_the_cache_and_re_renders_a_corrupt_entry(tmp_path, repo_root):
+def test_a_restart_reads_the_cache_and_re_renders_a_corrupt_entry(tmp_path, repo_root, caplog):
     path = _exhibit(tmp_path, repo_root)
 
     def build():
@@ -234,8 +234,12 @@ def test_a_restart_reads_the_cache_and_re_renders_a_corrupt_entry(tmp_path, repo
     assert first.from_cache == set()
     entries = sorted((tmp_path / "cache").glob("*.json"))
     assert len(entries) == 3  # two artworks and the idle ambience
-    _, second = build()
+    with caplog.at_level(logging.INFO, logger="art2mus"):
+        _, second = build()
     assert second.from_cache == {"amber-fields", "city-at-six", IDLE_KEY}
+    # the start's lines say so, the idle ambience's too (it never did)
+    started = [r.getMessage() for r in caplog.records if r.getMessage().startswith("soundscape ")]
+    assert len(started) == 3 and all(", from the cache" in line for line in started), started
     for key, clip in first.clips.items():
         assert np.max(np.abs(second.clips[key].samples - clip.samples)) < 1e-5  # 24-bit FLAC
     # a damaged file is detected and that one soundscape is rendered again (and stored again)
