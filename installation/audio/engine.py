@@ -58,6 +58,12 @@ _WAKE_S = 0.1
 #: a device-paced ring is topped up once it has drained by this fraction of its lead (``buffer_seconds``):
 #: the device never has less than 7/8 of it ahead of what it plays
 _REFILL_FRACTION = 0.125
+#: an output lost again sooner than this after it opened (seconds; or sooner than the wait its loss would
+#: cost, when that is longer) never really came back: a full disk takes the reopened WAV file's first block,
+#: a broken card opens and dies at once. Such a loss counts as a failed attempt, so the next try backs off.
+_SETTLE_MIN_S = 0.5
+#: quick losses in a row logged as warnings; the ones after them at debug level, until the output settles
+_QUICK_LOSSES_LOGGED = 3
 
 
 class Backoff:
@@ -141,9 +147,12 @@ class AudioEngine:
         # paces the mix).
         self._anchor_time = self.clock.monotonic()
         self._anchor_frame = 0
+        # failed attempts in a row: opens that failed, and reopenings lost again before the output settled
         self._failures = 0
         self._next_attempt = self._anchor_time
         self._lost_since: float | None = None
+        self._opened_at: float | None = None  # when the output last opened
+        self._quick_losses = 0  # losses in a row that came before the output settled
         self._last_error: str | None = None
         self._losses = 0
         self._peak = 0.0
@@ -326,7 +335,9 @@ class AudioEngine:
         self._anchor_time, self._anchor_frame = now, self.mixer.position
         self.ring.reset()
         self.output.open(self.sample_rate, self.channels, self.ring)
-        self._set_state(PLAYING)
+        with self._state_lock:
+            self._state = PLAYING
+            self._opened_at = now
 
     def close(self) -> None:
         """Close the output (manual driving)."""
@@ -343,7 +354,7 @@ class AudioEngine:
         """
         now = self.clock.monotonic()
         state_before = self._state
-        if not self._started and self._state in (OPENING, LOST):
+        if not self._started:
             self._device_step(now)
         commanded = bool(self._commands)
         while self._commands:
@@ -420,7 +431,8 @@ class AudioEngine:
         return block
 
     def _lose(self, now: float, reason: str) -> None:
-        """The output failed: keep the mix clock where the listener was, and let the device thread reconnect."""
+        """The output failed: keep the mix clock where the listener was, and let the device thread reconnect:
+        at once after an output that had settled, else after the backoff (see ``_SETTLE_MIN_S``)."""
         with self._state_lock:
             if self._state != PLAYING:
                 return
@@ -431,10 +443,51 @@ class AudioEngine:
             self._losses += 1
             self._lost_since = now
             self._last_error = reason
-            self._failures = 0
-            self._next_attempt = now
-        logger.warning("audio output lost: %s; the mix keeps running, reconnecting", reason)
+            up_s = now - self._opened_at if self._opened_at is not None else math.inf
+            quick = up_s < self._settle_s()
+            if quick:  # it never really came back: one more failed attempt
+                self._failures += 1
+                self._quick_losses += 1
+                delay = self.backoff.delay(self._failures)
+            else:
+                self._failures = self._quick_losses = 0
+                delay = 0.0
+            self._next_attempt = now + delay
+            quick_losses = self._quick_losses
+        if not quick:
+            logger.warning("audio output lost: %s; the mix keeps running, reconnecting", reason)
+        else:
+            # A full disk or a broken card fails every reopening: a few lines say so, the rest go to debug
+            # (the status page counts the losses), and a line says when the output has settled.
+            log = logger.warning if quick_losses <= _QUICK_LOSSES_LOGGED else logger.debug
+            log(
+                "audio output lost again %.1f s after it opened (%d time%s in a row): %s; the mix keeps "
+                "running, next try in %.1f s%s",
+                up_s, quick_losses, "" if quick_losses == 1 else "s", reason, delay,
+                "; until it stays up, further losses like this are logged at debug level"
+                if quick_losses == _QUICK_LOSSES_LOGGED else "",
+            )
         self._device_wakeup.set()
+
+    def _settle_s(self) -> float:
+        """Seconds an open output must stay up before a loss counts as new (lock held): at least as long
+        as the wait its loss would cost."""
+        return max(_SETTLE_MIN_S, self.backoff.delay(self._failures + 1))
+
+    def _settle(self, now: float) -> None:
+        """An output that has stayed up past the settle time came back for good: a later loss is a new one."""
+        with self._state_lock:
+            if self._state != PLAYING or not self._failures or self._opened_at is None:
+                return
+            up_s = now - self._opened_at
+            if up_s < self._settle_s():
+                return
+            quick_losses, self._failures, self._quick_losses = self._quick_losses, 0, 0
+        if quick_losses:
+            logger.warning(
+                "audio output has stayed up %.1f s after %d loss%s in a row soon after opening",
+                up_s, quick_losses, "" if quick_losses == 1 else "es",
+            )
 
     def _render_loop(self) -> None:
         delay = 0.0
@@ -503,6 +556,7 @@ class AudioEngine:
         """Reopen the output if it needs it and an attempt is due. Returns seconds until the next attempt
         (None when the output is open)."""
         if self._state not in (OPENING, LOST):
+            self._settle(now)
             return None
         if now < self._next_attempt:
             return self._next_attempt - now
@@ -525,13 +579,16 @@ class AudioEngine:
             if self._state not in (OPENING, LOST):
                 return None
             self._state = PLAYING
+            # _failures stays until the output settles: a loss before that is one more failed attempt
+            self._opened_at = now
         if was_lost:
             gone = now - (self._lost_since or now)
-            logger.warning(
+            # (while it keeps failing as soon as it opens, the losses' own lines say so)
+            log = logger.warning if self._quick_losses == 0 else logger.debug
+            log(
                 "audio output back after %.1f s (%d failed attempts); resuming at mix time %.2f s",
                 gone, self._failures, self.mixer.position / self.sample_rate,
             )
-        self._failures = 0
         self._lost_since = None
         return None
 
@@ -582,6 +639,6 @@ class AudioEngine:
             "losses": self._losses,
             "last_error": self._last_error,
             "lost_for_s": round(now - self._lost_since, 2) if self._lost_since is not None else None,
-            "reconnect_attempts": self._failures,
+            "reconnect_attempts": self._failures if self._state in (OPENING, LOST) else 0,
             "next_attempt_in_s": round(max(self._next_attempt - now, 0.0), 2) if self._state in (OPENING, LOST) else None,
         }

@@ -166,11 +166,11 @@ class WavOutput(AudioOutput):
         except OutputError:
             raise
         except (RuntimeError, OSError) as exc:
-            raise OutputError(f"cannot open WAV output {self.path}: {exc}") from None
+            raise OutputError(f"cannot open WAV output {self.path}: {_reason(exc, None)}") from None
+        # (a reopening after a write error: the engine's own line says the output is back)
+        log = logger.debug if self._opened_before else logger.info
         self._opened_before = True
-        logger.info(
-            "writing the mix to %s (%d Hz, %d ch, %s)", self.path, sample_rate, channels, self.subtype
-        )
+        log("writing the mix to %s (%d Hz, %d ch, %s)", self.path, sample_rate, channels, self.subtype)
 
     def write(self, block: np.ndarray) -> None:
         if self._file is None:
@@ -178,7 +178,7 @@ class WavOutput(AudioOutput):
         try:
             self._file.write(block)
         except (RuntimeError, OSError) as exc:
-            raise OutputError(f"cannot write to {self.path}: {exc}") from None
+            raise OutputError(f"cannot write to {self.path}: {_reason(exc, self._file)}") from None
         self.frames_written += block.shape[0]
 
     def close(self) -> None:
@@ -191,6 +191,29 @@ class WavOutput(AudioOutput):
 
     def describe(self) -> dict[str, Any]:
         return {"type": self.type, "path": str(self.path), "frames_written": self.frames_written}
+
+
+def _reason(exc: Exception, sound_file: Any) -> str:
+    """Why a soundfile call failed, with the operating system's reason where there was one.
+
+    soundfile words a failed ``write(2)`` as libsndfile's bare "System error."; libsndfile keeps the
+    ``strerror`` of the errno it met ("No space left on device") for ``sf_strerror``, per open file, or
+    for the last failed open (``sound_file`` None)."""
+    code = getattr(exc, "code", None)
+    if code != 2:  # SFE_SYSTEM; anything else (an OSError, a format error) already says what it is
+        return str(exc)
+    try:
+        from soundfile import _ffi, _snd  # soundfile's own libsndfile handle: no second copy is loaded
+
+        handle = sound_file._file if sound_file is not None else _ffi.NULL
+        text = _ffi.string(_snd.sf_strerror(handle)).decode("utf-8", "replace")
+    except (ImportError, AttributeError, TypeError):  # another soundfile than the one this was written for
+        return str(exc)
+    prefix = "System error : "
+    if not text.startswith(prefix):
+        return str(exc)
+    reason = text[len(prefix) :].rstrip(".")
+    return f"{getattr(exc, 'prefix', '')}{reason}"
 
 
 OutputFactory = Callable[[Any], AudioOutput]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import resource
+import signal
 import threading
 import time
 from pathlib import Path
@@ -474,3 +478,146 @@ def test_pyaudio_output_reports_a_missing_device_as_an_output_error() -> None:
     with pytest.raises(OutputError, match="no output device named 'Focusrite'"):
         out.open(SR, 2, FrameRingBuffer(1024, 2))
     assert log["terminates"] == log["inits"]  # nothing left initialised
+
+
+class DyingDevice(FakeDevice):
+    """A sound card that opens and fails at once, until ``healthy`` is set."""
+
+    healthy = False
+
+    def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:
+        super().open(sample_rate, channels, ring)
+        self.alive = self.healthy
+
+
+def _messages(caplog, level: int = logging.WARNING) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= level]
+
+
+def test_a_card_that_fails_as_soon_as_it_opens_backs_off_and_does_not_flood_the_log(caplog) -> None:
+    """It used to be reopened (and lost, and back: three log lines) at every pump, for ever."""
+    caplog.set_level(logging.DEBUG, logger="art2mus.installation.audio")
+    clock, device = ManualClock(), DyingDevice()
+    device.clock = clock
+    engine = AudioEngine(device, clock=clock, block_frames=480, buffer_seconds=0.1, backoff=Backoff(0.5, 4.0))
+
+    def run(seconds: float) -> None:  # 10 ms ticks
+        for _ in range(int(round(seconds * 100))):
+            clock.advance(0.01)
+            engine.pump()
+            device.consume(480)
+
+    run(60.0)
+    # waits that grow as after failed opens, up to the maximum: not an open at every tick
+    assert np.diff(device.open_times)[:5] == pytest.approx([0.5, 1.0, 2.0, 4.0, 4.0], abs=0.011)
+    assert 15 <= len(device.open_times) <= 20
+    status = engine.status()
+    assert status["state"] == LOST and status["reconnect_attempts"] == len(device.open_times)
+    assert status["losses"] == len(device.open_times)
+    warnings = _messages(caplog)
+    assert len(warnings) == 3, warnings  # three in a row, then debug level
+    assert "lost again 0.0 s after it opened (1 time in a row)" in warnings[0]
+    assert "further losses like this are logged at debug level" in warnings[2]
+    assert not any("back after" in m for m in warnings)
+
+    caplog.clear()
+    device.healthy = True  # repaired: the next try keeps it, and once it has stayed up a line says so
+    run(10.0)
+    assert engine.state == PLAYING
+    assert any("has stayed up" in m and f"{len(device.open_times) - 1} losses in a row" in m for m in _messages(caplog))
+    assert engine.status()["reconnect_attempts"] == 0
+    # settled: a later loss is a new one, reconnected at once
+    opens = len(device.open_times)
+    device.alive = False
+    run(0.05)
+    assert engine.state == PLAYING and len(device.open_times) == opens + 1
+
+
+def test_a_card_that_fails_as_soon_as_it_opens_backs_off_on_the_device_thread() -> None:
+    clock, device = ManualClock(), DyingDevice()  # the threads' waits move this clock
+    device.clock = clock
+    engine = AudioEngine(device, clock=clock, block_frames=480, buffer_seconds=0.1, backoff=Backoff(0.5, 4.0))
+    engine.start()
+    try:
+        assert wait_for(lambda: len(device.open_times) >= 6, 120.0), device.open_times
+    finally:
+        engine.stop()
+    # the render thread moves the clock too: the device thread's waits are at least the backoff
+    gaps = np.diff(device.open_times)[:5]
+    assert all(gap >= wait - 1e-6 for gap, wait in zip(gaps, [0.5, 1.0, 2.0, 4.0, 4.0], strict=True)), gaps
+
+
+def _writes_to_dev_full(path: Path) -> tuple[int, int]:
+    """Point this process's descriptor of ``path`` at /dev/full (every write fails: No space left on
+    device); returns (that descriptor, a copy of the real one) for :func:`_restore`."""
+    real = str(path.resolve())
+    fd = next(int(n) for n in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{n}") == real)
+    saved, full = os.dup(fd), os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, fd)
+    os.close(full)
+    return fd, saved
+
+
+def _restore(fd: int, saved: int) -> None:
+    os.dup2(saved, fd)
+    os.close(saved)
+
+
+@contextlib.contextmanager
+def files_cannot_grow_past(size: int):
+    """This process cannot write a file past ``size`` bytes (``RLIMIT_FSIZE``; ``write`` fails with EFBIG,
+    as it fails with ENOSPC on a full disk): the disk fills up, for everything this process writes."""
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the process
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+def test_a_wav_file_that_cannot_grow_backs_off_and_does_not_flood_the_log(tmp_path: Path, caplog) -> None:
+    """The sweep's full disk: the reopened file takes no space until audio is written, so every reopening
+    "worked" and was lost at the first block, 14 times a second, three log lines each."""
+    caplog.set_level(logging.DEBUG, logger="art2mus.installation.audio")
+    clock = ManualClock()
+    out = WavOutput(tmp_path / "out.wav")
+    opens: list[float] = []
+    real_open = out.open
+    out.open = lambda *args: (opens.append(clock.monotonic()), real_open(*args))[1]
+    engine = AudioEngine(out, clock=clock, block_frames=1024, backoff=Backoff(0.5, 30.0))
+    with files_cannot_grow_past(100_000):  # about half a second of the mix
+        engine.open()
+        for _ in range(600):  # 60 s in the render thread's 0.1 s wakes
+            clock.advance(0.1)
+            engine.pump()
+        engine.close()
+    # the technician reads why: the operating system's reason, not libsndfile's "System error."
+    assert engine.status()["last_error"] == f"cannot write to {out.path}: File too large"
+    assert np.diff(opens)[:7] == pytest.approx([0.6, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], abs=0.11)
+    assert len(opens) <= 9  # it was 10 a second here (the sweep: 265 in 19 s)
+    warnings = _messages(caplog)
+    assert len(warnings) == 5, warnings  # lost, back, then lost again three times in a row
+    assert "audio output lost: " in warnings[0] and "audio output back after" in warnings[1]
+    assert len(_messages(caplog, logging.INFO)) == 6  # and the first "writing the mix to"
+
+
+needs_dev_full = pytest.mark.skipif(
+    not (os.path.exists("/dev/full") and os.path.isdir("/proc/self/fd")), reason="needs Linux's /dev/full"
+)
+
+
+@needs_dev_full
+def test_wav_output_errors_carry_the_operating_systems_reason(tmp_path: Path) -> None:
+    out = WavOutput(tmp_path / "out.wav")
+    out.open(SR, 2, FrameRingBuffer(1024, 2))
+    swapped = _writes_to_dev_full(out.path)
+    try:
+        with pytest.raises(OutputError, match=r"^cannot write to .*out\.wav: No space left on device$"):
+            out.write(np.zeros((1024, 2), np.float32))
+    finally:
+        _restore(*swapped)
+        out.close()
+    with pytest.raises(OutputError, match="No space left on device"):  # a new file on a full disk
+        WavOutput("/dev/full").open(SR, 2, FrameRingBuffer(1024, 2))
