@@ -1,8 +1,9 @@
 """One daemon per exhibit: a lock file in the exhibit's cache folder, held with ``flock`` while it runs.
 
 Two daemons on the same exhibit would both drive the speakers, both render into the same cache and both
-answer the same control panel port. The second one refuses to start with a sentence naming the lock file
-and the first daemon's process id. ``flock`` locks die with their process, so a crash or a power cut
+answer the same control panel port. The second one refuses to start with a sentence naming the lock file,
+the first daemon's process id and the exhibit it runs (the file holds both: ``PID\nEXHIBIT\n``; two
+exhibits can share a cache folder, and then the message names the other one). ``flock`` locks die with their process, so a crash or a power cut
 leaves no stale lock to clean up; the file itself stays (removing it could race a starting daemon).
 """
 
@@ -27,17 +28,19 @@ class InstanceLock:
 
     Args:
         folder: where the lock file lives (the exhibit's cache folder; created if missing).
-        what: what is being run, for the message (the exhibit file).
+        what: what is being run (the exhibit file), kept in the lock file for another daemon's message.
     """
 
     def __init__(self, folder: Path | str, what: str):
         self.path = Path(folder) / LOCK_NAME
         self.what = what
         self._fd: int | None = None
+        self._tried = False  # acquire() ran: a folder it found unusable is not tried (and logged) again
 
     def acquire(self) -> bool:
         """Take the lock; True when held, False when the folder is unusable (logged: the room still
         plays, unguarded). Raises :class:`AlreadyRunning` when another process holds it."""
+        self._tried = True
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -49,24 +52,37 @@ class InstanceLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            held = os.pread(fd, 4096, 0).decode(errors="replace").splitlines()
             os.close(fd)
-            raise AlreadyRunning(
-                f"another art2mus daemon (pid {holder}) is already running {self.what}: it holds {self.path}; "
-                "stop it first (systemctl stop art2mus)"
-            ) from None
+            raise AlreadyRunning(self._refusal(held)) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        what = " ".join(self.what.splitlines())
+        os.pwrite(fd, f"{os.getpid()}\n{what}\n".encode(), 0)
         self._fd = fd
         return True
 
+    def _refusal(self, held: list[str]) -> str:
+        """The sentence for a lock held by the daemon whose lock file reads ``held`` (its lines)."""
+        pid = held[0].strip() if held and held[0].strip() else "unknown"
+        theirs = held[1].strip() if len(held) > 1 else ""
+        advice = "stop it first (systemctl stop art2mus)"
+        if not theirs:  # a daemon from before the file named its exhibit, or one that is just writing it
+            running = f"already running with the cache folder {self.path.parent}"
+        elif theirs == self.what:
+            running = f"already running {theirs}"
+        else:  # two exhibits, one cache folder
+            running = f"already running {theirs}, whose cache folder {self.path.parent} is also {self.what}'s"
+            advice += " or give each exhibit its own cache.dir"
+        return f"another art2mus daemon (pid {pid}) is {running}: it holds {self.path}; {advice}"
+
     def release(self) -> None:
+        self._tried = False
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
 
     def __enter__(self) -> InstanceLock:
-        if self._fd is None:  # not yet taken with acquire()
+        if not self._tried:  # not yet taken (or found unusable) with acquire()
             self.acquire()
         return self
 

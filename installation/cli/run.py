@@ -48,7 +48,8 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
     config = load_or_exit(exhibit)
     for warning in unwritable_folders(config):  # it plays, but makes again at every start what it cannot keep
         logger.warning("%s: %s", exhibit, warning)
-    lock = InstanceLock(config.cache.dir, str(exhibit))
+    # the whole path: the lock file keeps it for a second daemon's message, which may share the cache folder
+    lock = InstanceLock(config.cache.dir, str(exhibit.resolve()))
     try:  # one daemon per exhibit: a second one would drive the same speakers and cache
         lock.acquire()
     except AlreadyRunning as exc:
