@@ -17,8 +17,14 @@ supervisor thread in the daemon collects results and watches the process:
   once more, then reported failed (a job that kills its worker twice is not
   tried a third time), and the jobs behind it are sent again;
 * a job that runs longer than ``job_timeout_s`` gets its worker killed and counts as such a death;
-* :meth:`GenerationWorker.stop` asks the worker to finish and kills it if it does not within a few
-  seconds.
+* :meth:`GenerationWorker.stop` asks the worker to finish its job and exit; a job still running after a
+  short grace is cut short (terminate, then kill).
+
+The worker never outlives the daemon. The supervisor thread starts every worker process and is the last
+to stop, and on Linux the worker asks the kernel to kill it when that thread ends (``PR_SET_PDEATHSIG``,
+which follows the *thread* that started a process, not the process): a daemon killed abruptly (``kill -9``,
+the OOM killer) takes its worker with it at once, mid-job too, and with it the GPU memory it held. Elsewhere,
+and as a fallback, the waiting worker checks every second that its parent is still the daemon.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ from __future__ import annotations
 import collections
 import logging
 import multiprocessing
+import os
+import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -92,14 +102,58 @@ class GenerationResult:
         return cache.get(self.cache_key) if cache is not None else None
 
 
+#: Linux's prctl option: the signal this process gets when the thread that started it ends
+_PR_SET_PDEATHSIG = 1
+#: seconds between two looks, while the worker waits for a job, at whether the daemon is still its parent
+_PARENT_CHECK_S = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In the worker: be killed when the thread that started it (the supervisor's) ends; Linux only."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            failed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0
+        except (OSError, AttributeError):
+            failed = True
+        if failed:  # the parent check between jobs still ends an orphan, only later
+            logging.getLogger(__name__ + ".process").debug("PR_SET_PDEATHSIG is not available")
+    if os.getppid() != parent_pid:  # the daemon died before the kernel knew to tell
+        os._exit(0)
+    # Ctrl-C at a terminal reaches the whole process group: the daemon decides when its worker stops
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _next_job(jobs: Any, parent_pid: int, check_s: float = _PARENT_CHECK_S) -> Any:
+    """The next job (None: the daemon said stop, or it is gone, this process an orphan)."""
+    while True:
+        try:
+            return jobs.get(timeout=check_s)
+        except queue.Empty:
+            if os.getppid() != parent_pid:
+                logging.getLogger(__name__ + ".process").warning(
+                    "the daemon (pid %d) is gone; the generator process exits", parent_pid
+                )
+                return None
+
+
 def _worker_main(
-    jobs: Any, events: Any, cache_dir: str, cache_format: str, backends: Any, log_level: int
+    jobs: Any,
+    events: Any,
+    cache_dir: str,
+    cache_format: str,
+    backends: Any,
+    log_level: int,
+    parent_pid: int,
 ) -> None:
-    """The worker process: render jobs until it receives None.
+    """The worker process: render jobs until it receives None (or the daemon ``parent_pid`` is gone).
 
     ``events`` is the writing end of a pipe (``Connection``): ``send`` returns once the message is in
     the pipe, so it survives this process dying right after.
     """
+    _die_with_parent(parent_pid)
     import cv2
 
     from art2mus.installation.cache import SoundscapeCache
@@ -111,7 +165,7 @@ def _worker_main(
     cache = SoundscapeCache(cache_dir, audio_format=cache_format, max_size_bytes=10**15)
     built: dict[tuple[str, str], Any] = {}
     while True:
-        job = jobs.get()
+        job = _next_job(jobs, parent_pid)
         if job is None:
             break
         events.send(("started", job.job_id))
@@ -228,6 +282,8 @@ class GenerationWorker:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._spawn_error: BaseException | None = None
+        self._grace_s = 3.0
         self._next_id = 1
         self._restarts: collections.deque[float] = collections.deque()
         self._restart_count = 0
@@ -239,11 +295,18 @@ class GenerationWorker:
 
     # ------------------------------------------------------------------ control
     def start(self) -> GenerationWorker:
+        """Start the supervisor thread, which starts the worker process; returns once it has."""
         if self._thread is not None:
             return self
-        self._spawn()
-        self._thread = threading.Thread(target=self._supervise, name="generation-supervisor", daemon=True)
+        spawned = threading.Event()
+        self._thread = threading.Thread(
+            target=self._supervise, args=(spawned,), name="generation-supervisor", daemon=True
+        )
         self._thread.start()
+        spawned.wait()
+        if self._spawn_error is not None:
+            error, self._spawn_error, self._thread = self._spawn_error, None, None
+            raise error
         return self
 
     def submit(self, job: GenerationJob) -> int:
@@ -274,25 +337,45 @@ class GenerationWorker:
     def started(self) -> bool:
         return self._thread is not None
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Ask the worker to finish its current job and exit; kill it after ``timeout_s``."""
-        if self._thread is None:
+    def stop(self, grace_s: float = 3.0) -> None:
+        """Ask the worker to finish its current job and exit; a job still running after ``grace_s`` seconds
+        is cut short (the process is terminated, then killed). Returns once the process has ended."""
+        thread = self._thread
+        if thread is None:
             return
+        self._grace_s = float(grace_s)
         self._stop.set()
-        self._thread.join(timeout_s)
+        thread.join(self._grace_s + 10.0)  # the supervisor stops the process (see _shutdown)
+        process = self._process
+        if thread.is_alive() and process is not None and process.is_alive():
+            # the supervisor is stuck (in a result's handler?): the process must not outlive the daemon
+            logger.error("the generation supervisor did not stop; killing generator process %s", process.pid)
+            process.kill()
+            process.join(2.0)
+
+    def _shutdown(self) -> None:
+        """The end of the supervisor thread: the worker asked to exit after its job, terminated after the
+        grace, killed if that fails; what it sent meanwhile is handled."""
         process = self._process
         if process is not None and process.is_alive():
             try:
                 self._jobs.put(None)
             except (OSError, ValueError):
                 pass
-            process.join(timeout_s)
+            process.join(self._grace_s)
+            if process.is_alive():
+                logger.warning(
+                    "generator process %s is still busy after %.1f s; stopping it", process.pid, self._grace_s
+                )
+                process.terminate()
+                process.join(2.0)
             if process.is_alive():
                 logger.warning("generator process %s did not stop; killing it", process.pid)
                 process.kill()
                 process.join(2.0)
         self._drain()  # results the worker sent while finishing
-        self._close_channels()
+        with self._lock:
+            self._close_channels()
 
     def _close_channels(self) -> None:
         """Close the current job queue and event pipe; never waits on a queue the worker will not read."""
@@ -341,6 +424,7 @@ class GenerationWorker:
             self.cache_format,
             self.backends,
             logs.shown_level(),  # what this log shows (its root logger passes more: the panel's log card)
+            os.getpid(),
         )
         self._process = self._ctx.Process(
             target=_worker_main, args=args, name="art2mus-generator", daemon=True
@@ -350,13 +434,25 @@ class GenerationWorker:
         events_writer.close()
         logger.info("generator process started (pid %d)", self._process.pid)
 
-    def _supervise(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                self._drain()
-                self._watch()
-            except Exception:  # noqa: BLE001 - the top of a background loop: log and keep supervising
-                logger.exception("generation supervisor failed; carrying on")
+    def _supervise(self, spawned: threading.Event) -> None:
+        """The supervisor thread: it starts every worker process (the one thread whose end the worker dies
+        with, see the module docstring), watches it, and stops it."""
+        try:
+            self._spawn()
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), on the caller's thread
+            self._spawn_error = exc
+            spawned.set()
+            return
+        spawned.set()
+        try:
+            while not self._stop.wait(self.poll_s):
+                try:
+                    self._drain()
+                    self._watch()
+                except Exception:  # noqa: BLE001 - the top of a background loop: log and keep supervising
+                    logger.exception("generation supervisor failed; carrying on")
+        finally:
+            self._shutdown()
 
     def _drain(self) -> None:
         """Handle every message the current worker has sent (all of them, once it is dead)."""

@@ -4,6 +4,12 @@ and the gallery swapping a generated soundscape in for its procedural bridge."""
 from __future__ import annotations
 
 import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +19,7 @@ import yaml
 from art2mus.installation.cache import SoundscapeCache
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import Gallery
-from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
+from art2mus.installation.generation_worker import GenerationJob, GenerationWorker, _next_job
 from art2mus.models.generator import GenerationRequest
 from art2mus.models.registry import GeneratorBackend
 
@@ -121,6 +127,133 @@ def test_past_the_restart_budget_jobs_fail_at_once(tmp_path):
     assert not any(r.ok for r in results) and len(results) == 3
     assert worker.status().restarts == 2
     assert "restart budget" in results[-1].error
+
+
+GIVE_UP = 120.0  # seconds: only a hang takes this long, however busy the machine
+
+
+def _wait_for(condition, timeout: float = GIVE_UP) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """``/proc/PID/stat`` from the state on (state, ppid, ...); None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def _alive(pid: int) -> bool:
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] != "Z"  # a zombie has ended (nobody may reap it here)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat is not None and int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+# a daemon that has its generator process busy with a job that never ends
+BUSY_DAEMON = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
+from art2mus.models.generator import GenerationRequest
+from art2mus.models.registry import GeneratorBackend
+tone = {"tone": GeneratorBackend("tone", "worker_backends:ToneGenerator", "test", (), "a test tone")}
+worker = GenerationWorker(sys.argv[1], backends=tone)
+image = np.zeros((8, 8, 3), np.uint8)
+request = GenerationRequest(duration_s=0.5, seed=1)
+worker.submit(GenerationJob("slow", "tone", "tone", {"fail": "hang"}, request, "k", image=image))
+while worker.status().current != "slow":
+    time.sleep(0.05)
+print(worker.status().pid, flush=True)
+time.sleep(3600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from Linux's /proc")
+def test_the_generator_process_dies_with_a_daemon_killed_abruptly(tmp_path):
+    """kill -9 (or the OOM killer) gives the daemon no chance to stop its worker: the worker went on with
+    its job as an orphan (on a GPU machine holding the GPU's memory), and the resource tracker with it."""
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", BUSY_DAEMON, str(tmp_path / "cache"), str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(daemon.stdout.readline()), daemon=True)
+    reader.start()
+    children: list[int] = []
+    try:
+        reader.join(GIVE_UP)
+        assert lines and lines[0].strip().isdigit(), lines
+        worker_pid = int(lines[0])
+        children = _children(daemon.pid)  # the worker and multiprocessing's resource tracker
+        assert worker_pid in children and _alive(worker_pid)
+        daemon.send_signal(signal.SIGKILL)
+        daemon.wait(GIVE_UP)
+        assert _wait_for(lambda: not any(_alive(pid) for pid in children)), [
+            (pid, _proc_stat(pid)) for pid in children if _alive(pid)
+        ]
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+        for pid in children:  # what the daemon left behind, were it to stay
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_started_from_a_passing_thread_outlives_that_thread(tmp_path):
+    """The kernel's parent-death signal follows the thread that started a process: a worker started on a
+    thread that ends (a control-panel request, a scheduler job) must live on with the daemon."""
+    results: list = []
+    worker = GenerationWorker(tmp_path / "cache", backends=TONE, on_result=results.append)
+    starter = threading.Thread(target=worker.submit, args=(_job("a", 10, {}, "ka"),))
+    starter.start()
+    starter.join()
+    try:
+        assert worker.wait_idle(GIVE_UP), worker.status()
+        pid = worker.status().pid
+        worker.submit(_job("b", 90, {}, "kb"))
+        assert worker.wait_idle(GIVE_UP), worker.status()
+        assert worker.status().pid == pid and worker.status().restarts == 0
+    finally:
+        worker.stop()
+    assert [(r.what, r.ok) for r in results] == [("a", True), ("b", True)]
+
+
+def test_stopping_cuts_a_busy_job_short_after_the_grace(tmp_path):
+    worker = GenerationWorker(tmp_path / "cache", backends=TONE)
+    worker.submit(_job("slow", 10, {"fail": "hang"}, "k1"))
+    try:
+        assert _wait_for(lambda: worker.status().current == "slow"), worker.status()
+        pid = worker.status().pid
+    finally:
+        worker.stop(grace_s=0.2)
+    assert not worker.status().alive and not _alive(pid)
+
+
+def test_a_waiting_worker_whose_daemon_is_gone_takes_no_more_jobs(caplog):
+    """Where the kernel does not signal a parent's death, the waiting worker finds out itself."""
+    jobs: queue.Queue = queue.Queue()
+    jobs.put("a job")
+    assert _next_job(jobs, os.getppid(), check_s=0.01) == "a job"  # its daemon is there
+    assert _next_job(jobs, os.getppid() + 1, check_s=0.01) is None  # another daemon's pid: an orphan
+    assert "the daemon (pid" in caplog.text and "is gone; the generator process exits" in caplog.text
 
 
 @pytest.fixture(scope="module")
