@@ -26,7 +26,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from art2mus.installation.vision.sources import CameraError, CameraSource, EndOfStream, Frame, FrameStream
+from art2mus.installation.vision.sources import (
+    CameraError,
+    CameraSource,
+    EndOfStream,
+    Frame,
+    FrameStream,
+    camera_named,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +75,10 @@ class GrabberHealth:
         frames: frames received since start.
         reconnects: streams that failed or stalled and were reopened.
         stuck_readers: abandoned reader threads still blocked inside OpenCV.
-        last_error: the most recent failure, or None.
+        last_error: the most recent failure, or None. It stays after the camera is back (``state``
+            ``streaming``): what went wrong last is still worth knowing, and ``last_error_age_s`` says
+            how long ago it was.
+        last_error_age_s: seconds since ``last_error`` happened (None without one).
     """
 
     source: str
@@ -79,6 +89,17 @@ class GrabberHealth:
     reconnects: int
     stuck_readers: int
     last_error: str | None
+    last_error_age_s: float | None = None
+
+
+@dataclass(frozen=True)
+class _Outage:
+    """A camera without frames: since when (clock seconds), the reconnects counted before it began, and
+    whether frames had come before (a camera that never streamed is not "back")."""
+
+    since: float
+    reconnects_before: int
+    had_frames: bool
 
 
 class _Reader:
@@ -185,6 +206,9 @@ class FrameGrabber:
         self._reconnects = 0
         self._state = "starting"
         self._last_error: str | None = None
+        self._last_error_t: float | None = None
+        self._started_t = 0.0  # clock seconds at start()
+        self._outage: _Outage | None = None
         self._stuck: list[_Reader] = []
         self._reader: _Reader | None = None
         self._thread: threading.Thread | None = None
@@ -200,6 +224,7 @@ class FrameGrabber:
     def start(self) -> FrameGrabber:
         if self._thread is not None:
             raise RuntimeError("grabber already started")
+        self._started_t = self.clock()
         self._thread = threading.Thread(
             target=self._supervise, name=f"camera:{self.source.name}", daemon=True
         )
@@ -274,6 +299,7 @@ class FrameGrabber:
                 self._reconnects,
                 len(self._stuck),
                 self._last_error,
+                None if self._last_error_t is None else max(0.0, now - self._last_error_t),
             )
 
     # -------------------------------------------------------------------------------- supervisor
@@ -287,13 +313,27 @@ class FrameGrabber:
             self._frames += 1
             if self._state != "streaming":
                 self._state = "streaming"
+            outage, self._outage = self._outage, None
+            attempts = self._reconnects - outage.reconnects_before if outage is not None else 0
             self._cond.notify_all()
+        if outage is not None:
+            # each reconnect was a warning: the end of the outage is said once, or the log reads as if
+            # the camera were still down
+            logger.info(
+                "%s %s after %.1f s (%d attempt%s)",
+                camera_named(self.source.name),
+                "back" if outage.had_frames else "streaming",
+                now - outage.since,
+                attempts,
+                "" if attempts == 1 else "s",
+            )
 
     def _set(self, state: str, error: str | None = None) -> None:
         with self._cond:
             self._state = state
             if error is not None:
                 self._last_error = error
+                self._last_error_t = self.clock()
             self._cond.notify_all()
 
     def _supervise(self) -> None:
@@ -317,6 +357,9 @@ class FrameGrabber:
             if reader.frames and self.clock() - started >= self.healthy_after_s:
                 backoff = self.backoff_initial_s
             with self._cond:
+                if self._outage is None:  # since the last frame, or since the start when none came
+                    since = self._latest_arrival if self._latest_arrival is not None else self._started_t
+                    self._outage = _Outage(since, self._reconnects, self._frames > 0)
                 self._reconnects += 1
             self._set("reconnecting", failure)
             logger.warning(

@@ -72,6 +72,12 @@ function galleryTime(iso, withDate = true) {
   }
 }
 
+function ago(seconds) {
+  if (seconds < 90) return `${Math.round(seconds)} s ago`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min ago`;
+  return `${Math.round(seconds / 3600)} h ago`;
+}
+
 async function command(path, body) {
   try {
     await api(path, body);
@@ -225,7 +231,13 @@ function render(status, asked) {
   $("presence").textContent = presence ? (presence.present ? "visitor present" + (presence.sensors.length
     ? " (sensor " + presence.sensors.join(", ") + ")" : "") : "nobody") : "—";
   const camera = status.camera;
-  $("camera").textContent = camera ? `${camera.state}, ${camera.fps.toFixed(1)} fps, ${camera.reconnects} reconnects`
+  // last_error stays once the camera is back: streaming, it is a past error and says how long ago
+  const cameraError = !camera || !camera.last_error ? ""
+    : camera.state === "streaming" && camera.last_error_age_s != null
+      ? `, last error ${ago(camera.last_error_age_s)}: ${camera.last_error}`
+      : `: ${camera.last_error}`;
+  $("camera").textContent = camera
+    ? `${camera.state}, ${camera.fps.toFixed(1)} fps, ${camera.reconnects} reconnects${cameraError}`
     : "—";
   const audio = status.audio;
   if (audio) {

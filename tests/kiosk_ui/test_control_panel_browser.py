@@ -268,6 +268,36 @@ def test_the_badge_names_a_failing_audio_output(tmp_path, repo_root):
 
 
 
+def test_a_cameras_last_error_is_shown_as_past_once_it_streams_again(tmp_path, repo_root):
+    """The status keeps the camera's last error after it is back: the panel showed none, and read as
+    current it would mislead, so once streaming it says how long ago it was."""
+    import dataclasses
+
+    gallery, stop, thread = _run_gallery(write_small_exhibit(tmp_path, repo_root))
+    try:
+        grabber = gallery.grabber
+        real = grabber.health
+        state = {"state": "reconnecting"}
+        error = "/cam/walk.mp4: video file not found"
+        grabber.health = lambda: dataclasses.replace(
+            real(), state=state["state"], last_error=error, last_error_age_s=125.0
+        )
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(GIVE_UP * 1000)
+            page.goto(gallery.control_panel.url)
+            expect = sync_api.expect
+            expect(page.locator("#camera")).to_contain_text("reconnecting, ")
+            expect(page.locator("#camera")).to_contain_text(f"reconnects: {error}")
+            state["state"] = "streaming"
+            expect(page.locator("#camera")).to_contain_text(f"reconnects, last error 2 min ago: {error}")
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
+
+
 def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
     exhibit = write_small_exhibit(tmp_path, repo_root, control_panel={"token": "docs-token"})
     gallery, stop, thread = _run_gallery(exhibit)

@@ -3,7 +3,9 @@ hangs, only the newest frame is kept, a video file loops and is paced at its fra
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -165,6 +167,49 @@ def test_a_stream_that_fails_mid_read_is_reported_and_reopened():
         assert health.last_error == "USB camera unplugged"
         assert source.streams[0].closed
         assert health.fps > 10 and health.last_frame_age_s is not None and health.last_frame_age_s < 0.5
+    finally:
+        grabber.stop()
+
+
+#: a wait on a condition gives up only after this long: a hang, however busy the machine
+GIVE_UP = 120.0
+GRABBER_LOG = "art2mus.installation.vision.grabber"
+
+
+def test_a_camera_back_after_an_outage_says_so_once_and_its_error_is_dated(caplog):
+    """Each reconnect was a warning: without a line when frames flow again, the log read as if the camera
+    were still down, and the status kept the error with nothing saying it was over."""
+    caplog.set_level(logging.INFO, logger=GRABBER_LOG)
+    source = _ScriptedSource([(5, "error"), ("fail",), ("fail",), (10**6, "error")])
+    grabber = FrameGrabber(source, **FAST).start()
+    try:
+        assert grabber.health().last_error is None and grabber.health().last_error_age_s is None
+        assert _wait_until(lambda: "back after" in caplog.text and grabber.health().frames >= 10, GIVE_UP)
+        back = [r.getMessage() for r in caplog.records if "back after" in r.getMessage()]
+        assert len(back) == 1, back
+        match = re.fullmatch(r"camera scripted camera back after (\d+\.\d) s \(3 attempts\)", back[0])
+        assert match, back[0]
+        assert float(match[1]) >= 0.05 + 0.1  # the two backoffs between the three reopenings at least
+        health = grabber.health()
+        assert health.state == "streaming" and health.reconnects == 3
+        # the error is kept (the technician wants to know what happened) and dated
+        assert health.last_error == "cannot open: camera busy"
+        assert health.last_error_age_s is not None and health.last_error_age_s >= 0
+        assert _wait_until(lambda: grabber.health().last_error_age_s > health.last_error_age_s, GIVE_UP)
+    finally:
+        grabber.stop()
+
+
+def test_a_camera_that_opens_late_is_streaming_not_back(caplog):
+    caplog.set_level(logging.INFO, logger=GRABBER_LOG)
+    source = _ScriptedSource([("fail",), (1000, "error")])
+    grabber = FrameGrabber(source, **FAST).start()
+    try:
+        assert _wait_until(lambda: "after" in caplog.text, GIVE_UP)
+        assert re.search(
+            r"camera scripted camera streaming after \d+\.\d s \(1 attempt\)$", caplog.text, re.M
+        )
+        assert "back after" not in caplog.text
     finally:
         grabber.stop()
 
