@@ -1,14 +1,16 @@
 """Health checks of a machine for an installation: sound card, camera, GPU, model weights, cache, port.
 
 Each :class:`Check` ends ``ok``, ``warn`` (the room will run, but not as configured: e.g. a missing GPU
-model whose fallback will play) or ``fail`` (it will not run as intended: no sound card for a PortAudio
-output, a camera that gives no frame, an unwritable cache). :func:`check_exhibit` runs them all for one
-exhibit file; ``art2mus doctor`` prints them. Calls that can hang on a broken device (OpenCV, PortAudio)
-run with a time limit.
+model whose fallback will play), ``fail`` (it will not run as intended: no sound card for a PortAudio
+output, a camera that gives no frame, an unwritable cache) or ``skip`` (not checked: the exhibit section
+it reads has problems). :func:`check_exhibit` runs them all for one exhibit file, an invalid one included
+(each check whose sections parsed still runs); ``art2mus doctor`` prints them. Calls that can hang on a
+broken device (OpenCV, PortAudio) run with a time limit.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import socket
@@ -18,18 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-OK, WARN, FAIL = "ok", "warn", "fail"
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+#: an invalid exhibit's problems shown by ``doctor`` (``art2mus validate`` lists them all)
+SHOWN_PROBLEMS = 5
 #: encoder -> the model-directory entries it loads (the ONNX export carries its own weights)
 ENCODER_MODELS = {"imagebind": ("imagebind",), "clip": ("clip-vit-large-patch14",), "onnx": ()}
 
 
 @dataclass(frozen=True)
 class Check:
-    """One check's outcome: ``status`` is ``ok``, ``warn`` or ``fail``; ``detail`` one sentence."""
+    """One check's outcome: ``status`` is ``ok``, ``warn``, ``fail`` or ``skip``; ``detail`` one sentence;
+    ``problems`` what it found wrong, one line each (an invalid exhibit's ``file:line:col field: msg``)."""
 
     name: str
     status: str
     detail: str
+    problems: tuple[str, ...] = ()
 
 
 def _with_timeout(fn: Callable[[], Any], seconds: float) -> tuple[bool, Any]:
@@ -233,8 +239,74 @@ def check_photos(config: Any) -> list[Check]:
     return checks
 
 
+#: each check, the exhibit sections it reads, and how it is run: skipped when one of them has problems
+_EXHIBIT_CHECKS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Check | list[Check]]], ...] = (
+    ("artworks", ("artworks",), check_artworks),
+    ("photos", ("artworks", "recognition"), check_photos),
+    ("audio", ("audio",), check_audio),
+    ("camera", ("camera",), check_camera),
+    ("gpu", ("generators",), check_gpu),
+    ("models", ("generators",), check_models),
+    ("cache", ("cache",), check_cache),
+    ("control panel", ("control_panel",), check_panel),
+)
+
+
+def _exhibit_check(path: Path, config: Any, problems: list[Any]) -> Check:
+    """The ``exhibit`` check: its artworks, or its first :data:`SHOWN_PROBLEMS` problems and their count."""
+    if config is not None and not problems:
+        return Check("exhibit", OK, f"{path}: {len(config.artworks)} artworks")
+    count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+    if len(problems) > SHOWN_PROBLEMS:
+        detail = f"{path}: {count}, the first {SHOWN_PROBLEMS} below (art2mus validate {path} lists them all)"
+    else:
+        detail = f"{path}: {count} (art2mus validate {path})"
+    return Check("exhibit", FAIL, detail, tuple(str(p) for p in problems[:SHOWN_PROBLEMS]))
+
+
+def _section(field: str) -> str:
+    """The top-level section of a problem's field path (``artworks[2].images[0]`` -> ``artworks``)."""
+    return field.split(".", 1)[0].split("[", 1)[0]
+
+
+def parsed_sections(path: Path, problems: list[Any]) -> tuple[Any, set[str]]:
+    """An invalid exhibit read with every section that has a problem left at its default, paths made
+    absolute as the loader does, and the names of those sections; ``(None, set())`` when the file could
+    not be read as YAML at all (a syntax error, an include that is missing)."""
+    import pydantic
+
+    from art2mus.installation.config import ExhibitConfig
+    from art2mus.installation.config.loader import _resolve_paths
+    from art2mus.installation.config.source import Node, SourceMap, SourceReader
+
+    top = Path(os.path.normpath(Path(path).expanduser().absolute()))
+    reader = SourceReader()
+    root = reader.read(top)
+    if reader.problems or root is None or not isinstance(root.value, dict):
+        return None, set()
+    bad = {_section(p.field) for p in problems}
+    if "" in bad:  # a problem of the whole file
+        return None, set()
+    for _ in range(len(root.value) + 1):  # each round leaves out at least one more section
+        kept = Node({k: v for k, v in root.value.items() if k not in bad}, root.file, root.line, root.col)
+        try:
+            config = ExhibitConfig.model_validate(kept.to_data())
+        except pydantic.ValidationError as err:
+            more = {str(e["loc"][0]) for e in err.errors() if e["loc"]} - bad
+            if not more:
+                return None, set()
+            bad |= more
+            continue
+        _resolve_paths(config, SourceMap(kept), top.parent)
+        config._source_file = top
+        return config, bad
+    return None, set()
+
+
 def check_exhibit(path: Path) -> list[Check]:
-    """Every check for the exhibit at ``path`` (only the Python and exhibit checks if it is invalid).
+    """Every check for the exhibit at ``path``. An invalid exhibit fails the ``exhibit`` check with its
+    first problems, and each other check still runs when the sections it reads parsed (else it is
+    skipped, saying which section).
 
     A missing or unreadable reference photo does not make the exhibit invalid here (the daemon plays
     the rest): it is one of the photo checks."""
@@ -243,18 +315,18 @@ def check_exhibit(path: Path) -> list[Check]:
     checks = [Check("python", OK, f"{platform.python_version()} on {platform.machine()}")]
     # a bad artwork (fixed audio, reference photo) is left out, not fatal
     config, problems = validate_exhibit(path, audio_may_fail=True, photos_may_fail=True)
+    checks.append(_exhibit_check(path, config, problems))
+    bad: set[str] = set()
     if config is None or problems:
-        checks.append(Check("exhibit", FAIL, f"{path}: {len(problems)} problems (art2mus validate {path})"))
-        return checks
-    checks.append(Check("exhibit", OK, f"{path}: {len(config.artworks)} artworks"))
-    return [
-        *checks,
-        check_artworks(config),
-        *check_photos(config),
-        check_audio(config),
-        check_camera(config),
-        check_gpu(config),
-        *check_models(config),
-        check_cache(config),
-        check_panel(config),
-    ]
+        config, bad = parsed_sections(path, problems)
+    for name, sections, run in _EXHIBIT_CHECKS:
+        if config is None:
+            checks.append(Check(name, SKIP, "not checked: the exhibit could not be read (above)"))
+        elif bad.intersection(sections):
+            which = [s for s in sections if s in bad]
+            said = f"{' and '.join(which)} section{' has' if len(which) == 1 else 's have'} problems"
+            checks.append(Check(name, SKIP, f"not checked: the exhibit's {said} (above)"))
+        else:
+            found = run(config)
+            checks.extend(found if isinstance(found, list) else [found])
+    return checks

@@ -93,6 +93,55 @@ def test_a_bad_exhibit_fails_and_points_to_validate(tmp_path):
         and checks["exhibit"]["status"] == "fail"
         and "art2mus validate" in checks["exhibit"]["detail"]
     )
+    # the problem itself, in the singular, and the checks of the sections that parsed still run
+    assert ": 1 problem (" in checks["exhibit"]["detail"], checks["exhibit"]
+    assert checks["exhibit"]["problems"] == [f"{bad}:2:18 audio.master_volume: must be <= 1, got 7"]
+    assert checks["audio"]["status"] == "skip" and "audio section" in checks["audio"]["detail"]
+    assert checks["cache"]["status"] == "ok" and checks["control panel"]["status"] in ("ok", "warn")
+
+
+def test_an_exhibit_with_many_problems_shows_the_first_and_checks_the_rest(tmp_path, repo_root):
+    demo = repo_root / "exhibits/demo"
+    spec = {
+        "artworks": [
+            {
+                "id": f"art-{i}",
+                "images": [str(demo / "artworks/amber-fields.png")],
+                "soundscape": {"seed": "not a number"},
+            }
+            for i in range(6)
+        ],
+        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
+        "audio": {"output": {"type": "null"}},
+        "cache": {"dir": str(tmp_path / "cache")},
+        "control_panel": {"port": 99999},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    rc, checks = _doctor(str(path), home=tmp_path)
+    exhibit = checks["exhibit"]
+    assert rc == 1 and exhibit["status"] == "fail"
+    assert "7 problems, the first 5 below (art2mus validate" in exhibit["detail"], exhibit
+    assert len(exhibit["problems"]) == 5
+    assert all(p.startswith(f"{path}:") and "artworks[" in p for p in exhibit["problems"]), exhibit
+    # the sections that parsed are checked; those with problems are skipped, saying which
+    assert checks["camera"]["status"] == "ok" and "640x360" in checks["camera"]["detail"]
+    assert checks["cache"]["status"] == "ok" and str(tmp_path / "cache") in checks["cache"]["detail"]
+    assert checks["audio"]["status"] == "ok" and checks["gpu"]["status"] == "ok"
+    for name in ("artworks", "photos"):
+        assert checks[name]["status"] == "skip" and "artworks section" in checks[name]["detail"]
+    assert checks["control panel"]["status"] == "skip"
+    assert "control_panel section" in checks["control panel"]["detail"]
+    # the text output lists the problems under the detail
+    text = subprocess.run(
+        [*ART2MUS, "doctor", str(path)],
+        env={**os.environ, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert f"\n{' ' * 22}{exhibit['problems'][0]}\n" in text, text
+    assert "SKIP  control panel" in text
 
 
 def test_an_aligner_for_the_other_encoder_fails_validate_and_damaged_weights_fail_doctor(tmp_path, repo_root):
