@@ -155,9 +155,18 @@ class ScheduleKeeper:
             previous.volume,
             previous.period,
         ):
-            logger.info("schedule: %s%s", "open, " if state.open else "", state.period)
+            logger.info("schedule: %s%s%s", "open, " if state.open else "", state.period, self._until(state))
             self.apply(state)
         return state
+
+    def _until(self, state: ScheduleState) -> str:
+        """``" until Tue 2026-12-01 10:00 (Europe/Rome)"``: the log's own time is the machine's clock (UTC on
+        most servers), so the change is given on the gallery's, date included."""
+        zone = self.hours.tz.key
+        if state.until is None:
+            # always open, or closed past the week :meth:`OpeningHours.state_at` looks ahead
+            return "" if state.open else f", not opening in the next week ({zone})"
+        return f" until {state.until.astimezone(self.hours.tz):%a %Y-%m-%d %H:%M} ({zone})"
 
     def start(self) -> None:
         from apscheduler.schedulers.background import BackgroundScheduler

@@ -18,7 +18,11 @@ FRAME_AGE_ATTENTION_S = 5.0
 
 
 def attention(status: dict[str, Any]) -> list[str]:
-    """The reasons the room needs a technician, in plain words (empty: all is well)."""
+    """The reasons the room needs a technician, in plain words (empty: all is well).
+
+    A room closed by its opening hours is not one: it is silent as it should be (``status["schedule"]``
+    says so, and ``art2mus_schedule_open`` in the metrics), and an alert on ``art2mus_attention`` fired
+    every night."""
     causes = []
     camera = status.get("camera") or {}
     age = camera.get("last_frame_age_s")
@@ -34,9 +38,6 @@ def attention(status: dict[str, Any]) -> list[str]:
     generation = status.get("generation")
     if generation is not None and not generation.get("alive", True):
         causes.append("generator process down")
-    schedule = status.get("schedule")
-    if schedule is not None and not schedule.get("open", True):
-        causes.append(f"schedule closed ({schedule.get('period')})")
     reload = status.get("reload")
     if reload is not None and not reload.get("ok", True):
         causes.append("reload refused: " + "; ".join(reload.get("problems") or []))
@@ -204,6 +205,12 @@ class GalleryCollector:
             "audio_master_volume", "The engine's master volume now (linear).", audio.get("master_volume")
         )
         yield gauge("audible", "1 when sound reaches the speakers.", audible(status))
+        schedule = status.get("schedule") or {}
+        yield gauge(
+            "schedule_open",
+            "1 while the opening hours have the room open (0: closed, silent on purpose).",
+            schedule.get("open", True),
+        )
         shelf = status.get("soundscapes") or {}
         held_mb, budget_mb = shelf.get("held_mb"), shelf.get("budget_mb")
         yield gauge(

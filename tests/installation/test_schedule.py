@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from zoneinfo import ZoneInfo
 
@@ -74,6 +75,38 @@ def test_keeper_applies_only_changes():
     keeper.check()
     keeper.check()
     assert [(s.open, s.volume) for s in applied] == [(False, 0.0), (True, 0.8)]
+
+
+def test_the_log_says_until_when_on_the_gallerys_clock(caplog):
+    """The log's own time is the machine's (UTC on most servers): "schedule: closed" said neither the
+    gallery's time nor when it reopens."""
+    caplog.set_level(logging.INFO, logger="art2mus.installation.schedule")
+    utc = dt.timezone.utc
+    now = [dt.datetime(2026, 12, 1, 8, 59, tzinfo=utc)]  # 09:59 in Rome, a Tuesday
+    keeper = ScheduleKeeper(OpeningHours(SCHEDULE, "Europe/Rome"), lambda state: None, now=lambda: now[0])
+    keeper.check()
+    now[0] = dt.datetime(2026, 12, 1, 9, 0, tzinfo=utc)
+    keeper.check()
+    now[0] = rome(2026, 12, 24, 18, 0)  # Christmas Eve's closing; Christmas is a closed date
+    keeper.check()
+    assert [r.getMessage() for r in caplog.records] == [
+        "schedule: closed until Tue 2026-12-01 10:00 (Europe/Rome)",
+        "schedule: open, tue,wed,thu,fri 10:00-18:00 until Tue 2026-12-01 18:00 (Europe/Rome)",
+        "schedule: closed until Sat 2026-12-26 10:00 (Europe/Rome)",
+    ]
+    caplog.clear()
+    ScheduleKeeper(OpeningHours(ScheduleConfig(), "UTC"), lambda state: None).check()
+    away = [dt.date(2026, 8, 1) + dt.timedelta(days=n) for n in range(14)]
+    closed = ScheduleKeeper(
+        OpeningHours(ScheduleConfig(closed_dates=away), "UTC"),
+        lambda state: None,
+        now=lambda: dt.datetime(2026, 8, 1, 12, 0, tzinfo=utc),
+    )
+    closed.check()
+    assert [r.getMessage() for r in caplog.records] == [
+        "schedule: open, always",
+        "schedule: closed (holiday), not opening in the next week (UTC)",
+    ]
 
 
 def _exhibit(tmp_path, repo_root, schedule: dict):

@@ -1,0 +1,39 @@
+"""What the control panel asks a technician to look at (``attention``) and the metrics beside it, from the
+gallery's status alone: a room closed by its opening hours is silent on purpose."""
+
+from __future__ import annotations
+
+from art2mus.installation.cache import SoundscapeCache
+from art2mus.kiosk_ui.insight import GalleryCollector, attention
+
+#: a room that is well: the camera streams, the audio plays
+WELL = {
+    "camera": {"state": "streaming", "last_frame_age_s": 0.1},
+    "audio": {"healthy": True, "master_volume": 0.8},
+}
+
+
+class _Reporting:
+    """A gallery as the collector reads it: ``status()`` and, optionally, its ``cache``."""
+
+    def __init__(self, status: dict, cache: SoundscapeCache | None = None):
+        self._status = status
+        self.cache = cache
+
+    def status(self) -> dict:
+        return self._status
+
+
+def _metrics(gallery: _Reporting) -> dict[str, float]:
+    return {f.name: f.samples[0].value for f in GalleryCollector(gallery).collect() if f.samples}
+
+
+def test_a_room_closed_by_its_opening_hours_needs_no_technician():
+    """An alert on art2mus_attention fired every night: closed is a state, shown as one."""
+    closed = {**WELL, "schedule": {"open": False, "volume": 0.0, "period": "closed", "until": None}}
+    assert attention(closed) == []
+    metrics = _metrics(_Reporting(closed))
+    assert metrics["art2mus_attention"] == 0
+    assert metrics["art2mus_schedule_open"] == 0 and metrics["art2mus_audible"] == 0
+    opened = {**WELL, "schedule": {"open": True, "volume": 1.0, "period": "always", "until": None}}
+    assert _metrics(_Reporting(opened))["art2mus_schedule_open"] == 1
