@@ -80,6 +80,22 @@ def cache_key(
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+class SidecarError(ValueError):
+    """An entry's sidecar cannot be used; the message names the file and says why."""
+
+
+def _read_sidecar(meta_path: Path) -> dict[str, Any]:
+    """The sidecar at ``meta_path`` as a dict; SidecarError when it is not JSON or not of the expected
+    shape (the audio beside it may be fine: the log says which file is at fault), OSError when unreadable."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not text
+        raise SidecarError(f"its sidecar {meta_path.name} is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("metadata", {}), dict):
+        raise SidecarError(f"its sidecar {meta_path.name} is not a JSON object of the expected shape")
+    return meta
+
+
 def _write_sidecar(meta_path: Path, meta: dict[str, Any]) -> None:
     """Write a sidecar whole or not at all (see :func:`~art2mus.common.whole_files.write_whole`: a cache
     that ``art2mus prerender`` filled as root stays readable to the daemon's user); raises OSError."""
@@ -125,9 +141,7 @@ class SoundscapeCache:
             self.misses += 1
             return None
         try:
-            meta = json.loads(meta_path.read_text())
-            if not isinstance(meta, dict) or not isinstance(meta.get("metadata", {}), dict):
-                raise ValueError(f"its sidecar {meta_path.name} is not a JSON object of the expected shape")
+            meta = _read_sidecar(meta_path)
             data = audio_path.read_bytes()
             problem = None
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
@@ -143,7 +157,11 @@ class SoundscapeCache:
                 f"this user may not read it ({exc}): written by another user with a umask that shuts others "
                 "out? (`art2mus prerender` for the daemon is best run as the daemon's user)"
             )
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        except SidecarError as exc:
+            problem = str(exc)
+        except KeyError as exc:  # every key read is the sidecar's
+            problem = f"its sidecar {meta_path.name} lacks the field {exc}"
+        except (OSError, ValueError, TypeError, RuntimeError) as exc:
             problem = f"it cannot be read ({exc})"
         if problem is not None:
             logger.warning(

@@ -117,6 +117,27 @@ def test_a_corrupt_entry_is_a_miss_and_is_removed(tmp_path, damage, caplog):
     assert not audio.exists() and not meta.exists()
 
 
+@pytest.mark.parametrize(
+    ("sidecar", "said"),
+    [
+        (b"", "its sidecar k.json is not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+        (b"\xff\xfe garbage", "its sidecar k.json is not valid JSON ("),
+        (b"[]", "its sidecar k.json is not a JSON object of the expected shape"),
+        (b'{"metadata": {}}', "its sidecar k.json lacks the field 'sha256'"),
+    ],
+)
+def test_a_bad_sidecar_is_named_not_taken_for_unreadable_audio(tmp_path, sidecar, said, caplog):
+    """A garbage sidecar read "cache entry k.flac is corrupt: it cannot be read (Expecting value: ...)": the
+    technician looked at the audio file."""
+    cache = SoundscapeCache(tmp_path)
+    cache.put("k", _tone())
+    (tmp_path / "k.json").write_bytes(sidecar)
+    with caplog.at_level(logging.WARNING):
+        assert cache.get("k") is None
+    assert f"cache entry {tmp_path / 'k.flac'} is corrupt: {said}" in caplog.text, caplog.text
+    assert "it cannot be read" not in caplog.text
+
+
 def test_least_recently_used_entries_go_first(tmp_path):
     cache = SoundscapeCache(tmp_path, audio_format="wav")
     for i, key in enumerate("abc"):
