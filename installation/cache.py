@@ -122,6 +122,10 @@ class SoundscapeCache:
         self.hits = 0
         self.misses = 0
         self.corrupt = 0
+        #: renderings the disk refused to store (each is rendered again at the next start)
+        self.write_failures = 0
+        #: why the last one was refused; None once a rendering is stored again
+        self.write_error: str | None = None
 
     @classmethod
     def from_config(cls, config: Any) -> SoundscapeCache:
@@ -300,9 +304,25 @@ class SoundscapeCache:
                 self.directory,
                 exc,
             )
+            self.write_failures += 1
+            self.write_error = str(exc) or type(exc).__name__
             return False
+        self.write_error = None
         self.evict()
         return True
+
+    def status(self) -> dict[str, Any]:
+        """What the control panel shows of the cache (JSON-friendly): its folder, the entries found,
+        missing and found corrupt since start, and the renderings it could not store (``write_failures``;
+        ``write_error`` says why the last one failed, None once a rendering is stored again)."""
+        return {
+            "dir": str(self.directory),
+            "hits": self.hits,
+            "misses": self.misses,
+            "corrupt": self.corrupt,
+            "write_failures": self.write_failures,
+            "write_error": self.write_error,
+        }
 
     def _remove(self, key: str) -> None:
         for path in self._paths(key):

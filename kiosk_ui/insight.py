@@ -38,6 +38,12 @@ def attention(status: dict[str, Any]) -> list[str]:
     generation = status.get("generation")
     if generation is not None and not generation.get("alive", True):
         causes.append("generator process down")
+    cache = status.get("cache") or {}
+    if cache.get("write_error"):  # only in the log before: a full or read-only disk went unnoticed
+        where = f" {cache['dir']}" if cache.get("dir") else ""
+        causes.append(
+            f"cache{where} not writable: {cache['write_error']}; soundscapes are rendered again at each start"
+        )
     reload = status.get("reload")
     if reload is not None and not reload.get("ok", True):
         causes.append("reload refused: " + "; ".join(reload.get("problems") or []))
@@ -222,6 +228,12 @@ class GalleryCollector:
             "soundscapes_budget_bytes",
             "audio.memory_mb in bytes (NaN: every soundscape held).",
             None if budget_mb is None else budget_mb * 1e6,
+        )
+        cache = getattr(self.gallery, "cache", None)
+        yield counter(
+            "cache_write_failures",
+            "Renderings the soundscape cache could not store (full or read-only disk).",
+            cache.write_failures if cache is not None else 0,
         )
         generation = status.get("generation") or {}
         yield gauge(

@@ -1,10 +1,14 @@
 """What the control panel asks a technician to look at (``attention``) and the metrics beside it, from the
-gallery's status alone: a room closed by its opening hours is silent on purpose."""
+gallery's status alone: a room closed by its opening hours is silent on purpose, a cache that cannot be
+written is a problem."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from art2mus.installation.cache import SoundscapeCache
 from art2mus.kiosk_ui.insight import GalleryCollector, attention
+from art2mus.models.generator import Soundscape
 
 #: a room that is well: the camera streams, the audio plays
 WELL = {
@@ -37,3 +41,25 @@ def test_a_room_closed_by_its_opening_hours_needs_no_technician():
     assert metrics["art2mus_schedule_open"] == 0 and metrics["art2mus_audible"] == 0
     opened = {**WELL, "schedule": {"open": True, "volume": 1.0, "period": "always", "until": None}}
     assert _metrics(_Reporting(opened))["art2mus_schedule_open"] == 1
+
+
+def _tone() -> Soundscape:
+    return Soundscape(np.zeros(4800, np.float32), 48000, {})
+
+
+def test_a_cache_that_cannot_be_written_asks_for_attention_until_a_write_succeeds(tmp_path):
+    """A full or read-only cache was only in the log: every start rendered everything again unseen."""
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    cache = SoundscapeCache(blocked)
+    assert attention({**WELL, "cache": cache.status()}) == []
+    assert not cache.put("k", _tone())
+    causes = attention({**WELL, "cache": cache.status()})
+    assert len(causes) == 1 and causes[0].startswith(f"cache {blocked} not writable: ")
+    assert causes[0].endswith("; soundscapes are rendered again at each start")
+    assert "File exists" in causes[0] or "Not a directory" in causes[0], causes[0]
+    assert _metrics(_Reporting({**WELL, "cache": cache.status()}, cache))["art2mus_cache_write_failures"] == 1
+    blocked.unlink()  # the technician frees the folder: the next rendering is stored
+    assert cache.put("k", _tone())
+    assert attention({**WELL, "cache": cache.status()}) == []
+    assert cache.status()["write_failures"] == 1 and cache.status()["write_error"] is None
