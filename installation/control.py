@@ -233,6 +233,8 @@ class GalleryControl:
             "audio": self.engine.status() if self.engine else None,
             # clips, those decoded now and their MB within audio.memory_mb, reads again and releases
             "soundscapes": self.library.clips.stats() if self.library else None,
+            # hits, misses, corrupt entries, and renderings it could not store (a full or read-only disk)
+            "cache": self.cache.status() if getattr(self, "cache", None) is not None else None,
             "volume": {"room": self.room_volume, "period": self.period_volume},
             "reload": self.last_reload,
             "reload_requested_at": self.reload_requested_at,  # a reload under way since then (None: none)

@@ -55,6 +55,25 @@ __all__ = ["CLOSED_KEY", "IDLE_KEY", "Director", "DirectorEvent", "Gallery", "So
 logger = logging.getLogger(__name__)
 
 
+class FrameGapLog:
+    """When the main loop says that the camera gives no frames: once ``after_s`` seconds have passed without
+    one, then every ``after_s`` while none comes. Counted from the last frame, not the last line: a camera
+    slower than the loop's 0.25 s wait (a 2 fps network camera) times out between its frames and is well."""
+
+    def __init__(self, start: float, after_s: float = 10.0):
+        self.after_s = after_s
+        self.last_frame = self.last_line = start
+
+    def frame(self, now: float) -> None:
+        self.last_frame = now
+
+    def due(self, now: float) -> bool:
+        if now - self.last_frame >= self.after_s and now - self.last_line >= self.after_s:
+            self.last_line = now
+            return True
+        return False
+
+
 class Gallery(GalleryControl):
     """Everything one exhibit needs at run time, built in named steps (see the module docstring).
 
@@ -213,8 +232,8 @@ class Gallery(GalleryControl):
         assert self.director is not None and self.engine is not None
         ramp = self.exhibit.schedule.ramp_seconds
         now = self.clock.monotonic()
+        self.period_volume = state.volume  # 0 while closed: the status showed the last period's meanwhile
         if state.open:
-            self.period_volume = state.volume
             self.engine.set_master_volume(self.room_volume * state.volume, ramp)
         self.director.set_open(state.open, now, ramp)
 
@@ -407,7 +426,7 @@ class Gallery(GalleryControl):
         """The main loop: reloads between two frames, each new frame through vision to the director."""
         assert self.director is not None and self.engine is not None
         last_index: int | None = None
-        last_health_log = started
+        frame_gap = FrameGapLog(started)
         failures, last_failure_log = 0, -math.inf
         while not stop.is_set():
             now = self.clock.monotonic()
@@ -427,17 +446,17 @@ class Gallery(GalleryControl):
             frame = grabber.wait_for_frame(last_index, timeout=0.25)
             now = self.clock.monotonic()
             if frame is None:
-                if now - last_health_log >= 10.0:
+                if frame_gap.due(now):
                     health = grabber.health()
                     logger.warning(
                         "%s: %s, no new frame (%s)", camera_named(health.source), health.state, health.last_error
                     )
-                    last_health_log = now
                 # no frames: vision cannot choose anything; let the idle timer run on
                 if self.decision is not None:
                     self.director.update(VisionDecision(now, "none"), now)
                 continue
             last_index = frame.index
+            frame_gap.frame(now)
             try:
                 self._follow(frame, now)
             except Exception:  # noqa: BLE001 - the top of the main loop: one bad frame must not stop the room

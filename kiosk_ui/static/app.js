@@ -216,8 +216,12 @@ function render(status, asked) {
   $("playing").textContent = label(status.playing);
   const silent = $("audible");
   silent.hidden = status.audible;
-  silent.textContent = status.audible ? "" : "Nothing reaches the speakers"
-    + (status.attention.length ? ": " + status.attention[0] : "");
+  const closed = status.schedule && !status.schedule.open; // silent on purpose, not a problem
+  silent.classList.toggle("closed", Boolean(closed));
+  silent.textContent = status.audible ? "" : "Nothing reaches the speakers" + (closed
+    ? ": the room is closed by its opening hours"
+      + (status.schedule.until ? ` until ${galleryTime(status.schedule.until)}` : "")
+    : status.attention.length ? ": " + status.attention[0] : "");
   $("why").textContent = status.override
     ? "Fixed from this panel (the camera is ignored)"
     : "Following the camera";

@@ -249,3 +249,21 @@ def test_real_time_loop_survives_a_failing_frame_and_stops_on_the_event(tmp_path
     info = soundfile.info(str(wav))
     assert info.duration > 1.0  # the mix went on
     assert gallery.director.playing == IDLE_KEY and gallery.engine.status()["state"] == "stopped"
+
+
+def test_a_slow_camera_is_not_reported_as_giving_no_frames():
+    """A 2 fps camera times out the main loop's 0.25 s wait between its frames: it was warned about as
+    'streaming, no new frame (None)' every 10 s. Only 10 s without a frame are reported, then every 10 s."""
+    from art2mus.installation.gallery import FrameGapLog
+
+    gap = FrameGapLog(0.0)
+    lines = []
+    for step in range(1, 241):  # 60 s of the loop: a frame every 0.5 s, a timeout between two
+        now = step * 0.25
+        if step % 2 == 0:
+            gap.frame(now)
+        elif gap.due(now):
+            lines.append(now)
+    assert lines == []
+    lines = [now for now in (60.0 + step * 0.25 for step in range(1, 121)) if gap.due(now)]  # no frame since 60 s
+    assert lines == [70.0, 80.0, 90.0]

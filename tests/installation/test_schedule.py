@@ -185,6 +185,7 @@ def test_a_gallery_started_after_hours_starts_silent_and_schedules_its_jobs(tmp_
     assert gallery.director.closed and [e.what for e in gallery.director.events] == [CLOSED_KEY]
     assert seen["status"]["schedule"]["open"] is False
     assert seen["status"]["schedule"]["until"] == "2026-12-01T10:00:00+01:00"
+    assert seen["status"]["volume"]["period"] == 0.0  # closed: not the last (or default) period's volume
     assert set(seen["jobs"]) == {"opening-hours", "nightly-prerender"}
     nightly = dt.datetime.fromisoformat(seen["jobs"]["nightly-prerender"])
     assert (nightly.hour, nightly.minute) == (3, 0) and nightly.utcoffset() == dt.timedelta(hours=1)

@@ -63,3 +63,21 @@ def test_a_cache_that_cannot_be_written_asks_for_attention_until_a_write_succeed
     assert cache.put("k", _tone())
     assert attention({**WELL, "cache": cache.status()}) == []
     assert cache.status()["write_failures"] == 1 and cache.status()["write_error"] is None
+
+
+def test_a_gallery_on_an_unwritable_cache_says_so_in_its_status(tmp_path, repo_root):
+    """The running gallery's status carries its cache, so the panel's attention list shows what the log
+    said (the cache alone knew it)."""
+    from test_control_panel_api import write_small_exhibit
+
+    from art2mus.installation.config import load_exhibit
+    from art2mus.installation.gallery import Gallery
+
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    gallery = Gallery(load_exhibit(write_small_exhibit(tmp_path, repo_root, cache={"dir": str(blocked)})))
+    gallery.init_audio()
+    gallery.init_soundscapes()  # they play; none could be stored
+    status = gallery.status()
+    assert status["cache"]["write_failures"] == 3, status["cache"]  # two artworks and the idle ambience
+    assert any(cause.startswith(f"cache {blocked} not writable: ") for cause in attention(status))

@@ -347,3 +347,30 @@ def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_room_closed_by_its_opening_hours_is_said_to_be_closed_not_broken(tmp_path, repo_root):
+    """Silent on purpose: the line under what plays says why and until when, in plain grey; it gave the
+    first attention item, or nothing."""
+    import datetime as dt  # noqa: PLC0415
+
+    today = dt.date.today()
+    closed = [str(today + dt.timedelta(days=d)) for d in (-1, 0, 1)]  # whatever the gallery's timezone
+    exhibit = write_small_exhibit(tmp_path, repo_root, schedule={"closed_dates": closed})
+    gallery, stop, thread = _run_gallery(exhibit)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(GIVE_UP * 1000)
+            page.goto(gallery.control_panel.url)
+            expect = sync_api.expect
+            expect(page.locator("#audible")).to_contain_text(
+                "Nothing reaches the speakers: the room is closed by its opening hours until "
+            )
+            expect(page.locator("#audible")).to_have_class(re.compile(r"\bclosed\b"))
+            expect(page.locator("#attention li")).to_have_count(0)
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
