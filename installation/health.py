@@ -167,13 +167,22 @@ def check_models(config: Any) -> list[Check]:
 
 def _aligner_check(name: str, folder: Path) -> Check:
     """The aligner's weights against the sha256 its config.json records (a damaged copy passed every check
-    and failed only when a soundscape was rendered); ``validate`` checks the rest of the folder."""
+    and failed only when a soundscape was rendered); ``validate`` checks the rest of the folder. One that
+    records no sha256 cannot be verified: a warning (doctor said its weights matched)."""
     try:
-        from art2mus.models.aligner import verify_weights
+        from art2mus.models.aligner import ImageAligner, verify_weights
 
-        digest = verify_weights(folder)
+        document = ImageAligner.read_config(folder)
+        digest = verify_weights(folder, document)
     except (OSError, ValueError) as exc:
         return Check(f"aligner:{name}", FAIL, f"{exc}")
+    if document.get("weights_sha256") is None:
+        return Check(
+            f"aligner:{name}",
+            WARN,
+            f"{folder}: no sha256 recorded in its config.json: weights not verified (they hash to "
+            f"{digest[:12]}...; saving the aligner again records one)",
+        )
     return Check(f"aligner:{name}", OK, f"{folder}: weights match their recorded sha256 ({digest[:12]}...)")
 
 
