@@ -35,6 +35,9 @@ VERSION = "2"
 #: the image encoders, as ``art2mus.models.encoders`` lists them (the ``encoder:`` choices)
 ENCODERS = tuple(ENCODER_BACKENDS)
 DTYPES = ("float32", "float16", "bfloat16")
+#: the devices the model runs on: the exhibit's ``device:`` and the commands' ``--device`` take these
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?)$"
+DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 #: ``GenerationRequest.options`` this backend understands (``steps`` is an alias of ``num_inference_steps``).
 OPTION_KEYS = (
     "prompt",
@@ -93,7 +96,7 @@ class Art2MusGeneratorConfig(StrictModel):
     encoder_path: Path | None = Field(
         None, description="Encoder weights (default: its folder in the model directory)."
     )
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N.")
+    device: str = Field("auto", pattern=DEVICE_PATTERN, description=f"{DEVICE_CHOICES}.")
     dtype: Literal["float32", "float16", "bfloat16"] = Field(
         "float16", description="Precision on the GPU (the CPU uses float32)."
     )
@@ -281,10 +284,11 @@ class Art2MusGenerator(Generator):
         from art2mus.models.encoders import load_image_encoder
         from art2mus.models.model_dir import ModelDir
         from art2mus.models.pipeline import Art2MusPipeline
+        from art2mus.models.pipeline_loading import torch_device
 
-        target = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        )
+        # a CUDA device torch lacks fails here in one sentence, not deep in the first .to() (the generation
+        # worker then plays the fallback, as for any generator that cannot start)
+        target = torch_device(device, "art2mus generator: device:", "set it to cpu or auto")
         torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
         if target.type != "cuda" and torch_dtype != torch.float32:
             logger.info("art2mus: %s asked for but running on %s; using float32", dtype, target)

@@ -292,8 +292,11 @@ class Art2MusPipeline(PipelineChecks):
 
         Raises:
             ValueError: ``float16``/``bfloat16`` on a non-CUDA device.
+            DeviceError: a device name that is none, or a CUDA device torch cannot use here.
         """
-        target = torch.device(device) if device is not None else self.device
+        from art2mus.models.pipeline_loading import torch_device
+
+        target = torch_device(device) if device is not None else self.device
         if dtype in (torch.float16, torch.bfloat16) and target.type != "cuda":
             raise ValueError(
                 f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)"

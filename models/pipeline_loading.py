@@ -7,6 +7,8 @@ Kept apart from the pipeline's generation code, which follows diffusers' ``Audio
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +16,94 @@ import torch
 from torch import nn
 
 from art2mus.models.aligner import ImageAligner
+from art2mus.models.art2mus_generator import DEVICE_CHOICES, DEVICE_PATTERN
 from art2mus.models.encoders.base import ImageEncoder
 from art2mus.models.profiles import ConditioningProfile, get_profile
 
 if TYPE_CHECKING:
     from art2mus.models.model_dir import ModelDir
     from art2mus.models.pipeline import Art2MusPipeline
+
+
+class DeviceError(ValueError):
+    """A device that is not one of :data:`DEVICE_CHOICES`, or a CUDA device this machine's torch cannot use.
+
+    ``name`` is how the user wrote the setting (``--device``, or an exhibit's ``device:``); the message
+    says what is wrong and, for a device that is not here, what to use instead (``remedy``; default
+    ``use NAME cpu or auto``)."""
+
+    def __init__(
+        self, name: str, device: str, problem: str, remedy: str | None = None, *, known: bool = True
+    ):
+        self.name, self.device, self.problem, self.known = name, device, problem, known
+        if known:  # a valid name for a device that is not here: say what to use instead
+            problem += f"; {remedy if remedy is not None else f'use {name} cpu or auto'}"
+        super().__init__(f"{name} {device}: {problem}")
+
+    def renamed(self, name: str, remedy: str | None = None) -> DeviceError:
+        """The same problem told under another name for the setting (a command's ``--device``)."""
+        return DeviceError(name, self.device, self.problem, remedy, known=self.known)
+
+
+def torch_device(device: str | torch.device, name: str = "device", remedy: str | None = None) -> torch.device:
+    """The torch device ``device`` names (``auto``: CUDA where torch sees a GPU, else the CPU), checked here.
+
+    torch accepts ``cuda`` on a machine without CUDA and fails at the first tensor moved, deep in a model's
+    ``.to()`` ("Torch not compiled with CUDA enabled"); and it names every backend it knows for a typo.
+    Raises :class:`DeviceError` naming the setting as ``name`` instead.
+    """
+    shown = str(device)
+    if not isinstance(device, torch.device) and not re.fullmatch(DEVICE_PATTERN, shown):
+        raise DeviceError(name, shown, f"expected {DEVICE_CHOICES}", known=False)
+    if shown == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    target = torch.device(device)
+    if target.type != "cuda":
+        return target
+    if not torch.cuda.is_available():
+        raise DeviceError(name, shown, f"no CUDA device here (torch {torch.__version__})", remedy)
+    count = torch.cuda.device_count()
+    if target.index is not None and target.index >= count:
+        seen = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+        raise DeviceError(name, shown, f"torch sees {count} CUDA device(s) here ({seen})", remedy)
+    return target
+
+
+class DamagedModelFile(ValueError):
+    """A file of the model directory that is there but cannot be loaded (truncated by an interrupted copy,
+    overwritten): the message names it and says to copy the model folder again.
+
+    Attributes:
+        path: the damaged file (or the component's folder when no single file could be blamed).
+        reason: what the loader said, in one line.
+    """
+
+    def __init__(self, path: Path, reason: str, remedy: str = "copy the model folder again"):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path} cannot be loaded, it is damaged or incomplete ({reason}); {remedy}")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def damaged_file(folder: Path) -> tuple[Path, str] | None:
+    """The first file of a component ``folder`` that cannot be read (a JSON config, safetensors weights
+    whose header does not cover the file), with the reason; None when each reads."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(folder.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return path, _first_line(exc)
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as weights:
+                weights.keys()
+        except (OSError, SafetensorError) as exc:
+            return path, _first_line(exc)
+    return None
 
 
 def cast_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
@@ -69,12 +153,14 @@ def load_pipeline(
 
     Raises:
         FileNotFoundError: a part is missing (the message says which and how to get it).
+        DamagedModelFile: a part is there but cannot be loaded (the message names the file).
+        DeviceError: ``device`` is no device name, or a CUDA device torch cannot use here.
         AlignerMismatchError: the aligner was trained for another encoder or GPT-2 width.
     """
     from art2mus.models.model_dir import ModelDir
 
     mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
-    target = torch.device(device)
+    target = torch_device(device)  # before minutes of loading, not at the first tensor moved
     if dtype in (torch.float16, torch.bfloat16) and target.type != "cuda":
         raise ValueError(f"dtype {dtype} needs a CUDA device; got device {target} (use float32 on the CPU)")
     aligner_dir: Path | None = None
@@ -83,9 +169,16 @@ def load_pipeline(
     if profile is None and aligner_dir is not None:
         profile = ImageAligner.read_config(aligner_dir).get("conditioning_profile")
     chosen = get_profile(profile)
-    components = load_audioldm2_components(
-        mdir.require(chosen.base_model), dtype=dtype, clap=chosen.negative_lm_clap
-    )
+    folder = mdir.require(chosen.base_model)
+    try:
+        components = load_audioldm2_components(folder, dtype=dtype, clap=chosen.negative_lm_clap)
+    except DamagedModelFile as exc:
+        raise DamagedModelFile(
+            exc.path,
+            exc.reason,
+            f"copy {folder} again, or on a connected machine run `art2mus models pull --model-dir "
+            f"{mdir.root} --only {chosen.base_model} --force` and copy the folder over",
+        ) from exc
 
     image_encoder: ImageEncoder | None
     if encoder is None or isinstance(encoder, ImageEncoder):
@@ -125,7 +218,8 @@ def load_audioldm2_components(
 
     CLAP (``text_encoder``) and its tokenizer are loaded only with ``clap=True`` (the ``art2mus-v1``
     profile's negative conditioning); otherwise the image replaces them.
-    Returns keyword arguments for :class:`Art2MusPipeline` (minus encoder and aligner).
+    Returns keyword arguments for :class:`Art2MusPipeline` (minus encoder and aligner); raises
+    :class:`DamagedModelFile` naming a file that is there but cannot be loaded.
     """
     from diffusers import AutoencoderKL, DDIMScheduler
     from diffusers.pipelines.audioldm2.modeling_audioldm2 import (
@@ -154,18 +248,17 @@ def load_audioldm2_components(
     if dtype is not None:
         diffusers_kw["torch_dtype"] = dtype
         transformers_kw["dtype"] = dtype
-    components = {
-        "unet": AudioLDM2UNet2DConditionModel.from_pretrained(root / "unet", **diffusers_kw),
-        "vae": AutoencoderKL.from_pretrained(root / "vae", **diffusers_kw),
-        "projection_model": AudioLDM2ProjectionModel.from_pretrained(
-            root / "projection_model", **diffusers_kw
-        ),
-        "vocoder": SpeechT5HifiGan.from_pretrained(root / "vocoder", **transformers_kw),
-        "language_model": GPT2Model.from_pretrained(root / "language_model", **transformers_kw),
-        "text_encoder_2": T5EncoderModel.from_pretrained(root / "text_encoder_2", **transformers_kw),
-        "tokenizer_2": AutoTokenizer.from_pretrained(root / "tokenizer_2", local_files_only=True),
-        "scheduler": DDIMScheduler.from_pretrained(root / "scheduler", local_files_only=True),
+    loaders: dict[str, tuple[Any, dict[str, Any]]] = {
+        "unet": (AudioLDM2UNet2DConditionModel, diffusers_kw),
+        "vae": (AutoencoderKL, diffusers_kw),
+        "projection_model": (AudioLDM2ProjectionModel, diffusers_kw),
+        "vocoder": (SpeechT5HifiGan, transformers_kw),
+        "language_model": (GPT2Model, transformers_kw),
+        "text_encoder_2": (T5EncoderModel, transformers_kw),
+        "tokenizer_2": (AutoTokenizer, {"local_files_only": True}),
+        "scheduler": (DDIMScheduler, {"local_files_only": True}),
     }
+    components = {sub: _load_part(root / sub, cls, kw) for sub, (cls, kw) in loaders.items()}
     if clap:
         from transformers import ClapModel
 
@@ -174,9 +267,27 @@ def load_audioldm2_components(
                 raise FileNotFoundError(
                     f"{root / sub} is missing: this profile needs AudioLDM2's CLAP text encoder"
                 )
-        components["text_encoder"] = ClapModel.from_pretrained(root / "text_encoder", **transformers_kw)
-        components["tokenizer"] = AutoTokenizer.from_pretrained(root / "tokenizer", local_files_only=True)
+        components["text_encoder"] = _load_part(root / "text_encoder", ClapModel, transformers_kw)
+        components["tokenizer"] = _load_part(root / "tokenizer", AutoTokenizer, {"local_files_only": True})
     for value in components.values():
         if isinstance(value, nn.Module):
             value.eval()
     return components
+
+
+def _load_part(folder: Path, cls: Any, options: dict[str, Any]) -> Any:
+    """``cls.from_pretrained(folder)``, a damaged file in ``folder`` raised as :class:`DamagedModelFile`.
+
+    diffusers and transformers report a truncated weights file as an ``OSError`` naming neither the
+    cause nor the cure, safetensors as its own ``SafetensorError``, a garbled JSON file as a
+    ``ValueError``; the folder's files are checked again to name the one at fault."""
+    from safetensors import SafetensorError
+
+    try:
+        return cls.from_pretrained(folder, **options)
+    except (OSError, ValueError, SafetensorError) as exc:
+        found = damaged_file(folder)
+        if found is None and isinstance(exc, FileNotFoundError):
+            raise
+        path, reason = found if found is not None else (folder, _first_line(exc))
+        raise DamagedModelFile(path, reason) from exc

@@ -135,4 +135,6 @@ def command(
     except ExhibitError as error:
         raise click.ClickException(f"{source} is not a valid exhibit:\n{error}") from error
     except FAILURES as error:
+        if art2mus.get("device") is not None and hasattr(error, "renamed"):  # a DeviceError: the option's
+            error = error.renamed("--device")  # value, named as typed, not as the exhibit field it overrides
         raise click.ClickException(error.args[0] if isinstance(error, KeyError) else str(error)) from error
