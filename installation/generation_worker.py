@@ -29,6 +29,7 @@ and as a fallback, the waiting worker checks every second that its parent is sti
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import multiprocessing
@@ -307,6 +308,10 @@ class GenerationWorker:
         if self._spawn_error is not None:
             error, self._spawn_error, self._thread = self._spawn_error, None, None
             raise error
+        # A daemon that exits without stop() (an error on the way out) stops its worker first: atexit runs
+        # this before multiprocessing's own exit handler terminates the process, which the supervisor
+        # would take for a crash and restart.
+        atexit.register(self.stop)
         return self
 
     def submit(self, job: GenerationJob) -> int:
@@ -343,6 +348,7 @@ class GenerationWorker:
         thread = self._thread
         if thread is None:
             return
+        atexit.unregister(self.stop)
         self._grace_s = float(grace_s)
         self._stop.set()
         thread.join(self._grace_s + 10.0)  # the supervisor stops the process (see _shutdown)
@@ -513,6 +519,8 @@ class GenerationWorker:
                 and time.monotonic() - running.started_at > self.job_timeout_s
             )
             if process is None or self._given_up or (process.is_alive() and not timed_out):
+                return
+            if self._stop.is_set():  # stopping: _shutdown takes it from here, nothing is restarted
                 return
         if timed_out:
             logger.error(

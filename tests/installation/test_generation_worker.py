@@ -120,6 +120,21 @@ def test_an_exception_is_a_failed_job_not_a_dead_worker(tmp_path):
     assert worker.status().restarts == 0
 
 
+def test_a_generator_that_cannot_be_built_is_not_built_again_for_every_job(tmp_path, capfd):
+    """An Art2Mus model that cannot load (a mismatched aligner) was loaded again for each artwork, minutes
+    each on a real machine, with a 20-line traceback each time for an error whose message says it all."""
+    settings = {"fail": "build", "marker_dir": str(tmp_path)}
+    jobs = [_job(name, level, settings, f"k{level}") for name, level in (("a", 10), ("b", 20), ("c", 30))]
+    worker, results = _run(tmp_path, jobs)
+    assert [r.ok for r in results] == [False] * 3
+    assert all("768-d tokens, but the language model is 24-d" in r.error for r in results)
+    assert len(list(tmp_path.glob("build-*"))) == 1  # built once; the next jobs fail at once
+    assert worker.status().restarts == 0
+    logged = capfd.readouterr().err  # the worker process's log: one line each, no traceback
+    assert logged.count("generating a with tone failed: ValueError: the aligner produces") == 1, logged
+    assert "Traceback" not in logged, logged
+
+
 def test_past_the_restart_budget_jobs_fail_at_once(tmp_path):
     worker, results = _run(
         tmp_path, [_job(f"j{i}", i, {"fail": "crash"}, f"k{i}") for i in range(3)], max_restarts=2
@@ -215,6 +230,58 @@ def test_the_generator_process_dies_with_a_daemon_killed_abruptly(tmp_path):
         for pid in children:  # what the daemon left behind, were it to stay
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# a daemon that leaves without stopping its worker; a handler registered before multiprocessing's own exit
+# handler runs after it, and waits until the supervisor has ended or has restarted the worker
+LEAVING_DAEMON = """
+import atexit, logging, sys, threading, time
+started = []
+
+def settle():
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(started) < 2:
+        if not any(t.name == "generation-supervisor" and t.is_alive() for t in threading.enumerate()):
+            return
+        time.sleep(0.01)
+
+atexit.register(settle)
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
+from art2mus.models.generator import GenerationRequest
+from art2mus.models.registry import GeneratorBackend
+
+class Starts(logging.Handler):
+    def emit(self, record):
+        print(record.getMessage(), file=sys.stderr, flush=True)
+        if record.getMessage().startswith("generator process started"):
+            started.append(record)
+
+logging.getLogger("art2mus.installation.generation_worker").addHandler(Starts())
+logging.getLogger("art2mus.installation.generation_worker").setLevel(logging.INFO)
+tone = {"tone": GeneratorBackend("tone", "worker_backends:ToneGenerator", "test", (), "a test tone")}
+worker = GenerationWorker(sys.argv[1], backends=tone, poll_s=0.01)
+image = np.zeros((8, 8, 3), np.uint8)
+worker.submit(GenerationJob("a", "tone", "tone", {}, GenerationRequest(duration_s=0.5, seed=1), "k", image=image))
+assert worker.wait_idle(120)
+print(worker.status().pid, flush=True)
+"""
+
+
+def test_a_daemon_that_exits_without_stopping_its_worker_does_not_restart_it_on_the_way_out(tmp_path):
+    """multiprocessing's exit handler terminates the worker; the supervisor took that for a crash and started
+    another worker while the interpreter shut down (which then failed, a traceback on stderr)."""
+    leaving = subprocess.run(
+        [sys.executable, "-c", LEAVING_DAEMON, str(tmp_path / "cache"), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=GIVE_UP,
+    )
+    assert leaving.returncode == 0, leaving.stderr[-3000:]
+    assert leaving.stderr.count("generator process started") == 1, leaving.stderr[-3000:]
+    assert "died" not in leaving.stderr and "Traceback" not in leaving.stderr, leaving.stderr[-3000:]
+    assert not _alive(int(leaving.stdout.split()[0]))
 
 
 def test_a_worker_started_from_a_passing_thread_outlives_that_thread(tmp_path):
