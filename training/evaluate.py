@@ -10,14 +10,19 @@
   made with the same clips.
 
 :func:`evaluate_from_model_dir` is ``art2mus evaluate``: it loads the aligner with the encoder and profile it
-was trained with, and an ImageBind scorer beside a CLIP aligner.
+was trained with, and an ImageBind scorer beside a CLIP aligner. Scores on pairs the aligner was trained on
+flatter it: :func:`trained_pairs_among` counts them, from the pairs file (or music folder) its
+``config.json`` records, by path or, for copies, by content.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -136,6 +141,110 @@ def evaluate_aligner(
     )
 
 
+@dataclass(frozen=True)
+class TrainingOverlap:
+    """How many of ``total`` evaluated pairs the aligner was trained on: ``pairs``, their image and music
+    both; ``images``, their image with other music (the aligner learnt that image's tokens all the same).
+    ``source``: the pairs file or music folder its ``config.json`` records; ``problem``: why that could
+    not be read (then the counts are None)."""
+
+    pairs: int | None
+    total: int
+    source: str
+    images: int | None = 0
+    problem: str | None = None
+
+    def warning(self) -> str | None:
+        """The line for the user; None when no evaluated pair or image was trained on."""
+        if self.problem is not None:
+            return f"note: not checked against the aligner's training data: {self.problem}"
+        data = f"the data the aligner was trained on ({self.source})"
+        if self.pairs:
+            found = f"{self._of_total(self.pairs, 'is', 'are')} in {data}"
+            if self.images:
+                more = "pair has its image" if self.images == 1 else "pairs have their images"
+                found += f", and {self.images} more {more} in it (with other music)"
+        elif self.images:
+            found = f"{self._of_total(self.images, 'has its image', 'have their images')} in {data}, with other music"
+        else:
+            return None
+        return f"warning: {found}: the scores flatter it; evaluate on pairs it has not seen"
+
+    def _of_total(self, count: int, one: str, many: str) -> str:
+        """``count`` of the evaluated pairs with the verb that agrees (``one`` or ``many``)."""
+        if count == self.total:
+            subject = "the evaluated pair" if count == 1 else f"all {count} evaluated pairs"
+        else:
+            subject = f"{count} of {self.total} evaluated pairs"
+        return f"{subject} {one if count == 1 else many}"
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+class _SameFiles:
+    """Which of a set of files equal a given one: the same path, or a copy (the same bytes; only files of
+    its size are read, once each)."""
+
+    def __init__(self, paths: Any):
+        self.by_size: dict[int, set[str]] = {}
+        for path in paths:
+            real = _real(path)
+            self.by_size.setdefault(os.stat(real).st_size, set()).add(real)
+        self.digests: dict[str, str] = {}
+
+    def _digest(self, real: str) -> str:
+        if real not in self.digests:
+            digest = hashlib.sha256()
+            with open(real, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            self.digests[real] = digest.hexdigest()
+        return self.digests[real]
+
+    def of(self, path: Path) -> set[str]:
+        real = _real(path)
+        alike = self.by_size.get(os.stat(real).st_size, set())
+        if real in alike or not alike:
+            return alike & {real}
+        return {other for other in alike if self._digest(other) == self._digest(real)}
+
+
+def trained_pairs_among(pairs: list[Any], metadata: Mapping[str, Any]) -> TrainingOverlap | None:
+    """Which of ``pairs`` the aligner whose ``config.json`` ``metadata`` this is was trained on.
+
+    A paired aligner records its ``pairs_file``: a pair counts when its image and its music are the files
+    of one training pair, by path or (a copy elsewhere) by content, and its image alone when only that
+    was trained on. A music-only aligner records its ``music_dir``: a pair counts when its music lies in
+    that folder. None when the metadata names neither (an imported aligner)."""
+    total = len(pairs)
+    if metadata.get("pairs_file"):
+        from art2mus.training.dataset import read_pairs
+
+        source = str(metadata["pairs_file"])
+        try:
+            trained = read_pairs(source)
+        except ValueError as exc:  # PairsError: moved, or a file of it gone
+            return TrainingOverlap(None, total, source, None, str(exc).splitlines()[0])
+        images, music = _SameFiles(p.image for p in trained), _SameFiles(p.audio for p in trained)
+        known = {(_real(p.image), _real(p.audio)) for p in trained}
+        both = image_only = 0
+        for pair in pairs:
+            seen = images.of(pair.image)
+            heard = music.of(pair.audio) if seen else set()
+            if any((image, audio) in known for image in seen for audio in heard):
+                both += 1
+            elif seen:
+                image_only += 1
+        return TrainingOverlap(both, total, source, image_only)
+    if metadata.get("music_dir"):
+        folder = Path(_real(Path(metadata["music_dir"])))
+        count = sum(Path(_real(pair.audio)).is_relative_to(folder) for pair in pairs)
+        return TrainingOverlap(count, total, f"music folder {metadata['music_dir']}")
+    return None
+
+
 @dataclass
 class EvaluationRun:
     """An evaluation from a model directory: the scores, and what was scored (for the report)."""
@@ -144,6 +253,7 @@ class EvaluationRun:
     aligner: str
     encoder: str
     profile: str
+    overlap: TrainingOverlap | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +261,9 @@ class EvaluationRun:
             "aligner": self.aligner,
             "encoder": self.encoder,
             "profile": self.profile,
+            # evaluated pairs the aligner was trained on (None: not known)
+            "trained_pairs": None if self.overlap is None else self.overlap.pairs,
+            "trained_images": None if self.overlap is None else self.overlap.images,  # with other music
         }
 
 
@@ -175,10 +288,12 @@ def evaluate_from_model_dir(
     limit: int | None = None,
     device: str = "auto",
     progress: Callable[[int, int, str], None] | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> EvaluationRun:
     """``art2mus evaluate``: the pairs of ``pairs_file`` (the first ``limit``) scored through ``aligner``
     (a folder or a name under ``model_dir/aligners``), loaded with the encoder and the conditioning profile
-    it was trained with; scored in ImageBind's space whatever encoder conditions it.
+    it was trained with; scored in ImageBind's space whatever encoder conditions it. ``report(line)`` gets
+    a warning, before any generation, when some of the pairs are in the aligner's training data.
 
     Raises ``ValueError`` (a :class:`~art2mus.training.dataset.PairsError` for the pairs file),
     ``FileNotFoundError`` or ``KeyError`` (an aligner config without its encoder's name).
@@ -195,7 +310,11 @@ def evaluate_from_model_dir(
         pair_list = pair_list[:limit]
     target = resolve_device(device)
     mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
-    kind = encoder_kind(ImageAligner.read_config(mdir.resolve_aligner(aligner))["config"]["encoder_name"])
+    config = ImageAligner.read_config(mdir.resolve_aligner(aligner))
+    kind = encoder_kind(config["config"]["encoder_name"])
+    overlap = trained_pairs_among(pair_list, config.get("metadata") or {})
+    if overlap is not None and overlap.warning() and report is not None:
+        report(overlap.warning())
     pipeline = Art2MusPipeline.from_model_dir(mdir, encoder=kind, aligner=aligner, device=target)
     scorer = (
         pipeline.encoder
@@ -205,4 +324,4 @@ def evaluate_from_model_dir(
     result = evaluate_aligner(
         pipeline, pair_list, duration_s=duration_s, steps=steps, seed=seed, progress=progress, scorer=scorer
     )
-    return EvaluationRun(result, str(aligner), kind, pipeline.profile.name)
+    return EvaluationRun(result, str(aligner), kind, pipeline.profile.name, overlap)

@@ -24,6 +24,7 @@ import bisect
 import json
 import logging
 import shutil
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import torch
 
 from art2mus.training.dataset import NoSegmentsError, PairDataset
 from art2mus.training.distributed import PER_ITEM_INFO
+from art2mus.training.interrupts import stopped_by
 from art2mus.training.shards import ShardedTensor, read_header
 
 logger = logging.getLogger(__name__)
@@ -59,13 +61,14 @@ class ExtractionInterrupted(KeyboardInterrupt):
         kept: items held by complete pieces (of every process).
         total: items of the whole set.
         folder: the pieces' folder.
+        signum: the signal that stopped it (SIGINT for Ctrl-C, SIGTERM: :mod:`art2mus.training.interrupts`).
     """
 
-    def __init__(self, kept: int, total: int, folder: Path, what: str = "pairs"):
-        self.kept, self.total, self.folder = kept, total, folder
+    def __init__(self, kept: int, total: int, folder: Path, what: str = "pairs", signum: int = signal.SIGINT):
+        self.kept, self.total, self.folder, self.signum = kept, total, folder, signum
         super().__init__(
-            f"interrupted while extracting the dataset: {kept} of {total} {what} are kept in {folder}; "
-            "run the same command again to continue from there"
+            f"{stopped_by(signum)} while extracting the dataset: {kept} of {total} {what} are kept in "
+            f"{folder}; run the same command again to continue from there"
         )
 
     def __str__(self) -> str:

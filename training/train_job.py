@@ -7,12 +7,15 @@ conditioning profile, build (or reuse) the dataset of embeddings and music laten
 shift of a music-only aligner, make a new aligner or start from ``init_aligner``, and train. Every problem
 a user can fix is a :class:`TrainJobError` with a plain sentence; options that contradict each other are
 an :class:`OptionConflict`. Lines for the user go through the ``report`` and ``status`` callbacks, on
-the main process only, so the command decides where (and whether) they are printed.
+the main process only, so the command decides where (and whether) they are printed. The run holds
+``OUT/.lock`` (:mod:`art2mus.training.run_lock`) from before it loads anything until it ends, so a second
+run into the same folder refuses at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +23,10 @@ from typing import TYPE_CHECKING, Any
 from art2mus.models.profiles import DEFAULT_PROFILE
 
 Line = Callable[[str], None]
+
+#: GPT-2 input tokens per image of a new aligner when ``--tokens`` is not given (an ``--init`` aligner
+#: keeps its own)
+DEFAULT_TOKENS = 4
 
 if TYPE_CHECKING:
     from art2mus.models.model_dir import ModelDir
@@ -47,7 +54,7 @@ class TrainJob:
     model_dir: Path | ModelDir  # art2mus train gives the ModelDir its --model-dir rule picked
     out_dir: Path
     encoder: str
-    tokens: int
+    tokens: int | None  # None: DEFAULT_TOKENS for a new aligner, the --init aligner's own otherwise
     init_aligner: str | None
     profile: str | None
     epochs: int
@@ -92,6 +99,7 @@ class TrainJobOutcome:
             "epochs": len(result.history),
             "stopped_early": result.stopped_early,
             "previous_best": None if result.previous_best is None else str(result.previous_best),
+            "previous_best_val_loss": result.previous_best_val_loss,
         }
         if not result.validated:
             summary["best_train_loss"] = result.best_val_loss
@@ -101,10 +109,17 @@ class TrainJobOutcome:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` where torch sees a GPU, else ``cpu``; any other name as given."""
-    import torch
+    """``auto`` -> ``cuda`` where torch sees a GPU, else ``cpu``; ``cpu``, ``cuda``, ``cuda:N`` as given.
 
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    Raises :class:`TrainJobError` for another name, or a CUDA device torch cannot use here (torch itself
+    fails only at the first tensor moved, after minutes of loading, in a 40-line traceback)."""
+    from art2mus.models.pipeline_loading import DeviceError, torch_device
+
+    try:
+        target = torch_device(device, "--device")
+    except DeviceError as exc:
+        raise TrainJobError(str(exc)) from None
+    return device if device != "auto" else str(target)
 
 
 def check_options(job: TrainJob) -> None:
@@ -121,12 +136,52 @@ def check_options(job: TrainJob) -> None:
         raise OptionConflict("under accelerate launch, --device is auto (a GPU per process) or cpu")
 
 
+def check_init_tokens(job: TrainJob) -> None:
+    """Refuse ``--tokens`` given with an ``--init`` aligner of another token count (it keeps its own: the
+    run would silently train the other number)."""
+    if job.init_aligner is None or job.tokens is None:
+        return
+    from art2mus.models.aligner import ImageAligner
+    from art2mus.models.model_dir import ModelDir
+
+    mdir = job.model_dir if isinstance(job.model_dir, ModelDir) else ModelDir(job.model_dir)
+    try:
+        folder = mdir.resolve_aligner(job.init_aligner)
+        tokens = ImageAligner.read_config(folder)["config"]["n_tokens"]
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise TrainJobError(str(exc)) from None
+    if tokens != job.tokens:
+        raise OptionConflict(
+            f"--tokens {job.tokens} with --init {job.init_aligner}, an aligner of {tokens} token(s): it keeps "
+            f"its {tokens}; leave --tokens out, or train a new aligner of {job.tokens} without --init"
+        )
+
+
+def check_precision(job: TrainJob, accelerator: Any) -> str:
+    """The mixed precision the run trains in (``no``, ``fp16``, ``bf16``), refused where it would not apply.
+
+    accelerate turns fp16 on the CPU into plain float32 without a word (a run bit for bit the float32
+    one); bf16 autocast does run on the CPU, so it is kept."""
+    precision = str(getattr(accelerator, "mixed_precision", None) or "no")
+    if precision == "fp16" and accelerator.device.type != "cuda":
+        given = (
+            "--mixed-precision fp16"
+            if job.mixed_precision is not None
+            else "mixed precision fp16 (from accelerate launch's --mixed_precision or its config)"
+        )
+        raise OptionConflict(
+            f"{given} needs a GPU: on the {accelerator.device.type.upper()} accelerate runs it as plain float32; "
+            "use --mixed-precision no, or bf16 (which the CPU runs)"
+        )
+    return precision
+
+
 def run_train_job(
     job: TrainJob,
     *,
     report: Line = _silent,
     status: Line = _silent,
-    on_epoch: Callable[[Any, int, float], None] | None = None,
+    on_epoch: Callable[[Any, int, float | None], None] | None = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainJobOutcome | None:
     """Train the aligner ``job`` describes; None on a process of ``accelerate launch`` other than the main one.
@@ -136,16 +191,63 @@ def run_train_job(
     ``progress(step, total_steps, loss)``: see :func:`~art2mus.training.trainer.train_aligner`. All are
     called on the main process only.
     """
-    from art2mus.models.pipeline import Art2MusPipeline
-    from art2mus.training.distributed import launched, make_accelerator
-    from art2mus.training.trainer import RunFolderError, train_aligner
+    from art2mus.training.distributed import make_accelerator
 
     check_options(job)
+    check_init_tokens(job)
     config = training_config(job)
+    device = resolve_device(job.device)
     try:
-        accelerator = make_accelerator(resolve_device(job.device), job.mixed_precision)
-    except ValueError as exc:  # e.g. fp16 without a GPU
+        accelerator = make_accelerator(device, job.mixed_precision)
+    except ValueError as exc:  # a precision this accelerate refuses
         raise TrainJobError(f"--mixed-precision {job.mixed_precision}: {exc}") from None
+    precision = check_precision(job, accelerator)
+    with _run_folder_held(job.out_dir, accelerator):
+        return _run(job, config, accelerator, precision, report, status, on_epoch, progress)
+
+
+@contextlib.contextmanager
+def _run_folder_held(out: Path, accelerator: Any) -> Iterator[None]:
+    """Hold ``OUT/.lock`` for the block, or raise :class:`TrainJobError` naming the run that holds it.
+
+    Only the main process of ``accelerate launch`` takes it (the processes of one run share OUT); a
+    refusal reaches every process through one collective, so a refused launch stops everywhere."""
+    from art2mus.training.run_lock import RunFolderInUse, RunFolderLock
+    from art2mus.training.trainer import any_process
+
+    lock = RunFolderLock(out) if accelerator.is_main_process else None
+    failure = None
+    if lock is not None:
+        try:
+            lock.acquire()
+        except (RunFolderInUse, OSError) as exc:
+            failure = exc if isinstance(exc, RunFolderInUse) else f"cannot lock {lock.path}: {exc}"
+    if any_process(accelerator, failure is not None):
+        raise TrainJobError(
+            str(failure or f"{out} is in use by another train (reported by the main process)")
+        )
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(
+    job: TrainJob,
+    config: Any,
+    accelerator: Any,
+    precision: str,
+    report: Line,
+    status: Line,
+    on_epoch: Callable[[Any, int, float | None], None] | None,
+    progress: Callable[[int, int, float], None] | None,
+) -> TrainJobOutcome | None:
+    """:func:`run_train_job` once the options are checked and OUT is this run's."""
+    from art2mus.models.pipeline import Art2MusPipeline
+    from art2mus.training.distributed import launched
+    from art2mus.training.trainer import RunFolderError, train_aligner
+
     main = accelerator.is_main_process
     if not main:
         report = status = _silent
@@ -157,7 +259,7 @@ def run_train_job(
             device=accelerator.device if launched() else resolve_device(job.device),
             profile=job.profile,
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError) as exc:  # DamagedModelFile and DeviceError too: one sentence
         raise TrainJobError(str(exc)) from None
     if pipeline.profile.name != DEFAULT_PROFILE:
         report(f"conditioning profile {pipeline.profile.name} (AudioLDM2 {pipeline.profile.base_model})")
@@ -176,7 +278,8 @@ def run_train_job(
     if pipeline.aligner is None:
         if dataset.modality == "audio" and job.gap_images is not None:
             gap = fit_gap(pipeline, dataset, job.gap_images, report)
-        pipeline.set_aligner(new_aligner(pipeline, job.tokens, job.seed, None if gap is None else gap.shift))
+        tokens = DEFAULT_TOKENS if job.tokens is None else job.tokens
+        pipeline.set_aligner(new_aligner(pipeline, tokens, job.seed, None if gap is None else gap.shift))
     elif dataset.modality == "audio" and job.gap_images is not None:
         report("--init: the aligner keeps its own modality-gap shift; --images is not used")
     if dataset.modality == "audio" and pipeline.aligner.input_shift is None:
@@ -186,9 +289,13 @@ def run_train_job(
     metadata: dict[str, Any] = {
         "model_dir": str(getattr(job.model_dir, "root", job.model_dir)),
         "seed": job.seed,
+        "mixed_precision": precision,  # bf16 autocast moves the weights off a float32 run's
     }
+    # absolute: `art2mus evaluate` reads them from wherever it runs, to warn of pairs trained on
     metadata.update(
-        {"pairs_file": str(job.pairs)} if job.pairs is not None else {"music_dir": str(job.music_dir)}
+        {"pairs_file": str(job.pairs.absolute())}
+        if job.pairs is not None
+        else {"music_dir": str(job.music_dir.absolute())}
     )
     if gap is not None:
         metadata["modality_gap"] = gap.summary()
@@ -225,6 +332,9 @@ CONFIG_OPTIONS = {
     "snr_gamma": "--snr-gamma",
     "guidance_scale": "--loss-guidance",
     "embedding_noise": "--embedding-noise",
+    # and the choices a refused run is told about
+    "resume": "--resume",
+    "overwrite": "--overwrite",
 }
 
 
@@ -267,7 +377,7 @@ def resume_settings(job: TrainJob, profile: str) -> dict[str, Any]:
         "--audio-norm": job.audio_norm,
     }
     if job.init_aligner is None:  # an --init aligner has its own token count
-        settings["--tokens"] = job.tokens
+        settings["--tokens"] = DEFAULT_TOKENS if job.tokens is None else job.tokens
     return settings
 
 
@@ -282,7 +392,7 @@ def resumed_checkpoint(
     if not job.resume or not path.is_file():
         return None
     try:
-        state = read_checkpoint(path)
+        state = read_checkpoint(path, CONFIG_OPTIONS)
         check_resumable(path, state, config, processes, settings, CONFIG_OPTIONS)
     except ValueError as exc:
         raise TrainJobError(str(exc)) from None
@@ -351,6 +461,7 @@ def prepare_dataset(
         kept_items,
         pieces_folder,
     )
+    from art2mus.training.interrupts import signal_of
 
     data_dir = job.out_dir / "dataset"
     segment_s, max_segments, audio_norm, seed = (
@@ -385,12 +496,12 @@ def prepare_dataset(
     except (PairsError, CollectionError) as exc:
         raise TrainJobError(str(exc)) from None
     if checkpoint_dataset is not None and checkpoint_dataset != wanted:
-        from art2mus.training.trainer import CHECKPOINT_FILE
+        from art2mus.training.trainer import CHECKPOINT_FILE, start_afresh
 
         source = job.pairs if job.pairs is not None else job.music_dir
         raise TrainJobError(
             f"{job.out_dir / CHECKPOINT_FILE} was made with other data: a file of {source} changed, or was "
-            "added or removed, since it was trained; train into a new folder or without resume"
+            f"added or removed, since it was trained; {start_afresh(CONFIG_OPTIONS)}"
         )
     if (data_dir / "dataset.json").is_file():
         cached = PairDataset.load(data_dir)
@@ -451,8 +562,10 @@ def prepare_dataset(
             clear_parts(data_dir)
             (data_dir / "dataset.json").unlink(missing_ok=True)  # stale until the new one is written
             dataset = PairDataset.load(dataset.save(data_dir))
-    except KeyboardInterrupt:
-        raise ExtractionInterrupted(kept_items(folder, wanted), len(items), folder, what) from None
+    except KeyboardInterrupt as exc:  # SIGTERM too (art2mus.training.interrupts)
+        raise ExtractionInterrupted(
+            kept_items(folder, wanted), len(items), folder, what, signal_of(exc)
+        ) from None
     except (PairsError, ValueError) as exc:
         raise TrainJobError(str(exc)) from None
     if accelerator.is_main_process:  # every process has its dataset (build_in_parts waits for all)

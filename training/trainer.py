@@ -13,10 +13,17 @@ held-out *pairs* with fixed noise (the same seed every epoch, so epochs compare)
 * ``checkpoint.pt``: aligner, optimiser, epoch, RNG and history, so ``resume=True`` continues exactly;
 * ``history.jsonl``: one JSON line per epoch (train loss, val loss, seconds, learning rate).
 
+They are written after every epoch, with Ctrl-C and SIGTERM held until they are complete
+(:func:`~art2mus.training.interrupts.signals_held`); an interrupt in an epoch raises
+:class:`TrainingInterrupted`, which says which epoch the checkpoint holds.
+
 A fresh run into a folder that holds an earlier one refuses unless ``overwrite=True``; then the earlier
-``best/`` is kept as ``best.previous/`` (and a warning says which validation loss was lower), never
-replaced silently. ``resume=True`` continues an interrupted run exactly, or extends a finished one to a
-larger ``epochs`` (the cosine schedule is stretched to the new total from where it stands).
+``best/`` is kept as ``best.previous/``, or, when that holds the best aligner of a run before it, as the
+first free ``best.previous.N/`` (N = 2, 3, ...): an aligner set aside is never deleted or replaced (their
+validation losses are not comparable when the runs differ in data, split or seed, so neither is chosen
+for the user), and :attr:`TrainingResult.previous_best` says where it went. ``resume=True`` continues an
+interrupted run exactly, or extends a finished one to a larger ``epochs`` (the cosine schedule is
+stretched to the new total from where it stands).
 
 Training runs through an :class:`accelerate.Accelerator`: on one process it is plain PyTorch (the same
 weights as without accelerate); under ``accelerate launch`` it is data-parallel. Every process shuffles
@@ -29,6 +36,7 @@ the dataset's shards. N processes with ``batch_size`` B therefore give the weigh
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -47,6 +55,7 @@ from art2mus.training.aligner_step import (
     diffusion_loss,
 )
 from art2mus.training.dataset import PairDataset
+from art2mus.training.interrupts import signal_of, signals_held, stopped_by
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +146,47 @@ class TrainingResult:
     stopped_early: bool = False
     previous_best: Path | None = None
     validated: bool = True
+    previous_best_val_loss: float | None = None  # the validation loss ``previous_best`` recorded, if any
 
 
 class RunFolderError(ValueError):
     """The output folder holds an earlier run that this one would overwrite."""
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM (a ``KeyboardInterrupt`` still); the message says what is kept.
+
+    Attributes:
+        epoch: the epoch it stopped in (1-based), of ``epochs``.
+        saved: the epoch the checkpoint in ``out`` holds (0: none of this run).
+        signum: the signal (SIGINT for Ctrl-C).
+    """
+
+    def __init__(self, epoch: int, epochs: int, saved: int, out: Path, signum: int, again: str):
+        self.epoch, self.epochs, self.saved, self.out, self.signum = epoch, epochs, saved, out, signum
+        where = f"{stopped_by(signum)} in epoch {epoch}/{epochs}"
+        if saved:
+            message = (
+                f"{where}: the last checkpoint (epoch {saved}) is kept in {out}, with best/ and last/; "
+                f"continue with {again}"
+            )
+        else:
+            message = (
+                f"{where}, before this run's first checkpoint: no epoch is kept; run the same command again"
+            )
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def start_afresh(names: dict[str, str] | None = None) -> str:
+    """What a refused resume suggests instead: a fresh run, which needs ``overwrite`` in a used folder
+    (``names``: the caller's name for it, e.g. ``--overwrite``)."""
+    return f"start afresh with {(names or {}).get('overwrite', 'overwrite')} or train into another folder"
+
+
+def read_checkpoint(path: Path, names: dict[str, str] | None = None) -> dict[str, Any]:
     """The training checkpoint at ``path`` (tensors, numbers and lists only: a foreign file cannot run code
     on load). Raises ``ValueError`` naming the file when it cannot be read or is not one."""
     try:
@@ -151,7 +194,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for bad files
         raise ValueError(
             f"{path} cannot be read as a training checkpoint (truncated or not one): {exc}; "
-            "train into a new folder, or without resume"
+            f"{start_afresh(names)}"
         ) from exc
     if not isinstance(state, dict) or not {"config", "aligner", "epoch"} <= set(state):
         raise ValueError(f"{path} is not an art2mus training checkpoint")
@@ -189,8 +232,8 @@ def check_resumable(
             f"{name}: {_shown(a)} in the checkpoint, {_shown(b)} now" for name, a, b in differences
         )
         raise ValueError(
-            f"{path} was made with other settings ({listed}); resume with the checkpoint's, train into a new "
-            "folder, or without resume"
+            f"{path} was made with other settings ({listed}); resume with the checkpoint's, or "
+            f"{start_afresh(names)}"
         )
     if state["epoch"] > config.epochs:
         raise ValueError(
@@ -209,23 +252,33 @@ def _shown(value: Any) -> str:
     return "not set" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _set_aside_earlier_run(out: Path, overwrite: bool) -> Path | None:
-    """Refuse an earlier run in ``out`` unless ``overwrite``; then clear it, keeping its ``best/``."""
+def set_aside_folder(out: Path) -> Path:
+    """Where the earlier run's ``best/`` goes: ``best.previous``, else the first free ``best.previous.N``."""
+    kept, number = out / "best.previous", 1
+    while kept.exists() or kept.is_symlink():
+        number += 1
+        kept = out / f"best.previous.{number}"
+    return kept
+
+
+def _set_aside_earlier_run(out: Path, overwrite: bool, names: dict[str, str] | None = None) -> Path | None:
+    """Refuse an earlier run in ``out`` unless ``overwrite``; then clear it, keeping its ``best/`` in
+    :func:`set_aside_folder` (``names``: the caller's names for the ``resume``/``overwrite`` choices)."""
+    names = names or {}
     earlier = [name for name in (CHECKPOINT_FILE, HISTORY_FILE, "best", "last") if (out / name).exists()]
     if not earlier:
         return None
     if not overwrite:
         raise RunFolderError(
-            f"{out} holds an earlier run ({', '.join(earlier)}); continue it with resume, train into "
-            "another folder, or overwrite it (its best/ is kept as best.previous/)"
+            f"{out} holds an earlier run ({', '.join(earlier)}); continue it with {names.get('resume', 'resume')}, "
+            f"train into another folder, or start afresh with {names.get('overwrite', 'overwrite')} (its best/ "
+            f"is kept as {set_aside_folder(out).name}/)"
         )
     import shutil
 
     kept = None
     if (out / "best").is_dir():
-        kept = out / "best.previous"
-        if kept.exists():
-            shutil.rmtree(kept)
+        kept = set_aside_folder(out)
         (out / "best").rename(kept)
         logger.warning("overwriting the run in %s: its best aligner is kept in %s", out, kept)
     for name in (CHECKPOINT_FILE, HISTORY_FILE):
@@ -235,8 +288,18 @@ def _set_aside_earlier_run(out: Path, overwrite: bool) -> Path | None:
     return kept
 
 
-def _any_process(accelerator: Any, flag: bool) -> bool:
-    """Whether ``flag`` is true on any process (every process gets the answer)."""
+def _continue_with(resume: bool, overwrite: bool, names: dict[str, str]) -> str:
+    """How an interrupted run goes on from its checkpoint: the same command, resuming."""
+    resuming = names.get("resume", "resume")
+    if resume:
+        return "the same command"
+    if overwrite:  # resuming, not setting this run aside too
+        return f"the same command, {resuming} in place of {names.get('overwrite', 'overwrite')}"
+    return f"the same command and {resuming}"
+
+
+def any_process(accelerator: Any, flag: bool) -> bool:
+    """Whether ``flag`` is true on any process (every process gets the answer; each must ask)."""
     if accelerator.num_processes == 1:
         return flag
     mark = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
@@ -258,10 +321,65 @@ def _write_epoch(
     if improved:
         aligner.save(out / "best", metadata, conditioning_profile=profile)
     aligner.save(out / "last", metadata, conditioning_profile=profile)
-    torch.save(checkpoint, out / CHECKPOINT_FILE)
+    _save_checkpoint(checkpoint, out / CHECKPOINT_FILE)
 
 
-def _val_loss_of(folder: Path) -> float | None:
+def _match_history(path: Path, history: list[EpochRecord]) -> None:
+    """Rewrite ``path`` with the checkpoint's ``history`` when it differs: a run killed between an epoch's
+    history line and its checkpoint would otherwise list that epoch twice once resumed."""
+    from art2mus.common.whole_files import write_whole
+
+    lines = "".join(json.dumps(asdict(record)) + "\n" for record in history).encode("utf-8")
+    try:
+        if path.read_bytes() == lines:
+            return
+    except FileNotFoundError:
+        pass
+    write_whole(path, lines)
+
+
+def _save_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:
+    """``torch.save`` whole or not at all: a crash or a power cut mid-write leaves the previous epoch's."""
+    from art2mus.common.whole_files import write_whole
+
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_whole(path, buffer.getvalue())
+
+
+class _EpochClock:
+    """Seconds per epoch for the ETA, from the epochs this process ran (a resumed run's earlier epochs ran
+    elsewhere, or on other caches).
+
+    A process's first epoch carries one-time costs (lazy initialisation, cold caches, the dataset's
+    shards read from disk): at 18 times a later epoch, a 400-epoch run's first ETA was 12 minutes for a
+    run of one. Its first optimiser step, where those costs fall, counts as the mean of its other steps;
+    an epoch of one step has no other, and gives no estimate (None). From the second epoch on, the first
+    is left out altogether."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.later: list[float] = []
+        self.steps: list[float] = []  # the first epoch's optimiser steps, seconds
+
+    def add(self, seconds: float) -> None:
+        if self.first is None:
+            if len(self.steps) >= 2:
+                others = sum(self.steps[1:]) / (len(self.steps) - 1)
+                seconds -= max(0.0, self.steps[0] - others)
+            self.first = seconds
+        else:
+            self.later.append(seconds)
+
+    def left(self, epochs: int) -> float | None:
+        """Seconds for ``epochs`` more epochs (None: not known yet)."""
+        if self.later:
+            return sum(self.later) / len(self.later) * epochs
+        return None if self.first is None or len(self.steps) < 2 else self.first * epochs
+
+
+def val_loss_of(folder: Path) -> float | None:
+    """The validation loss an aligner folder's ``config.json`` records (None: no validation, or no file)."""
     try:
         value = json.loads((folder / "config.json").read_text())["metadata"].get("val_loss")
     except (OSError, ValueError, KeyError, AttributeError):
@@ -351,24 +469,29 @@ def train_aligner(
     resume: bool = False,
     overwrite: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
-    on_epoch: Callable[[EpochRecord, int, float], None] | None = None,
+    on_epoch: Callable[[EpochRecord, int, float | None], None] | None = None,
     metadata: dict[str, Any] | None = None,
     accelerator: Any = None,
     settings: dict[str, Any] | None = None,
     setting_names: dict[str, str] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TrainingResult:
     """Train ``pipeline.aligner`` on ``dataset``; see the module docstring for what is written.
 
     ``progress(step, total_steps, loss)`` is called after every optimiser step, ``on_epoch(record,
-    epochs, eta_seconds)`` after every epoch (on the main process only). ``accelerator``: the
+    epochs, eta_seconds)`` after every epoch (on the main process only; ``eta_seconds`` None where the
+    process's first epoch, of one step, cannot tell its one-time costs from its pace). ``accelerator``: the
     :class:`accelerate.Accelerator` to train through (the pipeline on its device); default: one process
     on the pipeline's device (:func:`~art2mus.training.distributed.make_accelerator`). ``settings``: the
     caller's settings that a resumed run must share (e.g. the segment length), saved in the checkpoint
-    and compared by :func:`check_resumable`, which names a difference by ``setting_names``.
+    and compared by :func:`check_resumable`, which names a difference by ``setting_names`` (which may also
+    name the ``resume`` and ``overwrite`` choices, for messages). ``clock``: seconds, for the epochs'
+    durations and the ETA.
 
     Raises:
         RunFolderError: ``out_dir`` holds an earlier run, and neither ``resume`` nor ``overwrite``.
         ValueError: the checkpoint to resume was made with other settings or data, or has more epochs.
+        TrainingInterrupted: Ctrl-C or SIGTERM (see :mod:`~art2mus.training.interrupts`) during the epochs.
     """
     config = config or TrainingConfig()
     out = Path(out_dir)
@@ -392,10 +515,11 @@ def train_aligner(
         failure = None
         if main:
             try:
-                previous = _set_aside_earlier_run(out, overwrite)
+                with signals_held():  # renames and deletions: none half done
+                    previous = _set_aside_earlier_run(out, overwrite, setting_names)
             except RunFolderError as exc:
                 failure = exc
-        if _any_process(accelerator, failure is not None):
+        if any_process(accelerator, failure is not None):
             raise failure or RunFolderError(f"{out} holds an earlier run (reported by the main process)")
     train_idx, val_idx = dataset.split(config.val_fraction, config.seed)
     step_size = config.batch_size * config.accumulation * accelerator.num_processes
@@ -412,12 +536,12 @@ def train_aligner(
     generator = torch.Generator().manual_seed(config.seed)
     loss_options = config.loss_options(dataset)
     if resume and checkpoint_path.is_file():
-        state = read_checkpoint(checkpoint_path)
+        state = read_checkpoint(checkpoint_path, setting_names)
         check_resumable(checkpoint_path, state, config, accelerator.num_processes, settings, setting_names)
         if state["dataset"] != dataset.info["fingerprint"]:
             raise ValueError(
-                f"{checkpoint_path} was made with other data (a file changed, or the segmenting); train into "
-                "a new folder or without resume"
+                f"{checkpoint_path} was made with other data (a file changed, or the segmenting); "
+                f"{start_afresh(setting_names)}"
             )
         try:
             aligner.load_state_dict(state["aligner"])
@@ -432,6 +556,8 @@ def train_aligner(
         history = [EpochRecord(**h) for h in state["history"]]
         best, start_epoch, since_best = state["best"], state["epoch"], state["since_best"]
         logger.info("resuming %s at epoch %d of %d", out, start_epoch + 1, config.epochs)
+        if main:
+            _match_history(out / HISTORY_FILE, history)
     # the scheduler stays outside prepare(): accelerate would step it once per process, and the
     # schedule here is counted in optimiser steps of the whole (all processes') batch
     model, optimizer = accelerator.prepare(aligner, optimizer)
@@ -446,108 +572,113 @@ def train_aligner(
     profile = getattr(getattr(pipeline, "profile", None), "name", None)
     stopped_early = False
     step = start_epoch * steps_per_epoch
-    run_started, epochs_run = time.perf_counter(), 0
-    for epoch in range(start_epoch, config.epochs):
-        started = time.perf_counter()
-        order = torch.randperm(len(train_idx), generator=generator).tolist()
-        losses = []
-        for b in range(steps_per_epoch):
-            batch = torch.tensor([train_idx[i] for i in order[b * step_size : (b + 1) * step_size]])
-            embeddings = read_rows(dataset.embeddings, dataset.segment_pair[batch])
-            if config.embedding_noise > 0:
-                noise = torch.randn(embeddings.shape, generator=generator) * config.embedding_noise
-                embeddings = torch.nn.functional.normalize(embeddings + noise, dim=-1)
-            result = aligner_training_step(
-                pipeline,
-                optimizer,
-                embeddings,
-                _Rows(dataset.latents, batch),
-                generator=generator,
-                max_grad_norm=config.max_grad_norm,
-                accumulation=config.accumulation,
-                accelerator=accelerator,
-                model=model,
-                **loss_options,
+    again = _continue_with(resume, overwrite, setting_names or {})
+    saved, current = start_epoch, start_epoch  # the epoch the checkpoint in ``out`` holds, the one running
+    eta, lap = _EpochClock(), clock()
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            current, started = epoch + 1, clock()
+            step_ended = started
+            order = torch.randperm(len(train_idx), generator=generator).tolist()
+            losses = []
+            for b in range(steps_per_epoch):
+                batch = torch.tensor([train_idx[i] for i in order[b * step_size : (b + 1) * step_size]])
+                embeddings = read_rows(dataset.embeddings, dataset.segment_pair[batch])
+                if config.embedding_noise > 0:
+                    noise = torch.randn(embeddings.shape, generator=generator) * config.embedding_noise
+                    embeddings = torch.nn.functional.normalize(embeddings + noise, dim=-1)
+                result = aligner_training_step(
+                    pipeline,
+                    optimizer,
+                    embeddings,
+                    _Rows(dataset.latents, batch),
+                    generator=generator,
+                    max_grad_norm=config.max_grad_norm,
+                    accumulation=config.accumulation,
+                    accelerator=accelerator,
+                    model=model,
+                    **loss_options,
+                )
+                scheduler.step()
+                losses.append(result.loss)
+                step += 1
+                if progress is not None and main:
+                    progress(step, total_steps, result.loss)
+                if eta.first is None:  # each step from the end of the one before: the epoch's time, all of it
+                    step_ended, before = clock(), step_ended
+                    eta.steps.append(step_ended - before)
+            val = (
+                validation_loss(
+                    pipeline, dataset, val_idx, config.batch_size, config.seed, accelerator, **loss_options
+                )
+                if val_idx
+                else None
             )
-            scheduler.step()
-            losses.append(result.loss)
-            step += 1
-            if progress is not None and main:
-                progress(step, total_steps, result.loss)
-        val = (
-            validation_loss(
-                pipeline, dataset, val_idx, config.batch_size, config.seed, accelerator, **loss_options
+            record = EpochRecord(
+                epoch + 1,
+                sum(losses) / len(losses),
+                val,
+                round(clock() - started, 3),
+                scheduler.get_last_lr()[0],
+                len(losses),
             )
-            if val_idx
-            else None
-        )
-        record = EpochRecord(
-            epoch + 1,
-            sum(losses) / len(losses),
-            val,
-            round(time.perf_counter() - started, 3),
-            scheduler.get_last_lr()[0],
-            len(losses),
-        )
-        history.append(record)
-        epochs_run += 1
-        score = val if val is not None else record.train_loss
-        improved = best is None or score < best
-        if improved:
-            best, since_best = score, 0
-        else:
-            since_best += 1
-        if main:  # every process holds the same weights and history; one writes them
-            _write_epoch(
-                out,
-                accelerator.unwrap_model(model),
-                {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss},
-                profile,
-                record,
-                improved,
-                {
-                    "config": asdict(config),
-                    "settings": settings or {},
-                    "dataset": dataset.info["fingerprint"],
-                    "processes": accelerator.num_processes,
-                    "aligner": aligner.state_dict(),
-                    "optimizer": raw_optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "generator": generator.get_state(),
-                    "history": [asdict(h) for h in history],
-                    "best": best,
-                    "epoch": epoch + 1,
-                    "since_best": since_best,
-                },
-            )
-            logger.info(
-                "epoch %d/%d: train loss %.5f, val loss %s",
-                record.epoch,
-                config.epochs,
-                record.train_loss,
-                f"{val:.5f}" if val is not None else "-",
-            )
-            if on_epoch is not None:
-                per_epoch = (time.perf_counter() - run_started) / epochs_run
-                on_epoch(record, config.epochs, per_epoch * (config.epochs - record.epoch))
-        if config.patience and since_best >= config.patience:
-            logger.info("no better validation loss for %d epochs: stopping", config.patience)
-            stopped_early = True
-            break
-    accelerator.wait_for_everyone()  # the folder is complete before any process returns
+            history.append(record)
+            score = val if val is not None else record.train_loss
+            improved = best is None or score < best
+            if improved:
+                best, since_best = score, 0
+            else:
+                since_best += 1
+            if main:  # every process holds the same weights and history; one writes them
+                with signals_held():  # an interrupt waits for the epoch's files: none is left half written
+                    _write_epoch(
+                        out,
+                        accelerator.unwrap_model(model),
+                        {**meta, "epoch": record.epoch, "val_loss": val, "train_loss": record.train_loss},
+                        profile,
+                        record,
+                        improved,
+                        {
+                            "config": asdict(config),
+                            "settings": settings or {},
+                            "dataset": dataset.info["fingerprint"],
+                            "processes": accelerator.num_processes,
+                            "aligner": aligner.state_dict(),
+                            "optimizer": raw_optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(),
+                            "generator": generator.get_state(),
+                            "history": [asdict(h) for h in history],
+                            "best": best,
+                            "epoch": epoch + 1,
+                            "since_best": since_best,
+                        },
+                    )
+                    saved = epoch + 1
+                logger.info(
+                    "epoch %d/%d: train loss %.6g, val loss %s",
+                    record.epoch,
+                    config.epochs,
+                    record.train_loss,
+                    f"{val:.6g}" if val is not None else "-",
+                )
+            else:
+                saved = epoch + 1  # written by the main process (an interrupt reaches every process)
+            now = clock()
+            eta.add(now - lap)
+            lap = now
+            if on_epoch is not None and main:
+                on_epoch(record, config.epochs, eta.left(config.epochs - record.epoch))
+            if config.patience and since_best >= config.patience:
+                logger.info("no better validation loss for %d epochs: stopping", config.patience)
+                stopped_early = True
+                break
+        accelerator.wait_for_everyone()  # the folder is complete before any process returns
+    except KeyboardInterrupt as exc:
+        raise TrainingInterrupted(current, config.epochs, saved, out, signal_of(exc), again) from None
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the aligner's own forward again
     validated = bool(val_idx)
-    if previous is not None and validated:  # without validation, ``best`` is a training loss
-        earlier = _val_loss_of(previous)
-        if earlier is not None and best is not None and earlier < best:
-            logger.warning(
-                "the earlier run's best aligner (%s, validation loss %.5f) was better than this run's "
-                "(%.5f); it is kept in %s",
-                previous,
-                earlier,
-                best,
-                previous,
-            )
+    # the caller compares it with ``best`` (and says so): only runs that held out the same pairs compare
+    earlier = None if previous is None else val_loss_of(previous)
     return TrainingResult(
         out / "best" if best is not None else None,
         out / "last",
@@ -556,4 +687,5 @@ def train_aligner(
         stopped_early,
         previous,
         validated,
+        earlier,
     )

@@ -7,6 +7,7 @@ the rest of the CLI never imports training code.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from art2mus.installation.cli.options import device_option, json_option, model_dir_option
+from art2mus.models.art2mus_generator import DEVICE_CHOICES, DEVICE_PATTERN
 
 if TYPE_CHECKING:
     from art2mus.models.model_dir import ModelDir
@@ -43,7 +45,8 @@ def command(
     """Generate music for each artwork of PAIRS (a manifest or an exhibit with fixed audio files) through the
     aligner, and report how well it fits the artworks (ImageBindScore: cosine of image and music in
     ImageBind's space, beside the same score of the real paired music) and how close it is to the real
-    music (FAD on ImageBind audio embeddings). Use pairs the aligner was not trained on.
+    music (FAD on ImageBind audio embeddings). Use pairs the aligner was not trained on: a warning says how
+    many were, from the pairs file its config.json records.
 
     The music is generated as the aligner's conditioning profile plays it (its AudioLDM2 checkpoint and
     prompts), one candidate per artwork and no re-ranking, so every aligner is scored on one draw.
@@ -52,6 +55,8 @@ def command(
 
     from art2mus.training.evaluate import evaluate_from_model_dir
 
+    if not re.fullmatch(DEVICE_PATTERN, device):
+        raise click.BadParameter(f"{device!r}: expected {DEVICE_CHOICES}", param_hint="'--device'")
     quiet = as_json or not sys.stderr.isatty()
     with tqdm(desc="generating", unit="artwork", disable=quiet, file=sys.stderr) as bar:
 
@@ -63,7 +68,7 @@ def command(
         try:
             run = evaluate_from_model_dir(
                 pairs, model_dir, aligner, duration_s=duration, steps=steps, seed=seed, limit=limit,
-                device=device, progress=progress,
+                device=device, progress=progress, report=lambda line: click.echo(line, err=True),
             )  # fmt: skip
         except (FileNotFoundError, ValueError, KeyError) as exc:  # ValueError: PairsError too
             raise click.ClickException(str(exc)) from None
@@ -77,7 +82,8 @@ def command(
             f"(real music {row['reference_imagebind_score']:+.4f})"
         )
     fad = f"{result.fad:.4f}" if result.fad is not None else "- (needs 2 pairs)"
+    pairs_scored = f"{result.pairs} pair" if result.pairs == 1 else f"{result.pairs} pairs"
     click.echo(
-        f"{result.pairs} pairs ({run.profile} conditioning): ImageBindScore {result.imagebind_score:+.4f} (real "
+        f"{pairs_scored} ({run.profile} conditioning): ImageBindScore {result.imagebind_score:+.4f} (real "
         f"music {result.reference_imagebind_score:+.4f}), FAD {fad}, {result.seconds_per_clip:.1f} s per artwork"
     )

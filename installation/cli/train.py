@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import click
 
 from art2mus.installation.cli.options import device_option, folder_option, json_option, model_dir_option
+from art2mus.models.art2mus_generator import DEVICE_CHOICES, DEVICE_PATTERN
 from art2mus.models.profiles import PROFILES
 
 _int, _float = click.IntRange, click.FloatRange
@@ -29,7 +31,7 @@ _int, _float = click.IntRange, click.FloatRange
 @model_dir_option("Model directory with the profile's AudioLDM2 checkpoint and the image encoder (art2mus models list).")  # fmt: skip
 @folder_option("--out", "out_dir", required=True, help="Folder for the dataset tensors, checkpoints and the trained aligner (best/, last/).")  # fmt: skip
 @click.option("--encoder", type=click.Choice(["imagebind", "clip"]), default="imagebind", show_default=True)
-@click.option("--tokens", type=_int(1, 64), default=4, show_default=True, help="GPT-2 input tokens per image for a new aligner (the published variants: 1 and 4).")  # fmt: skip
+@click.option("--tokens", type=_int(1, 64), default=None, help="GPT-2 input tokens per image for a new aligner (the published variants: 1 and 4). Default: 4; an --init aligner keeps its own (another number is refused).")  # fmt: skip
 @click.option("--init", "init_aligner", default=None, help="Start from this aligner (a folder, or a name under MODEL_DIR/aligners) instead of a new one.")  # fmt: skip
 @click.option("--profile", type=click.Choice(list(PROFILES)), default=None, help="Conditioning profile to train under; it chooses the AudioLDM2 checkpoint and is recorded in the aligner's config.json. Default: the --init aligner's, else art2mus-music. Art2Mus v1's recipe: --profile art2mus-v1 --audio-norm v1 --loss-guidance 3.5.")  # fmt: skip
 @click.option("--epochs", type=_int(min=1), default=20, show_default=True, help="Passes over the data; with --resume, a larger number extends a finished run.")  # fmt: skip
@@ -46,9 +48,9 @@ _int, _float = click.IntRange, click.FloatRange
 @click.option("--patience", type=_int(min=0), default=0, show_default=True, help="Stop after this many epochs without a better validation loss (0: never).")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the new aligner's weights, the data's latents, shuffling, noise and timesteps: two runs with one seed on the CPU give identical weights.")  # fmt: skip
 @device_option("auto, cpu, cuda or cuda:N. Under accelerate launch: auto (each process its GPU, or the CPU where there is none) or cpu.")  # fmt: skip
-@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]), default=None, help="Autocast the networks in training (fp16 with loss scaling, or bf16). Default: what accelerate launch was given (--mixed_precision or its config), else no.")  # fmt: skip
-@click.option("--resume", is_flag=True, help="Continue (or extend, with a larger --epochs) the run in --out.")
-@click.option("--overwrite", is_flag=True, help="Start afresh in an --out that holds an earlier run (its best/ is kept as best.previous/).")  # fmt: skip
+@click.option("--mixed-precision", type=click.Choice(["no", "fp16", "bf16"]), default=None, help="Autocast the networks in training (fp16 with loss scaling: GPU only; or bf16, which the CPU runs too). Recorded in the aligner's config.json. Default: what accelerate launch was given (--mixed_precision or its config), else no.")  # fmt: skip
+@click.option("--resume", is_flag=True, help="Continue (or extend, with a larger --epochs) the run in --out, from the checkpoint of its last complete epoch.")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Start afresh in an --out that holds an earlier run (its best/ is kept as best.previous/, or best.previous.2/, ... when that is taken).")  # fmt: skip
 @json_option("Print the per-epoch history and the result as JSON lines.")
 def command(as_json: bool, **options: Any) -> None:
     """Train an aligner on PAIRS: a CSV (image,audio) or JSON-lines manifest (`art2mus dataset build` writes
@@ -70,17 +72,24 @@ def command(as_json: bool, **options: Any) -> None:
 
     \b
       accelerate launch --multi_gpu --num_processes N -m art2mus.installation.cli train PAIRS ...
+
+    One run at a time per OUT (OUT/.lock). Ctrl-C or SIGTERM stops it with a line saying what is kept:
+    the dataset's pieces while extracting, else the checkpoint of the last complete epoch, which --resume
+    continues; the exit status is 130 (Ctrl-C) or 143 (SIGTERM), as for a process the signal ended.
     """
-    from art2mus.training.extraction import ExtractionInterrupted
+    from art2mus.training.interrupts import exit_status, signal_of, sigterm_interrupts, stopped_by
     from art2mus.training.train_job import OptionConflict, TrainJob, TrainJobError, run_train_job
 
+    if not re.fullmatch(DEVICE_PATTERN, options["device"]):
+        raise click.BadParameter(f"{options['device']!r}: expected {DEVICE_CHOICES}", param_hint="'--device'")
     show_lines = not as_json and not sys.stdout.isatty()
 
-    def on_epoch(record: Any, total: int, eta_s: float) -> None:
-        if show_lines:
-            click.echo(f"epoch {record.epoch}/{total}  {_losses(record)}  ({record.seconds:.1f} s, ETA {_duration(eta_s)})")  # fmt: skip
+    def on_epoch(record: Any, total: int, eta_s: float | None) -> None:
+        if show_lines:  # no ETA where the trainer has none yet (a first epoch of one step)
+            eta = "" if eta_s is None else f", ETA {_duration(eta_s)}"
+            click.echo(f"epoch {record.epoch}/{total}  {_losses(record)}  ({record.seconds:.1f} s{eta})")
 
-    with _step_bar(as_json) as progress:
+    with _step_bar(as_json) as progress, sigterm_interrupts():
         try:
             outcome = run_train_job(
                 TrainJob(**options),
@@ -89,9 +98,15 @@ def command(as_json: bool, **options: Any) -> None:
                 on_epoch=on_epoch,
                 progress=progress,
             )
-        except ExtractionInterrupted as exc:  # not a bare "Aborted!": what is kept, and how to go on
-            click.echo(str(exc), err=True)
-            raise click.exceptions.Exit(130) from None
+        except KeyboardInterrupt as exc:  # not a bare "Aborted!": what is kept, and how to go on
+            signum = signal_of(exc)
+            # the extraction and the epochs say what they keep; an interrupt before them has kept nothing
+            told = (
+                str(exc)
+                or f"{stopped_by(signum)} before training began: no epoch ran; run the same command again"
+            )
+            click.echo(told, err=True)
+            raise click.exceptions.Exit(exit_status(signum)) from None
         except OptionConflict as exc:
             raise click.UsageError(str(exc)) from None
         except TrainJobError as exc:
@@ -108,20 +123,31 @@ def command(as_json: bool, **options: Any) -> None:
         for record in result.history:
             click.echo(f"epoch {record.epoch:3d}  {_losses(record)}  ({record.seconds:.1f} s)")
     if result.validated:
-        click.echo(f"best aligner: {result.best_dir} (validation loss {result.best_val_loss})")
+        click.echo(f"best aligner: {result.best_dir} (validation loss {result.best_val_loss:.6g})")
     else:  # best/ was chosen by the training loss: say so, it is no validation figure
         why = "--val-fraction 0" if options["val_fraction"] == 0 else "too few pairs to hold one out"
         click.echo(
-            f"best aligner: {result.best_dir} (training loss {result.best_val_loss}: no validation ran, "
+            f"best aligner: {result.best_dir} (training loss {result.best_val_loss:.6g}: no validation ran, "
             f"{why}; best/ is the epoch with the lowest training loss)"
         )
     if result.previous_best is not None:
-        click.echo(f"the earlier run's best aligner is kept in {result.previous_best}")
+        click.echo(f"the earlier run's best aligner is kept in {result.previous_best}{_earlier_loss(result)}")
+
+
+def _earlier_loss(result: Any) -> str:
+    """The set-aside aligner's validation loss beside this run's, when both have one (comparable only
+    when both runs held out the same pairs)."""
+    earlier = result.previous_best_val_loss
+    if earlier is None or not result.validated:
+        return ""
+    better = "lower than" if earlier < result.best_val_loss else "not lower than"
+    return f" (validation loss {earlier:.6g}, {better} this run's)"
 
 
 def _losses(record: Any) -> str:
-    val = f"{record.val_loss:.5f}" if record.val_loss is not None else "-"
-    return f"train {record.train_loss:.5f}  val {val}"
+    """An epoch's losses to six significant digits: an improvement in the sixth shows (best/ moved)."""
+    val = f"{record.val_loss:.6g}" if record.val_loss is not None else "-"
+    return f"train {record.train_loss:.6g}  val {val}"
 
 
 def _duration(seconds: float) -> str:

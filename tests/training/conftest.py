@@ -37,3 +37,22 @@ def manifest(tmp_path_factory, repo_root) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+@pytest.fixture
+def train_job():
+    """``train_job(pairs, models, out, **changes)``: the :class:`~art2mus.training.train_job.TrainJob` of a
+    quick run (one epoch, 1 s segments, the CPU); ``changes`` set any other field."""
+    from art2mus.training.train_job import TrainJob
+
+    def make(pairs: Path, models: Path, out: Path, **changes) -> TrainJob:
+        settings = dict(
+            pairs=pairs, music_dir=None, gap_images=None, model_dir=models, out_dir=out, encoder="imagebind",
+            tokens=1, init_aligner=None, profile=None, epochs=1, batch_size=4, accumulation=1, lr=1e-4,
+            snr_gamma=None, loss_guidance=1.0, audio_norm="none", embedding_noise=None, segment_seconds=1.0,
+            max_segments=6, val_fraction=0.25, patience=0, seed=0, device="cpu", mixed_precision=None,
+            resume=False, overwrite=False,
+        )  # fmt: skip
+        return TrainJob(**{**settings, **changes})
+
+    return make

@@ -28,7 +28,7 @@ from art2mus.training.extraction import (
     extract_in_pieces,
     kept_items,
 )
-from art2mus.training.train_job import TrainJob, TrainJobError, run_train_job
+from art2mus.training.train_job import TrainJobError, run_train_job
 
 FINGERPRINT = "0123456789abcdef01234567"
 
@@ -152,25 +152,16 @@ def test_a_music_only_extraction_keeps_its_skipped_tracks_across_an_interrupt(pi
     )
 
 
-def _job(pairs: Path, models: Path, out: Path, **changes) -> TrainJob:
-    settings = dict(
-        pairs=pairs, music_dir=None, gap_images=None, model_dir=models, out_dir=out, encoder="imagebind",
-        tokens=1, init_aligner=None, profile=None, epochs=1, batch_size=4, accumulation=1, lr=1e-4,
-        snr_gamma=None, loss_guidance=1.0, audio_norm="none", embedding_noise=None, segment_seconds=1.0,
-        max_segments=6, val_fraction=0.25, patience=0, seed=0, device="cpu", mixed_precision=None,
-        resume=False, overwrite=False,
-    )  # fmt: skip
-    return TrainJob(**{**settings, **changes})
-
-
-def test_train_interrupted_while_extracting_says_what_is_kept_and_continues(debug_models, manifest, tmp_path):
+def test_train_interrupted_while_extracting_says_what_is_kept_and_continues(
+    debug_models, manifest, tmp_path, train_job
+):
     def interrupt_at_pair_2(line: str) -> None:
         if line.startswith("embedding pairs: 2/4"):
             raise KeyboardInterrupt
 
     run = tmp_path / "run"
     with pytest.raises(ExtractionInterrupted) as stopped:
-        run_train_job(_job(manifest, debug_models, run), status=interrupt_at_pair_2)
+        run_train_job(train_job(manifest, debug_models, run), status=interrupt_at_pair_2)
     assert (stopped.value.kept, stopped.value.total) == (2, 4)
     assert str(stopped.value).startswith(
         "interrupted while extracting the dataset: 2 of 4 pairs are kept in "
@@ -179,14 +170,14 @@ def test_train_interrupted_while_extracting_says_what_is_kept_and_continues(debu
 
     reports, lines = [], []
     outcome = run_train_job(
-        _job(manifest, debug_models, run, resume=True), report=reports.append, status=lines.append
+        train_job(manifest, debug_models, run, resume=True), report=reports.append, status=lines.append
     )
     assert any(line.startswith("continuing the interrupted extraction: 2 of 4 pairs") for line in reports)
     assert [line.split()[2] for line in lines] == ["3/4", "4/4"]  # only the pairs not kept were embedded
     assert outcome.result.history and not (run / "dataset" / "pieces").exists()  # cleared once saved
 
     uninterrupted = tmp_path / "uninterrupted"
-    run_train_job(_job(manifest, debug_models, uninterrupted))
+    run_train_job(train_job(manifest, debug_models, uninterrupted))
     assert _files(run / "dataset") == _files(uninterrupted / "dataset")
     assert (
         PairDataset.load(run / "dataset").info["fingerprint"]
@@ -195,12 +186,12 @@ def test_train_interrupted_while_extracting_says_what_is_kept_and_continues(debu
 
     # other segment settings are other data: the pieces of the first settings are not used, and go
     with pytest.raises(ExtractionInterrupted) as stopped:
-        run_train_job(_job(manifest, debug_models, tmp_path / "b"), status=interrupt_at_pair_2)
+        run_train_job(train_job(manifest, debug_models, tmp_path / "b"), status=interrupt_at_pair_2)
     lines.clear()
     reports.clear()
     with pytest.raises(ExtractionInterrupted) as stopped:
         run_train_job(
-            _job(manifest, debug_models, tmp_path / "b", max_segments=1), report=reports.append,
+            train_job(manifest, debug_models, tmp_path / "b", max_segments=1), report=reports.append,
             status=lambda line: (lines.append(line), interrupt_at_pair_2(line)),
         )  # fmt: skip
     assert (
@@ -211,7 +202,7 @@ def test_train_interrupted_while_extracting_says_what_is_kept_and_continues(debu
     assert len(list((tmp_path / "b" / "dataset" / "pieces").iterdir())) == 1
 
 
-def test_a_bad_file_keeps_the_pairs_before_it(debug_models, manifest, tmp_path):
+def test_a_bad_file_keeps_the_pairs_before_it(debug_models, manifest, tmp_path, train_job):
     """A damaged image stops the extraction with its row named; the pairs before it are kept."""
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
@@ -222,7 +213,7 @@ def test_a_bad_file_keeps_the_pairs_before_it(debug_models, manifest, tmp_path):
         "id,image,audio\n" + "".join(f"{i},{image},{manifest.parent / audio}\n" for i, image, audio in rows)
     )
     with pytest.raises(TrainJobError, match="broken.png: not an image"):
-        run_train_job(_job(bad, debug_models, tmp_path / "run"))
+        run_train_job(train_job(bad, debug_models, tmp_path / "run"))
     folder = next((tmp_path / "run" / "dataset" / "pieces").iterdir())
     assert [(p.start, p.end) for p in complete_pieces(folder, folder.name)] == [(0, 2)]
 

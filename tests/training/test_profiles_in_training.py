@@ -187,10 +187,11 @@ def test_bad_training_input_is_a_sentence_naming_the_file(debug_models, pairs, t
 
 
 def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """The run's files, less OUT/.lock (every run takes it, and writes its pid there)."""
     return {
         str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in folder.rglob("*")
-        if p.is_file()
+        if p.is_file() and p.name != ".lock"
     }
 
 
