@@ -5,7 +5,8 @@
 - :mod:`.dataset` (the precomputed embeddings and music latents), :mod:`.features`, :mod:`.shards`;
 - :mod:`.aligner_step` (the denoising loss), :mod:`.trainer` (epochs, checkpoints, resume),
   :mod:`.distributed` (accelerate), :mod:`.modality_gap`, and :mod:`.train_job` (one ``art2mus train`` run
-  from its typed options);
+  from its typed options), with :mod:`.run_lock` (one run per output folder) and :mod:`.interrupts`
+  (Ctrl-C and SIGTERM keep what is done, and say so);
 - :mod:`.evaluate` (ImageBindScore and FAD; ``art2mus evaluate``).
 
 The commands themselves live in :mod:`art2mus.installation.cli` and import this package inside their
