@@ -12,14 +12,8 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import live_options
-from art2mus.installation.cli.shared import (
-    announce,
-    build_gallery,
-    event_printer,
-    load_or_exit,
-    panel_errors_as_messages,
-)
-from art2mus.installation.daemon import run_until_signalled
+from art2mus.installation.cli.shared import load_or_exit, run_gallery
+from art2mus.installation.daemon import DaemonSignals
 
 DEFAULT_WAV = Path("art2mus-demo.wav")
 
@@ -75,44 +69,38 @@ def command(duration: float | None, wav: Path | None, as_json: bool, panel_port:
     from art2mus.installation.audio.outputs import WavOutput
     from art2mus.installation.audio.portaudio import probe_output_device
 
-    path = demo_exhibit_path()
-    config = load_or_exit(path)
-    output = None
-    if wav is None and config.audio.output.type == "pyaudio":
-        device = probe_output_device(config.audio.output.device)
-        if device is None:
-            wav = DEFAULT_WAV
+    with DaemonSignals() as signals:  # stop and reload count from the first step, as for `art2mus run`
+        path = demo_exhibit_path()
+        config = load_or_exit(path)
+        output = None
+        if wav is None and config.audio.output.type == "pyaudio":
+            device = probe_output_device(config.audio.output.device)
+            if device is None:
+                wav = DEFAULT_WAV
+                click.echo(
+                    f"no sound card found (PortAudio lists no output device {config.audio.output.device!r}); "
+                    f"writing the mix to {wav.resolve()}",
+                    err=True,
+                )
+            elif not as_json:
+                click.echo(f"playing on {device!r}", err=True)
+        if wav is not None:
+            output = WavOutput(wav, realtime=True)
+        panel = config.control_panel
+        if panel_port is None and panel.enabled and not _can_listen(panel.host, panel.port):
+            # the demo is the first command on a new machine: a port some other program holds must not stop it
+            panel_port = 0
             click.echo(
-                f"no sound card found (PortAudio lists no output device {config.audio.output.device!r}); "
-                f"writing the mix to {wav.resolve()}",
+                f"port {panel.port} is in use: the control panel takes a free port instead (its address follows; "
+                "--panel-port N chooses one)",
                 err=True,
             )
-        elif not as_json:
-            click.echo(f"playing on {device!r}", err=True)
-    if wav is not None:
-        output = WavOutput(wav, realtime=True)
-    panel = config.control_panel
-    if panel_port is None and panel.enabled and not _can_listen(panel.host, panel.port):
-        # the demo is the first command on a new machine: a port some other program holds must not stop it
-        panel_port = 0
-        click.echo(
-            f"port {panel.port} is in use: the control panel takes a free port instead (its address follows; "
-            "--panel-port N chooses one)",
-            err=True,
+        if not as_json:
+            click.echo(
+                f"{config.collection.name}: {len(config.artworks)} artworks, camera {config.camera.path.name}; "
+                "Ctrl-C to stop",
+                err=True,
+            )
+        run_gallery(
+            signals, config, as_json=as_json, duration=duration, output=output, control_panel_port=panel_port
         )
-    if not as_json:
-        click.echo(
-            f"{config.collection.name}: {len(config.artworks)} artworks, camera {config.camera.path.name}; "
-            "Ctrl-C to stop",
-            err=True,
-        )
-    gallery = panel_errors_as_messages(
-        lambda: build_gallery(
-            config,
-            quiet=as_json,
-            output=output,
-            on_event=event_printer(config, as_json),
-            control_panel_port=panel_port,
-        )
-    )
-    panel_errors_as_messages(lambda: run_until_signalled(gallery, duration, announce))

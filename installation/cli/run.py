@@ -1,7 +1,8 @@
 """``art2mus run EXHIBIT``: run an installation (camera -> recognition -> soundscapes -> speakers).
 
 The pieces it shares with ``simulate`` and ``demo`` are in :mod:`.shared`; the process life (stop on
-SIGINT/SIGTERM, reload on SIGHUP) is :func:`art2mus.installation.daemon.run_until_signalled`.
+SIGINT/SIGTERM, reload on SIGHUP, from the first step of the start on) is
+:class:`art2mus.installation.daemon.DaemonSignals`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import live_options
-from art2mus.installation.cli.shared import (
-    announce,
-    build_gallery,
-    event_printer,
-    load_or_exit,
-    panel_errors_as_messages,
-)
+from art2mus.installation.cli.shared import load_or_exit, run_gallery
 
 logger = logging.getLogger(__name__)
 
@@ -42,22 +37,19 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
     re-reads EXHIBIT; a file with problems is reported and the running configuration stays.
     """
     from art2mus.installation.config.files import unwritable_folders
-    from art2mus.installation.daemon import run_until_signalled
+    from art2mus.installation.daemon import DaemonSignals
     from art2mus.installation.instance_lock import AlreadyRunning, InstanceLock
 
-    config = load_or_exit(exhibit)
-    for warning in unwritable_folders(config):  # it plays, but makes again at every start what it cannot keep
-        logger.warning("%s: %s", exhibit, warning)
-    # the whole path: the lock file keeps it for a second daemon's message, which may share the cache folder
-    lock = InstanceLock(config.cache.dir, str(exhibit.resolve()))
-    try:  # one daemon per exhibit: a second one would drive the same speakers and cache
-        lock.acquire()
-    except AlreadyRunning as exc:
-        raise click.ClickException(str(exc)) from None
-    with lock:
-        gallery = panel_errors_as_messages(
-            lambda: build_gallery(
-                config, quiet=as_json, on_event=event_printer(config, as_json), control_panel_port=panel_port
-            )
-        )
-        panel_errors_as_messages(lambda: run_until_signalled(gallery, duration, announce))
+    with DaemonSignals() as signals:  # a first start takes minutes: systemctl stop and reload count from here
+        config = load_or_exit(exhibit)
+        # it plays, but makes again at every start what it cannot keep
+        for warning in unwritable_folders(config):
+            logger.warning("%s: %s", exhibit, warning)
+        # the whole path: the lock file keeps it for a second daemon's message, which may share the cache folder
+        lock = InstanceLock(config.cache.dir, str(exhibit.resolve()))
+        try:  # one daemon per exhibit: a second one would drive the same speakers and cache
+            lock.acquire()
+        except AlreadyRunning as exc:
+            raise click.ClickException(str(exc)) from None
+        with lock:
+            run_gallery(signals, config, as_json=as_json, duration=duration, control_panel_port=panel_port)

@@ -95,10 +95,14 @@ def event_printer(exhibit: Any, as_json: bool) -> EventPrinter:
     return EventPrinter(exhibit, as_json)
 
 
-def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
+def build_gallery(exhibit: Any, *, quiet: bool, check: Callable[[], None] | None = None, **kwargs: Any) -> Any:
     """A built :class:`Gallery`; soundscape rendering shows a progress bar on a terminal. Under systemd
     (``NOTIFY_SOCKET``) each step of the start, and each soundscape made, is also sent as the unit's
-    ``STATUS=`` line, so ``systemctl status`` says what a long first start is doing."""
+    ``STATUS=`` line, so ``systemctl status`` says what a long first start is doing.
+
+    ``check()``, when given, is called between the steps and between the soundscapes too (the daemon's: a
+    stop asked for during the start ends it there). A start cut short (an error, Ctrl-C, a stop) stops the
+    generator process it had begun."""
     from art2mus.installation.gallery import Gallery
     from art2mus.installation.watchdog import SystemdNotifier
 
@@ -110,24 +114,44 @@ def build_gallery(exhibit: Any, *, quiet: bool, **kwargs: Any) -> Any:
     total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
     notifier = SystemdNotifier()
 
-    with interrupt_kept() as check, notifier.progress_as_status():  # the photo checks' and index build's too
+    try:
+        with interrupt_kept() as interrupted, notifier.progress_as_status():  # the photo checks' and index build's too
 
-        def stage(text: str) -> None:
-            check()
-            if notifier.enabled:
-                notifier.status(text)
+            def checks() -> None:
+                interrupted()
+                if check is not None:
+                    check()
 
-        _build(
-            gallery,
-            notifier,
-            total,
-            quiet=quiet,
-            realtime=realtime,
-            panel_port=panel_port,
-            stage=stage,
-            check=check,
-        )
+            def stage(text: str) -> None:
+                checks()
+                if notifier.enabled:
+                    notifier.status(text)
+
+            _build(
+                gallery,
+                notifier,
+                total,
+                quiet=quiet,
+                realtime=realtime,
+                panel_port=panel_port,
+                stage=stage,
+                check=checks,
+            )
+    except BaseException:
+        gallery.close()
+        raise
     return gallery
+
+
+def run_gallery(signals: Any, exhibit: Any, *, as_json: bool, duration: float | None, **kwargs: Any) -> None:
+    """``run`` and ``demo``: build the gallery of ``exhibit`` (:func:`build_gallery` with ``kwargs``; what
+    plays printed) and run it under the daemon's ``signals`` (a
+    :class:`~art2mus.installation.daemon.DaemonSignals`) until a stop or ``duration`` seconds."""
+
+    def build(check: Callable[[], None]) -> Any:
+        return build_gallery(exhibit, quiet=as_json, on_event=event_printer(exhibit, as_json), check=check, **kwargs)
+
+    panel_errors_as_messages(lambda: signals.run(build, duration, announce))
 
 
 @contextlib.contextmanager
