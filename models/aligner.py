@@ -29,15 +29,20 @@ import torch
 from torch import nn
 
 from art2mus.models.encoders.base import EncoderSpec, ImageEncoder
+from art2mus.models.model_dir import (
+    ALIGNER_CONFIG_FILE,
+    ALIGNER_FORMAT_NAME,
+    ALIGNER_FORMAT_VERSION,
+    ALIGNER_WEIGHTS_FILE,
+    FULL_SIZE_ENCODERS,
+    read_aligner_config,
+)
 
 logger = logging.getLogger(__name__)
 
-#: the folder format this code writes; loading refuses folders written by a newer format.
-ALIGNER_FORMAT_VERSION = 1
-#: marks a config.json as an aligner's (so a wrong folder gives a clear error, not a KeyError).
-ALIGNER_FORMAT_NAME = "art2mus-aligner"
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
+#: the folder's two files (the format's constants live in the torch-free model_dir, which validate reads)
+CONFIG_FILE = ALIGNER_CONFIG_FILE
+WEIGHTS_FILE = ALIGNER_WEIGHTS_FILE
 #: output normalisations an aligner may apply to its tokens.
 OUTPUT_NORMS = ("none", "layernorm")
 #: largest v1 ``.pt`` file :func:`import_v1_aligner` reads (the published ones are ~6 and ~25 MB).
@@ -198,37 +203,14 @@ class ImageAligner(nn.Module):
 
     @staticmethod
     def read_config(directory: str | Path) -> dict[str, Any]:
-        """Read and validate an aligner folder's ``config.json`` (no weights are loaded).
+        """Read and validate an aligner folder's ``config.json`` (no weights are loaded); see
+        :func:`~art2mus.models.model_dir.read_aligner_config`.
 
         Raises:
             FileNotFoundError: the folder or its ``config.json`` is missing.
             ValueError: the file is not an aligner config, or was written by a newer format version.
         """
-        folder = Path(directory)
-        if folder.is_file():
-            folder = folder.parent
-        path = folder / CONFIG_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"aligner config {path} not found (expected {CONFIG_FILE} + {WEIGHTS_FILE})"
-            )
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"aligner config {path} is not valid JSON: {exc}") from exc
-        if not isinstance(document, dict) or document.get("format") != ALIGNER_FORMAT_NAME:
-            raise ValueError(
-                f'{path} is not an art2mus aligner config (expected "format": "{ALIGNER_FORMAT_NAME}")'
-            )
-        version = document.get("format_version")
-        if not isinstance(version, int) or not 1 <= version <= ALIGNER_FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: format_version {version!r} is not supported; this art2mus reads versions "
-                f"1 to {ALIGNER_FORMAT_VERSION} (upgrade art2mus to load newer aligners)"
-            )
-        if not isinstance(document.get("config"), dict):
-            raise ValueError(f'{path}: field "config" must be an object of ImageAligner arguments')
-        return document
+        return read_aligner_config(directory)
 
     @classmethod
     def load(
@@ -345,9 +327,11 @@ def import_v1_aligner(
     checkpoint: str | Path,
     directory: str | Path,
     *,
-    encoder_name: str = "imagebind",
+    encoder_name: str = FULL_SIZE_ENCODERS["imagebind"].name,
     lm_dim: int = 768,
+    embedding_dim: int | None = None,
     metadata: Mapping[str, Any] | None = None,
+    lm_dim_name: str = "lm_dim",
 ) -> Path:
     """Convert an Art2Mus v1 ``ImageProjectionLayer`` state dict (``.pt``) into an aligner folder.
 
@@ -357,9 +341,14 @@ def import_v1_aligner(
     folder gets the ``art2mus-v1`` conditioning profile.
 
     Args:
-        encoder_name, lm_dim: the embedding space and GPT-2 width (v1: ImageBind huge, 768).
+        encoder_name, lm_dim: the embedding space and GPT-2 width (v1: ``imagebind_huge``, the name the
+            ImageBind encoder gives ImageBind huge, and 768).
+        embedding_dim: that encoder's embedding size, when known: a checkpoint for another size is refused.
+        lm_dim_name: what ``lm_dim`` is called where the caller sets it (``--lm-dim`` on the command line),
+            for the message that asks to set it.
 
     Raises:
+        AlignerMismatchError: the checkpoint takes embeddings of another size than ``embedding_dim``.
         ValueError: the file is truncated, not a torch checkpoint, or not a v1 state dict (the message
             names the file and what was expected).
     """
@@ -398,7 +387,13 @@ def import_v1_aligner(
         )
     if w2.shape[0] % lm_dim:
         raise ValueError(
-            f"{path}: projection2 gives {w2.shape[0]} values, not a whole number of {lm_dim}-d tokens (set lm_dim)"
+            f"{path}: projection2 gives {w2.shape[0]} values, not a whole number of {lm_dim}-d tokens: set "
+            f"{lm_dim_name} to the width of the GPT-2 it was trained for (v1: 768)"
+        )
+    if embedding_dim is not None and w1.shape[1] != embedding_dim:
+        raise AlignerMismatchError(
+            f"{path}: projection1 takes {w1.shape[1]}-d embeddings, but encoder {encoder_name!r} gives "
+            f"{embedding_dim}-d: the checkpoint was trained for another encoder"
         )
     aligner = ImageAligner(
         encoder_name,

@@ -88,7 +88,10 @@ class Art2MusGeneratorConfig(StrictModel):
     )
     aligner: DirPath | None = Field(
         None,
-        description="Aligner checkpoint folder (config.json + model.safetensors); default: the model directory's.",
+        description="Aligner folder (config.json + model.safetensors); a relative path is relative to this YAML "
+        "file. Default: the model directory's aligner for `encoder`: aligners/default (a link: `ln -sfn NAME "
+        "aligners/default`; `art2mus models pull` links art2mus-v1-4tok), else the only one there; with several "
+        "and no default, set this (validate lists them).",
     )
     encoder: Literal[ENCODERS] = Field(  # type: ignore[valid-type] - the encoders' table, at run time
         "imagebind", description="Image encoder the aligner was trained for."
@@ -522,38 +525,14 @@ def base_model_key(settings: dict[str, Any]) -> str:
 
 
 def default_aligner(model_dir: Any, spec: Any) -> Path:
-    """The installed aligner for encoder ``spec``: the one named ``default`` if it fits, else the only match.
+    """The installed aligner for encoder ``spec``: :meth:`~art2mus.models.model_dir.ModelDir.default_aligner`
+    (``aligners/default`` if it fits, else the only match), worded for both ways of setting one.
 
     Raises:
         FileNotFoundError: no installed aligner was trained for ``spec``, or several were and none is
-            named ``default`` (the message lists them; choose one with ``aligner:``).
+            named ``default`` (the message lists them and says how to choose one).
     """
-    from art2mus.models.aligner import ImageAligner
-
-    matches = []
-    for folder in model_dir.list_aligner_dirs():
-        try:
-            config = ImageAligner.read_config(folder)["config"]
-        except (OSError, ValueError) as exc:
-            logger.warning("skipping aligner %s: %s", folder, exc)
-            continue
-        if config.get("encoder_name") == spec.name and int(config.get("embedding_dim", -1)) == spec.dim:
-            matches.append(folder)
-    named = [m for m in matches if m.name == "default"]
-    if named:
-        return named[0]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise FileNotFoundError(
-            f"no aligner for encoder {spec.name!r} (dim {spec.dim}) in {model_dir.describe(model_dir.aligners_dir)}; "
-            "train one or set `aligner:`"
-        )
-    names = ", ".join(m.name for m in matches)
-    raise FileNotFoundError(
-        f"several aligners fit encoder {spec.name!r} in {model_dir.describe(model_dir.aligners_dir)} ({names}); "
-        "choose one with `aligner:`"
-    )
+    return model_dir.default_aligner(spec, "`aligner:` in an exhibit or --aligner on the command line")
 
 
 class _DenoisingBar:

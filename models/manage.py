@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from art2mus.models.encoders.base import EncoderSpec
 from art2mus.models.model_dir import (
+    FULL_SIZE_ENCODERS,
     V1_ALIGNERS,
     V1_LICENCE,
     HubUnreachableError,
@@ -98,22 +100,72 @@ def pull_models(mdir: ModelDir, only: Iterable[str], force: bool, report: Report
             bar.close()
 
 
-def import_v1(
-    mdir: ModelDir, checkpoint: Path, name: str, encoder_name: str, lm_dim: int, force: bool
-) -> Path:
-    """Convert a v1 image-projection state dict into ``aligners/<name>`` (profile ``art2mus-v1``).
+def v1_encoder(mdir: ModelDir, encoder: str) -> tuple[str, EncoderSpec]:
+    """The encoder kind and embedding space ``import-v1 --encoder`` names: ``imagebind`` or ``clip`` (the
+    model directory's encoder of that kind, else the full-size one ``pull`` fetches), or the name of one of
+    those spaces (``imagebind_huge``, ``clip-vit-large-patch14``, an installed build's: ``imagebind_debug``...).
+
+    Raises ``ValueError`` naming the accepted values."""
+    choices: dict[str, tuple[str, EncoderSpec]] = {}
+    for kind, full_size in FULL_SIZE_ENCODERS.items():
+        here = mdir.encoder_spec(kind)
+        choices[kind] = (kind, here or full_size)
+        for spec in (full_size, here):
+            if spec is not None:
+                choices.setdefault(spec.name, (kind, spec))
+    if encoder not in choices:
+        raise ValueError(
+            f"--encoder {encoder!r} is not an encoder of {mdir.describe()}: expected one of {', '.join(choices)}"
+        )
+    return choices[encoder]
+
+
+def import_v1(mdir: ModelDir, checkpoint: Path, name: str, encoder: str, lm_dim: int, force: bool) -> Path:
+    """Convert a v1 image-projection state dict into ``aligners/<name>`` (profile ``art2mus-v1``), for the
+    encoder ``encoder`` (see :func:`v1_encoder`) and GPT-2 width ``lm_dim``.
+
+    A checkpoint that would not play in this model directory is refused (a 1024-d one beside a debug
+    ImageBind, 768-d tokens beside a 24-d GPT-2): it was imported without a word, listed as present, and
+    failed only when a soundscape was rendered. ``force`` imports it anyway, and replaces an existing
+    aligner of that name.
 
     Raises ``FileExistsError`` when that aligner exists and ``force`` is off, ``FileNotFoundError`` and
-    ``ValueError`` for a missing or unreadable checkpoint.
+    ``ValueError`` (:class:`~art2mus.models.aligner.AlignerMismatchError` included) for a missing,
+    unreadable or unfitting checkpoint.
     """
-    from art2mus.models.aligner import import_v1_aligner
+    from art2mus.models.aligner import AlignerMismatchError, import_v1_aligner
+    from art2mus.models.profiles import get_profile
 
+    kind, spec = v1_encoder(mdir, encoder)
     target = mdir.aligners_dir / name
     if target.exists() and not force:
         raise FileExistsError(f"{target} already exists; choose another --name or pass --force")
-    return import_v1_aligner(
-        checkpoint, target, encoder_name=encoder_name, lm_dim=lm_dim, metadata={"licence": V1_LICENCE}
-    )
+    base = get_profile("art2mus-v1").base_model
+    installed = mdir.language_model_dim(base)
+    if not force and installed is not None and installed != lm_dim:
+        raise AlignerMismatchError(
+            f"--lm-dim {lm_dim}: the GPT-2 of {base} in {mdir.describe()} takes {installed}-d tokens, so the "
+            f"aligner could not play here (set --lm-dim {installed} if the checkpoint was made for it; --force "
+            "imports it anyway)"
+        )
+    here = mdir.encoder_spec(kind)
+    if not force and here is not None and here != spec:
+        raise AlignerMismatchError(
+            f"--encoder {encoder}: the {kind} encoder in {mdir.describe()} is {here.name!r} ({here.dim}-d), so "
+            f"an aligner for {spec.name!r} could not play here (--force imports it anyway)"
+        )
+    try:
+        return import_v1_aligner(
+            checkpoint,
+            target,
+            encoder_name=spec.name,
+            lm_dim=lm_dim,
+            embedding_dim=None if force else spec.dim,
+            metadata={"licence": V1_LICENCE},
+            lm_dim_name="--lm-dim",
+        )
+    except AlignerMismatchError as exc:
+        raise AlignerMismatchError(f"{exc} (--force imports it anyway)") from exc
 
 
 def export_onnx(

@@ -11,6 +11,8 @@ checkpoint from its URL), then the folder can be copied to an air-gapped gallery
       imagebind/                imagebind_huge.pth (upstream state dict)
       clip-vit-large-patch14/   transformers layout of openai/clip-vit-large-patch14
       aligners/<name>/          config.json + model.safetensors (see art2mus.models.aligner)
+      aligners/default          the aligner an art2mus generator without ``aligner:`` plays when several fit
+                                its encoder (``pull`` links it to art2mus-v1-4tok)
       downloads/v1/             the authors' v1 .pt files as downloaded, and SHA256SUMS recorded on first download
 
 This module imports no torch: the CLI lists models without loading any.
@@ -25,7 +27,9 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from art2mus.models.encoders.base import EncoderSpec
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,31 @@ V1_LICENCE = "no licence stated by the authors (github.com/justivanr/art2mus_); 
 #: the commit of github.com/justivanr/art2mus_ the v1 aligners are pulled from (pinned: checksums stay valid).
 V1_COMMIT = "21ab344a4299ae22ace203f54dbbc7e236d0b666"
 V1_RAW = f"https://raw.githubusercontent.com/justivanr/art2mus_/{V1_COMMIT}/art2mus_weights/"
+
+#: marks a config.json as an aligner's (so a wrong folder gives a clear error, not a KeyError).
+ALIGNER_FORMAT_NAME = "art2mus-aligner"
+#: the aligner folder format this code writes; reading refuses folders written by a newer format.
+ALIGNER_FORMAT_VERSION = 1
+ALIGNER_CONFIG_FILE = "config.json"
+ALIGNER_WEIGHTS_FILE = "model.safetensors"
+#: the folder under ``aligners/`` an art2mus generator without ``aligner:`` plays when several fit its encoder.
+DEFAULT_ALIGNER = "default"
+#: the v1 aligner ``pull`` makes the default (a ``default`` link), when no other ImageBind aligner is there.
+DEFAULT_V1_ALIGNER = "art2mus-v1-4tok"
+#: largest aligner config.json read (one with an input_shift of 1024 values is ~25 KB).
+MAX_ALIGNER_CONFIG_BYTES = 4 * 1024 * 1024
+#: largest model config.json read (encoder and GPT-2 configs are a few KB).
+MAX_MODEL_CONFIG_BYTES = 1024 * 1024
+#: largest safetensors header read (an aligner's, of 4 to 6 tensors, is under 1 KB).
+MAX_SAFETENSORS_HEADER_BYTES = 1024 * 1024
+#: the embedding spaces of the full-size encoders ``pull`` fetches (an ``imagebind/`` folder without a
+#: config.json holds ImageBind huge).
+FULL_SIZE_ENCODERS = {
+    "imagebind": EncoderSpec("imagebind_huge", 1024),
+    "clip": EncoderSpec("clip-vit-large-patch14", 768),
+}
+#: CLIP (hidden_size, num_hidden_layers) -> the size word of OpenAI's model names.
+_CLIP_SIZE_NAMES = {(768, 12): "base", (1024, 24): "large", (1280, 32): "huge"}
 
 
 @dataclass(frozen=True)
@@ -198,31 +227,271 @@ def default_model_dir(environ: Mapping[str, str] | None = None) -> Path:
     return choose_model_dir(None, environ).path
 
 
-def aligner_problem(folder: Path, encoder: str) -> str | None:
-    """What keeps the aligner folder ``folder`` from working with the image encoder ``encoder``
-    (``imagebind``, ``clip`` or ``onnx``), from its ``config.json`` alone (no weights read, no torch: for
-    ``validate``); None when nothing does. An aligner trained for one encoder family with the other one
-    set passed ``validate`` and ``doctor`` and failed only when a soundscape was rendered."""
-    path = folder / "config.json"
+def _read_json(path: Path, limit: int, what: str) -> Any:
+    """The JSON document at ``path``, at most ``limit`` bytes. Raises FileNotFoundError, OSError and
+    ValueError (too large, not UTF-8, not JSON), each naming the file."""
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"{what} {path} is {size} bytes, larger than any such file (limit {limit})")
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError
+        raise ValueError(f"{what} {path} is not valid JSON: {exc}") from exc
+
+
+def read_aligner_config(directory: str | Path) -> dict[str, Any]:
+    """Read and check an aligner folder's ``config.json`` (no weights read, no torch).
+
+    Aligners imported with the encoder name ``imagebind`` (what ``pull`` and ``import-v1`` recorded for
+    ImageBind huge, 1024-d, whose loaded encoder is named ``imagebind_huge``) read as ``imagebind_huge``:
+    under the old name they matched no encoder and could not load.
+
+    Raises:
+        FileNotFoundError: the folder or its ``config.json`` is missing.
+        ValueError: the file is not an aligner config, or was written by a newer format version.
+    """
+    folder = Path(directory)
+    if folder.is_file():
+        folder = folder.parent
+    path = folder / ALIGNER_CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"aligner config {path} not found (an aligner folder holds {ALIGNER_CONFIG_FILE} and "
+            f"{ALIGNER_WEIGHTS_FILE})"
+        )
+    document = _read_json(path, MAX_ALIGNER_CONFIG_BYTES, "aligner config")
+    if not isinstance(document, dict) or document.get("format") != ALIGNER_FORMAT_NAME:
+        raise ValueError(
+            f'{path} is not an art2mus aligner config (expected "format": "{ALIGNER_FORMAT_NAME}")'
+        )
+    version = document.get("format_version")
+    if not isinstance(version, int) or not 1 <= version <= ALIGNER_FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format_version {version!r} is not supported; this art2mus reads versions "
+            f"1 to {ALIGNER_FORMAT_VERSION} (upgrade art2mus to load newer aligners)"
+        )
+    config = document.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f'{path}: field "config" must be an object of ImageAligner arguments')
+    if config.get("encoder_name") == "imagebind" and config.get("embedding_dim") == 1024:
+        config["encoder_name"] = FULL_SIZE_ENCODERS["imagebind"].name
+        if isinstance(document.get("encoder"), dict):
+            document["encoder"]["name"] = config["encoder_name"]
+    return document
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes a ``.safetensors`` file records, from its header alone (no torch, no data read):
+    the header is JSON after its length in 8 little-endian bytes, and its offsets give the file's size.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: not a safetensors file, or its size is not the one its header describes (a truncated
+            or damaged copy).
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+        if not 0 < length <= min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
+            raise ValueError(f"{path} ({size} bytes) is not a safetensors file: it has no readable header")
+        raw = handle.read(length)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError
+        raise ValueError(f"{path}: the safetensors header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: the safetensors header is not a JSON object")
+    shapes, data_end = {}, 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shapes[name] = tuple(int(d) for d in info["shape"])
+            _, end = (int(offset) for offset in info["data_offsets"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ValueError(
+                f"{path}: tensor {name!r} of the safetensors header has no shape or offsets"
+            ) from exc
+        data_end = max(data_end, end)
+    if 8 + length + data_end != size:
+        raise ValueError(
+            f"{path} is {size} bytes, but its header describes {8 + length + data_end}: the file is truncated "
+            "or damaged; copy it again (or save the aligner again)"
+        )
+    return shapes
+
+
+def _positive_int(config: dict[str, Any], key: str, default: int | None) -> int:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'"config"."{key}" must be a positive integer, got {value!r}')
+    return value
+
+
+def aligner_weight_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of an ``ImageAligner`` with the constructor arguments ``config`` (its config.json's
+    ``"config"``): ``proj_in`` (hidden, embedding_dim), ``proj_out`` (n_tokens * lm_dim, hidden) and, with
+    ``output_norm: layernorm``, ``norm`` (lm_dim).
+
+    Raises:
+        ValueError: a dimension that is not a positive integer.
+    """
+    embedding_dim = _positive_int(config, "embedding_dim", None)
+    lm_dim = _positive_int(config, "lm_dim", 768)
+    n_tokens = _positive_int(config, "n_tokens", 1)
+    hidden = 2 * lm_dim if config.get("hidden_dim") is None else _positive_int(config, "hidden_dim", None)
+    shapes = {
+        "proj_in.weight": (hidden, embedding_dim),
+        "proj_in.bias": (hidden,),
+        "proj_out.weight": (n_tokens * lm_dim, hidden),
+        "proj_out.bias": (n_tokens * lm_dim,),
+    }
+    if config.get("output_norm") == "layernorm":
+        shapes.update({"norm.weight": (lm_dim,), "norm.bias": (lm_dim,)})
+    return shapes
+
+
+def _weights_mismatch(
+    folder: Path,
+    config: dict[str, Any],
+    expected: dict[str, tuple[int, ...]],
+    found: dict[str, tuple[int, ...]],
+) -> str:
+    """What differs between the weights ``config`` describes and those ``model.safetensors`` holds."""
+    weights, described = folder / ALIGNER_WEIGHTS_FILE, folder / ALIGNER_CONFIG_FILE
+    if set(expected) != set(found):
+        return (
+            f"{weights} does not hold the tensors {described} describes: missing "
+            f"{sorted(set(expected) - set(found)) or 'none'}, unexpected {sorted(set(found) - set(expected)) or 'none'}"
+        )
+    name = next(n for n in expected if expected[n] != found[n])
+    lm_dim = int(config.get("lm_dim", 768))
+    hint = ""
+    if name.startswith("proj_out") and found[name][0] % lm_dim == 0:
+        hint = f" (they make {found[name][0] // lm_dim} tokens of {lm_dim}-d)"
+    elif name == "proj_in.weight" and len(found[name]) == 2:
+        hint = f" (they take {found[name][1]}-d embeddings)"
+    return (
+        f"{described} describes {config.get('n_tokens', 1)} x {lm_dim}-d tokens from {config.get('embedding_dim')}-d "
+        f"embeddings ({name} {expected[name]}), but {weights} holds {name} {found[name]}{hint}: the config was "
+        "edited or belongs to other weights, and the aligner cannot load"
+    )
+
+
+def aligner_problem(
+    folder: Path,
+    encoder: str,
+    encoder_spec: EncoderSpec | None = None,
+    lm_dim: int | None = None,
+    encoder_where: str = "",
+    lm_where: str = "",
+) -> str | None:
+    """What keeps the aligner folder ``folder`` from loading with the image encoder ``encoder``
+    (``imagebind``, ``clip`` or ``onnx``); None when nothing does. Cheap (for ``validate``): its config.json
+    and the header of its weights are read, never the weights, and no torch is imported.
+
+    Checked: the config, the tensors the weights file holds and its size against the config's
+    dimensions, the encoder family, and, when given, the embedding space ``encoder_spec`` of the encoder
+    it will run with (found ``encoder_where``) and the width ``lm_dim`` of the language model (GPT-2,
+    found ``lm_where``). Each of these passed ``validate`` and ``doctor`` and failed only when a soundscape
+    was rendered, so the room played its fallback.
+    """
+    try:
+        document = read_aligner_config(folder)
     except FileNotFoundError:
-        return f"{folder} holds no config.json (an aligner folder holds config.json and model.safetensors)"
+        return f"{folder} holds no {ALIGNER_CONFIG_FILE} (an aligner folder holds {ALIGNER_CONFIG_FILE} and {ALIGNER_WEIGHTS_FILE})"
     except (OSError, ValueError) as exc:
-        return f"{path} cannot be read as JSON: {exc}"
-    if not isinstance(document, dict) or document.get("format") != "art2mus-aligner":
-        return f'{path} is not an art2mus aligner config (expected "format": "art2mus-aligner")'
-    if not (folder / "model.safetensors").is_file():
-        return f"{folder} lacks model.safetensors"
-    encoder_info = document.get("encoder") if isinstance(document.get("encoder"), dict) else {}
-    config = document.get("config") if isinstance(document.get("config"), dict) else {}
-    trained_for = str(encoder_info.get("name") or config.get("encoder_name") or "")
+        return str(exc)
+    weights = folder / ALIGNER_WEIGHTS_FILE
+    if not weights.is_file():
+        return f"{folder} lacks {ALIGNER_WEIGHTS_FILE}"
+    config = document["config"]
+    trained_for = str(config.get("encoder_name") or "")
     family = next((f for f in ("imagebind", "clip") if trained_for.startswith(f)), None)
     if encoder in ("imagebind", "clip") and family is not None and family != encoder:
         return (
             f"this aligner was trained for the {family} image encoder ({trained_for}), but encoder is "
             f"{encoder!r}: set encoder: {family}, or choose an aligner trained for {encoder}"
         )
+    try:
+        expected = aligner_weight_shapes(config)
+        found = safetensors_shapes(weights)
+    except ValueError as exc:
+        return f"{folder / ALIGNER_CONFIG_FILE}: {exc}" if str(exc).startswith('"config"') else str(exc)
+    except OSError as exc:
+        return f"{weights} cannot be read: {exc.strerror or exc}"
+    if expected != found:
+        return _weights_mismatch(folder, config, expected, found)
+    embedding_dim, tokens_dim = config["embedding_dim"], config.get("lm_dim", 768)
+    if encoder_spec is not None and (trained_for, embedding_dim) != (encoder_spec.name, encoder_spec.dim):
+        return (
+            f"this aligner was trained for encoder {trained_for!r} ({embedding_dim}-d embeddings), but the "
+            f"{encoder} encoder{encoder_where} is {encoder_spec.name!r} ({encoder_spec.dim}-d): choose an aligner "
+            f"trained for {encoder_spec.name!r}, or install the encoder this one was trained for"
+        )
+    if lm_dim is not None and tokens_dim != lm_dim:
+        return (
+            f"this aligner produces {tokens_dim}-d tokens, but the language model (GPT-2){lm_where} takes "
+            f"{lm_dim}-d tokens: it was made for another AudioLDM2 build"
+        )
+    return None
+
+
+def _clip_spec(config: dict[str, Any]) -> EncoderSpec | None:
+    """The embedding space of a CLIP config.json (a ``CLIPConfig``'s vision half, or a ``CLIPVisionConfig``),
+    named as the CLIP encoder names it (``clip-vit-large-patch14``, ``clip-vit-h32-l2-patch32`` for a debug
+    build); None when the file leaves a dimension to transformers' defaults."""
+    vision = config.get("vision_config") if isinstance(config.get("vision_config"), dict) else config
+    keys = ("hidden_size", "num_hidden_layers", "patch_size", "image_size", "projection_dim")
+    values = [vision.get(key) for key in keys]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return None
+    hidden, layers, patch, image, dim = values
+    size = _CLIP_SIZE_NAMES.get((hidden, layers), f"h{hidden}-l{layers}")
+    return EncoderSpec(f"clip-vit-{size}-patch{patch}" + ("" if image == 224 else f"-{image}"), dim)
+
+
+def encoder_spec_on_disk(kind: str, path: Path) -> EncoderSpec | None:
+    """The embedding space (name, dim) the encoder ``kind`` at ``path`` will have once loaded, from its
+    config files alone (no weights, no torch); None when its files are missing or do not say.
+
+    ``imagebind``: a folder's ``config.json`` (a debug or other build), else ``imagebind_huge.pth`` (ImageBind
+    huge, 1024-d); ``clip``: its ``config.json``; ``onnx``: the export's ``encoder.json``.
+
+    Raises:
+        OSError, ValueError: a config file that cannot be read as JSON (the message names it).
+    """
+    if not path.exists():
+        return None
+    directory = path if path.is_dir() else path.parent
+    if kind == "imagebind":
+        config_path = directory / "config.json"
+        if not config_path.is_file():
+            checkpoint = path if path.is_file() else directory / "imagebind_huge.pth"
+            return FULL_SIZE_ENCODERS["imagebind"] if checkpoint.is_file() else None
+        document = _read_json(config_path, MAX_MODEL_CONFIG_BYTES, "ImageBind config")
+        model = document.get("model") if isinstance(document, dict) else None
+        dim = model.get("out_embed_dim") if isinstance(model, dict) else None
+        if not isinstance(document.get("name"), str) or not isinstance(dim, int) or isinstance(dim, bool):
+            return None
+        return EncoderSpec(document["name"], dim)
+    if kind == "clip":
+        config_path = directory / "config.json"
+        if not config_path.is_file():
+            return None
+        document = _read_json(config_path, MAX_MODEL_CONFIG_BYTES, "CLIP config")
+        return _clip_spec(document) if isinstance(document, dict) else None
+    if kind == "onnx":
+        from art2mus.models.encoders.onnx import METADATA_FILE
+
+        if not (directory / METADATA_FILE).is_file():
+            return None
+        spec = _read_json(directory / METADATA_FILE, MAX_MODEL_CONFIG_BYTES, "ONNX encoder description")
+        spec = spec.get("spec") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("dim"), int):
+            return None
+        return EncoderSpec(str(spec.get("name")), spec["dim"])
     return None
 
 
@@ -486,7 +755,94 @@ class ModelDir:
     def list_aligner_dirs(self) -> list[Path]:
         if not self.aligners_dir.is_dir():
             return []
-        return sorted(p for p in self.aligners_dir.iterdir() if (p / "config.json").is_file())
+        return sorted(p for p in self.aligners_dir.iterdir() if (p / ALIGNER_CONFIG_FILE).is_file())
+
+    def aligners_for(self, spec: EncoderSpec) -> list[Path]:
+        """The installed aligners trained for the embedding space ``spec`` (unreadable ones are logged and
+        left out)."""
+        matches = []
+        for folder in self.list_aligner_dirs():
+            try:
+                config = read_aligner_config(folder)["config"]
+            except (OSError, ValueError) as exc:
+                logger.warning("skipping aligner %s: %s", folder, exc)
+                continue
+            if config.get("encoder_name") == spec.name and config.get("embedding_dim") == spec.dim:
+                matches.append(folder)
+        return matches
+
+    def default_aligner(self, spec: EncoderSpec, choose_with: str = "`aligner:`") -> Path:
+        """The aligner an art2mus generator without one plays for the encoder ``spec``: ``aligners/default``
+        if it was trained for ``spec``, else the only installed aligner that was.
+
+        Raises:
+            FileNotFoundError: none was trained for ``spec``, or several were and none is ``default``; the
+                message lists them and says how to choose: with ``choose_with`` (an exhibit's `aligner:`,
+                a command's `--aligner`), or by linking one as ``default``.
+        """
+        matches = self.aligners_for(spec)
+        named = [m for m in matches if m.name == DEFAULT_ALIGNER]
+        if named:
+            return named[0]
+        if len(matches) == 1:
+            return matches[0]
+        where = self.describe(self.aligners_dir)
+        if not matches:
+            installed = ", ".join(p.name for p in self.list_aligner_dirs())
+            others = f" (installed, for other encoders: {installed})" if installed else ""
+            raise FileNotFoundError(
+                f"no aligner for encoder {spec.name!r} (dim {spec.dim}) in {where}{others}; train one or "
+                f"set {choose_with}"
+            )
+        names = ", ".join(m.name for m in matches)
+        raise FileNotFoundError(
+            f"several aligners fit encoder {spec.name!r} (dim {spec.dim}) in {where}: {names}; choose one with "
+            f"{choose_with}, or make one the default: ln -sfn {matches[0].name} {self.aligners_dir / DEFAULT_ALIGNER}"
+        )
+
+    # --- what the files say, without loading them ---------------------------------------------------
+    def encoder_spec(self, kind: str, encoder_path: Path | None = None) -> EncoderSpec | None:
+        """The embedding space of encoder ``kind`` (at ``encoder_path``, default its folder here) as its
+        config files record it (:func:`encoder_spec_on_disk`); None when they are missing or unreadable
+        (loading the encoder reports that)."""
+        if encoder_path is None and kind not in ENCODER_ENTRIES:
+            return None
+        path = Path(encoder_path) if encoder_path is not None else self.path(ENCODER_ENTRIES[kind])
+        try:
+            return encoder_spec_on_disk(kind, path)
+        except (OSError, ValueError):
+            return None
+
+    def language_model_dim(self, key: str) -> int | None:
+        """The width of the GPT-2 (``language_model/config.json``) of the AudioLDM2 model ``key``; None when
+        it is not installed or its config does not say."""
+        try:
+            config = _read_json(
+                self.path(key) / "language_model" / "config.json", MAX_MODEL_CONFIG_BYTES, "config"
+            )
+        except (OSError, ValueError):
+            return None
+        dim = config.get("n_embd", config.get("hidden_size")) if isinstance(config, dict) else None
+        return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
+
+    def aligner_problem(
+        self, folder: Path, encoder: str, encoder_path: Path | None = None, profile: str | None = None
+    ) -> str | None:
+        """:func:`aligner_problem` for the aligner ``folder`` run with this directory's encoder ``encoder``
+        (or the one at ``encoder_path``) and the GPT-2 of the AudioLDM2 its conditioning profile (or
+        ``profile``) loads; None when it fits. Reads config files and a weights header only."""
+        from art2mus.models.profiles import get_profile
+
+        spec = self.encoder_spec(encoder, encoder_path)
+        encoder_where = f" at {encoder_path}" if encoder_path is not None else f" in {self.describe()}"
+        lm_dim, lm_where = None, ""
+        try:
+            base = get_profile(profile or read_aligner_config(folder).get("conditioning_profile")).base_model
+        except (OSError, ValueError):
+            base = None  # aligner_problem reports the config
+        if base is not None:
+            lm_dim, lm_where = self.language_model_dim(base), f" of {base} in {self.describe()}"
+        return aligner_problem(folder, encoder, spec, lm_dim, encoder_where, lm_where)
 
     # --- listing --------------------------------------------------------------------------------------
     def status(self) -> list[ModelStatus]:
@@ -503,7 +859,7 @@ class ModelDir:
                     present=not missing,
                     size_bytes=folder_size(folder),
                     licence=entry.licence,
-                    description=entry.description,
+                    description=self._description(key) if not missing else entry.description,
                     missing=missing,
                 )
             )
@@ -511,27 +867,52 @@ class ModelDir:
             rows.append(self._aligner_status(folder))
         return rows
 
-    def _aligner_status(self, folder: Path) -> ModelStatus:
+    def _description(self, key: str) -> str:
+        """The table's description of model ``key``, unless its files say it is another build (the debug
+        build, an encoder of other dimensions): then what is there."""
         try:
-            document = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            config = document.get("config", {})
+            debug_parts = _read_json(
+                self.root / "debug_build.json", MAX_MODEL_CONFIG_BYTES, "debug build record"
+            )
+            debug = isinstance(debug_parts, dict) and key in debug_parts.get("parts", {})
+        except (OSError, ValueError, AttributeError):
+            debug = False
+        kind = next((k for k, entry in ENCODER_ENTRIES.items() if entry == key), None)
+        spec = self.encoder_spec(kind) if kind is not None else None
+        if spec is not None and spec != FULL_SIZE_ENCODERS[kind]:
+            what = f"{kind} image encoder {spec.name} ({spec.dim}-d, as its config.json records), not {FULL_SIZE_ENCODERS[kind].name}"
+        elif debug and kind is None:
+            lm_dim = self.language_model_dim(key)
+            what = "tiny AudioLDM2 of the real layout" + (f" (GPT-2 {lm_dim}-d)" if lm_dim else "")
+        else:
+            return self.entries[key].description
+        return f"debug build, random weights: {what}" if debug else what
+
+    def _aligner_status(self, folder: Path) -> ModelStatus:
+        linked = os.readlink(folder) if folder.is_symlink() else None
+        try:
+            document = read_aligner_config(folder)
+            config = document["config"]
             encoder = document.get("encoder", {})
             metadata = document.get("metadata", {})
             description = (
                 f"aligner for {encoder.get('name')} ({encoder.get('dim')}-d) -> {config.get('n_tokens')} x "
                 f"{config.get('lm_dim')}-d tokens, profile {document.get('conditioning_profile', 'art2mus-music')}, "
-                f"origin: {metadata.get('origin', 'trained locally')}, format v{document.get('format_version')}"
+                f"origin: {metadata.get('origin', 'trained locally')}, "
+                f"aligner file format {document.get('format_version')}"
             )
             licence = str(metadata.get("licence", "see the aligner's training data"))
         except (OSError, ValueError, AttributeError) as exc:
             description, licence = f"unreadable config.json: {exc}", "unknown"
-        missing = [] if (folder / "model.safetensors").is_file() else ["model.safetensors"]
+        if folder.name == DEFAULT_ALIGNER:
+            description = f"the default aligner{f' (a link to {linked})' if linked else ''}: {description}"
+        missing = [] if (folder / ALIGNER_WEIGHTS_FILE).is_file() else [ALIGNER_WEIGHTS_FILE]
         return ModelStatus(
             key=f"aligners/{folder.name}",
             kind="aligner",
             path=folder,
             present=not missing,
-            size_bytes=folder_size(folder),
+            size_bytes=0 if linked else folder_size(folder),  # a link's files are counted at its target
             licence=licence,
             description=description,
             missing=missing,
@@ -607,7 +988,37 @@ class ModelDir:
         for key in v1_wanted:
             if self.pull_v1_aligner(key, force=force, progress=progress, report=say):
                 fetched.append(key)
+        if v1_wanted:
+            self.link_default_v1_aligner(say)
         return fetched
+
+    def link_default_v1_aligner(self, report: Callable[[str], None] | None = None) -> bool:
+        """Link ``aligners/default`` to :data:`DEFAULT_V1_ALIGNER`; ``True`` if it did.
+
+        Both v1 aligners fit ImageBind, so without a default an art2mus generator that names no aligner
+        could not choose and played its fallback. The 4-token one is chosen because 4 tokens is what
+        ``art2mus train`` makes by default. Nothing is done when ``default`` exists (a choice already made)
+        or when another ImageBind aligner is installed: a pull must not change which aligner plays.
+        """
+        say = report or logger.info
+        link, target = self.aligners_dir / DEFAULT_ALIGNER, self.aligners_dir / DEFAULT_V1_ALIGNER
+        if link.exists() or link.is_symlink() or not (target / ALIGNER_CONFIG_FILE).is_file():
+            return False
+        others = [
+            p.name for p in self.aligners_for(FULL_SIZE_ENCODERS["imagebind"]) if p.name not in V1_ALIGNERS
+        ]
+        if others:
+            say(
+                f"{link} not made: {', '.join(others)} also fit ImageBind; an art2mus generator names its "
+                f"aligner (`aligner:`), or link one as {link}"
+            )
+            return False
+        link.symlink_to(DEFAULT_V1_ALIGNER, target_is_directory=True)
+        say(
+            f"aligners/default -> {DEFAULT_V1_ALIGNER}: the aligner an art2mus generator without `aligner:` plays "
+            "with ImageBind (replace the link to choose another)"
+        )
+        return True
 
     def pull_v1_aligner(
         self,
@@ -663,6 +1074,8 @@ class ModelDir:
         import_v1_aligner(
             pt,
             target,
+            encoder_name=FULL_SIZE_ENCODERS["imagebind"].name,
+            embedding_dim=FULL_SIZE_ENCODERS["imagebind"].dim,
             metadata={
                 "origin": f"Art2Mus v1 ({spec.url})",
                 "licence": V1_LICENCE,

@@ -80,21 +80,33 @@ def pull(mdir: ModelDir, only: tuple[str, ...], force: bool) -> None:
 @_model_dir_option
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", required=True, callback=_plain_name, help="Folder name under MODEL_DIR/aligners/ (what `train --init` and `evaluate --aligner` take; an exhibit's `generators.<name>.aligner` is the folder's path).")  # fmt: skip
-@click.option("--encoder", "encoder_name", default="imagebind", show_default=True, help="Embedding space the checkpoint was trained on (v1: ImageBind huge).")  # fmt: skip
+@click.option("--encoder", "encoder_name", default="imagebind", show_default=True, help="Embedding space the checkpoint was trained on: imagebind or clip (the model directory's encoder of that kind; v1: ImageBind huge), or an encoder's name as `models list` shows it (imagebind_huge, clip-vit-large-patch14, a debug build's).")  # fmt: skip
 @click.option(
-    "--lm-dim", type=int, default=768, show_default=True, help="GPT-2 width of the tokens (v1: 768)."
+    "--lm-dim",
+    type=click.IntRange(min=1),
+    default=768,
+    show_default=True,
+    help="GPT-2 width of the tokens (v1: 768).",
 )
-@click.option("--force", is_flag=True, help="Replace an existing aligner of that name.")
+@click.option("--force", is_flag=True, help="Replace an existing aligner of that name, and import a checkpoint that does not fit this model directory's encoder or GPT-2.")  # fmt: skip
 def import_v1(
     mdir: ModelDir, checkpoint: Path, name: str, encoder_name: str, lm_dim: int, force: bool
 ) -> None:
-    """Convert an Art2Mus v1 image-projection state dict (.pt) into an aligner with the art2mus-v1 profile."""
+    """Convert an Art2Mus v1 image-projection state dict (.pt) into an aligner with the art2mus-v1 profile.
+
+    A checkpoint whose embedding size or token width does not fit the model directory's encoder and GPT-2
+    is refused (it could not play); --force imports it anyway.
+    """
     try:
         out = manage.import_v1(mdir, checkpoint, name, encoder_name, lm_dim, force)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"imported {checkpoint} into {out} (profile art2mus-v1; {V1_LICENCE})")
-    click.echo(f"to play it, set an exhibit's generators.<name>.aligner to {out}")
+    # an exhibit's paths resolve against its YAML file, not here: print the folder's absolute path
+    click.echo(
+        f"to play it, set an exhibit's generators.<name>.aligner to {out.absolute()} "
+        f"(`evaluate --aligner` and `train --init` take its name, {name})"
+    )
 
 
 @command.command("export-onnx")

@@ -102,17 +102,34 @@ def check_files(config: ExhibitConfig) -> list[Finding]:
 
 
 def _aligners(config: ExhibitConfig) -> list[Finding]:
-    """An art2mus generator's ``aligner`` folder that cannot work with its ``encoder`` (read from its
-    config.json; a missing folder is reported as a missing file already)."""
-    from art2mus.models.model_dir import aligner_problem
+    """An art2mus generator's aligner that cannot load with its encoder and language model, from config
+    files and a weights header (no weights read, no torch; a missing ``aligner`` folder is reported as a
+    missing file already). Without ``aligner``, the one the generator would choose in the model directory
+    is checked, and a choice it cannot make (several fit, none is ``default``) is reported."""
+    from art2mus.models.model_dir import ModelDir
 
     problems: list[Finding] = []
     for name, generator in config.generators.items():
-        if isinstance(generator, Art2MusGeneratorConfig) and generator.aligner is not None:
-            if generator.aligner.is_dir():
-                problem = aligner_problem(generator.aligner, generator.encoder)
-                if problem:
-                    problems.append((("generators", name, "aligner"), problem))
+        if not isinstance(generator, Art2MusGeneratorConfig):
+            continue
+        choice = generator.model_dir_choice()
+        model_dir = ModelDir(choice.path, origin=choice.origin)
+        loc = ("generators", name, "aligner")
+        folder = generator.aligner
+        if folder is None:
+            spec = model_dir.encoder_spec(generator.encoder, generator.encoder_path)
+            if spec is None:
+                continue  # no encoder to choose for: doctor says the models are missing
+            try:
+                folder = model_dir.default_aligner(spec, "`aligner:` (the folder's path)")
+            except FileNotFoundError as exc:
+                problems.append((loc, f"aligner is unset and {exc}"))
+                continue
+        if folder.is_dir():
+            problem = model_dir.aligner_problem(folder, generator.encoder, generator.encoder_path, generator.profile)
+            if problem:
+                shown = "" if generator.aligner is not None else f"the default aligner {folder}: "
+                problems.append((loc, shown + problem))
     return problems
 
 

@@ -11,8 +11,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from small_exhibit import small_exhibit_spec
+
+from art2mus.installation.config import validate_exhibit
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    """A debug model directory (ImageBind only) for the validate tests; they change only copies."""
+    from art2mus.models.debug import build_debug_model_dir
+
+    return build_debug_model_dir(tmp_path_factory.mktemp("models") / "models", encoders=("imagebind",))
 
 
 def _exhibit(root: Path, repo_root: Path, model_dir: Path, aligner: Path | None) -> Path:
@@ -28,11 +39,13 @@ def _exhibit(root: Path, repo_root: Path, model_dir: Path, aligner: Path | None)
     return path
 
 
-def test_doctor_warns_that_an_aligner_without_a_recorded_sha256_is_not_verified(tmp_path, repo_root):
-    """It said "weights match their recorded sha256" of an aligner whose config.json records none."""
-    from art2mus.models.debug import build_debug_model_dir
+def _line(exhibit: Path, starts: str) -> int:
+    """The line of ``exhibit`` that starts with ``starts`` (1-based)."""
+    return next(i for i, line in enumerate(exhibit.read_text().splitlines(), 1) if line.startswith(starts))
 
-    models = build_debug_model_dir(tmp_path / "models", encoders=("imagebind",))
+
+def test_doctor_warns_that_an_aligner_without_a_recorded_sha256_is_not_verified(models, tmp_path, repo_root):
+    """It said "weights match their recorded sha256" of an aligner whose config.json records none."""
     unrecorded = tmp_path / "unrecorded"
     shutil.copytree(models / "aligners/debug-imagebind-4tok", unrecorded)
     document = json.loads((unrecorded / "config.json").read_text())
@@ -47,3 +60,65 @@ def test_doctor_warns_that_an_aligner_without_a_recorded_sha256_is_not_verified(
     assert aligner["status"] == "warn", aligner
     assert "no sha256 recorded in its config.json: weights not verified" in aligner["detail"]
     assert "match" not in aligner["detail"]
+
+
+def test_an_aligner_whose_config_or_dimensions_do_not_fit_is_a_problem_at_its_field(
+    models, tmp_path, repo_root
+):
+    edited = tmp_path / "edited"
+    shutil.copytree(models / "aligners/debug-imagebind-4tok", edited)
+    document = json.loads((edited / "config.json").read_text())
+    document["config"]["n_tokens"] = 1
+    (edited / "config.json").write_text(json.dumps(document))
+    exhibit = _exhibit(tmp_path, repo_root, models, edited)
+    _, problems = validate_exhibit(exhibit)
+    assert [(p.field, p.line) for p in problems] == [
+        ("generators.art2mus.aligner", _line(exhibit, "    aligner:"))
+    ]
+    assert (
+        "describes 1 x 24-d tokens" in problems[0].message
+        and "proj_out.weight (96, 32)" in problems[0].message
+    )
+
+    from art2mus.models.aligner import ImageAligner
+
+    wide = ImageAligner("imagebind_debug", 40, lm_dim=768, hidden_dim=8).save(tmp_path / "wide")
+    _, problems = validate_exhibit(_exhibit(tmp_path, repo_root, models, wide))
+    assert [p.field for p in problems] == ["generators.art2mus.aligner"]
+    assert (
+        "produces 768-d tokens, but the language model (GPT-2) of audioldm2-music in" in problems[0].message
+    )
+    huge = ImageAligner("imagebind_huge", 1024, lm_dim=24, hidden_dim=8).save(tmp_path / "huge")
+    _, problems = validate_exhibit(_exhibit(tmp_path, repo_root, models, huge))
+    assert "is 'imagebind_debug' (40-d)" in problems[0].message
+    _, problems = validate_exhibit(
+        _exhibit(tmp_path, repo_root, models, models / "aligners/debug-imagebind-4tok")
+    )
+    assert problems == []
+
+
+def test_an_unset_aligner_that_cannot_be_chosen_lists_the_candidates(models, tmp_path, repo_root):
+    """Two aligners fit the debug ImageBind and none is `default`: render failed 'several aligners fit';
+    validate said valid. A `default` link settles it, and the default aligner is checked like a set one."""
+    own = shutil.copytree(models, tmp_path / "own", symlinks=True)
+    exhibit = _exhibit(tmp_path, repo_root, own, None)
+    _, problems = validate_exhibit(exhibit)
+    at_generator = _line(exhibit, "    type: art2mus")  # the generator's mapping
+    assert [(p.field, p.line) for p in problems] == [("generators.art2mus.aligner", at_generator)]
+    said = problems[0].message
+    assert "aligner is unset and several aligners fit encoder 'imagebind_debug'" in said
+    assert "debug-imagebind-1tok, debug-imagebind-4tok; choose one with `aligner:`" in said
+    assert f"ln -sfn debug-imagebind-1tok {own / 'aligners/default'}" in said
+
+    (own / "aligners/default").symlink_to("debug-imagebind-4tok", target_is_directory=True)
+    assert validate_exhibit(exhibit)[1] == []
+    document = json.loads((own / "aligners/debug-imagebind-4tok/config.json").read_text())
+    document["config"]["lm_dim"] = 12
+    (own / "aligners/debug-imagebind-4tok/config.json").write_text(json.dumps(document))
+    _, problems = validate_exhibit(exhibit)
+    assert problems[0].message.startswith(f"the default aligner {own / 'aligners/default'}: ")
+
+
+def test_no_encoder_installed_is_left_to_doctor(tmp_path, repo_root):
+    (tmp_path / "empty").mkdir()
+    assert validate_exhibit(_exhibit(tmp_path, repo_root, tmp_path / "empty", None))[1] == []
