@@ -64,6 +64,9 @@ class GenerationJob:
         cache_key: where the worker stores the result in the cache.
         image_path: the image file, or None when ``image`` is given (e.g. the collection's mosaic).
         image: RGB uint8 ``(H, W, 3)`` or None.
+        batch: the jobs submitted while others were pending share one (set by :meth:`GenerationWorker.submit`):
+            a generator that could not be built fails the rest of its batch at once, and is built again
+            for a later batch (the nightly retry, after the model was copied in).
     """
 
     what: str
@@ -75,6 +78,7 @@ class GenerationJob:
     image_path: str | None = None
     image: np.ndarray | None = None
     job_id: int = 0
+    batch: int = 0
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,10 @@ def _worker_main(
     log = logging.getLogger(__name__ + ".process")
     cache = SoundscapeCache(cache_dir, audio_format=cache_format, max_size_bytes=10**15)
     built: dict[tuple[str, str], Any] = {}
+    # generators that could not be built, with the batch that tried: its other jobs fail at once with the
+    # same error (an AudioLDM2 load takes minutes, and failed again for each artwork); a later batch builds
+    # again
+    refused: dict[tuple[str, str], tuple[int, Exception]] = {}
     while True:
         job = _next_job(jobs, parent_pid)
         if job is None:
@@ -174,7 +182,14 @@ def _worker_main(
         try:
             key = (job.backend, repr(sorted(job.settings.items())))
             if key not in built:
-                built[key] = create_generator(job.backend, job.settings, backends=backends)
+                batch, failure = refused.get(key, (None, None))
+                if failure is not None and batch == job.batch:
+                    raise failure
+                try:
+                    built[key] = create_generator(job.backend, job.settings, backends=backends)
+                except Exception as exc:
+                    refused[key] = (job.batch, exc)
+                    raise
             image = job.image
             if image is None:
                 bgr = cv2.imread(str(job.image_path), cv2.IMREAD_COLOR)
@@ -199,8 +214,14 @@ def _worker_main(
             )
             events.send(("done", result))
         except Exception as exc:  # noqa: BLE001 - the top of the worker loop: report and take the next job
-            log.warning("generating %s with %s failed", job.what, job.generator, exc_info=True)
             error = f"{type(exc).__name__}: {exc}"
+            # a setting or a file the message names says it all (the daemon logs it again): the traceback
+            # is for what nobody foresaw, and at debug level for the rest
+            foreseen = isinstance(exc, (ValueError, OSError, KeyError))
+            log.warning(
+                "generating %s with %s failed: %s", job.what, job.generator, error, exc_info=not foreseen
+            )
+            log.debug("generating %s failed here", job.what, exc_info=foreseen)
             events.send(
                 (
                     "done",
@@ -286,6 +307,7 @@ class GenerationWorker:
         self._spawn_error: BaseException | None = None
         self._grace_s = 3.0
         self._next_id = 1
+        self._batch = 0
         self._restarts: collections.deque[float] = collections.deque()
         self._restart_count = 0
         self._done = 0
@@ -321,7 +343,9 @@ class GenerationWorker:
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
-            job = GenerationJob(**{**job.__dict__, "job_id": job_id})
+            if not self._pending:  # nothing on its way: a new batch
+                self._batch += 1
+            job = GenerationJob(**{**job.__dict__, "job_id": job_id, "batch": self._batch})
             self._pending[job_id] = _Pending(job)
             if self._given_up:
                 self._finish(

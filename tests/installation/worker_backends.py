@@ -27,9 +27,14 @@ class ToneGenerator(Generator):
         sample_rate: int = 16000,
     ):
         self.delay_s = delay_s
-        self.fail = fail  # never | crash | crash-once | hang | raise
+        self.fail = fail  # never | crash | crash-once | hang | raise | build (the constructor raises)
         self.marker_dir = Path(marker_dir) if marker_dir else None
         self.sample_rate = sample_rate
+        if fail == "build":  # a model that cannot load (an aligner for another encoder): each try is counted
+            builds = len(list(self.marker_dir.glob("build-*"))) if self.marker_dir else 0
+            if self.marker_dir:
+                (self.marker_dir / f"build-{builds}").touch()
+            raise ValueError("the aligner produces 768-d tokens, but the language model is 24-d")
 
     def _first_attempt(self, image: np.ndarray) -> bool:
         marker = self.marker_dir / f"attempt-{int(image.mean() * 1000)}"
