@@ -89,7 +89,8 @@ class ArtworkConfig(StrictModel):
     year: int | None = Field(None, ge=-40000, le=2200, description="Year made (negative for BCE).")
     description: str = Field("", max_length=5000, description="Free text for the control panel.")
     images: list[ImagePath] = Field(
-        ..., min_length=1, max_length=50, description="Required. Reference photos (several angles/lightings help recognition)."
+        ..., min_length=1, max_length=50, description="Required. Reference photos (several angles/lightings help recognition); the first is the "
+        "one its soundscape is made from, the control panel's thumbnail and the picture on `art2mus walk`'s wall."
     )
     audio: AudioPath | None = Field(None, description="A fixed audio file to play instead of a generated soundscape.")
     soundscape: SoundscapeConfig = Field(default_factory=SoundscapeConfig, description="How the soundscape is made.")
