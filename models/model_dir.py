@@ -874,7 +874,8 @@ class ModelDir:
             debug_parts = _read_json(
                 self.root / "debug_build.json", MAX_MODEL_CONFIG_BYTES, "debug build record"
             )
-            debug = isinstance(debug_parts, dict) and key in debug_parts.get("parts", {})
+            parts = debug_parts.get("parts", {})  # kind or key -> folder
+            debug = key in parts or key in parts.values()
         except (OSError, ValueError, AttributeError):
             debug = False
         kind = next((k for k, entry in ENCODER_ENTRIES.items() if entry == key), None)
@@ -902,6 +903,11 @@ class ModelDir:
                 f"aligner file format {document.get('format_version')}"
             )
             licence = str(metadata.get("licence", "see the aligner's training data"))
+            trained_for = str(config.get("encoder_name") or "")
+            kind = next((k for k in FULL_SIZE_ENCODERS if trained_for.startswith(k)), None)
+            problem = self.aligner_problem(folder, kind) if kind is not None else None
+            if problem:  # its files are present, but it would not play with this directory's models
+                description += f"; CANNOT PLAY HERE: {problem}"
         except (OSError, ValueError, AttributeError) as exc:
             description, licence = f"unreadable config.json: {exc}", "unknown"
         if folder.name == DEFAULT_ALIGNER:

@@ -191,8 +191,26 @@ def test_models_list_names_the_file_format_and_what_a_debug_build_is(debug_model
     imagebind = rows["imagebind"].description
     assert imagebind.startswith("debug build, random weights: imagebind image encoder imagebind_debug (40-d")
     assert "1.2 B" not in imagebind and "not imagebind_huge" in imagebind
-    assert "clip-vit-h32-l2-patch32 (48-d" in rows["clip-vit-large-patch14"].description
+    assert rows["clip-vit-large-patch14"].description.startswith(
+        "debug build, random weights: clip image encoder clip-vit-h32-l2-patch32 (48-d"
+    )
     assert "tiny AudioLDM2" in rows["audioldm2-music"].description
+    assert "CANNOT PLAY" not in aligner
+
+
+def test_models_list_says_which_aligner_cannot_play_with_the_directorys_models(debug_model_dir, tmp_path):
+    """The sweep's 1024-d v1 aligner beside the debug ImageBind was listed `present` with no word."""
+    mdir = _own_model_dir(debug_model_dir, tmp_path, ("debug-imagebind-4tok",))
+    ImageAligner("imagebind_huge", 1024, lm_dim=768, n_tokens=1, hidden_dim=8).save(
+        mdir.aligners_dir / "v1real"
+    )
+    rows = {r.key: r for r in mdir.status()}
+    assert rows["aligners/v1real"].present  # its files are there
+    said = rows["aligners/v1real"].description
+    assert (
+        "CANNOT PLAY HERE: this aligner was trained for encoder 'imagebind_huge' (1024-d embeddings)" in said
+    )
+    assert "CANNOT PLAY" not in rows["aligners/debug-imagebind-4tok"].description
 
 
 def _import(*args: object) -> tuple[int, str]:
