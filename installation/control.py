@@ -211,6 +211,8 @@ class GalleryControl:
         problems: dict[str, list[str]] = {}
         for what, reason in (library.problems if library is not None else {}).items():
             problems.setdefault(what, []).append(f"no soundscape: {reason}")
+        for what, reason in (library.stand_ins if library is not None else {}).items():
+            problems.setdefault(what, []).append(f"a stand-in soundscape: {reason}")
         for what, reason in (self.vision.excluded if self.vision is not None else {}).items():
             problems.setdefault(what, []).append(f"not recognised by the camera: {reason}")
         return problems

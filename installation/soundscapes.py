@@ -63,6 +63,8 @@ class SoundscapeLibrary:
         problems: artwork id (or ``idle``) -> why it was left out (its audio cannot be read, holds NaN,
             no generator could make it...): the gallery plays the rest, the control panel and ``doctor``
             show these.
+        stand_ins: artwork id -> why its soundscape is not made from its photo (none can be read: a plain
+            grey picture, the same for every such artwork, stands in until one can); it plays.
     """
 
     clips: ClipShelf = field(default_factory=ClipShelf)
@@ -73,6 +75,7 @@ class SoundscapeLibrary:
     from_cache: set[str] = field(default_factory=set)
     pending: dict[str, int] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    stand_ins: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.clips = as_shelf(self.clips)
@@ -605,6 +608,11 @@ class SoundscapeSource:
             return
         else:
             image_path, image, digest = artwork_image(artwork.images)
+            if digest is None:  # no photo could be read: artwork_rgb's grey picture stands in
+                library.stand_ins[artwork.id] = (
+                    "no photo of it can be read: its soundscape is made from a plain grey picture (the same "
+                    "for every such artwork) until one can"
+                )
             made = self.make(sound.generator, image, self.request(artwork.id), artwork.id, digest, image_path)
             made_by = made.generator
             if made.cached:

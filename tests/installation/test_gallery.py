@@ -267,3 +267,34 @@ def test_a_slow_camera_is_not_reported_as_giving_no_frames():
     assert lines == []
     lines = [now for now in (60.0 + step * 0.25 for step in range(1, 121)) if gap.due(now)]  # no frame since 60 s
     assert lines == [70.0, 80.0, 90.0]
+
+
+def test_an_artwork_whose_photos_cannot_be_read_is_said_to_play_a_stand_in(tmp_path, repo_root):
+    """A photo moved away: the daemon plays on, the artwork sounds like a plain grey picture (as every such
+    artwork does), and the panel's problems said only that the camera cannot recognise it."""
+    import yaml
+
+    from art2mus.installation.config import load_exhibit
+
+    demo = repo_root / "exhibits/demo"
+    spec = {
+        "artworks": [
+            {"id": "amber-fields", "images": [str(tmp_path / "moved-away.png")], "soundscape": {"duration": 3}},
+            {"id": "city-at-six", "images": [str(demo / "artworks/city-at-six.png")], "soundscape": {"duration": 3}},
+        ],
+        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
+        "recognition": {"index_dir": str(tmp_path / "index")},
+        "idle": {"source": "silence"},
+        "audio": {"output": {"type": "null"}},
+        "cache": {"dir": str(tmp_path / "cache")},
+        "control_panel": {"enabled": False},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    gallery = Gallery(load_exhibit(path, photos_may_fail=True))
+    gallery.init_audio()
+    library = gallery.init_soundscapes()
+    assert "amber-fields" in library.clips  # it plays
+    problems = gallery.artwork_problems()
+    assert any(p.startswith("a stand-in soundscape: no photo of it can be read") for p in problems["amber-fields"])
+    assert "city-at-six" not in problems
