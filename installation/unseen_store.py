@@ -222,7 +222,8 @@ def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str
 
     Raises:
         KeyError: no such unseen artwork.
-        ValueError: the new id is taken or not a valid artwork id, or the YAML has no ``artworks`` list.
+        ValueError: the new id is taken or not a valid artwork id, the YAML has no ``artworks`` list, or
+            another photo is at ``artworks/<new id>`` already (a curator's own photo is not replaced).
     """
     import re
     import shutil
@@ -255,6 +256,10 @@ def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str
         raise ValueError(f"{yaml_path}: no `artworks:` list to add {new_id!r} to")
     crop = store.crop_path(artwork_id)
     photo = yaml_path.parent / "artworks" / f"{new_id}{crop.suffix}"
+    if photo.exists() and photo.read_bytes() != crop.read_bytes():
+        raise ValueError(
+            f"{photo} exists already and is another photo; move it away or give another id (--id)"
+        )
     photo.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(crop, photo)  # the same bytes: the same image digest in the soundscape's cache key
     images = CommentedSeq([f"artworks/{photo.name}"])

@@ -199,6 +199,16 @@ def test_promote_writes_the_crop_as_a_reference_photo_and_keeps_the_comments(sim
         assert refused.exit_code == 1 and message in refused.output, refused.output
     with pytest.raises(ValueError, match="exists already"):
         promote(exhibit, artwork_id, "amber-fields")
+    # a photo of the curator's at the path the crop would take is not replaced
+    theirs = exhibit_dir / "artworks/new-loan.jpg"
+    theirs.parent.mkdir(exist_ok=True)
+    theirs.write_bytes(b"the curator's own photo")
+    before = yaml_path.read_text()
+    with pytest.raises(ValueError, match=r"new-loan\.jpg exists already and is another photo"):
+        promote(exhibit, artwork_id, "new-loan", "A New Loan")
+    assert theirs.read_bytes() == b"the curator's own photo" and yaml_path.read_text() == before
+    assert artwork_id in UnseenStore(exhibit_dir / ".art2mus/unseen").artworks  # still remembered
+    theirs.unlink()
     photo = promote(exhibit, artwork_id, "new-loan", "A New Loan")
     assert photo == exhibit_dir / "artworks/new-loan.jpg" and photo.is_file()
     after = yaml_path.read_text()
