@@ -21,7 +21,11 @@ IDLE_GRACE_S = 10.0
 @click.command("simulate")
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path))
 @file_option(
-    "-o", "--output", required=True, help="WAV file that receives the mix (exactly --duration seconds of it)."
+    "-o",
+    "--output",
+    default=None,
+    help="WAV file that receives the mix (exactly --duration seconds of it).  [default: none: what plays, "
+    "and when, is printed and the mix is not written]",
 )
 @click.option(
     "--duration",
@@ -37,9 +41,11 @@ IDLE_GRACE_S = 10.0
     help="Camera video to use instead of the exhibit's camera (which must then be a video file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what plays, and a summary, as JSON lines.")
-def command(exhibit: Path, output: Path, duration: float | None, video: Path | None, as_json: bool) -> None:
+def command(
+    exhibit: Path, output: Path | None, duration: float | None, video: Path | None, as_json: bool
+) -> None:
     """Run EXHIBIT over a camera video as fast as the machine allows, with a simulated clock, and write
-    the mix to a WAV file: the same recognition, debounce, crossfades and loudness as `art2mus run`,
+    the mix to a WAV file (-o): the same recognition, debounce, crossfades and loudness as `art2mus run`,
     for checking an exhibit's settings (dwell, hold, idle) before opening day.
 
     Soundscapes a slow generator (Art2Mus) still has to make are rendered first, in the generator
@@ -49,7 +55,7 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
     (`run` is silent outside `schedule.periods` and applies each period's volume).
     """
     from art2mus.installation.audio.clock import ManualClock
-    from art2mus.installation.audio.outputs import WavOutput
+    from art2mus.installation.audio.outputs import NullOutput, WavOutput
     from art2mus.installation.vision.sources import VideoFileSource, video_seconds
 
     config = load_or_exit(exhibit)
@@ -61,7 +67,8 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
         raise click.ClickException(
             f"{exhibit}: camera.type is {config.camera.type!r}; simulate needs a video (give --video FILE)"
         )
-    writable_or_exit(output, "-o/--output")
+    if output is not None:
+        writable_or_exit(output, "-o/--output")
     if config.schedule.periods or config.schedule.closed_dates:
         click.echo(
             "opening hours are not simulated: the walk plays as the room does while open, at the room's "
@@ -83,7 +90,8 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
                 f"{path} does not say how long it is: simulating {duration:g} s (give --duration)", err=True
             )
     source = VideoFileSource(path, loop=True, realtime=False)
-    wav = WavOutput(output, realtime=True, subtype="PCM_16")
+    # without -o the mixer still runs (what plays is decided with the mix's fades) and its blocks are dropped
+    wav = NullOutput() if output is None else WavOutput(output, realtime=True, subtype="PCM_16")
     gallery = build_gallery(
         config,
         quiet=as_json,
@@ -96,12 +104,17 @@ def command(exhibit: Path, output: Path, duration: float | None, video: Path | N
     _wait_for_the_generator_process(gallery)
     gallery.simulate(duration)
     summary = {
-        "output": str(output),
+        "output": None if output is None else str(output),
         "seconds": round(wav.frames_written / gallery.engine.sample_rate, 3),
         "events": [e.to_json() for e in gallery.director.events],
     }
     if as_json:
         click.echo(json.dumps({"summary": summary}))
+    elif output is None:
+        click.echo(
+            f"simulated {summary['seconds']:.1f} s ({len(summary['events'])} changes); the mix was not "
+            "written (-o FILE writes it)"
+        )
     else:
         click.echo(f"wrote {summary['seconds']:.1f} s of mix to {output} ({len(summary['events'])} changes)")
 

@@ -93,6 +93,16 @@ def test_simulate_decodes_only_the_soundscapes_the_walk_plays(tmp_path, repo_roo
     assert plays == ["idle", "amber-fields", "composition-with-signals"]
     # each decoded once, when chosen; hills-of-orvale, which this walk never reaches, not at all
     assert sorted(read) == sorted(plays)
+    # without -o: the same walk, printed, and no mix written anywhere
+    wavs = sorted(tmp_path.rglob("*.wav"))
+    unwritten = CliRunner().invoke(main, [a for a in args if a not in ("-o", str(tmp_path / "mix.wav"))])
+    assert unwritten.exit_code == 0, unwritten.output
+    assert [json.loads(line)["play"] for line in unwritten.output.splitlines()[:-1]] == plays
+    summary = json.loads(unwritten.output.splitlines()[-1])["summary"]
+    assert summary["output"] is None and summary["seconds"] == 16.0
+    told = CliRunner().invoke(main, ["simulate", str(exhibit), "--duration", "16"])
+    assert "simulated 16.0 s (3 changes); the mix was not written (-o FILE writes it)" in told.stdout
+    assert sorted(tmp_path.rglob("*.wav")) == wavs
 
 
 def test_a_ctrl_c_lost_inside_a_soundscape_write_still_stops_the_start(tmp_path, repo_root, monkeypatch):
