@@ -604,15 +604,10 @@ class SoundscapeSource:
             clip = load_clip_file(artwork.audio, **settings)
             reload = functools.partial(_read_file_again, artwork.audio, stamp, clip.loudness_lufs, settings)
             made_by = "file"
-        elif self._library_unread(library, engine, artwork):
+        elif self._stands_in(library, artwork) or self._library_unread(library, engine, artwork):
             return
         else:
             image_path, image, digest = artwork_image(artwork.images)
-            if digest is None:  # no photo could be read: artwork_rgb's grey picture stands in
-                library.stand_ins[artwork.id] = (
-                    "no photo of it can be read: its soundscape is made from a plain grey picture (the same "
-                    "for every such artwork) until one can"
-                )
             made = self.make(sound.generator, image, self.request(artwork.id), artwork.id, digest, image_path)
             made_by = made.generator
             if made.cached:
@@ -623,6 +618,21 @@ class SoundscapeSource:
         library.clips.put(artwork.id, clip, reload)
         library.gains_db[artwork.id] = sound.gain_db
         library.made_by[artwork.id] = made_by
+
+    @staticmethod
+    def _stands_in(library: SoundscapeLibrary, artwork: Any) -> bool:
+        """Notes in ``library.stand_ins`` an artwork none of whose photos is an image file (missing, or a
+        file of another kind under a photo's name): :func:`artwork_rgb`'s grey picture stands in for it,
+        also when its soundscape comes from the cache, where no photo is decoded. Only the files'
+        first bytes are read (a truncated image passes here). Always False: the artwork plays."""
+        import cv2
+
+        if not any(Path(p).is_file() and cv2.haveImageReader(str(p)) for p in artwork.images):
+            library.stand_ins[artwork.id] = (
+                "no photo of it can be read: its soundscape is made from a plain grey picture (the same "
+                "for every such artwork) until one can"
+            )
+        return False
 
     def _library_unread(self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any) -> bool:
         """Once the library's clips fill ``audio.memory_mb`` (the next would not fit), an artwork whose own
