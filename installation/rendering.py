@@ -139,9 +139,9 @@ def render_exhibit(
 
     exhibit = load_exhibit(path, check_files=False)
     with SoundscapeSource(exhibit, backends=backends) as soundscapes:
-        artworks = [soundscapes.artwork(artwork_id)] if artwork_id is not None else exhibit.artworks
+        chosen = [artwork_id] if artwork_id is not None else [a.id for a in exhibit.artworks]
         check_art2mus_only(
-            overrides, {soundscapes.recipe(generator or a.soundscape.generator)[0] for a in artworks}
+            overrides, {soundscapes.recipe(generator or soundscapes.generator_of(w))[0] for w in chosen}
         )
         if artwork_id is not None:
             soundscape = soundscapes.render(artwork_id, generator=generator, overrides=overrides, **changes)
@@ -149,7 +149,7 @@ def render_exhibit(
             return
         from tqdm import tqdm
 
-        for artwork in tqdm(artworks, desc="rendering", unit="artwork", disable=None):
+        for artwork in tqdm(exhibit.artworks, desc="rendering", unit="artwork", disable=None):
             if artwork.audio is not None:
                 tqdm.write(f"{artwork.id}: plays its fixed audio file {artwork.audio}; not rendered")
                 continue

@@ -212,7 +212,12 @@ def idle_request(exhibit: ExhibitConfig) -> Any:
 
 
 def idle_image(exhibit: ExhibitConfig) -> np.ndarray:
-    """The image the idle ambience is made from: all the artworks together, or ``idle.path``."""
+    """The image the idle ambience is made from: all the artworks together, or ``idle.path``. ValueError
+    when the idle ambience is not made from an image (``idle.source``: silence, or a fixed audio file)."""
+    if exhibit.idle.source == "silence":
+        raise ValueError("the idle ambience is silence (idle.source: silence): nothing to render")
+    if exhibit.idle.source == "file":
+        raise ValueError(f"the idle ambience plays its fixed audio file {exhibit.idle.path}: nothing to render")
     if exhibit.idle.source == "collection":
         return collection_image([Path(a.images[0]) for a in exhibit.artworks])
     return read_rgb(Path(exhibit.idle.path))
@@ -458,13 +463,20 @@ class SoundscapeSource:
         overrides: Mapping[str, Any] | None = None,
         **changes: Any,
     ) -> Any:
-        """Render one artwork's soundscape here and now with its own generator (or ``generator``, a name
-        of the exhibit's ``generators`` or a backend), ``overrides`` on that generator's settings and
-        ``changes`` on the request; no cache, no fallback (``art2mus render``)."""
-        artwork = self.artwork(artwork_id)
-        name = generator or artwork.soundscape.generator
-        image = read_rgb(Path(artwork.images[0]))
+        """Render one artwork's soundscape (or ``idle``: the idle ambience) here and now with its own
+        generator (or ``generator``, a name of the exhibit's ``generators`` or a backend), ``overrides`` on
+        that generator's settings and ``changes`` on the request; no cache, no fallback (``art2mus
+        render``). ValueError for an idle ambience that is silence or a fixed file (nothing to render)."""
+        if artwork_id == IDLE_KEY:
+            image = idle_image(self.exhibit)  # checked first: a silent idle has no generator to load
+        else:
+            image = read_rgb(Path(self.artwork(artwork_id).images[0]))
+        name = generator or self.generator_of(artwork_id)
         return self.get(name, overrides).generate(image, self.request(artwork_id, **changes))
+
+    def generator_of(self, what: str) -> str:
+        """The generator an artwork's soundscape (or ``idle``: the idle ambience's) is made with."""
+        return self.exhibit.idle.generator if what == IDLE_KEY else self.artwork(what).soundscape.generator
 
     def generated_clip(self, result: Any, engine: AudioEngine) -> AudioClip | None:
         """The generator process's rendering of ``result`` (a ``GenerationResult``), read from the cache

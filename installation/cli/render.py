@@ -41,7 +41,12 @@ FAILURES = (ValueError, KeyError, TypeError, ImportError, OSError, RuntimeError)
 @click.command("render")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="WAV file to write.")
-@click.option("--artwork", "artwork_id", metavar="ID", help="With an EXHIBIT: the artwork to render.")
+@click.option(
+    "--artwork",
+    "artwork_id",
+    metavar="ID",
+    help="With an EXHIBIT: the artwork to render ('idle' for the idle ambience).",
+)
 @click.option(
     "--all", "render_all", is_flag=True, help="With an EXHIBIT: render every artwork into --out-dir."
 )

@@ -228,3 +228,29 @@ def test_an_output_that_cannot_be_written_is_refused_before_rendering(tmp_path, 
     folder = tmp_path / "renders"
     assert f"cannot write {folder / 'warm.wav'}: {folder} is a file, not a folder" in result.output
     assert rendered == []  # found before the work (with Art2Mus, minutes of it), not after
+
+
+def test_render_the_idle_ambience_of_an_exhibit(tmp_path, exhibit):
+    """``--artwork idle``, as ``prerender --artwork idle`` takes it: the ambience between artworks, made
+    from every artwork's photo together, was the one soundscape a curator could not preview."""
+    from art2mus.installation.config import load_exhibit
+    from art2mus.installation.soundscapes import idle_image, idle_request
+
+    out = tmp_path / "idle.wav"
+    result = _run([exhibit, "--artwork", "idle", "-o", out, "--duration", 1.5, "--format", "float"])
+    assert result.exit_code == 0, result.output
+    audio, rate = soundfile.read(out, dtype="float32")
+    config = load_exhibit(exhibit, check_files=False)
+    request = dataclasses.replace(idle_request(config), duration_s=1.5)
+    expected = ProceduralGenerator(sample_rate=48000).generate(idle_image(config), request).waveform
+    assert rate == 48000 and np.array_equal(audio, expected)
+    assert request.loop and request.loudness_lufs == -20
+    text = exhibit.read_text()
+    for idle, message in (
+        ("{source: silence}", "the idle ambience is silence (idle.source: silence): nothing to render"),
+        ("{source: file, path: warm.png}", "the idle ambience plays its fixed audio file "),
+    ):
+        exhibit.write_text(text + f"idle: {idle}\n")
+        refused = _run([exhibit, "--artwork", "idle", "-o", tmp_path / "silent.wav"])
+        assert refused.exit_code == 1 and f"Error: {message}" in refused.output, refused.output
+        assert not (tmp_path / "silent.wav").exists()
