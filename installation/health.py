@@ -160,9 +160,25 @@ def check_models(config: Any) -> list[Check]:
             )
         else:
             checks.append(Check(f"models:{name}", OK, f"{model_dir.describe()} holds what {name!r} needs"))
-        if generator.aligner is not None and generator.aligner.is_dir():
-            checks.append(_aligner_check(name, generator.aligner))
+        folder = generator.aligner if generator.aligner is not None else _default_aligner(model_dir, generator)
+        if folder is not None and folder.is_dir():
+            check = _aligner_check(name, folder)
+            if generator.aligner is None:  # said, since the exhibit names no folder
+                check = Check(check.name, check.status, f"the default aligner (aligner: unset): {check.detail}")
+            checks.append(check)
     return checks
+
+
+def _default_aligner(model_dir: Any, generator: Any) -> Path | None:
+    """The aligner a generator without ``aligner:`` plays (the model directory's default for its encoder),
+    or None when it has none to choose (``validate`` names why; the models check says what is missing)."""
+    spec = model_dir.encoder_spec(generator.encoder, generator.encoder_path)
+    if spec is None:
+        return None
+    try:
+        return model_dir.default_aligner(spec).resolve()  # the folder aligners/default links to, by name
+    except FileNotFoundError:
+        return None
 
 
 def _aligner_check(name: str, folder: Path) -> Check:

@@ -157,7 +157,7 @@ def test_an_aligner_for_the_other_encoder_fails_validate_and_damaged_weights_fai
     weights[-10] ^= 1  # one flipped bit in the last tensor: the file still loads
     (damaged / "model.safetensors").write_bytes(bytes(weights))
 
-    def exhibit(aligner: Path) -> Path:
+    def exhibit(aligner: Path | None) -> Path:
         spec = {
             "artworks": [
                 {
@@ -170,12 +170,14 @@ def test_an_aligner_for_the_other_encoder_fails_validate_and_damaged_weights_fai
             "audio": {"output": {"type": "null"}},
             "generators": {
                 "procedural": {"type": "procedural"},
-                "art2mus": {"type": "art2mus", "model_dir": str(models), "aligner": str(aligner), "device": "cpu"},
+                "art2mus": {"type": "art2mus", "model_dir": str(models)}
+                | ({} if aligner is None else {"aligner": str(aligner)})
+                | {"device": "cpu"},
             },
             "cache": {"dir": str(tmp_path / "cache")},
             "control_panel": {"enabled": False},
         }
-        path = tmp_path / f"{aligner.name}.yaml"
+        path = tmp_path / f"{'unset' if aligner is None else aligner.name}.yaml"
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return path
 
@@ -196,3 +198,11 @@ def test_an_aligner_for_the_other_encoder_fails_validate_and_damaged_weights_fai
     )
     assert "1 failed" in rendered.stdout and "are corrupted or were replaced" in rendered.stdout
     assert "Traceback" not in rendered.stderr, rendered.stderr
+    # without `aligner:` the model directory's default is what plays, so its weights are what doctor checks
+    (models / "aligners/default").symlink_to("debug-imagebind-4tok")
+    (models / "aligners/debug-imagebind-4tok/model.safetensors").write_bytes(bytes(weights))
+    rc, checks = _doctor(str(exhibit(None)), home=tmp_path)
+    assert rc == 1 and checks["aligner:art2mus"]["status"] == "fail", checks
+    detail = checks["aligner:art2mus"]["detail"]
+    assert detail.startswith("the default aligner (aligner: unset): aligner weights ")
+    assert "aligners/debug-imagebind-4tok/model.safetensors are corrupted or were replaced: sha256" in detail
