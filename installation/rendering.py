@@ -117,6 +117,21 @@ def check_art2mus_only(overrides: Mapping[str, Any], generators: set[str]) -> No
         raise GeneratorOptionsError(f"{flags} apply to the art2mus generator, not {others[0]!r}")
 
 
+def _room_gain(exhibit: Any, what: str) -> str:
+    """What the room adds to a rendering's level: an artwork's ``soundscape.gain_db``, the idle ambience's
+    ``idle.gain_db`` (the file holds the soundscape at the exhibit's loudness, without it); "" for none."""
+    from art2mus.installation.soundscapes import IDLE_KEY
+
+    if what == IDLE_KEY:
+        gain, field = exhibit.idle.gain_db, "idle.gain_db"
+    else:
+        gain, field = (
+            next(a.soundscape.gain_db for a in exhibit.artworks if a.id == what),
+            "soundscape.gain_db",
+        )
+    return f"; the room plays it at {gain:+g} dB ({field})" if gain else ""
+
+
 def render_exhibit(
     path: Path,
     artwork_id: str | None,
@@ -145,7 +160,7 @@ def render_exhibit(
         )
         if artwork_id is not None:
             soundscape = soundscapes.render(artwork_id, generator=generator, overrides=overrides, **changes)
-            echo(export(soundscape, target, subtype))
+            echo(export(soundscape, target, subtype) + _room_gain(exhibit, artwork_id))
             return
         from tqdm import tqdm
 
@@ -155,4 +170,7 @@ def render_exhibit(
                 continue
             soundscape = soundscapes.render(artwork.id, generator=generator, overrides=overrides, **changes)
             title = f"{artwork.display_title} ({artwork.id})" if spectrogram else None
-            tqdm.write(export(soundscape, target / f"{artwork.id}.wav", subtype, title))
+            tqdm.write(
+                export(soundscape, target / f"{artwork.id}.wav", subtype, title)
+                + _room_gain(exhibit, artwork.id)
+            )

@@ -131,6 +131,11 @@ def test_render_one_artwork_of_an_exhibit(tmp_path, exhibit):
     # The artwork's soundscape settings and its generator's settings from the exhibit.
     assert rate == 24000 and audio.shape == (36000, 2)
     assert integrated_loudness(audio, rate) == pytest.approx(-20.0, abs=0.5)
+    assert "the room plays it" not in result.output  # no gain_db: the file's level is the room's
+    exhibit.write_text(exhibit.read_text().replace("seed: 1, duration: 1.5}", "seed: 1, duration: 1.5, gain_db: -4.5}"))
+    quieter = _run([exhibit, "--artwork", "cool-one", "-o", out])
+    assert quieter.exit_code == 0 and "LUFS" in quieter.output, quieter.output
+    assert quieter.output.rstrip().endswith("; the room plays it at -4.5 dB (soundscape.gain_db)")
 
 
 def test_render_all_with_spectrograms(tmp_path, exhibit):
@@ -245,6 +250,8 @@ def test_render_the_idle_ambience_of_an_exhibit(tmp_path, exhibit):
     expected = ProceduralGenerator(sample_rate=48000).generate(idle_image(config), request).waveform
     assert rate == 48000 and np.array_equal(audio, expected)
     assert request.loop and request.loudness_lufs == -20
+    # the file is at the exhibit's loudness; the room plays the ambience idle.gain_db below it
+    assert "; the room plays it at -9 dB (idle.gain_db)" in result.output
     text = exhibit.read_text()
     for idle, message in (
         ("{source: silence}", "the idle ambience is silence (idle.source: silence): nothing to render"),
