@@ -38,6 +38,7 @@ from art2mus.installation.audio.backends import create_output
 from art2mus.installation.audio.clip import AudioClip, played_as, prepare_clip
 from art2mus.installation.audio.clock import Clock, SystemClock
 from art2mus.installation.audio.limiter import TruePeakLimiter
+from art2mus.installation.audio.meter import ShortTermLoudnessMeter
 from art2mus.installation.audio.mixer import Mixer
 from art2mus.installation.audio.outputs import AudioOutput, OutputError
 from art2mus.installation.audio.ringbuffer import FrameRingBuffer
@@ -64,6 +65,11 @@ _REFILL_FRACTION = 0.125
 _SETTLE_MIN_S = 0.5
 #: quick losses in a row logged as warnings; the ones after them at debug level, until the output settles
 _QUICK_LOSSES_LOGGED = 3
+#: a status asked for within this much mix of the last loudness reading reuses it, seconds: a reading costs
+#: an FFT of the 3 s window (about 4 ms of a desktop core, more on a small board), and however many panels
+#: poll the status (each about once a second) or a caller polls it in a loop, it is taken at most twice a
+#: second
+_LOUDNESS_REUSE_S = 0.5
 
 
 class Backoff:
@@ -88,7 +94,8 @@ class AudioEngine:
         channels: 1 or 2.
         block_frames: frames mixed at a time (commands take effect on block boundaries).
         buffer_seconds: audio mixed ahead of a device-paced output, seconds.
-        loudness_lufs: every clip plays at this integrated loudness (BS.1770), LUFS.
+        loudness_lufs: every clip plays at this integrated loudness (BS.1770), LUFS (the target; the status's
+            ``loudness_lufs`` is what the output plays, measured).
         master_volume: initial master volume, linear 0..1.
         crossfade_seconds: default crossfade length, seconds.
         limiter_ceiling_dbtp: the bus limiter's ceiling, dBTP.
@@ -138,6 +145,13 @@ class AudioEngine:
         # Ahead of the device: at least two blocks, so a refill always fits before the ring runs dry.
         self._lead = max(2 * self.block_frames, int(round(buffer_seconds * self.sample_rate)))
         self.ring = FrameRingBuffer(self._lead + 4 * self.block_frames, self.channels)
+        # The mix as it leaves for the output (after master volume, ducking and limiter), kept for the
+        # status's short-term loudness: a device plays up to the ring's capacity behind the mix.
+        self.meter = ShortTermLoudnessMeter(
+            self.sample_rate, self.channels, history_frames=self.ring.capacity, write_frames=self.block_frames
+        )
+        self._meter_from = 0  # the meter's frame count when the output last opened
+        self._loudness: tuple[int, float | None] = (-1, None)  # (window's end frame, reading) last measured
 
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
         self._idle: tuple[AudioClip, float] | None = None
@@ -338,6 +352,7 @@ class AudioEngine:
         with self._state_lock:
             self._state = PLAYING
             self._opened_at = now
+            self._meter_from = self.meter.written
 
     def close(self) -> None:
         """Close the output (manual driving)."""
@@ -426,6 +441,7 @@ class AudioEngine:
         first = self.mixer.position
         block = self.mixer.render(self.block_frames if frames is None else frames)
         self._peak = max(float(block.max()), -float(block.min()))
+        self.meter.write(block)  # a copy: the loudness is computed when the status asks for it
         if self.monitor is not None:
             self.monitor(first, block)
         return block
@@ -581,6 +597,7 @@ class AudioEngine:
             self._state = PLAYING
             # _failures stays until the output settles: a loss before that is one more failed attempt
             self._opened_at = now
+            self._meter_from = self.meter.written
         if was_lost:
             gone = now - (self._lost_since or now)
             # (while it keeps failing as soon as it opens, the losses' own lines say so)
@@ -607,8 +624,32 @@ class AudioEngine:
         return self.mixer.position / self.sample_rate
 
     def status(self) -> dict[str, Any]:
-        """The last published status (JSON-friendly): state, what plays, levels, underruns, output health."""
-        return dict(self._snapshot)
+        """The last published status (JSON-friendly): state, what plays, levels, underruns, output health;
+        with ``loudness_lufs`` measured now (see :meth:`short_term_loudness`). Any thread."""
+        status = dict(self._snapshot)
+        status["loudness_lufs"] = self.short_term_loudness()
+        return status
+
+    def short_term_loudness(self) -> float | None:
+        """Short-term loudness of what the output has played, LUFS (EBU Tech 3341: BS.1770 K-weighting,
+        the last 3 s, no gate), after master volume, ducking and limiter: what the speakers get. None while
+        the output is not playing and until it has played 3 s since it opened; digital silence reads
+        -120. Any thread: it costs one FFT of the window (a few ms) on the caller's thread, at most once
+        per 0.5 s of mix (a reading that recent is reused)."""
+        if self._state != PLAYING:
+            return None
+        written = self.meter.written  # before the ring's fill: a block mixed in between makes `end` early, not late
+        # A device plays what is in its ring later: the window ends at the frame it plays now.
+        end = written - (self.ring.fill if self.output.device_paced else 0)
+        if end - self._meter_from < self.meter.window:
+            return None
+        last_end, last = self._loudness
+        if 0 <= end - last_end < _LOUDNESS_REUSE_S * self.sample_rate:
+            return last
+        value = self.meter.loudness(end)
+        reading = None if value is None else round(value, 2)
+        self._loudness = (end, reading)
+        return reading
 
     def sounding_keys(self) -> set[str]:
         """The clip keys of every voice in the last published status (within 0.1 s of mix, and after
@@ -631,7 +672,8 @@ class AudioEngine:
             "duck_db": max(0.0, round(-20.0 * math.log10(duck), 2)) if duck > 0 else 120.0,
             "peak_dbfs": round(20.0 * math.log10(self._peak), 2) if self._peak > 0 else None,
             "limiter_gain_reduction_db": round(limiter.last_gain_reduction_db, 2) if limiter else 0.0,
-            "loudness_lufs": self.loudness_lufs,
+            "loudness_lufs": None,  # measured when the status is asked for (status())
+            "loudness_target_lufs": self.loudness_lufs,
             "underruns": self.ring.underruns,
             "frames_missing": self.ring.frames_missing,
             "buffer_s": round(self.ring.fill / self.sample_rate, 3),
