@@ -6,9 +6,12 @@ with moving gains the whole time, the master volume ramps, and the bus limiter r
 pinned to one CPU. Cases:
 
 * ``mixer``: ``Mixer.render`` alone (voices, bus gain, limiter) at several block sizes;
-* ``engine``: ``AudioEngine.pump`` with a null output (adds the command queue, status, ring-free path);
+* ``engine``: ``AudioEngine.pump`` with a null output (adds the command queue, status, ring-free path, and
+  the copy of each block into the loudness meter's ring);
 * ``ring``: mixer + writing into the ring buffer + the callback's copy out of it, what the device path costs;
-* ``limiting``: the mix 14 dB hotter, so the limiter reduces gain all the time (its slow path).
+* ``limiting``: the mix 14 dB hotter, so the limiter reduces gain all the time (its slow path);
+* ``loudness_read``: one short-term loudness reading (3 s window), what each status the panel polls
+  (about once a second) costs the caller's thread, in ms; ``meter_write_us`` is the render thread's share.
 
     .venv/bin/python benchmarks/bench_mixer.py [--seconds 60] [--repeats 3] [--out FILE]
 
@@ -79,6 +82,30 @@ def _best(runs: list[dict]) -> dict:
     return max(runs, key=lambda r: r["x_realtime"])
 
 
+def _loudness_read(clip, repeats: int) -> dict:
+    """CPU cost of the status's short-term loudness: reading it (caller's thread), writing a block (render)."""
+    from art2mus.installation.audio.meter import ShortTermLoudnessMeter
+
+    meter = ShortTermLoudnessMeter(SR, 2, write_frames=1024)
+    meter.write(clip.samples[: 4 * SR])
+    reads = []
+    for _ in range(max(3, repeats) * 10):
+        start = time.process_time()
+        meter.loudness()
+        reads.append(time.process_time() - start)
+    block = np.ascontiguousarray(clip.samples[:1024])
+    start = time.process_time()
+    for _ in range(10000):
+        meter.write(block)
+    write_s = (time.process_time() - start) / 10000
+    return {
+        "read_ms": round(min(reads) * 1e3, 2),
+        "read_ms_median": round(sorted(reads)[len(reads) // 2] * 1e3, 2),
+        "meter_write_us": round(write_s * 1e6, 2),
+        "render_share_pct_of_core": round(write_s * SR / 1024 * 100, 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="audio rendered per run")
@@ -145,6 +172,7 @@ def main() -> None:
         mixer = new_mixer()
         runs.append(_drive(mixer.render, mixer, clips, args.seconds, 1024, gain_db=14.0))
     cases["limiting_block1024"] = _best(runs)
+    cases["loudness_read"] = _loudness_read(clips[0], args.repeats)
 
     headline = cases["mixer_block1024"]["x_realtime"]
     print(
