@@ -15,13 +15,22 @@ let timeZone = "UTC"; // the gallery's (/api/status): every time is shown on its
 let lostSince = null; // when the daemon last stopped answering (null: it answers)
 let connectionError = false; // the error box says the daemon did not answer (cleared when it does)
 
-class NotAnswering extends Error {}
+class NotAnswering extends Error {
+  constructor(message, hung = false) {
+    super(message);
+    this.hung = hung; // it took the request and did not answer: it may still act on it if it resumes
+  }
+}
 class Locked extends Error {}
+
+// a daemon that accepts connections but does not answer (stopped, wedged) leaves a fetch pending for ever:
+// after this long it counts as not answering, like a refused connection
+const ANSWER_TIMEOUT_MS = 4000;
 
 async function request(path, options = {}) {
   const headers = { ...(options.headers || {}) };
   if (token) headers.Authorization = "Bearer " + token;
-  return fetch(path, { ...options, headers });
+  return fetch(path, { ...options, headers, signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS) });
 }
 
 async function api(path, body) {
@@ -32,10 +41,20 @@ async function api(path, body) {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
-  } catch (error) { // the browser's own "Failed to fetch": nothing answered at this address
+  } catch (error) {
+    if (error.name === "TimeoutError") { // connected, but no answer: a hung or stopped daemon
+      throw new NotAnswering(`The art2mus daemon did not answer within ${ANSWER_TIMEOUT_MS / 1000} s (is it hung?)`, true);
+    }
+    // the browser's own "Failed to fetch": nothing answered at this address
     throw new NotAnswering("The art2mus daemon does not answer at this address (is it running?)");
   }
-  const data = await response.json().catch(() => ({}));
+  let data;
+  try {
+    data = await response.json();
+  } catch (error) {
+    if (error.name === "TimeoutError") throw new NotAnswering("The art2mus daemon stopped answering (is it hung?)", true);
+    data = {};
+  }
   const detail = typeof data.detail === "string" ? data.detail : response.statusText;
   if (response.status === 401) throw new Locked(detail);
   if (!response.ok) throw new Error(detail);
@@ -85,7 +104,8 @@ async function command(path, body) {
     await refresh();
   } catch (error) {
     if (error instanceof Locked) return showLocked();
-    const sent = error instanceof NotAnswering ? " The command was not carried out." : "";
+    const sent = !(error instanceof NotAnswering) ? ""
+      : " The command was not carried out" + (error.hung ? " (a daemon that resumes may still carry it out)." : ".");
     showError(error.message + sent, error instanceof NotAnswering);
   }
 }
@@ -308,7 +328,7 @@ async function refresh() {
     lostSince = lostSince || new Date();
     document.body.classList.add("stale");
     const banner = $("offline");
-    banner.textContent = `The art2mus daemon has not answered since ${lostSince.toLocaleTimeString("sv-SE")}: `
+    banner.textContent = `The art2mus daemon has not answered since ${galleryTime(lostSince.toISOString(), false)}: `
       + "what is shown is from then, and the room may be silent. This page reconnects by itself.";
     banner.hidden = false;
     $("connection").textContent = "no connection";
@@ -375,6 +395,20 @@ async function reload() {
   }
 }
 
+function every(ms, poll) {
+  // one poll at a time: a slow daemon must not get a pile of requests waiting for it
+  let pending = false;
+  setInterval(async () => {
+    if (pending) return;
+    pending = true;
+    try {
+      await poll();
+    } finally {
+      pending = false;
+    }
+  }, ms);
+}
+
 async function start() {
   if (token) $("docs-link").href = withToken("/api/docs");
   $("token-form").addEventListener("submit", (event) => {
@@ -384,7 +418,7 @@ async function start() {
     location.href = url.toString();
   });
   refreshUnseen();
-  setInterval(refreshUnseen, 10000);
+  every(10000, refreshUnseen);
   $("follow").addEventListener("click", () => command("/follow", {}));
   $("idle").addEventListener("click", () => command("/idle", {}));
   $("reload").addEventListener("click", reload);
@@ -402,9 +436,9 @@ async function start() {
   await refresh();
   refreshLive();
   refreshLogs();
-  setInterval(refresh, 1000);
-  setInterval(refreshLive, 1000);
-  setInterval(refreshLogs, 3000);
+  every(1000, refresh);
+  every(1000, refreshLive);
+  every(3000, refreshLogs);
 }
 
 start();

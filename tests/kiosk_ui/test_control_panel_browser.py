@@ -341,6 +341,8 @@ def test_api_docs_render_with_the_network_blocked(tmp_path, repo_root):
             page.get_by_role("button", name="Open the panel").click()
             expect(page.locator("#exhibit")).to_have_text("Panel test room")
             assert page.url.endswith("?token=docs-token")
+            # the right token: the form is gone from the screen (its CSS overrode [hidden]: on every page)
+            expect(page.locator("#token-form")).to_be_hidden()
             page.goto(url + "?token=wrong")
             expect(page.locator("#token-why")).to_contain_text("is not this control panel's")
             browser.close()

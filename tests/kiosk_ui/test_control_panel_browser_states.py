@@ -1,0 +1,86 @@
+"""The control panel in a real browser when the daemon or the room is not well: a daemon that takes
+requests and never answers, a camera that stops, artworks that cannot play. Same driver as
+``test_control_panel_browser.py`` (Debian's chromium through Playwright, the daemon's own server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from zoneinfo import ZoneInfo
+
+import pytest
+from test_control_panel_api import GIVE_UP, write_small_exhibit
+from test_control_panel_browser import ARGS, CHROMIUM, _run_gallery
+
+sync_api = pytest.importorskip("playwright.sync_api")
+sync_api.expect.set_options(timeout=GIVE_UP * 1000)
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+
+
+def _open(p, url: str, **context):
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+    page = browser.new_context(viewport={"width": 1280, "height": 800}, **context).new_page()
+    page.set_default_timeout(GIVE_UP * 1000)
+    page.goto(url)
+    return browser, page
+
+
+def test_a_hung_daemon_greys_the_page_and_a_command_is_not_confirmed(tmp_path, repo_root):
+    """A daemon that accepts connections and never answers (SIGSTOP, a wedged process) looked healthy:
+    the page's requests waited for ever and piled up. Now a request gives up after a few seconds, the
+    page greys as for a refused connection, on the gallery's clock, and only one status poll waits at a time."""
+    exhibit = write_small_exhibit(
+        tmp_path, repo_root, collection={"name": "Panel test room", "timezone": "Asia/Tokyo"}
+    )
+    gallery, stop, thread = _run_gallery(exhibit)
+    try:
+        with sync_api.sync_playwright() as p:
+            # the browser on UTC, the gallery in Tokyo (+09:00): the banner's time must be Tokyo's
+            browser, page = _open(p, gallery.control_panel.url, timezone_id="UTC")
+            expect = sync_api.expect
+            expect(page.locator("#connection")).to_have_text("running")
+            # no token on this panel: its token form is not shown (its CSS overrode [hidden])
+            expect(page.locator("#token-form")).to_be_hidden()
+            # the daemon stops answering: every request is taken and held, never answered
+            held, waiting, most = [], {"status": 0}, {"status": 0}
+
+            def hold(route):
+                if "/api/status" in route.request.url:
+                    waiting["status"] += 1
+                    most["status"] = max(most["status"], waiting["status"])
+                held.append(route)
+
+            def ended(request):
+                if "/api/status" in request.url:
+                    waiting["status"] -= 1
+
+            page.on("requestfailed", ended)
+            page.route("**/api/**", hold)
+            hung_at = dt.datetime.now(ZoneInfo("Asia/Tokyo"))
+            expect(page.locator("#offline")).to_contain_text("has not answered since")
+            expect(page.locator("body")).to_have_class(re.compile(r"\bstale\b"))
+            expect(page.locator("#connection")).to_have_text("no connection")
+            shown = re.search(r"since (\d\d):(\d\d):(\d\d)", page.locator("#offline").inner_text())
+            assert shown, page.locator("#offline").inner_text()
+            at = hung_at.replace(hour=int(shown[1]), minute=int(shown[2]), second=int(shown[3]))
+            assert abs((at - hung_at).total_seconds()) % 86400 < GIVE_UP  # Tokyo's clock, not UTC's (9 h off)
+            page.get_by_role("button", name="Idle ambience").click()
+            expect(page.locator("#error")).to_contain_text("did not answer within 4 s")
+            expect(page.locator("#error")).to_contain_text("The command was not carried out")
+            assert most["status"] == 1  # the polls waited for each other instead of piling up
+            assert gallery.director.override is None
+            page.unroute("**/api/**")
+            for route in held:  # the requests given up on are gone: nothing to answer any more
+                try:
+                    route.continue_()
+                except Exception:  # noqa: BLE001, S110 - an aborted request cannot be continued
+                    pass
+            # it answers again: the page comes back by itself
+            expect(page.locator("#connection")).to_have_text("running")
+            expect(page.locator("body")).not_to_have_class(re.compile(r"\bstale\b"))
+            expect(page.locator("#offline")).to_be_hidden()
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
