@@ -159,7 +159,8 @@ class GalleryControl:
         return True
 
     def play_artwork(self, artwork_id: str) -> None:
-        """Play ``artwork_id`` whatever the camera sees, until :meth:`follow_camera` (KeyError if unknown)."""
+        """Play ``artwork_id`` whatever the camera sees, until :meth:`follow_camera` (KeyError if unknown,
+        :class:`~art2mus.installation.director.NoSoundscapeError` if it has no soundscape)."""
         assert self.director is not None
         self.director.set_override(artwork_id, self.clock.monotonic())
 
@@ -199,6 +200,8 @@ class GalleryControl:
                 if library and a.id in library.clips
                 else None,
                 "problems": self.artwork_problems().get(a.id, []),
+                # False: left out of the library, nothing to play or listen to (problems say why)
+                "playable": library is not None and a.id in library.clips,
             }
             for a in self.exhibit.artworks
         ]

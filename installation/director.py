@@ -32,6 +32,19 @@ UNREADABLE_RETRY_S = 60.0
 CLOSED_KEY = "silence"
 
 
+class NoSoundscapeError(KeyError):
+    """A known artwork that has no soundscape to play (it was left out: its audio cannot be read, its
+    rendering failed), as against an id no artwork has (a plain :class:`KeyError`)."""
+
+    def __init__(self, what: str, reason: str):
+        super().__init__(what)
+        self.what = what
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.what} has no soundscape: {self.reason}"
+
+
 @dataclass(frozen=True)
 class DirectorEvent:
     """One thing the director told the engine: at time ``t`` (seconds), play ``what`` (an artwork id or
@@ -129,9 +142,13 @@ class Director:
         goes back to following the camera (the idle wait starts again from ``now``).
 
         Raises:
-            KeyError: ``what`` is neither ``idle`` nor an artwork with a soundscape.
+            NoSoundscapeError: ``what`` is an artwork left out of the library (``library.problems``).
+            KeyError: ``what`` is neither ``idle`` nor an artwork of the library.
         """
         if what is not None and what != IDLE_KEY and what not in self.library.clips:
+            reason = self.library.problems.get(what)
+            if reason is not None:
+                raise NoSoundscapeError(what, reason)
             raise KeyError(what)
         with self._lock:
             self._override = what

@@ -39,11 +39,14 @@ a ``token`` every ``/api`` route, the docs and ``/metrics`` need ``Authorization
 # dependency alias is local to create_app, so they must be evaluated where the endpoints are defined.
 import hmac
 import logging
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +65,8 @@ STATIC = Path(__file__).with_name("static")
 ARTWORK_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 #: width of the unseen artworks' crops as the panel gets them, pixels (the artworks' thumbnails are 240)
 CROP_THUMBNAIL_WIDTH = 240
+#: characters of a request's value an error answer repeats at most (a 5,000-character id came back whole)
+ECHO_CHARS = 120
 
 
 class GalleryControl(Protocol):
@@ -77,26 +82,59 @@ class GalleryControl(Protocol):
     def request_reload(self) -> None: ...
 
 
+# strict: a sensor or script sending true, "yes", 1 or "0.5" gets a 422, not a guess ({"volume": true} was
+# full level); JSON integers still count as numbers. Non-finite numbers (Python's json reads NaN and
+# Infinity) are refused too.
 class PlayRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     artwork: str = Field(..., min_length=1, description="Id of the artwork to play.")
 
 
 class VolumeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     volume: float = Field(
         ...,
         ge=0,
         le=1,
-        description="The room's level (audio.master_volume), linear 0..1; a schedule period's volume multiplies it.",
+        allow_inf_nan=False,
+        description="The room's level (audio.master_volume), a number 0..1 (linear); a schedule period's "
+        "volume multiplies it.",
     )
-    ramp_seconds: float = Field(2.0, ge=0, le=60, description="Seconds to ramp to it.")
+    ramp_seconds: float = Field(
+        2.0, ge=0, le=60, allow_inf_nan=False, description="Seconds to ramp to it, a number 0..60."
+    )
 
 
 class PresenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     sensor: str = Field(..., min_length=1, max_length=100, description="Name of the sensor.")
     present: bool = Field(True, description="Someone is there (false: the sensor saw no one).")
+
+
+def shorten(text: str, limit: int = ECHO_CHARS) -> str:
+    """``text`` as an answer may repeat it: at most ``limit`` characters, and says how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def _echoable(value: Any) -> Any:
+    """A rejected request value made fit for a JSON answer: a non-finite number as its text (JSON has no
+    NaN: the default answer raised, giving a 500), a long text shortened."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return shorten(value)
+    if isinstance(value, dict):
+        return {k: _echoable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_echoable(v) for v in value]
+    return value
+
+
+async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each field and what it expects (FastAPI's shape: ``detail`` is a list of ``loc``,
+    ``msg``, ``type``, ``input``), whatever the input was."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": _echoable(jsonable_encoder(errors))}, status_code=422)
 
 
 def _docs_assets() -> Path | None:
@@ -175,16 +213,23 @@ def create_app(
         keypoints = keypoints_per_artwork(gallery)
         return [{**a, "keypoints": keypoints.get(a["id"])} for a in gallery.artworks()]
 
-    def unknown(what: str, gallery: GalleryControl) -> HTTPException:
-        known = ", ".join(a["id"] for a in gallery.artworks()) or "none"
-        return HTTPException(404, f"There is no artwork {what!r}; the artworks are: {known}.")
+    def unknown(what: str, gallery: GalleryControl, cannot: str) -> HTTPException:
+        """404 for an id no artwork has; 409 naming the problems of a known artwork that has nothing to
+        play (left out: its audio cannot be read). Both were a KeyError, and the 404 listed the artwork."""
+        listed = gallery.artworks()
+        for artwork in listed:
+            if artwork["id"] == what:
+                problems = "; ".join(artwork.get("problems") or []) or "no soundscape yet"
+                return HTTPException(409, f"{what} {cannot}: {problems}.")
+        known = ", ".join(a["id"] for a in listed) or "none"
+        return HTTPException(404, f"There is no artwork {shorten(what)!r}; the artworks are: {known}.")
 
     @api.get("/artworks/{artwork_id}/thumbnail.jpg", response_class=Response)
     def thumbnail(artwork_id: str, gallery: Control) -> Response:
         try:
             data = media.thumbnail(artwork_id)
         except KeyError:
-            raise unknown(artwork_id, gallery) from None
+            raise unknown(artwork_id, gallery, "has no reference photo") from None
         except FileNotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
@@ -226,7 +271,10 @@ def create_app(
         try:
             data = media.soundscape(what)
         except KeyError:
-            raise unknown(what, gallery) from None
+            if what == "idle":  # left out too (its audio file cannot be read): say why
+                problems = "; ".join((gallery.status().get("problems") or {}).get("idle") or ["none yet"])
+                raise HTTPException(409, f"The idle ambience has nothing to listen to: {problems}.") from None
+            raise unknown(what, gallery, "has nothing to listen to") from None
         headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-cache"}
         try:
             span = byte_range(request.headers.get("range"), len(data))
@@ -266,8 +314,8 @@ def create_app(
     def play(body: PlayRequest, gallery: Control) -> dict[str, Any]:
         try:
             gallery.play_artwork(body.artwork)
-        except KeyError:
-            raise unknown(body.artwork, gallery) from None
+        except KeyError:  # the room plays on as before
+            raise unknown(body.artwork, gallery, "cannot play") from None
         return {"override": body.artwork}
 
     @api.post("/idle")
@@ -296,6 +344,7 @@ def create_app(
         return {"sensor": body.sensor, "present": body.present}
 
     app = FastAPI(title=f"{title} control panel", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.include_router(api)
     guarded = APIRouter(dependencies=[Depends(check_token)], include_in_schema=False)
 

@@ -55,10 +55,19 @@ async function api(path, body) {
     if (error.name === "TimeoutError") throw new NotAnswering("The art2mus daemon stopped answering (is it hung?)", true);
     data = {};
   }
-  const detail = typeof data.detail === "string" ? data.detail : response.statusText;
+  const detail = errorText(data, response);
   if (response.status === 401) throw new Locked(detail);
   if (!response.ok) throw new Error(detail);
   return data;
+}
+
+function errorText(data, response) {
+  // a plain sentence, or a refused request's fields (422: [{loc: ["body", "volume"], msg}, ...])
+  if (typeof data.detail === "string") return data.detail;
+  if (Array.isArray(data.detail)) {
+    return data.detail.map((e) => `${(e.loc || []).filter((p) => p !== "body").join(".")}: ${e.msg}`).join("; ");
+  }
+  return response.statusText;
 }
 
 function showError(message, fromConnection = false) {
@@ -123,7 +132,18 @@ function listen(what, name) {
   player.src = withToken(`/api/soundscapes/${encodeURIComponent(what)}.flac`);
   player.dataset.what = what;
   player.setAttribute("aria-label", "listening to " + name);
-  player.play().catch((error) => showError("Cannot play here: " + error.message));
+  player.play().catch(async (error) => {
+    if (error.name === "AbortError") return; // another Listen took its place
+    // the browser only says it found no source: the server says why (e.g. the artwork has no soundscape)
+    let why = error.message;
+    try {
+      const response = await request(`/api/soundscapes/${encodeURIComponent(what)}.flac`, { headers: { Range: "bytes=0-0" } });
+      if (!response.ok) why = errorText(await response.json().catch(() => ({})), response);
+    } catch (failed) {
+      why = "the art2mus daemon did not answer";
+    }
+    showError(`Cannot listen to ${name}: ${why}`);
+  });
 }
 
 function renderArtworks(list) {
@@ -164,6 +184,14 @@ function renderArtworks(list) {
     hear.textContent = "Listen";
     hear.setAttribute("aria-label", "listen to " + art.id);
     hear.addEventListener("click", () => listen(art.id, art.title));
+    if (art.playable === false) { // left out: nothing to play or hear (its problems say why)
+      for (const button of [play, hear]) {
+        button.disabled = true;
+        button.title = (art.problems || []).join("; ") || "no soundscape";
+      }
+      play.setAttribute("aria-label", `play ${art.id} (cannot: no soundscape)`);
+      hear.setAttribute("aria-label", `listen to ${art.id} (cannot: no soundscape)`);
+    }
     buttons.append(play, hear);
     li.append(thumb, text, buttons);
     ul.append(li);

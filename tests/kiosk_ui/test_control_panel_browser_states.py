@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from test_control_panel_api import GIVE_UP, write_small_exhibit
 from test_control_panel_browser import ARGS, CHROMIUM, _run_gallery
+from test_control_panel_requests import write_exhibit_with_a_left_out_artwork
 
 sync_api = pytest.importorskip("playwright.sync_api")
 sync_api.expect.set_options(timeout=GIVE_UP * 1000)
@@ -80,6 +81,58 @@ def test_a_hung_daemon_greys_the_page_and_a_command_is_not_confirmed(tmp_path, r
             expect(page.locator("#connection")).to_have_text("running")
             expect(page.locator("body")).not_to_have_class(re.compile(r"\bstale\b"))
             expect(page.locator("#offline")).to_be_hidden()
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def _run_with_a_left_out_artwork(tmp_path, repo_root):
+    """The small exhibit running, city-at-six's audio file no audio at all (left out, the rest play)."""
+    import threading  # noqa: PLC0415
+
+    from art2mus.installation.config import load_exhibit  # noqa: PLC0415
+    from art2mus.installation.gallery import Gallery  # noqa: PLC0415
+
+    path = write_exhibit_with_a_left_out_artwork(tmp_path, repo_root)
+    path.write_text(path.read_text().replace("enabled: false", "enabled: true"))
+    gallery = Gallery(load_exhibit(path, audio_may_fail=True)).build(control_panel_port=0)
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(
+        target=gallery.run, args=(stop,), kwargs={"on_ready": lambda g: ready.set()}, daemon=True
+    )
+    thread.start()
+    assert ready.wait(GIVE_UP)
+    return gallery, stop, thread
+
+
+def test_an_artwork_with_nothing_to_play_cannot_be_played_and_says_why(tmp_path, repo_root):
+    """Play on it answered "There is no artwork 'city-at-six'; the artworks are: ..., city-at-six", and
+    Listen the browser's "no supported source was found"."""
+    gallery, stop, thread = _run_with_a_left_out_artwork(tmp_path, repo_root)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser, page = _open(p, gallery.control_panel.url)
+            expect = sync_api.expect
+            expect(page.locator("#artworks li")).to_have_count(2)
+            play = page.locator("#artworks li[data-id=city-at-six] button", has_text="Play")
+            listen = page.locator("#artworks li[data-id=city-at-six] button", has_text="Listen")
+            expect(play).to_be_disabled()
+            expect(listen).to_be_disabled()
+            expect(play).to_have_attribute("title", re.compile(r"^no soundscape: .*garbage\.wav"))
+            expect(page.locator("#artworks li[data-id=amber-fields] button", has_text="Play")).to_be_enabled()
+            # asked for anyway (a list from before a reload): the server's reason, not the browser's error
+            page.evaluate("() => listen('city-at-six', 'The City at Six O\\'Clock')")
+            expect(page.locator("#error")).to_contain_text(
+                "Cannot listen to The City at Six O'Clock: city-at-six has nothing to listen to: no soundscape: "
+            )
+            page.evaluate("() => command('/play', { artwork: 'city-at-six' })")
+            expect(page.locator("#error")).to_contain_text("city-at-six cannot play: no soundscape: ")
+            # a refused value names its field (the page showed "Unprocessable Entity")
+            page.evaluate("() => command('/volume', { volume: 2 })")
+            expect(page.locator("#error")).to_have_text(
+                re.compile(r"^volume: Input should be less than or equal to 1")
+            )
             browser.close()
     finally:
         stop.set()
