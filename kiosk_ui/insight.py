@@ -47,14 +47,46 @@ def attention(status: dict[str, Any]) -> list[str]:
     reload = status.get("reload")
     if reload is not None and not reload.get("ok", True):
         causes.append("reload refused: " + "; ".join(reload.get("problems") or []))
+    broken = artworks_with_problems(status)
+    if broken:  # one line for them all: a large collection's list is beside each artwork on the panel
+        names = "; ".join(f"{what}: {', '.join(kinds)}" for what, kinds in broken.items())
+        many = f"{len(broken)} artworks have" if len(broken) > 1 else "1 artwork has"
+        causes.append(f"{many} problems ({shorten_list(names)})")
     return causes
 
 
+#: the beginnings of ``status["problems"]`` lines that ask for a technician, and how the attention line
+#: names them (a stand-in soundscape still plays and is recognised: it is listed beside the artwork only)
+SERIOUS_PROBLEMS = {"no soundscape": "no soundscape", "not recognised by the camera": "not recognised"}
+
+
+def artworks_with_problems(status: dict[str, Any]) -> dict[str, list[str]]:
+    """Artwork id (or ``idle``) -> what is wrong with it, for those that cannot play or cannot be
+    recognised (``status["problems"]``, as :meth:`Gallery.artwork_problems` words them)."""
+    found: dict[str, list[str]] = {}
+    for what, problems in (status.get("problems") or {}).items():
+        kinds = [
+            name for start, name in SERIOUS_PROBLEMS.items() if any(p.startswith(start) for p in problems)
+        ]
+        if kinds:
+            found[what] = kinds
+    return found
+
+
+def shorten_list(text: str, limit: int = 300) -> str:
+    """``text`` cut at ``limit`` characters (a thousand left-out artworks make one line, not a page)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def audible(status: dict[str, Any]) -> bool:
-    """True when something really reaches the speakers (the output plays and the master is not silent)."""
+    """True when something really reaches the speakers (the output plays and the master is not silent).
+
+    A room that has just closed is still heard while its closing fade lasts: the output still has a
+    peak (``audio.peak_dbfs``; None once it is silent)."""
     audio = status.get("audio") or {}
     schedule = status.get("schedule") or {}
-    return bool(audio.get("healthy")) and audio.get("master_volume", 0) > 0 and schedule.get("open", True)
+    sounding = schedule.get("open", True) or audio.get("peak_dbfs") is not None
+    return bool(audio.get("healthy")) and (audio.get("master_volume") or 0) > 0 and sounding
 
 
 def keypoints_per_artwork(gallery: Any) -> dict[str, int]:
@@ -247,3 +279,8 @@ class GalleryCollector:
         reloads.add_metric(["refused"], float(counters.get("reload_refused", 0)))
         yield reloads
         yield gauge("attention", "Number of reasons the room needs a technician.", len(attention(status)))
+        yield gauge(
+            "artworks_with_problems",
+            "Artworks (and the idle ambience) that cannot play or cannot be recognised.",
+            len(artworks_with_problems(status)),
+        )

@@ -263,13 +263,15 @@ function render(status, asked) {
   $("exhibit").textContent = status.exhibit;
   $("playing").textContent = label(status.playing);
   const silent = $("audible");
-  silent.hidden = status.audible;
   const closed = status.schedule && !status.schedule.open; // silent on purpose, not a problem
+  const until = closed && status.schedule.until ? ` until ${galleryTime(status.schedule.until)}` : "";
+  silent.hidden = status.audible && !closed;
   silent.classList.toggle("closed", Boolean(closed));
-  silent.textContent = status.audible ? "" : "Nothing reaches the speakers" + (closed
-    ? ": the room is closed by its opening hours"
-      + (status.schedule.until ? ` until ${galleryTime(status.schedule.until)}` : "")
-    : status.attention.length ? ": " + status.attention[0] : "");
+  silent.textContent = status.audible
+    ? (closed ? "The room is closing by its opening hours: fading out" + until : "")
+    : "Nothing reaches the speakers" + (closed
+      ? ": the room is closed by its opening hours" + until
+      : status.attention.length ? ": " + status.attention[0] : "");
   $("why").textContent = status.override
     ? "Fixed from this panel (the camera is ignored)"
     : "Following the camera";

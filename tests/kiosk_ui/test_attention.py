@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from art2mus.installation.cache import SoundscapeCache
-from art2mus.kiosk_ui.insight import GalleryCollector, attention
+from art2mus.kiosk_ui.insight import GalleryCollector, attention, audible
 from art2mus.models.generator import Soundscape
 
 #: a room that is well: the camera streams, the audio plays
@@ -81,3 +81,40 @@ def test_a_gallery_on_an_unwritable_cache_says_so_in_its_status(tmp_path, repo_r
     status = gallery.status()
     assert status["cache"]["write_failures"] == 3, status["cache"]  # two artworks and the idle ambience
     assert any(cause.startswith(f"cache {blocked} not writable: ") for cause in attention(status))
+
+
+def test_artworks_that_cannot_play_or_be_recognised_ask_for_attention_in_one_line():
+    """They were red in the artworks' list only: the badge said "running" and art2mus_attention was 0,
+    while a visitor at the portrait heard nothing of its own. A stand-in soundscape still plays: not one."""
+    from test_control_panel_api import panel_client
+
+    problems = {
+        "portrait-of-a-clerk": ["no soundscape: cannot read audio file garbage.wav"],
+        "hills-of-orvale": ["not recognised by the camera: cannot read the photo"],
+        "amber-fields": ["a stand-in soundscape: no photo is an image"],
+    }
+    status = {**WELL, "problems": problems}
+    assert attention(status) == [
+        "2 artworks have problems (portrait-of-a-clerk: no soundscape; hills-of-orvale: not recognised)"
+    ]
+    metrics = _metrics(_Reporting(status))
+    assert metrics["art2mus_attention"] == 1 and metrics["art2mus_artworks_with_problems"] == 2
+    assert attention({**WELL, "problems": {"amber-fields": problems["amber-fields"]}}) == []
+    # /api/health is for the room's liveness (audio plays, the camera streams): a curator's problem with
+    # one artwork is no reason for a monitor to restart the daemon, which would not fix it
+    client = panel_client(_Reporting(status))
+    assert client.get("/api/status").json()["attention"][-1].startswith("2 artworks have problems")
+    assert client.get("/api/health").status_code == 200
+
+
+def test_a_closing_fade_still_reaches_the_speakers():
+    """ "Nothing reaches the speakers: the room is closed" showed while the 20 s closing fade played."""
+    closing = {
+        **WELL,
+        "audio": {"healthy": True, "master_volume": 0.35, "peak_dbfs": -23.9},
+        "schedule": {"open": False},
+    }
+    assert audible(closing)
+    faded = {**closing, "audio": {"healthy": True, "master_volume": 0.0, "peak_dbfs": None}}
+    assert not audible(faded)
+    assert not audible({**closing, "audio": {**closing["audio"], "peak_dbfs": None}})  # silent already
