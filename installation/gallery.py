@@ -285,7 +285,10 @@ class Gallery(GalleryControl):
         if self._on_event is not None:
             self._on_event(event)
 
-    def _follow(self, frame: Any, now: float) -> None:
+    def _follow(self, frame: Any, now: float, on_generating: Callable[[str], None] | None = None) -> None:
+        """One camera frame through recognition and the director. ``on_generating(what)`` is called when an
+        unseen artwork's soundscape has just been handed to the generator process, before the director
+        hears of the artwork (see :meth:`simulate`)."""
         assert self.vision is not None and self.director is not None
         previous = self.vision.last_result
         decision = self.vision.process(frame)
@@ -302,11 +305,13 @@ class Gallery(GalleryControl):
             self._on_decision(decision)
         self.decision = decision
         if decision.artwork_id is not None and decision.artwork_id.startswith(UNSEEN_PREFIX):
-            self._unseen_soundscape(decision.artwork_id)
+            if self._unseen_soundscape(decision.artwork_id) and on_generating is not None:
+                on_generating(decision.artwork_id)
         self.director.update(decision, now)
 
-    def _unseen_soundscape(self, what: str) -> None:
-        """Give the unseen artwork ``what`` its soundscape (once; the cache on a later sighting)."""
+    def _unseen_soundscape(self, what: str) -> bool:
+        """Give the unseen artwork ``what`` its soundscape (once; the cache on a later sighting). True when
+        this handed it to the generator process (its bridge is in the library meanwhile)."""
         from art2mus.installation.unseen_sound import ensure_unseen_clip
 
         assert self.vision is not None and self.vision.unseen is not None and self.director is not None
@@ -315,6 +320,8 @@ class Gallery(GalleryControl):
         try:
             if ensure_unseen_clip(source, self.director.library, self.engine, crop, what):
                 self.unseen_generated.append(what)
+                return what in self.director.library.pending
+            return False
         finally:
             source.close()
 
@@ -466,14 +473,22 @@ class Gallery(GalleryControl):
                     last_failure_log = now
 
     def simulate(
-        self, duration_s: float, *, on_tick: Callable[[float], None] | None = None, tick_s: float = 60.0
+        self,
+        duration_s: float,
+        *,
+        on_tick: Callable[[float], None] | None = None,
+        tick_s: float = 60.0,
+        on_generating: Callable[[str, float], None] | None = None,
     ) -> None:
         """Run ``duration_s`` seconds of the camera's video through the gallery as fast as the machine allows.
 
         Needs a :class:`ManualClock` and a video source played as fast as possible (frames stamped with
         their time in the video); the engine is pumped after each frame, so a clock-paced output (WAV)
         receives exactly ``duration_s`` seconds of mix. ``on_tick(seconds simulated)`` is called every
-        ``tick_s`` of simulated time (progress, soak measurements).
+        ``tick_s`` of simulated time (progress, soak measurements). ``on_generating(what, seconds
+        simulated)`` is called when the walk has just handed an unseen artwork's soundscape to the
+        generator process (a slow generator's), before the director plays it; the simulated clock stands
+        still until it returns, so a caller that waits there for the rendering has the walk hear it.
         """
         assert self.engine is not None and self.director is not None and self.camera is not None
         if not isinstance(self.clock, ManualClock):
@@ -493,7 +508,10 @@ class Gallery(GalleryControl):
                 now = start + min(frame.timestamp, duration_s)
                 if now > clock.monotonic():
                     clock.advance(now - clock.monotonic())
-                self._follow(frame, now)
+                generating = None
+                if on_generating is not None:
+                    generating = lambda what, t=now - start: on_generating(what, t)  # noqa: E731
+                self._follow(frame, now, generating)
                 self.engine.pump()
                 if on_tick is not None and now - start >= next_tick:
                     on_tick(now - start)

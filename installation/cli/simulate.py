@@ -41,15 +41,24 @@ IDLE_GRACE_S = 10.0
     help="Camera video to use instead of the exhibit's camera (which must then be a video file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what plays, and a summary, as JSON lines.")
+@click.pass_context
 def command(
-    exhibit: Path, output: Path | None, duration: float | None, video: Path | None, as_json: bool
+    ctx: click.Context,
+    exhibit: Path,
+    output: Path | None,
+    duration: float | None,
+    video: Path | None,
+    as_json: bool,
 ) -> None:
     """Run EXHIBIT over a camera video as fast as the machine allows, with a simulated clock, and write
     the mix to a WAV file (-o): the same recognition, debounce, crossfades and loudness as `art2mus run`,
     for checking an exhibit's settings (dwell, hold, idle) before opening day.
 
     Soundscapes a slow generator (Art2Mus) still has to make are rendered first, in the generator
-    process, so that the walk hears them (`run` plays their fallback's rendering meanwhile).
+    process, so that the walk hears them (`run` plays their fallback's rendering meanwhile). An unseen
+    artwork's (`unseen:`) is made when the walk first sees it: the simulated clock stands still there
+    until it is rendered (and cached), so the walk hears the model's music where `run` plays a bridge
+    for as long as the rendering takes.
 
     Opening hours are not simulated: the walk plays as the room does while open, at the room's volume
     (`run` is silent outside `schedule.periods` and applies each period's volume).
@@ -100,9 +109,26 @@ def command(
         camera=source,
         on_event=event_printer(config, as_json),
         read_when_chosen=True,  # a walk hears a few of the soundscapes: only those are decoded
+        # the registry's, or a table a caller puts in the click context object (tests do, as for render)
+        generator_backends=ctx.obj.get("generator_backends") if isinstance(ctx.obj, dict) else None,
     )
-    _wait_for_the_generator_process(gallery)
-    gallery.simulate(duration)
+    waiting = sorted(gallery.director.library.pending)
+    if waiting and gallery.worker is not None:
+        _wait_for_the_generator_process(
+            gallery,
+            f"waiting for the generator process to render {len(waiting)} soundscapes ({', '.join(waiting)}): "
+            "the walk starts once they are made (Ctrl-C stops)",
+        )
+
+    def render_unseen(what: str, seconds: float) -> None:
+        minutes, rest = divmod(seconds, 60.0)
+        _wait_for_the_generator_process(
+            gallery,
+            f"{int(minutes):02d}:{rest:05.2f}  {what}: the walk stands still while the generator process "
+            "renders its soundscape, so the walk hears it (run plays a bridge until it is made; Ctrl-C stops)",
+        )
+
+    gallery.simulate(duration, on_generating=render_unseen)
     summary = {
         "output": None if output is None else str(output),
         "seconds": round(wav.frames_written / gallery.engine.sample_rate, 3),
@@ -119,20 +145,15 @@ def command(
         click.echo(f"wrote {summary['seconds']:.1f} s of mix to {output} ({len(summary['events'])} changes)")
 
 
-def _wait_for_the_generator_process(gallery: Any, report_every_s: float = 30.0) -> None:
-    """Wait until the soundscapes the generator process renders (a slow generator's, e.g. Art2Mus, not yet in
-    the cache) are in the library. ``run`` plays a stand-in (the generator's fallback) meanwhile; a
-    simulation runs faster than the process renders, so without waiting the whole walk heard the
-    stand-ins and the curator's preview was not of the exhibit's music."""
+def _wait_for_the_generator_process(gallery: Any, announce: str, report_every_s: float = 30.0) -> None:
+    """Say ``announce``, then wait until the soundscapes the generator process renders (a slow generator's,
+    e.g. Art2Mus, not yet in the cache) are in the library. ``run`` plays a stand-in (the generator's
+    fallback) meanwhile; a simulation runs faster than the process renders, so without waiting the walk
+    heard the stand-ins, the curator's preview was not of the exhibit's music, and an unseen artwork's
+    job, still running when the walk ended, was stopped and never cached."""
     library = gallery.director.library
-    if not library.pending or gallery.worker is None:
-        return
     waiting = sorted(library.pending)
-    click.echo(
-        f"waiting for the generator process to render {len(waiting)} soundscapes ({', '.join(waiting)}): "
-        "the walk starts once they are made (Ctrl-C stops)",
-        err=True,
-    )
+    click.echo(announce, err=True)
     started = last_report = time.monotonic()
     idle_since = None
     while library.pending:
@@ -159,9 +180,13 @@ def _wait_for_the_generator_process(gallery: Any, report_every_s: float = 30.0) 
 
 
 def _generator_of(gallery: Any, what: str) -> str | None:
-    """The generator the exhibit names for ``what`` (an artwork id, or ``idle``)."""
+    """The generator the exhibit names for ``what`` (an artwork id, ``idle`` or ``unseen:<id>``)."""
+    from art2mus.installation.vision.unseen import UNSEEN_PREFIX  # cv2: not for `art2mus --help`
+
     exhibit = gallery.exhibit
     if what == "idle":
         return exhibit.idle.generator
+    if what.startswith(UNSEEN_PREFIX):
+        return exhibit.unseen.generator
     artwork = next((a for a in exhibit.artworks if a.id == what), None)
     return artwork.soundscape.generator if artwork is not None else None

@@ -7,6 +7,7 @@ same painting again from about 30 degrees to the side.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -359,26 +360,29 @@ def debug_models(tmp_path_factory) -> Path:
     return build_debug_model_dir(tmp_path_factory.mktemp("models") / "models")
 
 
+def _art2mus_exhibit(directory: Path, repo_root: Path, video: Path, models: Path, **settings) -> Path:
+    """:func:`_exhibit` with ``unseen.generator: art2mus`` (the debug ``models``, on the CPU, the procedural
+    sonifier as its fallback) and ``settings`` added to the generator's."""
+    path = _exhibit(directory, repo_root, video, generator="art2mus")
+    spec = yaml.safe_load(path.read_text())
+    art2mus = {
+        "type": "art2mus",
+        "model_dir": str(models),
+        "aligner": str(models / "aligners/debug-imagebind-4tok"),
+        "device": "cpu",
+        "fallback": "procedural",
+    }
+    spec["generators"] = {"procedural": {"type": "procedural"}, "art2mus": {**art2mus, **settings}}
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
 def test_the_art2mus_model_renders_the_unseen_artwork_while_the_bridge_plays(
     tmp_path, repo_root, walk_video, debug_models
 ):
     """``unseen.generator: art2mus`` (debug weights): the procedural bridge plays at once, the generator
     process renders the crop, and its rendering crossfades in while it sounds."""
-    path = _exhibit(tmp_path, repo_root, walk_video, generator="art2mus")
-    spec = yaml.safe_load(path.read_text())
-    spec["generators"] = {
-        "procedural": {"type": "procedural"},
-        "art2mus": {
-            "type": "art2mus",
-            "model_dir": str(debug_models),
-            "aligner": str(debug_models / "aligners/debug-imagebind-4tok"),
-            "device": "cpu",
-            "dtype": "float32",
-            "steps": 2,
-            "fallback": "procedural",
-        },
-    }
-    path.write_text(yaml.safe_dump(spec))
+    path = _art2mus_exhibit(tmp_path, repo_root, walk_video, debug_models, dtype="float32", steps=2)
     gallery = Gallery(load_exhibit(path))
     gallery.init_audio()
     gallery.init_soundscapes()
@@ -408,3 +412,41 @@ def test_the_art2mus_model_renders_the_unseen_artwork_while_the_bridge_plays(
     finally:
         gallery.close()
         gallery.engine.close()
+
+
+def test_simulate_stands_still_until_the_slow_generator_has_rendered_the_unseen_artwork(
+    tmp_path, repo_root, walk_video, debug_models, caplog
+):
+    """``simulate`` with ``unseen.generator: art2mus``: the model renders in the generator process, slower
+    than the walk runs. The simulated clock stands still when the walk hands the unseen crop over (and
+    says so), so the walk plays the model's rendering, not the procedural bridge; the rendering reaches
+    the cache, so the next simulate plays it from there. (Before, the walk heard only the bridge, the job
+    was stopped at exit and nothing was cached, on every run.)"""
+    import logging
+
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+    from art2mus.models.registry import GENERATOR_BACKENDS, GeneratorBackend
+
+    path = _art2mus_exhibit(tmp_path, repo_root, walk_video, debug_models)
+    slow = GeneratorBackend("art2mus", "worker_backends:SlowModelStandIn", "test", (), "a slow model")
+    backends = {"generator_backends": {**GENERATOR_BACKENDS, "art2mus": slow}}
+    args = ["simulate", str(path), "--duration", str(SECONDS), "--json"]
+
+    caplog.set_level(logging.INFO, logger="art2mus.installation.director")
+    first = CliRunner().invoke(main, args, obj=backends)
+    assert first.exit_code == 0, first.output
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    plays = [line["play"] for line in lines if "play" in line]
+    what = next(p for p in plays if p.startswith(UNSEEN_PREFIX))
+    assert f"{what}: the walk stands still while the generator process renders its soundscape" in first.stderr
+    assert "stand-in" not in first.stderr
+    told = [r.getMessage() for r in caplog.records]
+    swapped = told.index(f"{what}: the art2mus rendering replaces its bridge")
+    played = next(i for i, m in enumerate(told) if m.startswith(f"now playing: {what} "))
+    assert swapped < played, told  # the model's rendering was in place before the walk played the artwork
+
+    again = CliRunner().invoke(main, args, obj=backends)  # the next preview: from the cache, no waiting
+    assert again.exit_code == 0, again.output
+    assert what in again.stdout and "stands still" not in again.stderr

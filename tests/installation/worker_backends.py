@@ -54,3 +54,13 @@ class ToneGenerator(Generator):
         t = np.arange(int(request.duration_s * self.sample_rate)) / self.sample_rate
         wave = (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
         return Soundscape(wave, self.sample_rate, {"generator": "tone", "hz": hz, "pid": os.getpid()})
+
+
+class SlowModelStandIn(ToneGenerator):
+    """Built from an exhibit's ``type: art2mus`` settings (ignored) in place of the model: a tone after
+    ``delay_s``, so a test has the generator process render for a while without the networks."""
+
+    name = "art2mus"
+
+    def __init__(self, delay_s: float = 0.5, **_art2mus_settings):
+        super().__init__(delay_s=delay_s)
