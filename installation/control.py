@@ -234,7 +234,7 @@ class GalleryControl:
             "override": director.override if director else None,
             "vision": self.decision.to_json() if self.decision else None,
             "presence": presence,
-            "camera": dataclasses.asdict(grabber.health()) if grabber is not None else None,
+            "camera": _camera_status(grabber.health()) if grabber is not None else None,
             "audio": self.engine.status() if self.engine else None,
             # clips, those decoded now and their MB within audio.memory_mb, reads again and releases
             "soundscapes": self.library.clips.stats() if self.library else None,
@@ -250,6 +250,15 @@ class GalleryControl:
             "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
             "problems": self.artwork_problems(),
         }
+
+
+def _camera_status(health: Any) -> dict[str, Any]:
+    """The camera's :class:`GrabberHealth` as the status says it: no frame rate once it is not streaming
+    (the grabber's rate covers the last few seconds, so a lost camera showed its old 10 fps)."""
+    camera = dataclasses.asdict(health)
+    if camera["state"] != "streaming":
+        camera["fps"] = 0.0
+    return camera
 
 
 def _setting(exhibit: ExhibitConfig, dotted: str) -> Any:

@@ -119,6 +119,21 @@ async function command(path, body) {
   }
 }
 
+// why the director changed what plays (the status's event reasons), in words
+const REASONS = {
+  start: "the daemon started",
+  camera: "the camera saw it",
+  idle: "no artwork in view for a while",
+  manual: "chosen on this panel",
+  reload: "exhibit reloaded",
+  open: "opening hours began",
+  closed: "closed by the opening hours",
+};
+// seconds without a new camera frame before the live view counts as stale (it keeps the last frame)
+const STALE_FRAME_S = 3;
+// keypoints under which init and validate call a photo weak (photo_check.WEAK_KEYPOINTS)
+const WEAK_KEYPOINTS = 150;
+
 function label(what) {
   if (what === "idle") return "Idle ambience";
   if (what === "silence") return "Silence (closed)";
@@ -160,8 +175,11 @@ function renderArtworks(list) {
     text.className = "text";
     text.textContent = `${art.title} — ${art.artist}${art.year != null ? ", " + art.year : ""}`;
     const quality = document.createElement("span");
-    quality.className = "quality" + (art.keypoints != null && art.keypoints < 200 ? " weak" : "");
-    quality.textContent = art.keypoints != null ? `${art.keypoints} keypoints` : "not in the recognition index";
+    // the index holds each photo at several scales: its count is above init's per-photo one, so only a
+    // count under init's "weak" for the whole artwork is surely weak
+    quality.className = "quality" + (art.keypoints != null && art.keypoints < WEAK_KEYPOINTS ? " weak" : "");
+    quality.textContent = art.keypoints != null
+      ? `${art.keypoints} keypoints in the index (all scales)` : "not in the recognition index";
     if (art.made_by) quality.textContent += ` · made by ${art.made_by}`;
     text.append(quality);
     for (const problem of art.problems || []) {  // left out (e.g. its audio cannot be played): the rest play
@@ -261,9 +279,9 @@ function render(status, asked) {
     loadArtworks();
   }
   $("exhibit").textContent = status.exhibit;
-  $("playing").textContent = label(status.playing);
-  const silent = $("audible");
   const closed = status.schedule && !status.schedule.open; // silent on purpose, not a problem
+  $("playing").textContent = label(status.playing == null && closed ? "silence" : status.playing);
+  const silent = $("audible");
   const until = closed && status.schedule.until ? ` until ${galleryTime(status.schedule.until)}` : "";
   silent.hidden = status.audible && !closed;
   silent.classList.toggle("closed", Boolean(closed));
@@ -278,20 +296,30 @@ function render(status, asked) {
   $("follow").classList.toggle("active", !status.override);
   $("idle").classList.toggle("active", status.override === "idle");
   for (const li of $("artworks").children) li.classList.toggle("playing", li.dataset.id === status.playing);
-  const vision = status.vision;
-  $("vision").textContent = vision ? (vision.artwork === "none" ? "sees nothing" : vision.artwork === "unknown"
-    ? "a visitor, no artwork" : `sees ${label(vision.artwork)} (score ${vision.score})`) : "—";
-  const presence = status.presence;
-  $("presence").textContent = presence ? (presence.present ? "visitor present" + (presence.sensors.length
-    ? " (sensor " + presence.sensors.join(", ") + ")" : "") : "nobody") : "—";
   const camera = status.camera;
+  // a camera that stopped leaves its last frame and decision behind: they say nothing about the room now
+  const age = camera ? camera.last_frame_age_s : null;
+  const streaming = !camera || (camera.state === "streaming" && age != null && age <= STALE_FRAME_S);
+  const vision = status.vision;
+  const presence = status.presence;
+  if (streaming) {
+    $("vision").textContent = vision ? (vision.artwork === "none" ? "sees nothing" : vision.artwork === "unknown"
+      ? "a visitor, no artwork" : `sees ${label(vision.artwork)} (score ${vision.score})`) : "—";
+    $("presence").textContent = presence ? (presence.present ? "visitor present" + (presence.sensors.length
+      ? " (sensor " + presence.sensors.join(", ") + ")" : "") : "nobody") : "—";
+  } else {
+    $("vision").textContent = `camera ${camera.state === "streaming" ? "not sending frames" : camera.state}`;
+    $("presence").textContent = age == null ? "no image yet"
+      : `no image since ${galleryTime(new Date(Date.now() - age * 1000).toISOString(), false)}`;
+  }
+  $("live").classList.toggle("stale", !streaming);
   // last_error stays once the camera is back: streaming, it is a past error and says how long ago
   const cameraError = !camera || !camera.last_error ? ""
     : camera.state === "streaming" && camera.last_error_age_s != null
       ? `, last error ${ago(camera.last_error_age_s)}: ${camera.last_error}`
       : `: ${camera.last_error}`;
   $("camera").textContent = camera
-    ? `${camera.state}, ${camera.fps.toFixed(1)} fps, ${camera.reconnects} reconnects${cameraError}`
+    ? `${camera.state}, ${(streaming ? camera.fps : 0).toFixed(1)} fps, ${camera.reconnects} reconnects${cameraError}`
     : "—";
   const audio = status.audio;
   if (audio) {
@@ -301,13 +329,18 @@ function render(status, asked) {
       + `${audio.last_error ? ", last error: " + audio.last_error : ""}`;
     $("peak").value = audio.peak_dbfs == null ? -60 : Math.max(-60, audio.peak_dbfs);
     $("peak-value").textContent = dB(audio.peak_dbfs, "dBFS");
+    // measured short-term loudness of the mix (null: not enough audio yet), beside the exhibit's target
     $("loudness").value = audio.loudness_lufs == null ? -60 : Math.max(-60, audio.loudness_lufs);
-    $("loudness-value").textContent = dB(audio.loudness_lufs, "LUFS");
+    $("loudness-value").textContent = dB(audio.loudness_lufs, "LUFS")
+      + (audio.loudness_target_lufs != null ? ` (target ${dB(audio.loudness_target_lufs, "LUFS")})` : "");
     // the slider is the room's level; the engine plays it times the opening-hours period's volume
     const level = status.volume ? status.volume.room : audio.master_volume_target;
-    const period = status.volume && status.volume.period !== 1
-      ? ` = room × period ${Math.round(status.volume.period * 100)} %` : "";
-    $("volume-real").textContent = `(now ${Math.round(audio.master_volume * 100)} %${period})`;
+    const period = status.volume && status.volume.period !== 1 ? Math.round(status.volume.period * 100) : null;
+    const now = Math.round(audio.master_volume * 100);
+    const target = Math.round(audio.master_volume_target * 100);
+    $("volume-real").textContent = now !== target // a ramp: "now" is on its way, not room × period
+      ? `(ramping to ${target} %${period !== null ? ` = room × period ${period} %` : ""}, now ${now} %)`
+      : `(now ${now} %${period !== null ? ` = room × period ${period} %` : ""})`;
     if (!volumeDragging) {
       $("volume").value = Math.round(level * 100);
       $("volume-value").textContent = Math.round(level * 100) + " %";
@@ -331,7 +364,8 @@ function render(status, asked) {
     const time = document.createElement("time");
     time.dateTime = event.time;
     time.textContent = galleryTime(event.time);
-    const why = event.play === "silence" && event.reason === "closed" ? "" : ` (${event.reason})`;
+    const why = event.play === "silence" && event.reason === "closed" ? ""
+      : ` (${REASONS[event.reason] || event.reason})`;
     li.append(time, `${label(event.play)}${why}`);
     events.append(li);
   }

@@ -137,3 +137,55 @@ def test_an_artwork_with_nothing_to_play_cannot_be_played_and_says_why(tmp_path,
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_lost_camera_a_ramp_and_a_closing_room_are_said_as_they_are(tmp_path, repo_root):
+    """A lost camera kept its last frame captioned "sees nothing · nobody" and its old 10 fps; the level
+    line said "now 43 % = room × period 50 %" in mid-ramp; what plays was "—" while closed; the changes
+    gave raw reason codes; and the keypoint figure had no scale and another "weak" than init's."""
+    import dataclasses  # noqa: PLC0415
+
+    gallery, stop, thread = _run_gallery(write_small_exhibit(tmp_path, repo_root))
+    try:
+        with sync_api.sync_playwright() as p:
+            browser, page = _open(p, gallery.control_panel.url)
+            expect = sync_api.expect
+            expect(page.locator("#connection")).to_have_text("running")
+            expect(page.locator("#events li").last).to_contain_text("Idle ambience (the daemon started)")
+            expect(page.locator("#artworks li .quality").first).to_contain_text(
+                "keypoints in the index (all scales)"
+            )
+            expect(page.locator("h3 code")).to_have_text("art2mus unseen promote")
+            expect(page.locator("#live")).not_to_have_class(re.compile(r"\bstale\b"))
+
+            grabber, real = gallery.grabber, gallery.grabber.health
+            grabber.health = lambda: dataclasses.replace(
+                real(), state="reconnecting", fps=10.0, last_frame_age_s=24.0
+            )
+            assert gallery.status()["camera"]["fps"] == 0.0  # /metrics and the page: no frames, no rate
+            expect(page.locator("#camera")).to_contain_text("reconnecting, 0.0 fps")
+            expect(page.locator("#vision")).to_have_text("camera reconnecting")
+            expect(page.locator("#presence")).to_have_text(re.compile(r"^no image since \d\d:\d\d:\d\d$"))
+            expect(page.locator("#live")).to_have_class(re.compile(r"\bstale\b"))
+            grabber.health = real
+            expect(page.locator("#live")).not_to_have_class(re.compile(r"\bstale\b"))
+
+            gallery.set_master_volume(0.2, 60.0)  # a minute's ramp: the page sees it under way
+            expect(page.locator("#volume-real")).to_contain_text(
+                re.compile(r"^\(ramping to 20 %, now \d+ %\)$")
+            )
+
+            status = gallery.status
+            gallery.status = lambda: {
+                **status(),
+                "playing": None,
+                "schedule": {"open": False, "until": None, "period": "closed", "volume": 0.0},
+            }
+            expect(page.locator("#playing")).to_have_text("Silence (closed)")
+            expect(page.locator("#audible")).to_have_text(
+                "The room is closing by its opening hours: fading out"
+            )
+            browser.close()
+    finally:
+        stop.set()
+        thread.join(10)
