@@ -161,6 +161,15 @@ class SoundscapeCache:
                 f"this user may not read it ({exc}): written by another user with a umask that shuts others "
                 "out? (`art2mus prerender` for the daemon is best run as the daemon's user)"
             )
+        except FileNotFoundError:  # deleted by hand: nothing wrong with what is there, so not "corrupt"
+            logger.warning(
+                "cache entry %s is missing (its sidecar %s is there); the soundscape is rendered again",
+                audio_path,
+                meta_path.name,
+            )
+            self.misses += 1
+            self._remove(key)
+            return None
         except SidecarError as exc:
             problem = str(exc)
         except KeyError as exc:  # every key read is the sidecar's
