@@ -556,9 +556,7 @@ class SoundscapeSource:
                     library.made_by[artwork.id],
                     ", from the cache" if artwork.id in library.from_cache else "",
                     clips.duration_s(artwork.id),
-                    f"{clips[artwork.id].loudness_lufs:.1f} LUFS"
-                    if clips.is_held(artwork.id)
-                    else "read when first chosen",
+                    _played_level(engine.loudness_lufs + library.gains_db.get(artwork.id, 0.0), clips, artwork.id),
                     time.perf_counter() - started,
                 )
                 if progress is not None:
@@ -908,6 +906,19 @@ class SoundscapeSource:
         )
         played = played_as(audio.sample_rate, audio.channels, loop, audio.loop_crossfade_seconds)
         self.cache.store_played_loudness(key, played, clip.loudness_lufs)
+
+
+def _played_level(played_lufs: float, clips: Any, what: str) -> str:
+    """The start log's loudness of ``what``: the level the room plays it at (the exhibit's target plus its
+    ``gain_db``, before the room's volume), and the clip's own when it differs. A mono model rendering
+    measures about 3 LU above the target once copied to two channels; the engine levels it down, and the
+    clip's own figure alone read as Art2Mus playing 3 LU louder than the procedural soundscapes."""
+    if not clips.is_held(what):
+        return f"plays at {played_lufs:.1f} LUFS, read when first chosen"
+    own = clips[what].loudness_lufs
+    if abs(own - played_lufs) < 0.05:
+        return f"plays at {played_lufs:.1f} LUFS"
+    return f"plays at {played_lufs:.1f} LUFS, levelled from {own:.1f} LUFS"
 
 
 #: the thread-count variables of the math libraries a generator may load (torch's OpenMP, MKL, OpenBLAS)
