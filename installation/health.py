@@ -158,6 +158,15 @@ def check_models(config: Any) -> list[Check]:
                     f"its fallback {generator.fallback!r} will play (art2mus models pull)",
                 )
             )
+        elif damaged := [report for key in needed if (report := model_dir.damage_report(key)) is not None]:
+            # headers and sizes only: a truncated copy passed here and failed at its first rendering
+            checks.append(
+                Check(
+                    f"models:{name}",
+                    WARN,
+                    f"{'; '.join(damaged)}; its fallback {generator.fallback!r} will play",
+                )
+            )
         else:
             checks.append(Check(f"models:{name}", OK, f"{model_dir.describe()} holds what {name!r} needs"))
         folder = generator.aligner if generator.aligner is not None else _default_aligner(model_dir, generator)

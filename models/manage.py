@@ -48,22 +48,30 @@ def status_document(mdir: ModelDir) -> dict[str, Any]:
 
 
 def status_lines(mdir: ModelDir) -> list[str]:
-    """``models list``: each model and aligner (present or missing, size, licence, what is missing) and,
-    when a model is missing, the command that fetches it."""
+    """``models list``: each model and aligner (present, missing or damaged, size, licence, what is missing
+    or damaged) and, when a model is missing or damaged, the command that fetches it."""
     rows = mdir.status()
     lines = [f"model directory: {mdir.root}"]
     name_w = max(len(r.key) for r in rows)
     for row in rows:
-        state = "present" if row.present else "MISSING"
+        state = "MISSING" if not row.present else "DAMAGED" if row.damaged else "present"
         size = format_size(row.size_bytes) if row.size_bytes else "-"
         lines.append(f"  {row.key:<{name_w}}  {state:<7}  {size:>10}  {row.licence}")
         lines.append(f"  {'':<{name_w}}  {row.description}")
         if row.missing and row.size_bytes:
             lines.append(f"  {'':<{name_w}}  incomplete, missing: {', '.join(row.missing)}")
+        for damaged in row.damaged:
+            lines.append(f"  {'':<{name_w}}  damaged or incomplete: {damaged}")
     missing = [r.key for r in rows if r.kind == "model" and not r.present]
     if missing:
         lines.append(
             f"missing: {', '.join(missing)}; on a connected machine run: art2mus models pull --model-dir {mdir.root}"
+        )
+    damaged = [r.key for r in rows if r.kind == "model" and r.present and r.damaged]
+    if damaged:
+        lines.append(
+            f"damaged: {', '.join(damaged)}; copy them again, or on a connected machine run: art2mus models pull "
+            f"--model-dir {mdir.root} --force --only {' --only '.join(damaged)}"
         )
     return lines
 

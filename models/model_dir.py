@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,9 @@ MAX_ALIGNER_CONFIG_BYTES = 4 * 1024 * 1024
 MAX_MODEL_CONFIG_BYTES = 1024 * 1024
 #: largest safetensors header read (an aligner's, of 4 to 6 tensors, is under 1 KB).
 MAX_SAFETENSORS_HEADER_BYTES = 1024 * 1024
+#: largest header of a model's safetensors file read (the safetensors library's own limit; a UNet's of
+#: ~1,700 tensors is ~300 KB).
+MAX_MODEL_HEADER_BYTES = 100 * 1024 * 1024
 #: the embedding spaces of the full-size encoders ``pull`` fetches (an ``imagebind/`` folder without a
 #: config.json holds ImageBind huge).
 FULL_SIZE_ENCODERS = {
@@ -130,6 +134,23 @@ class ModelEntry:
     marker_files: tuple[tuple[str, ...], ...]
 
 
+def _audioldm2_markers(clap: bool) -> tuple[tuple[str, ...], ...]:
+    """The files an AudioLDM2 folder needs: each component's config and weights (any ``.safetensors`` or
+    ``.bin``: transformers and diffusers name and shard them differently), and the T5 tokenizer's
+    vocabulary; with ``clap`` (the ``art2mus-v1`` profile's negative conditioning) CLAP's text encoder and
+    its tokenizer's vocabulary too. Without its vocabulary file transformers builds a tokenizer of the
+    special tokens alone, and the music is conditioned on empty prompts without a word."""
+    parts = ["unet", "vae", "vocoder", "language_model", "projection_model", "text_encoder_2"]
+    parts += ["text_encoder"] if clap else []
+    markers = [("model_index.json",)]
+    for part in parts:
+        markers += [(f"{part}/config.json",), (f"{part}/*.safetensors", f"{part}/*.bin")]
+    markers.append(("tokenizer_2/tokenizer.json", "tokenizer_2/spiece.model"))
+    if clap:
+        markers.append(("tokenizer/tokenizer.json", "tokenizer/vocab.json"))
+    return tuple(markers)
+
+
 MODEL_ENTRIES: dict[str, ModelEntry] = {
     entry.key: entry
     for entry in (
@@ -138,29 +159,14 @@ MODEL_ENTRIES: dict[str, ModelEntry] = {
             description="AudioLDM2-music (UNet, VAE, HiFi-GAN, GPT-2, FLAN-T5, CLAP), ~1.1 B parameters",
             licence=NON_COMMERCIAL,
             source=ModelSource(repo_id="cvssp/audioldm2-music"),
-            marker_files=(
-                ("model_index.json",),
-                ("unet/config.json",),
-                ("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.bin"),
-                ("language_model/config.json",),
-                ("text_encoder_2/config.json",),
-                ("vocoder/config.json",),
-                ("vae/config.json",),
-            ),
+            marker_files=_audioldm2_markers(clap=False),
         ),
         ModelEntry(
             key="audioldm2",
             description="AudioLDM2 (cvssp/audioldm2), the base the Art2Mus v1 aligners were trained on",
             licence=NON_COMMERCIAL,
             source=ModelSource(repo_id="cvssp/audioldm2"),
-            marker_files=(
-                ("model_index.json",),
-                ("unet/config.json",),
-                ("unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.bin"),
-                ("text_encoder/config.json",),
-                ("language_model/config.json",),
-                ("text_encoder_2/config.json",),
-            ),
+            marker_files=_audioldm2_markers(clap=True),
         ),
         ModelEntry(
             key="imagebind",
@@ -280,28 +286,24 @@ def read_aligner_config(directory: str | Path) -> dict[str, Any]:
     return document
 
 
-def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """The tensor shapes a ``.safetensors`` file records, from its header alone (no torch, no data read):
-    the header is JSON after its length in 8 little-endian bytes, and its offsets give the file's size.
-
-    Raises:
-        OSError: the file cannot be read.
-        ValueError: not a safetensors file, or its size is not the one its header describes (a truncated
-            or damaged copy).
-    """
+def _safetensors_layout(path: Path, limit: int) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of the ``.safetensors`` file ``path``, from its header alone (no torch, no data
+    read): the header is JSON after its length in 8 little-endian bytes, and its offsets give the file's
+    size. Raises OSError (unreadable), or ValueError saying what is wrong, without the path
+    (``is 1000 bytes, but its header describes 27040: ...``)."""
     size = path.stat().st_size
     with path.open("rb") as handle:
         prefix = handle.read(8)
         length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
-        if not 0 < length <= min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
-            raise ValueError(f"{path} ({size} bytes) is not a safetensors file: it has no readable header")
+        if not 0 < length <= min(limit, size - 8):
+            raise ValueError(f"is not a safetensors file: it has no readable header ({size} bytes)")
         raw = handle.read(length)
     try:
         header = json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError
-        raise ValueError(f"{path}: the safetensors header is not JSON ({exc})") from exc
+        raise ValueError(f"has a safetensors header that is not JSON ({exc})") from exc
     if not isinstance(header, dict):
-        raise ValueError(f"{path}: the safetensors header is not a JSON object")
+        raise ValueError("has a safetensors header that is not a JSON object")
     shapes, data_end = {}, 0
     for name, info in header.items():
         if name == "__metadata__":
@@ -311,15 +313,81 @@ def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
             _, end = (int(offset) for offset in info["data_offsets"])
         except (TypeError, KeyError, ValueError) as exc:
             raise ValueError(
-                f"{path}: tensor {name!r} of the safetensors header has no shape or offsets"
+                f"has a safetensors header whose tensor {name!r} has no shape or offsets"
             ) from exc
         data_end = max(data_end, end)
     if 8 + length + data_end != size:
         raise ValueError(
-            f"{path} is {size} bytes, but its header describes {8 + length + data_end}: the file is truncated "
-            "or damaged; copy it again (or save the aligner again)"
+            f"is {size} bytes, but its header describes {8 + length + data_end}: the file is truncated or damaged"
         )
     return shapes
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes an aligner's ``.safetensors`` file records, from its header alone (no torch).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: not a safetensors file, or its size is not the one its header describes (a truncated
+            or damaged copy).
+    """
+    try:
+        return _safetensors_layout(path, MAX_SAFETENSORS_HEADER_BYTES)
+    except ValueError as exc:
+        raise ValueError(f"{path} {exc}; copy it again (or save the aligner again)") from exc
+
+
+def _torch_checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with the torch checkpoint ``path`` (``.pth``, ``.bin``, ``.pt``) as far as its zip
+    directory tells, without reading the weights: torch writes that directory last, so a truncated copy
+    has none. None when it looks whole, or is in torch's old pickle format (nothing cheap to check)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic[:2] == b"\x80\x02":  # torch's format before 1.6: one pickle stream
+        return None
+    if magic != b"PK\x03\x04":
+        return f"it is not a torch checkpoint: it starts as neither a zip archive nor a pickle ({size} bytes)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            ends = [info.header_offset + info.compress_size for info in archive.infolist()]
+            directory = archive.start_dir
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        return f"it is {size} bytes and lacks the zip directory torch writes at its end ({exc})"
+    if not ends or max(ends) > directory:
+        return f"its zip directory describes data past its {size} bytes"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def damaged_model_file(folder: Path) -> tuple[Path, str] | None:
+    """The first file of a model component ``folder`` that cannot be loaded, with why in one line; None
+    when each reads. Cheap enough for ``doctor`` on 5 GB of weights, and no torch: JSON files (configs,
+    tokenizer vocabularies of a few MB) are parsed, a safetensors file's header must cover the file, a torch
+    checkpoint must end in its zip directory; no weights are read or hashed."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            return path, _first_line(exc)
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            _safetensors_layout(path, MAX_MODEL_HEADER_BYTES)
+        except OSError as exc:
+            return path, f"it cannot be read: {exc.strerror or exc}"
+        except ValueError as exc:
+            return path, f"it {exc}"
+    for path in sorted(p for pattern in ("*.pth", "*.pt", "*.bin") for p in folder.glob(pattern)):
+        try:
+            problem = _torch_checkpoint_problem(path)
+        except OSError as exc:
+            problem = f"it cannot be read: {exc.strerror or exc}"
+        if problem is not None:
+            return path, problem
+    return None
 
 
 def _positive_int(config: dict[str, Any], key: str, default: int | None) -> int:
@@ -530,6 +598,8 @@ class ModelStatus:
     licence: str
     description: str
     missing: list[str] = field(default_factory=list)
+    #: files that are there but cannot be loaded, each ``path (why)``
+    damaged: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -541,6 +611,7 @@ class ModelStatus:
             "licence": self.licence,
             "description": self.description,
             "missing": list(self.missing),
+            "damaged": list(self.damaged),
         }
 
 
@@ -708,6 +779,29 @@ class ModelDir:
     def is_present(self, key: str) -> bool:
         return not self.missing_files(key)
 
+    def damaged_files(self, key: str) -> list[tuple[Path, str]]:
+        """The first file of each component folder of model ``key`` (its folder, and each folder in it) that
+        cannot be loaded, with why (:func:`damaged_model_file`: headers and sizes, no weights read); empty
+        when each reads. A truncated UNet or a halved ImageBind checkpoint had every marker file and passed
+        ``doctor`` and ``models list``; only a rendering found it."""
+        folder = self.path(key)
+        if not folder.is_dir():
+            return []
+        parts = [folder, *sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))]
+        return [found for part in parts if (found := damaged_model_file(part)) is not None]
+
+    def damage_report(self, key: str) -> str | None:
+        """One sentence naming the damaged files of model ``key`` and how to get them again; None when
+        there are none."""
+        damaged = self.damaged_files(key)
+        if not damaged:
+            return None
+        files = "; ".join(f"{path} ({reason})" for path, reason in damaged)
+        return (
+            f"{files}: damaged or incomplete; copy {self.path(key)} again, or on a connected machine run "
+            f"`art2mus models pull --model-dir {self.root} --only {key} --force` and copy the folder over"
+        )
+
     def require(self, key: str) -> Path:
         """The folder of model ``key``; ``FileNotFoundError`` saying how to get it when it is incomplete."""
         missing = self.missing_files(key)
@@ -851,6 +945,7 @@ class ModelDir:
         for key, entry in self.entries.items():
             folder = self.path(key)
             missing = self.missing_files(key)
+            damaged = self.damaged_files(key)
             rows.append(
                 ModelStatus(
                     key=key,
@@ -861,6 +956,7 @@ class ModelDir:
                     licence=entry.licence,
                     description=self._description(key) if not missing else entry.description,
                     missing=missing,
+                    damaged=[f"{path} ({reason})" for path, reason in damaged],
                 )
             )
         for folder in self.list_aligner_dirs():

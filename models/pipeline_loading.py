@@ -7,7 +7,6 @@ Kept apart from the pipeline's generation code, which follows diffusers' ``Audio
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,21 +88,33 @@ def _first_line(exc: BaseException) -> str:
 
 def damaged_file(folder: Path) -> tuple[Path, str] | None:
     """The first file of a component ``folder`` that cannot be read (a JSON config, safetensors weights
-    whose header does not cover the file), with the reason; None when each reads."""
-    from safetensors import SafetensorError, safe_open
+    whose header does not cover the file, a torch checkpoint without its zip directory), with the reason;
+    None when each reads (:func:`~art2mus.models.model_dir.damaged_model_file`, which ``doctor`` runs too)."""
+    from art2mus.models.model_dir import damaged_model_file
 
-    for path in sorted(folder.glob("*.json")):
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return path, _first_line(exc)
-    for path in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(path), framework="pt") as weights:
-                weights.keys()
-        except (OSError, SafetensorError) as exc:
-            return path, _first_line(exc)
-    return None
+    return damaged_model_file(folder)
+
+
+def check_tokenizer(folder: Path, tokenizer: Any, vocab_size: int | None) -> None:
+    """Refuse a tokenizer that lacks its vocabulary: without ``tokenizer.json`` (or ``spiece.model``,
+    ``vocab.json``) transformers builds one of the special tokens alone, which turns every prompt into
+    ``</s> <unk>``, and the music is conditioned on nothing without a word. ``vocab_size``: its text
+    encoder's (a checkpoint pads it a little: T5's 32,128 rows hold 32,100 tokens).
+
+    Raises:
+        DamagedModelFile: naming ``folder``.
+    """
+    size, special = len(tokenizer), len(set(tokenizer.all_special_ids))
+    if size <= special + 1:
+        problem = f"the tokenizer holds {size} tokens, only the special ones"
+    elif vocab_size is not None and not vocab_size // 2 < size <= vocab_size:
+        problem = f"the tokenizer holds {size} tokens, but its text encoder has {vocab_size}"
+    else:
+        return
+    raise DamagedModelFile(
+        folder,
+        f"{problem}: tokenizer.json (or spiece.model, vocab.json) is missing or belongs to another model",
+    )
 
 
 def cast_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
@@ -259,6 +270,9 @@ def load_audioldm2_components(
         "scheduler": (DDIMScheduler, {"local_files_only": True}),
     }
     components = {sub: _load_part(root / sub, cls, kw) for sub, (cls, kw) in loaders.items()}
+    check_tokenizer(
+        root / "tokenizer_2", components["tokenizer_2"], components["text_encoder_2"].config.vocab_size
+    )
     if clap:
         from transformers import ClapModel
 
@@ -269,6 +283,8 @@ def load_audioldm2_components(
                 )
         components["text_encoder"] = _load_part(root / "text_encoder", ClapModel, transformers_kw)
         components["tokenizer"] = _load_part(root / "tokenizer", AutoTokenizer, {"local_files_only": True})
+        text_config = components["text_encoder"].config.text_config
+        check_tokenizer(root / "tokenizer", components["tokenizer"], text_config.vocab_size)
     for value in components.values():
         if isinstance(value, nn.Module):
             value.eval()

@@ -51,7 +51,8 @@ def command() -> None:
 @_model_dir_option
 @json_option("Print one JSON object instead of a table.")
 def list_models(mdir: ModelDir, as_json: bool) -> None:
-    """Show each model and aligner: present or missing, size on disk, licence and folder."""
+    """Show each model and aligner: present, missing or damaged (weights whose header does not cover the
+    file, read without loading them), size on disk, licence and folder."""
     if as_json:
         click.echo(json.dumps(manage.status_document(mdir), indent=2))
         return

@@ -62,6 +62,28 @@ def test_doctor_warns_that_an_aligner_without_a_recorded_sha256_is_not_verified(
     assert "match" not in aligner["detail"]
 
 
+def test_doctor_warns_of_damaged_model_weights_naming_the_file(models, tmp_path, repo_root):
+    """A truncated UNet had every file doctor looked for: it said OK, and only a rendering found it. Headers
+    and sizes are read, not the weights, so this stays fast on 5 GB of real weights."""
+    damaged = tmp_path / "models"
+    shutil.copytree(models, damaged, symlinks=True)
+    unet = damaged / "audioldm2-music/unet/diffusion_pytorch_model.safetensors"
+    weights = unet.read_bytes()
+    unet.write_bytes(weights[: len(weights) * 2 // 3])  # an interrupted copy
+    exhibit = _exhibit(tmp_path, repo_root, damaged, damaged / "aligners/debug-imagebind-4tok")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path)}
+    doctor = [sys.executable, "-m", "art2mus.installation.cli", "doctor", "--json", str(exhibit)]
+    proc = subprocess.run(doctor, env=env, capture_output=True, text=True, timeout=120)
+    checks = {item["check"]: item for item in map(json.loads, proc.stdout.splitlines())}
+    found = checks["models:art2mus"]
+    assert found["status"] == "warn", found
+    assert found["detail"].startswith(
+        f"{unet} (it is {len(weights) * 2 // 3} bytes, but its header describes {len(weights)}"
+    )
+    assert "--only audioldm2-music --force" in found["detail"]
+    assert found["detail"].endswith("its fallback 'procedural' will play")
+
+
 def test_an_aligner_whose_config_or_dimensions_do_not_fit_is_a_problem_at_its_field(
     models, tmp_path, repo_root
 ):
@@ -122,3 +144,4 @@ def test_an_unset_aligner_that_cannot_be_chosen_lists_the_candidates(models, tmp
 def test_no_encoder_installed_is_left_to_doctor(tmp_path, repo_root):
     (tmp_path / "empty").mkdir()
     assert validate_exhibit(_exhibit(tmp_path, repo_root, tmp_path / "empty", None))[1] == []
+

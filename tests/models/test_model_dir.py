@@ -53,6 +53,8 @@ AUDIOLDM2_FILES = [
     "text_encoder_2/config.json",
     "text_encoder_2/model.safetensors",
     "text_encoder_2/tf_model.h5",
+    "projection_model/config.json",
+    "projection_model/diffusion_pytorch_model.safetensors",
     "tokenizer_2/spiece.model",
 ]
 
@@ -113,7 +115,13 @@ def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
     hub = FakeHub(
         {
             "cvssp/audioldm2-music": AUDIOLDM2_FILES,
-            "cvssp/audioldm2": [*AUDIOLDM2_FILES, "text_encoder/config.json"],
+            "cvssp/audioldm2": [
+                *AUDIOLDM2_FILES,
+                "text_encoder/config.json",
+                "text_encoder/model.safetensors",
+                "tokenizer/vocab.json",
+                "tokenizer/merges.txt",
+            ],
             "openai/clip-vit-large-patch14": clip_files,
         }
     )
