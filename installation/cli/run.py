@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import live_options
-from art2mus.installation.cli.shared import load_or_exit, run_gallery
+from art2mus.installation.cli.shared import run_gallery
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +36,22 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
     audio device is reopened with backoff while the rest keeps running. SIGHUP (systemctl reload)
     re-reads EXHIBIT; a file with problems is reported and the running configuration stays.
     """
-    from art2mus.installation.config.files import unwritable_folders
+    from art2mus.installation.config import validate_exhibit
+    from art2mus.installation.config.files import model_warnings, unwritable_folders
     from art2mus.installation.daemon import DaemonSignals
     from art2mus.installation.instance_lock import AlreadyRunning, InstanceLock
 
     with DaemonSignals() as signals:  # a first start takes minutes: systemctl stop and reload count from here
-        config = load_or_exit(exhibit)
-        # it plays, but makes again at every start what it cannot keep
-        for warning in unwritable_folders(config):
+        # as load_or_exit, and an art2mus generator whose models cannot be used plays its fallback: a damaged
+        # aligner kept the whole room silent while a damaged UNet played the fallback
+        config, problems = validate_exhibit(
+            exhibit, audio_may_fail=True, photos_may_fail=True, models_may_fail=True
+        )
+        if config is None:
+            click.echo("\n".join(str(problem) for problem in problems), err=True)
+            raise SystemExit(1)
+        # it plays, but makes again at every start what it cannot keep (folders), or plays a fallback (models)
+        for warning in unwritable_folders(config) + model_warnings(config):
             logger.warning("%s: %s", exhibit, warning)
         # the whole path: the lock file keeps it for a second daemon's message, which may share the cache folder
         lock = InstanceLock(config.cache.dir, str(exhibit.resolve()))

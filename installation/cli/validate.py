@@ -13,7 +13,7 @@ import pydantic
 
 from art2mus.installation.config import validate_exhibit
 from art2mus.installation.config.exhibit import ArtworkConfig, ExhibitConfig
-from art2mus.installation.config.files import unwritable_folders
+from art2mus.installation.config.files import model_warnings, unwritable_folders
 from art2mus.installation.config.problems import Loc, Problem, format_loc
 from art2mus.installation.config.source import SourceMap, SourceReader
 from art2mus.installation.config.summary import json_schema_text, summary_rows
@@ -39,6 +39,9 @@ def exhibit_warnings(exhibit: str, config: ExhibitConfig | None) -> list[Problem
     warnings = photo_warnings(checked, source, indexes)
     if config is not None:  # the folders' checks need every section valid
         warnings += [_placed(source, text) for text in unwritable_folders(config)]
+        # an art2mus generator's models: under --as-run its fallback plays, so they are warnings (valid
+        # otherwise only when there are none)
+        warnings += [_placed(source, text) for text in model_warnings(config)]
     return warnings
 
 
@@ -132,6 +135,8 @@ def _placed(source: SourceMap, text: str) -> Problem:
 
 #: the fields whose failure `run` survives: an artwork's reference photos and its fixed audio file
 _LEFT_OUT_BY_RUN = re.compile(r"^artworks\[\d+\]\.(images\[\d+\]|audio)$")
+#: an art2mus generator's model directory and aligner: `run` starts and plays the generator's fallback
+_MODEL_FIELD = re.compile(r"^generators\.[^.]+\.(model_dir|aligner)$")
 
 
 def _left_out(problem: Problem) -> Problem:
@@ -170,8 +175,9 @@ def _as_json(problem: Problem) -> dict:
     "--as-run",
     is_flag=True,
     help="Check as `art2mus run` starts (the systemd unit's ExecStartPre): an artwork whose reference photos "
-    "or fixed audio file fail is left out by the daemon and still plays the rest of the room, so it is a "
-    "warning here; only what the daemon refuses fails the check.",
+    "or fixed audio file fail is left out by the daemon and still plays the rest of the room, and an art2mus "
+    "generator whose model directory or aligner cannot be used plays its fallback, so these are warnings "
+    "here; only what the daemon refuses fails the check.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def command(exhibit: str | None, schema: bool, no_files: bool, as_run: bool, as_json: bool) -> None:
@@ -192,11 +198,15 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_run: bool, as_
     left_out: list[Problem] = []
     if as_run and problems:  # what the daemon leaves out and plays on without
         left_out = [p for p in problems if _LEFT_OUT_BY_RUN.match(p.field)]
-        if left_out:
+        if left_out or any(_MODEL_FIELD.match(p.field) for p in problems):
             config, problems = validate_exhibit(
-                exhibit, check_files=not no_files, audio_may_fail=True, photos_may_fail=True
+                exhibit,
+                check_files=not no_files,
+                audio_may_fail=True,
+                photos_may_fail=True,
+                models_may_fail=True,
             )
-            left_out = [_left_out(p) for p in left_out]
+            left_out = [_left_out(p) for p in left_out]  # the models' warnings: exhibit_warnings
     warnings = [] if no_files else left_out + exhibit_warnings(exhibit, config)
     if as_json:
         click.echo(

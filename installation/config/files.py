@@ -101,6 +101,43 @@ def check_files(config: ExhibitConfig) -> list[Finding]:
     return problems
 
 
+#: the fields of an art2mus generator that name its models: a problem with one stops that generator alone
+#: (its fallback plays), so ``run`` starts with it and ``validate --as-run`` warns
+MODEL_FIELDS = ("model_dir", "aligner")
+
+
+def is_model_finding(config: ExhibitConfig, loc: Loc) -> bool:
+    """Whether ``loc`` is a field of :data:`MODEL_FIELDS` of one of ``config``'s art2mus generators."""
+    return (
+        len(loc) == 3
+        and loc[0] == "generators"
+        and loc[2] in MODEL_FIELDS
+        and isinstance(config.generators.get(str(loc[1])), Art2MusGeneratorConfig)
+    )
+
+
+def model_warnings(config: ExhibitConfig) -> list[str]:
+    """``generators.<name>.<field>: why (...its fallback plays)`` for each art2mus generator whose model
+    directory or aligner cannot be used (a missing folder, a damaged or unfitting aligner): the daemon starts
+    and that generator's fallback plays, as when its model fails at generation time; a damaged aligner
+    stopped the whole room (ExecStartPre failed for ever) while a damaged UNet played the fallback."""
+    findings: list[Finding] = []
+    for name, generator in config.generators.items():
+        if isinstance(generator, Art2MusGeneratorConfig):
+            for field in MODEL_FIELDS:
+                path = getattr(generator, field)
+                message = check_file(path, "dir") if path is not None else None
+                if message:
+                    findings.append((("generators", name, field), message))
+    reported = {loc for loc, _ in findings}
+    findings += [f for f in _unset_model_dirs(config) + _aligners(config) if f[0] not in reported]
+    return [
+        f"{format_loc(loc)}: {message} (run starts: generator {loc[1]!r} plays its fallback "
+        f"{config.generators[loc[1]].fallback!r} instead)"
+        for loc, message in findings
+    ]
+
+
 def _aligners(config: ExhibitConfig) -> list[Finding]:
     """An art2mus generator's aligner that cannot load with its encoder and language model, from config
     files and a weights header (no weights read, no torch; a missing ``aligner`` folder is reported as a

@@ -22,7 +22,13 @@ from pydantic import BaseModel
 
 from art2mus.installation.config.checks import cross_check
 from art2mus.installation.config.exhibit import ExhibitConfig
-from art2mus.installation.config.files import check_file, check_files, check_raw_files, iter_paths
+from art2mus.installation.config.files import (
+    check_file,
+    check_files,
+    check_raw_files,
+    is_model_finding,
+    iter_paths,
+)
 from art2mus.installation.config.problems import (
     ExhibitError,
     Loc,
@@ -50,6 +56,7 @@ def load_exhibit(
     check_files: bool = True,
     audio_may_fail: bool = False,
     photos_may_fail: bool = False,
+    models_may_fail: bool = False,
 ) -> ExhibitConfig:
     """Read, merge, validate and check the exhibit at ``path``.
 
@@ -64,6 +71,9 @@ def load_exhibit(
         photos_may_fail: a missing or unreadable reference photo (``artworks[i].images[j]``) is not a
             problem: the daemon leaves that artwork out of recognition instead of refusing to start
             (:mod:`art2mus.installation.vision.photo_check` reports it).
+        models_may_fail: an art2mus generator's missing model directory or aligner, or an aligner that
+            cannot load, is not a problem: that generator's fallback plays instead
+            (:func:`~art2mus.installation.config.files.model_warnings` says so).
 
     Returns:
         The config with every relative path made absolute.
@@ -72,7 +82,11 @@ def load_exhibit(
         ExhibitError: with every problem found.
     """
     config, problems = validate_exhibit(
-        path, check_files=check_files, audio_may_fail=audio_may_fail, photos_may_fail=photos_may_fail
+        path,
+        check_files=check_files,
+        audio_may_fail=audio_may_fail,
+        photos_may_fail=photos_may_fail,
+        models_may_fail=models_may_fail,
     )
     if problems or config is None:
         raise ExhibitError(problems)
@@ -86,6 +100,7 @@ def validate_exhibit(
     audio_may_fail: bool = False,
     photos_may_fail: bool = False,
     check_photos: bool = False,
+    models_may_fail: bool = False,
 ) -> tuple[ExhibitConfig | None, list[Problem]]:
     """Like :func:`load_exhibit` but returns ``(config or None, problems in file order)``, never raising.
 
@@ -97,7 +112,9 @@ def validate_exhibit(
     except (OSError, ValueError, RuntimeError) as err:
         return None, [Problem(Path(str(path)), 1, 1, "", f"cannot use this path: {err}")]
     try:
-        config, problems = _validate(top, check_files, audio_may_fail, photos_may_fail, check_photos)
+        config, problems = _validate(
+            top, check_files, audio_may_fail, photos_may_fail, check_photos, models_may_fail
+        )
     except Exception as err:  # noqa: BLE001 - a bug here must not stop a reload; report it at the file
         log.exception("validating %s failed", top)
         return None, [
@@ -112,6 +129,7 @@ def _validate(
     audio_may_fail: bool = False,
     photos_may_fail: bool = False,
     check_photos: bool = False,
+    models_may_fail: bool = False,
 ) -> tuple[ExhibitConfig | None, list[Problem]]:
     reader = SourceReader()
     root = reader.read(top)
@@ -148,6 +166,7 @@ def _validate(
             for loc, message in check_files(config)
             if not (audio_may_fail and loc[:1] == ("artworks",) and loc[2:3] == ("audio",))
             and not (photos_may_fail and loc[:1] == ("artworks",) and loc[2:3] == ("images",))
+            and not (models_may_fail and is_model_finding(config, loc))
         ]
     if check_photos:
         findings += _photo_findings(config, {loc for loc, _ in findings})

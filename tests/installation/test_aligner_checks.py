@@ -145,3 +145,47 @@ def test_no_encoder_installed_is_left_to_doctor(tmp_path, repo_root):
     (tmp_path / "empty").mkdir()
     assert validate_exhibit(_exhibit(tmp_path, repo_root, tmp_path / "empty", None))[1] == []
 
+
+def test_an_aligner_that_cannot_load_is_a_warning_as_run_and_its_generator_s_fallback_plays(
+    models, tmp_path, repo_root
+):
+    """A truncated aligner failed ``validate --as-run`` (the unit's ExecStartPre, for ever) and ``run``: the
+    whole room stayed silent, while a damaged UNet or a missing encoder played the generator's fallback."""
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+    from art2mus.installation.config.files import model_warnings
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(models / "aligners/debug-imagebind-4tok", truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    exhibit = _exhibit(tmp_path, repo_root, models, truncated)
+    line = _line(exhibit, "    aligner:")
+
+    plain = CliRunner().invoke(main, ["validate", str(exhibit)])
+    assert plain.exit_code == 1 and f"{exhibit}:{line}:" in plain.output  # plain validate: still an error
+
+    as_run = CliRunner().invoke(main, ["validate", "--as-run", str(exhibit)])
+    assert as_run.exit_code == 0, as_run.output
+    [warning] = [text for text in as_run.output.splitlines() if text.startswith("warning: ")]
+    assert warning.startswith(f"warning: {exhibit}:{line}:")
+    assert f"generators.art2mus.aligner: {weights} is " in warning
+    assert warning.endswith("(run starts: generator 'art2mus' plays its fallback 'procedural' instead)")
+
+    # what `run` loads at its start: the exhibit, and the same sentence for its log
+    config, problems = validate_exhibit(
+        exhibit, audio_may_fail=True, photos_may_fail=True, models_may_fail=True
+    )
+    assert problems == [] and config is not None
+    [logged] = model_warnings(config)
+    assert logged.startswith(f"generators.art2mus.aligner: {weights} is ") and logged.endswith(
+        "'procedural' instead)"
+    )
+    # a missing aligner folder is the same: the generator cannot start, its fallback plays
+    shutil.rmtree(truncated)
+    config, problems = validate_exhibit(exhibit, models_may_fail=True)
+    assert problems == [] and model_warnings(config)[0].startswith(
+        "generators.art2mus.aligner: folder not found"
+    )
+    assert [p.field for p in validate_exhibit(exhibit)[1]] == ["generators.art2mus.aligner"]
