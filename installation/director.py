@@ -185,17 +185,24 @@ class Director:
             old = self.library
             self.idle_after_s = float(idle_after_s)
             playing = self.playing
+            # what sounds is heard as before (same audio, same gain): a reload that changed nothing for
+            # it is no change of what plays, and the panel's "Recent changes" listed one at every Reload
+            unchanged = False
             if playing not in (None, IDLE_KEY) and playing in library.clips and playing in old.clips:
                 if _same_audio(old.clips[playing], library.clips[playing]):
                     # keep its voice (no crossfade to itself), and how the new library reads it again
                     library.clips.put(playing, old.clips[playing], library.clips.reload_of(playing))
+                    unchanged = old.gains_db.get(playing, 0.0) == library.gains_db.get(playing, 0.0)
             if old.idle is not None and library.idle is not None and _same_audio(old.idle, library.idle):
                 library.idle = old.idle
+                unchanged = unchanged or (playing == IDLE_KEY and old.idle_gain_db == library.idle_gain_db)
             self.library = library
             self.engine.set_idle(library.idle, library.idle_gain_db)
             if self._override not in (None, IDLE_KEY) and self._override not in library.clips:
                 self._override = None
-            if playing == IDLE_KEY or (playing is not None and playing not in library.clips):
+            if unchanged:
+                pass  # its voice plays on: the engine is not told anything
+            elif playing == IDLE_KEY or (playing is not None and playing not in library.clips):
                 self._play(IDLE_KEY, now, "reload")
             elif playing is not None:
                 self._play(playing, now, "reload")
