@@ -232,7 +232,8 @@ def create_app(
             raise unknown(artwork_id, gallery, "has no reference photo") from None
         except FileNotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
+        # asked again at each listing (after a reload): a deleted or replaced photo shows as it is
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
 
     def unseen_store(gallery: GalleryControl) -> Any:
         watcher = getattr(getattr(gallery, "vision", None), "unseen", None)

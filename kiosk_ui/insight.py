@@ -131,6 +131,10 @@ class ArtworkMedia:
 
         artwork = {a.id: a for a in self.gallery.exhibit.artworks}[artwork_id]
         path = Path(artwork.images[0])
+        try:  # the file as it is now: a photo deleted or replaced showed its old thumbnail
+            stat = path.stat()
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot read the reference photo {path}: {exc.strerror}") from None
 
         def make() -> bytes:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -140,7 +144,7 @@ class ArtworkMedia:
             image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
 
-        return self._cached(("thumb", artwork_id, str(path)), make)
+        return self._cached(("thumb", artwork_id, str(path), stat.st_mtime_ns, stat.st_size), make)
 
     def soundscape(self, what: str) -> bytes:
         """The soundscape the room plays for ``what`` (an artwork id or ``idle``) as FLAC (KeyError if none)."""
