@@ -35,6 +35,7 @@ from art2mus.models.model_dir import (
     ALIGNER_FORMAT_VERSION,
     ALIGNER_WEIGHTS_FILE,
     FULL_SIZE_ENCODERS,
+    checkpoint_failure,
     read_aligner_config,
 )
 
@@ -323,34 +324,19 @@ def aligner_identity(folder: str | Path) -> dict[str, str]:
     }
 
 
-def import_v1_aligner(
-    checkpoint: str | Path,
-    directory: str | Path,
-    *,
-    encoder_name: str = FULL_SIZE_ENCODERS["imagebind"].name,
-    lm_dim: int = 768,
-    embedding_dim: int | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    lm_dim_name: str = "lm_dim",
-) -> Path:
-    """Convert an Art2Mus v1 ``ImageProjectionLayer`` state dict (``.pt``) into an aligner folder.
+#: the four tensors of a v1 ``ImageProjectionLayer`` state dict
+V1_KEYS = ("projection1.weight", "projection1.bias", "projection2.weight", "projection2.bias")
 
-    v1 (``justivanr/art2mus_``, ``src/art2mus/art2mus_pipeline.py`` and ``art2mus_4_pipeline.py``) is
-    ``projection1`` (Linear 1024 -> 1536), ``act1`` (Tanh) and ``projection2`` (Linear 1536 -> n x 768),
-    reshaped to ``(-1, n, 768)``, applied to ImageBind embeddings as they come (no re-normalisation). The
-    folder gets the ``art2mus-v1`` conditioning profile.
 
-    Args:
-        encoder_name, lm_dim: the embedding space and GPT-2 width (v1: ``imagebind_huge``, the name the
-            ImageBind encoder gives ImageBind huge, and 768).
-        embedding_dim: that encoder's embedding size, when known: a checkpoint for another size is refused.
-        lm_dim_name: what ``lm_dim`` is called where the caller sets it (``--lm-dim`` on the command line),
-            for the message that asks to set it.
+def read_v1_checkpoint(checkpoint: str | Path) -> dict[str, torch.Tensor]:
+    """The four tensors of an Art2Mus v1 ``ImageProjectionLayer`` state dict (``.pt``), their shapes checked:
+    ``projection1`` (Linear embedding -> hidden) and ``projection2`` (Linear hidden -> n x token width);
+    v1's hidden is twice its token width (1024 -> 1536 -> n x 768).
 
     Raises:
-        AlignerMismatchError: the checkpoint takes embeddings of another size than ``embedding_dim``.
-        ValueError: the file is truncated, not a torch checkpoint, or not a v1 state dict (the message
-            names the file and what was expected).
+        FileNotFoundError: no such file.
+        ValueError: the file is too large, truncated, not a torch checkpoint, or not a v1 state dict (the
+            message names the file and what was expected, in one sentence).
     """
     path = Path(checkpoint)
     if not path.is_file():
@@ -365,16 +351,14 @@ def import_v1_aligner(
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError... for bad files
         raise ValueError(
-            f"{path} cannot be read as a torch checkpoint (truncated or not a .pt file): {exc}"
+            f"{path} cannot be read as a torch checkpoint (truncated or not a .pt file): "
+            f"{checkpoint_failure(path, exc)}"
         ) from exc
     if not isinstance(state, Mapping):
         raise ValueError(f"{path}: expected {expected}, got a {type(state).__name__}")
-    keys = {"projection1.weight", "projection1.bias", "projection2.weight", "projection2.bias"}
-    if set(state) != keys or not all(isinstance(state[k], torch.Tensor) for k in keys):
+    if set(state) != set(V1_KEYS) or not all(isinstance(state[k], torch.Tensor) for k in V1_KEYS):
         raise ValueError(f"{path}: expected {expected}, got keys {sorted(map(str, state))[:8]}")
-    w1, b1, w2, b2 = (
-        state[k] for k in ("projection1.weight", "projection1.bias", "projection2.weight", "projection2.bias")
-    )
+    w1, b1, w2, b2 = (state[k] for k in V1_KEYS)
     if (
         w1.ndim != 2
         or w2.ndim != 2
@@ -385,9 +369,55 @@ def import_v1_aligner(
         raise ValueError(
             f"{path}: inconsistent v1 shapes projection1 {tuple(w1.shape)}, projection2 {tuple(w2.shape)}"
         )
-    if w2.shape[0] % lm_dim:
+    return dict(state)
+
+
+def v1_token_width(state: Mapping[str, torch.Tensor]) -> int | None:
+    """The GPT-2 width a v1 state dict was made for: half of ``projection1``'s outputs (v1's layer is
+    ``Linear(embedding, 2 x width)``), when that divides ``projection2``'s outputs; else None."""
+    hidden, outputs = int(state["projection1.weight"].shape[0]), int(state["projection2.weight"].shape[0])
+    return hidden // 2 if hidden % 2 == 0 and outputs % (hidden // 2) == 0 else None
+
+
+def import_v1_aligner(
+    checkpoint: str | Path,
+    directory: str | Path,
+    *,
+    encoder_name: str = FULL_SIZE_ENCODERS["imagebind"].name,
+    lm_dim: int | None = None,
+    embedding_dim: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    lm_dim_name: str = "lm_dim",
+) -> Path:
+    """Convert an Art2Mus v1 ``ImageProjectionLayer`` state dict (``.pt``) into an aligner folder.
+
+    v1 (``justivanr/art2mus_``, ``src/art2mus/art2mus_pipeline.py`` and ``art2mus_4_pipeline.py``) is
+    ``projection1`` (Linear 1024 -> 1536), ``act1`` (Tanh) and ``projection2`` (Linear 1536 -> n x 768),
+    reshaped to ``(-1, n, 768)``, applied to ImageBind embeddings as they come (no re-normalisation). The
+    folder gets the ``art2mus-v1`` conditioning profile.
+
+    Args:
+        encoder_name, lm_dim: the embedding space and GPT-2 width (v1: ``imagebind_huge``, the name the
+            ImageBind encoder gives ImageBind huge, and 768); ``lm_dim`` None: :func:`v1_token_width`.
+        embedding_dim: that encoder's embedding size, when known: a checkpoint for another size is refused.
+        lm_dim_name: what ``lm_dim`` is called where the caller sets it (``--lm-dim`` on the command line),
+            for the message that asks to set it.
+
+    Raises:
+        FileNotFoundError: no such file.
+        AlignerMismatchError: the checkpoint takes embeddings of another size than ``embedding_dim``.
+        ValueError: the file is truncated, not a torch checkpoint, or not a v1 state dict (the message
+            names the file and what was expected).
+    """
+    path = Path(checkpoint)
+    state = read_v1_checkpoint(path)
+    w1, b1, w2, b2 = (state[k] for k in V1_KEYS)
+    if lm_dim is None:
+        lm_dim = v1_token_width(state)
+    if lm_dim is None or w2.shape[0] % lm_dim:
+        tokens = f"{lm_dim}-d tokens" if lm_dim else "tokens half as wide as projection1 (v1's layout)"
         raise ValueError(
-            f"{path}: projection2 gives {w2.shape[0]} values, not a whole number of {lm_dim}-d tokens: set "
+            f"{path}: projection2 gives {w2.shape[0]} values, not a whole number of {tokens}: set "
             f"{lm_dim_name} to the width of the GPT-2 it was trained for (v1: 768)"
         )
     if embedding_dim is not None and w1.shape[1] != embedding_dim:

@@ -42,6 +42,21 @@ def check_aligner_name(name: str) -> str:
     return name
 
 
+def os_error_message(exc: OSError, mdir: ModelDir) -> str:
+    """One sentence for an ``OSError`` of ``import-v1`` or ``export-onnx`` (they printed a traceback): a
+    folder of the model directory this user may not write (read-only, another owner) is named, with what
+    to do; any other error names its file."""
+    reason = (exc.strerror or str(exc)).lower()
+    if exc.filename is None:
+        return f"{mdir.root}: {reason}"
+    path = Path(exc.filename)
+    if isinstance(exc, PermissionError) and (path == mdir.root or mdir.root in path.parents):
+        while not path.exists() and path != path.parent:  # the folder it would have been made in
+            path = path.parent
+        return f"{path}: cannot write here ({reason}); run as the folder's owner or give another --model-dir"
+    return f"{path}: {reason}"
+
+
 def status_document(mdir: ModelDir) -> dict[str, Any]:
     """``models list --json``: the directory and one object per model and aligner."""
     return {"model_dir": str(mdir.root), "models": [row.as_dict() for row in mdir.status()]}
@@ -128,31 +143,47 @@ def v1_encoder(mdir: ModelDir, encoder: str) -> tuple[str, EncoderSpec]:
     return choices[encoder]
 
 
-def import_v1(mdir: ModelDir, checkpoint: Path, name: str, encoder: str, lm_dim: int, force: bool) -> Path:
+def import_v1(
+    mdir: ModelDir, checkpoint: Path, name: str, encoder: str, lm_dim: int | None, force: bool
+) -> Path:
     """Convert a v1 image-projection state dict into ``aligners/<name>`` (profile ``art2mus-v1``), for the
-    encoder ``encoder`` (see :func:`v1_encoder`) and GPT-2 width ``lm_dim``.
+    encoder ``encoder`` (see :func:`v1_encoder`) and GPT-2 width ``lm_dim`` (None: read from the checkpoint,
+    half of ``projection1``'s outputs as in v1's layout).
 
     A checkpoint that would not play in this model directory is refused (a 1024-d one beside a debug
     ImageBind, 768-d tokens beside a 24-d GPT-2): it was imported without a word, listed as present, and
     failed only when a soundscape was rendered. ``force`` imports it anyway, and replaces an existing
-    aligner of that name.
+    aligner of that name; a checkpoint for the full-size encoder's embeddings is then recorded under the
+    full-size encoder's name (it was recorded under the debug one's, and ``models list`` contradicted itself).
 
     Raises ``FileExistsError`` when that aligner exists and ``force`` is off, ``FileNotFoundError`` and
     ``ValueError`` (:class:`~art2mus.models.aligner.AlignerMismatchError` included) for a missing,
     unreadable or unfitting checkpoint.
     """
-    from art2mus.models.aligner import AlignerMismatchError, import_v1_aligner
+    from art2mus.models.aligner import (
+        AlignerMismatchError,
+        import_v1_aligner,
+        read_v1_checkpoint,
+        v1_token_width,
+    )
     from art2mus.models.profiles import get_profile
 
     kind, spec = v1_encoder(mdir, encoder)
     target = mdir.aligners_dir / name
     if target.exists() and not force:
         raise FileExistsError(f"{target} already exists; choose another --name or pass --force")
+    state = read_v1_checkpoint(checkpoint)  # before any complaint about its dimensions
+    tokens = lm_dim if lm_dim is not None else v1_token_width(state)
     base = get_profile("art2mus-v1").base_model
     installed = mdir.language_model_dim(base)
-    if not force and installed is not None and installed != lm_dim:
+    if not force and installed is not None and tokens is not None and installed != tokens:
+        said = (
+            f"--lm-dim {lm_dim}"
+            if lm_dim is not None
+            else f"{checkpoint} makes {tokens}-d tokens (read from projection1)"
+        )
         raise AlignerMismatchError(
-            f"--lm-dim {lm_dim}: the GPT-2 of {base} in {mdir.describe()} takes {installed}-d tokens, so the "
+            f"{said}: the GPT-2 of {base} in {mdir.describe()} takes {installed}-d tokens, so the "
             f"aligner could not play here (set --lm-dim {installed} if the checkpoint was made for it; --force "
             "imports it anyway)"
         )
@@ -162,12 +193,15 @@ def import_v1(mdir: ModelDir, checkpoint: Path, name: str, encoder: str, lm_dim:
             f"--encoder {encoder}: the {kind} encoder in {mdir.describe()} is {here.name!r} ({here.dim}-d), so "
             f"an aligner for {spec.name!r} could not play here (--force imports it anyway)"
         )
+    embeddings = int(state["projection1.weight"].shape[1])
+    if force and embeddings != spec.dim and FULL_SIZE_ENCODERS[kind].dim == embeddings:
+        spec = FULL_SIZE_ENCODERS[kind]  # made for the full-size encoder, not this directory's debug build
     try:
         return import_v1_aligner(
             checkpoint,
             target,
             encoder_name=spec.name,
-            lm_dim=lm_dim,
+            lm_dim=tokens,
             embedding_dim=None if force else spec.dim,
             metadata={"licence": V1_LICENCE},
             lm_dim_name="--lm-dim",

@@ -363,6 +363,22 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def checkpoint_failure(path: Path, exc: BaseException) -> str:
+    """Why ``torch.load`` could not read ``path``, in one clause: torch's own messages run to a dozen lines
+    ("Please file an issue...", "This is an internal miniz error..."). A checkpoint cut short is named from
+    its zip directory; a pickle the weights-only loader refuses, as such."""
+    try:
+        problem = _torch_checkpoint_problem(path)
+    except OSError as error:
+        problem = f"it cannot be read: {error.strerror or error}"
+    if problem is not None:
+        return problem
+    text = _first_line(exc)
+    if text.startswith("Weights only load failed"):
+        return "it holds objects other than tensors, which the safe (weights-only) loader refuses"
+    return text.split(". ")[0].rstrip(".")
+
+
 def damaged_model_file(folder: Path) -> tuple[Path, str] | None:
     """The first file of a model component ``folder`` that cannot be loaded, with why in one line; None
     when each reads. Cheap enough for ``doctor`` on 5 GB of weights, and no torch: JSON files (configs,

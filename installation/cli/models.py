@@ -85,13 +85,13 @@ def pull(mdir: ModelDir, only: tuple[str, ...], force: bool) -> None:
 @click.option(
     "--lm-dim",
     type=click.IntRange(min=1),
-    default=768,
-    show_default=True,
-    help="GPT-2 width of the tokens (v1: 768).",
+    default=None,
+    help="GPT-2 width of the tokens (default: read from the checkpoint, half of projection1's outputs as in "
+    "v1's layout; v1: 768).",
 )
 @click.option("--force", is_flag=True, help="Replace an existing aligner of that name, and import a checkpoint that does not fit this model directory's encoder or GPT-2.")  # fmt: skip
 def import_v1(
-    mdir: ModelDir, checkpoint: Path, name: str, encoder_name: str, lm_dim: int, force: bool
+    mdir: ModelDir, checkpoint: Path, name: str, encoder_name: str, lm_dim: int | None, force: bool
 ) -> None:
     """Convert an Art2Mus v1 image-projection state dict (.pt) into an aligner with the art2mus-v1 profile.
 
@@ -102,6 +102,8 @@ def import_v1(
         out = manage.import_v1(mdir, checkpoint, name, encoder_name, lm_dim, force)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a read-only model directory, a full disk
+        raise click.ClickException(manage.os_error_message(exc, mdir)) from exc
     click.echo(f"imported {checkpoint} into {out} (profile art2mus-v1; {V1_LICENCE})")
     # an exhibit's paths resolve against its YAML file, not here: print the folder's absolute path
     click.echo(
@@ -128,4 +130,6 @@ def export_onnx(
         out_dir = manage.export_onnx(mdir, encoder, encoder_path, aligner, out_dir, click.echo)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:  # ValueError: EncoderLoadError too
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a read-only model directory, a full disk
+        raise click.ClickException(manage.os_error_message(exc, mdir)) from exc
     click.echo(f"done: {out_dir} (use `encoder: onnx` with `encoder_path: {out_dir}`)")

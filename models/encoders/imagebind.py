@@ -241,8 +241,11 @@ def _read_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=mmap)
     except _CORRUPT_CHECKPOINT_ERRORS as error:
+        from art2mus.models.model_dir import checkpoint_failure
+
         raise EncoderLoadError(
-            f"{checkpoint}: not a readable PyTorch state dict ({type(error).__name__}: {error})"
+            f"{checkpoint}: not a readable PyTorch state dict ({checkpoint_failure(checkpoint, error)}); "
+            "copy it again"
         ) from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EncoderLoadError(
