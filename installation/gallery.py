@@ -54,6 +54,11 @@ __all__ = ["CLOSED_KEY", "IDLE_KEY", "Director", "DirectorEvent", "Gallery", "So
 
 logger = logging.getLogger(__name__)
 
+#: the longest reload the systemd watchdog is fed through while the room plays (seconds). A reload that
+#: renders a large collection or rebuilds its index takes minutes; one still running after an hour is
+#: taken to be stuck (the room would stay deaf to its camera), and systemd restarts the daemon.
+RELOAD_FED_FOR_S = 3600.0
+
 
 class FrameGapLog:
     """When the main loop says that the camera gives no frames: once ``after_s`` seconds have passed without
@@ -440,11 +445,17 @@ class Gallery(GalleryControl):
             if duration_s is not None and now - started >= duration_s:
                 break
             if watchdog.due():  # fed only while the mix clock runs and camera frames arrive
-                health = self.grabber.health()
-                watchdog.beat(self.engine.position_s, health.frames, health.state != "streaming")
+                watchdog.beat(*self._vital_signs())
             if self._reload.is_set():
                 self._reload.clear()
-                self.telemetry.reloaded(self.reload())
+                # a reload renders and builds on this thread (106 s seen; systemd's WatchdogSec=60 killed
+                # the daemon in it): fed meanwhile from a helper thread, on the same signs of life
+                with (
+                    watchdog.reloading(self._vital_signs, max_s=RELOAD_FED_FOR_S),
+                    watchdog.notifier.progress_as_status(),
+                ):
+                    outcome = self.reload()
+                self.telemetry.reloaded(outcome)
                 if self._camera_changed:  # a new camera: a new grabber for it
                     self._camera_changed = False
                     self.start_camera()
@@ -471,6 +482,13 @@ class Gallery(GalleryControl):
                 if now - last_failure_log >= 60.0:
                     logger.exception("processing a frame failed (%d times so far); carrying on", failures)
                     last_failure_log = now
+
+    def _vital_signs(self) -> tuple[float, int, bool]:
+        """What the systemd watchdog is fed on: (the mix clock in seconds, camera frames so far, whether
+        the camera is down and being reopened)."""
+        assert self.engine is not None
+        health = self.grabber.health()
+        return self.engine.position_s, health.frames, health.state != "streaming"
 
     def simulate(
         self,

@@ -12,6 +12,11 @@ clock (seconds of audio rendered) and the camera's frame count; the watchdog is 
 ``WATCHDOG_USEC``, and only when the mix clock advanced since the last feed and a frame arrived (or the
 camera is knowingly reconnecting: restarting the daemon does not bring an unplugged camera back, and the
 room keeps playing meanwhile). A mixer or a camera thread that hangs stops the feeding.
+
+A reload runs on the loop's own thread and can take minutes (a collection re-rendered, a photo added to a
+large index): :meth:`Watchdog.reloading` tells systemd ``RELOADING=1`` and then ``READY=1`` around it, and
+meanwhile a helper thread beats on the loop's behalf with the same checks, so a slow reload is not
+killed and a mixer that hangs during one still is.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 
@@ -105,6 +111,13 @@ class SystemdNotifier:
     def stopping(self, status: str = "stopping") -> bool:
         return self.send(STOPPING=1, STATUS=status)
 
+    def reloading(self, status: str = "reloading") -> bool:
+        """RELOADING=1 (systemd shows the unit as reloading until the next READY=1), stamped with
+        ``MONOTONIC_USEC`` as sd_notify(3) asks."""
+        return self.send(
+            RELOADING=1, MONOTONIC_USEC=time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000, STATUS=status
+        )
+
     def watchdog(self) -> bool:
         return self.send(WATCHDOG=1)
 
@@ -153,6 +166,64 @@ class Watchdog:
 
     def stopping(self) -> None:
         self.notifier.stopping()
+
+    @contextlib.contextmanager
+    def reloading(
+        self,
+        vital_signs: Callable[[], tuple[float, int, bool]],
+        *,
+        max_s: float | None = None,
+        poll_s: float | None = None,
+    ) -> Iterator[None]:
+        """Around a reload on the thread that calls :meth:`beat`: RELOADING=1 before, READY=1 after, and
+        meanwhile a helper thread beats on that thread's behalf.
+
+        Args:
+            vital_signs: ``() -> (mix_s, frames, camera_reconnecting)``, :meth:`beat`'s arguments, read
+                only when a feed is due. A mix clock that stops (or a camera thread that hangs) stops the
+                feeding, as in the loop, and systemd kills the daemon.
+            max_s: stop feeding once the block has run this many seconds (a reload that never ends leaves
+                the room deaf to its camera; a restart is better). None: no limit.
+            poll_s: how often the helper looks whether a feed is due (default: a tenth of the interval, at
+                most 1 s).
+        """
+        self.notifier.reloading()
+        if self.interval_s is None:  # no watchdog to feed
+            try:
+                yield
+            finally:
+                self.ready()
+            return
+        done = threading.Event()
+        poll = poll_s if poll_s is not None else min(1.0, self.interval_s / 10)
+        started = self.clock()
+
+        def feed() -> None:
+            gave_up = False
+            while not done.wait(poll):
+                try:
+                    if not self.due() or gave_up:
+                        continue
+                    if max_s is not None and self.clock() - started > max_s:
+                        logger.warning(
+                            "not feeding the systemd watchdog: the reload has run %.0f s (more than %.0f s)",
+                            self.clock() - started,
+                            max_s,
+                        )
+                        gave_up = True
+                        continue
+                    self.beat(*vital_signs())
+                except Exception:  # noqa: BLE001 - top of a thread: no feed this time, the reload goes on
+                    logger.exception("feeding the systemd watchdog during a reload failed")
+
+        helper = threading.Thread(target=feed, name="watchdog-reload", daemon=True)
+        helper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            helper.join()
+            self.ready()
 
     def due(self) -> bool:
         """Whether :meth:`beat` would consider feeding now (lets a caller skip gathering its figures)."""

@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -180,3 +182,138 @@ def test_a_long_starts_progress_lines_are_sent_as_the_status_line_while_it_build
     assert status[2].startswith("recognition index: described 3 of 4 reference photos (")
     assert status[3].startswith("built recognition index: 4 artworks, 4 photos")
     notifier.close()
+
+
+class _Signs:
+    """The gallery's vital signs as a reload's helper thread reads them: a mix clock and a frame count the
+    test moves; each reading is counted, so a test can wait until a check has been made."""
+
+    def __init__(self) -> None:
+        self.mix_s, self.frames, self.reads = 0.0, 0, 0
+        self.read = threading.Condition()
+
+    def __call__(self) -> tuple[float, int, bool]:
+        with self.read:
+            self.reads += 1
+            self.read.notify_all()
+            return self.mix_s, self.frames, False
+
+    def wait_reads(self, more: int) -> None:
+        with self.read:
+            target = self.reads + more
+            assert self.read.wait_for(lambda: self.reads >= target, timeout=30)
+
+
+def test_a_slow_reload_keeps_the_watchdog_fed_at_its_interval_while_the_mix_runs(systemd_socket):
+    """A reload runs on the loop's thread (a 106 s one starved WatchdogSec=60): a helper thread feeds the
+    watchdog meanwhile, one beat per interval while the mix clock advances, between RELOADING=1 and READY=1."""
+    sock, address = systemd_socket
+    clock, signs = _Clock(), _Signs()
+    dog = Watchdog(SystemdNotifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "60000000"}), clock=clock)
+    assert dog.beat(0.0, 0)  # the loop's last beat before the reload
+    assert sock.recv(4096) == b"WATCHDOG=1"
+    beats_at = []
+    with dog.reloading(signs, poll_s=0.001):  # the slow reload: 5 intervals of the scripted clock
+        reloading = sock.recv(4096).decode().splitlines()
+        for step in range(1, 6):
+            clock.t, signs.mix_s, signs.frames = step * 30.0, step * 30.0, step * 750
+            assert sock.recv(4096) == b"WATCHDOG=1"  # waits for the beat (5 s timeout), not for a time
+            beats_at.append(clock.t)
+    assert sock.recv(4096) == b"READY=1\nSTATUS=playing"
+    assert beats_at == [30.0, 60.0, 90.0, 120.0, 150.0] and dog.fed == 6
+    assert reloading[0] == "RELOADING=1" and reloading[2] == "STATUS=reloading"
+    assert reloading[1].startswith("MONOTONIC_USEC=") and int(reloading[1].split("=")[1]) > 0
+    assert _messages(sock) == []
+
+
+def test_a_mix_that_hangs_during_a_reload_stops_the_feeding(systemd_socket, caplog):
+    """The helper feeds only on the loop's signs of life: a mix clock that stands still during a reload
+    stops the beats (systemd then restarts a wedged daemon), and they resume when it runs again; a reload
+    that outlasts max_s is fed no longer."""
+    sock, address = systemd_socket
+    clock, signs = _Clock(), _Signs()
+    dog = Watchdog(SystemdNotifier({"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "60000000"}), clock=clock)
+    assert dog.beat(0.0, 0)
+    assert sock.recv(4096) == b"WATCHDOG=1"
+    with dog.reloading(signs, max_s=100.0, poll_s=0.001):
+        assert sock.recv(4096).startswith(b"RELOADING=1")
+        clock.t, signs.frames = 30.0, 750  # frames arrive, the mix clock stands at 0 s
+        signs.wait_reads(2)  # the first reading's beat has been decided
+        clock.t = 60.0
+        signs.wait_reads(2)
+        assert dog.fed == 1 and "mix clock stands at 0.00 s" in (dog.withheld or "")
+        assert _messages(sock) == []
+        clock.t, signs.mix_s, signs.frames = 90.0, 90.0, 2250  # it runs again
+        assert sock.recv(4096) == b"WATCHDOG=1"
+        with caplog.at_level("WARNING"):
+            clock.t, signs.mix_s, signs.frames = 150.0, 150.0, 3750  # past max_s: the reload counts as stuck
+            assert _wait_for(lambda: "the reload has run 150 s (more than 100 s)" in caplog.text)
+        assert dog.fed == 2
+    assert _messages(sock) == [{"READY": "1", "STATUS": "playing"}]
+    assert caplog.text.count("not feeding the systemd watchdog: the mix clock") == 1
+
+
+def _wait_for(predicate, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_a_slow_reload_of_a_running_gallery_keeps_systemds_watchdog_fed(
+    systemd_socket, tmp_path, repo_root, monkeypatch
+):
+    """The sweep's case: a reload whose soundscape step is slow (here it waits for the test) kept the main
+    loop from feeding the watchdog. Now systemd hears RELOADING=1, beats while it runs, then READY=1."""
+    import yaml
+    from small_exhibit import small_exhibit_spec
+
+    from art2mus.installation.config import load_exhibit
+    from art2mus.installation.gallery import Gallery
+
+    sock, address = systemd_socket
+    sock.settimeout(30)
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # fed every 0.5 s
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(small_exhibit_spec(tmp_path, repo_root, {"amber-fields": None})))
+    gallery = Gallery(load_exhibit(path)).build()
+    rendering, release = threading.Event(), threading.Event()
+    make_source = gallery.soundscape_source
+
+    def slow_source(exhibit):  # the reload's soundscape step waits until the test has seen the beats
+        source = make_source(exhibit)
+        library = source.library
+
+        def slow_library(*args, **kwargs):
+            rendering.set()
+            assert release.wait(60)
+            return library(*args, **kwargs)
+
+        source.library = slow_library
+        return source
+
+    stop = threading.Event()
+    thread = threading.Thread(target=gallery.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        while sock.recv(4096) != b"WATCHDOG=1":  # playing and fed
+            pass
+        gallery.soundscape_source = slow_source
+        gallery.request_reload()
+        while not sock.recv(4096).startswith(b"RELOADING=1"):
+            pass
+        assert rendering.wait(30)
+        during = [sock.recv(4096) for _ in range(3)]  # before: none came until the reload ended
+        assert during == [b"WATCHDOG=1"] * 3 and gallery.last_reload is None
+        release.set()
+        while (message := sock.recv(4096)) == b"WATCHDOG=1":
+            pass
+        assert message == b"READY=1\nSTATUS=playing"
+        assert gallery.last_reload is not None and gallery.last_reload["ok"]
+    finally:
+        release.set()
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
