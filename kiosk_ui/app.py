@@ -20,7 +20,8 @@ Routes (JSON unless noted):
 | ``GET /metrics`` | Prometheus metrics |
 | ``GET /api/docs``, ``GET /redoc``, ``GET /api/openapi.json`` | the API, documented (Swagger UI and ReDoc
   served from the ``fastapi-offline`` package: no CDN) |
-| ``POST /api/play`` ``{"artwork": ID}`` | play that artwork whatever the camera sees |
+| ``POST /api/play`` ``{"artwork": ID}`` | play that artwork whatever the camera sees (409 with its problems
+  when it has no soundscape) |
 | ``POST /api/idle`` | play the idle ambience whatever the camera sees |
 | ``POST /api/follow`` | let the camera decide again |
 | ``POST /api/volume`` ``{"volume": 0..1, "ramp_seconds": 0..60}`` | ramp the room's level (times the period's volume) |
@@ -31,7 +32,9 @@ Routes (JSON unless noted):
 :class:`~art2mus.installation.gallery.Gallery`); the live view, thumbnails, soundscapes, logs and metrics
 also read its ``telemetry``, ``exhibit``, ``library`` and ``vision`` (:mod:`art2mus.kiosk_ui.insight`). With
 a ``token`` every ``/api`` route, the docs and ``/metrics`` need ``Authorization: Bearer TOKEN`` (or
-``?token=TOKEN``, which the page passes on); a blank token is refused. Every request first passes
+``?token=TOKEN``, which the page passes on); a blank token is refused. Command bodies are strict (no
+``true`` for a number, no ``"yes"`` for a boolean, finite numbers only); a refused one is a 422 naming
+the field, whatever its value. Every request first passes
 :class:`~art2mus.kiosk_ui.security.PanelGuard` (Host allow-list, cross-site checks, body-size limit).
 """
 

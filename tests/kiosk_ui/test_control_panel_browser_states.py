@@ -69,7 +69,9 @@ def test_a_hung_daemon_greys_the_page_and_a_command_is_not_confirmed(tmp_path, r
             page.get_by_role("button", name="Idle ambience").click()
             expect(page.locator("#error")).to_contain_text("did not answer within 4 s")
             expect(page.locator("#error")).to_contain_text("The command was not carried out")
-            assert most["status"] == 1  # the polls waited for each other instead of piling up
+            # the polls waited for each other instead of piling up (without that, one a second lasting 4 s
+            # each: 4 or more at once); 2 allows the browser reporting one's abort after the next one began
+            assert most["status"] <= 2, most
             assert gallery.director.override is None
             page.unroute("**/api/**")
             for route in held:  # the requests given up on are gone: nothing to answer any more
