@@ -127,12 +127,21 @@ def check_gpu(config: Any) -> Check:
         return Check(
             "gpu", OK, f"{props.name}, {props.total_memory / 2**30:.1f} GiB, torch {torch.__version__}"
         )
-    status = WARN if wanted else OK
+    # device: auto runs on the CPU here: minutes per soundscape, with nothing said (v1: 200 steps x 3)
+    used = {a.soundscape.generator for a in config.artworks if a.audio is None} | {config.unseen.generator}
+    on_cpu = [
+        name
+        for name, g in config.generators.items()
+        if g.type == "art2mus" and g.device == "auto" and name in used
+    ]
+    notes = [f"generators {', '.join(wanted)} need one and will fall back"] if wanted else []
+    if on_cpu:
+        notes.append(
+            f"generator{'s' if len(on_cpu) > 1 else ''} {', '.join(on_cpu)} (device: auto) will generate on "
+            "the CPU (slow: minutes per soundscape); set device: cpu to confirm, or install a GPU"
+        )
     return Check(
-        "gpu",
-        status,
-        f"no CUDA device (torch {torch.__version__})"
-        + (f"; generators {', '.join(wanted)} need one and will fall back" if wanted else ""),
+        "gpu", WARN if notes else OK, f"no CUDA device (torch {torch.__version__})" + "".join(f"; {n}" for n in notes)
     )
 
 

@@ -26,7 +26,6 @@ from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 WAV_FORMATS = ("float", "pcm24")
 ART2MUS_OPTIONS = (
     "model_dir",
-    "aligner",
     "encoder",
     "device",
     "dtype",
@@ -90,6 +89,14 @@ FAILURES = (ValueError, KeyError, TypeError, ImportError, OSError, RuntimeError)
     help="WAV sample format: 24-bit PCM or 32-bit float.",
 )
 @config_options(Art2MusGeneratorConfig, ART2MUS_OPTIONS, note="art2mus")
+@click.option(
+    "--aligner",
+    type=click.Path(file_okay=False, path_type=Path),
+    # not the exhibit field's description: on the command line a relative path is the current folder's
+    help="art2mus: Aligner folder (config.json + model.safetensors), a path from the current folder or the "
+    "name of a folder under MODEL_DIR/aligners. Default: the exhibit's, else the model directory's aligner "
+    "for the encoder (aligners/default, else the only one).",
+)
 @click.pass_context
 def command(
     ctx,

@@ -206,3 +206,34 @@ def test_an_aligner_for_the_other_encoder_fails_validate_and_damaged_weights_fai
     detail = checks["aligner:art2mus"]["detail"]
     assert detail.startswith("the default aligner (aligner: unset): aligner weights ")
     assert "aligners/debug-imagebind-4tok/model.safetensors are corrupted or were replaced: sha256" in detail
+
+
+def test_device_auto_without_a_gpu_warns_that_art2mus_will_run_on_the_cpu(tmp_path, repo_root, monkeypatch):
+    """doctor said "OK gpu no CUDA device" of an exhibit whose art2mus generator (device: auto, the default)
+    would then take minutes per soundscape on the CPU, with nothing saying so."""
+    import torch
+
+    from art2mus.installation.config import load_exhibit
+    from art2mus.installation.health import WARN, check_gpu
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    artwork = {"id": "amber-fields", "images": [str(repo_root / "exhibits/demo/artworks/amber-fields.png")]}
+
+    def gpu_check(device: str | None, generator: str = "art2mus"):
+        art2mus = {"type": "art2mus"} | ({"device": device} if device else {})
+        spec = {
+            "artworks": [artwork | {"soundscape": {"generator": generator}}],
+            "generators": {"procedural": {"type": "procedural"}, "art2mus": art2mus},
+        }
+        path = tmp_path / "exhibit.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        return check_gpu(load_exhibit(path, check_files=False))
+
+    auto = gpu_check(None)
+    assert auto.status == WARN
+    assert auto.detail.endswith(
+        "; generator art2mus (device: auto) will generate on the CPU (slow: minutes per soundscape); set "
+        "device: cpu to confirm, or install a GPU"
+    )
+    assert gpu_check("cpu").status == "ok"  # chosen: nothing to say
+    assert gpu_check(None, generator="procedural").status == "ok"  # art2mus plays nothing here
