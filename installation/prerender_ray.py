@@ -44,7 +44,9 @@ import concurrent.futures
 import json
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
 from collections import deque
@@ -298,6 +300,7 @@ def prerender_on_ray(
     try:
         if started_ray:
             clock = time.perf_counter()
+            handlers = _signal_handlers()
             if address:
                 check_reachable(address)
                 try:
@@ -306,6 +309,7 @@ def prerender_on_ray(
                     raise ClusterConnectionError(connection_advice(address, exc)) from None
             else:
                 ray.init(**LOCAL_RAY_OPTIONS)
+            _restore_signal_handlers(handlers)
             phases["connect_s"] = time.perf_counter() - clock
             logger.info(
                 "Ray %s in %.1f s", f"at {address}" if address else "started here", phases["connect_s"]
@@ -389,6 +393,21 @@ def prerender_on_ray(
             phases[key] = round(value, 2)
     logger.info("prerender on Ray, phases: %s", json.dumps(phases))
     return [results[i] for i in range(len(jobs))]
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """This process's SIGINT and SIGTERM handlers (empty off the main thread: Ray sets none there)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signal_handlers(handlers: dict[int, Any]) -> None:
+    """Put back the handlers ``ray.init`` replaced. Ray's SIGTERM handler exits with status 15 at once, and
+    its core worker's C++ handler printed a stack dump on SIGTERM (three times); the caller's handler (the
+    CLI's says what is kept and raises, so the ``finally`` below shuts Ray down) or the default comes back."""
+    for signum, handler in handlers.items():  # set again even if unchanged in Python: the C++ one goes
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 class _SharedCheck:

@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from art2mus.installation.cli.shared import load_or_exit
+
+
+class _Stopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during the prerender (a ``KeyboardInterrupt``, so every ``finally`` runs: Ray
+    is shut down, the progress bar closed)."""
+
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_stop() -> Iterator[list[int]]:
+    """Within the block SIGINT and SIGTERM raise :class:`_Stopped`; the list yielded holds the signal once
+    one came, so the progress callback raises it again where a C library's callback swallowed it
+    (soundfile writing a cache entry). Outside the main thread nothing changes."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        caught.append(signum)
+        raise _Stopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 @click.command("prerender")
@@ -62,12 +98,61 @@ def command(
     What the cache already holds is skipped (unless --force), so an interrupted run resumes where it
     stopped; the Art2Mus model renders here, in this process (or on Ray workers with --ray), with one
     progress bar. Exits 1 if any soundscape failed (the others are kept).
+
+    One prerender at a time per cache folder (CACHE/prerender.lock): a second one refuses, naming the
+    first. Ctrl-C or SIGTERM stops it with a line saying how many soundscapes are in the cache; the exit
+    status is 130 (Ctrl-C) or 143 (SIGTERM), as for a process the signal ended.
     """
     from art2mus.installation.cache import SoundscapeCache
-    from art2mus.installation.soundscapes import SoundscapeSource, limit_cpu_threads
+    from art2mus.installation.prerender_lock import CacheInUse, PrerenderLock
 
     config = load_or_exit(exhibit)
     cache = SoundscapeCache.from_config(config.cache)
+    counted = {"done": 0, "total": None}
+    lock = PrerenderLock(cache.directory, str(exhibit.resolve()))
+    try:
+        lock.acquire()
+    except CacheInUse as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the cache folder cannot be made: nothing could be stored either
+        raise click.ClickException(
+            f"{cache.directory}: cannot hold the prerender's lock file ({exc})"
+        ) from None
+    with lock, _signals_stop() as caught:
+        try:
+            results, phases = _prerender(
+                config, cache, artworks, force, as_json, ray_address, workers, threads, counted, caught
+            )
+        except KeyboardInterrupt as exc:  # not a bare exit: what is kept, and how to go on
+            # Ray's ray.wait turns the handler's _Stopped into a plain KeyboardInterrupt: the signal is kept
+            signum = getattr(exc, "signum", None) or (caught[0] if caught else signal.SIGINT)
+            stopped = (
+                "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+            )
+            if counted["total"] is None:
+                kept = "before the first soundscape was done"
+            else:
+                kept = f"{counted['done']} of {counted['total']} soundscapes done, kept in {cache.directory}"
+            click.echo(f"{stopped}: {kept}; run the same command again to render the rest", err=True)
+            raise click.exceptions.Exit(128 + signum) from None
+    _report(results, phases, cache, as_json)
+
+
+def _prerender(
+    config: Any,
+    cache: Any,
+    artworks: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+    ray_address: str | None,
+    workers: int | None,
+    threads: int | None,
+    counted: dict[str, Any],
+    caught: list[int],
+) -> tuple[list[Any], dict[str, Any]]:
+    """The rendering of :func:`command`: results and Ray's phases; ``counted`` follows the progress."""
+    from art2mus.installation.soundscapes import SoundscapeSource, limit_cpu_threads
+
     show_bar = not as_json and sys.stderr.isatty()
     bar = None
     if show_bar:
@@ -76,12 +161,15 @@ def command(
         bar = tqdm(total=None, desc="pre-rendering", unit="soundscape", file=sys.stderr)
 
     def progress(done: int, total: int, name: str) -> None:
+        counted.update(done=done, total=total)
         if bar is not None:
             bar.total = total
             bar.set_postfix_str(name)
             bar.update(1)
         elif not as_json:
             click.echo(f"[{done}/{total}] {name}", err=True)
+        if caught:  # a signal whose interrupt a C library's callback swallowed: it stops the run here
+            raise _Stopped(caught[0])
 
     phases: dict = {}
     try:
@@ -110,6 +198,11 @@ def command(
     finally:
         if bar is not None:
             bar.close()
+    return results, phases
+
+
+def _report(results: list[Any], phases: dict[str, Any], cache: Any, as_json: bool) -> None:
+    """One line per soundscape and the summary; exit 1 if any failed."""
     for r in results:
         if as_json:
             click.echo(

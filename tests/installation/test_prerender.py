@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from prerender_process import stopped_after_the_first
 
 from art2mus.installation.audio import clip as clip_module
 from art2mus.installation.cli import main
@@ -142,3 +146,55 @@ def test_a_plan_for_some_artworks_reads_only_their_images(tmp_path, repo_root, m
     assert hashed == ["city-at-six.png"]  # not the other artwork's image, not the idle collection
     with pytest.raises(ValueError, match="nothing to render called nowhere"):
         source.prerender_plan({"nowhere"})
+
+
+def _slow_exhibit(tmp_path: Path, repo_root: Path) -> Path:
+    """The demo's eight artworks and its idle ambience at 60 s each: seconds of rendering after the first."""
+    demo = repo_root / "exhibits/demo"
+    spec = yaml.safe_load((demo / "exhibit.yaml").read_text())
+    for artwork in spec["artworks"]:
+        artwork["images"] = [str(demo / image) for image in artwork["images"]]
+        artwork["soundscape"]["duration"] = 60
+    spec["idle"]["duration"] = 60
+    spec["camera"]["path"] = str(demo / spec["camera"]["path"])
+    spec["cache"] = {"dir": str(tmp_path / "cache")}
+    spec["audio"]["output"] = {"type": "null"}
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "said"),
+    [(signal.SIGTERM, 143, "stopped by SIGTERM"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_signal_stops_prerender_with_a_line_saying_what_is_kept(tmp_path, repo_root, signum, status, said):
+    """systemctl stop, kill or Ctrl-C: a line saying how much is in the cache and how to go on, and the
+    shell's status for that signal (before: no word at all, or a traceback for Ctrl-C)."""
+    exhibit = _slow_exhibit(tmp_path, repo_root)
+    code, output = stopped_after_the_first(exhibit, signum, "--threads", "1")
+    assert code == status, output
+    told = re.search(rf"{said}: (\d) of 9 soundscapes done, kept in (\S+); run the same command again", output)
+    assert told, output
+    assert "Traceback" not in output
+    kept = CliRunner().invoke(main, ["prerender", str(exhibit), "--json", "--artwork", "amber-fields"])
+    assert _lines(kept.stdout)[0]["status"] == "cached"  # the next run resumes from it
+
+
+def test_a_second_prerender_on_the_same_cache_refuses_and_names_the_first(tmp_path, repo_root):
+    """Two prerenders of one cache both rendered everything (hours twice over on a GPU): the second one now
+    refuses before any work, naming the first one's process and exhibit."""
+    from art2mus.installation.prerender_lock import PrerenderLock
+
+    exhibit = _exhibit(tmp_path, repo_root)
+    cache = tmp_path / "cache"
+    with PrerenderLock(cache, str(tmp_path / "first.yaml")):  # a prerender in this process (another fd)
+        second = CliRunner().invoke(main, ["prerender", str(exhibit)])
+        assert second.exit_code == 1, second.output
+        assert (
+            f"another prerender of {tmp_path / 'first.yaml'} (pid {os.getpid()}) is rendering into {cache}"
+            in second.stderr
+        )
+        assert not list(cache.glob("*.json"))  # nothing rendered
+    after = CliRunner().invoke(main, ["prerender", str(exhibit)])  # the lock dies with its holder
+    assert after.exit_code == 0, after.output

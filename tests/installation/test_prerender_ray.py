@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from prerender_process import stopped_after_the_first
 
 from art2mus.installation.cache import SoundscapeCache
 from art2mus.installation.cli import main
@@ -324,3 +325,15 @@ def test_the_daemon_never_imports_ray():
     )
     imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert imported.stdout.strip() == "False"
+
+
+def test_sigterm_stops_a_ray_prerender_with_a_line_and_ray_shut_down(tmp_path, repo_root):
+    """``prerender --ray`` stopped by SIGTERM: the line saying what is kept and status 143, as without Ray
+    (before: Ray's handler exited 15, its core worker printed a stack dump three times, and no word)."""
+    exhibit = _demo(tmp_path, repo_root, str(tmp_path / "cache"), duration=60)
+    code, output = stopped_after_the_first(exhibit, signal.SIGTERM, "--ray", "--workers", "1")
+    assert code == 143, output
+    assert re.search(
+        r"stopped by SIGTERM: \d of 9 soundscapes done, kept in \S+; run the same command", output
+    )
+    assert "SIGTERM received" not in output and "Traceback" not in output
