@@ -56,6 +56,16 @@ def test_systemd_accepts_the_unit(tmp_path):
     assert not problems, result.stderr
 
 
+def test_unit_starts_after_the_clock_is_set():
+    """A PC whose hardware clock keeps local time starts 1-2 h ahead until NTP steps it back: the opening
+    hours followed the wrong time meanwhile. time-sync.target is ordered against, not pulled in
+    (systemd.special(7)), so an offline gallery does not wait for a sync."""
+    unit = _unit_entries(UNIT.read_text())["Unit"]
+    after = " ".join(v for k, v in unit if k == "After").split()
+    wants = " ".join(v for k, v in unit if k in ("Wants", "Requires")).split()
+    assert "time-sync.target" in after and "time-sync.target" not in wants
+
+
 def test_unit_is_notify_with_a_watchdog_limits_and_a_read_only_configuration():
     service = _unit_entries(UNIT.read_text())["Service"]
     single = dict(service)
