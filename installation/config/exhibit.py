@@ -201,6 +201,30 @@ _TIME_JSON_SCHEMA: dict[str, Any] = {
 #: a time of day, 24 h: ``9:00``, ``"09:00"`` or ``"18:30:00"``.
 TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day), WithJsonSchema(_TIME_JSON_SCHEMA)]
 
+_END_OF_DAY = re.compile(r"^\s*24:00(?::00)?\s*$")
+
+
+def _closing_time(value: object) -> object:
+    """A time of day, or ``"24:00"``: the end of the day, kept as the next day's 00:00 (see
+    :class:`OpeningPeriodConfig`: a close at or before the open is on the next day)."""
+    if isinstance(value, str) and _END_OF_DAY.match(value):
+        return dt.time(0, 0)
+    return _time_of_day(value)
+
+
+#: a period's close: a time of day or ``"24:00"`` (stored as 00:00, which the period reads as the next day's).
+ClosingTime = Annotated[
+    dt.time,
+    BeforeValidator(_closing_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*(([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?)\s*$",
+            "examples": ["18:00", "24:00", "02:00"],
+        }
+    ),
+]
+
 _DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
 
 
@@ -237,7 +261,12 @@ class OpeningPeriodConfig(StrictModel):
         description="Weekdays, e.g. [mon, tue], tue-sun or [mon, thu-sat] (full names work too).",
     )
     open: TimeOfDay = Field(dt.time(10, 0), description="Opening time, 24 h: 9:00, 10:00 or \"09:30\".")
-    close: TimeOfDay = Field(dt.time(18, 0), description="Closing time, 24 h, after opening: 18:00.")
+    close: ClosingTime = Field(
+        dt.time(18, 0),
+        description="Closing time, 24 h: 18:00; 24:00 is the end of the day, and a time before the opening is on "
+        "the next day (open 20:00, close 02:00 plays until 02:00 the morning after: the period belongs to the day it "
+        "opens, its weekday and its closed date).",
+    )
     volume: float = Field(
         1.0,
         ge=0,
@@ -246,9 +275,14 @@ class OpeningPeriodConfig(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _close_after_open(self) -> OpeningPeriodConfig:
-        if self.close <= self.open:
-            raise ValueError(f"close ({self.close:%H:%M}) must be after open ({self.open:%H:%M})")
+    def _close_differs_from_open(self) -> OpeningPeriodConfig:
+        # a close before the open is the next day's; equal times would be no time or 24 hours: only
+        # 00:00-24:00 (a whole day) is taken, which the two read the same
+        if self.close == self.open and self.open != dt.time(0, 0):
+            raise ValueError(
+                f"close ({self.close:%H:%M}) is the same as open: a period needs a length (a whole day is "
+                '"00:00" to "24:00")'
+            )
         return self
 
 
@@ -258,7 +292,11 @@ class ScheduleConfig(StrictModel):
     periods: list[OpeningPeriodConfig] = Field(
         default_factory=list, description="Opening periods; none means always open."
     )
-    closed_dates: list[CalendarDate] = Field(default_factory=list, description="Whole days closed, e.g. 2026-12-25.")
+    closed_dates: list[CalendarDate] = Field(
+        default_factory=list,
+        description="Days closed, e.g. 2026-12-25: no period opens on them (one over midnight from the day before "
+        "plays to its close); without periods, closed midnight to midnight.",
+    )
     ramp_seconds: float = seconds(20.0, "Volume ramp at opening, closing and between periods.", ge=0, le=600)
     prerender_at: TimeOfDay | None = Field(
         dt.time(3, 0), description="Nightly pre-render of missing soundscapes, e.g. 3:00 (null: never)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import textwrap
 from pathlib import Path
@@ -194,17 +195,45 @@ def test_model_rules_timezone_hours_token_idle(gallery: Path) -> None:
     path = write(gallery / "exhibit.yaml", """
         collection: {timezone: Mars/Olympus}
         schedule:
-          periods: [{open: "18:00", close: "10:00"}]
+          periods: [{open: "10:00", close: "10:00"}]
         control_panel: {host: 0.0.0.0}
         idle: {source: file}
         recognition: {accept_inliers: 10, keep_inliers: 20}
     """)
     found = {field: message for _, field, message in problems_of(path)}
     assert "unknown timezone 'Mars/Olympus'" in found["collection.timezone"]
-    assert "close (10:00) must be after open (18:00)" in found["schedule.periods[0]"]
+    assert "close (10:00) is the same as open: a period needs a length" in found["schedule.periods[0]"]
     assert "set `token` or `token_file`" in found["control_panel"]
     assert "source 'file' needs a `path`" in found["idle"]
     assert "keep_inliers (20) must not exceed accept_inliers (10)" in found["recognition"]
+
+
+def test_a_period_may_close_at_24_00_or_after_midnight(gallery: Path) -> None:
+    """A Friday-night event 20:00-02:00 had to be two periods with a fade at midnight: "24:00" was refused
+    (hours go to 23) and a close before the open too."""
+    path = write(gallery / "exhibit.yaml", """
+        artworks: [{id: a1, images: [img/a.png]}]
+        schedule:
+          periods:
+            - {days: fri, open: "20:00", close: "24:00"}
+            - {days: sat, open: "20:00", close: "02:00"}
+            - {days: sun, open: "00:00", close: "24:00:00"}
+    """)
+    periods = load_exhibit(path).schedule.periods
+    assert [(p.open, p.close) for p in periods] == [
+        (dt.time(20), dt.time(0)),
+        (dt.time(20), dt.time(2)),
+        (dt.time(0), dt.time(0)),
+    ]
+    refused = write(gallery / "bad.yaml", """
+        schedule:
+          periods: [{open: "24:00", close: "02:00"}, {open: "10:00", close: "24:01"}]
+          prerender_at: "24:00"
+    """)
+    found = {field: message for _, field, message in problems_of(refused)}
+    assert "hours go to 23" in found["schedule.periods[0].open"]
+    assert "'24:01' is not a time of day" in found["schedule.periods[1].close"]
+    assert "hours go to 23" in found["schedule.prerender_at"]
 
 
 def test_days_accept_ranges_and_wrap_around(gallery: Path) -> None:
