@@ -17,6 +17,7 @@ SHA-256 fingerprint of all of them (:meth:`RecognitionIndex.load_or_build`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -528,18 +529,26 @@ class RecognitionIndex:
                 "codec_scale": self.codec.scale,
             }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                meta=np.array(json.dumps(meta)),
-                ref_sizes=self.ref_sizes,
-                ref_scales=self.ref_scales,
-                keypoints=self.keypoints,
-                descriptors=self.descriptors,
-                ref_of_keypoint=self.ref_of_keypoint,
-                **codec,
-            )
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    meta=np.array(json.dumps(meta)),
+                    ref_sizes=self.ref_sizes,
+                    ref_scales=self.ref_scales,
+                    keypoints=self.keypoints,
+                    descriptors=self.descriptors,
+                    ref_of_keypoint=self.ref_of_keypoint,
+                    **codec,
+                )
+                # on disk before the rename: a power cut soon after a rebuild leaves the old file or
+                # the new one, never an empty one in its place
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written index beside the real one
+        _fsync_directory(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> RecognitionIndex:
@@ -587,8 +596,15 @@ class RecognitionIndex:
         if path is not None and path.is_file():
             try:
                 stored = cls.load(path)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                logger.warning("ignoring unreadable recognition index %s: %s", path, exc)
+            # a rebuildable cache: whatever numpy and zipfile raise for an empty or cut-off file
+            # (EOFError, BadZipFile, zlib.error, ...) must cost a rebuild, never the start
+            except Exception as exc:
+                logger.warning(
+                    "ignoring unreadable recognition index %s (%s: %s); rebuilding it",
+                    path,
+                    type(exc).__name__,
+                    exc,
+                )
             else:
                 if stored.fingerprint == fingerprint:
                     logger.info("loaded recognition index %s (%d artworks)", path, len(stored.artworks))
@@ -603,6 +619,16 @@ class RecognitionIndex:
                     "could not save recognition index to %s (%s); it will be rebuilt next start", path, exc
                 )
         return index
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` survive a power cut (best effort: some file systems refuse it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def references_from_pairs(
