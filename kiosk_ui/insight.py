@@ -244,6 +244,16 @@ class GalleryCollector:
         yield counter("audio_output_losses", "Times the audio output was lost.", audio.get("losses", 0))
         yield gauge("audio_peak_dbfs", "Recent output peak, dBFS.", audio.get("peak_dbfs"))
         yield gauge(
+            "audio_loudness_lufs",
+            "Short-term loudness (EBU, last 3 s) of what the speakers get, LUFS (NaN until 3 s have played).",
+            audio.get("loudness_lufs"),
+        )
+        yield gauge(
+            "audio_loudness_target_lufs",
+            "The exhibit's loudness target (audio.loudness_lufs), LUFS.",
+            audio.get("loudness_target_lufs"),
+        )
+        yield gauge(
             "audio_master_volume", "The engine's master volume now (linear).", audio.get("master_volume")
         )
         yield gauge("audible", "1 when sound reaches the speakers.", audible(status))

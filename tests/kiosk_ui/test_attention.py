@@ -118,3 +118,12 @@ def test_a_closing_fade_still_reaches_the_speakers():
     faded = {**closing, "audio": {"healthy": True, "master_volume": 0.0, "peak_dbfs": None}}
     assert not audible(faded)
     assert not audible({**closing, "audio": {**closing["audio"], "peak_dbfs": None}})  # silent already
+
+
+def test_the_metrics_carry_the_measured_loudness_beside_the_target():
+    """A monitoring dashboard could graph the peak but not the loudness the panel's meter shows."""
+    playing = {**WELL, "audio": {**WELL["audio"], "loudness_lufs": -31.5, "loudness_target_lufs": -23.0}}
+    metrics = _metrics(_Reporting(playing))
+    assert metrics["art2mus_audio_loudness_lufs"] == -31.5
+    assert metrics["art2mus_audio_loudness_target_lufs"] == -23.0
+    assert np.isnan(_metrics(_Reporting(WELL))["art2mus_audio_loudness_lufs"])  # not 3 s played yet
