@@ -63,13 +63,37 @@ def _known_generators(config: ExhibitConfig) -> Iterator[Finding]:
 
 
 def _periods_do_not_overlap(config: ExhibitConfig) -> Iterator[Finding]:
+    """Two periods open at the same moment of the week. A period over midnight (a close at or before its
+    open) runs into the next day, and Sunday's into Monday's: ``fri 20:00-02:00`` overlaps ``sat
+    00:00-03:00`` and ``fri 21:00-22:00``; periods that only meet (``fri 20:00-24:00``, ``sat 00:00-02:00``)
+    do not overlap."""
     periods = config.schedule.periods
     for i, a in enumerate(periods):
         for j in range(i):
             b = periods[j]
-            shared = [d for d in a.days if d in b.days]
-            if shared and a.open < b.close and b.open < a.close:
+            days = [day for day in a.days if any(_meet(span, other) for span in _week_spans(a, [day]) for other in _week_spans(b))]
+            if days:
                 yield (
                     ("schedule", "periods", i),
-                    f"overlaps schedule.periods[{j}] on {', '.join(shared)}: which volume applies would be ambiguous",
+                    f"overlaps schedule.periods[{j}] on {', '.join(days)}: which volume applies would be ambiguous",
                 )
+
+
+_WEEK_S = 7 * 86400
+
+
+def _week_spans(period, days=None) -> list[tuple[int, int]]:
+    """The period's ``[open, close)`` on each of ``days`` (default its own), in seconds from Monday 00:00."""
+    from art2mus.installation.config.exhibit import WEEKDAYS
+
+    def seconds(t) -> int:
+        return t.hour * 3600 + t.minute * 60 + t.second
+
+    start, end = seconds(period.open), seconds(period.close)
+    length = end - start if end > start else end - start + 86400  # over midnight (or 00:00-24:00)
+    return [(WEEKDAYS.index(day) * 86400 + start, WEEKDAYS.index(day) * 86400 + start + length) for day in days or period.days]
+
+
+def _meet(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two spans of the week share a moment, Sunday night running into Monday."""
+    return any(a[0] < b[1] + shift and b[0] + shift < a[1] for shift in (-_WEEK_S, 0, _WEEK_S))

@@ -191,6 +191,41 @@ def test_cross_references_duplicate_ids_unknown_generator_overlapping_hours(gall
     assert found[2][:2] == (7, "schedule.periods[1]") and "overlaps schedule.periods[0] on fri" in found[2][2]
 
 
+def test_periods_over_midnight_overlap_the_next_days_hours(gallery: Path) -> None:
+    """A Friday-night event 20:00-02:00 runs into Saturday: compared as if it ended at midnight, an overlap
+    with Saturday's early hours (or Friday's own evening) passed, and the first period listed won."""
+    path = write(gallery / "exhibit.yaml", """
+        artworks:
+          - {id: a1, images: [img/a.png]}
+        schedule:
+          periods:
+            - {days: fri, open: "20:00", close: "02:00", volume: 0.6}
+            - {days: [sat], open: "00:00", close: "03:00"}
+            - {days: fri, open: "21:00", close: "22:00"}
+            - {days: sun, open: "23:00", close: "01:00"}
+            - {days: mon, open: "00:30", close: "04:00"}
+            - {days: sat, open: "03:00", close: "24:00"}
+    """)
+    found = problems_of(path)
+    assert [(line, field) for line, field, _ in found] == [
+        (6, "schedule.periods[1]"), (7, "schedule.periods[2]"), (9, "schedule.periods[4]")
+    ]
+    assert "overlaps schedule.periods[0] on sat" in found[0][2]
+    assert "overlaps schedule.periods[0] on fri" in found[1][2]
+    assert "overlaps schedule.periods[3] on mon" in found[2][2]  # Sunday night into Monday
+    # periods that only meet at midnight (or at 03:00) do not overlap
+    meeting = write(gallery / "meeting.yaml", """
+        artworks:
+          - {id: a1, images: [img/a.png]}
+        schedule:
+          periods:
+            - {days: fri, open: "20:00", close: "24:00"}
+            - {days: sat, open: "00:00", close: "03:00"}
+            - {days: sat, open: "03:00", close: "02:00"}
+    """)
+    assert problems_of(meeting) == []
+
+
 def test_model_rules_timezone_hours_token_idle(gallery: Path) -> None:
     path = write(gallery / "exhibit.yaml", """
         collection: {timezone: Mars/Olympus}
@@ -216,7 +251,7 @@ def test_a_period_may_close_at_24_00_or_after_midnight(gallery: Path) -> None:
         schedule:
           periods:
             - {days: fri, open: "20:00", close: "24:00"}
-            - {days: sat, open: "20:00", close: "02:00"}
+            - {days: thu, open: "20:00", close: "02:00"}
             - {days: sun, open: "00:00", close: "24:00:00"}
     """)
     periods = load_exhibit(path).schedule.periods
