@@ -230,7 +230,9 @@ def test_a_checkpoint_for_another_encoder_or_gpt2_is_refused_unless_forced(debug
         code == 1 and "projection1 takes 1024-d embeddings, but encoder 'imagebind_debug' gives 40-d" in said
     )
     assert "--force imports it anyway" in said and not (models / "aligners" / "v1").exists()
-    code, said = _import(_v1(tmp_path / "wide.pt", 40, 768), "--name", "v1", "--model-dir", models)
+    # --lm-dim given: the token width is no longer read from projection1 (48 outputs: 24-d, as v1 lays it out)
+    wide = _v1(tmp_path / "wide.pt", 40, 768)
+    code, said = _import(wide, "--name", "v1", "--model-dir", models, "--lm-dim", 768)
     assert code == 1 and "--lm-dim 768: the GPT-2 of audioldm2 in" in said and "takes 24-d tokens" in said
     assert "set --lm-dim 24" in said
     code, said = _import(huge, "--name", "v1", "--model-dir", models, "--lm-dim", 24, "--force")
@@ -268,7 +270,11 @@ def test_encoder_takes_a_kind_or_a_name_the_model_directory_knows(debug_model_di
 
 def test_the_messages_name_the_options_and_the_hint_is_an_absolute_path(tmp_path, monkeypatch):
     code, said = _import(_v1(tmp_path / "odd.pt", 1024, 100), "--name", "odd", "--model-dir", tmp_path / "m")
-    assert code == 1 and "not a whole number of 768-d tokens: set --lm-dim" in said
+    # 48 outputs of projection1 would make 24-d tokens (v1's layout), and 100 is no whole number of them
+    assert (
+        code == 1
+        and "not a whole number of tokens half as wide as projection1 (v1's layout): set --lm-dim" in said
+    )
     code, said = _import(_v1(tmp_path / "odd.pt", 1024, 100), "--name", "odd", "--lm-dim", 0)
     assert code == 2 and "--lm-dim" in said  # was a ZeroDivisionError
     monkeypatch.chdir(tmp_path)
