@@ -151,6 +151,7 @@ def _worker_main(
     cache_format: str,
     backends: Any,
     log_level: int,
+    log_format: str,
     parent_pid: int,
 ) -> None:
     """The worker process: render jobs until it receives None (or the daemon ``parent_pid`` is gone).
@@ -165,7 +166,8 @@ def _worker_main(
     from art2mus.installation.logs import configure_logging
     from art2mus.models.registry import create_generator
 
-    configure_logging(verbosity=2 if log_level <= logging.DEBUG else 1 if log_level <= logging.INFO else 0)
+    verbosity = 2 if log_level <= logging.DEBUG else 1 if log_level <= logging.INFO else 0
+    configure_logging(verbosity=verbosity, log_format=log_format)
     log = logging.getLogger(__name__ + ".process")
     cache = SoundscapeCache(cache_dir, audio_format=cache_format, max_size_bytes=10**15)
     built: dict[tuple[str, str], Any] = {}
@@ -454,6 +456,7 @@ class GenerationWorker:
             self.cache_format,
             self.backends,
             logs.shown_level(),  # what this log shows (its root logger passes more: the panel's log card)
+            logs.shown_format(),  # one stream, one format: JSON lines stay JSON lines
             os.getpid(),
         )
         self._process = self._ctx.Process(

@@ -163,8 +163,9 @@ def configure_logging(
     # (:class:`~art2mus.installation.telemetry.LogRing`) offers them, and a daemon run as systemd runs it
     # (no -v) gave it warnings alone, whatever level the technician chose
     root.setLevel(min(shown, logging.INFO))
-    global _shown_level
+    global _shown_level, _shown_format
     _shown_level = shown
+    _shown_format = "json" if use_json else "text"
     for name in THIRD_PARTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity >= 2 else logging.WARNING)
     logging.getLogger(PROGRESS_LOGGER).setLevel(logging.NOTSET if verbosity >= 2 else logging.INFO)
@@ -180,6 +181,17 @@ _shown_level = logging.WARNING
 def shown_level() -> int:
     """The lowest level :func:`configure_logging` set the log to show (the root logger passes more)."""
     return _shown_level
+
+
+#: the format :func:`configure_logging` chose (``auto`` resolved), for a child process to write alike
+_shown_format = "text"
+
+
+def shown_format() -> str:
+    """``json`` or ``text``: what :func:`configure_logging` chose, ``auto`` resolved (a child process
+    handed ``auto`` could choose otherwise: ``--log-format json`` outside systemd gave text lines from it
+    in a JSON stream)."""
+    return _shown_format
 
 
 class _ShownFrom(logging.Filter):

@@ -3,6 +3,7 @@ and the gallery swapping a generated soundscape in for its procedural bridge."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -489,3 +490,46 @@ def test_the_nightly_retry_generates_what_failed_once_the_model_is_there(tmp_pat
         assert gallery.retry_bridges() == []  # nothing left to retry
     finally:
         gallery.close()
+
+
+# a daemon run with --log-format json outside systemd, whose generator process renders one job and logs it
+JSON_LOGGING_DAEMON = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
+from art2mus.installation.logs import configure_logging
+from art2mus.models.generator import GenerationRequest
+from art2mus.models.registry import GeneratorBackend
+configure_logging(verbosity=1, log_format="json")
+tone = {"tone": GeneratorBackend("tone", "worker_backends:ToneGenerator", "test", (), "a test tone")}
+worker = GenerationWorker(sys.argv[1], backends=tone)
+image = np.zeros((8, 8, 3), np.uint8)
+worker.submit(GenerationJob("a", "tone", "tone", {}, GenerationRequest(duration_s=0.5, seed=1), "k", image=image))
+assert worker.wait_idle(120)
+worker.stop()
+"""
+
+
+def test_the_generator_process_logs_in_the_daemons_format(tmp_path):
+    """``--log-format json`` outside systemd (a log shipper reading stderr): the generator process fell back
+    to ``auto``, i.e. text there, and wrote plain lines into the JSON stream."""
+    environ = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
+    daemon = subprocess.run(
+        [sys.executable, "-c", JSON_LOGGING_DAEMON, str(tmp_path / "cache"), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=GIVE_UP,
+        env=environ,
+    )
+    assert daemon.returncode == 0, daemon.stderr[-3000:]
+    lines = [line for line in daemon.stderr.splitlines() if line.strip()]
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            pytest.fail(f"not a JSON line: {line!r}\n{daemon.stderr[-3000:]}")
+    child = [r for r in records if r["logger"] == "art2mus.installation.generation_worker.process"]
+    assert any(r["msg"].startswith("generated a with tone in") for r in child), records
+    assert any(r["msg"].startswith("generator process started") for r in records), records  # the parent's
