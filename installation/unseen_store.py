@@ -15,6 +15,7 @@ cache entry). Crops a store wrote before as PNG are read and promoted as they ar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -39,6 +40,8 @@ CROP_SUFFIX = ".jpg"
 CROP_JPEG_QUALITY = 92
 #: the crops' format before they were kept at the picture's size: still read, never written
 LEGACY_CROP_SUFFIX = ".png"
+#: damaged index files the daemon moved aside (``unseen.json.corrupt-<local time>``): the newest kept
+KEEP_DAMAGED = 3
 
 
 @dataclass
@@ -72,11 +75,18 @@ class UnseenStore:
     """The remembered unseen artworks in ``directory`` (at most ``remember``; the least recently seen
     are forgotten, their crops deleted).
 
+    ``set_aside_damaged`` is the daemon's way: the store is a list of optional extras, so an index file
+    that cannot be read (a power cut while it was written, a bad edit) is moved aside with one warning
+    and the room starts with none remembered, instead of not starting at all.
+
     Raises:
-        ValueError: ``unseen.json`` exists but cannot be read (named, with what was expected).
+        ValueError: ``unseen.json`` exists but cannot be read (named, with what was expected), unless
+            ``set_aside_damaged``.
     """
 
-    def __init__(self, directory: Path, remember: int = 50, *, clock=time.time):
+    def __init__(
+        self, directory: Path, remember: int = 50, *, clock=time.time, set_aside_damaged: bool = False
+    ):
         self.directory = Path(directory)
         self.remember = remember
         self._clock = clock
@@ -91,12 +101,38 @@ class UnseenStore:
         if path.is_file():
             self._index_stamp = _stamp(path)
             try:
-                data = json.loads(path.read_text())
-                self.artworks = {a["id"]: UnseenArtwork.from_json(a) for a in data["artworks"]}
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(
-                    f'{path}: not an unseen-artworks index ({{"artworks": [...]}}): {exc}'
-                ) from exc
+                self.artworks = _read_index(path)
+            except ValueError as exc:
+                if not set_aside_damaged:
+                    raise
+                self._set_aside(path, exc)
+
+    def _set_aside(self, path: Path, problem: ValueError) -> None:
+        """Move the damaged index ``path`` to ``<name>.corrupt-<local time>`` (the newest
+        :data:`KEEP_DAMAGED` kept, for a technician to look at), with one warning naming both."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(self._clock()))
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+        for n in range(2, 100):
+            if not aside.exists():
+                break
+            aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        try:
+            os.replace(path, aside)
+        except OSError as exc:
+            logger.warning(
+                "%s; starting with no unseen artwork remembered (it could not be moved aside: %s; it is "
+                "replaced when the next one is remembered)",
+                problem,
+                exc,
+            )
+            return
+        self._index_stamp = None
+        logger.warning(
+            "%s; moved it aside to %s and starting with no unseen artwork remembered", problem, aside.name
+        )
+        damaged = sorted(path.parent.glob(f"{path.name}.corrupt-*"))
+        for old in damaged[:-KEEP_DAMAGED]:
+            old.unlink(missing_ok=True)
 
     def crop_path(self, artwork_id: str) -> Path:
         """The crop's file: ``<id>.jpg``, or ``<id>.png`` where an older store wrote that."""
@@ -122,20 +158,38 @@ class UnseenStore:
                     return gone
             if known is not None:
                 known.last_seen, known.sightings = now, known.sightings + 1
+                crop = self.crop_path(known.id)
+                if not _readable_image(crop):
+                    # its soundscape is made from the crop: without one, each sighting failed to play
+                    logger.warning(
+                        "unseen artwork %s: its crop %s is missing or cannot be read; storing this "
+                        "sighting's crop in its place",
+                        known.id,
+                        crop,
+                    )
+                    self._write_crop(known.id, sighting.crop)
                 self._save()
                 return known.id
             artwork_id = f"u{sighting.descriptor.bits:016x}"
             while artwork_id in self.artworks:  # the same hash, yet too far apart: another picture
                 artwork_id += "x"
-            self.directory.mkdir(parents=True, exist_ok=True)
-            quality = [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY]
-            if not cv2.imwrite(str(self.crop_path(artwork_id)), sighting.crop, quality):
-                raise OSError(f"cannot write the unseen artwork's crop {self.crop_path(artwork_id)}")
+            self._write_crop(artwork_id, sighting.crop)
             self.artworks[artwork_id] = UnseenArtwork(artwork_id, sighting.descriptor, now, now)
             self._forget_oldest()
             self._save()
             logger.info("remembered a new unseen artwork %s (%d remembered)", artwork_id, len(self.artworks))
             return artwork_id
+
+    def _write_crop(self, artwork_id: str, crop) -> None:
+        """Store ``crop`` (BGR) as the artwork's JPEG, on disk before the index names it: after a power
+        cut the index never lists a cut-off crop. A damaged PNG an older store wrote is replaced."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{artwork_id}{CROP_SUFFIX}"
+        ok, jpeg = cv2.imencode(CROP_SUFFIX, crop, [cv2.IMWRITE_JPEG_QUALITY, CROP_JPEG_QUALITY])
+        if not ok:
+            raise OSError(f"cannot encode the unseen artwork's crop {path}")
+        _write_durably(path, jpeg.tobytes())
+        (self.directory / f"{artwork_id}{LEGACY_CROP_SUFFIX}").unlink(missing_ok=True)
 
     def _drop_removed_elsewhere(self) -> None:
         """Let go of the artworks another process removed from the index file since this store last read
@@ -180,11 +234,8 @@ class UnseenStore:
     def _save(self) -> None:
         path = self.directory / INDEX_FILENAME
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.partial")
-        tmp.write_text(
-            json.dumps({"artworks": [a.to_json() for a in self.artworks.values()]}, indent=1) + "\n"
-        )
-        os.replace(tmp, path)
+        document = json.dumps({"artworks": [a.to_json() for a in self.artworks.values()]}, indent=1) + "\n"
+        _write_durably(path, document.encode())
         self._index_stamp = _stamp(path)
 
     def listing(self) -> list[dict]:
@@ -193,6 +244,38 @@ class UnseenStore:
             self._drop_removed_elsewhere()
             ordered = sorted(self.artworks.values(), key=lambda a: a.last_seen, reverse=True)
             return [{**a.to_json(), "crop": str(self.crop_path(a.id))} for a in ordered]
+
+
+def _read_index(path: Path) -> dict[str, UnseenArtwork]:
+    """The artworks in the index file ``path``. Raises ValueError naming the file and the problem."""
+    try:
+        data = json.loads(path.read_text())
+        return {a["id"]: UnseenArtwork.from_json(a) for a in data["artworks"]}
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise ValueError(f'{path}: not an unseen-artworks index ({{"artworks": [...]}}): {exc}') from exc
+
+
+def _readable_image(path: Path) -> bool:
+    """Whether ``path`` is an image OpenCV decodes (at an eighth of its size: a few milliseconds)."""
+    return path.is_file() and cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_8) is not None
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write ``path`` whole (a temporary file, flushed to disk, renamed over it, the rename flushed too):
+    the store is rewritten at every sighting, and a power cut must leave the old file or the new one,
+    never an empty one."""
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # best effort: some file systems refuse to sync a directory
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -225,6 +308,7 @@ def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str
         ValueError: the new id is taken or not a valid artwork id, the YAML has no ``artworks`` list, or
             another photo is at ``artworks/<new id>`` already (a curator's own photo is not replaced).
     """
+    import io
     import re
     import shutil
 
@@ -271,10 +355,10 @@ def promote(exhibit: Any, artwork_id: str, new_id: str | None = None, title: str
     soundscape.fa.set_flow_style()
     title = title or f"Unlisted artwork {artwork_id}"
     artworks.append(CommentedMap(id=new_id, title=title, images=images, soundscape=soundscape))
-    tmp = yaml_path.with_name(yaml_path.name + ".partial")
-    with tmp.open("w") as out:
-        yaml.dump(document, out)
-    os.replace(tmp, yaml_path)
+    text = io.StringIO()
+    yaml.dump(document, text)
+    # the daemon reads it at every start: a power cut soon after must leave the old YAML or the new one
+    _write_durably(yaml_path, text.getvalue().encode())
     store.forget(artwork_id)
     logger.info("promoted unseen artwork %s to %s (%s)", artwork_id, new_id, photo)
     return photo

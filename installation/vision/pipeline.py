@@ -178,7 +178,8 @@ class VisionPipeline:
         if exhibit.unseen.enabled:
             from art2mus.installation.unseen_store import UnseenStore, unseen_dir
 
-            store = UnseenStore(unseen_dir(exhibit), exhibit.unseen.remember)
+            # a damaged list of optional extras is moved aside: it must never keep the room from playing
+            store = UnseenStore(unseen_dir(exhibit), exhibit.unseen.remember, set_aside_damaged=True)
             unseen = UnseenWatcher(
                 min_area_fraction=exhibit.unseen.min_size_fraction,
                 dwell_s=exhibit.unseen.dwell_seconds,

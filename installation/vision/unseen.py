@@ -152,6 +152,10 @@ def find_picture(image: np.ndarray, min_area_fraction: float) -> np.ndarray | No
     return None
 
 
+#: a descriptor's chroma values: a and b of each cell of the 4 x 4 grid
+CHROMA_VALUES = 32
+
+
 @dataclass(frozen=True)
 class PictureDescriptor:
     """A compact, light- and angle-robust description of a rectified picture.
@@ -177,7 +181,15 @@ class PictureDescriptor:
 
     @classmethod
     def from_json(cls, data: dict) -> PictureDescriptor:
-        return cls(int(data["bits"], 16), tuple(float(v) for v in data["chroma"]))
+        """Read :meth:`to_json`'s dict. Raises ValueError for one that :func:`describe` cannot have made:
+        the store reads it at start, and a bad one would otherwise fail every later match."""
+        descriptor = cls(int(data["bits"], 16), tuple(float(v) for v in data["chroma"]))
+        if descriptor.bits >> 63 or len(descriptor.chroma) != CHROMA_VALUES:
+            raise ValueError(
+                f"not a picture descriptor: {len(descriptor.chroma)} chroma values, expected {CHROMA_VALUES}, "
+                f"and bits {data['bits']!r}, expected 63"
+            )
+        return descriptor
 
 
 def describe(crop: np.ndarray) -> PictureDescriptor:

@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -17,8 +19,10 @@ from small_exhibit import small_exhibit_spec
 
 from art2mus.exhibits.demo_collection import DEMO_ARTWORKS, demo_artwork_path
 from art2mus.installation.cli import main
+from art2mus.installation.unseen_store import INDEX_FILENAME, KEEP_DAMAGED, UnseenStore
 from art2mus.installation.vision.index import INDEX_FILENAME as RECOGNITION_INDEX
 from art2mus.installation.vision.index import RecognitionIndex, ReferencePhoto
+from art2mus.installation.vision.unseen import PictureDescriptor, UnseenSighting
 
 SECONDS = "12"  # the walk's first artwork (amber fields, in view 5.3-10.9 s) is chosen in that time
 
@@ -79,6 +83,64 @@ def test_a_damaged_recognition_index_is_rebuilt_and_the_room_plays(tmp_path, rep
     assert again.exit_code == 0 and "recognition index" not in again.stderr  # the next start loads it
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_a_damaged_unseen_list_is_moved_aside_and_the_room_plays(tmp_path, repo_root, first_start, damage):
+    cache, _ = first_start
+    exhibit = _exhibit(tmp_path, repo_root, cache)
+    store = tmp_path / ".art2mus/unseen"
+    store.mkdir(parents=True)
+    listed = json.dumps({"artworks": [{"id": "u1", "descriptor": {"bits": "1", "chroma": [0.0] * 32}}]})
+    damaged = b"" if damage == "empty" else listed.encode()[:40]
+    (store / INDEX_FILENAME).write_bytes(damaged)
+    result, plays = _simulate(exhibit)
+    assert result.exit_code == 0, result.output
+    assert plays[:2] == ["idle", "amber-fields"]
+    (warning,) = _warnings(result.stderr, f"{store / INDEX_FILENAME}: not an unseen-artworks index")
+    (aside,) = store.glob(f"{INDEX_FILENAME}.corrupt-*")
+    assert f"moved it aside to {aside.name}" in warning
+    assert aside.read_bytes() == damaged and not (store / INDEX_FILENAME).exists()
+    # `art2mus unseen list` on a damaged list still says which file is wrong, and leaves it where it is
+    (store / INDEX_FILENAME).write_bytes(damaged)
+    listing = CliRunner().invoke(main, ["unseen", "list", str(exhibit)])
+    assert (
+        listing.exit_code == 1 and f"{store / INDEX_FILENAME}: not an unseen-artworks index" in listing.stderr
+    )
+    assert (store / INDEX_FILENAME).read_bytes() == damaged
+
+
+def test_only_the_newest_damaged_unseen_lists_are_kept(tmp_path):
+    clock = iter(range(0, 1000, 60))
+    for n in range(KEEP_DAMAGED + 2):
+        (tmp_path / INDEX_FILENAME).write_text("{" * n)
+        assert UnseenStore(tmp_path, clock=lambda: next(clock), set_aside_damaged=True).artworks == {}
+    kept = sorted(p.name for p in tmp_path.glob(f"{INDEX_FILENAME}.corrupt-*"))
+    assert len(kept) == KEEP_DAMAGED
+    assert [(tmp_path / name).read_text() for name in kept] == ["{" * n for n in range(2, KEEP_DAMAGED + 2)]
+
+
+def test_two_damaged_unseen_lists_in_one_second_are_both_kept(tmp_path):
+    for text in ("", "{"):
+        (tmp_path / INDEX_FILENAME).write_text(text)
+        UnseenStore(tmp_path, clock=lambda: 1e9, set_aside_damaged=True)
+    assert sorted(p.read_text() for p in tmp_path.glob(f"{INDEX_FILENAME}.corrupt-*")) == ["", "{"]
+
+
+@pytest.mark.parametrize(
+    "descriptor",
+    [
+        {"bits": "1", "chroma": [0.0] * 5},
+        {"bits": "f" * 17, "chroma": [0.0] * 32},
+        {"bits": "-1", "chroma": [0.0] * 32},
+    ],
+)
+def test_a_listed_descriptor_no_picture_can_have_is_damage(tmp_path, descriptor):
+    """One would fail every later sighting's match (numpy cannot compare 5 chroma values with 32)."""
+    artwork = {"id": "u1", "descriptor": descriptor, "first_seen": 1.0, "last_seen": 1.0}
+    (tmp_path / INDEX_FILENAME).write_text(json.dumps({"artworks": [artwork]}))
+    with pytest.raises(ValueError, match="not a picture descriptor"):
+        UnseenStore(tmp_path)
+
+
 @pytest.fixture
 def disk_writes(monkeypatch) -> list[str]:
     """What reaches the disk, in order: each fsync (the file or folder synced) and each rename."""
@@ -103,6 +165,25 @@ def _one_reference_index() -> RecognitionIndex:
     return RecognitionIndex.build([ReferencePhoto(art.id, path=demo_artwork_path(art))])
 
 
+def test_the_store_writes_the_index_whole_and_synced(tmp_path, disk_writes):
+    """The list is rewritten at each sighting: flushed to disk before the rename, or a power cut soon
+    after leaves an empty file where the list was; the crop reaches the disk before the list names it."""
+    crop = np.full((40, 60, 3), 128, np.uint8)
+    artwork_id = UnseenStore(tmp_path).name(
+        UnseenSighting(crop, PictureDescriptor(5, (0.0,) * 32), np.zeros((4, 2)))
+    )
+    crop_file, index = f"{artwork_id}.jpg", INDEX_FILENAME
+    assert disk_writes == [
+        str(tmp_path / f"{crop_file}.partial"),
+        f"rename {crop_file}",
+        str(tmp_path),
+        str(tmp_path / f"{index}.partial"),
+        f"rename {index}",
+        str(tmp_path),
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([crop_file, index])
+
+
 def test_the_recognition_index_is_written_whole_and_synced(tmp_path, disk_writes):
     index = _one_reference_index()
     index.save(tmp_path / RECOGNITION_INDEX)
@@ -122,3 +203,50 @@ def test_a_recognition_index_that_cannot_be_written_leaves_no_temporary_file(tmp
     with pytest.raises(OSError, match="No space left"):
         index.save(tmp_path / RECOGNITION_INDEX)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["empty", "missing", "legacy-png"])
+def test_a_damaged_crop_is_replaced_at_the_next_sighting(tmp_path, caplog, damage):
+    """The unseen artwork's soundscape is made from its crop: an empty or deleted one failed that
+    artwork's every sighting (the daemon's frames failed while it was in view; simulate stopped)."""
+    crop = np.full((40, 60, 3), 128, np.uint8)
+    crop[:, 30:] = 20
+    sighting = UnseenSighting(crop, PictureDescriptor(5, (0.0,) * 32), np.zeros((4, 2)))
+    artwork_id = UnseenStore(tmp_path).name(sighting)
+    stored = tmp_path / f"{artwork_id}.jpg"
+    damaged = stored
+    if damage == "legacy-png":
+        stored.unlink()
+        damaged = tmp_path / f"{artwork_id}.png"
+        damaged.write_bytes(b"\x89PNG")
+    elif damage == "missing":
+        stored.unlink()
+    else:
+        stored.write_bytes(b"")
+    assert UnseenStore(tmp_path).name(sighting) == artwork_id  # the same artwork, its id kept
+    assert f"unseen artwork {artwork_id}: its crop {damaged} is missing or cannot be read" in caplog.text
+    assert UnseenStore(tmp_path).crop_path(artwork_id) == stored
+    assert cv2.imread(str(stored)).shape == crop.shape and not damaged.with_suffix(".png").exists()
+    assert UnseenStore(tmp_path).artworks[artwork_id].sightings == 2
+
+
+def test_promote_writes_the_exhibit_whole_and_synced(tmp_path, repo_root, disk_writes):
+    """``art2mus unseen promote`` rewrites the exhibit YAML the daemon reads at every start: a power cut
+    soon after left an empty exhibit.yaml, and no start at all."""
+    from art2mus.installation.config import load_exhibit
+    from art2mus.installation.unseen_store import promote
+
+    exhibit = _exhibit(tmp_path, repo_root, tmp_path / "cache")
+    crop = np.full((40, 60, 3), 128, np.uint8)
+    artwork_id = UnseenStore(tmp_path / ".art2mus/unseen").name(
+        UnseenSighting(crop, PictureDescriptor(5, (0.0,) * 32), np.zeros((4, 2)))
+    )
+    disk_writes.clear()
+    promote(load_exhibit(exhibit), artwork_id)
+    renamed = disk_writes.index("rename exhibit.yaml")
+    assert disk_writes[renamed - 1 : renamed + 2] == [
+        f"{exhibit}.partial",
+        "rename exhibit.yaml",
+        str(tmp_path),
+    ]
+    assert f"unseen-{artwork_id}" in {a.id for a in load_exhibit(exhibit).artworks}
