@@ -62,19 +62,27 @@ RELOAD_FED_FOR_S = 3600.0
 
 class FrameGapLog:
     """When the main loop says that the camera gives no frames: once ``after_s`` seconds have passed without
-    one, then every ``after_s`` while none comes. Counted from the last frame, not the last line: a camera
-    slower than the loop's 0.25 s wait (a 2 fps network camera) times out between its frames and is well."""
+    one, then after each of ``then_s`` in turn, the last one repeating (10 s, 1 min, 10 min, then hourly).
+    Counted from the last frame, not the last line: a camera slower than the loop's 0.25 s wait (a 2 fps
+    network camera) times out between its frames and is well. The grabber warns of its own reconnects, so
+    an outage over a closure wrote this line every 10 s (360 an hour) and said nothing new."""
 
-    def __init__(self, start: float, after_s: float = 10.0):
-        self.after_s = after_s
+    def __init__(
+        self, start: float, after_s: float = 10.0, then_s: tuple[float, ...] = (60.0, 600.0, 3600.0)
+    ):
+        self.gaps_s = (after_s, *then_s)
         self.last_frame = self.last_line = start
+        self.said = 0  # lines since the last frame
 
     def frame(self, now: float) -> None:
         self.last_frame = now
+        self.said = 0
 
     def due(self, now: float) -> bool:
-        if now - self.last_frame >= self.after_s and now - self.last_line >= self.after_s:
+        gap = self.gaps_s[min(self.said, len(self.gaps_s) - 1)]
+        if now - self.last_frame >= self.gaps_s[0] and now - self.last_line >= gap:
             self.last_line = now
+            self.said += 1
             return True
         return False
 

@@ -13,6 +13,11 @@ exception`` or ``FATAL: exception not rethrown`` (exit 134, a core dump at every
 :meth:`FrameGrabber.stop` asks its readers to finish and waits for them (OpenCV's FFmpeg backend returns
 within its read timeout on a network stream), and an ``atexit`` hook does the same for any reader still
 running on whatever path leads to exit.
+
+An outage can last a whole closure (a camera unplugged over a weekend). Each reconnect is a warning only
+at the outage's attempts 1, 2, 5, 10, 20, 50, ... and at least once an hour (:func:`reconnect_said`), and
+the camera's return is a warning too, so the journal (WARNING and up) tells both ends of an outage in a
+few lines: it was 120 lines an hour at the 30 s backoff, and never said that the camera came back.
 """
 
 from __future__ import annotations
@@ -36,6 +41,20 @@ from art2mus.installation.vision.sources import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: an outage's reconnects are logged again at least this often (seconds), whatever their count
+RECONNECT_SAID_EVERY_S = 3600.0
+
+
+def reconnect_said(attempt: int, since_said_s: float) -> bool:
+    """Whether an outage's ``attempt``-th reconnect (1, 2, ...) is logged: at 1, 2, 5, 10, 20, 50, ... and
+    whenever ``since_said_s`` seconds since the last line said reach :data:`RECONNECT_SAID_EVERY_S`."""
+    if since_said_s >= RECONNECT_SAID_EVERY_S:
+        return True
+    while attempt % 10 == 0:
+        attempt //= 10
+    return attempt in (1, 2, 5)
+
 
 #: reader threads still running, of every grabber (joined at exit, see the module docstring)
 _LIVE_READERS: weakref.WeakSet[_Reader] = weakref.WeakSet()
@@ -166,6 +185,8 @@ class FrameGrabber:
             stream has delivered frames for ``healthy_after_s``.
         poll_s: longest time the supervisor sleeps between two looks at its reader (a reader that ends
             wakes it at once, and it wakes when the reader would time out).
+        pause: how the supervisor waits out a backoff: ``pause(stop, seconds)``, True when ``stop`` was set
+            meanwhile (default ``stop.wait(seconds)``; a test's scripted clock advances there instead).
     """
 
     def __init__(
@@ -179,6 +200,7 @@ class FrameGrabber:
         backoff_max_s: float = 30.0,
         healthy_after_s: float = 10.0,
         poll_s: float = 1.0,
+        pause: Callable[[threading.Event, float], bool] = lambda stop, seconds: stop.wait(seconds),
     ):
         if read_timeout_s <= 0 or open_timeout_s <= 0:
             raise ValueError(
@@ -196,6 +218,7 @@ class FrameGrabber:
         self.backoff_max_s = backoff_max_s
         self.healthy_after_s = healthy_after_s
         self.poll_s = poll_s
+        self.pause = pause
         self._stop = threading.Event()
         self._wakeup = threading.Event()  # the supervisor's: set by stop and by a reader that ends
         self._cond = threading.Condition()
@@ -209,6 +232,7 @@ class FrameGrabber:
         self._last_error_t: float | None = None
         self._started_t = 0.0  # clock seconds at start()
         self._outage: _Outage | None = None
+        self._reconnect_said_t = -float("inf")  # clock seconds of the last reconnect line
         self._stuck: list[_Reader] = []
         self._reader: _Reader | None = None
         self._thread: threading.Thread | None = None
@@ -317,9 +341,9 @@ class FrameGrabber:
             attempts = self._reconnects - outage.reconnects_before if outage is not None else 0
             self._cond.notify_all()
         if outage is not None:
-            # each reconnect was a warning: the end of the outage is said once, or the log reads as if
-            # the camera were still down
-            logger.info(
+            # the reconnects were warnings: the end of the outage is one too (the journal shows WARNING and
+            # up), or the log reads as if the camera were still down
+            logger.warning(
                 "%s %s after %.1f s (%d attempt%s)",
                 camera_named(self.source.name),
                 "back" if outage.had_frames else "streaming",
@@ -361,19 +385,34 @@ class FrameGrabber:
                     since = self._latest_arrival if self._latest_arrival is not None else self._started_t
                     self._outage = _Outage(since, self._reconnects, self._frames > 0)
                 self._reconnects += 1
+                outage, reconnects = self._outage, self._reconnects
             self._set("reconnecting", failure)
-            logger.warning(
-                "%s: %s; reopening in %.1f s (reconnect %d)",
-                self.source.name,
-                # a source's errors already name it ("camera #0: no frame"): not twice in one line
-                (failure or "").removeprefix(f"{self.source.name}: "),
-                backoff,
-                self._reconnects,
-            )
-            if self._stop.wait(backoff):
+            self._say_reconnect(failure, backoff, reconnects, outage)
+            if self.pause(self._stop, backoff):
                 break
             backoff = min(self.backoff_max_s, backoff * 2)
         self._set("stopped")
+
+    def _say_reconnect(self, failure: str | None, backoff: float, reconnects: int, outage: _Outage) -> None:
+        """The reconnect warning, at the attempts :func:`reconnect_said` picks (a long outage wrote 120
+        lines an hour); a later one says how long the camera has been down."""
+        now = self.clock()
+        attempt = reconnects - outage.reconnects_before
+        if not reconnect_said(attempt, now - self._reconnect_said_t):
+            return
+        self._reconnect_said_t = now
+        logger.warning(
+            "%s: %s; reopening in %.1f s (reconnect %d%s)",
+            self.source.name,
+            # a source's errors already name it ("camera #0: no frame"): not twice in one line
+            (failure or "").removeprefix(f"{self.source.name}: "),
+            backoff,
+            reconnects,
+            ""
+            if attempt <= 2
+            else f", attempt {attempt} of this outage, down {now - outage.since:.0f} s; logged at attempts 1, "
+            "2, 5, 10, 20, 50, ... and hourly",
+        )
 
     def _watch(self, reader: _Reader) -> str | None:
         """Wait until the reader fails, stalls or the grabber stops; returns why the stream ended.
