@@ -16,6 +16,12 @@ supervisor thread in the daemon collects results and watches the process:
   death is blamed on the job it last reported as started (none if it died between jobs); that job is tried
   once more, then reported failed (a job that kills its worker twice is not
   tried a third time), and the jobs behind it are sent again;
+* past that budget the supervisor gives up for a cool-down (``restart_window_s``, doubled after each give-up
+  that follows another without the process staying up ``restart_window_s`` in between, at most
+  ``max_cooldown_s``): jobs fail at once meanwhile (the bridges play on), then it starts a process again
+  by itself, so the next job (a reload's, the nightly retry's) reaches the model. Giving up for good
+  turned the model off for months after one bad night (a CUDA out-of-memory loop), with nothing but a
+  daemon restart to bring it back;
 * a job that runs longer than ``job_timeout_s`` gets its worker killed and counts as such a death;
 * :meth:`GenerationWorker.stop` asks the worker to finish its job and exit; a job still running after a
   short grace is cut short (terminate, then kill).
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import datetime
 import logging
 import multiprocessing
 import os
@@ -263,6 +270,9 @@ class WorkerStatus:
     failed: int
     last_error: str | None
     recent: list[dict[str, Any]] = field(default_factory=list)
+    #: past the restart budget: when the supervisor starts a process again (ISO 8601, local time with its
+    #: UTC offset); None while it has not given up
+    given_up_until: str | None = None
 
 
 class GenerationWorker:
@@ -273,8 +283,13 @@ class GenerationWorker:
         backends: the generator table (default: the registry's); must be picklable (targets are strings).
         on_result: called on the supervisor thread with every :class:`GenerationResult`.
         job_timeout_s: longest a single job may run before its worker is killed.
-        max_restarts, restart_window_s: restart budget; past it the worker stays down and jobs fail.
+        max_restarts, restart_window_s: restart budget (restarts within seconds); past it the worker stays
+            down for a cool-down and jobs fail at once.
+        max_cooldown_s: the longest cool-down (seconds); the first lasts ``restart_window_s``, each give-up
+            that follows another without the process staying up ``restart_window_s`` doubles it.
         poll_s: how often the supervisor looks at the process.
+        clock: monotonic seconds (job timeouts, the restart budget, the cool-down); a test passes a fake.
+        wall_clock: seconds since the epoch, for the time the status and the log give for the next try.
     """
 
     def __init__(
@@ -287,7 +302,10 @@ class GenerationWorker:
         job_timeout_s: float = 900.0,
         max_restarts: int = 5,
         restart_window_s: float = 600.0,
+        max_cooldown_s: float = 4 * 3600.0,
         poll_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ):
         self.cache_dir = str(cache_dir)
         self.cache_format = cache_format
@@ -296,7 +314,10 @@ class GenerationWorker:
         self.job_timeout_s = float(job_timeout_s)
         self.max_restarts = int(max_restarts)
         self.restart_window_s = float(restart_window_s)
+        self.max_cooldown_s = max(float(max_cooldown_s), self.restart_window_s)
         self.poll_s = float(poll_s)
+        self._clock = clock
+        self._wall_clock = wall_clock
         self._ctx = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._jobs: Any = None
@@ -317,6 +338,9 @@ class GenerationWorker:
         self._last_error: str | None = None
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
         self._given_up = False
+        self._retry_at = 0.0  # clock time at which a given-up supervisor starts a process again
+        self._give_ups = 0  # give-ups in a row, no process staying up restart_window_s in between
+        self._up_since = 0.0  # clock time the current process started
 
     # ------------------------------------------------------------------ control
     def start(self) -> GenerationWorker:
@@ -357,7 +381,8 @@ class GenerationWorker:
                         job.generator,
                         job.cache_key,
                         False,
-                        error="the generator process is down (restart budget used up)",
+                        error=f"the generator process is down until {self._retry_time()} "
+                        "(restart budget used up)",
                     )
                 )
             else:
@@ -442,7 +467,13 @@ class GenerationWorker:
                 failed=self._failed,
                 last_error=self._last_error,
                 recent=list(self._recent),
+                given_up_until=self._retry_time() if self._given_up else None,
             )
+
+    def _retry_time(self) -> str:
+        """When a given-up supervisor tries again, as wall-clock time (ISO 8601 with the UTC offset)."""
+        at = self._wall_clock() + max(0.0, self._retry_at - self._clock())
+        return datetime.datetime.fromtimestamp(round(at)).astimezone().isoformat()
 
     # ------------------------------------------------------------------ supervision
     def _spawn(self) -> None:
@@ -463,6 +494,7 @@ class GenerationWorker:
             target=_worker_main, args=args, name="art2mus-generator", daemon=True
         )
         self._process.start()
+        self._up_since = self._clock()
         # only the worker holds the writing end now: its death reads as the end of the pipe
         events_writer.close()
         logger.info("generator process started (pid %d)", self._process.pid)
@@ -502,7 +534,7 @@ class GenerationWorker:
                     self._running = payload
                     pending = self._pending.get(payload)
                     if pending is not None:
-                        pending.started_at = time.monotonic()
+                        pending.started_at = self._clock()
                     continue
                 result = payload
                 if self._running == result.job_id:
@@ -538,14 +570,27 @@ class GenerationWorker:
 
     def _watch(self) -> None:
         with self._lock:
+            if self._given_up:
+                self._try_again()
+                return
             process = self._process
             running = self._pending.get(self._running) if self._running is not None else None
+            now = self._clock()
             timed_out = (
                 running is not None
                 and running.started_at is not None
-                and time.monotonic() - running.started_at > self.job_timeout_s
+                and now - running.started_at > self.job_timeout_s
             )
-            if process is None or self._given_up or (process.is_alive() and not timed_out):
+            if process is None:
+                return
+            if process.is_alive() and not timed_out:
+                if self._give_ups and now - self._up_since >= self.restart_window_s:
+                    self._give_ups = 0  # it stays up: the next cool-down starts short again
+                    logger.info(
+                        "generator process has stayed up %.0f s; the next cool-down is %.0f s again",
+                        now - self._up_since,
+                        self._cooldown_s(1),
+                    )
                 return
             if self._stop.is_set():  # stopping: _shutdown takes it from here, nothing is restarted
                 return
@@ -583,31 +628,64 @@ class GenerationWorker:
                         )
                     )
             self._close_channels()
-            now = time.monotonic()
+            now = self._clock()
             while self._restarts and now - self._restarts[0] > self.restart_window_s:
                 self._restarts.popleft()
             if len(self._restarts) >= self.max_restarts:
-                self._given_up = True
-                self._process = None
-                logger.error(
-                    "generator process restarted %d times in %.0f s; giving up, the procedural bridges stay",
-                    len(self._restarts),
-                    self.restart_window_s,
-                )
-                for pending in list(self._pending.values()):
-                    self._finish(
-                        GenerationResult(
-                            pending.job.job_id,
-                            pending.job.what,
-                            pending.job.generator,
-                            pending.job.cache_key,
-                            False,
-                            error="restart budget used up",
-                        )
-                    )
+                self._give_up(now)
                 return
             self._restarts.append(now)
             self._restart_count += 1
             self._spawn()
             for pending in self._pending.values():
                 self._jobs.put(pending.job)
+
+    def _cooldown_s(self, give_ups: int) -> float:
+        """Seconds the supervisor stays given up after ``give_ups`` give-ups in a row."""
+        return min(self.restart_window_s * 2.0 ** min(give_ups - 1, 32), self.max_cooldown_s)
+
+    def _give_up(self, now: float) -> None:
+        """Past the restart budget (lock held): no process for a cool-down; the jobs waiting fail."""
+        self._given_up = True
+        self._process = None
+        self._give_ups += 1
+        cooldown = self._cooldown_s(self._give_ups)
+        self._retry_at = now + cooldown
+        logger.warning(
+            "generator process restarted %d times in %.0f s; giving up until %s (%.0f s), "
+            "the procedural bridges play meanwhile",
+            len(self._restarts),
+            self.restart_window_s,
+            self._retry_time(),
+            cooldown,
+        )
+        for pending in list(self._pending.values()):
+            self._finish(
+                GenerationResult(
+                    pending.job.job_id,
+                    pending.job.what,
+                    pending.job.generator,
+                    pending.job.cache_key,
+                    False,
+                    error="restart budget used up",
+                )
+            )
+
+    def _try_again(self) -> None:
+        """Given up (lock held): once the cool-down has passed, start a process with a fresh budget."""
+        now = self._clock()
+        if now < self._retry_at or self._stop.is_set():
+            return
+        logger.warning(
+            "trying the generator process again after a %.0f s cool-down", self._cooldown_s(self._give_ups)
+        )
+        try:
+            self._spawn()
+        except Exception:  # noqa: BLE001 - no process (out of memory, of fds): a longer cool-down
+            self._close_channels()
+            self._give_ups += 1
+            self._retry_at = now + self._cooldown_s(self._give_ups)
+            logger.exception("starting the generator process failed; trying again at %s", self._retry_time())
+            return
+        self._given_up = False  # no job is waiting: submit failed each one at once meanwhile
+        self._restarts.clear()

@@ -3,7 +3,9 @@ and the gallery swapping a generated soundscape in for its procedural bridge."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import logging
 import os
 import queue
 import signal
@@ -143,6 +145,86 @@ def test_past_the_restart_budget_jobs_fail_at_once(tmp_path):
     assert not any(r.ok for r in results) and len(results) == 3
     assert worker.status().restarts == 2
     assert "restart budget" in results[-1].error
+
+
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_past_the_restart_budget_the_supervisor_cools_down_then_tries_again(tmp_path, caplog):
+    """One bad night (a CUDA out-of-memory loop) used up the budget and the model stayed off for good: no
+    reload or nightly retry brought it back, only a daemon restart. Now it stays down for a cool-down (the
+    restart window, doubled each give-up in a row, at most max_cooldown_s, short again once a process stays
+    up), says until when, and starts a process again by itself."""
+    clock = FakeClock()
+    epoch = 1_700_000_000.0
+
+    def wall() -> float:
+        return epoch + clock.now
+
+    results: list = []
+    worker = GenerationWorker(
+        tmp_path / "cache",
+        backends=TONE,
+        on_result=results.append,
+        max_restarts=1,
+        restart_window_s=600.0,
+        max_cooldown_s=1500.0,
+        clock=clock,
+        wall_clock=wall,
+    )
+    caplog.set_level(logging.INFO, logger="art2mus.installation.generation_worker")
+
+    def crash_until_it_gives_up(what: str) -> float:
+        """Seconds until the next try, from the status (two deaths use up a budget of one restart)."""
+        worker.submit(_job(what, 10, {"fail": "crash"}, f"k{what}"))
+        assert _wait_for(lambda: worker.status().given_up_until is not None), worker.status()
+        assert not results[-1].ok and results[-1].what == what
+        return datetime.datetime.fromisoformat(worker.status().given_up_until).timestamp() - wall()
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    def cool_down_passes(seconds: float) -> None:
+        clock.now += seconds
+        assert _wait_for(lambda: worker.status().alive), worker.status()
+        assert worker.status().given_up_until is None
+
+    try:
+        assert crash_until_it_gives_up("a") == pytest.approx(600.0, abs=1)
+        status = worker.status()
+        assert not status.alive and status.restarts == 1
+        (gave_up,) = [m for m in warnings() if "giving up" in m]
+        assert status.given_up_until in gave_up and "600 s" in gave_up
+        # meanwhile a job (a reload's, the nightly retry's) fails at once and says until when
+        clock.now += 599.0
+        worker.submit(_job("b", 20, {}, "kb"))
+        assert not results[-1].ok and results[-1].what == "b"
+        assert f"down until {status.given_up_until}" in results[-1].error
+        assert worker.status().given_up_until == status.given_up_until
+        cool_down_passes(1.0)
+        assert len([m for m in warnings() if "trying the generator process again" in m]) == 1
+        worker.submit(_job("c", 30, {}, "kc"))
+        assert worker.wait_idle(GIVE_UP) and results[-1].what == "c" and results[-1].ok
+        # it fails again at once: twice as long, then the longest
+        assert crash_until_it_gives_up("d") == pytest.approx(1200.0, abs=1)
+        cool_down_passes(1200.0)
+        assert crash_until_it_gives_up("e") == pytest.approx(1500.0, abs=1)
+        cool_down_passes(1500.0)
+        # a process that stays up a restart window makes the next cool-down short again
+        clock.now += 600.0
+        assert _wait_for(lambda: any("stayed up" in r.getMessage() for r in caplog.records))
+        assert crash_until_it_gives_up("f") == pytest.approx(600.0, abs=1)
+        assert len([m for m in warnings() if "giving up" in m]) == 4
+        assert len([m for m in warnings() if "trying the generator process again" in m]) == 3
+    finally:
+        worker.stop()
 
 
 GIVE_UP = 120.0  # seconds: only a hang takes this long, however busy the machine
