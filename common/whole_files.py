@@ -21,7 +21,9 @@ def write_whole(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all (a temporary file beside it, renamed into place).
 
     Several writers may store the same path at once (a daemon and ``art2mus prerender``): each writes its
-    own temporary file. Raises OSError (the temporary file is removed)."""
+    own temporary file. The data is flushed to disk before the rename and the rename after it, so a power
+    cut leaves the old file or the new one, never an empty one (a file system that cannot sync a folder is
+    let be). Raises OSError (the temporary file is removed)."""
     target = Path(path)
     for _ in range(100):
         tmp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
@@ -35,9 +37,26 @@ def write_whole(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    fsync_directory(target.parent)
+
+
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """Make a rename in ``directory`` survive a power cut (best effort: some file systems refuse it)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_tensors(

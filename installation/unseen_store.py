@@ -15,7 +15,6 @@ cache entry). Crops a store wrote before as PNG are read and promoted as they ar
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any
 
 import cv2
 
+from art2mus.common.whole_files import fsync_directory
 from art2mus.installation.vision.unseen import PictureDescriptor, UnseenSighting
 
 logger = logging.getLogger(__name__)
@@ -270,12 +270,7 @@ def _write_durably(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # best effort: some file systems refuse to sync a directory
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_directory(path.parent)
 
 
 def _stamp(path: Path) -> tuple[int, int]:

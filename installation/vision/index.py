@@ -17,7 +17,6 @@ SHA-256 fingerprint of all of them (:meth:`RecognitionIndex.load_or_build`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 
 from art2mus.common.digests import file_sha256
+from art2mus.common.whole_files import fsync_directory
 from art2mus.installation.logs import progress_logger
 
 if TYPE_CHECKING:
@@ -548,7 +548,7 @@ class RecognitionIndex:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)  # a full disk leaves no half-written index beside the real one
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
     @classmethod
     def load(cls, path: Path) -> RecognitionIndex:
@@ -619,16 +619,6 @@ class RecognitionIndex:
                     "could not save recognition index to %s (%s); it will be rebuilt next start", path, exc
                 )
         return index
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` survive a power cut (best effort: some file systems refuse it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def references_from_pairs(

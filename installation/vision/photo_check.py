@@ -30,7 +30,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -583,10 +582,11 @@ def _save_check(store: Path, digest: str, check: ReferenceCheck) -> None:
                 "findings": findings,
             }
         )
+    from art2mus.common.whole_files import write_whole
+
     store.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"format": CHECK_FORMAT, "key": digest, "photos": photos}))
-    os.replace(tmp, store)
+    # flushed before its rename: read at every start (validate's too), it must never be left empty
+    write_whole(store, json.dumps({"format": CHECK_FORMAT, "key": digest, "photos": photos}).encode())
 
 
 def _load_check(store: Path, digest: str, refs: Sequence[ReferencePhoto]) -> ReferenceCheck | None:
@@ -634,7 +634,7 @@ def _load_check(store: Path, digest: str, refs: Sequence[ReferencePhoto]) -> Ref
             )
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, the check is made again
         logger.warning(
             "ignoring unreadable reference photo check %s (%s): checking the photos again", store, exc
         )

@@ -188,6 +188,20 @@ def test_the_check_is_stored_beside_the_index_and_read_back_until_a_photo_change
     photo_check._checked.cache_clear()
     photo_check.check_exhibit_photos(exhibit)
     assert len(inspected) == 8  # rewritten whole
+    # a store for these very photos whose finding is not what was written (an AttributeError on reading
+    # it stopped validate and every start) is checked again too
+    import json
+
+    stored = json.loads(store.read_text())
+    for photo in stored["photos"]:
+        for finding in photo["findings"]:
+            finding["message"] = 5
+    store.write_text(json.dumps(stored))
+    photo_check._checked.cache_clear()
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        photo_check.check_exhibit_photos(exhibit)
+    assert len(inspected) == 12 and "ignoring unreadable reference photo check" in caplog.text
 
 
 def test_a_stored_message_names_the_photos_from_the_readers_folder_and_keeps_the_rest(
