@@ -9,6 +9,13 @@ Two kinds of output:
 Each output module declares its ``*Config`` beside its class (``wav`` and ``null`` here, ``pyaudio`` in
 :mod:`~art2mus.installation.audio.portaudio`); :mod:`~art2mus.installation.audio.backends` lists them once,
 for the exhibit's ``audio.output`` union and for :func:`~art2mus.installation.audio.backends.create_output`.
+
+A WAV output left running grows by 691 MB an hour (16-bit stereo at 48 kHz). A RIFF/WAV file cannot
+pass 4 GiB (its sizes are 32-bit; libsndfile capped them after 6.2 hours and the tail could no longer be
+read), so the file is opened as RF64 with libsndfile's auto-downgrade: one that ends under 4 GiB is
+closed as an ordinary WAV file, a longer one as RF64 (64-bit sizes; soundfile, ffmpeg and sox read it).
+``max_mb``/``keep`` bound the disk it takes: the file rolls over to a new one at that size, the full ones
+renamed ``<name>.1.wav``, ``<name>.2.wav``, ... and only ``keep`` of them kept.
 """
 
 from __future__ import annotations
@@ -26,6 +33,14 @@ from art2mus.common.schema import OutputPath, StrictModel
 from art2mus.installation.audio.ringbuffer import FrameRingBuffer
 
 logger = logging.getLogger(__name__)
+
+#: the largest RIFF/WAV file (its size fields are 32-bit); a longer one must be RF64
+RIFF_MAX_BYTES = 0xFFFFFFFF
+#: libsndfile's ``SFC_RF64_AUTO_DOWNGRADE`` command (sndfile.h): an RF64 file shorter than 4 GiB is written
+#: as a RIFF/WAV one when closed
+_SFC_RF64_AUTO_DOWNGRADE = 0x1210
+#: bytes per sample of each WAV subtype
+_SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "FLOAT": 4}
 
 
 class OutputError(RuntimeError):
@@ -78,7 +93,11 @@ class NullOutputConfig(StrictModel):
 
 
 class WavOutputConfig(StrictModel):
-    """Write the mix to a WAV file (tests, simulation, a machine without a sound card)."""
+    """Write the mix to a WAV file (tests, simulation, a machine without a sound card; set max_mb for a long run).
+
+    A file that ends under 4 GiB is a plain WAV file (WAVE_FORMAT_EXTENSIBLE), a longer one RF64, which
+    soundfile, ffmpeg and sox read. A daemon left to run on this output writes 691 MB an hour (16-bit
+    stereo at 48 kHz): max_mb keeps only the last hours."""
 
     type: Literal["wav"] = Field("wav", description="Write the mix to a WAV file.")
     path: OutputPath = Field(
@@ -87,6 +106,21 @@ class WavOutputConfig(StrictModel):
     realtime: bool = Field(True, description="Pace writing by the clock (false: as fast as the mixer runs).")
     subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = Field(
         "PCM_16", description="Sample format: 16- or 24-bit integer, or 32-bit float (exactly the mix)."
+    )
+    max_mb: float | None = Field(
+        None,
+        ge=0.01,
+        le=10**7,
+        description="Start a new file once the current one reaches this size (MB; 16-bit stereo at 48 kHz "
+        "writes 691 MB an hour); the full one is renamed with .1 before its suffix (mix.1.wav), an older "
+        "one with .2, ... Unset: one file that grows without bound (RF64 past 4 GiB).",
+    )
+    keep: int = Field(
+        1,
+        ge=0,
+        le=1000,
+        description="With max_mb: how many full files to keep beside the current one (0: the current one "
+        "starts over).",
     )
 
 
@@ -119,25 +153,47 @@ class WavOutput(AudioOutput):
 
     Args:
         path: the file; created (or truncated) on the first open, appended to when the engine
-            reopens it after a write error.
+            reopens it after a write error. Written as RF64 that is closed as plain WAV when it ends
+            under 4 GiB (module docstring).
         realtime: pace writing by the engine's clock (False: as fast as the mixer runs).
         subtype: libsndfile subtype, e.g. ``PCM_16``, ``PCM_24``, ``FLOAT`` (exact).
+        max_mb: roll over to a new file at this size (MB, 10^6 bytes; None: never), keeping ``keep``
+            full files as ``<stem>.1<suffix>`` (the newest), ``<stem>.2<suffix>``, ...
     """
 
     type = "wav"
     config_class = WavOutputConfig
 
-    def __init__(self, path: str | Path, realtime: bool = True, subtype: str = "PCM_16"):
+    def __init__(
+        self,
+        path: str | Path,
+        realtime: bool = True,
+        subtype: str = "PCM_16",
+        max_mb: float | None = None,
+        keep: int = 1,
+    ):
         self.path = Path(path)
         self.realtime = realtime
         self.subtype = subtype
+        self.max_bytes = None if max_mb is None else int(max_mb * 1e6)
+        self.keep = keep
         self._file = None
         self._opened_before = False
+        self._frame_bytes = 0
+        self._file_bytes = 0  # sample bytes in the current file
+        self._file_limit: int | None = None  # roll over before the current file would pass this many bytes
         self.frames_written = 0
+        self.rollovers = 0
 
     @classmethod
     def from_config(cls, config: WavOutputConfig) -> WavOutput:
-        return cls(config.path, realtime=config.realtime, subtype=config.subtype)
+        return cls(
+            config.path,
+            realtime=config.realtime,
+            subtype=config.subtype,
+            max_mb=config.max_mb,
+            keep=config.keep,
+        )
 
     def open(self, sample_rate: int, channels: int, ring: FrameRingBuffer) -> None:
         import soundfile
@@ -154,19 +210,19 @@ class WavOutput(AudioOutput):
                     )
                 existing.seek(0, soundfile.SEEK_END)
                 self._file = existing
-            else:
-                self._file = soundfile.SoundFile(
-                    str(self.path),
-                    "w",
-                    samplerate=sample_rate,
-                    channels=channels,
-                    subtype=self.subtype,
-                    format="WAV",
+                self._file_bytes = (
+                    existing.frames * existing.channels * _SAMPLE_BYTES.get(existing.subtype, 4)
                 )
+                # appended to in place, a file closed as RIFF/WAV stays one: it must not pass 4 GiB
+                self._file_limit = self._limit(riff=existing.format != "RF64")
+            else:
+                self._file = open_growing_wav(self.path, sample_rate, channels, self.subtype)
+                self._file_bytes, self._file_limit = 0, self._limit(riff=False)
         except OutputError:
             raise
         except (RuntimeError, OSError) as exc:
             raise OutputError(f"cannot open WAV output {self.path}: {_reason(exc, None)}") from None
+        self._frame_bytes = channels * _SAMPLE_BYTES.get(self.subtype, 4)
         # (a reopening after a write error: the engine's own line says the output is back)
         log = logger.debug if self._opened_before else logger.info
         self._opened_before = True
@@ -175,11 +231,53 @@ class WavOutput(AudioOutput):
     def write(self, block: np.ndarray) -> None:
         if self._file is None:
             raise OutputError(f"WAV output {self.path} is not open")
+        size = block.shape[0] * self._frame_bytes
+        if self._file_limit is not None and self._file_bytes and self._file_bytes + size > self._file_limit:
+            self._roll_over()
         try:
             self._file.write(block)
         except (RuntimeError, OSError) as exc:
             raise OutputError(f"cannot write to {self.path}: {_reason(exc, self._file)}") from None
+        self._file_bytes += size
         self.frames_written += block.shape[0]
+
+    def _limit(self, *, riff: bool) -> int | None:
+        """The sample bytes the current file may hold: ``max_mb``, and under 4 GiB for a RIFF/WAV file
+        (with room for its header)."""
+        limits = [b for b in (self.max_bytes, RIFF_MAX_BYTES - (1 << 16) if riff else None) if b is not None]
+        return min(limits) if limits else None
+
+    def _roll_over(self) -> None:
+        """Close the full file, shift the kept ones (``.1`` -> ``.2`` ..., the oldest removed) and start
+        the file at :attr:`path` again (an :class:`OutputError` the engine retries, as a write error)."""
+        assert self._file is not None
+        full, self._file, limit = self._file, None, self._file_limit or 0
+        rate, channels = full.samplerate, full.channels
+        try:
+            full.close()
+            for k in range(self.keep, 0, -1):
+                older = self._kept(k)
+                if k == self.keep:
+                    older.unlink(missing_ok=True)
+                elif older.exists():
+                    older.replace(self._kept(k + 1))
+            if self.keep:
+                self.path.replace(self._kept(1))
+            self._file = open_growing_wav(self.path, rate, channels, self.subtype)
+        except (RuntimeError, OSError) as exc:
+            raise OutputError(f"cannot start a new WAV file at {self.path}: {_reason(exc, None)}") from None
+        self._file_bytes, self._file_limit = 0, self._limit(riff=False)
+        self.rollovers += 1
+        logger.info(
+            "%s reached %.0f MB: a new file begun%s",
+            self.path,
+            limit / 1e6,
+            f" (the full one is {self._kept(1).name})" if self.keep else "",
+        )
+
+    def _kept(self, k: int) -> Path:
+        """The ``k``-th newest full file beside :attr:`path` (``mix.wav`` -> ``mix.1.wav``)."""
+        return self.path.with_name(f"{self.path.stem}.{k}{self.path.suffix}")
 
     def close(self) -> None:
         if self._file is not None:
@@ -190,7 +288,36 @@ class WavOutput(AudioOutput):
             self._file = None
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.type, "path": str(self.path), "frames_written": self.frames_written}
+        return {
+            "type": self.type,
+            "path": str(self.path),
+            "frames_written": self.frames_written,
+            "rollovers": self.rollovers,
+        }
+
+
+def open_growing_wav(file: str | Path | int, sample_rate: int, channels: int, subtype: str) -> Any:
+    """A ``soundfile.SoundFile`` open for writing a file of unknown length: RF64 with libsndfile's
+    auto-downgrade, so it is closed as an ordinary RIFF/WAV file (WAVE_FORMAT_EXTENSIBLE) when it ends
+    under 4 GiB and as RF64 past that. ``file``: a path, or a descriptor (left open)."""
+    import soundfile
+
+    sound_file = soundfile.SoundFile(
+        file if isinstance(file, int) else str(file),
+        "w",
+        samplerate=sample_rate,
+        channels=channels,
+        subtype=subtype,
+        format="RF64",
+        closefd=False,
+    )
+    try:
+        from soundfile import _ffi, _snd  # soundfile's own libsndfile handle
+
+        _snd.sf_command(sound_file._file, _SFC_RF64_AUTO_DOWNGRADE, _ffi.NULL, 1)
+    except (ImportError, AttributeError):  # another soundfile: an RF64 file throughout, still readable
+        logger.debug("cannot ask libsndfile to downgrade a short RF64 file to WAV", exc_info=True)
+    return sound_file
 
 
 def _reason(exc: Exception, sound_file: Any) -> str:

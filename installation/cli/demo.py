@@ -2,7 +2,10 @@
 
 The demo collection's camera is a video of a slow walk past its eight artworks and its generator is the
 procedural sonifier, so it needs no camera, no GPU and no weights. The mix goes to the sound card when
-PortAudio finds one, and to a WAV file otherwise (or with ``--wav``).
+PortAudio finds one, and to a WAV file otherwise (or with ``--wav``). That fallback file keeps the last
+half hour to hour only (it rolls over every :data:`FALLBACK_WAV_MAX_MB`, the previous one kept): a demo
+left running over a weekend on a machine without a sound card wrote 691 MB an hour until the disk was full.
+A file named with ``--wav`` is a recording asked for: it is kept whole (RF64 past 4 GiB).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from art2mus.installation.cli.shared import load_or_exit, run_gallery
 from art2mus.installation.daemon import DaemonSignals
 
 DEFAULT_WAV = Path("art2mus-demo.wav")
+#: the fallback WAV file rolls over at this size (MB: about 30 min of the demo's 16-bit stereo at 48 kHz),
+#: keeping the previous file beside it as ``art2mus-demo.1.wav``
+FALLBACK_WAV_MAX_MB = 350.0
 
 
 def demo_exhibit_path() -> Path:
@@ -54,8 +60,8 @@ def _can_listen(host: str, port: int) -> bool:
     "--wav",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Write the mix to this WAV file instead of the sound card (default when there is no "
-    f"sound card: ./{DEFAULT_WAV}).",
+    help=f"Write the mix to this WAV file instead of the sound card, whole (default when there is no "
+    f"sound card: ./{DEFAULT_WAV}, which keeps the last half hour to hour).",
 )
 @live_options("8080")
 def command(duration: float | None, wav: Path | None, as_json: bool, panel_port: int | None) -> None:
@@ -79,12 +85,14 @@ def command(duration: float | None, wav: Path | None, as_json: bool, panel_port:
                 wav = DEFAULT_WAV
                 click.echo(
                     f"no sound card found (PortAudio lists no output device {config.audio.output.device!r}); "
-                    f"writing the mix to {wav.resolve()}",
+                    f"writing the mix to {wav.resolve()} (a new file every {FALLBACK_WAV_MAX_MB:.0f} MB, about "
+                    f"30 min; the previous one kept as {wav.stem}.1{wav.suffix})",
                     err=True,
                 )
+                output = WavOutput(wav, realtime=True, max_mb=FALLBACK_WAV_MAX_MB, keep=1)
             elif not as_json:
                 click.echo(f"playing on {device!r}", err=True)
-        if wav is not None:
+        if wav is not None and output is None:
             output = WavOutput(wav, realtime=True)
         panel = config.control_panel
         if panel_port is None and panel.enabled and not _can_listen(panel.host, panel.port):
