@@ -71,9 +71,10 @@ class GenerationJob:
         cache_key: where the worker stores the result in the cache.
         image_path: the image file, or None when ``image`` is given (e.g. the collection's mosaic).
         image: RGB uint8 ``(H, W, 3)`` or None.
-        batch: the jobs submitted while others were pending share one (set by :meth:`GenerationWorker.submit`):
-            a generator that could not be built fails the rest of its batch at once, and is built again
-            for a later batch (the nightly retry, after the model was copied in).
+        batch: the jobs submitted while others were pending share one, and so do those of one
+            :meth:`GenerationWorker.new_batch` (a start's, a reload's, the nightly retry's; set by
+            :meth:`GenerationWorker.submit`): a generator that could not be built fails the rest of its batch
+            at once, and is built again for a later batch (the nightly retry, after the model was copied in).
     """
 
     what: str
@@ -93,7 +94,9 @@ class GenerationResult:
     """What became of a job: ``ok`` with the soundscape in the cache under ``cache_key``, or ``error``.
 
     ``soundscape`` holds the rendering itself when the worker could not store it in the cache (then it
-    travels in memory); use :meth:`load` to get it either way.
+    travels in memory); use :meth:`load` to get it either way. ``cannot_load``: the job failed because its
+    generator could not be built (a damaged or missing model, an aligner that cannot load); the generator
+    process logged why once for its batch, so the daemon does not repeat it for each artwork.
     """
 
     job_id: int
@@ -104,6 +107,7 @@ class GenerationResult:
     seconds: float = 0.0
     error: str | None = None
     soundscape: Soundscape | None = None
+    cannot_load: bool = False
 
     def load(self, cache: Any) -> Soundscape | None:
         """The rendering: the one carried in memory, else ``cache.get(cache_key)`` (None if gone)."""
@@ -188,17 +192,31 @@ def _worker_main(
             break
         events.send(("started", job.job_id))
         started = time.perf_counter()
-        try:
-            key = (job.backend, repr(sorted(job.settings.items())))
-            if key not in built:
-                batch, failure = refused.get(key, (None, None))
-                if failure is not None and batch == job.batch:
-                    raise failure
+        key = (job.backend, repr(sorted(job.settings.items())))
+        if key not in built:
+            batch, failure = refused.get(key, (None, None))
+            if failure is None or batch != job.batch:
                 try:
                     built[key] = create_generator(job.backend, job.settings, backends=backends)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any failure to build: the fallbacks play
+                    failure = exc
                     refused[key] = (job.batch, exc)
-                    raise
+                    # once for the batch (a start's 100 artworks logged it 100 times, and the daemon twice
+                    # more each); the traceback only for what nobody foresaw
+                    foreseen = isinstance(exc, (ValueError, OSError, KeyError))
+                    log.warning(
+                        "generator %r cannot load: %s: %s; the soundscapes sent to it keep their fallback",
+                        job.generator,
+                        type(exc).__name__,
+                        exc,
+                        exc_info=not foreseen,
+                    )
+                    log.debug("building %s failed here", job.generator, exc_info=foreseen)
+            if key not in built:
+                log.debug("%s: %s cannot load; it keeps its fallback", job.what, job.generator)
+                events.send(("done", _refused(job, failure, time.perf_counter() - started)))
+                continue
+        try:
             image = job.image
             if image is None:
                 bgr = cv2.imread(str(job.image_path), cv2.IMREAD_COLOR)
@@ -250,6 +268,14 @@ def _worker_main(
     events.close()
 
 
+def _refused(job: GenerationJob, failure: Exception, seconds: float) -> GenerationResult:
+    """The failed result of ``job`` whose generator could not be built (``failure`` says why)."""
+    error = f"{type(failure).__name__}: {failure}"
+    return GenerationResult(
+        job.job_id, job.what, job.generator, job.cache_key, False, seconds, error, cannot_load=True
+    )
+
+
 @dataclass
 class _Pending:
     job: GenerationJob
@@ -273,6 +299,9 @@ class WorkerStatus:
     #: past the restart budget: when the supervisor starts a process again (ISO 8601, local time with its
     #: UTC offset); None while it has not given up
     given_up_until: str | None = None
+    #: generator name -> why it cannot load (a damaged or missing model, an aligner that cannot load), from
+    #: its last batch: its soundscapes keep their fallback until a job of it succeeds
+    cannot_load: dict[str, str] = field(default_factory=dict)
 
 
 class GenerationWorker:
@@ -337,6 +366,7 @@ class GenerationWorker:
         self._failed = 0
         self._last_error: str | None = None
         self._recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=20)
+        self._cannot_load: dict[str, str] = {}  # generator -> why it could not be built
         self._given_up = False
         self._retry_at = 0.0  # clock time at which a given-up supervisor starts a process again
         self._give_ups = 0  # give-ups in a row, no process staying up restart_window_s in between
@@ -362,16 +392,28 @@ class GenerationWorker:
         atexit.register(self.stop)
         return self
 
-    def submit(self, job: GenerationJob) -> int:
-        """Queue ``job``; returns its id. Never blocks (the process starts with the first job)."""
+    def new_batch(self) -> int:
+        """A batch for the jobs of one start, reload or nightly retry (pass it to :meth:`submit`): a
+        generator that cannot be built is tried once for them all, however fast each job fails (a job that
+        failed before the next was submitted began a new batch, so a model was built, and its failure
+        logged, again and again)."""
+        with self._lock:
+            self._batch += 1
+            return self._batch
+
+    def submit(self, job: GenerationJob, batch: int | None = None) -> int:
+        """Queue ``job`` (in ``batch``, from :meth:`new_batch`; None: the pending jobs' batch, a new one when
+        none is pending); returns its id. Never blocks (the process starts with the first job)."""
         if self._thread is None:
             self.start()
         with self._lock:
             job_id = self._next_id
             self._next_id += 1
-            if not self._pending:  # nothing on its way: a new batch
-                self._batch += 1
-            job = GenerationJob(**{**job.__dict__, "job_id": job_id, "batch": self._batch})
+            if batch is None:
+                if not self._pending:  # nothing on its way: a new batch
+                    self._batch += 1
+                batch = self._batch
+            job = GenerationJob(**{**job.__dict__, "job_id": job_id, "batch": batch})
             self._pending[job_id] = _Pending(job)
             if self._given_up:
                 self._finish(
@@ -468,6 +510,7 @@ class GenerationWorker:
                 last_error=self._last_error,
                 recent=list(self._recent),
                 given_up_until=self._retry_time() if self._given_up else None,
+                cannot_load=dict(self._cannot_load),
             )
 
     def _retry_time(self) -> str:
@@ -547,12 +590,17 @@ class GenerationWorker:
         self._pending.pop(result.job_id, None)
         if result.ok:
             self._done += 1
+            self._cannot_load.pop(result.generator, None)
         else:
             self._failed += 1
             self._last_error = f"{result.what}: {result.error}"
-            logger.warning(
-                "live generation of %s with %s failed: %s", result.what, result.generator, result.error
-            )
+            if result.cannot_load:  # the generator process said why, once for the batch
+                self._cannot_load[result.generator] = result.error or "unknown"
+                logger.debug("%s: %s cannot load: %s", result.what, result.generator, result.error)
+            else:
+                logger.warning(
+                    "live generation of %s with %s failed: %s", result.what, result.generator, result.error
+                )
         self._recent.append(
             {
                 "what": result.what,

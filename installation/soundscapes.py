@@ -288,6 +288,7 @@ class SoundscapeSource:
         #: (what, job id) of every job handed to the generator process by :meth:`make`
         self.submitted: list[tuple[str, int]] = []
         self._built: dict[tuple[str, str], Any] = {}
+        self._batch: int | None = None  # the generator process's batch of this library or retry
 
     def __enter__(self) -> SoundscapeSource:
         return self
@@ -352,7 +353,7 @@ class SoundscapeSource:
             image_path=str(image_path) if image_path is not None else None,
             image=None if image_path is not None else image,
         )
-        return self.worker.submit(job)
+        return self.worker.submit(job, self._batch)
 
     def make(
         self,
@@ -483,7 +484,9 @@ class SoundscapeSource:
         and prepared for ``engine``; None (logged) when the job failed or its rendering is not there, so
         the bridge stays."""
         if not result.ok:
-            logger.warning("%s keeps its bridge: %s", result.what, result.error)
+            # a generator that cannot load: the generator process said why, once for the whole batch
+            log = logger.debug if result.cannot_load else logger.warning
+            log("%s keeps its bridge: %s", result.what, result.error)
             return None
         sound = result.load(self.cache)  # from the cache, or in memory when the cache refused it
         if sound is None:
@@ -537,6 +540,8 @@ class SoundscapeSource:
         total = len(exhibit.artworks) + (exhibit.idle.source != "silence")
         done = 0
         submitted_before = len(self.submitted)
+        # one batch for the whole collection: a model that cannot load is tried, and its cause logged, once
+        self._batch = self.worker.new_batch() if self.worker is not None else None
         try:
             for artwork in exhibit.artworks:
                 started = time.perf_counter()
@@ -751,6 +756,7 @@ class SoundscapeSource:
         if self.worker is None:
             return []
         sent = []
+        self._batch = self.worker.new_batch()
         for artwork in self.exhibit.artworks:
             sound = artwork.soundscape
             made_by = library.made_by.get(artwork.id)

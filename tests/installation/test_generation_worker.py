@@ -133,8 +133,10 @@ def test_a_generator_that_cannot_be_built_is_not_built_again_for_every_job(tmp_p
     assert all("768-d tokens, but the language model is 24-d" in r.error for r in results)
     assert len(list(tmp_path.glob("build-*"))) == 1  # built once; the next jobs fail at once
     assert worker.status().restarts == 0
-    logged = capfd.readouterr().err  # the worker process's log: one line each, no traceback
-    assert logged.count("generating a with tone failed: ValueError: the aligner produces") == 1, logged
+    logged = capfd.readouterr().err  # the worker process's log: one line for the batch, no traceback
+    assert logged.count("the aligner produces") == 1, logged
+    assert "generator 'tone' cannot load: ValueError: the aligner produces" in logged, logged
+    assert all(r.cannot_load for r in results)
     assert "Traceback" not in logged, logged
 
 
