@@ -244,12 +244,38 @@ class GalleryControl:
             "reload": self.last_reload,
             "reload_requested_at": self.reload_requested_at,  # a reload under way since then (None: none)
             "schedule": self.schedule.state.to_json() if self.schedule and self.schedule.state else None,
-            "generation": dataclasses.asdict(self.worker.status())
-            if self.worker and self.worker.started
-            else None,
+            "generation": self.generation_status(),
             "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
             "problems": self.artwork_problems(),
         }
+
+    def generation_status(self) -> dict[str, Any] | None:
+        """The generator process's :class:`WorkerStatus` (None before it started), with ``problems``: one
+        sentence for each generator that cannot load and whose fallback plays instead (the health stays
+        good: a restart cannot mend a model file, but the panel's attention says it)."""
+        if not (self.worker and self.worker.started):
+            return None
+        generation = dataclasses.asdict(self.worker.status())
+        generation["problems"] = [
+            self._cannot_load_problem(name, error)
+            for name, error in generation["cannot_load"].items()
+            if name in self.exhibit.generators  # a reload may have dropped it
+        ]
+        return generation
+
+    def _cannot_load_problem(self, name: str, error: str) -> str:
+        """What the status says of generator ``name`` that cannot load (``error``): why, and how many
+        soundscapes its fallback plays for."""
+        library = self.library
+        made_by = library.made_by if library is not None else {}
+        bridged = [
+            a.id for a in self.exhibit.artworks if a.soundscape.generator == name and made_by.get(a.id, name) != name
+        ]
+        idle = self.exhibit.idle.generator == name and made_by.get(IDLE_KEY, name) != name
+        fallback = self.soundscape_source(self.exhibit).fallback(name)
+        played = f"{len(bridged)} artwork{'' if len(bridged) == 1 else 's'}"
+        played += " and the idle ambience" if idle else ""
+        return f"generator {name!r} cannot load: {error}; its fallback {fallback!r} plays for {played}"
 
 
 def _camera_status(health: Any) -> dict[str, Any]:

@@ -38,6 +38,8 @@ def attention(status: dict[str, Any]) -> list[str]:
     generation = status.get("generation")
     if generation is not None and not generation.get("alive", True):
         causes.append("generator process down")
+    # a generator that cannot load (a damaged model): the whole room plays its fallback, each artwork fine
+    causes.extend((generation or {}).get("problems") or [])
     cache = status.get("cache") or {}
     if cache.get("write_error"):  # only in the log before: a full or read-only disk went unnoticed
         where = f" {cache['dir']}" if cache.get("dir") else ""

@@ -1,9 +1,10 @@
 """A generator that cannot load (a truncated UNet in the model directory): the room plays its fallback, the
-log says why once for the whole start."""
+log says why once for the whole start, and the status and the panel's attention say it too."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from small_exhibit import small_exhibit_spec
 
 from art2mus.installation.config import load_exhibit
 from art2mus.installation.gallery import Gallery
+from art2mus.kiosk_ui.insight import attention
 
 #: the demo's eight artworks
 ARTWORKS = tuple(sorted(p.stem for p in (Path(__file__).parents[2] / "exhibits/demo/artworks").glob("*.png")))
@@ -52,9 +54,12 @@ def _gallery(tmp_path: Path, repo_root: Path, models: Path, artworks: tuple[str,
     return Gallery(load_exhibit(path))
 
 
-def test_a_damaged_model_is_logged_once_for_the_start(tmp_path, repo_root, damaged_models, caplog, capfd):
+def test_a_damaged_model_is_logged_once_for_the_start_and_shown_in_the_status(
+    tmp_path, repo_root, damaged_models, caplog, capfd
+):
     """Each artwork logged the same cause three times (the generator process, its supervisor, the
-    soundscapes): 24 long warnings for 8 artworks, 300 for 100."""
+    soundscapes): 24 long warnings for 8 artworks, 300 for 100. And nothing in /api/status or on the panel
+    said that the whole room played procedural bridges instead of the model."""
     caplog.set_level(logging.INFO)
     gallery = _gallery(tmp_path, repo_root, damaged_models)
     gallery.init_audio()
@@ -64,6 +69,7 @@ def test_a_damaged_model_is_logged_once_for_the_start(tmp_path, repo_root, damag
         for result in gallery._early_results:  # what the running room does with them: keep the bridges
             gallery.soundscape_source(gallery.exhibit).generated_clip(result, gallery.engine)
         assert set(library.made_by.values()) == {"procedural"}
+        status = gallery.status()
     finally:
         gallery.close()
     cause = "diffusion_pytorch_model.safetensors cannot be loaded"
@@ -72,6 +78,35 @@ def test_a_damaged_model_is_logged_once_for_the_start(tmp_path, repo_root, damag
     from_daemon = [r for r in caplog.records if r.levelno >= logging.WARNING and cause in r.getMessage()]
     assert len(from_process) + len(from_daemon) == 1, (from_process, [r.getMessage() for r in from_daemon])
     assert "generator 'art2mus' cannot load" in (from_process + [r.getMessage() for r in from_daemon])[0]
+
+    generation = status["generation"]
+    (problem,) = generation["problems"]
+    assert problem.startswith("generator 'art2mus' cannot load: DamagedModelFile: ")
+    assert cause in problem and problem.endswith("; its fallback 'procedural' plays for 8 artworks")
+    assert list(generation["cannot_load"]) == ["art2mus"]
+    assert [c for c in attention(status) if "cannot load" in c] == [problem]
+
+
+def test_a_generator_that_loads_again_leaves_the_status(tmp_path, repo_root, damaged_models):
+    """The model copied in again: the nightly retry renders, and the status no longer says it cannot load."""
+    models = tmp_path / "models"
+    shutil.copytree(damaged_models, models, symlinks=True)
+    gallery = _gallery(tmp_path, repo_root, models, ARTWORKS[:1])
+    gallery.init_audio()
+    try:
+        gallery.init_soundscapes()
+        assert gallery.worker.wait_idle(120)
+        assert list(gallery.status()["generation"]["cannot_load"]) == ["art2mus"]
+        shutil.copy2(
+            damaged_models.parent / "unet.safetensors",
+            models / "audioldm2-music/unet/diffusion_pytorch_model.safetensors",
+        )
+        assert gallery.retry_bridges() == ["amber-fields"]
+        assert gallery.worker.wait_idle(120)
+        generation = gallery.status()["generation"]
+        assert generation["cannot_load"] == {} and generation["problems"] == [], generation
+    finally:
+        gallery.close()
 
 
 def test_a_start_whose_jobs_fail_faster_than_they_are_sent_builds_the_generator_once(tmp_path):
