@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
+import pwd
 import stat
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -244,6 +245,38 @@ def unwritable_folders(config: ExhibitConfig) -> list[str]:
     return warnings
 
 
+def output_problem(path: Path, access: Callable[[Path, int], bool] | None = None) -> str | None:
+    """None if this user can make what an output field names (a folder, or a file such as the WAV output),
+    else why not. A folder that exists is not this check's business: what is in it is read, and
+    :func:`unwritable_folders` warns when this user may not write it. For the rest, the nearest folder that
+    exists on the way (the file's own folder, or one above a folder still to be made) must be writable:
+    testing the parent of ``/var/lib/art2mus`` refused the state folder the unit owns. Paths are shown
+    absolute: under the unit's ``WorkingDirectory=`` a relative one read "cannot create .".
+    ``access``: :func:`os.access` (the default), or a test's stand-in for another user's rights."""
+    access = os.access if access is None else access
+    path = path.absolute()
+    if path.is_dir():
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if access(parent, os.W_OK | os.X_OK):
+        return None
+    return f"cannot create {path}: {parent} is not writable by {_user()}{_where_to_write()}"
+
+
+def _user() -> str:
+    """This process's user name (its uid when the name is unknown)."""
+    return _owner_name(os.geteuid())
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def check_file(path: Path, kind: str) -> str | None:
     """None if ``path`` is usable as ``kind``, else a sentence saying what is wrong. Never raises."""
     try:
@@ -254,14 +287,9 @@ def check_file(path: Path, kind: str) -> str | None:
 
 
 def _check_file(path: Path, kind: str) -> str | None:
-    shown = display_path(path)
     if kind == "output":
-        parent = path.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if os.access(parent, os.W_OK):
-            return None
-        return f"cannot create {shown}: {display_path(parent)} is not writable{_where_to_write()}"
+        return output_problem(path)
+    shown = display_path(path)
     if kind == "dir":
         if not path.exists():
             return f"folder not found: {shown}"

@@ -387,7 +387,8 @@ def test_a_read_only_exhibit_folder_under_systemd_names_where_the_daemon_may_wri
     found = {field: message for _, field, message in problems_of(exhibit)}
     assert set(found) == {"recognition.index_dir", "unseen.dir", "cache.dir"}
     for message in found.values():
-        assert f"{etc} is not writable (this service may write only under {state}: put the folder there)" in message
+        assert f"{etc} is not writable by " in message
+        assert message.endswith(f" (this service may write only under {state}: put the folder there)")
     write(
         exhibit,
         f"""

@@ -1,0 +1,110 @@
+"""The exhibit's output folders (cache, recognition index, unseen crops, the WAV output) as a service user
+sees them: a state folder it owns under a parent it may not write (``/var/lib/art2mus`` under
+``/var/lib``), checked as another user than root, since root may write anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from art2mus.installation.config.files import check_file, output_problem
+
+#: the user a root test run drops to (``nobody``)
+OTHER_UID = OTHER_GID = 65534
+
+
+@pytest.fixture
+def var_lib() -> Iterator[Path]:
+    """``BASE/lib`` (not writable by the user the check runs as) holding ``art2mus`` (writable by it): the
+    unit's ``/var/lib`` and ``StateDirectory=``. Outside pytest's own 0700 folder so that a dropped user
+    can reach it."""
+    base = Path(tempfile.mkdtemp(prefix="art2mus-var-"))
+    base.chmod(0o755)
+    state = base / "lib" / "art2mus"
+    state.mkdir(parents=True)
+    lib = state.parent
+    if os.geteuid() == 0:
+        os.chown(state, OTHER_UID, OTHER_GID)
+        lib.chmod(0o755)
+    else:
+        lib.chmod(0o555)
+    try:
+        yield lib
+    finally:
+        lib.chmod(0o755)
+        shutil.rmtree(base)
+
+
+def check_as_service_user(paths: list[Path], cwd: Path) -> list[str | None]:
+    """``check_file(path, "output")`` for each path, from ``cwd``, as a user that is not root: ``nobody`` in a
+    forked child when the tests run as root (as in CI), else this user."""
+    if os.geteuid() != 0:
+        here = os.getcwd()
+        os.chdir(cwd)
+        try:
+            return [check_file(path, "output") for path in paths]
+        finally:
+            os.chdir(here)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, check, send the answers, and leave without pytest's cleanup
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(OTHER_GID)
+            os.setuid(OTHER_UID)
+            os.chdir(cwd)
+            answers = [check_file(path, "output") for path in paths]
+            os.write(write_end, json.dumps(answers).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return json.loads(data)
+
+
+def test_the_state_folder_itself_is_usable_though_its_parent_is_not_writable(var_lib: Path) -> None:
+    """`recognition: {index_dir: /var/lib/art2mus}` (the README's own line) kept the service from ever
+    starting: the parent `/var/lib` was tested, not the folder the unit owns, and the message read
+    "cannot create .: /var/lib is not writable" from the unit's working folder. The folder itself, or what
+    is still to be made inside it, is fine; a folder still to be made under `/var/lib` is refused, with
+    absolute paths whatever the working folder."""
+    state = var_lib / "art2mus"
+    answers = check_as_service_user(
+        [state, state / "index", state / "cache" / "deep", state / "room.wav", var_lib / "elsewhere"],
+        cwd=state,
+    )
+    assert answers[:4] == [None, None, None, None]
+    assert answers[4] is not None
+    assert answers[4].startswith(f"cannot create {var_lib / 'elsewhere'}: {var_lib} is not writable by ")
+
+
+def test_an_existing_output_folder_is_not_refused_and_a_missing_one_names_the_folder_in_the_way(
+    tmp_path: Path,
+) -> None:
+    """With a stand-in for another user's rights: an existing folder is never "cannot create" (whether this
+    user may write it is :func:`unwritable_folders`' warning); a missing one is checked at the nearest
+    folder that exists, shown absolute."""
+    lib = tmp_path / "lib"
+    (lib / "art2mus").mkdir(parents=True)
+
+    def only_the_state_folder(path: Path, _mode: int) -> bool:
+        return Path(path) == lib / "art2mus"
+
+    assert output_problem(lib / "art2mus", only_the_state_folder) is None
+    assert output_problem(lib / "art2mus" / "a" / "b", only_the_state_folder) is None
+    message = output_problem(lib / "other" / "cache", only_the_state_folder)
+    assert message is not None and message.startswith(
+        f"cannot create {lib / 'other' / 'cache'}: {lib} is not"
+    )
