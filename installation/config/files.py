@@ -224,25 +224,46 @@ def check_raw_files(root: Node) -> list[Problem]:
     return problems
 
 
-def _where_to_write() -> str:
+def _state_folder() -> str:
     """Under systemd, the folder a unit with ``StateDirectory=`` may write (the rest is read-only to it)."""
-    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+
+
+def _where_to_write() -> str:
+    state = _state_folder()
     return f" (this service may write only under {state}: put the folder there)" if state else ""
 
 
 def unwritable_folders(config: ExhibitConfig) -> list[str]:
     """Warnings for the exhibit's output folders (cache, index, unseen crops) that exist but that this user
     may not write: the gallery still plays (what is there is read), but what it makes is not kept, so
-    every start makes it again (a cache folder that ``art2mus prerender`` created as root, say)."""
+    every start makes it again (a cache folder that ``art2mus prerender`` created as root, say). Each names
+    the folder (absolute), its owner and this user, and the fix: ``chown`` for a folder where the service
+    may write (under ``$STATE_DIRECTORY``, or anywhere outside systemd), else where to put it."""
     warnings = []
     for loc, _container, _key, path, kind in iter_paths(config):
         output = kind is not None and kind.kind == "output"
         if output and path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+            folder = path.absolute()
+            lock = ", and a second daemon is not refused (its lock file lives there)" if loc == ("cache", "dir") else ""
             warnings.append(
-                f"{format_loc(loc)}: this user may not write {display_path(path)}: what the gallery makes "
-                f"there is not kept and is made again at every start{_where_to_write()}"
+                f"{format_loc(loc)}: this user ({_user()}) may not write {folder} (owned by "
+                f"{_owner_name(folder.stat().st_uid)}): what the gallery makes there is not kept and is made "
+                f"again at every start{lock}{_how_to_fix(folder)}"
             )
     return warnings
+
+
+def _how_to_fix(folder: Path) -> str:
+    """`` (chown -R art2mus: FOLDER)`` where this user could be given the folder, else where to put it:
+    "put the folder there" pointed nowhere for a cache already under the state folder."""
+    state = _state_folder()
+    if state and not folder.is_relative_to(Path(state).absolute()):
+        return _where_to_write()
+    user = _user()
+    if folder.stat().st_uid == os.geteuid():
+        return f" (let its owner write it: chmod -R u+rwX {folder})"
+    return f" (give it to this user: chown -R {user}: {folder}, or run prerender as {user})"
 
 
 def output_problem(path: Path, access: Callable[[Path, int], bool] | None = None) -> str | None:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from art2mus.installation.config.files import check_file, output_problem
+from art2mus.installation.config import load_exhibit
+from art2mus.installation.config.files import check_file, output_problem, unwritable_folders
 
 #: the user a root test run drops to (``nobody``)
 OTHER_UID = OTHER_GID = 65534
@@ -41,19 +44,19 @@ def var_lib() -> Iterator[Path]:
         shutil.rmtree(base)
 
 
-def check_as_service_user(paths: list[Path], cwd: Path) -> list[str | None]:
-    """``check_file(path, "output")`` for each path, from ``cwd``, as a user that is not root: ``nobody`` in a
-    forked child when the tests run as root (as in CI), else this user."""
+def as_service_user(work: Callable[[], Any], cwd: Path) -> Any:
+    """``work()`` (its answer as JSON) from ``cwd``, as a user that is not root: ``nobody`` in a forked child
+    when the tests run as root (as in CI), else this user."""
     if os.geteuid() != 0:
         here = os.getcwd()
         os.chdir(cwd)
         try:
-            return [check_file(path, "output") for path in paths]
+            return json.loads(json.dumps(work()))
         finally:
             os.chdir(here)
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: drop to nobody, check, send the answers, and leave without pytest's cleanup
+    if pid == 0:  # the child: drop to nobody, work, send the answer, and leave without pytest's cleanup
         status = 1
         try:
             os.close(read_end)
@@ -61,8 +64,7 @@ def check_as_service_user(paths: list[Path], cwd: Path) -> list[str | None]:
             os.setgid(OTHER_GID)
             os.setuid(OTHER_UID)
             os.chdir(cwd)
-            answers = [check_file(path, "output") for path in paths]
-            os.write(write_end, json.dumps(answers).encode())
+            os.write(write_end, json.dumps(work()).encode())
             status = 0
         finally:
             os._exit(status)
@@ -72,6 +74,11 @@ def check_as_service_user(paths: list[Path], cwd: Path) -> list[str | None]:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     return json.loads(data)
+
+
+def check_as_service_user(paths: list[Path], cwd: Path) -> list[str | None]:
+    """``check_file(path, "output")`` for each path, as :func:`as_service_user`."""
+    return as_service_user(lambda: [check_file(path, "output") for path in paths], cwd)
 
 
 def test_the_state_folder_itself_is_usable_though_its_parent_is_not_writable(var_lib: Path) -> None:
@@ -108,3 +115,46 @@ def test_an_existing_output_folder_is_not_refused_and_a_missing_one_names_the_fo
     assert message is not None and message.startswith(
         f"cannot create {lib / 'other' / 'cache'}: {lib} is not"
     )
+
+
+def test_a_cache_prerendered_by_another_user_names_its_owner_and_the_chown_that_fixes_it(
+    var_lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prerender` run as root leaves /var/lib/art2mus/cache root's: the service's warning said "put the
+    folder there", though it was there already. It names the folder (absolute), its owner and the user
+    running, the `chown -R` that fixes it, and the lost single-instance lock; a folder outside the state
+    folder still says where the service may write."""
+    state = var_lib / "art2mus"
+    cache, index = state / "cache", var_lib / "index"
+    cache.mkdir()
+    index.mkdir()
+    (state / "exhibit.yaml").write_text(
+        f"artworks: [{{id: a1, images: [a.png]}}]\ncache: {{dir: {cache}}}\nrecognition: {{index_dir: {index}}}\nunseen: {{dir: {state}}}\n",
+        encoding="utf-8",
+    )
+    if os.geteuid() != 0:
+        cache.chmod(0o555)  # as another user could not write it
+        index.chmod(0o555)
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))
+    config = load_exhibit(state / "exhibit.yaml", check_files=False)
+    user, owner = as_service_user(
+        lambda: (pwd.getpwuid(os.geteuid()).pw_name, pwd.getpwuid(cache.stat().st_uid).pw_name), state
+    )
+    warnings = {
+        text.split(":")[0]: text for text in as_service_user(lambda: unwritable_folders(config), state)
+    }
+    assert set(warnings) == {"cache.dir", "recognition.index_dir"}
+    cache_warning, index_warning = warnings["cache.dir"], warnings["recognition.index_dir"]
+    assert cache_warning.startswith(
+        f"cache.dir: this user ({user}) may not write {cache} (owned by {owner}): "
+    )
+    assert "a second daemon is not refused" in cache_warning
+    fix = (  # a run as another user than root can only take away its own right to write
+        f"(give it to this user: chown -R {user}: {cache}, or run prerender as {user})"
+        if owner != user
+        else f"(let its owner write it: chmod -R u+rwX {cache})"
+    )
+    assert cache_warning.endswith(fix)
+    assert "put the folder there" not in cache_warning
+    assert index_warning.startswith(f"recognition.index_dir: this user ({user}) may not write {index} ")
+    assert index_warning.endswith(f"(this service may write only under {state}: put the folder there)")
