@@ -91,6 +91,22 @@ def _priority(levelno: int) -> int:
     return 7
 
 
+def under_journal(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether stderr goes to the journal: systemd sets ``JOURNAL_STREAM`` for a service's stdio."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("JOURNAL_STREAM"))
+
+
+def with_journal_priority(text: str, level: int, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with every line prefixed ``<N>``, the sd-daemon(3) priority of the logging ``level``, under
+    the journal (as is elsewhere). For what a command prints rather than logs (validate's problems, click's
+    ``Error:``): journald filed those lines at info, so ``journalctl -p warning`` hid why a start failed."""
+    if not under_journal(environ):
+        return text
+    prefix = f"<{_priority(level)}>"
+    return "\n".join(prefix + line if line else line for line in text.split("\n"))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, extra fields, exception."""
 
@@ -146,11 +162,10 @@ def configure_logging(
     """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
-    env = os.environ if environ is None else environ
-    under_journal = bool(env.get("JOURNAL_STREAM"))
-    use_json = log_format == "json" or (log_format == "auto" and under_journal)
+    journal = under_journal(environ)
+    use_json = log_format == "json" or (log_format == "auto" and journal)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter(journald_prefix=under_journal) if use_json else TextFormatter())
+    handler.setFormatter(JsonFormatter(journald_prefix=journal) if use_json else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_art2mus", False):

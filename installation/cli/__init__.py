@@ -16,6 +16,11 @@ so importing this package (as ``art2mus run`` does) loads no training module; a 
 
 from __future__ import annotations
 
+import functools
+import io
+import logging
+from typing import IO, Any
+
 import click
 
 from art2mus.installation.cli import (
@@ -36,7 +41,7 @@ from art2mus.installation.cli import (
     validate,
     walk,
 )
-from art2mus.installation.logs import LOG_FORMATS, configure_logging
+from art2mus.installation.logs import LOG_FORMATS, configure_logging, under_journal, with_journal_priority
 
 #: command name -> click command
 COMMANDS: dict[str, click.Command] = {
@@ -59,7 +64,30 @@ COMMANDS: dict[str, click.Command] = {
 }
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _JournalPriorityGroup(click.Group):
+    """The main group: a command's refusal (click's ``Error: ...``, e.g. another daemon already running)
+    reaches the journal at error priority under systemd, as logged errors do; journald filed it at info,
+    so ``journalctl -u art2mus -p warning`` hid why a start failed."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            if under_journal():
+                exc.show = functools.partial(_show_with_priority, exc)  # type: ignore[method-assign]
+            raise
+
+
+def _show_with_priority(exc: click.ClickException, file: IO[Any] | None = None) -> None:
+    """Click's own error text for ``exc``, each line prefixed with the journal's error priority."""
+    text = io.StringIO()
+    type(exc).show(exc, file=text)
+    click.echo(
+        with_journal_priority(text.getvalue().rstrip("\n"), logging.ERROR), file=file, err=file is None
+    )
+
+
+@click.group(cls=_JournalPriorityGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v: info, -vv: debug).")
 @click.option(
     "--log-format",

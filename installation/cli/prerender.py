@@ -106,7 +106,7 @@ def command(
     from art2mus.installation.cache import SoundscapeCache
     from art2mus.installation.prerender_lock import CacheInUse, PrerenderLock
 
-    config = load_or_exit(exhibit)
+    config = load_or_exit(exhibit, writes=("cache",))  # only the cache: not the index, unseen crops or WAV
     cache = SoundscapeCache.from_config(config.cache)
     counted = {"done": 0, "total": None}
     lock = PrerenderLock(cache.directory, str(exhibit.resolve()))

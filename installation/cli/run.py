@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from art2mus.installation.cli.options import live_options
-from art2mus.installation.cli.shared import run_gallery
+from art2mus.installation.cli.shared import echo_problem, run_gallery
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
             exhibit, audio_may_fail=True, photos_may_fail=True, models_may_fail=True
         )
         if config is None:
-            click.echo("\n".join(str(problem) for problem in problems), err=True)
+            echo_problem("\n".join(str(problem) for problem in problems))
             raise SystemExit(1)
         # it plays, but makes again at every start what it cannot keep (folders), or plays a fallback (models)
         for warning in unwritable_folders(config) + model_warnings(config):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -17,20 +18,61 @@ from typing import Any
 import click
 
 
-def load_or_exit(path: Path) -> Any:
+def load_or_exit(path: Path, writes: tuple[str, ...] | None = None) -> Any:
     """The exhibit at ``path``; on problems, print each (file:line:col field: expected) and exit 1.
 
     Neither is an artwork's unreadable or corrupt fixed audio file nor a missing or unreadable
     reference photo: the gallery leaves that artwork out (of the room, or of recognition; logged, shown
-    on the control panel and by ``doctor``) and plays the rest."""
+    on the control panel and by ``doctor``) and plays the rest.
+
+    ``writes``: the sections whose output folders the command writes (``("cache",)`` for ``prerender``);
+    an output folder elsewhere that this user could not create is not its problem (a curator prerendering
+    as their own user was refused over the service's index, unseen crops and WAV output). None: all."""
     from art2mus.installation.config import ExhibitError, load_exhibit
 
     try:
         return load_exhibit(path, audio_may_fail=True, photos_may_fail=True)
     except ExhibitError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        raise SystemExit(1) from None
+        problems = exc.problems
+    if writes is not None:
+        config, problems = _without_unwritten_outputs(path, problems, writes)
+        if config is not None:
+            return config
+    for problem in problems:
+        echo_problem(str(problem))
+    raise SystemExit(1) from None
+
+
+def _without_unwritten_outputs(path: Path, problems: list[Any], writes: tuple[str, ...]) -> tuple[Any, list[Any]]:
+    """``(config, [])`` when every problem is at an output field outside ``writes``, else ``(None, the rest)``."""
+    from art2mus.installation.config import validate_exhibit
+    from art2mus.installation.config.files import iter_paths
+    from art2mus.installation.config.problems import format_loc
+
+    config, _ = validate_exhibit(path, check_files=False)
+    if config is None:
+        return None, problems
+    unwritten = {
+        format_loc(loc)
+        for loc, _container, _key, _path, kind in iter_paths(config)
+        if kind is not None and kind.kind == "output" and loc[0] not in writes
+    }
+    rest = [problem for problem in problems if problem.field not in unwritten]
+    return (config if not rest else None), rest
+
+
+def echo_problem(text: str) -> None:
+    """Print ``text`` (a problem, one line or more) on stderr, at the journal's error priority under systemd."""
+    from art2mus.installation.logs import with_journal_priority
+
+    click.echo(with_journal_priority(text, logging.ERROR), err=True)
+
+
+def echo_warning(text: str) -> None:
+    """Print ``text`` (a warning) on stderr, at the journal's warning priority under systemd."""
+    from art2mus.installation.logs import with_journal_priority
+
+    click.echo(with_journal_priority(text, logging.WARNING), err=True)
 
 
 def writable_or_exit(path: Path, what: str) -> None:

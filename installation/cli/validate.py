@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 import pydantic
 
+from art2mus.installation.cli.shared import echo_problem, echo_warning
 from art2mus.installation.config import validate_exhibit
 from art2mus.installation.config.exhibit import ArtworkConfig, ExhibitConfig
 from art2mus.installation.config.files import model_warnings, unwritable_folders
@@ -222,11 +223,11 @@ def command(exhibit: str | None, schema: bool, no_files: bool, as_run: bool, as_
         )
         sys.exit(1 if problems else 0)
     for problem in problems:
-        click.echo(str(problem), err=True)
+        echo_problem(str(problem))
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo_warning(f"warning: {warning}")
     if problems:
-        click.echo(f"{exhibit}: {len(problems)} problem{'s' if len(problems) != 1 else ''}", err=True)
+        echo_problem(f"{exhibit}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
         sys.exit(1)
     assert config is not None
     click.echo(f"{exhibit}: valid")

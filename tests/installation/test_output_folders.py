@@ -158,3 +158,34 @@ def test_a_cache_prerendered_by_another_user_names_its_owner_and_the_chown_that_
     assert "put the folder there" not in cache_warning
     assert index_warning.startswith(f"recognition.index_dir: this user ({user}) may not write {index} ")
     assert index_warning.endswith(f"(this service may write only under {state}: put the folder there)")
+
+
+def test_prerender_checks_only_the_cache_it_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A curator prerendering as their own user was refused over the service's index, unseen crops and WAV
+    output, which prerender never writes; the cache it writes is still checked."""
+    from art2mus.installation.cli.shared import load_or_exit  # noqa: PLC0415
+
+    service = tmp_path / "service"  # the service's folders, not the curator's
+    service.mkdir()
+    real_access = os.access
+
+    def curator(path, mode, *args, **kwargs):
+        if mode & os.W_OK and Path(path).is_relative_to(service):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("art2mus.installation.config.files.os.access", curator)
+    exhibit = tmp_path / "exhibit.yaml"
+    outputs = (
+        f"recognition: {{index_dir: {service}/index}}\nunseen: {{dir: {service}/unseen}}\n"
+        f"audio: {{output: {{type: wav, path: {service}/room.wav}}}}\n"
+    )
+    painting = Path(__file__).resolve().parents[2] / "exhibits/demo/artworks/amber-fields.png"
+    artworks = f"artworks: [{{id: a1, images: [{painting}]}}]\n"
+    exhibit.write_text(f"{artworks}cache: {{dir: {tmp_path}/cache}}\n{outputs}")
+    assert load_or_exit(exhibit, writes=("cache",)).cache.dir == tmp_path / "cache"
+    with pytest.raises(SystemExit):  # run writes them all
+        load_or_exit(exhibit)
+    exhibit.write_text(f"{artworks}cache: {{dir: {service}/cache}}\n{outputs}")
+    with pytest.raises(SystemExit):
+        load_or_exit(exhibit, writes=("cache",))
