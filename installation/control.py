@@ -101,6 +101,8 @@ class GalleryControl:
             return False
         old = self.exhibit
         restart_needed = [name for name in START_ONLY if _setting(old, name) != _setting(config, name)]
+        if self.worker is not None:  # a technician is here: the model gets its chance now, not in hours
+            self.worker.try_again_now("a reload")
         with self._results_lock:
             self._rebuilding = True
         try:

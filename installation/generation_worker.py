@@ -21,7 +21,9 @@ supervisor thread in the daemon collects results and watches the process:
   ``max_cooldown_s``): jobs fail at once meanwhile (the bridges play on), then it starts a process again
   by itself, so the next job (a reload's, the nightly retry's) reaches the model. Giving up for good
   turned the model off for months after one bad night (a CUDA out-of-memory loop), with nothing but a
-  daemon restart to bring it back;
+  daemon restart to bring it back. A reload and the nightly retry need not wait out a cool-down of hours
+  that crashes caused: :meth:`GenerationWorker.try_again_now` starts a process at once, on probation (it
+  dying within ``restart_window_s`` gives up again at once, for twice as long);
 * a job that runs longer than ``job_timeout_s`` gets its worker killed and counts as such a death;
 * :meth:`GenerationWorker.stop` asks the worker to finish its job and exit; a job still running after a
   short grace is cut short (terminate, then kill).
@@ -371,6 +373,9 @@ class GenerationWorker:
         self._retry_at = 0.0  # clock time at which a given-up supervisor starts a process again
         self._give_ups = 0  # give-ups in a row, no process staying up restart_window_s in between
         self._up_since = 0.0  # clock time the current process started
+        self._cooldown_cause = ""  # why it is given up: "crashes", or "a failed start" (no process to start)
+        self._asked_early: str | None = None  # who asked to try again before the cool-down's end
+        self._on_probation = False  # a process started early: its death within a window gives up at once
 
     # ------------------------------------------------------------------ control
     def start(self) -> GenerationWorker:
@@ -415,7 +420,9 @@ class GenerationWorker:
                 batch = self._batch
             job = GenerationJob(**{**job.__dict__, "job_id": job_id, "batch": batch})
             self._pending[job_id] = _Pending(job)
-            if self._given_up:
+            if self._given_up and self._clock() >= self._retry_at:
+                pass  # the cool-down is over: the supervisor starts a process at its next look and sends it
+            elif self._given_up:
                 self._finish(
                     GenerationResult(
                         job_id,
@@ -430,6 +437,25 @@ class GenerationWorker:
             else:
                 self._jobs.put(job)
         return job_id
+
+    def try_again_now(self, why: str) -> bool:
+        """End a cool-down that crashes caused now (``why``: "a reload", "the nightly retry"): the supervisor
+        starts a process at its next look and the jobs submitted from now on go to it; True if it will.
+
+        The doubling holds: a process started early that dies within ``restart_window_s`` gives up again at
+        once, for twice as long, so a job that kills the process cannot start a crash loop at each reload.
+        Only a technician's reload and the nightly retry call this, never an artwork's submit (see
+        :meth:`submit`). A cool-down after a process that could not be started at all (out of memory, of
+        file descriptors) is kept: trying at once would fail the same way.
+        """
+        with self._lock:
+            if not self._given_up or self._cooldown_cause != "crashes" or self._stop.is_set():
+                return False
+            now = self._clock()
+            if now < self._retry_at:
+                self._asked_early = why
+                self._retry_at = now
+            return True
 
     @property
     def started(self) -> bool:
@@ -634,6 +660,7 @@ class GenerationWorker:
             if process.is_alive() and not timed_out:
                 if self._give_ups and now - self._up_since >= self.restart_window_s:
                     self._give_ups = 0  # it stays up: the next cool-down starts short again
+                    self._on_probation = False
                     logger.info(
                         "generator process has stayed up %.0f s; the next cool-down is %.0f s again",
                         now - self._up_since,
@@ -679,7 +706,9 @@ class GenerationWorker:
             now = self._clock()
             while self._restarts and now - self._restarts[0] > self.restart_window_s:
                 self._restarts.popleft()
-            if len(self._restarts) >= self.max_restarts:
+            if len(self._restarts) >= self.max_restarts or (
+                self._on_probation and now - self._up_since < self.restart_window_s
+            ):
                 self._give_up(now)
                 return
             self._restarts.append(now)
@@ -697,16 +726,24 @@ class GenerationWorker:
         self._given_up = True
         self._process = None
         self._give_ups += 1
+        self._cooldown_cause = "crashes"
         cooldown = self._cooldown_s(self._give_ups)
         self._retry_at = now + cooldown
+        if self._on_probation:
+            died = f"died {now - self._up_since:.0f} s after it was started early"
+        else:
+            died = f"restarted {len(self._restarts)} times in {self.restart_window_s:.0f} s"
+        self._on_probation = False
         logger.warning(
-            "generator process restarted %d times in %.0f s; giving up until %s (%.0f s), "
-            "the procedural bridges play meanwhile",
-            len(self._restarts),
-            self.restart_window_s,
+            "generator process %s; giving up until %s (%.0f s), the procedural bridges play meanwhile",
+            died,
             self._retry_time(),
             cooldown,
         )
+        self._fail_pending("restart budget used up")
+
+    def _fail_pending(self, error: str) -> None:
+        """Fail every job still waiting (lock held), with ``error``."""
         for pending in list(self._pending.values()):
             self._finish(
                 GenerationResult(
@@ -715,7 +752,7 @@ class GenerationWorker:
                     pending.job.generator,
                     pending.job.cache_key,
                     False,
-                    error="restart budget used up",
+                    error=error,
                 )
             )
 
@@ -724,16 +761,30 @@ class GenerationWorker:
         now = self._clock()
         if now < self._retry_at or self._stop.is_set():
             return
-        logger.warning(
-            "trying the generator process again after a %.0f s cool-down", self._cooldown_s(self._give_ups)
-        )
+        early, self._asked_early = self._asked_early, None
+        if early is not None:
+            logger.warning(
+                "trying the generator process again now, as %s asked, before its cool-down ends", early
+            )
+        else:
+            logger.warning(
+                "trying the generator process again after a %.0f s cool-down",
+                self._cooldown_s(self._give_ups),
+            )
         try:
             self._spawn()
         except Exception:  # noqa: BLE001 - no process (out of memory, of fds): a longer cool-down
             self._close_channels()
             self._give_ups += 1
+            self._cooldown_cause = "a failed start"
             self._retry_at = now + self._cooldown_s(self._give_ups)
             logger.exception("starting the generator process failed; trying again at %s", self._retry_time())
+            self._fail_pending(
+                "the generator process cannot be started"
+            )  # submitted since the cool-down ended
             return
-        self._given_up = False  # no job is waiting: submit failed each one at once meanwhile
+        self._given_up = False
+        self._on_probation = early is not None
         self._restarts.clear()
+        for pending in self._pending.values():  # submitted since the cool-down ended (a reload's jobs)
+            self._jobs.put(pending.job)

@@ -767,6 +767,8 @@ class SoundscapeSource:
             request = self.request(artwork.id)
             image_path = Path(artwork.images[0])
             key = self.key(sound.generator, request, image_digest(image_path))
+            if not sent:  # a cool-down that crashes caused ends now: the night is when the model gets its try
+                self.worker.try_again_now("the nightly retry")
             library.pending[artwork.id] = self.submit(
                 sound.generator, request, artwork.id, key, image_path, None
             )

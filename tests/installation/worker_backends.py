@@ -64,3 +64,19 @@ class SlowModelStandIn(ToneGenerator):
 
     def __init__(self, delay_s: float = 0.5, **_art2mus_settings):
         super().__init__(delay_s=delay_s)
+
+
+class CrashingModelStandIn(ToneGenerator):
+    """The model as :class:`SlowModelStandIn`, but its process dies (a CUDA out-of-memory kill) on every job
+    while its ``model_dir`` holds a file ``crash``."""
+
+    name = "art2mus"
+
+    def __init__(self, model_dir: str = "", **_art2mus_settings):
+        super().__init__()
+        self.crash_marker = Path(model_dir) / "crash"
+
+    def generate(self, image: np.ndarray, request: GenerationRequest) -> Soundscape:
+        if self.crash_marker.exists():
+            os._exit(9)
+        return super().generate(image, request)
