@@ -225,6 +225,8 @@ def test_real_time_loop_survives_a_failing_frame_and_stops_on_the_event(tmp_path
         "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
         "recognition": {"index_dir": str(tmp_path / "index")},
         "idle": {"duration": 3},
+        # no panel: its default port (8080) may be another program's, e.g. a demo running beside the tests
+        "control_panel": {"enabled": False},
     }
     path = tmp_path / "exhibit.yaml"
     path.write_text(yaml.safe_dump(spec))
