@@ -281,6 +281,8 @@ def output_problem(path: Path, access: Callable[[Path, int], bool] | None = None
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {path}: {parent} is a file, not a folder"
     if access(parent, os.W_OK | os.X_OK):
         return None
     return f"cannot create {path}: {parent} is not writable by {_user()}{_where_to_write()}"

@@ -80,7 +80,10 @@ def test_missing_models_and_gpu_are_warnings_and_a_broken_camera_or_cache_a_fail
     assert checks["gpu"]["status"] == "warn" and "fall back" in checks["gpu"]["detail"]
     assert checks["camera"]["status"] == "fail" and "rtsp://127.0.0.1:9" in checks["camera"]["detail"]
     assert checks["camera"]["detail"].count("rtsp://") == 1, checks["camera"]["detail"]  # was named twice
-    assert checks["cache"]["status"] == "fail" and "not writable" in checks["cache"]["detail"]
+    # a cache folder that cannot be made (a file is in its way) is a problem of the exhibit's cache section
+    (problem,) = checks["exhibit"]["problems"]
+    assert f"cache.dir: cannot create {tmp_path}/not-a-folder/cache: {tmp_path}/not-a-folder is a file" in problem
+    assert checks["cache"]["status"] == "skip" and "cache section has problems" in checks["cache"]["detail"]
     assert checks["audio"]["status"] == "ok"
 
 
