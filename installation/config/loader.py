@@ -20,7 +20,7 @@ from pathlib import Path
 import pydantic
 from pydantic import BaseModel
 
-from art2mus.installation.config.checks import cross_check
+from art2mus.installation.config.checks import cross_check, cross_check_written
 from art2mus.installation.config.exhibit import ExhibitConfig
 from art2mus.installation.config.files import (
     check_file,
@@ -141,10 +141,16 @@ def _validate(
         ]
 
     source = SourceMap(root)
+    data = root.to_data()
     try:
-        config = ExhibitConfig.model_validate(root.to_data())
+        config = ExhibitConfig.model_validate(data)
     except pydantic.ValidationError as err:
-        problems = [_problem_for(source, error) for error in err.errors()]
+        errors = err.errors()
+        problems = [_problem_for(source, error) for error in errors]
+        # The cross-checks in the same pass, on what can be told from the rest of the file: a bad duration
+        # hid an unknown generator until it was mended.
+        bad = {data_loc(ExhibitConfig, error["loc"])[0] for error in errors}
+        problems += [_place(source, loc, message) for loc, message in cross_check_written(data, bad)]
         if check:
             # Report missing or unreadable files in the same pass, for the fields that were valid.
             bad = {p.field for p in problems}

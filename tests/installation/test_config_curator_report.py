@@ -1,0 +1,78 @@
+"""What a curator following exhibits/README.md found: cross-references in the same pass as field
+problems, suggestions for misspelt references, wording of times and overlaps, a single image path,
+time defaults as the docs write them."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from art2mus.installation.config import validate_exhibit
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> list[tuple[int | None, str, str]]:
+    _, problems = validate_exhibit(path, check_files=False)
+    return [(p.line, p.field, p.message) for p in problems]
+
+
+def test_an_unknown_generator_comes_in_the_same_pass_as_a_bad_duration(tmp_path: Path) -> None:
+    """`soundscape: {generator: procedual, duration: -5}` reported only the duration; the unknown generator
+    appeared once the duration was mended (the README promises every problem in one pass)."""
+    path = write(tmp_path / "exhibit.yaml", """
+        artworks:
+          - id: a1
+            images: [a.png]
+            soundscape: {generator: procedual, duration: -5}
+          - {id: a1, images: [b.png]}
+        idle: {generator: gpu, gain_db: 5}
+        schedule:
+          periods:
+            - {days: mon, open: "10:00", close: "18:00"}
+            - {days: mon, open: "12:00", close: "20:00", volume: 2}
+            - {days: mon, open: "11:00", close: "12:00"}
+    """)
+    found = problems_of(path)
+    fields = [field for _, field, _ in found]
+    assert fields == [
+        "artworks[0].soundscape.generator",
+        "artworks[0].soundscape.duration",
+        "artworks[1].id",
+        "idle.generator",
+        "idle.gain_db",
+        "schedule.periods[1].volume",
+        "schedule.periods[2]",
+    ]
+    assert found[0][:1] == (4,) and found[0][2].startswith("unknown generator 'procedual'")
+    assert "duplicate artwork id 'a1'" in found[2][2]
+    assert found[3][2].startswith("unknown generator 'gpu'")
+    # a period that is not valid on its own takes no part in the overlap check
+    assert "overlaps schedule.periods[0] on mon" in found[6][2]
+
+
+def test_no_reference_is_guessed_where_the_value_or_its_mapping_is_wrong(tmp_path: Path) -> None:
+    """A generator that is itself wrong, a default beside a misspelt key and an unreadable `generators`
+    section give no second problem."""
+    path = write(tmp_path / "exhibit.yaml", """
+        artworks:
+          - {id: a1, images: [a.png], soundscape: {generator: ""}}
+          - {id: a2, images: [a.png], soundscape: {generatr: gpu}}
+        idle: {generator: gpu}
+        generators:
+          gpu: {type: procedural, sample_rate: 1}
+    """)
+    assert [field for _, field, _ in problems_of(path)] == [
+        "artworks[0].soundscape.generator",
+        "artworks[1].soundscape.generatr",
+        "generators.gpu.sample_rate",
+    ]
+    unreadable = write(tmp_path / "unreadable.yaml", """
+        artworks:
+          - {id: a1, images: [a.png], soundscape: {generator: gpu, duration: -5}}
+        generators: [gpu]
+    """)
+    assert [field for _, field, _ in problems_of(unreadable)] == ["artworks[0].soundscape.duration", "generators"]
