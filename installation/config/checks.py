@@ -13,6 +13,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
+from art2mus.installation.config.base import did_you_mean
 from art2mus.installation.config.exhibit import (
     ArtworkConfig,
     ExhibitConfig,
@@ -163,11 +164,15 @@ def _known_generators(facts: _Facts) -> Iterator[Finding]:
     known = ", ".join(names) or "none"
     for loc, name in facts.references:
         if name not in names:
-            yield loc, f"unknown generator {name!r}; expected a key of `generators`: {known}"
+            yield loc, f"unknown generator {name!r}{did_you_mean(name, names)}; expected a key of `generators`: {known}"
     for owner, fallback in facts.fallbacks:
         if fallback == owner or fallback not in names:
-            others = ", ".join(n for n in names if n != owner) or "none"
-            yield ("generators", owner, "fallback"), f"must name another generator (one of: {others}), got {fallback!r}"
+            others = [n for n in names if n != owner]
+            yield (
+                ("generators", owner, "fallback"),
+                f"must name another generator (one of: {', '.join(others) or 'none'}), got {fallback!r}"
+                f"{did_you_mean(fallback, others)}",
+            )
 
 
 def _periods_do_not_overlap(facts: _Facts) -> Iterator[Finding]:

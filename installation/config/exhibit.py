@@ -28,6 +28,7 @@ from art2mus.installation.config.base import (
     SecretFilePath,
     StrictModel,
     UsablePath,
+    did_you_mean,
     seconds,
     unit,
 )
@@ -411,5 +412,7 @@ class ExhibitConfig(StrictModel):
         for artwork in self.artworks:
             if artwork.id == artwork_id:
                 return artwork
-        known = ", ".join(a.id for a in self.artworks) or "none"
-        raise KeyError(f"no artwork {artwork_id!r} in this exhibit; known ids: {known}")
+        ids = [a.id for a in self.artworks]
+        raise KeyError(
+            f"no artwork {artwork_id!r} in this exhibit{did_you_mean(artwork_id, ids)}; known ids: {', '.join(ids) or 'none'}"
+        )

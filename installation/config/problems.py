@@ -6,7 +6,6 @@ to fix the file from that line alone.
 
 from __future__ import annotations
 
-import difflib
 import os
 import types
 import typing
@@ -18,6 +17,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from art2mus.installation.config.base import did_you_mean
 from art2mus.installation.config.exhibit import ExhibitConfig
 
 Loc = tuple[Any, ...]
@@ -215,10 +215,7 @@ def _unknown_field_message(loc: Loc) -> str:
     name = loc[-1] if loc else "?"
     owner = _model_at(loc[:-1])
     allowed = sorted(owner.model_fields) if owner is not None else []
-    message = f"unknown field {name!r}"
-    close = difflib.get_close_matches(str(name), allowed, n=1)
-    if close:
-        message += f" (did you mean {close[0]!r}?)"
+    message = f"unknown field {name!r}{did_you_mean(name, allowed)}"
     if allowed:
         message += f"; expected one of: {', '.join(allowed)}"
     return message

@@ -7,7 +7,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from art2mus.installation.config import validate_exhibit
+import pytest
+
+from art2mus.installation.config import load_exhibit, validate_exhibit
 
 
 def write(path: Path, text: str) -> Path:
@@ -76,3 +78,21 @@ def test_no_reference_is_guessed_where_the_value_or_its_mapping_is_wrong(tmp_pat
         generators: [gpu]
     """)
     assert [field for _, field, _ in problems_of(unreadable)] == ["artworks[0].soundscape.duration", "generators"]
+
+
+def test_a_misspelt_generator_or_artwork_id_gets_a_suggestion(tmp_path: Path) -> None:
+    """Field names had `(did you mean ...?)`; a misspelt generator's key had none."""
+    path = write(tmp_path / "exhibit.yaml", """
+        artworks:
+          - {id: a1, images: [a.png], soundscape: {generator: procedual}}
+        generators:
+          procedural: {type: procedural}
+          gpu: {type: art2mus, fallback: procedurl}
+    """)
+    assert [message for _, _, message in problems_of(path)] == [
+        "unknown generator 'procedual' (did you mean 'procedural'?); expected a key of `generators`: gpu, procedural",
+        "must name another generator (one of: procedural), got 'procedurl' (did you mean 'procedural'?)",
+    ]
+    config = load_exhibit(write(tmp_path / "good.yaml", "artworks: [{id: sky-1, images: [a.png]}]\n"), check_files=False)
+    with pytest.raises(KeyError, match=r"no artwork 'sky1' in this exhibit \(did you mean 'sky-1'\?\); known ids: sky-1"):
+        config.artwork("sky1")
