@@ -172,8 +172,10 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 
 
-def _time_of_day(value: object) -> object:
-    """``"9:00"``, ``09:00`` or ``"18:30:00"`` -> a time; a YAML 1.1 reader's 540 for ``9:00`` is explained."""
+def _time_of_day(value: object, limits: str = "hours go to 23, minutes to 59") -> object:
+    """``"9:00"``, ``09:00`` or ``"18:30:00"`` -> a time; a YAML 1.1 reader's 540 for ``9:00`` is explained.
+
+    ``limits`` ends the message for a time out of range (a close may also be ``"24:00"``)."""
     if isinstance(value, dt.datetime):
         raise ValueError(f"must be a time of day like \"9:00\" or \"18:30\", got a date and time ({value})")
     if isinstance(value, dt.time):
@@ -189,7 +191,7 @@ def _time_of_day(value: object) -> object:
             raise ValueError(f"must be a time of day like \"9:00\" or \"18:30\" (24 h), got {value!r}")
         hour, minute, second = (int(part or 0) for part in match.groups())
         if hour > 23 or minute > 59 or second > 59:
-            raise ValueError(f"{value.strip()!r} is not a time of day: hours go to 23, minutes to 59")
+            raise ValueError(f"{value.strip()!r} is not a time of day: {limits}")
         return dt.time(hour, minute, second)
     return value
 
@@ -210,7 +212,7 @@ def _closing_time(value: object) -> object:
     :class:`OpeningPeriodConfig`: a close at or before the open is on the next day)."""
     if isinstance(value, str) and _END_OF_DAY.match(value):
         return dt.time(0, 0)
-    return _time_of_day(value)
+    return _time_of_day(value, 'hours go to 23, minutes to 59, or "24:00" for the end of the day')
 
 
 #: a period's close: a time of day or ``"24:00"`` (stored as 00:00, which the period reads as the next day's).

@@ -96,3 +96,20 @@ def test_a_misspelt_generator_or_artwork_id_gets_a_suggestion(tmp_path: Path) ->
     config = load_exhibit(write(tmp_path / "good.yaml", "artworks: [{id: sky-1, images: [a.png]}]\n"), check_files=False)
     with pytest.raises(KeyError, match=r"no artwork 'sky1' in this exhibit \(did you mean 'sky-1'\?\); known ids: sky-1"):
         config.artwork("sky1")
+
+
+def test_a_close_out_of_range_says_24_00_is_allowed(tmp_path: Path) -> None:
+    """`close: 25:00` said hours go to 23, though a close may be "24:00" (the end of the day)."""
+    path = write(tmp_path / "exhibit.yaml", """
+        artworks: [{id: a1, images: [a.png]}]
+        schedule:
+          periods: [{open: "25:00", close: "25:00"}]
+    """)
+    assert problems_of(path) == [
+        (3, "schedule.periods[0].open", "'25:00' is not a time of day: hours go to 23, minutes to 59"),
+        (
+            3,
+            "schedule.periods[0].close",
+            "'25:00' is not a time of day: hours go to 23, minutes to 59, or \"24:00\" for the end of the day",
+        ),
+    ]
