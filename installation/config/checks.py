@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from art2mus.installation.config.base import did_you_mean
 from art2mus.installation.config.exhibit import (
+    WEEKDAYS,
     ArtworkConfig,
     ExhibitConfig,
     IdleConfig,
@@ -182,7 +183,12 @@ def _periods_do_not_overlap(facts: _Facts) -> Iterator[Finding]:
     do not overlap."""
     for n, (i, a) in enumerate(facts.periods):
         for j, b in facts.periods[:n]:
-            days = [day for day in a.days if any(_meet(span, other) for span in _week_spans(a, [day]) for other in _week_spans(b))]
+            # a.days may name a day twice (`[thu-sat, thu]`): each once, Monday first
+            days = [
+                day
+                for day in WEEKDAYS
+                if day in a.days and any(_meet(span, other) for span in _week_spans(a, [day]) for other in _week_spans(b))
+            ]
             if days:
                 yield (
                     ("schedule", "periods", i),
@@ -195,7 +201,6 @@ _WEEK_S = 7 * 86400
 
 def _week_spans(period, days=None) -> list[tuple[int, int]]:
     """The period's ``[open, close)`` on each of ``days`` (default its own), in seconds from Monday 00:00."""
-    from art2mus.installation.config.exhibit import WEEKDAYS
 
     def seconds(t) -> int:
         return t.hour * 3600 + t.minute * 60 + t.second

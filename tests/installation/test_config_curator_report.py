@@ -113,3 +113,21 @@ def test_a_close_out_of_range_says_24_00_is_allowed(tmp_path: Path) -> None:
             "'25:00' is not a time of day: hours go to 23, minutes to 59, or \"24:00\" for the end of the day",
         ),
     ]
+
+
+def test_an_overlap_names_each_day_once_monday_first(tmp_path: Path) -> None:
+    """`overlaps schedule.periods[1] on thu, fri, sat, mon, thu, fri`: days written twice were repeated."""
+    path = write(tmp_path / "exhibit.yaml", """
+        artworks: [{id: a1, images: [a.png]}]
+        schedule:
+          periods:
+            - {days: mon-sun, open: "10:00", close: "12:00"}
+            - {days: [thu-sat, mon, thu, fri], open: "11:00", close: "13:00"}
+    """)
+    assert problems_of(path) == [
+        (
+            5,
+            "schedule.periods[1]",
+            "overlaps schedule.periods[0] on mon, thu, fri, sat: which volume applies would be ambiguous",
+        )
+    ]
