@@ -11,7 +11,9 @@ any, else from the name; artist and year only from metadata written for the artw
 per artwork, and every other section with its defaults as comments) or, when the file exists, adds only
 the photos that neither it nor the files it includes name yet: a new photo in an artwork's sub-folder
 goes to that artwork's ``images``. A photo the recognition index could not use (unreadable, too few
-keypoints, too large, or the same file as another artwork's photo) is skipped, not added. The YAML is
+keypoints, too large) or that ``art2mus validate`` would refuse as showing the same picture as another
+artwork's photo (the same file, or a re-encoded, resized or cropped copy: it would leave its artwork out
+of recognition) is skipped, not added. The YAML is
 edited round-trip (ruamel.yaml), so a curator's edits, comments and order survive every re-run; a file
 that does not parse is reported at its line and left as it is.
 """
@@ -57,6 +59,9 @@ MAX_XMP_BYTES = 1024 * 1024
 
 #: why a photo cannot be used, or None: see :func:`recognition_check`
 PhotoCheck = Callable[[Path], "str | None"]
+#: of photos given as (artwork key, path) in exhibit order, each that shows the same picture as an earlier
+#: photo of another artwork, with that photo: see :func:`same_picture_check`
+SamePictureCheck = Callable[[list[tuple[str, Path]]], dict[Path, Path]]
 
 
 @dataclass
@@ -312,9 +317,6 @@ def recognition_check(recognition: dict | None = None) -> PhotoCheck:
     exhibit's ``recognition:`` section (its defaults when there is none or it is not valid: ``validate``
     reports that). A photo with an error there (unreadable, too large, under ``MIN_KEYPOINTS``) cannot
     be used; a weak one (few keypoints, small) can, and is graded in ``init``'s quality table."""
-    import pydantic
-
-    from art2mus.installation.config.vision import RecognitionConfig
     from art2mus.installation.vision.index import FeatureSettings, ReferencePhoto
     from art2mus.installation.vision.photo_check import (
         ADVICE,
@@ -325,10 +327,7 @@ def recognition_check(recognition: dict | None = None) -> PhotoCheck:
         inspect_photo,
     )
 
-    try:
-        config = RecognitionConfig.model_validate(recognition or {})
-    except pydantic.ValidationError:
-        config = RecognitionConfig()
+    config = _recognition_config(recognition)
     settings = FeatureSettings.from_config(config)
     # one sentence per kind of error, without the photo's name, so that many can be counted in one line
     reasons = {
@@ -349,6 +348,42 @@ def recognition_check(recognition: dict | None = None) -> PhotoCheck:
         return None if error is None else reasons.get(error.kind, error.message)
 
     return why_unusable
+
+
+def _recognition_config(recognition: dict | None):
+    """The exhibit's ``recognition:`` section, or its defaults when there is none or it is not valid."""
+    import pydantic
+
+    from art2mus.installation.config.vision import RecognitionConfig
+
+    try:
+        return RecognitionConfig.model_validate(recognition or {})
+    except pydantic.ValidationError:
+        return RecognitionConfig()
+
+
+def same_picture_check(recognition: dict | None = None) -> SamePictureCheck:
+    """A :data:`SamePictureCheck` that is ``art2mus validate``'s ``duplicate`` error (identical files, or
+    most keypoints matching: a re-encoded or resized copy, a camera's crop of the same work), with the
+    exhibit's ``recognition:`` settings: a photo it names would leave its artwork out of recognition."""
+    from art2mus.installation.vision.index import FeatureSettings, ReferencePhoto
+    from art2mus.installation.vision.photo_check import check_references
+
+    config = _recognition_config(recognition)
+    settings = FeatureSettings.from_config(config)
+
+    def same_pictures(photos: list[tuple[str, Path]]) -> dict[Path, Path]:
+        refs = [ReferencePhoto(key, path=path) for key, path in photos]
+        check = check_references(
+            refs, settings, lookalike_inliers=config.accept_inliers, shortlist=config.shortlist
+        )
+        return {
+            f.path: f.other
+            for f in check.findings
+            if f.kind == "duplicate" and f.path is not None and f.other is not None
+        }
+
+    return same_pictures
 
 
 @dataclass
@@ -564,25 +599,45 @@ def _max_images() -> int:
     return min(limits, default=10**6)
 
 
+@dataclass
+class _Candidates:
+    """New photos of one artwork of the folder that passed the photo check: ``owner`` is the id of the
+    artwork they join (``entry``, its ``images``), or a key for a new artwork, and ``already`` its count
+    of photos."""
+
+    art: FoundArtwork
+    owner: str
+    photos: list[Path]
+    entry: Any = None
+    images: Any = None
+    already: int = 0
+
+
 def _usable_photos(
-    photos: list[Path],
-    owner: str,
-    already: int,
-    check: PhotoCheck,
+    candidates: _Candidates,
     same_files: _SameFiles,
+    same_pictures: dict[Path, Path],
+    accepted: dict[Path, str],
     skipped: list[SkippedFile],
 ) -> list[Path]:
-    """Those of ``photos`` (new ones of the artwork ``owner``, which has ``already`` photos) that ``check``
-    passes, that are not another artwork's file and that fit its limit; each other one goes to
-    ``skipped`` with why."""
+    """Those of ``candidates.photos`` that are not another artwork's file or picture and that fit its limit;
+    each other one goes to ``skipped`` with why. ``same_pictures``: what :data:`SamePictureCheck` found;
+    ``accepted``: the artwork of each photo in the exhibit so far (resolved for those already in it)."""
     most = _max_images()
     usable = []
-    for photo in photos:
-        why = check(photo)
-        same = same_files.other_owner(photo, owner) if why is None else None
+    for photo in candidates.photos:
+        why = None
+        same = same_files.other_owner(photo, candidates.owner)
+        other = same_pictures.get(photo)
         if same is not None:
             why = f"the same file as {display_path(same[0])} (artwork {same[1]!r})"
-        elif why is None and already + len(usable) >= most:
+        elif other is not None and accepted.get(other, candidates.owner) != candidates.owner:
+            why = (
+                f"shows the same picture as {display_path(other)} (artwork {accepted[other]!r}), which would "
+                "leave its artwork out of recognition: if it is another view of that work, add it to "
+                "that artwork's images"
+            )
+        elif candidates.already + len(usable) >= most:
             why = f"an artwork holds at most {most} photos"
         if why is not None:
             skipped.append(SkippedFile(photo, why))
@@ -591,7 +646,13 @@ def _usable_photos(
     return usable
 
 
-def init_exhibit(photos_dir: Path, output: Path, *, check_photo: PhotoCheck | None = None) -> InitResult:
+def init_exhibit(
+    photos_dir: Path,
+    output: Path,
+    *,
+    check_photo: PhotoCheck | None = None,
+    same_picture: SamePictureCheck | None = None,
+) -> InitResult:
     """Write ``output`` from the photos in ``photos_dir``, or add the photos it does not name yet.
 
     Args:
@@ -600,6 +661,8 @@ def init_exhibit(photos_dir: Path, output: Path, *, check_photo: PhotoCheck | No
             artworks and photos listed there count as present); one that cannot be parsed raises.
         check_photo: why a photo cannot be used, or None; default :func:`recognition_check` with the
             exhibit's recognition settings. A photo it refuses is skipped.
+        same_picture: which new photos show the same picture as another artwork's photo (in the exhibit
+            or added before them); default :func:`same_picture_check`. Such a photo is skipped.
 
     Raises:
         InitError: nothing was written: the exhibit cannot be read, or it would have no artwork.
@@ -630,6 +693,7 @@ def init_exhibit(photos_dir: Path, output: Path, *, check_photo: PhotoCheck | No
     same_files = _SameFiles()
     for photo, owner in listed.owner.items():
         same_files.add(photo, owner)
+    plans: list[_Candidates] = []
     for art in found:
         owners = [listed.owner[r] for r in map(_resolved, art.photos) if r in listed.owner]
         new = [p for p in art.photos if _resolved(p) not in listed.owner]
@@ -648,13 +712,32 @@ def init_exhibit(photos_dir: Path, output: Path, *, check_photo: PhotoCheck | No
         if entry is not None and not isinstance(images, list):
             result.skipped += [SkippedFile(p, f"artwork {owner!r} has no list of `images:`") for p in new]
             continue
-        already = len(images) if images is not None else 0
-        usable = _usable_photos(new, owner, already, check, same_files, result.skipped)
+        plan = _Candidates(art, owner, [], entry, images, len(images) if images is not None else 0)
+        for photo in new:
+            why = check(photo)
+            if why is None:
+                plan.photos.append(photo)
+            else:
+                result.skipped.append(SkippedFile(photo, why))
+        if plan.photos:
+            plans.append(plan)
+    # the new photos after those in the exhibit, in the order they are added: the order validate checks
+    in_order = list(listed.owner.items()) + [(p, plan.owner) for plan in plans for p in plan.photos]
+    several = len({owner for _, owner in in_order}) > 1
+    same_pictures = (
+        (same_picture or same_picture_check(listed.recognition))([(owner, path) for path, owner in in_order])
+        if plans and several
+        else {}
+    )
+    accepted = dict(listed.owner)
+    for plan in plans:
+        usable = _usable_photos(plan, same_files, same_pictures, accepted, result.skipped)
         if not usable:
             continue
-        if entry is not None:
+        owner, art = plan.owner, plan.art
+        if plan.entry is not None:
             for photo in usable:
-                _append_image(images, _relative(photo, base))
+                _append_image(plan.images, _relative(photo, base))
             result.extended[owner] = usable
         else:
             art.photos = usable
@@ -667,6 +750,7 @@ def init_exhibit(photos_dir: Path, output: Path, *, check_photo: PhotoCheck | No
             owner = art.id
         for photo in usable:
             same_files.add(photo, owner)
+            accepted[photo] = owner
     if not listed.files and not result.added:
         what = "nothing" if not result.skipped else f"only the {len(result.skipped)} skipped above"
         raise InitError(

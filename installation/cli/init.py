@@ -34,17 +34,19 @@ def command(photos_dir: Path, output: Path) -> None:
     Run it again after adding photos: only the new ones are added (a new photo in an artwork's
     sub-folder to that artwork), also counting the artworks of the files the exhibit includes, and every
     edit and comment in the file stays (an artwork deleted from the file comes back while its photo is
-    in the folder: remove both). A photo that cannot be used (unreadable, too few keypoints, the
-    same file as another artwork's) and whatever else the folder holds is skipped and listed with why.
-    Then each photo's recognition quality (keypoints) is printed, with what to fix, and the file is
-    validated. Exits 1, writing nothing, when the exhibit file cannot be read or no photo can be used;
-    exits 1 when the file has problems or an artwork in it cannot be recognised.
+    in the folder: remove both). A photo already in the file is never added again. A photo that cannot
+    be used (unreadable, too few keypoints, showing the same picture as another artwork's photo: the same
+    file, or a re-encoded, resized or cropped copy) and whatever else the folder holds is skipped and
+    listed with why. Then each photo's recognition quality (keypoints) is printed, with what to fix, and
+    the file is checked as `art2mus validate` checks it: "valid" is printed only when validate would
+    accept it. Exits 1, writing nothing, when the exhibit file cannot be read or no photo can be used;
+    exits 1 when validate would report problems (an artwork in it that cannot be recognised among them).
     """
     from art2mus.installation.cli.shared import writable_or_exit
     from art2mus.installation.config import validate_exhibit
     from art2mus.installation.config.problems import display_path
     from art2mus.installation.scaffold import InitError, init_exhibit
-    from art2mus.installation.vision.photo_check import check_exhibit_photos
+    from art2mus.installation.vision.photo_check import ERROR, check_exhibit_photos
 
     writable_or_exit(output, "-o/--output")
     try:
@@ -59,9 +61,9 @@ def command(photos_dir: Path, output: Path) -> None:
     echo_skipped(result.skipped)
     click.echo(summary_line(result))
     config, problems = validate_exhibit(output, photos_may_fail=True)
-    for problem in problems:
-        click.echo(str(problem), err=True)
     if config is None:
+        for problem in problems:
+            click.echo(str(problem), err=True)
         raise SystemExit(1)
     check = check_exhibit_photos(config)
     click.echo("recognition quality of each photo (keypoints: 400+ good, 150+ fair, 20+ weak):")
@@ -73,8 +75,19 @@ def command(photos_dir: Path, output: Path) -> None:
             f"{display_path(photo.path) if photo.path else ''}"
         )
     for finding in check.findings:
-        click.echo(f"{finding.severity}: {finding.message}", err=True)
-    if check.excluded or problems:
+        if finding.severity != ERROR:  # the errors are validate's problems, below
+            click.echo(f"{finding.severity}: {finding.message}", err=True)
+    # the verdict is `art2mus validate`'s on the written file (and so the unit's ExecStartPre's): the photo
+    # check above is remembered, so this costs no second pass over the photos
+    _, problems = validate_exhibit(output, check_photos=True)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(
+            f"{display_path(result.path)}: {plural(len(problems), 'problem')}, as `art2mus validate` reports "
+            "them: fix them there (a photo's problem: replace the photo, or remove it from its `images`)",
+            err=True,
+        )
         raise SystemExit(1)
     click.echo(
         f"{display_path(result.path)}: valid; next: art2mus walk {display_path(result.path)} -o walk.mp4"
