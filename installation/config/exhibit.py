@@ -68,6 +68,11 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def _one_or_more(value: object) -> object:
+    """A single path written where a list of paths goes (``images: photos/a.png``) is a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
 class SoundscapeConfig(StrictModel):
     """How an artwork's soundscape is made."""
 
@@ -89,9 +94,21 @@ class ArtworkConfig(StrictModel):
     artist: str = Field("Unknown", max_length=300, description="Artist.")
     year: int | None = Field(None, ge=-40000, le=2200, description="Year made (negative for BCE).")
     description: str = Field("", max_length=5000, description="Free text for the control panel.")
-    images: list[ImagePath] = Field(
-        ..., min_length=1, max_length=50, description="Required. Reference photos (several angles/lightings help recognition); the first is the "
-        "one its soundscape is made from, the control panel's thumbnail and the picture on `art2mus walk`'s wall."
+    images: Annotated[
+        list[ImagePath],
+        BeforeValidator(_one_or_more),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "format": "path"},
+                    {"type": "array", "items": {"type": "string", "format": "path"}, "minItems": 1, "maxItems": 50},
+                ]
+            }
+        ),
+    ] = Field(
+        ..., min_length=1, max_length=50, description="Required. Reference photos, a path or a list of paths (several "
+        "angles/lightings help recognition); the first is the one its soundscape is made from, the control panel's "
+        "thumbnail and the picture on `art2mus walk`'s wall."
     )
     audio: AudioPath | None = Field(None, description="A fixed audio file to play instead of a generated soundscape.")
     soundscape: SoundscapeConfig = Field(default_factory=SoundscapeConfig, description="How the soundscape is made.")
@@ -368,7 +385,7 @@ class ExhibitConfig(StrictModel):
     version: Literal[1] = Field(1, description="Format version of this file.")
     include: Annotated[
         list[str],
-        BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+        BeforeValidator(_one_or_more),
         WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
     ] = Field(
         default_factory=list,

@@ -38,7 +38,7 @@ from art2mus.installation.config.problems import (
     format_loc,
     sort_problems,
 )
-from art2mus.installation.config.source import SourceMap, SourceReader
+from art2mus.installation.config.source import Node, SourceMap, SourceReader
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ def _validate(
             Problem(top, root.line, root.col, "", "the exhibit must be a mapping of sections (key: value)")
         ]
 
+    _one_image_as_list(root)
     source = SourceMap(root)
     data = root.to_data()
     try:
@@ -178,6 +179,20 @@ def _validate(
         findings += _photo_findings(config, {loc for loc, _ in findings})
     problems = [_place(source, loc, message) for loc, message in findings]
     return (None if problems else config), problems
+
+
+def _one_image_as_list(root: Node) -> None:
+    """``images: photos/a.png`` as the list of one that the schema makes of it, at the path's own position,
+    so that a problem with the photo is placed at ``artworks[i].images[0]`` in the file it was written in
+    (and a relative path is resolved from there)."""
+    artworks = root.value.get("artworks")
+    for artwork in artworks.value if artworks is not None and isinstance(artworks.value, list) else []:
+        images = artwork.value.get("images") if isinstance(artwork.value, dict) else None
+        if images is not None and isinstance(images.value, str):
+            one = Node(images.value, images.file, images.line, images.col)
+            artwork.value["images"] = Node(
+                [one], images.file, images.line, images.col, images.key_line, images.key_col, images.size + 1
+            )
 
 
 def _photo_findings(config: ExhibitConfig, reported: set[Loc]) -> list[tuple[Loc, str]]:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from art2mus.installation.config import load_exhibit, validate_exhibit
+from art2mus.installation.config.exhibit import ArtworkConfig
 
 
 def write(path: Path, text: str) -> Path:
@@ -131,3 +134,26 @@ def test_an_overlap_names_each_day_once_monday_first(tmp_path: Path) -> None:
             "overlaps schedule.periods[0] on mon, thu, fri, sat: which volume applies would be ambiguous",
         )
     ]
+
+
+def test_images_may_be_a_single_path(tmp_path: Path) -> None:
+    """`images: photos/broken-glass.png` was refused (`must be a list`), though `include:` takes a path or a
+    list; a problem with that photo is placed at the path, in the file it was written in."""
+    (tmp_path / "rooms" / "photos").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "rooms" / "photos" / "glass.png"), np.full((48, 64, 3), 128, np.uint8))
+    write(tmp_path / "rooms" / "east.yaml", """
+        artworks:
+          - id: glass
+            images: photos/glass.png
+          - id: gone
+            images:   photos/gone.png
+    """)
+    path = write(tmp_path / "exhibit.yaml", "include: rooms/east.yaml\n")
+    config, problems = validate_exhibit(path)
+    assert config is None
+    assert [(p.file.name, p.line, p.col, p.field) for p in problems] == [("east.yaml", 5, 15, "artworks[1].images[0]")]
+    assert problems[0].message == f"file not found: {tmp_path / 'rooms' / 'photos' / 'gone.png'}"
+    (tmp_path / "rooms" / "photos" / "gone.png").write_bytes((tmp_path / "rooms" / "photos" / "glass.png").read_bytes())
+    config = load_exhibit(path)
+    assert config.artworks[0].images == [tmp_path / "rooms" / "photos" / "glass.png"]
+    assert ArtworkConfig(id="a1", images="a.png").images == [Path("a.png")]
