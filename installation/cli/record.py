@@ -25,8 +25,10 @@ from art2mus.installation.cli.shared import load_or_exit, writable_or_exit
 )
 def command(exhibit: Path, output: Path, duration: float) -> None:
     """Record EXHIBIT's camera (its `camera:` section: a device, a path, a stream or a video file) to a
-    video, at the camera's fps, so that `art2mus simulate EXHIBIT --video clip.mp4` can replay a real
-    visit with other settings. Stop the daemon first when it holds a local camera.
+    video, at the camera's fps (a video file's own, a live camera's `fps`), each camera frame once, so
+    that `art2mus simulate EXHIBIT --video clip.mp4` can replay a real visit with other settings. A frame
+    repeats only where a live camera falls a whole frame behind its fps (the clip keeps the room's pace).
+    Stop the daemon first when it holds a local camera.
     """
     from art2mus.installation.vision.recording import record_camera
     from art2mus.installation.vision.sources import camera_source_from_config
