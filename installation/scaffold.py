@@ -531,13 +531,19 @@ def _relative(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path, base)).as_posix()
 
 
-def _new_file_text(photos_dir: Path, output: Path) -> str:
-    schema = _relative(
-        Path(__file__).resolve().parent.parent / "exhibits" / "exhibit.schema.json", output.parent
-    )
-    schema = schema if (output.parent / schema).exists() else SCHEMA_URL
+def schema_reference() -> str:
+    """What the ``# yaml-language-server: $schema=`` line names: the installed schema as a ``file://`` URI,
+    or :data:`SCHEMA_URL` when this install has none. A URI and not a path relative to the exhibit, so that
+    the file can be copied (to ``/etc/art2mus/exhibit.yaml``, as the README's service install does) and
+    editors still find it; and not a bare absolute path, which yaml-language-server reads up to the first
+    space (a URI has none: ``%20``), resolving only one without a ``file:`` or ``http`` start."""
+    schema = Path(__file__).resolve().parent.parent / "exhibits" / "exhibit.schema.json"
+    return schema.as_uri() if schema.is_file() else SCHEMA_URL
+
+
+def _new_file_text(photos_dir: Path) -> str:
     return (
-        f"# yaml-language-server: $schema={schema}\n"
+        f"# yaml-language-server: $schema={schema_reference()}\n"
         f"#\n# Made by `art2mus init {photos_dir.name}`: one artwork per photo (or per folder of photos).\n"
         "# Run `art2mus init` again after adding photos: new ones are added, nothing here is overwritten.\n"
         "version: 1\n\ncollection:\n"
@@ -674,10 +680,10 @@ def init_exhibit(
     created = not output.exists()
     listed = _Listed() if created else _read_listed(output)
     rt = _round_trip()
-    text = _new_file_text(photos_dir, output) if created else output.read_text(encoding="utf-8")
+    text = _new_file_text(photos_dir) if created else output.read_text(encoding="utf-8")
     data = _load_round_trip(rt, text, output)
     if data is None:  # a file of comments only: they stay, above a new exhibit
-        text = text.rstrip("\n") + "\n\n" + _new_file_text(photos_dir, output)
+        text = text.rstrip("\n") + "\n\n" + _new_file_text(photos_dir)
         data = _load_round_trip(rt, text, output)
     if not isinstance(data, CommentedMap):  # _read_listed refuses these first; kept for safety
         raise InitError([f"{display_path(output)}: expected an exhibit (a mapping of sections)"])
