@@ -105,8 +105,9 @@ class ArtworkConfig(StrictModel):
                 ]
             }
         ),
+        Field(min_length=1, max_length=50),  # last: its limit is what `art2mus init` reads as the most photos
     ] = Field(
-        ..., min_length=1, max_length=50, description="Required. Reference photos, a path or a list of paths (several "
+        ..., description="Required. Reference photos, a path or a list of paths (several "
         "angles/lightings help recognition); the first is the one its soundscape is made from, the control panel's "
         "thumbnail and the picture on `art2mus walk`'s wall."
     )
