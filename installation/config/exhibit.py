@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BeforeValidator,
     Field,
+    PlainSerializer,
     PrivateAttr,
     SecretStr,
     WithJsonSchema,
@@ -214,13 +215,29 @@ def _time_of_day(value: object, limits: str = "hours go to 23, minutes to 59") -
     return value
 
 
+def written_time(value: dt.time) -> str:
+    """A time as the docs write it: ``3:00``, ``18:30`` (``18:30:15`` with seconds), for the JSON Schema's
+    defaults and what ``art2mus init`` writes (pydantic's own is ``03:00:00``)."""
+    return f"{value.hour}:{value.minute:02d}" + (f":{value.second:02d}" if value.second else "")
+
+
+def _written_closing_time(value: dt.time) -> str:
+    """A close as the docs write it: its 00:00 is the end of the day, ``24:00``."""
+    return "24:00" if value == dt.time(0, 0) else written_time(value)
+
+
 _TIME_JSON_SCHEMA: dict[str, Any] = {
     "type": "string",
     "pattern": r"^\s*([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?\s*$",
     "examples": ["9:00", "18:30"],
 }
 #: a time of day, 24 h: ``9:00``, ``"09:00"`` or ``"18:30:00"``.
-TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day), WithJsonSchema(_TIME_JSON_SCHEMA)]
+TimeOfDay = Annotated[
+    dt.time,
+    BeforeValidator(_time_of_day),
+    PlainSerializer(written_time, return_type=str, when_used="json"),
+    WithJsonSchema(_TIME_JSON_SCHEMA),
+]
 
 _END_OF_DAY = re.compile(r"^\s*24:00(?::00)?\s*$")
 
@@ -237,6 +254,7 @@ def _closing_time(value: object) -> object:
 ClosingTime = Annotated[
     dt.time,
     BeforeValidator(_closing_time),
+    PlainSerializer(_written_closing_time, return_type=str, when_used="json"),
     WithJsonSchema(
         {
             "type": "string",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from typing import Any
 
-from art2mus.installation.config.exhibit import WEEKDAYS, ExhibitConfig
+from pydantic.json_schema import GenerateJsonSchema
+
+from art2mus.installation.config.exhibit import WEEKDAYS, ExhibitConfig, written_time
 
 
 def _shown(path: os.PathLike[str] | str) -> str:
@@ -98,9 +101,17 @@ def summary_rows(config: ExhibitConfig) -> list[tuple[str, str]]:
     ]
 
 
+class _CuratorJsonSchema(GenerateJsonSchema):
+    """Defaults written as the docs write them: a time is ``3:00``, not pydantic's ``03:00:00`` (a field's own
+    serializer is applied to its default only in a serialization schema)."""
+
+    def encode_default(self, dft: Any) -> Any:
+        return written_time(dft) if isinstance(dft, dt.time) else super().encode_default(dft)
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the exhibit file, for editor completion (yaml-language-server and others)."""
-    schema = ExhibitConfig.model_json_schema(mode="validation")
+    schema = ExhibitConfig.model_json_schema(mode="validation", schema_generator=_CuratorJsonSchema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "art2mus exhibit"
     # x-... keys hold anchors (installation.config.source.EXTENSION_PREFIX), whatever their content

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from art2mus.installation.config import load_exhibit, validate_exhibit
-from art2mus.installation.config.exhibit import ArtworkConfig
+from art2mus.installation.config.exhibit import ArtworkConfig, ExhibitConfig, OpeningPeriodConfig
+from art2mus.installation.config.summary import json_schema
 
 
 def write(path: Path, text: str) -> Path:
@@ -157,3 +158,17 @@ def test_images_may_be_a_single_path(tmp_path: Path) -> None:
     config = load_exhibit(path)
     assert config.artworks[0].images == [tmp_path / "rooms" / "photos" / "glass.png"]
     assert ArtworkConfig(id="a1", images="a.png").images == [Path("a.png")]
+
+
+def test_time_defaults_read_as_the_docs_write_them() -> None:
+    """`validate --schema` and the commented defaults of `art2mus init` showed 03:00:00, 10:00:00, 18:00:00
+    where the docs write 3:00 and 9:00."""
+    schema = json_schema()
+    period = schema["$defs"]["OpeningPeriodConfig"]["properties"]
+    assert (period["open"]["default"], period["close"]["default"]) == ("10:00", "18:00")
+    assert schema["$defs"]["ScheduleConfig"]["properties"]["prerender_at"]["default"] == "3:00"
+    # what `art2mus init` writes as commented defaults is this dump
+    assert ExhibitConfig().model_dump(mode="json")["schedule"]["prerender_at"] == "3:00"
+    late = OpeningPeriodConfig(open="20:00:30", close="24:00").model_dump(mode="json")
+    assert (late["open"], late["close"]) == ("20:00:30", "24:00")
+    assert OpeningPeriodConfig.model_validate(late) == OpeningPeriodConfig(open="20:00:30", close="24:00")
