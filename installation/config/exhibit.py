@@ -226,6 +226,12 @@ def _written_closing_time(value: dt.time) -> str:
     return "24:00" if value == dt.time(0, 0) else written_time(value)
 
 
+#: ends the description of every time field: exhibits/README.md sends the curator to the schema for it
+_YAML_1_1_TIMES = (
+    " Quoted or not: art2mus reads YAML 1.2; a tool that reads YAML 1.1 turns an unquoted 9:00 into the number "
+    '540 (base 60: 9 × 60 + 0), so quote times ("9:00") for such a tool.'
+)
+
 _TIME_JSON_SCHEMA: dict[str, Any] = {
     "type": "string",
     "pattern": r"^\s*([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?\s*$",
@@ -299,12 +305,12 @@ class OpeningPeriodConfig(StrictModel):
         min_length=1,
         description="Weekdays, e.g. [mon, tue], tue-sun or [mon, thu-sat] (full names work too).",
     )
-    open: TimeOfDay = Field(dt.time(10, 0), description="Opening time, 24 h: 9:00, 10:00 or \"09:30\".")
+    open: TimeOfDay = Field(dt.time(10, 0), description="Opening time, 24 h: 9:00, 10:00 or \"09:30\"." + _YAML_1_1_TIMES)
     close: ClosingTime = Field(
         dt.time(18, 0),
         description="Closing time, 24 h: 18:00; 24:00 is the end of the day, and a time before the opening is on "
         "the next day (open 20:00, close 02:00 plays until 02:00 the morning after: the period belongs to the day it "
-        "opens, its weekday and its closed date).",
+        "opens, its weekday and its closed date)." + _YAML_1_1_TIMES,
     )
     volume: float = Field(
         1.0,
@@ -338,7 +344,7 @@ class ScheduleConfig(StrictModel):
     )
     ramp_seconds: float = seconds(20.0, "Volume ramp at opening, closing and between periods.", ge=0, le=600)
     prerender_at: TimeOfDay | None = Field(
-        dt.time(3, 0), description="Nightly pre-render of missing soundscapes, e.g. 3:00 (null: never)."
+        dt.time(3, 0), description="Nightly pre-render of missing soundscapes, e.g. 3:00 (null: never)." + _YAML_1_1_TIMES
     )
 
 

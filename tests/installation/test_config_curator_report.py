@@ -172,3 +172,14 @@ def test_time_defaults_read_as_the_docs_write_them() -> None:
     late = OpeningPeriodConfig(open="20:00:30", close="24:00").model_dump(mode="json")
     assert (late["open"], late["close"]) == ("20:00:30", "24:00")
     assert OpeningPeriodConfig.model_validate(late) == OpeningPeriodConfig(open="20:00:30", close="24:00")
+
+
+def test_the_schema_explains_what_yaml_1_1_makes_of_an_unquoted_time() -> None:
+    """exhibits/README.md says the schema explains the 540 an unquoted 9:00 becomes under YAML 1.1: it said
+    nothing of it."""
+    defs = json_schema()["$defs"]
+    for section, name in (("OpeningPeriodConfig", "open"), ("OpeningPeriodConfig", "close"), ("ScheduleConfig", "prerender_at")):
+        description = defs[section]["properties"][name]["description"]
+        assert "YAML 1.1 turns an unquoted 9:00 into the number 540" in description, name
+    readme = Path(__file__).resolve().parents[2] / "exhibits" / "README.md"
+    assert "which the schema explains" in readme.read_text(encoding="utf-8")
