@@ -9,6 +9,7 @@ leaves no stale lock to clean up; the file itself stays (removing it could race 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -38,8 +39,9 @@ class InstanceLock:
         self._tried = False  # acquire() ran: a folder it found unusable is not tried (and logged) again
 
     def acquire(self) -> bool:
-        """Take the lock; True when held, False when the folder is unusable (logged: the room still
-        plays, unguarded). Raises :class:`AlreadyRunning` when another process holds it."""
+        """Take the lock; True when held (a full disk that takes no process id included: logged), False
+        when the folder is unusable (logged: the room still plays, unguarded). Raises
+        :class:`AlreadyRunning` when another process holds it."""
         self._tried = True
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,11 +57,33 @@ class InstanceLock:
             held = os.pread(fd, 4096, 0).decode(errors="replace").splitlines()
             os.close(fd)
             raise AlreadyRunning(self._refusal(held)) from None
-        os.ftruncate(fd, 0)
-        what = " ".join(self.what.splitlines())
-        os.pwrite(fd, f"{os.getpid()}\n{what}\n".encode(), 0)
+        except OSError as exc:  # a filesystem without flock (ENOLCK): as unusable as one without the file
+            os.close(fd)
+            logger.warning("cannot lock %s (%s); not guarding against a second daemon", self.path, exc)
+            return False
         self._fd = fd
+        self._write_holder(fd)
         return True
+
+    def _write_holder(self, fd: int) -> None:
+        """Write ``PID\nEXHIBIT\n`` into the held lock file. The flock is the guard, the line only names this
+        daemon in another's refusal: a full disk (the cache filled by renders, a small tmpfs) refused the
+        start with a traceback, and under ``Restart=always`` a silent room restarting in a loop."""
+        what = " ".join(self.what.splitlines())
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n{what}\n".encode(), 0)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a part of the line would name a wrong pid
+                os.ftruncate(fd, 0)
+            reason = exc.strerror or str(exc)
+            logger.warning(
+                "cannot write this daemon's process id into %s (%s: %s); a second daemon is still refused, "
+                "but its message cannot name this one",
+                self.path,
+                self.path.parent,
+                reason[:1].lower() + reason[1:],
+            )
 
     def _refusal(self, held: list[str]) -> str:
         """The sentence for a lock held by the daemon whose lock file reads ``held`` (its lines)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -114,3 +115,39 @@ def test_an_unusable_folder_is_logged_once_when_acquired_before_the_with(tmp_pat
     with lock:  # used again after its release: tried again
         pass
     assert sum("cannot create the lock file" in r.getMessage() for r in caplog.records) == 2
+
+
+def _disk_full(*_args):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("call", ["pwrite", "ftruncate"])
+def test_a_full_disk_still_starts_and_still_refuses_a_second_daemon(tmp_path, caplog, monkeypatch, call):
+    """A filled cache folder (a 9 MB tmpfs): the pid line raised ENOSPC out of acquire, and ``art2mus run``
+    ended in a traceback (a restart loop under Restart=always, in a silent room). The flock is the guard."""
+    caplog.set_level(logging.WARNING, logger="art2mus.installation.instance_lock")
+    lock = InstanceLock(tmp_path, "exhibit.yaml")
+    with monkeypatch.context() as full:
+        full.setattr(f"art2mus.installation.instance_lock.os.{call}", _disk_full)
+        assert lock.acquire() is True
+    try:
+        assert f"{lock.path} ({tmp_path}: no space left on device)" in caplog.text
+        with pytest.raises(AlreadyRunning, match=r"\(pid unknown\) is already running with the cache folder"):
+            InstanceLock(tmp_path, "exhibit.yaml").acquire()
+    finally:
+        lock.release()
+
+
+def test_run_starts_on_a_full_cache_disk(tmp_path, repo_root, monkeypatch):
+    """``art2mus run`` gets past the lock on a full disk and goes on to play the exhibit."""
+    spec = small_exhibit_spec(tmp_path, repo_root, {"amber-fields": None})
+    (tmp_path / "exhibit.yaml").write_text(yaml.safe_dump(spec))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("art2mus.installation.instance_lock.os.pwrite", _disk_full)
+    reached = []
+    monkeypatch.setattr(
+        "art2mus.installation.cli.run.run_gallery", lambda *args, **kwargs: reached.append(True)
+    )
+    result = CliRunner().invoke(main, ["run", "exhibit.yaml"])
+    assert result.exit_code == 0, result.output
+    assert reached
