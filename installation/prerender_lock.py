@@ -24,7 +24,8 @@ class CacheInUse(RuntimeError):
 class PrerenderLock:
     """``with PrerenderLock(cache_dir, exhibit):`` holds ``cache_dir/prerender.lock`` for the block.
 
-    Raises :class:`CacheInUse` when another process holds it, ``OSError`` when the folder cannot be made.
+    Raises :class:`CacheInUse` when another process holds it, ``OSError`` when the folder cannot be made or
+    the file not written (a full disk), the lock then released.
 
     Args:
         cache_dir: the exhibit's soundscape cache folder (created if missing).
@@ -52,9 +53,12 @@ class PrerenderLock:
             holder = held.read(4096).splitlines()
             held.close()
             raise CacheInUse(self._refusal(holder)) from None
-        held.truncate(0)
-        held.write(f"{os.getpid()}\n{self.exhibit}\n")
-        held.flush()
+        try:  # unbuffered: a line the disk refused made close() fail too, and the file stayed open, locked
+            os.ftruncate(held.fileno(), 0)
+            os.pwrite(held.fileno(), f"{os.getpid()}\n{self.exhibit}\n".encode(), 0)
+        except OSError:  # a full cache disk: nothing rendered could be stored either, so no prerender
+            held.close()
+            raise
         self._file = held
 
     def _refusal(self, holder: list[str]) -> str:

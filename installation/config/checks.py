@@ -78,9 +78,11 @@ def _model_facts(config: ExhibitConfig) -> _Facts:
     for i, artwork in enumerate(config.artworks):
         if artwork.audio is None:
             facts.references.append((("artworks", i, "soundscape", "generator"), artwork.soundscape.generator))
-    if config.idle.source in _GENERATED_IDLE:
+    # a generator written under a feature that is off is still checked (it would fail the day it is turned on);
+    # the default one is not, as an exhibit without a `procedural` generator need not mention the feature
+    if config.idle.source in _GENERATED_IDLE or "generator" in config.idle.model_fields_set:
         facts.references.append((("idle", "generator"), config.idle.generator))
-    if config.unseen.enabled:
+    if config.unseen.enabled or "generator" in config.unseen.model_fields_set:
         facts.references.append((("unseen", "generator"), config.unseen.generator))
     for name, generator in config.generators.items():
         if isinstance(generator, Art2MusGeneratorConfig):
@@ -116,16 +118,14 @@ def _written_facts(data: dict[str, Any], bad: frozenset[Loc]) -> _Facts:
                 generator = text(artwork.get("soundscape", {}), (*loc, "generator"), SoundscapeConfig)
                 if generator is not None and loc not in bad:
                     facts.references.append(((*loc, "generator"), generator))
-    idle = data.get("idle", {})
-    if text(idle, ("idle", "source"), IdleConfig) in _GENERATED_IDLE:
-        generator = text(idle, ("idle", "generator"), IdleConfig)
-        if generator is not None:
-            facts.references.append((("idle", "generator"), generator))
-    unseen = data.get("unseen", {})
-    if isinstance(unseen, dict) and unseen.get("enabled") is True:
-        generator = text(unseen, ("unseen", "generator"), UnseenConfig)
-        if generator is not None:
-            facts.references.append((("unseen", "generator"), generator))
+    idle, unseen = data.get("idle", {}), data.get("unseen", {})
+    for section, loc, on, model in (
+        (idle, ("idle", "generator"), text(idle, ("idle", "source"), IdleConfig) in _GENERATED_IDLE, IdleConfig),
+        (unseen, ("unseen", "generator"), isinstance(unseen, dict) and unseen.get("enabled") is True, UnseenConfig),
+    ):
+        generator = text(section, loc, model)
+        if generator is not None and (on or "generator" in section):
+            facts.references.append((loc, generator))
     generators = data.get("generators", ExhibitConfig.model_fields["generators"].get_default(call_default_factory=True))
     if isinstance(generators, dict) and ("generators",) not in bad:
         facts.generators = [name for name in generators if isinstance(name, str)]

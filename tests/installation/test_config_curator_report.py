@@ -183,3 +183,30 @@ def test_the_schema_explains_what_yaml_1_1_makes_of_an_unquoted_time() -> None:
         assert "YAML 1.1 turns an unquoted 9:00 into the number 540" in description, name
     readme = Path(__file__).resolve().parents[2] / "exhibits" / "README.md"
     assert "which the schema explains" in readme.read_text(encoding="utf-8")
+
+
+def test_an_unknown_generator_is_a_problem_while_its_feature_is_off(tmp_path: Path) -> None:
+    """`unseen: {generator: nope}` validated while unseen pictures were off, and failed the day they were
+    turned on; the default generator of a feature that is off is not checked (`procedural` need not exist)."""
+    path = write(tmp_path / "exhibit.yaml", """
+        artworks: [{id: a1, images: [a.png]}]
+        unseen: {generator: nope}
+        idle: {source: silence, generator: procedurl}
+    """)
+    assert problems_of(path) == [
+        (2, "unseen.generator", "unknown generator 'nope'; expected a key of `generators`: procedural"),
+        (
+            3,
+            "idle.generator",
+            "unknown generator 'procedurl' (did you mean 'procedural'?); expected a key of `generators`: procedural",
+        ),
+    ]
+    # the same in a file the schema rejects
+    write(tmp_path / "exhibit.yaml", path.read_text(encoding="utf-8") + "audio: {channels: 3}\n")
+    assert [field for _, field, _ in problems_of(path)] == ["unseen.generator", "idle.generator", "audio.channels"]
+    quiet = write(tmp_path / "quiet.yaml", """
+        artworks: [{id: a1, images: [a.png], soundscape: {generator: quiet}}]
+        idle: {source: silence}
+        generators: {quiet: {type: procedural}}
+    """)
+    assert problems_of(quiet) == []
