@@ -53,7 +53,7 @@ class PrerenderLock:
             holder = held.read(4096).splitlines()
             held.close()
             raise CacheInUse(self._refusal(holder)) from None
-        try:  # unbuffered: a line the disk refused made close() fail too, and the file stayed open, locked
+        try:  # unbuffered: a line the disk refuses is not left in a buffer that close() would write again
             os.ftruncate(held.fileno(), 0)
             os.pwrite(held.fileno(), f"{os.getpid()}\n{self.exhibit}\n".encode(), 0)
         except OSError:  # a full cache disk: nothing rendered could be stored either, so no prerender
