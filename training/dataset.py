@@ -91,8 +91,8 @@ class Pair:
         return self.origin or f"pair {self.id!r}"
 
 
-def _check(pairs: list[Pair], where: Callable[[int], str]) -> list[Pair]:
-    problems = []
+def _check(pairs: list[Pair], where: Callable[[int], str], problems: list[str] | None = None) -> list[Pair]:
+    problems = list(problems or [])
     seen: dict[str, int] = {}
     for k, pair in enumerate(pairs):
         for kind, path in (("image", pair.image), ("audio", pair.audio)):
@@ -106,6 +106,30 @@ def _check(pairs: list[Pair], where: Callable[[int], str]) -> list[Pair]:
     if not pairs:
         raise PairsError(f"{where(-1)}: no pairs")
     return pairs
+
+
+def _row_problem(row: Any, fields: int | None = None) -> str | None:
+    """What is wrong with one manifest row (a CSV row read against a header of ``fields`` columns, or a
+    JSON object), or None: every problem is reported with its line, none read as a path."""
+    if not isinstance(row, dict):
+        return "expected a JSON object with image and audio"
+    if fields is not None:
+        if None in row:  # DictReader keeps the fields beyond the header under the key None
+            return f"row has {fields + len(row[None])} fields, the header names {fields}"
+        given = sum(value is not None for value in row.values())
+        if given < fields:
+            return f"row has {given} field{'s' if given != 1 else ''}, expected {fields} ({', '.join(row)})"
+    for column in ("image", "audio"):
+        value = row.get(column)
+        if value is None or not str(value).strip():
+            return f"the {column} field is empty" if column in row else f"no {column} field"
+    score = row.get("score")
+    if score is not None and str(score).strip():
+        try:
+            float(score)
+        except (TypeError, ValueError):
+            return f"score {score!r} is not a number"
+    return None
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
@@ -136,6 +160,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
         return _check(pairs, lambda k: f"{path} artworks[{pairs[k].id if k >= 0 else ''}]")
     pairs: list[Pair] = []
     lines: list[int] = []
+    problems: list[str] = []
     if suffix == ".csv":
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -145,8 +170,13 @@ def read_pairs(path: str | Path) -> list[Pair]:
                     f"{path}:1: the header needs the columns image and audio (missing: "
                     f"{', '.join(sorted(missing))})"
                 )
+            fields = len(reader.fieldnames or [])
             for row in reader:
                 line = reader.line_num
+                problem = _row_problem(row, fields)
+                if problem:
+                    problems.append(f"{path}:{line}: {problem}")
+                    continue
                 pairs.append(
                     Pair(row.get("id") or Path(row["image"]).stem, base / row["image"], base / row["audio"])
                 )
@@ -157,6 +187,10 @@ def read_pairs(path: str | Path) -> list[Pair]:
                 continue
             try:
                 item = json.loads(text)
+                problem = _row_problem(item)
+                if problem:
+                    problems.append(f"{path}:{line}: {problem}")
+                    continue
                 pairs.append(
                     Pair(
                         str(item.get("id") or Path(item["image"]).stem),
@@ -174,7 +208,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
             f"{path}: unknown manifest type {suffix!r} (expected .csv, .jsonl or an exhibit .yaml)"
         )
     pairs = [replace(pair, origin=f"{path}:{line}") for pair, line in zip(pairs, lines, strict=True)]
-    return _check(pairs, lambda k: f"{path}:{lines[k]}" if k >= 0 else str(path))
+    return _check(pairs, lambda k: f"{path}:{lines[k]}" if k >= 0 else str(path), problems)
 
 
 @dataclass
