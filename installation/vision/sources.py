@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import logging
 import math
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -353,6 +354,25 @@ class _VideoFileStream(FrameStream):
         self._cap.release()
 
 
+def _not_a_video_file(path: Path) -> str:
+    """Why ``path``, which is no regular file, cannot be played: a video replaced by a FIFO, a folder or a
+    device was reported as "video file not found", which sends a technician looking for a missing file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"{path}: video file not found"
+    except OSError as exc:  # a folder on the way it may not enter, a loop of links
+        return f"{path}: cannot look at the video file ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a video file"
+    if stat.S_ISFIFO(mode):
+        return f"{path} is a FIFO/named pipe, not a video file"
+    if stat.S_ISCHR(mode):  # /dev/video0 under type: video
+        return f"{path} is a device, not a video file (a camera by its device path is type: path)"
+    what = "a socket" if stat.S_ISSOCK(mode) else "a block device" if stat.S_ISBLK(mode) else "not a file"
+    return f"{path} is {what}, not a video file"
+
+
 class VideoFileSource(CameraSource):
     """A video file standing in for a camera.
 
@@ -398,7 +418,7 @@ class VideoFileSource(CameraSource):
 
     def open(self) -> FrameStream:
         if not self.path.is_file():
-            raise CameraError(f"{self.path}: video file not found")
+            raise CameraError(_not_a_video_file(self.path))
         cap = open_video(self.path)
         if not cap.isOpened():
             cap.release()
