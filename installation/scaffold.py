@@ -464,7 +464,9 @@ def _read_listed(output: Path) -> _Listed:
         art_id = str(art.value["id"].value)
         listed.files.setdefault(art_id, art.file)
         images = art.value.get("images")
-        for image in images.value if images is not None and isinstance(images.value, list) else []:
+        # a list of paths, or one path (`images: photos/a.png`)
+        named = [] if images is None else images.value if isinstance(images.value, list) else [images]
+        for image in named:
             if isinstance(image.value, str) and image.value.strip():
                 written = Path(image.value).expanduser()
                 # relative to the file it is written in, as the config loader resolves it

@@ -210,3 +210,21 @@ def test_an_unknown_generator_is_a_problem_while_its_feature_is_off(tmp_path: Pa
         generators: {quiet: {type: procedural}}
     """)
     assert problems_of(quiet) == []
+
+
+def test_init_counts_a_photo_named_by_a_single_path_as_present(tmp_path: Path) -> None:
+    """With `images: photos/glass.png` valid, `art2mus init` run again added that photo back as a new artwork
+    (`glass-2`, the same file as `glass`): it read only lists of images."""
+    from art2mus.installation.scaffold import init_exhibit
+
+    (tmp_path / "photos").mkdir()
+    cv2.imwrite(str(tmp_path / "photos" / "glass.png"), np.random.default_rng(1).integers(0, 255, (480, 640, 3), np.uint8))
+    path = write(tmp_path / "exhibit.yaml", """
+        artworks:
+          - id: glass
+            images: photos/glass.png
+    """)
+    before = path.read_text(encoding="utf-8")
+    result = init_exhibit(tmp_path / "photos", path)
+    assert (result.added, result.kept) == ([], ["glass"])
+    assert path.read_text(encoding="utf-8") == before
