@@ -25,6 +25,13 @@ supervisor thread in the daemon collects results and watches the process:
   that crashes caused: :meth:`GenerationWorker.try_again_now` starts a process at once, on probation (it
   dying within ``restart_window_s`` gives up again at once, for twice as long);
 * a job that runs longer than ``job_timeout_s`` gets its worker killed and counts as such a death;
+* so does a worker that takes no job for ``start_timeout_s`` while one waits for it (frozen between jobs:
+  a driver hang after its last job, ``kill -STOP``): the job's timeout counts only from its "started",
+  and ``is_alive()`` holds for a stopped process, so a reload's job waited forever behind the bridges. A
+  model's first load comes after "started" and counts toward the job's timeout, never this one; the wait
+  counts from the job's submission, the worker's start or its last finished job, whichever is later, and
+  the status shows it (``oldest_queued_s``, ``stalled``) before the kill (SIGKILL: SIGTERM does not
+  reach a stopped process);
 * :meth:`GenerationWorker.stop` asks the worker to finish its job and exit; a job still running after a
   short grace is cut short (terminate, then kill).
 
@@ -283,6 +290,7 @@ class _Pending:
     job: GenerationJob
     attempts: int = 0  # times a worker died on it
     started_at: float | None = None
+    queued_at: float = 0.0  # clock time of its submission
 
 
 @dataclass
@@ -304,6 +312,11 @@ class WorkerStatus:
     #: generator name -> why it cannot load (a damaged or missing model, an aligner that cannot load), from
     #: its last batch: its soundscapes keep their fallback until a job of it succeeds
     cannot_load: dict[str, str] = field(default_factory=dict)
+    #: seconds the next job has waited for the process to take it: since its submission, the process's start
+    #: or its last finished job, whichever is later; 0 while a job runs or none waits
+    oldest_queued_s: float = 0.0
+    #: a sentence while that wait is long (the process may be frozen: it is killed at ``start_timeout_s``)
+    stalled: str | None = None
 
 
 class GenerationWorker:
@@ -314,6 +327,8 @@ class GenerationWorker:
         backends: the generator table (default: the registry's); must be picklable (targets are strings).
         on_result: called on the supervisor thread with every :class:`GenerationResult`.
         job_timeout_s: longest a single job may run before its worker is killed.
+        start_timeout_s: longest a job may wait for an idle worker to take it before the worker is killed
+            (frozen between jobs); its start's imports count, a model's load does not (that is the job's).
         max_restarts, restart_window_s: restart budget (restarts within seconds); past it the worker stays
             down for a cool-down and jobs fail at once.
         max_cooldown_s: the longest cool-down (seconds); the first lasts ``restart_window_s``, each give-up
@@ -331,6 +346,7 @@ class GenerationWorker:
         backends: Mapping[str, Any] | None = None,
         on_result: Callable[[GenerationResult], None] | None = None,
         job_timeout_s: float = 900.0,
+        start_timeout_s: float = 120.0,
         max_restarts: int = 5,
         restart_window_s: float = 600.0,
         max_cooldown_s: float = 4 * 3600.0,
@@ -343,6 +359,7 @@ class GenerationWorker:
         self.backends = dict(backends) if backends is not None else None
         self.on_result = on_result
         self.job_timeout_s = float(job_timeout_s)
+        self.start_timeout_s = float(start_timeout_s)
         self.max_restarts = int(max_restarts)
         self.restart_window_s = float(restart_window_s)
         self.max_cooldown_s = max(float(max_cooldown_s), self.restart_window_s)
@@ -373,6 +390,7 @@ class GenerationWorker:
         self._retry_at = 0.0  # clock time at which a given-up supervisor starts a process again
         self._give_ups = 0  # give-ups in a row, no process staying up restart_window_s in between
         self._up_since = 0.0  # clock time the current process started
+        self._ready_since = 0.0  # clock time the current process started or last finished a job
         self._cooldown_cause = ""  # why it is given up: "crashes", or "a failed start" (no process to start)
         self._asked_early: str | None = None  # who asked to try again before the cool-down's end
         self._on_probation = False  # a process started early: its death within a window gives up at once
@@ -419,7 +437,7 @@ class GenerationWorker:
                     self._batch += 1
                 batch = self._batch
             job = GenerationJob(**{**job.__dict__, "job_id": job_id, "batch": batch})
-            self._pending[job_id] = _Pending(job)
+            self._pending[job_id] = _Pending(job, queued_at=self._clock())
             if self._given_up and self._clock() >= self._retry_at:
                 pass  # the cool-down is over: the supervisor starts a process at its next look and sends it
             elif self._given_up:
@@ -525,6 +543,7 @@ class GenerationWorker:
         with self._lock:
             current = next((p.job.what for p in self._pending.values() if p.started_at is not None), None)
             process = self._process
+            waited = self._waited_s(self._clock())
             return WorkerStatus(
                 alive=bool(process is not None and process.is_alive()),
                 pid=process.pid if process is not None else None,
@@ -537,7 +556,26 @@ class GenerationWorker:
                 recent=list(self._recent),
                 given_up_until=self._retry_time() if self._given_up else None,
                 cannot_load=dict(self._cannot_load),
+                oldest_queued_s=round(waited, 1),
+                stalled=self._stalled(waited),
             )
+
+    def _waited_s(self, now: float) -> float:
+        """Seconds the next job has waited for the current process to take it (lock held; see
+        :attr:`WorkerStatus.oldest_queued_s`)."""
+        if self._process is None or self._given_up or self._running in self._pending:
+            return 0.0
+        waiting = [p.queued_at for p in self._pending.values() if p.started_at is None]
+        return max(0.0, now - max(min(waiting), self._ready_since)) if waiting else 0.0
+
+    def _stalled(self, waited: float) -> str | None:
+        """The status's sentence for a job that has waited ``waited`` seconds (None: not long yet)."""
+        if waited < min(30.0, self.start_timeout_s / 2):
+            return None
+        return (
+            f"the generator process has taken no job for {waited:.0f} s ({len(self._pending)} waiting); "
+            f"it is restarted at {self.start_timeout_s:.0f} s"
+        )
 
     def _retry_time(self) -> str:
         """When a given-up supervisor tries again, as wall-clock time (ISO 8601 with the UTC offset)."""
@@ -563,7 +601,7 @@ class GenerationWorker:
             target=_worker_main, args=args, name="art2mus-generator", daemon=True
         )
         self._process.start()
-        self._up_since = self._clock()
+        self._up_since = self._ready_since = self._clock()
         # only the worker holds the writing end now: its death reads as the end of the pipe
         events_writer.close()
         logger.info("generator process started (pid %d)", self._process.pid)
@@ -608,6 +646,7 @@ class GenerationWorker:
                 result = payload
                 if self._running == result.job_id:
                     self._running = None
+                    self._ready_since = self._clock()
                 if result.job_id in self._pending:
                     self._finish(result)
 
@@ -657,7 +696,9 @@ class GenerationWorker:
             )
             if process is None:
                 return
-            if process.is_alive() and not timed_out:
+            alive = process.is_alive()
+            stalled = alive and not timed_out and self._waited_s(now) > self.start_timeout_s
+            if alive and not timed_out and not stalled:
                 if self._give_ups and now - self._up_since >= self.restart_window_s:
                     self._give_ups = 0  # it stays up: the next cool-down starts short again
                     self._on_probation = False
@@ -678,6 +719,18 @@ class GenerationWorker:
             process.kill()
             process.join(2.0)
             reason = f"took over {self.job_timeout_s:.0f} s"
+        elif stalled:
+            logger.error(
+                "generator process %s has taken no job for %.0f s (%d waiting): frozen? killing it",
+                process.pid,
+                self.start_timeout_s,
+                len(self._pending),
+            )
+            process.kill()  # SIGKILL: a stopped process never sees SIGTERM
+            process.join(2.0)
+            reason = f"the generator process took no job for {self.start_timeout_s:.0f} s"
+            with self._lock:
+                self._last_error = f"{reason}; killed and restarted"
         else:
             process.join(2.0)
             reason = f"the generator process died (exit code {process.exitcode})"

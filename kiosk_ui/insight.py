@@ -38,6 +38,8 @@ def attention(status: dict[str, Any]) -> list[str]:
     generation = status.get("generation")
     if generation is not None and not generation.get("alive", True):
         causes.append("generator process down")
+    if (generation or {}).get("stalled"):  # frozen between jobs: alive to is_alive(), deaf to its jobs
+        causes.append((generation or {})["stalled"])
     # a generator that cannot load (a damaged model): the whole room plays its fallback, each artwork fine
     causes.extend((generation or {}).get("problems") or [])
     cache = status.get("cache") or {}
@@ -283,11 +285,24 @@ class GalleryCollector:
             "Renderings the soundscape cache could not store (full or read-only disk).",
             cache.write_failures if cache is not None else 0,
         )
+        yield counter(
+            "cache_corrupt",
+            "Soundscape cache entries found corrupt (removed, rendered again); the status's cache.corrupt.",
+            cache.corrupt if cache is not None else 0,
+        )
         generation = status.get("generation") or {}
         yield gauge(
             "generation_process_up", "1 while the generator process runs.", bool(generation.get("alive"))
         )
         yield gauge("generation_queued", "Generation jobs waiting.", generation.get("queued", 0))
+        # a frozen process (kill -STOP, a driver hang after its last job) read as up, its jobs queued forever
+        yield gauge(
+            "generation_oldest_queued_seconds",
+            "Seconds the next generation job has waited for the generator process to take it (since its "
+            "submission, the process's start or its last finished job; 0 while a job runs or none waits). "
+            "The process is killed and restarted past its start timeout (120 s).",
+            generation.get("oldest_queued_s", 0.0),
+        )
         yield counter("generation_done", "Generation jobs finished.", generation.get("done", 0))
         yield counter("generation_failed", "Generation jobs failed.", generation.get("failed", 0))
         reloads = CounterMetricFamily("art2mus_reloads", "Exhibit reloads, by result.", labels=["result"])

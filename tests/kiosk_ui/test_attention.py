@@ -127,3 +127,40 @@ def test_the_metrics_carry_the_measured_loudness_beside_the_target():
     assert metrics["art2mus_audio_loudness_lufs"] == -31.5
     assert metrics["art2mus_audio_loudness_target_lufs"] == -23.0
     assert np.isnan(_metrics(_Reporting(WELL))["art2mus_audio_loudness_lufs"])  # not 3 s played yet
+
+
+def test_a_frozen_generator_process_asks_for_attention_and_its_wait_is_a_metric():
+    """A stopped process was alive, 1 job queued and no attention for 40 s, and nothing in /metrics."""
+    waiting = "the generator process has taken no job for 40 s (1 waiting); it is restarted at 120 s"
+    generation = {"alive": True, "queued": 1, "current": None, "oldest_queued_s": 40.0, "stalled": waiting}
+    status = {**WELL, "generation": generation}
+    assert attention(status) == [waiting]
+    metrics = _metrics(_Reporting(status))
+    assert metrics["art2mus_generation_oldest_queued_seconds"] == 40.0 and metrics["art2mus_attention"] == 1
+    fine = {**WELL, "generation": {**generation, "oldest_queued_s": 0.0, "stalled": None}}
+    assert (
+        attention(fine) == [] and _metrics(_Reporting(fine))["art2mus_generation_oldest_queued_seconds"] == 0
+    )
+
+
+def test_corrupt_cache_entries_are_counted_in_the_metrics(tmp_path):
+    """The status said "corrupt": 2; /metrics had no counter for it."""
+    cache = SoundscapeCache(tmp_path / "cache")
+    for key in ("a", "b"):
+        assert cache.put(key, _tone())
+    for path in (tmp_path / "cache").rglob("*.flac"):
+        path.write_bytes(b"not audio")
+    assert cache.get("a") is None and cache.get("b") is None
+    assert cache.status()["corrupt"] == 2
+    metrics = _metrics(_Reporting({**WELL, "cache": cache.status()}, cache))
+    assert metrics["art2mus_cache_corrupt"] == 2
+    text = _exposition(_Reporting({**WELL, "cache": cache.status()}, cache))
+    assert "art2mus_cache_corrupt_total 2.0" in text
+
+
+def _exposition(gallery: _Reporting) -> str:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    registry.register(GalleryCollector(gallery))
+    return generate_latest(registry).decode()
