@@ -239,19 +239,39 @@ def unwritable_folders(config: ExhibitConfig) -> list[str]:
     may not write: the gallery still plays (what is there is read), but what it makes is not kept, so
     every start makes it again (a cache folder that ``art2mus prerender`` created as root, say). Each names
     the folder (absolute), its owner and this user, and the fix: ``chown`` for a folder where the service
-    may write (under ``$STATE_DIRECTORY``, or anywhere outside systemd), else where to put it."""
+    may write (under ``$STATE_DIRECTORY``, or anywhere outside systemd), else where to put it. A folder on
+    a filesystem mounted read-only is said to be so, with a remount as the fix: no owner or mode helps."""
     warnings = []
     for loc, _container, _key, path, kind in iter_paths(config):
         output = kind is not None and kind.kind == "output"
         if output and path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
             folder = path.absolute()
             lock = ", and a second daemon is not refused (its lock file lives there)" if loc == ("cache", "dir") else ""
+            if _on_read_only_filesystem(folder):  # no chown or chmod helps there, even root's
+                warnings.append(
+                    f"{format_loc(loc)}: {folder} is on a read-only filesystem (mounted read-only): what the "
+                    f"gallery makes there is not kept and is made again at every start{lock} ({_REMOUNT})"
+                )
+                continue
             warnings.append(
                 f"{format_loc(loc)}: this user ({_user()}) may not write {folder} (owned by "
                 f"{_owner_name(folder.stat().st_uid)}): what the gallery makes there is not kept and is made "
                 f"again at every start{lock}{_how_to_fix(folder)}"
             )
     return warnings
+
+
+_REMOUNT = "remount it read-write or put the folder on a writable disk"
+
+
+def _on_read_only_filesystem(path: Path) -> bool:
+    """Whether ``path`` lies on a filesystem mounted read-only (``ST_RDONLY``): there a folder's owner and
+    mode do not matter, and the chown/chmod advice sent a technician after file permissions. False when
+    the filesystem cannot be asked."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _how_to_fix(folder: Path) -> str:
@@ -285,6 +305,8 @@ def output_problem(path: Path, access: Callable[[Path, int], bool] | None = None
         return f"cannot create {path}: {parent} is a file, not a folder"
     if access(parent, os.W_OK | os.X_OK):
         return None
+    if _on_read_only_filesystem(parent):
+        return f"cannot create {path}: {parent} is on a read-only filesystem (mounted read-only): {_REMOUNT}"
     return f"cannot create {path}: {parent} is not writable by {_user()}{_where_to_write()}"
 
 
