@@ -143,57 +143,121 @@ def v1_encoder(mdir: ModelDir, encoder: str) -> tuple[str, EncoderSpec]:
     return choices[encoder]
 
 
+#: keys of a training checkpoint that may hold the v1 state dict (``*state_dict`` too), unwrapped by
+#: :func:`import_v1`: v1's training script saved the bare state dict, later scripts wrap it with the epoch
+V1_WRAPPER_KEYS = ("state_dict", "model")
+#: :class:`~art2mus.models.aligner.ImageAligner`'s most tokens, for the widths an ``--lm-dim`` hint may name
+MAX_ALIGNER_TOKENS = 64
+
+
+def v1_wrapped_entry(checkpoint: Path) -> tuple[str, dict[str, Any]] | None:
+    """The entry of a training checkpoint (``{'model_state_dict': ..., 'epoch': 3}``) that holds a v1 state
+    dict, and that state dict; None for anything else (a bare state dict, a file torch cannot read, two
+    such entries), which :func:`~art2mus.models.aligner.read_v1_checkpoint` then reports.
+
+    Read with ``weights_only=True`` (no code runs), and only below the importer's size limit."""
+    import torch
+
+    from art2mus.models.aligner import MAX_V1_CHECKPOINT_BYTES, V1_KEYS
+
+    try:
+        if checkpoint.stat().st_size > MAX_V1_CHECKPOINT_BYTES:
+            return None
+        document = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises RuntimeError, EOFError, UnpicklingError...; the importer words them
+        return None
+    if not isinstance(document, dict) or set(document) == set(V1_KEYS):
+        return None
+    entries = [
+        (key, value)
+        for key, value in document.items()
+        if isinstance(key, str)
+        and (key.endswith("state_dict") or key in V1_WRAPPER_KEYS)
+        and isinstance(value, dict)
+        and set(value) == set(V1_KEYS)
+    ]
+    return entries[0] if len(entries) == 1 else None
+
+
 def import_v1(
     mdir: ModelDir, checkpoint: Path, name: str, encoder: str, lm_dim: int | None, force: bool
 ) -> Path:
     """Convert a v1 image-projection state dict into ``aligners/<name>`` (profile ``art2mus-v1``), for the
     encoder ``encoder`` (see :func:`v1_encoder`) and GPT-2 width ``lm_dim`` (None: read from the checkpoint,
-    half of ``projection1``'s outputs as in v1's layout).
+    half of ``projection1``'s outputs as in v1's layout). A training checkpoint that wraps the state dict in
+    one ``*state_dict``, ``state_dict`` or ``model`` entry (beside ``epoch``, an optimizer's state...) is
+    unwrapped (:func:`v1_wrapped_entry`); it was refused as ``got keys ['epoch', 'model_state_dict']``.
 
     A checkpoint that would not play in this model directory is refused (a 1024-d one beside a debug
     ImageBind, 768-d tokens beside a 24-d GPT-2): it was imported without a word, listed as present, and
-    failed only when a soundscape was rendered. ``force`` imports it anyway, and replaces an existing
-    aligner of that name; a checkpoint for the full-size encoder's embeddings is then recorded under the
-    full-size encoder's name (it was recorded under the debug one's, and ``models list`` contradicted itself).
+    failed only when a soundscape was rendered. One sentence names every mismatch, and suggests
+    ``--lm-dim`` only where the width read from the checkpoint may be wrong (its embeddings fit here and
+    this GPT-2's width splits its outputs into whole tokens). ``force`` imports it anyway, and replaces an
+    existing aligner of that name; a checkpoint for the full-size encoder's embeddings is then recorded under
+    the full-size encoder's name (it was recorded under the debug one's, and ``models list`` contradicted
+    itself).
 
     Raises ``FileExistsError`` when that aligner exists and ``force`` is off, ``FileNotFoundError`` and
     ``ValueError`` (:class:`~art2mus.models.aligner.AlignerMismatchError` included) for a missing,
     unreadable or unfitting checkpoint.
     """
+    import tempfile
+
+    import torch
+
+    from art2mus.models.aligner import AlignerMismatchError, file_sha256
+
+    kind, spec = v1_encoder(mdir, encoder)
+    target = mdir.aligners_dir / name
+    if target.exists() and not force:
+        raise FileExistsError(f"{target} already exists; choose another --name or pass --force")
+    wrapped = v1_wrapped_entry(checkpoint) if checkpoint.is_file() else None
+    if wrapped is None:
+        return _import_v1_state(mdir, checkpoint, target, kind, spec, encoder, lm_dim, force, {})
+    entry, state = wrapped
+    # the importer reads a file: the unwrapped state dict goes to one of the same name, and errors about it
+    # name the checkpoint's entry; the aligner records the checkpoint's own name and digest
+    with tempfile.TemporaryDirectory(prefix="art2mus-v1-") as scratch:
+        unwrapped = Path(scratch) / checkpoint.name
+        torch.save(state, unwrapped)
+        metadata = {
+            "origin": f"Art2Mus v1 checkpoint {checkpoint.name} (its {entry!r} entry)",
+            "source_sha256": file_sha256(checkpoint),
+        }
+        try:
+            return _import_v1_state(mdir, unwrapped, target, kind, spec, encoder, lm_dim, force, metadata)
+        except ValueError as exc:  # AlignerMismatchError too
+            message = str(exc).replace(str(unwrapped), f"{checkpoint} ({entry!r} entry)")
+            kind_of_error = AlignerMismatchError if isinstance(exc, AlignerMismatchError) else ValueError
+            raise kind_of_error(message) from exc
+
+
+def _import_v1_state(
+    mdir: ModelDir,
+    checkpoint: Path,
+    target: Path,
+    kind: str,
+    spec: EncoderSpec,
+    encoder: str,
+    lm_dim: int | None,
+    force: bool,
+    metadata: dict[str, Any],
+) -> Path:
+    """:func:`import_v1` for a file that holds the bare v1 state dict; ``metadata`` goes into the aligner."""
     from art2mus.models.aligner import (
         AlignerMismatchError,
         import_v1_aligner,
         read_v1_checkpoint,
         v1_token_width,
     )
-    from art2mus.models.profiles import get_profile
 
-    kind, spec = v1_encoder(mdir, encoder)
-    target = mdir.aligners_dir / name
-    if target.exists() and not force:
-        raise FileExistsError(f"{target} already exists; choose another --name or pass --force")
     state = read_v1_checkpoint(checkpoint)  # before any complaint about its dimensions
     tokens = lm_dim if lm_dim is not None else v1_token_width(state)
-    base = get_profile("art2mus-v1").base_model
-    installed = mdir.language_model_dim(base)
-    if not force and installed is not None and tokens is not None and installed != tokens:
-        said = (
-            f"--lm-dim {lm_dim}"
-            if lm_dim is not None
-            else f"{checkpoint} makes {tokens}-d tokens (read from projection1)"
-        )
-        raise AlignerMismatchError(
-            f"{said}: the GPT-2 of {base} in {mdir.describe()} takes {installed}-d tokens, so the "
-            f"aligner could not play here (set --lm-dim {installed} if the checkpoint was made for it; --force "
-            "imports it anyway)"
-        )
-    here = mdir.encoder_spec(kind)
-    if not force and here is not None and here != spec:
-        raise AlignerMismatchError(
-            f"--encoder {encoder}: the {kind} encoder in {mdir.describe()} is {here.name!r} ({here.dim}-d), so "
-            f"an aligner for {spec.name!r} could not play here (--force imports it anyway)"
-        )
     embeddings = int(state["projection1.weight"].shape[1])
+    if not force:
+        problems = _v1_mismatches(mdir, state, kind, spec, encoder, lm_dim, tokens)
+        if problems:
+            raise AlignerMismatchError(f"{checkpoint} could not play in {mdir.describe()}: {problems}")
     if force and embeddings != spec.dim and FULL_SIZE_ENCODERS[kind].dim == embeddings:
         spec = FULL_SIZE_ENCODERS[kind]  # made for the full-size encoder, not this directory's debug build
     try:
@@ -203,11 +267,54 @@ def import_v1(
             encoder_name=spec.name,
             lm_dim=tokens,
             embedding_dim=None if force else spec.dim,
-            metadata={"licence": V1_LICENCE},
+            metadata={"licence": V1_LICENCE, **metadata},
             lm_dim_name="--lm-dim",
         )
     except AlignerMismatchError as exc:
         raise AlignerMismatchError(f"{exc} (--force imports it anyway)") from exc
+
+
+def _v1_mismatches(
+    mdir: ModelDir,
+    state: dict[str, Any],
+    kind: str,
+    spec: EncoderSpec,
+    encoder: str,
+    lm_dim: int | None,
+    tokens: int | None,
+) -> str:
+    """Every way a v1 state dict does not fit the model directory's GPT-2 and encoder, as the end of one
+    sentence (what to do in brackets); empty when it fits."""
+    from art2mus.models.profiles import get_profile
+
+    base = get_profile("art2mus-v1").base_model
+    installed = mdir.language_model_dim(base)
+    here = mdir.encoder_spec(kind)
+    embeddings = int(state["projection1.weight"].shape[1])
+    outputs = int(state["projection2.weight"].shape[0])
+    clauses = []
+    if installed is not None and tokens is not None and installed != tokens:
+        said = f"--lm-dim {lm_dim}" if lm_dim is not None else "read from projection1"
+        clauses.append(f"makes {tokens}-d tokens ({said}) where the GPT-2 of {base} takes {installed}-d")
+    fits = here or spec
+    if embeddings != fits.dim:
+        clauses.append(
+            f"takes {embeddings}-d embeddings (projection1's inputs) where the {kind} encoder {fits.name!r} "
+            f"gives {fits.dim}-d"
+        )
+    if here is not None and here != spec:
+        clauses.append(
+            f"is for {spec.name!r} (--encoder {encoder}) where the {kind} encoder is {here.name!r}"
+        )
+    if not clauses:
+        return ""
+    # a width read from v1's layout (hidden = 2 x width) is a guess only where nothing else disagrees
+    width_only = len(clauses) == 1 and clauses[0].startswith("makes ")
+    if width_only and outputs % installed == 0 and outputs // installed <= MAX_ALIGNER_TOKENS:
+        hint = f"set --lm-dim {installed} if the checkpoint was made for it; --force imports it anyway"
+    else:
+        hint = "--force imports it anyway"
+    return f"it {', and it '.join(clauses)} ({hint})"
 
 
 def export_onnx(

@@ -227,13 +227,18 @@ def test_a_checkpoint_for_another_encoder_or_gpt2_is_refused_unless_forced(debug
     huge = _v1(tmp_path / "huge.pt", 1024, 4 * 24)
     code, said = _import(huge, "--name", "v1", "--model-dir", models, "--lm-dim", 24)
     assert (
-        code == 1 and "projection1 takes 1024-d embeddings, but encoder 'imagebind_debug' gives 40-d" in said
+        code == 1
+        and "it takes 1024-d embeddings (projection1's inputs) where the imagebind encoder 'imagebind_debug' "
+        "gives 40-d"
+        in said
     )
     assert "--force imports it anyway" in said and not (models / "aligners" / "v1").exists()
     # --lm-dim given: the token width is no longer read from projection1 (48 outputs: 24-d, as v1 lays it out)
     wide = _v1(tmp_path / "wide.pt", 40, 768)
     code, said = _import(wide, "--name", "v1", "--model-dir", models, "--lm-dim", 768)
-    assert code == 1 and "--lm-dim 768: the GPT-2 of audioldm2 in" in said and "takes 24-d tokens" in said
+    assert (
+        code == 1 and "it makes 768-d tokens (--lm-dim 768) where the GPT-2 of audioldm2 takes 24-d" in said
+    )
     assert "set --lm-dim 24" in said
     code, said = _import(huge, "--name", "v1", "--model-dir", models, "--lm-dim", 24, "--force")
     assert code == 0, said  # forced: it is the user's call

@@ -59,7 +59,7 @@ def test_the_token_width_is_read_from_the_checkpoint_and_a_missing_one_is_named_
     refused = _import(models, real, "--name", "real")
     assert refused.exit_code == 1
     assert refused.output.startswith(
-        f"Error: {real} makes 768-d tokens (read from projection1): the GPT-2 of "
+        f"Error: {real} could not play in {models}: it makes 768-d tokens (read from projection1) where the "
     )
 
 
