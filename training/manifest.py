@@ -28,6 +28,30 @@ class ManifestError(ValueError):
     """The folders, rules or pair list give no manifest; the message names the file."""
 
 
+def _write_both(
+    out_path: Path, report: Path, rows: list[Row], skipped: list[Any], unpaired: list[Path], **title: str
+) -> None:
+    """The manifest, then its report, each whole or not at all; a full disk is one sentence naming the file
+    (and the manifest, when only the report failed)."""
+    from art2mus.training.disk_space import cannot_write, is_disk_full
+
+    try:
+        write_manifest(out_path, rows)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise ManifestError(
+            cannot_write(out_path, exc, "nothing is written; free space and run it again")
+        ) from None
+    try:
+        write_report(report, rows, skipped, unpaired, **title)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        kept = f"the manifest {out_path} is written whole (`art2mus train` can read it); the report is not"
+        raise ManifestError(cannot_write(report, exc, kept)) from None
+
+
 def build_v1_manifest(
     v1_pairs: Path, images: Path, music: Path, out_path: Path, report: Path, echo: Line
 ) -> str:
@@ -44,8 +68,7 @@ def build_v1_manifest(
     if not pairs:
         raise ManifestError(f"{v1_pairs}: none of its pairs was found under {images} and {music}")
     rows: list[Row] = [(p.id, p.image, p.audio, None) for p in pairs]
-    write_manifest(out_path, rows)
-    write_report(report, rows, [], [], title=f"Art2Mus v1 pairs from {v1_pairs.name}")
+    _write_both(out_path, report, rows, [], [], title=f"Art2Mus v1 pairs from {v1_pairs.name}")
     return f"{len(rows)} pairs ({len(problems)} entries not found) -> {out_path}; report {report}"
 
 
@@ -81,8 +104,7 @@ def build_imagebind_manifest(
         echo(f"skipped {path}: {reason}")
     skipped += undecodable
     tracks = len(music_scan.files) - len(undecodable)
-    write_manifest(out_path, rows)
-    write_report(report, rows, skipped, unpaired)
+    _write_both(out_path, report, rows, skipped, unpaired)
     from art2mus.training.dataset import DEFAULT_SEGMENT_S, short_music
 
     short = short_music(audio for _, _, audio, _ in rows)

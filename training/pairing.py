@@ -21,6 +21,7 @@ import base64
 import csv
 import fnmatch
 import html
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -182,20 +183,23 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def write_manifest(path: Path, rows: list[tuple[str, Path, Path, float | None]]) -> Path:
-    """Write ``id,image,audio,score`` rows (paths relative to the manifest's folder)."""
+    """Write ``id,image,audio,score`` rows (paths relative to the manifest's folder), whole or not at all."""
+    from art2mus.common.whole_files import write_whole
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "image", "audio", "score"])
-        for pair_id, image, audio, score in rows:
-            writer.writerow(
-                [
-                    pair_id,
-                    _relative(image, path.parent),
-                    _relative(audio, path.parent),
-                    "" if score is None else f"{score:.6f}",
-                ]
-            )
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["id", "image", "audio", "score"])
+    for pair_id, image, audio, score in rows:
+        writer.writerow(
+            [
+                pair_id,
+                _relative(image, path.parent),
+                _relative(audio, path.parent),
+                "" if score is None else f"{score:.6f}",
+            ]
+        )
+    write_whole(path, text.getvalue().encode("utf-8"))
     return path
 
 
@@ -246,7 +250,9 @@ def write_report(
         + (f"<h2>Left out ({len(left_out)})</h2><ul>{''.join(left_out)}</ul>" if left_out else "")
         + "</body></html>\n"
     )
-    path.write_text(page, encoding="utf-8")
+    from art2mus.common.whole_files import write_whole
+
+    write_whole(path, page.encode("utf-8"))  # whole: a full disk left a truncated page beside the manifest
     return path
 
 

@@ -386,10 +386,25 @@ def resumed_checkpoint(
 ) -> dict[str, Any] | None:
     """The checkpoint ``--resume`` continues, checked against ``job`` before any work (every setting that
     differs named with both values); None without ``--resume`` or without a checkpoint in OUT."""
-    from art2mus.training.trainer import CHECKPOINT_FILE, check_resumable, read_checkpoint
+    from art2mus.training.trainer import (
+        CHECKPOINT_FILE,
+        RunFolderError,
+        check_resumable,
+        read_checkpoint,
+        refuse_resume_without_checkpoint,
+    )
 
     path = job.out_dir / CHECKPOINT_FILE
-    if not job.resume or not path.is_file():
+    if not job.resume:
+        return None
+    if not path.is_file():
+        try:
+            refuse_resume_without_checkpoint(job.out_dir, CONFIG_OPTIONS)
+        except RunFolderError as exc:
+            raise TrainJobError(str(exc)) from None
+        report(
+            f"--resume: no {CHECKPOINT_FILE} in {job.out_dir} yet, so nothing to resume: starting at epoch 1"
+        )
         return None
     try:
         state = read_checkpoint(path, CONFIG_OPTIONS)
@@ -568,6 +583,13 @@ def prepare_dataset(
         ) from None
     except (PairsError, ValueError) as exc:
         raise TrainJobError(str(exc)) from None
+    except OSError as exc:
+        from art2mus.training.disk_space import cannot_write, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        kept = f"the {what} extracted so far are kept in {folder}; free space and run the same command again"
+        raise TrainJobError(cannot_write(exc.filename or data_dir, exc, kept)) from None
     if accelerator.is_main_process:  # every process has its dataset (build_in_parts waits for all)
         clear_pieces(data_dir)
     _report_skipped(dataset, report)

@@ -269,8 +269,10 @@ def _set_aside_earlier_run(out: Path, overwrite: bool, names: dict[str, str] | N
     if not earlier:
         return None
     if not overwrite:
+        # without a checkpoint there is nothing to continue: resuming would refuse
+        go_on = f"continue it with {names.get('resume', 'resume')}, " if CHECKPOINT_FILE in earlier else ""
         raise RunFolderError(
-            f"{out} holds an earlier run ({', '.join(earlier)}); continue it with {names.get('resume', 'resume')}, "
+            f"{out} holds an earlier run ({', '.join(earlier)}); {go_on}"
             f"train into another folder, or start afresh with {names.get('overwrite', 'overwrite')} (its best/ "
             f"is kept as {set_aside_folder(out).name}/)"
         )
@@ -286,6 +288,29 @@ def _set_aside_earlier_run(out: Path, overwrite: bool, names: dict[str, str] | N
     if (out / "last").is_dir():
         shutil.rmtree(out / "last")
     return kept
+
+
+def refuse_resume_without_checkpoint(out: Path, names: dict[str, str] | None = None) -> None:
+    """Raise :class:`RunFolderError` when ``out`` holds an earlier run's files but no checkpoint (a run
+    whose first checkpoint could not be written): resuming it would start at epoch 1 over its history."""
+    names = names or {}
+    if (out / CHECKPOINT_FILE).is_file():
+        return
+    leftovers = [name for name in (HISTORY_FILE, "best", "last") if (out / name).exists()]
+    if leftovers:
+        raise RunFolderError(
+            f"no {CHECKPOINT_FILE} in {out}: nothing to resume (it holds {', '.join(leftovers)} of an earlier "
+            f"run); {names.get('overwrite', 'overwrite')} starts again (its best/ is kept as "
+            f"{set_aside_folder(out).name}/)"
+        )
+
+
+class _EpochNotWritten(Exception):
+    """An epoch's file the disk had no room for (:func:`~art2mus.training.disk_space.is_disk_full`)."""
+
+    def __init__(self, path: Path, error: OSError):
+        super().__init__(str(path))
+        self.path, self.error = path, error
 
 
 def _continue_with(resume: bool, overwrite: bool, names: dict[str, str]) -> str:
@@ -315,13 +340,28 @@ def _write_epoch(
     improved: bool,
     checkpoint: dict[str, Any],
 ) -> None:
-    """One epoch's files: its history line, ``best/`` when it improved, ``last/`` and the checkpoint."""
-    with (out / HISTORY_FILE).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(record)) + "\n")
-    if improved:
-        aligner.save(out / "best", metadata, conditioning_profile=profile)
-    aligner.save(out / "last", metadata, conditioning_profile=profile)
-    _save_checkpoint(checkpoint, out / CHECKPOINT_FILE)
+    """One epoch's files: its history line, ``best/`` when it improved, ``last/`` and the checkpoint.
+
+    Raises:
+        _EpochNotWritten: a file the disk had no room for (any other OSError raises as it is).
+    """
+    from art2mus.training.disk_space import is_disk_full
+
+    writing = out / HISTORY_FILE
+    try:
+        with writing.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(record)) + "\n")
+        if improved:
+            writing = out / "best"
+            aligner.save(writing, metadata, conditioning_profile=profile)
+        writing = out / "last"
+        aligner.save(writing, metadata, conditioning_profile=profile)
+        writing = out / CHECKPOINT_FILE
+        _save_checkpoint(checkpoint, writing)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise _EpochNotWritten(writing, exc) from None
 
 
 def _match_history(path: Path, history: list[EpochRecord]) -> None:
@@ -376,6 +416,26 @@ class _EpochClock:
         if self.later:
             return sum(self.later) / len(self.later) * epochs
         return None if self.first is None or len(self.steps) < 2 else self.first * epochs
+
+
+def _not_written(failure: _EpochNotWritten, out: Path, saved: int, again: str) -> str:
+    """What a full disk stopped and what is kept: the last checkpoint, or, before the first one, nothing
+    (this run's files are removed, so the same command starts again rather than meeting a run to refuse)."""
+    from art2mus.training.disk_space import cannot_write
+
+    if saved:
+        kept = (
+            f"the checkpoint of epoch {saved} is kept in {out}, with best/ and last/; free space and "
+            f"continue with {again}"
+        )
+    else:
+        import shutil
+
+        (out / HISTORY_FILE).unlink(missing_ok=True)
+        for name in ("best", "last"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        kept = f"no epoch is kept (this run's files in {out} are removed); free space and run the same command again"
+    return cannot_write(failure.path, failure.error, kept)
 
 
 def val_loss_of(folder: Path) -> float | None:
@@ -535,6 +595,8 @@ def train_aligner(
     start_epoch, since_best = 0, 0
     generator = torch.Generator().manual_seed(config.seed)
     loss_options = config.loss_options(dataset)
+    if resume:
+        refuse_resume_without_checkpoint(out, setting_names)
     if resume and checkpoint_path.is_file():
         state = read_checkpoint(checkpoint_path, setting_names)
         check_resumable(checkpoint_path, state, config, accelerator.num_processes, settings, setting_names)
@@ -673,6 +735,8 @@ def train_aligner(
                 stopped_early = True
                 break
         accelerator.wait_for_everyone()  # the folder is complete before any process returns
+    except _EpochNotWritten as exc:
+        raise RunFolderError(_not_written(exc, out, saved, again)) from None
     except KeyboardInterrupt as exc:
         raise TrainingInterrupted(current, config.epochs, saved, out, signal_of(exc), again) from None
     accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # the aligner's own forward again

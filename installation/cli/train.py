@@ -111,6 +111,13 @@ def command(as_json: bool, **options: Any) -> None:
             raise click.UsageError(str(exc)) from None
         except TrainJobError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # a full disk the run's own writers did not name: still one sentence
+            from art2mus.training.disk_space import cannot_write, is_disk_full
+
+            if not is_disk_full(exc):
+                raise
+            kept = "what is kept is listed by --resume's refusal or continued by it; free space first"
+            raise click.ClickException(cannot_write(exc.filename or options["out_dir"], exc, kept)) from None
     if outcome is None:  # not the main process of accelerate launch: it writes and prints nothing
         return
     result = outcome.result

@@ -35,3 +35,98 @@ def test_a_json_line_with_an_empty_audio_is_named(manifest):
     bad.write_text('{"image": "x.png", "audio": ""}\n')
     with pytest.raises(PairsError, match=r"bad.jsonl:1: the audio field is empty"):
         read_pairs(bad)
+
+
+@pytest.fixture(scope="module")
+def debug_models(tmp_path_factory):
+    import torch
+
+    from art2mus.models.debug import build_debug_model_dir
+
+    torch.set_num_threads(1)
+    return build_debug_model_dir(tmp_path_factory.mktemp("models") / "models", encoders=("imagebind",))
+
+
+def _train(manifest, models, out, *more):
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    args = ["train", manifest, "--model-dir", models, "--out", out, "--segment-seconds", "1", "--batch-size",
+            "2", "--val-fraction", "0.25", "--device", "cpu", "--epochs", "1", *more]  # fmt: skip
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_a_full_disk_at_the_first_checkpoint_is_one_sentence_and_leaves_no_half_run(
+    debug_models, manifest, tmp_path, monkeypatch
+):
+    import errno
+
+    from art2mus.training import trainer
+
+    def full(checkpoint, path):
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(trainer, "_save_checkpoint", full)
+    out = tmp_path / "run"
+    code, output = _train(manifest, debug_models, out)
+    assert code == 1, output
+    assert f"Error: cannot write {out / 'checkpoint.pt'}: file too large / no space left on device" in output
+    assert "no epoch is kept" in output and "Traceback" not in output
+    assert not any((out / name).exists() for name in ("best", "last", "history.jsonl", "checkpoint.pt"))
+    monkeypatch.undo()
+    code, output = _train(manifest, debug_models, out)  # the same command again just runs
+    assert code == 0, output
+
+
+def test_resume_without_a_checkpoint_is_refused_and_not_suggested(debug_models, manifest, tmp_path):
+    out = tmp_path / "run"
+    (out / "best").mkdir(parents=True)
+    (out / "history.jsonl").write_text("{}\n")
+    code, output = _train(manifest, debug_models, out)
+    assert code == 1 and "holds an earlier run" in output and "--resume" not in output, output
+    code, output = _train(manifest, debug_models, out, "--resume")
+    assert code == 1, output
+    assert f"no checkpoint.pt in {out}: nothing to resume" in output and "--overwrite starts again" in output
+
+
+def test_the_report_is_written_whole_or_not_at_all(tmp_path):
+    import errno
+    import resource
+
+    from art2mus.training.manifest import ManifestError, _write_both
+    from art2mus.training.pairing import write_report
+
+    report = tmp_path / "pairs.html"
+    many = [(tmp_path / f"missing-{k}.png", "x" * 100) for k in range(50)]
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))  # Python ignores SIGXFSZ: writes get EFBIG
+    try:
+        with pytest.raises(OSError) as caught:
+            write_report(report, [], many, [])
+        assert list(tmp_path.iterdir()) == []
+        with pytest.raises(ManifestError) as refused:  # as `dataset build` ends
+            _write_both(tmp_path / "pairs.csv", report, [], many, [])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert caught.value.errno == errno.EFBIG
+    assert str(refused.value).startswith(f"cannot write {report}: file too large / no space left on device;")
+    assert [p.name for p in tmp_path.iterdir()] == ["pairs.csv"]
+
+
+def test_a_full_disk_while_extracting_says_what_is_kept(debug_models, manifest, tmp_path, monkeypatch):
+    import errno
+
+    from art2mus.training import extraction
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(extraction, "_write_piece", full)
+    out = tmp_path / "run"
+    code, output = _train(manifest, debug_models, out)
+    assert code == 1 and "Traceback" not in output, output
+    assert "no space left on device; the pairs extracted so far are kept in" in output
