@@ -9,8 +9,10 @@ one JSON object: memory at the start and end, the growth per simulated hour afte
     .venv/bin/python benchmarks/bench_soak.py [--minutes 30] [--exhibit exhibits/demo/exhibit.yaml]
 
 With ``--faults``: the accelerated fault soak of ``bench_soak_faults.py`` instead (24 simulated hours of
-the demo under camera drops, audio-device loss, generator crash and hang, corrupt cache files, bad
-reloads and panel traffic; gaps in the sound, memory growth, unhandled exceptions):
+the demo under camera drops, audio-device loss, generator crash and hang (a real generator process
+frozen too), corrupt cache files, bad reloads and panel traffic; gaps in the sound while open, memory
+growth, unhandled exceptions). The simulated day starts at opening time; a run that measured no open
+second (nothing to find a gap in) exits 1:
 
     .venv/bin/python benchmarks/bench_soak.py --faults [--hours 24] [--seconds-per-hour 60] [--warmup-hours 6] [--tracemalloc]
 """
@@ -56,7 +58,11 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_soak_faults import run
 
-        print(json.dumps(run(args.seconds_per_hour, args.hours, args.tracemalloc, args.warmup_hours)))
+        result = run(args.seconds_per_hour, args.hours, args.tracemalloc, args.warmup_hours)
+        print(json.dumps(result))
+        if not result["open_seconds_measured"]:  # "0 gaps" of a room that was closed throughout
+            print("no second of the soak was measured with the room open: its gap count means nothing", file=sys.stderr)
+            sys.exit(1)
         return
 
     import cv2

@@ -1,17 +1,25 @@
 """Accelerated fault soak: 24 simulated hours of the demo under faults; does the room ever go silent?
 
 Run through ``bench_soak.py --faults``. The demo exhibit (a copy in a temporary folder, opening hours
-08:00-20:00, its cache copied) runs on a simulated clock with a null audio output. To fit 24 hours in
+08:00-20:00, its cache copied) runs on a simulated clock with a null audio output; the simulated day
+starts at opening time (08:30 for the first hour), so a short run is measured open: it started at
+00:00, and ``--hours 8`` ran closed throughout and still reported 0 gaps. To fit 24 hours in
 minutes, each simulated hour is ``--seconds-per-hour`` seconds of mix (default 60) holding every
 event of that hour; the recognition is replaced by scripted camera decisions (a visitor moving between
 artworks), so what is measured is the daemon around it: director, mixer, engine, reloads, the generator
 hand-over, the cache and the control panel. Every hour brings camera drops and panel traffic, and in turn
 one of: an audio-device loss (writes fail and reopening fails for 5 s), a generator-process crash (a job
-reported failed), a generator hang (a job whose result never comes, then the nightly retry), cache files
+reported failed), a generator hang (a job whose result never comes, then the nightly retry; and a real
+generator process frozen with SIGSTOP between jobs while a job waits for it, which must be killed and
+restarted, its job rendered, within its start timeout), cache files
 overwritten with garbage followed by a reload, a reload of a broken exhibit file, and a reload that adds
 an artwork whose audio holds NaN. Measured:
 
-* gaps: runs of mix with every sample below -80 dBFS longer than the crossfade while open (target 0);
+* gaps: runs of mix with every sample below -80 dBFS longer than the crossfade while open (target 0),
+  and the seconds of mix measured open (``open_seconds_measured``: none, and the gaps mean nothing;
+  ``bench_soak.py`` then exits 1);
+* the frozen generator processes: seconds until the job waiting for each was rendered by a new process,
+  and whether the status's attention said so meanwhile (target: all recovered);
 * resident memory growth from the end of the warm-up (``warmup_hours``, default 6: the first cycle,
   where every fault and the first reloads happen once) to the end (target < 5 %), and from hour 1;
   every hour's resident size and the live soundscape libraries, vision pipelines and clips (a reload
@@ -22,10 +30,12 @@ an artwork whose audio holds NaN. Measured:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -40,6 +50,10 @@ import yaml
 
 SILENT_PEAK = 1e-4  # -80 dBFS
 FAULTS = ("audio device loss", "generator crash", "generator hang", "corrupt cache", "bad reload", "NaN artwork")
+#: the exhibit's opening hours (the simulated day starts at the first, half past)
+OPENS, CLOSES = 8, 20
+#: seconds a job may wait for the frozen generator process before it is restarted (the daemon: 120)
+FROZEN_START_TIMEOUT_S = 10.0
 
 
 def rss_mb() -> float:
@@ -79,10 +93,56 @@ def _room(demo: Path, folder: Path) -> Path:
     spec["cache"]["dir"] = str(folder / "cache")
     spec["recognition"]["index_dir"] = str(folder / "index")
     spec["control_panel"] = {"enabled": False}
-    spec["schedule"]["periods"] = [{"days": "mon-sun", "open": "08:00", "close": "20:00", "volume": 1.0}]
+    spec["schedule"]["periods"] = [{"days": "mon-sun", "open": f"{OPENS:02d}:00", "close": f"{CLOSES:02d}:00", "volume": 1.0}]
     path = folder / "exhibit.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def frozen_worker(folder: Path, timeout_s: float = FROZEN_START_TIMEOUT_S) -> dict[str, Any]:
+    """A real generator process frozen (SIGSTOP) between jobs while a job waits for it: its status says so
+    and the supervisor kills and restarts it, the job rendered by the new process (it waited forever: the
+    job's timeout counts only from its start and a stopped process is alive)."""
+    from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
+    from art2mus.kiosk_ui.insight import attention
+    from art2mus.models.generator import GenerationRequest
+
+    def job(n: int) -> GenerationJob:
+        image = np.full((8, 8, 3), 40 * n, np.uint8)
+        request = GenerationRequest(duration_s=1.0, seed=n)
+        return GenerationJob(f"probe-{n}", "procedural", "procedural", {}, request, f"probe-{n}", image=image)
+
+    results: list[Any] = []
+    worker = GenerationWorker(folder / "probe-cache", start_timeout_s=timeout_s, on_result=results.append)
+    frozen = None
+    try:
+        worker.submit(job(1))
+        if not worker.wait_idle(120.0):
+            return {"recovered": False, "why": "its first job never finished"}
+        frozen = worker.status().pid
+        os.kill(frozen, signal.SIGSTOP)
+        started = time.monotonic()
+        worker.submit(job(2))
+        said = False
+        while worker.status().pid == frozen and time.monotonic() - started < timeout_s + 60.0:
+            status = worker.status()
+            said = said or (status.stalled is not None and status.stalled in attention({"generation": dataclasses.asdict(status)}))
+            time.sleep(0.1)
+        done = worker.wait_idle(120.0)
+        status = worker.status()
+        return {
+            "recovered": bool(done and results and results[-1].what == "probe-2" and results[-1].ok and status.pid != frozen),
+            "seconds": round(time.monotonic() - started, 1),
+            "restarts": status.restarts,
+            "attention_said_so": said,
+        }
+    finally:
+        if frozen is not None:
+            try:
+                os.kill(frozen, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        worker.stop()
 
 
 def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, warmup_hours: int = 6) -> dict[str, Any]:
@@ -122,7 +182,8 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
         good = path.read_text()
         clock = ManualClock()
         rome = ZoneInfo("Europe/Rome")
-        wall = [dt.datetime(2026, 12, 1, 0, 0, tzinfo=rome)]
+        day = dt.datetime(2026, 12, 1, OPENS, 30, tzinfo=rome)  # opening time: a short run is measured open
+        wall = [day]
         output = UnpluggableOutput(clock)
         gallery = Gallery(load_exhibit(path, audio_may_fail=True), clock=clock, output=output, wall_clock=lambda: wall[0])
         gallery.build()
@@ -130,7 +191,7 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
         crossfade = gallery.exhibit.audio.crossfade_seconds
         artworks = [a.id for a in gallery.exhibit.artworks]
         client = TestClient(create_app(gallery), base_url="http://localhost")
-        state = {"open": True, "silent_since": None, "gaps": [], "blocks": 0}
+        state = {"open": True, "silent_since": None, "gaps": [], "blocks": 0, "open_s": 0.0}
         rate = engine.sample_rate
 
         def monitor(first: int, block: np.ndarray) -> None:
@@ -179,6 +240,7 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
                 gallery.library.pending[what] = 10_000 + hour
                 gallery.retry_bridges()
                 gallery.library.pending.pop(what, None)
+                frozen.append(frozen_worker(folder))
             elif fault == "corrupt cache":
                 for file in sorted((folder / "cache").rglob("*.flac"))[hour % 3 :: 3]:
                     file.write_bytes(os.urandom(4096))
@@ -198,6 +260,7 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
         counts = dict.fromkeys(FAULTS, 0)
         counts.update({"camera drops": 0, "panel requests": 0, "reloads refused": 0, "reloads applied": 0})
         rss: list[float] = []
+        frozen: list[dict[str, Any]] = []
         traced: list[float] = []
         live: list[dict[str, float]] = []
         snapshots: dict[str, Any] = {}
@@ -205,7 +268,7 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
             tracemalloc.start(8)
         started = time.perf_counter()
         for hour in range(hours):
-            wall[0] = dt.datetime(2026, 12, 1, hour, 30, tzinfo=rome)
+            wall[0] = day + dt.timedelta(hours=hour)
             opening = gallery.schedule.hours.state_at(wall[0])
             guarded("schedule", gallery.apply_schedule, opening)
             if state["open"] and not opening.open:
@@ -235,6 +298,8 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
                     guarded(fault, inject, fault, hour)
                 clock.advance(step)
                 guarded("engine", engine.pump)
+                if state["open"]:
+                    state["open_s"] += step
             assert clock.monotonic() - t0 >= seconds_per_hour - 1e-6
             path.write_text(good)  # every hour ends on the good file
             rss.append(rss_mb())
@@ -244,7 +309,7 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
                 if hour + 1 == warmup_hours:
                     snapshots["warm"] = tracemalloc.take_snapshot()
             print(
-                f"hour {hour + 1:2d}/{hours}: {fault:18s} open={opening.open!s:5} rss {rss[-1]:.1f} MB "
+                f"hour {hour + 1:2d}/{hours} ({wall[0]:%H:%M}): {fault:18s} open={opening.open!s:5} rss {rss[-1]:.1f} MB "
                 f"gaps {len(state['gaps'])} escaped {len(escaped)} live {live[-1]}"
                 + (f" traced {traced[-1]:.1f} MB" if trace else ""),
                 file=sys.stderr,
@@ -252,6 +317,10 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
             )
 
         wall_s = time.perf_counter() - started
+        if state["open"] and state["silent_since"] is not None:  # a silence that lasted to the end counts
+            t = clock.monotonic()
+            if t - state["silent_since"] > crossfade:
+                state["gaps"].append([round(state["silent_since"], 2), round(t - state["silent_since"], 2)])
         warm = min(warmup_hours, hours) - 1
         growth = (rss[-1] - rss[warm]) / rss[warm] * 100.0
         growers = []
@@ -274,6 +343,8 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
             "wall_s": round(wall_s, 1),
             "faults": counts,
             "gaps_longer_than_crossfade_while_open": len(state["gaps"]),
+            "open_seconds_measured": round(state["open_s"], 1),
+            "simulated_start": day.isoformat(),
             "gaps": state["gaps"][:20],
             "crossfade_s": crossfade,
             "warmup_hours": warmup_hours,
@@ -287,11 +358,19 @@ def run(seconds_per_hour: float = 60.0, hours: int = 24, trace: bool = False, wa
             "traced_mb_per_hour": [round(t, 1) for t in traced] if trace else None,
             "tracemalloc_top_growers_after_warmup": growers if trace else None,
             "unhandled_exceptions": len(escaped) + len(uncaught),
+            "frozen_generator_processes": frozen,
+            "frozen_generator_processes_not_recovered": sum(not f["recovered"] for f in frozen),
             "exceptions": (escaped + uncaught)[:20],
             "engine": {k: engine.status()[k] for k in ("losses", "underruns", "state")},
             "last_reload": gallery.last_reload,
             "left_out": gallery.library.problems,
-            "targets": {"gaps": 0, "rss_growth_percent": "< 5", "unhandled_exceptions": 0},
+            "targets": {
+                "gaps": 0,
+                "open_seconds_measured": "> 0",
+                "rss_growth_percent": "< 5",
+                "unhandled_exceptions": 0,
+                "frozen_generator_processes_not_recovered": 0,
+            },
         }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
