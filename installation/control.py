@@ -36,8 +36,8 @@ START_ONLY = (
 def release_freed_memory() -> None:
     """Hand the heap pages freed by a reload back to the system.
 
-    A reload builds the new library (every soundscape decoded, ~130 MB for the demo) and vision pipeline
-    beside the running ones before dropping those. glibc keeps most of what is then freed inside its heap
+    A reload builds the new vision pipeline (and the library's changed soundscapes) beside the running
+    ones before dropping those. glibc keeps most of what is then freed inside its heap
     (large arrays freed once raise its mmap threshold, so the next ones come from the heap), and the
     resident size stepped up by about one library at each of the first reloads (341 -> 534 MB in the
     fault soak) although nothing stayed referenced. ``malloc_trim(0)`` returns the free pages; elsewhere
@@ -106,7 +106,8 @@ class GalleryControl:
         with self._results_lock:
             self._rebuilding = True
         try:
-            library = self.soundscape_source(config).library(self.engine)
+            # what is unchanged is taken over, not read again; the rest is let go before it is read
+            library = self.soundscape_source(config).library(self.engine, previous=self.library)
             vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
             camera = None  # a new camera and new opening hours are made before anything changes
             if old.camera != config.camera:

@@ -24,7 +24,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -65,6 +65,9 @@ class SoundscapeLibrary:
             show these.
         stand_ins: artwork id -> why its soundscape is not made from its photo (none can be read: a plain
             grey picture, the same for every such artwork, stands in until one can); it plays.
+        kept: the artwork ids (and ``idle``) whose clip a reload took over from the library before, its
+            recipe unchanged: nothing was read or rendered for them.
+        idle_recipe: what the idle ambience is made from (see :func:`clip_recipe`), or None.
     """
 
     clips: ClipShelf = field(default_factory=ClipShelf)
@@ -76,6 +79,8 @@ class SoundscapeLibrary:
     pending: dict[str, int] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     stand_ins: dict[str, str] = field(default_factory=dict)
+    kept: set[str] = field(default_factory=set)
+    idle_recipe: Hashable | None = None
 
     def __post_init__(self) -> None:
         self.clips = as_shelf(self.clips)
@@ -248,6 +253,24 @@ def _read_file_again(path: Path, stamp: tuple[int, int] | None, lufs: float, set
     file has not changed since (same size and time), else measured again."""
     same = stamp is not None and _file_stamp(path) == stamp
     return load_clip_file(path, loudness_lufs=lufs if same else None, **settings)
+
+
+def file_recipe(path: Path, stamp: tuple[int, int] | None, settings: Mapping[str, Any]) -> Hashable:
+    """What a clip read from a curator's audio file is made from: the file (path, and its size and time
+    ``stamp`` from :func:`_file_stamp`) and the mix format it is prepared in."""
+    return ("file", str(path), stamp, tuple(sorted(settings.items())))
+
+
+def cache_recipe(key: str, played_as: str) -> Hashable:
+    """What a clip read from the soundscape cache is made from: the entry's key (the generator, its
+    settings and weights, the request, the image) and the mix format it is prepared in."""
+    return ("cache", key, played_as)
+
+
+def clip_recipe(reload: Any) -> Hashable | None:
+    """What the clip that ``reload`` reads again is made from (None: unknown, it is never taken over by a
+    reload): :func:`file_recipe` or :func:`cache_recipe`, kept on the reload as its ``recipe``."""
+    return getattr(reload, "recipe", None)
 
 
 class SoundscapeSource:
@@ -517,7 +540,11 @@ class SoundscapeSource:
 
     # ------------------------------------------------------------------ the whole collection
     def library(
-        self, engine: AudioEngine, progress: Callable[[int, int, str], None] | None = None
+        self,
+        engine: AudioEngine,
+        progress: Callable[[int, int, str], None] | None = None,
+        *,
+        previous: SoundscapeLibrary | None = None,
     ) -> SoundscapeLibrary:
         """Make (or read) every artwork's soundscape and the idle ambience, ready for ``engine``.
 
@@ -530,8 +557,17 @@ class SoundscapeSource:
         One soundscape that cannot be made (an unreadable or corrupt audio file, every generator of its
         chain failing) is left out and recorded in ``library.problems``; the others are made. A bad idle
         ambience leaves silence between artworks.
+
+        ``previous``: the library a reload replaces. A clip there made the same way as now (the same cache
+        entry or audio file, the same mix format: see :func:`clip_recipe`) is taken over as it is, nothing
+        read (``library.kept`` names those); before anything is read, ``previous`` lets go of the clips it
+        does not hand over, but for what the mix plays (they are read again if chosen before the swap).
         """
         exhibit = self.exhibit
+        kept = self._kept(previous, engine)
+        if previous is not None:
+            freed = previous.clips.let_go(kept)
+            logger.debug("reload: %d soundscapes unchanged, %.1f MB of the others let go", len(kept), freed / 1e6)
         memory = exhibit.audio.memory_mb
         library = SoundscapeLibrary(
             clips=ClipShelf(budget_bytes=int(memory * 1e6) if memory > 0 else None, in_use=engine.sounding_keys),
@@ -546,9 +582,11 @@ class SoundscapeSource:
             for artwork in exhibit.artworks:
                 started = time.perf_counter()
                 done += 1
-                if not self._left_out_on_failure(
-                    library, artwork.id, self._library_artwork, library, engine, artwork
-                ):
+                if artwork.id in kept:
+                    make = functools.partial(self._library_kept, previous=previous)
+                else:
+                    make = self._library_artwork
+                if not self._left_out_on_failure(library, artwork.id, make, library, engine, artwork):
                     if progress is not None:
                         progress(done, total, artwork.id)
                     continue
@@ -559,14 +597,20 @@ class SoundscapeSource:
                     total,
                     artwork.id,
                     library.made_by[artwork.id],
-                    ", from the cache" if artwork.id in library.from_cache else "",
+                    _origin(library, artwork.id),
                     clips.duration_s(artwork.id),
                     _played_level(engine.loudness_lufs + library.gains_db.get(artwork.id, 0.0), clips, artwork.id),
                     time.perf_counter() - started,
                 )
                 if progress is not None:
                     progress(done, total, artwork.id)
-            self._left_out_on_failure(library, IDLE_KEY, self._library_idle, library, engine)
+            if IDLE_KEY in kept:
+                library.idle, library.idle_recipe = previous.idle, previous.idle_recipe
+                library.made_by[IDLE_KEY] = previous.made_by.get(IDLE_KEY, exhibit.idle.generator)
+                library.from_cache.update({IDLE_KEY} & previous.from_cache)
+                library.kept.add(IDLE_KEY)
+            else:
+                self._left_out_on_failure(library, IDLE_KEY, self._library_idle, library, engine)
             if library.idle is not None:
                 done += 1
                 logger.info(
@@ -575,7 +619,7 @@ class SoundscapeSource:
                     total,
                     exhibit.idle.source,
                     library.made_by[IDLE_KEY],
-                    ", from the cache" if IDLE_KEY in library.from_cache else "",
+                    _origin(library, IDLE_KEY),
                     library.idle.duration_s,
                 )
                 if progress is not None:
@@ -605,19 +649,96 @@ class SoundscapeSource:
             return False
         return True
 
+    @staticmethod
+    def _file_settings(engine: AudioEngine, artwork: Any) -> dict[str, Any]:
+        """How an artwork's ``audio:`` file is prepared for ``engine``."""
+        return dict(
+            key=artwork.id,
+            mix_rate=engine.sample_rate,
+            channels=engine.channels,
+            loop=artwork.soundscape.loop,
+            loop_crossfade_s=engine.loop_crossfade_seconds,
+        )
+
+    def recipe_of(self, engine: AudioEngine, artwork: Any) -> Hashable | None:
+        """What ``artwork``'s clip for ``engine`` is made from when it is its own generator's rendering or
+        its file (see :func:`clip_recipe`), found without reading any audio or decoding any photo; None
+        when its photo cannot be read."""
+        if artwork.audio is not None:
+            return file_recipe(artwork.audio, _file_stamp(artwork.audio), self._file_settings(engine, artwork))
+        sound = artwork.soundscape
+        if self.cache is None:
+            return None
+        try:
+            key = self.key(sound.generator, self.request(artwork.id), image_digest(Path(artwork.images[0])))
+        except OSError:
+            return None
+        return cache_recipe(key, engine.played_as(sound.loop))
+
+    def _idle_recipe(self, engine: AudioEngine) -> Hashable | None:
+        """What the idle ambience is made from when it is its own generator's rendering or its file."""
+        idle = self.exhibit.idle
+        if idle.source == "file":
+            return file_recipe(idle.path, _file_stamp(idle.path), self._idle_file_settings(engine))
+        if idle.source == "silence" or self.cache is None:
+            return None
+        try:
+            key = self.key(idle.generator, self.request(IDLE_KEY), idle_image_ref(self.exhibit))
+        except OSError:
+            return None
+        return cache_recipe(key, engine.played_as(True))
+
+    @staticmethod
+    def _idle_file_settings(engine: AudioEngine) -> dict[str, Any]:
+        return dict(
+            key=IDLE_KEY,
+            mix_rate=engine.sample_rate,
+            channels=engine.channels,
+            loop_crossfade_s=engine.loop_crossfade_seconds,
+        )
+
+    def _kept(self, previous: SoundscapeLibrary | None, engine: AudioEngine) -> dict[str, Hashable]:
+        """The artwork ids (and ``idle``) whose clip in ``previous`` is made the same way as now, with
+        that recipe: a reload takes those over instead of reading them again."""
+        if previous is None:
+            return {}
+        kept: dict[str, Hashable] = {}
+        for artwork in self.exhibit.artworks:
+            if artwork.id in previous.clips and artwork.id not in previous.problems:
+                recipe = previous.clips.recipe_of(artwork.id)
+                if recipe is not None and recipe == self.recipe_of(engine, artwork):
+                    kept[artwork.id] = recipe
+        if previous.idle is not None and previous.idle_recipe is not None:
+            if previous.idle_recipe == self._idle_recipe(engine):
+                kept[IDLE_KEY] = previous.idle_recipe
+        return kept
+
+    def _library_kept(
+        self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any, previous: SoundscapeLibrary
+    ) -> None:
+        """Take ``artwork``'s unchanged clip over from ``previous``, with a reload of this exhibit."""
+        sound = artwork.soundscape
+        reload = previous.clips.reload_of(artwork.id)
+        if artwork.audio is None:  # a file's reload holds nothing of the exhibit; the cache's makes again
+            _kind, key, _played = previous.clips.recipe_of(artwork.id)
+            made = Made(None, sound.generator, True, key)
+            again = functools.partial(self._make_again, artwork.id)
+            reload = self.reload(engine, artwork.id, made, loop=sound.loop, make_again=again)
+            library.from_cache.add(artwork.id)
+            self._stands_in(library, artwork)
+        library.clips.take(artwork.id, previous.clips, reload)
+        library.kept.add(artwork.id)
+        library.gains_db[artwork.id] = sound.gain_db
+        library.made_by[artwork.id] = previous.made_by.get(artwork.id, sound.generator)
+
     def _library_artwork(self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any) -> None:
         sound = artwork.soundscape
         if artwork.audio is not None:
-            settings = dict(
-                key=artwork.id,
-                mix_rate=engine.sample_rate,
-                channels=engine.channels,
-                loop=sound.loop,
-                loop_crossfade_s=engine.loop_crossfade_seconds,
-            )
+            settings = self._file_settings(engine, artwork)
             stamp = _file_stamp(artwork.audio)
             clip = load_clip_file(artwork.audio, **settings)
             reload = functools.partial(_read_file_again, artwork.audio, stamp, clip.loudness_lufs, settings)
+            reload.recipe = file_recipe(artwork.audio, stamp, settings)
             made_by = "file"
         elif self._stands_in(library, artwork) or self._library_unread(library, engine, artwork):
             return
@@ -714,8 +835,12 @@ class SoundscapeSource:
             else:
                 entry = key
             logger.debug("%s: %s rendering read again from the cache", what, generator)
-            return self.prepare(engine, sound, what, loop=loop, key=entry)
+            clip = self.prepare(engine, sound, what, loop=loop, key=entry)
+            read_again.recipe = cache_recipe(entry, played) if entry is not None else None
+            return clip
 
+        played = engine.played_as(loop)
+        read_again.recipe = cache_recipe(key, played)
         return read_again
 
     def _make_again(self, what: str) -> Made:
@@ -730,13 +855,10 @@ class SoundscapeSource:
     def _library_idle(self, library: SoundscapeLibrary, engine: AudioEngine) -> None:
         idle = self.exhibit.idle
         if idle.source == "file":
-            library.idle = load_clip_file(
-                idle.path,
-                key=IDLE_KEY,
-                mix_rate=engine.sample_rate,
-                channels=engine.channels,
-                loop_crossfade_s=engine.loop_crossfade_seconds,
-            )
+            settings = self._idle_file_settings(engine)
+            stamp = _file_stamp(idle.path)
+            library.idle = load_clip_file(idle.path, **settings)
+            library.idle_recipe = file_recipe(idle.path, stamp, settings)
             library.made_by[IDLE_KEY] = "file"
         elif idle.source in ("collection", "image"):
             request = self.request(IDLE_KEY)
@@ -747,6 +869,8 @@ class SoundscapeSource:
             if made.cached:
                 library.from_cache.add(IDLE_KEY)
             library.idle = self.prepare(engine, made.soundscape, IDLE_KEY, loop=True, key=made.key)
+            if made.key is not None and made.generator == idle.generator:
+                library.idle_recipe = cache_recipe(made.key, engine.played_as(True))
             library.made_by[IDLE_KEY] = made.generator
 
     def retry(self, library: SoundscapeLibrary) -> list[str]:
@@ -914,6 +1038,13 @@ class SoundscapeSource:
         )
         played = played_as(audio.sample_rate, audio.channels, loop, audio.loop_crossfade_seconds)
         self.cache.store_played_loudness(key, played, clip.loudness_lufs)
+
+
+def _origin(library: SoundscapeLibrary, what: str) -> str:
+    """Where the start (or reload) log says ``what``'s clip came from, when not rendered now."""
+    if what in library.kept:
+        return ", unchanged: kept"
+    return ", from the cache" if what in library.from_cache else ""
 
 
 def _played_level(played_lufs: float, clips: Any, what: str) -> str:

@@ -317,6 +317,37 @@ def _v1_mismatches(
     return f"it {', and it '.join(clauses)} ({hint})"
 
 
+def build_debug_models(path: Path, seed: int = 0) -> ModelDir:
+    """Write a debug model directory at ``path`` (:func:`~art2mus.models.debug.build_debug_model_dir`: tiny
+    random-weight builds of every network from local configs, no hub) and return it, for trying camera ->
+    embedding -> music -> speaker on a machine without weights. Its sound is not worth hearing.
+
+    A folder that holds anything but an earlier debug build is refused (``FileExistsError``): the build
+    writes ``audioldm2-music/``, ``imagebind/``... and would overwrite real weights there. ``ValueError``
+    for a path that is a file.
+    """
+    from art2mus.models.debug import DEBUG_BUILD_RECORD, build_debug_model_dir
+
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder")
+    if path.is_dir() and not (path / DEBUG_BUILD_RECORD).is_file() and any(path.iterdir()):
+        raise FileExistsError(
+            f"{path} holds files and is not a debug build: a debug build would overwrite any model there; "
+            "give a new or empty folder"
+        )
+    from transformers.utils import logging as transformers_logging
+
+    # transformers draws a progress bar for each tiny part it saves and loads: a screenful of noise here
+    bars_were_on = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        build_debug_model_dir(path, seed=seed)
+    finally:
+        if bars_were_on:
+            transformers_logging.enable_progress_bar()
+    return ModelDir(path)
+
+
 def export_onnx(
     mdir: ModelDir,
     encoder: str,

@@ -1,5 +1,6 @@
 """``art2mus models``: what is in the local model directory (``list``), fetching it (``pull``), importing a
-v1 aligner (``import-v1``) and exporting an encoder to ONNX (``export-onnx``).
+v1 aligner (``import-v1``), exporting an encoder to ONNX (``export-onnx``) and writing a tiny random-weight
+one to try the whole path without weights (``debug``).
 
 ``pull`` needs a connected machine; copy the directory to the gallery machine afterwards. Neither
 command imports torch. Each command is a call into :mod:`art2mus.models.manage`.
@@ -15,7 +16,14 @@ import click
 from art2mus.installation.cli.options import folder_option, json_option
 from art2mus.models import manage
 from art2mus.models.encoders import ENCODER_BACKENDS
-from art2mus.models.model_dir import MODEL_DIR_ENV, MODEL_ENTRIES, V1_ALIGNERS, V1_LICENCE, ModelDir
+from art2mus.models.model_dir import (
+    MODEL_DIR_ENV,
+    MODEL_ENTRIES,
+    V1_ALIGNERS,
+    V1_LICENCE,
+    ModelDir,
+    format_size,
+)
 
 
 def _open(ctx: click.Context, _param: click.Parameter, model_dir: Path | None) -> ModelDir:
@@ -80,7 +88,7 @@ def pull(mdir: ModelDir, only: tuple[str, ...], force: bool) -> None:
 @command.command("import-v1")
 @_model_dir_option
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--name", required=True, callback=_plain_name, help="Folder name under MODEL_DIR/aligners/ (what `train --init` and `evaluate --aligner` take; an exhibit's `generators.<name>.aligner` is the folder's path).")  # fmt: skip
+@click.option("--name", required=True, callback=_plain_name, help="Folder name under MODEL_DIR/aligners/ (what `train --init`, `evaluate --aligner` and an exhibit's `generators.<name>.aligner` take).")  # fmt: skip
 @click.option("--encoder", "encoder_name", default="imagebind", show_default=True, help="Embedding space the checkpoint was trained on: imagebind or clip (the model directory's encoder of that kind; v1: ImageBind huge), or an encoder's name as `models list` shows it (imagebind_huge, clip-vit-large-patch14, a debug build's).")  # fmt: skip
 @click.option(
     "--lm-dim",
@@ -133,3 +141,36 @@ def export_onnx(
     except OSError as exc:  # a read-only model directory, a full disk
         raise click.ClickException(manage.os_error_message(exc, mdir)) from exc
     click.echo(f"done: {out_dir} (use `encoder: onnx` with `encoder_path: {out_dir}`)")
+
+
+@command.command("debug")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of every random weight (the same seed writes the same weights).")  # fmt: skip
+def debug(directory: Path, seed: int) -> None:
+    """Tiny random-weight builds of every network from local configs, for trying the whole path and for
+    tests; makes no sound worth hearing.
+
+    Writes a model directory at DIRECTORY (AudioLDM2, ImageBind, CLIP and aligners for them, a few MiB, no
+    download) that every command takes as its model directory. A folder holding anything else is refused:
+    the build would overwrite the models there.
+    """
+    try:
+        mdir = manage.build_debug_models(directory, seed)
+    except (FileExistsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a folder this user may not write, a full disk
+        raise click.ClickException(
+            f"{exc.filename or directory}: {(exc.strerror or str(exc)).lower()}"
+        ) from exc
+    where = mdir.root.absolute()
+    click.echo(
+        f"wrote a debug model directory to {where} (random weights, seed {seed}; no sound worth hearing):"
+    )
+    rows = mdir.status()
+    name_w = max(len(row.key) for row in rows)
+    for row in rows:
+        click.echo(f"  {row.key:<{name_w}}  {format_size(row.size_bytes) if row.size_bytes else '-':>10}")
+    click.echo(
+        f"to use it, set {MODEL_DIR_ENV}={where} or give --model-dir {where} "
+        f"(art2mus models list --model-dir {where} shows it)"
+    )

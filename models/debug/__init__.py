@@ -23,6 +23,8 @@ from art2mus.models.debug.audioldm2 import DEBUG_GPT2_DIM, build_debug_audioldm2
 
 logger = logging.getLogger(__name__)
 
+#: the file that marks a folder as a debug build (what it holds, its seed); ``models list`` reads it
+DEBUG_BUILD_RECORD = "debug_build.json"
 #: aligner variants written for each debug encoder (the published Art2Mus variants).
 DEBUG_ALIGNER_TOKENS = (1, 4)
 #: encoder kind -> (folder in the model directory, builder name in art2mus.models.debug.encoders)
@@ -87,11 +89,17 @@ def build_debug_model_dir(
                     metadata={"debug": True, "seed": seed, "licence": "MIT (random weights)"},
                 )
                 written[f"aligners/{name}"] = f"aligners/{name}"
-    (root / "debug_build.json").write_text(
+    (root / DEBUG_BUILD_RECORD).write_text(
         json.dumps({"debug": True, "seed": seed, "parts": written}, indent=2) + "\n", encoding="utf-8"
     )
     logger.info("wrote a debug model directory to %s", root)
     return root
 
 
-__all__ = ["DEBUG_ALIGNER_TOKENS", "build_debug_audioldm2", "build_debug_model_dir", "debug_aligner_name"]
+__all__ = [
+    "DEBUG_ALIGNER_TOKENS",
+    "DEBUG_BUILD_RECORD",
+    "build_debug_audioldm2",
+    "build_debug_model_dir",
+    "debug_aligner_name",
+]
