@@ -55,7 +55,7 @@ def test_a_slow_first_load_is_the_jobs_time_not_a_frozen_worker(tmp_path):
         tmp_path / "cache", backends=TONE, on_result=results.append, start_timeout_s=60.0, clock=clock
     )
     try:
-        worker.submit(_job("slow", 10, {"delay_s": 1.0}, "k1"))
+        worker.submit(_job("slow", 10, {"delay_s": 3.0}, "k1"))
         worker.submit(_job("next", 20, {}, "k2"))
         assert _wait_for(lambda: worker.status().current == "slow"), worker.status()
         clock.now += 500.0  # the first job renders (or loads its model) for minutes; the second waits
