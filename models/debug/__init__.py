@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: the file that marks a folder as a debug build (what it holds, its seed); ``models list`` reads it
 DEBUG_BUILD_RECORD = "debug_build.json"
+#: where a debug aligner came from, as its config records it and ``models list`` shows it
+DEBUG_ALIGNER_ORIGIN = "debug build, random weights"
 #: aligner variants written for each debug encoder (the published Art2Mus variants).
 DEBUG_ALIGNER_TOKENS = (1, 4)
 #: encoder kind -> (folder in the model directory, builder name in art2mus.models.debug.encoders)
@@ -86,7 +88,13 @@ def build_debug_model_dir(
                 name = debug_aligner_name(kind, n_tokens)
                 aligner.save(
                     root / "aligners" / name,
-                    metadata={"debug": True, "seed": seed, "licence": "MIT (random weights)"},
+                    # `models list` says "origin: trained locally" for an aligner that names none
+                    metadata={
+                        "debug": True,
+                        "seed": seed,
+                        "origin": DEBUG_ALIGNER_ORIGIN,
+                        "licence": "MIT (random weights)",
+                    },
                 )
                 written[f"aligners/{name}"] = f"aligners/{name}"
     (root / DEBUG_BUILD_RECORD).write_text(
