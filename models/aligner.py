@@ -35,6 +35,7 @@ from art2mus.models.model_dir import (
     ALIGNER_FORMAT_VERSION,
     ALIGNER_WEIGHTS_FILE,
     FULL_SIZE_ENCODERS,
+    aligner_identity,  # noqa: F401 - lives in the torch-free model_dir; imported from here too
     checkpoint_failure,
     read_aligner_config,
 )
@@ -302,26 +303,6 @@ def verify_weights(folder: str | Path, document: Mapping[str, Any] | None = None
             f"{recorded} recorded in {folder / CONFIG_FILE}; restore the file (or save the aligner again)"
         )
     return actual
-
-
-def aligner_identity(folder: str | Path) -> dict[str, str]:
-    """What makes an aligner's music: ``{"weights_sha256", "conditioning_profile"}`` (no weights loaded).
-
-    The recorded hash is used when present (``save`` writes it), otherwise the file is hashed.
-    """
-    from art2mus.models.profiles import get_profile
-
-    folder = Path(folder)
-    if folder.is_file():
-        folder = folder.parent
-    document = ImageAligner.read_config(folder)
-    recorded = document.get("weights_sha256")
-    weights = folder / WEIGHTS_FILE
-    digest = recorded if isinstance(recorded, str) else (file_sha256(weights) if weights.is_file() else "")
-    return {
-        "weights_sha256": digest,
-        "conditioning_profile": get_profile(document.get("conditioning_profile")).name,
-    }
 
 
 #: the four tensors of a v1 ``ImageProjectionLayer`` state dict

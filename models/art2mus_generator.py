@@ -343,8 +343,7 @@ class Art2MusGenerator(Generator):
         With ``aligner`` unset, the identities of every installed aligner count (the one chosen among them
         depends on the encoder, which is not loaded here): any change re-renders.
         """
-        from art2mus.models.aligner import aligner_identity
-        from art2mus.models.model_dir import ModelDir
+        from art2mus.models.model_dir import ModelDir, aligner_identity  # no torch: the daemon keys with it
 
         mdir = ModelDir.chosen(settings.get("model_dir"))
         try:

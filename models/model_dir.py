@@ -286,6 +286,28 @@ def read_aligner_config(directory: str | Path) -> dict[str, Any]:
     return document
 
 
+def aligner_identity(folder: str | Path) -> dict[str, str]:
+    """What makes an aligner's music: ``{"weights_sha256", "conditioning_profile"}`` (no weights loaded,
+    no torch: the daemon keys its cache with it, and generation runs in the generator process).
+
+    The recorded hash is used when present (``save`` writes it), otherwise the file is hashed.
+    """
+    from art2mus.common.digests import file_sha256
+    from art2mus.models.profiles import get_profile
+
+    folder = Path(folder)
+    if folder.is_file():
+        folder = folder.parent
+    document = read_aligner_config(folder)
+    recorded = document.get("weights_sha256")
+    weights = folder / ALIGNER_WEIGHTS_FILE
+    digest = recorded if isinstance(recorded, str) else (file_sha256(weights) if weights.is_file() else "")
+    return {
+        "weights_sha256": digest,
+        "conditioning_profile": get_profile(document.get("conditioning_profile")).name,
+    }
+
+
 def _safetensors_layout(path: Path, limit: int) -> dict[str, tuple[int, ...]]:
     """The tensor shapes of the ``.safetensors`` file ``path``, from its header alone (no torch, no data
     read): the header is JSON after its length in 8 little-endian bytes, and its offsets give the file's
