@@ -88,8 +88,10 @@ class Art2MusGeneratorConfig(StrictModel):
     )
     aligner: DirPath | None = Field(
         None,
-        description="Aligner folder (config.json + model.safetensors); a relative path is relative to this YAML "
-        "file. Default: the model directory's aligner for `encoder`: aligners/default (a link: `ln -sfn NAME "
+        description="The name of an installed aligner (a folder under the model directory's aligners/, as "
+        "`art2mus models list` shows it), or an aligner folder's path (config.json + model.safetensors); a "
+        "relative path is relative to this YAML file (a folder there wins over an installed aligner's name). "
+        "Default: the model directory's aligner for `encoder`: aligners/default (a link: `ln -sfn NAME "
         "aligners/default`; `art2mus models pull` links art2mus-v1-4tok), else the only one there; with several "
         "and no default, set this (validate lists them).",
     )

@@ -96,7 +96,7 @@ def check_files(config: ExhibitConfig) -> list[Finding]:
             continue
         message = check_file(path, kind.kind)
         if message:
-            problems.append((loc, message))
+            problems.append((loc, message + _installed_aligners_hint(config, loc, path)))
     problems += _unset_model_dirs(config)
     problems += _aligners(config)
     return problems
@@ -127,9 +127,10 @@ def model_warnings(config: ExhibitConfig) -> list[str]:
         if isinstance(generator, Art2MusGeneratorConfig):
             for field in MODEL_FIELDS:
                 path = getattr(generator, field)
+                loc = ("generators", name, field)
                 message = check_file(path, "dir") if path is not None else None
                 if message:
-                    findings.append((("generators", name, field), message))
+                    findings.append((loc, message + _installed_aligners_hint(config, loc, path)))
     reported = {loc for loc, _ in findings}
     findings += [f for f in _unset_model_dirs(config) + _aligners(config) if f[0] not in reported]
     return [
@@ -137,6 +138,22 @@ def model_warnings(config: ExhibitConfig) -> list[str]:
         f"{config.generators[loc[1]].fallback!r} instead)"
         for loc, message in findings
     ]
+
+
+def _installed_aligners_hint(config: ExhibitConfig, loc: Loc, path: Path) -> str:
+    """For an art2mus generator's aligner folder that is missing: `` (not the name of an installed aligner
+    either: ... installed aligners: a, b)``, as an exhibit may name one of those instead of its path."""
+    from art2mus.models.model_dir import ModelDir
+
+    if not is_model_finding(config, loc) or loc[2] != "aligner" or path.exists():
+        return ""
+    choice = config.generators[str(loc[1])].model_dir_choice()
+    model_dir = ModelDir(choice.path, origin=choice.origin)
+    known = ", ".join(folder.name for folder in model_dir.list_aligner_dirs()) or "none"
+    return (
+        f" (not the name of an installed aligner either: no folder {path.name} under "
+        f"{model_dir.describe(model_dir.aligners_dir)}; installed aligners: {known})"
+    )
 
 
 def _aligners(config: ExhibitConfig) -> list[Finding]:
@@ -159,7 +176,7 @@ def _aligners(config: ExhibitConfig) -> list[Finding]:
             if spec is None:
                 continue  # no encoder to choose for: doctor says the models are missing
             try:
-                folder = model_dir.default_aligner(spec, "`aligner:` (the folder's path)")
+                folder = model_dir.default_aligner(spec, "`aligner:` (an installed aligner's name or a folder's path)")
             except FileNotFoundError as exc:
                 problems.append((loc, f"aligner is unset and {exc}"))
                 continue
@@ -169,6 +186,22 @@ def _aligners(config: ExhibitConfig) -> list[Finding]:
                 shown = "" if generator.aligner is not None else f"the default aligner {folder}: "
                 problems.append((loc, shown + problem))
     return problems
+
+
+def installed_aligner(generator: Art2MusGeneratorConfig, written: Path, base: Path) -> Path | None:
+    """The folder of the installed aligner that ``aligner: NAME`` names, or None: a curator copies the name
+    that ``art2mus models list`` (and a not-found message) shows, and ``render --aligner`` takes, and it was
+    read as a path beside the exhibit ('folder not found: ex/debug-clip-4tok'). A name is a value with no
+    ``/`` that is no path relative to ``base`` (the exhibit's folder: a folder there wins) and is a folder
+    under the generator's model directory's ``aligners/``; it becomes that folder's path, so the checks,
+    the daemon and ``render`` load what ``resolve_aligner`` would load for the name, whatever the current
+    directory."""
+    from art2mus.models.model_dir import ModelDir
+
+    if len(written.parts) != 1 or written.name in ("", ".", "..") or (base / written).exists():
+        return None
+    folder = ModelDir(generator.model_dir_choice().path).aligners_dir / written.name
+    return folder if folder.is_dir() else None
 
 
 def _unset_model_dirs(config: ExhibitConfig) -> list[Finding]:
@@ -212,7 +245,7 @@ def check_raw_files(root: Node) -> list[Problem]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(node.value, dict):
             for key, child in node.value.items():
                 info = annotation.model_fields.get(key)
-                if info is not None:
+                if info is not None and not (key == "aligner" and _names_installed_aligner(annotation, node, child)):
                     walk(info.annotation, child, (*loc, key), _file_kind(info))
         elif get_origin(annotation) in (list, dict) and isinstance(node.value, list | dict):
             item_type = get_args(annotation)[-1]
@@ -222,6 +255,23 @@ def check_raw_files(root: Node) -> list[Problem]:
 
     walk(ExhibitConfig, root, (), None)
     return problems
+
+
+def _names_installed_aligner(annotation: Any, generator: Node, aligner: Node) -> bool:
+    """Whether ``aligner`` is an art2mus generator's ``aligner: NAME`` of an installed aligner, in YAML that
+    the schema rejected elsewhere (:func:`installed_aligner`, with the ``model_dir`` as written)."""
+    if annotation is not Art2MusGeneratorConfig or not isinstance(aligner.value, str):
+        return False
+    written = generator.value.get("model_dir")
+    model_dir = None
+    if written is not None and isinstance(written.value, str):
+        try:
+            model_dir = Path(written.value).expanduser()
+        except RuntimeError:  # ~user that does not exist
+            model_dir = Path(written.value)
+        model_dir = model_dir if model_dir.is_absolute() else written.file.parent / model_dir
+    settings = Art2MusGeneratorConfig.model_construct(model_dir=model_dir)
+    return installed_aligner(settings, Path(aligner.value), aligner.file.parent) is not None
 
 
 def _state_folder() -> str:

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pydantic
 from pydantic import BaseModel
@@ -26,6 +27,7 @@ from art2mus.installation.config.files import (
     check_file,
     check_files,
     check_raw_files,
+    installed_aligner,
     is_model_finding,
     iter_paths,
 )
@@ -39,6 +41,7 @@ from art2mus.installation.config.problems import (
     sort_problems,
 )
 from art2mus.installation.config.source import Node, SourceMap, SourceReader
+from art2mus.models.art2mus_generator import Art2MusGeneratorConfig
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +232,10 @@ def _problem_for(source: SourceMap, error: dict) -> Problem:
 
 
 def _resolve_paths(config: ExhibitConfig, source: SourceMap, default_dir: Path) -> None:
-    """Relative paths are relative to the YAML file they were written in (defaults: the top file's folder)."""
+    """Relative paths are relative to the YAML file they were written in (defaults: the top file's folder),
+    but for an art2mus generator's ``aligner: NAME`` that names an installed aligner (:func:`installed_aligner`).
+    """
+    names = []
     for loc, container, key, path, _kind in list(iter_paths(config)):
         try:
             path = path.expanduser()
@@ -237,8 +243,18 @@ def _resolve_paths(config: ExhibitConfig, source: SourceMap, default_dir: Path) 
             pass
         if not path.is_absolute():
             base = source.file_for(loc).parent if tuple(loc) in source.nodes else default_dir
+            if key == "aligner" and isinstance(container, Art2MusGeneratorConfig):
+                names.append((container, path, base))  # once its model_dir is resolved
             path = Path(os.path.normpath((base / path).absolute()))
-        if isinstance(container, BaseModel):
-            container.__dict__[key] = path  # already validated; skip re-validation on assignment
-        else:
-            container[key] = path
+        _set(container, key, path)
+    for generator, written, base in names:
+        folder = installed_aligner(generator, written, base)
+        if folder is not None:
+            _set(generator, "aligner", folder)
+
+
+def _set(container: Any, key: Any, value: Any) -> None:
+    if isinstance(container, BaseModel):
+        container.__dict__[key] = value  # already validated; skip re-validation on assignment
+    else:
+        container[key] = value
