@@ -83,7 +83,7 @@ def scan_images(root: str | Path) -> Scan:
 TAIL_FRAMES = 4096
 
 
-def _read_tail(path: Path, frames: int) -> None:
+def read_tail(path: Path, frames: int) -> None:
     """Seek to the last :data:`TAIL_FRAMES` of the ``frames`` the header announces and decode them: a
     truncated file (FLAC cut short: libsndfile's header reading succeeds, its decoding fails) raises
     ``RuntimeError`` in milliseconds, where decoding it all would take the whole track's time."""
@@ -98,24 +98,16 @@ def scan_music(root: str | Path) -> Scan:
     """Every audio file under ``root`` libsndfile can open, with at least one sample and a readable end
     (a truncated file is skipped); raises :class:`CollectionError` when there is none. Damage within a
     track shows only when it is decoded: :func:`embed_all` and the music-only dataset skip such a track."""
-    import soundfile
+    from art2mus.training.dataset import audio_problem, native_stderr_quiet
 
     scan = Scan(Path(root))
-    for path in _files(scan.root, AUDIO_SUFFIXES, "music"):
-        try:
-            info = soundfile.info(str(path))
-        except (RuntimeError, OSError) as exc:  # soundfile.LibsndfileError is a RuntimeError
-            scan.skipped.append((path, f"not audio libsndfile can read ({exc})"))
-            continue
-        if info.frames <= 0:
-            scan.skipped.append((path, "holds no samples"))
-            continue
-        try:
-            _read_tail(path, info.frames)
-        except (RuntimeError, OSError) as exc:
-            scan.skipped.append((path, f"cannot be decoded to its end, truncated or corrupt ({exc})"))
-            continue
-        scan.files.append(path)
+    with native_stderr_quiet():
+        for path in _files(scan.root, AUDIO_SUFFIXES, "music"):
+            problem = audio_problem(path)
+            if problem:
+                scan.skipped.append((path, problem))
+            else:
+                scan.files.append(path)
     for path, reason in scan.skipped:
         logger.warning("skipping music %s: %s", path, reason)
     if not scan.files:

@@ -20,12 +20,13 @@ the dataset), so epochs, resumed runs and a second aligner variant start in a se
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -401,6 +402,114 @@ def short_music(paths: Iterable[Path], segment_s: float = DEFAULT_SEGMENT_S) -> 
         if info.samplerate > 0 and info.frames * features.SAMPLE_RATE / info.samplerate + 1 < needed:
             short[path] = info.frames / info.samplerate
     return short
+
+
+def _wav_header_frames(path: Path) -> int | None:
+    """The frames a RIFF/WAVE file's ``data`` chunk announces (None: not such a file, or no such chunk)."""
+    import struct
+
+    with path.open("rb") as handle:
+        if handle.read(12)[8:12] != b"WAVE":
+            return None
+        block_align = 0
+        while len(chunk := handle.read(8)) == 8:
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt ":
+                block_align = struct.unpack("<H", handle.read(16)[12:14])[0]
+                handle.seek(size - 16 + size % 2, os.SEEK_CUR)
+            elif name == b"data":
+                return size // block_align if block_align else None
+            else:
+                handle.seek(size + size % 2, os.SEEK_CUR)
+    return None
+
+
+@contextlib.contextmanager
+def native_stderr_quiet() -> Iterator[None]:
+    """Keep libsndfile's mp3 decoder's ``Note: Illegal Audio-MPEG-Header ...`` lines (written by C code to
+    file descriptor 2) off the terminal while files are checked: each bad file is reported in a sentence."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no descriptor 2 to borrow (an embedding host): leave it be
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [
+                line
+                for line in sink.read().decode(errors="replace").splitlines()
+                if not line.startswith("Note: ")
+            ]
+            for line in kept:  # anything else the decoders said still shows
+                print(line, file=sys.stderr)
+
+
+def audio_problem(path: Path) -> str | None:
+    """Why ``path`` (an existing file) is not audio (a phrase to follow its name) this build can use, or None: not decodable (a text file
+    named .mp3), empty, truncated (frames read against the frames its header announces), damaged at its end."""
+    import soundfile
+
+    if path.stat().st_size == 0:
+        return "is empty (0 bytes)"
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, OSError) as exc:
+        # libsndfile says "File does not exist or is not a regular file" of an mp3 it cannot decode
+        reason = str(exc).split(": ", 1)[-1].rstrip(".")
+        if "does not exist" in reason:
+            reason = "no audio stream libsndfile recognises"
+        return f"exists but is not decodable audio ({reason})"
+    announced = _wav_header_frames(path) if info.format == "WAV" else None
+    if announced is not None and announced > info.frames and info.samplerate > 0:
+        rate = info.samplerate
+        return (
+            f"is truncated: its header announces {announced / rate:.2f} s, the file holds "
+            f"{info.frames / rate:.2f} s ({info.frames} of {announced} frames)"
+        )
+    if info.frames <= 0:
+        return "holds no samples"
+    from art2mus.training.collection import read_tail
+
+    try:
+        read_tail(path, info.frames)
+    except (RuntimeError, OSError) as exc:
+        return f"cannot be decoded to its end, truncated or corrupt ({exc})"
+    return None
+
+
+def refuse_undecodable(pairs: list[Pair]) -> None:
+    """Every pair's image and music that cannot be decoded, named at once with its file and line and
+    before any work: the build stopped at the first, so five bad files took five runs to find.
+
+    Raises:
+        PairsError: one line per bad file.
+    """
+    from art2mus.training.collection import read_rgb
+
+    problems: list[str] = []
+    audio_checked: dict[Path, str | None] = {}
+    with native_stderr_quiet():
+        for pair in pairs:
+            try:
+                read_rgb(pair.image)
+            except (ValueError, OSError) as exc:
+                problems.append(f"{pair.where()}: image file {pair.image}: {exc}")
+            if pair.audio not in audio_checked:
+                audio_checked[pair.audio] = audio_problem(pair.audio)
+            if audio_checked[pair.audio]:
+                problems.append(f"{pair.where()}: audio file {pair.audio} {audio_checked[pair.audio]}")
+    if problems:
+        raise PairsError("\n".join(problems))
 
 
 def refuse_short_music(pairs: list[Pair], segment_s: float) -> None:

@@ -302,12 +302,13 @@ def evaluate_from_model_dir(
     from art2mus.models.encoders import load_image_encoder
     from art2mus.models.model_dir import ModelDir
     from art2mus.models.pipeline import Art2MusPipeline
-    from art2mus.training.dataset import read_pairs
+    from art2mus.training.dataset import read_pairs, refuse_undecodable
     from art2mus.training.train_job import resolve_device
 
     pair_list = read_pairs(pairs_file)
     if limit is not None:
         pair_list = pair_list[:limit]
+    refuse_undecodable(pair_list)  # every bad file at once, before the models load
     target = resolve_device(device)
     mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
     config = ImageAligner.read_config(mdir.resolve_aligner(aligner))

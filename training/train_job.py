@@ -467,6 +467,7 @@ def prepare_dataset(
         fingerprint,
         read_pairs,
         refuse_short_music,
+        refuse_undecodable,
         track_name,
     )
     from art2mus.training.extraction import (
@@ -564,8 +565,9 @@ def prepare_dataset(
             return None  # this process's slice is all short tracks; another's may not be
 
     try:
-        if music_dir is None:
-            refuse_short_music(items, segment_s)  # all of them named at once, before hours of work
+        if music_dir is None:  # all of them named at once, before hours of work
+            refuse_undecodable(items)
+            refuse_short_music(items, segment_s)
         if accelerator.num_processes > 1:
             from art2mus.training.distributed import build_in_parts
 

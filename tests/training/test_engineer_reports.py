@@ -130,3 +130,41 @@ def test_a_full_disk_while_extracting_says_what_is_kept(debug_models, manifest, 
     code, output = _train(manifest, debug_models, out)
     assert code == 1 and "Traceback" not in output, output
     assert "no space left on device; the pairs extracted so far are kept in" in output
+
+
+def test_every_undecodable_file_of_the_pairs_is_named_in_one_run(debug_models, manifest, tmp_path, capfd):
+    import struct
+
+    base = manifest.parent
+    rows = manifest.read_text().splitlines()
+    (base / "junk.mp3").write_text("not music\n")
+    (base / "empty.flac").write_bytes(b"")
+    (base / "notes.png").write_text("not a picture\n")
+    good = (base / "music" / "amber-fields.wav").read_bytes()
+    # a WAV cut short: its header still announces the whole data chunk
+    header = good[:44]
+    assert header[36:40] == b"data" and struct.unpack("<I", header[40:44])[0] > 2000
+    (base / "cut.wav").write_bytes(good[:1000])
+    image = rows[1].split(",")[1]
+    bad = base / "bad-files.csv"
+    bad.write_text(
+        "\n".join(
+            [
+                rows[0],
+                rows[1],
+                f"j,{image},junk.mp3",
+                f"e,{image},empty.flac",
+                f"c,{image},cut.wav",
+                f"n,notes.png,{rows[2].split(',')[2]}",
+            ]
+        )
+        + "\n"
+    )
+    code, output = _train(bad, debug_models, tmp_path / "run")
+    assert code == 1, output
+    assert f"{bad}:3: audio file {base / 'junk.mp3'} exists but is not decodable audio" in output
+    assert "File does not exist" not in output
+    assert f"{bad}:4: audio file {base / 'empty.flac'} is empty (0 bytes)" in output
+    assert f"{bad}:5: audio file {base / 'cut.wav'} is truncated: its header announces 2.50 s" in output
+    assert f"{bad}:6: image file {base / 'notes.png'}: not an image" in output
+    assert "Illegal Audio-MPEG-Header" not in capfd.readouterr().err

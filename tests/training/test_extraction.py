@@ -203,16 +203,23 @@ def test_train_interrupted_while_extracting_says_what_is_kept_and_continues(
 
 
 def test_a_bad_file_keeps_the_pairs_before_it(debug_models, manifest, tmp_path, train_job):
-    """A damaged image stops the extraction with its row named; the pairs before it are kept."""
-    broken = tmp_path / "broken.png"
-    broken.write_bytes(b"not a png")
+    """A track damaged within stops the extraction with its row named; the pairs before it are kept.
+    (A file that does not decode at all is named before any extraction, with every other one.)"""
+    import numpy as np
+    import soundfile
+
+    noise = np.random.default_rng(0).standard_normal(3 * 22050).astype(np.float32)
+    soundfile.write(tmp_path / "good.flac", 0.1 * noise, 22050)
+    whole = bytearray((tmp_path / "good.flac").read_bytes())
+    whole[len(whole) // 2 : len(whole) // 2 + 2000] = bytes(2000)  # its header and end read, its middle not
+    (tmp_path / "broken.flac").write_bytes(bytes(whole))
     rows = [line.split(",") for line in manifest.read_text().splitlines()[1:]]
-    rows[2][1] = str(broken)  # the third pair's image
+    rows[2][2] = str(tmp_path / "broken.flac")  # the third pair's music
     bad = tmp_path / "pairs.csv"
     bad.write_text(
         "id,image,audio\n" + "".join(f"{i},{image},{manifest.parent / audio}\n" for i, image, audio in rows)
     )
-    with pytest.raises(TrainJobError, match="broken.png: not an image"):
+    with pytest.raises(TrainJobError, match="pairs.csv:4: cannot read audio file .*broken.flac"):
         run_train_job(train_job(bad, debug_models, tmp_path / "run"))
     folder = next((tmp_path / "run" / "dataset" / "pieces").iterdir())
     assert [(p.start, p.end) for p in complete_pieces(folder, folder.name)] == [(0, 2)]
