@@ -87,9 +87,11 @@ def test_missing_models_and_gpu_are_warnings_and_a_broken_camera_or_cache_a_fail
     assert checks["audio"]["status"] == "ok"
 
 
-def test_a_bad_exhibit_fails_and_points_to_validate(tmp_path):
+def test_a_bad_exhibit_fails_and_points_to_validate(tmp_path, repo_root):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("audio:\n  master_volume: 7\n")
+    photo = repo_root / "exhibits/demo/artworks/amber-fields.png"
+    # one problem: a file without artworks would be a second one (validate lists every problem in one pass)
+    bad.write_text(f"audio:\n  master_volume: 7\nartworks:\n  - id: a\n    images: [{photo}]\n")
     rc, checks = _doctor(str(bad), home=tmp_path)
     assert (
         rc == 1
