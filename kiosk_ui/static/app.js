@@ -2,8 +2,26 @@
 // every few seconds, and sends the technician's commands (JSON only: the server refuses anything else).
 "use strict";
 
-const token = new URLSearchParams(location.search).get("token");
+// the access token: given once in the address (?token=..., as links to the panel carry it) or in the form, then
+// kept in this tab's sessionStorage and taken out of the address, so that it shows in no history or bookmark.
+// fetch sends it as a header; only what the browser fetches itself (thumbnails, audio, the docs) has it in the URL
+let token = new URLSearchParams(location.search).get("token");
+try {
+  if (token) sessionStorage.setItem("art2mus-token", token);
+  else token = sessionStorage.getItem("art2mus-token");
+} catch (error) { // storage refused (the browser's settings): this page keeps it; a reload asks again
+}
+if (new URLSearchParams(location.search).has("token")) {
+  const url = new URL(location.href);
+  url.searchParams.delete("token");
+  history.replaceState(null, "", url.pathname + url.search + url.hash);
+}
 const $ = (id) => document.getElementById(id);
+// a live region (or any line a screen reader may be reading) is written only when its text changes: a rewrite
+// of the same text is read out again, every second
+const setText = (element, text) => {
+  if (element.textContent !== text) element.textContent = text;
+};
 const withToken = (path) => (token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path);
 let titles = {};
 let volumeDragging = false;
@@ -13,7 +31,23 @@ let reloadPending = null;
 let artworksReload; // the reload the artwork list was fetched after (undefined: not fetched yet)
 let timeZone = "UTC"; // the gallery's (/api/status): every time is shown on its clock
 let lostSince = null; // when the daemon last stopped answering (null: it answers)
-let connectionError = false; // the error box says the daemon did not answer (cleared when it does)
+let errorKind = null; // what the error box is about ("connection", "artworks", ...): cleared when it next works
+let errorTimer = null;
+// seconds an error other than a lost connection stays (the next success of the same kind clears it sooner)
+const ERROR_SHOWN_MS = 15000;
+let lastPlaying; // what the live line last announced as playing (undefined: nothing yet)
+let eventsShown = null; // the timeline (and clock) the event list was drawn from
+let logsShown = null; // the log records the list was drawn from
+let unseenShown = null;
+let attentionShown = null;
+// the room level the daemon last said (0..100) and a step button's or slider's jump over which a tap is
+// asked about: a stray tap on a phone set the room from 29 % to 93 % at once
+let roomLevel = null;
+const VOLUME_STEP = 5;
+const VOLUME_JUMP_ASKED = 20;
+// when the last level sent was answered (ms; Infinity while on its way): a status asked for before then may
+// say the level before it, and a step from that would undo the one just sent
+let volumeAnsweredAt = 0;
 
 class NotAnswering extends Error {
   constructor(message, hung = false) {
@@ -70,23 +104,60 @@ function errorText(data, response) {
   return response.statusText;
 }
 
-function showError(message, fromConnection = false) {
-  const box = $("error");
-  box.textContent = message;
-  box.hidden = !message;
-  connectionError = Boolean(message) && fromConnection;
+function showError(message, kind = "command") {
+  $("error").textContent = message; // a failure that happens again is said again
+  $("error-box").hidden = !message;
+  errorKind = message ? kind : null;
+  clearTimeout(errorTimer);
+  // a lost connection stays until it answers again (the banner says so too); anything else fades
+  if (message && kind !== "connection") errorTimer = setTimeout(() => showError(""), ERROR_SHOWN_MS);
+}
+
+function clearError(kind) {
+  if (errorKind === kind) showError("");
 }
 
 function showLocked() {
-  // a browser cannot send an Authorization header: the token goes in the address (?token=...)
+  // a locked panel shows the form only: its values would all be "—" and its buttons do nothing
   const form = $("token-form");
   if (!form.hidden) return;
-  $("token-why").textContent = token
-    ? "The access token in this page's address is not this control panel's. Enter the text of the exhibit's control_panel.token_file:"
-    : "This control panel needs its access token: enter the text of the exhibit's control_panel.token_file.";
+  showPanel(false);
   form.hidden = false;
-  $("connection").textContent = "locked";
-  $("connection").className = "badge bad";
+  // written once shown: an alert that appears with its text is read out
+  $("token-why").textContent = token
+    ? "The access token given is not this control panel's. Enter the text of the exhibit's control_panel.token_file:"
+    : "This control panel needs its access token: enter the text of the exhibit's control_panel.token_file.";
+  try {
+    sessionStorage.removeItem("art2mus-token");
+  } catch (error) { // storage refused: nothing kept
+  }
+  const input = $("token-input");
+  input.value = "";
+  input.focus();
+  setBadge("locked", "bad");
+}
+
+function showPanel(shown) {
+  const main = document.querySelector("main");
+  main.hidden = !shown;
+  main.style.display = shown ? "" : "none"; // the stylesheet's display: grid would show it
+  if (!shown) $("attention").hidden = true;
+}
+
+function setBadge(text, kind, href = null) {
+  // short: a screen reader reads the whole badge at each change (the attention list says what is wrong)
+  const badge = $("connection");
+  badge.className = "badge " + kind;
+  const shown = badge.firstElementChild ? badge.firstElementChild.getAttribute("href") : null;
+  if (badge.textContent === text && shown === href) return;
+  if (href) {
+    const link = document.createElement("a");
+    link.href = href;
+    link.textContent = text;
+    badge.replaceChildren(link);
+  } else {
+    badge.textContent = text;
+  }
 }
 
 function galleryTime(iso, withDate = true) {
@@ -106,16 +177,31 @@ function ago(seconds) {
   return `${Math.round(seconds / 3600)} h ago`;
 }
 
-async function command(path, body) {
+async function command(path, body, button = null, result = null) {
+  // the button says it is sending (aria-busy; aria-disabled keeps a keyboard user's focus on it), and the
+  // line beside it what came of it: the confirmation far above is off screen on a phone
+  if (button) {
+    if (button.getAttribute("aria-busy") === "true") return;
+    button.setAttribute("aria-busy", "true");
+    button.setAttribute("aria-disabled", "true");
+  }
+  if (result) setText(result, "sending…");
   try {
     await api(path, body);
     showError("");
+    if (result) setText(result, "done");
     await refresh();
   } catch (error) {
+    if (result) setText(result, "not done (see the message below)");
     if (error instanceof Locked) return showLocked();
     const sent = !(error instanceof NotAnswering) ? ""
       : " The command was not carried out" + (error.hung ? " (a daemon that resumes may still carry it out)." : ".");
-    showError(error.message + sent, error instanceof NotAnswering);
+    showError(error.message + sent, error instanceof NotAnswering ? "connection" : "command");
+  } finally {
+    if (button) {
+      button.removeAttribute("aria-busy");
+      button.removeAttribute("aria-disabled");
+    }
   }
 }
 
@@ -147,6 +233,7 @@ function listen(what, name) {
   player.src = withToken(`/api/soundscapes/${encodeURIComponent(what)}.flac`);
   player.dataset.what = what;
   player.setAttribute("aria-label", "listening to " + name);
+  player.addEventListener("playing", () => clearError("listen"), { once: true });
   player.play().catch(async (error) => {
     if (error.name === "AbortError") return; // another Listen took its place
     // the browser only says it found no source: the server says why (e.g. the artwork has no soundscape)
@@ -157,7 +244,7 @@ function listen(what, name) {
     } catch (failed) {
       why = "the art2mus daemon did not answer";
     }
-    showError(`Cannot listen to ${name}: ${why}`);
+    showError(`Cannot listen to ${name}: ${why}`, "listen");
   });
 }
 
@@ -191,26 +278,30 @@ function renderArtworks(list) {
     }
     const buttons = document.createElement("span");
     buttons.className = "buttons";
+    // named by title (what a technician hears), not by id
     const play = document.createElement("button");
     play.type = "button";
     play.textContent = "Play";
-    play.setAttribute("aria-label", "play " + art.id);
-    play.addEventListener("click", () => command("/play", { artwork: art.id }));
+    play.setAttribute("aria-label", "Play " + art.title);
+    const result = document.createElement("span");
+    result.className = "result";
+    result.setAttribute("role", "status");
+    play.addEventListener("click", () => command("/play", { artwork: art.id }, play, result));
     const hear = document.createElement("button");
     hear.type = "button";
     hear.className = "listen";
     hear.textContent = "Listen";
-    hear.setAttribute("aria-label", "listen to " + art.id);
+    hear.setAttribute("aria-label", "Listen to " + art.title);
     hear.addEventListener("click", () => listen(art.id, art.title));
     if (art.playable === false) { // left out: nothing to play or hear (its problems say why)
       for (const button of [play, hear]) {
         button.disabled = true;
         button.title = (art.problems || []).join("; ") || "no soundscape";
       }
-      play.setAttribute("aria-label", `play ${art.id} (cannot: no soundscape)`);
-      hear.setAttribute("aria-label", `listen to ${art.id} (cannot: no soundscape)`);
+      play.setAttribute("aria-label", `Play ${art.title} (cannot: no soundscape)`);
+      hear.setAttribute("aria-label", `Listen to ${art.title} (cannot: no soundscape)`);
     }
-    buttons.append(play, hear);
+    buttons.append(play, hear, result);
     li.append(thumb, text, buttons);
     ul.append(li);
   }
@@ -221,9 +312,10 @@ async function loadArtworks() {
     const list = await api("/artworks");
     titles = Object.fromEntries(list.map((a) => [a.id, a.title]));
     renderArtworks(list);
+    clearError("artworks");
   } catch (error) {
     if (error instanceof Locked) return showLocked();
-    if (!(error instanceof NotAnswering)) showError(error.message); // a lost daemon: the status poll says so
+    if (!(error instanceof NotAnswering)) showError(error.message, "artworks"); // a lost daemon: the status poll says so
     artworksReload = undefined; // fetched again at the next answer
   }
 }
@@ -232,6 +324,9 @@ async function refreshUnseen() {
   try {
     const list = await api("/unseen");
     const ul = $("unseen");
+    const shown = JSON.stringify(list);
+    if (shown === unseenShown) return clearError("unseen"); // unchanged: a reader keeps its place
+    unseenShown = shown;
     ul.replaceChildren();
     for (const art of list) {
       const li = document.createElement("li");
@@ -246,9 +341,10 @@ async function refreshUnseen() {
       li.append(thumb, text);
       ul.append(li);
     }
+    clearError("unseen");
   } catch (error) {
     // a lost daemon or a missing token is the status poll's to report
-    if (!(error instanceof NotAnswering) && !(error instanceof Locked)) showError(error.message);
+    if (!(error instanceof NotAnswering) && !(error instanceof Locked)) showError(error.message, "unseen");
   }
 }
 
@@ -261,14 +357,14 @@ function renderReload(reload, requestedAt, asked) {
   if (reloadPending !== null && asked >= reloadPending) reloadPending = null; // this status knows of it
   if (requestedAt) {
     $("reload").disabled = true;
-    state.textContent = `reloading… (asked for ${galleryTime(requestedAt)})`;
+    setText(state, `reloading… (asked for ${galleryTime(requestedAt)})`);
     return;
   }
   if (reloadPending !== null) return; // "reloading…" until a status asked for after the request
   $("reload").disabled = false;
-  state.textContent = !reload ? "as started" : reload.ok
+  setText(state, !reload ? "as started" : reload.ok
     ? `reloaded ${galleryTime(reload.at)}${reload.restart_needed.length ? "; restart for " + reload.restart_needed.join(", ") : ""}`
-    : `reload refused ${galleryTime(reload.at)}: ${reload.problems.join("; ")}`;
+    : `reload refused ${galleryTime(reload.at)}: ${reload.problems.join("; ")}`);
 }
 
 function render(status, asked) {
@@ -280,22 +376,32 @@ function render(status, asked) {
   }
   $("exhibit").textContent = status.exhibit;
   const closed = status.schedule && !status.schedule.open; // silent on purpose, not a problem
-  $("playing").textContent = label(status.playing == null && closed ? "silence" : status.playing);
+  const playing = label(status.playing == null && closed ? "silence" : status.playing);
+  setText($("playing"), playing);
+  announcePlaying(status, playing);
   const silent = $("audible");
   const until = closed && status.schedule.until ? ` until ${galleryTime(status.schedule.until)}` : "";
   silent.hidden = status.audible && !closed;
   silent.classList.toggle("closed", Boolean(closed));
-  silent.textContent = status.audible
+  // an assertive live region: shown before it is written, and written only when it changes
+  setText(silent, status.audible
     ? (closed ? "The room is closing by its opening hours: fading out" + until : "")
     : "Nothing reaches the speakers" + (closed
       ? ": the room is closed by its opening hours" + until
-      : status.attention.length ? ": " + status.attention[0] : "");
-  $("why").textContent = status.override
+      : status.attention.length ? ": " + status.attention[0] : ""));
+  setText($("why"), status.override
     ? "Fixed from this panel (the camera is ignored)"
-    : "Following the camera";
-  $("follow").classList.toggle("active", !status.override);
-  $("idle").classList.toggle("active", status.override === "idle");
-  for (const li of $("artworks").children) li.classList.toggle("playing", li.dataset.id === status.playing);
+    : "Following the camera");
+  for (const [button, on] of [[$("follow"), !status.override], [$("idle"), status.override === "idle"]]) {
+    button.classList.toggle("active", on);
+    button.setAttribute("aria-pressed", String(on));
+  }
+  for (const li of $("artworks").children) {
+    const current = li.dataset.id === status.playing;
+    li.classList.toggle("playing", current);
+    if (current) li.setAttribute("aria-current", "true");
+    else li.removeAttribute("aria-current");
+  }
   const camera = status.camera;
   // a camera that stopped leaves its last frame and decision behind: they say nothing about the room now
   const age = camera ? camera.last_frame_age_s : null;
@@ -341,9 +447,10 @@ function render(status, asked) {
     $("volume-real").textContent = now !== target // a ramp: "now" is on its way, not room × period
       ? `(ramping to ${target} %${period !== null ? ` = room × period ${period} %` : ""}, now ${now} %)`
       : `(now ${now} %${period !== null ? ` = room × period ${period} %` : ""})`;
-    if (!volumeDragging) {
-      $("volume").value = Math.round(level * 100);
-      $("volume-value").textContent = Math.round(level * 100) + " %";
+    if (asked >= volumeAnsweredAt) roomLevel = Math.round(level * 100);
+    if (!volumeDragging && $("volume-confirm").hidden && asked >= volumeAnsweredAt) {
+      $("volume").value = roomLevel;
+      setText($("volume-value"), roomLevel + " %");
     }
   }
   const generation = status.generation;
@@ -357,9 +464,41 @@ function render(status, asked) {
   $("schedule").textContent = schedule ? `${schedule.open ? "open" : "closed"}${period}`
     + (schedule.until ? ` until ${galleryTime(schedule.until)}` : "") : "—";
   renderReload(status.reload, status.reload_requested_at, asked);
+  renderEvents(status.timeline);
+  const causes = $("attention");
+  const causesShown = JSON.stringify(status.attention);
+  if (causesShown !== attentionShown) {
+    attentionShown = causesShown;
+    causes.replaceChildren(...status.attention.map((cause) => {
+      const li = document.createElement("li");
+      li.textContent = cause;
+      return li;
+    }));
+  }
+  causes.hidden = status.attention.length === 0;
+  // the badge counts; the list under the header says what (it read 330 characters out every second)
+  if (status.attention.length) setBadge(`attention (${status.attention.length})`, "bad", "#attention");
+  else setBadge("running", "ok");
+}
+
+function announcePlaying(status, playing) {
+  // one polite line per change of what plays, with why (the timeline's latest entry for it)
+  const key = status.playing == null ? playing : status.playing;
+  if (key === lastPlaying) return;
+  lastPlaying = key;
+  const latest = status.timeline.filter((event) => event.play === (status.playing ?? "silence")).pop();
+  const why = latest && REASONS[latest.reason] ? ` (${REASONS[latest.reason]})` : "";
+  setText($("now-said"), `Now playing ${playing}${why}`);
+}
+
+function renderEvents(timeline) {
+  // redrawn only when the timeline changes: a rebuild every second lost a reader's place in it
+  const shown = timeZone + JSON.stringify(timeline);
+  if (shown === eventsShown) return;
+  eventsShown = shown;
   const events = $("events");
   events.replaceChildren();
-  for (const event of status.timeline.slice().reverse()) {
+  for (const event of timeline.slice().reverse()) {
     const li = document.createElement("li");
     const time = document.createElement("time");
     time.dateTime = event.time;
@@ -369,16 +508,6 @@ function render(status, asked) {
     li.append(time, `${label(event.play)}${why}`);
     events.append(li);
   }
-  const causes = $("attention");
-  causes.replaceChildren(...status.attention.map((cause) => {
-    const li = document.createElement("li");
-    li.textContent = cause;
-    return li;
-  }));
-  causes.hidden = status.attention.length === 0;
-  const badge = $("connection");
-  badge.textContent = status.attention.length ? "attention: " + status.attention.join("; ") : "running";
-  badge.className = "badge " + (status.attention.length ? "bad" : "ok");
 }
 
 async function refresh() {
@@ -392,11 +521,10 @@ async function refresh() {
     lostSince = lostSince || new Date();
     document.body.classList.add("stale");
     const banner = $("offline");
-    banner.textContent = `The art2mus daemon has not answered since ${galleryTime(lostSince.toISOString(), false)}: `
-      + "what is shown is from then, and the room may be silent. This page reconnects by itself.";
+    setText(banner, `The art2mus daemon has not answered since ${galleryTime(lostSince.toISOString(), false)}: `
+      + "what is shown is from then, and the room may be silent. This page reconnects by itself.");
     banner.hidden = false;
-    $("connection").textContent = "no connection";
-    $("connection").className = "badge bad";
+    setBadge("no connection", "bad");
     return;
   }
   if (lostSince !== null) {
@@ -405,7 +533,7 @@ async function refresh() {
     $("offline").hidden = true;
     artworksReload = undefined; // a restarted daemon may run another exhibit file
   }
-  if (connectionError) showError("");
+  clearError("connection");
   render(status, asked);
 }
 
@@ -429,6 +557,9 @@ async function refreshLogs() {
   try {
     const records = await api("/logs?limit=200&level=" + $("log-level").value);
     const list = $("logs");
+    const shown = JSON.stringify(records);
+    if (shown === logsShown) return; // unchanged: a reader keeps its place
+    logsShown = shown;
     list.replaceChildren(...records.slice().reverse().map((record) => {
       const li = document.createElement("li");
       li.className = record.level;
@@ -455,7 +586,7 @@ async function reload() {
     $("reload-state").textContent = "not reloaded";
     if (error instanceof Locked) return showLocked();
     showError(error.message + (error instanceof NotAnswering ? " The reload was not sent." : ""),
-      error instanceof NotAnswering);
+      error instanceof NotAnswering ? "connection" : "command");
   }
 }
 
@@ -473,30 +604,104 @@ function every(ms, poll) {
   }, ms);
 }
 
+async function setVolume(percent, button = null) {
+  roomLevel = percent; // what the room was told: the next key press or step starts from it
+  volumeAnsweredAt = Infinity;
+  await command("/volume", { volume: percent / 100, ramp_seconds: 1 }, button, $("volume-result"));
+  volumeAnsweredAt = Date.now();
+}
+
+function startVolume() {
+  // the slider's track is 16 px tall: a tap beside it on a phone jumps anywhere. A jump of more than
+  // VOLUME_JUMP_ASKED points in one tap or drag is asked about in the page; the arrow keys (1 point) and the
+  // -/+ buttons (VOLUME_STEP) go straight through
+  const volume = $("volume");
+  const ask = $("volume-confirm");
+  const shown = (percent) => setText($("volume-value"), percent + " %");
+  const settle = () => {
+    ask.hidden = true;
+    volumeDragging = false; // the next answer shows the level the room plays at
+  };
+  volume.addEventListener("input", () => {
+    volumeDragging = true;
+    shown(volume.value);
+  });
+  volume.addEventListener("change", async () => {
+    const wanted = Number(volume.value);
+    if (roomLevel !== null && Math.abs(wanted - roomLevel) > VOLUME_JUMP_ASKED) {
+      const from = roomLevel;
+      volume.value = from; // the room keeps its level until the technician says yes
+      shown(from);
+      $("volume-question").textContent = `Set the room from ${from} % to ${wanted} %?`;
+      $("volume-yes").textContent = `Set ${wanted} %`;
+      $("volume-yes").dataset.wanted = wanted;
+      $("volume-no").textContent = `Keep ${from} %`;
+      ask.hidden = false;
+      $("volume-no").focus(); // the safe answer under the thumb
+      return;
+    }
+    await setVolume(wanted);
+    settle();
+  });
+  $("volume-yes").addEventListener("click", async () => {
+    const wanted = Number($("volume-yes").dataset.wanted);
+    volume.value = wanted;
+    shown(wanted);
+    ask.hidden = true;
+    volume.focus();
+    await setVolume(wanted);
+    settle();
+  });
+  $("volume-no").addEventListener("click", () => {
+    settle();
+    volume.value = roomLevel;
+    shown(roomLevel);
+    volume.focus();
+  });
+  for (const [id, step] of [["volume-down", -VOLUME_STEP], ["volume-up", VOLUME_STEP]]) {
+    $(id).addEventListener("click", async () => {
+      if (roomLevel === null) return;
+      const wanted = Math.min(100, Math.max(0, roomLevel + step));
+      settle();
+      volume.value = wanted;
+      shown(wanted);
+      volumeDragging = true;
+      await setVolume(wanted, $(id));
+      volumeDragging = false;
+    });
+  }
+}
+
 async function start() {
   if (token) $("docs-link").href = withToken("/api/docs");
-  $("token-form").addEventListener("submit", (event) => {
+  $("token-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const url = new URL(location.href);
-    url.searchParams.set("token", $("token-input").value.trim());
-    location.href = url.toString();
+    // kept for this tab only, never in the address; a wrong one brings the form back (showLocked)
+    token = $("token-input").value.trim();
+    try {
+      sessionStorage.setItem("art2mus-token", token);
+    } catch (error) { // storage refused: this page keeps it until it is closed
+    }
+    $("docs-link").href = withToken("/api/docs");
+    $("token-form").hidden = true;
+    showPanel(true);
+    artworksReload = undefined;
+    await refresh();
+    refreshUnseen();
+    refreshLogs();
   });
   refreshUnseen();
   every(10000, refreshUnseen);
-  $("follow").addEventListener("click", () => command("/follow", {}));
-  $("idle").addEventListener("click", () => command("/idle", {}));
+  $("follow").addEventListener("click", () => command("/follow", {}, $("follow"), $("mode-result")));
+  $("idle").addEventListener("click", () => command("/idle", {}, $("idle"), $("mode-result")));
   $("reload").addEventListener("click", reload);
   $("listen-idle").addEventListener("click", () => listen("idle", "the idle ambience"));
-  $("log-level").addEventListener("change", refreshLogs);
-  const volume = $("volume");
-  volume.addEventListener("input", () => {
-    volumeDragging = true;
-    $("volume-value").textContent = volume.value + " %";
+  $("log-level").addEventListener("change", () => {
+    logsShown = null; // another level: drawn even if the records happen to match
+    refreshLogs();
   });
-  volume.addEventListener("change", async () => {
-    await command("/volume", { volume: Number(volume.value) / 100, ramp_seconds: 1 });
-    volumeDragging = false; // not carried out: the next answer shows the level the room plays at
-  });
+  $("error-close").addEventListener("click", () => showError(""));
+  startVolume();
   await refresh();
   refreshLive();
   refreshLogs();
