@@ -304,11 +304,13 @@ def evaluate_from_model_dir(
     from art2mus.models.pipeline import Art2MusPipeline
     from art2mus.training.dataset import read_pairs, refuse_undecodable
     from art2mus.training.train_job import resolve_device
+    from art2mus.training.trainer import refuse_training_run
 
     pair_list = read_pairs(pairs_file)
     if limit is not None:
         pair_list = pair_list[:limit]
     refuse_undecodable(pair_list)  # every bad file at once, before the models load
+    refuse_training_run(aligner, "--aligner")
     target = resolve_device(device)
     mdir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
     config = ImageAligner.read_config(mdir.resolve_aligner(aligner))

@@ -194,6 +194,13 @@ def run_train_job(
     from art2mus.training.distributed import make_accelerator
 
     check_options(job)
+    if job.init_aligner is not None:
+        from art2mus.training.trainer import refuse_training_run
+
+        try:
+            refuse_training_run(job.init_aligner, "--init")
+        except ValueError as exc:
+            raise TrainJobError(str(exc)) from None
     check_init_tokens(job)
     config = training_config(job)
     device = resolve_device(job.device)

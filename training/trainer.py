@@ -290,6 +290,19 @@ def _set_aside_earlier_run(out: Path, overwrite: bool, names: dict[str, str] | N
     return kept
 
 
+def refuse_training_run(aligner: str | Path, option: str) -> None:
+    """Raise ``ValueError`` when ``aligner`` (given to ``option``, e.g. ``--aligner``) is a training run's
+    folder rather than one of its aligners: it read ``aligner config runs/a/config.json not found``."""
+    folder = Path(aligner)
+    if not folder.is_dir() or (folder / "config.json").is_file():
+        return
+    if any((folder / name).exists() for name in (CHECKPOINT_FILE, HISTORY_FILE, "best", "last")):
+        raise ValueError(
+            f"{option} {aligner}: {folder} is a training run, not an aligner; use {folder / 'best'} "
+            f"(or {folder / 'last'})"
+        )
+
+
 def refuse_resume_without_checkpoint(out: Path, names: dict[str, str] | None = None) -> None:
     """Raise :class:`RunFolderError` when ``out`` holds an earlier run's files but no checkpoint (a run
     whose first checkpoint could not be written): resuming it would start at epoch 1 over its history."""

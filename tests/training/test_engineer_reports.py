@@ -168,3 +168,20 @@ def test_every_undecodable_file_of_the_pairs_is_named_in_one_run(debug_models, m
     assert f"{bad}:5: audio file {base / 'cut.wav'} is truncated: its header announces 2.50 s" in output
     assert f"{bad}:6: image file {base / 'notes.png'}: not an image" in output
     assert "Illegal Audio-MPEG-Header" not in capfd.readouterr().err
+
+
+def test_a_training_run_given_as_the_aligner_points_at_its_best(debug_models, manifest, tmp_path):
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    run = tmp_path / "runs" / "a"
+    (run / "best").mkdir(parents=True)
+    (run / "checkpoint.pt").write_bytes(b"")
+    expected = f"{run} is a training run, not an aligner; use {run / 'best'} (or {run / 'last'})"
+    code, output = _train(manifest, debug_models, tmp_path / "b", "--init", run)
+    assert code == 1 and expected in output, output
+    result = CliRunner().invoke(
+        main, ["evaluate", str(manifest), "--model-dir", str(debug_models), "--aligner", str(run)]
+    )
+    assert result.exit_code == 1 and expected in result.output, result.output
