@@ -100,6 +100,7 @@ class TrainJobOutcome:
             "stopped_early": result.stopped_early,
             "previous_best": None if result.previous_best is None else str(result.previous_best),
             "previous_best_val_loss": result.previous_best_val_loss,
+            "previous_best_comparable": result.previous_comparable,
         }
         if not result.validated:
             summary["best_train_loss"] = result.best_val_loss

@@ -147,6 +147,9 @@ class TrainingResult:
     previous_best: Path | None = None
     validated: bool = True
     previous_best_val_loss: float | None = None  # the validation loss ``previous_best`` recorded, if any
+    # whether ``previous_best`` held out the same pairs as this run (same data, seed and val fraction):
+    # only then do the two validation losses compare
+    previous_comparable: bool = False
 
 
 class RunFolderError(ValueError):
@@ -449,6 +452,21 @@ def _not_written(failure: _EpochNotWritten, out: Path, saved: int, again: str) -
             shutil.rmtree(out / name, ignore_errors=True)
         kept = f"no epoch is kept (this run's files in {out} are removed); free space and run the same command again"
     return cannot_write(failure.path, failure.error, kept)
+
+
+def _same_validation(folder: Path, dataset: PairDataset, config: TrainingConfig) -> bool:
+    """Whether the aligner in ``folder`` was validated on the pairs this run holds out: the same dataset,
+    split with the same seed and fraction (:meth:`PairDataset.split`)."""
+    try:
+        metadata = json.loads((folder / "config.json").read_text())["metadata"]
+        training = metadata["training"]
+        return (
+            metadata["dataset"] == dataset.info["fingerprint"]
+            and training["seed"] == config.seed
+            and training["val_fraction"] == config.val_fraction
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def val_loss_of(folder: Path) -> float | None:
@@ -756,6 +774,7 @@ def train_aligner(
     validated = bool(val_idx)
     # the caller compares it with ``best`` (and says so): only runs that held out the same pairs compare
     earlier = None if previous is None else val_loss_of(previous)
+    comparable = previous is not None and _same_validation(previous, dataset, config)
     return TrainingResult(
         out / "best" if best is not None else None,
         out / "last",
@@ -765,4 +784,5 @@ def train_aligner(
         previous,
         validated,
         earlier,
+        comparable,
     )

@@ -147,6 +147,10 @@ def _earlier_loss(result: Any) -> str:
     earlier = result.previous_best_val_loss
     if earlier is None or not result.validated:
         return ""
+    if not result.previous_comparable:  # another seed or data: other held-out pairs, another measure
+        return (
+            f" (validation loss {earlier:.6g}, on different validation pairs: not comparable with this run's)"
+        )
     better = "lower than" if earlier < result.best_val_loss else "not lower than"
     return f" (validation loss {earlier:.6g}, {better} this run's)"
 

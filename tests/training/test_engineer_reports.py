@@ -185,3 +185,18 @@ def test_a_training_run_given_as_the_aligner_points_at_its_best(debug_models, ma
         main, ["evaluate", str(manifest), "--model-dir", str(debug_models), "--aligner", str(run)]
     )
     assert result.exit_code == 1 and expected in result.output, result.output
+
+
+def test_overwrite_compares_validation_losses_only_on_the_same_held_out_pairs(
+    debug_models, manifest, tmp_path
+):
+    out = tmp_path / "run"
+    code, output = _train(manifest, debug_models, out)
+    assert code == 0, output
+    code, output = _train(manifest, debug_models, out, "--overwrite", "--seed", "1")
+    assert code == 0, output
+    assert "on different validation pairs: not comparable with this run's)" in output
+    assert "lower than this run's" not in output
+    code, output = _train(manifest, debug_models, out, "--overwrite", "--seed", "1")
+    assert code == 0, output
+    assert "lower than this run's)" in output and "not comparable" not in output
