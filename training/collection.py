@@ -64,7 +64,7 @@ def scan_images(root: str | Path) -> Scan:
             read_rgb(path)
         except (ValueError, OSError) as exc:
             scan.skipped.append((path, str(exc)))
-            logger.warning("skipping image %s: %s", path, exc)
+            logger.debug("skipping image %s: %s", path, exc)  # the caller lists scan.skipped
             continue
         scan.files.append(path)
     if not scan.files:
@@ -109,7 +109,7 @@ def scan_music(root: str | Path) -> Scan:
             else:
                 scan.files.append(path)
     for path, reason in scan.skipped:
-        logger.warning("skipping music %s: %s", path, reason)
+        logger.debug("skipping music %s: %s", path, reason)  # the caller lists scan.skipped
     if not scan.files:
         found = f"{len(scan.skipped)} audio file(s) found, none readable" if scan.skipped else "no audio file"
         raise CollectionError(
@@ -154,7 +154,7 @@ def embed_all(
         try:
             rows.append(embed(path))
         except ValueError as exc:
-            logger.warning("skipping %s %s: %s", what, path, exc)
+            logger.debug("skipping %s %s: %s", what, path, exc)  # the caller lists Embedded.skipped
             skipped.append((path, str(exc)))
         else:
             files.append(path)

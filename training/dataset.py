@@ -592,7 +592,7 @@ def build_music_dataset(
             if not pieces:
                 raise ValueError(f"shorter than half a {segment_s:g} s segment")
         except ValueError as exc:  # damaged within (the scan reads its header and end) or too short
-            logger.warning("skipping %s: %s", track, exc)
+            logger.debug("skipping %s: %s", track, exc)  # listed in info["skipped"], which train prints
             skipped.append([str(track), str(exc)])
             continue
         name = track_name(track, root)

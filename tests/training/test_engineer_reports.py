@@ -200,3 +200,27 @@ def test_overwrite_compares_validation_losses_only_on_the_same_held_out_pairs(
     code, output = _train(manifest, debug_models, out, "--overwrite", "--seed", "1")
     assert code == 0, output
     assert "lower than this run's)" in output and "not comparable" not in output
+
+
+def test_a_skipped_file_is_printed_once(debug_models, manifest, repo_root, tmp_path):
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    library = tmp_path / "library"
+    library.mkdir()
+    for track in (manifest.parent / "music").iterdir():
+        (library / track.name).write_bytes(track.read_bytes())
+    (library / "empty.flac").write_bytes(b"")
+    images = repo_root / "exhibits/demo/artworks"
+    runner = CliRunner()
+    result = runner.invoke(main, ["dataset", "build", "--images", str(images), "--music", str(library), "-o",
+                                  str(tmp_path / "pairs.csv"), "--model-dir", str(debug_models), "--device",
+                                  "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("empty.flac") == 1, result.stderr
+    result = runner.invoke(main, ["train", "--music-only", str(library), "--out", str(tmp_path / "m"),
+                                  "--model-dir", str(debug_models), "--epochs", "1", "--segment-seconds", "1",
+                                  "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("empty.flac") == 1, result.stderr
