@@ -52,6 +52,28 @@ def _write_both(
         raise ManifestError(cannot_write(report, exc, kept)) from None
 
 
+def _warn_fewer_than_asked(rows: list[Row], per_image: int, tracks: int, echo: Line) -> None:
+    """Say when artworks got fewer than ``per_image`` tracks: more than the library's readable tracks, or
+    too few left by the rules and the per-track cap (the manifest was written, quietly smaller)."""
+    if per_image <= 1 or not rows:
+        return
+    counts: dict[Path, int] = {}
+    for _, image, _, _ in rows:
+        counts[image] = counts.get(image, 0) + 1
+    short = sum(1 for n in counts.values() if n < per_image)
+    if not short:
+        return
+    why = (
+        f"the music has {tracks} readable track{'s' if tracks != 1 else ''}"
+        if tracks < per_image
+        else "the rules and --max-per-track leave fewer"
+    )
+    echo(
+        f"warning: --per-image {per_image}: {short} of {len(counts)} artworks got fewer than {per_image} tracks "
+        f"({why}; at least {min(counts.values())} each)"
+    )
+
+
 def build_v1_manifest(
     v1_pairs: Path, images: Path, music: Path, out_path: Path, report: Path, echo: Line
 ) -> str:
@@ -104,6 +126,7 @@ def build_imagebind_manifest(
         echo(f"skipped {path}: {reason}")
     skipped += undecodable
     tracks = len(music_scan.files) - len(undecodable)
+    _warn_fewer_than_asked(rows, per_image, tracks, echo)
     _write_both(out_path, report, rows, skipped, unpaired)
     from art2mus.training.dataset import DEFAULT_SEGMENT_S, short_music
 

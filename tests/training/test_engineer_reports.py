@@ -224,3 +224,20 @@ def test_a_skipped_file_is_printed_once(debug_models, manifest, repo_root, tmp_p
                                   "--device", "cpu"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stderr.count("empty.flac") == 1, result.stderr
+
+
+def test_per_image_beyond_the_library_is_warned(debug_models, manifest, repo_root, tmp_path):
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    library = tmp_path / "library"
+    library.mkdir()
+    track = next((manifest.parent / "music").iterdir())
+    (library / track.name).write_bytes(track.read_bytes())
+    result = CliRunner().invoke(main, ["dataset", "build", "--images", str(repo_root / "exhibits/demo/artworks"),
+                                       "--music", str(library), "-o", str(tmp_path / "pairs.csv"), "--model-dir",
+                                       str(debug_models), "--device", "cpu", "--per-image", "3"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "warning: --per-image 3: " in result.stderr, result.stderr
+    assert "fewer than 3 tracks (the music has 1 readable track; at least 1 each)" in result.stderr
