@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 @click.argument("pairs", type=click.Path(dir_okay=False, path_type=Path))
 @model_dir_option("Model directory with ImageBind and the AudioLDM2 checkpoint of the aligner's conditioning profile.")  # fmt: skip
 @click.option("--aligner", required=True, help="The aligner: a folder (e.g. OUT/best of art2mus train) or a name under MODEL_DIR/aligners.")  # fmt: skip
-@click.option("--duration", type=click.FloatRange(0.5, 30), default=10.0, show_default=True, help="Seconds of music generated per artwork.")  # fmt: skip
+@click.option("--duration", type=click.FloatRange(0.5, 30), default=10.0, show_default=True, help="Seconds of music generated per artwork. The real music is cut to the same length (its first --duration seconds) for its reference score and the FAD, so the 'real music' figures change with --duration too.")  # fmt: skip
 @click.option("--steps", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(min=2), default=None, help="Evaluate only the first N pairs.")
@@ -86,4 +86,8 @@ def command(
     click.echo(
         f"{pairs_scored} ({run.profile} conditioning): ImageBindScore {result.imagebind_score:+.4f} (real "
         f"music {result.reference_imagebind_score:+.4f}), FAD {fad}, {result.seconds_per_clip:.1f} s per artwork"
+    )
+    # the reference is not a fixed figure: another --duration scores other real audio
+    click.echo(
+        f"real music: the first {duration:g} s of each track (--duration), as long as the generated clips"
     )

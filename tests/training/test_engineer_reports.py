@@ -241,3 +241,21 @@ def test_per_image_beyond_the_library_is_warned(debug_models, manifest, repo_roo
     assert result.exit_code == 0, result.output
     assert "warning: --per-image 3: " in result.stderr, result.stderr
     assert "fewer than 3 tracks (the music has 1 readable track; at least 1 each)" in result.stderr
+
+
+def test_evaluate_says_the_real_music_is_cut_to_duration(debug_models, manifest, tmp_path):
+    from click.testing import CliRunner
+
+    from art2mus.installation.cli import main
+
+    runner = CliRunner()
+    assert "real music is cut to the same length" in " ".join(
+        runner.invoke(main, ["evaluate", "--help"]).output.split()
+    )
+    out = tmp_path / "run"
+    code, output = _train(manifest, debug_models, out)
+    assert code == 0, output
+    result = runner.invoke(main, ["evaluate", str(manifest), "--model-dir", str(debug_models), "--aligner",
+                                  str(out / "best"), "--duration", "1", "--steps", "1", "--device", "cpu"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "real music: the first 1 s of each track (--duration)" in result.stdout
