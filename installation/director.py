@@ -31,6 +31,10 @@ UNREADABLE_RETRY_S = 60.0
 #: what a director event names when the room falls silent outside opening hours
 CLOSED_KEY = "silence"
 
+#: seconds after an artwork's soundscape stopped during which going back to it is a return, which the
+#: camera must confirm for a whole crossfade (a visitor hesitating between two artworks, not walking on)
+RETURN_WINDOW_S = 30.0
+
 
 class NoSoundscapeError(KeyError):
     """A known artwork that has no soundscape to play (it was left out: its audio cannot be read, its
@@ -95,6 +99,12 @@ class Director:
         #: the latest events (bounded: a daemon runs for months)
         self.events: collections.deque[DirectorEvent] = collections.deque(maxlen=500)
         self._artwork_last_seen: float | None = None
+        #: when what plays began to play (the crossfade to it is under way for the crossfade's length)
+        self._playing_since: float | None = None
+        #: artwork id -> when its soundscape last stopped playing (a switch back to it is a return)
+        self._left_at: dict[str, float] = {}
+        #: the artwork the camera chose that does not play yet, and since when it has been chosen
+        self._candidate: tuple[str, float] | None = None
         self._override: str | None = None
         self._closed = False
         #: artwork id -> when its clip last failed to be read again (tried again after UNREADABLE_RETRY_S)
@@ -170,9 +180,16 @@ class Director:
             artwork = decision.artwork_id if decision.kind == ARTWORK else None
             if artwork is not None and artwork in self.library.clips:
                 self._artwork_last_seen = now
-                if self.playing != artwork:
+                if self.playing == artwork:
+                    self._candidate = None
+                    return
+                if self._candidate is None or self._candidate[0] != artwork:
+                    self._candidate = (artwork, now)
+                chosen_since = self._candidate[1]
+                if now - chosen_since >= self._confirm_s(artwork, chosen_since):
                     self._play(artwork, now, "camera")
                 return
+            self._candidate = None
             if self.playing not in (IDLE_KEY, None):
                 last = self._artwork_last_seen if self._artwork_last_seen is not None else now
                 if now - last >= self.idle_after_s:
@@ -233,6 +250,24 @@ class Director:
                     self.engine.play(clip, gain_db=library.gains_db.get(what, 0.0))
         logger.info("%s: the %s rendering replaces its bridge", what, made_by)
 
+    def _confirm_s(self, artwork: str, chosen_since: float) -> float:
+        """How long the camera must go on choosing ``artwork`` (seconds) before it replaces the artwork
+        that plays: at once, unless it was chosen while the crossfade to what plays was still under way,
+        or it is a return to an artwork heard within ``RETURN_WINDOW_S``; those wait a whole crossfade.
+        A visitor flickering between two artworks (one chosen every 1-3 s) swung the room back and
+        forth 20 times in 58 s; one walking on to the next artwork is followed as soon as it is chosen."""
+        if self.playing in (None, IDLE_KEY):
+            return 0.0  # a visitor arriving: the ambience gives way at once
+        in_crossfade = (
+            self._playing_since is not None and chosen_since - self._playing_since < self._crossfade_s()
+        )
+        left_at = self._left_at.get(artwork)
+        returning = left_at is not None and chosen_since - left_at < RETURN_WINDOW_S
+        return self._crossfade_s() if in_crossfade or returning else 0.0
+
+    def _crossfade_s(self) -> float:
+        return float(self.engine.crossfade_seconds)
+
     def _play(self, what: str, now: float, reason: str) -> None:
         if what == IDLE_KEY:
             self.engine.play_idle()
@@ -252,7 +287,12 @@ class Director:
                 return
             self._unreadable.pop(what, None)
             self.engine.play(clip, gain_db=self.library.gains_db.get(what, 0.0))
+        if self.playing not in (None, IDLE_KEY, what):
+            self._left_at[self.playing] = now
+        if self.playing != what:
+            self._playing_since = now
         self.playing = what
+        self._candidate = None
         self._record(DirectorEvent(now, what, reason))
 
     def _record(self, event: DirectorEvent) -> None:
