@@ -107,6 +107,8 @@ class Director:
         self._candidate: tuple[str, float] | None = None
         self._override: str | None = None
         self._closed = False
+        #: the opening hours' ramp (seconds; None: none told yet, the crossfade's length)
+        self._ramp_s: float | None = None
         #: artwork id -> when its clip last failed to be read again (tried again after UNREADABLE_RETRY_S)
         self._unreadable: dict[str, float] = {}
         # the main loop (update) and the control panel's threads (override) both decide
@@ -134,18 +136,24 @@ class Director:
                 self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
 
     def set_open(self, open_: bool, now: float, ramp_s: float) -> None:
-        """Opening hours begin (the idle ambience fades in) or end (everything fades out over ``ramp_s``)."""
+        """Opening hours begin (the idle ambience fades in) or end (everything fades out over ``ramp_s``
+        seconds, and the control panel's choice ends with the day: a choice left on at closing played all
+        night, and the next morning follows the camera from the idle ambience, as a gallery switched on
+        does)."""
         with self._lock:
             if open_ == (not self._closed):
                 return
             self._closed = not open_
+            self._ramp_s = float(ramp_s)
+            self._candidate = None
             if open_:
                 self._artwork_last_seen = now
                 self._play(IDLE_KEY, now, "open")
-            elif self._override is None:
-                self.engine.fade_to_silence(ramp_s)
-                self.playing = None
-                self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
+                return
+            if self._override is not None:
+                logger.info("closing: the control panel's choice (%s) ends with the day", self._override)
+                self._override = None
+            self._fade_out(now, ramp_s)
 
     def set_override(self, what: str | None, now: float) -> None:
         """Play ``what`` (an artwork id or ``idle``) whatever the camera sees, until called with None, which
@@ -166,9 +174,7 @@ class Director:
                 self._artwork_last_seen = now
                 logger.info("following the camera again")
                 if self._closed and self.playing is not None:  # a test outside opening hours has ended
-                    self.engine.fade_to_silence()
-                    self.playing = None
-                    self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
+                    self._fade_out(now, self._ramp_s)
             elif self.playing != what:
                 self._play(what, now, "manual")
 
@@ -267,6 +273,14 @@ class Director:
 
     def _crossfade_s(self) -> float:
         return float(self.engine.crossfade_seconds)
+
+    def _fade_out(self, now: float, seconds: float | None) -> None:
+        """Silence outside opening hours, faded over ``seconds`` (None: the crossfade's length)."""
+        self.engine.fade_to_silence(seconds)
+        if self.playing not in (None, IDLE_KEY):
+            self._left_at[self.playing] = now
+        self.playing = None
+        self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
 
     def _play(self, what: str, now: float, reason: str) -> None:
         if what == IDLE_KEY:

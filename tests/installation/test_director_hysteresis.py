@@ -1,11 +1,12 @@
-"""The director's hysteresis: a visitor flickering between two artworks does not swing the room back and
-forth, one walking on is followed at once."""
+"""The director's hysteresis and its opening hours: a visitor flickering between two artworks does not
+swing the room back and forth, one walking on is followed at once; closing is silence whatever the
+control panel fixed, faded over ``schedule.ramp_seconds``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from art2mus.installation.director import Director
+from art2mus.installation.director import CLOSED_KEY, Director
 from art2mus.installation.soundscapes import SoundscapeLibrary
 from art2mus.installation.vision.pipeline import ARTWORK, NONE, VisionDecision
 
@@ -84,3 +85,17 @@ def test_a_return_or_a_choice_within_the_crossfade_waits_a_whole_crossfade():
         (7.0, "b"),
         (24.0, "a"),
     ]
+
+
+def test_closing_silences_the_room_over_the_ramp_whatever_the_control_panel_fixed():
+    director, engine = _director()
+    director.set_override("a", 5.0)
+    director.set_open(False, 10.0, 20.0)  # the panel's choice was left on at closing time
+    assert director.closed and director.playing is None and director.override is None
+    assert engine.commands[-1] == ("silence", 20.0)  # faded over the ramp, not played all night
+    assert (director.events[-1].what, director.events[-1].reason) == (CLOSED_KEY, "closed")
+    # a test while closed: the panel plays "b"; following the camera again fades out over the ramp too
+    director.set_override("b", 100.0)
+    assert engine.commands[-1] == ("play", "clip-b", None)
+    director.set_override(None, 110.0)
+    assert director.playing is None and engine.commands[-1] == ("silence", 20.0)
