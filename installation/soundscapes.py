@@ -386,6 +386,7 @@ class SoundscapeSource:
         what: str,
         image_ref: str | np.ndarray | None = None,
         image_path: Path | None = None,
+        reuse: Callable[[str], bool] | None = None,
     ) -> Made:
         """The soundscape, the generator that made it, whether from the cache and its cache key
         (:class:`Made`): the chain of the module docstring.
@@ -396,7 +397,9 @@ class SoundscapeSource:
         process and its fallback renders the bridge now; the job is recorded in :attr:`submitted`.
 
         ``image`` may be a loader (called at most once): with ``image_ref`` given, a cache hit decodes
-        no image.
+        no image. ``reuse(key)``: whether the caller already holds the rendering of cache entry ``key``
+        (a reload's unchanged bridge); then that step of the chain returns ``Made(None, name, True, key)``
+        instead of reading the entry.
         """
         image = _Pixels(image)
         tried: list[str] = []
@@ -404,6 +407,8 @@ class SoundscapeSource:
             key = None
             if self.cache is not None:
                 key = self.key(name, request, image() if image_ref is None else image_ref)
+                if reuse is not None and reuse(key):
+                    return Made(None, name, True, key)
                 hit = self.cache.get(key)
                 if hit is not None:
                     return Made(hit, name, True, key)
@@ -566,7 +571,7 @@ class SoundscapeSource:
         exhibit = self.exhibit
         kept = self._kept(previous, engine)
         if previous is not None:
-            freed = previous.clips.let_go(kept)
+            freed = previous.clips.let_go(set(kept) | self._bridges_kept(previous, engine))
             logger.debug("reload: %d soundscapes unchanged, %.1f MB of the others let go", len(kept), freed / 1e6)
         memory = exhibit.audio.memory_mb
         library = SoundscapeLibrary(
@@ -585,7 +590,7 @@ class SoundscapeSource:
                 if artwork.id in kept:
                     make = functools.partial(self._library_kept, previous=previous)
                 else:
-                    make = self._library_artwork
+                    make = functools.partial(self._library_artwork, previous=previous)
                 if not self._left_out_on_failure(library, artwork.id, make, library, engine, artwork):
                     if progress is not None:
                         progress(done, total, artwork.id)
@@ -697,6 +702,43 @@ class SoundscapeSource:
             loop_crossfade_s=engine.loop_crossfade_seconds,
         )
 
+    @staticmethod
+    def _reuse(
+        previous: SoundscapeLibrary | None, engine: AudioEngine, artwork: Any
+    ) -> Callable[[str], bool] | None:
+        """Whether ``previous`` holds ``artwork``'s rendering of a cache entry (for :meth:`make`'s ``reuse``)."""
+        if previous is None or artwork.id not in previous.clips:
+            return None
+        held = previous.clips.recipe_of(artwork.id)
+        played = engine.played_as(artwork.soundscape.loop)
+        return lambda key: held is not None and held == cache_recipe(key, played)
+
+    def _bridges_kept(self, previous: SoundscapeLibrary | None, engine: AudioEngine) -> set[str]:
+        """The artwork ids whose clip in ``previous`` is a rendering by a fallback of their generator's
+        chain (a bridge): :meth:`make` may keep it (when the renderings before it in the chain are still
+        missing), so it is not let go before."""
+        if previous is None or self.cache is None:
+            return set()
+        bridges = set()
+        for artwork in self.exhibit.artworks:
+            held = previous.clips.recipe_of(artwork.id) if artwork.id in previous.clips else None
+            if held is None or artwork.audio is not None:
+                continue
+            try:
+                digest = image_digest(Path(artwork.images[0]))
+            except OSError:
+                continue
+            request, played = self.request(artwork.id), engine.played_as(artwork.soundscape.loop)
+            name: str | None = artwork.soundscape.generator
+            tried: list[str] = []
+            while name is not None and name not in tried:
+                tried.append(name)
+                if tried[1:] and held == cache_recipe(self.key(name, request, digest), played):
+                    bridges.add(artwork.id)
+                    break
+                name = self.fallback(name)
+        return bridges
+
     def _kept(self, previous: SoundscapeLibrary | None, engine: AudioEngine) -> dict[str, Hashable]:
         """The artwork ids (and ``idle``) whose clip in ``previous`` is made the same way as now, with
         that recipe: a reload takes those over instead of reading them again."""
@@ -714,14 +756,21 @@ class SoundscapeSource:
         return kept
 
     def _library_kept(
-        self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any, previous: SoundscapeLibrary
+        self,
+        library: SoundscapeLibrary,
+        engine: AudioEngine,
+        artwork: Any,
+        previous: SoundscapeLibrary,
+        made: Made | None = None,
     ) -> None:
-        """Take ``artwork``'s unchanged clip over from ``previous``, with a reload of this exhibit."""
+        """Take ``artwork``'s unchanged clip over from ``previous``, with a reload of this exhibit; ``made``:
+        the chain's step whose rendering it is (default: its own generator's)."""
         sound = artwork.soundscape
         reload = previous.clips.reload_of(artwork.id)
         if artwork.audio is None:  # a file's reload holds nothing of the exhibit; the cache's makes again
-            _kind, key, _played = previous.clips.recipe_of(artwork.id)
-            made = Made(None, sound.generator, True, key)
+            if made is None:
+                _kind, key, _played = previous.clips.recipe_of(artwork.id)
+                made = Made(None, sound.generator, True, key)
             again = functools.partial(self._make_again, artwork.id)
             reload = self.reload(engine, artwork.id, made, loop=sound.loop, make_again=again)
             library.from_cache.add(artwork.id)
@@ -729,9 +778,16 @@ class SoundscapeSource:
         library.clips.take(artwork.id, previous.clips, reload)
         library.kept.add(artwork.id)
         library.gains_db[artwork.id] = sound.gain_db
-        library.made_by[artwork.id] = previous.made_by.get(artwork.id, sound.generator)
+        made_by = made.generator if made is not None else previous.made_by.get(artwork.id, sound.generator)
+        library.made_by[artwork.id] = made_by
 
-    def _library_artwork(self, library: SoundscapeLibrary, engine: AudioEngine, artwork: Any) -> None:
+    def _library_artwork(
+        self,
+        library: SoundscapeLibrary,
+        engine: AudioEngine,
+        artwork: Any,
+        previous: SoundscapeLibrary | None = None,
+    ) -> None:
         sound = artwork.soundscape
         if artwork.audio is not None:
             settings = self._file_settings(engine, artwork)
@@ -744,7 +800,13 @@ class SoundscapeSource:
             return
         else:
             image_path, image, digest = artwork_image(artwork.images)
-            made = self.make(sound.generator, image, self.request(artwork.id), artwork.id, digest, image_path)
+            reuse = self._reuse(previous, engine, artwork)
+            made = self.make(
+                sound.generator, image, self.request(artwork.id), artwork.id, digest, image_path, reuse
+            )
+            if made.soundscape is None:  # a bridge the reload keeps (its primary job was sent again)
+                self._library_kept(library, engine, artwork, previous, made)
+                return
             made_by = made.generator
             if made.cached:
                 library.from_cache.add(artwork.id)

@@ -88,3 +88,52 @@ def test_a_reload_reads_only_the_soundscapes_that_changed_and_first_lets_go_of_t
     assert library.clips[IDS[1]] is not clips[IDS[1]] and library.clips[IDS[0]] is clips[IDS[0]]
     gallery.engine.pump()
     assert gallery.engine.status()["playing"] == IDS[1]
+
+
+def test_a_reload_keeps_the_bridge_of_a_model_that_still_cannot_render_and_sends_its_job_again(
+    tmp_path, repo_root
+):
+    """While the model cannot render (here: it cannot load), its artworks play their fallback's bridge; a
+    reload read every bridge again although the same one plays after it."""
+    from art2mus.models.registry import GENERATOR_BACKENDS, GeneratorBackend
+
+    cannot_load = {  # the exhibit's art2mus settings are not this stand-in's: it cannot be built
+        **GENERATOR_BACKENDS,
+        "art2mus": GeneratorBackend("art2mus", "worker_backends:ToneGenerator", "test", (), "the model"),
+    }
+    spec = small_exhibit_spec(tmp_path, repo_root, {what: None for what in IDS[:2]})
+    spec["artworks"][0]["soundscape"]["generator"] = "art2mus"
+    models = tmp_path / "models"
+    models.mkdir()
+    spec["generators"] = {
+        "procedural": {"type": "procedural"},
+        "art2mus": {"type": "art2mus", "model_dir": str(models), "device": "cpu", "fallback": "procedural"},
+    }
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    gallery = Gallery(load_exhibit(path), generator_backends=cannot_load)
+    gallery.init_audio()
+    try:
+        first = gallery.init_soundscapes()
+        assert gallery.worker.wait_idle(60), gallery.worker.status()
+        assert first.made_by[IDS[0]] == "procedural" and IDS[0] not in first.pending
+        bridge = first.clips[IDS[0]]
+
+        def jobs_of(what: str) -> int:
+            return sum(job["what"] == what for job in gallery.worker.status().recent)
+
+        assert jobs_of(IDS[0]) == 1
+        made: list[str] = []
+        prepare = gallery.engine.prepare
+        gallery.engine.prepare = lambda *args, **kwargs: (
+            made.append(kwargs["key"]),
+            prepare(*args, **kwargs),
+        )[1]
+        assert gallery.reload(), gallery.last_reload
+        library = gallery.library
+        assert made == [] and library.clips[IDS[0]] is bridge and library.made_by[IDS[0]] == "procedural"
+        assert gallery.worker.wait_idle(60), gallery.worker.status()
+        assert jobs_of(IDS[0]) == 2  # the model got its try again
+        assert library.kept == {*IDS[:2], IDLE_KEY}
+    finally:
+        gallery.close()
