@@ -65,11 +65,12 @@ class GalleryControl:
 
         Never raises: a reload that fails for any reason is logged and reported in :attr:`last_reload`,
         and the room plays on. A file with problems changes nothing: each problem is logged
-        (file:line:col field: expected) and the running configuration stays. Soundscapes come from the
-        cache where unchanged, the recognition index is rebuilt only if reference photos changed, and
-        opening hours, idle timing, loudness and crossfades take effect at once. The audio output and
-        format and the control panel's address are only read at start: a change there is reported as
-        needing a restart.
+        (file:line:col field: expected) and the running configuration stays. An unchanged soundscape
+        keeps its clip (nothing is read: see :meth:`SoundscapeSource.library`'s ``previous``), a changed
+        one comes from the cache or is rendered, the recognition index is rebuilt only if reference
+        photos changed, and opening hours, idle timing, loudness and crossfades take effect at once. The
+        audio output and format and the control panel's address are only read at start: a change there
+        is reported as needing a restart.
         """
         at = self._wall_clock().isoformat(timespec="seconds")
         try:
