@@ -34,6 +34,10 @@ HALF_PI = math.pi / 2.0
 MAX_VOICES = 6
 #: How fast an evicted voice fades out (short enough to bound the pile-up, long enough not to click).
 EVICT_SECONDS = 0.05
+#: Shortest time over which a sounding voice's level changes (a reload's new ``gain_db`` or target
+#: loudness): a step of a few dB in one sample is heard as a click and a jump, a dB ramp over 0.5 s as a
+#: level change. A longer crossfade lends its length to the ramp.
+LEVEL_RAMP_SECONDS = 0.5
 
 
 class Voice:
@@ -41,16 +45,17 @@ class Voice:
 
     Args:
         clip: what to play (in the mix format).
-        level: linear gain that brings the clip to the exhibit's loudness (and any extra gain).
+        level: linear gain that brings the clip to the exhibit's loudness (and any extra gain); a
+            sounding voice's level changes by a ramp (:meth:`ramp_level_to`), never a step.
         gain: initial value of the fade envelope (0 for a voice that fades in).
         position: first frame to play.
     """
 
-    __slots__ = ("clip", "level", "envelope", "position", "finished")
+    __slots__ = ("clip", "level_ramp", "envelope", "position", "finished")
 
     def __init__(self, clip: AudioClip, level: float, gain: float = 0.0, position: int = 0):
         self.clip = clip
-        self.level = float(level)
+        self.level_ramp = GainRamp(level)
         self.envelope = GainRamp(gain)
         self.position = int(position) % clip.frames if clip.loop else int(position)
         self.finished = False
@@ -64,6 +69,20 @@ class Voice:
         """The fade envelope's value now (0..1)."""
         return self.envelope.value
 
+    @property
+    def level(self) -> float:
+        """The loudness level now (linear gain; moving while a level ramp runs)."""
+        return self.level_ramp.value
+
+    @property
+    def target_level(self) -> float:
+        """The level the voice is at or heading for (linear gain)."""
+        return self.level_ramp.target
+
+    def ramp_level_to(self, level: float, frames: int) -> None:
+        """Move the level to ``level`` (linear gain) over ``frames`` frames, linearly in dB."""
+        self.level_ramp.ramp_to(level, frames)
+
     def mix_into(self, out: np.ndarray, ramp01: np.ndarray, scratch: np.ndarray) -> None:
         """Add this voice's next ``len(out)`` frames to ``out`` (float32 ``(frames, channels)``).
 
@@ -74,10 +93,11 @@ class Voice:
         """
         frames = out.shape[0]
         g0, g1 = self.envelope.advance(frames)
+        l0, l1 = self.level_ramp.advance(frames)
         if self.finished:
             return
         segment = self._read(frames)
-        a0, a1 = g0 * self.level, g1 * self.level
+        a0, a1 = g0 * l0, g1 * l1
         if a0 == a1:
             if a0 != 0.0:
                 np.multiply(segment, np.float32(a0), out=scratch)
@@ -159,8 +179,10 @@ class Mixer:
 
         ``clip`` None fades everything to silence. ``level`` is the clip's linear gain (loudness
         normalisation and extra gain). If this very clip object is still sounding (e.g. fading out) its
-        voice is faded back in from where it is rather than restarted; a *new* clip with the same key
-        (say, the generated soundscape replacing the procedural stand-in) crossfades like any other.
+        voice is faded back in from where it is rather than restarted, and a new ``level`` is reached
+        by a dB ramp over the crossfade (at least :data:`LEVEL_RAMP_SECONDS`); a *new* clip with the
+        same key (say, the generated soundscape replacing the procedural stand-in) crossfades like any
+        other.
         """
         if seconds < 0:
             raise ValueError(f"crossfade seconds must be >= 0, got {seconds}")
@@ -172,9 +194,9 @@ class Mixer:
             if target is None:
                 target = Voice(clip, level, gain=0.0)
                 self.voices.append(target)
-            elif abs(target.level - level) > 1e-6 * max(1.0, level):
+            elif abs(target.target_level - level) > 1e-6 * max(1.0, level):
                 logger.info("voice %s: level changes from %.3f to %.3f", clip.key, target.level, level)
-                target.level = float(level)
+                target.ramp_level_to(level, int(round(max(seconds, LEVEL_RAMP_SECONDS) * self.sample_rate)))
         theta0 = math.asin(min(max(target.gain, 0.0), 1.0)) if target is not None else 0.0
         # A voice already part-way in needs only the rest of the way: keep the fade's speed.
         frames = int(round(seconds * self.sample_rate * (HALF_PI - theta0) / HALF_PI))
