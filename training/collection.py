@@ -9,6 +9,8 @@ ImageBind audio embedding: the mean of its segments' embeddings, re-normalised.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,14 +167,26 @@ def embed_all(
     )
 
 
-def progress_printer(what: str, echo: Callable[[str], None]) -> Callable[[int, int, str], None]:
-    """A ``progress(done, total, name)`` callback handing ``echo`` a line every 5 % (for logs and pipes)."""
-    shown = {"last": -1}
+#: seconds after which :func:`progress_printer` gives a line whatever the count
+PROGRESS_INTERVAL_S = 10.0
+
+
+def progress_printer(
+    what: str,
+    echo: Callable[[str], None],
+    interval_s: float = PROGRESS_INTERVAL_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[int, int, str], None]:
+    """A ``progress(done, total, name)`` callback handing ``echo`` a line for logs and pipes: the first
+    item, every tenth of the total, the last, and otherwise one every ``interval_s`` seconds (a slow item
+    still shows the run is alive). Every 5 % was a line per item for up to 20 items."""
+    shown = {"at": -math.inf}
 
     def progress(done: int, total: int, name: str) -> None:
-        tick = done * 20 // max(1, total)
-        if tick != shown["last"] or done == total:
-            shown["last"] = tick
+        now = clock()
+        step = max(1, math.ceil(total / 10))
+        if done in (1, total) or done % step == 0 or now - shown["at"] >= interval_s:
+            shown["at"] = now
             echo(f"{what}: {done}/{total} {name}")
 
     return progress

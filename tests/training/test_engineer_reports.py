@@ -259,3 +259,23 @@ def test_evaluate_says_the_real_music_is_cut_to_duration(debug_models, manifest,
                                   str(out / "best"), "--duration", "1", "--steps", "1", "--device", "cpu"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "real music: the first 1 s of each track (--duration)" in result.stdout
+
+
+def test_progress_for_a_log_is_a_line_every_tenth_or_ten_seconds_and_the_last():
+    from art2mus.training.collection import progress_printer
+
+    lines: list[str] = []
+    now = [0.0]
+    progress = progress_printer("embedding pairs", lines.append, clock=lambda: now[0])
+    for k in range(1, 13):  # 12 quick pairs: a line every second one (each was a line)
+        now[0] += 0.5
+        progress(k, 12, f"painting-{k:02d}")
+    assert [line.split()[2] for line in lines] == ["1/12", "2/12", "4/12", "6/12", "8/12", "10/12", "12/12"]
+    lines.clear()
+    progress = progress_printer("embedding pairs", lines.append, clock=lambda: now[0])
+    for k in range(1, 1001):  # 1000 pairs: every 100th, and every 10 s between
+        now[0] += 4.0
+        progress(k, 1000, "x")
+    shown = [int(line.split()[2].split("/")[0]) for line in lines]
+    assert shown[:4] == [1, 4, 7, 10] and 100 in shown and shown[-1] == 1000
+    assert len(shown) < 400
