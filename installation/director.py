@@ -136,10 +136,10 @@ class Director:
                 self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
 
     def set_open(self, open_: bool, now: float, ramp_s: float) -> None:
-        """Opening hours begin (the idle ambience fades in) or end (everything fades out over ``ramp_s``
-        seconds, and the control panel's choice ends with the day: a choice left on at closing played all
-        night, and the next morning follows the camera from the idle ambience, as a gallery switched on
-        does)."""
+        """Opening hours begin (the idle ambience, or what the control panel fixed while closed, fades in
+        over ``ramp_s`` seconds) or end (everything fades out over ``ramp_s`` seconds, and the control
+        panel's choice ends with the day: a choice left on at closing played all night, and the next
+        morning follows the camera from the idle ambience, as a gallery switched on does)."""
         with self._lock:
             if open_ == (not self._closed):
                 return
@@ -148,7 +148,7 @@ class Director:
             self._candidate = None
             if open_:
                 self._artwork_last_seen = now
-                self._play(IDLE_KEY, now, "open")
+                self._play(self._override or IDLE_KEY, now, "open", fade_s=ramp_s)
                 return
             if self._override is not None:
                 logger.info("closing: the control panel's choice (%s) ends with the day", self._override)
@@ -282,9 +282,12 @@ class Director:
         self.playing = None
         self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
 
-    def _play(self, what: str, now: float, reason: str) -> None:
+    def _play(self, what: str, now: float, reason: str, *, fade_s: float | None = None) -> None:
+        """Play ``what`` (an artwork id or ``idle``), crossfading over ``fade_s`` seconds (None: the
+        engine's crossfade; the opening hours' ramp at opening)."""
+        fade = {} if fade_s is None else {"crossfade_s": fade_s}
         if what == IDLE_KEY:
-            self.engine.play_idle()
+            self.engine.play_idle(**fade)
         else:
             failed_at = self._unreadable.get(what)
             if failed_at is not None and now - failed_at < UNREADABLE_RETRY_S:
@@ -300,7 +303,7 @@ class Director:
                 )
                 return
             self._unreadable.pop(what, None)
-            self.engine.play(clip, gain_db=self.library.gains_db.get(what, 0.0))
+            self.engine.play(clip, gain_db=self.library.gains_db.get(what, 0.0), **fade)
         if self.playing not in (None, IDLE_KEY, what):
             self._left_at[self.playing] = now
         if self.playing != what:

@@ -1,13 +1,13 @@
 """The director's hysteresis and its opening hours: a visitor flickering between two artworks does not
 swing the room back and forth, one walking on is followed at once; closing is silence whatever the
-control panel fixed, faded over ``schedule.ramp_seconds``."""
+control panel fixed, and opening and closing fade over ``schedule.ramp_seconds``."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from art2mus.installation.director import CLOSED_KEY, Director
-from art2mus.installation.soundscapes import SoundscapeLibrary
+from art2mus.installation.soundscapes import IDLE_KEY, SoundscapeLibrary
 from art2mus.installation.vision.pipeline import ARTWORK, NONE, VisionDecision
 
 #: the decisions of `art2mus simulate` over /tmp/sweep-audio's flicker.mp4 (amber-fields and city-at-six
@@ -99,3 +99,16 @@ def test_closing_silences_the_room_over_the_ramp_whatever_the_control_panel_fixe
     assert engine.commands[-1] == ("play", "clip-b", None)
     director.set_override(None, 110.0)
     assert director.playing is None and engine.commands[-1] == ("silence", 20.0)
+
+
+def test_opening_fades_in_over_the_ramp():
+    director, engine = _director()
+    director.set_open(False, 10.0, 20.0)
+    director.set_open(True, 100.0, 20.0)
+    assert director.playing == IDLE_KEY and engine.commands[-1] == ("play_idle", 20.0)
+    # what the panel fixed while closed is what opens, over the ramp, and then it stays
+    director.set_open(False, 200.0, 20.0)
+    director.set_override("c", 210.0)
+    director.set_open(True, 300.0, 20.0)
+    assert director.playing == "c" and engine.commands[-1] == ("play", "clip-c", 20.0)
+    assert director.override == "c"
