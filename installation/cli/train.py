@@ -116,7 +116,7 @@ def command(as_json: bool, **options: Any) -> None:
 
             if not is_disk_full(exc):
                 raise
-            kept = "what is kept is listed by --resume's refusal or continued by it; free space first"
+            kept = "free space, then run the same command again (with --resume if OUT has a checkpoint.pt)"
             raise click.ClickException(cannot_write(exc.filename or options["out_dir"], exc, kept)) from None
     if outcome is None:  # not the main process of accelerate launch: it writes and prints nothing
         return

@@ -279,3 +279,20 @@ def test_progress_for_a_log_is_a_line_every_tenth_or_ten_seconds_and_the_last():
     shown = [int(line.split()[2].split("/")[0]) for line in lines]
     assert shown[:4] == [1, 4, 7, 10] and 100 in shown and shown[-1] == 1000
     assert len(shown) < 400
+
+
+def test_a_full_disk_elsewhere_in_train_is_still_one_sentence(debug_models, manifest, tmp_path, monkeypatch):
+    import errno
+
+    from art2mus.training import train_job
+
+    def full(*args, **kwargs):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded", str(tmp_path / "run" / ".lock"))
+
+    monkeypatch.setattr(train_job, "run_train_job", full)
+    code, output = _train(manifest, debug_models, tmp_path / "run")
+    assert code == 1 and "Traceback" not in output, output
+    assert (
+        f"Error: cannot write {tmp_path / 'run' / '.lock'}: disk quota exceeded; free space, then run"
+        in output
+    )
