@@ -66,14 +66,17 @@ def pad_tokens(x: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.
     )
 
 
-def clap_t5_negative_loa(pipe: Art2MusPipeline, negative_prompt: str, n_loa_tokens: int) -> torch.Tensor:
-    """v1's negative LoA ``(1, n, d_gpt2)``: GPT-2 over AudioLDM2's projection of CLAP(negative) and T5(negative).
+def clap_t5_projection(
+    pipe: Art2MusPipeline, text: str, t5_tokens: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """AudioLDM2's projection of CLAP(``text``) and T5(``text``): ``(1, 5 + T, d_gpt2)`` and its mask ``(1, 5 + T)``.
 
-    As v1's ``encode_prompt``: CLAP's tokenizer pads to its maximum length, T5's pads/truncates to
-    :attr:`~art2mus.models.profiles.ConditioningProfile.negative_lm_t5_tokens`; the projection model adds its learnt delimiters.
+    As v1's ``encode_prompt``: CLAP's tokenizer pads to its maximum length; T5's pads/truncates to
+    ``t5_tokens`` tokens (``None``: the text's own length); the projection model adds its learnt
+    delimiters, ``[sos, CLAP, eos, sos_1, proj_1(T5), eos_1]``.
     """
     clap_inputs = pipe.tokenizer(
-        [negative_prompt],
+        [text],
         padding="max_length",
         max_length=pipe.tokenizer.model_max_length,
         truncation=True,
@@ -85,9 +88,8 @@ def clap_t5_negative_loa(pipe: Art2MusPipeline, negative_prompt: str, n_loa_toke
     # transformers 5 returns a model output whose pooler_output is the normalised text feature
     clap = getattr(features, "pooler_output", features)[:, None, :]
     clap_mask = clap_inputs.attention_mask.new_ones((1, 1)).to(pipe.device)
-    t5_tokens = pipe.profile.negative_lm_t5_tokens
     t5_inputs = pipe.tokenizer_2(
-        [negative_prompt],
+        [text],
         padding="max_length" if t5_tokens is not None else True,
         max_length=t5_tokens if t5_tokens is not None else pipe.tokenizer_2.model_max_length,
         truncation=True,
@@ -98,7 +100,22 @@ def clap_t5_negative_loa(pipe: Art2MusPipeline, negative_prompt: str, n_loa_toke
     projected = pipe.projection_model(
         hidden_states=clap, hidden_states_1=t5, attention_mask=clap_mask, attention_mask_1=t5_mask
     )
-    return pipe.generate_loa(projected.hidden_states, n_loa_tokens, attention_mask=projected.attention_mask)
+    return projected.hidden_states, projected.attention_mask
+
+
+def clap_t5_negative_loa(
+    pipe: Art2MusPipeline, negative_prompt: str, n_loa_tokens: int, t5_tokens: int | None = None
+) -> torch.Tensor:
+    """v1's negative LoA ``(1, n, d_gpt2)``: GPT-2 over AudioLDM2's projection of CLAP(negative) and T5(negative).
+
+    T5(negative) is padded/truncated to ``t5_tokens`` (default: the profile's
+    :attr:`~art2mus.models.profiles.ConditioningProfile.negative_lm_t5_tokens`); v1 cuts it to the length
+    of its T5 stream, which is 1 for an image alone and ``L + 1`` with a prompt of ``L`` T5 tokens.
+    """
+    if t5_tokens is None:
+        t5_tokens = pipe.profile.negative_lm_t5_tokens
+    hidden, mask = clap_t5_projection(pipe, negative_prompt, t5_tokens)
+    return pipe.generate_loa(hidden, n_loa_tokens, attention_mask=mask)
 
 
 def t5_to_length(pipe: Art2MusPipeline, text: str, length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,6 +49,7 @@ from art2mus.models.conditioning import (
     DEFAULT_SUPPORT_PROMPT,
     Art2MusConditioning,
     clap_t5_negative_loa,
+    clap_t5_projection,
     pad_tokens,
     t5_to_length,
 )
@@ -156,6 +157,7 @@ class Art2MusPipeline(PipelineChecks):
             ranker = encoder
         self.ranker = ranker
         self._warned_no_ranker = False
+        self._warned_prompt_rerank = False
         if self.profile.negative_lm_clap and (text_encoder is None or tokenizer is None):
             raise ValueError(
                 f"conditioning profile {self.profile.name!r} needs AudioLDM2's CLAP text encoder and its "
@@ -402,6 +404,56 @@ class Art2MusPipeline(PipelineChecks):
             ]
         return torch.cat(parts, dim=1)
 
+    def clap_prompt_lm_inputs(
+        self, image_tokens: torch.Tensor, prompt: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """v1's GPT-2 input for an image and a prompt: ``(B, 5 + T + n, d_gpt2)`` and its mask ``(B, 5 + T + n)``.
+
+        The projection model's ``[sos, CLAP(prompt), eos, sos_1, proj_1(T5(prompt)), eos_1]`` followed by the
+        bare image tokens ``(B, n, d_gpt2)``, all attended (``art2mus_4_pipeline.py`` ``encode_prompt``).
+        """
+        batch = int(image_tokens.shape[0])
+        with torch.no_grad():
+            projected, projected_mask = clap_t5_projection(self, prompt, None)
+        dtype = self.language_model.get_input_embeddings().weight.dtype
+        tokens = image_tokens.to(device=projected.device, dtype=dtype)
+        inputs = torch.cat([projected.to(dtype).expand(batch, -1, -1), tokens], dim=1)
+        mask = torch.cat(
+            [
+                projected_mask.long().expand(batch, -1),
+                torch.ones(tokens.shape[:2], dtype=torch.long, device=projected_mask.device),
+            ],
+            dim=1,
+        )
+        return inputs, mask
+
+    def append_image_embedding(
+        self, t5: torch.Tensor, mask: torch.Tensor, embeddings: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """v1's T5 stream with a prompt: ``T5(prompt)`` ``(B, L, d_t5)`` then the raw image embedding ``(B, d_t5)``
+        as one more attended token: ``(B, L + 1, d_t5)`` and mask ``(B, L + 1)``.
+
+        Raises:
+            ValueError: no embeddings (only aligner tokens were given), or embeddings not as wide as T5.
+        """
+        width = int(t5.shape[2])
+        if embeddings is None:
+            raise ValueError(
+                f"conditioning profile {self.profile.name!r} puts the image embedding on the T5 stream when a "
+                "prompt is given; pass images or embeddings, not image_tokens"
+            )
+        if embeddings.ndim != 2 or embeddings.shape[1] != width:
+            raise ValueError(
+                f"conditioning profile {self.profile.name!r} appends the image embedding to the T5 stream when a "
+                f"prompt is given, so it must be {width}-d (as ImageBind's is for FLAN-T5); got shape "
+                f"{tuple(embeddings.shape)}"
+            )
+        image = embeddings.to(device=t5.device, dtype=t5.dtype)[:, None, :]
+        return (
+            torch.cat([t5, image], dim=1),
+            torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1),
+        )
+
     def generate_loa(
         self,
         inputs_embeds: torch.Tensor,
@@ -435,19 +487,21 @@ class Art2MusPipeline(PipelineChecks):
         )
 
     def negative_conditioning(
-        self, negative_prompt: str, n_loa_tokens: int = DEFAULT_LOA_TOKENS
+        self, negative_prompt: str, n_loa_tokens: int = DEFAULT_LOA_TOKENS, lm_t5_tokens: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Negative LoA ``(1, n, d_gpt2)``, T5 embeddings ``(1, L, d_t5)`` and mask ``(1, L)``; cached.
 
         The T5 part is the negative at its own length; the ``art2mus-v1`` profile re-encodes it at the
-        positive's length in :meth:`encode_conditioning`.
+        positive's length in :meth:`encode_conditioning`. ``lm_t5_tokens``: for a profile whose negative GPT-2
+        input includes CLAP, the T5 tokens of the negative that GPT-2 reads (default: the profile's
+        ``negative_lm_t5_tokens``; v1 with a prompt: its T5 stream's length).
         """
         profile = self.profile
-        key = (profile.name, negative_prompt, n_loa_tokens, str(self.device), self.dtype)
+        key = (profile.name, negative_prompt, n_loa_tokens, lm_t5_tokens, str(self.device), self.dtype)
         if key not in self._negative_cache:
             with torch.no_grad():
                 if profile.negative_lm_clap:
-                    loa = clap_t5_negative_loa(self, negative_prompt, n_loa_tokens)
+                    loa = clap_t5_negative_loa(self, negative_prompt, n_loa_tokens, lm_t5_tokens)
                 else:
                     loa = self.generate_loa(self.build_lm_inputs(None, negative_prompt, 1), n_loa_tokens)
                 t5, mask = self.text_conditioning(negative_prompt)
@@ -488,20 +542,28 @@ class Art2MusPipeline(PipelineChecks):
             raise ValueError("encode_conditioning needs images, embeddings or image_tokens")
         batch = int(image_tokens.shape[0])
         profile = self.profile
-        lm_inputs = self.build_lm_inputs(image_tokens, prompt, batch, delimiters=profile.lm_delimiters)
-        lm_mask = (
-            torch.ones(lm_inputs.shape[:2], dtype=torch.long, device=lm_inputs.device)
-            if profile.lm_attention_mask
-            else None
-        )
+        clap_prompt = prompt is not None and profile.prompt_with_clap
+        if clap_prompt:
+            lm_inputs, lm_mask = self.clap_prompt_lm_inputs(image_tokens, prompt)
+        else:
+            lm_inputs = self.build_lm_inputs(image_tokens, prompt, batch, delimiters=profile.lm_delimiters)
+            lm_mask = (
+                torch.ones(lm_inputs.shape[:2], dtype=torch.long, device=lm_inputs.device)
+                if profile.lm_attention_mask
+                else None
+            )
         loa = self.generate_loa(lm_inputs, n_loa_tokens, attention_mask=lm_mask).to(self.dtype)
         t5, mask = self.text_conditioning(prompt if prompt is not None else support_prompt)
         t5, mask = t5.expand(batch, -1, -1), mask.expand(batch, -1)
+        if clap_prompt:
+            t5, mask = self.append_image_embedding(t5, mask, embeddings)
         conditioning = Art2MusConditioning(
             loa_embeds=loa, t5_embeds=t5, t5_mask=mask, image_embeddings=embeddings
         )
         if guidance:
-            neg_loa, neg_t5, neg_mask = self.negative_conditioning(negative_prompt, n_loa_tokens)
+            neg_loa, neg_t5, neg_mask = self.negative_conditioning(
+                negative_prompt, n_loa_tokens, int(t5.shape[1]) if clap_prompt else None
+            )
             if profile.negative_t5_to_positive_length:
                 with torch.no_grad():
                     neg_t5, neg_mask = t5_to_length(self, negative_prompt, int(t5.shape[1]))
@@ -631,6 +693,14 @@ class Art2MusPipeline(PipelineChecks):
             elif self.ranker is not None and images is not None:
                 rank_embeddings = self.ranker.encode_images(images)  # the ranker's own space
             if rank_embeddings is not None:
+                if prompt is not None and self.profile.prompt_with_clap and not self._warned_prompt_rerank:
+                    self._warned_prompt_rerank = True
+                    logger.warning(
+                        "with a prompt, v1 re-ranks its %d candidates by CLAP text-audio similarity to the prompt; "
+                        "profile %r ranks them by ImageBind image-audio similarity instead",
+                        num_waveforms,
+                        self.profile.name,
+                    )
                 audios, scores = self.rerank(audios, rank_embeddings)
             elif not self._warned_no_ranker:
                 self._warned_no_ranker = True

@@ -16,7 +16,11 @@ An aligner is only meaningful with the conditioning it was trained under, so eac
   CLAP(negative) and T5(negative) cut to 1 token (v1 pads/truncates the negative's T5 to the length of
   the image-embedding sequence, which is 1), i.e. 6 tokens; the T5 stream is T5(support prompt) against
   T5(negative) tokenised to exactly the positive's length (``padding="max_length"``, truncated); 200 DDIM
-  steps, guidance 3.5, 3 candidates re-ranked by ImageBind.
+  steps, guidance 3.5, 3 candidates re-ranked by ImageBind. With a text prompt, v1's layout
+  (:attr:`ConditioningProfile.prompt_with_clap`): GPT-2 reads the projection of CLAP(prompt) and
+  T5(prompt), then the bare tokens; the T5 stream is T5(prompt) and the raw image embedding; the negative's
+  T5 is cut to that stream's length. (v1 then re-ranks by CLAP text-audio similarity to the prompt; ours
+  keeps ImageBind image-audio similarity, see README.)
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ class ConditioningProfile:
         negative_t5_to_positive_length: the T5 stream's negative is tokenised to exactly the positive's
             length (``False``: own length, then zero-padded with a masked tail).
         lm_attention_mask: pass an all-ones attention mask to GPT-2 during the roll-out (as v1 does).
+        prompt_with_clap: how a text prompt (an artwork's ``soundscape.prompt``) is mixed in. ``True`` (v1's
+            ``encode_prompt``): GPT-2 reads the projection model's ``[sos, CLAP(prompt), eos, sos_1,
+            proj_1(T5(prompt)), eos_1]`` followed by the image tokens; the T5 stream is ``T5(prompt)``
+            followed by the encoder's raw embedding as one more token (it must be as wide as T5: ImageBind's
+            1024 = FLAN-T5-large's 1024); the negative's T5, for GPT-2 and for the stream alike, is
+            tokenised to that stream's length ``L + 1``. ``False``: GPT-2 reads the image tokens, then
+            ``[sos_1, proj_1(T5(prompt)), eos_1]``; the T5 stream is ``T5(prompt)``.
         steps, guidance_scale, scheduler, num_waveforms, n_loa_tokens, support_prompt, negative_prompt:
             generation defaults (an exhibit may override each).
     """
@@ -53,6 +64,7 @@ class ConditioningProfile:
     negative_lm_t5_tokens: int | None
     negative_t5_to_positive_length: bool
     lm_attention_mask: bool
+    prompt_with_clap: bool
     steps: int
     guidance_scale: float
     scheduler: str
@@ -76,6 +88,7 @@ PROFILES: dict[str, ConditioningProfile] = {
             negative_lm_t5_tokens=None,
             negative_t5_to_positive_length=False,
             lm_attention_mask=False,
+            prompt_with_clap=False,
             steps=100,
             guidance_scale=3.5,
             scheduler="ddim",
@@ -92,6 +105,7 @@ PROFILES: dict[str, ConditioningProfile] = {
             negative_lm_t5_tokens=1,
             negative_t5_to_positive_length=True,
             lm_attention_mask=True,
+            prompt_with_clap=True,
             steps=200,
             guidance_scale=3.5,
             scheduler="ddim",
