@@ -27,9 +27,23 @@ class AudioConfig(StrictModel):
         description="The room's level as a linear gain, 0 (silent) to 1 (full level: 0.5 is -6 dB); "
         "a schedule period's volume multiplies it.",
     )
-    crossfade_seconds: float = seconds(4.0, "Length of the crossfade between two soundscapes.", ge=0, le=60)
+    crossfade_seconds: float = seconds(
+        4.0,
+        "Length of the crossfade between two soundscapes. It is also how long the camera must go on choosing an "
+        "artwork before the room returns to one heard in the last 30 s, or switches again while a crossfade is "
+        "still running, so a visitor flickering between two artworks does not swing the room back and forth; a "
+        "visitor walking on to another artwork, or arriving while the idle ambience plays, is followed at once.",
+        ge=0,
+        le=60,
+    )
     loudness_lufs: float = Field(
-        -23.0, ge=-60, le=-5, description="Every soundscape is played at this integrated loudness (ITU-R BS.1770).",
+        -23.0,
+        ge=-60,
+        le=-5,
+        description="Every soundscape is normalised to this integrated loudness (ITU-R BS.1770), which the room "
+        "plays at master_volume 1 (and a period volume of 1): at master_volume 0.8 it measures 1.9 dB lower "
+        "(-24.9 LUFS for -23). An artwork's soundscape.gain_db raises or lowers its soundscape from it, and the "
+        "idle ambience plays at it plus idle.gain_db (-9 dB by default).",
         json_schema_extra=unit("LUFS"),
     )
     limiter_ceiling_dbtp: float = Field(

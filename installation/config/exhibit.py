@@ -133,7 +133,15 @@ class IdleConfig(StrictModel):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for the idle soundscape.")
     duration: float = seconds(60.0, "Length of the idle loop.", gt=0, le=600)
     gain_db: float = Field(-9.0, ge=-60, le=0, description="Idle level relative to artworks.", json_schema_extra=unit("dB"))
-    after_seconds: float = seconds(10.0, "Time without an artwork before the idle ambience starts.", ge=0, le=3600)
+    after_seconds: float = seconds(
+        10.0,
+        "Time without a chosen artwork before the idle ambience returns. It counts from when the artwork is "
+        "dropped, presence.hold_seconds after it was last seen, not from when the visitor left: with the "
+        "defaults the ambience returns 6 + 10 = 16 s after the visitor walks away (in the demo, hold 4 s and "
+        "after 3 s, a visitor left at 83.0 s and the idle ambience began at 89.9 s).",
+        ge=0,
+        le=3600,
+    )
 
     @model_validator(mode="after")
     def _path_when_needed(self) -> IdleConfig:
@@ -342,7 +350,15 @@ class ScheduleConfig(StrictModel):
         description="Days closed, e.g. 2026-12-25: no period opens on them (one over midnight from the day before "
         "plays to its close); without periods, closed midnight to midnight.",
     )
-    ramp_seconds: float = seconds(20.0, "Volume ramp at opening, closing and between periods.", ge=0, le=600)
+    ramp_seconds: float = seconds(
+        20.0,
+        "Fade at opening and closing, and volume ramp between periods. At opening the idle ambience (or what "
+        "the control panel chose while closed) fades in over it; at closing the room fades to silence over it "
+        "whatever plays, a control-panel choice included, and that choice ends with the day (the next opening "
+        "follows the camera from the idle ambience).",
+        ge=0,
+        le=600,
+    )
     prerender_at: TimeOfDay | None = Field(
         dt.time(3, 0), description="Nightly pre-render of missing soundscapes, e.g. 3:00 (null: never)." + _YAML_1_1_TIMES
     )
