@@ -53,8 +53,12 @@ class RunFolderLock:
         except BaseException:
             os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        try:  # a full disk fails here, after the flock: the descriptor must not keep the folder locked
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
 
     def _refusal(self, holder: list[str]) -> str:
