@@ -51,6 +51,10 @@ PLAYING = "playing"  # output open and taking audio
 LOST = "lost"  # output failed; the mix clock runs, audio is dropped, reopening with backoff
 STOPPED = "stopped"
 
+#: shortest master-volume ramp, seconds: a volume change asked for with no ramp (the panel's
+#: ramp_seconds 0) stepped the whole mix by up to -5.7 dB in one 20 ms block, a click; 50 ms is heard
+#: as immediate and does not click.
+MIN_VOLUME_RAMP_SECONDS = 0.05
 #: frames rendered in one go at most, so a clock that jumped far ahead cannot monopolise a pump.
 _MAX_CATCHUP_S = 1.0
 #: longest sleep of the render thread between two wakes when no command arrives, seconds: a clock-paced
@@ -271,10 +275,11 @@ class AudioEngine:
         self._command(lambda: self._log_and(what, self.mixer.crossfade_to, None, seconds))
 
     def set_master_volume(self, volume: float, ramp_s: float = 0.0) -> None:
-        """Ramp the master volume (linear 0..1) to ``volume`` over ``ramp_s`` seconds."""
+        """Ramp the master volume (linear 0..1) to ``volume`` over ``ramp_s`` seconds (at least
+        :data:`MIN_VOLUME_RAMP_SECONDS`, so that no caller can step the mix)."""
         if not (0.0 <= volume <= 1.0):
             raise ValueError(f"master volume must be between 0 and 1, got {volume}")
-        ramp_s = self._seconds(ramp_s)
+        ramp_s = max(self._seconds(ramp_s), MIN_VOLUME_RAMP_SECONDS)
         self._command(lambda: self.mixer.set_master_volume(volume, ramp_s))
 
     def duck(self, db: float, ramp_s: float = 0.5) -> None:
