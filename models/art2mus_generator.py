@@ -300,13 +300,26 @@ class Art2MusGenerator(Generator):
             torch_dtype = torch.float32
         mdir = ModelDir(self.model_dir, origin=self.model_dir_origin)
         path = Path(encoder_path) if encoder_path is not None else mdir.encoder_path(encoder)
-        image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=torch_dtype)
-        if aligner is None:
+        aligner_path = None if aligner is None else mdir.resolve_aligner(aligner)
+        # a profile may keep the encoder in float32 (v1 ran ImageBind so): known before loading it unless the
+        # aligner is the default one, which depends on the encoder's spec
+        known_profile = profile
+        if known_profile is None and aligner_path is not None:
+            known_profile = ImageAligner.read_config(aligner_path).get("conditioning_profile")
+        encoder_dtype = encoder_load_dtype(known_profile, torch_dtype)
+        image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=encoder_dtype)
+        if aligner_path is None:
             aligner_path = default_aligner(mdir, image_encoder.spec)
-        else:
-            aligner_path = mdir.resolve_aligner(aligner)
         self.aligner_path = aligner_path
-        ImageAligner.read_config(aligner_path)  # a clear error for a wrong folder before the big load
+        # a clear error for a wrong folder before the big load
+        config = ImageAligner.read_config(aligner_path)
+        if (
+            profile is None
+            and encoder_load_dtype(config.get("conditioning_profile"), torch_dtype) != encoder_dtype
+        ):
+            # the default aligner's profile keeps the encoder in float32
+            encoder_dtype = torch.float32
+            image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=encoder_dtype)
         logger.info(
             "art2mus: loading %s with aligner %s on %s (%s)",
             mdir.describe(),
@@ -523,6 +536,16 @@ def base_model_key(settings: dict[str, Any]) -> str:
         except (OSError, ValueError):
             profile = None
     return get_profile(profile).base_model
+
+
+def encoder_load_dtype(profile: Any, dtype: Any) -> Any:
+    """The dtype to load the image encoder in: float32 when conditioning ``profile`` (a name, ``None`` for the
+    default) keeps the encoder there, else ``dtype``."""
+    import torch
+
+    from art2mus.models.profiles import get_profile
+
+    return torch.float32 if get_profile(profile).encoder_float32 else dtype
 
 
 def default_aligner(model_dir: Any, spec: Any) -> Path:

@@ -184,7 +184,7 @@ class Art2MusPipeline(PipelineChecks):
         self._extractor: VisualConditioningExtractor | None = None
         self._check_components()
         if aligner is not None:
-            aligner.to(device=self.device, dtype=self.dtype)
+            aligner.to(device=self.device, dtype=self.aligner_dtype)
         if encoder is not None and aligner is not None:
             self._extractor = VisualConditioningExtractor(encoder, aligner)
         for module in self.frozen_modules().values():
@@ -199,6 +199,12 @@ class Art2MusPipeline(PipelineChecks):
     @property
     def dtype(self) -> torch.dtype:
         return next(self.unet.parameters()).dtype
+
+    @property
+    def aligner_dtype(self) -> torch.dtype:
+        """The aligner's dtype: float32 when the profile keeps it there (v1 never cast its projection layer),
+        else the pipeline's; its tokens are cast to GPT-2's dtype where they enter GPT-2."""
+        return torch.float32 if self.profile.aligner_float32 else self.dtype
 
     @property
     def sample_rate(self) -> int:
@@ -238,7 +244,7 @@ class Art2MusPipeline(PipelineChecks):
         lm_dim = int(self.language_model.config.hidden_size)
         if aligner.lm_dim != lm_dim:
             raise ValueError(f"the aligner produces {aligner.lm_dim}-d tokens, GPT-2 here takes {lm_dim}-d")
-        aligner.to(device=self.device, dtype=self.dtype)
+        aligner.to(device=self.device, dtype=self.aligner_dtype)
         self.aligner = aligner
         self._extractor = (
             VisualConditioningExtractor(self.encoder, aligner) if self.encoder is not None else None
@@ -312,7 +318,9 @@ class Art2MusPipeline(PipelineChecks):
             module.to(device=target)
             # only cast when asked: diffusers warns on every .to(dtype) of a model it loaded
             if dtype is not None:
-                cast_module(module, dtype)
+                cast_module(
+                    module, torch.float32 if name == "aligner" and self.profile.aligner_float32 else dtype
+                )
         self.clear_cache()
         return self
 

@@ -198,7 +198,8 @@ def load_pipeline(
         from art2mus.models.encoders import load_image_encoder
 
         path = Path(encoder_path) if encoder_path is not None else mdir.encoder_path(encoder)
-        image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=dtype)
+        encoder_dtype = torch.float32 if chosen.encoder_float32 else dtype  # v1 ran ImageBind in float32
+        image_encoder = load_image_encoder(encoder, path, device=str(target), dtype=encoder_dtype)
 
     image_aligner: ImageAligner | None
     if aligner is None or isinstance(aligner, ImageAligner):

@@ -53,6 +53,10 @@ class ConditioningProfile:
             1024 = FLAN-T5-large's 1024); the negative's T5, for GPT-2 and for the stream alike, is
             tokenised to that stream's length ``L + 1``. ``False``: GPT-2 reads the image tokens, then
             ``[sos_1, proj_1(T5(prompt)), eos_1]``; the T5 stream is ``T5(prompt)``.
+        aligner_float32: keep the aligner in float32 when the pipeline runs in half precision, its tokens
+            cast to GPT-2's dtype (v1 built its projection layer in ``__init__`` and never cast it).
+        encoder_float32: load the image encoder (and so the ranker when it is the encoder) in float32 when
+            the pipeline runs in half precision (v1 ran ImageBind in float32).
         steps, guidance_scale, scheduler, num_waveforms, n_loa_tokens, support_prompt, negative_prompt:
             generation defaults (an exhibit may override each).
     """
@@ -65,6 +69,8 @@ class ConditioningProfile:
     negative_t5_to_positive_length: bool
     lm_attention_mask: bool
     prompt_with_clap: bool
+    aligner_float32: bool
+    encoder_float32: bool
     steps: int
     guidance_scale: float
     scheduler: str
@@ -89,6 +95,8 @@ PROFILES: dict[str, ConditioningProfile] = {
             negative_t5_to_positive_length=False,
             lm_attention_mask=False,
             prompt_with_clap=False,
+            aligner_float32=False,
+            encoder_float32=False,
             steps=100,
             guidance_scale=3.5,
             scheduler="ddim",
@@ -106,6 +114,8 @@ PROFILES: dict[str, ConditioningProfile] = {
             negative_t5_to_positive_length=True,
             lm_attention_mask=True,
             prompt_with_clap=True,
+            aligner_float32=True,
+            encoder_float32=True,
             steps=200,
             guidance_scale=3.5,
             scheduler="ddim",
