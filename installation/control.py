@@ -17,7 +17,7 @@ from typing import Any
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.schedule import OpeningHours
 from art2mus.installation.soundscapes import IDLE_KEY
-from art2mus.installation.vision.pipeline import VisionPipeline
+from art2mus.installation.vision.pipeline import VisionPipeline, recognition_inputs
 from art2mus.installation.vision.sources import camera_source_from_config
 
 logger = logging.getLogger(__name__)
@@ -67,10 +67,11 @@ class GalleryControl:
         and the room plays on. A file with problems changes nothing: each problem is logged
         (file:line:col field: expected) and the running configuration stays. An unchanged soundscape
         keeps its clip (nothing is read: see :meth:`SoundscapeSource.library`'s ``previous``), a changed
-        one comes from the cache or is rendered, the recognition index is rebuilt only if reference
-        photos changed, and opening hours, idle timing, loudness and crossfades take effect at once. The
-        audio output and format and the control panel's address are only read at start: a change there
-        is reported as needing a restart.
+        one comes from the cache or is rendered, the running recognition is kept while its settings and
+        reference photos are unchanged (else rebuilt, going on with the artwork the camera has chosen:
+        :meth:`VisionPipeline.take_over`), and opening hours, idle timing, loudness and crossfades take
+        effect at once. The audio output and format and the control panel's address are only read at
+        start: a change there is reported as needing a restart.
         """
         at = self._wall_clock().isoformat(timespec="seconds")
         try:
@@ -109,7 +110,11 @@ class GalleryControl:
         try:
             # what is unchanged is taken over, not read again; the rest is let go before it is read
             library = self.soundscape_source(config).library(self.engine, previous=self.library)
-            vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
+            # the running pipeline (what the camera has chosen, the tracker, presence) is kept when the
+            # recognition is read the same way: a new one chose nothing until the artwork had dwelt again
+            vision = self.vision
+            if vision is None or recognition_inputs(old) != recognition_inputs(config):
+                vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
             camera = None  # a new camera and new opening hours are made before anything changes
             if old.camera != config.camera:
                 camera = camera_source_from_config(config.camera, clock=self.clock.monotonic)
@@ -132,7 +137,9 @@ class GalleryControl:
             return False
         now = self.clock.monotonic()
         self.exhibit = config  # before the library swap: the event it sends names what plays by the new titles
-        self.vision, self.decision = vision, None
+        if self.vision is not None and vision is not self.vision:  # what it has chosen carries on
+            vision.take_over(self.vision, same_presence=old.presence == config.presence)
+        self.vision = vision
         self.engine.loudness_lufs = config.audio.loudness_lufs
         self.engine.crossfade_seconds = config.audio.crossfade_seconds
         if config.audio.master_volume != old.audio.master_volume:  # the file's room level is new: it wins

@@ -200,6 +200,24 @@ class VisionPipeline:
         pipeline.excluded = excluded
         return pipeline
 
+    def take_over(self, previous: VisionPipeline, *, same_presence: bool) -> None:
+        """Go on from ``previous``, the pipeline a reload replaces because recognition changed: its
+        debouncer (with this pipeline's timing and thresholds) keeps the artwork it has chosen and the
+        sightings under way, and its decision and timing carry on; with ``same_presence`` (the
+        ``presence`` section unchanged) its presence model too. Built afresh, the room had nothing chosen
+        until the artwork had dwelt again, and the idle timer ran meanwhile (idle 1.5 s after a reload in
+        the daemon, back to the artwork 1.5 s later). A chosen artwork left out of the new index is
+        dropped as one no longer seen, ``presence.hold_seconds`` later."""
+        debouncer = previous.debouncer
+        for setting in ("dwell_s", "hold_s", "accept_score", "keep_score", "max_gap_s", "min_hits"):
+            setattr(debouncer, setting, getattr(self.debouncer, setting))
+        self.debouncer = debouncer
+        if same_presence:
+            self.presence = previous.presence
+        self.decision = previous.decision
+        self.last_result = previous.last_result
+        self._last_recognition_t = previous._last_recognition_t
+
     def _see(self, image, gray, t: float) -> RecognitionResult:
         """What the camera sees at ``t`` (``image`` and its ``gray``): the last result while the picture is
         still, the chosen artwork while its keypoints follow it, else a full recognition."""
@@ -267,6 +285,29 @@ class VisionPipeline:
             logger.info("vision: %s at %.2f s", decision.label, t)
         self.decision = decision
         return decision
+
+
+def recognition_inputs(exhibit: ExhibitConfig) -> tuple:
+    """What :meth:`VisionPipeline.from_config` reads of ``exhibit``: its recognition, presence and unseen
+    settings, the folders they name, and each artwork's reference photos (path, size, modification
+    time). Two exhibits with equal inputs build the same pipeline, so a reload keeps the running one."""
+    photos = []
+    for artwork in exhibit.artworks:
+        for image in artwork.images:
+            try:
+                info = Path(image).stat()
+            except OSError:
+                photos.append((artwork.id, str(image), None))
+            else:
+                photos.append((artwork.id, str(image), info.st_size, info.st_mtime_ns))
+    return (
+        exhibit.recognition,
+        exhibit.presence,
+        exhibit.unseen,
+        exhibit.base_dir,
+        recognition_index_path(exhibit),
+        tuple(photos),
+    )
 
 
 def recognition_index_path(exhibit: ExhibitConfig) -> Path:
