@@ -263,7 +263,8 @@ class GalleryControl:
     def generation_status(self) -> dict[str, Any] | None:
         """The generator process's :class:`WorkerStatus` (None before it started), with ``problems``: one
         sentence for each generator that cannot load and whose fallback plays instead (the health stays
-        good: a restart cannot mend a model file, but the panel's attention says it)."""
+        good: a restart cannot mend a model file, but the panel's attention says it), and the ``stalled``
+        sentence while the process has taken no job for a while (frozen: it is restarted soon)."""
         if not (self.worker and self.worker.started):
             return None
         generation = dataclasses.asdict(self.worker.status())
@@ -272,6 +273,8 @@ class GalleryControl:
             for name, error in generation["cannot_load"].items()
             if name in self.exhibit.generators  # a reload may have dropped it
         ]
+        if generation.get("stalled"):  # alive to is_alive(), deaf to its jobs: the bridges play meanwhile
+            generation["problems"].append(generation["stalled"])
         return generation
 
     def _cannot_load_problem(self, name: str, error: str) -> str:

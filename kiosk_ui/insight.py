@@ -41,7 +41,8 @@ def attention(status: dict[str, Any]) -> list[str]:
     if (generation or {}).get("stalled"):  # frozen between jobs: alive to is_alive(), deaf to its jobs
         causes.append((generation or {})["stalled"])
     # a generator that cannot load (a damaged model): the whole room plays its fallback, each artwork fine
-    causes.extend((generation or {}).get("problems") or [])
+    # (the status lists the stalled sentence among them too: said once)
+    causes.extend(p for p in (generation or {}).get("problems") or [] if p not in causes)
     cache = status.get("cache") or {}
     if cache.get("write_error"):  # only in the log before: a full or read-only disk went unnoticed
         where = f" {cache['dir']}" if cache.get("dir") else ""
