@@ -151,6 +151,8 @@ class GalleryControl:
             early, self._early_results = self._early_results, []
         for result in early:
             self._apply_generated(result)
+        if config.audio.loudness_lufs != old.audio.loudness_lufs:
+            self._play_at_new_loudness()
         if camera is not None:
             self._camera = None
             self.camera = camera
@@ -168,6 +170,19 @@ class GalleryControl:
         del library, vision
         release_freed_memory()
         return True
+
+    def _play_at_new_loudness(self) -> None:
+        """What sounds, played again after a reload changed ``audio.loudness_lufs``: a clip the reload
+        kept (a curator's audio file, an unchanged idle ambience) is one the director leaves alone, and it
+        went on at the old target while the rest of the room moved (-23 -> -17 LUFS: 6 dB under it). The
+        engine plays the same clip on in the same voice and ramps its level over the crossfade; one that
+        has just begun to crossfade in at the new target goes on as it was."""
+        assert self.director is not None and self.engine is not None
+        playing, library = self.director.playing, self.director.library
+        if playing == IDLE_KEY:
+            self.engine.play_idle()
+        elif playing is not None and playing in library.clips and library.clips.is_held(playing):
+            self.engine.play(library.clips[playing], gain_db=library.gains_db.get(playing, 0.0))
 
     def play_artwork(self, artwork_id: str) -> None:
         """Play ``artwork_id`` whatever the camera sees, until :meth:`follow_camera` (KeyError if unknown,

@@ -4,6 +4,8 @@ SIGHUPs 3 s apart sent the room to the idle ambience at 13.01 s and back to the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import yaml
 
@@ -23,18 +25,25 @@ def _camera_on(image_path, fps: float = 10.0):
         index += 1
 
 
-def test_reloads_neither_forget_the_chosen_artwork_nor_let_the_room_go_idle(tmp_path, repo_root):
-    spec = small_exhibit_spec(tmp_path, repo_root, {"amber-fields": None, "city-at-six": None})
-    spec["idle"]["after_seconds"] = 0.5  # shorter than presence.dwell_seconds (1.5 s): a lost choice shows
-    path = tmp_path / "exhibit.yaml"
+def started_gallery(path: Path, spec: dict) -> tuple[Gallery, ManualClock]:
+    """A gallery of ``spec`` (written to ``path``) on a manual clock, its engine open and its director
+    started at 0 s; the caller steps the clock, pumps the engine and closes both."""
     path.write_text(yaml.safe_dump(spec))
     clock = ManualClock()
     gallery = Gallery(load_exhibit(path), clock=clock)
     gallery.init_audio()
     gallery.init_soundscapes()
-    gallery.init_vision()
     gallery.engine.open()
     gallery.director.start(0.0)
+    return gallery, clock
+
+
+def test_reloads_neither_forget_the_chosen_artwork_nor_let_the_room_go_idle(tmp_path, repo_root):
+    spec = small_exhibit_spec(tmp_path, repo_root, {"amber-fields": None, "city-at-six": None})
+    spec["idle"]["after_seconds"] = 0.5  # shorter than presence.dwell_seconds (1.5 s): a lost choice shows
+    path = tmp_path / "exhibit.yaml"
+    gallery, clock = started_gallery(path, spec)
+    gallery.init_vision()
     camera = _camera_on(repo_root / "exhibits/demo/artworks/amber-fields.png")
 
     def watch(until: float) -> None:
