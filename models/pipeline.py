@@ -8,7 +8,8 @@ build has the same structure with smaller widths):
 3. GPT-2 input: ``[sos, tokens, eos]`` (the projection model's learnt delimiters of AudioLDM2's CLAP slot,
    which the image tokens replace), followed by ``[sos_1, proj_1(T5(prompt)), eos_1]`` when a text prompt
    is mixed in.
-4. GPT-2 rolls out 8 "language of audio" (LoA) hidden states ``(B, 8, 768)``: first UNet stream.
+4. GPT-2 rolls out the profile's ``n_loa_tokens`` (8) "language of audio" (LoA) hidden states ``(B, 8, 768)``:
+   first UNet stream.
 5. FLAN-T5 encodes the support prompt (or the text prompt) ``(B, L, 1024)``: second UNet stream.
 6. Classifier-free guidance: negative LoA (GPT-2 over ``[sos, eos, sos_1, proj_1(T5(negative)), eos_1]``) and
    negative T5 embeddings are computed once per negative prompt and cached.
@@ -495,16 +496,18 @@ class Art2MusPipeline(PipelineChecks):
         )
 
     def negative_conditioning(
-        self, negative_prompt: str, n_loa_tokens: int = DEFAULT_LOA_TOKENS, lm_t5_tokens: int | None = None
+        self, negative_prompt: str, n_loa_tokens: int | None = None, lm_t5_tokens: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Negative LoA ``(1, n, d_gpt2)``, T5 embeddings ``(1, L, d_t5)`` and mask ``(1, L)``; cached.
 
         The T5 part is the negative at its own length; the ``art2mus-v1`` profile re-encodes it at the
         positive's length in :meth:`encode_conditioning`. ``lm_t5_tokens``: for a profile whose negative GPT-2
         input includes CLAP, the T5 tokens of the negative that GPT-2 reads (default: the profile's
-        ``negative_lm_t5_tokens``; v1 with a prompt: its T5 stream's length).
+        ``negative_lm_t5_tokens``; v1 with a prompt: its T5 stream's length). ``n_loa_tokens``: default the
+        profile's.
         """
         profile = self.profile
+        n_loa_tokens = profile.n_loa_tokens if n_loa_tokens is None else n_loa_tokens
         key = (profile.name, negative_prompt, n_loa_tokens, lm_t5_tokens, str(self.device), self.dtype)
         if key not in self._negative_cache:
             with torch.no_grad():
@@ -525,17 +528,18 @@ class Art2MusPipeline(PipelineChecks):
         support_prompt: str | None = None,
         negative_prompt: str | None = None,
         guidance: bool = True,
-        n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+        n_loa_tokens: int | None = None,
         image_tokens: torch.Tensor | None = None,
     ) -> Art2MusConditioning:
         """Images (or embeddings ``(B, dim)``, or aligner tokens ``(B, n, d_gpt2)``) -> :class:`Art2MusConditioning`.
 
         The second stream carries T5(``prompt``) when a prompt is given, T5(``support_prompt``) otherwise.
         ``support_prompt`` and ``negative_prompt`` default to the profile's (an aligner is trained, evaluated
-        and played with the prompts of its profile). Gradients flow when called outside ``no_grad``
+        and played with the prompts of its profile), and so does ``n_loa_tokens``. Gradients flow when called outside ``no_grad``
         (training); generation wraps it in ``no_grad``.
         """
         support_prompt, negative_prompt = self.profile_prompts(support_prompt, negative_prompt)
+        n_loa_tokens = self.profile.n_loa_tokens if n_loa_tokens is None else n_loa_tokens
         if images is not None:
             if self._extractor is None:
                 raise ValueError(
@@ -616,7 +620,7 @@ class Art2MusPipeline(PipelineChecks):
         latents: torch.Tensor | None = None,
         scheduler: str = "ddim",
         eta: float = 0.0,
-        n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+        n_loa_tokens: int | None = None,
         rerank: bool = True,
         progress: ProgressCallback | None = None,
     ) -> Art2MusOutput:
@@ -636,7 +640,7 @@ class Art2MusPipeline(PipelineChecks):
                 any device (and the same audio on the same device); ignored when ``generator`` or
                 ``latents`` is given.
             scheduler: ``ddim`` or ``dpmsolver++``; eta: DDIM noise (0 = deterministic).
-            n_loa_tokens: LoA tokens GPT-2 generates (AudioLDM2 uses 8).
+            n_loa_tokens: LoA tokens GPT-2 generates (default: the profile's; AudioLDM2 uses 8).
             rerank: order waveforms by image-audio similarity when ``num_waveforms > 1`` and the encoder can
                 embed audio.
             progress: called as ``progress(step, total)`` after each denoising step.
@@ -645,6 +649,7 @@ class Art2MusPipeline(PipelineChecks):
         if isinstance(images, np.ndarray) and images.ndim == 3:
             images = [images]
         support_prompt, negative_prompt = self.profile_prompts(support_prompt, negative_prompt)
+        n_loa_tokens = self.profile.n_loa_tokens if n_loa_tokens is None else n_loa_tokens
         self.check_inputs(
             images,
             embeddings,

@@ -57,7 +57,9 @@ class ConditioningProfile:
             cast to GPT-2's dtype (v1 built its projection layer in ``__init__`` and never cast it).
         encoder_float32: load the image encoder (and so the ranker when it is the encoder) in float32 when
             the pipeline runs in half precision (v1 ran ImageBind in float32).
-        steps, guidance_scale, scheduler, num_waveforms, n_loa_tokens, support_prompt, negative_prompt:
+        n_loa_tokens: LoA tokens GPT-2 generates, the pipeline's default (v1 reads
+            ``language_model.config.max_new_tokens``, 8 in ``cvssp/audioldm2``, as AudioLDM2 does).
+        steps, guidance_scale, scheduler, num_waveforms, support_prompt, negative_prompt:
             generation defaults (an exhibit may override each).
     """
 
