@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from art2mus.installation.vision.unseen import UNSEEN_PREFIX
+
 #: how often the live view is re-encoded at most, per second (all viewers share one encoding)
 DEFAULT_SNAPSHOT_FPS = 2.0
 #: the live view's width in pixels (frames are scaled down to it, never up)
@@ -75,6 +77,23 @@ class LogRing(logging.Handler):
         return kept[-limit:] if limit > 0 else []
 
 
+def live_caption(label: str, score: float, present: bool | None, seen: str | None, held: bool) -> str:
+    """The live view's caption: the decision (``label``, an artwork id or ``unknown``/``none``) with its
+    score, and whether a visitor is present. ``held``: the decision is an artwork the latest recognition
+    did not find (``seen``: what it found instead, None for nothing); the debouncer keeps a chosen artwork
+    for ``presence.hold_seconds`` after it is last seen, and the caption read 'city-at-six  score 31'
+    over a frame of the still life, with no outline drawn. ASCII only: OpenCV's font has no other."""
+    if held:
+        caption = f"{label} (held) | this frame: {seen or 'nothing'}"
+    elif label not in ("", "none", "unknown"):
+        caption = f"{label}  score {score:.0f}"
+    else:
+        caption = label or "-"
+    if present is not None:
+        caption += "  | visitor" if present else "  | nobody"
+    return caption
+
+
 class Telemetry:
     """The gallery's live state for the panel and /metrics (see the module docstring)."""
 
@@ -87,6 +106,8 @@ class Telemetry:
         self._outline: np.ndarray | None = None
         self._label = ""
         self._score = 0.0
+        self._seen: str | None = None  # what the latest recognition found (None: nothing)
+        self._held = False  # the decision is an artwork that latest recognition did not find
         self._present: bool | None = None
         self._jpeg: bytes | None = None
         self._jpeg_index: int | None = None
@@ -98,9 +119,10 @@ class Telemetry:
     # ------------------------------------------------------------------ fed by the gallery
     def observe_frame(self, frame: Any, decision: Any, result: Any, present: bool | None) -> None:
         """One processed frame: keeps references only (the main loop pays a few attribute stores)."""
-        recognised = (
-            decision.kind == "artwork" and result is not None and result.artwork_id == decision.artwork_id
-        )
+        seen = result.artwork_id if result is not None else None
+        recognised = decision.kind == "artwork" and result is not None and seen == decision.artwork_id
+        # an unseen artwork (``unseen:<id>``) is found by its frame, never by the recognizer
+        held = decision.kind == "artwork" and not recognised and not decision.label.startswith(UNSEEN_PREFIX)
         with self._lock:
             new_decision = self._label != decision.label
             self._frame = frame
@@ -108,6 +130,7 @@ class Telemetry:
             self._label = decision.label
             self._score = float(decision.score)
             self._present = present
+            self._seen, self._held = seen, held
         self.counters["frames"] += 1
         if new_decision:
             self.counters["decisions"] += 1
@@ -124,19 +147,19 @@ class Telemetry:
         self.counters["reload_ok" if ok else "reload_refused"] += 1
 
     # ------------------------------------------------------------------ read by the panel
+    def caption(self) -> str:
+        """The live view's caption for the newest frame (see :func:`live_caption`)."""
+        with self._lock:
+            return live_caption(self._label, self._score, self._present, self._seen, self._held)
+
     def snapshot_jpeg(self) -> tuple[bytes, int] | None:
         """The live view as JPEG and the frame's index, or None before the first frame. Re-encoded at most
         ``max_fps`` times a second and only when a newer frame has arrived."""
         import cv2
 
         with self._lock:
-            frame, outline, label, score, present = (
-                self._frame,
-                self._outline,
-                self._label,
-                self._score,
-                self._present,
-            )
+            frame, outline = self._frame, self._outline
+            caption = live_caption(self._label, self._score, self._present, self._seen, self._held)
             now = time.monotonic()
             fresh = self._jpeg is not None and (
                 now - self._jpeg_at < 1.0 / self.max_fps or frame is None or frame.index == self._jpeg_index
@@ -153,9 +176,6 @@ class Telemetry:
         if outline is not None:
             points = np.round(np.asarray(outline, dtype=np.float32) * scale).astype(np.int32)
             cv2.polylines(image, [points], True, (60, 220, 60), 3, cv2.LINE_AA)
-        caption = f"{label}  score {score:.0f}" if label not in ("", "none", "unknown") else label or "-"
-        if present is not None:
-            caption += "  | visitor" if present else "  | nobody"
         cv2.rectangle(image, (0, 0), (image.shape[1], 26), (30, 30, 30), -1)
         cv2.putText(image, caption, (8, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (240, 240, 240), 1, cv2.LINE_AA)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
