@@ -19,6 +19,7 @@ from art2mus.installation.schedule import OpeningHours
 from art2mus.installation.soundscapes import IDLE_KEY
 from art2mus.installation.vision.pipeline import VisionPipeline, recognition_inputs
 from art2mus.installation.vision.sources import camera_source_from_config
+from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +274,29 @@ class GalleryControl:
             "generation": self.generation_status(),
             "events": [e.to_json() for e in list(director.events)[-20:]] if director else [],
             "problems": self.artwork_problems(),
+            # how the panel names the unseen artworks above (the collection's titles are GET /api/artworks')
+            "titles": self.unseen_titles(
+                [director.playing, director.override, *(e.what for e in list(director.events)[-20:])]
+                if director
+                else []
+            ),
         }
+
+    def unseen_titles(self, whats: list[str | None]) -> dict[str, str]:
+        """``unseen:<id>`` -> a name to show for each unseen artwork among ``whats``: 'unseen artwork
+        u4585… (seen 3 times)', where the panel said 'Now playing unseen:u45853f3f3e4a4a30' (its titles
+        are the collection's only). The count is the room's memory of it (``unseen.json``)."""
+        unseen = getattr(self.vision, "unseen", None)
+        remembered = unseen.store.artworks if unseen is not None else {}
+        titles: dict[str, str] = {}
+        for what in whats:
+            if not what or not what.startswith(UNSEEN_PREFIX) or what in titles:
+                continue
+            artwork_id = what[len(UNSEEN_PREFIX) :]
+            known = remembered.get(artwork_id)
+            seen = "" if known is None else f" (seen {known.sightings} time{'' if known.sightings == 1 else 's'})"
+            titles[what] = f"unseen artwork {artwork_id[:5]}…{seen}"
+        return titles
 
     def generation_status(self) -> dict[str, Any] | None:
         """The generator process's :class:`WorkerStatus` (None before it started), with ``problems``: one

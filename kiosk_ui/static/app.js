@@ -24,6 +24,7 @@ const setText = (element, text) => {
 };
 const withToken = (path) => (token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path);
 let titles = {};
+let unseenTitles = {}; // the status's names of the unseen artworks it mentions ("unseen artwork u4585…")
 let volumeDragging = false;
 // the Reload button's request: Infinity while it is sent, then when the daemon took it (ms); a status asked
 // for before then may not show it yet
@@ -224,7 +225,7 @@ function label(what) {
   if (what === "idle") return "Idle ambience";
   if (what === "silence") return "Silence (closed)";
   if (!what) return "—";
-  return titles[what] || what;
+  return titles[what] || unseenTitles[what] || what;
 }
 
 function listen(what, name) {
@@ -369,6 +370,7 @@ function renderReload(reload, requestedAt, asked) {
 
 function render(status, asked) {
   timeZone = status.timezone || "UTC";
+  unseenTitles = status.titles || {};
   const reloadedAt = status.reload && status.reload.ok ? status.reload.at : null;
   if (artworksReload !== reloadedAt) { // a reload applied: titles, artworks added or taken away
     artworksReload = reloadedAt;
