@@ -186,6 +186,7 @@ class VisionPipeline:
                 name=store.name,
                 is_listed=lambda crop: recognizer.recognize(crop).artwork_id is not None,
                 store=store,
+                hold_s=exhibit.presence.hold_seconds,
             )
         pipeline = cls(
             recognizer,

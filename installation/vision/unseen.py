@@ -10,8 +10,9 @@ described, so the gallery can give it a soundscape of its own and know it again.
 - :func:`describe` / :meth:`PictureDescriptor.distance`: a compact descriptor, robust to the angle left
   after rectification and to light: a 63-bit DCT hash of the grey crop and a 4x4 grid of its chroma
   (a, b of Lab with the lightness removed).
-- :class:`UnseenWatcher`: the dwell: the same picture in every recognition for ``dwell_seconds``, then
-  (once) a look-up in the :class:`~art2mus.installation.unseen_store.UnseenStore`, which gives its id.
+- :class:`UnseenWatcher`: the dwell: the same picture in view for ``dwell_seconds``, then (once) a look-up
+  in the :class:`~art2mus.installation.unseen_store.UnseenStore`, which gives its id; like a listed artwork
+  it rides out misses (a passer-by, a shaken camera) for ``presence.hold_seconds``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from art2mus.installation.config.vision import PresenceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -217,8 +220,34 @@ class UnseenSighting:
     outline: np.ndarray
 
 
+#: a picture whose outline moved further than ``max_shift`` between two looks (a camera shaken, a view
+#: seen again after a miss) is still the same if its outline moved at most this many times ``max_shift``
+#: and its look is within :data:`SAME_LOOK_DISTANCE` of what it was
+SAME_OUTLINE_SLACK = 3.0
+#: the same picture's 128-px crops on the 90 s test walk, 0.2-1.6 s apart: 0.01-0.05; a smaller quadrilateral
+#: inside it (a shaken frame's partial outline): 0.21-0.25
+SAME_LOOK_DISTANCE = 0.12
+_PRESENCE = PresenceConfig()
+
+
+@dataclass
+class _Picture:
+    """A picture the watcher follows: its latest outline (frame pixels), when it was first and last seen
+    (seconds) and its descriptor when first seen (128-px crop)."""
+
+    outline: np.ndarray
+    since: float
+    seen: float
+    look: PictureDescriptor
+
+
 class UnseenWatcher:
     """Waits for an unknown framed picture to stay still in view for ``dwell_s``, then names it.
+
+    A picture missed for a moment (a passer-by before it, a frame too blurred to pass
+    :func:`find_picture`, a corner out of view) is kept for ``hold_s``, as the debouncer keeps a listed
+    artwork: its dwell goes on, its id stays. Another picture takes over once it has dwelt, or the first
+    is gone.
 
     Args:
         min_area_fraction: (``unseen.min_size_fraction``) smallest picture, as a fraction of the frame.
@@ -229,6 +258,7 @@ class UnseenWatcher:
         max_shift: how far (a fraction of the frame's diagonal) a corner may move between two looks and
             still be the same, still picture.
         store: the store whose ``name`` this is (kept for the gallery: crops and listing).
+        hold_s: (``presence.hold_seconds``) how long a picture may go unseen before it is dropped.
     """
 
     def __init__(
@@ -240,12 +270,16 @@ class UnseenWatcher:
         is_listed: Callable[[np.ndarray], bool] | None = None,
         max_shift: float = 0.03,
         store: Any = None,
+        hold_s: float = _PRESENCE.hold_seconds,
     ):
+        if hold_s < 0:
+            raise ValueError(f"hold_s ({hold_s}) must be at least 0")
         self.min_area_fraction = min_area_fraction
         self.dwell_s = dwell_s
         self.name = name
         self.is_listed = is_listed
         self.max_shift = max_shift
+        self.hold_s = hold_s
         #: the :class:`~art2mus.installation.unseen_store.UnseenStore` behind ``name``, if any
         self.store = store
         #: how many pictures were named (a look-up in the store)
@@ -253,36 +287,66 @@ class UnseenWatcher:
         self.reset()
 
     def reset(self) -> None:
-        self._outline: np.ndarray | None = None
-        self._since = 0.0
-        self._descriptor: PictureDescriptor | None = None
+        self._held: _Picture | None = None
+        self._other: _Picture | None = None
         self._id: str | None = None
 
-    def observe(self, image: np.ndarray, t: float) -> str | None:
-        """The id (without prefix) of the unseen picture in view at ``t`` once it has dwelt, else None."""
+    def _same(self, picture: _Picture, outline: np.ndarray, image: np.ndarray) -> bool:
+        """Whether ``outline`` in ``image`` is ``picture`` again: barely moved, or moved a little and
+        looking the same."""
+        shift = float(np.abs(outline - picture.outline).max()) / float(np.hypot(*image.shape[:2]))
+        if shift <= self.max_shift:
+            return True
+        if shift > SAME_OUTLINE_SLACK * self.max_shift:
+            return False
+        return describe(rectify(image, outline, 128)).distance(picture.look) <= SAME_LOOK_DISTANCE
+
+    def _follow(self, image: np.ndarray, t: float) -> bool:
+        """Update the held and the other picture with what ``image`` shows at ``t``; whether it shows the
+        held one."""
         outline = find_picture(image, self.min_area_fraction)
         if outline is None:
-            self.reset()
+            return False
+        for picture in (self._held, self._other):
+            if picture is not None and t - picture.seen <= self.hold_s and self._same(picture, outline, image):
+                picture.outline, picture.seen = outline, t
+                if picture is self._held:
+                    self._other = None  # the held picture is back: what showed instead was a stray outline
+                return picture is self._held
+        self._other = _Picture(outline, t, t, describe(rectify(image, outline, 128)))
+        return False
+
+    def observe(self, image: np.ndarray, t: float) -> str | None:
+        """The id (without prefix) of the unseen picture in view at ``t`` once it has dwelt, else None;
+        a named picture keeps its id while it is missed for up to ``hold_s``."""
+        if self._held is not None and t < self._held.seen:
+            self.reset()  # time went back: a looping video
+        seen = self._follow(image, t)
+        held, other = self._held, self._other
+        if other is not None and t - other.seen > self.hold_s:
+            other = self._other = None
+        if held is not None and t - held.seen > self.hold_s:
+            if self._id is not None:
+                logger.info("unseen artwork %s missed for %.2f s: dropped", self._id, t - held.seen)
+            held = None
+        if other is not None and (
+            held is None or (t - other.since >= self.dwell_s and t - held.seen >= self.dwell_s / 2)
+        ):
+            held, self._other, self._id = other, None, None  # the held picture is gone, or replaced
+            seen = held.seen == t
+        self._held = held
+        if held is None:
+            self._id = None
             return None
-        diagonal = float(np.hypot(*image.shape[:2]))
-        same = (
-            self._outline is not None
-            and float(np.abs(outline - self._outline).max()) <= self.max_shift * diagonal
-        )
-        if not same:
-            self.reset()
-            self._outline, self._since = outline, t
+        if self._id is not None or not seen:
+            return self._id  # a dwell goes on through a miss; a picture is named from a frame that shows it
+        if t - held.since < self.dwell_s:
             return None
-        self._outline = outline
-        if self._id is not None:
-            return self._id
-        if t - self._since < self.dwell_s:
-            return None
-        crop = rectify(image, outline, crop_long_side(outline))
+        crop = rectify(image, held.outline, crop_long_side(held.outline))
         if self.is_listed is not None and self.is_listed(crop):
-            self._since = t  # a listed artwork the recognizer missed in the whole frame: not unseen
+            held.since = t  # a listed artwork the recognizer missed in the whole frame: not unseen
             return None
         self.sightings += 1
-        self._id = self.name(UnseenSighting(crop, describe(crop), outline))
+        self._id = self.name(UnseenSighting(crop, describe(crop), held.outline))
         logger.info("unseen artwork %s in view at %.2f s", self._id, t)
         return self._id
