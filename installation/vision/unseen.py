@@ -3,8 +3,9 @@ described, so the gallery can give it a soundscape of its own and know it again.
 
 - :func:`find_picture`: the largest convex quadrilateral of the frame's edges that looks like a framed
   picture seen in perspective (corner angles, opposite sides alike, not cut by the frame's edge, a
-  textured, sharp inside); walls (even a doorway: a flat inside), visitors (no four straight sides) and
-  blurred frames (no sharp inside) do not qualify.
+  textured, sharp inside that is not printed matter); walls (even a doorway: a flat inside), visitors (no
+  four straight sides), blurred frames (no sharp inside) and framed posters or notices (dark strokes on a
+  flat, colourless ground: :func:`looks_printed`) do not qualify.
 - :func:`rectify`: the picture warped to a fronto-parallel crop (the only image of it ever kept), at the
   picture's own size in the frame (:func:`crop_long_side`).
 - :func:`describe` / :meth:`PictureDescriptor.distance`: a compact descriptor, robust to the angle left
@@ -44,6 +45,17 @@ KEEP_LONG_SIDE = 1024
 MIN_INSIDE_STD = 18.0
 #: ... and this sharp (:func:`sharpness`; a frame blurred by a 5-pixel Gaussian falls below it)
 MIN_SHARPNESS = 0.08
+#: a pixel is colourless (paper, ink) below this chroma (Lab, 8-bit units: sqrt(a'^2 + b'^2))
+NEUTRAL_CHROMA = 12.0
+#: printed matter (:func:`looks_printed`): at least this share of the inside colourless (a framed poster on
+#: the 90 s test walk: 0.94-0.95; the demo's paintings at most 0.56, the Mondrian-like
+#: composition-with-signals; the walk's paintings, dim light included, at most 0.48) ...
+PRINTED_NEUTRAL_SHARE = 0.8
+#: ... at least this share one flat level, the ground (the poster: 0.41-0.68; the paintings: 0.08-0.43) ...
+PRINTED_GROUND_SHARE = 0.3
+#: ... and at most this share lighter than the ground: marks are darker than their paper (the poster: 0;
+#: the demo's paintings drained of their colour: 0.14 and more, but for composition-with-signals, line art)
+PRINTED_ABOVE_GROUND_SHARE = 0.05
 
 
 def order_corners(quad: np.ndarray) -> np.ndarray:
@@ -119,11 +131,44 @@ def sharpness(crop: np.ndarray) -> float:
     return float(cv2.Laplacian(small, cv2.CV_64F).var() / (small.var() + 1e-6))
 
 
+def printed_matter(crop: np.ndarray) -> tuple[float, float, float]:
+    """What tells printed matter from a painting in a BGR crop, at 128 x 128: the share of its pixels that
+    are colourless (chroma below :data:`NEUTRAL_CHROMA`), the share within 8 levels of lightness (of 255)
+    of the most common lightness (its ground), and the share lighter than that."""
+    small = cv2.resize(crop, (128, 128), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
+    lightness = lab[..., 0]
+    neutral = float((np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0) < NEUTRAL_CHROMA).mean())
+    levels = np.bincount((lightness // 4).astype(np.int64).ravel(), minlength=64)
+    ground = (int(np.argmax(levels)) + 0.5) * 4
+    return (
+        neutral,
+        float((np.abs(lightness - ground) < 8).mean()),
+        float((lightness >= ground + 8).mean()),
+    )
+
+
+def looks_printed(crop: np.ndarray) -> bool:
+    """Whether a BGR crop is text or line art (a framed poster, a notice): dark marks on a light ground,
+    without colour: mostly colourless (:data:`PRINTED_NEUTRAL_SHARE`), much of it one flat level
+    (:data:`PRINTED_GROUND_SHARE`) and next to nothing lighter (:data:`PRINTED_ABOVE_GROUND_SHARE`). A
+    monochrome painting or photograph has lights above its commonest tone, and still counts."""
+    if crop.ndim != 3:
+        return False  # a grey camera shows no colour to judge by
+    neutral, ground, above = printed_matter(crop)
+    return (
+        neutral >= PRINTED_NEUTRAL_SHARE
+        and ground >= PRINTED_GROUND_SHARE
+        and above <= PRINTED_ABOVE_GROUND_SHARE
+    )
+
+
 def find_picture(image: np.ndarray, min_area_fraction: float) -> np.ndarray | None:
     """The framed picture of ``image`` (BGR), as its corners (TL, TR, BR, BL) in frame pixels, or None.
 
     The largest convex quadrilateral of the edges whose area is at least ``min_area_fraction`` of the
-    frame, whose shape is a :func:`plausible_view` and whose inside is textured and sharp."""
+    frame, whose shape is a :func:`plausible_view` and whose inside is textured, sharp and not printed
+    matter (:func:`looks_printed`)."""
     h, w = image.shape[:2]
     s = min(1.0, SEARCH_WIDTH / w)
     small = (
@@ -151,6 +196,8 @@ def find_picture(image: np.ndarray, min_area_fraction: float) -> np.ndarray | No
         grey_crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
         if float(grey_crop.std()) < MIN_INSIDE_STD or sharpness(crop) < MIN_SHARPNESS:
             continue  # a doorway, a blank panel or a blurred view
+        if looks_printed(crop):
+            continue  # a framed poster or notice: not an artwork to give a soundscape
         return (quad / s).astype(np.float32)
     return None
 

@@ -15,13 +15,20 @@ import numpy as np
 import pytest
 
 from art2mus.exhibits.demo_collection import walk
-from art2mus.exhibits.demo_collection.artworks import DemoArtwork, demo_artwork
+from art2mus.exhibits.demo_collection.artworks import (
+    DEMO_ARTWORKS,
+    DemoArtwork,
+    demo_artwork,
+    render_demo_artwork,
+)
 from art2mus.installation.unseen_store import MATCH_DISTANCE
 from art2mus.installation.vision.unseen import (
     UnseenSighting,
     UnseenWatcher,
     find_picture,
+    looks_printed,
     order_corners,
+    printed_matter,
 )
 
 LOAN_A = DemoArtwork("loan-a", "Loan A", "X", 1931, "landscape", 90_001, 800, 600)
@@ -156,6 +163,31 @@ def test_another_picture_takes_over_after_its_own_dwell(frames):
         t = round(t + 0.2, 1)
     assert said[4.0] == "u1"  # held while B dwells
     assert min(t for t, what in said.items() if what == "u2") <= 4.0 + DWELL_S + 0.2, said
+
+
+def test_the_poster_is_not_an_artwork_and_no_painting_is_taken_for_one(frames):
+    poster = [t for t in frames if 39.0 <= t <= 46.0]
+    assert all(find_picture(frames[t], 0.08) is None for t in poster), "the poster counted as a picture"
+    said, _ = _watch(frames, 38.0, 47.0)
+    assert said == [(38.0, None)]
+    paintings = [t for t in frames if not 37.0 <= t <= 48.0]
+    found = {t for t in paintings if find_picture(frames[t], 0.08) is not None}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("art2mus.installation.vision.unseen.looks_printed", lambda crop: False)
+        assert found == {t for t in paintings if find_picture(frames[t], 0.08) is not None}
+    assert len(found) > 100
+    for art in DEMO_ARTWORKS:
+        assert not looks_printed(render_demo_artwork(art)), art.id
+
+
+def test_a_monochrome_painting_still_counts_but_line_art_does_not():
+    """Colourless is not enough: a painting in grey has lights above its commonest tone, text does not."""
+    for art in DEMO_ARTWORKS:
+        grey = cv2.cvtColor(cv2.cvtColor(render_demo_artwork(art), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        neutral, ground, above = printed_matter(grey)
+        assert neutral > 0.99
+        assert looks_printed(grey) == (art.id == "composition-with-signals"), (art.id, ground, above)
+    assert looks_printed(_poster())
 
 
 def test_a_shaken_camera_keeps_the_picture_s_id(frames):
