@@ -333,6 +333,11 @@ class SoundscapeCache:
             "write_error": self.write_error,
         }
 
+    def remove(self, key: str) -> None:
+        """Remove the entry ``key`` (audio and sidecar) if it is there: a soundscape no longer played (an
+        unseen artwork forgotten). A file that cannot be removed is logged."""
+        self._remove(key)
+
     def _remove(self, key: str) -> None:
         for path in self._paths(key):
             try:

@@ -328,7 +328,7 @@ class Gallery(GalleryControl):
         from art2mus.installation.unseen_sound import ensure_unseen_clip
 
         assert self.vision is not None and self.vision.unseen is not None and self.director is not None
-        crop = self.vision.unseen.store.crop_path(what[len(UNSEEN_PREFIX) :])
+        crop = self.vision.unseen.store.crop(what[len(UNSEEN_PREFIX) :])  # a file, or held in memory
         source = self.soundscape_source(self.exhibit)
         try:
             if ensure_unseen_clip(source, self.director.library, self.engine, crop, what):

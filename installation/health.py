@@ -220,18 +220,43 @@ def _aligner_check(name: str, folder: Path) -> Check:
     return Check(f"aligner:{name}", OK, f"{folder}: weights match their recorded sha256 ({digest[:12]}...)")
 
 
-def check_cache(config: Any) -> Check:
-    directory = Path(config.cache.dir)
+def _not_writable(directory: Path) -> OSError | None:
+    """Why a file cannot be written in ``directory`` (created if missing), or None."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / ".doctor-probe"
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:
-        return Check("cache", FAIL, f"{directory} is not writable: {exc}")
+        return exc
+    return None
+
+
+def check_cache(config: Any) -> Check:
+    directory = Path(config.cache.dir)
+    problem = _not_writable(directory)
+    if problem is not None:
+        return Check("cache", FAIL, f"{directory} is not writable: {problem}")
     free = shutil.disk_usage(directory).free
     status = OK if free > 1e9 else WARN
     return Check("cache", status, f"{directory} writable, {free / 1e9:.1f} GB free")
+
+
+def check_unseen(config: Any) -> list[Check]:
+    """``unseen.dir`` when unseen artworks are on: a crop it refuses is held in memory, so the picture
+    plays, but is forgotten at the next start (a new id, a new soundscape). Nothing when they are off."""
+    from art2mus.installation.unseen_store import unseen_dir
+
+    if not config.unseen.enabled:
+        return []
+    directory = unseen_dir(config)
+    problem = _not_writable(directory)
+    if problem is not None:
+        detail = f"{directory} is not writable: {problem} (unseen artworks are forgotten at every start)"
+        return [Check("unseen", WARN, detail)]
+    free = shutil.disk_usage(directory).free
+    status = OK if free > 50e6 else WARN  # a crop is 20-120 KB: `remember` of them fit in a few MB
+    return [Check("unseen", status, f"{directory} writable, {free / 1e9:.1f} GB free")]
 
 
 def check_panel(config: Any) -> Check:
@@ -291,6 +316,7 @@ _EXHIBIT_CHECKS: tuple[tuple[str, tuple[str, ...], Callable[[Any], Check | list[
     ("gpu", ("generators",), check_gpu),
     ("models", ("generators",), check_models),
     ("cache", ("cache",), check_cache),
+    ("unseen", ("unseen",), check_unseen),
     ("control panel", ("control_panel",), check_panel),
 )
 

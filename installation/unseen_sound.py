@@ -10,8 +10,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from art2mus.installation.cache import image_digest
-from art2mus.installation.soundscapes import SoundscapeLibrary, SoundscapeSource, read_rgb
+from art2mus.installation.soundscapes import SoundscapeLibrary, SoundscapeSource
 from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -32,20 +31,35 @@ def unseen_request(exhibit: Any, artwork_id: str) -> Any:
 
 
 def ensure_unseen_clip(
-    source: SoundscapeSource, library: SoundscapeLibrary, engine: Any, crop_path: Path, what: str
+    source: SoundscapeSource, library: SoundscapeLibrary, engine: Any, crop: Any, what: str
 ) -> bool:
     """Put ``what`` (``unseen:<id>``) in ``library`` unless it is there; True when a generator rendered
     it (here, or a bridge here while the generator process renders it), False when it was already in
-    the library or in the cache."""
+    the library or in the cache, or when it has no image (``crop`` None, or a file gone: logged).
+
+    ``crop``: an :class:`~art2mus.installation.unseen_store.UnseenCrop` (a file, or a crop held in
+    memory because the unseen folder refused it), or the crop file's path."""
+    from art2mus.installation.unseen_store import UnseenCrop
+
     if what in library.clips:
         return False
     assert what.startswith(UNSEEN_PREFIX), what
+    if isinstance(crop, Path):
+        crop = UnseenCrop(path=crop)
+    try:
+        digest = crop.digest() if crop is not None else None
+    except OSError as exc:  # removed since it was named (art2mus unseen forget): nothing to make it from
+        logger.warning("%s: its image cannot be read (%s); it plays nothing", what, exc)
+        return False
+    if digest is None:
+        logger.warning("%s: no image is left to make its soundscape from; it plays nothing", what)
+        return False
     exhibit = source.exhibit
     request = unseen_request(exhibit, what[len(UNSEEN_PREFIX) :])
 
     def make() -> Any:
-        pixels = lambda: read_rgb(crop_path)  # noqa: E731 - decoded only to render, not for a cache hit
-        return source.make(exhibit.unseen.generator, pixels, request, what, image_digest(crop_path), crop_path)
+        # decoded only to render, not for a cache hit
+        return source.make(exhibit.unseen.generator, crop.rgb, request, what, digest, crop.path)
 
     made = make()
     clip = source.prepare(engine, made.soundscape, what, loop=True, key=made.key)
@@ -57,5 +71,9 @@ def ensure_unseen_clip(
     for job_what, job in source.submitted:
         if job_what == what:
             library.pending[what] = job
+    if crop.on_cached is not None and source.cache is not None:  # removed with the artwork when forgotten
+        for key in [made.key, *(getattr(job, "cache_key", None) for w, job in source.submitted if w == what)]:
+            if key is not None:
+                crop.on_cached(source.cache, key)
     logger.info("%s: soundscape %s", what, "from the cache" if made.cached else f"made by {made.generator}")
     return not made.cached

@@ -16,7 +16,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per check.")
 def command(exhibit: Path | None, as_json: bool) -> None:
     """Check this machine for EXHIBIT (default: the demo exhibit): the exhibit file, the sound card, the
-    camera, the GPU and model weights its generators need, the cache folder and the control panel's port.
+    camera, the GPU and model weights its generators need, the cache folder, the unseen artworks' folder
+    (when `unseen.enabled`) and the control panel's port.
     An invalid EXHIBIT shows its first problems, and the checks whose sections parsed still run (the
     others say SKIP). Exits 1 when a check fails.
     """

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,13 @@ IDLE_GRACE_S = 10.0
     help="Camera video to use instead of the exhibit's camera (which must then be a video file).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print what plays, and a summary, as JSON lines.")
+@click.option(
+    "--keep-unseen",
+    is_flag=True,
+    help="Remember the unseen artworks the walk finds in the exhibit's unseen.dir, as `run` does.  "
+    "[default: the walk knows those remembered there and writes none: a preview neither adds artworks "
+    "nor pushes a real one out of the `remember` limit]",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
@@ -49,6 +59,7 @@ def command(
     duration: float | None,
     video: Path | None,
     as_json: bool,
+    keep_unseen: bool,
 ) -> None:
     """Run EXHIBIT over a camera video as fast as the machine allows, with a simulated clock, and write
     the mix to a WAV file (-o): the same recognition, debounce, crossfades and loudness as `art2mus run`,
@@ -62,10 +73,11 @@ def command(
 
     Opening hours are not simulated: the walk plays as the room does while open, at the room's volume
     (`run` is silent outside `schedule.periods` and applies each period's volume).
+
+    The unseen artworks the room remembers are known to the walk, and those it finds are not written to
+    `unseen.dir` (a copy is used) unless --keep-unseen.
     """
-    from art2mus.installation.audio.clock import ManualClock
-    from art2mus.installation.audio.outputs import NullOutput, WavOutput
-    from art2mus.installation.vision.sources import VideoFileSource, video_seconds
+    from art2mus.installation.vision.sources import video_seconds
 
     config = load_or_exit(exhibit)
     # nothing serves a control panel here: building one would only import the web stack (~0.3 CPU s)
@@ -98,6 +110,35 @@ def command(
             click.echo(
                 f"{path} does not say how long it is: simulating {duration:g} s (give --duration)", err=True
             )
+    with contextlib.ExitStack() as stack:
+        if config.unseen.enabled and not keep_unseen:
+            config = _with_a_copy_of_the_unseen_store(config, stack)
+        _simulate(ctx, config, path, output, duration, as_json)
+
+
+def _with_a_copy_of_the_unseen_store(config: Any, stack: contextlib.ExitStack) -> Any:
+    """``config`` with ``unseen.dir`` a temporary copy of the exhibit's (removed when ``stack`` closes):
+    the walk knows the remembered artworks, and what it finds stays out of the live store."""
+    from art2mus.installation.unseen_store import unseen_dir
+
+    copy = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="art2mus-unseen-")))
+    live = unseen_dir(config)
+    try:
+        if live.is_dir():
+            shutil.copytree(live, copy, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as exc:  # a full /tmp: the walk goes on with what was copied
+        click.echo(f"the walk may not know every unseen artwork remembered in {live}: {exc}", err=True)
+    return config.model_copy(update={"unseen": config.unseen.model_copy(update={"dir": str(copy)})})
+
+
+def _simulate(
+    ctx: click.Context, config: Any, path: Path, output: Path | None, duration: float, as_json: bool
+) -> None:
+    """The walk over ``path`` (see :func:`command`)."""
+    from art2mus.installation.audio.clock import ManualClock
+    from art2mus.installation.audio.outputs import NullOutput, WavOutput
+    from art2mus.installation.vision.sources import VideoFileSource
+
     source = VideoFileSource(path, loop=True, realtime=False)
     # without -o the mixer still runs (what plays is decided with the mix's fades) and its blocks are dropped
     wav = NullOutput() if output is None else WavOutput(output, realtime=True, subtype="PCM_16")

@@ -38,11 +38,11 @@ def _exhibit(directory: Path, repo_root: Path, cache: Path) -> Path:
     return path
 
 
-def _simulate(exhibit: Path):
+def _simulate(exhibit: Path, *options: str):
     """``art2mus simulate`` of the walk's start: (the CLI's result, the artworks played in order)."""
     out = exhibit.parent / "mix.wav"
     result = CliRunner().invoke(
-        main, ["simulate", str(exhibit), "-o", str(out), "--duration", SECONDS, "--json"]
+        main, ["simulate", str(exhibit), "-o", str(out), "--duration", SECONDS, "--json", *options]
     )
     plays = [json.loads(line).get("play") for line in result.stdout.splitlines() if line.startswith("{")]
     return result, [p for p in plays if p is not None]
@@ -92,7 +92,7 @@ def test_a_damaged_unseen_list_is_moved_aside_and_the_room_plays(tmp_path, repo_
     listed = json.dumps({"artworks": [{"id": "u1", "descriptor": {"bits": "1", "chroma": [0.0] * 32}}]})
     damaged = b"" if damage == "empty" else listed.encode()[:40]
     (store / INDEX_FILENAME).write_bytes(damaged)
-    result, plays = _simulate(exhibit)
+    result, plays = _simulate(exhibit, "--keep-unseen")  # as `run` starts: on the live store
     assert result.exit_code == 0, result.output
     assert plays[:2] == ["idle", "amber-fields"]
     (warning,) = _warnings(result.stderr, f"{store / INDEX_FILENAME}: not an unseen-artworks index")
