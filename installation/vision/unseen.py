@@ -286,6 +286,8 @@ class _Picture:
     since: float
     seen: float
     look: PictureDescriptor
+    #: the store said this picture is ignored (``art2mus unseen ignore``): not asked again while it is held
+    ignored: bool = False
 
 
 class UnseenWatcher:
@@ -299,7 +301,8 @@ class UnseenWatcher:
     Args:
         min_area_fraction: (``unseen.min_size_fraction``) smallest picture, as a fraction of the frame.
         dwell_s: (``unseen.dwell_seconds``) how long it must stay in view, unmoved.
-        name: gives the id of a sighting (the store's look-up, which remembers new ones).
+        name: gives the id of a sighting (the store's look-up, which remembers new ones), or None for a
+            picture the curator ignored (asked once while that picture stays in view).
         is_listed: whether a crop shows an artwork of the exhibit after all (the recognizer on the crop):
             those are never unseen.
         max_shift: how far (a fraction of the frame's diagonal) a corner may move between two looks and
@@ -313,7 +316,7 @@ class UnseenWatcher:
         *,
         min_area_fraction: float,
         dwell_s: float,
-        name: Callable[[UnseenSighting], str],
+        name: Callable[[UnseenSighting], str | None],
         is_listed: Callable[[np.ndarray], bool] | None = None,
         max_shift: float = 0.03,
         store: Any = None,
@@ -385,7 +388,7 @@ class UnseenWatcher:
         if held is None:
             self._id = None
             return None
-        if self._id is not None or not seen:
+        if self._id is not None or not seen or held.ignored:
             return self._id  # a dwell goes on through a miss; a picture is named from a frame that shows it
         if t - held.since < self.dwell_s:
             return None
@@ -395,5 +398,9 @@ class UnseenWatcher:
             return None
         self.sightings += 1
         self._id = self.name(UnseenSighting(crop, describe(crop), held.outline))
+        if self._id is None:  # an ignored picture: nothing, until another picture takes its place
+            held.ignored = True
+            logger.debug("an ignored unseen picture in view at %.2f s", t)
+            return None
         logger.info("unseen artwork %s in view at %.2f s", self._id, t)
         return self._id

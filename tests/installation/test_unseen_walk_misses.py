@@ -203,3 +203,18 @@ def test_a_shaken_camera_keeps_the_picture_s_id(frames):
     assert watcher.observe(frame, 0.0) is None
     assert watcher.observe(frame, 1.0) == "a"
     assert watcher.observe(shaken, 1.2) == "a"
+
+
+def test_an_ignored_picture_is_asked_about_once_while_it_stays_in_view(frames):
+    """The store answers None for a picture the curator ignored (`art2mus unseen ignore`): the watcher
+    says nothing and does not look it up again at every recognition while it stays in view, until
+    another picture takes its place."""
+    asked: list[float] = []
+
+    def name(sighting: UnseenSighting) -> str | None:
+        asked.append(round(sighting.outline.mean(), 1))
+        return None  # ignored
+
+    watcher = UnseenWatcher(min_area_fraction=0.08, dwell_s=DWELL_S, name=name, hold_s=HOLD_S)
+    said = [watcher.observe(frames[t], t) for t in sorted(t for t in frames if 10.0 <= t <= 25.8)]
+    assert set(said) == {None} and len(asked) == 1, asked
