@@ -159,6 +159,7 @@ class Art2MusPipeline(PipelineChecks):
         self.ranker = ranker
         self._warned_no_ranker = False
         self._warned_prompt_rerank = False
+        self._warned_prompt_width = False
         if self.profile.negative_lm_clap and (text_encoder is None or tokenizer is None):
             raise ValueError(
                 f"conditioning profile {self.profile.name!r} needs AudioLDM2's CLAP text encoder and its "
@@ -442,8 +443,12 @@ class Art2MusPipeline(PipelineChecks):
         """v1's T5 stream with a prompt: ``T5(prompt)`` ``(B, L, d_t5)`` then the raw image embedding ``(B, d_t5)``
         as one more attended token: ``(B, L + 1, d_t5)`` and mask ``(B, L + 1)``.
 
+        v1 could only do this because ImageBind and FLAN-T5 are both 1024-d. With an encoder of another width
+        (the debug build's 40-d ImageBind against its 32-d T5) the stream stays ``T5(prompt)`` ``(B, L, d_t5)``,
+        as before this profile appended anything, and one warning says it is not v1's exact conditioning.
+
         Raises:
-            ValueError: no embeddings (only aligner tokens were given), or embeddings not as wide as T5.
+            ValueError: no embeddings (only aligner tokens were given), or embeddings not ``(B, dim)``.
         """
         width = int(t5.shape[2])
         if embeddings is None:
@@ -451,12 +456,24 @@ class Art2MusPipeline(PipelineChecks):
                 f"conditioning profile {self.profile.name!r} puts the image embedding on the T5 stream when a "
                 "prompt is given; pass images or embeddings, not image_tokens"
             )
-        if embeddings.ndim != 2 or embeddings.shape[1] != width:
+        if embeddings.ndim != 2:
             raise ValueError(
                 f"conditioning profile {self.profile.name!r} appends the image embedding to the T5 stream when a "
-                f"prompt is given, so it must be {width}-d (as ImageBind's is for FLAN-T5); got shape "
-                f"{tuple(embeddings.shape)}"
+                f"prompt is given, so it must be (batch, dim); got shape {tuple(embeddings.shape)}"
             )
+        if embeddings.shape[1] != width:
+            if not self._warned_prompt_width:
+                self._warned_prompt_width = True
+                logger.warning(
+                    "conditioning profile %r appends the image embedding to the T5 stream when a prompt is given, "
+                    "which needs an image encoder as wide as T5 (ImageBind 1024 with FLAN-T5 1024); this encoder "
+                    "gives %d-d embeddings and T5 is %d-d, so the T5 stream is T5(prompt) alone: not v1's exact "
+                    "conditioning",
+                    self.profile.name,
+                    int(embeddings.shape[1]),
+                    width,
+                )
+            return t5, mask
         image = embeddings.to(device=t5.device, dtype=t5.dtype)[:, None, :]
         return (
             torch.cat([t5, image], dim=1),
