@@ -13,7 +13,7 @@ import pwd
 import stat
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
 
@@ -96,9 +96,9 @@ def check_files(config: ExhibitConfig) -> list[Finding]:
             continue
         message = check_file(path, kind.kind)
         if message:
-            problems.append((loc, message + _installed_aligners_hint(config, loc, path)))
-    problems += _unset_model_dirs(config)
-    problems += _aligners(config)
+            problems.append((loc, message + _installed_aligners_hint(config.generators, loc, path)))
+    problems += _unset_model_dirs(config.generators)
+    problems += _aligners(config.generators)
     return problems
 
 
@@ -122,32 +122,43 @@ def model_warnings(config: ExhibitConfig) -> list[str]:
     directory or aligner cannot be used (a missing folder, a damaged or unfitting aligner): the daemon starts
     and that generator's fallback plays, as when its model fails at generation time; a damaged aligner
     stopped the whole room (ExecStartPre failed for ever) while a damaged UNet played the fallback."""
+    return [
+        f"{format_loc(loc)}: {message} (run starts: generator {loc[1]!r} plays its fallback "
+        f"{config.generators[loc[1]].fallback!r} instead)"
+        for loc, message in model_findings(config.generators)
+    ]
+
+
+def model_findings(generators: Mapping[str, object]) -> list[Finding]:
+    """``(loc, message)`` for each art2mus generator's model directory or aligner that cannot be used: a
+    missing folder (an aligner's with the installed aligners' names), an unset model directory that is
+    missing, an aligner that does not fit its encoder or language model. ``generators``: the exhibit's, or
+    those of a rejected document that can be read without their own problems (paths resolved)."""
     findings: list[Finding] = []
-    for name, generator in config.generators.items():
+    for name, generator in generators.items():
         if isinstance(generator, Art2MusGeneratorConfig):
             for field in MODEL_FIELDS:
                 path = getattr(generator, field)
                 loc = ("generators", name, field)
                 message = check_file(path, "dir") if path is not None else None
                 if message:
-                    findings.append((loc, message + _installed_aligners_hint(config, loc, path)))
+                    findings.append((loc, message + _installed_aligners_hint(generators, loc, path)))
     reported = {loc for loc, _ in findings}
-    findings += [f for f in _unset_model_dirs(config) + _aligners(config) if f[0] not in reported]
-    return [
-        f"{format_loc(loc)}: {message} (run starts: generator {loc[1]!r} plays its fallback "
-        f"{config.generators[loc[1]].fallback!r} instead)"
-        for loc, message in findings
-    ]
+    findings += [f for f in _unset_model_dirs(generators) + _aligners(generators) if f[0] not in reported]
+    return findings
 
 
-def _installed_aligners_hint(config: ExhibitConfig, loc: Loc, path: Path) -> str:
+def _installed_aligners_hint(generators: Mapping[str, object], loc: Loc, path: Path) -> str:
     """For an art2mus generator's aligner folder that is missing: `` (not the name of an installed aligner
     either: ... installed aligners: a, b)``, as an exhibit may name one of those instead of its path."""
     from art2mus.models.model_dir import ModelDir
 
-    if not is_model_finding(config, loc) or loc[2] != "aligner" or path.exists():
+    if len(loc) != 3 or loc[0] != "generators" or loc[2] != "aligner" or path.exists():
         return ""
-    choice = config.generators[str(loc[1])].model_dir_choice()
+    generator = generators.get(str(loc[1]))
+    if not isinstance(generator, Art2MusGeneratorConfig):
+        return ""
+    choice = generator.model_dir_choice()
     model_dir = ModelDir(choice.path, origin=choice.origin)
     known = ", ".join(folder.name for folder in model_dir.list_aligner_dirs()) or "none"
     return (
@@ -156,7 +167,7 @@ def _installed_aligners_hint(config: ExhibitConfig, loc: Loc, path: Path) -> str
     )
 
 
-def _aligners(config: ExhibitConfig) -> list[Finding]:
+def _aligners(generators: Mapping[str, object]) -> list[Finding]:
     """An art2mus generator's aligner that cannot load with its encoder and language model, from config
     files and a weights header (no weights read, no torch; a missing ``aligner`` folder is reported as a
     missing file already). Without ``aligner``, the one the generator would choose in the model directory
@@ -164,7 +175,7 @@ def _aligners(config: ExhibitConfig) -> list[Finding]:
     from art2mus.models.model_dir import ModelDir
 
     problems: list[Finding] = []
-    for name, generator in config.generators.items():
+    for name, generator in generators.items():
         if not isinstance(generator, Art2MusGeneratorConfig):
             continue
         choice = generator.model_dir_choice()
@@ -204,11 +215,11 @@ def installed_aligner(generator: Art2MusGeneratorConfig, written: Path, base: Pa
     return folder if folder.is_dir() else None
 
 
-def _unset_model_dirs(config: ExhibitConfig) -> list[Finding]:
+def _unset_model_dirs(generators: Mapping[str, object]) -> list[Finding]:
     """An art2mus generator that leaves ``model_dir`` out loads from ``$ART2MUS_MODEL_DIR`` or the default
     folder: that folder is checked, and a problem says which it is and why it was chosen."""
     problems: list[Finding] = []
-    for name, generator in config.generators.items():
+    for name, generator in generators.items():
         if isinstance(generator, Art2MusGeneratorConfig) and generator.model_dir is None:
             choice = generator.model_dir_choice()
             message = check_file(choice.path, "dir")

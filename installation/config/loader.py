@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,14 @@ from pydantic import BaseModel
 from art2mus.installation.config.checks import cross_check, cross_check_written
 from art2mus.installation.config.exhibit import ExhibitConfig
 from art2mus.installation.config.files import (
+    MODEL_FIELDS,
     check_file,
     check_files,
     check_raw_files,
     installed_aligner,
     is_model_finding,
     iter_paths,
+    model_findings,
 )
 from art2mus.installation.config.problems import (
     ExhibitError,
@@ -156,16 +159,29 @@ def _validate(
         bad = {data_loc(ExhibitConfig, error["loc"])[0] for error in errors}
         problems += [_place(source, loc, message) for loc, message in cross_check_written(data, bad)]
         if check:
-            # Report missing or unreadable files in the same pass, for the fields that were valid.
+            # Report missing or unreadable files in the same pass, for the fields that were valid, and the
+            # models of the art2mus generators that can be read: an aligner given by an installed name was
+            # checked (found, fitting its encoder) only once the rest of the file was mended.
             bad = {p.field for p in problems}
+            generators = _written_art2mus_generators(data, bad)
+            _resolve_paths(_generator_paths(generators), source, top.parent)
+            checked = {
+                format_loc(("generators", name, field)) for name in generators for field in MODEL_FIELDS
+            }
             problems += [
                 p
                 for p in check_raw_files(root)
-                if p.field not in bad and not (photos_may_fail and _PHOTO_FIELD.match(p.field))
+                if p.field not in bad | checked and not (photos_may_fail and _PHOTO_FIELD.match(p.field))
             ]
+            if not models_may_fail:
+                problems += [
+                    _place(source, loc, message)
+                    for loc, message in model_findings(generators)
+                    if format_loc(loc) not in bad
+                ]
         return None, problems
 
-    _resolve_paths(config, source, top.parent)
+    _resolve_paths(iter_paths(config), source, top.parent)
     config._source_file = top
     config._files = tuple(reader.files)
 
@@ -231,12 +247,44 @@ def _problem_for(source: SourceMap, error: dict) -> Problem:
     return Problem(file, line, col, format_loc(loc), describe_error(error, info, loc))
 
 
-def _resolve_paths(config: ExhibitConfig, source: SourceMap, default_dir: Path) -> None:
+def _written_art2mus_generators(data: dict[str, Any], bad: set[str]) -> dict[str, Art2MusGeneratorConfig]:
+    """The art2mus generators of a document the schema rejected, each read from its values as written but
+    for those with a problem of their own (left at their defaults); a generator that still cannot be read
+    is left out. Paths are as written (:func:`_resolve_paths` resolves them)."""
+    tag = Art2MusGeneratorConfig.model_fields["type"].default
+    written = data.get("generators")
+    if not isinstance(written, dict) or "generators" in bad:
+        return {}
+    generators = {}
+    for name, settings in written.items():
+        if not isinstance(name, str) or not isinstance(settings, dict) or settings.get("type") != tag:
+            continue
+        kept = {
+            key: value for key, value in settings.items() if format_loc(("generators", name, key)) not in bad
+        }
+        try:
+            generators[name] = Art2MusGeneratorConfig.model_validate(kept)
+        except pydantic.ValidationError:
+            continue
+    return generators
+
+
+def _generator_paths(generators: dict[str, Art2MusGeneratorConfig]) -> list[tuple[Loc, Any, Any, Path, Any]]:
+    return [
+        entry
+        for name, generator in generators.items()
+        for entry in iter_paths(generator, ("generators", name))
+    ]
+
+
+def _resolve_paths(
+    paths: Iterable[tuple[Loc, Any, Any, Path, Any]], source: SourceMap, default_dir: Path
+) -> None:
     """Relative paths are relative to the YAML file they were written in (defaults: the top file's folder),
     but for an art2mus generator's ``aligner: NAME`` that names an installed aligner (:func:`installed_aligner`).
     """
     names = []
-    for loc, container, key, path, _kind in list(iter_paths(config)):
+    for loc, container, key, path, _kind in list(paths):
         try:
             path = path.expanduser()
         except RuntimeError:  # ~user that does not exist: leave it for the file checks to report

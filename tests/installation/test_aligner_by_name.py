@@ -126,3 +126,47 @@ def test_an_exhibit_the_schema_rejects_does_not_report_an_installed_aligner_name
     exhibit.write_text(yaml.safe_dump(spec, sort_keys=False))
     _, problems = validate_exhibit(exhibit)
     assert [p.field for p in problems] == ["idle.duration"], problems
+
+
+def _with_mistakes(exhibit: Path, generator: dict, duration: float | None = None) -> None:
+    spec = yaml.safe_load(exhibit.read_text())
+    spec["generators"]["art2mus"].update(generator)
+    if duration is not None:
+        spec["artworks"][0]["soundscape"]["duration"] = duration
+    exhibit.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def test_an_unknown_name_lists_the_installed_aligners_beside_another_problem(models, tmp_path, repo_root):
+    """One pass: `aligner: v1dbgg` with `steps: 0` gave a bare 'folder not found: v1dbgg' (no installed
+    aligners) until the steps were mended."""
+    exhibit = _exhibit(tmp_path, repo_root, models, "debug-imagebind-9tok")
+    _with_mistakes(exhibit, {"steps": 0})
+    _, problems = validate_exhibit(exhibit)
+    messages = {p.field: p.message for p in problems}
+    assert set(messages) == {"generators.art2mus.aligner", "generators.art2mus.steps"}, problems
+    assert "(not the name of an installed aligner either: no folder debug-imagebind-9tok under " in (
+        messages["generators.art2mus.aligner"]
+    )
+    assert NAME in messages["generators.art2mus.aligner"]
+
+
+def test_an_aligner_that_does_not_fit_is_reported_beside_another_problem(models, tmp_path, repo_root):
+    """One pass: an installed aligner trained for another encoder plus `duration: -2` reported the duration
+    alone."""
+    exhibit = _exhibit(tmp_path, repo_root, models, NAME)
+    _with_mistakes(exhibit, {"encoder": "clip"})
+    _, alone = validate_exhibit(exhibit)
+    expected = [(p.field, p.message) for p in alone]
+    assert [field for field, _ in expected] == ["generators.art2mus.aligner"], alone
+    _with_mistakes(exhibit, {}, duration=-2)
+    _, problems = validate_exhibit(exhibit)
+    assert [(p.field, p.message) for p in problems if p.field.startswith("generators")] == expected, problems
+    assert "artworks[0].soundscape.duration" in [p.field for p in problems]
+
+
+def test_the_models_of_a_rejected_exhibit_may_fail_under_run(models, tmp_path, repo_root):
+    """``models_may_fail`` (run) leaves a generator's model problems out of a rejected file too."""
+    exhibit = _exhibit(tmp_path, repo_root, models, "debug-imagebind-9tok")
+    _with_mistakes(exhibit, {"steps": 0})
+    _, problems = validate_exhibit(exhibit, models_may_fail=True)
+    assert [p.field for p in problems] == ["generators.art2mus.steps"], problems
