@@ -285,7 +285,8 @@ def _set_aside_earlier_run(out: Path, overwrite: bool, names: dict[str, str] | N
     if (out / "best").is_dir():
         kept = set_aside_folder(out)
         (out / "best").rename(kept)
-        logger.warning("overwriting the run in %s: its best aligner is kept in %s", out, kept)
+        # debug: the result's previous_best says it (train prints it with both runs' validation losses)
+        logger.debug("overwriting the run in %s: its best aligner is kept in %s", out, kept)
     for name in (CHECKPOINT_FILE, HISTORY_FILE):
         (out / name).unlink(missing_ok=True)
     if (out / "last").is_dir():

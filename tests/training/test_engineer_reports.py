@@ -296,3 +296,15 @@ def test_a_full_disk_elsewhere_in_train_is_still_one_sentence(debug_models, mani
         f"Error: cannot write {tmp_path / 'run' / '.lock'}: disk quota exceeded; free space, then run"
         in output
     )
+
+
+def test_overwrite_says_once_where_the_earlier_best_aligner_is_kept(debug_models, manifest, tmp_path):
+    """A log warning 'overwriting the run in ...: its best aligner is kept in .../best.previous' came before
+    train's own 'the earlier run's best aligner is kept in .../best.previous (validation loss ...)'."""
+    out = tmp_path / "run"
+    code, output = _train(manifest, debug_models, out)
+    assert code == 0, output
+    code, output = _train(manifest, debug_models, out, "--overwrite")
+    assert code == 0, output
+    assert output.count("best.previous") == 1, output
+    assert f"the earlier run's best aligner is kept in {out / 'best.previous'}" in output
