@@ -72,7 +72,7 @@ def describe_schedule(config: ExhibitConfig) -> str:
         )
     if schedule.closed_dates:
         text += f"; closed on {len(schedule.closed_dates)} date(s)"
-    text += f"; pre-render at {schedule.prerender_at:%H:%M}" if schedule.prerender_at else "; no nightly pre-render"
+    text += f"; pre-render at {written_time(schedule.prerender_at)}" if schedule.prerender_at else "; no nightly pre-render"
     return f"{text} ({config.collection.timezone})"
 
 

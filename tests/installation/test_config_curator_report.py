@@ -228,3 +228,12 @@ def test_init_counts_a_photo_named_by_a_single_path_as_present(tmp_path: Path) -
     result = init_exhibit(tmp_path / "photos", path)
     assert (result.added, result.kept) == ([], ["glass"])
     assert path.read_text(encoding="utf-8") == before
+
+
+def test_the_summary_writes_the_pre_render_time_as_the_docs_do() -> None:
+    """validate's summary said 'pre-render at 03:00 (UTC)' where the docs, schema and init write 3:00."""
+    from art2mus.installation.config.summary import describe_schedule
+
+    assert "; pre-render at 3:00 (" in describe_schedule(ExhibitConfig())
+    late = ExhibitConfig.model_validate({"schedule": {"prerender_at": "23:30"}})
+    assert "; pre-render at 23:30 (" in describe_schedule(late)
