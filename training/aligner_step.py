@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from art2mus.models.pipeline import DEFAULT_LOA_TOKENS, Art2MusPipeline
+from art2mus.models.pipeline import Art2MusPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def aligner_training_step(
     latents: torch.Tensor,
     *,
     support_prompt: str | None = None,
-    n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+    n_loa_tokens: int | None = None,
     generator: torch.Generator | None = None,
     max_grad_norm: float | None = 1.0,
     accumulation: int = 1,
@@ -104,6 +104,8 @@ def aligner_training_step(
             because the audio prior stays frozen.
         latents: scaled VAE latents of the target music ``(B, C, frames/4, mel_bins/4)``
             (:func:`mel_to_latents`).
+        n_loa_tokens: LoA tokens GPT-2 generates (default: the pipeline's profile's, the one the aligner is
+            trained for and will be played with).
         generator: seeds the noise and timesteps (CPU generator).
         max_grad_norm: clip the aligner's gradient norm (``None``: no clipping).
         accumulation: gradient accumulation: the batch goes through the networks in this many
@@ -197,7 +199,7 @@ def diffusion_loss(
     latents: torch.Tensor,
     *,
     support_prompt: str | None = None,
-    n_loa_tokens: int = DEFAULT_LOA_TOKENS,
+    n_loa_tokens: int | None = None,
     generator: torch.Generator | None = None,
     guidance_scale: float = 1.0,
     negative_prompt: str | None = None,
@@ -212,6 +214,7 @@ def diffusion_loss(
     ``torch.no_grad()`` with a generator seeded the same way each time, so losses are comparable.
 
     Args:
+        n_loa_tokens: LoA tokens GPT-2 generates (default: the pipeline's profile's, as when it plays).
         guidance_scale: above 1, the loss is taken on the classifier-free *guided* prediction
             ``uncond + g * (cond - uncond)`` (the negative branch from ``negative_prompt``), as Art2Mus v1's
             training does (its ``__train__`` with ``guidance_scale=3.5``); 1 (default): on the conditional
