@@ -140,8 +140,9 @@ def build_imagebind_manifest(
     tracks_used = len({audio for _, _, audio, _ in rows})
     return (
         f"{len(rows)} pairs of {len(image_scan.files)} artworks with {tracks_used} of "
-        f"{tracks} tracks ({len(skipped)} files skipped, "
-        f"{len(unpaired)} artworks unpaired) -> {out_path}; report {report}"
+        f"{tracks} tracks ({len(skipped)} {'file' if len(skipped) == 1 else 'files'} skipped, "
+        f"{len(unpaired)} {'artwork' if len(unpaired) == 1 else 'artworks'} unpaired) -> {out_path}; "
+        f"report {report}"
     )
 
 

@@ -203,6 +203,7 @@ def test_overwrite_compares_validation_losses_only_on_the_same_held_out_pairs(
 
 
 def test_a_skipped_file_is_printed_once(debug_models, manifest, repo_root, tmp_path):
+    """Once, and counted in the singular: dataset build's summary said '(1 files skipped, ...)'."""
     from click.testing import CliRunner
 
     from art2mus.installation.cli import main
@@ -219,6 +220,7 @@ def test_a_skipped_file_is_printed_once(debug_models, manifest, repo_root, tmp_p
                                   "cpu"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.stderr.count("empty.flac") == 1, result.stderr
+    assert " (1 file skipped, " in result.output, result.output
     result = runner.invoke(main, ["train", "--music-only", str(library), "--out", str(tmp_path / "m"),
                                   "--model-dir", str(debug_models), "--epochs", "1", "--segment-seconds", "1",
                                   "--device", "cpu"])  # fmt: skip
@@ -308,3 +310,4 @@ def test_overwrite_says_once_where_the_earlier_best_aligner_is_kept(debug_models
     assert code == 0, output
     assert output.count("best.previous") == 1, output
     assert f"the earlier run's best aligner is kept in {out / 'best.previous'}" in output
+
