@@ -123,12 +123,48 @@ def _with_a_copy_of_the_unseen_store(config: Any, stack: contextlib.ExitStack) -
 
     copy = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="art2mus-unseen-")))
     live = unseen_dir(config)
+    # runs before the copy is removed (the stack unwinds last in, first out), also after Ctrl-C
+    stack.callback(_remove_what_the_walk_cached, copy, live, _cached_keys(config))
     try:
         if live.is_dir():
             shutil.copytree(live, copy, dirs_exist_ok=True)
     except (OSError, shutil.Error) as exc:  # a full /tmp: the walk goes on with what was copied
         click.echo(f"the walk may not know every unseen artwork remembered in {live}: {exc}", err=True)
     return config.model_copy(update={"unseen": config.unseen.model_copy(update={"dir": str(copy)})})
+
+
+def _cached_keys(config: Any) -> set[str]:
+    """The keys of the entries in the exhibit's cache now."""
+    from art2mus.installation.cache import SoundscapeCache
+
+    return {key for key, _, _ in SoundscapeCache.from_config(config.cache).entries()}
+
+
+def _remove_what_the_walk_cached(copy: Path, live: Path, before: set[str]) -> None:
+    """Remove the cache entries the walk made for unseen artworks the live store in ``live`` does not
+    hold: a preview's store (``copy``) is thrown away, and with it the only record of them, so nothing
+    (``unseen forget|clear``, the ``remember`` limit) would ever remove them (2.9 MB of FLAC each). An
+    entry that was in the cache before the walk (``before``) or that the live store records stays."""
+    from art2mus.installation.cache import SoundscapeCache
+    from art2mus.installation.unseen_store import UnseenStore
+
+    try:
+        previewed = UnseenStore(copy).artworks
+    except ValueError:  # the walk's own index, damaged: nothing to go by
+        return
+    try:
+        kept = UnseenStore(live).artworks if live.is_dir() else {}
+    except ValueError:  # the live index is damaged: what was in the cache before the walk stays
+        kept = {}
+    for artwork_id, artwork in previewed.items():
+        recorded = kept[artwork_id].cached if artwork_id in kept else []
+        for entry in artwork.cached:
+            if entry in recorded or entry.get("key") in before:
+                continue
+            try:
+                SoundscapeCache(Path(entry["dir"]), audio_format=entry["format"]).remove(entry["key"])
+            except (KeyError, TypeError, ValueError) as exc:
+                click.echo(f"{artwork_id}: cannot remove its cache entry {entry}: {exc}", err=True)
 
 
 def _simulate(

@@ -172,14 +172,21 @@ def test_simulate_leaves_the_live_store_alone_unless_asked(tmp_path, repo_root, 
     live = unseen_dir(load_exhibit(path))
     kept = UnseenStore(live, remember=1).name(_sighting(3))
     before = {p.name: p.read_bytes() for p in live.iterdir()}
+    assert CliRunner().invoke(main, ["prerender", str(path)]).exit_code == 0  # the listed artworks' music
+    cache = SoundscapeCache.from_config(load_exhibit(path).cache)
+    cached_before = sorted(key for key, _, _ in cache.entries())
     result = CliRunner().invoke(main, ["simulate", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert any(UNSEEN_PREFIX in line for line in result.stdout.splitlines())
     assert {p.name: p.read_bytes() for p in live.iterdir()} == before
+    # the walk's unseen soundscapes went with its copy of the store: nothing could have removed them
+    assert sorted(key for key, _, _ in cache.entries()) == cached_before
     assert "--keep-unseen" in CliRunner().invoke(main, ["simulate", "--help"]).output
     result = CliRunner().invoke(main, ["simulate", str(path), "--json", "--keep-unseen"])
     assert result.exit_code == 0, result.output
     assert list(UnseenStore(live).artworks) != [kept]
+    recorded = {e["key"] for a in UnseenStore(live).artworks.values() for e in a.cached}
+    assert recorded and recorded <= {key for key, _, _ in cache.entries()} - set(cached_before)
 
 
 def test_unseen_list_says_when_size_and_ignored(tmp_path, repo_root, caplog):
