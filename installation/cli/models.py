@@ -113,10 +113,12 @@ def import_v1(
     except OSError as exc:  # a read-only model directory, a full disk
         raise click.ClickException(manage.os_error_message(exc, mdir)) from exc
     click.echo(f"imported {checkpoint} into {out} (profile art2mus-v1; {V1_LICENCE})")
-    # an exhibit's paths resolve against its YAML file, not here: print the folder's absolute path
+    # an exhibit takes the installed name when its generator's model_dir is this one (0ed2840); its paths
+    # resolve against its YAML file, not here, so the folder and the model directory are printed absolute
     click.echo(
-        f"to play it, set an exhibit's generators.<name>.aligner to {out.absolute()} "
-        f"(`evaluate --aligner` and `train --init` take its name, {name})"
+        f"to play it, set an exhibit's generators.<name>.aligner to {name} (`aligner: {name}`, with that "
+        f"generator's model_dir {mdir.root.absolute()}; or the folder {out.absolute()}); "
+        f"`evaluate --aligner` and `train --init` take the same name"
     )
 
 

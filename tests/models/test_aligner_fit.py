@@ -286,5 +286,7 @@ def test_the_messages_name_the_options_and_the_hint_is_an_absolute_path(tmp_path
     code, said = _import(_v1(tmp_path / "v1.pt", 1024, 768), "--name", "v1dbg", "--model-dir", "m")
     assert code == 0, said
     # an exhibit's paths resolve against its own folder, not here
-    assert f"generators.<name>.aligner to {tmp_path / 'm/aligners/v1dbg'} " in said
-    assert "take its name, v1dbg" in said
+    # an exhibit takes the installed name (its model_dir being this one) or the folder
+    assert "generators.<name>.aligner to v1dbg (`aligner: v1dbg`, " in said
+    assert f"model_dir {tmp_path / 'm'};" in said
+    assert f"or the folder {tmp_path / 'm/aligners/v1dbg'})" in said

@@ -60,13 +60,13 @@ def _exhibit(root: Path, models: Path, repo_root: Path) -> Path:
         "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
         "idle": {"source": "silence"},
         "audio": {"output": {"type": "null"}},
-        # the aligner's folder, as import-v1 prints it; no profile: the aligner's config.json names it
+        # the aligner's installed name, as import-v1 prints it; no profile: the aligner's config.json names it
         "generators": {
             "procedural": {"type": "procedural"},
             "art2mus": {
                 "type": "art2mus",
                 "model_dir": str(models),
-                "aligner": str(models / "aligners/published"),
+                "aligner": "published",
                 "device": "cpu",
                 "steps": 2,
             },
@@ -111,7 +111,7 @@ def test_an_imported_v1_aligner_renders_through_its_profile_and_a_new_one_re_ren
     )
     code, out, err = _run("models", "import-v1", first, *imported)
     assert code == 0, out + err
-    assert f"generators.<name>.aligner to {models / 'aligners/published'}" in out
+    assert "generators.<name>.aligner to published (`aligner: published`" in out
     code, out, err = _run("models", "list", "--model-dir", models)
     assert code == 0 and "published" in out and "no licence" in out, out
     exhibit = _exhibit(tmp_path, models, repo_root)
