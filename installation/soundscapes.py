@@ -604,7 +604,10 @@ class SoundscapeSource:
                     library.made_by[artwork.id],
                     _origin(library, artwork.id),
                     clips.duration_s(artwork.id),
-                    _played_level(engine.loudness_lufs + library.gains_db.get(artwork.id, 0.0), clips, artwork.id),
+                    # the exhibit's target: a reload's, which the engine takes only once the library is swapped in
+                    _played_level(
+                        exhibit.audio.loudness_lufs + library.gains_db.get(artwork.id, 0.0), clips, artwork.id
+                    ),
                     time.perf_counter() - started,
                 )
                 if progress is not None:

@@ -36,3 +36,32 @@ def test_a_mono_rendering_is_logged_at_the_level_the_room_plays_it(tmp_path, rep
     assert own > -23.0  # the mono file as two channels: the engine takes it down to the target
     assert f"plays at -23.0 LUFS, levelled from {own:.1f} LUFS" in lines["amber-fields"]
     assert "plays at -27.0 LUFS" in lines["city-at-six"]  # the target and its gain_db
+
+
+def test_the_reload_log_gives_the_new_loudness_target(tmp_path, repo_root, caplog):
+    """After -23 -> -17 LUFS and a reload every line read 'plays at -23.0 LUFS, levelled from -17.0 LUFS'
+    (the engine's target before the swap; the sound itself moved): it now says the new target, and
+    'levelled from' only the clip's own measured loudness where it differs."""
+    from tests.installation.test_reload_keeps_recognition import started_gallery
+
+    spec = small_exhibit_spec(tmp_path, repo_root, {"amber-fields": None, "city-at-six": None})
+    spec["audio"]["loudness_lufs"] = -23
+    path = tmp_path / "exhibit.yaml"
+    gallery, _ = started_gallery(path, spec)
+    try:
+        spec["audio"]["loudness_lufs"] = -17
+        path.write_text(yaml.safe_dump(spec))
+        caplog.set_level(logging.INFO, logger="art2mus.installation.soundscapes")
+        assert gallery.reload(), gallery.last_reload
+        told = [
+            m for m in (r.getMessage() for r in caplog.records) if m.startswith("soundscape ") and "LUFS" in m
+        ]
+        assert len(told) == 2, told
+        for line in told:
+            assert "plays at -17.0 LUFS" in line and "-23.0" not in line, line
+            if "levelled from" in line:
+                what = line.split(": ", 1)[1].split(" (", 1)[0]
+                assert f"levelled from {gallery.library.clips[what].loudness_lufs:.1f} LUFS" in line
+    finally:
+        gallery.close()
+        gallery.engine.close()
