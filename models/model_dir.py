@@ -20,6 +20,7 @@ This module imports no torch: the CLI lists models without loading any.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -877,11 +878,14 @@ class ModelDir:
         named = self.aligners_dir / str(name_or_path)
         if named.is_dir():
             return named
-        known = ", ".join(a.name for a in self.list_aligner_dirs()) or "none"
+        installed = [a.name for a in self.list_aligner_dirs()]
+        # the wording of installation.config.base.did_you_mean, which models may not import
+        close = difflib.get_close_matches(Path(str(name_or_path)).name, installed, n=1)
+        suggestion = f" (did you mean {close[0]!r}?)" if close else ""
         raise FileNotFoundError(
             f"aligner {str(name_or_path)!r} not found: not a path and not a folder under "
             f"{self.describe(self.aligners_dir)} "
-            f"(installed aligners: {known})"
+            f"(installed aligners: {', '.join(installed) or 'none'}){suggestion}"
         )
 
     def list_aligner_dirs(self) -> list[Path]:
