@@ -621,37 +621,70 @@ class _Candidates:
     already: int = 0
 
 
-def _usable_photos(
-    candidates: _Candidates,
+#: photo formats that keep every pixel as taken: of two new photos of the same picture and size, one of these
+#: is kept rather than a JPEG's re-encoding
+LOSSLESS_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
+
+
+def _preference(photo: Path) -> tuple[int, bool, str]:
+    """Sort key of new photos, the one to keep first where they show the same picture: the most pixels, then
+    a lossless format, then by name (a photo whose size cannot be read counts as no pixels)."""
+    try:
+        from PIL import Image
+
+        with Image.open(photo) as image:
+            pixels = image.width * image.height
+    except Exception:  # noqa: BLE001 - any unreadable header (or no Pillow) ranks the photo last
+        pixels = 0
+    return -pixels, photo.suffix.lower() not in LOSSLESS_SUFFIXES, str(photo)
+
+
+@dataclass
+class _Same:
+    """Why a new photo is skipped as showing what another artwork's photo shows: ``other`` is that photo,
+    ``owner`` its artwork's id or new artwork's key, ``file`` whether it is the same file (else the same
+    picture)."""
+
+    other: Path
+    owner: str
+    file: bool
+
+    def why(self, ids: dict[str, str]) -> str:
+        artwork = ids.get(self.owner, self.owner)
+        if self.file:
+            return f"the same file as {display_path(self.other)} (artwork {artwork!r})"
+        return (
+            f"shows the same picture as {display_path(self.other)} (artwork {artwork!r}), which would "
+            "leave its artwork out of recognition: if it is another view of that work, add it to "
+            "that artwork's images"
+        )
+
+
+def _same_as_another(
+    plans: list[_Candidates],
     same_files: _SameFiles,
     same_pictures: dict[Path, Path],
     accepted: dict[Path, str],
-    skipped: list[SkippedFile],
-) -> list[Path]:
-    """Those of ``candidates.photos`` that are not another artwork's file or picture and that fit its limit;
-    each other one goes to ``skipped`` with why. ``same_pictures``: what :data:`SamePictureCheck` found;
-    ``accepted``: the artwork of each photo in the exhibit so far (resolved for those already in it)."""
-    most = _max_images()
-    usable = []
-    for photo in candidates.photos:
-        why = None
-        same = same_files.other_owner(photo, candidates.owner)
+) -> dict[Path, _Same]:
+    """The new photos that are another artwork's file or picture, each with what it shows. Photos are taken
+    in :func:`_preference` order, so of two new photos of one picture the larger (then the lossless) one is
+    kept, whichever name comes first; ``same_pictures`` must be :data:`SamePictureCheck`'s answer for the
+    photos in that order. ``accepted`` (the artwork of each photo in the exhibit) and ``same_files`` gain
+    the photos that are not skipped."""
+    owners = {photo: plan.owner for plan in plans for photo in plan.photos}
+    same: dict[Path, _Same] = {}
+    for photo in sorted(owners, key=_preference):
+        owner = owners[photo]
+        file = same_files.other_owner(photo, owner)
         other = same_pictures.get(photo)
-        if same is not None:
-            why = f"the same file as {display_path(same[0])} (artwork {same[1]!r})"
-        elif other is not None and accepted.get(other, candidates.owner) != candidates.owner:
-            why = (
-                f"shows the same picture as {display_path(other)} (artwork {accepted[other]!r}), which would "
-                "leave its artwork out of recognition: if it is another view of that work, add it to "
-                "that artwork's images"
-            )
-        elif candidates.already + len(usable) >= most:
-            why = f"an artwork holds at most {most} photos"
-        if why is not None:
-            skipped.append(SkippedFile(photo, why))
-            continue
-        usable.append(photo)
-    return usable
+        if file is not None:
+            same[photo] = _Same(file[0], file[1], True)
+        elif other is not None and accepted.get(other, owner) != owner:
+            same[photo] = _Same(other, accepted[other], False)
+        else:
+            same_files.add(photo, owner)
+            accepted[photo] = owner
+    return same
 
 
 def init_exhibit(
@@ -729,17 +762,29 @@ def init_exhibit(
                 result.skipped.append(SkippedFile(photo, why))
         if plan.photos:
             plans.append(plan)
-    # the new photos after those in the exhibit, in the order they are added: the order validate checks
-    in_order = list(listed.owner.items()) + [(p, plan.owner) for plan in plans for p in plan.photos]
+    # the new photos after those in the exhibit, the one to keep first where two show the same picture
+    new_photos = sorted((p for plan in plans for p in plan.photos), key=_preference)
+    owner_of = {p: plan.owner for plan in plans for p in plan.photos}
+    in_order = list(listed.owner.items()) + [(p, owner_of[p]) for p in new_photos]
     several = len({owner for _, owner in in_order}) > 1
     same_pictures = (
         (same_picture or same_picture_check(listed.recognition))([(owner, path) for path, owner in in_order])
         if plans and several
         else {}
     )
-    accepted = dict(listed.owner)
+    same = _same_as_another(plans, same_files, same_pictures, dict(listed.owner))
+    most = _max_images()
+    ids: dict[str, str] = {}  # a new artwork's key -> its id
+    too_many: set[Path] = set()
     for plan in plans:
-        usable = _usable_photos(plan, same_files, same_pictures, accepted, result.skipped)
+        usable = []
+        for photo in plan.photos:
+            if photo in same:
+                continue
+            if plan.already + len(usable) >= most:
+                too_many.add(photo)
+                continue
+            usable.append(photo)
         if not usable:
             continue
         owner, art = plan.owner, plan.art
@@ -749,16 +794,18 @@ def init_exhibit(
             result.extended[owner] = usable
         else:
             art.photos = usable
-            art.id = artwork_id(art.name, taken)
+            art.id = ids[owner] = artwork_id(art.name, taken)
             meta = photo_metadata(usable[0])
             art.title = meta.get("title") or title_from_name(art.name)
             art.artist, art.year = meta.get("artist", ""), meta.get("year")
             artworks.append(_artwork_entry(art, base))
             result.added.append(art.id)
-            owner = art.id
-        for photo in usable:
-            same_files.add(photo, owner)
-            accepted[photo] = owner
+    for plan in plans:  # once every new artwork has its id, which a skipped photo's line names
+        for photo in plan.photos:
+            if photo in same:
+                result.skipped.append(SkippedFile(photo, same[photo].why(ids)))
+            elif photo in too_many:
+                result.skipped.append(SkippedFile(photo, f"an artwork holds at most {most} photos"))
     if not listed.files and not result.added:
         what = "nothing" if not result.skipped else f"only the {len(result.skipped)} skipped above"
         raise InitError(

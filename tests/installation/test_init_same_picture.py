@@ -101,3 +101,40 @@ def test_rerun_after_promote_does_not_add_the_works_photo_as_another_artwork(
     from_artworks = art2mus("init", "artworks", cwd=tmp_path)
     assert "unchanged: exhibit.yaml: 0 artworks added, 4 kept" in from_artworks.stdout, from_artworks.stderr
     assert exhibit.read_text().count("unseen-1.jpg") == 1
+
+
+def _kept_and_skipped(
+    tmp_path: Path, repo_root: Path, amber: tuple[str, float], copy: tuple[str, float]
+) -> tuple[str, list[tuple[str, str]]]:
+    """init on ``photos/`` holding two new photos of amber-fields (name, scale) and city.png."""
+    from art2mus.installation.scaffold import init_exhibit
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    art = repo_root / "exhibits/demo/artworks"
+    for name, scale in (amber, copy):
+        copy_of(art / "amber-fields.png", photos / name, scale)
+    copy_of(art / "city-at-six.png", photos / "city.png", 1.0)
+    result = init_exhibit(photos, tmp_path / "exhibit.yaml")
+    return (tmp_path / "exhibit.yaml").read_text(), [(s.path.name, s.reason) for s in result.skipped]
+
+
+def test_of_two_new_photos_of_one_picture_the_larger_is_kept(tmp_path: Path, repo_root: Path) -> None:
+    """init kept amber-copy.jpg (480x600 JPEG) by its name and skipped the original amber-fields.png
+    (640x800)."""
+    text, skipped = _kept_and_skipped(
+        tmp_path, repo_root, ("amber-fields.png", 1.0), ("amber-copy.jpg", 0.75)
+    )
+    assert "photos/amber-fields.png" in text and "amber-copy" not in text
+    assert [name for name, _ in skipped] == ["amber-copy.jpg"]
+    assert skipped[0][1].startswith("shows the same picture as ")
+    assert "photos/amber-fields.png (artwork 'amber-fields'), which would" in skipped[0][1]
+
+
+def test_of_two_new_photos_of_one_picture_and_size_the_lossless_is_kept(
+    tmp_path: Path, repo_root: Path
+) -> None:
+    text, skipped = _kept_and_skipped(tmp_path, repo_root, ("b-amber.png", 1.0), ("a-amber.jpg", 1.0))
+    assert "photos/b-amber.png" in text and "a-amber" not in text
+    assert [name for name, _ in skipped] == ["a-amber.jpg"]
+    assert "(artwork 'b-amber')" in skipped[0][1]
