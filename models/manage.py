@@ -6,8 +6,10 @@ does not import torch; the import and export steps load it when they run.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -317,14 +319,26 @@ def _v1_mismatches(
     return f"it {', and it '.join(clauses)} ({hint})"
 
 
-def build_debug_models(path: Path, seed: int = 0) -> ModelDir:
+@dataclass(frozen=True)
+class DebugBuild:
+    """What :func:`build_debug_models` did: the model directory, the parts it wrote (model-directory keys
+    such as ``imagebind`` and ``aligners/debug-imagebind-4tok``) and what it found there and kept
+    (``notes.txt``, ``aligners/v1dbg/``: imported or trained aligners, anything else, untouched)."""
+
+    mdir: ModelDir
+    written: tuple[str, ...]
+    kept: tuple[str, ...]
+
+
+def build_debug_models(path: Path, seed: int = 0) -> DebugBuild:
     """Write a debug model directory at ``path`` (:func:`~art2mus.models.debug.build_debug_model_dir`: tiny
-    random-weight builds of every network from local configs, no hub) and return it, for trying camera ->
-    embedding -> music -> speaker on a machine without weights. Its sound is not worth hearing.
+    random-weight builds of every network from local configs, no hub), for trying camera -> embedding ->
+    music -> speaker on a machine without weights. Its sound is not worth hearing.
 
     A folder that holds anything but an earlier debug build is refused (``FileExistsError``): the build
-    writes ``audioldm2-music/``, ``imagebind/``... and would overwrite real weights there. ``ValueError``
-    for a path that is a file.
+    writes ``audioldm2-music/``, ``imagebind/``... and would overwrite real weights there. Over an earlier
+    build the debug parts are written again and everything else there is kept, and named in
+    :attr:`DebugBuild.kept`. ``ValueError`` for a path that is a file.
     """
     from art2mus.models.debug import DEBUG_BUILD_RECORD, build_debug_model_dir
 
@@ -345,7 +359,22 @@ def build_debug_models(path: Path, seed: int = 0) -> ModelDir:
     finally:
         if bars_were_on:
             transformers_logging.enable_progress_bar()
-    return ModelDir(path)
+    parts = json.loads((path / DEBUG_BUILD_RECORD).read_text(encoding="utf-8"))["parts"]
+    # the record maps each part to its folder; a part of its own name that is a link (audioldm2) is written too
+    written = set(parts.values()) | {key for key in parts if (path / key).is_symlink()}
+    ours = written | {DEBUG_BUILD_RECORD, "aligners"}
+
+    def shown(entry: Path, key: str) -> str:
+        return f"{key}/" if entry.is_dir() else key
+
+    kept = [shown(entry, entry.name) for entry in sorted(path.iterdir()) if entry.name not in ours]
+    if (path / "aligners").is_dir():
+        kept += [
+            shown(entry, f"aligners/{entry.name}")
+            for entry in sorted((path / "aligners").iterdir())
+            if f"aligners/{entry.name}" not in written
+        ]
+    return DebugBuild(ModelDir(path), tuple(sorted(written)), tuple(kept))
 
 
 def export_onnx(

@@ -153,25 +153,30 @@ def debug(directory: Path, seed: int) -> None:
     tests; makes no sound worth hearing.
 
     Writes a model directory at DIRECTORY (AudioLDM2, ImageBind, CLIP and aligners for them, a few MiB, no
-    download) that every command takes as its model directory. A folder holding anything else is refused:
-    the build would overwrite the models there.
+    download) that every command takes as its model directory. A folder holding anything but an earlier
+    debug build is refused: the build would overwrite the models there. Over an earlier debug build the debug
+    parts are written again and everything else there (imported or trained aligners, other files) is kept
+    and named.
     """
     try:
-        mdir = manage.build_debug_models(directory, seed)
+        build = manage.build_debug_models(directory, seed)
     except (FileExistsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # a folder this user may not write, a full disk
         raise click.ClickException(
             f"{exc.filename or directory}: {(exc.strerror or str(exc)).lower()}"
         ) from exc
+    mdir = build.mdir
     where = mdir.root.absolute()
     click.echo(
         f"wrote a debug model directory to {where} (random weights, seed {seed}; no sound worth hearing):"
     )
-    rows = mdir.status()
+    rows = [row for row in mdir.status() if row.key in build.written]
     name_w = max(len(row.key) for row in rows)
     for row in rows:
         click.echo(f"  {row.key:<{name_w}}  {format_size(row.size_bytes) if row.size_bytes else '-':>10}")
+    if build.kept:
+        click.echo(f"kept what was there besides the earlier debug build, untouched: {', '.join(build.kept)}")
     click.echo(
         f"to use it, set {MODEL_DIR_ENV}={where} or give --model-dir {where} "
         f"(art2mus models list --model-dir {where} shows it)"
