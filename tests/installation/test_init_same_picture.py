@@ -45,6 +45,10 @@ def test_a_photo_showing_another_artworks_picture_is_skipped(tmp_path: Path, rep
         init.stderr
     )
     assert "wrote exhibit.yaml: 3 artworks added, 0 kept, 1 skipped" in init.stdout
+    # README.md quotes this line whole (it stopped at "(artwork 'a')")
+    line = next(x for x in init.stderr.splitlines() if "skipped photos/triptych/right.jpg" in x)
+    readme = " ".join((repo_root / "README.md").read_text().split())
+    assert f"`{line.strip()}`" in readme, line
     text = (tmp_path / "exhibit.yaml").read_text()
     assert "images: [photos/triptych/left.jpg]" in text and "right.jpg" not in text
     assert "exhibit.yaml: valid; next:" in init.stdout
