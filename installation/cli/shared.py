@@ -115,8 +115,9 @@ class EventPrinter:
             return "idle ambience"
         exhibit = self.gallery.exhibit if self.gallery is not None else self.exhibit
         artwork = next((a for a in exhibit.artworks if a.id == what), None)
-        if artwork is None:
-            return what
+        if artwork is None:  # an unseen artwork: named as the control panel names it
+            unseen = self.gallery.unseen_titles([what]) if self.gallery is not None else {}
+            return unseen.get(what, what)
         year = f", {artwork.year}" if artwork.year is not None else ""
         return f"{artwork.display_title} ({artwork.artist}{year})"
 

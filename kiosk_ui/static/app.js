@@ -412,7 +412,9 @@ function render(status, asked) {
   const presence = status.presence;
   if (streaming) {
     $("vision").textContent = vision ? (vision.artwork === "none" ? "sees nothing" : vision.artwork === "unknown"
-      ? "a visitor, no artwork" : `sees ${label(vision.artwork)} (score ${vision.score})`) : "—";
+      // an unseen artwork is found by its frame, not by the recognizer: it has no score
+      ? "a visitor, no artwork" : `sees ${label(vision.artwork)}${vision.artwork.startsWith("unseen:") ? ""
+        : ` (score ${vision.score})`}`) : "—";
     $("presence").textContent = presence ? (presence.present ? "visitor present" + (presence.sensors.length
       ? " (sensor " + presence.sensors.join(", ") + ")" : "") : "nobody") : "—";
   } else {

@@ -236,3 +236,17 @@ def test_doctor_checks_the_unseen_folder(tmp_path, repo_root):
     assert check.name == "unseen" and check.status == "warn" and "is not writable" in check.detail
     (check,) = check_unseen(load_exhibit(_small_exhibit(tmp_path, repo_root)))
     assert check.status == "ok" and "writable" in check.detail
+
+
+def test_the_plain_output_names_an_unseen_artwork_as_the_panel_does(tmp_path, repo_root, walk_video):
+    """simulate/run printed 'now playing: unseen:u55952a2a2eac3a6b' where the panel says 'unseen artwork
+    u5595… (seen 3 times)'; both now give the panel's name."""
+    path = _exhibit(tmp_path, repo_root, walk_video)
+    result = CliRunner().invoke(main, ["simulate", str(path)])
+    assert result.exit_code == 0, result.output
+    played = [
+        line.split("now playing: ", 1)[1] for line in result.stdout.splitlines() if "now playing: " in line
+    ]
+    unseen = [p for p in played if "unseen" in p]
+    assert unseen and all(p.startswith("unseen artwork u") and "… (seen " in p for p in unseen), played
+    assert not any(UNSEEN_PREFIX in p for p in played), played

@@ -187,6 +187,16 @@ def test_a_lost_camera_a_ramp_and_a_closing_room_are_said_as_they_are(tmp_path, 
             expect(page.locator("#audible")).to_have_text(
                 "The room is closing by its opening hours: fading out"
             )
+            # an unseen artwork is found by its frame, not scored: "(score 0)" said nothing true
+            unseen = "unseen:u45853f3f3e4a4a30"
+            gallery.status = lambda: {
+                **status(),
+                "vision": {"artwork": unseen, "score": 0},
+                "titles": {unseen: "unseen artwork u4585… (seen 3 times)"},
+            }
+            expect(page.locator("#vision")).to_have_text("sees unseen artwork u4585… (seen 3 times)")
+            gallery.status = lambda: {**status(), "vision": {"artwork": "amber-fields", "score": 31}}
+            expect(page.locator("#vision")).to_have_text(re.compile(r"^sees .* \(score 31\)$"))
             browser.close()
     finally:
         stop.set()
