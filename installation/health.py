@@ -250,6 +250,10 @@ def check_unseen(config: Any) -> list[Check]:
     if not config.unseen.enabled:
         return []
     directory = unseen_dir(config)
+    # a plain file there: mkdir's '[Errno 17] File exists' did not say what to change
+    if directory.exists() and not directory.is_dir():
+        detail = f"{directory} is a file, not a folder (unseen artworks are forgotten at every start)"
+        return [Check("unseen", WARN, detail)]
     problem = _not_writable(directory)
     if problem is not None:
         detail = f"{directory} is not writable: {problem} (unseen artworks are forgotten at every start)"

@@ -250,3 +250,14 @@ def test_the_plain_output_names_an_unseen_artwork_as_the_panel_does(tmp_path, re
     unseen = [p for p in played if "unseen" in p]
     assert unseen and all(p.startswith("unseen artwork u") and "… (seen " in p for p in unseen), played
     assert not any(UNSEEN_PREFIX in p for p in played), played
+
+
+def test_doctor_says_an_unseen_folder_that_is_a_file_is_one(tmp_path, repo_root):
+    """unseen.dir a plain file: doctor said "is not writable: [Errno 17] File exists"."""
+    from art2mus.installation.health import check_unseen
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    (check,) = check_unseen(load_exhibit(_small_exhibit(tmp_path, repo_root, dir=str(afile))))
+    assert check.status == "warn" and f"{afile} is a file, not a folder" in check.detail, check.detail
+    assert "Errno" not in check.detail
