@@ -448,8 +448,10 @@ function render(status, asked) {
     const period = status.volume && status.volume.period !== 1 ? Math.round(status.volume.period * 100) : null;
     const now = Math.round(audio.master_volume * 100);
     const target = Math.round(audio.master_volume_target * 100);
-    $("volume-real").textContent = now !== target // a ramp: "now" is on its way, not room × period
-      ? `(ramping to ${target} %${period !== null ? ` = room × period ${period} %` : ""}, now ${now} %)`
+    // a ramp: "now" is on its way, not room × period; the target is said only where it is not the level shown
+    $("volume-real").textContent = now !== target
+      ? (period === null && target === Math.round(level * 100) ? `(ramping, now ${now} %)`
+        : `(ramping to ${target} %${period !== null ? ` = room × period ${period} %` : ""}, now ${now} %)`)
       : `(now ${now} %${period !== null ? ` = room × period ${period} %` : ""})`;
     if (asked >= volumeAnsweredAt) roomLevel = Math.round(level * 100);
     if (!volumeDragging && $("volume-confirm").hidden && asked >= volumeAnsweredAt) {
