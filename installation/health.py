@@ -349,7 +349,7 @@ def parsed_sections(path: Path, problems: list[Any]) -> tuple[Any, set[str]]:
     import pydantic
 
     from art2mus.installation.config import ExhibitConfig
-    from art2mus.installation.config.loader import _resolve_paths
+    from art2mus.installation.config.loader import resolve_config_paths
     from art2mus.installation.config.source import Node, SourceMap, SourceReader
 
     top = Path(os.path.normpath(Path(path).expanduser().absolute()))
@@ -370,7 +370,7 @@ def parsed_sections(path: Path, problems: list[Any]) -> tuple[Any, set[str]]:
                 return None, set()
             bad |= more
             continue
-        _resolve_paths(config, SourceMap(kept), top.parent)
+        resolve_config_paths(config, SourceMap(kept), top.parent)
         config._source_file = top
         return config, bad
     return None, set()

@@ -181,7 +181,7 @@ def _validate(
                 ]
         return None, problems
 
-    _resolve_paths(iter_paths(config), source, top.parent)
+    resolve_config_paths(config, source, top.parent)
     config._source_file = top
     config._files = tuple(reader.files)
 
@@ -275,6 +275,12 @@ def _generator_paths(generators: dict[str, Art2MusGeneratorConfig]) -> list[tupl
         for name, generator in generators.items()
         for entry in iter_paths(generator, ("generators", name))
     ]
+
+
+def resolve_config_paths(config: ExhibitConfig, source: SourceMap, default_dir: Path) -> None:
+    """Make every path of ``config`` absolute as a load does (see :func:`_resolve_paths`): for callers that
+    validated part of a file themselves (``doctor`` checks the sections that parse)."""
+    _resolve_paths(iter_paths(config), source, default_dir)
 
 
 def _resolve_paths(
