@@ -211,10 +211,10 @@ def test_text_and_focus_ring_contrast_in_light_and_stale(panel, tmp_path):
     _palette_holds(page)
     # the stale look, measured at once (the next answered poll takes it away)
     stale = page.evaluate("""(args) => { document.body.classList.add('stale');
-      const seen = { texts: (%s)(args), hatch: getComputedStyle(document.querySelector('main')).backgroundImage,
+      const seen = { texts: (""" + COLOURS_JS + """)(args), hatch: getComputedStyle(document.querySelector('main')).backgroundImage,
         filter: getComputedStyle(document.querySelector('main')).filter,
         img: getComputedStyle(document.querySelector('#artworks img')).filter };
-      return seen; }""" % COLOURS_JS, TEXTS)
+      return seen; }""", TEXTS)
     low = [t for t in stale["texts"] if contrast(t["color"], t["bg"]) < 4.5 or t["opacity"] < 1]
     assert not low, low
     assert stale["filter"] == "none" and stale["hatch"] != "none" and "grayscale" in stale["img"], stale
