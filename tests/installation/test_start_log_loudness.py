@@ -52,6 +52,7 @@ def test_the_reload_log_gives_the_new_loudness_target(tmp_path, repo_root, caplo
         spec["audio"]["loudness_lufs"] = -17
         path.write_text(yaml.safe_dump(spec))
         caplog.set_level(logging.INFO, logger="art2mus.installation.soundscapes")
+        caplog.clear()  # the start's lines, captured when an earlier test left art2mus's level at info
         assert gallery.reload(), gallery.last_reload
         told = [
             m for m in (r.getMessage() for r in caplog.records) if m.startswith("soundscape ") and "LUFS" in m
