@@ -152,8 +152,9 @@ class WavOutput(AudioOutput):
     """Writes the mix to a WAV file, one block at a time, as the engine's clock advances.
 
     Args:
-        path: the file; created (or truncated) on the first open, appended to when the engine
-            reopens it after a write error. Written as RF64 that is closed as plain WAV when it ends
+        path: the file; created on the first open (one left there by an earlier run is set aside as
+            ``<stem>.1<suffix>`` when ``max_mb`` and ``keep`` are set, else written over), appended to when
+            the engine reopens it after a write error. Written as RF64 that is closed as plain WAV when it ends
             under 4 GiB (module docstring).
         realtime: pace writing by the engine's clock (False: as fast as the mixer runs).
         subtype: libsndfile subtype, e.g. ``PCM_16``, ``PCM_24``, ``FLOAT`` (exact).
@@ -216,8 +217,11 @@ class WavOutput(AudioOutput):
                 # appended to in place, a file closed as RIFF/WAV stays one: it must not pass 4 GiB
                 self._file_limit = self._limit(riff=existing.format != "RF64")
             else:
+                kept = self._keep_previous_run()
                 self._file = open_growing_wav(self.path, sample_rate, channels, self.subtype)
                 self._file_bytes, self._file_limit = 0, self._limit(riff=False)
+                if kept is not None:
+                    logger.info("%s: the previous run's recording is kept as %s", self.path, kept.name)
         except OutputError:
             raise
         except (RuntimeError, OSError) as exc:
@@ -255,14 +259,7 @@ class WavOutput(AudioOutput):
         rate, channels = full.samplerate, full.channels
         try:
             full.close()
-            for k in range(self.keep, 0, -1):
-                older = self._kept(k)
-                if k == self.keep:
-                    older.unlink(missing_ok=True)
-                elif older.exists():
-                    older.replace(self._kept(k + 1))
-            if self.keep:
-                self.path.replace(self._kept(1))
+            self._shift_kept()
             self._file = open_growing_wav(self.path, rate, channels, self.subtype)
         except (RuntimeError, OSError) as exc:
             raise OutputError(f"cannot start a new WAV file at {self.path}: {_reason(exc, None)}") from None
@@ -274,6 +271,33 @@ class WavOutput(AudioOutput):
             limit / 1e6,
             f" (the full one is {self._kept(1).name})" if self.keep else "",
         )
+
+    def _shift_kept(self) -> None:
+        """The file at :attr:`path` becomes ``.1`` (``.1`` -> ``.2`` ..., the oldest removed); with ``keep``
+        0 it stays, to be written over."""
+        for k in range(self.keep, 0, -1):
+            older = self._kept(k)
+            if k == self.keep:
+                older.unlink(missing_ok=True)
+            elif older.exists():
+                older.replace(self._kept(k + 1))
+        if self.keep:
+            self.path.replace(self._kept(1))
+
+    def _keep_previous_run(self) -> Path | None:
+        """At a start with ``max_mb`` and ``keep``: a non-empty file left at :attr:`path` by the previous
+        run is set aside as a rollover would (a daemon's restart truncated room.wav from 26.5 MB and kept
+        no room.1.wav). Returns the name it now has; None when nothing was kept. Without ``max_mb`` the
+        file is one recording written over at each start (``simulate -o``, ``demo --wav``)."""
+        if self.max_bytes is None or not self.keep:
+            return None
+        try:
+            if self.path.stat().st_size == 0:
+                return None
+        except FileNotFoundError:
+            return None
+        self._shift_kept()
+        return self._kept(1)
 
     def _kept(self, k: int) -> Path:
         """The ``k``-th newest full file beside :attr:`path` (``mix.wav`` -> ``mix.1.wav``)."""
