@@ -91,17 +91,35 @@ def _priority(levelno: int) -> int:
     return 7
 
 
-def under_journal(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether stderr goes to the journal: systemd sets ``JOURNAL_STREAM`` for a service's stdio."""
+def under_journal(environ: Mapping[str, str] | None = None, stream=None) -> bool:
+    """Whether ``stream`` (default: stderr) goes to the journal.
+
+    systemd sets ``JOURNAL_STREAM`` to ``DEVICE:INODE`` of the journal's socket for a service's stdio;
+    as sd_journal_stream_fd(3) and systemd.exec(5) say, a program compares it with the stream's own
+    ``st_dev:st_ino``: a shell or child whose stderr is a terminal or a file inherits the variable
+    (``systemd-run --shell``, a command started by the daemon with its output redirected), and took it
+    for the journal, writing JSON with ``<N>`` prefixes to a person's terminal. A stream without a
+    file descriptor is not the journal."""
     env = os.environ if environ is None else environ
-    return bool(env.get("JOURNAL_STREAM"))
+    value = env.get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        stat = os.fstat((sys.stderr if stream is None else stream).fileno())
+    except (AttributeError, OSError, ValueError):  # no stderr, a closed one, or an in-memory stream
+        return False
+    return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
 
 
-def with_journal_priority(text: str, level: int, environ: Mapping[str, str] | None = None) -> str:
-    """``text`` with every line prefixed ``<N>``, the sd-daemon(3) priority of the logging ``level``, under
-    the journal (as is elsewhere). For what a command prints rather than logs (validate's problems, click's
-    ``Error:``): journald filed those lines at info, so ``journalctl -p warning`` hid why a start failed."""
-    if not under_journal(environ):
+def with_journal_priority(
+    text: str, level: int, environ: Mapping[str, str] | None = None, stream=None
+) -> str:
+    """``text`` with every line prefixed ``<N>``, the sd-daemon(3) priority of the logging ``level``, when
+    ``stream`` (default: stderr, where it is printed) goes to the journal (as is elsewhere). For what a
+    command prints rather than logs (validate's problems, click's ``Error:``): journald filed those lines
+    at info, so ``journalctl -p warning`` hid why a start failed."""
+    if not under_journal(environ, stream):
         return text
     prefix = f"<{_priority(level)}>"
     return "\n".join(prefix + line if line else line for line in text.split("\n"))
@@ -158,11 +176,11 @@ def configure_logging(
             that).
         log_format: ``auto`` (JSON under systemd, text otherwise), ``text`` or ``json``.
         environ: the environment to read ``JOURNAL_STREAM`` from (defaults to ``os.environ``).
-        stream: where to write (defaults to stderr).
+        stream: where to write (defaults to stderr); JSON under ``auto`` only when it is the journal's.
     """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
-    journal = under_journal(environ)
+    journal = under_journal(environ, stream)
     use_json = log_format == "json" or (log_format == "auto" and journal)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter(journald_prefix=journal) if use_json else TextFormatter())

@@ -101,11 +101,17 @@ class EventPrinter:
 
     Titles are the running exhibit's: :func:`build_gallery` points the printer at its gallery, whose
     exhibit a reload replaces (a retitled artwork, one added or promoted from the unseen ones, printed
-    under its new title; the journal says what the control panel says)."""
+    under its new title; the journal says what the control panel says).
 
-    def __init__(self, exhibit: Any, as_json: bool):
+    ``journal``: stdout goes to the journal (default: :func:`~art2mus.installation.logs.under_journal`);
+    the line is then a log record (:func:`people_line`) instead of raw text among the JSON records."""
+
+    def __init__(self, exhibit: Any, as_json: bool, journal: bool | None = None):
+        from art2mus.installation.logs import under_journal
+
         self.exhibit = exhibit
         self.as_json = as_json
+        self.journal = under_journal(stream=sys.stdout) if journal is None else journal
         #: the gallery whose exhibit names what plays (set by :func:`build_gallery`)
         self.gallery: Any = None
         self._origin: float | None = None
@@ -127,10 +133,29 @@ class EventPrinter:
         t = event.t - self._origin
         if self.as_json:
             click.echo(json.dumps({"t": round(t, 2), "play": event.what}))
+        elif self.journal:  # the record carries the time; the id and the time since the first are fields
+            people_line(
+                "now playing: %s", self.title(event.what), journal=True, extra={"play": event.what, "t": round(t, 2)}
+            )
         else:
             minutes, seconds = divmod(t, 60.0)
             click.echo(f"{int(minutes):02d}:{seconds:05.2f}  now playing: {self.title(event.what)}")
         sys.stdout.flush()
+
+
+def people_line(text: str, *args: Any, journal: bool | None = None, err: bool = True, extra: Any = None) -> None:
+    """Print a line for the person at the command (``text % args``), or under the journal (``journal``,
+    default :func:`~art2mus.installation.logs.under_journal` of the stream it goes to) log it as an info
+    record of the progress logger, which the journal shows at every verbosity: a raw line among the JSON
+    records broke ``journalctl -o cat | jq``."""
+    from art2mus.installation.logs import progress_logger, under_journal
+
+    if journal is None:
+        journal = under_journal(stream=sys.stderr if err else sys.stdout)
+    if journal:
+        progress_logger("cli").info(text, *args, extra=extra)
+    else:
+        click.echo(text % args if args else text, err=err)
 
 
 def event_printer(exhibit: Any, as_json: bool) -> EventPrinter:
@@ -267,7 +292,7 @@ def _build(
             )
     else:
         if not quiet:
-            click.echo(f"getting {total} soundscapes ready (from the cache, or made now) ...", err=True)
+            people_line("getting %d soundscapes ready (from the cache, or made now) ...", total)
         gallery.build(realtime=realtime, control_panel_port=panel_port, stage=stage, progress=made)
 
 
@@ -285,4 +310,4 @@ def announce(gallery: Any) -> None:
     """Print where the control panel is, once the gallery runs."""
     panel = gallery.control_panel
     if panel is not None and panel.url:
-        click.echo(f"control panel: {panel.url}", err=True)
+        people_line("control panel: %s", panel.url)

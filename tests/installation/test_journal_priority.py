@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -20,18 +21,25 @@ from art2mus.installation.logs import with_journal_priority
 
 
 def art2mus(args: list[str], journal: bool, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``art2mus ARGS`` in a child process, its stderr under the journal (``JOURNAL_STREAM``) or not."""
+    """``art2mus ARGS`` in a child process, its stderr under the journal (``JOURNAL_STREAM`` naming its
+    stderr's device and inode, as systemd sets it) or not (a file the variable does not name)."""
     env = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
-    if journal:
-        env["JOURNAL_STREAM"] = "8:424242"
-    return subprocess.run(
-        [sys.executable, "-m", "art2mus.installation.cli", "--log-format", "auto", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    with tempfile.TemporaryFile("w+", dir=cwd) as stderr:
+        if journal:
+            stat = os.fstat(stderr.fileno())
+            env["JOURNAL_STREAM"] = f"{stat.st_dev}:{stat.st_ino}"
+        result = subprocess.run(
+            [sys.executable, "-m", "art2mus.installation.cli", "--log-format", "auto", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=300,
+        )
+        stderr.seek(0)
+        result.stderr = stderr.read()
+    return result
 
 
 def priorities(stderr: str) -> list[tuple[str | None, str]]:
@@ -89,7 +97,13 @@ def test_a_second_daemon_is_refused_at_error_priority(tmp_path: Path, repo_root:
 
 
 def test_warnings_carry_the_warning_priority_and_each_line_its_own_prefix() -> None:
-    journal = {"JOURNAL_STREAM": "8:1"}
-    assert with_journal_priority("warning: a\nb", logging.WARNING, journal) == "<4>warning: a\n<4>b"
-    assert with_journal_priority("x.yaml:1:1 a: b", logging.ERROR, journal) == "<3>x.yaml:1:1 a: b"
-    assert with_journal_priority("warning: a", logging.WARNING, {}) == "warning: a"
+    with tempfile.TemporaryFile() as stream:  # the journal's stream, as systemd names it
+        stat = os.fstat(stream.fileno())
+        journal = {"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
+        assert (
+            with_journal_priority("warning: a\nb", logging.WARNING, journal, stream) == "<4>warning: a\n<4>b"
+        )
+        assert (
+            with_journal_priority("x.yaml:1:1 a: b", logging.ERROR, journal, stream) == "<3>x.yaml:1:1 a: b"
+        )
+        assert with_journal_priority("warning: a", logging.WARNING, {}, stream) == "warning: a"

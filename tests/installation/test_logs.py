@@ -39,12 +39,14 @@ def _lines(stream: io.StringIO) -> list[str]:
     return [line for line in stream.getvalue().splitlines() if line]
 
 
-def test_under_the_journal_each_record_is_a_json_line_on_the_wall_clock(restore_logging):
-    out = io.StringIO()
-    configure_logging(verbosity=1, environ={"JOURNAL_STREAM": "8:1234"}, stream=out)
+def test_under_the_journal_each_record_is_a_json_line_on_the_wall_clock(restore_logging, tmp_path):
+    out = open(tmp_path / "journal", "w+")  # noqa: SIM115 -- the handler writes to it until the test ends
+    stat = os.fstat(out.fileno())  # systemd names the journal's stream by its device and inode
+    configure_logging(verbosity=1, environ={"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}, stream=out)
     before = datetime.datetime.now().astimezone()
     logging.getLogger("art2mus.test").warning("camera %s lost", "#0", extra={"artwork": "a1"})
-    (line,) = _lines(out)
+    out.seek(0)
+    (line,) = [line for line in out.read().splitlines() if line]
     assert line.startswith("<4>{")  # journald priority: warning
     record = json.loads(line[3:])
     assert record["msg"] == "camera #0 lost" and record["artwork"] == "a1" and record["level"] == "warning"
