@@ -138,6 +138,24 @@ class SoundscapeCache:
     # ------------------------------------------------------------------ reading
     def get(self, key: str) -> Soundscape | None:
         """The cached soundscape for ``key``, or None (missing, or corrupt and now removed)."""
+        found = self._read(key, decode=True)
+        if found is None:
+            return None
+        waveform, rate, meta = found
+        if waveform.shape[1] == 1:
+            waveform = waveform[:, 0]
+        return Soundscape(np.ascontiguousarray(waveform), int(rate), dict(meta.get("metadata", {})))
+
+    def open_entry(self, key: str) -> tuple[Any, dict[str, Any]] | None:
+        """Entry ``key``'s audio as an open ``soundfile.SoundFile`` over its checked bytes, not decoded
+        yet, and its sidecar's ``metadata``; None as for :meth:`get`. For a reader that decodes only what
+        it plays (:class:`~art2mus.installation.audio.clip.StreamedClip`)."""
+        found = self._read(key, decode=False)
+        return None if found is None else (found[0], dict(found[2].get("metadata", {})))
+
+    def _read(self, key: str, *, decode: bool) -> tuple[Any, int, dict[str, Any]] | None:
+        """``(samples (frames, channels) float32, or the open file without ``decode``, rate, sidecar)``
+        of entry ``key`` whose bytes match their checksum and whose shape its sidecar's, or None."""
         import soundfile
 
         audio_path, meta_path = self._paths(key)
@@ -152,9 +170,14 @@ class SoundscapeCache:
                 problem = "its audio does not match the checksum in its sidecar"
             else:
                 # decode the bytes already read (and checked), not the file a second time
-                waveform, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-                if rate != meta["sample_rate"] or waveform.shape != (meta["frames"], meta["channels"]):
-                    problem = f"it holds {waveform.shape} at {rate} Hz, its sidecar says otherwise"
+                if decode:
+                    waveform, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+                    shape = waveform.shape
+                else:
+                    waveform = soundfile.SoundFile(io.BytesIO(data))
+                    rate, shape = waveform.samplerate, (waveform.frames, waveform.channels)
+                if rate != meta["sample_rate"] or shape != (meta["frames"], meta["channels"]):
+                    problem = f"it holds {shape} at {rate} Hz, its sidecar says otherwise"
         # RuntimeError: libsndfile; TypeError: a sidecar field of the wrong type (``"frames": "x"``)
         except PermissionError as exc:
             problem = (
@@ -191,9 +214,7 @@ class SoundscapeCache:
         except OSError:
             pass
         self.hits += 1
-        if waveform.shape[1] == 1:
-            waveform = waveform[:, 0]
-        return Soundscape(np.ascontiguousarray(waveform), int(rate), dict(meta.get("metadata", {})))
+        return waveform, int(rate), meta
 
     def peek(self, key: str, played_as: str) -> tuple[int, int, float] | None:
         """``(frames, sample_rate, loudness as played)`` of entry ``key`` from its sidecar alone, without

@@ -231,8 +231,10 @@ class ClipShelf(MutableMapping[str, Any]):
 
 def _size(clip: Any) -> tuple[float, int]:
     """A clip's seconds and bytes of samples (0 for what is not an AudioClip: tests' stand-ins)."""
-    samples = getattr(clip, "samples", None)
-    return float(getattr(clip, "duration_s", 0.0)), int(getattr(samples, "nbytes", 0))
+    nbytes = getattr(clip, "nbytes", None)  # an AudioClip's, decoded or not (a StreamedClip's is not yet)
+    if nbytes is None:
+        nbytes = getattr(getattr(clip, "samples", None), "nbytes", 0)
+    return float(getattr(clip, "duration_s", 0.0)), int(nbytes)
 
 
 def as_shelf(clips: Any) -> ClipShelf:

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from art2mus.installation.audio.clip import AudioClip, load_clip_file, played_as, prepare_clip
+from art2mus.installation.audio.clip import AudioClip, load_clip_file, played_as, prepare_clip, streamed_clip
 from art2mus.installation.audio.engine import AudioEngine
 from art2mus.installation.cache import SoundscapeCache, cache_key, image_digest
 from art2mus.installation.clip_shelf import ClipShelf, as_shelf
@@ -890,6 +890,9 @@ class SoundscapeSource:
         cache, key, generator = self.cache, made.key, made.generator
 
         def read_again() -> AudioClip:
+            streamed = self._streamed(engine, key, what, loop) if self.read_when_chosen else None
+            if streamed is not None:
+                return streamed
             sound = cache.get(key)
             if sound is None:
                 if make_again is None:
@@ -907,6 +910,32 @@ class SoundscapeSource:
         played = engine.played_as(loop)
         read_again.recipe = cache_recipe(key, played)
         return read_again
+
+    def _streamed(self, engine: AudioEngine, key: str, what: str, loop: bool) -> AudioClip | None:
+        """Cache entry ``key`` as a clip decoded only as far as it is played (a walk hears a few seconds of
+        most soundscapes), when it is in the mix format and its loudness as played is stored; else None
+        (then :meth:`reload` reads it whole)."""
+        assert self.cache is not None
+        loudness = self.cache.played_loudness(key, engine.played_as(loop))
+        opened = self.cache.open_entry(key) if loudness is not None else None
+        if opened is None:
+            return None
+        sound_file, metadata = opened
+        clip = streamed_clip(
+            sound_file,
+            key=what,
+            mix_rate=engine.sample_rate,
+            channels=engine.channels,
+            loop=loop,
+            loudness_lufs=loudness,
+            loop_crossfade_s=engine.loop_crossfade_seconds,
+            metadata=metadata,
+        )
+        if clip is None:
+            sound_file.close()
+        else:
+            logger.debug("%s: its rendering is read from the cache as it plays", what)
+        return clip
 
     def _make_again(self, what: str) -> Made:
         """``what`` (an artwork id) made through the whole chain again, its generators closed after."""

@@ -111,9 +111,9 @@ class Voice:
             self.finished = True
 
     def _read(self, frames: int) -> np.ndarray:
-        samples = self.clip.samples
-        total = samples.shape[0]
         pos = self.position
+        samples = self.clip.samples_upto(pos + frames)
+        total = samples.shape[0]
         if pos + frames <= total:
             self.position = pos + frames
             if self.clip.loop and self.position == total:
