@@ -7,7 +7,8 @@ Routes (JSON unless noted):
 | ``GET /`` | the control panel page (static HTML + JS that polls the status) |
 | ``GET /api/status`` | what plays and why; camera, presence and audio health; the latest changes (with
   wall-clock times), the reasons for attention, and whether anything reaches the speakers |
-| ``GET /api/health`` | 200 while audio plays and the camera streams, 503 otherwise (for monitoring) |
+| ``GET /api/health`` | 200 while audio plays and the camera streams, 503 otherwise (for monitoring); both
+  name the process (``daemon``: pid, start, uptime, version), as ``/api/status`` does |
 | ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints, problems (why it is left out) |
 | ``GET /api/artworks/{id}/thumbnail.jpg`` | the artwork's first reference photo, small |
 | ``GET /api/unseen`` | the remembered unseen artworks (not in the exhibit, given a soundscape of their own) |
@@ -17,7 +18,7 @@ Routes (JSON unless noted):
 | ``GET /api/live.jpg`` | the camera's newest frame with the recognised outline, score and presence (re-encoded
   at most twice a second, whoever asks) |
 | ``GET /api/logs?level=INFO&limit=300`` | the daemon's latest log records |
-| ``GET /metrics`` | Prometheus metrics |
+| ``GET /metrics`` | Prometheus metrics (``HEAD`` too) |
 | ``GET /api/docs``, ``GET /redoc``, ``GET /api/openapi.json`` | the API, documented (Swagger UI and ReDoc
   served from the ``fastapi-offline`` package: no CDN) |
 | ``POST /api/play`` ``{"artwork": ID}`` | play that artwork whatever the camera sees (409 with its problems
@@ -56,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from art2mus.kiosk_ui.insight import (
     ArtworkMedia,
+    DaemonProcess,
     GalleryCollector,
     attention,
     audible,
@@ -168,13 +170,16 @@ def create_app(
     host: str = "127.0.0.1",
     allowed_hosts: Iterable[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY,
+    process: DaemonProcess | None = None,
 ) -> Any:
     """The control panel app over ``control``; ``token`` (if any) guards every ``/api`` route, the docs and
     ``/metrics``; ``host`` (the bind address) and ``allowed_hosts`` make the Host allow-list. Returns the
-    FastAPI app wrapped in :class:`PanelGuard` (the FastAPI app is its ``app`` attribute)."""
+    FastAPI app wrapped in :class:`PanelGuard` (the FastAPI app is its ``app`` attribute). ``process``
+    (default: this one) is the daemon the status, the health and the metrics name."""
     if token is not None and not token.strip():
         raise ValueError("the control panel token is empty; set a real token or none (loopback only)")
     media = ArtworkMedia(control)
+    process = process if process is not None else DaemonProcess.current()
 
     def get_control() -> GalleryControl:
         return control
@@ -201,6 +206,7 @@ def create_app(
         state["timeline"] = list(telemetry.events)[-20:] if telemetry is not None else []
         exhibit = getattr(gallery, "exhibit", None)  # times are shown on the gallery's clock, not the browser's
         state["timezone"] = exhibit.collection.timezone if exhibit is not None else "UTC"
+        state["daemon"] = process.to_json()
         return state
 
     @api.get("/health")
@@ -208,7 +214,7 @@ def create_app(
         state = gallery.status()
         audio = (state.get("audio") or {}).get("healthy", False)
         camera = (state.get("camera") or {}).get("state") == "streaming"
-        body = {"audio": audio, "camera": camera, "playing": state.get("playing")}
+        body = {"audio": audio, "camera": camera, "playing": state.get("playing"), "daemon": process.to_json()}
         return JSONResponse(body, status_code=200 if audio and camera else 503)
 
     @api.get("/artworks")
@@ -364,13 +370,16 @@ def create_app(
     def redoc() -> FileResponse:
         return FileResponse(STATIC / "redoc.html", headers=DOCS_HEADERS)
 
+    # HEAD too: a monitor's reachability probe got 405 (the server leaves the body out of a HEAD answer)
+    @app.head("/metrics", dependencies=[Depends(check_token)], response_class=Response, include_in_schema=False)
     @app.get("/metrics", dependencies=[Depends(check_token)], response_class=Response)
     def metrics() -> Response:
-        """Prometheus metrics (text exposition format): camera, vision, director, audio, generation, reloads."""
+        """Prometheus metrics (text exposition format): the process, camera, vision, director, audio,
+        generation, reloads."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(GalleryCollector(control))
+        registry.register(GalleryCollector(control, process))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(guarded)

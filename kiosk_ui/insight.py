@@ -5,8 +5,12 @@ reference photo and soundscape are, and the Prometheus metrics. Everything here 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import io
+import math
+import os
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,59 @@ import numpy as np
 
 #: seconds without a camera frame before the panel asks for attention
 FRAME_AGE_ATTENTION_S = 5.0
+#: what ``art2mus_audio_peak_dbfs`` reads for digital silence, dBFS: a number an alert can compare (NaN
+#: compares false with everything, so ``peak < -60`` never fired on a silent room), below any real signal
+#: (16-bit audio's floor is -96 dBFS) and finite, so averages and graphs stay usable (-Inf would not)
+SILENCE_DBFS = -120.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DaemonProcess:
+    """Which process serves the panel: ``pid``, ``started_at`` (Unix time, seconds) and the art2mus
+    ``version``; ``/api/health``, ``/api/status`` and ``/metrics`` report it, so a restart loop shows
+    (``art2mus_start_time_seconds`` moves) and ``art2mus status`` / ``doctor`` can tell it is art2mus."""
+
+    pid: int
+    started_at: float
+    version: str
+
+    @classmethod
+    def current(cls) -> DaemonProcess:
+        """This process: its start time as the kernel has it (the panel starts minutes after the process
+        on a first start), else now."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("art2mus")
+        except PackageNotFoundError:  # run from a source tree without an install
+            installed = "unknown"
+        return cls(os.getpid(), process_start_time() or time.time(), installed)
+
+    def to_json(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        return {
+            "pid": self.pid,
+            "started_at": round(self.started_at, 3),
+            "uptime_s": round(max(0.0, now - self.started_at), 1),
+            "version": self.version,
+        }
+
+
+def process_start_time(proc: Path = Path("/proc")) -> float | None:
+    """This process's start, Unix time in seconds, from ``/proc`` (as prometheus_client's
+    ``process_start_time_seconds``: the start in clock ticks since boot plus the boot time); None where
+    there is no ``/proc``."""
+    try:
+        fields = (proc / "self" / "stat").read_text().rpartition(")")[2].split()
+        ticks = int(fields[19])  # field 22, starttime; the fields after the command name start at 3
+        boot = next(
+            float(line.split()[1])
+            for line in (proc / "stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def attention(status: dict[str, Any]) -> list[str]:
@@ -197,14 +254,27 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-class GalleryCollector:
-    """Prometheus metrics read from the gallery at each scrape (prometheus_client's custom collector)."""
+def effective_volume(status: dict[str, Any]) -> float:
+    """The level the room gets now, linear 0..1: the engine's master volume (the room's level times the
+    opening-hours period's, ramping) times its ducking, and 0 when nothing reaches the speakers
+    (:func:`audible`: a closed room once its fade has ended, an output that is down)."""
+    if not audible(status):
+        return 0.0
+    audio = status.get("audio") or {}
+    duck = 10.0 ** (-float(audio.get("duck_db") or 0.0) / 20.0)
+    return float(audio.get("master_volume") or 0.0) * duck
 
-    def __init__(self, gallery: Any):
+
+class GalleryCollector:
+    """Prometheus metrics read from the gallery at each scrape (prometheus_client's custom collector);
+    ``process`` (default: this one) gives the start time and build information."""
+
+    def __init__(self, gallery: Any, process: DaemonProcess | None = None):
         self.gallery = gallery
+        self.process = process if process is not None else DaemonProcess.current()
 
     def collect(self) -> Any:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
         status = self.gallery.status()
         telemetry = getattr(self.gallery, "telemetry", None)
@@ -218,6 +288,18 @@ class GalleryCollector:
         def counter(name: str, doc: str, value: float) -> Any:
             return CounterMetricFamily(f"art2mus_{name}", doc, value=float(value))
 
+        # the conventions of prometheus_client's own process_start_time_seconds and of *_build_info
+        yield gauge(
+            "start_time_seconds",
+            "Start time of the daemon's process since the Unix epoch, seconds (a restart loop moves it: "
+            "changes(art2mus_start_time_seconds[1h])).",
+            self.process.started_at,
+        )
+        yield InfoMetricFamily(
+            "art2mus_build",
+            "The art2mus version running (always 1).",
+            value={"version": self.process.version},
+        )
         camera = status.get("camera") or {}
         yield gauge(
             "camera_frame_age_seconds",
@@ -247,7 +329,12 @@ class GalleryCollector:
             (audio.get("output") or {}).get("device_underflows", 0),
         )
         yield counter("audio_output_losses", "Times the audio output was lost.", audio.get("losses", 0))
-        yield gauge("audio_peak_dbfs", "Recent output peak, dBFS.", audio.get("peak_dbfs"))
+        peak = audio.get("peak_dbfs")
+        yield gauge(
+            "audio_peak_dbfs",
+            f"Recent output peak, dBFS ({SILENCE_DBFS:g} for digital silence, the lowest it reads).",
+            SILENCE_DBFS if peak is None or not math.isfinite(peak) else max(SILENCE_DBFS, peak),
+        )
         yield gauge(
             "audio_loudness_lufs",
             "Short-term loudness (EBU, last 3 s) of what the speakers get, LUFS (NaN until 3 s have played).",
@@ -259,7 +346,16 @@ class GalleryCollector:
             audio.get("loudness_target_lufs"),
         )
         yield gauge(
-            "audio_master_volume", "The engine's master volume now (linear).", audio.get("master_volume")
+            "audio_master_volume",
+            "The engine's master volume now (linear): the room's level times the period's; it stays while "
+            "the room is closed (see art2mus_audio_effective_volume).",
+            audio.get("master_volume"),
+        )
+        yield gauge(
+            "audio_effective_volume",
+            "The level the room gets now (linear 0..1): master volume times ducking, 0 while nothing reaches "
+            "the speakers (closed by the opening hours once faded out, output down).",
+            effective_volume(status),
         )
         yield gauge("audible", "1 when sound reaches the speakers.", audible(status))
         schedule = status.get("schedule") or {}
@@ -292,9 +388,13 @@ class GalleryCollector:
             cache.corrupt if cache is not None else 0,
         )
         generation = status.get("generation") or {}
-        yield gauge(
-            "generation_process_up", "1 while the generator process runs.", bool(generation.get("alive"))
-        )
+        if status.get("generation") is not None:  # no process to be down in a procedural-only exhibit
+            yield gauge(
+                "generation_process_up",
+                "1 while the generator process runs; absent where the exhibit starts none (procedural "
+                "generators only), so an alert on == 0 never fires there.",
+                bool(generation.get("alive")),
+            )
         yield gauge("generation_queued", "Generation jobs waiting.", generation.get("queued", 0))
         # a frozen process (kill -STOP, a driver hang after its last job) read as up, its jobs queued forever
         yield gauge(
