@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import logging
+import re
 from typing import Any
 
 from art2mus.installation.config import ExhibitConfig
@@ -22,6 +23,11 @@ from art2mus.installation.vision.sources import camera_source_from_config
 from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 
 logger = logging.getLogger(__name__)
+
+#: a reference photo's field (``artworks[2].images[0]``), and how a problem with one that is there but
+#: cannot be decoded begins (``installation.config.files``)
+_PHOTO_FIELD = re.compile(r"^artworks\[\d+\]\.images\[\d+\]$")
+_UNREADABLE_PHOTO = "not a readable image"
 
 #: the settings that are only read at start: a reload that changes one reports that a restart is needed
 START_ONLY = (
@@ -86,11 +92,9 @@ class GalleryControl:
                 self.reload_requested_at = None
 
     def _reload_exhibit(self, at: str) -> bool:
-        from art2mus.installation.config import validate_exhibit
-
         assert self.engine is not None and self.director is not None
         path = self.exhibit.source_file
-        config, problems = validate_exhibit(path, audio_may_fail=True, photos_may_fail=True) if path is not None else (None, [])
+        config, problems = _validate_reload(path) if path is not None else (None, [])
         if config is None or problems:
             for problem in problems:
                 logger.error("reload: %s", problem)
@@ -337,6 +341,27 @@ def _camera_status(health: Any) -> dict[str, Any]:
     if camera["state"] != "streaming":
         camera["fps"] = 0.0
     return camera
+
+
+def _validate_reload(path: Any) -> tuple[ExhibitConfig | None, list[Any]]:
+    """The reloaded exhibit at ``path`` and its problems, as :meth:`GalleryControl.reload` judges them.
+
+    A reference photo that is missing (a typo: ``harbour-light.png``) is a problem, as ``art2mus validate``
+    says: the reload took it, and the soundscape and idle ambience were made again from a plain grey
+    picture. A photo that is there but cannot be read is not: that artwork is left out of recognition
+    (:mod:`art2mus.installation.vision.photo_check`) and the rest applies. A start keeps going with both
+    (a room switched on is never silent); a reload has a running room to keep instead."""
+    from art2mus.installation.config import validate_exhibit
+
+    config, problems = validate_exhibit(path, audio_may_fail=True)
+    unreadable = [
+        p for p in problems if _PHOTO_FIELD.match(p.field) and p.message.startswith(_UNREADABLE_PHOTO)
+    ]
+    if not unreadable:
+        return config, problems
+    if len(unreadable) < len(problems):
+        return None, [p for p in problems if p not in unreadable]
+    return validate_exhibit(path, audio_may_fail=True, photos_may_fail=True)
 
 
 def _setting(exhibit: ExhibitConfig, dotted: str) -> Any:
