@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.schedule import OpeningHours
@@ -64,7 +65,7 @@ class GalleryControl:
         panel); the main loop does it between two frames. Until it is done the status says since when one
         is under way (its ``reload`` is still the previous outcome)."""
         if self.reload_requested_at is None:
-            self.reload_requested_at = self._wall_clock().isoformat(timespec="seconds")
+            self.reload_requested_at = self._local_time()
         self._reload.set()
 
     def reload(self) -> bool:
@@ -80,7 +81,7 @@ class GalleryControl:
         effect at once. The audio output and format and the control panel's address are only read at
         start: a change there is reported as needing a restart.
         """
-        at = self._wall_clock().isoformat(timespec="seconds")
+        at = self._local_time()
         try:
             return self._reload_exhibit(at)
         except Exception as exc:  # noqa: BLE001 - a reload must never stop the room
@@ -90,6 +91,12 @@ class GalleryControl:
         finally:
             if not self._reload.is_set():  # another one asked for meanwhile runs next: it is still under way
                 self.reload_requested_at = None
+
+    def _local_time(self) -> str:
+        """Now in the collection's timezone (``2026-12-06T09:27:36+01:00``), as the panel's timeline gives
+        its times: the reload's time was UTC ('08:27:36+00:00') beside a timeline in Europe/Rome."""
+        zone = ZoneInfo(self.exhibit.collection.timezone)
+        return self._wall_clock().astimezone(zone).isoformat(timespec="seconds")
 
     def _reload_exhibit(self, at: str) -> bool:
         assert self.engine is not None and self.director is not None
