@@ -8,9 +8,16 @@ An entry is two files in the cache folder, named by the entry's key:
   (``played_loudness``: per mix format, see :func:`~art2mus.installation.audio.clip.played_as`), so a
   start reads the loudness instead of measuring every soundscape again.
 
-The key is the SHA-256 of everything that decides the audio: the generator's ``type`` and settings, the
-request (duration, seed, loop, loudness, options), the image's bytes and :data:`CACHE_VERSION`. So a
-curator who changes a seed, a duration or a reference photo gets a new rendering; nothing else does.
+The key is the SHA-256 of everything that decides the music: the generator's ``type`` and settings, the
+request (duration, seed, loop, options), the image's bytes and :data:`CACHE_VERSION`. So a curator who
+changes a seed, a duration or a reference photo gets a new rendering; nothing else does. The request's
+loudness target is not in the key: it decides only the level (a generator renders at the target, then
+the room plays every clip levelled from its measured ``played_loudness`` to the exhibit's target), so a
+curator who moves ``audio.loudness_lufs`` re-levels what is cached instead of rendering it all again
+(minutes per artwork with a model). An entry keeps the level it was rendered at. An entry stored under
+the keys of before (:func:`legacy_cache_key`, the target in the key) is renamed to its key when first
+looked up at the target it was stored with (:meth:`SoundscapeCache.resolve`), so an upgrade renders
+nothing again.
 
 Both files are written to a temporary name and renamed into place (the sidecar last), so a crash leaves
 either a whole entry or none. A read checks the audio file's hash and shape against the sidecar: a
@@ -53,31 +60,54 @@ def image_digest(path: Path) -> str:
     return file_sha256(path)
 
 
-def _array_digest(image: np.ndarray) -> str:
+def pixels_digest(image: np.ndarray) -> str:
+    """SHA-256 of an image's shape and pixels (hex): how a rendering made from pixels, not a file, is keyed."""
     digest = hashlib.sha256(str(image.shape).encode())
     digest.update(np.ascontiguousarray(image).tobytes())
     return digest.hexdigest()
 
 
-def cache_key(
-    backend: str, settings: dict[str, Any], request: GenerationRequest, image: str | np.ndarray
+def _key_of(
+    backend: str,
+    settings: dict[str, Any],
+    request: GenerationRequest,
+    image: str | np.ndarray,
+    *,
+    with_loudness: bool,
 ) -> str:
-    """The entry key for rendering ``image`` (a digest from :func:`image_digest`, or the pixels) with
-    backend ``backend`` and ``settings`` for ``request``."""
+    request_fields: dict[str, Any] = {
+        "duration_s": request.duration_s,
+        "seed": request.seed,
+        "loop": request.loop,
+        "options": request.options,
+    }
+    if with_loudness:
+        request_fields["loudness_lufs"] = request.loudness_lufs
     recipe = {
         "version": CACHE_VERSION,
         "backend": backend,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in sorted(settings.items())},
-        "request": {
-            "duration_s": request.duration_s,
-            "seed": request.seed,
-            "loop": request.loop,
-            "loudness_lufs": request.loudness_lufs,
-            "options": request.options,
-        },
-        "image": image if isinstance(image, str) else _array_digest(image),
+        "request": request_fields,
+        "image": image if isinstance(image, str) else pixels_digest(image),
     }
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def cache_key(
+    backend: str, settings: dict[str, Any], request: GenerationRequest, image: str | np.ndarray
+) -> str:
+    """The entry key for rendering ``image`` (a digest from :func:`image_digest` or :func:`pixels_digest`,
+    or the pixels) with backend ``backend`` and ``settings`` for ``request``, whatever its
+    ``loudness_lufs`` (see the module docstring)."""
+    return _key_of(backend, settings, request, image, with_loudness=False)
+
+
+def legacy_cache_key(
+    backend: str, settings: dict[str, Any], request: GenerationRequest, image: str | np.ndarray
+) -> str:
+    """The key :func:`cache_key` gave the same rendering while the loudness target was part of it
+    (``request.loudness_lufs`` in the recipe): entries stored then are found under it."""
+    return _key_of(backend, settings, request, image, with_loudness=True)
 
 
 class SidecarError(ValueError):
@@ -238,6 +268,57 @@ class SoundscapeCache:
         except OSError:
             pass
         return frames, rate, lufs
+
+    def resolve(self, key: str, legacy_key: str) -> str:
+        """The key to look the rendering up under: ``key``, once an entry stored under ``legacy_key`` (its
+        :func:`legacy_cache_key`) is renamed to it, audio first, then the sidecar (which names
+        ``legacy_key`` as ``adopted_from``). Costs one ``stat`` when ``key``'s entry is there or neither
+        is. ``legacy_key`` itself when the rename is refused (a read-only cache): the entry is used where
+        it is rather than rendered again. A rename cut short (a power cut) is finished at the next call."""
+        audio_path, meta_path = self._paths(key)
+        old_audio, old_meta = self._paths(legacy_key)
+        if meta_path.is_file() or not old_meta.is_file():
+            return key
+        try:
+            meta = _read_sidecar(old_meta)
+            meta["key"], meta["adopted_from"] = key, legacy_key
+            if old_audio.exists():
+                os.replace(old_audio, audio_path)
+            elif not audio_path.is_file():
+                return key  # its audio is gone: nothing to adopt, the rendering is made again
+            _write_sidecar(meta_path, meta)
+            old_meta.unlink(missing_ok=True)
+        except SidecarError as exc:
+            logger.warning(
+                "cache entry %s cannot be kept: %s; the soundscape is rendered again", old_meta, exc
+            )
+            return key
+        except OSError as exc:
+            if meta_path.is_file():  # another process (prerender beside the daemon) renamed it meanwhile
+                return key
+            logger.info(
+                "cache %s: entry %s stays under its earlier key (%s); it is used from there",
+                self.directory,
+                legacy_key,
+                exc,
+            )
+            return legacy_key if old_meta.is_file() and old_audio.is_file() else key
+        logger.debug(
+            "cache %s: entry %s now under %s (the loudness target left the key)",
+            self.directory,
+            legacy_key,
+            key,
+        )
+        return key
+
+    def adopted_from(self, key: str) -> str | None:
+        """The earlier key entry ``key`` was stored under (renamed by :meth:`resolve`), or None."""
+        try:
+            meta = json.loads(self._paths(key)[1].read_text())
+        except (OSError, ValueError):
+            return None
+        earlier = meta.get("adopted_from") if isinstance(meta, dict) else None
+        return earlier if isinstance(earlier, str) else None
 
     def played_loudness(self, key: str, played_as: str) -> float | None:
         """The integrated loudness (LUFS) stored for entry ``key`` played as ``played_as``, or None: not

@@ -33,7 +33,13 @@ import numpy as np
 
 from art2mus.installation.audio.clip import AudioClip, load_clip_file, played_as, prepare_clip, streamed_clip
 from art2mus.installation.audio.engine import AudioEngine
-from art2mus.installation.cache import SoundscapeCache, cache_key, image_digest
+from art2mus.installation.cache import (
+    SoundscapeCache,
+    cache_key,
+    image_digest,
+    legacy_cache_key,
+    pixels_digest,
+)
 from art2mus.installation.clip_shelf import ClipShelf, as_shelf
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.generation_worker import GenerationJob, GenerationWorker
@@ -327,13 +333,19 @@ class SoundscapeSource:
         return (config.type, config.settings()) if config is not None else (name, {})
 
     def key(self, name: str, request: Any, image_ref: str | np.ndarray) -> str:
-        """The cache key of rendering ``image_ref`` (a file digest, or the pixels) with ``name``."""
+        """The cache key of rendering ``image_ref`` (a file digest, or the pixels) with ``name``: not
+        the loudness target's (see :mod:`~art2mus.installation.cache`). An entry the cache holds under
+        the key of before, with the target in it, is renamed to it first (:meth:`SoundscapeCache.resolve`)."""
         from art2mus.models.registry import cache_identity
 
         backend, settings = self.recipe(name)
         # the weights' content hash, not only their path: a retrained aligner at the same path re-renders
-        identity = cache_identity(backend, settings, self.backends)
-        return cache_key(backend, {**settings, **identity}, request, image_ref)
+        settings = {**settings, **cache_identity(backend, settings, self.backends)}
+        image_ref = image_ref if isinstance(image_ref, str) else pixels_digest(image_ref)  # hashed once
+        key = cache_key(backend, settings, request, image_ref)
+        if self.cache is None:
+            return key
+        return self.cache.resolve(key, legacy_cache_key(backend, settings, request, image_ref))
 
     def get(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The generator ``name`` (with ``overrides`` on its settings), built on first use.

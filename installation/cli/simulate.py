@@ -144,7 +144,8 @@ def _remove_what_the_walk_cached(copy: Path, live: Path, before: set[str]) -> No
     """Remove the cache entries the walk made for unseen artworks the live store in ``live`` does not
     hold: a preview's store (``copy``) is thrown away, and with it the only record of them, so nothing
     (``unseen forget|clear``, the ``remember`` limit) would ever remove them (2.9 MB of FLAC each). An
-    entry that was in the cache before the walk (``before``) or that the live store records stays."""
+    entry that was in the cache before the walk (``before``, also under the key it had before the
+    loudness target left the keys: renamed by the walk) or that the live store records stays."""
     from art2mus.installation.cache import SoundscapeCache
     from art2mus.installation.unseen_store import UnseenStore
 
@@ -162,7 +163,9 @@ def _remove_what_the_walk_cached(copy: Path, live: Path, before: set[str]) -> No
             if entry in recorded or entry.get("key") in before:
                 continue
             try:
-                SoundscapeCache(Path(entry["dir"]), audio_format=entry["format"]).remove(entry["key"])
+                cache = SoundscapeCache(Path(entry["dir"]), audio_format=entry["format"])
+                if cache.adopted_from(entry["key"]) not in before:
+                    cache.remove(entry["key"])
             except (KeyError, TypeError, ValueError) as exc:
                 click.echo(f"{artwork_id}: cannot remove its cache entry {entry}: {exc}", err=True)
 

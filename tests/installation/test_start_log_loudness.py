@@ -59,7 +59,8 @@ def test_the_reload_log_gives_the_new_loudness_target(tmp_path, repo_root, caplo
         ]
         assert len(told) == 2, told
         for line in told:
-            assert "plays at -17.0 LUFS" in line and "-23.0" not in line, line
+            # kept, not rendered again: its own loudness is still the -23 it was rendered at
+            assert "plays at -17.0 LUFS" in line and "plays at -23.0" not in line, line
             if "levelled from" in line:
                 what = line.split(": ", 1)[1].split(" (", 1)[0]
                 assert f"levelled from {gallery.library.clips[what].loudness_lufs:.1f} LUFS" in line
