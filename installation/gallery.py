@@ -425,10 +425,13 @@ class Gallery(GalleryControl):
     ) -> None:
         """Run in real time until ``stop`` is set or ``duration_s`` seconds have passed; ``on_ready(self)``
         is called once the audio, the camera and the control panel have started."""
-        from art2mus.installation.watchdog import Watchdog
+        from art2mus.installation.watchdog import RoomStatusLine, Watchdog
 
         assert self.engine is not None and self.director is not None and self.camera is not None
-        watchdog = Watchdog.from_environment(clock=self.clock.monotonic)  # systemd's; no-op elsewhere
+        # systemd's (no-op elsewhere); its status line follows the room (open, closed, a lost camera, a refused reload)
+        watchdog = Watchdog.from_environment(
+            clock=self.clock.monotonic, describe=RoomStatusLine(self, self._wall_clock)
+        )
         started = self.clock.monotonic()
         try:
             self.start()
@@ -454,6 +457,7 @@ class Gallery(GalleryControl):
                 break
             if watchdog.due():  # fed only while the mix clock runs and camera frames arrive
                 watchdog.beat(*self._vital_signs())
+            watchdog.show()  # the status line, once a second at most, sent when the room changed
             if self._reload.is_set():
                 self._reload.clear()
                 # a reload renders and builds on this thread (106 s seen; systemd's WatchdogSec=60 killed

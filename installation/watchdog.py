@@ -16,20 +16,34 @@ room keeps playing meanwhile). A mixer or a camera thread that hangs stops the f
 A reload runs on the loop's own thread and can take minutes (a collection re-rendered, a photo added to a
 large index): :meth:`Watchdog.reloading` tells systemd ``RELOADING=1`` and then ``READY=1`` around it, and
 meanwhile a helper thread beats on the loop's behalf with the same checks, so a slow reload is not
-killed and a mixer that hangs during one still is.
+killed and a mixer that hangs during one still is. After it, READY=1 carries the room's status line, so a
+refused reload says so there (``systemctl status``), not "playing".
+
+The unit's ``STATUS=`` line follows the room (:class:`RoomStatusLine`, sent by :meth:`Watchdog.show` only
+when its text changes): open and what plays, closed until when, a lost camera or audio device, a refused
+reload.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
+
+#: the room's status line is looked at no more often than this (seconds of the loop's clock)
+STATUS_EVERY_S = 1.0
+#: the longest refused-reload problem quoted in the status line (characters)
+STATUS_PROBLEM_CHARS = 120
 
 
 class SystemdNotifier:
@@ -134,6 +148,8 @@ class Watchdog:
         notifier: where the messages go.
         clock: monotonic seconds (how often to feed).
         interval_s: feed at most this often (default: half of ``WATCHDOG_USEC``; None: never feed).
+        describe: ``() -> the room's status line`` (a :class:`RoomStatusLine`) for READY=1 and :meth:`show`;
+            None: "playing".
     """
 
     def __init__(
@@ -142,9 +158,12 @@ class Watchdog:
         *,
         clock: Callable[[], float] = time.monotonic,
         interval_s: float | None = None,
+        describe: Callable[[], str] | None = None,
     ):
         self.notifier = notifier
         self.clock = clock
+        self.describe = describe
+        self._describe_failed = False
         if interval_s is None and notifier.watchdog_interval_s is not None:
             interval_s = notifier.watchdog_interval_s / 2
         self.interval_s = interval_s
@@ -153,16 +172,54 @@ class Watchdog:
         self._last_feed = -float("inf")
         self._mix_s: float | None = None
         self._frames: int | None = None
+        self.status_text: str | None = None  # the STATUS= line sent last
+        self._status_at = -float("inf")
 
     @classmethod
     def from_environment(
-        cls, environ: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic
+        cls,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        describe: Callable[[], str] | None = None,
     ) -> Watchdog:
-        return cls(SystemdNotifier(environ), clock=clock)
+        return cls(SystemdNotifier(environ), clock=clock, describe=describe)
 
-    def ready(self, status: str = "playing") -> None:
-        """The room plays: READY=1 (systemd's start job finishes here with ``Type=notify``)."""
-        self.notifier.ready(status)
+    def ready(self, status: str | None = None) -> None:
+        """The room plays: READY=1 (systemd's start job finishes here with ``Type=notify``), with ``status``
+        (default: the room's line, or "playing")."""
+        text = status if status is not None else self._describe() or "playing"
+        self.status_text = text
+        self.notifier.ready(text)
+
+    def show(self) -> bool:
+        """The loop's call: ``STATUS=`` the room's line when its text differs from the line sent last.
+        Looked at no more often than :data:`STATUS_EVERY_S`, and never without ``NOTIFY_SOCKET`` or
+        ``describe``. True when sent."""
+        if not self.notifier.enabled or self.describe is None:
+            return False
+        now = self.clock()
+        if now - self._status_at < STATUS_EVERY_S:
+            return False
+        self._status_at = now
+        text = self._describe()
+        if text is None or text == self.status_text:
+            return False
+        self.status_text = text
+        return self.notifier.status(text)
+
+    def _describe(self) -> str | None:
+        """``describe()``; None without one or when it fails (logged once: the room plays on regardless)."""
+        if self.describe is None:
+            return None
+        try:
+            text = self.describe()
+        except Exception:  # noqa: BLE001 - a status line must not stop the loop or keep READY=1 back
+            if not self._describe_failed:
+                logger.exception("describing the room for systemd's status line failed")
+                self._describe_failed = True
+            return None
+        self._describe_failed = False
+        return text
 
     def stopping(self) -> None:
         self.notifier.stopping()
@@ -186,13 +243,17 @@ class Watchdog:
                 the room deaf to its camera; a restart is better). None: no limit.
             poll_s: how often the helper looks whether a feed is due (default: a tenth of the interval, at
                 most 1 s).
+
+        READY=1 after it carries the room's status line (``describe``), which says a refused reload: a bare
+        "playing" after one left ``systemctl status`` looking as if it had been applied.
         """
+        ready_again = self.ready
         self.notifier.reloading()
         if self.interval_s is None:  # no watchdog to feed
             try:
                 yield
             finally:
-                self.ready()
+                ready_again()
             return
         done = threading.Event()
         poll = poll_s if poll_s is not None else min(1.0, self.interval_s / 10)
@@ -223,7 +284,7 @@ class Watchdog:
         finally:
             done.set()
             helper.join()
-            self.ready()
+            ready_again()
 
     def due(self) -> bool:
         """Whether :meth:`beat` would consider feeding now (lets a caller skip gathering its figures)."""
@@ -256,3 +317,111 @@ class Watchdog:
         self._last_feed = self.clock()
         self.fed += 1
         return self.notifier.watchdog()
+
+
+class RoomStatusLine:
+    """The room's state in one line, for the unit's ``STATUS=`` (``systemctl status``): what a technician
+    asks first. Built from what the gallery holds anyway (the director's choice, the opening hours' state,
+    the camera grabber's health, the audio engine's state, the last reload), cheaply enough for
+    :meth:`Watchdog.show` to ask once a second. A fault comes first, a refused reload last:
+
+    * ``open: playing Amber Fields``, ``open: idle ambience``, ``closed until 08:00`` (``Mon 08:00``
+      beyond today), ``open: playing Amber Fields (chosen on the control panel)``;
+    * ``camera lost since 14:02:11 (reopening), open: idle ambience``, ``audio device lost, reopening, ...``;
+    * ``open: idle ambience; running the previous configuration: reload refused, 1 problem in exhibit.yaml
+      line 4: artworks[0].soundscape.duration: ...`` until a reload is applied.
+
+    Its text changes only when the room does (a lost camera says since when, not for how long).
+
+    Args:
+        gallery: the running :class:`~art2mus.installation.gallery.Gallery` (read, never changed).
+        wall_clock: now, an aware datetime (the gallery's).
+    """
+
+    def __init__(self, gallery: Any, wall_clock: Callable[[], dt.datetime] | None = None):
+        from art2mus.installation.director import CLOSED_KEY
+        from art2mus.installation.soundscapes import IDLE_KEY
+
+        self.gallery = gallery
+        self.wall_clock = wall_clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self._idle, self._silence = IDLE_KEY, CLOSED_KEY
+        self._camera_lost_at: str | None = None
+
+    def __call__(self) -> str:
+        gallery = self.gallery
+        now = self.wall_clock().astimezone(ZoneInfo(gallery.exhibit.collection.timezone))
+        faults = [f for f in (self._camera(now), self._audio()) if f]
+        line = ", ".join([*faults, self._room(now)])
+        reload = _refused_reload(gallery.last_reload)
+        return f"{line}; {reload}" if reload else line
+
+    def _room(self, now: dt.datetime) -> str:
+        director, schedule = self.gallery.director, self.gallery.schedule
+        if director is None:
+            return "starting"
+        if director.closed:
+            state = schedule.state if schedule is not None else None
+            until = state.until if state is not None else None
+            if until is None:
+                return "closed"
+            day = "" if until.date() == now.date() else f"{until:%a} "
+            return f"closed until {day}{until:%H:%M}"
+        override = director.override
+        what = override or director.playing
+        if what is None or what == self._silence:
+            sounds = "silent"
+        elif what == self._idle:
+            sounds = "idle ambience"
+        else:
+            sounds = f"playing {self._title(what)}"
+        return f"open: {sounds}" + (" (chosen on the control panel)" if override else "")
+
+    def _title(self, what: str) -> str:
+        artwork = next((a for a in self.gallery.exhibit.artworks if a.id == what), None)
+        if artwork is not None:
+            return artwork.display_title
+        return self.gallery.unseen_titles([what]).get(what, what)  # an unseen artwork, as the panel names it
+
+    def _camera(self, now: dt.datetime) -> str | None:
+        grabber = self.gallery.grabber
+        if grabber is None:
+            return None
+        health = grabber.health()
+        if health.state == "streaming":
+            self._camera_lost_at = None
+            return None
+        if health.state != "reconnecting":
+            return "camera: the video has ended" if health.state == "ended" else f"camera {health.state}"
+        if self._camera_lost_at is None:  # since its last frame, said the same way until it is back
+            lost = now - dt.timedelta(seconds=health.last_frame_age_s or 0.0)
+            self._camera_lost_at = f"{lost:%H:%M:%S}"
+        return f"camera lost since {self._camera_lost_at} (reopening)"
+
+    def _audio(self) -> str | None:
+        engine = self.gallery.engine
+        state = engine.state if engine is not None else None
+        return {"lost": "audio device lost, reopening", "opening": "audio device opening"}.get(state or "")
+
+
+#: a problem as validate words it: ``path:line:col field: message``
+_PROBLEM_AT = re.compile(r"^(?P<file>.+?):(?P<line>\d+):\d+ (?P<what>.*)$", re.S)
+
+
+def _refused_reload(outcome: Mapping[str, Any] | None) -> str | None:
+    """The status line's words for the last reload when it was not applied (None when it was, or none ran):
+    its first problem with the file's name and line, shortened to :data:`STATUS_PROBLEM_CHARS`."""
+    if not outcome or outcome.get("ok", True):
+        return None
+    problems = list(outcome.get("problems") or ["no reason given"])
+    count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+    first = problems[0].splitlines()[0] if problems[0] else ""
+    at = _PROBLEM_AT.match(first)
+    if at is None:  # not the file's: the reload failed while preparing it (an error, a full disk)
+        said = f"reload failed: {first}"
+    else:
+        where = f"{os.path.basename(at['file'])} line {at['line']}"
+        where = where if len(problems) == 1 else where.replace(" line ", ", the first at line ")
+        said = f"reload refused, {count} in {where}: {at['what']}"
+    if len(said) > STATUS_PROBLEM_CHARS:
+        said = said[: STATUS_PROBLEM_CHARS - 1].rstrip() + "…"
+    return f"running the previous configuration: {said}"
