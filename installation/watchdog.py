@@ -21,7 +21,9 @@ refused reload says so there (``systemctl status``), not "playing".
 
 The unit's ``STATUS=`` line follows the room (:class:`RoomStatusLine`, sent by :meth:`Watchdog.show` only
 when its text changes): open and what plays, closed until when, a lost camera or audio device, a refused
-reload.
+reload. During the start each progress line also carries ``EXTEND_TIMEOUT_USEC``
+(:data:`START_PROGRESS_WITHIN_S`), so a first start that renders a large collection for an hour is not
+killed by ``TimeoutStartSec=`` while it makes progress, and one that hangs still is.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ from zoneinfo import ZoneInfo
 
 logger = logging.getLogger(__name__)
 
+#: during the start, each progress line (a step begun, a soundscape made, photos checked) gives systemd's
+#: start timeout this long again (EXTEND_TIMEOUT_USEC): a model's soundscape takes minutes on a slow GPU,
+#: a step that says nothing for longer is taken to hang, and systemd kills and restarts the daemon
+START_PROGRESS_WITHIN_S = 20 * 60.0
 #: the room's status line is looked at no more often than this (seconds of the loop's clock)
 STATUS_EVERY_S = 1.0
 #: the longest refused-reload problem quoted in the status line (characters)
@@ -49,11 +55,21 @@ STATUS_PROBLEM_CHARS = 120
 class SystemdNotifier:
     """Sends sd_notify messages to systemd (or nowhere, without ``NOTIFY_SOCKET``).
 
+    Until it has sent READY=1, each ``STATUS=`` also sends ``EXTEND_TIMEOUT_USEC`` of
+    ``extend_start_s``: the start's progress lines keep systemd's start timeout from killing a long first
+    start (module docstring).
+
     Args:
         environ: where to read ``NOTIFY_SOCKET``, ``WATCHDOG_USEC``, ``WATCHDOG_PID`` (default ``os.environ``).
+        extend_start_s: seconds of start timeout each progress line grants (None: none).
     """
 
-    def __init__(self, environ: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        extend_start_s: float | None = START_PROGRESS_WITHIN_S,
+    ):
         env = os.environ if environ is None else environ
         address = env.get("NOTIFY_SOCKET", "")
         if address.startswith("@"):  # the abstract namespace
@@ -66,6 +82,8 @@ class SystemdNotifier:
             self.watchdog_interval_s = int(usec) / 1e6
         self._socket: socket.socket | None = None
         self._failed = False
+        self.extend_start_s = extend_start_s
+        self.readied = False  # READY=1 sent: the start is over
 
     @property
     def enabled(self) -> bool:
@@ -89,10 +107,14 @@ class SystemdNotifier:
         return True
 
     def ready(self, status: str = "") -> bool:
+        self.readied = True
         return self.send(READY=1, **({"STATUS": status} if status else {}))
 
     def status(self, text: str) -> bool:
-        return self.send(STATUS=text)
+        """``STATUS=text``; before READY=1 (the start's progress) with ``EXTEND_TIMEOUT_USEC`` too."""
+        if self.readied or self.extend_start_s is None:
+            return self.send(STATUS=text)
+        return self.send(STATUS=text, EXTEND_TIMEOUT_USEC=int(self.extend_start_s * 1e6))
 
     @contextlib.contextmanager
     def progress_as_status(self) -> Iterator[None]:
