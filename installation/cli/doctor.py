@@ -1,12 +1,16 @@
 """``art2mus doctor [EXHIBIT]``: check the machine for an installation, one line per check.
 
-The checks are :mod:`art2mus.installation.health`'s; exit code 1 when any check fails.
+The checks are :mod:`art2mus.installation.health`'s; exit code 1 when any check fails. Without EXHIBIT
+it checks the installed exhibit (:func:`~art2mus.installation.cli.shared.chosen_exhibit`), and a panel port
+the running daemon holds is asked who it is (:mod:`.status`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,16 +19,28 @@ import click
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per check.")
 def command(exhibit: Path | None, as_json: bool) -> None:
-    """Check this machine for EXHIBIT (default: the demo exhibit): the exhibit file, the sound card, the
-    camera, the GPU and model weights its generators need, the cache folder, the unseen artworks' folder
-    (when `unseen.enabled`) and the control panel's port.
+    """Check this machine for EXHIBIT: the exhibit file, the sound card, the camera, the GPU and model
+    weights its generators need, the cache folder, the unseen artworks' folder (when `unseen.enabled`) and
+    the control panel's port (taken by the running daemon: its pid and uptime, asked at its /api/health).
+    EXHIBIT defaults to $ART2MUS_EXHIBIT, else the installed /etc/art2mus/exhibit.yaml (the one the systemd
+    unit runs) when it exists, else the demo; the first line (with --json, the first object, check 'which exhibit') says which.
     An invalid EXHIBIT shows its first problems, and the checks whose sections parsed still run (the
     others say SKIP). Exits 1 when a check fails.
     """
-    from art2mus.installation.cli.demo import demo_exhibit_path
+    from art2mus.installation.cli.shared import chosen_exhibit
     from art2mus.installation.health import FAIL, check_exhibit
 
-    checks = check_exhibit(exhibit or demo_exhibit_path())
+    path, why = chosen_exhibit(exhibit)
+    if as_json:
+        # shaped as a check, so a script reading check/status/detail reads it too
+        click.echo(
+            json.dumps(
+                {"check": "which exhibit", "status": "ok", "detail": f"{path} ({why})", "exhibit": str(path)}
+            )
+        )
+    else:
+        click.echo(f"checking {path} ({why})")
+    checks = [_daemon_on_port(check, path) for check in check_exhibit(path)]
     for check in checks:
         if as_json:
             line = {"check": check.name, "status": check.status, "detail": check.detail}
@@ -35,3 +51,33 @@ def command(exhibit: Path | None, as_json: bool) -> None:
                 click.echo(f"{'':22s}{problem}")
     if any(check.status == FAIL for check in checks):
         raise SystemExit(1)
+
+
+def _daemon_on_port(check: Any, path: Path) -> Any:
+    """``check``, or for a panel port that is taken, OK when the program holding it is this exhibit's
+    art2mus daemon (asked at its ``/api/health``: "daemon running (pid 812, up 2 h 05 min)"); it said
+    "taken ...: is the daemon running already?" whether the daemon or another program held it."""
+    from art2mus.installation.cli.status import (
+        DaemonUnreachable,
+        PanelAddress,
+        ask_health,
+        duration,
+        panel_config,
+    )
+    from art2mus.installation.health import OK, WARN
+
+    if check.name != "control panel" or check.status != WARN:
+        return check
+    config, _ = panel_config(path)
+    if config is None:
+        return check
+    try:
+        address = PanelAddress.of(config)
+        daemon = ask_health(address)["daemon"]
+    except DaemonUnreachable as exc:
+        return dataclasses.replace(check, detail=f"{check.detail} (not an art2mus daemon: {exc})")
+    up = duration(float(daemon.get("uptime_s") or 0))
+    where = address.url.removeprefix("http://")
+    return dataclasses.replace(
+        check, status=OK, detail=f"daemon running (pid {daemon.get('pid')}, up {up}) on {where}"
+    )

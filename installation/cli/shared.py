@@ -311,3 +311,29 @@ def announce(gallery: Any) -> None:
     panel = gallery.control_panel
     if panel is not None and panel.url:
         people_line("control panel: %s", panel.url)
+
+
+#: the exhibit the systemd unit runs (systemd/art2mus.service's ExecStart; README "Installing the service")
+INSTALLED_EXHIBIT = Path("/etc/art2mus/exhibit.yaml")
+#: names another installed exhibit for ``doctor`` and ``status`` (a unit that runs one elsewhere sets it)
+EXHIBIT_ENV = "ART2MUS_EXHIBIT"
+
+
+def chosen_exhibit(
+    given: Path | None, environ: Any = None, installed: Path = INSTALLED_EXHIBIT
+) -> tuple[Path, str]:
+    """The exhibit a command checks and why, for its first line: ``given``; else ``$ART2MUS_EXHIBIT``;
+    else the installed one (``installed``, the unit's) when it exists; else the demo. ``doctor`` without an
+    argument checked the repository's demo on a gallery PC, where the daemon runs /etc/art2mus/exhibit.yaml."""
+    import os
+
+    from art2mus.installation.cli.demo import demo_exhibit_path
+
+    env = os.environ if environ is None else environ
+    if given is not None:
+        return given, "as given"
+    if env.get(EXHIBIT_ENV):
+        return Path(env[EXHIBIT_ENV]), f"from ${EXHIBIT_ENV}"
+    if installed.is_file():
+        return installed, "the installed exhibit, the one the systemd unit runs"
+    return demo_exhibit_path(), f"the demo: no installed exhibit at {installed}"

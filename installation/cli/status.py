@@ -1,0 +1,303 @@
+"""``art2mus status [EXHIBIT]``: ask the running daemon how the room is, through its control panel.
+
+The panel's address and token are the exhibit's (``control_panel``); the daemon answers ``/api/health``
+(which process it is: pid, start, version) and ``/api/status`` (what plays, camera, audio, generator
+process, the reasons for attention). :func:`ask_health` is also how ``doctor`` tells a daemon on the panel's
+port from another program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+#: exit codes (said in --help)
+EXIT_WELL, EXIT_ATTENTION, EXIT_UNREACHABLE = 0, 1, 3
+#: seconds to wait for each answer of the daemon (it answers in milliseconds; a frozen one never)
+ANSWER_TIMEOUT_S = 5.0
+#: bytes of an answer read at most (the status of a large collection is tens of KB)
+MAX_ANSWER_BYTES = 16 * 2**20
+
+
+class DaemonUnreachable(Exception):
+    """No art2mus daemon answers at the panel's address; the message says what happened instead."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PanelAddress:
+    """Where the exhibit's control panel answers: ``url`` (``http://HOST:PORT``) and its ``token``."""
+
+    url: str
+    token: str | None
+
+    @classmethod
+    def of(cls, config: Any) -> PanelAddress:
+        """The panel of ``config`` (an ``ExhibitConfig``) as a client reaches it: a wildcard bind address
+        through loopback. DaemonUnreachable when the panel is off or its token cannot be read."""
+        from art2mus.kiosk_ui.server import ControlPanelError, read_token
+
+        panel = config.control_panel
+        if not panel.enabled:
+            raise DaemonUnreachable(
+                "the exhibit's control panel is off (control_panel.enabled: false): nothing to ask the daemon through"
+            )
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(panel.host, panel.host)
+        try:
+            token = read_token(panel)
+        except ControlPanelError as exc:  # an unreadable token file: the daemon's user can read it
+            raise DaemonUnreachable(f"cannot read the panel's token: {exc}") from None
+        return cls(f"http://{f'[{host}]' if ':' in host else host}:{panel.port}", token)
+
+
+def panel_config(path: Path) -> tuple[Any, list[Any]]:
+    """``(config, problems)`` of the exhibit at ``path`` with its ``control_panel`` and ``cache`` as the
+    daemon reads them; a file with problems elsewhere (the edit a reload just refused, exactly when a
+    technician asks) is read with those sections left at their defaults. ``config`` is None when the
+    file cannot be read or its ``control_panel`` section has a problem."""
+    from art2mus.installation.config import validate_exhibit
+    from art2mus.installation.health import parsed_sections
+
+    config, problems = validate_exhibit(path, check_files=False)
+    if config is None:
+        config, bad = parsed_sections(path, problems)
+        if "control_panel" in bad:
+            config = None
+    return config, problems
+
+
+def ask(address: PanelAddress, path: str, timeout: float = ANSWER_TIMEOUT_S) -> tuple[int, Any]:
+    """``(HTTP status, JSON body)`` of ``GET path`` at the panel; DaemonUnreachable when nothing answers,
+    the token is refused, or the answer is not the panel's JSON."""
+    request = urllib.request.Request(address.url + path, headers={"Accept": "application/json"})
+    if address.token is not None:
+        request.add_header("Authorization", f"Bearer {address.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            code, data = response.status, response.read(MAX_ANSWER_BYTES)
+    except urllib.error.HTTPError as exc:  # 503 from /api/health is an answer; 401, 404 are not
+        if exc.code == 401:
+            raise DaemonUnreachable(f"{address.url} refused the token (control_panel.token_file)") from None
+        code, data = exc.code, exc.read(MAX_ANSWER_BYTES)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        why = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
+        raise DaemonUnreachable(f"nothing answers at {address.url} ({why}): is the daemon running?") from None
+    try:
+        return code, json.loads(data)
+    except ValueError:
+        raise DaemonUnreachable(f"{address.url}{path} answered HTTP {code} but not as art2mus does") from None
+
+
+def ask_health(address: PanelAddress) -> dict[str, Any]:
+    """The daemon's ``/api/health`` (``daemon``: pid, started_at, uptime_s, version; ``audio``, ``camera``);
+    DaemonUnreachable when what answers is not an art2mus daemon."""
+    code, body = ask(address, "/api/health")
+    if code not in (200, 503) or not isinstance(body, dict) or not isinstance(body.get("daemon"), dict):
+        raise DaemonUnreachable(f"{address.url} answers (HTTP {code}), but not as an art2mus daemon does")
+    return body
+
+
+def duration(seconds: float) -> str:
+    """``3 d 4 h``, ``2 h 05 min``, ``4 min 10 s``, ``12 s``."""
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def folder_bytes(directory: Path) -> int:
+    """Bytes of the files directly in ``directory`` (the soundscape cache keeps its entries flat)."""
+    total = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def cache_use(config: Any) -> dict[str, Any]:
+    """The soundscape cache's use against ``cache.max_size_gb``: ``dir``, ``bytes`` (None when it cannot
+    be read, ``error`` says why), ``limit_bytes``."""
+    directory, limit = Path(config.cache.dir), int(config.cache.max_size_gb * 10**9)
+    use: dict[str, Any] = {"dir": str(directory), "bytes": None, "limit_bytes": limit}
+    try:
+        use["bytes"] = folder_bytes(directory)
+    except OSError as exc:
+        use["error"] = exc.strerror or str(exc)
+    return use
+
+
+def summary(
+    status: dict[str, Any], health: dict[str, Any], titles: dict[str, str], cache: dict[str, Any]
+) -> dict:
+    """What a technician reads first, from the daemon's status and health (JSON-friendly)."""
+    from art2mus.kiosk_ui.insight import effective_volume
+
+    schedule = status.get("schedule") or {}
+    audio = status.get("audio") or {}
+    output = audio.get("output") or {}
+    playing = status.get("playing")
+    names = {**titles, **(status.get("titles") or {}), "idle": "the idle ambience"}
+    generation = status.get("generation")
+    return {
+        "daemon": health["daemon"],
+        "open": schedule.get("open", True),
+        "period": schedule.get("period"),
+        "until": schedule.get("until"),
+        "playing": playing,
+        "playing_title": names.get(playing, playing) if playing else None,
+        "override": status.get("override"),
+        "camera": status.get("camera"),
+        "audio": {
+            "state": audio.get("state"),
+            "healthy": audio.get("healthy", False),
+            "output": output.get("type"),
+            "device": output.get("device_name") or output.get("device") or output.get("path"),
+            "master_volume": audio.get("master_volume"),
+            "effective_volume": round(effective_volume(status), 4),
+            "peak_dbfs": audio.get("peak_dbfs"),
+            "underruns": audio.get("underruns", 0),
+        },
+        "generation": generation,
+        "attention": status.get("attention") or [],
+        "reload": status.get("reload"),
+        "cache": cache,
+    }
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def lines(facts: dict[str, Any]) -> list[str]:
+    """The summary as ``name  detail`` lines."""
+    daemon = facts["daemon"]
+    out = [
+        (
+            "daemon",
+            f"running, pid {daemon['pid']}, up {duration(daemon['uptime_s'])}, art2mus {daemon['version']}",
+        )
+    ]
+    period = f" (period {facts['period']!r})" if facts.get("period") not in (None, "always") else ""
+    until = f" until {facts['until'][11:16]}" if facts.get("until") else ""
+    out.append(("room", ("open" + period if facts["open"] else "closed by the opening hours") + until))
+    if facts["playing"]:
+        how = "chosen on the panel" if facts.get("override") else "following the camera"
+        out.append(("playing", f"{facts['playing_title']} ({how})"))
+    else:
+        out.append(("playing", "nothing"))
+    camera = facts.get("camera")
+    if camera is None:
+        out.append(("camera", "not started"))
+    else:
+        age = camera.get("last_frame_age_s")
+        frame = f", last frame {age:.1f} s ago" if age is not None else ", no frame yet"
+        out.append(
+            (
+                "camera",
+                f"{camera.get('state')}, {camera.get('fps', 0):.1f} fps{frame}, {camera.get('reconnects', 0)} reconnects",
+            )
+        )
+    audio = facts["audio"]
+    device = f" {audio['device']!r}" if audio.get("device") not in (None, "") else ""
+    level = f"volume {round(100 * (audio['master_volume'] or 0))} %, the room gets {round(100 * audio['effective_volume'])} %"
+    peak = f", peak {audio['peak_dbfs']:.1f} dBFS" if audio.get("peak_dbfs") is not None else ", silent"
+    out.append(
+        (
+            "audio",
+            f"{audio['state']} on {audio['output']}{device}, {level}{peak}, {audio['underruns']} underruns",
+        )
+    )
+    generation = facts.get("generation")
+    if generation is None:
+        out.append(("generator", "no generator process (procedural generators only)"))
+    else:
+        state = f"running (pid {generation.get('pid')})" if generation.get("alive") else "DOWN"
+        counts = f"{generation.get('queued', 0)} queued, {generation.get('done', 0)} done, {generation.get('failed', 0)} failed"
+        out.append(("generator", f"{state}, {counts}, {generation.get('restarts', 0)} restarts"))
+    cache = facts["cache"]
+    if cache["bytes"] is None:
+        out.append(
+            (
+                "cache",
+                f"cannot read {cache['dir']}: {cache.get('error')} (limit {_size(cache['limit_bytes'])})",
+            )
+        )
+    else:
+        share = 100 * cache["bytes"] / cache["limit_bytes"]
+        out.append(
+            (
+                "cache",
+                f"{_size(cache['bytes'])} of {_size(cache['limit_bytes'])} ({share:.1f} %) in {cache['dir']}",
+            )
+        )
+    text = [f"{name:10s} {detail}" for name, detail in out]
+    attention = facts["attention"]
+    text.append(f"{'attention':10s} " + ("none" if not attention else f"{len(attention)}:"))
+    text.extend(f"{'':10s} - {reason}" for reason in attention)
+    return text
+
+
+@click.command("status")
+@click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (for scripts) instead of lines.")
+def command(exhibit: Path | None, as_json: bool) -> None:
+    """Ask the running daemon of EXHIBIT how the room is, through its control panel (the exhibit's
+    control_panel host, port and token): open or closed, what plays, the camera, the audio device and
+    level, the generator process, what needs attention (a refused reload included), uptime and the
+    soundscape cache's use against cache.max_size_gb.
+
+    EXHIBIT defaults to $ART2MUS_EXHIBIT, else the installed /etc/art2mus/exhibit.yaml (the one the
+    systemd unit runs) when it exists, else the demo; the first line says which.
+
+    \b
+    Exit codes:
+      0  the daemon answers and nothing needs attention (a room closed by its opening hours is well)
+      1  the daemon answers and something needs attention (listed)
+      2  a usage error, or EXHIBIT cannot be read
+      3  no art2mus daemon answers at the panel's address (not running, another program, token refused)
+    """
+    from art2mus.installation.cli.shared import chosen_exhibit
+
+    path, why = chosen_exhibit(exhibit)
+    config, problems = panel_config(path)
+    if config is None:
+        for problem in problems[:5]:
+            click.echo(str(problem), err=True)
+        raise click.exceptions.Exit(2)
+    facts: dict[str, Any] = {"exhibit": str(path), "chosen": why}
+    try:
+        address = PanelAddress.of(config)
+        facts["url"] = address.url
+        health = ask_health(address)
+        _, status = ask(address, "/api/status")
+        _, artworks = ask(address, "/api/artworks")
+    except DaemonUnreachable as exc:
+        facts.update(reachable=False, error=str(exc))
+        if as_json:
+            click.echo(json.dumps(facts))
+        else:
+            click.echo(f"exhibit    {path} ({why})")
+            click.echo(f"daemon     UNREACHABLE: {exc}")
+        raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
+    titles = {a["id"]: a.get("title") or a["id"] for a in artworks if isinstance(a, dict) and "id" in a}
+    facts.update(reachable=True, **summary(status, health, titles, cache_use(config)))
+    if as_json:
+        click.echo(json.dumps(facts))
+    else:
+        click.echo(f"exhibit    {path} ({why}), panel {facts['url']}")
+        for line in lines(facts):
+            click.echo(line)
+    raise click.exceptions.Exit(EXIT_ATTENTION if facts["attention"] else EXIT_WELL)
