@@ -22,6 +22,7 @@ from art2mus.installation.audio.clip import AudioClip
 from art2mus.installation.audio.engine import AudioEngine
 from art2mus.installation.soundscapes import IDLE_KEY, SoundscapeLibrary
 from art2mus.installation.vision.pipeline import ARTWORK, VisionDecision
+from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,23 @@ def _same_audio(a: AudioClip, b: AudioClip) -> bool:
         and a.loop == b.loop
         and bool(np.allclose(a.samples, b.samples, rtol=0.0, atol=1e-5))
     )
+
+
+def _renamed(what: str, old: SoundscapeLibrary, library: SoundscapeLibrary) -> str | None:
+    """The id under which ``library`` (a reload's) holds ``old``'s soundscape of ``what``, an artwork whose
+    id is gone: the one new id made the same way (the same cache entry or audio file, see
+    :func:`~art2mus.installation.soundscapes.clip_recipe`; without one, the same audio held in memory).
+    None when no new id, or more than one, is."""
+    if what not in old.clips:
+        return None
+    new = [n for n in library.clips if n not in old.clips and not n.startswith(UNSEEN_PREFIX)]
+    recipe = old.clips.recipe_of(what)
+    if recipe is not None:
+        same = [n for n in new if library.clips.recipe_of(n) == recipe]
+    else:
+        clip = old.clips[what]
+        same = [n for n in new if library.clips.is_held(n) and _same_audio(clip, library.clips[n])]
+    return same[0] if len(same) == 1 else None
 
 
 class Director:
@@ -202,33 +220,67 @@ class Director:
                     self._play(IDLE_KEY, now, "idle")
 
     def replace_library(self, library: SoundscapeLibrary, idle_after_s: float, now: float) -> None:
-        """A reloaded exhibit's soundscapes: what sounds goes on if it is unchanged, crossfades to its new
-        rendering if it changed, and gives way to the idle ambience if its artwork is gone."""
+        """A reloaded exhibit's soundscapes: what sounds goes on if it is unchanged (renamed too: its
+        artwork's new id plays the same clip on), crossfades to its new rendering if it changed, and gives
+        way to the idle ambience if its artwork is gone."""
         with self._lock:
             old = self.library
             self.idle_after_s = float(idle_after_s)
-            playing = self.playing
+            was = self.playing
+            playing = was
+            if was not in (None, IDLE_KEY) and was not in library.clips:
+                playing = _renamed(was, old, library) or was  # it went to idle with a 4 dB dip, 3 voices
             # what sounds is heard as before (same audio, same gain): a reload that changed nothing for
             # it is no change of what plays, and the panel's "Recent changes" listed one at every Reload
             unchanged = False
-            if playing not in (None, IDLE_KEY) and playing in library.clips and playing in old.clips:
-                if _same_audio(old.clips[playing], library.clips[playing]):
+            if playing not in (None, IDLE_KEY) and playing in library.clips and was in old.clips:
+                if _same_audio(old.clips[was], library.clips[playing]):
                     # keep its voice (no crossfade to itself), and how the new library reads it again
-                    library.clips.put(playing, old.clips[playing], library.clips.reload_of(playing))
-                    unchanged = old.gains_db.get(playing, 0.0) == library.gains_db.get(playing, 0.0)
+                    library.clips.put(playing, old.clips[was], library.clips.reload_of(playing))
+                    unchanged = old.gains_db.get(was, 0.0) == library.gains_db.get(playing, 0.0)
             if old.idle is not None and library.idle is not None and _same_audio(old.idle, library.idle):
                 library.idle = old.idle
                 unchanged = unchanged or (playing == IDLE_KEY and old.idle_gain_db == library.idle_gain_db)
             self.library = library
             self.engine.set_idle(library.idle, library.idle_gain_db)
-            if self._override not in (None, IDLE_KEY) and self._override not in library.clips:
-                self._override = None
+            self._follow_override(old, library, was, playing, now)
+            if playing != was:
+                logger.info("reload: %s is now called %s; its soundscape plays on", was, playing)
+                self.playing = playing
             if unchanged:
-                pass  # its voice plays on: the engine is not told anything
+                if playing != was:  # the same voice, under its new name
+                    self._record(DirectorEvent(now, playing, "reload"))
             elif playing == IDLE_KEY or (playing is not None and playing not in library.clips):
                 self._play(IDLE_KEY, now, "reload")
             elif playing is not None:
                 self._play(playing, now, "reload")
+
+    def _follow_override(
+        self,
+        old: SoundscapeLibrary,
+        library: SoundscapeLibrary,
+        was: str | None,
+        playing: str | None,
+        now: float,
+    ) -> None:
+        """The control panel's choice after a reload: it follows its artwork renamed (``was`` -> ``playing``
+        when it is what sounds); it ends, said in the log, when its artwork is gone (it was dropped
+        silently, and the room went to idle)."""
+        override = self._override
+        if override in (None, IDLE_KEY) or override in library.clips:
+            return
+        renamed = playing if override == was and playing != was else _renamed(override, old, library)
+        if renamed is not None:
+            logger.info("reload: the control panel's choice follows %s, now called %s", override, renamed)
+            self._override = renamed
+            return
+        logger.warning(
+            "reload: the control panel's choice (%s) ends: that artwork is no longer in the exhibit; "
+            "following the camera again",
+            override,
+        )
+        self._override = None
+        self._artwork_last_seen = now
 
     def generation_failed(self, what: str) -> None:
         """The live rendering of ``what`` failed: its bridge stays, and the nightly retry may try again."""

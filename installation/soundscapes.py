@@ -969,12 +969,27 @@ class SoundscapeSource:
         elif idle.source in ("collection", "image"):
             request = self.request(IDLE_KEY)
             exhibit = self.exhibit
+            streamed: list[AudioClip] = []  # a walk hears a few seconds of the idle ambience too
+
+            def stream(key: str) -> bool:
+                clip = self._streamed(engine, key, IDLE_KEY, True) if self.read_when_chosen else None
+                streamed[:] = [] if clip is None else [clip]
+                return clip is not None
+
             made = self.make(
-                idle.generator, lambda: idle_image(exhibit), request, IDLE_KEY, idle_image_ref(exhibit)
+                idle.generator,
+                lambda: idle_image(exhibit),
+                request,
+                IDLE_KEY,
+                idle_image_ref(exhibit),
+                reuse=stream,
             )
             if made.cached:
                 library.from_cache.add(IDLE_KEY)
-            library.idle = self.prepare(engine, made.soundscape, IDLE_KEY, loop=True, key=made.key)
+            if made.soundscape is None:  # read as it plays
+                library.idle = streamed[0]
+            else:
+                library.idle = self.prepare(engine, made.soundscape, IDLE_KEY, loop=True, key=made.key)
             if made.key is not None and made.generator == idle.generator:
                 library.idle_recipe = cache_recipe(made.key, engine.played_as(True))
             library.made_by[IDLE_KEY] = made.generator
