@@ -91,6 +91,19 @@ def _renamed(what: str, old: SoundscapeLibrary, library: SoundscapeLibrary) -> s
     return same[0] if len(same) == 1 else None
 
 
+def _carry(what: str, old: SoundscapeLibrary, library: SoundscapeLibrary) -> None:
+    """Take ``old``'s soundscape of the unseen artwork ``what`` into ``library`` as it is (its clip, gain,
+    maker, and the generator-process job whose rendering will replace its bridge)."""
+    library.clips.take(what, old.clips, old.clips.reload_of(what))
+    library.gains_db[what] = old.gains_db.get(what, 0.0)
+    if what in old.made_by:
+        library.made_by[what] = old.made_by[what]
+    if what in old.pending:
+        library.pending[what] = old.pending[what]
+    if what in old.from_cache:
+        library.from_cache.add(what)
+
+
 class Director:
     """Turns vision decisions into engine commands: the chosen artwork, else the idle ambience.
 
@@ -222,10 +235,14 @@ class Director:
     def replace_library(self, library: SoundscapeLibrary, idle_after_s: float, now: float) -> None:
         """A reloaded exhibit's soundscapes: what sounds goes on if it is unchanged (renamed too: its
         artwork's new id plays the same clip on), crossfades to its new rendering if it changed, and gives
-        way to the idle ambience if its artwork is gone."""
+        way to the idle ambience if its artwork is gone. An unseen artwork's soundscape is not the
+        exhibit's: the one that sounds (or that the panel fixed) is carried into ``library``."""
         with self._lock:
             old = self.library
             self.idle_after_s = float(idle_after_s)
+            for what in {self.playing, self._override} - {None, IDLE_KEY}:
+                if what.startswith(UNSEEN_PREFIX) and what in old.clips and what not in library.clips:
+                    _carry(what, old, library)  # it went to idle, and came back from 0 if still in view
             was = self.playing
             playing = was
             if was not in (None, IDLE_KEY) and was not in library.clips:

@@ -1,5 +1,6 @@
 """What sounds across a reload of the exhibit: an artwork renamed plays its clip on (and the control
-panel's choice follows it), and a choice whose artwork is gone ends with a log line."""
+panel's choice follows it), a choice whose artwork is gone ends with a log line, and an unseen artwork's
+soundscape carries on at an unrelated reload."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from art2mus.installation.clip_shelf import ClipShelf
 from art2mus.installation.director import Director
 from art2mus.installation.soundscapes import IDLE_KEY, SoundscapeLibrary, cache_recipe
 from art2mus.installation.vision.pipeline import ARTWORK, VisionDecision
+
+UNSEEN = "unseen:u55952a2a2eac3a6b"
 
 
 def _clip(seed: int):
@@ -88,3 +91,24 @@ def test_two_new_ids_with_the_same_soundscape_are_no_rename():
     _seen(director, "a-1", 1.0)
     director.replace_library(_library({"a": 1, "a-copy": 1, "b": 2}), 5.0, 20.0)
     assert director.playing == IDLE_KEY and engine.commands[-1] == ("play_idle", None)
+
+
+def test_an_unseen_artworks_soundscape_carries_on_at_an_unrelated_reload():
+    engine = _Engine()
+    director = Director(engine, _library({"amber-fields": 3}), idle_after_s=5.0)
+    director.start(0.0)
+    director.library.clips.put(UNSEEN, _clip(7), lambda: _clip(7))  # as ensure_unseen_clip does
+    director.library.made_by[UNSEEN] = "procedural"
+    director.library.pending[UNSEEN] = 12  # its generator-process rendering will replace the bridge
+    _seen(director, UNSEEN, 1.0)
+    clip = director.library.clips[UNSEEN]
+    commands = len(engine.commands)
+    library = _library({"amber-fields": 3, "city-at-six": 2})  # a photo added
+    director.replace_library(library, 5.0, 20.0)
+    # before: 'now playing: idle (reload)', then back from the cache at the next frame, from 0
+    assert director.playing == UNSEEN and engine.commands[commands:] == []
+    assert library.clips[UNSEEN] is clip and library.pending[UNSEEN] == 12
+    assert library.made_by[UNSEEN] == "procedural"
+    for t in np.arange(20.1, 25.0, 0.1):
+        _seen(director, UNSEEN, float(t))
+    assert engine.commands[commands:] == [] and director.playing == UNSEEN
