@@ -8,9 +8,11 @@ An entry is two files in the cache folder, named by the entry's key:
   (``played_loudness``: per mix format, see :func:`~art2mus.installation.audio.clip.played_as`), so a
   start reads the loudness instead of measuring every soundscape again.
 
-The key is the SHA-256 of everything that decides the music: the generator's ``type`` and settings, the
-request (duration, seed, loop, options), the image's bytes and :data:`CACHE_VERSION`. So a curator who
-changes a seed, a duration or a reference photo gets a new rendering; nothing else does. The request's
+The key is the SHA-256 of everything that decides the music: the generator's ``type``, settings and
+render version (:attr:`~art2mus.models.generator.Generator.render_version`: a new Art2Mus model makes
+its soundscapes again and leaves the procedural ones found), the request (duration, seed, loop,
+options) and the image's bytes. So a curator who changes a seed, a duration or a reference photo gets
+a new rendering; nothing else does. The request's
 loudness target is not in the key: it decides only the level (a generator renders at the target, then
 the room plays every clip levelled from its measured ``played_loudness`` to the exhibit's target), so a
 curator who moves ``audio.loudness_lufs`` re-levels what is cached instead of rendering it all again
@@ -45,7 +47,9 @@ from art2mus.models.generator import GenerationRequest, Soundscape
 
 logger = logging.getLogger(__name__)
 
-#: part of every key: bump it when a change to the generators alters what the same inputs produce.
+#: the version in the key of a generator that declares no ``render_version``, and the one number every
+#: generator's entries were keyed with before each declared its own (bumping it for the Art2Mus model,
+#: e45650f, made every procedural soundscape again, byte-identical): do not bump it, bump the generator's
 CACHE_VERSION = 2
 _SUBTYPES = {"flac": "PCM_24", "wav": "FLOAT"}
 #: a temporary file of an unfinished write is removed once it is this old (seconds): a write takes moments
@@ -73,6 +77,7 @@ def _key_of(
     request: GenerationRequest,
     image: str | np.ndarray,
     *,
+    version: int,
     with_loudness: bool,
 ) -> str:
     request_fields: dict[str, Any] = {
@@ -84,7 +89,7 @@ def _key_of(
     if with_loudness:
         request_fields["loudness_lufs"] = request.loudness_lufs
     recipe = {
-        "version": CACHE_VERSION,
+        "version": version,
         "backend": backend,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in sorted(settings.items())},
         "request": request_fields,
@@ -94,20 +99,28 @@ def _key_of(
 
 
 def cache_key(
-    backend: str, settings: dict[str, Any], request: GenerationRequest, image: str | np.ndarray
+    backend: str,
+    settings: dict[str, Any],
+    request: GenerationRequest,
+    image: str | np.ndarray,
+    version: int = CACHE_VERSION,
 ) -> str:
     """The entry key for rendering ``image`` (a digest from :func:`image_digest` or :func:`pixels_digest`,
-    or the pixels) with backend ``backend`` and ``settings`` for ``request``, whatever its
-    ``loudness_lufs`` (see the module docstring)."""
-    return _key_of(backend, settings, request, image, with_loudness=False)
+    or the pixels) with backend ``backend`` at render ``version`` and ``settings`` for ``request``,
+    whatever its ``loudness_lufs`` (see the module docstring)."""
+    return _key_of(backend, settings, request, image, version=version, with_loudness=False)
 
 
 def legacy_cache_key(
-    backend: str, settings: dict[str, Any], request: GenerationRequest, image: str | np.ndarray
+    backend: str,
+    settings: dict[str, Any],
+    request: GenerationRequest,
+    image: str | np.ndarray,
+    version: int = CACHE_VERSION,
 ) -> str:
     """The key :func:`cache_key` gave the same rendering while the loudness target was part of it
     (``request.loudness_lufs`` in the recipe): entries stored then are found under it."""
-    return _key_of(backend, settings, request, image, with_loudness=True)
+    return _key_of(backend, settings, request, image, version=version, with_loudness=True)
 
 
 class SidecarError(ValueError):

@@ -336,16 +336,17 @@ class SoundscapeSource:
         """The cache key of rendering ``image_ref`` (a file digest, or the pixels) with ``name``: not
         the loudness target's (see :mod:`~art2mus.installation.cache`). An entry the cache holds under
         the key of before, with the target in it, is renamed to it first (:meth:`SoundscapeCache.resolve`)."""
-        from art2mus.models.registry import cache_identity
+        from art2mus.models.registry import cache_identity, render_version
 
         backend, settings = self.recipe(name)
         # the weights' content hash, not only their path: a retrained aligner at the same path re-renders
         settings = {**settings, **cache_identity(backend, settings, self.backends)}
+        version = render_version(backend, self.backends)  # the generator's own: a new model re-renders its own
         image_ref = image_ref if isinstance(image_ref, str) else pixels_digest(image_ref)  # hashed once
-        key = cache_key(backend, settings, request, image_ref)
+        key = cache_key(backend, settings, request, image_ref, version)
         if self.cache is None:
             return key
-        return self.cache.resolve(key, legacy_cache_key(backend, settings, request, image_ref))
+        return self.cache.resolve(key, legacy_cache_key(backend, settings, request, image_ref, version))
 
     def get(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The generator ``name`` (with ``overrides`` on its settings), built on first use.

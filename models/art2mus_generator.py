@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
+#: bumped whenever the same image, seed and settings would give different audio: in each rendering's
+#: metadata, and as :attr:`Art2MusGenerator.render_version` in the cache key of its renderings only
 VERSION = "2"
 #: the image encoders, as ``art2mus.models.encoders`` lists them (the ``encoder:`` choices)
 ENCODERS = tuple(ENCODER_BACKENDS)
@@ -198,6 +199,7 @@ class Art2MusGenerator(Generator):
 
     name = "art2mus"
     config_class = Art2MusGeneratorConfig
+    render_version = int(VERSION)
     licence = (
         "code MIT; AudioLDM2-music weights CC BY-NC-SA 4.0 (non-commercial); "
         "ImageBind weights CC BY-NC-SA 4.0 (non-commercial); CLIP weights MIT"

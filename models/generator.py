@@ -77,6 +77,10 @@ class Generator(abc.ABC):
     extras: tuple[str, ...] = ()
     #: one line for ``--help`` and the control panel
     description: str = ""
+    #: part of the soundscape cache's key for this generator's renderings: bump it when the same image,
+    #: request and settings give different audio, and only this generator's soundscapes are made again
+    #: (2: the version every generator's entries were keyed with while one number served them all)
+    render_version: int = 2
 
     @classmethod
     def from_config(cls, config: Any) -> Generator:

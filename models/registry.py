@@ -83,12 +83,22 @@ def cache_identity(
     backends: Mapping[str, GeneratorBackend] | None = None,
 ) -> dict[str, Any]:
     """The backend's :meth:`Generator.cache_identity` for ``settings`` (``{}`` for unknown or foreign backends)."""
-    table = GENERATOR_BACKENDS if backends is None else backends
-    if name not in table:
-        return {}
-    try:
-        generator_class = table[name].load_class()
-    except (ImportError, AttributeError):  # built only in the generator process: nothing to add here
-        return {}
+    generator_class = _generator_class(name, backends)
     identity = getattr(generator_class, "cache_identity", None)
     return dict(identity(dict(settings or {}))) if callable(identity) else {}
+
+
+def render_version(name: str, backends: Mapping[str, GeneratorBackend] | None = None) -> int:
+    """The backend's :attr:`Generator.render_version` (the base class's for unknown or foreign backends)."""
+    version = getattr(_generator_class(name, backends), "render_version", Generator.render_version)
+    return version if isinstance(version, int) else Generator.render_version
+
+
+def _generator_class(name: str, backends: Mapping[str, GeneratorBackend] | None) -> type[Generator] | None:
+    table = GENERATOR_BACKENDS if backends is None else backends
+    if name not in table:
+        return None
+    try:
+        return table[name].load_class()
+    except (ImportError, AttributeError):  # built only in the generator process: nothing to add here
+        return None

@@ -14,7 +14,8 @@ from art2mus.models.generator import GenerationRequest, Generator, Soundscape
 
 logger = logging.getLogger(__name__)
 
-#: bumped whenever the same image, seed and settings would give different audio (cache invalidation).
+#: in each rendering's metadata: bumped whenever the same image, seed and settings would give different
+#: audio, with :attr:`ProceduralGenerator.render_version` (which keys the cache)
 VERSION = "1"
 
 
@@ -44,6 +45,9 @@ class ProceduralGenerator(Generator):
 
     name = "procedural"
     config_class = ProceduralGeneratorConfig
+    #: keys its cache entries (2 since e45650f, when one shared number was bumped for the Art2Mus model):
+    #: bump it when the audio changes, and only the procedural soundscapes are made again
+    render_version = 2
     licence = "MIT (no weights)"
     description = "Deterministic sonifier of the image's colour, texture and composition; no GPU, no weights."
 

@@ -93,7 +93,7 @@ def _pixels_digest_before(image: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _key_of_before(backend, settings, request, image):
+def _key_of_before(backend, settings, request, image, version=None):
     """The cache key as the code before computed it (up to 269456b), the loudness target in the request."""
     recipe = {
         "version": cache_module.CACHE_VERSION,
