@@ -140,6 +140,8 @@ class Director:
         self._closed = False
         #: the opening hours' ramp (seconds; None: none told yet, the crossfade's length)
         self._ramp_s: float | None = None
+        #: when opening hours last began (what plays fades in over the ramp from then)
+        self._opened_at: float | None = None
         #: artwork id -> when its clip last failed to be read again (tried again after UNREADABLE_RETRY_S)
         self._unreadable: dict[str, float] = {}
         # the main loop (update) and the control panel's threads (override) both decide
@@ -179,6 +181,7 @@ class Director:
             self._candidate = None
             if open_:
                 self._artwork_last_seen = now
+                self._opened_at = now
                 self._play(self._override or IDLE_KEY, now, "open", fade_s=ramp_s)
                 return
             if self._override is not None:
@@ -351,9 +354,22 @@ class Director:
         self.playing = None
         self._record(DirectorEvent(now, CLOSED_KEY, "closed"))
 
+    def _opening_fade_left(self, now: float) -> float | None:
+        """Seconds left of the fade in at opening when more than a crossfade is (None: none under way).
+        What is chosen meanwhile fades in over what is left of it: the camera's artwork, chosen 10 ms
+        after opening (the camera saw it while closed), came in over 4 s at the old volume (-200 to
+        -31 dBFS in 4 s) instead of from silence over ``schedule.ramp_seconds``."""
+        if self._opened_at is None or self._ramp_s is None or self._closed:
+            return None
+        left = self._ramp_s - (now - self._opened_at)
+        return left if left > self._crossfade_s() else None
+
     def _play(self, what: str, now: float, reason: str, *, fade_s: float | None = None) -> None:
         """Play ``what`` (an artwork id or ``idle``), crossfading over ``fade_s`` seconds (None: the
-        engine's crossfade; the opening hours' ramp at opening)."""
+        engine's crossfade, or what is left of the fade in at opening; the opening hours' ramp at
+        opening)."""
+        if fade_s is None:
+            fade_s = self._opening_fade_left(now)
         fade = {} if fade_s is None else {"crossfade_s": fade_s}
         if what == IDLE_KEY:
             self.engine.play_idle(**fade)

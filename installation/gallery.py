@@ -247,7 +247,11 @@ class Gallery(GalleryControl):
         now = self.clock.monotonic()
         self.period_volume = state.volume  # 0 while closed: the status showed the last period's meanwhile
         if state.open:
-            self.engine.set_master_volume(self.room_volume * state.volume, ramp)
+            # opening a silent room: what plays fades in from silence over the ramp, so the level is set
+            # now; ramped, it ran from the last period's (0.8 down to 0.4 while the room faded in)
+            director = self.director
+            silent = director.closed and director.playing is None and not self.engine.sounding_keys()
+            self.engine.set_master_volume(self.room_volume * state.volume, 0.0 if silent else ramp)
         self.director.set_open(state.open, now, ramp)
 
     def soundscape_source(self, exhibit: ExhibitConfig) -> SoundscapeSource:
