@@ -8,18 +8,18 @@ An entry is two files in the cache folder, named by the entry's key:
   (``played_loudness``: per mix format, see :func:`~art2mus.installation.audio.clip.played_as`), so a
   start reads the loudness instead of measuring every soundscape again.
 
-The key is the SHA-256 of everything that decides the music: the generator's ``type``, settings and
-render version (:attr:`~art2mus.models.generator.Generator.render_version`: a new Art2Mus model makes
-its soundscapes again and leaves the procedural ones found), the request (duration, seed, loop,
-options) and the image's bytes. So a curator who changes a seed, a duration or a reference photo gets
-a new rendering; nothing else does. The request's
-loudness target is not in the key: it decides only the level (a generator renders at the target, then
-the room plays every clip levelled from its measured ``played_loudness`` to the exhibit's target), so a
+The key is the SHA-256 of everything that decides the music: the generator's ``type``, the settings
+that decide its audio (the weights' hash, not the folder they are in) and its render version
+(:attr:`~art2mus.models.generator.Generator.render_version`: a new Art2Mus model makes its soundscapes
+again and leaves the procedural ones found), the request (duration, seed, loop, options) and the
+image's bytes. So a curator who changes a seed, a duration or a reference photo gets a new rendering;
+nothing else does. The request's loudness target is not in the key: it decides only the level (a
+generator renders at the target, then the room plays every clip levelled from its measured ``played_loudness`` to the exhibit's target), so a
 curator who moves ``audio.loudness_lufs`` re-levels what is cached instead of rendering it all again
 (minutes per artwork with a model). An entry keeps the level it was rendered at. An entry stored under
-the keys of before (:func:`legacy_cache_key`, the target in the key) is renamed to its key when first
-looked up at the target it was stored with (:meth:`SoundscapeCache.resolve`), so an upgrade renders
-nothing again.
+the keys of before (:func:`legacy_cache_key`, the target in the key; or the model folder's path in it,
+see :meth:`~art2mus.installation.soundscapes.SoundscapeSource.key_candidates`) is renamed to its key
+when first looked up (:meth:`SoundscapeCache.resolve`), so an upgrade renders nothing again.
 
 Both files are written to a temporary name and renamed into place (the sidecar last), so a crash leaves
 either a whole entry or none. A read checks the audio file's hash and shape against the sidecar: a
@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -282,16 +283,25 @@ class SoundscapeCache:
             pass
         return frames, rate, lufs
 
-    def resolve(self, key: str, legacy_key: str) -> str:
-        """The key to look the rendering up under: ``key``, once an entry stored under ``legacy_key`` (its
-        :func:`legacy_cache_key`) is renamed to it, audio first, then the sidecar (which names
-        ``legacy_key`` as ``adopted_from``). Costs one ``stat`` when ``key``'s entry is there or neither
-        is. ``legacy_key`` itself when the rename is refused (a read-only cache): the entry is used where
-        it is rather than rendered again. A rename cut short (a power cut) is finished at the next call."""
+    def resolve(self, key: str, legacy_keys: str | Iterable[str]) -> str:
+        """The key to look the rendering up under: ``key``, once an entry stored under the first of
+        ``legacy_keys`` (the keys earlier versions gave the same rendering, such as its
+        :func:`legacy_cache_key`) the cache holds is renamed to it, audio first, then the sidecar (which
+        names that key as ``adopted_from``). Costs one ``stat`` when ``key``'s entry is there, one per key
+        when none is. The earlier key itself when the rename is refused (a read-only cache): the entry is
+        used where it is rather than rendered again. A rename cut short (a power cut) is finished at the
+        next call."""
+        if self._paths(key)[1].is_file():
+            return key
+        for legacy_key in [legacy_keys] if isinstance(legacy_keys, str) else legacy_keys:
+            if legacy_key != key and self._paths(legacy_key)[1].is_file():
+                return self._adopt(key, legacy_key)
+        return key
+
+    def _adopt(self, key: str, legacy_key: str) -> str:
+        """:meth:`resolve` for the entry stored under ``legacy_key``."""
         audio_path, meta_path = self._paths(key)
         old_audio, old_meta = self._paths(legacy_key)
-        if meta_path.is_file() or not old_meta.is_file():
-            return key
         try:
             meta = _read_sidecar(old_meta)
             meta["key"], meta["adopted_from"] = key, legacy_key
@@ -317,7 +327,7 @@ class SoundscapeCache:
             )
             return legacy_key if old_meta.is_file() and old_audio.is_file() else key
         logger.debug(
-            "cache %s: entry %s now under %s (the loudness target left the key)",
+            "cache %s: entry %s now under %s (stored under the key of an earlier version)",
             self.directory,
             legacy_key,
             key,

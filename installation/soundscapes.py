@@ -18,10 +18,12 @@ the primary's on the next start.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -237,13 +239,16 @@ def idle_image(exhibit: ExhibitConfig) -> np.ndarray:
 @dataclass(frozen=True)
 class PrerenderResult:
     """What ``prerender`` did for one soundscape: ``status`` is ``cached`` (already there), ``rendered``,
-    ``file`` (a curator's audio file: nothing to render) or ``failed`` (with ``error``)."""
+    ``file`` (a curator's audio file: nothing to render), ``failed`` (with ``error``) or ``skipped`` (not
+    tried: the cache stopped storing, see :class:`CacheCannotStore`). ``store_error``: the disk's refusal
+    when the rendering was made but could not be stored (``[Errno 28] No space left on device: ...``)."""
 
     what: str
     generator: str
     status: str
     seconds: float = 0.0
     error: str | None = None
+    store_error: str | None = None
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:
@@ -334,19 +339,33 @@ class SoundscapeSource:
 
     def key(self, name: str, request: Any, image_ref: str | np.ndarray) -> str:
         """The cache key of rendering ``image_ref`` (a file digest, or the pixels) with ``name``: not
-        the loudness target's (see :mod:`~art2mus.installation.cache`). An entry the cache holds under
-        the key of before, with the target in it, is renamed to it first (:meth:`SoundscapeCache.resolve`)."""
-        from art2mus.models.registry import cache_identity, render_version
+        the loudness target's nor the model folder's (see :mod:`~art2mus.installation.cache`). An entry
+        the cache holds under a key of before (:meth:`key_candidates`) is renamed to it first
+        (:meth:`SoundscapeCache.resolve`)."""
+        image_ref = image_ref if isinstance(image_ref, str) else pixels_digest(image_ref)  # hashed once
+        key, earlier = self.key_candidates(name, request, image_ref)
+        return key if self.cache is None else self.cache.resolve(key, earlier)
+
+    def key_candidates(self, name: str, request: Any, image_ref: str | np.ndarray) -> tuple[str, list[str]]:
+        """``(the cache key of rendering image_ref with name, the keys earlier versions stored the same
+        rendering under)``, newest first, without looking in the cache: with the loudness target in the
+        key (up to ce55095), and with the generator's settings as they were keyed (its folders' paths, an
+        old default: :meth:`~art2mus.models.generator.Generator.earlier_cache_settings`)."""
+        from art2mus.models.registry import cache_identity, cache_settings, render_version
 
         backend, settings = self.recipe(name)
-        # the weights' content hash, not only their path: a retrained aligner at the same path re-renders
-        settings = {**settings, **cache_identity(backend, settings, self.backends)}
+        # the weights' content hash, not their path: a retrained aligner at the same path re-renders
+        identity = cache_identity(backend, settings, self.backends)
         version = render_version(backend, self.backends)  # the generator's own: a new model re-renders its own
-        image_ref = image_ref if isinstance(image_ref, str) else pixels_digest(image_ref)  # hashed once
-        key = cache_key(backend, settings, request, image_ref, version)
-        if self.cache is None:
-            return key
-        return self.cache.resolve(key, legacy_cache_key(backend, settings, request, image_ref, version))
+        keyed, earlier_forms = cache_settings(backend, settings, self.exhibit.base_dir, self.backends)
+        key = cache_key(backend, {**keyed, **identity}, request, image_ref, version)
+        earlier: list[str] = []
+        for form in [settings, *earlier_forms]:
+            for key_of in (cache_key, legacy_cache_key):
+                old = key_of(backend, {**form, **identity}, request, image_ref, version)
+                if old != key and old not in earlier:
+                    earlier.append(old)
+        return key, earlier
 
     def get(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The generator ``name`` (with ``overrides`` on its settings), built on first use.
@@ -1101,6 +1120,12 @@ class SoundscapeSource:
                     results.append(self.prerender_one(what, name, load_image, digest, force))
                 if progress is not None:
                     progress(done, len(jobs), what)
+                stop = cache_stop_reason(results, self.cache.directory, self.exhibit.cache.max_size_gb)
+                if stop is not None:  # every rendering after this one would be thrown away too
+                    untried = [
+                        PrerenderResult(w, n, "skipped", error="not tried: " + stop) for w, n, *_ in jobs[done:]
+                    ]
+                    raise CacheCannotStore(stop, results + untried)
         finally:
             self.close()
         return results
@@ -1134,12 +1159,15 @@ class SoundscapeSource:
         stored = self.cache.put(key, sound, {"what": what, "generator": name})
         if stored:
             self._store_played_loudness(what, key, sound, request.loop)
+            return PrerenderResult(what, name, "rendered", time.perf_counter() - started)
+        refusal = self.cache.write_error or "refused"
         return PrerenderResult(
             what,
             name,
-            "rendered" if stored else "failed",
+            "failed",
             time.perf_counter() - started,
-            None if stored else f"cannot write to {self.cache.directory}",
+            f"cannot write to {self.cache.directory}: {refusal}",
+            store_error=refusal,
         )
 
 
@@ -1160,6 +1188,53 @@ class SoundscapeSource:
         )
         played = played_as(audio.sample_rate, audio.channels, loop, audio.loop_crossfade_seconds)
         self.cache.store_played_loudness(key, played, clip.loudness_lufs)
+
+
+class CacheCannotStore(RuntimeError):
+    """A prerender stopped because the cache refuses to store what is rendered (a full disk, a read-only
+    one, a quota, or :data:`STORE_FAILURES_IN_A_ROW` refusals): the message says why and what to do;
+    ``results``: one per soundscape of the job, those not tried ``skipped``."""
+
+    def __init__(self, message: str, results: list[PrerenderResult]):
+        super().__init__(message)
+        self.results = results
+
+
+#: errno of a refusal that will not go away by itself: rendering on would throw every rendering away
+LASTING_STORE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+#: refusals of any other kind in a row after which a prerender stops all the same
+STORE_FAILURES_IN_A_ROW = 3
+
+
+def cache_stop_reason(results: list[PrerenderResult], directory: Path, max_size_gb: float) -> str | None:
+    """Why a prerender should stop after ``results`` (in the order they came), or None to go on: the last
+    rendering could not be stored for a lasting reason (:data:`LASTING_STORE_ERRORS`, read from the
+    ``[Errno N]`` that :meth:`SoundscapeCache.put` keeps of the ``OSError``), or the last
+    :data:`STORE_FAILURES_IN_A_ROW` renderings could not be stored."""
+    if not results or results[-1].store_error is None:
+        return None
+    refusal = results[-1].store_error
+    number = re.match(r"\[Errno (\d+)\]", refusal)
+    code = int(number.group(1)) if number else None
+    kept = sum(r.status == "rendered" for r in results)
+    again = f"then run the same command again (the {kept} soundscapes stored now are kept and skipped)"
+    if code == errno.EROFS:
+        return (
+            f"the cache folder {directory} is on a read-only filesystem ({refusal}): mount it writable or "
+            f"point cache.dir at a writable folder, {again}"
+        )
+    if code in LASTING_STORE_ERRORS:
+        return (
+            f"the cache folder {directory} cannot store more ({refusal}): free space on its disk, or lower "
+            f"cache.max_size_gb ({max_size_gb:g} GB now) below what the disk can hold, {again}"
+        )
+    tail = results[-STORE_FAILURES_IN_A_ROW:]
+    if len(tail) == STORE_FAILURES_IN_A_ROW and all(r.store_error is not None for r in tail):
+        return (
+            f"{STORE_FAILURES_IN_A_ROW} soundscapes in a row could not be stored in {directory} (last: "
+            f"{refusal}): make the folder writable for this user, {again}"
+        )
+    return None
 
 
 def _origin(library: SoundscapeLibrary, what: str) -> str:

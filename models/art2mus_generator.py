@@ -158,8 +158,9 @@ class Art2MusGeneratorConfig(StrictModel):
     def settings(self) -> dict[str, Any]:
         """Constructor keywords for the backend (see ``art2mus.models.registry``).
 
-        An unset ``model_dir`` stays ``None`` here (the generator applies the rule where it runs), so the
-        cache key of a rendering holds no machine's folder for it; a set one keeps its absolute path."""
+        An unset ``model_dir`` stays ``None`` here (the generator applies the rule where it runs); a set
+        one is its absolute path. Neither is in a rendering's cache key
+        (:meth:`Art2MusGenerator.cache_settings`)."""
         return self.model_dump(exclude={"type", "fallback"})
 
     def model_dir_choice(self, environ: Mapping[str, str] | None = None) -> ModelDirChoice:
@@ -352,6 +353,27 @@ class Art2MusGenerator(Generator):
                 mdir.describe(),
             )
         return pipe
+
+    @classmethod
+    def cache_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """The settings without where the weights live: ``model_dir`` leaves the key (the aligners' weights
+        are keyed by their hash, :meth:`cache_identity`; the base model by the profile that names it), and
+        an ``aligner`` or ``encoder_path`` given as a path is keyed by its last part, the name the model
+        directory gives it. So moving the model folder, or leaving ``model_dir`` unset for
+        ``$ART2MUS_MODEL_DIR``, finds every rendering again."""
+        keyed = {k: v for k, v in settings.items() if k != "model_dir"}
+        for field in ("aligner", "encoder_path"):
+            if keyed.get(field) is not None:
+                keyed[field] = Path(keyed[field]).name
+        return keyed
+
+    @classmethod
+    def earlier_cache_settings(cls, settings: dict[str, Any], base_dir: Path) -> list[dict[str, Any]]:
+        """Up to e77d595 (5 Dec) an unset ``model_dir`` was ``models`` beside the exhibit, keyed as that
+        absolute path: the settings as they were keyed then."""
+        if settings.get("model_dir") is not None:
+            return []
+        return [{**settings, "model_dir": Path(os.path.normpath((Path(base_dir) / "models").absolute()))}]
 
     @classmethod
     def cache_identity(cls, settings: dict[str, Any]) -> dict[str, Any]:

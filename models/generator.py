@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,18 @@ class Generator(abc.ABC):
         an unchanged path re-render. Default: nothing.
         """
         return {}
+
+    @classmethod
+    def cache_settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """What of ``settings`` the soundscape cache keys: those that decide the audio, not where a file
+        lives (what a file holds is :meth:`cache_identity`'s). Default: all of them."""
+        return dict(settings)
+
+    @classmethod
+    def earlier_cache_settings(cls, settings: dict[str, Any], base_dir: Path) -> list[dict[str, Any]]:
+        """The ``settings`` as earlier versions keyed them besides as they are (an old default filled in,
+        ``base_dir``: the exhibit's folder), so that their entries are found after an upgrade. Default: none."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook, most generators hold nothing
         """Release devices and memory held by the generator (GPU memory, worker processes)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from art2mus.common.plugins import Registry, import_target
@@ -92,6 +93,23 @@ def render_version(name: str, backends: Mapping[str, GeneratorBackend] | None = 
     """The backend's :attr:`Generator.render_version` (the base class's for unknown or foreign backends)."""
     version = getattr(_generator_class(name, backends), "render_version", Generator.render_version)
     return version if isinstance(version, int) else Generator.render_version
+
+
+def cache_settings(
+    name: str,
+    settings: Mapping[str, Any],
+    base_dir: Path,
+    backends: Mapping[str, GeneratorBackend] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(the settings the cache keys, the forms earlier versions keyed them in)``: the backend's
+    :meth:`Generator.cache_settings` and :meth:`Generator.earlier_cache_settings` (``settings`` as they are
+    and no earlier form for unknown or foreign backends)."""
+    generator_class = _generator_class(name, backends)
+    if generator_class is None or not hasattr(generator_class, "cache_settings"):
+        return dict(settings), []
+    return generator_class.cache_settings(dict(settings)), generator_class.earlier_cache_settings(
+        dict(settings), base_dir
+    )
 
 
 def _generator_class(name: str, backends: Mapping[str, GeneratorBackend] | None) -> type[Generator] | None:

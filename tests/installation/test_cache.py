@@ -67,9 +67,10 @@ def test_key_follows_everything_that_decides_the_audio():
 @pytest.mark.parametrize("environment", [None, "/srv/elsewhere"], ids=["env-unset", "env-set"])
 def test_an_exhibit_that_sets_model_dir_keeps_its_cache_keys(tmp_path, monkeypatch, environment):
     """The model directory's default moved from `models` to $ART2MUS_MODEL_DIR: an art2mus generator that
-    sets `model_dir` keys its renderings as before (the key recorded before the change), whatever the
+    sets `model_dir` finds its renderings of before (the key recorded before the change), whatever the
     environment says; one that leaves it out keys on no machine's folder. The key recorded then had the
-    loudness target in it: its entry is found under the key of now (test_cache_loudness_key.py)."""
+    loudness target and the folder's path in it: its entry is found under the key of now
+    (test_cache_loudness_key.py, test_cache_model_dir_key.py)."""
     from art2mus.installation.config.exhibit import ExhibitConfig
     from art2mus.installation.soundscapes import SoundscapeSource
 
@@ -91,9 +92,9 @@ def test_an_exhibit_that_sets_model_dir_keeps_its_cache_keys(tmp_path, monkeypat
     cache.put("3265c458c012fd084dfab02891703c83", _tone())
     source = SoundscapeSource(exhibit, cache=cache)
     request = GenerationRequest(duration_s=8, seed=3)
-    assert source.key("model", request, "0" * 64) == "57e2899d6e81dbc9309aacf85057ece1"
-    assert cache.adopted_from("57e2899d6e81dbc9309aacf85057ece1") == "3265c458c012fd084dfab02891703c83"
-    assert SoundscapeSource(exhibit).key("model", request, "0" * 64) == "57e2899d6e81dbc9309aacf85057ece1"
+    assert source.key("model", request, "0" * 64) == "16c8f28a734be3b66055f403a969b6ac"
+    assert cache.adopted_from("16c8f28a734be3b66055f403a969b6ac") == "3265c458c012fd084dfab02891703c83"
+    assert SoundscapeSource(exhibit).key("model", request, "0" * 64) == "16c8f28a734be3b66055f403a969b6ac"
     assert source.recipe("unset")[1]["model_dir"] is None
 
 
