@@ -78,14 +78,14 @@ def test_simulate_decodes_only_the_soundscapes_the_walk_plays(tmp_path, repo_roo
     first = CliRunner().invoke(main, args)  # renders all three and the idle ambience into the cache
     assert first.exit_code == 0, first.output
     read: list[str] = []
-    get = SoundscapeCache.get
+    entry = SoundscapeCache._read  # decoded whole (get) or opened to be decoded as the mix plays it (open_entry)
 
-    def reading(cache, key):
-        found = get(cache, key)
+    def reading(cache, key, *, decode):
+        found = entry(cache, key, decode=decode)
         read.append(json.loads(cache._paths(key)[1].read_text())["recipe"]["what"])
         return found
 
-    monkeypatch.setattr(SoundscapeCache, "get", reading)
+    monkeypatch.setattr(SoundscapeCache, "_read", reading)
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0, again.output
     plays = [json.loads(line)["play"] for line in again.output.splitlines()[:-1]]
