@@ -58,8 +58,10 @@ from art2mus.installation.cache import SoundscapeCache
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.soundscapes import (
     FALLBACK_GENERATOR,
+    CacheCannotStore,
     PrerenderResult,
     SoundscapeSource,
+    cache_stop_reason,
     limit_cpu_threads,
 )
 
@@ -360,6 +362,8 @@ def prerender_on_ray(
         running: dict[Any, tuple[int, int]] = {}  # result ref -> (job index, actor number)
         held = [0] * len(actors)  # soundscapes handed to each actor and not back yet
         queue = deque(pending)
+        arrived: list[PrerenderResult] = []  # in the order they came back, for cache_stop_reason
+        stop = None
         while queue or running:
             for number, actor in enumerate(actors):
                 # IN_FLIGHT each while there is plenty left; at the end only to an idle actor, so the
@@ -372,11 +376,16 @@ def prerender_on_ray(
             ready, _ = ray.wait(list(running), num_returns=1)
             index, number = running.pop(ready[0])
             results[index] = ray.get(ready[0])
+            arrived.append(results[index])
             held[number] -= 1
             done += 1
             phases.setdefault("first_result_s", time.perf_counter() - clock)
             if progress is not None:
                 progress(done, len(jobs), jobs[index][0])
+            if stop is None:
+                stop = cache_stop_reason(arrived, cache.directory, exhibit.cache.max_size_gb)
+                if stop is not None:  # hand out nothing more; what the actors hold already comes back
+                    queue.clear()
         phases["render_s"] = time.perf_counter() - clock
         reports = ray.get([actor.close.remote() for actor in actors])
         phases["actor_cpu_s"] = [round(r["cpu_s"], 2) for r in reports]
@@ -392,6 +401,14 @@ def prerender_on_ray(
         if isinstance(value, float):
             phases[key] = round(value, 2)
     logger.info("prerender on Ray, phases: %s", json.dumps(phases))
+    if stop is not None:
+        raise CacheCannotStore(
+            stop,
+            [
+                results.get(i) or PrerenderResult(what, name, "skipped", error="not tried: " + stop)
+                for i, (what, name, *_) in enumerate(jobs)
+            ],
+        )
     return [results[i] for i in range(len(jobs))]
 
 

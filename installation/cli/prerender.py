@@ -120,7 +120,7 @@ def command(
         ) from None
     with lock, _signals_stop() as caught:
         try:
-            results, phases = _prerender(
+            results, phases, stop = _prerender(
                 config, cache, artworks, force, as_json, ray_address, workers, threads, counted, caught
             )
         except KeyboardInterrupt as exc:  # not a bare exit: what is kept, and how to go on
@@ -135,7 +135,7 @@ def command(
                 kept = f"{counted['done']} of {counted['total']} soundscapes done, kept in {cache.directory}"
             click.echo(f"{stopped}: {kept}; run the same command again to render the rest", err=True)
             raise click.exceptions.Exit(128 + signum) from None
-    _report(results, phases, cache, as_json)
+    _report(results, phases, cache, as_json, stop)
 
 
 def _prerender(
@@ -149,9 +149,11 @@ def _prerender(
     threads: int | None,
     counted: dict[str, Any],
     caught: list[int],
-) -> tuple[list[Any], dict[str, Any]]:
-    """The rendering of :func:`command`: results and Ray's phases; ``counted`` follows the progress."""
-    from art2mus.installation.soundscapes import SoundscapeSource, limit_cpu_threads
+) -> tuple[list[Any], dict[str, Any], str | None]:
+    """The rendering of :func:`command`: results, Ray's phases and why it stopped early (the cache stopped
+    storing: see :class:`~art2mus.installation.soundscapes.CacheCannotStore`) or None; ``counted``
+    follows the progress."""
+    from art2mus.installation.soundscapes import CacheCannotStore, SoundscapeSource, limit_cpu_threads
 
     show_bar = not as_json and sys.stderr.isatty()
     bar = None
@@ -172,6 +174,7 @@ def _prerender(
             raise _Stopped(caught[0])
 
     phases: dict = {}
+    stop = None
     try:
         if ray_address is not None:
             from art2mus.installation.prerender_ray import prerender_on_ray
@@ -193,16 +196,25 @@ def _prerender(
             results = SoundscapeSource(config, cache=cache).prerender(
                 only=set(artworks) or None, force=force, progress=progress
             )
+    except CacheCannotStore as exc:  # the disk is full: what was stored is kept, the rest not tried
+        results, stop = exc.results, str(exc)
     except (ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()
-    return results, phases
+    return results, phases, stop
 
 
-def _report(results: list[Any], phases: dict[str, Any], cache: Any, as_json: bool) -> None:
-    """One line per soundscape and the summary; exit 1 if any failed."""
+#: exit status of a prerender the cache stopped: it cannot store what is rendered (EX_IOERR)
+EXIT_CACHE_CANNOT_STORE = 74
+
+
+def _report(
+    results: list[Any], phases: dict[str, Any], cache: Any, as_json: bool, stop: str | None = None
+) -> None:
+    """One line per soundscape and the summary; exit 1 if any failed, :data:`EXIT_CACHE_CANNOT_STORE` if
+    the cache stopped storing (``stop`` says why)."""
     for r in results:
         if as_json:
             click.echo(
@@ -218,17 +230,26 @@ def _report(results: list[Any], phases: dict[str, Any], cache: Any, as_json: boo
             )
         else:
             detail = f" ({r.seconds:.1f} s)" if r.status == "rendered" else f": {r.error}" if r.error else ""
+            if r.status == "skipped":  # the reason is said once, below the summary
+                detail = ""
             click.echo(f"{r.what:28s} {r.generator:12s} {r.status}{detail}")
     counts = {
         status: sum(r.status == status for r in results)
-        for status in ("rendered", "cached", "file", "failed")
+        for status in ("rendered", "cached", "file", "failed", "skipped")
     }
     summary = {"cache": str(cache.directory), **counts, **({"phases": phases} if phases else {})}
+    if stop is not None:
+        summary["stopped"] = stop
+    skipped = f", {counts['skipped']} not tried" if counts["skipped"] else ""
     click.echo(
         json.dumps({"summary": summary})
         if as_json
-        else f"{counts['rendered']} rendered, {counts['cached']} already cached, {counts['failed']} failed "
-        f"-> {cache.directory}"
+        else f"{counts['rendered']} rendered, {counts['cached']} already cached, {counts['failed']} failed"
+        f"{skipped} -> {cache.directory}"
     )
+    if stop is not None:
+        if not as_json:
+            click.echo(f"stopped: {stop}")
+        raise SystemExit(EXIT_CACHE_CANNOT_STORE)
     if counts["failed"]:
         raise SystemExit(1)
