@@ -36,7 +36,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -524,3 +525,86 @@ class SoundscapeCache:
                 total / 1e6,
             )
         return removed
+
+
+@dataclass(frozen=True)
+class EntryUse:
+    """One cache entry as ``art2mus cache list`` shows it: ``key``; ``size_bytes`` (audio and sidecar);
+    ``last_used`` (seconds since the epoch: the audio file's time, set at each read); ``made_for`` what
+    its sidecar says it was rendered for (``amber-fields with procedural``; None when it does not say);
+    ``used_by`` what of the exhibits plays it (empty: no soundscape of theirs uses it)."""
+
+    key: str
+    size_bytes: int
+    last_used: float
+    made_for: str | None
+    used_by: tuple[str, ...]
+
+
+def entry_uses(cache: SoundscapeCache, uses: Mapping[str, Iterable[str]]) -> list[EntryUse]:
+    """Every whole entry of ``cache``, least recently used first, with what uses it: ``uses`` maps a key
+    to what plays it (:meth:`~art2mus.installation.soundscapes.SoundscapeSource.keys_in_use`); an entry
+    renamed from a key in ``uses`` (``adopted_from``) is used by that too."""
+    found = []
+    for key, size, last_used in sorted(cache.entries(), key=lambda e: e[2]):
+        try:
+            meta = _read_sidecar(cache._paths(key)[1])
+        except (OSError, SidecarError):
+            meta = {}
+        recipe = meta.get("recipe") if isinstance(meta.get("recipe"), dict) else {}
+        what, generator = recipe.get("what"), recipe.get("generator")
+        made_for = None if what is None else f"{what} with {generator}" if generator else str(what)
+        earlier = meta.get("adopted_from")
+        used_by = [*uses.get(key, ()), *(uses.get(earlier, ()) if isinstance(earlier, str) else ())]
+        found.append(EntryUse(key, size, last_used, made_for, tuple(dict.fromkeys(used_by))))
+    return found
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune_unused` did: ``removed`` the entries no exhibit uses that were removed (or would
+    be, for a dry run); ``recent`` those no exhibit named uses but read or written within the last
+    ``unused_days``, kept (another exhibit sharing the folder may play them)."""
+
+    removed: list[EntryUse]
+    recent: list[EntryUse]
+
+    @property
+    def removed_bytes(self) -> int:
+        return sum(entry.size_bytes for entry in self.removed)
+
+    @property
+    def recent_bytes(self) -> int:
+        return sum(entry.size_bytes for entry in self.recent)
+
+
+def prune_unused(
+    cache: SoundscapeCache,
+    uses: Mapping[str, Iterable[str]],
+    *,
+    unused_days: float,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> Pruned:
+    """Remove the entries of ``cache`` that nothing in ``uses`` plays and that were not read or written
+    for ``unused_days`` days (an entry in use is never removed: a daemon reads it again when it let it
+    go from memory). With ``dry_run`` nothing is removed."""
+    now = time.time() if now is None else now
+    removed, recent = [], []
+    for entry in entry_uses(cache, uses):
+        if entry.used_by:
+            continue
+        if now - entry.last_used < unused_days * 86400:
+            recent.append(entry)
+            continue
+        if not dry_run:
+            cache.remove(entry.key)
+        removed.append(entry)
+    if removed and not dry_run:
+        logger.info(
+            "cache %s: removed %d entries no exhibit uses (%.1f MB)",
+            cache.directory,
+            len(removed),
+            sum(e.size_bytes for e in removed) / 1e6,
+        )
+    return Pruned(removed, recent)

@@ -239,8 +239,10 @@ def idle_image(exhibit: ExhibitConfig) -> np.ndarray:
 @dataclass(frozen=True)
 class PrerenderResult:
     """What ``prerender`` did for one soundscape: ``status`` is ``cached`` (already there), ``rendered``,
-    ``file`` (a curator's audio file: nothing to render), ``failed`` (with ``error``) or ``skipped`` (not
-    tried: the cache stopped storing, see :class:`CacheCannotStore`). ``store_error``: the disk's refusal
+    ``file`` (a curator's audio file: nothing to render), ``failed`` (with ``error``), ``skipped`` (not
+    tried: the cache stopped storing, see :class:`CacheCannotStore`), ``elsewhere`` (another process
+    sharing the cache rendered it meanwhile) or, from :meth:`SoundscapeSource.prerender_one` only,
+    ``busy`` (another process renders it now). ``store_error``: the disk's refusal
     when the rendering was made but could not be stored (``[Errno 28] No space left on device: ...``)."""
 
     what: str
@@ -367,6 +369,44 @@ class SoundscapeSource:
                     earlier.append(old)
         return key, earlier
 
+    def keys_in_use(self) -> dict[str, list[str]]:
+        """Cache key -> what of the exhibit plays it (``amber-fields``, ``idle``, ``amber-fields (bridge:
+        procedural)``, ``unseen:u55952a2a2eac3a6b``): every artwork's soundscape and the idle ambience with
+        each generator of its fallback chain (a bridge plays while its generator renders), under its key and
+        under the keys of before it would be taken over from (:meth:`key_candidates`), and the entries the
+        unseen artworks' store records. Renames nothing and decodes no image; an artwork whose photo cannot
+        be read is left out (its key cannot be known).
+
+        Raises:
+            ValueError: the unseen artworks' store cannot be read (then which entries they use is unknown).
+        """
+        from art2mus.installation.unseen_store import UnseenStore, unseen_dir
+
+        uses: dict[str, list[str]] = {}
+        for what, name in self.prerender_plan():
+            if name == "file":
+                continue
+            try:
+                image_ref = idle_image_ref(self.exhibit) if what == IDLE_KEY else image_digest(
+                    Path(self.artwork(what).images[0])
+                )
+            except OSError:
+                continue
+            request = self.request(what)
+            chain: list[str] = []
+            while name is not None and name not in chain:
+                chain.append(name)
+                key, earlier = self.key_candidates(name, request, image_ref)
+                label = what if len(chain) == 1 else f"{what} (bridge: {name})"
+                for one in [key, *earlier]:
+                    uses.setdefault(one, []).append(label)
+                name = self.fallback(name)
+        # remembered even while unseen.enabled is off: their soundscapes are kept for when it is on again
+        for artwork_id, artwork in UnseenStore(unseen_dir(self.exhibit)).artworks.items():
+            for entry in artwork.cached:
+                uses.setdefault(str(entry.get("key")), []).append(f"unseen:{artwork_id}")
+        return uses
+
     def get(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The generator ``name`` (with ``overrides`` on its settings), built on first use.
 
@@ -454,26 +494,51 @@ class SoundscapeSource:
                     raise RuntimeError(f"{what}: generator {name!r} has no fallback to bridge with")
                 name = fallback
                 continue
+            claim = None if key is None else self._claim(key, what)
+            if claim is None and key is not None:  # another process stored it while this one waited
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return Made(hit, name, True, key)
+                claim = self._claim(key, what)
             try:
-                result = self.get(name).generate(image(), request)
-            except Exception as exc:  # noqa: BLE001 - any generator failure must leave the gallery with music
-                tried.append(name)
-                fallback = self.fallback(name)
-                if fallback is None or fallback in tried:
-                    raise
-                logger.warning(
-                    "%s: generator %r failed (%s); using %r instead",
-                    what,
-                    name,
-                    exc,
-                    fallback,
-                    exc_info=logger.isEnabledFor(logging.DEBUG),
-                )
-                name = fallback
-                continue
-            if key is not None and not self.cache.put(key, result, {"what": what, "generator": name}):
-                key = None  # not stored: no sidecar to keep its loudness in
-            return Made(result, name, False, key)
+                try:
+                    result = self.get(name).generate(image(), request)
+                except Exception as exc:  # noqa: BLE001 - any generator failure must leave the gallery with music
+                    tried.append(name)
+                    fallback = self.fallback(name)
+                    if fallback is None or fallback in tried:
+                        raise
+                    logger.warning(
+                        "%s: generator %r failed (%s); using %r instead",
+                        what,
+                        name,
+                        exc,
+                        fallback,
+                        exc_info=logger.isEnabledFor(logging.DEBUG),
+                    )
+                    name = fallback
+                    continue
+                if key is not None and not self.cache.put(key, result, {"what": what, "generator": name}):
+                    key = None  # not stored: no sidecar to keep its loudness in
+                return Made(result, name, False, key)
+            finally:
+                if claim is not None:
+                    claim.release()
+
+    def _claim(self, key: str, what: str) -> Any:
+        """The claim on cache entry ``key`` (:mod:`~art2mus.installation.render_claims`) before rendering it
+        here, or None after waiting for another process that held it (a prerender): read the entry then.
+        The start needs this soundscape before it opens, so waiting for the other costs nothing."""
+        from art2mus.installation.render_claims import RenderClaims
+
+        assert self.cache is not None
+        claims = RenderClaims(self.cache.directory)
+        claim = claims.claim(key)
+        if claim is not None:
+            return claim
+        logger.info("%s: another process (a prerender) renders it now; waiting for it", what)
+        claims.claim(key, wait=True).release()
+        return None
 
     def prepare(self, engine: AudioEngine, sound: Any, what: str, *, loop: bool, key: str | None) -> AudioClip:
         """``sound`` (a soundscape) ready for ``engine``. Its loudness as played is read from the sidecar of
@@ -1111,38 +1176,89 @@ class SoundscapeSource:
         if self.cache is None:
             raise ValueError("prerender needs a soundscape cache")
         jobs = self.prerender_jobs(only)
-        results = []
+        results: dict[int, PrerenderResult] = {}
+        arrived: list[PrerenderResult] = []  # in the order they were done, for cache_stop_reason
+        # another process renders it now (a daemon starting, a prerender of another exhibit on this cache):
+        # done after the others, by waiting for its claim; by then the entry is usually there
+        later: list[int] = []
         try:
-            for done, (what, name, load_image, digest) in enumerate(jobs, start=1):
-                if name == "file":
-                    results.append(PrerenderResult(what, name, "file"))
-                else:
-                    results.append(self.prerender_one(what, name, load_image, digest, force))
-                if progress is not None:
-                    progress(done, len(jobs), what)
-                stop = cache_stop_reason(results, self.cache.directory, self.exhibit.cache.max_size_gb)
-                if stop is not None:  # every rendering after this one would be thrown away too
-                    untried = [
-                        PrerenderResult(w, n, "skipped", error="not tried: " + stop) for w, n, *_ in jobs[done:]
-                    ]
-                    raise CacheCannotStore(stop, results + untried)
+            for index in range(len(jobs)):
+                if self._prerender_job(jobs, index, force, False, results, arrived, progress):
+                    later.append(index)
+            for index in later:
+                self._prerender_job(jobs, index, force, True, results, arrived, progress)
         finally:
             self.close()
-        return results
+        return [results[i] for i in range(len(jobs))]
+
+    def _prerender_job(
+        self,
+        jobs: list[tuple[str, str, Callable[[], np.ndarray], str | None]],
+        index: int,
+        force: bool,
+        wait: bool,
+        results: dict[int, PrerenderResult],
+        arrived: list[PrerenderResult],
+        progress: Callable[[int, int, str], None] | None,
+    ) -> bool:
+        """One step of :meth:`prerender`: True when another process holds ``jobs[index]`` (and not
+        ``wait``), to come back to; else its result recorded and reported. Raises :class:`CacheCannotStore`
+        when the cache stopped storing."""
+        assert self.cache is not None
+        what, name, load_image, digest = jobs[index]
+        if name == "file":
+            result = PrerenderResult(what, name, "file")
+        else:
+            result = self.prerender_one(what, name, load_image, digest, force, wait=wait)
+            if result.status == "busy":
+                return True
+        results[index] = result
+        arrived.append(result)
+        if progress is not None:
+            progress(len(arrived), len(jobs), what)
+        stop = cache_stop_reason(arrived, self.cache.directory, self.exhibit.cache.max_size_gb)
+        if stop is not None:  # every rendering after this one would be thrown away too
+            raise CacheCannotStore(
+                stop,
+                [
+                    results.get(i) or PrerenderResult(w, n, "skipped", error="not tried: " + stop)
+                    for i, (w, n, *_) in enumerate(jobs)
+                ],
+            )
+        return False
 
     def prerender_one(
-        self, what: str, name: str, image: Image, digest: str | None, force: bool
+        self, what: str, name: str, image: Image, digest: str | None, force: bool, *, wait: bool = False
     ) -> PrerenderResult:
         """Render ``what`` with ``name`` into the cache unless it holds it already (or ``force``);
         ``image``: the pixels or their loader (not called when cached and ``digest`` is given);
-        ``digest``: the image file's digest, or None to key by the pixels. A failure is reported, not raised."""
+        ``digest``: the image file's digest, or None to key by the pixels. A failure is reported, not raised.
+
+        Another process rendering the same entry now (its claim, :mod:`~art2mus.installation.render_claims`)
+        gives ``busy`` at once; with ``wait`` this waits for it and gives ``elsewhere`` when it stored the
+        entry, or renders it when it let go without (it failed or died)."""
+        from art2mus.installation.render_claims import RenderClaims
+
         assert self.cache is not None
         started = time.perf_counter()
         request = self.request(what)
         image = _Pixels(image)
         key = self.key(name, request, digest if digest is not None else image())
-        if not force and self.cache.get(key) is not None:
-            return PrerenderResult(what, name, "cached")
+        if not force and self.cache.get(key) is not None:  # with wait, it was missing at the first look
+            return PrerenderResult(what, name, "elsewhere" if wait else "cached")
+        claim = RenderClaims(self.cache.directory).claim(key, wait=wait)
+        if claim is None:
+            return PrerenderResult(what, name, "busy")
+        with claim:
+            if (wait or not force) and self.cache.get(key) is not None:  # stored while this one looked
+                return PrerenderResult(what, name, "elsewhere", time.perf_counter() - started)
+            return self._prerender_claimed(what, name, image, request, key, started)
+
+    def _prerender_claimed(
+        self, what: str, name: str, image: _Pixels, request: Any, key: str, started: float
+    ) -> PrerenderResult:
+        """The rendering of :meth:`prerender_one`, its claim held."""
+        assert self.cache is not None
         try:
             sound = self.get(name).generate(image(), request)
         except Exception as exc:  # noqa: BLE001 - report it and go on with the others

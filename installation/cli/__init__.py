@@ -24,6 +24,7 @@ from typing import IO, Any
 import click
 
 from art2mus.installation.cli import (
+    cache,
     dataset,
     demo,
     doctor,
@@ -54,6 +55,7 @@ COMMANDS: dict[str, click.Command] = {
     "run": run.command,
     "simulate": simulate.command,
     "prerender": prerender.command,
+    "cache": cache.command,
     "doctor": doctor.command,
     "status": status.command,
     "train": train.command,

@@ -40,7 +40,7 @@ def command(exhibit: Path | None, as_json: bool) -> None:
         )
     else:
         click.echo(f"checking {path} ({why})")
-    checks = [_daemon_on_port(check, path) for check in check_exhibit(path)]
+    checks = [_daemon_on_port(check, path) for check in check_exhibit(path)] + _unused_cache_entries(path)
     for check in checks:
         if as_json:
             line = {"check": check.name, "status": check.status, "detail": check.detail}
@@ -81,3 +81,32 @@ def _daemon_on_port(check: Any, path: Path) -> Any:
     return dataclasses.replace(
         check, status=OK, detail=f"daemon running (pid {daemon.get('pid')}, up {up}) on {where}"
     )
+
+
+def _unused_cache_entries(path: Path) -> list[Any]:
+    """A line on the cache entries no soundscape of the exhibit plays (a changed seed or photo, an
+    earlier model: only eviction above ``cache.max_size_gb`` removes them), with the command that does;
+    a warning once they take half of ``max_size_gb``. None when there are none, or the exhibit or its
+    unseen artworks' store cannot be read (their own checks say why)."""
+    from art2mus.installation.cache import SoundscapeCache, entry_uses
+    from art2mus.installation.config import ExhibitError, load_exhibit
+    from art2mus.installation.health import OK, WARN, Check
+    from art2mus.installation.soundscapes import SoundscapeSource
+
+    try:
+        config = load_exhibit(path, audio_may_fail=True, photos_may_fail=True)
+        cache = SoundscapeCache.from_config(config.cache)
+        entries = entry_uses(cache, SoundscapeSource(config).keys_in_use())
+    except (ExhibitError, ValueError, OSError):
+        return []
+    unused = sum(entry.size_bytes for entry in entries if not entry.used_by)
+    count = sum(1 for entry in entries if not entry.used_by)
+    if not count:
+        return []
+    status = WARN if unused > config.cache.max_size_gb * 1e9 / 2 else OK
+    detail = (
+        f"{count} of {len(entries)} entries ({unused / 1e6:.1f} MB) in {cache.directory} are played by no "
+        f"soundscape of this exhibit: `art2mus cache prune {path}` removes them (name every exhibit sharing "
+        "the folder)"
+    )
+    return [Check("cache entries", status, detail)]
