@@ -43,7 +43,8 @@ class AudioConfig(StrictModel):
         description="Every soundscape is normalised to this integrated loudness (ITU-R BS.1770), which the room "
         "plays at master_volume 1 (and a period volume of 1): at master_volume 0.8 it measures 1.9 dB lower "
         "(-24.9 LUFS for -23). An artwork's soundscape.gain_db raises or lowers its soundscape from it, and the "
-        "idle ambience plays at it plus idle.gain_db (-9 dB by default).",
+        "idle ambience plays at it plus idle.gain_db (-9 dB by default). Changing it re-levels the cached "
+        "soundscapes without rendering them again, at a reload or a restart (the target is not in the cache key).",
         json_schema_extra=unit("LUFS"),
     )
     limiter_ceiling_dbtp: float = Field(
