@@ -12,6 +12,9 @@ uses (:meth:`SoundscapeSource.prerender_one` does the work in both). So:
   and each actor reads it back; an actor that cannot (a worker node that does not mount the folder) stops
   the job with :class:`UnsharedCacheError` naming its node. A node that mounts it elsewhere sets
   ``ART2MUS_RAY_CACHE_DIR`` to its mount point.
+* a soundscape another process renders now (a daemon starting on the same cache) is claimed
+  (:mod:`~art2mus.installation.render_claims`): the actor that finds it so hands it back at once and it
+  is sent again last, to wait for that claim and read the entry (``elsewhere``) or render it.
 
 Joining a running cluster (``address``): a Ray with token authentication (on wherever
 ``~/.ray/auth_token`` existed when ``ray start`` ran, since Ray 2.59) takes this driver's token only
@@ -202,7 +205,13 @@ class PrerenderWorker:
         return socket.gethostname(), str(self.source.cache.directory), seen
 
     def render(
-        self, what: str, name: str, load_image: Callable[[], Any], digest: str | None, force: bool
+        self,
+        what: str,
+        name: str,
+        load_image: Callable[[], Any],
+        digest: str | None,
+        force: bool,
+        wait: bool = False,
     ) -> PrerenderResult:
         if name not in self.built:  # built once per actor; timed apart for the job's phases
             clock = time.perf_counter()
@@ -210,7 +219,7 @@ class PrerenderWorker:
             limit_cpu_threads(self.threads)  # in case the library ignored the variable at import
             self.build_s += time.perf_counter() - clock
             self.built.add(name)
-        return self.source.prerender_one(what, name, load_image, digest, force)
+        return self.source.prerender_one(what, name, load_image, digest, force, wait=wait)
 
     def close(self) -> dict[str, float]:
         """Close the generators; this actor's CPU seconds and generator build seconds."""
@@ -362,6 +371,8 @@ def prerender_on_ray(
         running: dict[Any, tuple[int, int]] = {}  # result ref -> (job index, actor number)
         held = [0] * len(actors)  # soundscapes handed to each actor and not back yet
         queue = deque(pending)
+        # another process on the cache (a daemon starting) renders these now: sent again last, to wait
+        held_elsewhere: set[int] = set()
         arrived: list[PrerenderResult] = []  # in the order they came back, for cache_stop_reason
         stop = None
         while queue or running:
@@ -371,13 +382,23 @@ def prerender_on_ray(
                 while queue and held[number] < (IN_FLIGHT if len(queue) > len(actors) else 1):
                     index = queue.popleft()
                     what, name, load_image, digest = jobs[index]
-                    running[actor.render.remote(what, name, load_image, digest, force)] = (index, number)
+                    wait = index in held_elsewhere
+                    running[actor.render.remote(what, name, load_image, digest, force, wait)] = (
+                        index,
+                        number,
+                    )
                     held[number] += 1
             ready, _ = ray.wait(list(running), num_returns=1)
             index, number = running.pop(ready[0])
-            results[index] = ray.get(ready[0])
-            arrived.append(results[index])
+            result = ray.get(ready[0])
             held[number] -= 1
+            if result.status == "busy":
+                held_elsewhere.add(index)
+                if stop is None:  # else not tried: skipped
+                    queue.append(index)
+                continue
+            results[index] = result
+            arrived.append(result)
             done += 1
             phases.setdefault("first_result_s", time.perf_counter() - clock)
             if progress is not None:

@@ -232,19 +232,21 @@ def _report(
             detail = f" ({r.seconds:.1f} s)" if r.status == "rendered" else f": {r.error}" if r.error else ""
             if r.status == "skipped":  # the reason is said once, below the summary
                 detail = ""
-            click.echo(f"{r.what:28s} {r.generator:12s} {r.status}{detail}")
+            status = "rendered by another process" if r.status == "elsewhere" else r.status
+            click.echo(f"{r.what:28s} {r.generator:12s} {status}{detail}")
     counts = {
         status: sum(r.status == status for r in results)
-        for status in ("rendered", "cached", "file", "failed", "skipped")
+        for status in ("rendered", "elsewhere", "cached", "file", "failed", "skipped")
     }
     summary = {"cache": str(cache.directory), **counts, **({"phases": phases} if phases else {})}
     if stop is not None:
         summary["stopped"] = stop
     skipped = f", {counts['skipped']} not tried" if counts["skipped"] else ""
+    elsewhere = f", {counts['elsewhere']} rendered by another process" if counts["elsewhere"] else ""
     click.echo(
         json.dumps({"summary": summary})
         if as_json
-        else f"{counts['rendered']} rendered, {counts['cached']} already cached, {counts['failed']} failed"
+        else f"{counts['rendered']} rendered{elsewhere}, {counts['cached']} already cached, {counts['failed']} failed"
         f"{skipped} -> {cache.directory}"
     )
     if stop is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,3 +24,17 @@ def small_exhibit_spec(tmp_path: Path, repo_root: Path, audio: dict[str, Path | 
         "cache": {"dir": str(tmp_path / "cache")},
         "control_panel": {"enabled": False},
     }
+
+
+def procedural_exhibit(tmp_path: Path, repo_root: Path, artwork_ids: Iterable[str], duration: float) -> Path:
+    """``tmp_path/exhibit.yaml``: the demo artworks ``artwork_ids`` and the idle ambience, procedural soundscapes
+    of ``duration`` seconds (a longer one keeps a process busy for longer), the cache in ``tmp_path/cache``."""
+    import yaml
+
+    spec = small_exhibit_spec(tmp_path, repo_root, dict.fromkeys(artwork_ids))
+    for artwork in spec["artworks"]:
+        artwork["soundscape"]["duration"] = duration
+    spec["idle"]["duration"] = duration
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path

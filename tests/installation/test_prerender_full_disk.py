@@ -12,27 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from small_exhibit import procedural_exhibit
 
 DEMO = ("amber-fields", "city-at-six", "evening-regatta", "hills-of-orvale", "portrait-of-a-clerk")
 
 
-def _exhibit(tmp_path: Path, repo_root: Path, artworks=DEMO, duration: float = 2) -> Path:
-    demo = repo_root / "exhibits/demo"
-    spec = {
-        "artworks": [
-            {"id": a, "images": [str(demo / f"artworks/{a}.png")], "soundscape": {"duration": duration}}
-            for a in artworks
-        ],
-        "camera": {"type": "video", "path": str(demo / "camera/walk.mp4")},
-        "idle": {"duration": duration},
-        "audio": {"output": {"type": "null"}},
-        "cache": {"dir": str(tmp_path / "cache")},
-        "control_panel": {"enabled": False},
-    }
-    path = tmp_path / "exhibit.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
+def _exhibit(tmp_path: Path, repo_root: Path, duration: float = 2) -> Path:
+    return procedural_exhibit(tmp_path, repo_root, DEMO, duration)
 
 
 def _on_a_small_disk(cache: Path, kilobytes: int, *arguments: str) -> subprocess.CompletedProcess:
