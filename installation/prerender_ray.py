@@ -263,6 +263,7 @@ def prerender_on_ray(
     only: set[str] | None = None,
     force: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    on_result: Callable[[PrerenderResult], None] | None = None,
     backends: Any = None,
     runtime_env: dict[str, Any] | None = None,
     max_restarts: int = MAX_RESTARTS,
@@ -281,7 +282,7 @@ def prerender_on_ray(
             the procedural one, never more than there are soundscapes to render).
         threads: CPU threads of each actor's math libraries (torch, BLAS); a CPU actor reserves as many
             of Ray's CPUs. A GPU actor reserves none and runs this many.
-        only, force, progress: as for :meth:`SoundscapeSource.prerender`.
+        only, force, progress, on_result: as for :meth:`SoundscapeSource.prerender`.
         backends: the generator table (default: the registry's), shipped to every actor.
         runtime_env: Ray's runtime environment for the actors (environment variables, ...).
         max_restarts: restarts of a dead actor, and retries of each soundscape it held.
@@ -358,6 +359,8 @@ def prerender_on_ray(
         done = 0
         for index in sorted(results):
             done += 1
+            if on_result is not None:
+                on_result(results[index])
             if progress is not None:
                 progress(done, len(jobs), jobs[index][0])
         logger.info(
@@ -400,6 +403,8 @@ def prerender_on_ray(
             results[index] = result
             arrived.append(result)
             done += 1
+            if on_result is not None:
+                on_result(result)
             phases.setdefault("first_result_s", time.perf_counter() - clock)
             if progress is not None:
                 progress(done, len(jobs), jobs[index][0])

@@ -1164,11 +1164,14 @@ class SoundscapeSource:
         only: set[str] | None = None,
         force: bool = False,
         progress: Callable[[int, int, str], None] | None = None,
+        on_result: Callable[[PrerenderResult], None] | None = None,
     ) -> list[PrerenderResult]:
         """Render every artwork's soundscape (and the idle ambience) with its own generator into the cache,
         here and now (no bridge, no fallback), so the daemon starts with everything in place.
 
-        ``only``: artwork ids (and/or ``idle``) to do; ``force``: render again even when cached.
+        ``only``: artwork ids (and/or ``idle``) to do; ``force``: render again even when cached;
+        ``on_result``: called with each result as soon as it is done (before ``progress``), so a log has it
+        even if the run is killed.
 
         Raises:
             ValueError: ``only`` names something the exhibit does not have.
@@ -1183,10 +1186,10 @@ class SoundscapeSource:
         later: list[int] = []
         try:
             for index in range(len(jobs)):
-                if self._prerender_job(jobs, index, force, False, results, arrived, progress):
+                if self._prerender_job(jobs, index, force, False, results, arrived, (on_result, progress)):
                     later.append(index)
             for index in later:
-                self._prerender_job(jobs, index, force, True, results, arrived, progress)
+                self._prerender_job(jobs, index, force, True, results, arrived, (on_result, progress))
         finally:
             self.close()
         return [results[i] for i in range(len(jobs))]
@@ -1199,7 +1202,7 @@ class SoundscapeSource:
         wait: bool,
         results: dict[int, PrerenderResult],
         arrived: list[PrerenderResult],
-        progress: Callable[[int, int, str], None] | None,
+        told: tuple[Callable[[PrerenderResult], None] | None, Callable[[int, int, str], None] | None],
     ) -> bool:
         """One step of :meth:`prerender`: True when another process holds ``jobs[index]`` (and not
         ``wait``), to come back to; else its result recorded and reported. Raises :class:`CacheCannotStore`
@@ -1214,6 +1217,9 @@ class SoundscapeSource:
                 return True
         results[index] = result
         arrived.append(result)
+        on_result, progress = told
+        if on_result is not None:
+            on_result(result)
         if progress is not None:
             progress(len(arrived), len(jobs), what)
         stop = cache_stop_reason(arrived, self.cache.directory, self.exhibit.cache.max_size_gb)

@@ -7,7 +7,9 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,21 +157,16 @@ def _prerender(
     follows the progress."""
     from art2mus.installation.soundscapes import CacheCannotStore, SoundscapeSource, limit_cpu_threads
 
-    show_bar = not as_json and sys.stderr.isatty()
     bar = None
-    if show_bar:
+    if sys.stderr.isatty():
         from tqdm import tqdm
 
         bar = tqdm(total=None, desc="pre-rendering", unit="soundscape", file=sys.stderr)
+    log = _ProgressLog(as_json, bar)
 
     def progress(done: int, total: int, name: str) -> None:
         counted.update(done=done, total=total)
-        if bar is not None:
-            bar.total = total
-            bar.set_postfix_str(name)
-            bar.update(1)
-        elif not as_json:
-            click.echo(f"[{done}/{total}] {name}", err=True)
+        log.progress(done, total, name)
         if caught:  # a signal whose interrupt a C library's callback swallowed: it stops the run here
             raise _Stopped(caught[0])
 
@@ -188,13 +185,14 @@ def _prerender(
                 only=set(artworks) or None,
                 force=force,
                 progress=progress,
+                on_result=log.result,
                 phases=phases,
             )
         else:
             if threads is not None:
                 limit_cpu_threads(threads)
             results = SoundscapeSource(config, cache=cache).prerender(
-                only=set(artworks) or None, force=force, progress=progress
+                only=set(artworks) or None, force=force, progress=progress, on_result=log.result
             )
     except CacheCannotStore as exc:  # the disk is full: what was stored is kept, the rest not tried
         results, stop = exc.results, str(exc)
@@ -206,6 +204,94 @@ def _prerender(
     return results, phases, stop
 
 
+class _ProgressLog:
+    """What a prerender says as it goes: each soundscape's result line on stdout as soon as it is done
+    (flushed: an overnight log keeps it through Ctrl-C, SIGTERM or kill -9; a JSON line with ``--json``),
+    and the progress on stderr: tqdm's bar on a terminal, else a line with the time, done/total, what was
+    rendered and what was cached, the rendering rate and an ETA (``bar``: the tqdm bar, or None)."""
+
+    def __init__(self, as_json: bool, bar: Any, clock: Any = time.monotonic, now: Any = datetime.now):
+        self.as_json, self.bar, self.clock, self.now = as_json, bar, clock, now
+        self.started = clock()
+        self.counts: dict[str, int] = {}
+        self.last: Any = None
+
+    def result(self, r: Any) -> None:
+        """Print ``r``'s line (a :class:`~art2mus.installation.soundscapes.PrerenderResult`)."""
+        self.counts[r.status] = self.counts.get(r.status, 0) + 1
+        self.last = r
+        line = _result_line(r, self.as_json)
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stdout)
+            sys.stdout.flush()
+        else:
+            click.echo(line)
+            sys.stdout.flush()
+
+    def progress(self, done: int, total: int, name: str) -> None:
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.set_postfix_str(name)
+            self.bar.update(1)
+            return
+        r = self.last if self.last is not None and self.last.what == name else None
+        what = name if r is None else f"{name} {_STATUS_WORDS.get(r.status, r.status)}"
+        if r is not None and r.status in ("rendered", "failed"):
+            what += f" ({r.seconds:.1f} s)"
+        counts = ", ".join(
+            f"{self.counts[status]} {_STATUS_WORDS.get(status, status)}"
+            for status in _ORDER
+            if self.counts.get(status)
+        )
+        # what took time: rendered, failed (rendered and not stored) or waited for; cached ones are instant
+        worked = sum(n for status, n in self.counts.items() if status not in ("cached", "file", "skipped"))
+        elapsed = self.clock() - self.started
+        if worked and elapsed > 0:
+            left_s = (total - done) * elapsed / max(worked, 1)
+            pace = f"{worked * 60 / elapsed:.1f}/min, ETA {(self.now() + timedelta(seconds=left_s)):%H:%M:%S}"
+            pace += f" (in {_duration(left_s)})"
+        else:
+            pace = "no rendering yet"
+        stamp = f"{self.now():%Y-%m-%d %H:%M:%S}"
+        click.echo(f"[{done}/{total}] {what} | {stamp} | {counts} | {pace}", err=True)
+
+
+#: how a line says each status, and the order the counts are given in
+_STATUS_WORDS = {
+    "elsewhere": "rendered by another process",
+    "cached": "already cached",
+    "skipped": "not tried",
+}
+
+
+_ORDER = ("rendered", "elsewhere", "cached", "file", "failed", "skipped")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds + 0.5), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _result_line(r: Any, as_json: bool) -> str:
+    """One soundscape's line: JSON with ``as_json``."""
+    if as_json:
+        return json.dumps(
+            {
+                "what": r.what,
+                "generator": r.generator,
+                "status": r.status,
+                "seconds": round(r.seconds, 2),
+                "error": r.error,
+            }
+        )
+    detail = f" ({r.seconds:.1f} s)" if r.status == "rendered" else f": {r.error}" if r.error else ""
+    if r.status == "skipped":  # the reason is said once, below the summary
+        detail = ""
+    status = _STATUS_WORDS["elsewhere"] if r.status == "elsewhere" else r.status
+    return f"{r.what:28s} {r.generator:12s} {status}{detail}"
+
+
 #: exit status of a prerender the cache stopped: it cannot store what is rendered (EX_IOERR)
 EXIT_CACHE_CANNOT_STORE = 74
 
@@ -213,31 +299,9 @@ EXIT_CACHE_CANNOT_STORE = 74
 def _report(
     results: list[Any], phases: dict[str, Any], cache: Any, as_json: bool, stop: str | None = None
 ) -> None:
-    """One line per soundscape and the summary; exit 1 if any failed, :data:`EXIT_CACHE_CANNOT_STORE` if
-    the cache stopped storing (``stop`` says why)."""
-    for r in results:
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "what": r.what,
-                        "generator": r.generator,
-                        "status": r.status,
-                        "seconds": round(r.seconds, 2),
-                        "error": r.error,
-                    }
-                )
-            )
-        else:
-            detail = f" ({r.seconds:.1f} s)" if r.status == "rendered" else f": {r.error}" if r.error else ""
-            if r.status == "skipped":  # the reason is said once, below the summary
-                detail = ""
-            status = "rendered by another process" if r.status == "elsewhere" else r.status
-            click.echo(f"{r.what:28s} {r.generator:12s} {status}{detail}")
-    counts = {
-        status: sum(r.status == status for r in results)
-        for status in ("rendered", "elsewhere", "cached", "file", "failed", "skipped")
-    }
+    """The summary (each soundscape's line was printed as it was done); exit 1 if any failed,
+    :data:`EXIT_CACHE_CANNOT_STORE` if the cache stopped storing (``stop`` says why)."""
+    counts = {status: sum(r.status == status for r in results) for status in _ORDER}
     summary = {"cache": str(cache.directory), **counts, **({"phases": phases} if phases else {})}
     if stop is not None:
         summary["stopped"] = stop

@@ -46,7 +46,7 @@ def test_a_full_cache_disk_stops_the_prerender_and_says_what_to_do(tmp_path, rep
     assert done.returncode == 74, done.stdout + done.stderr
     statuses = [line["status"] for line in lines[:-1]]
     rendered = statuses.count("rendered")
-    assert statuses == ["rendered"] * rendered + ["failed"] + ["skipped"] * (5 - rendered), statuses
+    assert statuses == ["rendered"] * rendered + ["failed"], statuses  # the others are not tried
     failed = lines[rendered]
     assert "[Errno 28] No space left on device" in failed["error"], failed
     summary = lines[-1]["summary"]
