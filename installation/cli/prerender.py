@@ -292,6 +292,8 @@ def _result_line(r: Any, as_json: bool) -> str:
     return f"{r.what:28s} {r.generator:12s} {status}{detail}"
 
 
+#: failed soundscapes the summary names, with their reasons (the count says how many more)
+FAILURES_LISTED = 10
 #: exit status of a prerender the cache stopped: it cannot store what is rendered (EX_IOERR)
 EXIT_CACHE_CANNOT_STORE = 74
 
@@ -302,16 +304,25 @@ def _report(
     """The summary (each soundscape's line was printed as it was done); exit 1 if any failed,
     :data:`EXIT_CACHE_CANNOT_STORE` if the cache stopped storing (``stop`` says why)."""
     counts = {status: sum(r.status == status for r in results) for status in _ORDER}
+    failed = [r for r in results if r.status == "failed"]
     summary = {"cache": str(cache.directory), **counts, **({"phases": phases} if phases else {})}
+    if failed:  # which, and why: the overnight log's last lines, not one line among a hundred
+        summary["failures"] = [{"what": r.what, "error": r.error} for r in failed[:FAILURES_LISTED]]
     if stop is not None:
         summary["stopped"] = stop
+    if not as_json:
+        for r in failed[:FAILURES_LISTED]:
+            click.echo(f"failed: {r.what} ({r.generator}): {r.error}")
     skipped = f", {counts['skipped']} not tried" if counts["skipped"] else ""
     elsewhere = f", {counts['elsewhere']} rendered by another process" if counts["elsewhere"] else ""
+    which = ", ".join(r.what for r in failed[:FAILURES_LISTED])
+    if len(failed) > FAILURES_LISTED:
+        which += f" and {len(failed) - FAILURES_LISTED} more"
     click.echo(
         json.dumps({"summary": summary})
         if as_json
         else f"{counts['rendered']} rendered{elsewhere}, {counts['cached']} already cached, {counts['failed']} failed"
-        f"{skipped} -> {cache.directory}"
+        f"{f' ({which})' if failed else ''}{skipped} -> {cache.directory}"
     )
     if stop is not None:
         if not as_json:
