@@ -99,11 +99,19 @@ def command(
 
     What the cache already holds is skipped (unless --force), so an interrupted run resumes where it
     stopped; the Art2Mus model renders here, in this process (or on Ray workers with --ray), with one
-    progress bar. Exits 1 if any soundscape failed (the others are kept).
+    progress bar. A full cache disk stops it at the first soundscape it cannot store.
 
     One prerender at a time per cache folder (CACHE/prerender.lock): a second one refuses, naming the
-    first. Ctrl-C or SIGTERM stops it with a line saying how many soundscapes are in the cache; the exit
-    status is 130 (Ctrl-C) or 143 (SIGTERM), as for a process the signal ended.
+    first. Ctrl-C or SIGTERM stops it with a line saying how many soundscapes are in the cache.
+
+    \b
+    Exit status:
+      0    every soundscape is in the cache
+      1    some soundscapes failed (the others are kept), or the exhibit or an --artwork is wrong
+      2    a usage error (an unknown option)
+      74   the cache cannot store (a full or read-only disk, a quota): stopped, what was stored is kept
+      75   another prerender holds the cache folder's lock: nothing done; try again once it is over
+      130  stopped by Ctrl-C; 143 stopped by SIGTERM (as for a process the signal ended)
     """
     from art2mus.installation.cache import SoundscapeCache
     from art2mus.installation.prerender_lock import CacheInUse, PrerenderLock
@@ -114,12 +122,12 @@ def command(
     lock = PrerenderLock(cache.directory, str(exhibit.resolve()))
     try:
         lock.acquire()
-    except CacheInUse as exc:
-        raise click.ClickException(str(exc)) from None
+    except CacheInUse as exc:  # not a failure of this run: a scheduler may try again later
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(EXIT_CACHE_IN_USE) from None
     except OSError as exc:  # the cache folder cannot be made: nothing could be stored either
-        raise click.ClickException(
-            f"{cache.directory}: cannot hold the prerender's lock file ({exc})"
-        ) from None
+        click.echo(f"Error: {cache.directory}: cannot hold the prerender's lock file ({exc})", err=True)
+        raise SystemExit(EXIT_CACHE_CANNOT_STORE) from None
     with lock, _signals_stop() as caught:
         try:
             results, phases, stop = _prerender(
@@ -296,6 +304,8 @@ def _result_line(r: Any, as_json: bool) -> str:
 FAILURES_LISTED = 10
 #: exit status of a prerender the cache stopped: it cannot store what is rendered (EX_IOERR)
 EXIT_CACHE_CANNOT_STORE = 74
+#: exit status of a prerender refused because another holds the cache folder's lock (EX_TEMPFAIL)
+EXIT_CACHE_IN_USE = 75
 
 
 def _report(

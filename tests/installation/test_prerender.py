@@ -190,7 +190,7 @@ def test_a_second_prerender_on_the_same_cache_refuses_and_names_the_first(tmp_pa
     cache = tmp_path / "cache"
     with PrerenderLock(cache, str(tmp_path / "first.yaml")):  # a prerender in this process (another fd)
         second = CliRunner().invoke(main, ["prerender", str(exhibit)])
-        assert second.exit_code == 1, second.output
+        assert second.exit_code == 75, second.output  # EX_TEMPFAIL: try again later
         assert (
             f"another prerender of {tmp_path / 'first.yaml'} (pid {os.getpid()}) is rendering into {cache}"
             in second.stderr
