@@ -350,6 +350,8 @@ class RoomStatusLine:
     * ``open: playing Amber Fields``, ``open: idle ambience``, ``closed until 08:00`` (``Mon 08:00``
       beyond today), ``open: playing Amber Fields (chosen on the control panel)``;
     * ``camera lost since 14:02:11 (reopening), open: idle ambience``, ``audio device lost, reopening, ...``;
+    * ``camera picture frozen since 14:02:11 (reopening), ...`` (a stuck driver's identical frames),
+      ``camera picture black since 14:02:11, ...`` (covered, lights off; said only while open);
     * ``open: idle ambience; running the previous configuration: reload refused, 1 problem in exhibit.yaml
       line 4: artworks[0].soundscape.duration: ...`` until a reload is applied.
 
@@ -368,6 +370,7 @@ class RoomStatusLine:
         self.wall_clock = wall_clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self._idle, self._silence = IDLE_KEY, CLOSED_KEY
         self._camera_lost_at: str | None = None
+        self._picture_since: tuple[str, str] | None = None  # (frozen or black, since when)
 
     def __call__(self) -> str:
         gallery = self.gallery
@@ -409,6 +412,9 @@ class RoomStatusLine:
         if grabber is None:
             return None
         health = grabber.health()
+        picture = self._picture(health, now)
+        if picture is not None:
+            return picture
         if health.state == "streaming":
             self._camera_lost_at = None
             return None
@@ -418,6 +424,21 @@ class RoomStatusLine:
             lost = now - dt.timedelta(seconds=health.last_frame_age_s or 0.0)
             self._camera_lost_at = f"{lost:%H:%M:%S}"
         return f"camera lost since {self._camera_lost_at} (reopening)"
+
+    def _picture(self, health: Any, now: dt.datetime) -> str | None:
+        """``camera picture frozen since 14:02:11 (reopening)`` (a stuck driver's identical frames), ``camera
+        picture black since 14:02:11`` while open (closed, a dark room is normal), or None."""
+        director, picture = self.gallery.director, getattr(health, "picture", "ok")
+        frozen = picture == "frozen"
+        if not frozen and not (picture == "black" and director is not None and not director.closed):
+            self._picture_since = None
+            return None
+        if self._picture_since is None or self._picture_since[0] != picture:
+            since = now - dt.timedelta(seconds=health.picture_s or 0.0)
+            self._picture_since = (picture, f"{since:%H:%M:%S}")
+        return f"camera picture {picture} since {self._picture_since[1]}" + (
+            " (reopening)" if frozen else ""
+        )
 
     def _audio(self) -> str | None:
         engine = self.gallery.engine

@@ -83,7 +83,10 @@ def attention(status: dict[str, Any]) -> list[str]:
     causes = []
     camera = status.get("camera") or {}
     age = camera.get("last_frame_age_s")
-    if camera and (camera.get("state") != "streaming" or age is None or age > FRAME_AGE_ATTENTION_S):
+    picture = camera_picture_fault(status)
+    if picture is not None:  # a frozen picture's camera is reopened: the frames' age says nothing more
+        causes.append(picture)
+    elif camera and (camera.get("state") != "streaming" or age is None or age > FRAME_AGE_ATTENTION_S):
         since = f"for {age:.0f} s" if age is not None else "yet"
         causes.append(f"no camera frames {since} (camera {camera.get('state', 'unknown')})")
     audio = status.get("audio") or {}
@@ -115,6 +118,19 @@ def attention(status: dict[str, Any]) -> list[str]:
         many = f"{len(broken)} artworks have" if len(broken) > 1 else "1 artwork has"
         causes.append(f"{many} problems ({shorten_list(names)})")
     return causes
+
+
+def camera_picture_fault(status: dict[str, Any]) -> str | None:
+    """What is wrong with the camera's picture (the grabber's ``picture``), or None: frozen (a stuck driver's
+    identical frames: the camera is being reopened), or black while the room is open (a covered lens, the
+    lights off; at night, closed, that is normal)."""
+    camera = status.get("camera") or {}
+    seconds = camera.get("picture_s") or 0.0
+    if camera.get("picture") == "frozen":
+        return f"camera picture frozen: identical frames for {seconds:.0f} s (a stuck driver?); reopening it"
+    if camera.get("picture") == "black" and (status.get("schedule") or {}).get("open", True):
+        return f"camera picture black for {seconds:.0f} s (covered, lights off?)"
+    return None
 
 
 #: the beginnings of ``status["problems"]`` lines that ask for a technician, and how the attention line
@@ -308,6 +324,12 @@ class GalleryCollector:
         )
         yield gauge("camera_fps", "Camera frames per second.", camera.get("fps", 0.0))
         yield gauge("camera_up", "1 while the camera streams.", camera.get("state") == "streaming")
+        yield gauge(
+            "camera_picture_ok",
+            "0 while the camera's picture is frozen (identical frames: the camera is reopened) or black while "
+            "the room is open (covered, lights off), else 1.",
+            None if not camera else camera_picture_fault(status) is None,
+        )
         yield counter("camera_reconnects", "Camera streams reopened.", camera.get("reconnects", 0))
         yield counter("frames_processed", "Frames the vision pipeline processed.", counters.get("frames", 0))
         yield counter("recognitions", "Recognitions run on frames.", counters.get("recognitions", 0))

@@ -18,6 +18,17 @@ An outage can last a whole closure (a camera unplugged over a weekend). Each rec
 at the outage's attempts 1, 2, 5, 10, 20, 50, ... and at least once an hour (:func:`reconnect_said`), and
 the camera's return is a warning too, so the journal (WARNING and up) tells both ends of an outage in a
 few lines: it was 120 lines an hour at the 30 s backoff, and never said that the camera came back.
+
+Frames that arrive are not always a picture. A stuck driver sends one frame again and again, bit for bit
+(a real sensor never does: its noise changes every frame), and the room played the artwork in it all day
+with the camera "streaming"; a covered lens or a room with its lights off sends black. Each frame's
+:func:`picture_signature` (a CRC of a few thousand sampled pixels and their mean: about 0.05 ms a frame)
+tells both. Identical frames for :data:`FROZEN_AFTER_S` (black ones aside: a capped lens can read 0 bit
+for bit) are held back from the room, which then sees nothing, as with a lost camera, and the camera is
+reopened as a lost one is (its reconnects, its backoff) until its picture moves again; a picture
+darker than :data:`BLACK_BELOW` for :data:`BLACK_AFTER_S` is said in :class:`GrabberHealth` (``picture``)
+and nothing else: the room goes idle by itself, and whether it needs a technician depends on the opening
+hours (lights off at night are normal), which the panel knows.
 """
 
 from __future__ import annotations
@@ -27,9 +38,12 @@ import logging
 import threading
 import time
 import weakref
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from art2mus.installation.vision.sources import (
     CameraError,
@@ -54,6 +68,34 @@ def reconnect_said(attempt: int, since_said_s: float) -> bool:
     while attempt % 10 == 0:
         attempt //= 10
     return attempt in (1, 2, 5)
+
+
+#: seconds of bit-identical frames before the picture counts as frozen and the camera is reopened. A
+#: sensor's noise changes every frame, but a compressed network stream can repeat a still room's decoded
+#: picture bit for bit between its key frames (every 1-10 s, "smart" codecs included): 30 s is three times
+#: the longest of those, and the room plays a stuck picture's artwork at most 30 s longer (then the idle
+#: ambience idle.after_seconds later, as for a lost camera). 60 s let the sweep's stuck picture through: its
+#: video of 60 s looped, and the restart's frame differed
+FROZEN_AFTER_S = 30.0
+#: seconds of a picture darker than :data:`BLACK_BELOW` before it counts as black: longer than a visitor
+#: in front of the lens or lights that flicker; the room goes idle by itself, so nothing is urgent
+BLACK_AFTER_S = 30.0
+#: mean brightness (0-255) below which a picture is black: a capped or covered lens reads 0-5 even at full
+#: gain, a room lit for visitors 60 and more, a dim corner 25 and more
+BLACK_BELOW = 10.0
+#: frames in a row, each unlike the one before and the stuck one, that end a frozen picture
+MOVING_FRAMES = 5
+#: pixels :func:`picture_signature` samples, about (a grid over the whole picture)
+SIGNATURE_PIXELS = 4096
+
+
+def picture_signature(image: np.ndarray) -> tuple[int, float]:
+    """``(crc32, mean brightness 0-255)`` of an ``(height, width[, channels])`` uint8 picture, read from a
+    grid of about :data:`SIGNATURE_PIXELS` pixels (every 8th pixel or sparser): two frames of a real sensor
+    differ there (its noise), and a stuck driver's are equal. About 0.05 ms for 640x360 or 1920x1080."""
+    step = max(8, int((image.shape[0] * image.shape[1] / SIGNATURE_PIXELS) ** 0.5))
+    sample = np.ascontiguousarray(image[::step, ::step])
+    return zlib.crc32(sample), float(sample.sum(dtype=np.uint64)) / max(1, sample.size)
 
 
 #: reader threads still running, of every grabber (joined at exit, see the module docstring)
@@ -98,6 +140,11 @@ class GrabberHealth:
             ``streaming``): what went wrong last is still worth knowing, and ``last_error_age_s`` says
             how long ago it was.
         last_error_age_s: seconds since ``last_error`` happened (None without one).
+        picture: ``ok``; ``frozen``: bit-identical frames for ``frozen_after_s`` or more, held back from
+            the room while the camera is reopened (``state`` ``reconnecting``) until one differs;
+            ``black``: streaming a picture darker than ``black_below`` for ``black_after_s`` or more.
+        picture_s: seconds the picture has been frozen (since the first of the identical frames) or black
+            (None when ``ok``).
     """
 
     source: str
@@ -109,6 +156,8 @@ class GrabberHealth:
     stuck_readers: int
     last_error: str | None
     last_error_age_s: float | None = None
+    picture: str = "ok"
+    picture_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +236,8 @@ class FrameGrabber:
             wakes it at once, and it wakes when the reader would time out).
         pause: how the supervisor waits out a backoff: ``pause(stop, seconds)``, True when ``stop`` was set
             meanwhile (default ``stop.wait(seconds)``; a test's scripted clock advances there instead).
+        frozen_after_s, black_after_s, black_below: when the picture is frozen or black
+            (:data:`FROZEN_AFTER_S`, :data:`BLACK_AFTER_S`, :data:`BLACK_BELOW`).
     """
 
     def __init__(
@@ -201,6 +252,9 @@ class FrameGrabber:
         healthy_after_s: float = 10.0,
         poll_s: float = 1.0,
         pause: Callable[[threading.Event, float], bool] = lambda stop, seconds: stop.wait(seconds),
+        frozen_after_s: float = FROZEN_AFTER_S,
+        black_after_s: float = BLACK_AFTER_S,
+        black_below: float = BLACK_BELOW,
     ):
         if read_timeout_s <= 0 or open_timeout_s <= 0:
             raise ValueError(
@@ -219,6 +273,9 @@ class FrameGrabber:
         self.healthy_after_s = healthy_after_s
         self.poll_s = poll_s
         self.pause = pause
+        self.frozen_after_s = frozen_after_s
+        self.black_after_s = black_after_s
+        self.black_below = black_below
         self._stop = threading.Event()
         self._wakeup = threading.Event()  # the supervisor's: set by stop and by a reader that ends
         self._cond = threading.Condition()
@@ -233,6 +290,14 @@ class FrameGrabber:
         self._started_t = 0.0  # clock seconds at start()
         self._outage: _Outage | None = None
         self._reconnect_said_t = -float("inf")  # clock seconds of the last reconnect line
+        self._same: tuple[int, float] | None = (
+            None  # (signature, clock seconds) of the identical frames' first
+        )
+        self._frozen = False  # frames are held back from the room (:meth:`_goes_to_room`)
+        self._moving = 0  # frames in a row, while frozen, unlike the stuck one and the one before
+        self._previous: int | None = None  # the signature of the frame before
+        self._reopen_frozen = False  # one was, from the reader now watched: the supervisor reopens it
+        self._dark_since: float | None = None  # clock seconds of the first frame of a black run
         self._stuck: list[_Reader] = []
         self._reader: _Reader | None = None
         self._thread: threading.Thread | None = None
@@ -314,6 +379,12 @@ class FrameGrabber:
                 fps = (len(arrivals) - 1) / span if span > 0 else 0.0
             age = None if self._latest_arrival is None else max(0.0, now - self._latest_arrival)
             self._stuck = [r for r in self._stuck if not r.done.is_set()]
+            picture, picture_s = "ok", None
+            if self._frozen and self._same is not None:
+                picture, picture_s = "frozen", max(0.0, now - self._same[1])
+            elif self._state == "streaming" and self._dark_since is not None:
+                if now - self._dark_since >= self.black_after_s:
+                    picture, picture_s = "black", now - self._dark_since
             return GrabberHealth(
                 self.source.name,
                 self._state,
@@ -324,13 +395,22 @@ class FrameGrabber:
                 len(self._stuck),
                 self._last_error,
                 None if self._last_error_t is None else max(0.0, now - self._last_error_t),
+                picture,
+                picture_s,
             )
 
     # -------------------------------------------------------------------------------- supervisor
 
     def _publish(self, frame: Frame) -> None:
         now = self.clock()
+        signature, brightness = picture_signature(frame.image)
         with self._cond:
+            if not self._goes_to_room(signature, brightness < self.black_below, now):
+                return
+            if brightness >= self.black_below:
+                self._dark_since = None
+            elif self._dark_since is None:
+                self._dark_since = now
             self._latest = frame
             self._latest_arrival = now
             self._arrivals.append(now)
@@ -352,6 +432,36 @@ class FrameGrabber:
                 "" if attempts == 1 else "s",
             )
 
+    def _goes_to_room(self, signature: int, dark: bool, now: float) -> bool:
+        """Whether a frame of ``signature`` arriving at ``now`` goes to the room (under :attr:`_cond`): not
+        while the picture is frozen. A ``dark`` one does not make it frozen: a capped lens can read 0
+        everywhere, bit for bit, and reopening mends no lens cap (it is a black picture). A frozen picture's camera is reopened at each frame equal to the stuck
+        one or to the frame before it, and the picture moves again after :data:`MOVING_FRAMES` frames in a
+        row that differ from both (a stuck driver reopened can send one other frame first: the sweep's
+        video restarted at its own first frame, and the room held its artwork through every reopen)."""
+        previous, self._previous = self._previous, signature
+        if self._frozen and self._same is not None:
+            if signature in (self._same[0], previous):
+                self._moving = 0
+                self._reopen_frozen = True
+                self._wakeup.set()
+                return False
+            self._moving += 1
+            if self._moving < MOVING_FRAMES:
+                return False
+            self._frozen = False
+            self._same = (signature, now)
+        elif dark:
+            self._same = None
+        elif self._same is None or self._same[0] != signature:
+            self._same = (signature, now)
+        elif now - self._same[1] >= self.frozen_after_s:
+            self._frozen, self._moving = True, 0
+            self._reopen_frozen = True  # the room is not to hold an artwork on a stuck picture
+            self._wakeup.set()
+            return False
+        return True
+
     def _set(self, state: str, error: str | None = None) -> None:
         with self._cond:
             self._state = state
@@ -364,6 +474,8 @@ class FrameGrabber:
         backoff = self.backoff_initial_s
         while not self._stop.is_set():
             self._set("connecting" if self._frames == 0 and self._reconnects == 0 else "reconnecting")
+            with self._cond:
+                self._reopen_frozen = False
             reader = self._reader = _Reader(self.source, self._publish, self.clock, self._wakeup.set)
             started = self.clock()
             reader.thread.start()
@@ -381,6 +493,12 @@ class FrameGrabber:
             if reader.frames and self.clock() - started >= self.healthy_after_s:
                 backoff = self.backoff_initial_s
             with self._cond:
+                # a camera back after an outage starts a new picture: its first frames equal to those
+                # before it (a still room after a night unplugged) are not a stuck one; a frozen picture
+                # stays frozen through its reopens until a frame differs
+                if not self._frozen:
+                    self._same = None
+                self._dark_since = None
                 if self._outage is None:  # since the last frame, or since the start when none came
                     since = self._latest_arrival if self._latest_arrival is not None else self._started_t
                     self._outage = _Outage(since, self._reconnects, self._frames > 0)
@@ -421,6 +539,15 @@ class FrameGrabber:
         sleeps until the reader ends (it sets :attr:`_wakeup`), until the reader would time out if no
         progress came meanwhile, or at most ``poll_s``."""
         while not self._stop.is_set():
+            if self._reopen_frozen:
+                reader.abandoned.set()  # it leaves OpenCV at its next frame
+                with self._cond:
+                    self._stuck.append(reader)
+                    since = self._same[1] if self._same is not None else self.clock()
+                return (
+                    f"camera picture frozen: identical frames for {self.clock() - since:.0f} s "
+                    "(a stuck driver?)"
+                )
             if reader.done.is_set():
                 return str(reader.error) if reader.error else "stream ended"
             limit = self.open_timeout_s if reader.phase == "opening" else self.read_timeout_s
