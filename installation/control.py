@@ -9,6 +9,7 @@ apart so that the gallery module holds the wiring only; it reads the services th
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import logging
@@ -16,6 +17,8 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from art2mus.installation.audio.clock import ManualClock
+from art2mus.installation.background_reload import BackgroundReload, ReloadAbandoned
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.schedule import OpeningHours
 from art2mus.installation.soundscapes import IDLE_KEY
@@ -40,6 +43,28 @@ START_ONLY = (
     "cache",
 )
 
+#: the longest in-line reload (a simulated clock's) the systemd watchdog is fed through while the room plays
+#: (seconds): one still running after an hour is taken to be stuck, and systemd restarts the daemon
+RELOAD_FED_FOR_S = 3600.0
+
+#: how long a stop waits for a reload being prepared to notice it (seconds): a render under way is not
+#: waited for (systemd's TimeoutStopSec=20 kills a stop that takes longer)
+ABANDON_RELOAD_WITHIN_S = 2.0
+
+
+@dataclasses.dataclass
+class PreparedReload:
+    """What :meth:`GalleryControl.reload` made beside the running room, ready to be swapped in."""
+
+    at: str  # when it was begun (ISO time, the collection's zone)
+    old: ExhibitConfig  # the exhibit it replaces
+    config: ExhibitConfig
+    library: Any  # SoundscapeLibrary
+    vision: VisionPipeline | None  # the running one when recognition is unchanged
+    camera: Any  # a new CameraSource, or None when the camera is unchanged
+    hours_changed: bool
+    restart_needed: list[str]
+
 
 def release_freed_memory() -> None:
     """Hand the heap pages freed by a reload back to the system.
@@ -60,10 +85,16 @@ def release_freed_memory() -> None:
 class GalleryControl:
     """The control methods of :class:`~art2mus.installation.gallery.Gallery` (see the module docstring)."""
 
+    #: the reload being prepared beside the running room (None: none is)
+    _background_reload: BackgroundReload | None = None
+    #: while one is: its progress lines (photo checks, index build) sent as systemd's status line
+    _reload_progress: contextlib.ExitStack | None = None
+
     def request_reload(self) -> None:
         """Ask the running gallery to re-read its exhibit file (SIGHUP, ``systemctl reload``, the control
-        panel); the main loop does it between two frames. Until it is done the status says since when one
-        is under way (its ``reload`` is still the previous outcome)."""
+        panel); the main loop begins it between two frames and prepares it beside the running room
+        (:meth:`reload_between_frames`). Until it is done the status says since when one is under way (its
+        ``reload`` is still the previous outcome); one asked for meanwhile is begun once it is done."""
         if self.reload_requested_at is None:
             self.reload_requested_at = self._local_time()
         self._reload.set()
@@ -80,10 +111,27 @@ class GalleryControl:
         :meth:`VisionPipeline.take_over`), and opening hours, idle timing, loudness and crossfades take
         effect at once. The audio output and format and the control panel's address are only read at
         start: a change there is reported as needing a restart.
+
+        All of that is prepared on the calling thread; the swap is made there too, except on the thread
+        of a :class:`BackgroundReload`, which hands it to the main loop (the room recognises and decides
+        with the running configuration meanwhile).
         """
         at = self._local_time()
         try:
-            return self._reload_exhibit(at)
+            prepared = self._prepare_reload(at)
+            if prepared is None:
+                return False
+            background = self._background_reload
+            if background is not None and background.is_preparing_thread():
+                applied = background.hand_over(self._apply_reload, prepared)
+            else:
+                applied = self._apply_reload(prepared)
+            del prepared  # what the reload replaced is free now: hand it back (not on the loop's time)
+            release_freed_memory()
+            return applied
+        except ReloadAbandoned:
+            logger.info("reload of %s abandoned: the gallery is stopping", self.exhibit.source_file)
+            return False
         except Exception as exc:  # noqa: BLE001 - a reload must never stop the room
             logger.exception("reload of %s failed; the room plays on", self.exhibit.source_file)
             self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
@@ -92,16 +140,85 @@ class GalleryControl:
             if not self._reload.is_set():  # another one asked for meanwhile runs next: it is still under way
                 self.reload_requested_at = None
 
+    def reload_between_frames(self, watchdog: Any) -> bool:
+        """The main loop's part in reloads, between two frames: begin the one asked for, swap in the one
+        prepared, end the one done (READY=1 to systemd, the telemetry). True when the camera changed (the
+        loop reads the new grabber from its first frame).
+
+        With the real clock a reload is prepared on a :class:`BackgroundReload`'s thread (seconds, minutes
+        when a model renders) while this loop recognises and decides on; the swap pauses the loop for
+        milliseconds. With a simulated clock it runs in-line, as :meth:`simulate` and the tests that move
+        the clock need it to: every decision at the same simulated time whatever the machine's speed."""
+        background = self._background_reload
+        if background is not None:
+            background.swap_if_ready()
+            if background.running:
+                return False
+            self._background_reload = None
+            self._end_reload_progress()
+            watchdog.ready()
+            self.telemetry.reloaded(background.outcome is True)
+            return self._follow_new_camera()
+        if not self._reload.is_set():
+            return False
+        self._reload.clear()
+        if isinstance(self.clock, ManualClock):
+            # fed meanwhile from a helper thread, on the same signs of life as the loop
+            with (
+                watchdog.reloading(self._vital_signs, max_s=RELOAD_FED_FOR_S),
+                watchdog.notifier.progress_as_status(),
+            ):
+                outcome = self.reload()
+            self.telemetry.reloaded(outcome)
+            return self._follow_new_camera()
+        watchdog.notifier.reloading()  # READY=1 once it is done, with the room's status line
+        self._reload_progress = contextlib.ExitStack()
+        self._reload_progress.enter_context(watchdog.notifier.progress_as_status())
+        self._background_reload = BackgroundReload(self.reload).start()
+        return False
+
+    def abandon_reload(self, wait_s: float = ABANDON_RELOAD_WITHIN_S) -> None:
+        """The gallery stops: a reload being prepared is dropped (the stop waits ``wait_s`` at most)."""
+        background, self._background_reload = self._background_reload, None
+        if background is not None:
+            background.abandon(wait_s)
+        self._end_reload_progress()
+
+    def _end_reload_progress(self) -> None:
+        """The reload's progress lines no longer go to systemd's status line."""
+        progress, self._reload_progress = self._reload_progress, None
+        if progress is not None:
+            progress.close()
+
+    def _follow_new_camera(self) -> bool:
+        """After a reload: a new camera gets a new grabber. True when it did."""
+        if not self._camera_changed:
+            return False
+        self._camera_changed = False
+        self.start_camera()
+        return True
+
+    def _check_reload(self) -> None:
+        """Between a reload's steps: :class:`ReloadAbandoned` once the gallery is stopping."""
+        background = self._background_reload
+        if background is not None and background.is_preparing_thread():
+            background.check()
+
     def _local_time(self) -> str:
         """Now in the collection's timezone (``2026-12-06T09:27:36+01:00``), as the panel's timeline gives
         its times: the reload's time was UTC ('08:27:36+00:00') beside a timeline in Europe/Rome."""
         zone = ZoneInfo(self.exhibit.collection.timezone)
         return self._wall_clock().astimezone(zone).isoformat(timespec="seconds")
 
-    def _reload_exhibit(self, at: str) -> bool:
+    def _prepare_reload(self, at: str) -> PreparedReload | None:
+        """Everything a reload needs made beside the running room (the file validated, the soundscapes,
+        the recognition, the camera, the opening hours); nothing running is changed. None when refused or
+        failed (:attr:`last_reload` says why). Reads, never replaces, what the loop uses: ``exhibit``,
+        ``library`` (a thread-safe shelf, whose unchanged clips are taken over) and ``vision``."""
         assert self.engine is not None and self.director is not None
         path = self.exhibit.source_file
         config, problems = _validate_reload(path) if path is not None else (None, [])
+        self._check_reload()
         if config is None or problems:
             for problem in problems:
                 logger.error("reload: %s", problem)
@@ -112,21 +229,23 @@ class GalleryControl:
                 "" if len(problems) == 1 else "s",
             )
             self.last_reload = _reload_outcome(at, [str(p) for p in problems])
-            return False
+            return None
         old = self.exhibit
-        restart_needed = [name for name in START_ONLY if _setting(old, name) != _setting(config, name)]
         if self.worker is not None:  # a technician is here: the model gets its chance now, not in hours
             self.worker.try_again_now("a reload")
         with self._results_lock:
             self._rebuilding = True
         try:
             # what is unchanged is taken over, not read again; the rest is let go before it is read
-            library = self.soundscape_source(config).library(self.engine, previous=self.library)
+            library = self.soundscape_source(config).library(
+                self.engine, lambda *_: self._check_reload(), previous=self.library
+            )
             # the running pipeline (what the camera has chosen, the tracker, presence) is kept when the
             # recognition is read the same way: a new one chose nothing until the artwork had dwelt again
             vision = self.vision
             if vision is None or recognition_inputs(old) != recognition_inputs(config):
                 vision = VisionPipeline.from_config(config, clock=self.clock.monotonic)
+            self._check_reload()
             camera = None  # a new camera and new opening hours are made before anything changes
             if old.camera != config.camera:
                 camera = camera_source_from_config(config.camera, clock=self.clock.monotonic)
@@ -135,19 +254,34 @@ class GalleryControl:
             )
             if hours_changed:
                 OpeningHours.from_exhibit(config)
-        except Exception as exc:  # noqa: BLE001 - whatever fails, the running configuration must stay
-            logger.exception(
-                "reload of %s failed while preparing it; still running the previous configuration", path
-            )
+        except Exception as exc:  # whatever fails, the running configuration must stay
             with self._results_lock:
                 self._rebuilding = False
                 early, self._early_results = self._early_results, []
             for result in early:
                 self._apply_generated(result)
-            self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
             release_freed_memory()
-            return False
+            if isinstance(exc, ReloadAbandoned):
+                raise
+            logger.exception(
+                "reload of %s failed while preparing it; still running the previous configuration", path
+            )
+            self.last_reload = _reload_outcome(at, [f"{type(exc).__name__}: {exc}"])
+            return None
+        restart_needed = [name for name in START_ONLY if _setting(old, name) != _setting(config, name)]
+        return PreparedReload(at, old, config, library, vision, camera, hours_changed, restart_needed)
+
+    def _apply_reload(self, prepared: PreparedReload) -> bool:
+        """Swap a prepared reload in (on the main loop's thread while the room runs: a few milliseconds).
+        False, nothing changed, when the running exhibit is no longer the one it was prepared from."""
+        assert self.engine is not None and self.director is not None
+        old, config, library, vision = prepared.old, prepared.config, prepared.library, prepared.vision
+        if old is not self.exhibit:  # cannot happen: one reload at a time; never swap in a stale one
+            raise RuntimeError("the exhibit changed while the reload was prepared")
         now = self.clock.monotonic()
+        previous = self.library
+        if previous is not None:  # what the room chose during the preparation and read again comes along
+            _take_clips_read_meanwhile(library, previous)
         self.exhibit = config  # before the library swap: the event it sends names what plays by the new titles
         if self.vision is not None and vision is not self.vision:  # what it has chosen carries on
             vision.take_over(self.vision, same_presence=old.presence == config.presence)
@@ -165,22 +299,21 @@ class GalleryControl:
             self._apply_generated(result)
         if config.audio.loudness_lufs != old.audio.loudness_lufs:
             self._play_at_new_loudness()
-        if camera is not None:
+        if prepared.camera is not None:
             self._camera = None
-            self.camera = camera
+            self.camera = prepared.camera
             self._camera_changed = True
-        if hours_changed:
+        if prepared.hours_changed:
             running = self.schedule.state is not None
             self.schedule.stop()
             self.init_schedule(config)
             if running:
                 self.schedule.start()
-        for name in restart_needed:
+        for name in prepared.restart_needed:
             logger.warning("reload: %s changed; that takes effect at the next restart", name)
-        logger.info("reloaded %s (%d artworks)", path, len(config.artworks))
-        self.last_reload = _reload_outcome(at, [], restart_needed)  # last: a reader waiting on it finds it all
-        del library, vision
-        release_freed_memory()
+        logger.info("reloaded %s (%d artworks)", config.source_file, len(config.artworks))
+        # last: a reader waiting on it finds it all
+        self.last_reload = _reload_outcome(prepared.at, [], prepared.restart_needed)
         return True
 
     def _play_at_new_loudness(self) -> None:
@@ -369,6 +502,16 @@ def _validate_reload(path: Any) -> tuple[ExhibitConfig | None, list[Any]]:
     if len(unreadable) < len(problems):
         return None, [p for p in problems if p not in unreadable]
     return validate_exhibit(path, audio_may_fail=True, photos_may_fail=True)
+
+
+def _take_clips_read_meanwhile(library: Any, previous: Any) -> None:
+    """Hand ``library`` (a reload's) the decoded clips of its unchanged soundscapes that ``previous`` read
+    again while the reload was prepared (chosen meanwhile, after the preparation had taken them over
+    unread): taken as they are, not read a second time at the swap."""
+    for what in library.kept:
+        if what in previous.clips and what in library.clips:
+            if previous.clips.is_held(what) and not library.clips.is_held(what):
+                library.clips.take(what, previous.clips, library.clips.reload_of(what))
 
 
 def _setting(exhibit: ExhibitConfig, dotted: str) -> Any:

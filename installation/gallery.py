@@ -54,11 +54,6 @@ __all__ = ["CLOSED_KEY", "IDLE_KEY", "Director", "DirectorEvent", "Gallery", "So
 
 logger = logging.getLogger(__name__)
 
-#: the longest reload the systemd watchdog is fed through while the room plays (seconds). A reload that
-#: renders a large collection or rebuilds its index takes minutes; one still running after an hour is
-#: taken to be stuck (the room would stay deaf to its camera), and systemd restarts the daemon.
-RELOAD_FED_FOR_S = 3600.0
-
 
 class FrameGapLog:
     """When the main loop says that the camera gives no frames: once ``after_s`` seconds have passed without
@@ -409,10 +404,11 @@ class Gallery(GalleryControl):
         self.start_control_panel()
 
     def stop(self) -> None:
-        """Everything stopped, in reverse start order: the panel, the schedule, the camera, the generator
-        process, then the audio."""
+        """Everything stopped, in reverse start order: the panel, a reload being prepared, the schedule,
+        the camera, the generator process, then the audio."""
         if self.control_panel is not None:
             self.control_panel.stop()
+        self.abandon_reload()
         if self.schedule is not None:
             self.schedule.stop()
         if self.grabber is not None:
@@ -462,20 +458,8 @@ class Gallery(GalleryControl):
             if watchdog.due():  # fed only while the mix clock runs and camera frames arrive
                 watchdog.beat(*self._vital_signs())
             watchdog.show()  # the status line, once a second at most, sent when the room changed
-            if self._reload.is_set():
-                self._reload.clear()
-                # a reload renders and builds on this thread (106 s seen; systemd's WatchdogSec=60 killed
-                # the daemon in it): fed meanwhile from a helper thread, on the same signs of life
-                with (
-                    watchdog.reloading(self._vital_signs, max_s=RELOAD_FED_FOR_S),
-                    watchdog.notifier.progress_as_status(),
-                ):
-                    outcome = self.reload()
-                self.telemetry.reloaded(outcome)
-                if self._camera_changed:  # a new camera: a new grabber for it
-                    self._camera_changed = False
-                    self.start_camera()
-                    last_index = None
+            if self.reload_between_frames(watchdog):  # prepared beside the room, swapped in here
+                last_index = None  # a new camera: a new grabber for it
             grabber = self.grabber
             frame = grabber.wait_for_frame(last_index, timeout=0.25)
             now = self.clock.monotonic()
