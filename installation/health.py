@@ -84,6 +84,7 @@ def check_audio(config: Any) -> Check:
 
 
 def check_camera(config: Any) -> Check:
+    from art2mus.installation.vision.grabber import BLACK_BELOW, picture_signature
     from art2mus.installation.vision.sources import camera_source_from_config
 
     camera = config.camera
@@ -91,11 +92,11 @@ def check_camera(config: Any) -> Check:
         camera = camera.model_copy(update={"realtime": False})
     source = camera_source_from_config(camera)
 
-    def grab() -> tuple[int, int]:
+    def grab() -> tuple[int, int, float]:
         stream = source.open()
         try:
             frame = stream.read()
-            return frame.image.shape[1], frame.image.shape[0]
+            return frame.image.shape[1], frame.image.shape[0], picture_signature(frame.image)[1]
         finally:
             stream.close()
 
@@ -105,7 +106,15 @@ def check_camera(config: Any) -> Check:
     if isinstance(value, Exception):
         said = str(value)  # a CameraError names the camera already
         return Check("camera", FAIL, said if said.startswith(f"{source.name}:") else f"{source.name}: {said}")
-    return Check("camera", OK, f"{source.name}: a {value[0]}x{value[1]} frame")
+    width, height, brightness = value
+    if brightness < BLACK_BELOW:  # the running daemon says so only while open: here, nobody knows the hour
+        return Check(
+            "camera",
+            WARN,
+            f"{source.name}: a {width}x{height} frame, black (mean {brightness:.0f}/255): the lens covered, "
+            "or the room dark?",
+        )
+    return Check("camera", OK, f"{source.name}: a {width}x{height} frame")
 
 
 def check_gpu(config: Any) -> Check:

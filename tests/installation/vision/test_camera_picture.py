@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import threading
 import time
 from pathlib import Path
@@ -228,3 +229,17 @@ def test_the_signature_reads_a_few_thousand_pixels_quickly():
         assert (time.perf_counter() - started) / 100 < 1e-3
     assert picture_signature(np.zeros((360, 640, 3), np.uint8))[1] == 0.0
     assert picture_signature(np.full((360, 640, 3), 200, np.uint8))[1] == 200.0
+
+
+@pytest.mark.parametrize(("video", "status"), [("black", "warn"), ("zeros", "warn"), ("still", "ok")])
+def test_doctor_warns_of_a_black_frame(videos, video, status):
+    """doctor reads one frame: black is worth a look (covered lens), though not a failure (lights off)."""
+    from art2mus.installation.health import check_camera
+    from art2mus.installation.vision.sources import VideoCameraConfig
+
+    check = check_camera(SimpleNamespace(camera=VideoCameraConfig(path=videos[video])))
+    assert check.status == status
+    if status == "warn":
+        assert re.search(
+            r": a 64x48 frame, black \(mean [0-3]/255\): the lens covered, or the room dark\?$", check.detail
+        )
