@@ -435,10 +435,12 @@ class FrameGrabber:
     def _goes_to_room(self, signature: int, dark: bool, now: float) -> bool:
         """Whether a frame of ``signature`` arriving at ``now`` goes to the room (under :attr:`_cond`): not
         while the picture is frozen. A ``dark`` one does not make it frozen: a capped lens can read 0
-        everywhere, bit for bit, and reopening mends no lens cap (it is a black picture). A frozen picture's camera is reopened at each frame equal to the stuck
-        one or to the frame before it, and the picture moves again after :data:`MOVING_FRAMES` frames in a
-        row that differ from both (a stuck driver reopened can send one other frame first: the sweep's
-        video restarted at its own first frame, and the room held its artwork through every reopen)."""
+        everywhere, bit for bit, and reopening mends no lens cap (it is a black picture).
+
+        A frozen picture's camera is reopened at each frame equal to the stuck one or to the frame before
+        it, and the picture moves again after :data:`MOVING_FRAMES` frames in a row that differ from both
+        (a stuck driver reopened can send one other frame first: the sweep's video restarted at its own
+        first frame, and the room held its artwork through every reopen)."""
         previous, self._previous = self._previous, signature
         if self._frozen and self._same is not None:
             if signature in (self._same[0], previous):
@@ -495,7 +497,7 @@ class FrameGrabber:
             with self._cond:
                 # a camera back after an outage starts a new picture: its first frames equal to those
                 # before it (a still room after a night unplugged) are not a stuck one; a frozen picture
-                # stays frozen through its reopens until a frame differs
+                # stays frozen through its reopens until it moves (_goes_to_room)
                 if not self._frozen:
                     self._same = None
                 self._dark_since = None
