@@ -49,6 +49,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -296,7 +297,6 @@ def prerender_on_ray(
             token authentication refused this machine): the message says what to set.
         RuntimeError: Ray is not installed.
     """
-    ray = import_ray()
     started = time.perf_counter()
     driver_cpu = time.process_time()
     phases = {} if phases is None else phases
@@ -305,6 +305,20 @@ def prerender_on_ray(
     to_render = {name for _, name in plan if name != "file"}
     if not to_render:  # nothing but fixed audio files
         return [PrerenderResult(what, name, "file") for what, name in plan]
+    # Ray >= 2.59 turns token authentication on for a local cluster when RAY_AUTH_MODE is unset and warns
+    # so at every start; set to token (Ray's documented setting to enable it) it is the same cluster, its
+    # token made in ~/.ray/auth_token if missing, without the warning. Ray reads it when imported (set
+    # later, the GCS fails for want of a token), and it is unset again once Ray is shut down: joining a
+    # cluster by address later in this process must not send a token unasked
+    set_auth_mode = address is None and AUTH_MODE_ENV not in os.environ and "ray" not in sys.modules
+    if set_auth_mode:
+        os.environ[AUTH_MODE_ENV] = "token"
+    try:
+        ray = import_ray()
+    except RuntimeError:
+        if set_auth_mode:
+            os.environ.pop(AUTH_MODE_ENV, None)
+        raise
     scanner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prerender-scan")
     scan = scanner.submit(_scan, source, cache, only, force)
     started_ray = not ray.is_initialized()
@@ -421,6 +435,8 @@ def prerender_on_ray(
         scanner.shutdown(wait=True)
         if started_ray:
             ray.shutdown()
+        if set_auth_mode:
+            os.environ.pop(AUTH_MODE_ENV, None)
     phases["total_s"] = time.perf_counter() - started
     phases["driver_cpu_s"] = time.process_time() - driver_cpu
     for key, value in phases.items():

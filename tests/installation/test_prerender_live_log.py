@@ -58,3 +58,20 @@ def test_the_progress_line_says_when_how_far_what_and_how_fast(tmp_path, repo_ro
         lines[-1],
     ), lines[-1]
     assert re.search(r"^city-at-six +procedural +rendered \(\d+\.\d s\)$", out, re.M)
+
+
+def test_a_local_ray_prerender_prints_no_token_authentication_warning(tmp_path, repo_root):
+    """Every local --ray run printed Ray's 'Token authentication is enabled for this Ray cluster. Set
+    RAY_AUTH_MODE=disabled to opt out.' (Ray >= 2.59, mode unset). The job now sets RAY_AUTH_MODE=token, Ray's
+    setting for that same cluster: token authentication stays on (a token in ~/.ray/auth_token), no warning."""
+    import pytest
+
+    pytest.importorskip("ray")
+    exhibit = procedural_exhibit(tmp_path, repo_root, ["amber-fields"], 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["HOME"] = str(tmp_path / "home")  # Ray writes its token there
+    command = [sys.executable, "-m", "art2mus.installation.cli", "prerender", str(exhibit), "--ray"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Token authentication is" not in done.stderr, done.stderr
+    assert (tmp_path / "home/.ray/auth_token").is_file()  # the cluster had a token all the same
