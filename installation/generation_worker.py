@@ -151,6 +151,20 @@ def _die_with_parent(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def _claim_or_wait(cache: Any, key: str, what: str, log: Any) -> Any:
+    """The claim on cache entry ``key`` (:mod:`~art2mus.installation.render_claims`), or None when a prerender
+    held it and stored the entry meanwhile (waited for: that rendering is this job's, within its timeout)."""
+    from art2mus.installation.render_claims import RenderClaims
+
+    claims = RenderClaims(cache.directory)
+    claim = claims.claim(key)
+    if claim is not None:
+        return claim
+    log.info("%s: another process (a prerender) renders it now; waiting for it", what)
+    claims.claim(key, wait=True).release()
+    return None if cache.get(key) is not None else claims.claim(key, wait=True)
+
+
 def _next_job(jobs: Any, parent_pid: int, check_s: float = _PARENT_CHECK_S) -> Any:
     """The next job (None: the daemon said stop, or it is gone, this process an orphan)."""
     while True:
@@ -225,6 +239,13 @@ def _worker_main(
                 log.debug("%s: %s cannot load; it keeps its fallback", job.what, job.generator)
                 events.send(("done", _refused(job, failure, time.perf_counter() - started)))
                 continue
+        claim = _claim_or_wait(cache, job.cache_key, job.what, log)
+        if claim is None:  # a prerender rendered it meanwhile: it arrives through the cache
+            seconds = time.perf_counter() - started
+            events.send(
+                ("done", GenerationResult(job.job_id, job.what, job.generator, job.cache_key, True, seconds))
+            )
+            continue
         try:
             image = job.image
             if image is None:
@@ -234,6 +255,7 @@ def _worker_main(
                 image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             sound = built[key].generate(image, job.request)
             stored = cache.put(job.cache_key, sound, {"what": job.what, "generator": job.generator})
+            claim.release()
             seconds = time.perf_counter() - started
             log.info("generated %s with %s in %.1f s", job.what, job.generator, seconds)
             if not stored:
@@ -250,6 +272,7 @@ def _worker_main(
             )
             events.send(("done", result))
         except Exception as exc:  # noqa: BLE001 - the top of the worker loop: report and take the next job
+            claim.release()
             error = f"{type(exc).__name__}: {exc}"
             # a setting or a file the message names says it all (the daemon logs it again): the traceback
             # is for what nobody foresaw, and at debug level for the rest
