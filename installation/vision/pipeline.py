@@ -245,11 +245,32 @@ class VisionPipeline:
             self.stats.recognized += 1
             self._last_full_t = t
             result = self.recognizer.recognize(image, t, gray=gray)
-            if self.tracker is not None:
+            incumbent = self._incumbent(result, gray)
+            if incumbent is not None:
+                result = incumbent
+            elif self.tracker is not None:
                 self.tracker.start(gray, result)
         if self.gate is not None:
             self.gate.remember(thumb)
         return result
+
+    def _incumbent(self, result: RecognitionResult, gray) -> RecognitionResult | None:
+        """The chosen artwork, followed by the tracker, when the full recognition ``result`` names another
+        while the chosen one is still whole in view (the tracker's ``keep_inliers`` points, nine tenths
+        inside the frame), else None. The recognizer reports the artwork with the most inliers, so a
+        painting coming into view beside the one a visitor stands at took over after half a dwell: the
+        room played evening-regatta while amber-fields stood in full view. The newcomer wins once the
+        chosen one leaves the frame (a walk's pan) or its points are lost."""
+        current = self.debouncer.current
+        if (
+            self.tracker is None
+            or current is None
+            or self.tracker.artwork != current
+            or result.artwork_id is None
+            or result.artwork_id == current
+        ):
+            return None
+        return self.tracker.track(gray)
 
     def process(self, frame: Frame) -> VisionDecision:
         """Feed one frame; returns the decision after it (also kept in :attr:`decision`)."""

@@ -138,6 +138,11 @@ class ArtworkTracker:
     def active(self) -> bool:
         return self._artwork is not None
 
+    @property
+    def artwork(self) -> str | None:
+        """The artwork followed, or None."""
+        return self._artwork
+
     def _gray(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         h, w = image.shape[:2]
         s = min(1.0, self.width / w)

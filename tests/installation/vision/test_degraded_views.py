@@ -62,3 +62,48 @@ def test_a_listed_painting_the_recognizer_misses_is_not_made_unseen(unseen_exhib
     labels = _labels(pipeline, [frame] * (8 * FPS))
     assert not any(label.startswith(UNSEEN_PREFIX) for _, label in labels), labels
     assert pipeline.unseen.sightings == 0  # nothing named, nothing remembered
+
+
+def _hang(wall: np.ndarray, photo: np.ndarray, x: int, y: int, height: int) -> np.ndarray:
+    """``photo`` pasted on ``wall`` at (x, y), ``height`` pixels high."""
+    scale = height / photo.shape[0]
+    small = cv2.resize(photo, (round(photo.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+    out = wall.copy()
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
+def _noisy(images: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
+    """Each image with the sensor's noise (2 grey levels), as a still camera sees it."""
+    rng = np.random.default_rng(seed)
+    return [
+        np.clip(i.astype(np.float32) + rng.normal(0, 2.0, i.shape), 0, 255).astype(np.uint8) for i in images
+    ]
+
+
+@pytest.fixture(scope="module")
+def wall_views(demo_paintings):
+    """An empty wall of the demo walk with amber-fields alone, and with evening-regatta beside it."""
+    wall = _walk_frame(0.0)
+    amber = _hang(wall, demo_paintings["amber-fields"], 20, 90, 180)
+    return {
+        "amber": amber,
+        "both": _hang(amber, demo_paintings["evening-regatta"], 330, 90, 180),
+        "regatta": _hang(wall, demo_paintings["evening-regatta"], 330, 90, 180),
+    }
+
+
+def test_a_second_artwork_coming_into_view_does_not_take_over(demo_exhibit_path, demo_index, wall_views):
+    # amber-fields alone for 5 s, then evening-regatta's photo beside it with more keypoints: the recognizer
+    # reports the regatta, and the room switched to it 1.6 s later while amber-fields stood in full view
+    exhibit = load_exhibit(demo_exhibit_path)
+    pipeline = VisionPipeline.from_config(exhibit, index=demo_index)
+    both = pipeline.recognizer.recognize(wall_views["both"])
+    assert both.artwork_id == "evening-regatta"  # the newcomer has the most inliers
+    frames = _noisy([wall_views["amber"]] * (5 * FPS) + [wall_views["both"]] * (10 * FPS))
+    labels = _labels(pipeline, frames)
+    assert [label for _, label in labels] == ["none", "amber-fields"], labels
+    # once amber-fields is gone, the regatta takes over within a dwell and a half
+    later = _labels(pipeline, _noisy([wall_views["regatta"]] * (4 * FPS), seed=1), start=15.0)
+    assert later[-1][1] == "evening-regatta", later
+    assert later[-1][0] <= 15.0 + 1.5 * exhibit.presence.dwell_seconds + 0.6, later
