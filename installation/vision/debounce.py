@@ -5,7 +5,9 @@ no gap longer than ``max_gap_s``; it is *kept* while it is seen at the lower ``k
 (hysteresis) and *dropped* only after it has been missed for ``hold_s`` seconds. Another artwork takes
 over once it has dwelt for ``dwell_s`` and the chosen one has not been seen for half a dwell, so two
 artworks flickering in one view do not swap back and forth. A single stray frame never starts or ends
-anything: a new artwork needs ``min_hits`` accepted frames, and one missing frame is just a gap.
+anything: a new artwork needs ``min_hits`` accepted frames, and one missing frame is just a gap. A chosen
+artwork the caller reports hidden (:meth:`ArtworkDebouncer.hidden`: visitors standing before it) is not
+dropped while it stays hidden, for at most ``max_hidden_s`` after it was last seen.
 
 Time comes from the caller (frame timestamps, in seconds), never from the wall clock, so a video can be
 processed faster than real time with the same decisions.
@@ -42,7 +44,11 @@ class ArtworkDebouncer:
         keep_score: score that keeps a chosen artwork (<= accept_score).
         max_gap_s: longest gap between sightings that still continues a dwell.
         min_hits: accepted frames needed before an artwork can be chosen.
+        max_hidden_s: longest time after its last sighting that a chosen artwork reported hidden is kept.
     """
+
+    #: a group may stand before an artwork for a while, but a picture taken down must end in the end
+    MAX_HIDDEN_S = 60.0
 
     def __init__(
         self,
@@ -53,6 +59,7 @@ class ArtworkDebouncer:
         keep_score: float = _RECOGNITION.keep_inliers,
         max_gap_s: float = 0.8,
         min_hits: int = 2,
+        max_hidden_s: float = MAX_HIDDEN_S,
     ):
         if dwell_s < 0 or hold_s < dwell_s:
             raise ValueError(f"need 0 <= dwell_s <= hold_s, got dwell_s={dwell_s}, hold_s={hold_s}")
@@ -64,6 +71,7 @@ class ArtworkDebouncer:
         self.keep_score = keep_score
         self.max_gap_s = max_gap_s
         self.min_hits = min_hits
+        self.max_hidden_s = max_hidden_s
         self.reset()
 
     @classmethod
@@ -82,8 +90,16 @@ class ArtworkDebouncer:
         self.current_score = 0.0
         self.current_since = 0.0
         self._current_seen = 0.0
+        self._current_hidden = 0.0
         self._streaks: dict[str, _Streak] = {}
         self._last_t: float | None = None
+
+    def hidden(self, t: float) -> None:
+        """The chosen artwork is not seen at ``t`` because something stands before it (the caller's
+        judgement: the view around it unchanged): it is not dropped for that, within ``max_hidden_s`` of
+        its last sighting. Another artwork still takes over as from one missed."""
+        if self.current is not None and t - self._current_seen <= self.max_hidden_s:
+            self._current_hidden = t
 
     def update(self, artwork_id: str | None, score: float, t: float) -> str | None:
         """Feed one recognition (``artwork_id`` or None, its score) made at time ``t`` (seconds);
@@ -106,7 +122,7 @@ class ArtworkDebouncer:
                 self._streaks[artwork_id] = _Streak(t, t, 1, score)
         for art in [a for a, s in self._streaks.items() if t - s.last > self.max_gap_s]:
             del self._streaks[art]
-        if self.current is not None and t - self._current_seen > self.hold_s:
+        if self.current is not None and t - max(self._current_seen, self._current_hidden) > self.hold_s:
             logger.debug("artwork %s missed for %.1f s: dropped", self.current, t - self._current_seen)
             self.current = None
             self.current_score = 0.0
@@ -126,5 +142,6 @@ class ArtworkDebouncer:
                 self.current_score = streak.score
                 self.current_since = t
                 self._current_seen = t
+                self._current_hidden = 0.0
                 del self._streaks[art]
         return self.current

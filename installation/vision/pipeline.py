@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
+import numpy as np
 
 from art2mus.installation.config.vision import RecognitionConfig
 from art2mus.installation.vision.debounce import ArtworkDebouncer
@@ -136,6 +137,10 @@ class VisionPipeline:
         self.decision: VisionDecision | None = None
         self._last_recognition_t: float | None = None
         self._last_full_t = 0.0
+        #: the chosen artwork's outline and the frame's thumbnail when it was last seen
+        self._sighting: tuple[np.ndarray, np.ndarray] | None = None
+        #: whether it stood where it was seen before that (not a camera turning away from it)
+        self._steady = False
 
     @classmethod
     def from_config(
@@ -272,6 +277,30 @@ class VisionPipeline:
             return None
         return self.tracker.track(gray)
 
+    def _look_for_hidden(self, gray, t: float) -> None:
+        """Remember where the chosen artwork was last seen; when it is missed there, steady and whole in the
+        frame, and the view of it changed while most of the view around it did not, visitors stand before
+        it: the debouncer keeps it (:meth:`.ArtworkDebouncer.hidden`). A group standing 20 s before
+        amber-fields got the idle ambience after hold_seconds. A camera turning away moves the artwork
+        first (on the demo walk the same decisions as before); a light change alters the surroundings."""
+        current = self.debouncer.current
+        result = self.last_result
+        if current is None:
+            self._sighting = None
+        elif result.artwork_id == current and result.outline is not None:
+            before = self._sighting[0] if self._sighting is not None else None
+            self._steady = (
+                before is not None
+                and float(np.abs(result.outline - before).max()) <= HIDDEN_STEADY * gray.shape[1]
+            )
+            self._sighting = (result.outline, thumbnail(gray))
+        elif (
+            self._sighting is not None
+            and self._steady
+            and view_hidden(*self._sighting, thumbnail(gray), gray.shape)
+        ):
+            self.debouncer.hidden(t)
+
     def process(self, frame: Frame) -> VisionDecision:
         """Feed one frame; returns the decision after it (also kept in :attr:`decision`)."""
         t = frame.timestamp
@@ -287,6 +316,7 @@ class VisionPipeline:
         if due:
             self._last_recognition_t = t
             self.last_result = self._see(frame.image, gray, t)
+            self._look_for_hidden(gray, t)
             current = self.debouncer.update(self.last_result.artwork_id, self.last_result.score, t)
         else:
             current = self.debouncer.current
@@ -307,6 +337,46 @@ class VisionPipeline:
             logger.info("vision: %s at %.2f s", decision.label, t)
         self.decision = decision
         return decision
+
+
+#: a thumbnail pixel changed by more than this many grey levels counts as changed (the sensor's noise and
+#: a compressed video's blocks stay below it once averaged into a thumbnail)
+HIDDEN_CHANGE = 12
+#: the artwork is hidden when at least this share of its outline's pixels changed ...
+HIDDEN_INSIDE = 0.3
+#: ... and at most this share of the rest of the frame, beyond a margin of this fraction of the frame's
+#: width (a group of three before amber-fields, in the middle of the frame: 0.6 of the rest) ...
+HIDDEN_OUTSIDE = 0.75
+HIDDEN_MARGIN = 0.05
+#: ... while its outline had moved at most this fraction of the frame's width between its last two sightings
+HIDDEN_STEADY = 0.01
+
+
+def whole_in_frame(outline: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether ``outline`` ((4, 2) pixels) lies inside a frame of ``shape`` (h, w, ...), give or take
+    :data:`HIDDEN_MARGIN` of its width."""
+    h, w = shape[:2]
+    m = HIDDEN_MARGIN * w
+    xs, ys = outline[:, 0], outline[:, 1]
+    return bool(xs.min() >= -m and ys.min() >= -m and xs.max() <= w + m and ys.max() <= h + m)
+
+
+def view_hidden(outline: np.ndarray, then: np.ndarray, now: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether the picture inside ``outline`` ((4, 2) frame pixels, a frame of ``shape``) changed between
+    the thumbnails ``then`` and ``now`` (:func:`.tracking.thumbnail`) while most of the view around it did
+    not. An artwork cut by the frame's edge, or one filling the frame (too little around it to tell): False."""
+    if not whole_in_frame(outline, shape):
+        return False
+    scale = now.shape[1] / shape[1]
+    region = np.zeros(now.shape, np.uint8)
+    cv2.fillConvexPoly(region, np.round(outline * scale).astype(np.int32), 1)
+    margin = max(1, round(HIDDEN_MARGIN * now.shape[1]))
+    around = cv2.dilate(region, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) == 0
+    inside = region == 1
+    if inside.sum() == 0 or around.mean() < 0.2:
+        return False
+    changed = np.abs(now - then) > HIDDEN_CHANGE
+    return bool(changed[inside].mean() >= HIDDEN_INSIDE and changed[around].mean() <= HIDDEN_OUTSIDE)
 
 
 def listed_crop_check(recognizer: ArtworkRecognizer, exhibit: ExhibitConfig) -> Callable[[object], bool]:

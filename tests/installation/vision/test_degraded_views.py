@@ -107,3 +107,52 @@ def test_a_second_artwork_coming_into_view_does_not_take_over(demo_exhibit_path,
     later = _labels(pipeline, _noisy([wall_views["regatta"]] * (4 * FPS), seed=1), start=15.0)
     assert later[-1][1] == "evening-regatta", later
     assert later[-1][0] <= 15.0 + 1.5 * exhibit.presence.dwell_seconds + 0.6, later
+
+
+def _group(image: np.ndarray, t: float) -> np.ndarray:
+    """Three dark silhouettes standing before the camera, swaying a little (they hide the artwork)."""
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    for k, x in enumerate((0.3, 0.5, 0.7)):
+        cx = round(x * w + 8 * np.sin(t * 1.3 + k))
+        cv2.ellipse(mask, (cx, round(h * 0.75)), (round(0.14 * w), round(h * 0.8)), 0, 0, 360, 255, -1)
+        cv2.circle(mask, (cx, round(h * 0.12)), round(0.07 * w), 255, -1)
+    m = cv2.GaussianBlur(mask, (0, 0), 4).astype(np.float32)[..., None] / 255
+    return (image.astype(np.float32) * (1 - m) + 35 * m).astype(np.uint8)
+
+
+def _panned(wall: np.ndarray, photo: np.ndarray, x: int) -> np.ndarray:
+    """``photo`` hung 180 px high at (x, 90) on ``wall``, cut by the frame's left edge where x < 0."""
+    small = cv2.resize(
+        photo, (round(photo.shape[1] * 180 / photo.shape[0]), 180), interpolation=cv2.INTER_AREA
+    )
+    out = wall.copy()
+    left = max(0, -x)
+    if left < small.shape[1]:
+        out[90:270, x + left : x + small.shape[1]] = small[:, left:]
+    return out
+
+
+def test_a_group_before_the_artwork_keeps_its_music_and_a_camera_turned_away_goes_idle(
+    demo_exhibit_path, demo_index, demo_paintings
+):
+    # a group stood 20 s before amber-fields: the artwork was dropped after hold_seconds and the room went
+    # to the idle ambience while the visitors were still at it
+    exhibit = load_exhibit(demo_exhibit_path)
+    wall = _walk_frame(0.0)
+    photo = demo_paintings["amber-fields"]
+    amber = _panned(wall, photo, 200)  # in the middle: the group hides it
+    pipeline = VisionPipeline.from_config(exhibit, index=demo_index)
+    frames = [amber] * (5 * FPS) + [_group(amber, i / FPS) for i in range(20 * FPS)] + [amber] * (3 * FPS)
+    labels = _labels(pipeline, _noisy(frames))
+    assert [label for _, label in labels] == ["none", "amber-fields"], labels
+    # the camera turns away to the empty wall (amber-fields leaves by the frame's edge in 1 s) where a
+    # visitor walks by: dropped hold_seconds after it left, as before
+    pipeline = VisionPipeline.from_config(exhibit, index=demo_index)
+    pan = [_panned(wall, photo, 200 - 50 * i) for i in range(1, 11)]
+    frames = (
+        [amber] * (5 * FPS) + pan + [_group(wall, i / FPS) if i % 20 < 10 else wall for i in range(10 * FPS)]
+    )
+    labels = _labels(pipeline, _noisy(frames))
+    dropped = [t for t, label in labels if label in ("unknown", "none") and t > 5.0]
+    assert dropped and dropped[0] <= 6.0 + exhibit.presence.hold_seconds + 0.5, labels
