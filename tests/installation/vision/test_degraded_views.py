@@ -9,6 +9,7 @@ import pytest
 
 from art2mus.exhibits.demo_collection.walk import render_walk_frames
 from art2mus.installation.config import load_exhibit
+from art2mus.installation.vision.debounce import ArtworkDebouncer
 from art2mus.installation.vision.pipeline import VisionPipeline
 from art2mus.installation.vision.sources import Frame
 from art2mus.installation.vision.unseen import UNSEEN_PREFIX
@@ -156,3 +157,29 @@ def test_a_group_before_the_artwork_keeps_its_music_and_a_camera_turned_away_goe
     labels = _labels(pipeline, _noisy(frames))
     dropped = [t for t, label in labels if label in ("unknown", "none") and t > 5.0]
     assert dropped and dropped[0] <= 6.0 + exhibit.presence.hold_seconds + 0.5, labels
+
+
+def test_an_artwork_hidden_for_too_long_is_dropped_and_a_newcomer_still_takes_over():
+    # hidden() keeps a chosen artwork for at most max_hidden_s after its last sighting: a picture taken
+    # down while the camera stands still must end in the end
+    debouncer = ArtworkDebouncer(dwell_s=1.0, hold_s=3.0, max_hidden_s=10.0)
+    t = 0.0
+    while t < 2.0:
+        debouncer.update("amber-fields", 30, t)
+        t = round(t + 0.2, 6)
+    last_seen = 1.8
+    chosen = []
+    while t < 20.0:
+        debouncer.hidden(t)
+        chosen.append((t, debouncer.update(None, 0, t)))
+        t = round(t + 0.2, 6)
+    dropped = next(t for t, c in chosen if c is None)
+    assert last_seen + 10.0 + 3.0 < dropped <= last_seen + 10.0 + 3.0 + 0.4, chosen
+    # a newcomer seen while the chosen one is hidden takes over after its dwell, as from a missed one
+    debouncer = ArtworkDebouncer(dwell_s=1.0, hold_s=3.0)
+    for i in range(10):
+        debouncer.update("amber-fields", 30, i * 0.2)
+    for i in range(10, 30):
+        debouncer.hidden(i * 0.2)
+        debouncer.update("evening-regatta", 30, i * 0.2)
+    assert debouncer.current == "evening-regatta"
