@@ -52,9 +52,8 @@ class BackgroundReload:
         self.swap_s: float | None = None
         self._thread = threading.Thread(target=self._run, name="reload", daemon=True)
 
-    def start(self) -> BackgroundReload:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
     def _run(self) -> None:
         try:

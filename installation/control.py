@@ -174,7 +174,8 @@ class GalleryControl:
         watchdog.notifier.reloading()  # READY=1 once it is done, with the room's status line
         self._reload_progress = contextlib.ExitStack()
         self._reload_progress.enter_context(watchdog.notifier.progress_as_status())
-        self._background_reload = BackgroundReload(self.reload).start()
+        self._background_reload = BackgroundReload(self.reload)  # set before its thread asks for it
+        self._background_reload.start()
         return False
 
     def abandon_reload(self, wait_s: float = ABANDON_RELOAD_WITHIN_S) -> None:

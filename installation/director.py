@@ -66,11 +66,19 @@ class DirectorEvent:
 
 
 def _same_audio(a: AudioClip, b: AudioClip) -> bool:
-    """The same soundscape, give or take the cache's 24-bit rounding (about 1e-7)."""
-    return (
-        a.samples.shape == b.samples.shape
-        and a.loop == b.loop
-        and bool(np.allclose(a.samples, b.samples, rtol=0.0, atol=1e-5))
+    """The same soundscape, give or take the cache's 24-bit rounding (about 1e-7).
+
+    Asked at a reload's swap, on the main loop: comparing two 40 s stereo clips whole took 70 ms there, twice
+    for a reload that changed only recognition (the clip kept is the same object), and a new rendering of
+    the same length differs in its first second already."""
+    if a is b:
+        return True
+    if a.samples.shape != b.samples.shape or a.loop != b.loop:
+        return False
+    head = slice(0, 48_000)  # a second at the usual mix rate
+    return bool(
+        np.allclose(a.samples[head], b.samples[head], rtol=0.0, atol=1e-5)
+        and np.allclose(a.samples, b.samples, rtol=0.0, atol=1e-5)
     )
 
 

@@ -457,7 +457,8 @@ class Gallery(GalleryControl):
                 break
             if watchdog.due():  # fed only while the mix clock runs and camera frames arrive
                 watchdog.beat(*self._vital_signs())
-            watchdog.show()  # the status line, once a second at most, sent when the room changed
+            if self._background_reload is None:  # while one is prepared, systemd's line says "reloading"
+                watchdog.show()  # the status line, once a second at most, sent when the room changed
             if self.reload_between_frames(watchdog):  # prepared beside the room, swapped in here
                 last_index = None  # a new camera: a new grabber for it
             grabber = self.grabber
