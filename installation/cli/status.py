@@ -204,10 +204,13 @@ def lines(facts: dict[str, Any]) -> list[str]:
     else:
         age = camera.get("last_frame_age_s")
         frame = f", last frame {age:.1f} s ago" if age is not None else ", no frame yet"
+        picture = camera.get("picture")
+        seen = f", picture {picture} for {camera.get('picture_s') or 0:.0f} s" if picture in ("frozen", "black") else ""
         out.append(
             (
                 "camera",
-                f"{camera.get('state')}, {camera.get('fps', 0):.1f} fps{frame}, {camera.get('reconnects', 0)} reconnects",
+                f"{camera.get('state')}{seen}, {camera.get('fps', 0):.1f} fps{frame}, "
+                f"{camera.get('reconnects', 0)} reconnects",
             )
         )
     audio = facts["audio"]
