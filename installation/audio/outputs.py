@@ -152,9 +152,10 @@ class WavOutput(AudioOutput):
     """Writes the mix to a WAV file, one block at a time, as the engine's clock advances.
 
     Args:
-        path: the file; created on the first open (one left there by an earlier run is set aside as
-            ``<stem>.1<suffix>`` when ``max_mb`` and ``keep`` are set, else written over), appended to when
-            the engine reopens it after a write error. Written as RF64 that is closed as plain WAV when it ends
+        path: the file; created on the first open, appended to when the engine reopens it after a write
+            error. With ``max_mb``, one left there by an earlier run is continued when it is a WAV file of
+            this format (a restart pushes no recording out), else set aside as ``<stem>.1<suffix>`` (with
+            ``keep``); without ``max_mb`` it is written over. Written as RF64 that is closed as plain WAV when it ends
             under 4 GiB (module docstring).
         realtime: pace writing by the engine's clock (False: as fast as the mixer runs).
         subtype: libsndfile subtype, e.g. ``PCM_16``, ``PCM_24``, ``FLOAT`` (exact).
@@ -216,6 +217,13 @@ class WavOutput(AudioOutput):
                 )
                 # appended to in place, a file closed as RIFF/WAV stays one: it must not pass 4 GiB
                 self._file_limit = self._limit(riff=existing.format != "RF64")
+            elif (previous := self._continue_previous_run(sample_rate, channels)) is not None:
+                self._file = previous
+                self._file_bytes = previous.frames * channels * _SAMPLE_BYTES.get(self.subtype, 4)
+                self._file_limit = self._limit(riff=previous.format != "RF64")
+                logger.info(
+                    "%s: continuing the previous run's recording (%.1f MB)", self.path, self._file_bytes / 1e6
+                )
             else:
                 kept = self._keep_previous_run()
                 self._file = open_growing_wav(self.path, sample_rate, channels, self.subtype)
@@ -284,20 +292,60 @@ class WavOutput(AudioOutput):
         if self.keep:
             self.path.replace(self._kept(1))
 
+    def _continue_previous_run(self, sample_rate: int, channels: int) -> Any:
+        """At a start with ``max_mb``: the file left at :attr:`path` by the previous run, open for appending
+        (a ``soundfile.SoundFile`` at its end), when it is a WAV file of this format (rate, channels,
+        subtype); None otherwise (no file, an empty one, another format: :meth:`_keep_previous_run`).
+
+        A restart continues the recording, and the size rotation alone decides when it is set aside:
+        setting it aside at each start, a crash loop (systemd's Restart=always) pushed every kept
+        recording out within ``keep`` restarts (three 3 s restarts left 6 s of 143 s). A file whose
+        process died before closing it (a crash, a power cut) still has the sizes of its header from the
+        last close; they are first set from the file's length (:func:`repair_wav_sizes`), so the audio
+        after them is read and appended to, not written over."""
+        import soundfile
+
+        if self.max_bytes is None or not self._previous_run_left():
+            return None
+        frame_bytes = channels * _SAMPLE_BYTES.get(self.subtype, 4)
+        try:
+            data_start = repair_wav_sizes(self.path, frame_bytes)
+            previous = soundfile.SoundFile(str(self.path), "r+")
+        except (RuntimeError, OSError, ValueError):  # not a WAV file libsndfile can open: set aside
+            logger.debug("%s cannot be appended to", self.path, exc_info=True)
+            return None
+        size = self.path.stat().st_size
+        same = (
+            previous.format in ("WAV", "WAVEX", "RF64")
+            and (previous.samplerate, previous.channels, previous.subtype)
+            == (sample_rate, channels, self.subtype)
+            # every whole frame on disk is in the header's sizes: appending writes after the last one
+            and data_start is not None
+            and data_start + previous.frames * frame_bytes + frame_bytes > size
+        )
+        if not same:
+            previous.close()
+            return None
+        previous.seek(0, soundfile.SEEK_END)
+        return previous
+
     def _keep_previous_run(self) -> Path | None:
         """At a start with ``max_mb`` and ``keep``: a non-empty file left at :attr:`path` by the previous
-        run is set aside as a rollover would (a daemon's restart truncated room.wav from 26.5 MB and kept
-        no room.1.wav). Returns the name it now has; None when nothing was kept. Without ``max_mb`` the
-        file is one recording written over at each start (``simulate -o``, ``demo --wav``)."""
-        if self.max_bytes is None or not self.keep:
-            return None
-        try:
-            if self.path.stat().st_size == 0:
-                return None
-        except FileNotFoundError:
+        run that cannot be continued (another format, not a WAV file) is set aside as a rollover would
+        (a daemon's restart truncated room.wav from 26.5 MB and kept no room.1.wav). Returns the name it
+        now has; None when nothing was kept. Without ``max_mb`` the file is one recording written over at
+        each start (``simulate -o``, ``demo --wav``)."""
+        if self.max_bytes is None or not self.keep or not self._previous_run_left():
             return None
         self._shift_kept()
         return self._kept(1)
+
+    def _previous_run_left(self) -> bool:
+        """A non-empty file is at :attr:`path` (an empty one holds nothing to continue or keep)."""
+        try:
+            return self.path.stat().st_size > 0
+        except FileNotFoundError:
+            return False
 
     def _kept(self, k: int) -> Path:
         """The ``k``-th newest full file beside :attr:`path` (``mix.wav`` -> ``mix.1.wav``)."""
@@ -342,6 +390,37 @@ def open_growing_wav(file: str | Path | int, sample_rate: int, channels: int, su
     except (ImportError, AttributeError):  # another soundfile: an RF64 file throughout, still readable
         logger.debug("cannot ask libsndfile to downgrade a short RF64 file to WAV", exc_info=True)
     return sound_file
+
+
+def repair_wav_sizes(path: Path, frame_bytes: int) -> int | None:
+    """Set the sizes in the header of the RIFF/WAV file at ``path`` from its length, when its process died
+    before closing it (libsndfile writes them at the close: a killed restart that had appended 5 s to a
+    1 s file read as 1 s, and a further append wrote over the rest). Returns where its sample data
+    starts (bytes); None when it is not a RIFF/WAV file with a ``data`` chunk among its first 64 KiB.
+    An RF64 file (past 4 GiB) is left as it is. Bytes past the last whole frame are left out."""
+    size = path.stat().st_size
+    with open(path, "r+b") as file:
+        head = file.read(1 << 16)
+        if len(head) < 12 or head[8:12] != b"WAVE" or head[:4] not in (b"RIFF", b"RF64"):
+            return None
+        at = 12
+        while at + 8 <= len(head):
+            chunk, length = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+            if chunk == b"data":
+                start = at + 8
+                whole = (size - start) // frame_bytes * frame_bytes
+                riff_size = int.from_bytes(head[4:8], "little")
+                # (a file closed with chunks after its samples has a RIFF size that covers them)
+                stale = riff_size + 8 < size and length < whole
+                if head[:4] == b"RIFF" and stale and start + whole <= RIFF_MAX_BYTES:
+                    file.seek(4)
+                    file.write((start + whole - 8).to_bytes(4, "little"))
+                    file.seek(at + 4)
+                    file.write(whole.to_bytes(4, "little"))
+                    logger.info("%s was not closed: its header now holds its %d bytes of audio", path, whole)
+                return start
+            at += 8 + length + (length & 1)
+    return None
 
 
 def _reason(exc: Exception, sound_file: Any) -> str:
