@@ -41,7 +41,7 @@ def _survey(exhibits: tuple[Path, ...]) -> dict[Path, tuple[Any, dict[str, list[
         config = load_or_exit(path, writes=("cache",))
         cache = SoundscapeCache.from_config(config.cache)
         try:
-            uses = SoundscapeSource(config).keys_in_use()
+            uses = SoundscapeSource(config).keys_in_use(present={key for key, _, _ in cache.entries()})
         except ValueError as exc:  # the unseen artworks' store: which entries they use is unknown
             raise click.ClickException(f"{path}: {exc}") from exc
         folder = cache.directory.resolve()
