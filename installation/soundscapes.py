@@ -369,7 +369,7 @@ class SoundscapeSource:
                     earlier.append(old)
         return key, earlier
 
-    def keys_in_use(self, present: Container[str] | None = None) -> dict[str, list[str]]:
+    def keys_in_use(self, present: Container[str] | None = None, *, strict: bool = False) -> dict[str, list[str]]:
         """Cache key -> what of the exhibit plays it (``amber-fields``, ``idle``, ``amber-fields (bridge:
         procedural)``, ``unseen:u55952a2a2eac3a6b``): every artwork's soundscape and the idle ambience with
         each generator of its fallback chain (a bridge plays while its generator renders), under its key and,
@@ -378,17 +378,22 @@ class SoundscapeSource:
         copy beside the current key's entry is played by no one (the demo's cache after an upgrade: each of
         its 9 soundscapes stored twice, 93.9 MB). Without ``present`` every key of before counts. Also the
         entries the unseen artworks' store records. Renames nothing and decodes no image; an artwork whose
-        photo cannot be read is left out (its key cannot be known).
+        photo cannot be read is left out (its key cannot be known), and the idle ambience made from the
+        collection is keyed without it: with ``strict``, :class:`KeysUnknown` is raised instead.
 
         Raises:
+            KeysUnknown: ``strict``, and a photo that keys a soundscape cannot be read (a renamed
+                ``city-at-six.png``: the keys of city-at-six and of the idle ambience are not those a
+                running daemon, which refuses that reload, plays).
             ValueError: the unseen artworks' store cannot be read (then which entries they use is unknown).
         """
         from art2mus.installation.unseen_store import UnseenStore, unseen_dir
 
+        plan = [(what, name) for what, name in self.prerender_plan() if name != "file"]
+        if strict and (unreadable := self._unreadable_key_photos({what for what, _ in plan})):
+            raise KeysUnknown(unreadable)
         uses: dict[str, list[str]] = {}
-        for what, name in self.prerender_plan():
-            if name == "file":
-                continue
+        for what, name in plan:
             try:
                 image_ref = idle_image_ref(self.exhibit) if what == IDLE_KEY else image_digest(
                     Path(self.artwork(what).images[0])
@@ -411,6 +416,20 @@ class SoundscapeSource:
             for entry in artwork.cached:
                 uses.setdefault(str(entry.get("key")), []).append(f"unseen:{artwork_id}")
         return uses
+
+    def _unreadable_key_photos(self, rendered: set[str]) -> list[str]:
+        """A line (field: photo, why, what it keys) for each photo keying a soundscape of ``rendered`` (the
+        artwork ids and ``idle`` rendered, not played from a file) that cannot be read."""
+        collection = IDLE_KEY in rendered and self.exhibit.idle.source == "collection"
+        found = []
+        for k, artwork in enumerate(self.exhibit.artworks):
+            keyed = [artwork.id] if artwork.id in rendered else []
+            keyed += ["the idle ambience (made from the collection)"] if collection else []
+            if keyed:
+                found += _unreadable(f"artworks[{k}].images[0]", Path(artwork.images[0]), keyed)
+        if IDLE_KEY in rendered and self.exhibit.idle.source == "image":
+            found += _unreadable("idle.path", Path(self.exhibit.idle.path), ["the idle ambience"])
+        return found
 
     def get(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """The generator ``name`` (with ``overrides`` on its settings), built on first use.
@@ -1315,6 +1334,25 @@ class SoundscapeSource:
         )
         played = played_as(audio.sample_rate, audio.channels, loop, audio.loop_crossfade_seconds)
         self.cache.store_played_loudness(key, played, clip.loudness_lufs)
+
+
+def _unreadable(field: str, photo: Path, keyed: list[str]) -> list[str]:
+    """``[field: the photo cannot be read ...]`` when ``photo`` cannot be read, else ``[]``."""
+    try:
+        image_digest(photo)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        return [f"{field}: photo {photo} cannot be read ({why}): the cache keys of {', '.join(keyed)} are unknown"]
+    return []
+
+
+class KeysUnknown(ValueError):
+    """Which cache entries an exhibit plays cannot be known: ``problems``, one line each (a field, its photo,
+    why it cannot be read and whose keys it makes unknown)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class CacheCannotStore(RuntimeError):

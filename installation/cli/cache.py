@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from art2mus.installation.cli.shared import load_or_exit
+from art2mus.installation.cli.shared import echo_problem, echo_warning, load_or_exit
 
 #: the default of ``prune --unused-days``
 UNUSED_DAYS = 7.0
@@ -31,17 +31,37 @@ def command() -> None:
     """The soundscape cache: list its entries and what uses each, prune the ones no soundscape uses."""
 
 
-def _survey(exhibits: tuple[Path, ...]) -> dict[Path, tuple[Any, dict[str, list[str]]]]:
-    """Cache folder -> (its cache, key -> what of the named exhibits uses it), over every exhibit."""
+def _survey(
+    exhibits: tuple[Path, ...], unknown: list[str] | None = None
+) -> dict[Path, tuple[Any, dict[str, list[str]]]]:
+    """Cache folder -> (its cache, key -> what of the named exhibits uses it), over every exhibit.
+
+    A photo keying a soundscape that cannot be read (renamed, say) makes that soundscape's keys unknown,
+    and the idle ambience's made from the collection: a running daemon refuses that reload and plays on
+    what their old keys hold. Without ``unknown`` that is an error (exit 1, each problem named); with it,
+    the problems (``EXHIBIT: field: photo ...``) are added to it and the keys that can be known are used."""
     from art2mus.installation.cache import SoundscapeCache
-    from art2mus.installation.soundscapes import SoundscapeSource
+    from art2mus.installation.soundscapes import KeysUnknown, SoundscapeSource
 
     folders: dict[Path, tuple[Any, dict[str, list[str]]]] = {}
     for path in exhibits:
         config = load_or_exit(path, writes=("cache",))
         cache = SoundscapeCache.from_config(config.cache)
+        source, present = SoundscapeSource(config), {key for key, _, _ in cache.entries()}
         try:
-            uses = SoundscapeSource(config).keys_in_use(present={key for key, _, _ in cache.entries()})
+            try:
+                uses = source.keys_in_use(present, strict=True)
+            except KeysUnknown as exc:
+                if unknown is None:
+                    for problem in exc.problems:
+                        echo_problem(f"{path}: {problem}")
+                    raise click.ClickException(
+                        f"{path}: which cache entries it plays is unknown, so nothing is removed (a running "
+                        "daemon refuses that exhibit and plays on what they hold): put the photo back or fix "
+                        "the field, then prune again"
+                    ) from None
+                unknown.extend(f"{path}: {problem}" for problem in exc.problems)
+                uses = source.keys_in_use(present)
         except ValueError as exc:  # the unseen artworks' store: which entries they use is unknown
             raise click.ClickException(f"{path}: {exc}") from exc
         folder = cache.directory.resolve()
@@ -65,7 +85,11 @@ def list_command(exhibits: tuple[Path, ...], as_json: bool) -> None:
     marked UNUSED (`art2mus cache prune` removes those)."""
     from art2mus.installation.cache import entry_uses
 
-    for folder, (cache, uses) in _survey(exhibits).items():
+    unknown: list[str] = []
+    surveyed = _survey(exhibits, unknown)
+    for problem in unknown:
+        echo_warning(f"{problem}: entries marked UNUSED may be what a running daemon plays")
+    for folder, (cache, uses) in surveyed.items():
         entries = entry_uses(cache, uses)
         unused = [e for e in entries if not e.used_by]
         for entry in entries:
@@ -76,17 +100,26 @@ def list_command(exhibits: tuple[Path, ...], as_json: bool) -> None:
                     "last_used": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(entry.last_used)),
                     "made_for": entry.made_for,
                     "used_by": list(entry.used_by),
+                    "uses_known": not unknown,  # False: a photo cannot be read (stderr says which)
                     "cache": str(folder),
                 }
                 click.echo(json.dumps(record))
                 continue
-            used = ", ".join(entry.used_by) or f"UNUSED (made for {entry.made_for or 'unknown'})"
+            used = (
+                ", ".join(entry.used_by)
+                or f"UNUSED{'?' if unknown else ''} (made for {entry.made_for or 'unknown'})"
+            )
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_used))
             click.echo(f"{entry.key}  {_mb(entry.size_bytes):>9s}  {when}  {used}")
         if not as_json:
             click.echo(
                 f"{folder}: {len(entries)} entries, {_mb(sum(e.size_bytes for e in entries))}; "
                 f"{len(unused)} unused, {_mb(sum(e.size_bytes for e in unused))}"
+                + (
+                    f"; uses unknown ({len(unknown)} unreadable photos): `cache prune` refuses"
+                    if unknown
+                    else ""
+                )
             )
 
 
