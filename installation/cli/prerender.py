@@ -30,16 +30,19 @@ class _Stopped(KeyboardInterrupt):
 @contextlib.contextmanager
 def _signals_stop() -> Iterator[list[int]]:
     """Within the block SIGINT and SIGTERM raise :class:`_Stopped`; the list yielded holds the signal once
-    one came, so the progress callback raises it again where a C library's callback swallowed it
-    (soundfile writing a cache entry). Outside the main thread nothing changes."""
+    one came. One that comes while soundfile is on the stack (writing a cache entry: libsndfile calls back
+    into Python through cffi, which cannot pass an exception on) is only noted, and the progress callback
+    raises it once that soundscape is done: raised there, it printed "Exception ignored from cffi callback
+    ... vio_tell" with a traceback. Outside the main thread nothing changes."""
     caught: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield caught
         return
 
-    def stop(signum: int, _frame: object) -> None:
+    def stop(signum: int, frame: Any) -> None:
         caught.append(signum)
-        raise _Stopped(signum)
+        if not _in_soundfile(frame):
+            raise _Stopped(signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -47,6 +50,15 @@ def _signals_stop() -> Iterator[list[int]]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def _in_soundfile(frame: Any) -> bool:
+    """Whether ``frame`` or a caller of it runs soundfile's code (its cffi callbacks included)."""
+    while frame is not None:
+        if Path(frame.f_code.co_filename).name == "soundfile.py":
+            return True
+        frame = frame.f_back
+    return False
 
 
 @click.command("prerender")
@@ -59,7 +71,15 @@ def _signals_stop() -> Iterator[list[int]]:
     help="Only this artwork (repeatable; 'idle' for the idle ambience).",
 )
 @click.option("--force", is_flag=True, help="Render again even what the cache already holds.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON line per soundscape, then a summary line.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON line per soundscape ({what, generator, status, seconds, error}), then always one "
+    '{"summary": {...}} line, after a signal too: cache; the counts rendered, elsewhere, cached, file, '
+    "failed, skipped; failures (up to 10 {what, error}, [] when none); stopped (why it stopped early, or "
+    "null); interrupted (true after Ctrl-C or SIGTERM); phases (--ray's timings, null without it).",
+)
 @click.option(
     "--ray",
     "ray_address",
@@ -118,7 +138,8 @@ def command(
 
     config = load_or_exit(exhibit, writes=("cache",))  # only the cache: not the index, unseen crops or WAV
     cache = SoundscapeCache.from_config(config.cache)
-    counted = {"done": 0, "total": None}
+    counted: dict[str, Any] = {"done": 0, "total": None, "results": []}
+    phases: dict[str, Any] = {}
     lock = PrerenderLock(cache.directory, str(exhibit.resolve()))
     try:
         lock.acquire()
@@ -130,8 +151,18 @@ def command(
         raise SystemExit(EXIT_CACHE_CANNOT_STORE) from None
     with lock, _signals_stop() as caught:
         try:
-            results, phases, stop = _prerender(
-                config, cache, artworks, force, as_json, ray_address, workers, threads, counted, caught
+            results, stop = _prerender(
+                config,
+                cache,
+                artworks,
+                force,
+                as_json,
+                ray_address,
+                workers,
+                threads,
+                counted,
+                caught,
+                phases,
             )
         except KeyboardInterrupt as exc:  # not a bare exit: what is kept, and how to go on
             # Ray's ray.wait turns the handler's _Stopped into a plain KeyboardInterrupt: the signal is kept
@@ -144,8 +175,12 @@ def command(
             else:
                 kept = f"{counted['done']} of {counted['total']} soundscapes done, kept in {cache.directory}"
             click.echo(f"{stopped}: {kept}; run the same command again to render the rest", err=True)
+            if as_json:  # what was done, for a script that reads stdout as from a finished run
+                summary = _summary(counted["results"], phases if ray_address is not None else None, cache)
+                summary.update(stopped=stopped, interrupted=True)
+                click.echo(json.dumps({"summary": summary}))
             raise click.exceptions.Exit(128 + signum) from None
-    _report(results, phases, cache, as_json, stop)
+    _report(results, phases if ray_address is not None else None, cache, as_json, stop)
 
 
 def _prerender(
@@ -159,10 +194,11 @@ def _prerender(
     threads: int | None,
     counted: dict[str, Any],
     caught: list[int],
-) -> tuple[list[Any], dict[str, Any], str | None]:
-    """The rendering of :func:`command`: results, Ray's phases and why it stopped early (the cache stopped
-    storing: see :class:`~art2mus.installation.soundscapes.CacheCannotStore`) or None; ``counted``
-    follows the progress."""
+    phases: dict[str, Any],
+) -> tuple[list[Any], str | None]:
+    """The rendering of :func:`command`: results and why it stopped early (the cache stopped storing: see
+    :class:`~art2mus.installation.soundscapes.CacheCannotStore`) or None; ``counted`` follows the progress
+    (its ``results`` as they come), ``phases`` gets Ray's timings."""
     from art2mus.installation.soundscapes import CacheCannotStore, SoundscapeSource, limit_cpu_threads
 
     bar = None
@@ -178,7 +214,10 @@ def _prerender(
         if caught:  # a signal whose interrupt a C library's callback swallowed: it stops the run here
             raise _Stopped(caught[0])
 
-    phases: dict = {}
+    def on_result(r: Any) -> None:
+        counted["results"].append(r)
+        log.result(r)
+
     stop = None
     try:
         if ray_address is not None:
@@ -193,14 +232,14 @@ def _prerender(
                 only=set(artworks) or None,
                 force=force,
                 progress=progress,
-                on_result=log.result,
+                on_result=on_result,
                 phases=phases,
             )
         else:
             if threads is not None:
                 limit_cpu_threads(threads)
             results = SoundscapeSource(config, cache=cache).prerender(
-                only=set(artworks) or None, force=force, progress=progress, on_result=log.result
+                only=set(artworks) or None, force=force, progress=progress, on_result=on_result
             )
     except CacheCannotStore as exc:  # the disk is full: what was stored is kept, the rest not tried
         results, stop = exc.results, str(exc)
@@ -209,7 +248,7 @@ def _prerender(
     finally:
         if bar is not None:
             bar.close()
-    return results, phases, stop
+    return results, stop
 
 
 class _ProgressLog:
@@ -308,18 +347,31 @@ EXIT_CACHE_CANNOT_STORE = 74
 EXIT_CACHE_IN_USE = 75
 
 
+def _summary(results: list[Any], phases: dict[str, Any] | None, cache: Any) -> dict[str, Any]:
+    """The ``--json`` summary of ``results``, with the same keys whatever happened (``--help`` lists them):
+    ``phases`` is Ray's (None without ``--ray``), ``stopped`` and ``interrupted`` are set by the caller."""
+    counts = {status: sum(r.status == status for r in results) for status in _ORDER}
+    failed = [r for r in results if r.status == "failed"]
+    return {
+        "cache": str(cache.directory),
+        **counts,
+        # which, and why: the overnight log's last lines, not one line among a hundred
+        "failures": [{"what": r.what, "error": r.error} for r in failed[:FAILURES_LISTED]],
+        "stopped": None,
+        "interrupted": False,
+        "phases": phases,
+    }
+
+
 def _report(
-    results: list[Any], phases: dict[str, Any], cache: Any, as_json: bool, stop: str | None = None
+    results: list[Any], phases: dict[str, Any] | None, cache: Any, as_json: bool, stop: str | None = None
 ) -> None:
     """The summary (each soundscape's line was printed as it was done); exit 1 if any failed,
     :data:`EXIT_CACHE_CANNOT_STORE` if the cache stopped storing (``stop`` says why)."""
-    counts = {status: sum(r.status == status for r in results) for status in _ORDER}
+    summary = _summary(results, phases, cache)
+    summary["stopped"] = stop
+    counts = {status: summary[status] for status in _ORDER}
     failed = [r for r in results if r.status == "failed"]
-    summary = {"cache": str(cache.directory), **counts, **({"phases": phases} if phases else {})}
-    if failed:  # which, and why: the overnight log's last lines, not one line among a hundred
-        summary["failures"] = [{"what": r.what, "error": r.error} for r in failed[:FAILURES_LISTED]]
-    if stop is not None:
-        summary["stopped"] = stop
     if not as_json:
         for r in failed[:FAILURES_LISTED]:
             click.echo(f"failed: {r.what} ({r.generator}): {r.error}")
