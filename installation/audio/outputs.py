@@ -173,12 +173,15 @@ class WavOutput(AudioOutput):
         subtype: str = "PCM_16",
         max_mb: float | None = None,
         keep: int = 1,
+        continue_previous: bool = True,
     ):
         self.path = Path(path)
         self.realtime = realtime
         self.subtype = subtype
         self.max_bytes = None if max_mb is None else int(max_mb * 1e6)
         self.keep = keep
+        # with max_mb, a daemon's restart continues the last run's file; a demo starts its own (the last kept)
+        self.continue_previous = continue_previous
         self._file = None
         self._opened_before = False
         self._frame_bytes = 0
@@ -217,7 +220,10 @@ class WavOutput(AudioOutput):
                 )
                 # appended to in place, a file closed as RIFF/WAV stays one: it must not pass 4 GiB
                 self._file_limit = self._limit(riff=existing.format != "RF64")
-            elif (previous := self._continue_previous_run(sample_rate, channels)) is not None:
+            elif (
+                self.continue_previous
+                and (previous := self._continue_previous_run(sample_rate, channels)) is not None
+            ):
                 self._file = previous
                 self._file_bytes = previous.frames * channels * _SAMPLE_BYTES.get(self.subtype, 4)
                 self._file_limit = self._limit(riff=previous.format != "RF64")

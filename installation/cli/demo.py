@@ -89,7 +89,9 @@ def command(duration: float | None, wav: Path | None, as_json: bool, panel_port:
                     f"30 min; the previous one kept as {wav.stem}.1{wav.suffix})",
                     err=True,
                 )
-                output = WavOutput(wav, realtime=True, max_mb=FALLBACK_WAV_MAX_MB, keep=1)
+                output = WavOutput(
+                    wav, realtime=True, max_mb=FALLBACK_WAV_MAX_MB, keep=1, continue_previous=False
+                )
             elif not as_json:
                 click.echo(f"playing on {device!r}", err=True)
         if wav is not None and output is None:

@@ -116,3 +116,13 @@ def test_an_empty_file_keep_0_and_a_file_without_max_mb(tmp_path):
     assert _numbers(empty) == list(range(BLOCK))
     assert _numbers(one) == list(range(3 * BLOCK))
     assert _numbers(take) == list(range(2 * BLOCK, 3 * BLOCK))
+
+
+def test_the_demo_starts_a_file_of_its_own_and_keeps_the_last_one(tmp_path):
+    """``art2mus demo`` without a sound card writes art2mus-demo.wav (max_mb, keep 1) and says the previous
+    run's file is kept as art2mus-demo.1.wav: a second demo is its own recording, not appended to the first."""
+    demo = tmp_path / "art2mus-demo.wav"
+    _run(demo, 3, 0, max_mb=350, keep=1, continue_previous=False)
+    _run(demo, 2, 3, max_mb=350, keep=1, continue_previous=False)
+    assert _numbers(tmp_path / "art2mus-demo.1.wav") == list(range(3 * BLOCK))
+    assert _numbers(demo) == list(range(3 * BLOCK, 5 * BLOCK))
