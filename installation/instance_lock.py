@@ -2,8 +2,9 @@
 
 Two daemons on the same exhibit would both drive the speakers, both render into the same cache and both
 answer the same control panel port. The second one refuses to start with a sentence naming the lock file,
-the first daemon's process id and the exhibit it runs (the file holds both: ``PID\nEXHIBIT\n``; two
-exhibits can share a cache folder, and then the message names the other one). ``flock`` locks die with their process, so a crash or a power cut
+the first daemon's process id and the exhibit it runs (the file holds both and the panel's port:
+``PID\nEXHIBIT\nPORT\n``; two exhibits can share a cache folder, and then the message names the other one;
+``art2mus status`` finds a daemon started with ``--panel-port`` by the port). ``flock`` locks die with their process, so a crash or a power cut
 leaves no stale lock to clean up; the file itself stays (removing it could race a starting daemon).
 """
 
@@ -30,11 +31,13 @@ class InstanceLock:
     Args:
         folder: where the lock file lives (the exhibit's cache folder; created if missing).
         what: what is being run (the exhibit file), kept in the lock file for another daemon's message.
+        port: the control panel's port (None: off, 0: any free one), kept for ``art2mus status``.
     """
 
-    def __init__(self, folder: Path | str, what: str):
+    def __init__(self, folder: Path | str, what: str, port: int | None = None):
         self.path = Path(folder) / LOCK_NAME
         self.what = what
+        self.port = port
         self._fd: int | None = None
         self._tried = False  # acquire() ran: a folder it found unusable is not tried (and logged) again
 
@@ -66,13 +69,14 @@ class InstanceLock:
         return True
 
     def _write_holder(self, fd: int) -> None:
-        """Write ``PID\nEXHIBIT\n`` into the held lock file. The flock is the guard, the line only names this
-        daemon in another's refusal: a full disk (the cache filled by renders, a small tmpfs) refused the
+        """Write ``PID\nEXHIBIT\nPORT\n`` into the held lock file. The flock is the guard, the lines only
+        name this daemon in another's refusal and its panel's port for ``art2mus status``: a full disk (the cache filled by renders, a small tmpfs) refused the
         start with a traceback, and under ``Restart=always`` a silent room restarting in a loop."""
         what = " ".join(self.what.splitlines())
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n{what}\n".encode(), 0)
+            port = "" if self.port is None else f"{self.port}\n"  # no line for a panel that is off
+            os.pwrite(fd, f"{os.getpid()}\n{what}\n{port}".encode(), 0)
         except OSError as exc:
             with contextlib.suppress(OSError):  # a part of the line would name a wrong pid
                 os.ftruncate(fd, 0)
@@ -112,3 +116,28 @@ class InstanceLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def lock_holder(folder: Path | str) -> tuple[int, str, int | None] | None:
+    """``(pid, exhibit, panel port)`` of the live process named in ``folder/daemon.lock`` (the port None
+    when the file names none: off, or a daemon from before it was written); None when there is no such
+    file or its process has ended. The file is only read: taking its flock to test it could make a
+    daemon starting at that moment refuse to start."""
+    try:
+        held = (Path(folder) / LOCK_NAME).read_text(errors="replace").splitlines()
+        pid = int(held[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # another user's process (the daemon's): alive
+        pass
+    try:  # a lock file left by a crash may name a pid since given to another program
+        if b"art2mus" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+    except OSError:  # no /proc
+        pass
+    port = held[2].strip() if len(held) > 2 else ""
+    return pid, held[1].strip() if len(held) > 1 else "", int(port) if port.isdigit() else None

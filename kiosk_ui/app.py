@@ -8,7 +8,7 @@ Routes (JSON unless noted):
 | ``GET /api/status`` | what plays and why; camera, presence and audio health; the latest changes (with
   wall-clock times), the reasons for attention, and whether anything reaches the speakers |
 | ``GET /api/health`` | 200 while audio plays and the camera streams, 503 otherwise (for monitoring); both
-  name the process (``daemon``: pid, start, uptime, version), as ``/api/status`` does |
+  name the process (``daemon``: pid, start, uptime, version; the health also its ``exhibit`` file) |
 | ``GET /api/artworks`` | the collection: id, title, artist, year, generator, soundscape length, keypoints, problems (why it is left out) |
 | ``GET /api/artworks/{id}/thumbnail.jpg`` | the artwork's first reference photo, small |
 | ``GET /api/unseen`` | the remembered unseen artworks (not in the exhibit, given a soundscape of their own) |
@@ -214,7 +214,10 @@ def create_app(
         state = gallery.status()
         audio = (state.get("audio") or {}).get("healthy", False)
         camera = (state.get("camera") or {}).get("state") == "streaming"
-        body = {"audio": audio, "camera": camera, "playing": state.get("playing"), "daemon": process.to_json()}
+        # the exhibit file it runs: `art2mus status` tells another exhibit's daemon on the same port
+        source = getattr(getattr(gallery, "exhibit", None), "source_file", None)
+        daemon = {**process.to_json(), "exhibit": str(source) if source is not None else None}
+        body = {"audio": audio, "camera": camera, "playing": state.get("playing"), "daemon": daemon}
         return JSONResponse(body, status_code=200 if audio and camera else 503)
 
     @api.get("/artworks")

@@ -56,28 +56,44 @@ def command(exhibit: Path | None, as_json: bool) -> None:
 def _daemon_on_port(check: Any, path: Path) -> Any:
     """``check``, or for a panel port that is taken, OK when the program holding it is this exhibit's
     art2mus daemon (asked at its ``/api/health``: "daemon running (pid 812, up 2 h 05 min)"); it said
-    "taken ...: is the daemon running already?" whether the daemon or another program held it."""
+    "taken ...: is the daemon running already?" whether the daemon or another program held it. A taken
+    port whose daemon refuses the token or runs another exhibit file stays a warning that says so; a free
+    port says where this exhibit's daemon has its panel when it runs with ``--panel-port``."""
     from art2mus.installation.cli.status import (
+        AnotherToken,
         DaemonUnreachable,
         PanelAddress,
         ask_health,
+        daemon_elsewhere,
         duration,
+        elsewhere_sentence,
         panel_config,
+        same_exhibit,
     )
     from art2mus.installation.health import OK, WARN
 
-    if check.name != "control panel" or check.status != WARN:
+    if check.name != "control panel" or check.status not in (OK, WARN) or check.detail == "disabled":
         return check
     config, _ = panel_config(path)
     if config is None:
         return check
+    if check.status == OK:  # free: the daemon may still run, its panel elsewhere
+        elsewhere = daemon_elsewhere(config, path, config.control_panel.port)
+        if elsewhere is None:
+            return check
+        return dataclasses.replace(check, detail=f"{check.detail}, but {elsewhere_sentence(*elsewhere)}")
     try:
         address = PanelAddress.of(config)
         daemon = ask_health(address)["daemon"]
+    except AnotherToken as exc:
+        return dataclasses.replace(check, detail=f"{check.detail} ({exc})")
     except DaemonUnreachable as exc:
         return dataclasses.replace(check, detail=f"{check.detail} (not an art2mus daemon: {exc})")
     up = duration(float(daemon.get("uptime_s") or 0))
     where = address.url.removeprefix("http://")
+    if not same_exhibit(daemon.get("exhibit"), path):
+        detail = f"{check.detail} (the art2mus daemon on {where} runs {daemon['exhibit']}, not this one)"
+        return dataclasses.replace(check, detail=detail)
     return dataclasses.replace(
         check, status=OK, detail=f"daemon running (pid {daemon.get('pid')}, up {up}) on {where}"
     )

@@ -54,7 +54,11 @@ def command(exhibit: Path, duration: float | None, as_json: bool, panel_port: in
         for warning in unwritable_folders(config) + model_warnings(config):
             logger.warning("%s: %s", exhibit, warning)
         # the whole path: the lock file keeps it for a second daemon's message, which may share the cache folder
-        lock = InstanceLock(config.cache.dir, str(exhibit.resolve()))
+        # and the panel's port, where `art2mus status` finds a daemon started with --panel-port
+        port = config.control_panel.port if panel_port is None else panel_port
+        lock = InstanceLock(
+            config.cache.dir, str(exhibit.resolve()), port if config.control_panel.enabled else None
+        )
         try:  # one daemon per exhibit: a second one would drive the same speakers and cache
             lock.acquire()
         except AlreadyRunning as exc:

@@ -19,7 +19,13 @@ from typing import Any
 import click
 
 #: exit codes (said in --help)
-EXIT_WELL, EXIT_ATTENTION, EXIT_UNREACHABLE = 0, 1, 3
+EXIT_WELL, EXIT_ATTENTION, EXIT_UNREACHABLE, EXIT_OTHER_EXHIBIT = 0, 1, 3, 4
+#: the keys of ``status --json``, each always there (null when unknown: the daemon's facts when it cannot be
+#: asked, everything but ``exhibit``, ``chosen`` and ``error`` when the exhibit cannot be read)
+JSON_KEYS = (
+    "exhibit", "chosen", "url", "reachable", "error", "elsewhere", "daemon", "open", "period", "until",
+    "playing", "playing_title", "override", "camera", "audio", "generation", "attention", "reload", "cache",
+)  # fmt: skip
 #: seconds to wait for each answer of the daemon (it answers in milliseconds; a frozen one never)
 ANSWER_TIMEOUT_S = 5.0
 #: bytes of an answer read at most (the status of a large collection is tens of KB)
@@ -30,21 +36,32 @@ class DaemonUnreachable(Exception):
     """No art2mus daemon answers at the panel's address; the message says what happened instead."""
 
 
+class NothingAnswers(DaemonUnreachable):
+    """Nothing listens at the panel's address (connection refused, timeout)."""
+
+
+class AnotherToken(DaemonUnreachable):
+    """An art2mus daemon answers at the panel's address, but refuses the exhibit's token (or its lack)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PanelAddress:
-    """Where the exhibit's control panel answers: ``url`` (``http://HOST:PORT``) and its ``token``."""
+    """Where the exhibit's control panel answers: ``url`` (``http://HOST:PORT``) and its ``token``, with
+    where the token came from (``token_from``: control_panel.token, .token_file, or none)."""
 
     url: str
     token: str | None
+    token_from: str = "no token: the exhibit sets none"
 
     @classmethod
-    def of(cls, config: Any) -> PanelAddress:
+    def of(cls, config: Any, port: int | None = None, url: str | None = None) -> PanelAddress:
         """The panel of ``config`` (an ``ExhibitConfig``) as a client reaches it: a wildcard bind address
-        through loopback. DaemonUnreachable when the panel is off or its token cannot be read."""
+        through loopback, on ``port`` or at ``url`` when given (a daemon run with ``--panel-port``).
+        DaemonUnreachable when the panel is off (and no ``url`` given) or its token cannot be read."""
         from art2mus.kiosk_ui.server import ControlPanelError, read_token
 
         panel = config.control_panel
-        if not panel.enabled:
+        if not panel.enabled and url is None:
             raise DaemonUnreachable(
                 "the exhibit's control panel is off (control_panel.enabled: false): nothing to ask the daemon through"
             )
@@ -53,7 +70,20 @@ class PanelAddress:
             token = read_token(panel)
         except ControlPanelError as exc:  # an unreadable token file: the daemon's user can read it
             raise DaemonUnreachable(f"cannot read the panel's token: {exc}") from None
-        return cls(f"http://{f'[{host}]' if ':' in host else host}:{panel.port}", token)
+        if panel.token is not None:
+            token_from = "control_panel.token"
+        elif panel.token_file is not None:
+            token_from = f"control_panel.token_file {panel.token_file}"
+        else:
+            token_from = "no token: the exhibit sets none"
+        port = panel.port if port is None else port
+        url = url.rstrip("/") if url else f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        return cls(url, token, token_from)
+
+    def on_port(self, port: int) -> PanelAddress:
+        """The same panel on another port of the same host."""
+        host = self.url.rpartition(":")[0]
+        return dataclasses.replace(self, url=f"{host}:{port}")
 
 
 def panel_config(path: Path) -> tuple[Any, list[Any]]:
@@ -82,17 +112,32 @@ def ask(address: PanelAddress, path: str, timeout: float = ANSWER_TIMEOUT_S) -> 
         with urllib.request.urlopen(request, timeout=timeout) as response:
             code, data = response.status, response.read(MAX_ANSWER_BYTES)
     except urllib.error.HTTPError as exc:  # 503 from /api/health is an answer; 401, 404 are not
-        if exc.code == 401:
-            raise DaemonUnreachable(f"{address.url} refused the token (control_panel.token_file)") from None
         code, data = exc.code, exc.read(MAX_ANSWER_BYTES)
+        if code in (401, 403):
+            raise _refused(address, code, data) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         why = reason.strerror if isinstance(reason, OSError) and reason.strerror else str(reason)
-        raise DaemonUnreachable(f"nothing answers at {address.url} ({why}): is the daemon running?") from None
+        raise NothingAnswers(f"nothing answers at {address.url} ({why}): is the daemon running?") from None
     try:
         return code, json.loads(data)
     except ValueError:
         raise DaemonUnreachable(f"{address.url}{path} answered HTTP {code} but not as art2mus does") from None
+
+
+def _refused(address: PanelAddress, code: int, data: bytes) -> DaemonUnreachable:
+    """What a 401 or 403 at the panel says: an art2mus panel refuses with its own sentence (its /api/health
+    is behind the token too), so that a daemon of another exhibit is told from another program."""
+    try:
+        detail = json.loads(data).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str) and "control panel needs its access token" in detail:
+        return AnotherToken(
+            f"an art2mus daemon answers at {address.url}, but with another token than this exhibit's "
+            f"({address.token_from}): is it running another exhibit?"
+        )
+    return DaemonUnreachable(f"{address.url} refused the token (HTTP {code}; {address.token_from})")
 
 
 def ask_health(address: PanelAddress) -> dict[str, Any]:
@@ -102,6 +147,36 @@ def ask_health(address: PanelAddress) -> dict[str, Any]:
     if code not in (200, 503) or not isinstance(body, dict) or not isinstance(body.get("daemon"), dict):
         raise DaemonUnreachable(f"{address.url} answers (HTTP {code}), but not as an art2mus daemon does")
     return body
+
+
+def same_exhibit(theirs: str | None, ours: Path) -> bool:
+    """Whether the exhibit file a daemon names (its health's ``daemon.exhibit``, its lock file's) is
+    ``ours``; True when it names none (a daemon from before the health said it)."""
+    if not theirs:
+        return True
+    try:
+        return os.path.samefile(theirs, ours)
+    except OSError:
+        return Path(theirs).resolve() == ours.resolve()
+
+
+def daemon_elsewhere(config: Any, path: Path, port: int) -> tuple[int, int] | None:
+    """``(pid, port)`` of this exhibit's running daemon (its cache folder's lock file names them) when its
+    panel is not on ``port`` (run with ``--panel-port``); None when no daemon of it runs, or it names no
+    other port."""
+    from art2mus.installation.instance_lock import lock_holder
+
+    holder = lock_holder(config.cache.dir)
+    if holder is None or holder[2] in (None, port) or not same_exhibit(holder[1], path):
+        return None
+    return holder[0], holder[2]
+
+
+def elsewhere_sentence(pid: int, port: int) -> str:
+    """The sentence for :func:`daemon_elsewhere`'s answer."""
+    if port == 0:
+        return f"the daemon (pid {pid}) runs with its panel on a port it chose (--panel-port 0)"
+    return f"the daemon (pid {pid}) runs with its panel on port {port}"
 
 
 def duration(seconds: float) -> str:
@@ -256,14 +331,24 @@ def lines(facts: dict[str, Any]) -> list[str]:
 @click.command("status")
 @click.argument("exhibit", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (for scripts) instead of lines.")
-def command(exhibit: Path | None, as_json: bool) -> None:
+@click.option(
+    "--panel-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Ask the panel on this port instead of control_panel.port (a daemon run with --panel-port).",
+)
+@click.option("--url", default=None, help="Ask the panel at this address (http://HOST:PORT) instead.")
+def command(exhibit: Path | None, as_json: bool, panel_port: int | None, url: str | None) -> None:
     """Ask the running daemon of EXHIBIT how the room is, through its control panel (the exhibit's
     control_panel host, port and token): open or closed, what plays, the camera, the audio device and
     level, the generator process, what needs attention (a refused reload included), uptime and the
-    soundscape cache's use against cache.max_size_gb.
+    soundscape cache's use against cache.max_size_gb. When nothing answers at the port, the lock file in
+    the cache folder says where a daemon of EXHIBIT run with --panel-port has its panel, and it is asked
+    there.
 
     EXHIBIT defaults to $ART2MUS_EXHIBIT, else the installed /etc/art2mus/exhibit.yaml (the one the
-    systemd unit runs) when it exists, else the demo; the first line says which.
+    systemd unit runs) when it exists, else the demo; the first line says which. With --json every key is
+    always there (null when unknown), also on exit codes 2 to 4.
 
     \b
     Exit codes:
@@ -271,20 +356,47 @@ def command(exhibit: Path | None, as_json: bool) -> None:
       1  the daemon answers and something needs attention (listed)
       2  a usage error, or EXHIBIT cannot be read
       3  no art2mus daemon answers at the panel's address (not running, another program, token refused)
+      4  the daemon that answers runs another exhibit file
     """
     from art2mus.installation.cli.shared import chosen_exhibit
 
     path, why = chosen_exhibit(exhibit)
     config, problems = panel_config(path)
+    facts: dict[str, Any] = dict.fromkeys(JSON_KEYS) | {"exhibit": str(path), "chosen": why}
     if config is None:
-        for problem in problems[:5]:
-            click.echo(str(problem), err=True)
+        if as_json:
+            click.echo(json.dumps(facts | {"error": "; ".join(str(p) for p in problems[:5])}))
+        else:
+            for problem in problems[:5]:
+                click.echo(str(problem), err=True)
         raise click.exceptions.Exit(2)
-    facts: dict[str, Any] = {"exhibit": str(path), "chosen": why}
     try:
-        address = PanelAddress.of(config)
+        address = PanelAddress.of(config, port=panel_port, url=url)
         facts["url"] = address.url
-        health = ask_health(address)
+        try:
+            health = ask_health(address)
+        except NothingAnswers as exc:  # a daemon of this exhibit run with --panel-port?
+            given = panel_port is not None or url is not None
+            elsewhere = None if given else daemon_elsewhere(config, path, config.control_panel.port)
+            if elsewhere is None:
+                raise
+            if not elsewhere[1]:  # a port it chose: the lock file cannot say which
+                raise NothingAnswers(f"{exc}; {elsewhere_sentence(*elsewhere)}") from None
+            facts["elsewhere"] = elsewhere_sentence(*elsewhere)
+            address = address.on_port(elsewhere[1])
+            facts["url"] = address.url
+            health = ask_health(address)
+        theirs = health["daemon"].get("exhibit")
+        if not same_exhibit(theirs, path):
+            facts.update(reachable=True, daemon=health["daemon"])
+            where = address.url.removeprefix("http://")
+            facts["error"] = f"the daemon on {where} runs {theirs}, not this one"
+            if as_json:
+                click.echo(json.dumps(facts))
+            else:
+                click.echo(f"exhibit    {path} ({why})")
+                click.echo(f"daemon     ANOTHER EXHIBIT: {facts['error']}")
+            raise click.exceptions.Exit(EXIT_OTHER_EXHIBIT)
         _, status = ask(address, "/api/status")
         _, artworks = ask(address, "/api/artworks")
     except DaemonUnreachable as exc:
@@ -301,6 +413,9 @@ def command(exhibit: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(facts))
     else:
         click.echo(f"exhibit    {path} ({why}), panel {facts['url']}")
+        if facts["elsewhere"]:
+            configured = config.control_panel.port
+            click.echo(f"{'panel':10s} not on control_panel.port {configured}: {facts['elsewhere']}")
         for line in lines(facts):
             click.echo(line)
     raise click.exceptions.Exit(EXIT_ATTENTION if facts["attention"] else EXIT_WELL)

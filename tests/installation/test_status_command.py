@@ -5,6 +5,7 @@ which in their first line; doctor tells the daemon on the panel's port from anot
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -85,17 +86,24 @@ def daemon(tmp_path, repo_root):
     spec["control_panel"] = {"enabled": True, "host": "127.0.0.1", "port": port, "token_file": "panel.token"}
     exhibit = tmp_path / "exhibit.yaml"
     exhibit.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    with running(exhibit, port) as process:
+        yield process, exhibit, port, spec
+
+
+@contextlib.contextmanager
+def running(exhibit: Path, port: int, *options: str):
+    """``art2mus run EXHIBIT OPTIONS`` in its folder until its panel answers on ``port``; SIGTERM after."""
     env = {key: value for key, value in os.environ.items() if key != "JOURNAL_STREAM"}
     process = subprocess.Popen(
-        [*ART2MUS, "run", str(exhibit)],
+        [*ART2MUS, "run", str(exhibit), *options],
         env=env,
-        cwd=tmp_path,
+        cwd=exhibit.parent,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "daemon.log", "w"),  # noqa: SIM115 -- the child holds it
+        stderr=open(exhibit.parent / "daemon.log", "w"),  # noqa: SIM115 -- the child holds it
     )
     try:
         _wait(lambda: _health(port) is not None, process)
-        yield process, exhibit, port, spec
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
