@@ -286,6 +286,9 @@ class GalleryControl:
         self.exhibit = config  # before the library swap: the event it sends names what plays by the new titles
         if self.vision is not None and vision is not self.vision:  # what it has chosen carries on
             vision.take_over(self.vision, same_presence=old.presence == config.presence)
+        elif vision is not None and vision.unseen is not None and vision.unseen.store is not None:
+            # kept: the curator's forget, ignore and promote take effect at a reload all the same
+            vision.unseen.store.reloaded(config.unseen.remember)
         self.vision = vision
         self.engine.loudness_lufs = config.audio.loudness_lufs
         self.engine.crossfade_seconds = config.audio.crossfade_seconds

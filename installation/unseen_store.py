@@ -353,6 +353,19 @@ class UnseenStore:
                 logger.warning("unseen artwork %s is ignored from now on (art2mus unseen ignore)", artwork_id)
         self._index_stamp = stamp
 
+    def reloaded(self, remember: int) -> None:
+        """A reload of the exhibit goes on with this store (its folder unchanged; ``remember`` the new
+        exhibit's). The store a reload built read the index while it was prepared: the pictures this one
+        remembered or saw again meanwhile were missing from it, dropped from the index at its next save
+        (their crops left behind). What the curator changed in the index (``art2mus unseen
+        forget|ignore|promote``), before the reload or during its preparation, takes effect now, as at a
+        start: a forgotten or promoted artwork seen again is remembered anew (a promoted one is listed
+        by the new exhibit, so recognised instead)."""
+        with self._lock:
+            self.remember = remember
+            self._follow_changes_elsewhere()
+            self.removed_elsewhere.clear()
+
     def _removed_match(self, descriptor: PictureDescriptor) -> str | None:
         """The id of an artwork removed elsewhere that ``descriptor`` shows, or None."""
         near = [(d.distance(descriptor), a) for a, d in self.removed_elsewhere.items()]

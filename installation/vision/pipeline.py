@@ -209,9 +209,10 @@ class VisionPipeline:
     def take_over(self, previous: VisionPipeline, *, same_presence: bool) -> None:
         """Go on from ``previous``, the pipeline a reload replaces because recognition changed: its
         debouncer (with this pipeline's timing and thresholds) keeps the artwork it has chosen and the
-        sightings under way, and its decision and timing carry on; with ``same_presence`` (the
-        ``presence`` section unchanged) its presence model too. Built afresh, the room had nothing chosen
-        until the artwork had dwelt again, and the idle timer ran meanwhile (idle 1.5 s after a reload in
+        sightings under way, its decision and timing carry on, and so does its memory of unseen pictures
+        (:meth:`.unseen.UnseenWatcher.take_over`); with ``same_presence`` (the ``presence`` section
+        unchanged) its presence model too. Built afresh, the room had nothing chosen until the artwork
+        had dwelt again, and the idle timer ran meanwhile (idle 1.5 s after a reload in
         the daemon, back to the artwork 1.5 s later). A chosen artwork left out of the new index is
         dropped as one no longer seen, ``presence.hold_seconds`` later."""
         debouncer = previous.debouncer
@@ -220,6 +221,8 @@ class VisionPipeline:
         self.debouncer = debouncer
         if same_presence:
             self.presence = previous.presence
+        if self.unseen is not None and previous.unseen is not None:  # what it remembered meanwhile stays
+            self.unseen.take_over(previous.unseen)
         self.decision = previous.decision
         self.last_result = previous.last_result
         self._last_recognition_t = previous._last_recognition_t

@@ -417,6 +417,19 @@ class UnseenWatcher:
         self._other: _Picture | None = None
         self._id: str | None = None
 
+    def take_over(self, previous: UnseenWatcher) -> None:
+        """Go on with ``previous``'s store, the watcher a reload replaces, when both remember in the same
+        folder: the running memory, with what it learned while the reload was prepared, stays the room's
+        (:meth:`~art2mus.installation.unseen_store.UnseenStore.reloaded`); the store this watcher read
+        from the folder then is let go."""
+        store, running = self.store, previous.store
+        if store is None or running is None or store.directory != running.directory:
+            return
+        if self.name != store.name:  # named by something else than its store: nothing to hand over
+            return
+        running.reloaded(store.remember)
+        self.store, self.name = running, running.name
+
     def _same(self, picture: _Picture, outline: np.ndarray, image: np.ndarray) -> bool:
         """Whether ``outline`` in ``image`` is ``picture`` again: barely moved, or moved a little and
         looking the same."""
