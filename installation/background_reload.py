@@ -46,6 +46,7 @@ class BackgroundReload:
         self._swap: tuple[Callable[[Any], bool], Any] | None = None
         self._swapped = threading.Event()
         self._swap_outcome = False
+        self._swap_error: Exception | None = None
         #: whether the reload was applied; None while it runs (or when it raised)
         self.outcome: bool | None = None
         #: how long the loop paused to apply it (seconds; None: nothing was swapped in)
@@ -84,12 +85,16 @@ class BackgroundReload:
             self._swap = (apply, prepared)
         while not self._swapped.wait(0.1):
             self.check()
+        if self._swap_error is not None:  # raised where reload() records and logs it, not in the loop
+            raise self._swap_error
         return self._swap_outcome
 
     # ------------------------------------------------------------------ the loop's side
     def swap_if_ready(self) -> bool:
         """On the loop's thread: apply the prepared reload if it is waiting. True when one was applied
-        (or refused by ``apply``) now."""
+        (or refused by ``apply``, or failed in it) now. What ``apply`` raises never reaches the loop: it is
+        raised again on the preparing thread by :meth:`hand_over`, whose ``reload()`` logs it and records
+        the failed reload, as the in-line reload did (a reload must never stop the room)."""
         with self._lock:
             swap, self._swap = self._swap, None
         if swap is None:
@@ -98,6 +103,8 @@ class BackgroundReload:
         started = time.perf_counter()
         try:
             self._swap_outcome = apply(prepared)
+        except Exception as exc:  # noqa: BLE001 - handed to the preparing thread
+            self._swap_outcome, self._swap_error = False, exc
         finally:
             self.swap_s = time.perf_counter() - started
             self._swapped.set()
