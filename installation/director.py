@@ -303,8 +303,9 @@ class Director:
             self._override = renamed
             return
         logger.warning(
-            "reload: the control panel's choice (%s) ends: that artwork is no longer in the exhibit; "
-            "following the camera again",
+            "reload: the control panel's choice (%s) ends: the exhibit no longer has an artwork of that id "
+            "(a rename is followed only when its soundscape is unchanged: a new photo or soundscape setting "
+            "makes it another artwork); following the camera again",
             override,
         )
         self._override = None

@@ -80,7 +80,7 @@ def test_the_panels_choice_follows_its_artwork_renamed_and_says_when_it_ends(cap
     assert director.override is None and director.playing == IDLE_KEY
     assert engine.commands[-1] == ("play_idle", None)
     ended = [r for r in caplog.records if "choice (city-at-six) ends" in r.getMessage()]
-    assert ended and "no longer in the exhibit" in ended[0].getMessage()
+    assert ended and "no longer has an artwork of that id" in ended[0].getMessage()
     assert ended[0].levelno == logging.WARNING
 
 
