@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from art2mus.installation.audio.clock import ManualClock
 from art2mus.installation.background_reload import BackgroundReload, ReloadAbandoned
+from art2mus.installation.cache_in_use import CacheInUse
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.schedule import OpeningHours
 from art2mus.installation.soundscapes import IDLE_KEY
@@ -89,6 +90,8 @@ class GalleryControl:
     _background_reload: BackgroundReload | None = None
     #: while one is: its progress lines (photo checks, index build) sent as systemd's status line
     _reload_progress: contextlib.ExitStack | None = None
+    #: the record of the cache keys the running room plays, for ``cache prune`` (None: not running)
+    cache_in_use: CacheInUse | None = None
 
     def request_reload(self) -> None:
         """Ask the running gallery to re-read its exhibit file (SIGHUP, ``systemctl reload``, the control
@@ -313,6 +316,8 @@ class GalleryControl:
             self.init_schedule(config)
             if running:
                 self.schedule.start()
+        if self.cache_in_use is not None:  # written on its own thread: the room's loop does not wait
+            self.cache_in_use.update(config)
         for name in prepared.restart_needed:
             logger.warning("reload: %s changed; that takes effect at the next restart", name)
         logger.info("reloaded %s (%d artworks)", config.source_file, len(config.artworks))

@@ -34,6 +34,7 @@ from art2mus.installation.audio.clock import Clock, ManualClock, SystemClock
 from art2mus.installation.audio.engine import AudioEngine
 from art2mus.installation.audio.outputs import AudioOutput
 from art2mus.installation.cache import SoundscapeCache
+from art2mus.installation.cache_in_use import CacheInUse
 from art2mus.installation.config import ExhibitConfig
 from art2mus.installation.control import GalleryControl
 from art2mus.installation.director import CLOSED_KEY, Director, DirectorEvent
@@ -435,6 +436,7 @@ class Gallery(GalleryControl):
         started = self.clock.monotonic()
         try:
             self.start()
+            self.cache_in_use = CacheInUse.hold(self.cache, self.exhibit)  # cache prune keeps what it plays
             if on_ready is not None:
                 on_ready(self)
             watchdog.ready()
@@ -442,6 +444,8 @@ class Gallery(GalleryControl):
         finally:
             watchdog.stopping()
             self.stop()
+            if self.cache_in_use is not None:
+                self.cache_in_use.release()
 
     def _follow_camera_until(
         self, stop: threading.Event, started: float, duration_s: float | None, watchdog: Any

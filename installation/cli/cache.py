@@ -9,6 +9,10 @@ say which exhibit it is for. So ``prune`` keeps every entry any exhibit it is gi
 of them uses but read or written in the last ``--unused-days`` days (7 by default: the daemons of the
 exhibits not named read theirs at each start, and ``art2mus prerender`` at each run); ``--unused-days 0``
 when the folder is these exhibits' alone.
+
+A running daemon may play what its exhibit file no longer says (a seed changed without a reload), so both
+also count the keys each running daemon on the folder records (``CACHE/in-use/<pid>.json``, see
+:mod:`~art2mus.installation.cache_in_use`) as used: ``prune`` keeps them and says how many.
 """
 
 from __future__ import annotations
@@ -72,6 +76,22 @@ def _survey(
     return folders
 
 
+def _held(folder: Path) -> dict[str, list[str]]:
+    """Key -> what of a running daemon on ``folder`` plays it; exit 1 when a daemon's record cannot be read."""
+    from art2mus.installation.cache_in_use import held_keys
+
+    try:
+        return held_keys(folder)
+    except ValueError as exc:
+        raise click.ClickException(
+            f"{folder}: {exc}; nothing is removed while what it plays is unknown"
+        ) from exc
+
+
+def _merged(uses: dict[str, list[str]], held: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {key: [*uses.get(key, []), *held.get(key, [])] for key in {*uses, *held}}
+
+
 def _mb(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB"
 
@@ -90,7 +110,7 @@ def list_command(exhibits: tuple[Path, ...], as_json: bool) -> None:
     for problem in unknown:
         echo_warning(f"{problem}: entries marked UNUSED may be what a running daemon plays")
     for folder, (cache, uses) in surveyed.items():
-        entries = entry_uses(cache, uses)
+        entries = entry_uses(cache, _merged(uses, _held(folder)))
         unused = [e for e in entries if not e.used_by]
         for entry in entries:
             if as_json:
@@ -138,11 +158,17 @@ def prune_command(exhibits: tuple[Path, ...], dry_run: bool, unused_days: float)
     """Remove the cache entries no soundscape of EXHIBIT plays (its artworks, their bridges, the idle
     ambience, the unseen artworks it remembers), and print how much was freed. Name every exhibit that
     shares the cache folder: an entry any of them uses is kept. An entry in use is never removed, so a
-    running daemon loses nothing it plays."""
-    from art2mus.installation.cache import prune_unused
+    running daemon loses nothing it plays (also what it plays from an earlier version of the file: each
+    daemon records its keys in the cache folder). Exit 1, removing nothing, when a photo that keys a
+    soundscape cannot be read."""
+    from art2mus.installation.cache import entry_uses, prune_unused
 
     for folder, (cache, uses) in _survey(exhibits).items():
-        pruned = prune_unused(cache, uses, unused_days=unused_days, dry_run=dry_run)
+        held = _held(folder)
+        unused = {entry.key: entry for entry in entry_uses(cache, uses) if not entry.used_by}
+        pruned = prune_unused(cache, _merged(uses, held), unused_days=unused_days, dry_run=dry_run)
+        gone = {entry.key for entry in [*pruned.removed, *pruned.recent]}
+        for_daemon = [entry for key, entry in unused.items() if key not in gone]
         verb = "would remove" if dry_run else "removed"
         for entry in pruned.removed:
             click.echo(
@@ -157,4 +183,12 @@ def prune_command(exhibits: tuple[Path, ...], dry_run: bool, unused_days: float)
                 f"kept {len(pruned.recent)} unused entries ({_mb(pruned.recent_bytes)}) used in the last "
                 f"{unused_days:g} days: another exhibit sharing this folder may play them (name it too, "
                 "or --unused-days 0 when the folder is only these exhibits')"
+            )
+        if for_daemon:
+            pids = sorted(
+                {what.rsplit("pid ", 1)[-1].rstrip(")") for whats in held.values() for what in whats}
+            )
+            click.echo(
+                f"kept {len(for_daemon)} entries ({_mb(sum(e.size_bytes for e in for_daemon))}) the exhibits "
+                f"no longer name that a running daemon plays (pid {', '.join(pids)}): reload it, then prune again"
             )
