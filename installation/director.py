@@ -262,7 +262,11 @@ class Director:
             # it is no change of what plays, and the panel's "Recent changes" listed one at every Reload
             unchanged = False
             if playing not in (None, IDLE_KEY) and playing in library.clips and was in old.clips:
-                if _same_audio(old.clips[was], library.clips[playing]):
+                # the same cache entry or audio file is the same audio: no sample compared (a renamed
+                # artwork's 45 s clip compared whole took the loop 200 ms at the swap), nothing read again
+                recipe = old.clips.recipe_of(was)
+                same = recipe is not None and recipe == library.clips.recipe_of(playing)
+                if same or _same_audio(old.clips[was], library.clips[playing]):
                     # keep its voice (no crossfade to itself), and how the new library reads it again
                     library.clips.put(playing, old.clips[was], library.clips.reload_of(playing))
                     unchanged = old.gains_db.get(was, 0.0) == library.gains_db.get(playing, 0.0)

@@ -112,3 +112,29 @@ def test_an_unseen_artworks_soundscape_carries_on_at_an_unrelated_reload():
     for t in np.arange(20.1, 25.0, 0.1):
         _seen(director, UNSEEN, float(t))
     assert engine.commands[commands:] == [] and director.playing == UNSEEN
+
+
+def test_a_renamed_artworks_clip_is_kept_by_its_recipe_without_comparing_samples(monkeypatch):
+    """The swap runs on the main loop: a renamed artwork's clip, read from the same cache entry, is the same
+    audio by its recipe; comparing the 45 s clips sample by sample took the loop 200 ms (sweep, 61c8e3d)."""
+    import art2mus.installation.director as director_module
+
+    compared: list[tuple[object, object]] = []
+    same_audio = director_module._same_audio
+
+    def counting(a, b):
+        if a is not b:
+            compared.append((a, b))
+        return same_audio(a, b)
+
+    monkeypatch.setattr(director_module, "_same_audio", counting)
+    engine = _Engine()
+    director = Director(engine, _library({"hills-of-orvale-1884": 1, "city-at-six": 2}), idle_after_s=5.0)
+    director.start(0.0)
+    _seen(director, "hills-of-orvale-1884", 1.0)
+    clip = director.library.clips["hills-of-orvale-1884"]
+    library = _library({"hills-of-orvale": 1, "city-at-six": 2})
+    compared.clear()
+    director.replace_library(library, 5.0, 20.0)
+    assert director.playing == "hills-of-orvale" and library.clips["hills-of-orvale"] is clip
+    assert [pair for pair in compared if any(x is clip for x in pair)] == []
