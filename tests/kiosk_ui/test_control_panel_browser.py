@@ -101,8 +101,8 @@ def test_a_technician_uses_the_panel(tmp_path, repo_root):
 
             # a reload that takes long (a large collection's index), asked for by SIGHUP as systemctl does:
             # the page says it is under way for as long as it is, and the button waits (it gave up after 30 s)
-            release, original = threading.Event(), gallery._reload_exhibit
-            gallery._reload_exhibit = lambda at: release.wait(GIVE_UP) and original(at)
+            release, original = threading.Event(), gallery._prepare_reload
+            gallery._prepare_reload = lambda at: release.wait(GIVE_UP) and original(at)  # the preparation, on its thread
             gallery.request_reload()
             expect(page.locator("#reload-state")).to_contain_text("reloading… (asked for ")
             expect(page.locator("#reload")).to_be_disabled()
