@@ -129,6 +129,8 @@ class GenerationResult:
 
 #: Linux's prctl option: the signal this process gets when the thread that started it ends
 _PR_SET_PDEATHSIG = 1
+#: longest wait, when a job queue is closed, for its feeder thread to end (see GenerationWorker._close_channels)
+_FEEDER_JOIN_S = 2.0
 #: seconds between two looks, while the worker waits for a job, at whether the daemon is still its parent
 _PARENT_CHECK_S = 1.0
 
@@ -541,16 +543,27 @@ class GenerationWorker:
                 process.join(2.0)
         self._drain()  # results the worker sent while finishing
         with self._lock:
-            self._close_channels()
+            feeder = self._close_channels()
+        if feeder is not None:
+            # The queue's feeder (a daemon thread) holds the queue's semaphores: it ends here, before the
+            # daemon exits, so they are unlinked and unregistered before the interpreter stops its threads.
+            # Stopped halfway (unlinked, not unregistered), it made multiprocessing's resource tracker print
+            # "leaked semaphore" warnings into the daemon's JSON log. A feeder blocked on a full pipe (a
+            # worker that died with jobs queued) is not waited for beyond the bound.
+            feeder.join(_FEEDER_JOIN_S)
 
-    def _close_channels(self) -> None:
-        """Close the current job queue and event pipe; never waits on a queue the worker will not read."""
+    def _close_channels(self) -> threading.Thread | None:
+        """Close the current job queue and event pipe; never waits on a queue the worker will not read.
+        Returns the queue's feeder thread, still running, for :meth:`_shutdown` to let end."""
+        feeder = None
         if self._jobs is not None:
             self._jobs.cancel_join_thread()  # else exit would wait to flush jobs into a dead process
             self._jobs.close()
+            feeder = getattr(self._jobs, "_thread", None)
         if self._events is not None:
             self._events.close()
         self._jobs = self._events = None
+        return feeder if feeder is not None and feeder.is_alive() else None
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until every submitted job has a result (tests, ``simulate``); True if they all did."""

@@ -617,3 +617,22 @@ def test_the_generator_process_logs_in_the_daemons_format(tmp_path):
     child = [r for r in records if r["logger"] == "art2mus.installation.generation_worker.process"]
     assert any(r["msg"].startswith("generated a with tone in") for r in child), records
     assert any(r["msg"].startswith("generator process started") for r in records), records  # the parent's
+
+
+def test_stop_returns_once_the_job_queues_feeder_thread_has_ended(tmp_path, monkeypatch):
+    """CI, --log-format json: a daemon exiting right after stop() printed multiprocessing's 'leaked semaphore'
+    warnings (plain lines in the JSON log) when the job queue's feeder, a daemon thread, was stopped by the
+    interpreter's exit halfway through unlinking the queue's semaphores. A feeder slow to end (made certain
+    here) is waited for."""
+    import multiprocessing.queues
+
+    feed = multiprocessing.queues.Queue._feed
+
+    def slow_feed(*args):
+        feed(*args)
+        time.sleep(0.5)  # the feeder's end, after the sentinel, lagging behind stop()
+
+    monkeypatch.setattr(multiprocessing.queues.Queue, "_feed", staticmethod(slow_feed))
+    _run(tmp_path, [_job("a", 10, {}, "ka")])
+    feeders = [t.name for t in threading.enumerate() if t.name == "QueueFeederThread" and t.is_alive()]
+    assert feeders == []
