@@ -659,7 +659,9 @@ class HubClient(Protocol):
 
     def list_repo_files(self, repo_id: str) -> list[str]: ...
 
-    def snapshot_download(self, repo_id: str, local_dir: str, allow_patterns: list[str]) -> str: ...
+    def snapshot_download(
+        self, repo_id: str, local_dir: str, allow_patterns: list[str], force_download: bool = False
+    ) -> str: ...
 
 
 class HubUnreachableError(OSError):
@@ -702,10 +704,16 @@ class HuggingFaceHubClient:
 
         return list(HfApi().list_repo_files(repo_id))
 
-    def snapshot_download(self, repo_id: str, local_dir: str, allow_patterns: list[str]) -> str:
+    def snapshot_download(
+        self, repo_id: str, local_dir: str, allow_patterns: list[str], force_download: bool = False
+    ) -> str:
+        """``force_download``: fetch each file again even where huggingface_hub's records in
+        ``local_dir/.cache`` say it is complete (they go by size and time, not by the bytes now there)."""
         from huggingface_hub import snapshot_download
 
-        return snapshot_download(repo_id=repo_id, local_dir=local_dir, allow_patterns=allow_patterns)
+        return snapshot_download(
+            repo_id=repo_id, local_dir=local_dir, allow_patterns=allow_patterns, force_download=force_download
+        )
 
 
 ProgressFn = Callable[[int, int | None], None]
@@ -1070,7 +1078,8 @@ class ModelDir:
         progress: ProgressFn | None = None,
         report: Callable[[str], None] | None = None,
     ) -> list[str]:
-        """Download the models ``keys`` (default all) that are not installed yet; returns the keys fetched.
+        """Download the models ``keys`` (default all) that are not installed yet, or whose files are damaged
+        (:meth:`damaged_files`: a truncated copy); returns the keys fetched.
 
         Hugging Face repositories go through ``hub.snapshot_download`` (resumable, with progress bars); a
         URL model is written via a ``.part`` file, calling ``progress(done_bytes, total_bytes)``.
@@ -1086,8 +1095,10 @@ class ModelDir:
         v1_wanted = [k for k in wanted if k in V1_ALIGNERS]
         wanted = [k for k in wanted if k not in V1_ALIGNERS]
         fetched = []
+        # what each present model has damaged (read once: headers and sizes): fetched again like a missing one
+        damaged = {k: self.damaged_files(k) for k in wanted if self.is_present(k)}
         needs_hub = any(
-            self.entries[k].source.repo_id is not None and (force or not self.is_present(k)) for k in wanted
+            self.entries[k].source.repo_id is not None and (force or damaged.get(k, True)) for k in wanted
         )
         check = getattr(self.hub, "check_reachable", None)
         if needs_hub and check is not None:
@@ -1098,18 +1109,25 @@ class ModelDir:
         for key in wanted:
             entry = self.entries[key]
             folder = self.path(key)
-            if self.is_present(key) and not force:
+            broken = damaged.get(key)
+            if broken == [] and not force:
                 say(f"{key}: already present in {folder}")
                 continue
             folder.mkdir(parents=True, exist_ok=True)
-            say(f"{key}: downloading ({entry.licence}) into {folder}")
+            if broken:
+                files = "; ".join(f"{path.relative_to(folder)} is damaged: {why}" for path, why in broken)
+                say(f"{key}: {files}; downloading it again into {folder}")
+            else:
+                say(f"{key}: downloading ({entry.licence}) into {folder}")
             if entry.source.repo_id is not None:
                 if entry.source.allow_patterns is not None:
                     patterns = list(entry.source.allow_patterns)
                 else:
                     patterns = select_repo_files(self.hub.list_repo_files(entry.source.repo_id))
                 # huggingface_hub keeps resume metadata in folder/.cache: a re-run only fetches what changed
-                self.hub.snapshot_download(entry.source.repo_id, str(folder), patterns)
+                self.hub.snapshot_download(
+                    entry.source.repo_id, str(folder), patterns, force_download=force or bool(broken)
+                )
             elif entry.source.url is not None:
                 import urllib.error
 
@@ -1127,6 +1145,10 @@ class ModelDir:
                 raise RuntimeError(
                     f"{key}: download finished but {', '.join(missing)} is still missing in {folder}"
                 )
+            still = self.damaged_files(key)
+            if still:
+                path, why = still[0]
+                raise RuntimeError(f"{key}: download finished but {path} is still damaged: {why}")
             say(f"{key}: {format_size(folder_size(folder))} in {folder}")
             fetched.append(key)
         for key in v1_wanted:

@@ -71,7 +71,7 @@ def list_models(mdir: ModelDir, as_json: bool) -> None:
 @command.command("pull")
 @_model_dir_option
 @click.option("--only", multiple=True, type=click.Choice(sorted([*MODEL_ENTRIES, *V1_ALIGNERS])), help="Pull only this model or v1 aligner (repeatable). Default: every model and both v1 aligners.")  # fmt: skip
-@click.option("--force", is_flag=True, help="Download again even if the model is present.")
+@click.option("--force", is_flag=True, help="Download every file again even if the model is present and whole (a damaged one is downloaded again without it).")
 def pull(mdir: ModelDir, only: tuple[str, ...], force: bool) -> None:
     """Download the models into the model directory (needs internet; resumable).
 

@@ -43,7 +43,7 @@ def test_pull_only_one_model_with_an_injected_downloader(tmp_path):
 
     def fetch(url: str, destination: Path, progress) -> None:
         fetched.append(url)
-        destination.write_bytes(b"\0" * 2048)
+        destination.write_bytes(b"\x80\x02" + b"\0" * 2046)  # a torch checkpoint in the old pickle format
         progress(1024, 2048)
         progress(2048, 2048)
 

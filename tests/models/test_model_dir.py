@@ -23,17 +23,33 @@ class FakeHub:
     def __init__(self, files: dict[str, list[str]]):
         self.files = files
         self.calls: list[tuple[str, str, list[str]]] = []
+        self.forced: list[bool] = []
 
     def list_repo_files(self, repo_id: str) -> list[str]:
         return list(self.files[repo_id])
 
-    def snapshot_download(self, repo_id: str, local_dir: str, allow_patterns: list[str]) -> str:
+    def snapshot_download(
+        self, repo_id: str, local_dir: str, allow_patterns: list[str], force_download: bool = False
+    ) -> str:
         self.calls.append((repo_id, local_dir, list(allow_patterns)))
+        self.forced.append(force_download)
         for name in allow_patterns:
             path = Path(local_dir) / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"x" * 100)
+            path.write_bytes(whole_file(name))
         return local_dir
+
+
+def whole_file(name: str) -> bytes:
+    """A few bytes that pass ``damaged_model_file`` for a file called ``name`` (an empty JSON object, a
+    safetensors file of no tensors, a torch checkpoint in the old pickle format)."""
+    if name.endswith(".json"):
+        return b"{}"
+    if name.endswith(".safetensors"):
+        return (2).to_bytes(8, "little") + b"{}"
+    if name.endswith((".bin", ".pth", ".pt")):
+        return b"\x80\x02" + b"x" * 98
+    return b"x" * 100
 
 
 AUDIOLDM2_FILES = [
@@ -145,7 +161,7 @@ def test_pull_downloads_missing_models_with_the_chosen_files(tmp_path):
                 destination,
             )
             return
-        destination.write_bytes(b"w" * 1000)
+        destination.write_bytes(b"\x80\x02" + b"w" * 998)
         on_progress(1000, 1000)
 
     mdir = ModelDir(tmp_path, hub=hub, fetch=fetch)
@@ -200,6 +216,49 @@ def test_pull_refuses_unknown_keys_before_downloading(tmp_path):
 def test_incomplete_download_is_an_error(tmp_path):
     hub = FakeHub({"cvssp/audioldm2-music": ["model_index.json"]})
     with pytest.raises(RuntimeError, match="still missing"):
+        ModelDir(tmp_path, hub=hub).pull(["audioldm2-music"])
+
+
+def test_a_damaged_model_is_downloaded_again_without_force(tmp_path):
+    """A copy cut short (a truncated UNet) had every marker file: ``pull`` said 'already present' and kept it,
+    while ``models list`` said DAMAGED. It is fetched again, with huggingface_hub told not to trust its own
+    records of the files (they go by size and time, not by the bytes there)."""
+    hub = FakeHub({"cvssp/audioldm2-music": AUDIOLDM2_FILES})
+    mdir = ModelDir(tmp_path, hub=hub)
+    assert mdir.pull(["audioldm2-music"]) == ["audioldm2-music"] and hub.forced == [False]
+    assert mdir.pull(["audioldm2-music"]) == []  # whole: nothing to do
+    unet = tmp_path / "audioldm2-music" / "unet" / "diffusion_pytorch_model.safetensors"
+    unet.write_bytes(unet.read_bytes()[:6])
+    said: list[str] = []
+    assert mdir.pull(["audioldm2-music"], report=said.append) == ["audioldm2-music"]
+    assert hub.forced == [False, True]
+    assert any(
+        "audioldm2-music: unet/diffusion_pytorch_model.safetensors is damaged: it is not a safetensors file"
+        in line
+        for line in said
+    ), said
+    assert mdir.damaged_files("audioldm2-music") == []
+
+
+def test_force_downloads_again_past_huggingface_hubs_records(tmp_path):
+    hub = FakeHub({"cvssp/audioldm2-music": AUDIOLDM2_FILES})
+    mdir = ModelDir(tmp_path, hub=hub)
+    mdir.pull(["audioldm2-music"])
+    assert mdir.pull(["audioldm2-music"], force=True) == ["audioldm2-music"]
+    assert hub.forced == [False, True]
+
+
+def test_a_download_that_stays_damaged_is_an_error_naming_the_file(tmp_path):
+    class TruncatingHub(FakeHub):
+        def snapshot_download(self, repo_id, local_dir, allow_patterns, force_download=False):
+            super().snapshot_download(repo_id, local_dir, allow_patterns, force_download)
+            (Path(local_dir) / "vae" / "config.json").write_text("{")
+            return local_dir
+
+    hub = TruncatingHub({"cvssp/audioldm2-music": AUDIOLDM2_FILES})
+    with pytest.raises(
+        RuntimeError, match=r"audioldm2-music: download finished but .*vae/config.json is still damaged"
+    ):
         ModelDir(tmp_path, hub=hub).pull(["audioldm2-music"])
 
 
