@@ -27,6 +27,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 from art2mus.installation.audio.backends import create_output
@@ -54,6 +55,9 @@ from art2mus.installation.vision.unseen import UNSEEN_PREFIX
 __all__ = ["CLOSED_KEY", "IDLE_KEY", "Director", "DirectorEvent", "Gallery", "SoundscapeLibrary"]
 
 logger = logging.getLogger(__name__)
+
+#: seconds before an unseen artwork whose soundscape could not be made is tried again (at a sighting)
+UNSEEN_RETRY_S = 30.0
 
 
 class FrameGapLog:
@@ -154,6 +158,13 @@ class Gallery(GalleryControl):
         self.period_volume = 1.0
         #: the unseen artworks (``unseen:<id>``) whose soundscape a generator rendered (not the cache)
         self.unseen_generated: list[str] = []
+        #: in real time: the unseen artworks whose soundscape is being made on a thread beside the loop,
+        #: with the exhibit it is made for (see :meth:`_make_unseen_beside`)
+        self._unseen_making: dict[str, tuple[ExhibitConfig, Future]] = {}
+        #: the generator process's results for those, held until their bridge is in the library
+        self._unseen_results: dict[str, list[GenerationResult]] = {}
+        #: unseen artwork -> when making its soundscape failed (tried again after UNSEEN_RETRY_S)
+        self._unseen_failed: dict[str, float] = {}
         #: live view, counters and event times for the control panel and /metrics
         self.telemetry = Telemetry(exhibit.collection.timezone)
 
@@ -298,10 +309,18 @@ class Gallery(GalleryControl):
         if self._on_event is not None:
             self._on_event(event)
 
-    def _follow(self, frame: Any, now: float, on_generating: Callable[[str], None] | None = None) -> None:
+    def _follow(
+        self,
+        frame: Any,
+        now: float,
+        on_generating: Callable[[str], None] | None = None,
+        *,
+        unseen_beside: bool = False,
+    ) -> None:
         """One camera frame through recognition and the director. ``on_generating(what)`` is called when an
         unseen artwork's soundscape has just been handed to the generator process, before the director
-        hears of the artwork (see :meth:`simulate`)."""
+        hears of the artwork (see :meth:`simulate`). ``unseen_beside``: an unseen artwork's soundscape is
+        made beside the caller, not here (see :meth:`_unseen_soundscape`)."""
         assert self.vision is not None and self.director is not None
         previous = self.vision.last_result
         decision = self.vision.process(frame)
@@ -318,17 +337,27 @@ class Gallery(GalleryControl):
             self._on_decision(decision)
         self.decision = decision
         if decision.artwork_id is not None and decision.artwork_id.startswith(UNSEEN_PREFIX):
-            if self._unseen_soundscape(decision.artwork_id) and on_generating is not None:
+            if self._unseen_soundscape(decision.artwork_id, unseen_beside) and on_generating is not None:
                 on_generating(decision.artwork_id)
         self.director.update(decision, now)
 
-    def _unseen_soundscape(self, what: str) -> bool:
+    def _unseen_soundscape(self, what: str, beside: bool = False) -> bool:
         """Give the unseen artwork ``what`` its soundscape (once; the cache on a later sighting). True when
-        this handed it to the generator process (its bridge is in the library meanwhile)."""
+        this handed it to the generator process (its bridge is in the library meanwhile).
+
+        ``beside`` (the real-time loop's): it is made on a thread beside the loop
+        (:meth:`_make_unseen_beside`; False): made here, a procedural one held the loop 1-4 s, no frame
+        recognised and nothing decided meanwhile. Otherwise here, as :meth:`simulate` needs it: every
+        decision at the same simulated time whatever the machine's speed."""
         from art2mus.installation.unseen_sound import ensure_unseen_clip
 
         assert self.vision is not None and self.vision.unseen is not None and self.director is not None
+        if what in self.director.library.clips or what in self._unseen_making:
+            return False
         crop = self.vision.unseen.store.crop(what[len(UNSEEN_PREFIX) :])  # a file, or held in memory
+        if beside:
+            self._make_unseen_beside(what, crop)
+            return False
         source = self.soundscape_source(self.exhibit)
         try:
             if ensure_unseen_clip(source, self.director.library, self.engine, crop, what):
@@ -337,6 +366,66 @@ class Gallery(GalleryControl):
             return False
         finally:
             source.close()
+
+    def _make_unseen_beside(self, what: str, crop: Any) -> None:
+        """Make the unseen artwork ``what``'s soundscape from ``crop`` on a thread of its own (the cache,
+        a bridge while the generator process renders it, or a procedural rendering, prepared for the
+        engine); the loop adds it to the library once it is made (:meth:`add_unseen_made`). The director
+        keeps what plays meanwhile (an artwork the library lacks is no artwork to it: the idle timer runs)
+        and crossfades to it at the first frame that still chooses it after; a sighting meanwhile starts
+        nothing more."""
+        from art2mus.installation.unseen_sound import make_unseen_clip
+
+        failed_at = self._unseen_failed.get(what)
+        if failed_at is not None and self.clock.monotonic() - failed_at < UNSEEN_RETRY_S:
+            return
+        exhibit, engine = self.exhibit, self.engine
+        made: Future = Future()
+
+        def make() -> None:
+            source = self.soundscape_source(exhibit)
+            try:
+                made.set_result(make_unseen_clip(source, engine, crop, what))
+            except Exception as exc:  # noqa: BLE001 - handed to the loop, which logs it
+                made.set_exception(exc)
+            finally:
+                source.close()
+
+        with self._results_lock:  # a rendering the generator process finishes meanwhile waits for it
+            self._unseen_making[what] = (exhibit, made)
+        threading.Thread(target=make, name=f"unseen sound {what}", daemon=True).start()
+
+    def add_unseen_made(self) -> list[str]:
+        """On the loop's thread: add the unseen soundscapes made beside it to the library (those made for
+        an exhibit a reload has replaced since are let go: the next sighting makes them afresh). Returns
+        the unseen artworks added."""
+        from art2mus.installation.unseen_sound import add_unseen_clip
+
+        assert self.director is not None
+        added: list[str] = []
+        for what, (exhibit, made) in list(self._unseen_making.items()):
+            if not made.done():
+                continue
+            with self._results_lock:  # the bridge first, then what the generator process finished for it
+                del self._unseen_making[what]
+                results = self._unseen_results.pop(what, [])
+                library = self.director.library
+                try:
+                    unseen = made.result()
+                except Exception:  # noqa: BLE001 - e.g. a generator and its fallback failed: the room plays on
+                    logger.exception(
+                        "%s: its soundscape cannot be made; tried again in %g s", what, UNSEEN_RETRY_S
+                    )
+                    self._unseen_failed[what] = self.clock.monotonic()
+                    unseen = None
+                if unseen is not None and exhibit is self.exhibit and what not in library.clips:
+                    self._unseen_failed.pop(what, None)
+                    if add_unseen_clip(library, unseen):
+                        self.unseen_generated.append(what)
+                    added.append(what)
+            for result in results:
+                self._on_generated(result)
+        return added
 
     # ------------------------------------------------------------------ starting and stopping (real time)
     def start_audio(self) -> None:
@@ -454,6 +543,7 @@ class Gallery(GalleryControl):
         assert self.director is not None and self.engine is not None
         last_index: int | None = None
         frame_gap = FrameGapLog(started)
+        unseen_beside = not isinstance(self.clock, ManualClock)  # a simulated clock: in-line, as a reload
         failures, last_failure_log = 0, -math.inf
         while not stop.is_set():
             now = self.clock.monotonic()
@@ -465,6 +555,7 @@ class Gallery(GalleryControl):
                 watchdog.show()  # the status line, once a second at most, sent when the room changed
             if self.reload_between_frames(watchdog):  # prepared beside the room, swapped in here
                 last_index = None  # a new camera: a new grabber for it
+            self.add_unseen_made()  # made beside the room, added here
             grabber = self.grabber
             frame = grabber.wait_for_frame(last_index, timeout=0.25)
             now = self.clock.monotonic()
@@ -481,7 +572,7 @@ class Gallery(GalleryControl):
             last_index = frame.index
             frame_gap.frame(now)
             try:
-                self._follow(frame, now)
+                self._follow(frame, now, unseen_beside=unseen_beside)
             except Exception:  # noqa: BLE001 - the top of the main loop: one bad frame must not stop the room
                 failures += 1
                 if now - last_failure_log >= 60.0:
@@ -550,6 +641,9 @@ class Gallery(GalleryControl):
         """The generator process finished a job (supervisor thread). Before the library is complete the
         result waits (the bridge it replaces may not be in place yet)."""
         with self._results_lock:
+            if result.what in self._unseen_making:  # its bridge is still being made beside the loop
+                self._unseen_results.setdefault(result.what, []).append(result)
+                return
             if self.director is None or self._rebuilding:
                 self._early_results.append(result)
                 return
