@@ -4,8 +4,8 @@ prune`` never removes them.
 ``prune`` reads the exhibit file on disk, and a curator may change it without reloading: amber-fields' seed
 changed from 11 to 12, ``prune --unused-days 0`` removed the 8.0 MB rendering the daemon played from memory,
 and its next start rendered it again (minutes with the model). So the daemon records its library's keys
-(artworks, idle ambience, bridges, unseen artworks) when its room starts and after each reload it applies,
-and removes the record when it stops. ``<pid>.lock`` is locked (``flock``) for as long as the daemon runs:
+(artworks, idle ambience, bridges, unseen artworks) as its start begins (before it renders anything) and
+after each reload it applies, and removes the record when it stops. ``<pid>.lock`` is locked (``flock``) for as long as the daemon runs:
 a record whose process is gone, or whose lock is free (the pid now another program's, after a kill -9), is
 ignored.
 """
@@ -30,7 +30,7 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 
 class CacheInUse:
-    """The record of this process in ``directory/in-use``: :meth:`hold` it once the room plays,
+    """The record of this process in ``directory/in-use``: :meth:`hold` it as the start begins,
     :meth:`update` it after a reload is applied, :meth:`release` it when the room stops.
 
     Args:

@@ -289,6 +289,9 @@ class Gallery(GalleryControl):
         """All the steps, in order. ``stage(text)`` is told each step as it begins (``art2mus run`` shows it
         as systemd's status line: a first start of a large collection takes minutes before it plays)."""
         tell = stage or (lambda _text: None)
+        # before anything is made: a first start renders for minutes, and `cache prune` (naming another
+        # exhibit) meanwhile removed what this start had just rendered or was about to read
+        self.hold_cache_record()
         tell("starting the audio")
         self.init_audio()
         tell("checking the control panel's address")  # a port in use fails the start now, not minutes later
@@ -525,7 +528,7 @@ class Gallery(GalleryControl):
         started = self.clock.monotonic()
         try:
             self.start()
-            self.cache_in_use = CacheInUse.hold(self.cache, self.exhibit)  # cache prune keeps what it plays
+            self.hold_cache_record()  # held since build(), or from here
             if on_ready is not None:
                 on_ready(self)
             watchdog.ready()
@@ -533,8 +536,6 @@ class Gallery(GalleryControl):
         finally:
             watchdog.stopping()
             self.stop()
-            if self.cache_in_use is not None:
-                self.cache_in_use.release()
 
     def _follow_camera_until(
         self, stop: threading.Event, started: float, duration_s: float | None, watchdog: Any
@@ -667,7 +668,17 @@ class Gallery(GalleryControl):
                 result.what, clip, result.generator, source.generated_reload(result, self.engine)
             )
 
+    def hold_cache_record(self) -> None:
+        """Record this room's cache keys for ``cache prune`` (:class:`CacheInUse`), once; released by
+        :meth:`close`."""
+        if self.cache_in_use is None:
+            self.cache_in_use = CacheInUse.hold(self.cache, self.exhibit)
+
     def close(self) -> None:
-        """Stop the generator process (the audio, camera and panel stop with :meth:`run`)."""
+        """Stop the generator process (the audio, camera and panel stop with :meth:`run`) and give up the
+        record of what this room plays."""
         if self.worker is not None:
             self.worker.stop()
+        if self.cache_in_use is not None:
+            self.cache_in_use.release()
+            self.cache_in_use = None

@@ -1,0 +1,39 @@
+"""``cache prune`` keeps what a daemon plays from the start of its start: a first start renders for minutes,
+and the record of its keys (``CACHE/in-use/<pid>.json``) was written only once the room ran, so a prune
+naming another exhibit meanwhile removed what the start had just rendered or was about to read."""
+
+from __future__ import annotations
+
+import os
+
+from small_exhibit import procedural_exhibit
+
+from art2mus.installation.cache_in_use import held_keys
+from art2mus.installation.config import load_exhibit
+from art2mus.installation.gallery import Gallery
+
+
+def test_the_record_is_held_while_the_soundscapes_are_made_and_released_at_close(
+    tmp_path, repo_root, monkeypatch
+):
+    path = procedural_exhibit(tmp_path, repo_root, ["amber-fields"], duration=1)
+    gallery = Gallery(load_exhibit(path))
+    seen: dict[str, list[str]] = {}
+    make = Gallery.init_soundscapes
+
+    def init_soundscapes(self, *args, **kwargs):
+        seen.update(held_keys(tmp_path / "cache"))  # what a `cache prune` would keep at this moment
+        return make(self, *args, **kwargs)
+
+    monkeypatch.setattr(Gallery, "init_soundscapes", init_soundscapes)
+    try:
+        gallery.build()
+        whats = sorted(what for whats in seen.values() for what in whats)
+        assert whats == [
+            f"amber-fields (running daemon, pid {os.getpid()})",
+            f"idle (running daemon, pid {os.getpid()})",
+        ], seen
+    finally:
+        gallery.close()
+    assert held_keys(tmp_path / "cache") == {}
+    assert not (tmp_path / "cache" / "in-use" / f"{os.getpid()}.json").exists()
