@@ -192,6 +192,16 @@ def _simulate(
         # the registry's, or a table a caller puts in the click context object (tests do, as for render)
         generator_backends=ctx.obj.get("generator_backends") if isinstance(ctx.obj, dict) else None,
     )
+    try:
+        _walk(gallery, wav, output, duration, as_json)
+    finally:
+        # the generator process stops and the cache's in-use record goes (a process's exit did that, but
+        # a caller in the same process, such as a test or a notebook, kept both, its queue thread running)
+        gallery.close()
+
+
+def _walk(gallery: Any, wav: Any, output: Path | None, duration: float, as_json: bool) -> None:
+    """The simulation of :func:`_simulate`'s built ``gallery`` and what it prints."""
     waiting = sorted(gallery.director.library.pending)
     if waiting and gallery.worker is not None:
         _wait_for_the_generator_process(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import multiprocessing
 import os
 import queue
 import signal
@@ -519,6 +520,10 @@ def test_simulate_waits_for_the_generator_process_so_the_walk_hears_the_model(tm
     assert result.exit_code == 0, result.output
     assert "waiting for the generator process to render 1 soundscapes (amber-fields)" in result.output
     assert "now playing: amber-fields" in result.output and "stand-in" not in result.output
+    # the command stopped its generator process and gave up its cache record (run in-process, it kept
+    # both, and the job queue's thread ran on into the next tests)
+    assert not any(p.name == "art2mus-generator" for p in multiprocessing.active_children())
+    assert not list((tmp_path / "cache" / "in-use").glob("*.json"))
     again = Gallery(load_exhibit(path))  # the rendering the walk heard is the model's, in the cache
     again.init_audio()
     assert again.init_soundscapes().made_by == {"amber-fields": "art2mus"}
@@ -628,11 +633,13 @@ def test_stop_returns_once_the_job_queues_feeder_thread_has_ended(tmp_path, monk
 
     feed = multiprocessing.queues.Queue._feed
 
+    feeders: list[threading.Thread] = []
+
     def slow_feed(*args):
+        feeders.append(threading.current_thread())  # this worker's (not one another test left running)
         feed(*args)
         time.sleep(0.5)  # the feeder's end, after the sentinel, lagging behind stop()
 
     monkeypatch.setattr(multiprocessing.queues.Queue, "_feed", staticmethod(slow_feed))
     _run(tmp_path, [_job("a", 10, {}, "ka")])
-    feeders = [t.name for t in threading.enumerate() if t.name == "QueueFeederThread" and t.is_alive()]
-    assert feeders == []
+    assert len(feeders) == 1 and not feeders[0].is_alive()
