@@ -162,6 +162,12 @@ DOCS_HEADERS = {
 }
 
 
+def _generator_pid(control: GalleryControl) -> int | str:
+    """The generator process's pid from ``control``'s status, or ``"none"`` (a path /proc has not)."""
+    pid = (control.status().get("generation") or {}).get("pid")
+    return pid if isinstance(pid, int) and pid > 0 else "none"
+
+
 def create_app(
     control: GalleryControl,
     *,
@@ -378,11 +384,23 @@ def create_app(
     @app.get("/metrics", dependencies=[Depends(check_token)], response_class=Response)
     def metrics() -> Response:
         """Prometheus metrics (text exposition format): the process, camera, vision, director, audio,
-        generation, reloads."""
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        generation, reloads; and prometheus_client's own ``process_*`` series of the daemon (resident
+        memory, open fds, CPU seconds: a slow growth over months is what an alert rule watches) and
+        ``art2mus_generator_process_*`` of the generator process (where it holds the model's memory)."""
+        from prometheus_client import (
+            CONTENT_TYPE_LATEST,
+            CollectorRegistry,
+            PlatformCollector,
+            ProcessCollector,
+            generate_latest,
+        )
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(GalleryCollector(control, process))
+        # these read /proc (Linux; elsewhere they add nothing); a pid that is gone adds nothing either
+        registry.register(ProcessCollector(pid=lambda: process.pid, registry=None))
+        registry.register(ProcessCollector("art2mus_generator", pid=lambda: _generator_pid(control), registry=None))
+        registry.register(PlatformCollector(registry=None))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(guarded)

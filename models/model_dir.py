@@ -264,7 +264,7 @@ def read_aligner_config(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(
             f"aligner config {path} not found (an aligner folder holds {ALIGNER_CONFIG_FILE} and "
-            f"{ALIGNER_WEIGHTS_FILE})"
+            f"{ALIGNER_WEIGHTS_FILE}){run_aligner_hint(folder)}"
         )
     document = _read_json(path, MAX_ALIGNER_CONFIG_BYTES, "aligner config")
     if not isinstance(document, dict) or document.get("format") != ALIGNER_FORMAT_NAME:
@@ -285,6 +285,23 @@ def read_aligner_config(directory: str | Path) -> dict[str, Any]:
         if isinstance(document.get("encoder"), dict):
             document["encoder"]["name"] = config["encoder_name"]
     return document
+
+
+#: the subfolders where ``art2mus train`` writes a run's aligners (the best by validation loss, the last)
+RUN_ALIGNER_FOLDERS = ("best", "last")
+
+
+def run_aligner_hint(folder: Path) -> str:
+    """``: it is a training run; its aligner is RUN/best`` for a training run's folder given as an aligner
+    (``runs/a`` said only that it held no config.json), else empty."""
+    held = [folder / name for name in RUN_ALIGNER_FOLDERS if (folder / name / ALIGNER_CONFIG_FILE).is_file()]
+    if not held:
+        return ""
+    return f"; it looks like a training run: its aligner is {' or '.join(map(str, held))}"
+
+
+def _names(folders: Sequence[Path]) -> str:
+    return ", ".join(folder.name for folder in folders)
 
 
 def aligner_identity(folder: str | Path) -> dict[str, str]:
@@ -507,7 +524,10 @@ def aligner_problem(
     try:
         document = read_aligner_config(folder)
     except FileNotFoundError:
-        return f"{folder} holds no {ALIGNER_CONFIG_FILE} (an aligner folder holds {ALIGNER_CONFIG_FILE} and {ALIGNER_WEIGHTS_FILE})"
+        return (
+            f"{folder} holds no {ALIGNER_CONFIG_FILE} (an aligner folder holds {ALIGNER_CONFIG_FILE} and "
+            f"{ALIGNER_WEIGHTS_FILE}){run_aligner_hint(folder)}"
+        )
     except (OSError, ValueError) as exc:
         return str(exc)
     weights = folder / ALIGNER_WEIGHTS_FILE
@@ -928,9 +948,20 @@ class ModelDir:
         named = [m for m in matches if m.name == DEFAULT_ALIGNER]
         if named:
             return named[0]
-        if len(matches) == 1:
-            return matches[0]
+        # a damaged aligner (truncated weights...) is no candidate: validate refuses it when named
+        damaged = [m for m in matches if len(matches) > 1 and aligner_problem(m, spec.name, spec)]
+        whole = [m for m in matches if m not in damaged]
+        if len(whole) == 1:
+            if damaged:
+                logger.warning(
+                    "aligner %s chosen for %s; left out, damaged: %s", whole[0], spec.name, _names(damaged)
+                )
+            return whole[0]
         where = self.describe(self.aligners_dir)
+        left_out = (
+            f" (left out, damaged: {_names(damaged)}; `art2mus models list` says why)" if damaged else ""
+        )
+        matches = whole or matches
         if not matches:
             installed = ", ".join(p.name for p in self.list_aligner_dirs())
             others = f" (installed, for other encoders: {installed})" if installed else ""
@@ -938,9 +969,9 @@ class ModelDir:
                 f"no aligner for encoder {spec.name!r} (dim {spec.dim}) in {where}{others}; train one or "
                 f"set {choose_with}"
             )
-        names = ", ".join(m.name for m in matches)
+        names = _names(matches)
         raise FileNotFoundError(
-            f"several aligners fit encoder {spec.name!r} (dim {spec.dim}) in {where}: {names}; choose one with "
+            f"several aligners fit encoder {spec.name!r} (dim {spec.dim}) in {where}: {names}{left_out}; choose one with "
             f"{choose_with}, or make one the default: ln -sfn {matches[0].name} {self.aligners_dir / DEFAULT_ALIGNER}"
         )
 

@@ -150,10 +150,15 @@ def model_findings(generators: Mapping[str, object]) -> list[Finding]:
 
 def _installed_aligners_hint(generators: Mapping[str, object], loc: Loc, path: Path) -> str:
     """For an art2mus generator's aligner folder that is missing: `` (not the name of an installed aligner
-    either: ... installed aligners: a, b)``, as an exhibit may name one of those instead of its path."""
+    either: ... installed aligners: a, b)``, as an exhibit may name one of those instead of its path; for a
+    ``.pt`` file, the ``import-v1`` command that converts it."""
     from art2mus.models.model_dir import ModelDir
 
-    if len(loc) != 3 or loc[0] != "generators" or loc[2] != "aligner" or path.exists():
+    if len(loc) != 3 or loc[0] != "generators" or loc[2] != "aligner":
+        return ""
+    if path.is_file() and path.suffix.lower() in (".pt", ".pth"):
+        return f" (an Art2Mus v1 checkpoint is converted first: art2mus models import-v1 {path} --name NAME)"
+    if path.exists():
         return ""
     generator = generators.get(str(loc[1]))
     if not isinstance(generator, Art2MusGeneratorConfig):

@@ -102,7 +102,31 @@ def test_the_running_panel_answers_head_and_names_its_process(running):  # noqa:
     assert time.time() - 3600 < started <= time.time()
     assert samples["art2mus_build_info"][0]["version"]
     assert "art2mus_generation_process_up" not in samples  # the small exhibit is procedural
+    # the daemon's own memory, fds and CPU (an alert on months of slow growth had nothing to read)
+    assert samples["process_resident_memory_bytes"][1] > 50e6 and samples["process_open_fds"][1] >= 3
+    assert samples["process_cpu_seconds_total"][1] > 0 and "python_info" in samples
+    assert not any(name.startswith("art2mus_generator_process_") for name in samples)  # it has none
     assert samples["art2mus_audio_effective_volume"][1] > 0  # open, playing
     health = client.get("/api/health").json()["daemon"]
     assert health["started_at"] == round(started, 3) and health["uptime_s"] >= 0
     assert client.get("/api/status").json()["daemon"]["pid"] == health["pid"]
+
+
+def test_the_generator_process_has_its_memory_in_the_metrics(tmp_path):
+    """Where the model's memory lives (gigabytes on a GPU workstation): its resident memory, as the daemon's."""
+    import subprocess
+    import sys
+
+    from fastapi.testclient import TestClient
+
+    from art2mus.kiosk_ui.app import create_app
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        status = {**WELL, "generation": {"alive": True, "pid": child.pid, "queued": 0}}
+        app = create_app(_Reporting(status), process=PROCESS)  # PROCESS: a pid that is not running
+        samples = _scrape(TestClient(app.app).get("/metrics").text)
+        assert samples["art2mus_generator_process_resident_memory_bytes"][1] > 1e6
+    finally:
+        child.kill()
+        child.wait()
