@@ -94,7 +94,8 @@ class Art2MusGeneratorConfig(StrictModel):
         "relative path is relative to this YAML file (a folder there wins over an installed aligner's name). "
         "Default: the model directory's aligner for `encoder`: aligners/default (a link: `ln -sfn NAME "
         "aligners/default`; `art2mus models pull` links art2mus-v1-4tok), else the only one there; with several "
-        "and no default, set this (validate lists them).",
+        "and no default, set this (validate lists them). With `encoder: onnx` and an export that carries an "
+        "aligner, that one (its tokens play; another aligner is an error).",
     )
     encoder: Literal[ENCODERS] = Field(  # type: ignore[valid-type] - the encoders' table, at run time
         "imagebind", description="Image encoder the aligner was trained for."
@@ -178,7 +179,8 @@ class Art2MusGenerator(Generator):
         model_dir: local model directory (``art2mus models list``); ``None``: ``$ART2MUS_MODEL_DIR``, else
             ``~/.local/share/art2mus/models`` (:func:`~art2mus.models.model_dir.choose_model_dir`).
         aligner: aligner folder or name under ``MODEL_DIR/aligners``; ``None`` picks the installed aligner
-            trained for the chosen encoder (one named ``default``, or the only match).
+            trained for the chosen encoder (one named ``default``, or the only match), or, for an ONNX export
+            that carries an aligner, that one, whose tokens the graph gives (another one is a ``ValueError``).
         encoder: ``imagebind``, ``clip`` or ``onnx``; encoder_path: its weights (default: its model folder).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
         dtype: precision on the GPU (``float32``, ``float16``, ``bfloat16``); the CPU always uses float32.
@@ -304,6 +306,15 @@ class Art2MusGenerator(Generator):
         mdir = ModelDir(self.model_dir, origin=self.model_dir_origin)
         path = Path(encoder_path) if encoder_path is not None else mdir.encoder_path(encoder)
         aligner_path = None if aligner is None else mdir.resolve_aligner(aligner)
+        # an ONNX graph that carries an aligner plays its tokens: unset, the aligner is the graph's (its
+        # folder gives the config and the cache key); another one is refused
+        graph = mdir.graph_aligner(encoder, path)
+        if graph is not None and aligner_path is None:
+            aligner_path = graph[1]
+        elif graph is not None:
+            mismatch = mdir.graph_aligner_mismatch(encoder, path, aligner_path)
+            if mismatch:
+                raise ValueError(f"art2mus generator: {mismatch}")
         # a profile may keep the encoder in float32 (v1 ran ImageBind so): known before loading it unless the
         # aligner is the default one, which depends on the encoder's spec
         known_profile = profile
@@ -339,6 +350,7 @@ class Art2MusGenerator(Generator):
             max_duration_s=max_duration_s + self.loop_seam_s,
             profile=profile,
         )
+        pipe.graph_tokens = graph is not None
         if pipe.ranker is None and mdir.is_present("imagebind"):
             # CLIP cannot embed audio: candidates are ranked in ImageBind's space when it is installed
             pipe.ranker = load_image_encoder("imagebind", mdir.path("imagebind"), device=str(target))
@@ -380,14 +392,21 @@ class Art2MusGenerator(Generator):
         """The aligner's weights hash and conditioning profile (not its path), read without loading a model.
 
         With ``aligner`` unset, the identities of every installed aligner count (the one chosen among them
-        depends on the encoder, which is not loaded here): any change re-renders.
+        depends on the encoder, which is not loaded here): any change re-renders; with an ONNX graph that
+        carries an aligner, that aligner's alone (:meth:`~art2mus.models.model_dir.ModelDir.graph_aligner`).
         """
         from art2mus.models.model_dir import ModelDir, aligner_identity  # no torch: the daemon keys with it
 
         mdir = ModelDir.chosen(settings.get("model_dir"))
         try:
+            graph = mdir.graph_aligner(
+                str(settings.get("encoder")),
+                None if settings.get("encoder_path") is None else Path(settings["encoder_path"]),
+            )
             if settings.get("aligner") is not None:
                 folders = [mdir.resolve_aligner(settings["aligner"])]
+            elif graph is not None:  # the ONNX graph's aligner plays: keyed as that folder would be
+                folders = [graph[1]]
             else:
                 folders = mdir.list_aligner_dirs()
             identities = [{"name": f.name, **aligner_identity(f)} for f in folders]
@@ -545,18 +564,25 @@ class Art2MusGenerator(Generator):
 def base_model_key(settings: dict[str, Any]) -> str:
     """Model-directory key of the AudioLDM2 checkpoint these generator settings load (no torch).
 
-    The exhibit's ``profile`` wins; else the profile the aligner's ``config.json`` names; an unset or
-    unreadable aligner gives the default profile's.
+    The exhibit's ``profile`` wins; else the profile the aligner's ``config.json`` names (with ``aligner``
+    unset, the ONNX graph's aligner, if it carries one); an unset or unreadable aligner gives the default
+    profile's.
     """
     from art2mus.models.aligner import ImageAligner
     from art2mus.models.model_dir import ModelDir
     from art2mus.models.profiles import get_profile
 
     profile = settings.get("profile")
-    if profile is None and settings.get("aligner") is not None:
+    encoder_path = settings.get("encoder_path")
+    if profile is None and (settings.get("aligner") is not None or encoder_path is not None):
         try:
-            folder = ModelDir.chosen(settings.get("model_dir")).resolve_aligner(settings["aligner"])
-            profile = ImageAligner.read_config(folder).get("conditioning_profile")
+            mdir = ModelDir.chosen(settings.get("model_dir"))
+            if settings.get("aligner") is not None:
+                folder = mdir.resolve_aligner(settings["aligner"])
+            else:  # the ONNX graph's aligner, if it carries one
+                graph = mdir.graph_aligner(str(settings.get("encoder")), Path(encoder_path))
+                folder = None if graph is None else graph[1]
+            profile = None if folder is None else ImageAligner.read_config(folder).get("conditioning_profile")
         except (OSError, ValueError):
             profile = None
     return get_profile(profile).base_model

@@ -16,6 +16,7 @@ from typing import Any
 from art2mus.models.encoders.base import EncoderSpec
 from art2mus.models.model_dir import (
     FULL_SIZE_ENCODERS,
+    RUN_ALIGNER_FOLDERS,
     V1_ALIGNERS,
     V1_LICENCE,
     HubUnreachableError,
@@ -384,30 +385,78 @@ def export_onnx(
     aligner: str | None,
     out_dir: Path | None,
     report: Report,
+    force: bool = False,
 ) -> Path:
     """Export the model directory's ``encoder`` (and ``aligner``, when named) to ONNX, checked in onnxruntime
-    against torch; returns the output folder (default ``MODEL_DIR/onnx/<encoder>[-<aligner>]``).
+    against torch; returns the output folder (default ``MODEL_DIR/onnx/<encoder>[-<aligner>]``, where a
+    training run's ``best``/``last`` folder is named with its run: ``imagebind_debug-a-best``).
 
-    Raises ``FileNotFoundError``, ``ValueError`` (an :class:`~art2mus.models.encoders.EncoderLoadError`
-    included) for weights that cannot be loaded, and ``RuntimeError`` when the export does not match.
+    ``encoder.json`` records the aligner's folder, weights sha256 and conditioning profile. An output folder
+    that holds an export of another aligner (or of none, or one with an aligner where none is asked) is
+    refused unless ``force``: every ``train`` run's aligner is a folder named ``best``, and the second export
+    replaced the first without a word.
+
+    Raises ``FileExistsError`` for that, ``FileNotFoundError``, ``ValueError`` (an
+    :class:`~art2mus.models.encoders.EncoderLoadError` included) for weights that cannot be loaded, and
+    ``RuntimeError`` when the export does not match.
     """
     from art2mus.models.aligner import ImageAligner
     from art2mus.models.encoders import load_image_encoder
     from art2mus.models.encoders.onnx import export_onnx_encoder
+    from art2mus.models.model_dir import aligner_identity
 
     weights = encoder_path if encoder_path is not None else mdir.encoder_path(encoder)
     torch_encoder = load_image_encoder(encoder, weights, device="cpu")
-    aligner_module = aligner_dir = None
+    aligner_module = aligner_dir = record = None
     if aligner is not None:
-        aligner_dir = mdir.resolve_aligner(aligner)
+        aligner_dir = mdir.resolve_aligner(aligner).absolute()
         aligner_module = ImageAligner.load(aligner_dir, encoder_spec=torch_encoder.spec)
+        record = {"source": str(aligner_dir), **aligner_identity(aligner_dir)}
+    label = None if aligner_dir is None else aligner_label(aligner_dir)
     if out_dir is None:
-        name = torch_encoder.spec.name + (f"-{aligner_dir.name}" if aligner_dir is not None else "")
-        out_dir = mdir.root / "onnx" / name
+        out_dir = mdir.root / "onnx" / (torch_encoder.spec.name + (f"-{label}" if label else ""))
+    if not force:
+        clash = export_clash(out_dir, record)
+        if clash:
+            raise FileExistsError(f"{out_dir} {clash}; give another --out, or --force to replace it")
     report(
         f"exporting {torch_encoder.spec.name} (dim {torch_encoder.spec.dim})"
-        + (f" with aligner {aligner_dir.name}" if aligner_dir is not None else "")
+        + (f" with aligner {aligner_dir} (sha256 {record['weights_sha256'][:12]})" if record else "")
         + f" to {out_dir} ..."
     )
-    export_onnx_encoder(torch_encoder, out_dir, aligner=aligner_module)
+    export_onnx_encoder(torch_encoder, out_dir, aligner=aligner_module, aligner_record=record)
     return out_dir
+
+
+def aligner_label(folder: Path) -> str:
+    """The aligner's part of an export's default name: its folder's name, with the run's folder before a
+    training run's ``best`` or ``last`` (``a-best``)."""
+    if folder.name in RUN_ALIGNER_FOLDERS and folder.parent.name:
+        return f"{folder.parent.name}-{folder.name}"
+    return folder.name
+
+
+def export_clash(out_dir: Path, record: dict[str, Any] | None) -> str:
+    """Why exporting with the aligner ``record`` (None: no aligner) into ``out_dir`` would replace another
+    export, as the end of a sentence starting with the folder; empty when it would not (no export there, or
+    one of the same aligner weights)."""
+    from art2mus.models.encoders.onnx import METADATA_FILE, graph_aligner
+
+    if not (out_dir / METADATA_FILE).is_file():
+        return ""
+    there = graph_aligner(out_dir)
+    if record is None:
+        return (
+            ""
+            if there is None
+            else f"holds an export with aligner {_described(there)}, and this one has none"
+        )
+    if there is None:
+        return "holds an export made before exports recorded their aligner (which one it carries is unknown)"
+    if there["weights_sha256"] == record["weights_sha256"]:
+        return ""
+    return f"holds an export of another aligner: {_described(there)} (this one: {_described(record)})"
+
+
+def _described(record: dict[str, Any]) -> str:
+    return f"{record.get('source')} (sha256 {str(record.get('weights_sha256'))[:12]})"

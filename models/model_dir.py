@@ -916,6 +916,61 @@ class ModelDir:
             f"(installed aligners: {', '.join(installed) or 'none'}){suggestion}"
         )
 
+    def graph_aligner(self, encoder: str, encoder_path: Path | None) -> tuple[dict[str, Any], Path] | None:
+        """The aligner an ``encoder: onnx`` export at ``encoder_path`` carries (its ``encoder.json`` record) and
+        the folder of the same weights: the recorded one while its weights' sha256 is the recorded one, else
+        an installed aligner of that sha256 (the graph was copied to another machine). None for another
+        encoder, or an export that carries no aligner or recorded none. The generator plays the graph's
+        tokens and reads that folder's config (profile, widths); the cache keys it as that folder.
+
+        Raises:
+            FileNotFoundError: no folder of those weights is found (the message names the graph's aligner).
+        """
+        from art2mus.models.encoders.onnx import graph_aligner
+
+        if encoder != "onnx" or encoder_path is None:
+            return None
+        record = graph_aligner(encoder_path)
+        if record is None:
+            return None
+        digest = record["weights_sha256"]
+        candidates = [Path(record["source"])] if isinstance(record.get("source"), str) else []
+        candidates += self.list_aligner_dirs()
+        for folder in candidates:
+            try:
+                if (folder / ALIGNER_CONFIG_FILE).is_file() and aligner_identity(folder)[
+                    "weights_sha256"
+                ] == digest:
+                    return record, folder
+            except (OSError, ValueError):
+                continue
+        raise FileNotFoundError(
+            f"the ONNX graph at {encoder_path} carries aligner {record.get('source')} (weights sha256 "
+            f"{digest[:12]}), and neither that folder nor an aligner under {self.describe(self.aligners_dir)} "
+            "holds those weights (its config.json is needed too): copy that aligner there"
+        )
+
+    def graph_aligner_mismatch(self, encoder: str, encoder_path: Path | None, folder: Path) -> str | None:
+        """Why ``aligner: folder`` cannot play beside the ONNX graph at ``encoder_path``, whose tokens play: it
+        carries an aligner of other weights (both named); None when it carries that one or none."""
+        from art2mus.models.encoders.onnx import graph_aligner
+
+        record = graph_aligner(encoder_path) if encoder == "onnx" and encoder_path is not None else None
+        if record is None:
+            return None
+        try:
+            digest = aligner_identity(folder)["weights_sha256"]
+        except (OSError, ValueError):
+            return None  # aligner_problem reports the folder
+        if digest == record["weights_sha256"]:
+            return None
+        return (
+            f"aligner {folder} (weights sha256 {digest[:12]}) is not the aligner the ONNX graph at "
+            f"{encoder_path} carries and plays ({record.get('source')}, sha256 {record['weights_sha256'][:12]}): "
+            "leave aligner unset to play the graph's, or export this one (art2mus models export-onnx "
+            f"--aligner {folder})"
+        )
+
     def list_aligner_dirs(self) -> list[Path]:
         if not self.aligners_dir.is_dir():
             return []

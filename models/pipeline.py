@@ -184,6 +184,9 @@ class Art2MusPipeline(PipelineChecks):
         self._negative_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._text_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._extractor: VisualConditioningExtractor | None = None
+        #: images take their tokens from the encoder's ONNX graph (which carries ``aligner``'s weights: the
+        #: generator checks their sha256) instead of ``aligner``; :meth:`set_aligner` turns it off
+        self.graph_tokens = False
         self._check_components()
         if aligner is not None:
             aligner.to(device=self.device, dtype=self.aligner_dtype)
@@ -248,6 +251,7 @@ class Art2MusPipeline(PipelineChecks):
             raise ValueError(f"the aligner produces {aligner.lm_dim}-d tokens, GPT-2 here takes {lm_dim}-d")
         aligner.to(device=self.device, dtype=self.aligner_dtype)
         self.aligner = aligner
+        self.graph_tokens = False  # the graph carries the aligner it was exported with, not this one
         self._extractor = (
             VisualConditioningExtractor(self.encoder, aligner) if self.encoder is not None else None
         )
@@ -562,8 +566,12 @@ class Art2MusPipeline(PipelineChecks):
                 raise ValueError(
                     "images need an encoder and an aligner; this pipeline was built without them"
                 )
-            embeddings = self._extractor.embed(images)
-        if embeddings is not None:
+            if self.graph_tokens:  # one pass of the ONNX graph gives the embeddings and the tokens
+                embeddings, tokens = self.encoder.embed_and_align(images)
+                image_tokens = torch.from_numpy(tokens).to(self.device, self.aligner_dtype)
+            else:
+                embeddings = self._extractor.embed(images)
+        if embeddings is not None and image_tokens is None:
             if self.aligner is None:
                 raise ValueError("embeddings need an aligner; this pipeline was built without one")
             image_tokens = self.aligner(embeddings.to(self.device))

@@ -126,19 +126,28 @@ def import_v1(
 @_model_dir_option
 @click.option("--encoder", type=click.Choice([name for name in ENCODER_BACKENDS if name != "onnx"]), default="imagebind", show_default=True, help="Which image encoder of the model directory to export.")  # fmt: skip
 @click.option("--encoder-path", type=click.Path(exists=True, path_type=Path), help="Encoder weights folder (default: its folder in the model directory).")  # fmt: skip
-@click.option("--aligner", help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives tokens.")  # fmt: skip
-@folder_option("--out", "out_dir", help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]).")
+@click.option("--aligner", help="Also export this aligner (a name under aligners/ or a folder), so one ONNX graph gives the tokens the generator plays.")  # fmt: skip
+@folder_option("--out", "out_dir", help="Output folder (default: MODEL_DIR/onnx/<encoder>[-<aligner>]; a training run's best/ or last/ is named with its run: <encoder>-<run>-best).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace an export of another aligner (or of none) in the output folder.")  # fmt: skip
 def export_onnx(
-    mdir: ModelDir, encoder: str, encoder_path: Path | None, aligner: str | None, out_dir: Path | None
+    mdir: ModelDir,
+    encoder: str,
+    encoder_path: Path | None,
+    aligner: str | None,
+    out_dir: Path | None,
+    force: bool,
 ) -> None:
     """Export an image encoder (and optionally its aligner) to ONNX for onnxruntime on Jetson-class machines.
 
     The export is checked in onnxruntime against torch (cosine similarity >= 0.999) before it is kept.
     Use it with `encoder: onnx` and `encoder_path: <the output folder>` in the exhibit's art2mus generator.
+    With an aligner, encoder.json records its folder, weights sha256 and profile: the generator plays the
+    graph's tokens, and with `aligner:` unset that aligner (its folder, or an installed aligner of the same
+    weights, is still read for its config); an `aligner:` of other weights is an error.
     """
     try:
-        out_dir = manage.export_onnx(mdir, encoder, encoder_path, aligner, out_dir, click.echo)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # ValueError: EncoderLoadError too
+        out_dir = manage.export_onnx(mdir, encoder, encoder_path, aligner, out_dir, click.echo, force)
+    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as exc:  # ValueError: EncoderLoadError too
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:  # a read-only model directory, a full disk
         raise click.ClickException(manage.os_error_message(exc, mdir)) from exc

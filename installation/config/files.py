@@ -176,7 +176,9 @@ def _aligners(generators: Mapping[str, object]) -> list[Finding]:
     """An art2mus generator's aligner that cannot load with its encoder and language model, from config
     files and a weights header (no weights read, no torch; a missing ``aligner`` folder is reported as a
     missing file already). Without ``aligner``, the one the generator would choose in the model directory
-    is checked, and a choice it cannot make (several fit, none is ``default``) is reported."""
+    is checked, and a choice it cannot make (several fit, none is ``default``) is reported. Beside an ONNX
+    graph that carries an aligner (whose tokens play), an unset ``aligner`` is the graph's, and one of other
+    weights is reported naming both."""
     from art2mus.models.model_dir import ModelDir
 
     problems: list[Finding] = []
@@ -187,6 +189,18 @@ def _aligners(generators: Mapping[str, object]) -> list[Finding]:
         model_dir = ModelDir(choice.path, origin=choice.origin)
         loc = ("generators", name, "aligner")
         folder = generator.aligner
+        try:
+            graph = model_dir.graph_aligner(generator.encoder, generator.encoder_path)
+        except FileNotFoundError as exc:
+            problems.append((loc, str(exc)))
+            continue
+        if folder is None and graph is not None:
+            folder = graph[1]  # the ONNX graph's aligner plays
+        elif folder is not None and folder.is_dir():
+            mismatch = model_dir.graph_aligner_mismatch(generator.encoder, generator.encoder_path, folder)
+            if mismatch:
+                problems.append((loc, mismatch))
+                continue
         if folder is None:
             spec = model_dir.encoder_spec(generator.encoder, generator.encoder_path)
             if spec is None:
@@ -199,7 +213,8 @@ def _aligners(generators: Mapping[str, object]) -> list[Finding]:
         if folder.is_dir():
             problem = model_dir.aligner_problem(folder, generator.encoder, generator.encoder_path, generator.profile)
             if problem:
-                shown = "" if generator.aligner is not None else f"the default aligner {folder}: "
+                default = "the ONNX graph's aligner" if graph is not None else "the default aligner"
+                shown = "" if generator.aligner is not None else f"{default} {folder}: "
                 problems.append((loc, shown + problem))
     return problems
 

@@ -11,7 +11,8 @@ An export is a directory::
     encoder.onnx        the graph (input ``pixel_values`` (batch, 3, H, W) float32; outputs
                         ``image_embedding`` (batch, dim) and, with an aligner, ``aligned_tokens`` (batch, tokens, width))
     encoder.onnx.data   its weights (ONNX external data)
-    encoder.json        spec (name, dim), preprocessing, outputs, versions, the export-time check
+    encoder.json        spec (name, dim), preprocessing, outputs, versions, the export-time check and,
+                        with an aligner, which one (``aligner``: its folder, weights sha256, profile)
 
 onnxruntime runs on the CUDA provider when asked for (``device="cuda"``/``"auto"``) and present,
 else on the CPU; :attr:`OnnxImageEncoder.provider` reports the provider actually used (onnxruntime-gpu
@@ -147,8 +148,13 @@ def export_onnx_encoder(
     aligner: torch.nn.Module | None = None,
     opset: int = 18,
     check_batch: int = 2,
+    aligner_record: dict[str, Any] | None = None,
 ) -> Path:
     """Export ``encoder``'s tower (and ``aligner``, if given) to ``out_dir``; returns ``out_dir``.
+
+    ``aligner_record`` (JSON-ready: the aligner's ``source`` folder, ``weights_sha256`` and
+    ``conditioning_profile``) is kept in ``encoder.json`` as ``aligner``: what plays the graph's tokens
+    is found and keyed by it (:func:`graph_aligner`).
 
     ``encoder`` must be float32 (load it with ``dtype=None``). ``aligner`` maps the normalised
     embedding ``(batch, dim)`` to tokens ``(batch, n_tokens, width)``. The batch axis is dynamic.
@@ -204,6 +210,7 @@ def export_onnx_encoder(
         "aligned_shape": list(expected[1].shape[1:]) if aligner is not None else None,
         "aligner_class": type(aligner).__name__ if aligner is not None else None,
         "aligner_config": _json_config(aligner),
+        "aligner": aligner_record if aligner is not None else None,
         "opset": opset,
         "torch_version": torch.__version__,
         "export_check_min_cosine": cosines,
@@ -211,6 +218,25 @@ def export_onnx_encoder(
     (out_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     logger.info("exported %s to %s (min cosine vs torch %s)", encoder.spec.name, onnx_path, cosines)
     return out_dir
+
+
+def graph_aligner(path: str | Path) -> dict[str, Any] | None:
+    """The aligner an ONNX export at ``path`` (its folder or ``encoder.onnx``) carries, as its ``encoder.json``
+    records it: ``{"source", "weights_sha256", "conditioning_profile"}``; None for an export without an aligner,
+    one made before the record (no ``aligner`` entry) or an unreadable description. Plain JSON, no
+    onnxruntime: validate and the cache key read it."""
+    path = Path(path)
+    directory = path.parent if path.suffix == ".onnx" else path
+    try:
+        metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    record = metadata.get("aligner") if isinstance(metadata, dict) else None
+    if not isinstance(record, dict) or ALIGNED_OUTPUT not in (metadata.get("outputs") or []):
+        return None
+    if not isinstance(record.get("weights_sha256"), str):
+        return None
+    return record
 
 
 class OnnxImageEncoder(ImageEncoder):
@@ -345,3 +371,16 @@ class OnnxImageEncoder(ImageEncoder):
                 f"this ONNX export of {self.spec.name} has no aligner; export with aligner=... to get tokens"
             )
         return self._run(images)[self.outputs.index(ALIGNED_OUTPUT)]
+
+    def embed_and_align(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, np.ndarray]:
+        """One pass of the graph: unit embeddings float32 ``(batch, dim)`` (as :meth:`encode_images`) and the
+        aligner's tokens float32 ``(batch, n_tokens, width)`` (as :meth:`align_images`)."""
+        import torch
+
+        if not self.has_aligner:
+            raise RuntimeError(
+                f"this ONNX export of {self.spec.name} has no aligner; export with aligner=... to get tokens"
+            )
+        outputs = self._run(images)
+        embedding = torch.from_numpy(np.ascontiguousarray(outputs[0], dtype=np.float32))
+        return torch.nn.functional.normalize(embedding, dim=-1), outputs[self.outputs.index(ALIGNED_OUTPUT)]
