@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,9 +20,9 @@ from typing import Any
 import click
 
 #: exit codes (said in --help)
-EXIT_WELL, EXIT_ATTENTION, EXIT_UNREACHABLE, EXIT_OTHER_EXHIBIT = 0, 1, 3, 4
+EXIT_WELL, EXIT_ATTENTION, EXIT_UNREADABLE, EXIT_UNREACHABLE, EXIT_OTHER_EXHIBIT = 0, 1, 2, 3, 4
 #: the keys of ``status --json``, each always there (null when unknown: the daemon's facts when it cannot be
-#: asked, everything but ``exhibit``, ``chosen`` and ``error`` when the exhibit cannot be read)
+#: asked; ``error`` also says why the exhibit cannot be read when the daemon is asked all the same)
 JSON_KEYS = (
     "exhibit", "chosen", "url", "reachable", "error", "elsewhere", "daemon", "open", "period", "until",
     "playing", "playing_title", "override", "camera", "audio", "generation", "attention", "reload", "cache",
@@ -100,6 +101,56 @@ def panel_config(path: Path) -> tuple[Any, list[Any]]:
         if "control_panel" in bad:
             config = None
     return config, problems
+
+
+#: a line that starts a top-level section (``cache:``) of an exhibit file
+_SECTION = re.compile(r"([A-Za-z_][\w-]*)\s*:(\s|$)")
+#: the sections status reads from a file that cannot be read as a whole
+_LENIENT_SECTIONS = ("control_panel", "cache")
+
+
+def lenient_panel_config(path: Path) -> tuple[Any, set[str]]:
+    """``(config, sections read)`` of an exhibit that :func:`panel_config` cannot read (a YAML syntax error,
+    a bad ``control_panel``): its ``control_panel`` and ``cache`` sections each read on their own from the
+    top file's text (an error elsewhere leaves them readable), those that cannot be left at their defaults
+    (the panel's default port, the cache folder beside the file), paths made absolute as the loader does.
+    Never None: status still finds the running daemon through them, or its cache folder's lock file."""
+    from art2mus.installation.config import ExhibitConfig
+    from art2mus.installation.config.loader import resolve_config_paths
+    from art2mus.installation.config.source import Node, SourceMap, parse_document
+
+    top = Path(os.path.normpath(Path(path).expanduser().absolute()))
+    try:
+        text = top.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        start = _SECTION.match(line)
+        if start:
+            current = blocks[start.group(1)] = [line] if start.group(1) in _LENIENT_SECTIONS else None
+        elif line.startswith(("---", "...")):
+            current = None
+        elif current is not None:
+            current.append(line)
+    sections: dict[str, Any] = {}
+    for name, block in blocks.items():
+        if block is None:
+            continue
+        node, _ = parse_document("\n".join(block) + "\n", top)
+        if node is None or not isinstance(node.value, dict) or name not in node.value:
+            continue
+        try:
+            ExhibitConfig.model_validate({name: node.value[name].to_data()})
+        except ValueError:  # pydantic's ValidationError: left at its default
+            continue
+        sections[name] = node.value[name]
+    root = Node(sections, top, 1, 1)
+    config = ExhibitConfig.model_validate(root.to_data())
+    resolve_config_paths(config, SourceMap(root), top.parent)
+    config._source_file = top
+    return config, set(sections)
 
 
 def ask(address: PanelAddress, path: str, timeout: float = ANSWER_TIMEOUT_S) -> tuple[int, Any]:
@@ -344,7 +395,9 @@ def command(exhibit: Path | None, as_json: bool, panel_port: int | None, url: st
     level, the generator process, what needs attention (a refused reload included), uptime and the
     soundscape cache's use against cache.max_size_gb. When nothing answers at the port, the lock file in
     the cache folder says where a daemon of EXHIBIT run with --panel-port has its panel, and it is asked
-    there.
+    there. When EXHIBIT cannot be read (an edit a reload refused), its problem is a warning and the
+    daemon is still asked: at --url or --panel-port, else where the lock file in the cache folder says
+    (cache.dir and control_panel as far as the file's own sections read, else their defaults).
 
     EXHIBIT defaults to $ART2MUS_EXHIBIT, else the installed /etc/art2mus/exhibit.yaml (the one the
     systemd unit runs) when it exists, else the demo; the first line says which. With --json every key is
@@ -353,8 +406,8 @@ def command(exhibit: Path | None, as_json: bool, panel_port: int | None, url: st
     \b
     Exit codes:
       0  the daemon answers and nothing needs attention (a room closed by its opening hours is well)
-      1  the daemon answers and something needs attention (listed)
-      2  a usage error, or EXHIBIT cannot be read
+      1  the daemon answers and something needs attention (listed), or EXHIBIT cannot be read
+      2  a usage error, or EXHIBIT cannot be read and no daemon of it answers
       3  no art2mus daemon answers at the panel's address (not running, another program, token refused)
       4  the daemon that answers runs another exhibit file
     """
@@ -363,21 +416,36 @@ def command(exhibit: Path | None, as_json: bool, panel_port: int | None, url: st
     path, why = chosen_exhibit(exhibit)
     config, problems = panel_config(path)
     facts: dict[str, Any] = dict.fromkeys(JSON_KEYS) | {"exhibit": str(path), "chosen": why}
-    if config is None:
-        if as_json:
-            click.echo(json.dumps(facts | {"error": "; ".join(str(p) for p in problems[:5])}))
-        else:
-            for problem in problems[:5]:
-                click.echo(str(problem), err=True)
-        raise click.exceptions.Exit(2)
+    # a file that cannot be read (the edit a reload just refused) does not keep the daemon from being asked
+    broken = [str(problem) for problem in problems[:5]] if config is None else []
+    read: set[str] = set(_LENIENT_SECTIONS)
+    if broken:
+        config, read = lenient_panel_config(path)
+
+    def header(panel: str = "", reached: bool = False) -> None:
+        click.echo(f"exhibit    {path} ({why}){panel}")
+        for problem in broken:
+            click.echo(f"{'warning':10s} the file cannot be read: {problem}")
+        defaults = sorted(set(_LENIENT_SECTIONS) - read)
+        if broken and defaults:
+            click.echo(f"{'':10s} ({' and '.join(defaults)} taken at the defaults: unreadable too)")
+        if broken and reached:
+            click.echo(f"{'':10s} (the daemon plays on with what it read before; a reload or a start refuses the file)")
+
+    configured = config.control_panel.port
+    given = panel_port is not None or url is not None
     try:
         address = PanelAddress.of(config, port=panel_port, url=url)
+        if broken and not given and "control_panel" not in read:  # the lock file knows better than a default
+            elsewhere = daemon_elsewhere(config, path, configured)
+            if elsewhere is not None and elsewhere[1]:
+                facts["elsewhere"] = elsewhere_sentence(*elsewhere)
+                address = address.on_port(elsewhere[1])
         facts["url"] = address.url
         try:
             health = ask_health(address)
         except NothingAnswers as exc:  # a daemon of this exhibit run with --panel-port?
-            given = panel_port is not None or url is not None
-            elsewhere = None if given else daemon_elsewhere(config, path, config.control_panel.port)
+            elsewhere = None if given or facts["elsewhere"] else daemon_elsewhere(config, path, configured)
             if elsewhere is None:
                 raise
             if not elsewhere[1]:  # a port it chose: the lock file cannot say which
@@ -390,32 +458,34 @@ def command(exhibit: Path | None, as_json: bool, panel_port: int | None, url: st
         if not same_exhibit(theirs, path):
             facts.update(reachable=True, daemon=health["daemon"])
             where = address.url.removeprefix("http://")
-            facts["error"] = f"the daemon on {where} runs {theirs}, not this one"
+            facts["error"] = "; ".join([*broken, f"the daemon on {where} runs {theirs}, not this one"])
             if as_json:
                 click.echo(json.dumps(facts))
             else:
-                click.echo(f"exhibit    {path} ({why})")
-                click.echo(f"daemon     ANOTHER EXHIBIT: {facts['error']}")
+                header()
+                click.echo(f"daemon     ANOTHER EXHIBIT: the daemon on {where} runs {theirs}, not this one")
             raise click.exceptions.Exit(EXIT_OTHER_EXHIBIT)
         _, status = ask(address, "/api/status")
         _, artworks = ask(address, "/api/artworks")
     except DaemonUnreachable as exc:
-        facts.update(reachable=False, error=str(exc))
+        facts.update(reachable=False, error="; ".join([*broken, str(exc)]))
         if as_json:
             click.echo(json.dumps(facts))
         else:
-            click.echo(f"exhibit    {path} ({why})")
+            header()
             click.echo(f"daemon     UNREACHABLE: {exc}")
-        raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
+        raise click.exceptions.Exit(EXIT_UNREADABLE if broken else EXIT_UNREACHABLE) from None
     titles = {a["id"]: a.get("title") or a["id"] for a in artworks if isinstance(a, dict) and "id" in a}
     facts.update(reachable=True, **summary(status, health, titles, cache_use(config)))
+    if broken:
+        facts["error"] = "; ".join(broken)
     if as_json:
         click.echo(json.dumps(facts))
     else:
-        click.echo(f"exhibit    {path} ({why}), panel {facts['url']}")
+        header(f", panel {facts['url']}", reached=True)
         if facts["elsewhere"]:
-            configured = config.control_panel.port
-            click.echo(f"{'panel':10s} not on control_panel.port {configured}: {facts['elsewhere']}")
+            default = "" if "control_panel" in read else " (its default: the section cannot be read)"
+            click.echo(f"{'panel':10s} not on control_panel.port {configured}{default}: {facts['elsewhere']}")
         for line in lines(facts):
             click.echo(line)
-    raise click.exceptions.Exit(EXIT_ATTENTION if facts["attention"] else EXIT_WELL)
+    raise click.exceptions.Exit(EXIT_ATTENTION if facts["attention"] or broken else EXIT_WELL)
