@@ -294,17 +294,7 @@ def _run(
         report(
             "warning: no modality-gap shift (give --images); image embeddings will meet an aligner fitted on audio"
         )
-    metadata: dict[str, Any] = {
-        "model_dir": str(getattr(job.model_dir, "root", job.model_dir)),
-        "seed": job.seed,
-        "mixed_precision": precision,  # bf16 autocast moves the weights off a float32 run's
-    }
-    # absolute: `art2mus evaluate` reads them from wherever it runs, to warn of pairs trained on
-    metadata.update(
-        {"pairs_file": str(job.pairs.absolute())}
-        if job.pairs is not None
-        else {"music_dir": str(job.music_dir.absolute())}
-    )
+    metadata = run_record(job, precision, accelerator.num_processes)
     if gap is not None:
         metadata["modality_gap"] = gap.summary()
     try:
@@ -325,6 +315,69 @@ def _run(
     except (RunFolderError, ValueError) as exc:
         raise TrainJobError(str(exc)) from None
     return TrainJobOutcome(result, None if gap is None else gap.summary()) if main else None
+
+
+def run_record(job: TrainJob, precision: str, processes: int) -> dict[str, Any]:
+    """What the trained aligner's ``config.json`` records of the run (its ``metadata``, to which the trainer
+    adds the dataset and the training config): every setting that changes the result, paths absolute (so
+    the record reproduces the run from anywhere, and ``art2mus evaluate`` finds the pairs trained on), and
+    for an ``--init`` run the aligner it started from with its origin and licence, carried forward."""
+    from art2mus.models.model_dir import ModelDir
+
+    # (not getattr(..., "root"): a Path has one too, "/" or "")
+    model_dir = job.model_dir.root if isinstance(job.model_dir, ModelDir) else job.model_dir
+    metadata: dict[str, Any] = {
+        "model_dir": str(Path(model_dir).absolute()),
+        "seed": job.seed,
+        "mixed_precision": precision,  # bf16 autocast moves the weights off a float32 run's
+        "encoder": job.encoder,  # the aligner's config has the token count, config.json the profile
+        "segment_seconds": job.segment_seconds,
+        "max_segments": job.max_segments,
+        "audio_norm": job.audio_norm,
+        "processes": processes,  # the global batch is batch_size x accumulation x processes
+    }
+    metadata.update(
+        {"pairs_file": str(job.pairs.absolute())}
+        if job.pairs is not None
+        else {"music_dir": str(job.music_dir.absolute())}
+    )
+    if job.gap_images is not None:
+        metadata["gap_images"] = str(job.gap_images.absolute())
+    if job.init_aligner is not None:
+        metadata.update(init_record(job))
+    return metadata
+
+
+def init_record(job: TrainJob) -> dict[str, Any]:
+    """``init`` (the ``--init`` aligner as given, its folder, weights' sha256, origin and licence), and this
+    run's ``origin`` and ``licence`` derived from it: weights fine-tuned from another's are still bound by
+    its terms, so ``art2mus models list`` must show them, not "trained locally"."""
+    from art2mus.models.model_dir import ModelDir, read_aligner_config
+
+    mdir = job.model_dir if isinstance(job.model_dir, ModelDir) else ModelDir(job.model_dir)
+    folder = mdir.resolve_aligner(job.init_aligner).absolute()
+    document = read_aligner_config(folder)
+    source = document.get("metadata") or {}
+    origin = str(source.get("origin", f"aligner {folder.name}, trained locally"))
+    init: dict[str, Any] = {
+        "aligner": str(job.init_aligner),
+        "path": str(folder),
+        "weights_sha256": document.get("weights_sha256"),
+        "origin": origin,
+        "licence": source.get("licence"),
+    }
+    if "source_sha256" in source:
+        init["source_sha256"] = source["source_sha256"]
+    record: dict[str, Any] = {"init": init}
+    # one "fine-tuned from" and one "derived from" however many fine-tunings deep
+    prefix = "fine-tuned locally from "
+    record["origin"] = origin if origin.startswith(prefix) else prefix + origin
+    if source.get("licence") is not None:
+        licence = str(source["licence"])
+        record["licence"] = (
+            licence if licence.startswith("derived from ") else f"derived from {origin}: {licence}"
+        )
+    return record
 
 
 #: the ``art2mus train`` option of each :class:`~art2mus.training.trainer.TrainingConfig` field (the others
