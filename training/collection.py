@@ -8,6 +8,7 @@ ImageBind audio embedding: the mean of its segments' embeddings, re-normalised.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -79,6 +80,28 @@ def scan_images(root: str | Path) -> Scan:
             )
         )
     return scan
+
+
+def identical_files(paths: list[Path]) -> list[list[Path]]:
+    """The groups (two or more, in ``paths``' order) of byte-identical files among ``paths``: the same work
+    under two names. Only files of one size are read (sha256), so a library of distinct tracks costs a
+    ``stat`` each."""
+    by_size: dict[int, list[Path]] = {}
+    for path in paths:
+        by_size.setdefault(path.stat().st_size, []).append(path)
+    groups: dict[str, list[Path]] = {}
+    for same_size in by_size.values():
+        if len(same_size) > 1:
+            for path in same_size:
+                digest = hashlib.sha256()
+                with path.open("rb") as handle:
+                    for block in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(block)
+                groups.setdefault(digest.hexdigest(), []).append(path)
+    order = {path: k for k, path in enumerate(paths)}
+    return sorted(
+        (sorted(g, key=order.__getitem__) for g in groups.values() if len(g) > 1), key=lambda g: order[g[0]]
+    )
 
 
 #: samples read from the end of each track by :func:`scan_music` (a fraction of a second)

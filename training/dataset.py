@@ -93,20 +93,45 @@ class Pair:
 
 
 def _check(pairs: list[Pair], where: Callable[[int], str], problems: list[str] | None = None) -> list[Pair]:
+    """``pairs``, or :class:`PairsError` naming every problem at once: the rows' own (``problems``), files
+    not found, ids used twice, and, once anything is wrong, every file that does not decode (so
+    one run lists every bad entry, not one kind a run)."""
     problems = list(problems or [])
     seen: dict[str, int] = {}
+    present: list[Pair] = []
     for k, pair in enumerate(pairs):
+        missing = False
         for kind, path in (("image", pair.image), ("audio", pair.audio)):
             if not path.is_file():
                 problems.append(f"{where(k)}: {kind} file {path} not found")
+                missing = True
         if pair.id in seen:
             problems.append(f"{where(k)}: id {pair.id!r} is used twice (first at {where(seen[pair.id])})")
         seen.setdefault(pair.id, k)
+        if not missing:
+            present.append(pair)
     if problems:
+        problems += undecodable_problems(present)
         raise PairsError("\n".join(problems))
     if not pairs:
         raise PairsError(f"{where(-1)}: no pairs")
     return pairs
+
+
+def repeated_pairs(pairs: list[Pair]) -> list[str]:
+    """A warning for each pair whose image and music (the same files, by whatever path) an earlier pair
+    already has, naming both places: a copy can be held out for validation while its twin trains, so the
+    best epoch would be chosen on a pair seen in training."""
+    first: dict[tuple[Path, Path], Pair] = {}
+    warnings = []
+    for pair in pairs:
+        earlier = first.setdefault((pair.image.resolve(), pair.audio.resolve()), pair)
+        if earlier is not pair:
+            warnings.append(
+                f"{pair.where()}: the same image and music as {earlier.where()} (a pair listed twice can be "
+                "held out for validation while its copy trains): leave one out"
+            )
+    return warnings
 
 
 def _row_problem(row: Any, fields: int | None = None) -> str | None:
@@ -494,6 +519,14 @@ def refuse_undecodable(pairs: list[Pair]) -> None:
     Raises:
         PairsError: one line per bad file.
     """
+    problems = undecodable_problems(pairs)
+    if problems:
+        raise PairsError("\n".join(problems))
+
+
+def undecodable_problems(pairs: list[Pair]) -> list[str]:
+    """A line for each image and track of ``pairs`` (existing files) that does not decode, with its pair's
+    place (each track checked once)."""
     from art2mus.training.collection import read_rgb
 
     problems: list[str] = []
@@ -508,8 +541,7 @@ def refuse_undecodable(pairs: list[Pair]) -> None:
                 audio_checked[pair.audio] = audio_problem(pair.audio)
             if audio_checked[pair.audio]:
                 problems.append(f"{pair.where()}: audio file {pair.audio} {audio_checked[pair.audio]}")
-    if problems:
-        raise PairsError("\n".join(problems))
+    return problems
 
 
 def refuse_short_music(pairs: list[Pair], segment_s: float) -> None:

@@ -74,6 +74,20 @@ def _warn_fewer_than_asked(rows: list[Row], per_image: int, tracks: int, echo: L
     )
 
 
+def _warn_copies(rows: list[Row], echo: Line) -> None:
+    """Name the paired images (and tracks) that are byte-identical copies under other names: one artwork
+    paired as two is a pair whose copy can be held out for validation while its twin trains."""
+    from art2mus.training.collection import identical_files
+
+    for kind, column in (("picture", 1), ("track", 2)):
+        for first, *copies in identical_files(list(dict.fromkeys(row[column] for row in rows))):
+            for copy in copies:
+                echo(
+                    f"warning: {copy} is a byte-identical copy of {first}: one {kind} under two names is "
+                    "paired twice (a copy can be held out for validation while its twin trains); leave one out"
+                )
+
+
 def build_v1_manifest(
     v1_pairs: Path, images: Path, music: Path, out_path: Path, report: Path, echo: Line
 ) -> str:
@@ -127,6 +141,7 @@ def build_imagebind_manifest(
     skipped += undecodable
     tracks = len(music_scan.files) - len(undecodable)
     _warn_fewer_than_asked(rows, per_image, tracks, echo)
+    _warn_copies(rows, echo)
     _write_both(out_path, report, rows, skipped, unpaired)
     from art2mus.training.dataset import DEFAULT_SEGMENT_S, short_music
 

@@ -529,6 +529,7 @@ def prepare_dataset(
         read_pairs,
         refuse_short_music,
         refuse_undecodable,
+        repeated_pairs,
         track_name,
     )
     from art2mus.training.extraction import (
@@ -569,6 +570,8 @@ def prepare_dataset(
             )
         else:
             items = read_pairs(job.pairs)
+            for line in repeated_pairs(items):
+                report(f"warning: {line}")
             wanted = fingerprint(items, encoder_key, segment_s, max_segments, audio_norm, seed)
     except (PairsError, CollectionError) as exc:
         raise TrainJobError(str(exc)) from None
