@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +42,18 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
         raise ValueError(f"need two sets of at least 2 embeddings of one size, got {a.shape} and {b.shape}")
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = linalg.sqrtm(cov_a @ cov_b)
-    if not np.isfinite(covmean).all():  # singular product (fewer clips than dimensions): as pytorch-fid does
+    # scipy's "Matrix is singular" is not for the user: a rank-deficient product is regularised below, and
+    # callers say when the figure is unreliable (fad_min_pairs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(cov_a @ cov_b)
+    if (
+        caught or not np.isfinite(covmean).all()
+    ):  # singular product (fewer clips than dimensions): as pytorch-fid does
         offset = np.eye(cov_a.shape[0]) * eps
-        covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
     covmean = covmean.real
     diff = mu_a - mu_b
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean))
@@ -67,6 +76,27 @@ class EvaluationResult:
     fad: float | None
     seconds_per_clip: float
     per_pair: list[dict[str, Any]]
+    #: pairs the FAD needs to be reliable: the audio embedding size + 1 (fewer clips give rank-deficient
+    #: covariances, regularised with ``eps``: the figure then only compares runs on the same pairs)
+    fad_min_pairs: int | None = None
+
+    @property
+    def fad_reliable(self) -> bool | None:
+        """Whether the FAD was computed from enough pairs for full-rank covariances (None: no FAD)."""
+        if self.fad is None or self.fad_min_pairs is None:
+            return None
+        return self.pairs >= self.fad_min_pairs
+
+    def fad_note(self) -> str | None:
+        """The caveat to print beside an unreliable FAD, else None."""
+        if self.fad_reliable is not False:
+            return None
+        return (
+            f"note: the FAD of {self.pairs} pairs is unreliable: the audio embeddings have "
+            f"{self.fad_min_pairs - 1} dimensions, so the covariances of fewer than {self.fad_min_pairs} clips "
+            "are rank-deficient (regularised); compare it only with runs on the same pairs, or evaluate "
+            f"{self.fad_min_pairs} pairs or more"
+        )
 
 
 def evaluate_aligner(
@@ -138,6 +168,7 @@ def evaluate_aligner(
         fad=fad,
         seconds_per_clip=(time.perf_counter() - started) / max(1, len(pairs)),
         per_pair=rows,
+        fad_min_pairs=int(gen_a.shape[1]) + 1,
     )
 
 
@@ -258,6 +289,7 @@ class EvaluationRun:
     def as_dict(self) -> dict[str, Any]:
         return {
             **vars(self.result),
+            "fad_reliable": self.result.fad_reliable,  # false: fewer pairs than fad_min_pairs
             "aligner": self.aligner,
             "encoder": self.encoder,
             "profile": self.profile,
@@ -327,4 +359,6 @@ def evaluate_from_model_dir(
     result = evaluate_aligner(
         pipeline, pair_list, duration_s=duration_s, steps=steps, seed=seed, progress=progress, scorer=scorer
     )
+    if result.fad_note() and report is not None:
+        report(result.fad_note())
     return EvaluationRun(result, str(aligner), kind, pipeline.profile.name, overlap)
