@@ -66,10 +66,17 @@ class ExtractionInterrupted(KeyboardInterrupt):
 
     def __init__(self, kept: int, total: int, folder: Path, what: str = "pairs", signum: int = signal.SIGINT):
         self.kept, self.total, self.folder, self.signum = kept, total, folder, signum
-        super().__init__(
-            f"{stopped_by(signum)} while extracting the dataset: {kept} of {total} {what} are kept in "
-            f"{folder}; run the same command again to continue from there"
-        )
+        if kept:
+            message = (
+                f"{stopped_by(signum)} while extracting the dataset: {kept} of {total} {what} are kept in "
+                f"{folder}; run the same command again to continue from there"
+            )
+        else:  # before the first piece: its folder may not even exist, so none is named
+            message = (
+                f"{stopped_by(signum)} while extracting the dataset, before the first of its {total} {what} "
+                "was extracted: nothing is kept; run the same command again to start the extraction"
+            )
+        super().__init__(message)
 
     def __str__(self) -> str:
         return str(self.args[0])
