@@ -198,7 +198,14 @@ def check_models(config: Any) -> list[Check]:
 
 def _default_aligner(model_dir: Any, generator: Any) -> Path | None:
     """The aligner a generator without ``aligner:`` plays (the model directory's default for its encoder),
-    or None when it has none to choose (``validate`` names why; the models check says what is missing)."""
+    or None when it has none to choose (``validate`` names why; the models check says what is missing).
+    Beside an ONNX export that carries an aligner, that aligner plays (its graph's tokens): it is checked."""
+    try:
+        graph = model_dir.graph_aligner(generator.encoder, generator.encoder_path)
+    except FileNotFoundError:  # validate names the graph's aligner that is nowhere
+        return None
+    if graph is not None:
+        return graph[1].resolve()
     spec = model_dir.encoder_spec(generator.encoder, generator.encoder_path)
     if spec is None:
         return None

@@ -141,3 +141,14 @@ def test_a_graph_whose_aligner_is_nowhere_is_named(runs, tmp_path):
     (loc, message), = model_findings({"art2mus": config})
     assert loc == ("generators", "art2mus", "aligner")
     assert message.startswith(f"the ONNX graph at {export} carries aligner {tmp_path / 'gone'} (weights sha256 ")
+
+
+def test_doctor_checks_the_graphs_aligner_when_aligner_is_unset(runs):
+    """doctor checked the encoder's default aligner (aligners/default), not the one the graph carries and plays."""
+    from art2mus.installation.health import _default_aligner
+    from art2mus.models.model_dir import ModelDir
+
+    config = Art2MusGeneratorConfig(
+        model_dir=runs["models"], encoder="onnx", encoder_path=runs["export_b"], device="cpu"
+    )
+    assert _default_aligner(ModelDir(runs["models"]), config) == runs["b"].resolve()
