@@ -50,6 +50,10 @@ def command(
 
     The music is generated as the aligner's conditioning profile plays it (its AudioLDM2 checkpoint and
     prompts), one candidate per artwork and no re-ranking, so every aligner is scored on one draw.
+
+    With no more pairs than the audio embedding has dimensions (1024 for ImageBind huge), FAD's covariances
+    are rank-deficient: a note on stderr says the figure is unreliable, and --json has fad_reliable false and
+    fad_min_pairs, the smallest number of pairs that makes it reliable.
     """
     from tqdm import tqdm
 

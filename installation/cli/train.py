@@ -32,7 +32,7 @@ _int, _float = click.IntRange, click.FloatRange
 @folder_option("--out", "out_dir", required=True, help="Folder for the dataset tensors, checkpoints and the trained aligner (best/, last/).")  # fmt: skip
 @click.option("--encoder", type=click.Choice(["imagebind", "clip"]), default="imagebind", show_default=True)
 @click.option("--tokens", type=_int(1, 64), default=None, help="GPT-2 input tokens per image for a new aligner (the published variants: 1 and 4). Default: 4; an --init aligner keeps its own (another number is refused).")  # fmt: skip
-@click.option("--init", "init_aligner", default=None, help="Start from this aligner (a folder, or a name under MODEL_DIR/aligners) instead of a new one.")  # fmt: skip
+@click.option("--init", "init_aligner", default=None, help="Start from this aligner (a folder, or a name under MODEL_DIR/aligners) instead of a new one; the new aligner's config.json records it (folder, sha256, origin) and carries its licence forward (fine-tuned from a v1 aligner: 'derived from ...').")  # fmt: skip
 @click.option("--profile", type=click.Choice(list(PROFILES)), default=None, help="Conditioning profile to train under; it chooses the AudioLDM2 checkpoint and is recorded in the aligner's config.json. Default: the --init aligner's, else art2mus-music. Art2Mus v1's recipe: --profile art2mus-v1 --audio-norm v1 --loss-guidance 3.5.")  # fmt: skip
 @click.option("--epochs", type=_int(min=1), default=20, show_default=True, help="Passes over the data; with --resume, a larger number extends a finished run.")  # fmt: skip
 @click.option("--batch-size", type=_int(min=1), default=8, show_default=True)
