@@ -48,9 +48,11 @@ class CacheInUse:
         self._write_lock = threading.Lock()
 
     @classmethod
-    def hold(cls, cache: Any, exhibit: Any) -> CacheInUse | None:
+    def hold(cls, cache: Any, exhibit: Any, *, quiet: bool = False) -> CacheInUse | None:
         """The record of ``exhibit``'s keys in ``cache``'s folder, locked and written now; None without a
-        cache, or when it cannot be written (logged: ``cache prune`` may then remove what this room plays)."""
+        cache, or when it cannot be written (logged: ``cache prune`` may then remove what this room plays;
+        ``quiet``: a debug line only, for an early try that is made again, e.g. before a damaged unseen
+        store has been moved aside by the start)."""
         if cache is None:
             return None
         in_use = cls(cache)
@@ -60,7 +62,7 @@ class CacheInUse:
             fcntl.flock(in_use._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             in_use.write(exhibit)
         except (OSError, ValueError) as exc:
-            logger.warning(
+            (logger.debug if quiet else logger.warning)(
                 "cache %s: cannot record what this room plays (%s): `cache prune` may remove it",
                 cache.directory,
                 exc,

@@ -290,8 +290,9 @@ class Gallery(GalleryControl):
         as systemd's status line: a first start of a large collection takes minutes before it plays)."""
         tell = stage or (lambda _text: None)
         # before anything is made: a first start renders for minutes, and `cache prune` (naming another
-        # exhibit) meanwhile removed what this start had just rendered or was about to read
-        self.hold_cache_record()
+        # exhibit) meanwhile removed what this start had just rendered or was about to read. Quiet: what
+        # cannot be recorded yet (a damaged unseen list, moved aside by init_vision) is tried again in run()
+        self.hold_cache_record(quiet=True)
         tell("starting the audio")
         self.init_audio()
         tell("checking the control panel's address")  # a port in use fails the start now, not minutes later
@@ -668,11 +669,11 @@ class Gallery(GalleryControl):
                 result.what, clip, result.generator, source.generated_reload(result, self.engine)
             )
 
-    def hold_cache_record(self) -> None:
+    def hold_cache_record(self, *, quiet: bool = False) -> None:
         """Record this room's cache keys for ``cache prune`` (:class:`CacheInUse`), once; released by
-        :meth:`close`."""
+        :meth:`close`. ``quiet``: a failure is a debug line (an early try, made again)."""
         if self.cache_in_use is None:
-            self.cache_in_use = CacheInUse.hold(self.cache, self.exhibit)
+            self.cache_in_use = CacheInUse.hold(self.cache, self.exhibit, quiet=quiet)
 
     def close(self) -> None:
         """Stop the generator process (the audio, camera and panel stop with :meth:`run`) and give up the

@@ -37,3 +37,35 @@ def test_the_record_is_held_while_the_soundscapes_are_made_and_released_at_close
         gallery.close()
     assert held_keys(tmp_path / "cache") == {}
     assert not (tmp_path / "cache" / "in-use" / f"{os.getpid()}.json").exists()
+
+
+def test_a_damaged_unseen_list_delays_the_record_to_the_run_without_a_warning(tmp_path, repo_root, caplog):
+    """The record lists the unseen artworks too: with their list damaged, the early record cannot be
+    written (the start moves the list aside later). That early try warned 'cannot record what this room
+    plays' beside the start's own warning about the list; it is quiet, and the run writes the record."""
+    import logging
+
+    import yaml
+    from small_exhibit import small_exhibit_spec
+
+    from art2mus.installation.unseen_store import INDEX_FILENAME
+
+    spec = small_exhibit_spec(tmp_path, repo_root, {"amber-fields": None})
+    spec["unseen"] = {"enabled": True}
+    path = tmp_path / "exhibit.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    store = tmp_path / ".art2mus/unseen"
+    store.mkdir(parents=True)
+    (store / INDEX_FILENAME).write_bytes(b"")
+    gallery = Gallery(load_exhibit(path))
+    try:
+        with caplog.at_level(logging.WARNING):
+            gallery.build()
+        assert not [r for r in caplog.records if "cannot record what this room plays" in r.getMessage()]
+        assert any("not an unseen-artworks index" in r.getMessage() for r in caplog.records)  # moved aside
+        gallery.hold_cache_record()  # as run() does once the room starts
+        assert any(
+            "amber-fields" in what for whats in held_keys(tmp_path / "cache").values() for what in whats
+        )
+    finally:
+        gallery.close()
