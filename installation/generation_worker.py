@@ -300,6 +300,16 @@ def _worker_main(
     for generator in built.values():
         generator.close()
     events.close()
+    # Done: every result is in the pipe and every rendering in the cache. The interpreter's own teardown
+    # after a model has loaded (torch's and onnxruntime's threads and objects) took over 3 s, past the
+    # daemon's stop grace, so each stop warned 'still busy' and terminated an idle worker; skip it.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)
 
 
 def _refused(job: GenerationJob, failure: Exception, seconds: float) -> GenerationResult:

@@ -25,8 +25,13 @@ class ToneGenerator(Generator):
         fail: str = "never",
         marker_dir: str | None = None,
         sample_rate: int = 16000,
+        linger_s: float = 0.0,
     ):
         self.delay_s = delay_s
+        if linger_s > 0:  # a library's worker thread that its process waits for as it exits (torch's, ORT's)
+            import threading
+
+            threading.Thread(target=time.sleep, args=(linger_s,), daemon=False).start()
         self.fail = fail  # never | crash | crash-once | hang | raise | build (the constructor raises)
         self.marker_dir = Path(marker_dir) if marker_dir else None
         self.sample_rate = sample_rate
