@@ -96,10 +96,10 @@ def test_the_loop_follows_the_camera_while_an_unseen_soundscape_is_made(tmp_path
         (what,) = room.made
         # while it renders the loop goes on: frames recognised, the director told (before: both stood still)
         seen, told = room.frames, room.decided
-        assert _wait(lambda: room.frames >= seen + 10, 10.0), (
-            f"{room.frames - seen} frames processed meanwhile"
+        # both counters waited on: 'decided' may be read just before its frame's 'frames' count
+        assert _wait(lambda: room.frames >= seen + 10 and room.decided >= told + 10, 10.0), (
+            f"{room.frames - seen} frames processed, the director told {room.decided - told} times meanwhile"
         )
-        assert room.decided >= told + 10
         assert gallery.decision.artwork_id == what  # still in view: a sighting at every frame
         assert what not in gallery.director.library.clips and gallery.director.playing == IDLE_KEY
         assert room.made == [what]  # the sightings meanwhile rendered nothing more
