@@ -119,13 +119,33 @@ def _check(pairs: list[Pair], where: Callable[[int], str], problems: list[str] |
 
 
 def repeated_pairs(pairs: list[Pair]) -> list[str]:
-    """A warning for each pair whose image and music (the same files, by whatever path) an earlier pair
-    already has, naming both places: a copy can be held out for validation while its twin trains, so the
-    best epoch would be chosen on a pair seen in training."""
-    first: dict[tuple[Path, Path], Pair] = {}
+    """A warning for each pair whose image and music (the same bytes, by whatever path or file name) an
+    earlier pair already has, naming both places: a copy can be held out for validation while its twin
+    trains, so the best epoch would be chosen on a pair seen in training. ``dataset build`` pairs a picture
+    copied under another name with the same track, and warned; ``train`` on its manifest did not. Only
+    files whose sizes could make such a pair are hashed."""
+    import hashlib
+    from collections import Counter
+
+    sizes = {pair: (pair.image.stat().st_size, pair.audio.stat().st_size) for pair in pairs}
+    alike = Counter(sizes.values())
+    digests: dict[Path, str] = {}
+
+    def content(path: Path) -> str:
+        resolved = path.resolve()
+        if resolved not in digests:
+            with resolved.open("rb") as handle:
+                digests[resolved] = hashlib.file_digest(handle, "sha256").hexdigest()
+        return digests[resolved]
+
+    first: dict[tuple[str, str], Pair] = {}
     warnings = []
     for pair in pairs:
-        earlier = first.setdefault((pair.image.resolve(), pair.audio.resolve()), pair)
+        if alike[sizes[pair]] > 1:
+            key = (content(pair.image), content(pair.audio))
+        else:  # no other pair of these sizes: nothing to compare with
+            key = (str(pair.image.resolve()), str(pair.audio.resolve()))
+        earlier = first.setdefault(key, pair)
         if earlier is not pair:
             warnings.append(
                 f"{pair.where()}: the same image and music as {earlier.where()} (a pair listed twice can be "

@@ -74,6 +74,23 @@ def test_a_pair_listed_twice_is_warned_naming_both_lines(debug_models, manifest,
     )
 
 
+def test_a_picture_copied_under_another_name_with_the_same_track_is_a_pair_listed_twice(manifest, tmp_path):
+    """`dataset build` warned that zz-copy.png is a byte-identical copy of amber-fields.png and wrote a
+    manifest pairing both with the same track; `train` on it said nothing (pairs were compared by path)."""
+    from art2mus.training.dataset import repeated_pairs
+
+    rows = _rows(manifest)
+    copy = tmp_path / "zz-copy.png"
+    shutil.copyfile(rows[0][1], copy)
+    pairs = _write(tmp_path / "pairs.csv", [*rows, ("zz-copy", str(copy), rows[0][2])])
+    assert [w.split(" (")[0] for w in repeated_pairs(read_pairs(pairs))] == [
+        f"{pairs}:6: the same image and music as {pairs}:2"
+    ]
+    # the copy with another track is another pair (one artwork, two pieces of music)
+    other = _write(tmp_path / "other.csv", [*rows, ("zz-copy", str(copy), rows[1][2])])
+    assert repeated_pairs(read_pairs(other)) == []
+
+
 @pytest.fixture(scope="module")
 def debug_models(tmp_path_factory):
     import torch
