@@ -60,6 +60,7 @@ class CacheInUse:
             in_use.folder.mkdir(parents=True, exist_ok=True)
             in_use._lock_file = open(in_use.folder / f"{in_use.pid}.lock", "a")  # noqa: SIM115 - held while running
             fcntl.flock(in_use._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            in_use._forget_the_dead()
             in_use.write(exhibit)
         except (OSError, ValueError) as exc:
             (logger.debug if quiet else logger.warning)(
@@ -70,6 +71,24 @@ class CacheInUse:
             in_use.release()
             return None
         return in_use
+
+    def _forget_the_dead(self) -> None:
+        """Remove the records (and locks) of daemons that are gone: a kill -9 or a power cut leaves its
+        record, ignored by ``prune`` but kept in the folder for ever. A record is written only once its
+        lock is held, so a daemon starting beside this one is never taken for gone."""
+        for record in self.folder.glob("*.json"):
+            if (
+                not record.stem.isdigit()
+                or int(record.stem) == self.pid
+                or _running(self.folder, int(record.stem))
+            ):
+                continue
+            for path in (record, self.folder / f"{record.stem}.lock"):
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError:  # another user's: left
+                    pass
+            logger.debug("removed %s: its daemon is gone", record)
 
     def write(self, exhibit: Any) -> None:
         """Write the record of ``exhibit``'s keys (atomically: a reader finds the old one or the new one).

@@ -4,6 +4,7 @@ naming another exhibit meanwhile removed what the start had just rendered or was
 
 from __future__ import annotations
 
+import json
 import os
 
 from small_exhibit import procedural_exhibit
@@ -66,6 +67,31 @@ def test_a_damaged_unseen_list_delays_the_record_to_the_run_without_a_warning(tm
         gallery.hold_cache_record()  # as run() does once the room starts
         assert any(
             "amber-fields" in what for whats in held_keys(tmp_path / "cache").values() for what in whats
+        )
+    finally:
+        gallery.close()
+
+
+def test_a_start_removes_the_records_of_daemons_that_are_gone(tmp_path, repo_root):
+    """A daemon killed with kill -9 left in-use/<pid>.json and <pid>.lock for ever (prune ignored them)."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(gone.stdout)  # a process that has ended
+    folder = tmp_path / "cache" / "in-use"
+    folder.mkdir(parents=True)
+    (folder / f"{pid}.json").write_text(json.dumps({"pid": pid, "keys": {}}))
+    (folder / f"{pid}.lock").touch()
+    (folder / "notes.json").write_text("{}")  # not a record: left alone
+    path = procedural_exhibit(tmp_path, repo_root, ["amber-fields"], duration=1)
+    gallery = Gallery(load_exhibit(path))
+    try:
+        gallery.hold_cache_record()
+        assert sorted(p.name for p in folder.iterdir()) == sorted(
+            ["notes.json", f"{os.getpid()}.json", f"{os.getpid()}.lock"]
         )
     finally:
         gallery.close()
