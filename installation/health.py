@@ -191,7 +191,8 @@ def check_models(config: Any) -> list[Check]:
         if folder is not None and folder.is_dir():
             check = _aligner_check(name, folder)
             if generator.aligner is None:  # said, since the exhibit names no folder
-                check = Check(check.name, check.status, f"the default aligner (aligner: unset): {check.detail}")
+                which = "the ONNX graph's aligner" if _carried_by_graph(model_dir, generator) else "the default aligner"
+                check = Check(check.name, check.status, f"{which} (aligner: unset): {check.detail}")
             checks.append(check)
     return checks
 
@@ -213,6 +214,14 @@ def _default_aligner(model_dir: Any, generator: Any) -> Path | None:
         return model_dir.default_aligner(spec).resolve()  # the folder aligners/default links to, by name
     except FileNotFoundError:
         return None
+
+
+def _carried_by_graph(model_dir: Any, generator: Any) -> bool:
+    """Whether the aligner that plays comes from the generator's ONNX export (see :func:`_default_aligner`)."""
+    try:
+        return model_dir.graph_aligner(generator.encoder, generator.encoder_path) is not None
+    except FileNotFoundError:
+        return False
 
 
 def _aligner_check(name: str, folder: Path) -> Check:

@@ -111,7 +111,11 @@ def test_an_aligner_of_other_weights_beside_the_graph_is_refused_naming_both(run
     from art2mus.installation.config.files import model_findings
 
     config = Art2MusGeneratorConfig(
-        model_dir=runs["models"], encoder="onnx", encoder_path=runs["export_a"], aligner=runs["b"], device="cpu"
+        model_dir=runs["models"],
+        encoder="onnx",
+        encoder_path=runs["export_a"],
+        aligner=runs["b"],
+        device="cpu",
     )
     digest_a, digest_b = (aligner_identity(runs[n])["weights_sha256"][:12] for n in ("a", "b"))
     expected = (
@@ -135,12 +139,16 @@ def test_a_graph_whose_aligner_is_nowhere_is_named(runs, tmp_path):
     document = json.loads((export / "encoder.json").read_text())
     document["aligner"]["source"] = str(tmp_path / "gone")
     (export / "encoder.json").write_text(json.dumps(document))
-    config = Art2MusGeneratorConfig(model_dir=runs["models"], encoder="onnx", encoder_path=export, device="cpu")
+    config = Art2MusGeneratorConfig(
+        model_dir=runs["models"], encoder="onnx", encoder_path=export, device="cpu"
+    )
     from art2mus.installation.config.files import model_findings
 
-    (loc, message), = model_findings({"art2mus": config})
+    ((loc, message),) = model_findings({"art2mus": config})
     assert loc == ("generators", "art2mus", "aligner")
-    assert message.startswith(f"the ONNX graph at {export} carries aligner {tmp_path / 'gone'} (weights sha256 ")
+    assert message.startswith(
+        f"the ONNX graph at {export} carries aligner {tmp_path / 'gone'} (weights sha256 "
+    )
 
 
 def test_doctor_checks_the_graphs_aligner_when_aligner_is_unset(runs):
@@ -152,3 +160,16 @@ def test_doctor_checks_the_graphs_aligner_when_aligner_is_unset(runs):
         model_dir=runs["models"], encoder="onnx", encoder_path=runs["export_b"], device="cpu"
     )
     assert _default_aligner(ModelDir(runs["models"]), config) == runs["b"].resolve()
+    # and says which it is (it said 'the default aligner', the model directory's aligners/default)
+    from types import SimpleNamespace
+
+    from art2mus.installation.health import check_models
+
+    (check,) = [
+        c
+        for c in check_models(SimpleNamespace(generators={"art2mus": config}))
+        if c.name.startswith("aligner:")
+    ]
+    assert check.detail.startswith(
+        f"the ONNX graph's aligner (aligner: unset): {runs['b'].resolve()}: weights match"
+    )
