@@ -21,6 +21,7 @@ renamed ``<name>.1.wav``, ``<name>.2.wav``, ... and only ``keep`` of them kept.
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -253,7 +254,7 @@ class WavOutput(AudioOutput):
         if self._file_limit is not None and self._file_bytes and self._file_bytes + size > self._file_limit:
             self._roll_over()
         try:
-            self._file.write(block)
+            _write_block(self._file, block)
         except (RuntimeError, OSError) as exc:
             raise OutputError(f"cannot write to {self.path}: {_reason(exc, self._file)}") from None
         self._file_bytes += size
@@ -372,6 +373,40 @@ class WavOutput(AudioOutput):
             "frames_written": self.frames_written,
             "rollovers": self.rollovers,
         }
+
+
+def _write_block(sound_file: Any, block: np.ndarray) -> None:
+    """Write ``block`` (frames, channels) at the position of ``sound_file`` (a ``soundfile.SoundFile``
+    open for writing) with one call of libsndfile, which converts the samples as ``sound_file.write``
+    has it do (a float32 block: ``sf_writef_float``); raises soundfile's ``LibsndfileError`` as that does.
+
+    soundfile's ``write`` spends about 18 us a call in Python around that call (its checks, a cast through
+    the array interface, its ``frames`` kept up, which is left as at the open here: nothing reads it).
+    The mix is written a 1024-frame block at a time, 3,750 calls for 80 s: 0.15 CPU s through soundfile,
+    about 0.08 s this way, each block still reaching the file as it is written. (Converting the samples
+    to int16 in numpy first saved nothing: libsndfile's conversion is not where the time went.)"""
+    libsndfile = _libsndfile()
+    if libsndfile is None or block.dtype != np.float32 or block.ndim != 2 or not block.flags.c_contiguous:
+        sound_file.write(block)
+        return
+    error_class, ffi, snd = libsndfile
+    if block.shape[1] != sound_file.channels:
+        raise ValueError(f"a block of {block.shape[1]} channels for a file of {sound_file.channels}")
+    snd.sf_writef_float(sound_file._file, ffi.from_buffer("float[]", block), block.shape[0])
+    error = snd.sf_error(sound_file._file)
+    if error:
+        raise error_class(error)
+
+
+@functools.cache
+def _libsndfile() -> tuple[type[Exception], Any, Any] | None:
+    """soundfile's error class, cffi handle and libsndfile library (None: another soundfile, whose own
+    ``write`` is then used)."""
+    try:
+        from soundfile import LibsndfileError, _ffi, _snd
+    except ImportError:
+        return None
+    return LibsndfileError, _ffi, _snd
 
 
 def open_growing_wav(file: str | Path | int, sample_rate: int, channels: int, subtype: str) -> Any:
