@@ -451,3 +451,65 @@ def test_the_blank_test_never_hides_an_artwork(demo_index, demo_paintings):
             small, _ = gated._first_pass_image(to_gray(frame))
             assert len(gated._corners.detect(small)) >= 3 * gated.blank_corners, f"view {i}: {params}"
     assert recognised >= 24, "too few views recognised: the test shows nothing"
+
+
+def test_the_first_pass_describes_only_the_textured_part_of_the_frame(demo_index, demo_paintings, monkeypatch):
+    """A painting a third of the frame wide on a plain wall: the first pass's SIFT looks at the box around
+    its FAST corners, under half of the first-pass image, and finds it as the whole image does."""
+    seen = []
+    original = ArtworkRecognizer._recognize_at
+
+    def spy(self, gray, width, detector, allowed, region=None, scaled=None, textured=None):
+        seen.append(textured)
+        return original(self, gray, width, detector, allowed, region, scaled, textured)
+
+    monkeypatch.setattr(ArtworkRecognizer, "_recognize_at", spy)
+    boxed = ArtworkRecognizer(demo_index, RecognitionConfig())
+    whole = ArtworkRecognizer(demo_index, RecognitionConfig())
+    whole.TEXTURE_MAX_AREA = 0.0  # the box always "covers too much": the whole image, as before
+    rng = np.random.default_rng(5)
+    params = dataclasses.replace(
+        random_view_params(rng), scale=0.35, tilt_deg=10.0, occlusion=0.0, blur_sigma=0.0, motion_blur_px=0
+    )
+    view = synthetic_view(demo_paintings["amber-fields"], params, rng)
+    a = boxed.recognize(view.frame)
+    box = seen[0]
+    b = whole.recognize(view.frame)
+    assert seen[-1] is None
+    small, scale = boxed._first_pass_image(to_gray(view.frame))
+    assert box is not None
+    x0, y0, x1, y1 = box
+    assert (x1 - x0) * (y1 - y0) < 0.5 * small.shape[0] * small.shape[1], box
+    lo, hi = view.outline.min(axis=0) * scale, view.outline.max(axis=0) * scale
+    assert x0 <= lo[0] and y0 <= lo[1] and x1 >= hi[0] and y1 >= hi[1], (box, lo, hi)  # the painting is in it
+    assert a.artwork_id == b.artwork_id == "amber-fields"
+    assert a.score >= ACCEPT and b.score >= ACCEPT
+
+
+def test_the_textured_box_changes_no_answer(demo_index, demo_paintings):
+    """The benchmark's hardest views (a third of the frame, light x0.5, out of focus, JPEG 35) and random
+    ones, and distractors: the same artwork, confident or not alike, with the box as with the whole image;
+    the box is smaller than the image on most views (else this shows nothing)."""
+    boxed = ArtworkRecognizer(demo_index, RecognitionConfig())
+    whole = ArtworkRecognizer(demo_index, RecognitionConfig())
+    whole.TEXTURE_MAX_AREA = 0.0
+    rng = np.random.default_rng(61)
+    ids = [a.id for a in DEMO_ARTWORKS]
+    boxes = recognised = 0
+    for i in range(48):
+        params = random_view_params(rng)
+        if i % 2 == 0:
+            params = dataclasses.replace(
+                params, scale=0.3 + 0.05 * rng.random(), gain=0.5, blur_sigma=1.5, motion_blur_px=0,
+                jpeg_quality=35,
+            )
+        frame = synthetic_view(demo_paintings[ids[i % len(ids)]], params, rng).frame
+        a, b = boxed.recognize(frame), whole.recognize(frame)
+        assert a.artwork_id == b.artwork_id, f"view {i}: {params}"
+        assert (a.score >= ACCEPT) == (b.score >= ACCEPT), f"view {i}: {a.score} vs {b.score}, {params}"
+        recognised += a.artwork_id is not None
+        small, _ = boxed._first_pass_image(to_gray(frame))
+        boxes += boxed._textured_box(boxed._corners.detect(small), small.shape) is not None
+    assert recognised >= 24 and boxes >= 36, (recognised, boxes)
+    for _, frame in distractor_images(20, seed=12):
+        assert boxed.recognize(frame).artwork_id is None

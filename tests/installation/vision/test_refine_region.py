@@ -71,8 +71,8 @@ def test_a_frame_whose_matches_point_everywhere_is_not_refined(demo_index, monke
     passes: list[tuple[int, int, int]] = []  # per frame: (first-pass matches, most agreeing, passes run)
     original = ArtworkRecognizer._recognize_at
 
-    def spy(self, gray, width, detector, allowed, region=None, scaled=None):
-        found = original(self, gray, width, detector, allowed, region, scaled)
+    def spy(self, gray, width, *args):
+        found = original(self, gray, width, *args)
         if width == TUNED.process_width:
             passes.append((found.matches, self._agreeing, 1))
         else:
