@@ -1,10 +1,10 @@
 """From frames to a stable decision: "artwork X is in front of the camera" / "a visitor is present" /
 "nothing".
 
-:class:`VisionPipeline` feeds each frame to presence (every frame) and, at most every ``interval_s`` of
-frame time, decides what the camera sees, cheapest test first (:mod:`.tracking`): a still picture keeps
-the last result; a moving picture of the chosen artwork is confirmed by following its keypoints; only
-otherwise (and at least every ``verify_s`` while tracking) does the full recognizer search the index.
+:class:`VisionPipeline` feeds each frame to presence (whose motion detector looks at one every 0.2 s)
+and, at most every ``interval_s`` of frame time, decides what the camera sees, cheapest test first
+(:mod:`.tracking`): a still picture keeps the last result; a moving picture of the chosen artwork is
+confirmed by following its keypoints; only otherwise (and at least every ``verify_s`` while tracking) does the full recognizer search the index.
 Each of these results is debounced like a recognition, and the pipeline returns a :class:`VisionDecision`:
 
 - ``artwork``: the debouncer has chosen an artwork;
@@ -100,7 +100,7 @@ class VisionPipeline:
         recognizer: matches frames against the exhibit's artworks.
         debouncer: dwell/hold and hysteresis over recognitions.
         presence: visitor presence (motion and sensors), or None (then ``unknown`` is never reported).
-        interval_s: least frame time between two recognitions (0: every frame); presence sees every frame.
+        interval_s: least frame time between two recognitions (0: every frame); presence is fed every frame.
         gate: skips recognition while the picture is still (None: recognise every due frame).
         tracker: follows the chosen artwork between full recognitions (None: no tracking).
         verify_s: longest frame time between two full recognitions while tracking.
@@ -312,10 +312,13 @@ class VisionPipeline:
             self.last_result = None
             if self.tracker is not None:
                 self.tracker.reset()
-        gray = to_gray(frame.image)  # once: presence, the gate, the tracker and the recognizer all see grey
+        due = self._last_recognition_t is None or t - self._last_recognition_t >= self.interval_s - 1e-9
+        wanted = self.presence is not None and self.presence.wants(t)
+        # once: presence, the gate, the tracker and the recognizer all see grey (a frame none of them
+        # wants, between two recognitions, is not converted)
+        gray = to_gray(frame.image) if due or wanted else None
         if self.presence is not None:
             self.presence.update_frame(gray, t)
-        due = self._last_recognition_t is None or t - self._last_recognition_t >= self.interval_s - 1e-9
         if due:
             self._last_recognition_t = t
             self.last_result = self._see(frame.image, gray, t)

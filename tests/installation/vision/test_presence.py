@@ -76,19 +76,22 @@ def test_motion_presence_follows_the_visitor_and_holds_for_motion_hold():
         t += 1 / FPS
     assert not monitor.state(t).present
     for frame in _moving_blob_frames(20):
+        if monitor.wants(t):
+            last_blob_sample = t  # the motion detector sees one frame every SAMPLE_S
         monitor.update_frame(frame, t)
         t += 1 / FPS
     state = monitor.state(t)
     assert state.present and state.motion and state.motion_fraction > 0.01 and state.sensors == ()
     last_motion = None
     for frame in _static_frames(50):  # the visitor has gone: the wall again
+        sampled = monitor.wants(t)
         monitor.update_frame(frame, t)
-        if monitor.state(t).motion_fraction >= 0.01:
+        if sampled and monitor.state(t).motion_fraction >= 0.01:
             last_motion = t
         t += 1 / FPS
     assert not monitor.state(t).present
     assert last_motion is None or last_motion < t - 3.0
-    last_motion = last_motion if last_motion is not None else (40 + 20 - 1) / FPS
+    last_motion = last_motion if last_motion is not None else last_blob_sample
     # presence holds for motion_hold_s after the last frame with motion, and not longer
     assert monitor.state(last_motion + 1.9).present
     assert not monitor.state(last_motion + 2.1).present
@@ -133,3 +136,40 @@ def test_from_config_uses_the_presence_section():
     assert monitor.motion is None
     assert (monitor.sensors.hold_s, monitor.motion_hold_s, monitor.motion_min_area) == (7.0, 1.5, 0.05)
     assert PresenceMonitor.from_config(PresenceConfig()).motion is not None
+
+
+def test_the_motion_detector_sees_one_frame_every_sample_interval():
+    """A 10 fps camera: the motion detector sees every other frame (PresenceMonitor.SAMPLE_S, 0.2 s), a
+    frame it declines may be fed as None, and a looping video's restart is looked at at once; a visitor
+    walking through is still presence."""
+    seen = []
+
+    class Counting(MotionDetector):
+        def update(self, image):
+            seen.append(image is not None)
+            return super().update(image)
+
+    monitor = PresenceMonitor(Counting(), motion_min_area=0.01, motion_hold_s=2.0, clock=_Clock())
+    t, wanted = 0.0, []
+    for frame in _static_frames(40) + _moving_blob_frames(20):
+        wanted.append(monitor.wants(t))
+        monitor.update_frame(frame if wanted[-1] else None, t)
+        t = round(t + 1 / FPS, 6)
+    assert wanted == [True, False] * 30
+    assert len(seen) == 30 and all(seen)
+    assert monitor.state(t).present
+    assert monitor.wants(0.0)  # the video restarted
+    with pytest.raises(ValueError, match="wants the frame"):
+        monitor.update_frame(None, 0.0)
+
+
+def test_presence_samples_by_frame_time_whatever_the_frame_rate():
+    """30 fps: one frame in six; 2 fps: every frame (each is 0.5 s after the last)."""
+    for fps, expected in ((30.0, 10), (2.0, 60)):
+        monitor = PresenceMonitor(MotionDetector(), clock=_Clock())
+        looked = 0
+        for i, frame in enumerate(_static_frames(60)):
+            t = i / fps
+            looked += monitor.wants(t)
+            monitor.update_frame(frame, t)
+        assert looked == expected, (fps, looked)
