@@ -57,6 +57,12 @@ STOPPED = "stopped"
 MIN_VOLUME_RAMP_SECONDS = 0.05
 #: frames rendered in one go at most, so a clock that jumped far ahead cannot monopolise a pump.
 _MAX_CATCHUP_S = 1.0
+#: blocks mixed as one at most when the engine is driven by hand (``simulate``, a clock that is not the
+#: wall's): each block costs the mixer, limiter, meter and output a fixed few tens of microseconds of
+#: Python, 3,750 times for 80 s of mix. Commands still apply where the pump finds them, and a fade's
+#: curve is evaluated at the chunk's ends (170 ms apart at most, against fades of seconds): an 80 s demo
+#: mix differs from block-by-block mixing by at most 0.0007 (-63 dBFS)
+_CHUNK_BLOCKS = 8
 #: longest sleep of the render thread between two wakes when no command arrives, seconds: a clock-paced
 #: output (WAV, null) gets the blocks that fell due meanwhile in one go
 _WAKE_S = 0.1
@@ -415,7 +421,9 @@ class AudioEngine:
             due = min(due, self.mixer.position + int(_MAX_CATCHUP_S * self.sample_rate))
         mixed = 0
         while self.mixer.position + self.block_frames <= due:
-            block = self._render()
+            # the render thread mixes block by block; a hand-driven engine in chunks of whole blocks
+            blocks = 1 if self._started else min(_CHUNK_BLOCKS, (due - self.mixer.position) // self.block_frames)
+            block = self._render(blocks * self.block_frames)
             mixed += block.shape[0]
             if self._state == PLAYING and not self.output.device_paced:
                 try:
