@@ -31,6 +31,9 @@ class SpyDetector:
 def _spied(index, max_area: float) -> tuple[ArtworkRecognizer, SpyDetector]:
     recognizer = ArtworkRecognizer(index, TUNED)
     recognizer.REFINE_MAX_AREA = max_area
+    # the first pass over the whole image: described in its textured box alone, the first pass finds the
+    # 70 px painting by itself and no refine pass runs (this test is about the refine pass's region)
+    recognizer.TEXTURE_MAX_AREA = 0.0
     (w1, first), (w2, refine) = recognizer._passes
     spy = SpyDetector(refine)
     recognizer._passes = [(w1, first), (w2, spy)]
@@ -58,7 +61,9 @@ def test_a_small_painting_is_refined_in_its_region_with_the_whole_frames_result(
     h, w_seen = spy.shapes[0]
     assert h * w_seen < 0.7 * 360 * 640  # ... and here on a part of it
     assert found.artwork_id == expected.artwork_id == artwork
-    assert found.score == expected.score
+    # FLANN's neighbours are approximate (24 checks), and the region's keypoints near its edge differ a
+    # little from the whole frame's: an inlier more or less
+    assert abs(found.score - expected.score) <= 1
     assert found.passes == expected.passes == 2  # the first pass at 320 px, then the refine pass
     np.testing.assert_allclose(found.outline, expected.outline, atol=0.5)
 
