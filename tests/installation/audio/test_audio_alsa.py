@@ -94,13 +94,15 @@ def silence_accounted_for(result: dict) -> int:
     ``device_underflows``), and a callback cannot be late without the scenario seeing it
     (``callbacks_late_s``). ALSA moves audio in whole periods, so a late callback's silence is its
     lateness rounded up to whole periods (CI once recorded 9,168 silent frames for 7 late callbacks
-    whose lateness summed to 8,774 frames). Only a process the OS starves gets the last two; the
-    mixer's frames are still neither lost nor repeated (``align`` checks that).
+    whose lateness summed to 8,774 frames), plus one period: lateness is measured from the callback
+    before, which itself ran anywhere within its period (CI once recorded 1,360 silent frames for one
+    callback 0.012 s late with periods of 1,200 frames). Only a process the OS starves gets the last
+    two; the mixer's frames are still neither lost nor repeated (``align`` checks that).
     """
     status = result["status"]
     output = status["output"]
     period = output["frames_per_buffer"]
-    late_frames = sum(math.ceil(late * SR / period) * period for late in result["callbacks_late_s"])
+    late_frames = sum((math.ceil(late * SR / period) + 1) * period for late in result["callbacks_late_s"])
     return status["frames_missing"] + output["device_underflows"] * 4 * period + late_frames
 
 
