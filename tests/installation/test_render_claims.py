@@ -85,7 +85,10 @@ def test_a_prerender_beside_a_starting_daemon_renders_each_soundscape_once(tmp_p
     by_prerender, by_daemon, summary = _beside_a_starting_daemon(exhibit, "--threads", "1")
     assert by_prerender and by_daemon, (by_prerender, by_daemon)
     assert summary["rendered"] + summary["elsewhere"] + summary["cached"] == 9, summary
-    assert summary["elsewhere"] >= 1, summary  # the one the daemon held when the prerender came to it
+    # each one the daemon rendered, the prerender found in the cache or held by the daemon ('elsewhere':
+    # waited for, then read). How many of each depends on timing: once the prerender takes a claim first,
+    # the daemon may wait behind it for every one after (a suite run: 2 cached, 0 elsewhere)
+    assert summary["cached"] + summary["elsewhere"] == len(by_daemon), (summary, sorted(by_daemon))
     assert not list((tmp_path / "cache" / "claims").iterdir())  # each claim's file goes with it
 
 
