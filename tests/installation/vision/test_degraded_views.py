@@ -23,8 +23,8 @@ def _walk_frame(t: float) -> np.ndarray:
     return next(iter(render_walk_frames(None, i, i + 1)))[1]
 
 
-def _glare(image: np.ndarray, cx: int, cy: int, r: int = 70) -> np.ndarray:
-    """A white, blurred elliptical glare (about 13 % of a 640 x 360 frame at r=70) on the glass."""
+def _glare(image: np.ndarray, cx: int, cy: int, r: int = 80) -> np.ndarray:
+    """A white, blurred elliptical glare (about 17 % of a 640 x 360 frame at r=80) on the glass."""
     mask = np.zeros(image.shape[:2], np.float32)
     cv2.ellipse(mask, (cx, cy), (r * 2, r), 20, 0, 360, 1.0, -1)
     mask = cv2.GaussianBlur(mask, (0, 0), 15)[..., None]
@@ -51,9 +51,10 @@ def _labels(pipeline: VisionPipeline, frames, start: float = 0.0) -> list[tuple[
 
 @pytest.mark.parametrize("degrade", ["glare", "blur"])
 def test_a_listed_painting_the_recognizer_misses_is_not_made_unseen(unseen_exhibit, demo_index, degrade):
-    # a glare on 13 % of the frame on night-over-the-village's glass, or hills-of-orvale through a lens
+    # a glare on 17 % of the frame on night-over-the-village's glass, or hills-of-orvale through a lens
     # blurred by 2.5 px: the keypoints miss it in the frame and in its crop, so the room took the framed
-    # picture for one it did not know and played (and remembered) a new unseen artwork
+    # picture for one it did not know and played (and remembered) a new unseen artwork. (A glare on 13 %,
+    # r=70, no longer hides it: with the demo's process_sigma 1.0 the refine pass finds 13 inliers.)
     if degrade == "glare":
         frame = _glare(_walk_frame(45.5), 640 // 2 + 20, 360 // 2 - 30)
     else:
